@@ -1,0 +1,43 @@
+//! Core types of vowguard, the security integration layer of a wedding platform.
+//!
+//! Everything else plugs into what this crate defines:
+//!
+//! * [`Event`] is the canonical security event (the ingest contract), with typed
+//!   [`Enrichment`]s that enrichers fill in (threat intelligence, wedding context, geo,
+//!   attack-pattern matches).
+//! * [`Sink`], [`Enricher`] and [`Notifier`] are the three connector roles. A sink
+//!   encodes each event once ([`Sink::encode`]) and reports an [`EventOutcome`] per event
+//!   for every batch it sends; a notifier delivers one [`Alert`].
+//! * [`Error`] is the one error type every connector maps vendor responses onto; its
+//!   [`Error::is_retryable`] and [`Error::retry_after`] drive the shared [`RetryPolicy`].
+//! * The [`registry`] lets every connector crate register a factory with
+//!   `inventory::submit!`; the runtime builds components from configuration by `type`.
+#![forbid(unsafe_code)]
+
+pub mod alert;
+pub mod enrichment;
+pub mod error;
+pub mod event;
+pub mod priority;
+pub mod registry;
+pub mod retry;
+pub mod secret;
+pub mod traits;
+
+pub use alert::{Alert, AlertAction, WeddingImpact};
+pub use enrichment::{
+    Enrichment, Geo, NotEnriched, PatternMatch, ProviderVerdict, Season, ThreatIntel, Verdict,
+    WeddingContext, WeddingPhase,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use event::{Category, Event, EventError, Outcome, Severity};
+pub use priority::Priority;
+pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
+pub use retry::RetryPolicy;
+pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef};
+pub use traits::{BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier, RateLimit, Receipt, Sink};
+
+/// Re-exported so connector crates register factories without naming `inventory` themselves.
+pub use inventory;
+/// Re-exported so connectors and hosts share one `SecretString`.
+pub use secrecy;

@@ -1,0 +1,222 @@
+//! The connector registry.
+//!
+//! Every connector crate registers one [`ConnectorFactory`] per connector kind:
+//!
+//! ```ignore
+//! vowguard_core::inventory::submit! {
+//!     vowguard_core::ConnectorFactory::sink("splunk_hec", "Splunk HTTP Event Collector", build)
+//! }
+//! ```
+//!
+//! The runtime looks factories up by role and `type`, and hands each a [`BuildContext`]
+//! and the component's config table (with the keys the runtime handles itself removed).
+//! rustc drops crates nothing references, so the runtime names every enabled connector
+//! crate under its cargo feature; a test checks they all show up here.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+use crate::secret::{SecretLookup, SecretRef};
+use crate::traits::{Enricher, Notifier, Sink};
+
+/// The role a connector plays, i.e. which config section it lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Adds context to events (`[enrichers.*]`).
+    Enricher,
+    /// Receives every event (`[sinks.*]`).
+    Sink,
+    /// Delivers alerts (`[notifiers.*]`).
+    Notifier,
+}
+
+impl Role {
+    /// The config section, e.g. `sinks`.
+    pub fn section(self) -> &'static str {
+        match self {
+            Self::Enricher => "enrichers",
+            Self::Sink => "sinks",
+            Self::Notifier => "notifiers",
+        }
+    }
+
+    /// The singular name, e.g. `sink`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Enricher => "enricher",
+            Self::Sink => "sink",
+            Self::Notifier => "notifier",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Builds a sink from its config table.
+pub type SinkBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Sink>, Error>;
+/// Builds an enricher from its config table.
+pub type EnricherBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Enricher>, Error>;
+/// Builds a notifier from its config table.
+pub type NotifierBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Notifier>, Error>;
+
+/// The build function of a factory, by role.
+#[derive(Clone, Copy)]
+pub enum Builder {
+    /// Builds a [`Sink`].
+    Sink(SinkBuildFn),
+    /// Builds an [`Enricher`].
+    Enricher(EnricherBuildFn),
+    /// Builds a [`Notifier`].
+    Notifier(NotifierBuildFn),
+}
+
+/// One registered connector kind.
+pub struct ConnectorFactory {
+    /// The `type` name in config, e.g. `splunk_hec`.
+    pub kind: &'static str,
+    /// One line saying what it connects to.
+    pub description: &'static str,
+    /// How to build it.
+    pub builder: Builder,
+}
+
+impl ConnectorFactory {
+    /// A sink factory.
+    pub const fn sink(kind: &'static str, description: &'static str, build: SinkBuildFn) -> Self {
+        Self { kind, description, builder: Builder::Sink(build) }
+    }
+
+    /// An enricher factory.
+    pub const fn enricher(
+        kind: &'static str,
+        description: &'static str,
+        build: EnricherBuildFn,
+    ) -> Self {
+        Self { kind, description, builder: Builder::Enricher(build) }
+    }
+
+    /// A notifier factory.
+    pub const fn notifier(
+        kind: &'static str,
+        description: &'static str,
+        build: NotifierBuildFn,
+    ) -> Self {
+        Self { kind, description, builder: Builder::Notifier(build) }
+    }
+
+    /// The role this factory builds.
+    pub fn role(&self) -> Role {
+        match self.builder {
+            Builder::Sink(_) => Role::Sink,
+            Builder::Enricher(_) => Role::Enricher,
+            Builder::Notifier(_) => Role::Notifier,
+        }
+    }
+}
+
+impl fmt::Debug for ConnectorFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectorFactory")
+            .field("kind", &self.kind)
+            .field("role", &self.role())
+            .finish()
+    }
+}
+
+inventory::collect!(ConnectorFactory);
+
+/// Every registered connector, sorted by role then kind.
+pub fn connectors() -> Vec<&'static ConnectorFactory> {
+    let mut all: Vec<_> = inventory::iter::<ConnectorFactory>.into_iter().collect();
+    all.sort_by_key(|f| (f.role(), f.kind));
+    all
+}
+
+/// Finds the factory for `kind` in `role`. The error lists the kinds available for that
+/// role (and says so when `kind` exists under another role).
+pub fn find(role: Role, kind: &str) -> Result<&'static ConnectorFactory, Error> {
+    let all = connectors();
+    if let Some(found) = all.iter().find(|f| f.role() == role && f.kind == kind) {
+        return Ok(found);
+    }
+    let available: Vec<&str> = all
+        .iter()
+        .filter(|f| f.role() == role)
+        .map(|f| f.kind)
+        .collect();
+    let available = if available.is_empty() {
+        "none compiled in".to_owned()
+    } else {
+        available.join(", ")
+    };
+    let elsewhere = all
+        .iter()
+        .find(|f| f.kind == kind)
+        .map(|f| format!(" (`{kind}` is a {}, not a {role})", f.role()))
+        .unwrap_or_default();
+    Err(Error::config(format!(
+        "unknown {role} type `{kind}`{elsewhere}; available: {available}"
+    )))
+}
+
+/// What a factory gets besides its config table.
+pub struct BuildContext<'a> {
+    /// The component id the user chose (the table key).
+    pub id: &'a str,
+    /// The role being built.
+    pub role: Role,
+    /// The runtime's data directory.
+    pub data_dir: &'a Path,
+    /// Directory relative secret files are resolved against (the config file's).
+    pub config_dir: &'a Path,
+    /// Where `{ env = "..." }` secrets are looked up.
+    pub secrets: &'a dyn SecretLookup,
+}
+
+impl fmt::Debug for BuildContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuildContext")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BuildContext<'_> {
+    /// The full config key of `field` in this component, e.g. `sinks.splunk.token`.
+    pub fn key(&self, field: &str) -> String {
+        format!("{}.{}.{field}", self.role.section(), self.id)
+    }
+
+    /// Deserialises the component's config table; errors name the component and field.
+    pub fn parse<T: DeserializeOwned>(&self, table: toml::Table) -> Result<T, Error> {
+        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            Error::config(format!(
+                "`{}.{}`: {}",
+                self.role.section(),
+                self.id,
+                e.message().trim_end()
+            ))
+        })
+    }
+
+    /// Resolves a secret reference found at `field` of this component.
+    pub fn secret(&self, field: &str, secret: &SecretRef) -> Result<SecretString, Error> {
+        secret.resolve(&self.key(field), self.secrets, self.config_dir)
+    }
+
+    /// A config error about `field` of this component.
+    pub fn config_error(&self, field: &str, message: impl fmt::Display) -> Error {
+        Error::config(format!("`{}`: {message}", self.key(field)))
+    }
+}

@@ -1,0 +1,149 @@
+//! The one retry/backoff mechanism shared by sink delivery and notifier dispatch:
+//! exponential backoff with full jitter, `Retry-After` honoured (up to a cap), and a limit
+//! on attempts.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// How to retry a failed delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Most attempts in all, the first included. After the last, the event is
+    /// dead-lettered (a sink) or the alert reported failed (a notifier).
+    pub max_attempts: u32,
+    /// Upper bound of the first backoff, in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Upper bound of any backoff, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Longest `Retry-After` honoured, in milliseconds; a longer one is cut to this.
+    pub max_retry_after_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 30_000,
+            max_retry_after_ms: 300_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The ceiling of the backoff before retry number `retry` (1 = the first retry):
+    /// `min(max_backoff, initial * 2^(retry-1))`.
+    pub fn backoff_ceiling(&self, retry: u32) -> Duration {
+        let exp = retry.saturating_sub(1).min(32);
+        let ms = self
+            .initial_backoff_ms
+            .saturating_mul(1u64 << exp)
+            .min(self.max_backoff_ms);
+        Duration::from_millis(ms)
+    }
+
+    /// How long to wait before retry number `retry` after `error`: the server's
+    /// `Retry-After` when it gave one (capped), otherwise a full-jitter backoff, a uniform
+    /// random duration in `[0, ceiling]`.
+    pub fn delay(&self, retry: u32, error: &Error) -> Duration {
+        match error.retry_after() {
+            Some(after) => after.min(Duration::from_millis(self.max_retry_after_ms)),
+            None => {
+                let ceiling = self.backoff_ceiling(retry).as_millis() as u64;
+                Duration::from_millis(fastrand::u64(0..=ceiling))
+            }
+        }
+    }
+
+    /// Whether another attempt is allowed after `attempts` attempts.
+    pub fn allows_another(&self, attempts: u32) -> bool {
+        attempts < self.max_attempts.max(1)
+    }
+
+    /// Runs `op` until it succeeds, fails permanently, or attempts run out. Returns the
+    /// result and the number of attempts made.
+    pub async fn run<T, F, Fut>(&self, mut op: F) -> (Result<T, Error>, u32)
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match op(attempts).await {
+                Ok(value) => return (Ok(value), attempts),
+                Err(e) if e.is_retryable() && self.allows_another(attempts) => {
+                    tokio::time::sleep(self.delay(attempts, &e)).await;
+                }
+                Err(e) => return (Err(e), attempts),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn ceiling_grows_and_caps() {
+        let p = RetryPolicy {
+            initial_backoff_ms: 100,
+            max_backoff_ms: 1_000,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.backoff_ceiling(1), Duration::from_millis(100));
+        assert_eq!(p.backoff_ceiling(2), Duration::from_millis(200));
+        assert_eq!(p.backoff_ceiling(4), Duration::from_millis(800));
+        assert_eq!(p.backoff_ceiling(5), Duration::from_millis(1_000));
+        assert_eq!(p.backoff_ceiling(500), Duration::from_millis(1_000));
+    }
+
+    #[test]
+    fn jitter_stays_within_ceiling_and_retry_after_wins() {
+        let p = RetryPolicy::default();
+        let e = Error::unavailable("x");
+        for retry in 1..10 {
+            assert!(p.delay(retry, &e) <= p.backoff_ceiling(retry));
+        }
+        let e = Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(7));
+        assert_eq!(p.delay(1, &e), Duration::from_secs(7));
+        let e = Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(9_999));
+        assert_eq!(p.delay(1, &e), Duration::from_millis(p.max_retry_after_ms));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_retries_retryable_only() {
+        let p = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        let (r, n) = p
+            .run(|_| async { Err::<(), _>(Error::unavailable("down")) })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(n, 3);
+        let (r, n) = p
+            .run(|_| async { Err::<(), _>(Error::rejected("bad")) })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(n, 1);
+        let (r, n) = p
+            .run(|attempt| async move {
+                if attempt < 2 {
+                    Err(Error::unavailable("down"))
+                } else {
+                    Ok(attempt)
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap(), 2);
+        assert_eq!(n, 2);
+    }
+}

@@ -1,0 +1,200 @@
+//! The three connector roles: [`Sink`], [`Enricher`] and [`Notifier`].
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::alert::Alert;
+use crate::enrichment::Enrichment;
+use crate::error::Error;
+use crate::event::Event;
+
+/// One event encoded for one sink, ready to be placed in a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedEvent {
+    /// The event's id (for logs and dead letters).
+    pub event_id: String,
+    /// The encoded bytes (a HEC envelope, a bulk action + document, a CEF line, ...).
+    pub bytes: Vec<u8>,
+}
+
+/// What became of one event in one batch.
+#[derive(Debug)]
+pub enum EventOutcome {
+    /// The destination has it.
+    Delivered,
+    /// Not delivered; sending it again later may work (the error says when, if it knows).
+    Retry(Error),
+    /// Not delivered and never will be as it is; goes to the dead-letter store.
+    Rejected(Error),
+}
+
+impl EventOutcome {
+    /// `Retry` for a retryable error, `Rejected` otherwise.
+    pub fn from_error(error: Error) -> Self {
+        if error.is_retryable() {
+            Self::Retry(error)
+        } else {
+            Self::Rejected(error)
+        }
+    }
+
+    /// The same outcome for each of `n` events (a whole request succeeded or failed).
+    /// The error is re-created per event because [`Error`] is not `Clone`.
+    pub fn for_all(n: usize, result: &Result<(), Error>) -> Vec<EventOutcome> {
+        (0..n)
+            .map(|_| match result {
+                Ok(()) => Self::Delivered,
+                Err(e) => Self::from_error(clone_error(e)),
+            })
+            .collect()
+    }
+
+    /// True for [`EventOutcome::Delivered`].
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, Self::Delivered)
+    }
+}
+
+/// Copies an error's kind, message, component, status and retry-after (not its source).
+pub fn clone_error(e: &Error) -> Error {
+    let mut copy = Error::new(e.kind(), e.to_string_without_component());
+    if let Some(c) = e.component() {
+        copy = copy.with_component(c);
+    }
+    if let Some(s) = e.status() {
+        copy = copy.with_status(s);
+    }
+    if let Some(r) = e.retry_after() {
+        copy = copy.with_retry_after(r);
+    }
+    copy
+}
+
+impl Error {
+    fn to_string_without_component(&self) -> String {
+        use std::error::Error as _;
+        match self.source() {
+            Some(source) => format!("{}: {source}", self.message()),
+            None => self.message().to_owned(),
+        }
+    }
+}
+
+/// Limits of one batch sent to a sink. A batch is sent when any limit is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchLimits {
+    /// Most events in one batch.
+    pub max_events: usize,
+    /// Most encoded bytes in one batch (before compression). A single larger event is
+    /// still sent, alone.
+    pub max_bytes: usize,
+    /// Longest time the first event of a batch waits for others, in milliseconds.
+    pub max_wait_ms: u64,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_events: 500,
+            max_bytes: 1_000_000,
+            max_wait_ms: 1_000,
+        }
+    }
+}
+
+impl BatchLimits {
+    /// [`BatchLimits::max_wait_ms`] as a duration.
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
+}
+
+/// A destination for every event: a SIEM or log platform.
+///
+/// The pipeline calls [`Sink::encode`] once per event (a pure function, so it is tested
+/// with golden vectors and fuzzed), batches the encoded events by count, bytes and time,
+/// calls [`Sink::send`], and acts on the per-event outcomes: delivered, retried with the
+/// shared backoff, or dead-lettered. Sinks do not retry themselves.
+#[async_trait]
+pub trait Sink: Send + Sync + Debug {
+    /// The connector kind, as written in `type = "..."`.
+    fn kind(&self) -> &'static str;
+
+    /// The batch limits this destination prefers; configuration may override them.
+    fn batch_limits(&self) -> BatchLimits {
+        BatchLimits::default()
+    }
+
+    /// Encodes one event. An error rejects that event alone.
+    fn encode(&self, event: &Event) -> Result<Vec<u8>, Error>;
+
+    /// Sends one batch; returns exactly one outcome per event, in order.
+    async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome>;
+
+    /// Checks that the destination is reachable and accepts our credentials.
+    async fn healthcheck(&self) -> Result<(), Error>;
+}
+
+/// Adds context to an event within a deadline.
+///
+/// An enricher never blocks delivery: when it fails or exceeds [`Enricher::timeout`], the
+/// event goes on, marked as not enriched by it.
+#[async_trait]
+pub trait Enricher: Send + Sync + Debug {
+    /// The connector kind, as written in `type = "..."`.
+    fn kind(&self) -> &'static str;
+
+    /// How long one call to [`Enricher::enrich`] may take.
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+
+    /// Looks the event up and returns what was learned (merged by the pipeline).
+    async fn enrich(&self, event: &Event) -> Result<Enrichment, Error>;
+}
+
+/// Proof that a notifier delivered an alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The vendor's id for the delivery (PagerDuty dedup key, Slack `ts`, Twilio `sid`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+}
+
+/// Delivers one [`Alert`] to one channel (PagerDuty, Slack, Teams, SMS, email).
+///
+/// Notifiers do not retry themselves: the dispatcher retries retryable errors with the
+/// shared [`RetryPolicy`](crate::RetryPolicy), honouring `Retry-After`.
+#[async_trait]
+pub trait Notifier: Send + Sync + Debug {
+    /// The connector kind, as written in `type = "..."`.
+    fn kind(&self) -> &'static str;
+
+    /// Delivers the alert once.
+    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error>;
+
+    /// Checks the configuration can work (without sending a message where possible).
+    async fn healthcheck(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// The vendor's documented sending rate for this notifier; the dispatcher queues alerts
+    /// in order (never drops them) to stay under it. `None` means no limit.
+    fn rate_limit(&self) -> Option<RateLimit> {
+        None
+    }
+}
+
+/// A token-bucket rate: `per_second` tokens refill continuously, up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained messages per second.
+    pub per_second: f64,
+    /// Messages that may be sent at once after a quiet period.
+    pub burst: u32,
+}
