@@ -35,7 +35,10 @@ pub use priority::Priority;
 pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
 pub use retry::RetryPolicy;
 pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef};
-pub use traits::{BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier, RateLimit, Receipt, Sink};
+pub use traits::{
+    AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier, RateLimit, Receipt,
+    RoutedAlert, Sink,
+};
 
 /// Re-exported so connector crates register factories without naming `inventory` themselves.
 pub use inventory;

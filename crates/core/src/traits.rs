@@ -198,3 +198,19 @@ pub struct RateLimit {
     /// Messages that may be sent at once after a quiet period.
     pub burst: u32,
 }
+
+/// An alert together with the notifier ids it must reach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutedAlert {
+    /// The alert.
+    pub alert: crate::alert::Alert,
+    /// Ids of the notifiers (`[notifiers.<id>]`) that receive it.
+    pub notifiers: Vec<String>,
+}
+
+/// Decides which alerts an enriched event raises and where they go. Implemented by
+/// `vowguard-router`; the pipeline calls it once per event after enrichment.
+pub trait AlertRouting: Send + Sync + Debug {
+    /// The alerts `event` raises (none for most events).
+    fn route(&self, event: &std::sync::Arc<Event>) -> Vec<RoutedAlert>;
+}

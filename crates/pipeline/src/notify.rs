@@ -1,0 +1,199 @@
+//! Alert dispatch: one worker per notifier, rate-limited (alerts wait, in order, never
+//! dropped), retried with the shared policy, every result written to the notification log.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use vowguard_core::{Alert, Error, Priority};
+
+use crate::metrics::NotifierCounters;
+use crate::pipeline::NotifierSpec;
+use crate::rate::TokenBucket;
+
+/// How many alerts one notifier may have in flight at once.
+const NOTIFIER_CONCURRENCY: usize = 4;
+/// How many records [`NotificationLog::recent`] keeps in memory.
+const RECENT_CAPACITY: usize = 10_000;
+
+/// The result of sending one alert to one notifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    /// When dispatch finished.
+    pub time: DateTime<Utc>,
+    /// The alert's id.
+    pub alert_id: String,
+    /// The alert group's dedup key.
+    pub dedup_key: String,
+    /// The route that sent it.
+    pub route: String,
+    /// The notifier id.
+    pub notifier: String,
+    /// The alert priority.
+    pub priority: Priority,
+    /// The event that raised it.
+    pub event_id: String,
+    /// Whether the channel accepted it.
+    pub delivered: bool,
+    /// The vendor's delivery id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// Every notification result: appended to `<data_dir>/notifications.jsonl` and kept in a
+/// bounded in-memory list for reports.
+#[derive(Debug)]
+pub struct NotificationLog {
+    path: Option<PathBuf>,
+    file: Option<Mutex<File>>,
+    recent: Mutex<VecDeque<NotificationRecord>>,
+}
+
+impl NotificationLog {
+    /// A log that writes to `notifications.jsonl` in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::io(format!("cannot create data_dir {}", data_dir.display()), e)
+        })?;
+        let path = data_dir.join("notifications.jsonl");
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        Ok(Self {
+            path: Some(path),
+            file: Some(Mutex::new(file)),
+            recent: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Where the log writes, if anywhere.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The most recent records (up to 10 000), oldest first.
+    pub fn recent(&self) -> Vec<NotificationRecord> {
+        self.recent.lock().expect("log lock poisoned").iter().cloned().collect()
+    }
+
+    fn record(&self, record: NotificationRecord) {
+        if let Some(file) = &self.file {
+            let mut line = serde_json::to_vec(&record).expect("a record always serialises");
+            line.push(b'\n');
+            if let Err(e) = file.lock().expect("log lock poisoned").write_all(&line) {
+                tracing::error!(error = %e, "cannot write notification log");
+            }
+        }
+        let mut recent = self.recent.lock().expect("log lock poisoned");
+        if recent.len() == RECENT_CAPACITY {
+            recent.pop_front();
+        }
+        recent.push_back(record);
+    }
+}
+
+pub(crate) struct NotifierWorker {
+    pub(crate) spec: NotifierSpec,
+    pub(crate) rx: mpsc::Receiver<Alert>,
+    pub(crate) log: Arc<NotificationLog>,
+    pub(crate) counters: Arc<NotifierCounters>,
+}
+
+impl NotifierWorker {
+    pub(crate) async fn run(mut self) {
+        let limit = self.spec.rate_limit.or_else(|| self.spec.notifier.rate_limit());
+        let bucket = limit.map(|l| Arc::new(TokenBucket::new(l)));
+        let slots = Arc::new(Semaphore::new(NOTIFIER_CONCURRENCY));
+        let mut tasks = JoinSet::new();
+        while let Some(alert) = self.rx.recv().await {
+            let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
+            let spec = self.spec.clone();
+            let bucket = bucket.clone();
+            let log = self.log.clone();
+            let counters = self.counters.clone();
+            tasks.spawn(async move {
+                dispatch(&spec, bucket.as_deref(), &alert, &log, &counters).await;
+                drop(permit);
+            });
+            while tasks.try_join_next().is_some() {}
+        }
+        while tasks.join_next().await.is_some() {}
+        tracing::debug!(notifier = %self.spec.id, "notifier worker finished");
+    }
+}
+
+async fn dispatch(
+    spec: &NotifierSpec,
+    bucket: Option<&TokenBucket>,
+    alert: &Alert,
+    log: &NotificationLog,
+    counters: &NotifierCounters,
+) {
+    let (result, attempts) = spec
+        .retry
+        .run(|_| async {
+            if let Some(bucket) = bucket {
+                bucket.acquire().await;
+            }
+            spec.notifier.notify(alert).await
+        })
+        .await;
+    counters
+        .retried
+        .fetch_add(u64::from(attempts.saturating_sub(1)), Ordering::Relaxed);
+    let mut record = NotificationRecord {
+        time: Utc::now(),
+        alert_id: alert.id.clone(),
+        dedup_key: alert.dedup_key.clone(),
+        route: alert.route.clone(),
+        notifier: spec.id.clone(),
+        priority: alert.priority,
+        event_id: alert.event.id.clone(),
+        delivered: false,
+        delivery_id: None,
+        error: None,
+        attempts,
+    };
+    match result {
+        Ok(receipt) => {
+            counters.sent.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                notifier = %spec.id,
+                route = %alert.route,
+                priority = %alert.priority,
+                event_id = %alert.event.id,
+                "alert delivered"
+            );
+            record.delivered = true;
+            record.delivery_id = receipt.delivery_id;
+        }
+        Err(e) => {
+            let e = e.with_component(spec.id.clone());
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                notifier = %spec.id,
+                route = %alert.route,
+                event_id = %alert.event.id,
+                attempts,
+                error = %e,
+                "alert not delivered"
+            );
+            record.error = Some(e.to_string());
+        }
+    }
+    log.record(record);
+}

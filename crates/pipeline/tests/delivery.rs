@@ -1,0 +1,318 @@
+//! Delivery semantics of the pipeline against scripted in-memory sinks and notifiers.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use vowguard_core::{
+    Alert, AlertRouting, BatchLimits, EncodedEvent, Enricher, Enrichment, Error, ErrorKind, Event,
+    EventOutcome, Notifier, Priority, Receipt, RetryPolicy, RoutedAlert, Severity, Sink,
+};
+use vowguard_pipeline::{
+    EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec, SinkSpec, read_dead_letters,
+};
+
+/// What a scripted sink answers for one event.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Ok,
+    Retry,
+    RetryAfter(u64),
+    Reject,
+}
+
+/// A sink that answers from a script (per call, per event) and records every call.
+#[derive(Debug, Default)]
+struct ScriptedSink {
+    script: Mutex<VecDeque<Vec<Answer>>>,
+    calls: Mutex<Vec<Vec<String>>>,
+    encoded_size: usize,
+    gate: Option<Arc<Notify>>,
+}
+
+impl ScriptedSink {
+    fn new(script: Vec<Vec<Answer>>) -> Self {
+        Self { script: Mutex::new(script.into()), ..Self::default() }
+    }
+    fn calls(&self) -> Vec<Vec<String>> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Sink for ScriptedSink {
+    fn kind(&self) -> &'static str {
+        "scripted"
+    }
+    fn encode(&self, event: &Event) -> Result<Vec<u8>, Error> {
+        if event.action == "unencodable" {
+            return Err(Error::encode("cannot encode this one"));
+        }
+        let mut bytes = event.id.clone().into_bytes();
+        bytes.resize(self.encoded_size.max(bytes.len()), b' ');
+        Ok(bytes)
+    }
+    async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome> {
+        if let Some(gate) = &self.gate {
+            gate.notified().await;
+        }
+        self.calls.lock().unwrap().push(batch.iter().map(|e| e.event_id.clone()).collect());
+        let answers = self.script.lock().unwrap().pop_front().unwrap_or_default();
+        (0..batch.len())
+            .map(|i| match answers.get(i).copied().unwrap_or(Answer::Ok) {
+                Answer::Ok => EventOutcome::Delivered,
+                Answer::Retry => EventOutcome::Retry(Error::unavailable("HTTP 503")),
+                Answer::RetryAfter(s) => EventOutcome::Retry(
+                    Error::new(ErrorKind::RateLimited, "HTTP 429").with_retry_after(Duration::from_secs(s)),
+                ),
+                Answer::Reject => EventOutcome::Rejected(Error::rejected("incorrect index").with_status(400)),
+            })
+            .collect()
+    }
+    async fn healthcheck(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+fn event(id: &str) -> Event {
+    let mut e = Event::new(vowguard_core::Category::Authentication, "login", Severity::High);
+    e.id = id.to_owned();
+    e
+}
+
+fn spec(dir: &std::path::Path, sinks: Vec<SinkSpec>) -> PipelineSpec {
+    PipelineSpec { data_dir: dir.to_owned(), sinks, ..PipelineSpec::default() }
+}
+
+fn sink_spec(id: &str, sink: Arc<ScriptedSink>, max_events: usize) -> SinkSpec {
+    let mut spec = SinkSpec::new(id, sink);
+    spec.batch = BatchLimits { max_events, max_bytes: 1_000_000, max_wait_ms: 10_000 };
+    spec.retry = RetryPolicy { max_attempts: 4, initial_backoff_ms: 100, max_backoff_ms: 1_000, ..RetryPolicy::default() };
+    spec
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_by_count_and_acks_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(ScriptedSink::default());
+    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 3)])).unwrap();
+    let mut deliveries = Vec::new();
+    for i in 0..7 {
+        deliveries.push(pipeline.submit(event(&format!("e{i}"))).await.unwrap());
+    }
+    let metrics = pipeline.shutdown().await;
+    for d in deliveries {
+        let summary = d.await.unwrap();
+        assert_eq!((summary.delivered, summary.dead_lettered), (1, 0));
+    }
+    let sizes: Vec<usize> = sink.calls().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![3, 3, 1]);
+    assert_eq!(metrics.sinks["s"].delivered, 7);
+    assert_eq!(metrics.sinks["s"].queued, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_by_encoded_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(ScriptedSink { encoded_size: 100, ..ScriptedSink::default() });
+    let mut s = sink_spec("s", sink.clone(), 100);
+    s.batch.max_bytes = 250;
+    let pipeline = Pipeline::start(spec(dir.path(), vec![s])).unwrap();
+    for i in 0..5 {
+        pipeline.submit(event(&format!("e{i}"))).await.unwrap();
+    }
+    pipeline.shutdown().await;
+    let sizes: Vec<usize> = sink.calls().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![2, 2, 1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_only_failed_events_and_dead_letters_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::Ok, Answer::Retry, Answer::Reject], vec![Answer::Ok]]));
+    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("siem", sink.clone(), 3)])).unwrap();
+    let a = pipeline.submit(event("a")).await.unwrap();
+    let b = pipeline.submit(event("b")).await.unwrap();
+    let c = pipeline.submit(event("c")).await.unwrap();
+    let metrics = pipeline.shutdown().await;
+    assert_eq!(sink.calls(), vec![vec!["a", "b", "c"], vec!["b"]]);
+    assert_eq!(a.await.unwrap().delivered, 1);
+    assert_eq!(b.await.unwrap().delivered, 1);
+    assert_eq!(c.await.unwrap().dead_lettered, 1);
+    assert_eq!(metrics.sinks["siem"].retried, 1);
+    assert_eq!(metrics.sinks["siem"].dead_lettered, 1);
+    let letters = read_dead_letters(&dir.path().join("dead_letters.jsonl")).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].sink, "siem");
+    assert_eq!(letters[0].event.id, "c");
+    assert_eq!(letters[0].kind, "rejected");
+    assert_eq!(letters[0].status, Some(400));
+    assert!(letters[0].reason.contains("incorrect index"), "{}", letters[0].reason);
+}
+
+#[tokio::test(start_paused = true)]
+async fn honours_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::RetryAfter(42)]]));
+    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)])).unwrap();
+    let start = tokio::time::Instant::now();
+    let d = pipeline.submit(event("a")).await.unwrap();
+    assert_eq!(d.await.unwrap().delivered, 1);
+    // Paused clock: virtual time advances only by the sleeps the pipeline asked for.
+    assert!(start.elapsed() >= Duration::from_secs(42), "{:?}", start.elapsed());
+    assert_eq!(sink.calls().len(), 2);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn gives_up_after_max_attempts_into_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::Retry]; 10]));
+    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)])).unwrap();
+    let d = pipeline.submit(event("a")).await.unwrap();
+    assert_eq!(d.await.unwrap().dead_lettered, 1);
+    assert_eq!(sink.calls().len(), 4, "max_attempts = 4");
+    let letters = read_dead_letters(&dir.path().join("dead_letters.jsonl")).unwrap();
+    assert!(letters[0].reason.starts_with("s: gave up after 4 attempts"), "{}", letters[0].reason);
+    assert_eq!(letters[0].attempts, 4);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn encode_failure_dead_letters_only_that_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(ScriptedSink::default());
+    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 10)])).unwrap();
+    let mut bad = event("bad");
+    bad.action = "unencodable".into();
+    let bad = pipeline.submit(bad).await.unwrap();
+    let good = pipeline.submit(event("good")).await.unwrap();
+    pipeline.shutdown().await;
+    assert_eq!(bad.await.unwrap().dead_lettered, 1);
+    assert_eq!(good.await.unwrap().delivered, 1);
+    assert_eq!(sink.calls(), vec![vec!["good"]]);
+}
+
+#[tokio::test]
+async fn a_stuck_sink_does_not_delay_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Notify::new());
+    let stuck = Arc::new(ScriptedSink { gate: Some(gate.clone()), ..ScriptedSink::default() });
+    let healthy = Arc::new(ScriptedSink::default());
+    let mut fast = sink_spec("healthy", healthy.clone(), 10);
+    fast.batch.max_wait_ms = 1;
+    let pipeline = Pipeline::start(spec(
+        dir.path(),
+        vec![sink_spec("stuck", stuck.clone(), 10), fast],
+    ))
+    .unwrap();
+    for i in 0..25 {
+        pipeline.submit(event(&format!("e{i}"))).await.unwrap();
+    }
+    // The healthy sink gets everything while the stuck one has not finished a single send.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while pipeline.metrics().sinks["healthy"].delivered < 25 {
+        assert!(tokio::time::Instant::now() < deadline, "healthy sink starved");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(pipeline.metrics().sinks["stuck"].delivered, 0);
+    assert!(stuck.calls().is_empty());
+    // Release the stuck sink for good and drain.
+    let releaser = tokio::spawn(async move {
+        loop {
+            gate.notify_one();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let metrics = pipeline.shutdown().await;
+    releaser.abort();
+    assert_eq!(metrics.sinks["stuck"].delivered, 25);
+}
+
+#[derive(Debug)]
+struct SlowEnricher;
+
+#[async_trait]
+impl Enricher for SlowEnricher {
+    fn kind(&self) -> &'static str {
+        "slow"
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(50)
+    }
+    async fn enrich(&self, _: &Event) -> Result<Enrichment, Error> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(Enrichment::default())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn enricher_timeout_marks_event_and_lets_it_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(ScriptedSink::default());
+    let mut s = spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)]);
+    s.enrichers.push(EnricherSpec { id: "intel".into(), enricher: Arc::new(SlowEnricher) });
+    s.options = PipelineOptions { enrichment_budget: Duration::from_secs(1), ..PipelineOptions::default() };
+    let pipeline = Pipeline::start(s).unwrap();
+    let d = pipeline.submit(event("a")).await.unwrap();
+    assert_eq!(d.await.unwrap().delivered, 1);
+    let metrics = pipeline.shutdown().await;
+    assert_eq!(metrics.events_not_fully_enriched, 1);
+}
+
+#[derive(Debug)]
+struct EveryEventAlerts;
+
+impl AlertRouting for EveryEventAlerts {
+    fn route(&self, event: &Arc<Event>) -> Vec<RoutedAlert> {
+        vec![RoutedAlert {
+            alert: Alert::new(event.clone(), Priority::P1High, "test-route"),
+            notifiers: vec!["pager".into(), "missing".into()],
+        }]
+    }
+}
+
+#[derive(Debug, Default)]
+struct FlakyNotifier {
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl Notifier for FlakyNotifier {
+    fn kind(&self) -> &'static str {
+        "flaky"
+    }
+    async fn notify(&self, _: &Alert) -> Result<Receipt, Error> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err(Error::unavailable("HTTP 502"))
+        } else {
+            Ok(Receipt { delivery_id: Some("abc".into()) })
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn alerts_are_dispatched_retried_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let notifier = Arc::new(FlakyNotifier::default());
+    let mut s = spec(dir.path(), vec![]);
+    s.notifiers.push(NotifierSpec::new("pager", notifier.clone()));
+    s.router = Some(Arc::new(EveryEventAlerts));
+    let pipeline = Pipeline::start(s).unwrap();
+    pipeline.submit(event("a")).await.unwrap();
+    let log = pipeline.notifications();
+    let metrics = pipeline.shutdown().await;
+    let records = log.recent();
+    assert_eq!(records.len(), 1, "the unknown notifier id is skipped, not sent");
+    assert!(records[0].delivered);
+    assert_eq!(records[0].attempts, 2);
+    assert_eq!(records[0].route, "test-route");
+    assert_eq!(records[0].delivery_id.as_deref(), Some("abc"));
+    assert_eq!(metrics.notifiers["pager"].sent, 1);
+    assert_eq!(metrics.notifiers["pager"].retried, 1);
+    let text = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap();
+    assert_eq!(text.lines().count(), 1);
+}
