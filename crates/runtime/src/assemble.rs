@@ -1,0 +1,119 @@
+//! Turns a [`Config`] into a [`PipelineSpec`]: every component built through the connector
+//! registry, every configuration error collected and reported together.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vowguard_core::registry::{self, Builder};
+use vowguard_core::{BuildContext, Error, Role, SecretLookup};
+use vowguard_pipeline::{EnricherSpec, NotifierSpec, PipelineOptions, PipelineSpec, SinkSpec};
+use vowguard_router::Router;
+
+use crate::config::{Config, SourceConfig, take_common_keys};
+
+/// Where relative paths and secrets come from.
+pub struct Environment<'a> {
+    /// Directory of the config file: relative `data_dir` and secret files are resolved here.
+    pub config_dir: &'a Path,
+    /// Where `{ env = "..." }` secrets are looked up.
+    pub secrets: &'a dyn SecretLookup,
+}
+
+/// A configuration turned into runnable parts.
+#[derive(Debug)]
+pub struct Assembly {
+    /// The pipeline to start.
+    pub spec: PipelineSpec,
+    /// The configured sources.
+    pub sources: Vec<(String, SourceConfig)>,
+    /// The router (also inside `spec`), kept for `route explain`.
+    pub router: Arc<Router>,
+    /// The resolved data directory.
+    pub data_dir: PathBuf,
+}
+
+/// Builds every component. All configuration errors are reported at once, one per line.
+pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Error> {
+    let data_dir = env.config_dir.join(&config.data_dir);
+    let mut errors: Vec<Error> = Vec::new();
+    let mut spec = PipelineSpec {
+        data_dir: data_dir.clone(),
+        options: PipelineOptions {
+            enrichment_budget: Duration::from_millis(config.pipeline.enrichment_budget_ms),
+            enrichment_concurrency: config.pipeline.enrichment_concurrency,
+            sink_queue_capacity: config.pipeline.sink_queue_capacity,
+            ..PipelineOptions::default()
+        },
+        ..PipelineSpec::default()
+    };
+
+    for (role, section) in [
+        (Role::Enricher, &config.enrichers),
+        (Role::Sink, &config.sinks),
+        (Role::Notifier, &config.notifiers),
+    ] {
+        for (id, table) in section {
+            let ctx = BuildContext {
+                id,
+                role,
+                data_dir: &data_dir,
+                config_dir: env.config_dir,
+                secrets: env.secrets,
+            };
+            match build_component(&ctx, table.clone(), &mut spec) {
+                Ok(()) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+
+    let notifier_ids: Vec<&str> = config.notifiers.keys().map(String::as_str).collect();
+    let router = match Router::new(config.routes.clone(), &notifier_ids) {
+        Ok(router) => Arc::new(router),
+        Err(e) => {
+            errors.push(e);
+            Arc::new(Router::default())
+        }
+    };
+    spec.router = Some(router.clone());
+
+    if !errors.is_empty() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+        return Err(Error::config(format!(
+            "{} configuration error{}:\n{}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            lines.join("\n")
+        )));
+    }
+    let sources = config.sources.iter().map(|(id, s)| (id.clone(), s.clone())).collect();
+    Ok(Assembly { spec, sources, router, data_dir })
+}
+
+fn build_component(ctx: &BuildContext<'_>, mut table: toml::Table, spec: &mut PipelineSpec) -> Result<(), Error> {
+    let common = take_common_keys(ctx.role, ctx.id, &mut table)?;
+    let factory = registry::find(ctx.role, &common.kind)
+        .map_err(|e| Error::config(format!("`{}`: {}", ctx.key("type"), e.message())))?;
+    match factory.builder {
+        Builder::Sink(build) => {
+            let sink = build(ctx, table)?;
+            let batch = common.batch.apply(sink.batch_limits());
+            spec.sinks.push(SinkSpec { id: ctx.id.to_owned(), sink, batch, retry: common.retry });
+        }
+        Builder::Enricher(build) => {
+            let enricher = build(ctx, table)?;
+            spec.enrichers.push(EnricherSpec { id: ctx.id.to_owned(), enricher });
+        }
+        Builder::Notifier(build) => {
+            let notifier = build(ctx, table)?;
+            spec.notifiers.push(NotifierSpec {
+                id: ctx.id.to_owned(),
+                notifier,
+                retry: common.retry,
+                rate_limit: common.rate_limit,
+            });
+        }
+    }
+    Ok(())
+}

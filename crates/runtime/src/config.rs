@@ -1,0 +1,179 @@
+//! The TOML configuration file.
+//!
+//! Components are tables keyed by an id the user chooses, with `type` naming the connector
+//! (the Vector convention). Keys the runtime handles for every component (`type`, `batch`,
+//! `retry`, `rate_limit`) are taken out here; the rest of the table goes to the connector's
+//! factory, which rejects unknown keys by name. Secrets are `{ env = "NAME" }` or
+//! `{ file = "path" }` and are resolved after parsing, never substituted into the text.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use vowguard_core::{BatchLimits, Error, RateLimit, RetryPolicy, Role};
+use vowguard_router::RouteConfig;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where dead letters and the notification log live (relative to the config file).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Pipeline tuning.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    /// Event sources by id.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// Enrichers by id (connector tables).
+    #[serde(default)]
+    pub enrichers: BTreeMap<String, toml::Table>,
+    /// Sinks by id (connector tables).
+    #[serde(default)]
+    pub sinks: BTreeMap<String, toml::Table>,
+    /// Notifiers by id (connector tables).
+    #[serde(default)]
+    pub notifiers: BTreeMap<String, toml::Table>,
+    /// Alert routes, in order.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("var/vowguard")
+}
+
+/// `[pipeline]`: stage tuning.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Longest time enrichment may hold one event, in milliseconds.
+    pub enrichment_budget_ms: u64,
+    /// Events enriched concurrently.
+    pub enrichment_concurrency: usize,
+    /// Events each sink may have queued before intake waits.
+    pub sink_queue_capacity: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self { enrichment_budget_ms: 10_000, enrichment_concurrency: 64, sink_queue_capacity: 10_000 }
+    }
+}
+
+/// `[sources.<id>]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Newline-delimited JSON events on standard input; the run ends when input ends.
+    Stdin {
+        /// Longest accepted line in bytes; longer lines are reported and skipped.
+        #[serde(default = "default_max_line_bytes")]
+        max_line_bytes: usize,
+    },
+}
+
+fn default_max_line_bytes() -> usize {
+    1 << 20
+}
+
+/// `batch = { ... }` on a sink: overrides of the sink's own batch limits.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchOverride {
+    /// Most events per batch.
+    pub max_events: Option<usize>,
+    /// Most encoded bytes per batch.
+    pub max_bytes: Option<usize>,
+    /// Longest wait for a batch to fill, in milliseconds.
+    pub max_wait_ms: Option<u64>,
+}
+
+impl BatchOverride {
+    /// The sink's defaults with these overrides applied.
+    pub fn apply(self, defaults: BatchLimits) -> BatchLimits {
+        BatchLimits {
+            max_events: self.max_events.unwrap_or(defaults.max_events),
+            max_bytes: self.max_bytes.unwrap_or(defaults.max_bytes),
+            max_wait_ms: self.max_wait_ms.unwrap_or(defaults.max_wait_ms),
+        }
+    }
+}
+
+/// The keys the runtime takes out of every component table.
+#[derive(Debug, Clone)]
+pub struct CommonKeys {
+    /// `type`.
+    pub kind: String,
+    /// `batch` (sinks only).
+    pub batch: BatchOverride,
+    /// `retry`.
+    pub retry: RetryPolicy,
+    /// `rate_limit` (notifiers only).
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Config {
+    /// Reads and parses a config file. Errors name the file, line and key.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(format!("cannot read config file {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
+    }
+
+    /// Parses config text.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::config(e.to_string().trim_end().to_owned()))
+    }
+}
+
+/// Splits the runtime's keys off a component table (the rest goes to the connector).
+pub fn take_common_keys(role: Role, id: &str, table: &mut toml::Table) -> Result<CommonKeys, Error> {
+    let key = |field: &str| format!("{}.{id}.{field}", role.section());
+    let kind = match table.remove("type") {
+        Some(toml::Value::String(kind)) => kind,
+        Some(_) => return Err(Error::config(format!("`{}`: must be a string", key("type")))),
+        None => {
+            return Err(Error::config(format!(
+                "`{}`: missing; run `vowguard connectors` to list the available types",
+                key("type")
+            )));
+        }
+    };
+    fn parse<T: serde::de::DeserializeOwned>(value: toml::Value, key: String) -> Result<T, Error> {
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::config(format!("`{key}`: {}", e.message().trim_end())))
+    }
+    let batch = match table.remove("batch") {
+        Some(_) if role != Role::Sink => {
+            return Err(Error::config(format!("`{}`: only sinks take `batch`", key("batch"))));
+        }
+        Some(value) => parse(value, key("batch"))?,
+        None => BatchOverride::default(),
+    };
+    let retry = match table.remove("retry") {
+        Some(_) if role == Role::Enricher => {
+            return Err(Error::config(format!("`{}`: enrichers do not retry", key("retry"))));
+        }
+        Some(value) => parse(value, key("retry"))?,
+        None => RetryPolicy::default(),
+    };
+    let rate_limit = match table.remove("rate_limit") {
+        Some(_) if role != Role::Notifier => {
+            return Err(Error::config(format!("`{}`: only notifiers take `rate_limit`", key("rate_limit"))));
+        }
+        Some(value) => Some(parse::<RateLimit>(value, key("rate_limit"))?),
+        None => None,
+    };
+    if let Some(limit) = rate_limit {
+        if !(limit.per_second > 0.0) || limit.burst == 0 {
+            return Err(Error::config(format!(
+                "`{}`: per_second and burst must be greater than zero",
+                key("rate_limit")
+            )));
+        }
+    }
+    Ok(CommonKeys { kind, batch, retry, rate_limit })
+}

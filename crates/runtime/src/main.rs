@@ -1,0 +1,215 @@
+//! The `vowguard` command-line tool.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use vowguard_core::{Error, ProcessEnv, registry};
+use vowguard_runtime::{Config, Environment, assemble};
+
+/// vowguard: forwards a wedding platform's security events to SIEMs, enriches them, and
+/// alerts the right people.
+#[derive(Debug, Parser)]
+#[command(name = "vowguard", version, about, long_about = None)]
+struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+    /// Log filter (tracing syntax), e.g. `info` or `vowguard_pipeline=debug`.
+    #[arg(long, env = "VOWGUARD_LOG", default_value = "info", global = true)]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipeline: read events from the configured source until it ends, deliver
+    /// every one, then exit 0.
+    Run {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a configuration: parse it, build every component, and run each sink's and
+    /// notifier's healthcheck.
+    Validate {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Do not contact any endpoint.
+        #[arg(long)]
+        skip_healthchecks: bool,
+    },
+    /// List the connectors compiled into this binary.
+    Connectors,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run { config } => run(&config).await,
+            Command::Validate { config, skip_healthchecks } => validate(&config, skip_healthchecks).await,
+            Command::Connectors => {
+                connectors();
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if e.kind() == vowguard_core::ErrorKind::Config {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn config_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+async fn run(path: &Path) -> Result<(), Error> {
+    let config = Config::load(path)?;
+    let dir = config_dir(path);
+    let assembly = assemble(&config, &Environment { config_dir: &dir, secrets: &ProcessEnv })?;
+    let report = vowguard_runtime::run(assembly, shutdown_signal()).await?;
+    let m = &report.metrics;
+    let delivered: u64 = m.sinks.values().map(|s| s.delivered).sum();
+    let dead: u64 = m.sinks.values().map(|s| s.dead_lettered).sum();
+    let sent: u64 = m.notifiers.values().map(|n| n.sent).sum();
+    let failed: u64 = m.notifiers.values().map(|n| n.failed).sum();
+    tracing::info!(
+        lines = report.source.lines,
+        accepted = report.source.accepted,
+        rejected = report.source.rejected,
+        delivered,
+        dead_lettered = dead,
+        alerts_sent = sent,
+        alerts_failed = failed,
+        "run finished"
+    );
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
+    let config = Config::load(path)?;
+    let dir = config_dir(path);
+    let assembly = assemble(&config, &Environment { config_dir: &dir, secrets: &ProcessEnv })?;
+    let spec = &assembly.spec;
+    println!(
+        "config ok: {} source(s), {} enricher(s), {} sink(s), {} notifier(s), {} route(s)",
+        assembly.sources.len(),
+        spec.enrichers.len(),
+        spec.sinks.len(),
+        spec.notifiers.len(),
+        config.routes.len()
+    );
+    if skip_healthchecks {
+        println!("healthchecks skipped");
+        return Ok(());
+    }
+    let timeout = Duration::from_secs(15);
+    let mut failures = 0;
+    for sink in &spec.sinks {
+        let result = tokio::time::timeout(timeout, sink.sink.healthcheck()).await;
+        failures += report_health("sink", &sink.id, sink.sink.kind(), result);
+    }
+    for notifier in &spec.notifiers {
+        let result = tokio::time::timeout(timeout, notifier.notifier.healthcheck()).await;
+        failures += report_health("notifier", &notifier.id, notifier.notifier.kind(), result);
+    }
+    if failures > 0 {
+        return Err(Error::unavailable(format!("{failures} healthcheck(s) failed")));
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn report_health(
+    role: &str,
+    id: &str,
+    kind: &str,
+    result: Result<Result<(), Error>, tokio::time::error::Elapsed>,
+) -> usize {
+    match result {
+        Ok(Ok(())) => {
+            println!("  {role} {id} ({kind}): healthy");
+            0
+        }
+        Ok(Err(e)) => {
+            println!("  {role} {id} ({kind}): UNHEALTHY: {e}");
+            1
+        }
+        Err(_) => {
+            println!("  {role} {id} ({kind}): UNHEALTHY: no answer within 15 s");
+            1
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn connectors() {
+    println!("{:<10} {:<16} DESCRIPTION", "ROLE", "TYPE");
+    println!("{:<10} {:<16} newline-delimited JSON events on standard input", "source", "stdin");
+    for factory in registry::connectors() {
+        println!("{:<10} {:<16} {}", factory.role().name(), factory.kind, factory.description);
+    }
+}

@@ -1,0 +1,162 @@
+//! Configuration errors name the key at fault; secrets resolve after parsing; the registry
+//! finds what is compiled in.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use vowguard_core::{
+    BuildContext, ConnectorFactory, EncodedEvent, Error, Event, EventOutcome, SecretMap, SecretRef,
+    Sink, registry,
+};
+use vowguard_runtime::{Config, Environment, assemble, enabled_connector_kinds};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestSinkConfig {
+    endpoint: String,
+    token: SecretRef,
+}
+
+#[derive(Debug)]
+struct TestSink;
+
+#[async_trait]
+impl Sink for TestSink {
+    fn kind(&self) -> &'static str {
+        "test_sink"
+    }
+    fn encode(&self, event: &Event) -> Result<Vec<u8>, Error> {
+        Ok(event.id.clone().into_bytes())
+    }
+    async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome> {
+        batch.iter().map(|_| EventOutcome::Delivered).collect()
+    }
+    async fn healthcheck(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+fn build_test_sink(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
+    let config: TestSinkConfig = ctx.parse(table)?;
+    let _token = ctx.secret("token", &config.token)?;
+    if config.endpoint.is_empty() {
+        return Err(ctx.config_error("endpoint", "must not be empty"));
+    }
+    Ok(Arc::new(TestSink))
+}
+
+vowguard_core::inventory::submit! {
+    ConnectorFactory::sink("test_sink", "a sink for the runtime's own tests", build_test_sink)
+}
+
+fn assemble_text(text: &str, secrets: &SecretMap) -> Result<vowguard_runtime::Assembly, Error> {
+    let config = Config::parse(text)?;
+    assemble(&config, &Environment { config_dir: Path::new("/tmp"), secrets })
+}
+
+fn err(text: &str) -> String {
+    assemble_text(text, &SecretMap::new().with("TOK", "t0k3n")).unwrap_err().to_string()
+}
+
+const GOOD: &str = r#"
+data_dir = "vg-test"
+[sources.in]
+type = "stdin"
+[sinks.siem]
+type = "test_sink"
+endpoint = "http://127.0.0.1:1"
+token = { env = "TOK" }
+batch = { max_events = 7 }
+retry = { max_attempts = 3 }
+"#;
+
+#[test]
+fn a_good_config_assembles_with_overrides() {
+    let assembly = assemble_text(GOOD, &SecretMap::new().with("TOK", "t0k3n")).unwrap();
+    assert_eq!(assembly.spec.sinks.len(), 1);
+    let sink = &assembly.spec.sinks[0];
+    assert_eq!(sink.id, "siem");
+    assert_eq!(sink.batch.max_events, 7);
+    assert_eq!(sink.batch.max_bytes, vowguard_core::BatchLimits::default().max_bytes);
+    assert_eq!(sink.retry.max_attempts, 3);
+    assert_eq!(assembly.data_dir, Path::new("/tmp/vg-test"));
+}
+
+#[test]
+fn unknown_top_level_key_is_named_with_its_line() {
+    let e = Config::parse("data_dir = \"x\"\nsinkz = 1\n").unwrap_err().to_string();
+    assert!(e.contains("unknown field `sinkz`"), "{e}");
+    assert!(e.contains("line 2"), "{e}");
+}
+
+#[test]
+fn unknown_connector_key_is_named() {
+    let e = err(&GOOD.replace("endpoint =", "endpont ="));
+    assert!(e.contains("`sinks.siem`: unknown field `endpont`"), "{e}");
+}
+
+#[test]
+fn unknown_type_lists_available_ones() {
+    let e = err(&GOOD.replace("type = \"test_sink\"", "type = \"splunkk\""));
+    assert!(e.contains("`sinks.siem.type`: unknown sink type `splunkk`"), "{e}");
+    assert!(e.contains("available: ") && e.contains("test_sink"), "{e}");
+}
+
+#[test]
+fn missing_type_says_how_to_list_them() {
+    let e = err(&GOOD.replace("type = \"test_sink\"\n", ""));
+    assert!(e.contains("`sinks.siem.type`: missing; run `vowguard connectors`"), "{e}");
+}
+
+#[test]
+fn unset_secret_names_key_and_variable_but_no_value() {
+    let e = assemble_text(GOOD, &SecretMap::new()).unwrap_err().to_string();
+    assert!(e.contains("`sinks.siem.token`: environment variable TOK is not set"), "{e}");
+}
+
+#[test]
+fn inline_secret_is_refused() {
+    let e = err(&GOOD.replace("token = { env = \"TOK\" }", "token = \"plaintext\""));
+    assert!(e.contains("inline secrets are not accepted"), "{e}");
+    assert!(!e.contains("plaintext"), "{e}");
+}
+
+#[test]
+fn bad_common_keys_are_named() {
+    let e = err(&GOOD.replace("max_events = 7", "max_evnts = 7"));
+    assert!(e.contains("`sinks.siem.batch`: unknown field `max_evnts`"), "{e}");
+    let e = err(&format!("{GOOD}\n[notifiers.x]\ntype = \"test_sink\"\nbatch = {{ max_events = 1 }}\n"));
+    assert!(e.contains("`notifiers.x.batch`: only sinks take `batch`"), "{e}");
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let text = format!(
+        "{GOOD}\n[sinks.two]\ntype = \"nope\"\n[[routes]]\nname = \"r\"\nnotify = [\"ghost\"]\n"
+    );
+    let e = err(&text);
+    assert!(e.starts_with("2 configuration errors:"), "{e}");
+    assert!(e.contains("unknown sink type `nope`"), "{e}");
+    assert!(e.contains("unknown notifier `ghost`"), "{e}");
+}
+
+#[test]
+fn a_sink_type_used_as_notifier_says_so() {
+    let e = err(&format!("{GOOD}\n[notifiers.x]\ntype = \"test_sink\"\n"));
+    assert!(e.contains("(`test_sink` is a sink, not a notifier)"), "{e}");
+}
+
+#[test]
+fn every_enabled_connector_is_registered_once() {
+    let all = registry::connectors();
+    for kind in enabled_connector_kinds() {
+        assert!(all.iter().any(|f| f.kind == kind), "`{kind}` is enabled but not registered");
+    }
+    let mut kinds: Vec<_> = all.iter().map(|f| f.kind).collect();
+    let count = kinds.len();
+    kinds.sort_unstable();
+    kinds.dedup();
+    assert_eq!(kinds.len(), count, "connector kinds must be unique: {kinds:?}");
+}
