@@ -60,7 +60,9 @@ impl Enrichment {
 
 /// A threat-intelligence verdict. `Unknown` (no provider knows the indicator) is distinct
 /// from `Benign` (a provider knows it and considers it harmless).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// No provider knows the indicator.

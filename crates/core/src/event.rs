@@ -558,10 +558,7 @@ mod tests {
     fn errors_name_the_field() {
         let cases = [
             (json!({"severity":"low"}), "field `action`: is required"),
-            (
-                json!({"action":"x"}),
-                "field `severity`: is required",
-            ),
+            (json!({"action":"x"}), "field `severity`: is required"),
             (
                 json!({"action":"x","severity":"severe"}),
                 "field `severity`: expected one of info, low, medium, high, critical, got \"severe\"",
@@ -593,7 +590,9 @@ mod tests {
             (json!([1]), "expected a JSON object, got an array"),
         ];
         for (input, expected) in cases {
-            let err = Event::from_json_value(input.clone()).unwrap_err().to_string();
+            let err = Event::from_json_value(input.clone())
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with(expected), "{input}: {err}");
         }
     }

@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn parse_and_order() {
         assert_eq!("p1".parse::<Priority>().unwrap(), Priority::P1High);
-        assert_eq!("P0_CRITICAL".parse::<Priority>().unwrap(), Priority::P0Critical);
+        assert_eq!(
+            "P0_CRITICAL".parse::<Priority>().unwrap(),
+            Priority::P0Critical
+        );
         assert!("P5".parse::<Priority>().is_err());
         assert!(Priority::P0Critical < Priority::P4Info);
         assert_eq!(Priority::P2Medium.raised(1), Priority::P1High);

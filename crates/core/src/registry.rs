@@ -92,7 +92,11 @@ pub struct ConnectorFactory {
 impl ConnectorFactory {
     /// A sink factory.
     pub const fn sink(kind: &'static str, description: &'static str, build: SinkBuildFn) -> Self {
-        Self { kind, description, builder: Builder::Sink(build) }
+        Self {
+            kind,
+            description,
+            builder: Builder::Sink(build),
+        }
     }
 
     /// An enricher factory.
@@ -101,7 +105,11 @@ impl ConnectorFactory {
         description: &'static str,
         build: EnricherBuildFn,
     ) -> Self {
-        Self { kind, description, builder: Builder::Enricher(build) }
+        Self {
+            kind,
+            description,
+            builder: Builder::Enricher(build),
+        }
     }
 
     /// A notifier factory.
@@ -110,7 +118,11 @@ impl ConnectorFactory {
         description: &'static str,
         build: NotifierBuildFn,
     ) -> Self {
-        Self { kind, description, builder: Builder::Notifier(build) }
+        Self {
+            kind,
+            description,
+            builder: Builder::Notifier(build),
+        }
     }
 
     /// The role this factory builds.
@@ -200,14 +212,16 @@ impl BuildContext<'_> {
 
     /// Deserialises the component's config table; errors name the component and field.
     pub fn parse<T: DeserializeOwned>(&self, table: toml::Table) -> Result<T, Error> {
-        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-            Error::config(format!(
-                "`{}.{}`: {}",
-                self.role.section(),
-                self.id,
-                e.message().trim_end()
-            ))
-        })
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                Error::config(format!(
+                    "`{}.{}`: {}",
+                    self.role.section(),
+                    self.id,
+                    e.message().trim_end()
+                ))
+            })
     }
 
     /// Resolves a secret reference found at `field` of this component.

@@ -114,7 +114,8 @@ mod tests {
         }
         let e = Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(7));
         assert_eq!(p.delay(1, &e), Duration::from_secs(7));
-        let e = Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(9_999));
+        let e =
+            Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(9_999));
         assert_eq!(p.delay(1, &e), Duration::from_millis(p.max_retry_after_ms));
     }
 

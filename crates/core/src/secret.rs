@@ -27,8 +27,7 @@ pub enum SecretRef {
 impl<'de> Deserialize<'de> for SecretRef {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct RefVisitor;
-        const EXPECTED: &str =
-            "a secret reference: { env = \"NAME\" } or { file = \"path\" } (inline secrets are not accepted)";
+        const EXPECTED: &str = "a secret reference: { env = \"NAME\" } or { file = \"path\" } (inline secrets are not accepted)";
 
         impl<'de> Visitor<'de> for RefVisitor {
             type Value = SecretRef;
@@ -42,12 +41,14 @@ impl<'de> Deserialize<'de> for SecretRef {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretRef, A::Error> {
-                let key: String = map
-                    .next_key()?
-                    .ok_or_else(|| de::Error::custom(format!("expected {EXPECTED}, got an empty table")))?;
+                let key: String = map.next_key()?.ok_or_else(|| {
+                    de::Error::custom(format!("expected {EXPECTED}, got an empty table"))
+                })?;
                 let value: String = map.next_value()?;
                 if map.next_key::<String>()?.is_some() {
-                    return Err(de::Error::custom(format!("expected {EXPECTED}, got several keys")));
+                    return Err(de::Error::custom(format!(
+                        "expected {EXPECTED}, got several keys"
+                    )));
                 }
                 match key.as_str() {
                     "env" => Ok(SecretRef::Env(value)),
@@ -101,7 +102,9 @@ impl fmt::Debug for SecretMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<_> = self.0.keys().collect();
         names.sort();
-        f.debug_struct("SecretMap").field("names", &names).finish_non_exhaustive()
+        f.debug_struct("SecretMap")
+            .field("names", &names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,9 +125,7 @@ impl SecretRef {
     ) -> Result<SecretString, Error> {
         let value = match self {
             SecretRef::Env(name) => lookup.var(name).ok_or_else(|| {
-                Error::config(format!(
-                    "`{key}`: environment variable {name} is not set"
-                ))
+                Error::config(format!("`{key}`: environment variable {name} is not set"))
             })?,
             SecretRef::File(path) => {
                 let full = base_dir.join(path);
@@ -162,9 +163,15 @@ mod tests {
         assert_eq!(h.token, SecretRef::Env("TOK".into()));
         let h: Holder = toml::from_str("token = { file = \"/run/tok\" }").unwrap();
         assert_eq!(h.token, SecretRef::File("/run/tok".into()));
-        let err = toml::from_str::<Holder>("token = \"abc\"").err().unwrap().to_string();
+        let err = toml::from_str::<Holder>("token = \"abc\"")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("inline secrets are not accepted"), "{err}");
-        let err = toml::from_str::<Holder>("token = { vault = \"x\" }").err().unwrap().to_string();
+        let err = toml::from_str::<Holder>("token = { vault = \"x\" }")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("unknown secret source `vault`"), "{err}");
     }
 
@@ -179,6 +186,9 @@ mod tests {
         let err = SecretRef::Env("NOPE".into())
             .resolve("sinks.x.token", &lookup, Path::new("."))
             .unwrap_err();
-        assert_eq!(err.to_string(), "`sinks.x.token`: environment variable NOPE is not set");
+        assert_eq!(
+            err.to_string(),
+            "`sinks.x.token`: environment variable NOPE is not set"
+        );
     }
 }

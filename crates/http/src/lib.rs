@@ -59,8 +59,8 @@ pub fn build_client(options: &HttpOptions) -> Result<reqwest::Client, Error> {
 /// Parses an endpoint from config; the error names the key but not the value (it may be a
 /// secret webhook URL).
 pub fn parse_url(key: &str, value: &str) -> Result<Url, Error> {
-    let url = Url::parse(value)
-        .map_err(|e| Error::config(format!("`{key}`: not a valid URL ({e})")))?;
+    let url =
+        Url::parse(value).map_err(|e| Error::config(format!("`{key}`: not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::config(format!(
             "`{key}`: scheme must be http or https, got {}",
@@ -77,8 +77,9 @@ pub fn origin(url: &Url) -> String {
 
 /// A header value marked sensitive (hidden from reqwest/hyper debug output).
 pub fn sensitive_header(value: &str) -> Result<HeaderValue, Error> {
-    let mut header = HeaderValue::from_str(value)
-        .map_err(|_| Error::config("a credential contains characters not allowed in an HTTP header"))?;
+    let mut header = HeaderValue::from_str(value).map_err(|_| {
+        Error::config("a credential contains characters not allowed in an HTTP header")
+    })?;
     header.set_sensitive(true);
     Ok(header)
 }
@@ -90,7 +91,10 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// At most 512 characters of a response body, control characters replaced, for error
@@ -175,7 +179,9 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
         Vec::with_capacity(body.len() / 4 + 64),
         flate2::Compression::default(),
     );
-    encoder.write_all(body).expect("writing to a Vec cannot fail");
+    encoder
+        .write_all(body)
+        .expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
 }
 
@@ -193,10 +199,19 @@ mod tests {
     fn classifies_statuses() {
         let none = HeaderMap::new();
         assert!(classify_status(StatusCode::OK, &none, "send", "").is_ok());
-        let e = classify_status(StatusCode::TOO_MANY_REQUESTS, &headers("7"), "send", "slow down").unwrap_err();
+        let e = classify_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers("7"),
+            "send",
+            "slow down",
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RateLimited);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
-        assert_eq!(e.to_string(), "send: HTTP 429 Too Many Requests: slow down (status 429)");
+        assert_eq!(
+            e.to_string(),
+            "send: HTTP 429 Too Many Requests: slow down (status 429)"
+        );
         let e = classify_status(StatusCode::SERVICE_UNAVAILABLE, &none, "send", "").unwrap_err();
         assert!(e.is_retryable());
         let e = classify_status(StatusCode::FORBIDDEN, &none, "send", "").unwrap_err();

@@ -93,7 +93,10 @@ mod tests {
         state.finish(false);
         assert_eq!(
             delivery.await,
-            Some(DeliverySummary { delivered: 1, dead_lettered: 1 })
+            Some(DeliverySummary {
+                delivered: 1,
+                dead_lettered: 1
+            })
         );
         let (_state, delivery) = AckState::new(0);
         assert_eq!(delivery.await, Some(DeliverySummary::default()));

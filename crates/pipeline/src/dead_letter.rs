@@ -42,9 +42,8 @@ pub struct DeadLetterStore {
 impl DeadLetterStore {
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::io(format!("cannot create data_dir {}", data_dir.display()), e)
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Error::io(format!("cannot create data_dir {}", data_dir.display()), e))?;
         let path = data_dir.join("dead_letters.jsonl");
         let file = OpenOptions::new()
             .create(true)
@@ -63,7 +62,13 @@ impl DeadLetterStore {
     }
 
     /// Records one event as dead-lettered by `sink`, durably.
-    pub fn record(&self, sink: &str, event: &Event, error: &Error, attempts: u32) -> Result<(), Error> {
+    pub fn record(
+        &self,
+        sink: &str,
+        event: &Event,
+        error: &Error,
+        attempts: u32,
+    ) -> Result<(), Error> {
         let letter = DeadLetter {
             time: Utc::now(),
             sink: sink.to_owned(),

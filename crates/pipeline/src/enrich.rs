@@ -9,7 +9,11 @@ use vowguard_core::{Event, NotEnriched};
 use crate::pipeline::EnricherSpec;
 
 /// Runs every enricher on `event` and merges what they return.
-pub(crate) async fn enrich(mut event: Event, enrichers: &[EnricherSpec], budget: Duration) -> Event {
+pub(crate) async fn enrich(
+    mut event: Event,
+    enrichers: &[EnricherSpec],
+    budget: Duration,
+) -> Event {
     if enrichers.is_empty() {
         return event;
     }

@@ -64,9 +64,8 @@ pub struct NotificationLog {
 impl NotificationLog {
     /// A log that writes to `notifications.jsonl` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::io(format!("cannot create data_dir {}", data_dir.display()), e)
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Error::io(format!("cannot create data_dir {}", data_dir.display()), e))?;
         let path = data_dir.join("notifications.jsonl");
         let file = OpenOptions::new()
             .create(true)
@@ -87,7 +86,12 @@ impl NotificationLog {
 
     /// The most recent records (up to 10 000), oldest first.
     pub fn recent(&self) -> Vec<NotificationRecord> {
-        self.recent.lock().expect("log lock poisoned").iter().cloned().collect()
+        self.recent
+            .lock()
+            .expect("log lock poisoned")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     fn record(&self, record: NotificationRecord) {
@@ -115,12 +119,19 @@ pub(crate) struct NotifierWorker {
 
 impl NotifierWorker {
     pub(crate) async fn run(mut self) {
-        let limit = self.spec.rate_limit.or_else(|| self.spec.notifier.rate_limit());
+        let limit = self
+            .spec
+            .rate_limit
+            .or_else(|| self.spec.notifier.rate_limit());
         let bucket = limit.map(|l| Arc::new(TokenBucket::new(l)));
         let slots = Arc::new(Semaphore::new(NOTIFIER_CONCURRENCY));
         let mut tasks = JoinSet::new();
         while let Some(alert) = self.rx.recv().await {
-            let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
+            let permit = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closed");
             let spec = self.spec.clone();
             let bucket = bucket.clone();
             let log = self.log.clone();

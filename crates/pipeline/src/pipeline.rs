@@ -11,7 +11,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use vowguard_core::{
-    Alert, AlertRouting, BatchLimits, Enricher, Error, Event, Notifier, RateLimit, RetryPolicy, Sink,
+    Alert, AlertRouting, BatchLimits, Enricher, Error, Event, Notifier, RateLimit, RetryPolicy,
+    Sink,
 };
 
 use crate::ack::{AckState, Delivery};
@@ -38,7 +39,12 @@ impl SinkSpec {
     /// A spec with the sink's preferred batch limits and the default retry policy.
     pub fn new(id: impl Into<String>, sink: Arc<dyn Sink>) -> Self {
         let batch = sink.batch_limits();
-        Self { id: id.into(), sink, batch, retry: RetryPolicy::default() }
+        Self {
+            id: id.into(),
+            sink,
+            batch,
+            retry: RetryPolicy::default(),
+        }
     }
 }
 
@@ -69,7 +75,12 @@ pub struct NotifierSpec {
 impl NotifierSpec {
     /// A spec with the default retry policy and the notifier's own rate limit.
     pub fn new(id: impl Into<String>, notifier: Arc<dyn Notifier>) -> Self {
-        Self { id: id.into(), notifier, retry: RetryPolicy::default(), rate_limit: None }
+        Self {
+            id: id.into(),
+            notifier,
+            retry: RetryPolicy::default(),
+            rate_limit: None,
+        }
     }
 }
 
@@ -192,7 +203,12 @@ impl Pipeline {
             let counters = Arc::new(SinkCounters::default());
             sink_counters.insert(sink.id.clone(), counters.clone());
             sink_txs.push((tx, counters.clone()));
-            let worker = SinkWorker { spec: sink, rx, dead_letters: dead_letters.clone(), counters };
+            let worker = SinkWorker {
+                spec: sink,
+                rx,
+                dead_letters: dead_letters.clone(),
+                counters,
+            };
             sink_workers.push(tokio::spawn(worker.run()));
         }
 
@@ -201,13 +217,21 @@ impl Pipeline {
         let mut notifier_counters = BTreeMap::new();
         for notifier in spec.notifiers {
             if notifier_counters.contains_key(&notifier.id) {
-                return Err(Error::config(format!("duplicate notifier id `{}`", notifier.id)));
+                return Err(Error::config(format!(
+                    "duplicate notifier id `{}`",
+                    notifier.id
+                )));
             }
             let (tx, rx) = mpsc::channel(options.notifier_queue_capacity.max(1));
             let counters = Arc::new(NotifierCounters::default());
             notifier_counters.insert(notifier.id.clone(), counters.clone());
             notifier_txs.insert(notifier.id.clone(), tx);
-            let worker = NotifierWorker { spec: notifier, rx, log: notifications.clone(), counters };
+            let worker = NotifierWorker {
+                spec: notifier,
+                rx,
+                log: notifications.clone(),
+                counters,
+            };
             notifier_workers.push(tokio::spawn(worker.run()));
         }
 
@@ -231,7 +255,13 @@ impl Pipeline {
             shared: shared.clone(),
         };
         let stage = tokio::spawn(stage.run(rx));
-        Ok(Self { intake, shared, stage, sink_workers, notifier_workers })
+        Ok(Self {
+            intake,
+            shared,
+            stage,
+            sink_workers,
+            notifier_workers,
+        })
     }
 
     /// Hands an event to the pipeline, waiting while the pipeline is full. The returned
@@ -264,7 +294,13 @@ impl Pipeline {
     /// Stops intake and waits until every submitted event is delivered or dead-lettered and
     /// every alert dispatched. Returns the final counters.
     pub async fn shutdown(self) -> MetricsSnapshot {
-        let Self { intake, shared, stage, sink_workers, notifier_workers } = self;
+        let Self {
+            intake,
+            shared,
+            stage,
+            sink_workers,
+            notifier_workers,
+        } = self;
         drop(intake);
         if let Err(e) = stage.await {
             tracing::error!(error = %e, "pipeline stage failed");
@@ -284,8 +320,16 @@ impl Shared {
             events_in: self.events_in.load(Ordering::Relaxed),
             events_not_fully_enriched: self.not_fully_enriched.load(Ordering::Relaxed),
             alerts_routed: self.alerts_routed.load(Ordering::Relaxed),
-            sinks: self.sinks.iter().map(|(id, c)| (id.clone(), c.snapshot())).collect(),
-            notifiers: self.notifiers.iter().map(|(id, c)| (id.clone(), c.snapshot())).collect(),
+            sinks: self
+                .sinks
+                .iter()
+                .map(|(id, c)| (id.clone(), c.snapshot()))
+                .collect(),
+            notifiers: self
+                .notifiers
+                .iter()
+                .map(|(id, c)| (id.clone(), c.snapshot()))
+                .collect(),
         }
     }
 }
@@ -315,9 +359,14 @@ impl Stage {
         let mut enriched = std::pin::pin!(enriched);
         while let Some((event, ack)) = enriched.next().await {
             if !event.enrichment.not_enriched.is_empty() {
-                self.shared.not_fully_enriched.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .not_fully_enriched
+                    .fetch_add(1, Ordering::Relaxed);
             }
-            let envelope = Arc::new(Envelope { event: Arc::new(event), ack });
+            let envelope = Arc::new(Envelope {
+                event: Arc::new(event),
+                ack,
+            });
             self.route(&envelope.event).await;
             for (tx, counters) in &self.sink_txs {
                 counters.queued.fetch_add(1, Ordering::Relaxed);

@@ -34,8 +34,9 @@ impl TokenBucket {
         loop {
             let now = Instant::now();
             let (tokens, last) = *state;
-            let refilled =
-                (tokens + now.duration_since(last).as_secs_f64() * self.limit.per_second).min(burst);
+            let refilled = (tokens
+                + now.duration_since(last).as_secs_f64() * self.limit.per_second)
+                .min(burst);
             if refilled >= 1.0 {
                 *state = (refilled - 1.0, now);
                 return;
@@ -53,7 +54,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn waits_instead_of_dropping() {
-        let bucket = TokenBucket::new(RateLimit { per_second: 2.0, burst: 2 });
+        let bucket = TokenBucket::new(RateLimit {
+            per_second: 2.0,
+            burst: 2,
+        });
         let start = Instant::now();
         for _ in 0..6 {
             bucket.acquire().await;

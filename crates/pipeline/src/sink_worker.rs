@@ -95,7 +95,9 @@ impl SinkWorker {
                     }
                 }
             };
-            let Some(item) = self.encode(envelope) else { continue };
+            let Some(item) = self.encode(envelope) else {
+                continue;
+            };
             if bytes + item.encoded.bytes.len() > limits.max_bytes {
                 return (batch, Some(item), closed);
             }
@@ -126,7 +128,11 @@ impl SinkWorker {
                     "sink returned the wrong number of outcomes; resending the batch"
                 );
                 outcomes = (0..items.len())
-                    .map(|_| EventOutcome::Retry(Error::internal("sink returned the wrong number of outcomes")))
+                    .map(|_| {
+                        EventOutcome::Retry(Error::internal(
+                            "sink returned the wrong number of outcomes",
+                        ))
+                    })
                     .collect();
             }
             let mut retry = Vec::new();
@@ -166,7 +172,9 @@ impl SinkWorker {
                 return;
             }
             let delay = policy.delay(attempts, &error);
-            self.counters.retried.fetch_add(retry.len() as u64, Ordering::Relaxed);
+            self.counters
+                .retried
+                .fetch_add(retry.len() as u64, Ordering::Relaxed);
             tracing::warn!(
                 sink = %self.spec.id,
                 events = retry.len(),
@@ -187,7 +195,10 @@ impl SinkWorker {
             error = %error,
             "event dead-lettered"
         );
-        if let Err(io) = self.dead_letters.record(&self.spec.id, &envelope.event, error, attempts) {
+        if let Err(io) = self
+            .dead_letters
+            .record(&self.spec.id, &envelope.event, error, attempts)
+        {
             // The event is still accounted for in the log line above; the store failing is
             // reported loudly rather than blocking the sink forever.
             tracing::error!(sink = %self.spec.id, event_id = %envelope.event.id, error = %io, "cannot write dead letter");

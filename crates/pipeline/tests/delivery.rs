@@ -12,7 +12,8 @@ use vowguard_core::{
     EventOutcome, Notifier, Priority, Receipt, RetryPolicy, RoutedAlert, Severity, Sink,
 };
 use vowguard_pipeline::{
-    EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec, SinkSpec, read_dead_letters,
+    EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec, SinkSpec,
+    read_dead_letters,
 };
 
 /// What a scripted sink answers for one event.
@@ -35,7 +36,10 @@ struct ScriptedSink {
 
 impl ScriptedSink {
     fn new(script: Vec<Vec<Answer>>) -> Self {
-        Self { script: Mutex::new(script.into()), ..Self::default() }
+        Self {
+            script: Mutex::new(script.into()),
+            ..Self::default()
+        }
     }
     fn calls(&self) -> Vec<Vec<String>> {
         self.calls.lock().unwrap().clone()
@@ -59,16 +63,22 @@ impl Sink for ScriptedSink {
         if let Some(gate) = &self.gate {
             gate.notified().await;
         }
-        self.calls.lock().unwrap().push(batch.iter().map(|e| e.event_id.clone()).collect());
+        self.calls
+            .lock()
+            .unwrap()
+            .push(batch.iter().map(|e| e.event_id.clone()).collect());
         let answers = self.script.lock().unwrap().pop_front().unwrap_or_default();
         (0..batch.len())
             .map(|i| match answers.get(i).copied().unwrap_or(Answer::Ok) {
                 Answer::Ok => EventOutcome::Delivered,
                 Answer::Retry => EventOutcome::Retry(Error::unavailable("HTTP 503")),
                 Answer::RetryAfter(s) => EventOutcome::Retry(
-                    Error::new(ErrorKind::RateLimited, "HTTP 429").with_retry_after(Duration::from_secs(s)),
+                    Error::new(ErrorKind::RateLimited, "HTTP 429")
+                        .with_retry_after(Duration::from_secs(s)),
                 ),
-                Answer::Reject => EventOutcome::Rejected(Error::rejected("incorrect index").with_status(400)),
+                Answer::Reject => {
+                    EventOutcome::Rejected(Error::rejected("incorrect index").with_status(400))
+                }
             })
             .collect()
     }
@@ -78,19 +88,36 @@ impl Sink for ScriptedSink {
 }
 
 fn event(id: &str) -> Event {
-    let mut e = Event::new(vowguard_core::Category::Authentication, "login", Severity::High);
+    let mut e = Event::new(
+        vowguard_core::Category::Authentication,
+        "login",
+        Severity::High,
+    );
     e.id = id.to_owned();
     e
 }
 
 fn spec(dir: &std::path::Path, sinks: Vec<SinkSpec>) -> PipelineSpec {
-    PipelineSpec { data_dir: dir.to_owned(), sinks, ..PipelineSpec::default() }
+    PipelineSpec {
+        data_dir: dir.to_owned(),
+        sinks,
+        ..PipelineSpec::default()
+    }
 }
 
 fn sink_spec(id: &str, sink: Arc<ScriptedSink>, max_events: usize) -> SinkSpec {
     let mut spec = SinkSpec::new(id, sink);
-    spec.batch = BatchLimits { max_events, max_bytes: 1_000_000, max_wait_ms: 10_000 };
-    spec.retry = RetryPolicy { max_attempts: 4, initial_backoff_ms: 100, max_backoff_ms: 1_000, ..RetryPolicy::default() };
+    spec.batch = BatchLimits {
+        max_events,
+        max_bytes: 1_000_000,
+        max_wait_ms: 10_000,
+    };
+    spec.retry = RetryPolicy {
+        max_attempts: 4,
+        initial_backoff_ms: 100,
+        max_backoff_ms: 1_000,
+        ..RetryPolicy::default()
+    };
     spec
 }
 
@@ -98,7 +125,8 @@ fn sink_spec(id: &str, sink: Arc<ScriptedSink>, max_events: usize) -> SinkSpec {
 async fn batches_by_count_and_acks_every_event() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink::default());
-    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 3)])).unwrap();
+    let pipeline =
+        Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 3)])).unwrap();
     let mut deliveries = Vec::new();
     for i in 0..7 {
         deliveries.push(pipeline.submit(event(&format!("e{i}"))).await.unwrap());
@@ -117,7 +145,10 @@ async fn batches_by_count_and_acks_every_event() {
 #[tokio::test(start_paused = true)]
 async fn batches_by_encoded_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Arc::new(ScriptedSink { encoded_size: 100, ..ScriptedSink::default() });
+    let sink = Arc::new(ScriptedSink {
+        encoded_size: 100,
+        ..ScriptedSink::default()
+    });
     let mut s = sink_spec("s", sink.clone(), 100);
     s.batch.max_bytes = 250;
     let pipeline = Pipeline::start(spec(dir.path(), vec![s])).unwrap();
@@ -132,8 +163,12 @@ async fn batches_by_encoded_bytes() {
 #[tokio::test(start_paused = true)]
 async fn retries_only_failed_events_and_dead_letters_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::Ok, Answer::Retry, Answer::Reject], vec![Answer::Ok]]));
-    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("siem", sink.clone(), 3)])).unwrap();
+    let sink = Arc::new(ScriptedSink::new(vec![
+        vec![Answer::Ok, Answer::Retry, Answer::Reject],
+        vec![Answer::Ok],
+    ]));
+    let pipeline =
+        Pipeline::start(spec(dir.path(), vec![sink_spec("siem", sink.clone(), 3)])).unwrap();
     let a = pipeline.submit(event("a")).await.unwrap();
     let b = pipeline.submit(event("b")).await.unwrap();
     let c = pipeline.submit(event("c")).await.unwrap();
@@ -150,19 +185,28 @@ async fn retries_only_failed_events_and_dead_letters_rejected() {
     assert_eq!(letters[0].event.id, "c");
     assert_eq!(letters[0].kind, "rejected");
     assert_eq!(letters[0].status, Some(400));
-    assert!(letters[0].reason.contains("incorrect index"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.contains("incorrect index"),
+        "{}",
+        letters[0].reason
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn honours_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::RetryAfter(42)]]));
-    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)])).unwrap();
+    let pipeline =
+        Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)])).unwrap();
     let start = tokio::time::Instant::now();
     let d = pipeline.submit(event("a")).await.unwrap();
     assert_eq!(d.await.unwrap().delivered, 1);
     // Paused clock: virtual time advances only by the sleeps the pipeline asked for.
-    assert!(start.elapsed() >= Duration::from_secs(42), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_secs(42),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(sink.calls().len(), 2);
     pipeline.shutdown().await;
 }
@@ -171,12 +215,17 @@ async fn honours_retry_after() {
 async fn gives_up_after_max_attempts_into_dead_letters() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::Retry]; 10]));
-    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)])).unwrap();
+    let pipeline =
+        Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)])).unwrap();
     let d = pipeline.submit(event("a")).await.unwrap();
     assert_eq!(d.await.unwrap().dead_lettered, 1);
     assert_eq!(sink.calls().len(), 4, "max_attempts = 4");
     let letters = read_dead_letters(&dir.path().join("dead_letters.jsonl")).unwrap();
-    assert!(letters[0].reason.starts_with("s: gave up after 4 attempts"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.starts_with("s: gave up after 4 attempts"),
+        "{}",
+        letters[0].reason
+    );
     assert_eq!(letters[0].attempts, 4);
     pipeline.shutdown().await;
 }
@@ -185,7 +234,8 @@ async fn gives_up_after_max_attempts_into_dead_letters() {
 async fn encode_failure_dead_letters_only_that_event() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink::default());
-    let pipeline = Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 10)])).unwrap();
+    let pipeline =
+        Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 10)])).unwrap();
     let mut bad = event("bad");
     bad.action = "unencodable".into();
     let bad = pipeline.submit(bad).await.unwrap();
@@ -200,7 +250,10 @@ async fn encode_failure_dead_letters_only_that_event() {
 async fn a_stuck_sink_does_not_delay_another() {
     let dir = tempfile::tempdir().unwrap();
     let gate = Arc::new(Notify::new());
-    let stuck = Arc::new(ScriptedSink { gate: Some(gate.clone()), ..ScriptedSink::default() });
+    let stuck = Arc::new(ScriptedSink {
+        gate: Some(gate.clone()),
+        ..ScriptedSink::default()
+    });
     let healthy = Arc::new(ScriptedSink::default());
     let mut fast = sink_spec("healthy", healthy.clone(), 10);
     fast.batch.max_wait_ms = 1;
@@ -215,7 +268,10 @@ async fn a_stuck_sink_does_not_delay_another() {
     // The healthy sink gets everything while the stuck one has not finished a single send.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while pipeline.metrics().sinks["healthy"].delivered < 25 {
-        assert!(tokio::time::Instant::now() < deadline, "healthy sink starved");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "healthy sink starved"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(pipeline.metrics().sinks["stuck"].delivered, 0);
@@ -254,8 +310,14 @@ async fn enricher_timeout_marks_event_and_lets_it_through() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink::default());
     let mut s = spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)]);
-    s.enrichers.push(EnricherSpec { id: "intel".into(), enricher: Arc::new(SlowEnricher) });
-    s.options = PipelineOptions { enrichment_budget: Duration::from_secs(1), ..PipelineOptions::default() };
+    s.enrichers.push(EnricherSpec {
+        id: "intel".into(),
+        enricher: Arc::new(SlowEnricher),
+    });
+    s.options = PipelineOptions {
+        enrichment_budget: Duration::from_secs(1),
+        ..PipelineOptions::default()
+    };
     let pipeline = Pipeline::start(s).unwrap();
     let d = pipeline.submit(event("a")).await.unwrap();
     assert_eq!(d.await.unwrap().delivered, 1);
@@ -289,7 +351,9 @@ impl Notifier for FlakyNotifier {
         if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
             Err(Error::unavailable("HTTP 502"))
         } else {
-            Ok(Receipt { delivery_id: Some("abc".into()) })
+            Ok(Receipt {
+                delivery_id: Some("abc".into()),
+            })
         }
     }
 }
@@ -299,14 +363,19 @@ async fn alerts_are_dispatched_retried_and_logged() {
     let dir = tempfile::tempdir().unwrap();
     let notifier = Arc::new(FlakyNotifier::default());
     let mut s = spec(dir.path(), vec![]);
-    s.notifiers.push(NotifierSpec::new("pager", notifier.clone()));
+    s.notifiers
+        .push(NotifierSpec::new("pager", notifier.clone()));
     s.router = Some(Arc::new(EveryEventAlerts));
     let pipeline = Pipeline::start(s).unwrap();
     pipeline.submit(event("a")).await.unwrap();
     let log = pipeline.notifications();
     let metrics = pipeline.shutdown().await;
     let records = log.recent();
-    assert_eq!(records.len(), 1, "the unknown notifier id is skipped, not sent");
+    assert_eq!(
+        records.len(),
+        1,
+        "the unknown notifier id is skipped, not sent"
+    );
     assert!(records[0].delivered);
     assert_eq!(records[0].attempts, 2);
     assert_eq!(records[0].route, "test-route");

@@ -46,7 +46,7 @@ impl RouteMatch {
     fn matches(&self, event: &Event, priority: Priority) -> bool {
         (self.priority.is_empty() || self.priority.contains(&priority))
             && (self.category.is_empty() || self.category.contains(&event.category))
-            && (self.action.is_empty() || self.action.iter().any(|a| *a == event.action))
+            && (self.action.is_empty() || self.action.contains(&event.action))
     }
 }
 
@@ -74,7 +74,9 @@ pub struct RouteConfig {
 }
 
 fn default_group_by() -> Vec<String> {
-    ["category", "action", "wedding_id", "user_id"].map(String::from).to_vec()
+    ["category", "action", "wedding_id", "user_id"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// Decides an event's priority.
@@ -124,7 +126,9 @@ impl Router {
         for (index, route) in routes.into_iter().enumerate() {
             let key = format!("routes[{index}] ({})", route.name);
             if route.name.trim().is_empty() {
-                return Err(Error::config(format!("`routes[{index}].name`: must not be empty")));
+                return Err(Error::config(format!(
+                    "`routes[{index}].name`: must not be empty"
+                )));
             }
             if route.notify.is_empty() {
                 return Err(Error::config(format!("`{key}.notify`: names no notifier")));
@@ -135,7 +139,11 @@ impl Router {
                     known.sort_unstable();
                     return Err(Error::config(format!(
                         "`{key}.notify`: unknown notifier `{id}`; configured notifiers: {}",
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
                     )));
                 }
             }
@@ -147,13 +155,18 @@ impl Router {
                     )));
                 }
             }
-            let params = match serde_json::to_value(&route.params) {
-                Ok(Value::Object(map)) => map,
-                _ => return Err(Error::config(format!("`{key}.params`: must be a table"))),
+            let Ok(Value::Object(params)) = serde_json::to_value(&route.params) else {
+                return Err(Error::config(format!("`{key}.params`: must be a table")));
             };
-            compiled.push(Route { config: route, params });
+            compiled.push(Route {
+                config: route,
+                params,
+            });
         }
-        Ok(Self { classifier: Classifier, routes: compiled })
+        Ok(Self {
+            classifier: Classifier,
+            routes: compiled,
+        })
     }
 
     /// The priority of `event` and the routes it takes.
@@ -163,10 +176,18 @@ impl Router {
             .matching(event, priority)
             .map(|r| (r.config.name.clone(), r.config.notify.clone()))
             .collect();
-        RouteDecision { priority, reasons, matched }
+        RouteDecision {
+            priority,
+            reasons,
+            matched,
+        }
     }
 
-    fn matching<'a>(&'a self, event: &'a Event, priority: Priority) -> impl Iterator<Item = &'a Route> + 'a {
+    fn matching<'a>(
+        &'a self,
+        event: &'a Event,
+        priority: Priority,
+    ) -> impl Iterator<Item = &'a Route> + 'a {
         let mut stop = false;
         self.routes.iter().filter(move |route| {
             if stop || !route.config.matcher.matches(event, priority) {
@@ -187,7 +208,10 @@ impl AlertRouting for Router {
                 alert.reasons = reasons.clone();
                 alert.dedup_key = dedup_key(&route.config.name, &route.config.group_by, event);
                 alert.params = route.params.clone();
-                RoutedAlert { alert, notifiers: route.config.notify.clone() }
+                RoutedAlert {
+                    alert,
+                    notifiers: route.config.notify.clone(),
+                }
             })
             .collect()
     }
@@ -219,7 +243,13 @@ pub fn dedup_key(route: &str, group_by: &[String], event: &Event) -> String {
     }
     let slug: String = route
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .take(64)
         .collect();
     let mut key = format!("vowguard-{slug}-");
@@ -282,7 +312,10 @@ mod tests {
         assert_eq!(names, ["critical", "high-or-critical"]);
         assert_eq!(p0[0].notifiers, ["oncall", "secops"]);
         assert_eq!(p0[0].alert.priority, Priority::P0Critical);
-        assert_eq!(p0[0].alert.param_str("channel"), Some("#security-emergency"));
+        assert_eq!(
+            p0[0].alert.param_str("channel"),
+            Some("#security-emergency")
+        );
         let p1 = router.route(&event(Severity::High, "u1"));
         assert_eq!(p1.len(), 1);
         assert_eq!(p1[0].alert.route, "high-or-critical");
@@ -305,7 +338,9 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_route() {
-        let err = Router::new(routes(ROUTES), &["secops"]).unwrap_err().to_string();
+        let err = Router::new(routes(ROUTES), &["secops"])
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "`routes[0] (critical).notify`: unknown notifier `oncall`; configured notifiers: secops"
@@ -316,7 +351,9 @@ mod tests {
             notify = ["secops"]
             group_by = ["colour"]
         "#;
-        let err = Router::new(routes(bad), &["secops"]).unwrap_err().to_string();
+        let err = Router::new(routes(bad), &["secops"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `colour`"), "{err}");
     }
 }

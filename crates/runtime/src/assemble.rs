@@ -87,11 +87,24 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             lines.join("\n")
         )));
     }
-    let sources = config.sources.iter().map(|(id, s)| (id.clone(), s.clone())).collect();
-    Ok(Assembly { spec, sources, router, data_dir })
+    let sources = config
+        .sources
+        .iter()
+        .map(|(id, s)| (id.clone(), s.clone()))
+        .collect();
+    Ok(Assembly {
+        spec,
+        sources,
+        router,
+        data_dir,
+    })
 }
 
-fn build_component(ctx: &BuildContext<'_>, mut table: toml::Table, spec: &mut PipelineSpec) -> Result<(), Error> {
+fn build_component(
+    ctx: &BuildContext<'_>,
+    mut table: toml::Table,
+    spec: &mut PipelineSpec,
+) -> Result<(), Error> {
     let common = take_common_keys(ctx.role, ctx.id, &mut table)?;
     let factory = registry::find(ctx.role, &common.kind)
         .map_err(|e| Error::config(format!("`{}`: {}", ctx.key("type"), e.message())))?;
@@ -99,11 +112,19 @@ fn build_component(ctx: &BuildContext<'_>, mut table: toml::Table, spec: &mut Pi
         Builder::Sink(build) => {
             let sink = build(ctx, table)?;
             let batch = common.batch.apply(sink.batch_limits());
-            spec.sinks.push(SinkSpec { id: ctx.id.to_owned(), sink, batch, retry: common.retry });
+            spec.sinks.push(SinkSpec {
+                id: ctx.id.to_owned(),
+                sink,
+                batch,
+                retry: common.retry,
+            });
         }
         Builder::Enricher(build) => {
             let enricher = build(ctx, table)?;
-            spec.enrichers.push(EnricherSpec { id: ctx.id.to_owned(), enricher });
+            spec.enrichers.push(EnricherSpec {
+                id: ctx.id.to_owned(),
+                enricher,
+            });
         }
         Builder::Notifier(build) => {
             let notifier = build(ctx, table)?;

@@ -58,7 +58,11 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { enrichment_budget_ms: 10_000, enrichment_concurrency: 64, sink_queue_capacity: 10_000 }
+        Self {
+            enrichment_budget_ms: 10_000,
+            enrichment_concurrency: 64,
+            sink_queue_capacity: 10_000,
+        }
     }
 }
 
@@ -117,9 +121,11 @@ pub struct CommonKeys {
 impl Config {
     /// Reads and parses a config file. Errors name the file, line and key.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(format!("cannot read config file {}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        Self::parse(&text)
+            .map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
     }
 
     /// Parses config text.
@@ -129,11 +135,20 @@ impl Config {
 }
 
 /// Splits the runtime's keys off a component table (the rest goes to the connector).
-pub fn take_common_keys(role: Role, id: &str, table: &mut toml::Table) -> Result<CommonKeys, Error> {
+pub fn take_common_keys(
+    role: Role,
+    id: &str,
+    table: &mut toml::Table,
+) -> Result<CommonKeys, Error> {
     let key = |field: &str| format!("{}.{id}.{field}", role.section());
     let kind = match table.remove("type") {
         Some(toml::Value::String(kind)) => kind,
-        Some(_) => return Err(Error::config(format!("`{}`: must be a string", key("type")))),
+        Some(_) => {
+            return Err(Error::config(format!(
+                "`{}`: must be a string",
+                key("type")
+            )));
+        }
         None => {
             return Err(Error::config(format!(
                 "`{}`: missing; run `vowguard connectors` to list the available types",
@@ -142,27 +157,36 @@ pub fn take_common_keys(role: Role, id: &str, table: &mut toml::Table) -> Result
         }
     };
     fn parse<T: serde::de::DeserializeOwned>(value: toml::Value, key: String) -> Result<T, Error> {
-        value
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::config(format!("`{key}`: {}", e.message().trim_end())))
+        value.try_into().map_err(|e: toml::de::Error| {
+            Error::config(format!("`{key}`: {}", e.message().trim_end()))
+        })
     }
     let batch = match table.remove("batch") {
         Some(_) if role != Role::Sink => {
-            return Err(Error::config(format!("`{}`: only sinks take `batch`", key("batch"))));
+            return Err(Error::config(format!(
+                "`{}`: only sinks take `batch`",
+                key("batch")
+            )));
         }
         Some(value) => parse(value, key("batch"))?,
         None => BatchOverride::default(),
     };
     let retry = match table.remove("retry") {
         Some(_) if role == Role::Enricher => {
-            return Err(Error::config(format!("`{}`: enrichers do not retry", key("retry"))));
+            return Err(Error::config(format!(
+                "`{}`: enrichers do not retry",
+                key("retry")
+            )));
         }
         Some(value) => parse(value, key("retry"))?,
         None => RetryPolicy::default(),
     };
     let rate_limit = match table.remove("rate_limit") {
         Some(_) if role != Role::Notifier => {
-            return Err(Error::config(format!("`{}`: only notifiers take `rate_limit`", key("rate_limit"))));
+            return Err(Error::config(format!(
+                "`{}`: only notifiers take `rate_limit`",
+                key("rate_limit")
+            )));
         }
         Some(value) => Some(parse::<RateLimit>(value, key("rate_limit"))?),
         None => None,
@@ -175,5 +199,10 @@ pub fn take_common_keys(role: Role, id: &str, table: &mut toml::Table) -> Result
             )));
         }
     }
-    Ok(CommonKeys { kind, batch, retry, rate_limit })
+    Ok(CommonKeys {
+        kind,
+        batch,
+        retry,
+        rate_limit,
+    })
 }

@@ -86,7 +86,12 @@ where
     let source = source::read_ndjson(&source_id, input, max_line_bytes, &pipeline, stop)
         .await
         .map_err(|e| Error::io("reading input failed", e))?;
-    tracing::info!(lines = source.lines, accepted = source.accepted, rejected = source.rejected, "input ended; draining");
+    tracing::info!(
+        lines = source.lines,
+        accepted = source.accepted,
+        rejected = source.rejected,
+        "input ended; draining"
+    );
     let metrics = pipeline.shutdown().await;
     Ok(RunReport { source, metrics })
 }

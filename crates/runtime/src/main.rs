@@ -57,7 +57,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -67,7 +70,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run { config } => run(&config).await,
-            Command::Validate { config, skip_healthchecks } => validate(&config, skip_healthchecks).await,
+            Command::Validate {
+                config,
+                skip_healthchecks,
+            } => validate(&config, skip_healthchecks).await,
             Command::Connectors => {
                 connectors();
                 Ok(())
@@ -90,7 +96,9 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -106,7 +114,13 @@ fn config_dir(path: &Path) -> PathBuf {
 async fn run(path: &Path) -> Result<(), Error> {
     let config = Config::load(path)?;
     let dir = config_dir(path);
-    let assembly = assemble(&config, &Environment { config_dir: &dir, secrets: &ProcessEnv })?;
+    let assembly = assemble(
+        &config,
+        &Environment {
+            config_dir: &dir,
+            secrets: &ProcessEnv,
+        },
+    )?;
     let report = vowguard_runtime::run(assembly, shutdown_signal()).await?;
     let m = &report.metrics;
     let delivered: u64 = m.sinks.values().map(|s| s.delivered).sum();
@@ -152,7 +166,13 @@ async fn shutdown_signal() {
 async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
     let config = Config::load(path)?;
     let dir = config_dir(path);
-    let assembly = assemble(&config, &Environment { config_dir: &dir, secrets: &ProcessEnv })?;
+    let assembly = assemble(
+        &config,
+        &Environment {
+            config_dir: &dir,
+            secrets: &ProcessEnv,
+        },
+    )?;
     let spec = &assembly.spec;
     println!(
         "config ok: {} source(s), {} enricher(s), {} sink(s), {} notifier(s), {} route(s)",
@@ -177,7 +197,9 @@ async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
         failures += report_health("notifier", &notifier.id, notifier.notifier.kind(), result);
     }
     if failures > 0 {
-        return Err(Error::unavailable(format!("{failures} healthcheck(s) failed")));
+        return Err(Error::unavailable(format!(
+            "{failures} healthcheck(s) failed"
+        )));
     }
     Ok(())
 }
@@ -208,8 +230,16 @@ fn report_health(
 #[allow(clippy::print_stdout)]
 fn connectors() {
     println!("{:<10} {:<16} DESCRIPTION", "ROLE", "TYPE");
-    println!("{:<10} {:<16} newline-delimited JSON events on standard input", "source", "stdin");
+    println!(
+        "{:<10} {:<16} newline-delimited JSON events on standard input",
+        "source", "stdin"
+    );
     for factory in registry::connectors() {
-        println!("{:<10} {:<16} {}", factory.role().name(), factory.kind, factory.description);
+        println!(
+            "{:<10} {:<16} {}",
+            factory.role().name(),
+            factory.kind,
+            factory.description
+        );
     }
 }

@@ -45,7 +45,11 @@ async fn next_line<R: AsyncBufRead + Unpin>(
             Some(pos) => (pos + 1, true),
             None => (chunk.len(), false),
         };
-        let content = if done { &chunk[..take - 1] } else { &chunk[..take] };
+        let content = if done {
+            &chunk[..take - 1]
+        } else {
+            &chunk[..take]
+        };
         total += content.len();
         if total <= max {
             buf.extend_from_slice(content);
@@ -100,12 +104,20 @@ where
             Line::Text(text) => text,
             Line::TooLong(len) => {
                 stats.rejected += 1;
-                tracing::warn!(source = source_id, line = number, "line skipped: {len} bytes is longer than max_line_bytes ({max_line_bytes})");
+                tracing::warn!(
+                    source = source_id,
+                    line = number,
+                    "line skipped: {len} bytes is longer than max_line_bytes ({max_line_bytes})"
+                );
                 continue;
             }
             Line::NotUtf8 => {
                 stats.rejected += 1;
-                tracing::warn!(source = source_id, line = number, "line skipped: not valid UTF-8");
+                tracing::warn!(
+                    source = source_id,
+                    line = number,
+                    "line skipped: not valid UTF-8"
+                );
                 continue;
             }
         };
@@ -115,14 +127,22 @@ where
         match Event::from_json_str(&text) {
             Ok(event) => {
                 if pipeline.submit(event).await.is_err() {
-                    tracing::error!(source = source_id, line = number, "pipeline stopped; input left unread");
+                    tracing::error!(
+                        source = source_id,
+                        line = number,
+                        "pipeline stopped; input left unread"
+                    );
                     break;
                 }
                 stats.accepted += 1;
             }
             Err(e) => {
                 stats.rejected += 1;
-                tracing::warn!(source = source_id, line = number, "line {number} rejected: {e}");
+                tracing::warn!(
+                    source = source_id,
+                    line = number,
+                    "line {number} rejected: {e}"
+                );
             }
         }
     }
@@ -146,6 +166,9 @@ mod tests {
                 Line::NotUtf8 => "not utf8".into(),
             });
         }
-        assert_eq!(seen, ["short", "too long 101", "after", "no-newline-at-end"]);
+        assert_eq!(
+            seen,
+            ["short", "too long 101", "after", "no-newline-at-end"]
+        );
     }
 }

@@ -53,11 +53,19 @@ vowguard_core::inventory::submit! {
 
 fn assemble_text(text: &str, secrets: &SecretMap) -> Result<vowguard_runtime::Assembly, Error> {
     let config = Config::parse(text)?;
-    assemble(&config, &Environment { config_dir: Path::new("/tmp"), secrets })
+    assemble(
+        &config,
+        &Environment {
+            config_dir: Path::new("/tmp"),
+            secrets,
+        },
+    )
 }
 
 fn err(text: &str) -> String {
-    assemble_text(text, &SecretMap::new().with("TOK", "t0k3n")).unwrap_err().to_string()
+    assemble_text(text, &SecretMap::new().with("TOK", "t0k3n"))
+        .unwrap_err()
+        .to_string()
 }
 
 const GOOD: &str = r#"
@@ -79,14 +87,19 @@ fn a_good_config_assembles_with_overrides() {
     let sink = &assembly.spec.sinks[0];
     assert_eq!(sink.id, "siem");
     assert_eq!(sink.batch.max_events, 7);
-    assert_eq!(sink.batch.max_bytes, vowguard_core::BatchLimits::default().max_bytes);
+    assert_eq!(
+        sink.batch.max_bytes,
+        vowguard_core::BatchLimits::default().max_bytes
+    );
     assert_eq!(sink.retry.max_attempts, 3);
     assert_eq!(assembly.data_dir, Path::new("/tmp/vg-test"));
 }
 
 #[test]
 fn unknown_top_level_key_is_named_with_its_line() {
-    let e = Config::parse("data_dir = \"x\"\nsinkz = 1\n").unwrap_err().to_string();
+    let e = Config::parse("data_dir = \"x\"\nsinkz = 1\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown field `sinkz`"), "{e}");
     assert!(e.contains("line 2"), "{e}");
 }
@@ -100,20 +113,31 @@ fn unknown_connector_key_is_named() {
 #[test]
 fn unknown_type_lists_available_ones() {
     let e = err(&GOOD.replace("type = \"test_sink\"", "type = \"splunkk\""));
-    assert!(e.contains("`sinks.siem.type`: unknown sink type `splunkk`"), "{e}");
+    assert!(
+        e.contains("`sinks.siem.type`: unknown sink type `splunkk`"),
+        "{e}"
+    );
     assert!(e.contains("available: ") && e.contains("test_sink"), "{e}");
 }
 
 #[test]
 fn missing_type_says_how_to_list_them() {
     let e = err(&GOOD.replace("type = \"test_sink\"\n", ""));
-    assert!(e.contains("`sinks.siem.type`: missing; run `vowguard connectors`"), "{e}");
+    assert!(
+        e.contains("`sinks.siem.type`: missing; run `vowguard connectors`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unset_secret_names_key_and_variable_but_no_value() {
-    let e = assemble_text(GOOD, &SecretMap::new()).unwrap_err().to_string();
-    assert!(e.contains("`sinks.siem.token`: environment variable TOK is not set"), "{e}");
+    let e = assemble_text(GOOD, &SecretMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`sinks.siem.token`: environment variable TOK is not set"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -126,9 +150,17 @@ fn inline_secret_is_refused() {
 #[test]
 fn bad_common_keys_are_named() {
     let e = err(&GOOD.replace("max_events = 7", "max_evnts = 7"));
-    assert!(e.contains("`sinks.siem.batch`: unknown field `max_evnts`"), "{e}");
-    let e = err(&format!("{GOOD}\n[notifiers.x]\ntype = \"test_sink\"\nbatch = {{ max_events = 1 }}\n"));
-    assert!(e.contains("`notifiers.x.batch`: only sinks take `batch`"), "{e}");
+    assert!(
+        e.contains("`sinks.siem.batch`: unknown field `max_evnts`"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{GOOD}\n[notifiers.x]\ntype = \"test_sink\"\nbatch = {{ max_events = 1 }}\n"
+    ));
+    assert!(
+        e.contains("`notifiers.x.batch`: only sinks take `batch`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -152,11 +184,18 @@ fn a_sink_type_used_as_notifier_says_so() {
 fn every_enabled_connector_is_registered_once() {
     let all = registry::connectors();
     for kind in enabled_connector_kinds() {
-        assert!(all.iter().any(|f| f.kind == kind), "`{kind}` is enabled but not registered");
+        assert!(
+            all.iter().any(|f| f.kind == kind),
+            "`{kind}` is enabled but not registered"
+        );
     }
     let mut kinds: Vec<_> = all.iter().map(|f| f.kind).collect();
     let count = kinds.len();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds.len(), count, "connector kinds must be unique: {kinds:?}");
+    assert_eq!(
+        kinds.len(),
+        count,
+        "connector kinds must be unique: {kinds:?}"
+    );
 }

@@ -1,1 +1,65 @@
-//! placeholder
+//! Shared behaviour suites for vowguard connectors, the way OpenDAL runs one suite against
+//! every service.
+//!
+//! * [`sink_suite::run`]: every HTTP sink, driven through the real pipeline (batching, the
+//!   shared retry policy, dead letters) against a wiremock server.
+//! * [`notifier_suite::run`]: every HTTP notifier, driven through the shared retry policy.
+//!
+//! A connector implements [`sink_suite::HttpSinkHarness`] or
+//! [`notifier_suite::HttpNotifierHarness`] (how to build it, what its vendor answers) and calls
+//! the suite from one test. [`fixtures`] has events and alerts with hostile text;
+//! [`LogCapture`] records every log line so tests can prove secrets never appear.
+
+pub mod fixtures;
+pub mod notifier_suite;
+pub mod sink_suite;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// Captures every `tracing` log line (all levels) on the current thread while alive.
+///
+/// Use it with `#[tokio::test]` (current-thread runtime) so spawned tasks log through it too.
+pub struct LogCapture {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+#[derive(Clone)]
+struct BufferWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for BufferWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("log buffer poisoned")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Starts capturing at TRACE level.
+    pub fn start() -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = BufferWriter(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        Self {
+            buffer,
+            _guard: guard,
+        }
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().expect("log buffer poisoned")).into_owned()
+    }
+}

@@ -1,0 +1,275 @@
+//! Configuration of the `splunk_hec` sink (the `[sinks.<id>]` table).
+
+use serde::Deserialize;
+use vowguard_core::{Error, SecretRef};
+use vowguard_http::HttpOptions;
+
+/// Configuration of one Splunk HTTP Event Collector sink.
+///
+/// ```toml
+/// [sinks.splunk]
+/// type = "splunk_hec"
+/// endpoint = "https://splunk.example.org:8088"
+/// token = { env = "SPLUNK_HEC_TOKEN" }
+/// index = "wedding-security"
+/// compression = "gzip"
+/// acknowledgements = { enabled = true }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplunkHecConfig {
+    /// Base URL of the collector, e.g. `https://splunk.example.org:8088` (required). The
+    /// sink appends `/services/collector/event`, `/services/collector/ack` and
+    /// `/services/collector/health`.
+    pub endpoint: String,
+    /// The HEC token, `{ env = "NAME" }` or `{ file = "path" }` (required).
+    pub token: SecretRef,
+    /// The index to write to; when absent the token's default index is used.
+    #[serde(default)]
+    pub index: Option<String>,
+    /// The `host` of every event. Default: `HOSTNAME` from the environment, else
+    /// `/etc/hostname`, else `vowguard`.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// The `source` of every event. Default `vowguard`.
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// The `sourcetype` of every event. Default `_json`.
+    #[serde(default = "default_sourcetype")]
+    pub sourcetype: String,
+    /// Request body compression. Default `none`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Indexer acknowledgement. Default: disabled.
+    #[serde(default)]
+    pub acknowledgements: AckConfig,
+    /// HTTP client timeouts.
+    #[serde(default)]
+    pub http: HttpOptions,
+}
+
+/// How request bodies are compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Sent as is.
+    #[default]
+    None,
+    /// Gzip, with `Content-Encoding: gzip`.
+    Gzip,
+}
+
+/// Indexer acknowledgement (the `acknowledgements` table).
+///
+/// When enabled, a batch counts as delivered only once Splunk confirms it was indexed; a
+/// confirmation that does not come within `timeout_ms` makes the whole batch retryable
+/// (it is sent again, never dropped). The HEC token must have indexer acknowledgement
+/// enabled too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AckConfig {
+    /// Whether to wait for indexer acknowledgement. Default `false`.
+    pub enabled: bool,
+    /// Time between two polls of `/services/collector/ack`, in milliseconds. Default 500.
+    pub poll_interval_ms: u64,
+    /// How long to wait for the acknowledgement before resending, in milliseconds.
+    /// Default 30000.
+    pub timeout_ms: u64,
+}
+
+impl Default for AckConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            poll_interval_ms: 500,
+            timeout_ms: 30_000,
+        }
+    }
+}
+
+impl SplunkHecConfig {
+    /// A configuration with every optional key at its default.
+    pub fn new(endpoint: impl Into<String>, token: SecretRef) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            token,
+            index: None,
+            host: default_host(),
+            source: default_source(),
+            sourcetype: default_sourcetype(),
+            compression: Compression::default(),
+            acknowledgements: AckConfig::default(),
+            http: HttpOptions::default(),
+        }
+    }
+
+    /// Checks the values serde cannot: non-empty metadata and positive ack timings. The
+    /// endpoint is checked when the sink is built.
+    pub fn validate(&self) -> Result<(), Error> {
+        for (key, value) in [
+            ("host", &self.host),
+            ("source", &self.source),
+            ("sourcetype", &self.sourcetype),
+        ] {
+            if value.trim().is_empty() {
+                return Err(Error::config(format!("`{key}`: must not be empty")));
+            }
+        }
+        if matches!(&self.index, Some(index) if index.trim().is_empty()) {
+            return Err(Error::config(
+                "`index`: must not be empty (leave it out to use the token's default index)",
+            ));
+        }
+        if self.acknowledgements.enabled {
+            if self.acknowledgements.poll_interval_ms == 0 {
+                return Err(Error::config(
+                    "`acknowledgements.poll_interval_ms`: must be greater than 0",
+                ));
+            }
+            if self.acknowledgements.timeout_ms == 0 {
+                return Err(Error::config(
+                    "`acknowledgements.timeout_ms`: must be greater than 0",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The machine's host name: `HOSTNAME`, else the first line of `/etc/hostname`, else
+/// `vowguard`.
+pub fn default_host() -> String {
+    let from_env = std::env::var("HOSTNAME").ok();
+    let from_file = || std::fs::read_to_string("/etc/hostname").ok();
+    from_env
+        .and_then(|h| non_empty_line(&h))
+        .or_else(|| from_file().and_then(|h| non_empty_line(&h)))
+        .unwrap_or_else(|| "vowguard".to_owned())
+}
+
+fn non_empty_line(text: &str) -> Option<String> {
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()).then(|| line.to_owned())
+}
+
+fn default_source() -> String {
+    "vowguard".to_owned()
+}
+
+fn default_sourcetype() -> String {
+    "_json".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c: SplunkHecConfig = toml::from_str(
+            "endpoint = \"https://splunk.example.org:8088\"\ntoken = { env = \"T\" }",
+        )
+        .unwrap();
+        assert_eq!(c.index, None);
+        assert_eq!(c.host, default_host());
+        assert!(!c.host.is_empty());
+        assert_eq!(c.source, "vowguard");
+        assert_eq!(c.sourcetype, "_json");
+        assert_eq!(c.compression, Compression::None);
+        assert_eq!(
+            c.acknowledgements,
+            AckConfig {
+                enabled: false,
+                poll_interval_ms: 500,
+                timeout_ms: 30_000
+            }
+        );
+        assert_eq!(c.http, HttpOptions::default());
+        assert_eq!(
+            c,
+            SplunkHecConfig::new(
+                "https://splunk.example.org:8088",
+                SecretRef::Env("T".into())
+            )
+        );
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn full_config() {
+        let c: SplunkHecConfig = toml::from_str(
+            r#"
+            endpoint = "https://splunk.example.org:8088"
+            token = { file = "/run/secrets/hec" }
+            index = "wedding-security"
+            host = "gw1"
+            source = "wedsync-security-audit"
+            sourcetype = "vowguard:event"
+            compression = "gzip"
+            acknowledgements = { enabled = true, poll_interval_ms = 100 }
+            http = { timeout_ms = 2000 }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.index.as_deref(), Some("wedding-security"));
+        assert_eq!(c.host, "gw1");
+        assert_eq!(c.compression, Compression::Gzip);
+        assert!(c.acknowledgements.enabled);
+        assert_eq!(c.acknowledgements.poll_interval_ms, 100);
+        assert_eq!(c.acknowledgements.timeout_ms, 30_000);
+        assert_eq!(c.http.timeout_ms, 2000);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = toml::from_str::<SplunkHecConfig>(
+            "endpoint = \"https://x\"\ntoken = { env = \"T\" }\nindx = \"a\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("indx"), "{err}");
+        let err = toml::from_str::<SplunkHecConfig>(
+            "endpoint = \"https://x\"\ntoken = { env = \"T\" }\nacknowledgements = { enable = true }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("enable"), "{err}");
+        let err = toml::from_str::<SplunkHecConfig>(
+            "endpoint = \"https://x\"\ntoken = { env = \"T\" }\ncompression = \"zstd\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("zstd"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut c = SplunkHecConfig::new("https://x", SecretRef::Env("T".into()));
+        c.index = Some(String::new());
+        assert!(c.validate().unwrap_err().to_string().contains("`index`"));
+        let mut c = SplunkHecConfig::new("https://x", SecretRef::Env("T".into()));
+        c.sourcetype = " ".into();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("`sourcetype`")
+        );
+        let mut c = SplunkHecConfig::new("https://x", SecretRef::Env("T".into()));
+        c.acknowledgements.enabled = true;
+        c.acknowledgements.timeout_ms = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("acknowledgements.timeout_ms")
+        );
+    }
+
+    #[test]
+    fn host_line() {
+        assert_eq!(non_empty_line("gw1\n"), Some("gw1".into()));
+        assert_eq!(non_empty_line("  \n"), None);
+        assert_eq!(non_empty_line(""), None);
+    }
+}

@@ -1,0 +1,258 @@
+//! The behaviour every HTTP sink shows, driven through the real pipeline.
+//!
+//! Scenarios: a batch is delivered; a 5xx is retried and the batch then accepted exactly
+//! once; `Retry-After` is waited for; a permanent failure is dead-lettered with the
+//! vendor's reason and not retried; an unreachable endpoint ends in dead letters after the
+//! retry budget; and across all of it the secret never appears in logs, `Debug` output or
+//! dead letters.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vowguard_core::{BatchLimits, Event, RetryPolicy, Sink};
+use vowguard_pipeline::{Pipeline, PipelineSpec, SinkSpec, read_dead_letters};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::{LogCapture, fixtures};
+
+/// How one HTTP sink is built and what its vendor answers.
+pub trait HttpSinkHarness: Send + Sync + 'static {
+    /// The sink's name in failure messages.
+    fn name(&self) -> &str;
+
+    /// The credential the sink is built with; the suite checks it never leaks.
+    fn secret(&self) -> &str {
+        "vg-suite-secret-3f9a1c77"
+    }
+
+    /// Builds the sink against `base_url` (a wiremock server) using [`Self::secret`].
+    fn build(&self, base_url: &str) -> Arc<dyn Sink>;
+
+    /// The HTTP method and path batches are sent to.
+    fn ingest(&self) -> (&'static str, String);
+
+    /// The vendor's answer accepting every event of `request`.
+    fn accept(&self, request: &Request) -> ResponseTemplate;
+
+    /// A vendor answer that rejects the request for good.
+    fn permanent_failure(&self, request: &Request) -> ResponseTemplate;
+
+    /// Text of the vendor's reason in [`Self::permanent_failure`], expected in dead letters.
+    fn permanent_reason(&self) -> &str;
+
+    /// How many events a request body carries (decompressing if needed).
+    fn count_events(&self, request: &Request) -> usize;
+
+    /// A transient server failure.
+    fn server_error(&self) -> ResponseTemplate {
+        ResponseTemplate::new(503).set_body_string("busy")
+    }
+
+    /// A rate-limit answer asking to wait `seconds`.
+    fn rate_limited(&self, seconds: u64) -> ResponseTemplate {
+        ResponseTemplate::new(429).insert_header("Retry-After", seconds.to_string().as_str())
+    }
+}
+
+struct Run {
+    delivered: u64,
+    dead_lettered: u64,
+    dead_letter_text: String,
+}
+
+async fn run_pipeline(sink: Arc<dyn Sink>, events: Vec<Event>, max_attempts: u32) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = SinkSpec::new("suite", sink);
+    spec.batch = BatchLimits {
+        max_events: 50,
+        max_bytes: 10_000_000,
+        max_wait_ms: 20,
+    };
+    spec.retry = RetryPolicy {
+        max_attempts,
+        initial_backoff_ms: 10,
+        max_backoff_ms: 50,
+        max_retry_after_ms: 5_000,
+    };
+    let pipeline = Pipeline::start(PipelineSpec {
+        data_dir: dir.path().to_owned(),
+        sinks: vec![spec],
+        ..PipelineSpec::default()
+    })
+    .expect("pipeline starts");
+    for event in events {
+        pipeline.submit(event).await.expect("submit");
+    }
+    let metrics = pipeline.shutdown().await;
+    let dead_letter_text =
+        std::fs::read_to_string(dir.path().join("dead_letters.jsonl")).unwrap_or_default();
+    assert_eq!(
+        read_dead_letters(&dir.path().join("dead_letters.jsonl"))
+            .expect("dead letters parse")
+            .len() as u64,
+        metrics.sinks["suite"].dead_lettered
+    );
+    Run {
+        delivered: metrics.sinks["suite"].delivered,
+        dead_lettered: metrics.sinks["suite"].dead_lettered,
+        dead_letter_text,
+    }
+}
+
+fn events(n: usize) -> Vec<Event> {
+    (0..n).map(fixtures::event).collect()
+}
+
+async fn mount_accept<H: HttpSinkHarness>(server: &MockServer, harness: &Arc<H>, priority: u8) {
+    let (m, p) = harness.ingest();
+    let h = harness.clone();
+    Mock::given(method(m))
+        .and(path(p))
+        .respond_with(move |r: &Request| h.accept(r))
+        .with_priority(priority)
+        .mount(server)
+        .await;
+}
+
+async fn ingest_requests<H: HttpSinkHarness>(server: &MockServer, harness: &H) -> Vec<Request> {
+    let (m, p) = harness.ingest();
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == m && r.url.path() == p)
+        .collect()
+}
+
+/// Runs every scenario; panics with the sink's name and the scenario on the first failure.
+/// Call it from a `#[tokio::test]` (current-thread) so log capture sees every task.
+pub async fn run<H: HttpSinkHarness>(harness: H) {
+    let harness = Arc::new(harness);
+    let name = harness.name().to_owned();
+    let logs = LogCapture::start();
+
+    // 1. A batch is delivered in one request with every event in it.
+    let server = MockServer::start().await;
+    mount_accept(&server, &harness, 5).await;
+    let run = run_pipeline(harness.build(&server.uri()), events(5), 3).await;
+    assert_eq!(
+        (run.delivered, run.dead_lettered),
+        (5, 0),
+        "{name}: delivers a batch"
+    );
+    let requests = ingest_requests(&server, &*harness).await;
+    assert_eq!(requests.len(), 1, "{name}: one request for one batch");
+    assert_eq!(
+        harness.count_events(&requests[0]),
+        5,
+        "{name}: every event in the request"
+    );
+
+    // 2. A 5xx is retried, then the batch is accepted exactly once.
+    let server = MockServer::start().await;
+    let (m, p) = harness.ingest();
+    Mock::given(method(m))
+        .and(path(p.clone()))
+        .respond_with(harness.server_error())
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_accept(&server, &harness, 5).await;
+    let run = run_pipeline(harness.build(&server.uri()), events(3), 3).await;
+    assert_eq!(
+        (run.delivered, run.dead_lettered),
+        (3, 0),
+        "{name}: 5xx then success"
+    );
+    let requests = ingest_requests(&server, &*harness).await;
+    assert_eq!(requests.len(), 2, "{name}: exactly one retry after a 5xx");
+    assert_eq!(
+        harness.count_events(&requests[1]),
+        3,
+        "{name}: the retry carries the batch once"
+    );
+
+    // 3. Retry-After is honoured.
+    let server = MockServer::start().await;
+    Mock::given(method(m))
+        .and(path(p.clone()))
+        .respond_with(harness.rate_limited(1))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_accept(&server, &harness, 5).await;
+    let started = Instant::now();
+    let run = run_pipeline(harness.build(&server.uri()), events(2), 3).await;
+    assert_eq!(
+        (run.delivered, run.dead_lettered),
+        (2, 0),
+        "{name}: 429 then success"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{name}: waited at least the Retry-After of 1 s"
+    );
+    assert_eq!(
+        ingest_requests(&server, &*harness).await.len(),
+        2,
+        "{name}: one retry after 429"
+    );
+
+    // 4. A permanent failure is dead-lettered with the reason and not retried.
+    let server = MockServer::start().await;
+    let h = harness.clone();
+    Mock::given(method(m))
+        .and(path(p.clone()))
+        .respond_with(move |r: &Request| h.permanent_failure(r))
+        .mount(&server)
+        .await;
+    let run = run_pipeline(harness.build(&server.uri()), events(2), 5).await;
+    assert_eq!(
+        (run.delivered, run.dead_lettered),
+        (0, 2),
+        "{name}: permanent failure dead-lettered"
+    );
+    assert_eq!(
+        ingest_requests(&server, &*harness).await.len(),
+        1,
+        "{name}: a permanent failure is not retried"
+    );
+    assert!(
+        run.dead_letter_text.contains(harness.permanent_reason()),
+        "{name}: the dead letter carries the vendor's reason {:?}: {}",
+        harness.permanent_reason(),
+        run.dead_letter_text
+    );
+
+    // 5. An unreachable endpoint ends in dead letters after the retry budget.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let sink = harness.build(&closed);
+    let run = run_pipeline(sink.clone(), events(1), 2).await;
+    assert_eq!(
+        (run.delivered, run.dead_lettered),
+        (0, 1),
+        "{name}: unreachable endpoint"
+    );
+
+    // 6. The secret never leaks.
+    let secret = harness.secret();
+    let logged = logs.text();
+    assert!(
+        !logged.contains(secret),
+        "{name}: the secret appears in the logs:\n{logged}"
+    );
+    assert!(
+        !format!("{sink:?}").contains(secret),
+        "{name}: the secret appears in Debug"
+    );
+    assert!(
+        !run.dead_letter_text.contains(secret),
+        "{name}: the secret appears in a dead letter"
+    );
+}
