@@ -156,7 +156,7 @@ pub fn take_common_keys(
             )));
         }
     };
-    fn parse<T: serde::de::DeserializeOwned>(value: toml::Value, key: String) -> Result<T, Error> {
+    fn parse<T: serde::de::DeserializeOwned>(value: toml::Value, key: &str) -> Result<T, Error> {
         value.try_into().map_err(|e: toml::de::Error| {
             Error::config(format!("`{key}`: {}", e.message().trim_end()))
         })
@@ -168,7 +168,7 @@ pub fn take_common_keys(
                 key("batch")
             )));
         }
-        Some(value) => parse(value, key("batch"))?,
+        Some(value) => parse(value, &key("batch"))?,
         None => BatchOverride::default(),
     };
     let retry = match table.remove("retry") {
@@ -178,7 +178,7 @@ pub fn take_common_keys(
                 key("retry")
             )));
         }
-        Some(value) => parse(value, key("retry"))?,
+        Some(value) => parse(value, &key("retry"))?,
         None => RetryPolicy::default(),
     };
     let rate_limit = match table.remove("rate_limit") {
@@ -188,11 +188,11 @@ pub fn take_common_keys(
                 key("rate_limit")
             )));
         }
-        Some(value) => Some(parse::<RateLimit>(value, key("rate_limit"))?),
+        Some(value) => Some(parse::<RateLimit>(value, &key("rate_limit"))?),
         None => None,
     };
     if let Some(limit) = rate_limit {
-        if !(limit.per_second > 0.0) || limit.burst == 0 {
+        if limit.per_second.is_nan() || limit.per_second <= 0.0 || limit.burst == 0 {
             return Err(Error::config(format!(
                 "`{}`: per_second and burst must be greater than zero",
                 key("rate_limit")

@@ -25,6 +25,10 @@ pub use assemble::{Assembly, Environment, assemble};
 pub use config::{Config, SourceConfig};
 pub use source::SourceStats;
 
+#[cfg(feature = "datadog")]
+use vowguard_datadog as _;
+#[cfg(feature = "elasticsearch")]
+use vowguard_elasticsearch as _;
 #[cfg(feature = "slack")]
 use vowguard_slack as _;
 #[cfg(feature = "splunk")]
@@ -35,6 +39,12 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     let mut kinds = Vec::new();
     if cfg!(feature = "splunk") {
         kinds.push("splunk_hec");
+    }
+    if cfg!(feature = "elasticsearch") {
+        kinds.push("elasticsearch");
+    }
+    if cfg!(feature = "datadog") {
+        kinds.push("datadog_logs");
     }
     if cfg!(feature = "slack") {
         kinds.push("slack");

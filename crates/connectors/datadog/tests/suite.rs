@@ -1,0 +1,59 @@
+//! The shared sink behaviour suite, run against the Datadog Logs sink.
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use vowguard_core::secrecy::SecretString;
+use vowguard_core::{SecretRef, Sink};
+use vowguard_datadog::{DatadogConfig, DatadogLogsSink};
+use vowguard_testkit::sink_suite::{self, HttpSinkHarness};
+use wiremock::{Request, ResponseTemplate};
+
+struct Harness;
+
+impl HttpSinkHarness for Harness {
+    fn name(&self) -> &str {
+        "datadog_logs"
+    }
+
+    fn build(&self, base_url: &str) -> Arc<dyn Sink> {
+        let mut config = DatadogConfig::new(SecretRef::Env("DD_API_KEY".into()));
+        config.endpoint = Some(base_url.to_owned());
+        config.api_endpoint = Some(base_url.to_owned());
+        config.hostname = Some("suite".into());
+        config.http.timeout_ms = 2_000;
+        Arc::new(DatadogLogsSink::new(&config, &SecretString::from(self.secret())).unwrap())
+    }
+
+    fn ingest(&self) -> (&'static str, String) {
+        ("POST", "/api/v2/logs".to_owned())
+    }
+
+    fn accept(&self, _: &Request) -> ResponseTemplate {
+        ResponseTemplate::new(202).set_body_json(json!({}))
+    }
+
+    fn permanent_failure(&self, _: &Request) -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_json(json!({
+            "errors": [{"status": "400", "title": "Bad Request", "detail": "Malformed payload"}]
+        }))
+    }
+
+    fn permanent_reason(&self) -> &str {
+        "Malformed payload"
+    }
+
+    fn count_events(&self, request: &Request) -> usize {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&request.body[..])
+            .read_to_end(&mut plain)
+            .unwrap();
+        serde_json::from_slice::<Vec<Value>>(&plain).unwrap().len()
+    }
+}
+
+#[tokio::test]
+async fn shared_sink_suite() {
+    sink_suite::run(Harness).await;
+}

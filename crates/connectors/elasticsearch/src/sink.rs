@@ -1,0 +1,564 @@
+//! The calls: `POST /_bulk` with per-item outcomes, 413 splitting, and the health check.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use serde::Deserialize;
+use vowguard_core::secrecy::{ExposeSecret, SecretString};
+use vowguard_core::traits::clone_error;
+use vowguard_core::{BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Sink};
+use vowguard_http::reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue,
+};
+use vowguard_http::reqwest::{self, StatusCode, Url};
+
+use crate::config::{BulkAction, Compression, ElasticsearchConfig};
+use crate::encode::BulkEncoder;
+
+/// The connector kind, as written in `type = "..."`.
+pub const KIND: &str = "elasticsearch";
+
+/// How the sink authenticates.
+pub enum Credentials {
+    /// No `Authorization` header (a cluster without security, or a proxy that adds it).
+    None,
+    /// `Authorization: ApiKey <value>`; `value` is the base64 of `id:key`.
+    ApiKey(SecretString),
+    /// HTTP Basic.
+    Basic {
+        /// The user name (not secret; shown in Debug).
+        username: String,
+        /// The password.
+        password: SecretString,
+    },
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::ApiKey(_) => f.write_str("ApiKey([redacted])"),
+            Self::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"[redacted]")
+                .finish(),
+        }
+    }
+}
+
+impl Credentials {
+    fn header(&self) -> Result<Option<HeaderValue>, Error> {
+        let value = match self {
+            Self::None => return Ok(None),
+            Self::ApiKey(key) => format!("ApiKey {}", key.expose_secret().trim()),
+            Self::Basic { username, password } => {
+                let pair = format!("{username}:{}", password.expose_secret());
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
+            }
+        };
+        vowguard_http::sensitive_header(&value).map(Some)
+    }
+}
+
+/// Sends events to Elasticsearch with the bulk API.
+///
+/// One [`Sink::send`] is one bulk request, except when the cluster answers 413 (body larger
+/// than `http.max_content_length`): the sink then splits the batch in halves and sends them
+/// one after the other within the same call, down to single events; a single event that
+/// still gets 413 is rejected. The pipeline has no split hook, so this is the only place
+/// that can do it.
+pub struct ElasticsearchSink {
+    component: String,
+    client: reqwest::Client,
+    bulk_url: Url,
+    health_url: Url,
+    origin: String,
+    auth: Option<HeaderValue>,
+    compression: Compression,
+    encoder: BulkEncoder,
+}
+
+impl fmt::Debug for ElasticsearchSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ElasticsearchSink")
+            .field("component", &self.component)
+            .field("endpoint", &self.origin)
+            .field("auth", &self.auth.as_ref().map(|_| "[redacted]"))
+            .field("compression", &self.compression)
+            .field("target", self.encoder.target())
+            .finish()
+    }
+}
+
+/// A chunk of the batch (`start..end`) still to be sent.
+type Chunk = (usize, usize);
+
+impl ElasticsearchSink {
+    /// A sink from a config and already-resolved credentials (the `api_key` / `password`
+    /// references in `config` are not read here; [`Credentials`] carries the values).
+    pub fn new(config: &ElasticsearchConfig, credentials: &Credentials) -> Result<Self, Error> {
+        let endpoint = vowguard_http::parse_url("endpoint", &config.endpoint)?;
+        if !endpoint.username().is_empty() || endpoint.password().is_some() {
+            return Err(Error::config(
+                "`endpoint`: do not put credentials in the URL; use `username` + `password` or `api_key`",
+            ));
+        }
+        let base = config.endpoint.trim_end_matches('/');
+        let mut bulk_url = vowguard_http::parse_url("endpoint", &format!("{base}/_bulk"))?;
+        {
+            let mut query = bulk_url.query_pairs_mut();
+            query.append_pair("filter_path", "errors,items.*.status,items.*.error");
+            if let Some(pipeline) = &config.pipeline {
+                query.append_pair("pipeline", pipeline);
+            }
+        }
+        let health_url = vowguard_http::parse_url("endpoint", &format!("{base}/"))?;
+        Ok(Self {
+            component: KIND.to_owned(),
+            client: vowguard_http::build_client(&config.http)?,
+            origin: vowguard_http::origin(&endpoint),
+            bulk_url,
+            health_url,
+            auth: credentials.header()?,
+            compression: config.compression,
+            encoder: BulkEncoder::new(config.target()?),
+        })
+    }
+
+    /// Names the component (the config table key) in errors.
+    pub fn with_component_id(mut self, id: impl Into<String>) -> Self {
+        self.component = id.into();
+        self
+    }
+
+    /// The encoder this sink uses.
+    pub fn encoder(&self) -> &BulkEncoder {
+        &self.encoder
+    }
+
+    fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(auth) = &self.auth {
+            headers.insert(AUTHORIZATION, auth.clone());
+        }
+        headers
+    }
+
+    /// One bulk request for `events`; `Ok` carries the per-event outcomes, `Err` a
+    /// request-level failure (413 is reported as such so the caller can split).
+    async fn post_bulk(&self, events: &[&EncodedEvent]) -> Result<Vec<EventOutcome>, Error> {
+        let mut body = Vec::with_capacity(events.iter().map(|e| e.bytes.len()).sum());
+        for event in events {
+            body.extend_from_slice(&event.bytes);
+        }
+        let mut request = self
+            .client
+            .post(self.bulk_url.clone())
+            .headers(self.headers())
+            .header(CONTENT_TYPE, "application/x-ndjson");
+        if self.compression == Compression::Gzip {
+            body = vowguard_http::gzip(&body);
+            request = request.header(CONTENT_ENCODING, "gzip");
+        }
+        let what = format!("bulk request to {}", self.origin);
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        if !status.is_success() {
+            return Err(request_error(status, &headers, &what, &text));
+        }
+        Ok(bulk_outcomes(&text, events, self.encoder.action(), &what))
+    }
+
+    fn tag(&self, error: Error) -> Error {
+        error.with_component(self.component.clone())
+    }
+}
+
+/// Maps a non-2xx bulk or health response onto an [`Error`]: the shared status rules
+/// (429/408/5xx retryable with Retry-After, 401/403 unauthorized, other 4xx rejected), with
+/// Elasticsearch's `error.type: error.reason` as the reason when the body has one.
+pub fn request_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
+    let reason = serde_json::from_str::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.error)
+        .map_or_else(|| body.to_owned(), |e| e.describe());
+    match vowguard_http::classify_status(status, headers, what, &reason) {
+        Ok(()) => Error::internal(format!("{what}: HTTP {status} treated as an error")),
+        Err(e) => e,
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    error: Option<ItemError>,
+}
+
+/// The filtered bulk response (`filter_path=errors,items.*.status,items.*.error`).
+#[derive(Debug, Deserialize)]
+pub struct BulkResponse {
+    /// True when at least one item failed.
+    #[serde(default)]
+    pub errors: bool,
+    /// One entry per action, keyed by the action name (`index`, `create`).
+    #[serde(default)]
+    pub items: Vec<HashMap<String, BulkItem>>,
+}
+
+/// The result of one action.
+#[derive(Debug, Deserialize)]
+pub struct BulkItem {
+    /// The HTTP-like status of this item.
+    pub status: u16,
+    /// Why it failed, when it did.
+    #[serde(default)]
+    pub error: Option<ItemError>,
+}
+
+/// An Elasticsearch error object.
+#[derive(Debug, Deserialize)]
+pub struct ItemError {
+    /// e.g. `document_parsing_exception`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// Human reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The underlying cause, when given.
+    #[serde(default)]
+    pub caused_by: Option<Box<ItemError>>,
+}
+
+impl ItemError {
+    /// `type: reason (caused by: type: reason)`, control characters removed.
+    pub fn describe(&self) -> String {
+        let mut out = match (&self.kind, &self.reason) {
+            (Some(k), Some(r)) => format!("{k}: {r}"),
+            (Some(k), None) => k.clone(),
+            (None, Some(r)) => r.clone(),
+            (None, None) => "no reason given".to_owned(),
+        };
+        if let Some(cause) = &self.caused_by {
+            out.push_str(" (caused by: ");
+            out.push_str(&cause.describe());
+            out.push(')');
+        }
+        vowguard_http::snippet(&out)
+    }
+}
+
+/// The outcome of one bulk item: <300 delivered; 409 on `create` delivered (already
+/// there); 429 and 5xx retry that item only; any other status rejected with the reason.
+pub fn item_outcome(action: BulkAction, item: &BulkItem, event_id: &str) -> EventOutcome {
+    let status = item.status;
+    if status < 300 || (status == 409 && action == BulkAction::Create) {
+        return EventOutcome::Delivered;
+    }
+    let reason = item
+        .error
+        .as_ref()
+        .map_or_else(|| "no reason given".to_owned(), ItemError::describe);
+    let message = format!("bulk item for event {event_id}: {reason}");
+    let kind = match status {
+        429 => ErrorKind::RateLimited,
+        500..=599 => ErrorKind::Unavailable,
+        _ => ErrorKind::Rejected,
+    };
+    EventOutcome::from_error(Error::new(kind, message).with_status(status))
+}
+
+/// Per-event outcomes from a 2xx bulk answer. `errors:false` delivers everything; with
+/// `errors:true` each item decides; an unreadable answer or a wrong item count retries all
+/// (safe: the `_id` makes a resend idempotent).
+pub fn bulk_outcomes(
+    body: &str,
+    events: &[&EncodedEvent],
+    action: BulkAction,
+    what: &str,
+) -> Vec<EventOutcome> {
+    let retry_all = |why: String| {
+        tracing::warn!(target: "vowguard::elasticsearch", "{why}; retrying the whole batch");
+        EventOutcome::for_all(events.len(), &Err(Error::unavailable(why)))
+    };
+    let response: BulkResponse = match serde_json::from_str(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return retry_all(format!(
+                "{what}: unreadable bulk response ({e}): {}",
+                vowguard_http::snippet(body)
+            ));
+        }
+    };
+    if !response.errors {
+        return EventOutcome::for_all(events.len(), &Ok(()));
+    }
+    if response.items.len() != events.len() {
+        return retry_all(format!(
+            "{what}: bulk response has {} items for {} events",
+            response.items.len(),
+            events.len()
+        ));
+    }
+    response
+        .items
+        .iter()
+        .zip(events)
+        .map(|(entry, event)| match entry.values().next() {
+            Some(item) => item_outcome(action, item, &event.event_id),
+            None => EventOutcome::Retry(Error::unavailable(format!(
+                "{what}: empty bulk item for event {}",
+                event.event_id
+            ))),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Sink for ElasticsearchSink {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn batch_limits(&self) -> BatchLimits {
+        BatchLimits {
+            max_events: 1000,
+            max_bytes: 5_000_000,
+            max_wait_ms: 1000,
+        }
+    }
+
+    fn encode(&self, event: &Event) -> Result<Vec<u8>, Error> {
+        self.encoder.encode(event).map_err(|e| self.tag(e))
+    }
+
+    async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome> {
+        let mut outcomes: Vec<Option<EventOutcome>> = (0..batch.len()).map(|_| None).collect();
+        let mut pending: VecDeque<Chunk> = VecDeque::from([(0, batch.len())]);
+        while let Some((start, end)) = pending.pop_front() {
+            if start == end {
+                continue;
+            }
+            match self.post_bulk(&batch[start..end]).await {
+                Ok(results) => {
+                    for (slot, outcome) in outcomes[start..end].iter_mut().zip(results) {
+                        *slot = Some(outcome.map_error(|e| self.tag(e)));
+                    }
+                }
+                Err(e) if e.status() == Some(413) && end - start > 1 => {
+                    let mid = start + (end - start) / 2;
+                    tracing::debug!(
+                        target: "vowguard::elasticsearch",
+                        events = end - start,
+                        "bulk body too large (413); splitting in halves"
+                    );
+                    pending.push_front((mid, end));
+                    pending.push_front((start, mid));
+                }
+                Err(e) => {
+                    let e = if e.status() == Some(413) {
+                        Error::rejected(format!(
+                            "event is larger than the cluster accepts (http.max_content_length): {}",
+                            e.message()
+                        ))
+                        .with_status(413)
+                    } else {
+                        e
+                    };
+                    let e = self.tag(e);
+                    // Rate limits, outages and refused credentials hold for the rest too:
+                    // do not keep sending the remaining halves.
+                    let stop = e.is_retryable() || e.kind() == ErrorKind::Unauthorized;
+                    let mut chunks = vec![(start, end)];
+                    if stop {
+                        chunks.extend(pending.drain(..));
+                    }
+                    for (s, t) in chunks {
+                        for slot in &mut outcomes[s..t] {
+                            *slot = Some(EventOutcome::from_error(clone_error(&e)));
+                        }
+                    }
+                }
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| EventOutcome::Retry(Error::internal("event was not sent")))
+            })
+            .collect()
+    }
+
+    async fn healthcheck(&self) -> Result<(), Error> {
+        let what = format!("health check of {}", self.origin);
+        let response = self
+            .client
+            .get(self.health_url.clone())
+            .headers(self.headers())
+            .send()
+            .await
+            .map_err(|e| self.tag(vowguard_http::transport_error(e, &what)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(self.tag(request_error(status, &headers, &what, &text)))
+    }
+}
+
+trait MapError {
+    fn map_error(self, f: impl FnOnce(Error) -> Error) -> Self;
+}
+
+impl MapError for EventOutcome {
+    fn map_error(self, f: impl FnOnce(Error) -> Error) -> Self {
+        match self {
+            Self::Delivered => Self::Delivered,
+            Self::Retry(e) => Self::Retry(f(e)),
+            Self::Rejected(e) => Self::Rejected(f(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(id: &str) -> EncodedEvent {
+        EncodedEvent {
+            event_id: id.into(),
+            bytes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn item_rules() {
+        let item = |status, error: Option<&str>| BulkItem {
+            status,
+            error: error.map(|t| ItemError {
+                kind: Some(t.into()),
+                reason: Some("why".into()),
+                caused_by: None,
+            }),
+        };
+        assert!(item_outcome(BulkAction::Index, &item(201, None), "e").is_delivered());
+        assert!(
+            item_outcome(
+                BulkAction::Create,
+                &item(409, Some("version_conflict_engine_exception")),
+                "e"
+            )
+            .is_delivered()
+        );
+        assert!(matches!(
+            item_outcome(
+                BulkAction::Index,
+                &item(409, Some("version_conflict_engine_exception")),
+                "e"
+            ),
+            EventOutcome::Rejected(_)
+        ));
+        let EventOutcome::Retry(e) = item_outcome(
+            BulkAction::Index,
+            &item(429, Some("es_rejected_execution_exception")),
+            "e",
+        ) else {
+            panic!("429 retries")
+        };
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert!(matches!(
+            item_outcome(BulkAction::Index, &item(503, None), "e"),
+            EventOutcome::Retry(_)
+        ));
+        let EventOutcome::Rejected(e) = item_outcome(
+            BulkAction::Index,
+            &item(400, Some("document_parsing_exception")),
+            "e9",
+        ) else {
+            panic!("400 rejects")
+        };
+        assert_eq!(
+            e.to_string(),
+            "bulk item for event e9: document_parsing_exception: why (status 400)"
+        );
+    }
+
+    #[test]
+    fn unreadable_or_mismatched_response_retries_all() {
+        let (a, b) = (ev("a"), ev("b"));
+        let events = [&a, &b];
+        for body in [
+            "<html>",
+            r#"{"errors":true,"items":[{"index":{"status":201}}]}"#,
+        ] {
+            let out = bulk_outcomes(body, &events, BulkAction::Index, "bulk");
+            assert_eq!(out.len(), 2);
+            assert!(
+                out.iter().all(|o| matches!(o, EventOutcome::Retry(_))),
+                "{body}"
+            );
+        }
+        let out = bulk_outcomes(r#"{"errors":false}"#, &events, BulkAction::Index, "bulk");
+        assert!(out.iter().all(EventOutcome::is_delivered));
+    }
+
+    #[test]
+    fn request_error_uses_es_reason() {
+        let e = request_error(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            "bulk",
+            r#"{"error":{"type":"illegal_argument_exception","reason":"bad pipeline"},"status":400}"#,
+        );
+        assert_eq!(e.kind(), ErrorKind::Rejected);
+        assert!(
+            e.to_string()
+                .contains("illegal_argument_exception: bad pipeline"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let c = Credentials::Basic {
+            username: "elastic".into(),
+            password: SecretString::from("hunter2-pw"),
+        };
+        assert!(!format!("{c:?}").contains("hunter2-pw"));
+        let c = Credentials::ApiKey(SecretString::from("c2VjcmV0OmtleQ=="));
+        assert!(!format!("{c:?}").contains("c2VjcmV0"));
+        let mut config = ElasticsearchConfig::new("http://127.0.0.1:9200");
+        config.username = Some("elastic".into());
+        let sink = ElasticsearchSink::new(&config, &c).unwrap();
+        assert!(!format!("{sink:?}").contains("c2VjcmV0"), "{sink:?}");
+    }
+
+    #[test]
+    fn refuses_credentials_in_url() {
+        let config = ElasticsearchConfig::new("https://elastic:pw@es.example.org");
+        let err = ElasticsearchSink::new(&config, &Credentials::None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("do not put credentials in the URL") && !err.contains("pw@"),
+            "{err}"
+        );
+    }
+}
