@@ -25,14 +25,26 @@ pub use assemble::{Assembly, Environment, assemble};
 pub use config::{Config, SourceConfig};
 pub use source::SourceStats;
 
+#[cfg(feature = "arcsight")]
+use vowguard_arcsight as _;
 #[cfg(feature = "datadog")]
 use vowguard_datadog as _;
 #[cfg(feature = "elasticsearch")]
 use vowguard_elasticsearch as _;
+#[cfg(feature = "email")]
+use vowguard_email as _;
+#[cfg(feature = "pagerduty")]
+use vowguard_pagerduty as _;
+#[cfg(feature = "qradar")]
+use vowguard_qradar as _;
 #[cfg(feature = "slack")]
 use vowguard_slack as _;
+#[cfg(feature = "sms")]
+use vowguard_sms as _;
 #[cfg(feature = "splunk")]
 use vowguard_splunk as _;
+#[cfg(feature = "teams")]
+use vowguard_teams as _;
 
 /// The connector kinds this build was compiled with, by cargo feature.
 pub fn enabled_connector_kinds() -> Vec<&'static str> {
@@ -48,6 +60,24 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     }
     if cfg!(feature = "slack") {
         kinds.push("slack");
+    }
+    if cfg!(feature = "qradar") {
+        kinds.push("qradar");
+    }
+    if cfg!(feature = "arcsight") {
+        kinds.push("arcsight");
+    }
+    if cfg!(feature = "email") {
+        kinds.push("email");
+    }
+    if cfg!(feature = "sms") {
+        kinds.push("sms");
+    }
+    if cfg!(feature = "teams") {
+        kinds.push("teams");
+    }
+    if cfg!(feature = "pagerduty") {
+        kinds.push("pagerduty");
     }
     kinds
 }

@@ -1,1 +1,33 @@
-//! placeholder
+//! ArcSight sink for vowguard: every event as one CEF line in an RFC 5424 syslog message.
+//!
+//! * [`encode`] is the pure CEF encoder ([`CefEncoder::encode`]: event in, one line out),
+//!   tested with the spec's golden vector and property tests.
+//! * [`ArcSightSink`] wraps each CEF line in an RFC 5424 header
+//!   ([`vowguard_syslog::format_rfc5424`]) and sends batches over the shared
+//!   [`vowguard_syslog::SyslogClient`] (UDP, TCP or TLS; octet counting or LF framing),
+//!   reporting one outcome per event.
+//! * [`ArcSightConfig`] is the `[sinks.<id>]` table of `type = "arcsight"`.
+//!
+//! The CEF line never contains a raw CR or LF, so LF framing stays one message a line.
+
+use std::sync::Arc;
+
+use vowguard_core::{BuildContext, Error, Sink};
+
+pub mod config;
+pub mod encode;
+pub mod sink;
+
+pub use config::ArcSightConfig;
+pub use encode::CefEncoder;
+pub use sink::{ArcSightSink, KIND};
+
+fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
+    let config: ArcSightConfig = ctx.parse(table)?;
+    let sink = ArcSightSink::new(config).map_err(|e| e.with_component(ctx.id))?;
+    Ok(Arc::new(sink))
+}
+
+vowguard_core::inventory::submit! {
+    vowguard_core::ConnectorFactory::sink(KIND, "ArcSight: CEF over syslog (UDP/TCP/TLS)", build)
+}

@@ -18,8 +18,11 @@ impl HttpNotifierHarness for Slack {
     fn build(&self, base_url: &str) -> Arc<dyn Notifier> {
         let url = format!("{base_url}{}", self.endpoint().1);
         Arc::new(
-            SlackNotifier::new(&SlackConfig::default(), SlackCredential::WebhookUrl(SecretString::from(url)))
-                .unwrap(),
+            SlackNotifier::new(
+                &SlackConfig::default(),
+                SlackCredential::WebhookUrl(SecretString::from(url)),
+            )
+            .unwrap(),
         )
     }
     fn endpoint(&self) -> (&'static str, String) {
@@ -36,7 +39,8 @@ impl HttpNotifierHarness for Slack {
     }
     fn check_hostile(&self, request: &Request) -> Result<(), String> {
         let body = String::from_utf8_lossy(&request.body);
-        serde_json::from_slice::<serde_json::Value>(&request.body).map_err(|e| format!("invalid JSON: {e}"))?;
+        serde_json::from_slice::<serde_json::Value>(&request.body)
+            .map_err(|e| format!("invalid JSON: {e}"))?;
         for raw in ["<!channel>", "<@U0ALL>", "<script>", "<http"] {
             if body.contains(raw) {
                 return Err(format!("{raw} reached Slack unescaped"));

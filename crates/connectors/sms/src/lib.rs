@@ -1,1 +1,43 @@
-//! placeholder
+//! SMS notifier for vowguard via the Twilio Messages API (`type = "sms"`).
+//!
+//! * [`config`]: the `[notifiers.<id>]` table ([`SmsConfig`]), with E.164 and SID checks
+//!   that name the key at fault.
+//! * [`encode`]: pure functions: [`segments`] (GSM-7 / UCS-2 segment counting) and
+//!   [`build_message`], which fits an alert (priority, what, which wedding, a short
+//!   reference) into at most two segments as one line without control characters.
+//! * [`notifier`]: [`SmsNotifier`], one form-encoded `POST .../Messages.json` per
+//!   recipient with HTTP Basic auth. It remembers, per alert, which recipients already got
+//!   the text, so a retry after a partial failure texts only the others; an opted-out
+//!   recipient (Twilio 21610) is never retried.
+//!
+//! The crate registers the `sms` notifier kind with the vowguard registry.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use vowguard_core::{BuildContext, Error, Notifier};
+
+pub mod config;
+pub mod encode;
+pub mod notifier;
+
+pub use config::{Sender, SmsConfig, validate_e164};
+pub use encode::{Encoding, MessageOptions, build_message, segments};
+pub use notifier::SmsNotifier;
+
+/// The connector kind, as written in `type = "..."`.
+pub const KIND: &str = "sms";
+
+fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>, Error> {
+    let config: SmsConfig = ctx.parse(table)?;
+    let auth_token = ctx.secret("auth_token", &config.auth_token)?;
+    Ok(Arc::new(SmsNotifier::with_id(ctx.id, &config, auth_token)?))
+}
+
+vowguard_core::inventory::submit! {
+    vowguard_core::ConnectorFactory::notifier(
+        KIND,
+        "SMS via Twilio: alerts in at most two segments",
+        build
+    )
+}

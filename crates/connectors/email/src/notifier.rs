@@ -1,0 +1,327 @@
+//! The SMTP calls: one pooled [`AsyncSmtpTransport`] per notifier, and the one function
+//! ([`classify`]) that maps lettre's errors onto vowguard's.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
+use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt};
+
+use crate::config::{EmailConfig, TlsMode};
+use crate::encode::{self, BuiltMessage};
+
+/// The connector kind, as written in `type = "email"`.
+pub const KIND: &str = "email";
+
+/// Sends alert emails over SMTP.
+///
+/// The transport (with its connection pool) is built once: at construction when a Tokio
+/// runtime is running (lettre's pool spawns a cleanup task), otherwise on the first send.
+pub struct EmailNotifier {
+    component: Option<String>,
+    config: EmailConfig,
+    /// `host:port`, for messages.
+    server: String,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    builder: AsyncSmtpTransportBuilder,
+    transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+}
+
+impl fmt::Debug for EmailNotifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailNotifier")
+            .field("component", &self.component)
+            .field("server", &self.server)
+            .field("tls", &self.config.tls)
+            .field("username", &self.config.username)
+            .field(
+                "password",
+                &self.config.password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("from", &self.config.from)
+            .field("to", &self.config.to)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmailNotifier {
+    /// Builds a notifier from its configuration and the resolved SMTP password (required
+    /// exactly when `username` is set). Errors name the config key at fault; a relative
+    /// `ca_file` is taken from the working directory.
+    pub fn new(config: EmailConfig, password: Option<SecretString>) -> Result<Self, Error> {
+        Self::build(
+            None,
+            config,
+            password,
+            &|field| field.to_owned(),
+            Path::new("."),
+        )
+    }
+
+    /// Like [`EmailNotifier::new`], for the component `id`: errors carry the component and
+    /// name full config keys (`notifiers.<id>.<field>`), and a relative `ca_file` is taken
+    /// from `config_dir`.
+    pub fn with_component(
+        id: &str,
+        config: EmailConfig,
+        password: Option<SecretString>,
+        config_dir: &Path,
+    ) -> Result<Self, Error> {
+        let key = |field: &str| format!("notifiers.{id}.{field}");
+        Self::build(Some(id.to_owned()), config, password, &key, config_dir)
+    }
+
+    fn build(
+        component: Option<String>,
+        config: EmailConfig,
+        password: Option<SecretString>,
+        key: &dyn Fn(&str) -> String,
+        config_dir: &Path,
+    ) -> Result<Self, Error> {
+        let with_component = |e: Error| match &component {
+            Some(id) => e.with_component(id.clone()),
+            None => e,
+        };
+        let valid = config
+            .validate(key, password.is_some())
+            .map_err(with_component)?;
+        let port = config.effective_port();
+        let server = format!("{}:{port}", valid.host);
+        let tls_parameters = || -> Result<TlsParameters, Error> {
+            let mut tls = TlsParameters::builder(valid.host.clone());
+            if let Some(path) = &config.ca_file {
+                let path = config_dir.join(path);
+                let pem = std::fs::read(&path).map_err(|e| {
+                    Error::config(format!(
+                        "`{}`: cannot read {}: {e}",
+                        key("ca_file"),
+                        path.display()
+                    ))
+                })?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| {
+                    Error::config(format!(
+                        "`{}`: {} is not a PEM certificate: {e}",
+                        key("ca_file"),
+                        path.display()
+                    ))
+                })?;
+                tls = tls.add_root_certificate(cert);
+            }
+            tls.build_rustls()
+                .map_err(|e| Error::config(format!("`{}`: cannot set up TLS: {e}", key("tls"))))
+        };
+        let tls = match config.tls {
+            TlsMode::Starttls => Tls::Required(tls_parameters().map_err(with_component)?),
+            TlsMode::Tls => Tls::Wrapper(tls_parameters().map_err(with_component)?),
+            TlsMode::None => Tls::None,
+        };
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(valid.host.clone())
+                .port(port)
+                .tls(tls)
+                .timeout(Some(Duration::from_millis(config.timeout_ms)))
+                .pool_config(PoolConfig::new().max_size(config.pool_max_size));
+        if let (Some(user), Some(password)) = (&config.username, password) {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
+        }
+        let notifier = Self {
+            component,
+            server,
+            from: valid.from,
+            to: valid.to,
+            builder,
+            transport: OnceLock::new(),
+            config,
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            notifier.transport();
+        }
+        Ok(notifier)
+    }
+
+    fn transport(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
+        self.transport.get_or_init(|| self.builder.clone().build())
+    }
+
+    /// The configuration this notifier was built from.
+    pub fn config(&self) -> &EmailConfig {
+        &self.config
+    }
+
+    /// Builds the email for `alert` (recipients from the route's `params.recipients` or
+    /// `to`), dated now, without sending it.
+    pub fn message(&self, alert: &Alert) -> Result<BuiltMessage, Error> {
+        encode::build_message(
+            alert,
+            &self.from,
+            &self.to,
+            &self.config.subject_prefix,
+            SystemTime::now(),
+        )
+        .map_err(|e| self.tag(e))
+    }
+
+    fn tag(&self, e: Error) -> Error {
+        match &self.component {
+            Some(id) if e.component().is_none() => e.with_component(id.clone()),
+            _ => e,
+        }
+    }
+
+    /// The whole-delivery deadline: three times the per-operation timeout.
+    fn deadline(&self) -> Duration {
+        Duration::from_millis(self.config.timeout_ms.saturating_mul(3))
+    }
+}
+
+#[async_trait]
+impl Notifier for EmailNotifier {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+        let built = self.message(alert)?;
+        let what = format!("sending alert email via {}", self.server);
+        let sent =
+            tokio::time::timeout(self.deadline(), self.transport().send(built.message)).await;
+        match sent {
+            Ok(Ok(response)) => {
+                tracing::debug!(
+                    server = %self.server,
+                    message_id = %built.message_id,
+                    code = %response.code(),
+                    "alert email accepted"
+                );
+                Ok(Receipt {
+                    delivery_id: Some(built.message_id),
+                })
+            }
+            Ok(Err(e)) => Err(self.tag(classify(&what, &e))),
+            Err(_) => Err(self.tag(Error::new(
+                ErrorKind::Timeout,
+                format!("{what}: no answer within {:?}", self.deadline()),
+            ))),
+        }
+    }
+
+    async fn healthcheck(&self) -> Result<(), Error> {
+        let what = format!("checking SMTP server {}", self.server);
+        match tokio::time::timeout(self.deadline(), self.transport().test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(self.tag(Error::unavailable(format!(
+                "{what}: the server did not answer NOOP"
+            )))),
+            Ok(Err(e)) => Err(self.tag(classify(&what, &e))),
+            Err(_) => Err(self.tag(Error::new(
+                ErrorKind::Timeout,
+                format!("{what}: no answer within {:?}", self.deadline()),
+            ))),
+        }
+    }
+
+    /// SMTP has no protocol-level rate; relays throttle per account (commonly a few
+    /// messages per second, e.g. Amazon SES starts at 1–14/s, Google Workspace's relay
+    /// at a daily quota). 5 per second with bursts of 10 stays under typical relay limits
+    /// while a burst of related alerts still goes out at once.
+    fn rate_limit(&self) -> Option<RateLimit> {
+        Some(RateLimit {
+            per_second: 5.0,
+            burst: 10,
+        })
+    }
+}
+
+/// Maps a lettre SMTP error onto a vowguard [`Error`]; `what` names the attempt.
+///
+/// * 4xx replies (421 service unavailable, 450/451/452 mailbox busy / local error /
+///   storage), connection and I/O failures → `Unavailable` (retryable); timeouts →
+///   `Timeout` (retryable).
+/// * 530/534/535/538 (authentication required / too weak / credentials invalid /
+///   encryption required for auth) → `Unauthorized`; other 5xx (550 mailbox unavailable,
+///   554 transaction failed ...) → `Rejected`.
+/// * A TLS failure (untrusted or wrong-name certificate, protocol mismatch) or a server
+///   that does not offer the required STARTTLS → `Config`: not retryable, fix the server
+///   or `ca_file`/`tls`.
+/// * Anything else lettre refuses locally (e.g. an address needing SMTPUTF8 the server
+///   lacks) → `Rejected`.
+pub fn classify(what: &str, e: &lettre::transport::smtp::Error) -> Error {
+    let reason = reason(e);
+    if let Some(code) = e.status() {
+        let status = code.to_string().parse::<u16>().unwrap_or_default();
+        let kind = if e.is_transient() {
+            ErrorKind::Unavailable
+        } else if matches!(status, 530 | 534 | 535 | 538) {
+            ErrorKind::Unauthorized
+        } else {
+            ErrorKind::Rejected
+        };
+        let hint = if kind == ErrorKind::Unauthorized {
+            "; check `username` and `password`"
+        } else {
+            ""
+        };
+        return Error::new(kind, format!("{what}: the server answered {reason}{hint}"))
+            .with_status(status);
+    }
+    if let Some(tls) = rustls_error(e) {
+        return Error::config(format!(
+            "{what}: TLS handshake failed ({tls}); the server certificate must be valid for \
+             the configured `host` and signed by a trusted root (add a private CA with \
+             `ca_file`), and `tls` must match the port (\"starttls\" on 587, \"tls\" on 465)"
+        ));
+    }
+    if e.is_tls() {
+        return Error::config(format!("{what}: TLS failed: {reason}"));
+    }
+    if e.is_timeout() {
+        return Error::new(ErrorKind::Timeout, format!("{what}: timed out: {reason}"));
+    }
+    if e.is_client() {
+        if reason.contains("STARTTLS") {
+            return Error::config(format!(
+                "{what}: the server does not offer STARTTLS; refusing to send in plain text \
+                 (use tls = \"tls\" if the server speaks implicit TLS, or tls = \"none\" \
+                 only for a local relay)"
+            ));
+        }
+        return Error::rejected(format!("{what}: {reason}"));
+    }
+    Error::unavailable(format!("{what}: {reason}"))
+}
+
+/// lettre's message (with the server's reply text) as one safe, bounded line.
+fn reason(e: &lettre::transport::smtp::Error) -> String {
+    encode::one_line(&e.to_string(), 300)
+}
+
+/// The rustls error behind a failed connection, if the failure was the TLS handshake.
+fn rustls_error(e: &lettre::transport::smtp::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(tls) = inner {
+            return Some(tls.to_string());
+        }
+        source = err.source();
+    }
+    None
+}

@@ -1,0 +1,501 @@
+//! The SMS notifier: one Twilio Messages API request per recipient, with a record of who
+//! already got each alert so a retry never texts anyone twice.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt};
+use vowguard_http::reqwest::header::HeaderMap;
+use vowguard_http::reqwest::{Client, StatusCode, Url};
+
+use crate::config::{Sender, SmsConfig, validate_e164};
+use crate::encode::{self, MessageOptions};
+
+/// Alerts whose per-recipient delivery state is remembered (oldest forgotten first).
+pub const DELIVERY_LOG_CAPACITY: usize = 4096;
+
+/// Twilio error codes that refuse one recipient or message for good.
+pub const PERMANENT_CODES: &[u64] = &[
+    21211, // invalid To number
+    21408, // permission to send to this region not enabled
+    21610, // recipient replied STOP (opted out): never retry
+    21612, // To number not reachable by this From / Messaging Service
+    21614, // To number is not a mobile number
+    21617, // body too long
+];
+/// Twilio's "too many requests" error code.
+pub const RATE_LIMIT_CODE: u64 = 20429;
+
+/// What became of one recipient of one alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RecipientState {
+    /// Twilio accepted the message; its `sid`.
+    Sent(Option<String>),
+    /// Refused for good (opted out, invalid number...); never retried.
+    Failed(String),
+}
+
+/// Per-alert delivery state, bounded to [`DELIVERY_LOG_CAPACITY`] alerts.
+#[derive(Debug, Default)]
+struct DeliveryLog {
+    alerts: HashMap<String, HashMap<String, RecipientState>>,
+    order: VecDeque<String>,
+}
+
+impl DeliveryLog {
+    fn get(&self, alert_id: &str, recipient: &str) -> Option<RecipientState> {
+        self.alerts.get(alert_id)?.get(recipient).cloned()
+    }
+
+    fn record(&mut self, alert_id: &str, recipient: &str, state: RecipientState) {
+        if !self.alerts.contains_key(alert_id) {
+            while self.order.len() >= DELIVERY_LOG_CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.alerts.remove(&old);
+                }
+            }
+            self.order.push_back(alert_id.to_owned());
+        }
+        self.alerts
+            .entry(alert_id.to_owned())
+            .or_default()
+            .insert(recipient.to_owned(), state);
+    }
+}
+
+/// Delivers alerts as SMS through Twilio.
+pub struct SmsNotifier {
+    messages_url: Url,
+    account_url: Url,
+    account_sid: String,
+    auth_token: SecretString,
+    sender: Sender,
+    to: Vec<String>,
+    options: MessageOptions,
+    client: Client,
+    log: Mutex<DeliveryLog>,
+}
+
+impl fmt::Debug for SmsNotifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmsNotifier")
+            .field("api", &vowguard_http::origin(&self.messages_url))
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &"[redacted]")
+            .field("sender", &self.sender)
+            .field("recipients", &self.to.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmsNotifier {
+    /// A notifier from `config` and the resolved auth token. Config errors name keys under
+    /// `notifiers.sms`; use [`SmsNotifier::with_id`] to name another component.
+    pub fn new(config: &SmsConfig, auth_token: SecretString) -> Result<Self, Error> {
+        Self::with_id("sms", config, auth_token)
+    }
+
+    /// Like [`SmsNotifier::new`], for the component `id` (`[notifiers.<id>]`).
+    pub fn with_id(id: &str, config: &SmsConfig, auth_token: SecretString) -> Result<Self, Error> {
+        let prefix = format!("notifiers.{id}");
+        let sender = config.validate(&prefix)?;
+        let base = config.api_base_url.trim_end_matches('/');
+        let sid = &config.account_sid;
+        let key = format!("{prefix}.api_base_url");
+        Ok(Self {
+            messages_url: vowguard_http::parse_url(
+                &key,
+                &format!("{base}/2010-04-01/Accounts/{sid}/Messages.json"),
+            )?,
+            account_url: vowguard_http::parse_url(
+                &key,
+                &format!("{base}/2010-04-01/Accounts/{sid}.json"),
+            )?,
+            account_sid: sid.clone(),
+            auth_token,
+            sender,
+            to: config.to.clone(),
+            options: MessageOptions {
+                link_base: config.link_base.clone(),
+            },
+            client: vowguard_http::build_client(&config.http)?,
+            log: Mutex::new(DeliveryLog::default()),
+        })
+    }
+
+    /// The text this notifier sends for `alert`.
+    pub fn message(&self, alert: &Alert) -> String {
+        encode::build_message(alert, &self.options)
+    }
+
+    /// The recipients of `alert`: the route's `recipients` parameter (an array of E.164
+    /// numbers) when present, else the configured `to`. An invalid parameter is rejected.
+    pub fn recipients(&self, alert: &Alert) -> Result<Vec<String>, Error> {
+        let numbers = match alert.params.get("recipients") {
+            None => self.to.clone(),
+            Some(Value::Array(items)) => {
+                let mut numbers = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let number = item.as_str().ok_or_else(|| {
+                        Error::rejected(format!(
+                            "route `{}`: parameter `recipients[{i}]` is not a string",
+                            alert.route
+                        ))
+                    })?;
+                    validate_e164(number).map_err(|why| {
+                        Error::rejected(format!(
+                            "route `{}`: parameter `recipients[{i}]` {number:?} is not an E.164 number ({why})",
+                            alert.route
+                        ))
+                    })?;
+                    numbers.push(number.to_owned());
+                }
+                numbers
+            }
+            Some(_) => {
+                return Err(Error::rejected(format!(
+                    "route `{}`: parameter `recipients` must be an array of E.164 numbers",
+                    alert.route
+                )));
+            }
+        };
+        let mut unique = Vec::with_capacity(numbers.len());
+        for n in numbers {
+            if !unique.contains(&n) {
+                unique.push(n);
+            }
+        }
+        if unique.is_empty() {
+            return Err(Error::rejected(format!(
+                "no SMS recipients: set `to` or the `recipients` parameter of route `{}`",
+                alert.route
+            )));
+        }
+        Ok(unique)
+    }
+
+    async fn send_one(&self, to: &str, body: &str) -> Result<Option<String>, Error> {
+        let what = format!(
+            "send SMS to {} via Twilio at {}",
+            mask(to),
+            vowguard_http::origin(&self.messages_url)
+        );
+        let sender = match &self.sender {
+            Sender::Number(from) => ("From", from.as_str()),
+            Sender::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),
+        };
+        let form = [("To", to), sender, ("Body", body)];
+        let response = self
+            .client
+            .post(self.messages_url.clone())
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        let text = text.replace(self.auth_token.expose_secret(), "[redacted]");
+        map_response(status, &headers, &text, &what)
+    }
+
+    fn state(&self, alert_id: &str, recipient: &str) -> Option<RecipientState> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(alert_id, recipient)
+    }
+
+    fn record(&self, alert_id: &str, recipient: &str, state: RecipientState) {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(alert_id, recipient, state);
+    }
+}
+
+#[async_trait]
+impl Notifier for SmsNotifier {
+    fn kind(&self) -> &'static str {
+        "sms"
+    }
+
+    /// Texts every recipient that has not yet received (or permanently refused) this
+    /// alert. A rate limit stops the round; other retryable failures let the remaining
+    /// recipients still be tried, and the error is returned so the dispatcher retries the
+    /// ones left. Permanently refused recipients (opted out, invalid) are never retried.
+    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+        let recipients = self.recipients(alert)?;
+        let body = self.message(alert);
+        let mut retry: Option<Error> = None;
+        for to in &recipients {
+            if self.state(&alert.id, to).is_some() {
+                continue;
+            }
+            match self.send_one(to, &body).await {
+                Ok(sid) => self.record(&alert.id, to, RecipientState::Sent(sid)),
+                Err(e) if e.kind() == ErrorKind::Unauthorized => return Err(e),
+                Err(e) if e.kind() == ErrorKind::RateLimited => {
+                    retry = Some(e);
+                    break;
+                }
+                Err(e) if e.is_retryable() => {
+                    retry.get_or_insert(e);
+                }
+                Err(e) => {
+                    tracing::warn!(alert = %alert.id, error = %e, "SMS recipient refused for good");
+                    self.record(&alert.id, to, RecipientState::Failed(e.to_string()));
+                }
+            }
+        }
+        let states: Vec<Option<RecipientState>> = recipients
+            .iter()
+            .map(|to| self.state(&alert.id, to))
+            .collect();
+        if let Some(e) = retry {
+            let pending = states.iter().filter(|s| s.is_none()).count();
+            return Err(with_message(
+                &e,
+                format!(
+                    "{}; {pending} of {} recipients still to text",
+                    e.message(),
+                    recipients.len()
+                ),
+            ));
+        }
+        let mut sids = Vec::new();
+        let mut failures = Vec::new();
+        for state in states.into_iter().flatten() {
+            match state {
+                RecipientState::Sent(sid) => sids.push(sid.unwrap_or_default()),
+                RecipientState::Failed(reason) => failures.push(reason),
+            }
+        }
+        if sids.is_empty() {
+            return Err(Error::rejected(format!(
+                "no SMS recipient accepted the alert: {}",
+                failures.join("; ")
+            )));
+        }
+        Ok(Receipt {
+            delivery_id: Some(sids.join(",")),
+        })
+    }
+
+    /// Fetches the account resource (`GET /2010-04-01/Accounts/{sid}.json`) to check the
+    /// credentials; sends no message.
+    async fn healthcheck(&self) -> Result<(), Error> {
+        let what = format!(
+            "check Twilio credentials at {}",
+            vowguard_http::origin(&self.account_url)
+        );
+        let response = self
+            .client
+            .get(self.account_url.clone())
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+            .send()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        map_response(status, &headers, &text, &what).map(|_| ())
+    }
+
+    /// A Twilio long code sends about one message per second.
+    fn rate_limit(&self) -> Option<RateLimit> {
+        Some(RateLimit {
+            per_second: 1.0,
+            burst: 5,
+        })
+    }
+}
+
+/// `+4477****23`: enough of a number to tell recipients apart in logs and errors.
+pub fn mask(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() <= 6 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 6))
+}
+
+fn with_message(e: &Error, message: String) -> Error {
+    let mut copy = Error::new(e.kind(), message);
+    if let Some(s) = e.status() {
+        copy = copy.with_status(s);
+    }
+    if let Some(r) = e.retry_after() {
+        copy = copy.with_retry_after(r);
+    }
+    copy
+}
+
+/// Maps Twilio's answer: 2xx delivered (with the message `sid`); error code 20429 or HTTP
+/// 429 rate limited; codes 21211, 21408, 21610, 21612, 21614, 21617 rejected for good;
+/// 401/403 unauthorized; 5xx unavailable; other 4xx rejected. Errors carry Twilio's `code`
+/// and `message`.
+pub fn map_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &str,
+    what: &str,
+) -> Result<Option<String>, Error> {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    if status.is_success() {
+        return Ok(parsed
+            .as_ref()
+            .and_then(|v| v.get("sid"))
+            .and_then(Value::as_str)
+            .map(str::to_owned));
+    }
+    let code = parsed
+        .as_ref()
+        .and_then(|v| v.get("code"))
+        .and_then(Value::as_u64);
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.get("message"))
+        .and_then(Value::as_str);
+    let reason = match (code, message) {
+        (Some(code), Some(m)) => format!("Twilio error {code}: {m}"),
+        (Some(code), None) => format!("Twilio error {code}"),
+        (None, Some(m)) => m.to_owned(),
+        (None, None) => body.to_owned(),
+    };
+    let reason = vowguard_http::snippet(&reason);
+    match code {
+        Some(RATE_LIMIT_CODE) => {
+            let mut e = Error::new(ErrorKind::RateLimited, format!("{what}: {reason}"))
+                .with_status(status.as_u16());
+            if let Some(after) = vowguard_http::retry_after(headers) {
+                e = e.with_retry_after(after);
+            }
+            Err(e)
+        }
+        Some(c) if PERMANENT_CODES.contains(&c) => {
+            Err(Error::rejected(format!("{what}: {reason}")).with_status(status.as_u16()))
+        }
+        _ => {
+            vowguard_http::classify_status(status, headers, what, &reason)?;
+            Err(Error::internal(format!("{what}: unexpected HTTP {status}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_twilio_errors() {
+        let none = HeaderMap::new();
+        let ok = map_response(
+            StatusCode::CREATED,
+            &none,
+            r#"{"sid":"SM1","status":"queued"}"#,
+            "send",
+        )
+        .unwrap();
+        assert_eq!(ok.as_deref(), Some("SM1"));
+        let cases = [
+            (
+                400,
+                r#"{"code":21211,"message":"Invalid 'To' Phone Number","status":400}"#,
+                ErrorKind::Rejected,
+            ),
+            (
+                400,
+                r#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"#,
+                ErrorKind::Rejected,
+            ),
+            (
+                400,
+                r#"{"code":21617,"message":"The concatenated message body exceeds the 1600 character limit","status":400}"#,
+                ErrorKind::Rejected,
+            ),
+            (
+                400,
+                r#"{"code":21408,"message":"Permission to send an SMS has not been enabled","status":400}"#,
+                ErrorKind::Rejected,
+            ),
+            (
+                400,
+                r#"{"code":21612,"message":"The 'To' phone number is not currently reachable","status":400}"#,
+                ErrorKind::Rejected,
+            ),
+            (
+                429,
+                r#"{"code":20429,"message":"Too Many Requests","status":429}"#,
+                ErrorKind::RateLimited,
+            ),
+            (
+                400,
+                r#"{"code":20429,"message":"Too Many Requests","status":400}"#,
+                ErrorKind::RateLimited,
+            ),
+            (429, "", ErrorKind::RateLimited),
+            (
+                401,
+                r#"{"code":20003,"message":"Authenticate","status":401}"#,
+                ErrorKind::Unauthorized,
+            ),
+            (500, "", ErrorKind::Unavailable),
+            (
+                503,
+                r#"{"code":20500,"message":"Internal Server Error","status":503}"#,
+                ErrorKind::Unavailable,
+            ),
+            (
+                400,
+                r#"{"code":21602,"message":"Message body is required","status":400}"#,
+                ErrorKind::Rejected,
+            ),
+        ];
+        for (status, body, kind) in cases {
+            let e = map_response(StatusCode::from_u16(status).unwrap(), &none, body, "send")
+                .unwrap_err();
+            assert_eq!(e.kind(), kind, "{status} {body}");
+            assert_eq!(e.status(), Some(status));
+            if let Ok(v) = serde_json::from_str::<Value>(body) {
+                assert!(
+                    e.to_string().contains(v["message"].as_str().unwrap()),
+                    "{e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn masks_numbers() {
+        assert_eq!(mask("+447700900123"), "+447*******23");
+        assert_eq!(mask("+1234"), "*****");
+    }
+
+    #[test]
+    fn delivery_log_is_bounded() {
+        let mut log = DeliveryLog::default();
+        for i in 0..DELIVERY_LOG_CAPACITY + 10 {
+            log.record(&format!("a{i}"), "+1", RecipientState::Sent(None));
+        }
+        assert_eq!(log.alerts.len(), DELIVERY_LOG_CAPACITY);
+        assert!(log.get("a0", "+1").is_none());
+        assert!(
+            log.get(&format!("a{}", DELIVERY_LOG_CAPACITY + 9), "+1")
+                .is_some()
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! The Teams notifier: posts one Adaptive Card message per alert to a Workflows webhook.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use vowguard_core::{Alert, Error, Notifier, RateLimit, Receipt};
+use vowguard_http::reqwest::header::{CONTENT_TYPE, HeaderMap};
+use vowguard_http::reqwest::{Client, StatusCode, Url};
+
+use crate::config::{CardLink, TeamsConfig};
+use crate::encode;
+
+/// Delivers alerts as Adaptive Cards to a Teams Workflows webhook.
+pub struct TeamsNotifier {
+    url: Url,
+    /// The full URL as configured, to redact it from vendor answers.
+    raw_url: SecretString,
+    links: Vec<CardLink>,
+    client: Client,
+}
+
+impl fmt::Debug for TeamsNotifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TeamsNotifier")
+            .field("webhook", &vowguard_http::origin(&self.url))
+            .field("links", &self.links)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TeamsNotifier {
+    /// A notifier from `config` and the resolved webhook URL. Config errors name keys under
+    /// `notifiers.teams`; use [`TeamsNotifier::with_id`] to name another component.
+    pub fn new(config: &TeamsConfig, webhook_url: SecretString) -> Result<Self, Error> {
+        Self::with_id("teams", config, webhook_url)
+    }
+
+    /// Like [`TeamsNotifier::new`], for the component `id` (`[notifiers.<id>]`).
+    pub fn with_id(
+        id: &str,
+        config: &TeamsConfig,
+        webhook_url: SecretString,
+    ) -> Result<Self, Error> {
+        let prefix = format!("notifiers.{id}");
+        config.validate(&prefix)?;
+        let url = vowguard_http::parse_url(
+            &format!("{prefix}.webhook_url"),
+            webhook_url.expose_secret(),
+        )?;
+        Ok(Self {
+            url,
+            raw_url: webhook_url,
+            links: config.links.clone(),
+            client: vowguard_http::build_client(&config.http)?,
+        })
+    }
+
+    /// The request body this notifier would send for `alert`.
+    pub fn encode(&self, alert: &Alert) -> Vec<u8> {
+        encode::encode_message(alert, &self.links)
+    }
+
+    /// Removes the webhook URL and its signature from a vendor answer.
+    fn redact(&self, body: &str) -> String {
+        let mut out = body.replace(self.raw_url.expose_secret(), "[webhook url]");
+        for (name, value) in self.url.query_pairs() {
+            if name == "sig" && value.len() >= 8 {
+                out = out.replace(value.as_ref(), "[redacted]");
+            }
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Notifier for TeamsNotifier {
+    fn kind(&self) -> &'static str {
+        "teams"
+    }
+
+    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+        let what = format!(
+            "post Adaptive Card to Teams webhook at {}",
+            vowguard_http::origin(&self.url)
+        );
+        let response = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(self.encode(alert))
+            .send()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        map_response(status, &headers, &self.redact(&text), &what)
+    }
+
+    /// Refuses retired Office 365 connector URLs (`*.webhook.office.com`); sends nothing,
+    /// since Teams has no way to test a webhook without posting a message.
+    async fn healthcheck(&self) -> Result<(), Error> {
+        let host = self.url.host_str().unwrap_or_default();
+        if host == "webhook.office.com" || host.ends_with(".webhook.office.com") {
+            return Err(Error::config(
+                "the Teams webhook is an Office 365 connector URL, which Microsoft retired; \
+                 create a Workflows \"When a Teams webhook request is received\" flow and use its URL",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Teams throttles webhooks at a few messages per second; stay well below.
+    fn rate_limit(&self) -> Option<RateLimit> {
+        Some(RateLimit {
+            per_second: 1.0,
+            burst: 4,
+        })
+    }
+}
+
+/// Maps the webhook's answer: 200/202 (any 2xx) delivered; 429 rate limited and 5xx
+/// unavailable (retryable, with `Retry-After`); 401/403 unauthorized; 400/404 and other
+/// codes rejected. `body` must already be redacted.
+pub fn map_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &str,
+    what: &str,
+) -> Result<Receipt, Error> {
+    vowguard_http::classify_status(status, headers, what, body)?;
+    Ok(Receipt { delivery_id: None })
+}
