@@ -16,10 +16,9 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 use vowguard_core::SecretMap;
 use vowguard_runtime::{Config, Environment, assemble, enabled_connector_kinds, run_with_input};
+use vowguard_testkit::receivers::{smtp_receiver, syslog_receiver};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -81,93 +80,6 @@ fn scenario() -> String {
     push(noise("13:00:00", "seating_chart.view", "couple-smith"));
     push(noise("13:20:00", "photo_gallery.view", "guest-118"));
     lines.join("\n") + "\n"
-}
-
-/// A TCP syslog receiver (octet counting) that keeps every message.
-async fn syslog_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind syslog");
-    let address = listener.local_addr().expect("addr").to_string();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let store = received.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(socket);
-                loop {
-                    let mut len = Vec::new();
-                    if reader.read_until(b' ', &mut len).await.unwrap_or(0) == 0 {
-                        break;
-                    }
-                    let Ok(n) = String::from_utf8_lossy(&len).trim().parse::<usize>() else {
-                        break;
-                    };
-                    let mut msg = vec![0; n];
-                    if tokio::io::AsyncReadExt::read_exact(&mut reader, &mut msg)
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                    store
-                        .lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&msg).into_owned());
-                }
-            });
-        }
-    });
-    (address, received)
-}
-
-/// A minimal SMTP receiver for the email notifier (plain, local relay).
-async fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
-    let port = listener.local_addr().expect("addr").port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let store = received.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                let _ = write.write_all(b"220 demo-relay ESMTP\r\n").await;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let verb = line
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" | "HELO" => b"250-demo-relay\r\n250 8BITMIME\r\n",
-                        "DATA" => {
-                            let _ = write.write_all(b"354 end with .\r\n").await;
-                            let mut message = String::new();
-                            while let Ok(Some(l)) = lines.next_line().await {
-                                if l == "." {
-                                    break;
-                                }
-                                message.push_str(&l);
-                                message.push('\n');
-                            }
-                            store.lock().unwrap().push(message);
-                            b"250 queued\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            break;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    (port, received)
 }
 
 async fn mock(answer: ResponseTemplate, verb: &str, route: &str) -> MockServer {

@@ -199,3 +199,50 @@ fn every_enabled_connector_is_registered_once() {
         "connector kinds must be unique: {kinds:?}"
     );
 }
+
+#[test]
+#[cfg(all(
+    feature = "splunk",
+    feature = "elasticsearch",
+    feature = "datadog",
+    feature = "arcsight",
+    feature = "qradar",
+    feature = "pagerduty",
+    feature = "slack",
+    feature = "teams",
+    feature = "sms",
+    feature = "email"
+))]
+fn the_example_config_in_the_repository_assembles() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/vowguard.example.toml");
+    let config = Config::load(&path).unwrap();
+    let secrets = [
+        "SPLUNK_HEC_TOKEN",
+        "ELASTIC_API_KEY",
+        "DATADOG_API_KEY",
+        "PAGERDUTY_ROUTING_KEY",
+        "SLACK_BOT_TOKEN",
+        "TEAMS_WORKFLOW_URL",
+        "TWILIO_AUTH_TOKEN",
+        "SMTP_PASSWORD",
+    ]
+    .into_iter()
+    .fold(SecretMap::new(), |m, name| {
+        let value = if name == "TEAMS_WORKFLOW_URL" {
+            "https://prod-00.westeurope.logic.azure.com/workflows/x/triggers/manual/paths/invoke?sig=abc".to_owned()
+        } else {
+            format!("value-of-{name}-0123456789abcdef0123")
+        };
+        m.with(name, value)
+    });
+    let assembly = assemble(
+        &config,
+        &Environment {
+            config_dir: Path::new("/tmp"),
+            secrets: &secrets,
+        },
+    )
+    .unwrap();
+    assert_eq!(assembly.spec.sinks.len(), 5);
+    assert_eq!(assembly.spec.notifiers.len(), 5);
+}

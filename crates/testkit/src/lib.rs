@@ -12,6 +12,7 @@
 
 pub mod fixtures;
 pub mod notifier_suite;
+pub mod receivers;
 pub mod sink_suite;
 
 use std::io::Write;

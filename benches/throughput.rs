@@ -1,0 +1,328 @@
+//! vowguard benchmarks: `cargo xtask bench [encoders|pipeline|notify]` (release build).
+//!
+//! * `encoders`: events/s of every sink's encoder on ~600-byte events.
+//! * `pipeline`: stdin NDJSON → parse → pipeline → each sink alone, against a local
+//!   receiver that answers at once (wiremock for HTTP sinks, a TCP syslog receiver for
+//!   CEF/LEEF). Measures the whole `vowguard run` path in-process.
+//! * `notify`: latency from an event entering the pipeline to all five alert channels
+//!   (Slack, PagerDuty, Teams, SMS, email) having accepted its P0 alert, p50/p99. Vendor
+//!   rate limits are raised for this run so the figure is vowguard's own latency.
+//!
+//! These are measurements, not tests: they print figures and never fail on a number.
+#![allow(clippy::print_stdout, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use vowguard_core::{Event, SecretMap};
+use vowguard_pipeline::Pipeline;
+use vowguard_runtime::{Config, Environment, assemble, run_with_input};
+use vowguard_testkit::receivers::{smtp_receiver, syslog_receiver};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn event_line(i: usize) -> String {
+    json!({
+        "id": format!("bench-{i:08}"),
+        "timestamp": "2026-06-20T11:30:00.123Z",
+        "category": "authentication",
+        "action": "login",
+        "outcome": if i % 7 == 0 { "success" } else { "failure" },
+        "severity": "medium",
+        "risk_score": (i % 100) as u64,
+        "message": format!("invalid password for planner account, attempt {i} from a known proxy network"),
+        "user_id": format!("planner-{}", i % 500),
+        "user_name": "alex.planner@example.org",
+        "source_ip": format!("203.0.{}.{}", (i / 256) % 256, i % 256),
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+        "resource_type": "accounts",
+        "resource_id": format!("acct-{}", i % 500),
+        "wedding_id": format!("w-2026-06-20-{}", i % 40),
+        "labels": {"env": "prod", "service": "auth-gateway"},
+        "attributes": {"session_id": format!("s-{i:x}"), "mfa": false}
+    })
+    .to_string()
+}
+
+fn secrets() -> SecretMap {
+    SecretMap::new()
+        .with("BENCH_TOKEN", "bench-token")
+        .with("BENCH_ES_KEY", "YmVuY2g6YmVuY2g=")
+        .with("BENCH_PD_KEY", "R0uT1nGKeYbench00000000000000042")
+}
+
+fn sink_table(kind: &str, endpoint: &str) -> String {
+    match kind {
+        "splunk_hec" => format!(
+            "[sinks.s]\ntype = \"splunk_hec\"\nendpoint = \"{endpoint}\"\ntoken = {{ env = \"BENCH_TOKEN\" }}\n"
+        ),
+        "elasticsearch" => format!(
+            "[sinks.s]\ntype = \"elasticsearch\"\nendpoint = \"{endpoint}\"\napi_key = {{ env = \"BENCH_ES_KEY\" }}\n"
+        ),
+        "datadog_logs" => format!(
+            "[sinks.s]\ntype = \"datadog_logs\"\napi_key = {{ env = \"BENCH_TOKEN\" }}\nendpoint = \"{endpoint}\"\napi_endpoint = \"{endpoint}\"\n"
+        ),
+        "arcsight" | "qradar" => {
+            format!("[sinks.s]\ntype = \"{kind}\"\n[sinks.s.syslog]\naddress = \"{endpoint}\"\n")
+        }
+        other => panic!("no bench table for {other}"),
+    }
+}
+
+const SINKS: [&str; 5] = [
+    "splunk_hec",
+    "elasticsearch",
+    "datadog_logs",
+    "arcsight",
+    "qradar",
+];
+
+fn build(config: &str) -> vowguard_runtime::Assembly {
+    let dir = std::env::temp_dir().join(format!("vowguard-bench-{}", std::process::id()));
+    let parsed = Config::parse(config).expect("bench config parses");
+    assemble(
+        &parsed,
+        &Environment {
+            config_dir: &dir,
+            secrets: &secrets(),
+        },
+    )
+    .expect("bench config assembles")
+}
+
+fn encoders() {
+    println!("## Encoders (one event in, bytes out; single core)\n");
+    println!("| sink | events/s | bytes/event | MB/s |\n|---|---:|---:|---:|");
+    let events: Vec<Event> = (0..10_000)
+        .map(|i| Event::from_json_str(&event_line(i)).unwrap())
+        .collect();
+    for kind in SINKS {
+        let endpoint = if matches!(kind, "arcsight" | "qradar") {
+            "127.0.0.1:9"
+        } else {
+            "http://127.0.0.1:9"
+        };
+        let assembly = build(&sink_table(kind, endpoint));
+        let sink = assembly.spec.sinks[0].sink.clone();
+        let rounds = 30;
+        let mut bytes = 0usize;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            for event in &events {
+                bytes += sink.encode(event).expect("encodes").len();
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let n = (rounds * events.len()) as f64;
+        println!(
+            "| {kind} | {:.0} | {:.0} | {:.1} |",
+            n / secs,
+            bytes as f64 / n,
+            bytes as f64 / secs / 1e6
+        );
+    }
+    println!();
+}
+
+async fn pipeline() {
+    const N: usize = 200_000;
+    let input: String = (0..N).map(|i| event_line(i) + "\n").collect();
+    println!(
+        "## stdin → pipeline → one sink, local receiver answering at once ({N} events, {:.0} MB of NDJSON)\n",
+        input.len() as f64 / 1e6
+    );
+    println!("| sink | events/s | MB/s of input | requests or messages |\n|---|---:|---:|---:|");
+    for kind in SINKS {
+        let (endpoint, server, received) = if matches!(kind, "arcsight" | "qradar") {
+            let (address, received) = syslog_receiver().await;
+            (address, None, Some(received))
+        } else {
+            let server = MockServer::start().await;
+            let answer = match kind {
+                "splunk_hec" => {
+                    ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#)
+                }
+                "elasticsearch" => {
+                    ResponseTemplate::new(200).set_body_string(r#"{"errors":false}"#)
+                }
+                _ => ResponseTemplate::new(202).set_body_string("{}"),
+            };
+            Mock::given(method("POST"))
+                .and(path_regex(".*"))
+                .respond_with(answer)
+                .mount(&server)
+                .await;
+            (server.uri(), Some(server), None)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "data_dir = \"{}\"\n[sources.in]\ntype = \"stdin\"\n{}",
+            dir.path().display(),
+            sink_table(kind, &endpoint)
+        );
+        let assembly = build(&config);
+        let started = Instant::now();
+        let report = run_with_input(assembly, input.as_bytes(), std::future::pending())
+            .await
+            .unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let delivered = report.metrics.sinks["s"].delivered;
+        assert_eq!(delivered as usize, N, "{kind}: every event delivered");
+        let sent = match (server, received) {
+            (Some(server), _) => server.received_requests().await.map_or(0, |r| r.len()),
+            (_, Some(received)) => received.lock().unwrap().len(),
+            _ => 0,
+        };
+        println!(
+            "| {kind} | {:.0} | {:.1} | {sent} |",
+            N as f64 / secs,
+            input.len() as f64 / secs / 1e6
+        );
+    }
+    println!();
+}
+
+async fn notify() {
+    const ALERTS: usize = 300;
+    let ok =
+        |body: &str, status: u16| ResponseTemplate::new(status).set_body_string(body.to_owned());
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ok(r#"{"ok":true,"ts":"1.2"}"#, 200))
+        .mount(&slack)
+        .await;
+    let pagerduty = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ok(
+            r#"{"status":"success","message":"Event processed"}"#,
+            202,
+        ))
+        .mount(&pagerduty)
+        .await;
+    let teams = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ok("", 202))
+        .mount(&teams)
+        .await;
+    let sms = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ok(r#"{"sid":"SM1","status":"queued"}"#, 201))
+        .mount(&sms)
+        .await;
+    let (smtp_port, _mail) = smtp_receiver().await;
+    let fast = "rate_limit = { per_second = 100000.0, burst = 100000 }";
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r##"data_dir = "{dir}"
+[sources.in]
+type = "stdin"
+[notifiers.slack]
+type = "slack"
+bot_token = {{ env = "BENCH_TOKEN" }}
+channels = ["#security-emergency"]
+api_base_url = "{slack}"
+{fast}
+[notifiers.pagerduty]
+type = "pagerduty"
+routing_key = {{ env = "BENCH_PD_KEY" }}
+endpoint = "{pd}"
+{fast}
+[notifiers.teams]
+type = "teams"
+webhook_url = {{ env = "BENCH_TEAMS_URL" }}
+{fast}
+[notifiers.sms]
+type = "sms"
+account_sid = "AC00000000000000000000000000000042"
+auth_token = {{ env = "BENCH_TOKEN" }}
+from = "+15005550006"
+to = ["+447700900123"]
+api_base_url = "{sms}"
+{fast}
+[notifiers.email]
+type = "email"
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from = "vowguard@example.org"
+to = ["security@example.org"]
+{fast}
+[[routes]]
+name = "p0"
+match = {{ priority = ["P0"] }}
+notify = ["slack", "pagerduty", "teams", "sms", "email"]
+"##,
+        dir = dir.path().display(),
+        slack = slack.uri(),
+        pd = pagerduty.uri(),
+        sms = sms.uri(),
+    );
+    let secrets = secrets().with(
+        "BENCH_TEAMS_URL",
+        format!(
+            "{}/workflows/x/triggers/manual/paths/invoke?sig=s",
+            teams.uri()
+        ),
+    );
+    let parsed = Config::parse(&config).unwrap();
+    let assembly = assemble(
+        &parsed,
+        &Environment {
+            config_dir: dir.path(),
+            secrets: &secrets,
+        },
+    )
+    .unwrap();
+    let pipeline = Pipeline::start(assembly.spec).unwrap();
+    let log = pipeline.notifications();
+    let mut latencies = Vec::with_capacity(ALERTS);
+    for i in 0..ALERTS {
+        let mut event = Event::from_json_str(&event_line(i)).unwrap();
+        event.severity = vowguard_core::Severity::Critical;
+        let started = Instant::now();
+        pipeline.submit(event).await.unwrap();
+        let want = 5 * (i + 1);
+        while log.recent().len() < want {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        latencies.push(started.elapsed());
+    }
+    let failed = log.recent().iter().filter(|r| !r.delivered).count();
+    pipeline.shutdown().await;
+    latencies.sort();
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).min(latencies.len()) - 1];
+    println!(
+        "## Event in → P0 alert accepted by all five channels ({ALERTS} alerts, one at a time, {failed} failed)\n"
+    );
+    println!("| p50 | p90 | p99 | max |\n|---:|---:|---:|---:|");
+    println!(
+        "| {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+        ms(pct(0.5)),
+        ms(pct(0.9)),
+        ms(pct(0.99)),
+        ms(*latencies.last().unwrap())
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+#[tokio::main]
+async fn main() {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    println!(
+        "vowguard benchmarks ({} cores, release build)\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if matches!(which.as_str(), "encoders" | "all") {
+        encoders();
+    }
+    if matches!(which.as_str(), "pipeline" | "all") {
+        pipeline().await;
+    }
+    if matches!(which.as_str(), "notify" | "all") {
+        notify().await;
+    }
+}
