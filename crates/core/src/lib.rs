@@ -19,6 +19,7 @@ pub mod enrichment;
 pub mod error;
 pub mod event;
 pub mod priority;
+pub mod rate;
 pub mod registry;
 pub mod retry;
 pub mod secret;
@@ -32,6 +33,7 @@ pub use enrichment::{
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Category, Event, EventError, Outcome, Severity};
 pub use priority::Priority;
+pub use rate::TokenBucket;
 pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
 pub use retry::RetryPolicy;
 pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef};

@@ -18,7 +18,6 @@ mod enrich;
 mod metrics;
 mod notify;
 mod pipeline;
-mod rate;
 mod sink_worker;
 
 pub use ack::{Delivery, DeliverySummary};
@@ -26,4 +25,5 @@ pub use dead_letter::{DeadLetter, DeadLetterStore, read_dead_letters};
 pub use metrics::{MetricsSnapshot, NotifierMetrics, SinkMetrics};
 pub use notify::{NotificationLog, NotificationRecord};
 pub use pipeline::{EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec, SinkSpec};
-pub use rate::TokenBucket;
+/// Re-exported: the rate limiter the dispatcher uses lives in core.
+pub use vowguard_core::TokenBucket;

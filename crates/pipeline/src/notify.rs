@@ -12,11 +12,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
-use vowguard_core::{Alert, Error, Priority};
+use vowguard_core::{Alert, Error, Priority, TokenBucket};
 
 use crate::metrics::NotifierCounters;
 use crate::pipeline::NotifierSpec;
-use crate::rate::TokenBucket;
 
 /// How many alerts one notifier may have in flight at once.
 const NOTIFIER_CONCURRENCY: usize = 4;
