@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod notifier_suite;
 pub mod receivers;
 pub mod sink_suite;
+pub mod stream_sink_suite;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

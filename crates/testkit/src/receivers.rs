@@ -10,7 +10,12 @@ use tokio::net::TcpListener;
 /// A TCP syslog receiver (octet counting) on 127.0.0.1; returns its address and the
 /// messages received so far.
 pub async fn syslog_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind syslog");
+    syslog_receiver_on("127.0.0.1:0").await
+}
+
+/// [`syslog_receiver`] on a given address (e.g. one a test reserved earlier).
+pub async fn syslog_receiver_on(address: &str) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind(address).await.expect("bind syslog");
     let address = listener.local_addr().expect("addr").to_string();
     let received = Arc::new(Mutex::new(Vec::new()));
     let store = received.clone();
