@@ -27,7 +27,7 @@ fn event_line(i: usize) -> String {
         "timestamp": "2026-06-20T11:30:00.123Z",
         "category": "authentication",
         "action": "login",
-        "outcome": if i % 7 == 0 { "success" } else { "failure" },
+        "outcome": if i.is_multiple_of(7) { "success" } else { "failure" },
         "severity": "medium",
         "risk_score": (i % 100) as u64,
         "message": format!("invalid password for planner account, attempt {i} from a known proxy network"),
@@ -273,7 +273,7 @@ notify = ["slack", "pagerduty", "teams", "sms", "email"]
         },
     )
     .unwrap();
-    let pipeline = Pipeline::start(assembly.spec).unwrap();
+    let pipeline = Pipeline::start(assembly.spec).await.unwrap();
     let log = pipeline.notifications();
     let mut latencies = Vec::with_capacity(ALERTS);
     for i in 0..ALERTS {

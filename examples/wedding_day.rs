@@ -418,19 +418,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => {}
         }
     }
-    if let Some(received) = smtp {
-        if let Some(mail) = received
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|m| m.contains("guest_list.export"))
-        {
-            let subject = mail
-                .lines()
-                .find(|l| l.starts_with("Subject:"))
-                .unwrap_or("Subject: ?");
-            println!("  email       {subject}");
-        }
+    let mails = smtp
+        .map(|received| received.lock().unwrap().clone())
+        .unwrap_or_default();
+    if let Some(mail) = mails.iter().find(|m| m.contains("guest_list.export")) {
+        let subject = mail
+            .lines()
+            .find(|l| l.starts_with("Subject:"))
+            .unwrap_or("Subject: ?");
+        println!("  email       {subject}");
     }
     println!(
         "\nThe export's message carried `<!channel>`: Slack received it escaped (&lt;!channel&gt;), so only the route's configured @channel mention pages anyone."
@@ -451,12 +447,13 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use crate::traits::RateLimit;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use crate::traits::RateLimit;
 
 /// Token bucket: `per_second` tokens refill continuously up to `burst`. [`TokenBucket::acquire`]
 /// waits for a token; callers are served in the order they arrive (the lock is fair).

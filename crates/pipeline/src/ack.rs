@@ -1,9 +1,10 @@
 //! Per-event acknowledgements: complete once every sink has finished with the event.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use serde::Serialize;
@@ -54,6 +55,10 @@ impl AckState {
         }
     }
 
+    fn is_complete(&self) -> bool {
+        self.remaining.load(Ordering::Acquire) == 0
+    }
+
     fn complete(&self) {
         let summary = DeliverySummary {
             delivered: self.delivered.load(Ordering::Relaxed),
@@ -62,6 +67,93 @@ impl AckState {
         if let Some(tx) = self.done.lock().expect("ack lock poisoned").take() {
             // The submitter may not be waiting; that is fine.
             let _ = tx.send(summary);
+        }
+    }
+}
+
+/// The acknowledgements of records appended by this run, by journal sequence number.
+///
+/// A sink can finish a record before the stage has registered its acknowledgement (the
+/// record becomes readable when it is durable, the registration follows the append), so
+/// early finishes are kept and applied at registration. Records recovered from an earlier
+/// run (below `first_seq`) have no acknowledgement and are ignored.
+#[derive(Debug)]
+pub(crate) struct AckRegistry {
+    first_seq: u64,
+    entries: Mutex<HashMap<u64, AckEntry>>,
+}
+
+#[derive(Debug)]
+enum AckEntry {
+    Waiting(Arc<AckState>),
+    Early {
+        delivered: usize,
+        dead_lettered: usize,
+    },
+}
+
+impl AckRegistry {
+    pub(crate) fn new(first_seq: u64) -> Self {
+        Self {
+            first_seq,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Registers the acknowledgement of record `seq` once it is durable.
+    pub(crate) fn register(&self, seq: u64, ack: AckState) {
+        let mut entries = self.entries.lock().expect("ack registry poisoned");
+        let ack = Arc::new(ack);
+        if let Some(AckEntry::Early {
+            delivered,
+            dead_lettered,
+        }) = entries.remove(&seq)
+        {
+            for _ in 0..delivered {
+                ack.finish(true);
+            }
+            for _ in 0..dead_lettered {
+                ack.finish(false);
+            }
+        }
+        if !ack.is_complete() {
+            entries.insert(seq, AckEntry::Waiting(ack));
+        }
+    }
+
+    /// One sink is done with record `seq`.
+    pub(crate) fn finish(&self, seq: u64, delivered: bool) {
+        if seq < self.first_seq {
+            return;
+        }
+        let mut entries = self.entries.lock().expect("ack registry poisoned");
+        match entries.get_mut(&seq) {
+            Some(AckEntry::Waiting(ack)) => {
+                ack.finish(delivered);
+                if ack.is_complete() {
+                    entries.remove(&seq);
+                }
+            }
+            Some(AckEntry::Early {
+                delivered: d,
+                dead_lettered: x,
+            }) => {
+                if delivered {
+                    *d += 1
+                } else {
+                    *x += 1
+                }
+            }
+            None => {
+                let (d, x) = if delivered { (1, 0) } else { (0, 1) };
+                entries.insert(
+                    seq,
+                    AckEntry::Early {
+                        delivered: d,
+                        dead_lettered: x,
+                    },
+                );
+            }
         }
     }
 }
@@ -100,5 +192,23 @@ mod tests {
         );
         let (_state, delivery) = AckState::new(0);
         assert_eq!(delivery.await, Some(DeliverySummary::default()));
+    }
+
+    #[tokio::test]
+    async fn early_finishes_are_applied_at_registration() {
+        let registry = AckRegistry::new(10);
+        registry.finish(12, true);
+        registry.finish(5, true); // recovered from an earlier run: ignored
+        let (state, delivery) = AckState::new(2);
+        registry.register(12, state);
+        registry.finish(12, false);
+        assert_eq!(
+            delivery.await,
+            Some(DeliverySummary {
+                delivered: 1,
+                dead_lettered: 1
+            })
+        );
+        assert!(registry.entries.lock().unwrap().is_empty());
     }
 }

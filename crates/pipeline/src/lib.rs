@@ -2,17 +2,23 @@
 //!
 //! ```text
 //! submit(event) -> enrichment (concurrent, per-enricher timeout, overall budget)
-//!               -> routing (AlertRouting) -> notifier dispatchers (rate limit, retry)
-//!               -> fan-out: one worker per sink (own queue, batch, encode, send, retry,
-//!                  dead-letter) -> per-event acknowledgement when every sink is done
+//!               -> journal (group commit; the event is now durable: `Submitted::durable`)
+//!               -> alert path: its own journal position -> routing -> notifier workers
+//!                  (rate limit, shared retry) -> notification log
+//!               -> one worker per sink, each at its own journal position: batch, encode,
+//!                  send, retry / circuit breaker / dead-letter, commit the position
 //! ```
 //!
-//! Every sink has its own queue and worker, so a slow or failing sink never delays the
-//! others (until its queue is full, which pushes back on intake). Each submitted event
-//! carries an acknowledgement ([`Delivery`]) that completes once every sink has delivered
-//! or dead-lettered it; the durable journal builds on that to release records.
+//! The journal (`vowguard-journal`, in `<data_dir>/journal`) is the queue between
+//! enrichment and the sinks: every sink reads it at its own durable position, so a slow or
+//! failing sink never delays the others (the journal's size bound, `max_journal_bytes`, is
+//! the only back-pressure), and after a crash or restart every sink resumes where it
+//! stopped (at-least-once). Enrichment results are persisted with the event, not
+//! recomputed. Each submitted event also carries an acknowledgement ([`Delivery`]) that
+//! completes once every sink has delivered or dead-lettered it.
 
 mod ack;
+mod alerts;
 mod dead_letter;
 mod enrich;
 mod metrics;
@@ -22,8 +28,15 @@ mod sink_worker;
 
 pub use ack::{Delivery, DeliverySummary};
 pub use dead_letter::{DeadLetter, DeadLetterStore, read_dead_letters};
-pub use metrics::{MetricsSnapshot, NotifierMetrics, SinkMetrics};
+pub use metrics::{
+    JournalMetrics, LATENCY_BUCKETS, LatencyHistogram, MetricsSnapshot, NotifierMetrics,
+    SinkMetrics,
+};
 pub use notify::{NotificationLog, NotificationRecord};
-pub use pipeline::{EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec, SinkSpec};
+pub use pipeline::{
+    BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec,
+    SinkSpec, Submitted,
+};
 /// Re-exported: the rate limiter the dispatcher uses lives in core.
 pub use vowguard_core::TokenBucket;
+pub use vowguard_journal::WhenFull;

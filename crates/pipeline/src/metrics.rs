@@ -1,9 +1,56 @@
 //! Counters kept by the pipeline, per sink and per notifier.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
+
+/// Upper bounds (seconds) of the delivery-latency histogram buckets.
+pub const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A fixed-bucket latency histogram (Prometheus style: cumulative when rendered).
+#[derive(Debug, Default)]
+pub(crate) struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub(crate) fn record(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> LatencyHistogram {
+        LatencyHistogram {
+            counts: self
+                .buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+            sum_seconds: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+}
+
+/// Request latency of one sink: counts per bucket of [`LATENCY_BUCKETS`] (the last is
+/// `+Inf`), not cumulative, and the sum.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LatencyHistogram {
+    /// Requests per bucket.
+    pub counts: Vec<u64>,
+    /// Sum of all latencies in seconds.
+    pub sum_seconds: f64,
+}
 
 /// Live counters of one sink.
 #[derive(Debug, Default)]
@@ -13,7 +60,10 @@ pub(crate) struct SinkCounters {
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) bytes: AtomicU64,
-    pub(crate) queued: AtomicU64,
+    pub(crate) circuit_open: AtomicBool,
+    /// Timestamp (ms since the epoch) of the oldest event being delivered; 0 when idle.
+    pub(crate) oldest_pending_ms: AtomicI64,
+    pub(crate) latency: Histogram,
 }
 
 /// Live counters of one notifier.
@@ -25,7 +75,7 @@ pub(crate) struct NotifierCounters {
 }
 
 /// A sink's counters at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SinkMetrics {
     /// Events the destination accepted.
     pub delivered: u64,
@@ -37,8 +87,14 @@ pub struct SinkMetrics {
     pub batches: u64,
     /// Encoded bytes sent (attempts included, before compression).
     pub bytes: u64,
-    /// Events waiting in this sink's queue.
+    /// Events in the journal this sink has not finished (its queue depth).
     pub queued: u64,
+    /// Age in seconds of the oldest event being delivered (0 when idle).
+    pub oldest_undelivered_age_seconds: f64,
+    /// Whether the circuit breaker is open (the endpoint is being probed).
+    pub circuit_open: bool,
+    /// Request latency.
+    pub latency: LatencyHistogram,
 }
 
 /// A notifier's counters at one moment.
@@ -52,15 +108,34 @@ pub struct NotifierMetrics {
     pub retried: u64,
 }
 
-/// Every counter of the pipeline at one moment.
+/// The journal at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JournalMetrics {
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// The configured bound.
+    pub max_bytes: u64,
+    /// Records retained.
+    pub records: u64,
+    /// Events refused because the journal was full (`when_full = "drop_newest"`).
+    pub dropped_full: u64,
+    /// Group commits (fsyncs) since start.
+    pub fsyncs: u64,
+}
+
+/// Every counter of the pipeline at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MetricsSnapshot {
     /// Events submitted.
     pub events_in: u64,
+    /// Events made durable in the journal.
+    pub events_journaled: u64,
     /// Events with at least one enricher that did not contribute.
     pub events_not_fully_enriched: u64,
     /// Alerts routed to notifiers.
     pub alerts_routed: u64,
+    /// The journal.
+    pub journal: JournalMetrics,
     /// Per sink id.
     pub sinks: BTreeMap<String, SinkMetrics>,
     /// Per notifier id.
@@ -68,14 +143,23 @@ pub struct MetricsSnapshot {
 }
 
 impl SinkCounters {
-    pub(crate) fn snapshot(&self) -> SinkMetrics {
+    pub(crate) fn snapshot(&self, queued: u64) -> SinkMetrics {
+        let oldest = self.oldest_pending_ms.load(Ordering::Relaxed);
+        let age = if oldest == 0 {
+            0.0
+        } else {
+            ((chrono::Utc::now().timestamp_millis() - oldest).max(0)) as f64 / 1e3
+        };
         SinkMetrics {
             delivered: self.delivered.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
-            queued: self.queued.load(Ordering::Relaxed),
+            queued,
+            oldest_undelivered_age_seconds: age,
+            circuit_open: self.circuit_open.load(Ordering::Relaxed),
+            latency: self.latency.snapshot(),
         }
     }
 }

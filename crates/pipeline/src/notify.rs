@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use vowguard_core::{Alert, Error, Priority, TokenBucket};
 
@@ -109,9 +109,12 @@ impl NotificationLog {
     }
 }
 
+/// One alert to send, and who to tell when it is done (delivered or given up).
+pub(crate) type Dispatch = (Alert, oneshot::Sender<()>);
+
 pub(crate) struct NotifierWorker {
     pub(crate) spec: NotifierSpec,
-    pub(crate) rx: mpsc::Receiver<Alert>,
+    pub(crate) rx: mpsc::Receiver<Dispatch>,
     pub(crate) log: Arc<NotificationLog>,
     pub(crate) counters: Arc<NotifierCounters>,
 }
@@ -125,7 +128,7 @@ impl NotifierWorker {
         let bucket = limit.map(|l| Arc::new(TokenBucket::new(l)));
         let slots = Arc::new(Semaphore::new(NOTIFIER_CONCURRENCY));
         let mut tasks = JoinSet::new();
-        while let Some(alert) = self.rx.recv().await {
+        while let Some((alert, done)) = self.rx.recv().await {
             let permit = slots
                 .clone()
                 .acquire_owned()
@@ -138,6 +141,7 @@ impl NotifierWorker {
             tasks.spawn(async move {
                 dispatch(&spec, bucket.as_deref(), &alert, &log, &counters).await;
                 drop(permit);
+                let _ = done.send(());
             });
             while tasks.try_join_next().is_some() {}
         }

@@ -7,20 +7,55 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
-use tokio::sync::mpsc;
+use futures::{FutureExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use vowguard_core::{
-    Alert, AlertRouting, BatchLimits, Enricher, Error, Event, Notifier, RateLimit, RetryPolicy,
+    AlertRouting, BatchLimits, Enricher, Error, ErrorKind, Event, Notifier, RateLimit, RetryPolicy,
     Sink,
 };
+use vowguard_journal::{Journal, JournalConfig, WhenFull};
 
-use crate::ack::{AckState, Delivery};
+use crate::ack::{AckRegistry, AckState, Delivery};
+use crate::alerts::AlertWorker;
 use crate::dead_letter::DeadLetterStore;
 use crate::enrich::enrich;
-use crate::metrics::{MetricsSnapshot, NotifierCounters, SinkCounters};
+use crate::metrics::{JournalMetrics, MetricsSnapshot, NotifierCounters, SinkCounters};
 use crate::notify::{NotificationLog, NotifierWorker};
 use crate::sink_worker::SinkWorker;
+
+/// The journal reader name of a sink.
+fn sink_reader(id: &str) -> String {
+    format!("sink.{id}")
+}
+
+/// The journal reader name of the alert path.
+const ALERTS_READER: &str = "alerts";
+
+/// When a sink's circuit opens, and how it probes the endpoint before closing again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerOptions {
+    /// Consecutive attempts in which every event of the batch failed (retryably) before
+    /// the circuit opens; 0 disables the breaker. While open, the batch waits (nothing is
+    /// dead-lettered) and the endpoint is probed with the sink's healthcheck.
+    pub failure_threshold: u32,
+    /// First wait before a probe, in milliseconds (doubles after each failed probe).
+    pub initial_cooldown_ms: u64,
+    /// Longest wait between probes, in milliseconds.
+    pub max_cooldown_ms: u64,
+}
+
+impl Default for BreakerOptions {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            initial_cooldown_ms: 1_000,
+            max_cooldown_ms: 60_000,
+        }
+    }
+}
 
 /// A sink with its id and delivery settings.
 #[derive(Clone)]
@@ -33,10 +68,12 @@ pub struct SinkSpec {
     pub batch: BatchLimits,
     /// Retry policy.
     pub retry: RetryPolicy,
+    /// Circuit breaker.
+    pub breaker: BreakerOptions,
 }
 
 impl SinkSpec {
-    /// A spec with the sink's preferred batch limits and the default retry policy.
+    /// A spec with the sink's preferred batch limits and the default retry and breaker.
     pub fn new(id: impl Into<String>, sink: Arc<dyn Sink>) -> Self {
         let batch = sink.batch_limits();
         Self {
@@ -44,6 +81,7 @@ impl SinkSpec {
             sink,
             batch,
             retry: RetryPolicy::default(),
+            breaker: BreakerOptions::default(),
         }
     }
 }
@@ -55,6 +93,7 @@ impl fmt::Debug for SinkSpec {
             .field("kind", &self.sink.kind())
             .field("batch", &self.batch)
             .field("retry", &self.retry)
+            .field("breaker", &self.breaker)
             .finish()
     }
 }
@@ -120,10 +159,14 @@ pub struct PipelineOptions {
     pub enrichment_budget: Duration,
     /// Events enriched concurrently (order is preserved).
     pub enrichment_concurrency: usize,
-    /// Events each sink may have queued before intake waits.
-    pub sink_queue_capacity: usize,
+    /// Events accepted by `submit` but not yet journaled before `submit` waits.
+    pub intake_capacity: usize,
     /// Alerts each notifier may have queued before routing waits.
     pub notifier_queue_capacity: usize,
+    /// Upper bound of the journal on disk (`max_journal_bytes`).
+    pub max_journal_bytes: u64,
+    /// What happens when the journal is full.
+    pub when_full: WhenFull,
 }
 
 impl Default for PipelineOptions {
@@ -131,8 +174,10 @@ impl Default for PipelineOptions {
         Self {
             enrichment_budget: Duration::from_secs(10),
             enrichment_concurrency: 64,
-            sink_queue_capacity: 10_000,
+            intake_capacity: 4096,
             notifier_queue_capacity: 10_000,
+            max_journal_bytes: vowguard_journal::DEFAULT_MAX_BYTES,
+            when_full: WhenFull::Block,
         }
     }
 }
@@ -140,7 +185,7 @@ impl Default for PipelineOptions {
 /// Everything a pipeline is built from.
 #[derive(Debug, Default)]
 pub struct PipelineSpec {
-    /// Where dead letters and the notification log are written.
+    /// Where the journal (`journal/`), dead letters and the notification log are written.
     pub data_dir: PathBuf,
     /// Destinations of every event.
     pub sinks: Vec<SinkSpec>,
@@ -154,62 +199,125 @@ pub struct PipelineSpec {
     pub options: PipelineOptions,
 }
 
-/// An event on its way through the sinks, with its acknowledgement countdown.
+/// An accepted event waiting to be journaled, with the promises made to its submitter.
+struct Submission {
+    event: Event,
+    ack: AckState,
+    durable: oneshot::Sender<Result<u64, Error>>,
+}
+
+/// What [`Pipeline::submit`] hands back.
 #[derive(Debug)]
-pub(crate) struct Envelope {
-    pub(crate) event: Arc<Event>,
-    pub(crate) ack: AckState,
+pub struct Submitted {
+    /// Resolves with the event's journal sequence number once it is durable (fsynced), or
+    /// with the reason it was not stored (journal full with `drop_newest`, disk error).
+    /// Sources acknowledge their senders only after this.
+    pub durable: Durable,
+    /// Resolves once every sink has delivered or dead-lettered the event.
+    pub delivery: Delivery,
+}
+
+/// Resolves once an event is durable in the journal.
+#[derive(Debug)]
+pub struct Durable(oneshot::Receiver<Result<u64, Error>>);
+
+impl std::future::Future for Durable {
+    type Output = Result<u64, Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| {
+            r.unwrap_or_else(|_| {
+                Err(Error::unavailable(
+                    "the pipeline stopped before storing the event",
+                ))
+            })
+        })
+    }
 }
 
 #[derive(Debug)]
 struct Shared {
     events_in: AtomicU64,
+    journaled: AtomicU64,
     not_fully_enriched: AtomicU64,
-    alerts_routed: AtomicU64,
+    alerts_routed: Arc<AtomicU64>,
     sinks: BTreeMap<String, Arc<SinkCounters>>,
     notifiers: BTreeMap<String, Arc<NotifierCounters>>,
     sink_count: usize,
+    journal: Journal,
     dead_letters: DeadLetterStore,
     notifications: Arc<NotificationLog>,
 }
 
 /// The running pipeline. Submit events with [`Pipeline::submit`]; [`Pipeline::shutdown`]
-/// stops intake and waits until every event is delivered or dead-lettered and every alert
-/// dispatched.
+/// stops intake and waits until every journaled event is delivered or dead-lettered and
+/// every alert dispatched; [`Pipeline::shutdown_within`] gives up waiting after a deadline
+/// (what is left stays in the journal for the next start).
 #[derive(Debug)]
 pub struct Pipeline {
-    intake: mpsc::Sender<(Event, AckState)>,
+    intake: mpsc::Sender<Submission>,
     shared: Arc<Shared>,
+    abort: watch::Sender<bool>,
     stage: JoinHandle<()>,
-    sink_workers: Vec<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
     notifier_workers: Vec<JoinHandle<()>>,
 }
 
 impl Pipeline {
-    /// Starts the workers. Must be called within a tokio runtime.
-    pub fn start(spec: PipelineSpec) -> Result<Self, Error> {
+    /// Opens the journal in `<data_dir>/journal` (recovering what an earlier run left) and
+    /// starts the workers. Each sink resumes at its own last committed position.
+    pub async fn start(spec: PipelineSpec) -> Result<Self, Error> {
         let dead_letters = DeadLetterStore::open(&spec.data_dir)?;
         let notifications = Arc::new(NotificationLog::open(&spec.data_dir)?);
         let options = spec.options;
+        let journal_config = JournalConfig {
+            max_bytes: options.max_journal_bytes,
+            when_full: options.when_full,
+            ..JournalConfig::new(spec.data_dir.join("journal"))
+        };
+        let (journal, recovery) = Journal::open(journal_config).await?;
+        if recovery.records > 0 || recovery.torn_records_dropped > 0 {
+            tracing::info!(
+                records = recovery.records,
+                torn_records_dropped = recovery.torn_records_dropped,
+                "journal recovered; every sink resumes where it stopped"
+            );
+        }
+        let acks = Arc::new(AckRegistry::new(journal.stats().next_seq));
+        let (abort, abort_rx) = watch::channel(false);
 
-        let mut sink_txs = Vec::new();
-        let mut sink_workers = Vec::new();
+        // Readers of sinks (or the alert path) no longer configured would pin the journal.
+        let mut wanted: Vec<String> = spec.sinks.iter().map(|s| sink_reader(&s.id)).collect();
+        if spec.router.is_some() {
+            wanted.push(ALERTS_READER.to_owned());
+        }
+        for reader in journal.stats().readers {
+            if !wanted.contains(&reader.name) {
+                tracing::warn!(reader = %reader.name, lag = reader.lag, "forgetting the journal position of a component no longer configured");
+                journal.remove_reader(&reader.name)?;
+            }
+        }
+
+        let mut readers = Vec::new();
         let mut sink_counters = BTreeMap::new();
         for sink in spec.sinks {
             if sink_counters.contains_key(&sink.id) {
                 return Err(Error::config(format!("duplicate sink id `{}`", sink.id)));
             }
-            let (tx, rx) = mpsc::channel(options.sink_queue_capacity.max(1));
             let counters = Arc::new(SinkCounters::default());
             sink_counters.insert(sink.id.clone(), counters.clone());
-            sink_txs.push((tx, counters.clone()));
             let worker = SinkWorker {
+                reader: journal.reader(&sink_reader(&sink.id))?,
                 spec: sink,
-                rx,
+                acks: acks.clone(),
                 dead_letters: dead_letters.clone(),
                 counters,
+                abort: abort_rx.clone(),
             };
-            sink_workers.push(tokio::spawn(worker.run()));
+            readers.push(tokio::spawn(worker.run()));
         }
 
         let mut notifier_txs = HashMap::new();
@@ -234,46 +342,66 @@ impl Pipeline {
             };
             notifier_workers.push(tokio::spawn(worker.run()));
         }
+        let alerts_routed = Arc::new(AtomicU64::new(0));
+        if let Some(router) = spec.router {
+            let worker = AlertWorker {
+                reader: journal.reader(ALERTS_READER)?,
+                router,
+                notifiers: notifier_txs,
+                routed: alerts_routed.clone(),
+                abort: abort_rx,
+            };
+            readers.push(tokio::spawn(worker.run()));
+        }
 
         let shared = Arc::new(Shared {
             events_in: AtomicU64::new(0),
+            journaled: AtomicU64::new(0),
             not_fully_enriched: AtomicU64::new(0),
-            alerts_routed: AtomicU64::new(0),
-            sink_count: sink_txs.len(),
+            alerts_routed,
+            sink_count: sink_counters.len(),
             sinks: sink_counters,
             notifiers: notifier_counters,
+            journal,
             dead_letters,
             notifications,
         });
-        let (intake, rx) = mpsc::channel(1024);
+        let (intake, rx) = mpsc::channel(options.intake_capacity.max(1));
         let stage = Stage {
             enrichers: spec.enrichers.into(),
             options,
-            router: spec.router,
-            sink_txs,
-            notifier_txs,
+            acks,
             shared: shared.clone(),
         };
         let stage = tokio::spawn(stage.run(rx));
         Ok(Self {
             intake,
             shared,
+            abort,
             stage,
-            sink_workers,
+            readers,
             notifier_workers,
         })
     }
 
-    /// Hands an event to the pipeline, waiting while the pipeline is full. The returned
-    /// [`Delivery`] completes when every sink has delivered or dead-lettered the event.
-    pub async fn submit(&self, event: Event) -> Result<Delivery, Error> {
+    /// Hands an event to the pipeline, waiting while intake is full. The returned
+    /// [`Submitted`] says when the event is durable and when every sink is done with it.
+    pub async fn submit(&self, event: Event) -> Result<Submitted, Error> {
         let (ack, delivery) = AckState::new(self.shared.sink_count);
+        let (durable, durable_rx) = oneshot::channel();
         self.intake
-            .send((event, ack))
+            .send(Submission {
+                event,
+                ack,
+                durable,
+            })
             .await
-            .map_err(|_| Error::internal("the pipeline has stopped"))?;
+            .map_err(|_| Error::unavailable("the pipeline has stopped"))?;
         self.shared.events_in.fetch_add(1, Ordering::Relaxed);
-        Ok(delivery)
+        Ok(Submitted {
+            durable: Durable(durable_rx),
+            delivery,
+        })
     }
 
     /// Counters at this moment.
@@ -291,21 +419,52 @@ impl Pipeline {
         &self.shared.dead_letters
     }
 
-    /// Stops intake and waits until every submitted event is delivered or dead-lettered and
-    /// every alert dispatched. Returns the final counters.
+    /// Stops intake and waits until every accepted event is journaled, delivered or
+    /// dead-lettered by every sink, and every alert dispatched. Returns the final counters.
     pub async fn shutdown(self) -> MetricsSnapshot {
+        self.shutdown_within(None).await
+    }
+
+    /// Like [`Pipeline::shutdown`], but gives up waiting for the sinks after `deadline`:
+    /// in-flight deliveries are abandoned, positions are persisted, and whatever is not
+    /// delivered stays in the journal for the next start. Nothing acknowledged is lost.
+    pub async fn shutdown_within(self, deadline: Option<Duration>) -> MetricsSnapshot {
         let Self {
             intake,
             shared,
+            abort,
             stage,
-            sink_workers,
+            readers,
             notifier_workers,
         } = self;
         drop(intake);
         if let Err(e) = stage.await {
             tracing::error!(error = %e, "pipeline stage failed");
         }
-        for worker in sink_workers.into_iter().chain(notifier_workers) {
+        let caught_up = async {
+            loop {
+                let stats = shared.journal.stats();
+                if stats.readers.iter().all(|r| r.committed >= stats.next_seq) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        match deadline {
+            None => caught_up.await,
+            Some(limit) => {
+                if tokio::time::timeout(limit, caught_up).await.is_err() {
+                    tracing::warn!(
+                        "shutdown deadline reached; undelivered events stay in the journal for the next start"
+                    );
+                    let _ = abort.send(true);
+                }
+            }
+        }
+        if let Err(e) = shared.journal.close().await {
+            tracing::error!(error = %e, "closing the journal failed");
+        }
+        for worker in readers.into_iter().chain(notifier_workers) {
             if let Err(e) = worker.await {
                 tracing::error!(error = %e, "pipeline worker failed");
             }
@@ -316,14 +475,31 @@ impl Pipeline {
 
 impl Shared {
     fn snapshot(&self) -> MetricsSnapshot {
+        let stats = self.journal.stats();
+        let lag = |id: &str| {
+            let name = sink_reader(id);
+            stats
+                .readers
+                .iter()
+                .find(|r| r.name == name)
+                .map_or(0, |r| r.lag)
+        };
         MetricsSnapshot {
             events_in: self.events_in.load(Ordering::Relaxed),
+            events_journaled: self.journaled.load(Ordering::Relaxed),
             events_not_fully_enriched: self.not_fully_enriched.load(Ordering::Relaxed),
             alerts_routed: self.alerts_routed.load(Ordering::Relaxed),
+            journal: JournalMetrics {
+                bytes: stats.bytes,
+                max_bytes: stats.max_bytes,
+                records: stats.records,
+                dropped_full: stats.dropped_full,
+                fsyncs: stats.fsyncs,
+            },
             sinks: self
                 .sinks
                 .iter()
-                .map(|(id, c)| (id.clone(), c.snapshot()))
+                .map(|(id, c)| (id.clone(), c.snapshot(lag(id))))
                 .collect(),
             notifiers: self
                 .notifiers
@@ -334,63 +510,81 @@ impl Shared {
     }
 }
 
-/// The enrichment → routing → fan-out stage.
+/// The enrichment → journal stage. Enriched events are appended in groups (whatever is
+/// ready, up to 1024) so many events share one fsync.
 struct Stage {
     enrichers: Arc<[EnricherSpec]>,
     options: PipelineOptions,
-    router: Option<Arc<dyn AlertRouting>>,
-    sink_txs: Vec<(mpsc::Sender<Arc<Envelope>>, Arc<SinkCounters>)>,
-    notifier_txs: HashMap<String, mpsc::Sender<Alert>>,
+    acks: Arc<AckRegistry>,
     shared: Arc<Shared>,
 }
 
+/// Most events appended in one group commit.
+const MAX_GROUP: usize = 1024;
+
 impl Stage {
-    async fn run(self, rx: mpsc::Receiver<(Event, AckState)>) {
+    async fn run(self, rx: mpsc::Receiver<Submission>) {
         let intake = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
         let budget = self.options.enrichment_budget;
         let enriched = intake
-            .map(|(event, ack)| {
+            .map(|mut submission| {
                 let enrichers = self.enrichers.clone();
-                async move { (enrich(event, &enrichers, budget).await, ack) }
+                async move {
+                    submission.event = enrich(submission.event, &enrichers, budget).await;
+                    submission
+                }
             })
             .buffered(self.options.enrichment_concurrency.max(1));
         let mut enriched = std::pin::pin!(enriched);
-        while let Some((event, ack)) = enriched.next().await {
-            if !event.enrichment.not_enriched.is_empty() {
-                self.shared
-                    .not_fully_enriched
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            let envelope = Arc::new(Envelope {
-                event: Arc::new(event),
-                ack,
-            });
-            self.route(&envelope.event).await;
-            for (tx, counters) in &self.sink_txs {
-                counters.queued.fetch_add(1, Ordering::Relaxed);
-                if tx.send(envelope.clone()).await.is_err() {
-                    counters.queued.fetch_sub(1, Ordering::Relaxed);
-                    tracing::error!(event_id = %envelope.event.id, "a sink worker stopped; event not delivered there");
-                    envelope.ack.finish(false);
+        while let Some(first) = enriched.next().await {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match enriched.next().now_or_never() {
+                    Some(Some(next)) => group.push(next),
+                    _ => break,
                 }
             }
+            self.append(group).await;
         }
     }
 
-    /// Alerts go out before the event is queued for the SIEMs: paging must not wait on them.
-    async fn route(&self, event: &Arc<Event>) {
-        let Some(router) = &self.router else { return };
-        for routed in router.route(event) {
-            for id in &routed.notifiers {
-                let Some(tx) = self.notifier_txs.get(id) else {
-                    tracing::error!(notifier = %id, route = %routed.alert.route, "route names an unknown notifier");
-                    continue;
-                };
-                self.shared.alerts_routed.fetch_add(1, Ordering::Relaxed);
-                if tx.send(routed.alert.clone()).await.is_err() {
-                    tracing::error!(notifier = %id, "notifier worker stopped; alert not sent");
+    async fn append(&self, group: Vec<Submission>) {
+        let records = group
+            .iter()
+            .map(|s| {
+                if !s.event.enrichment.not_enriched.is_empty() {
+                    self.shared
+                        .not_fully_enriched
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                serde_json::to_vec(&s.event).expect("an Event always serialises")
+            })
+            .collect();
+        match self.shared.journal.append(records).await {
+            Ok(range) => {
+                self.shared
+                    .journaled
+                    .fetch_add(group.len() as u64, Ordering::Relaxed);
+                for (submission, seq) in group.into_iter().zip(range) {
+                    self.acks.register(seq, submission.ack);
+                    let _ = submission.durable.send(Ok(seq));
+                }
+            }
+            Err(e) => {
+                let error = e.into_core();
+                if error.kind() == ErrorKind::RateLimited {
+                    tracing::warn!(
+                        events = group.len(),
+                        "journal full: events refused (when_full = \"drop_newest\")"
+                    );
+                } else {
+                    tracing::error!(events = group.len(), error = %error, "events could not be journaled");
+                }
+                for submission in group {
+                    let copy = vowguard_core::traits::clone_error(&error);
+                    let _ = submission.durable.send(Err(copy));
                 }
             }
         }

@@ -1,116 +1,146 @@
-//! One worker per sink: batch by count, encoded bytes and time; send; act on each event's
-//! outcome (deliver, retry with the shared backoff, or dead-letter).
+//! One worker per sink, reading the journal at the sink's own position: batch by count,
+//! encoded bytes and time; send; act on each event's outcome (deliver, retry with the
+//! shared backoff, or dead-letter); then commit the position. A circuit breaker stops
+//! hammering an endpoint that keeps failing, probes it, and resumes.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::watch;
 use tokio::time::Instant;
-use vowguard_core::{EncodedEvent, Error, EventOutcome};
+use vowguard_core::{EncodedEvent, Error, Event, EventOutcome};
+use vowguard_journal::JournalReader;
 
+use crate::ack::AckRegistry;
 use crate::dead_letter::DeadLetterStore;
 use crate::metrics::SinkCounters;
-use crate::pipeline::{Envelope, SinkSpec};
+use crate::pipeline::SinkSpec;
 
-/// One event in a batch: its envelope, its encoded bytes and the attempts made so far.
+/// One event of a batch: where it is in the journal, the event and its encoded bytes.
 struct Item {
-    envelope: Arc<Envelope>,
+    seq: u64,
+    event: Event,
     encoded: EncodedEvent,
 }
 
 pub(crate) struct SinkWorker {
     pub(crate) spec: SinkSpec,
-    pub(crate) rx: mpsc::Receiver<Arc<Envelope>>,
+    pub(crate) reader: JournalReader,
+    pub(crate) acks: Arc<AckRegistry>,
     pub(crate) dead_letters: DeadLetterStore,
     pub(crate) counters: Arc<SinkCounters>,
+    /// Becomes true when the worker must stop at once (shutdown deadline passed).
+    pub(crate) abort: watch::Receiver<bool>,
 }
+
+/// Why a delivery loop stopped before finishing its batch.
+struct Aborted;
 
 impl SinkWorker {
     pub(crate) async fn run(mut self) {
-        let mut carry: Option<Item> = None;
+        let limits = self.spec.batch;
         loop {
-            let first = match carry.take() {
-                Some(item) => item,
-                None => match self.rx.recv().await {
-                    Some(envelope) => match self.encode(envelope) {
-                        Some(item) => item,
-                        None => continue,
-                    },
-                    None => break,
+            let mut records = tokio::select! {
+                r = self.reader.next_batch(limits.max_events.max(1), limits.max_bytes.max(1)) => match r {
+                    Ok(records) => records,
+                    Err(e) => {
+                        tracing::error!(sink = %self.spec.id, error = %e, "cannot read the journal");
+                        break;
+                    }
                 },
+                () = aborted(&mut self.abort) => break,
             };
-            let (batch, next, closed) = self.fill_batch(first).await;
-            carry = next;
-            self.deliver(batch).await;
-            if closed && carry.is_none() {
+            if records.is_empty() {
+                break; // the journal is closed
+            }
+            // Let the batch fill up for at most max_wait.
+            let deadline = Instant::now() + limits.max_wait();
+            while records.len() < limits.max_events {
+                let more = self
+                    .reader
+                    .next_batch(limits.max_events - records.len(), limits.max_bytes);
+                match tokio::time::timeout_at(deadline, more).await {
+                    Ok(Ok(more)) if !more.is_empty() => records.extend(more),
+                    _ => break,
+                }
+            }
+            let last = records.last().map_or(0, |(seq, _)| *seq);
+            let items: Vec<Item> = records
+                .into_iter()
+                .filter_map(|(seq, bytes)| self.decode(seq, &bytes))
+                .collect();
+            if let Some(oldest) = items.iter().map(|i| i.event.timestamp).min() {
+                self.counters
+                    .oldest_pending_ms
+                    .store(oldest.timestamp_millis(), Ordering::Relaxed);
+            }
+            if self.deliver_in_chunks(items).await.is_err() {
+                break; // aborted: nothing more is committed; the next run resends
+            }
+            self.counters.oldest_pending_ms.store(0, Ordering::Relaxed);
+            if let Err(e) = self.reader.commit(last + 1) {
+                tracing::error!(sink = %self.spec.id, error = %e, "cannot commit the journal position");
                 break;
             }
         }
         tracing::debug!(sink = %self.spec.id, "sink worker finished");
     }
 
-    /// Encodes one event; an encoding error dead-letters it at once.
-    fn encode(&self, envelope: Arc<Envelope>) -> Option<Item> {
-        self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-        match self.spec.sink.encode(&envelope.event) {
+    /// Decodes and encodes one record; a record that cannot be encoded is dead-lettered.
+    fn decode(&self, seq: u64, bytes: &[u8]) -> Option<Item> {
+        let event: Event = match serde_json::from_slice(bytes) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(sink = %self.spec.id, seq, error = %e, "journal record is not an event; skipped");
+                self.acks.finish(seq, false);
+                return None;
+            }
+        };
+        match self.spec.sink.encode(&event) {
             Ok(bytes) => Some(Item {
+                seq,
                 encoded: EncodedEvent {
-                    event_id: envelope.event.id.clone(),
+                    event_id: event.id.clone(),
                     bytes,
                 },
-                envelope,
+                event,
             }),
             Err(e) => {
                 let e = e.with_component(self.spec.id.clone());
-                self.dead_letter(&envelope, &e, 0);
+                self.dead_letter(seq, &event, &e, 0);
                 None
             }
         }
     }
 
-    /// Collects events after `first` until a limit is reached or the wait runs out.
-    /// Returns the batch, an event that did not fit (starts the next batch), and whether the
-    /// queue is closed.
-    async fn fill_batch(&mut self, first: Item) -> (Vec<Item>, Option<Item>, bool) {
-        let limits = self.spec.batch;
-        let deadline = Instant::now() + limits.max_wait();
-        let mut bytes = first.encoded.bytes.len();
-        let mut batch = vec![first];
-        let mut closed = false;
-        while batch.len() < limits.max_events.max(1) && bytes < limits.max_bytes {
-            let envelope = match self.rx.try_recv() {
-                Ok(envelope) => envelope,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    closed = true;
-                    break;
-                }
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                        Ok(Some(envelope)) => envelope,
-                        Ok(None) => {
-                            closed = true;
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-            };
-            let Some(item) = self.encode(envelope) else {
-                continue;
-            };
-            if bytes + item.encoded.bytes.len() > limits.max_bytes {
-                return (batch, Some(item), closed);
+    /// Splits the items so each request stays within the encoded-bytes limit.
+    async fn deliver_in_chunks(&self, items: Vec<Item>) -> Result<(), Aborted> {
+        let max_bytes = self.spec.batch.max_bytes;
+        let mut chunk = Vec::new();
+        let mut bytes = 0usize;
+        for item in items {
+            let len = item.encoded.bytes.len();
+            if !chunk.is_empty() && bytes + len > max_bytes {
+                self.deliver(std::mem::take(&mut chunk)).await?;
+                bytes = 0;
             }
-            bytes += item.encoded.bytes.len();
-            batch.push(item);
+            bytes += len;
+            chunk.push(item);
         }
-        (batch, None, closed)
+        if !chunk.is_empty() {
+            self.deliver(chunk).await?;
+        }
+        Ok(())
     }
 
     /// Sends a batch until every event is delivered or dead-lettered.
-    async fn deliver(&self, mut items: Vec<Item>) {
+    async fn deliver(&self, mut items: Vec<Item>) -> Result<(), Aborted> {
         let policy = self.spec.retry;
+        let breaker = self.spec.breaker;
+        let mut abort = self.abort.clone();
         let mut attempts = 0u32;
+        let mut consecutive_total_failures = 0u32;
         loop {
             attempts += 1;
             let refs: Vec<&EncodedEvent> = items.iter().map(|i| &i.encoded).collect();
@@ -119,7 +149,9 @@ impl SinkWorker {
                 refs.iter().map(|e| e.bytes.len() as u64).sum(),
                 Ordering::Relaxed,
             );
+            let started = Instant::now();
             let mut outcomes = self.spec.sink.send(&refs).await;
+            self.counters.latency.record(started.elapsed());
             if outcomes.len() != items.len() {
                 tracing::error!(
                     sink = %self.spec.id,
@@ -135,31 +167,47 @@ impl SinkWorker {
                     })
                     .collect();
             }
+            let total = items.len();
             let mut retry = Vec::new();
             let mut last_error: Option<Error> = None;
             for (item, outcome) in items.into_iter().zip(outcomes) {
                 match outcome {
                     EventOutcome::Delivered => {
                         self.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                        item.envelope.ack.finish(true);
+                        self.acks.finish(item.seq, true);
                     }
                     EventOutcome::Rejected(e) => {
                         let e = e.with_component(self.spec.id.clone());
-                        self.dead_letter(&item.envelope, &e, attempts);
+                        self.dead_letter(item.seq, &item.event, &e, attempts);
                     }
                     EventOutcome::Retry(e) => {
-                        let keep = match &last_error {
-                            Some(prev) => e.retry_after() > prev.retry_after(),
-                            None => true,
-                        };
-                        if keep {
+                        if last_error
+                            .as_ref()
+                            .is_none_or(|prev| e.retry_after() > prev.retry_after())
+                        {
                             last_error = Some(e);
                         }
                         retry.push(item);
                     }
                 }
             }
-            let Some(error) = last_error else { return };
+            let Some(error) = last_error else {
+                return Ok(());
+            };
+            consecutive_total_failures = if retry.len() == total {
+                consecutive_total_failures + 1
+            } else {
+                0
+            };
+            if breaker.failure_threshold > 0
+                && consecutive_total_failures >= breaker.failure_threshold
+            {
+                self.open_circuit(&error, &mut abort).await?;
+                consecutive_total_failures = 0;
+                attempts = 0;
+                items = retry;
+                continue;
+            }
             if !policy.allows_another(attempts) {
                 let error = Error::new(
                     error.kind(),
@@ -167,9 +215,9 @@ impl SinkWorker {
                 )
                 .with_component(self.spec.id.clone());
                 for item in &retry {
-                    self.dead_letter(&item.envelope, &error, attempts);
+                    self.dead_letter(item.seq, &item.event, &error, attempts);
                 }
-                return;
+                return Ok(());
             }
             let delay = policy.delay(attempts, &error);
             self.counters
@@ -183,27 +231,61 @@ impl SinkWorker {
                 error = %error,
                 "delivery failed; retrying"
             );
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = aborted(&mut abort) => return Err(Aborted),
+            }
             items = retry;
         }
     }
 
-    fn dead_letter(&self, envelope: &Envelope, error: &Error, attempts: u32) {
-        tracing::error!(
-            sink = %self.spec.id,
-            event_id = %envelope.event.id,
-            error = %error,
-            "event dead-lettered"
-        );
+    /// The endpoint failed every event of the batch `failure_threshold` times in a row:
+    /// stop sending, probe with the healthcheck (cool-down doubling up to the maximum), and
+    /// return once it answers. The events wait in the journal meanwhile; none is dropped.
+    async fn open_circuit(
+        &self,
+        error: &Error,
+        abort: &mut watch::Receiver<bool>,
+    ) -> Result<(), Aborted> {
+        let breaker = self.spec.breaker;
+        self.counters.circuit_open.store(true, Ordering::Relaxed);
+        tracing::error!(sink = %self.spec.id, error = %error, "circuit open: the endpoint keeps failing; probing before sending again");
+        let mut cooldown = Duration::from_millis(breaker.initial_cooldown_ms.max(1));
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(cooldown) => {}
+                () = aborted(abort) => return Err(Aborted),
+            }
+            match self.spec.sink.healthcheck().await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(sink = %self.spec.id, error = %e, "circuit still open: probe failed");
+                    cooldown =
+                        (cooldown * 2).min(Duration::from_millis(breaker.max_cooldown_ms.max(1)));
+                }
+            }
+        }
+        self.counters.circuit_open.store(false, Ordering::Relaxed);
+        tracing::info!(sink = %self.spec.id, "circuit closed: the endpoint answers again; resending");
+        Ok(())
+    }
+
+    fn dead_letter(&self, seq: u64, event: &Event, error: &Error, attempts: u32) {
+        tracing::error!(sink = %self.spec.id, event_id = %event.id, error = %error, "event dead-lettered");
         if let Err(io) = self
             .dead_letters
-            .record(&self.spec.id, &envelope.event, error, attempts)
+            .record(&self.spec.id, event, error, attempts)
         {
-            // The event is still accounted for in the log line above; the store failing is
-            // reported loudly rather than blocking the sink forever.
-            tracing::error!(sink = %self.spec.id, event_id = %envelope.event.id, error = %io, "cannot write dead letter");
+            tracing::error!(sink = %self.spec.id, event_id = %event.id, error = %io, "cannot write dead letter");
         }
         self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
-        envelope.ack.finish(false);
+        self.acks.finish(seq, false);
+    }
+}
+
+/// Completes when the abort flag is (or becomes) true; never otherwise.
+pub(crate) async fn aborted(abort: &mut watch::Receiver<bool>) {
+    if abort.wait_for(|a| *a).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

@@ -12,8 +12,8 @@ use vowguard_core::{
     EventOutcome, Notifier, Priority, Receipt, RetryPolicy, RoutedAlert, Severity, Sink,
 };
 use vowguard_pipeline::{
-    EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec, SinkSpec,
-    read_dead_letters,
+    BreakerOptions, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec, SinkSpec,
+    WhenFull, read_dead_letters,
 };
 
 /// What a scripted sink answers for one event.
@@ -32,6 +32,9 @@ struct ScriptedSink {
     calls: Mutex<Vec<Vec<String>>>,
     encoded_size: usize,
     gate: Option<Arc<Notify>>,
+    /// Healthcheck answers, in order (then healthy).
+    health: Mutex<VecDeque<bool>>,
+    probes: AtomicU32,
 }
 
 impl ScriptedSink {
@@ -83,7 +86,11 @@ impl Sink for ScriptedSink {
             .collect()
     }
     async fn healthcheck(&self) -> Result<(), Error> {
-        Ok(())
+        self.probes.fetch_add(1, Ordering::SeqCst);
+        match self.health.lock().unwrap().pop_front() {
+            Some(false) => Err(Error::unavailable("still down")),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -110,39 +117,53 @@ fn sink_spec(id: &str, sink: Arc<ScriptedSink>, max_events: usize) -> SinkSpec {
     spec.batch = BatchLimits {
         max_events,
         max_bytes: 1_000_000,
-        max_wait_ms: 10_000,
+        max_wait_ms: 50,
     };
     spec.retry = RetryPolicy {
         max_attempts: 4,
-        initial_backoff_ms: 100,
-        max_backoff_ms: 1_000,
+        initial_backoff_ms: 5,
+        max_backoff_ms: 20,
         ..RetryPolicy::default()
     };
     spec
 }
 
-#[tokio::test(start_paused = true)]
+async fn start(spec: PipelineSpec) -> Pipeline {
+    Pipeline::start(spec).await.expect("pipeline starts")
+}
+
+fn sizes(sink: &ScriptedSink) -> Vec<usize> {
+    sink.calls().iter().map(Vec::len).collect()
+}
+
+#[tokio::test]
 async fn batches_by_count_and_acks_every_event() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink::default());
-    let pipeline =
-        Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 3)])).unwrap();
+    let pipeline = start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 3)])).await;
     let mut deliveries = Vec::new();
     for i in 0..7 {
         deliveries.push(pipeline.submit(event(&format!("e{i}"))).await.unwrap());
     }
     let metrics = pipeline.shutdown().await;
-    for d in deliveries {
-        let summary = d.await.unwrap();
+    for (i, d) in deliveries.into_iter().enumerate() {
+        assert_eq!(
+            d.durable.await.unwrap(),
+            i as u64,
+            "sequence numbers follow submission order"
+        );
+        let summary = d.delivery.await.unwrap();
         assert_eq!((summary.delivered, summary.dead_lettered), (1, 0));
     }
-    let sizes: Vec<usize> = sink.calls().iter().map(Vec::len).collect();
-    assert_eq!(sizes, vec![3, 3, 1]);
+    let sizes = sizes(&sink);
+    assert!(sizes.iter().all(|n| *n <= 3), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 7);
     assert_eq!(metrics.sinks["s"].delivered, 7);
     assert_eq!(metrics.sinks["s"].queued, 0);
+    assert_eq!(metrics.events_journaled, 7);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn batches_by_encoded_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink {
@@ -151,32 +172,37 @@ async fn batches_by_encoded_bytes() {
     });
     let mut s = sink_spec("s", sink.clone(), 100);
     s.batch.max_bytes = 250;
-    let pipeline = Pipeline::start(spec(dir.path(), vec![s])).unwrap();
+    let pipeline = start(spec(dir.path(), vec![s])).await;
     for i in 0..5 {
         pipeline.submit(event(&format!("e{i}"))).await.unwrap();
     }
     pipeline.shutdown().await;
-    let sizes: Vec<usize> = sink.calls().iter().map(Vec::len).collect();
-    assert_eq!(sizes, vec![2, 2, 1]);
+    let sizes = sizes(&sink);
+    assert!(
+        sizes.iter().all(|n| *n <= 2),
+        "250 bytes hold two 100-byte events: {sizes:?}"
+    );
+    assert_eq!(sizes.iter().sum::<usize>(), 5);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn retries_only_failed_events_and_dead_letters_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink::new(vec![
         vec![Answer::Ok, Answer::Retry, Answer::Reject],
         vec![Answer::Ok],
     ]));
-    let pipeline =
-        Pipeline::start(spec(dir.path(), vec![sink_spec("siem", sink.clone(), 3)])).unwrap();
+    let mut s = sink_spec("siem", sink.clone(), 3);
+    s.batch.max_wait_ms = 1_000;
+    let pipeline = start(spec(dir.path(), vec![s])).await;
     let a = pipeline.submit(event("a")).await.unwrap();
     let b = pipeline.submit(event("b")).await.unwrap();
     let c = pipeline.submit(event("c")).await.unwrap();
     let metrics = pipeline.shutdown().await;
     assert_eq!(sink.calls(), vec![vec!["a", "b", "c"], vec!["b"]]);
-    assert_eq!(a.await.unwrap().delivered, 1);
-    assert_eq!(b.await.unwrap().delivered, 1);
-    assert_eq!(c.await.unwrap().dead_lettered, 1);
+    assert_eq!(a.delivery.await.unwrap().delivered, 1);
+    assert_eq!(b.delivery.await.unwrap().delivered, 1);
+    assert_eq!(c.delivery.await.unwrap().dead_lettered, 1);
     assert_eq!(metrics.sinks["siem"].retried, 1);
     assert_eq!(metrics.sinks["siem"].dead_lettered, 1);
     let letters = read_dead_letters(&dir.path().join("dead_letters.jsonl")).unwrap();
@@ -192,33 +218,35 @@ async fn retries_only_failed_events_and_dead_letters_rejected() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn honours_retry_after() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::RetryAfter(42)]]));
-    let pipeline =
-        Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)])).unwrap();
-    let start = tokio::time::Instant::now();
+    let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::RetryAfter(1)]]));
+    let pipeline = start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)])).await;
+    let started = std::time::Instant::now();
     let d = pipeline.submit(event("a")).await.unwrap();
-    assert_eq!(d.await.unwrap().delivered, 1);
-    // Paused clock: virtual time advances only by the sleeps the pipeline asked for.
+    assert_eq!(d.delivery.await.unwrap().delivered, 1);
     assert!(
-        start.elapsed() >= Duration::from_secs(42),
-        "{:?}",
-        start.elapsed()
+        started.elapsed() >= Duration::from_secs(1),
+        "waited the Retry-After"
     );
     assert_eq!(sink.calls().len(), 2);
     pipeline.shutdown().await;
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn gives_up_after_max_attempts_into_dead_letters() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::Retry]; 10]));
-    let pipeline =
-        Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 1)])).unwrap();
-    let d = pipeline.submit(event("a")).await.unwrap();
-    assert_eq!(d.await.unwrap().dead_lettered, 1);
+    // Two events, the first always fails: the batch is never failing as a whole, so the
+    // breaker stays closed and the retry budget applies.
+    let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::Retry, Answer::Ok]; 10]));
+    let mut s = sink_spec("s", sink.clone(), 2);
+    s.batch.max_wait_ms = 1_000;
+    let pipeline = start(spec(dir.path(), vec![s])).await;
+    let a = pipeline.submit(event("a")).await.unwrap();
+    let b = pipeline.submit(event("b")).await.unwrap();
+    assert_eq!(a.delivery.await.unwrap().dead_lettered, 1);
+    assert_eq!(b.delivery.await.unwrap().delivered, 1);
     assert_eq!(sink.calls().len(), 4, "max_attempts = 4");
     let letters = read_dead_letters(&dir.path().join("dead_letters.jsonl")).unwrap();
     assert!(
@@ -230,19 +258,54 @@ async fn gives_up_after_max_attempts_into_dead_letters() {
     pipeline.shutdown().await;
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
+async fn circuit_breaker_waits_for_the_endpoint_instead_of_dead_lettering() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(ScriptedSink {
+        script: Mutex::new(vec![vec![Answer::Retry]; 3].into()),
+        health: Mutex::new(vec![false, false].into()),
+        ..ScriptedSink::default()
+    });
+    let mut s = sink_spec("s", sink.clone(), 1);
+    s.retry.max_attempts = 2;
+    s.breaker = BreakerOptions {
+        failure_threshold: 2,
+        initial_cooldown_ms: 5,
+        max_cooldown_ms: 20,
+    };
+    let pipeline = start(spec(dir.path(), vec![s])).await;
+    let d = pipeline.submit(event("a")).await.unwrap();
+    assert_eq!(
+        d.delivery.await.unwrap().delivered,
+        1,
+        "delivered once the endpoint recovered"
+    );
+    let metrics = pipeline.shutdown().await;
+    assert_eq!(metrics.sinks["s"].dead_lettered, 0);
+    assert_eq!(
+        sink.probes.load(Ordering::SeqCst),
+        3,
+        "two failed probes, then healthy"
+    );
+    assert_eq!(
+        sink.calls().len(),
+        4,
+        "2 failures open the circuit; 1 more failure after it closed; then success"
+    );
+}
+
+#[tokio::test]
 async fn encode_failure_dead_letters_only_that_event() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink::default());
-    let pipeline =
-        Pipeline::start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 10)])).unwrap();
+    let pipeline = start(spec(dir.path(), vec![sink_spec("s", sink.clone(), 10)])).await;
     let mut bad = event("bad");
     bad.action = "unencodable".into();
     let bad = pipeline.submit(bad).await.unwrap();
     let good = pipeline.submit(event("good")).await.unwrap();
     pipeline.shutdown().await;
-    assert_eq!(bad.await.unwrap().dead_lettered, 1);
-    assert_eq!(good.await.unwrap().delivered, 1);
+    assert_eq!(bad.delivery.await.unwrap().dead_lettered, 1);
+    assert_eq!(good.delivery.await.unwrap().delivered, 1);
     assert_eq!(sink.calls(), vec![vec!["good"]]);
 }
 
@@ -257,11 +320,11 @@ async fn a_stuck_sink_does_not_delay_another() {
     let healthy = Arc::new(ScriptedSink::default());
     let mut fast = sink_spec("healthy", healthy.clone(), 10);
     fast.batch.max_wait_ms = 1;
-    let pipeline = Pipeline::start(spec(
+    let pipeline = start(spec(
         dir.path(),
         vec![sink_spec("stuck", stuck.clone(), 10), fast],
     ))
-    .unwrap();
+    .await;
     for i in 0..25 {
         pipeline.submit(event(&format!("e{i}"))).await.unwrap();
     }
@@ -275,8 +338,12 @@ async fn a_stuck_sink_does_not_delay_another() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(pipeline.metrics().sinks["stuck"].delivered, 0);
+    assert_eq!(
+        pipeline.metrics().sinks["stuck"].queued,
+        25,
+        "queue depth is the sink's journal lag"
+    );
     assert!(stuck.calls().is_empty());
-    // Release the stuck sink for good and drain.
     let releaser = tokio::spawn(async move {
         loop {
             gate.notify_one();
@@ -286,6 +353,82 @@ async fn a_stuck_sink_does_not_delay_another() {
     let metrics = pipeline.shutdown().await;
     releaser.abort();
     assert_eq!(metrics.sinks["stuck"].delivered, 25);
+}
+
+#[tokio::test]
+async fn a_restart_resumes_every_sink_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    // First run: the sink fails every send; shut down after a short deadline.
+    let down = Arc::new(ScriptedSink::new(vec![vec![Answer::Retry; 10]; 1_000]));
+    let mut s = sink_spec("siem", down.clone(), 10);
+    s.breaker.failure_threshold = 0;
+    s.retry.max_attempts = 1_000;
+    let pipeline = start(spec(dir.path(), vec![s])).await;
+    let mut durable = Vec::new();
+    for i in 0..5 {
+        durable.push(
+            pipeline
+                .submit(event(&format!("r{i}")))
+                .await
+                .unwrap()
+                .durable,
+        );
+    }
+    for d in durable {
+        d.await.expect("journaled");
+    }
+    let metrics = pipeline
+        .shutdown_within(Some(Duration::from_millis(100)))
+        .await;
+    assert_eq!(metrics.sinks["siem"].delivered, 0);
+    // Second run, same data_dir: the journal still holds the five events.
+    let up = Arc::new(ScriptedSink::default());
+    let pipeline = start(spec(dir.path(), vec![sink_spec("siem", up.clone(), 10)])).await;
+    let metrics = pipeline.shutdown().await;
+    assert_eq!(metrics.sinks["siem"].delivered, 5);
+    let mut ids: Vec<String> = up.calls().into_iter().flatten().collect();
+    ids.sort();
+    assert_eq!(ids, ["r0", "r1", "r2", "r3", "r4"]);
+    // Third run: nothing left to deliver.
+    let idle = Arc::new(ScriptedSink::default());
+    let pipeline = start(spec(dir.path(), vec![sink_spec("siem", idle.clone(), 10)])).await;
+    pipeline.shutdown().await;
+    assert!(idle.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_full_journal_with_drop_newest_refuses_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Notify::new());
+    let stuck = Arc::new(ScriptedSink {
+        gate: Some(gate.clone()),
+        ..ScriptedSink::default()
+    });
+    let mut s = spec(dir.path(), vec![sink_spec("stuck", stuck, 10)]);
+    s.options.max_journal_bytes = 64 * 1024;
+    s.options.when_full = WhenFull::DropNewest;
+    let pipeline = start(s).await;
+    let mut refused = 0;
+    for i in 0..2_000 {
+        let mut e = event(&format!("f{i}"));
+        e.message = Some("x".repeat(200));
+        if let Err(e) = pipeline.submit(e).await.unwrap().durable.await {
+            assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+            assert!(e.to_string().contains("journal is full"), "{e}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "a 64 KiB journal cannot hold 2000 events");
+    assert_eq!(pipeline.metrics().journal.dropped_full, refused);
+    let releaser = tokio::spawn(async move {
+        loop {
+            gate.notify_one();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let metrics = pipeline.shutdown().await;
+    releaser.abort();
+    assert_eq!(metrics.sinks["stuck"].delivered, 2_000 - refused);
 }
 
 #[derive(Debug)]
@@ -305,7 +448,7 @@ impl Enricher for SlowEnricher {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn enricher_timeout_marks_event_and_lets_it_through() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(ScriptedSink::default());
@@ -318,9 +461,9 @@ async fn enricher_timeout_marks_event_and_lets_it_through() {
         enrichment_budget: Duration::from_secs(1),
         ..PipelineOptions::default()
     };
-    let pipeline = Pipeline::start(s).unwrap();
+    let pipeline = start(s).await;
     let d = pipeline.submit(event("a")).await.unwrap();
-    assert_eq!(d.await.unwrap().delivered, 1);
+    assert_eq!(d.delivery.await.unwrap().delivered, 1);
     let metrics = pipeline.shutdown().await;
     assert_eq!(metrics.events_not_fully_enriched, 1);
 }
@@ -358,15 +501,16 @@ impl Notifier for FlakyNotifier {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn alerts_are_dispatched_retried_and_logged() {
+#[tokio::test]
+async fn alerts_are_dispatched_retried_and_logged_once_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let notifier = Arc::new(FlakyNotifier::default());
     let mut s = spec(dir.path(), vec![]);
-    s.notifiers
-        .push(NotifierSpec::new("pager", notifier.clone()));
+    let mut pager = NotifierSpec::new("pager", notifier.clone());
+    pager.retry.initial_backoff_ms = 5;
+    s.notifiers.push(pager);
     s.router = Some(Arc::new(EveryEventAlerts));
-    let pipeline = Pipeline::start(s).unwrap();
+    let pipeline = start(s).await;
     pipeline.submit(event("a")).await.unwrap();
     let log = pipeline.notifications();
     let metrics = pipeline.shutdown().await;
@@ -382,6 +526,13 @@ async fn alerts_are_dispatched_retried_and_logged() {
     assert_eq!(records[0].delivery_id.as_deref(), Some("abc"));
     assert_eq!(metrics.notifiers["pager"].sent, 1);
     assert_eq!(metrics.notifiers["pager"].retried, 1);
+    // A restart does not page again for an alert already dispatched.
+    let mut s = spec(dir.path(), vec![]);
+    s.notifiers
+        .push(NotifierSpec::new("pager", notifier.clone()));
+    s.router = Some(Arc::new(EveryEventAlerts));
+    start(s).await.shutdown().await;
+    assert_eq!(notifier.calls.load(Ordering::SeqCst), 2);
     let text = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap();
     assert_eq!(text.lines().count(), 1);
 }

@@ -31,6 +31,8 @@ pub struct Assembly {
     pub router: Arc<Router>,
     /// The resolved data directory.
     pub data_dir: PathBuf,
+    /// How long a signalled shutdown waits for in-flight deliveries.
+    pub shutdown_timeout: Duration,
 }
 
 /// Builds every component. All configuration errors are reported at once, one per line.
@@ -42,7 +44,8 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         options: PipelineOptions {
             enrichment_budget: Duration::from_millis(config.pipeline.enrichment_budget_ms),
             enrichment_concurrency: config.pipeline.enrichment_concurrency,
-            sink_queue_capacity: config.pipeline.sink_queue_capacity,
+            max_journal_bytes: config.pipeline.max_journal_bytes,
+            when_full: config.pipeline.when_full,
             ..PipelineOptions::default()
         },
         ..PipelineSpec::default()
@@ -87,6 +90,11 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             lines.join("\n")
         )));
     }
+    if config.sinks.is_empty() && config.routes.is_empty() {
+        return Err(Error::config(
+            "nothing to deliver to: configure at least one `[sinks.<id>]` or `[[routes]]`",
+        ));
+    }
     let sources = config
         .sources
         .iter()
@@ -97,6 +105,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         sources,
         router,
         data_dir,
+        shutdown_timeout: Duration::from_millis(config.pipeline.shutdown_timeout_ms),
     })
 }
 
@@ -117,6 +126,7 @@ fn build_component(
                 sink,
                 batch,
                 retry: common.retry,
+                breaker: common.breaker,
             });
         }
         Builder::Enricher(build) => {

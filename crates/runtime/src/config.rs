@@ -2,7 +2,7 @@
 //!
 //! Components are tables keyed by an id the user chooses, with `type` naming the connector
 //! (the Vector convention). Keys the runtime handles for every component (`type`, `batch`,
-//! `retry`, `rate_limit`) are taken out here; the rest of the table goes to the connector's
+//! `retry`, `breaker`, `rate_limit`) are taken out here; the rest of the table goes to the connector's
 //! factory, which rejects unknown keys by name. Secrets are `{ env = "NAME" }` or
 //! `{ file = "path" }` and are resolved after parsing, never substituted into the text.
 
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use vowguard_core::{BatchLimits, Error, RateLimit, RetryPolicy, Role};
+use vowguard_pipeline::{BreakerOptions, WhenFull};
 use vowguard_router::RouteConfig;
 
 /// The whole configuration file.
@@ -52,8 +53,14 @@ pub struct PipelineConfig {
     pub enrichment_budget_ms: u64,
     /// Events enriched concurrently.
     pub enrichment_concurrency: usize,
-    /// Events each sink may have queued before intake waits.
-    pub sink_queue_capacity: usize,
+    /// Upper bound of the durable journal in `<data_dir>/journal`, in bytes.
+    pub max_journal_bytes: u64,
+    /// When the journal is full: `block` (sources wait) or `drop_newest` (refused and
+    /// counted; the HTTP source answers 503).
+    pub when_full: WhenFull,
+    /// On SIGTERM/SIGINT, how long to let sinks finish in-flight batches before exiting
+    /// (what is left stays in the journal for the next start).
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for PipelineConfig {
@@ -61,7 +68,9 @@ impl Default for PipelineConfig {
         Self {
             enrichment_budget_ms: 10_000,
             enrichment_concurrency: 64,
-            sink_queue_capacity: 10_000,
+            max_journal_bytes: 1 << 30,
+            when_full: WhenFull::Block,
+            shutdown_timeout_ms: 30_000,
         }
     }
 }
@@ -114,6 +123,8 @@ pub struct CommonKeys {
     pub batch: BatchOverride,
     /// `retry`.
     pub retry: RetryPolicy,
+    /// `breaker` (sinks only).
+    pub breaker: BreakerOptions,
     /// `rate_limit` (notifiers only).
     pub rate_limit: Option<RateLimit>,
 }
@@ -171,6 +182,16 @@ pub fn take_common_keys(
         Some(value) => parse(value, &key("batch"))?,
         None => BatchOverride::default(),
     };
+    let breaker = match table.remove("breaker") {
+        Some(_) if role != Role::Sink => {
+            return Err(Error::config(format!(
+                "`{}`: only sinks take `breaker`",
+                key("breaker")
+            )));
+        }
+        Some(value) => parse(value, &key("breaker"))?,
+        None => BreakerOptions::default(),
+    };
     let retry = match table.remove("retry") {
         Some(_) if role == Role::Enricher => {
             return Err(Error::config(format!(
@@ -191,18 +212,19 @@ pub fn take_common_keys(
         Some(value) => Some(parse::<RateLimit>(value, &key("rate_limit"))?),
         None => None,
     };
-    if let Some(limit) = rate_limit {
-        if limit.per_second.is_nan() || limit.per_second <= 0.0 || limit.burst == 0 {
-            return Err(Error::config(format!(
-                "`{}`: per_second and burst must be greater than zero",
-                key("rate_limit")
-            )));
-        }
+    if let Some(limit) = rate_limit
+        && (limit.per_second.is_nan() || limit.per_second <= 0.0 || limit.burst == 0)
+    {
+        return Err(Error::config(format!(
+            "`{}`: per_second and burst must be greater than zero",
+            key("rate_limit")
+        )));
     }
     Ok(CommonKeys {
         kind,
         batch,
         retry,
+        breaker,
         rate_limit,
     })
 }

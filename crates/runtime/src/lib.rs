@@ -117,7 +117,7 @@ where
         [(id, SourceConfig::Stdin { max_line_bytes })] => (id.clone(), *max_line_bytes),
         _ => return Err(Error::config("only one stdin source can be configured")),
     };
-    let pipeline = Pipeline::start(assembly.spec)?;
+    let pipeline = Pipeline::start(assembly.spec).await?;
     tracing::info!(
         source = %source_id,
         data_dir = %assembly.data_dir.display(),

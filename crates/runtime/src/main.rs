@@ -143,8 +143,22 @@ async fn run(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on the first SIGINT or SIGTERM; a second one exits at once (events already
+/// acknowledged are in the journal and are delivered after the next start).
 async fn shutdown_signal() {
+    next_signal().await;
+    tracing::info!(
+        "shutting down: stopping intake, finishing in-flight deliveries (signal again to exit at once)"
+    );
+    tokio::spawn(async {
+        next_signal().await;
+        eprintln!("second signal: exiting now; undelivered events stay in the journal");
+        std::process::exit(130);
+    });
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn next_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -17,6 +17,8 @@ pub struct SourceStats {
     pub accepted: u64,
     /// Lines rejected (malformed, too long, not UTF-8).
     pub rejected: u64,
+    /// Whether reading stopped on request (a signal) rather than at the end of input.
+    pub stopped: bool,
 }
 
 /// One line, or why it could not be read.
@@ -94,6 +96,7 @@ where
             line = next_line(&mut input, max_line_bytes, &mut buf) => line?,
             () = &mut stop => {
                 tracing::info!(source = source_id, "stop requested; no more input is read");
+                stats.stopped = true;
                 break;
             }
         };

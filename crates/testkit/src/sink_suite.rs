@@ -80,6 +80,7 @@ async fn run_pipeline(sink: Arc<dyn Sink>, events: Vec<Event>, max_attempts: u32
         sinks: vec![spec],
         ..PipelineSpec::default()
     })
+    .await
     .expect("pipeline starts");
     for event in events {
         pipeline.submit(event).await.expect("submit");

@@ -43,6 +43,7 @@ async fn deliver(sink: Arc<dyn Sink>, n: usize, max_attempts: u32) -> (u64, u64,
         sinks: vec![spec],
         ..PipelineSpec::default()
     })
+    .await
     .expect("pipeline starts");
     for i in 0..n {
         pipeline.submit(fixtures::event(i)).await.expect("submit");

@@ -22,7 +22,7 @@ pub fn siem_message(i: usize) -> Vec<u8> {
         procid: "-",
         msgid: "auth.login",
     };
-    let body = if i % 2 == 0 {
+    let body = if i.is_multiple_of(2) {
         format!(
             "CEF:0|Vowguard|Wedding \\| Platform|1.0|auth.login|Login failed for Zoë Ångström|7|vgseq={i:05} src=203.0.113.7 request=https://example.com/a?b\\=c path=C:\\\\Users\\\\zoë cs1Label=Venue cs1=Schloß Hochzeit – ☃ 💍"
         )

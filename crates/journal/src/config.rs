@@ -1,0 +1,108 @@
+//! Journal configuration.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Default bound on the journal's size on disk: 1 GiB.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+/// Default segment size: 64 MiB.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+
+/// Where the journal lives and how large it may grow.
+///
+/// In TOML (all keys but `dir` optional):
+///
+/// ```toml
+/// dir = "var/vowguard/journal"
+/// max_bytes = 1073741824      # 1 GiB
+/// when_full = "block"         # or "drop_newest"
+/// segment_bytes = 67108864    # 64 MiB
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Directory holding the segment files (`<first seq>.seg`) and one cursor file per
+    /// reader (`<name>.cursor`). Created when missing.
+    pub dir: PathBuf,
+    /// Upper bound on the bytes of all segment files (`max_journal_bytes`). Default 1 GiB.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+    /// What an append does when it would exceed `max_bytes` (or the disk is full).
+    /// Default [`WhenFull::Block`].
+    #[serde(default)]
+    pub when_full: WhenFull,
+    /// Size at which the active segment is sealed and a new one started. Default 64 MiB;
+    /// the journal uses at most `max_bytes / 4` so that sealed segments can always be freed.
+    #[serde(default = "default_segment_bytes")]
+    pub segment_bytes: u64,
+}
+
+impl JournalConfig {
+    /// A configuration for `dir` with every other setting at its default.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            max_bytes: DEFAULT_MAX_BYTES,
+            when_full: WhenFull::default(),
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+
+    /// The segment size actually used: `segment_bytes`, but at most a quarter of
+    /// `max_bytes` (so a full journal always holds sealed segments that readers can free)
+    /// and at least 4 KiB.
+    pub fn effective_segment_bytes(&self) -> u64 {
+        self.segment_bytes.min(self.max_bytes / 4).max(4096)
+    }
+}
+
+fn default_max_bytes() -> u64 {
+    DEFAULT_MAX_BYTES
+}
+
+fn default_segment_bytes() -> u64 {
+    DEFAULT_SEGMENT_BYTES
+}
+
+/// Behaviour of [`Journal::append`](crate::Journal::append) when the journal is full
+/// (`max_bytes` reached, or the disk reports that it is full).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// The append waits until readers commit and a segment is freed (back-pressure onto
+    /// the source). Nothing is dropped.
+    #[default]
+    Block,
+    /// The append fails at once with [`JournalError::Full`](crate::JournalError::Full);
+    /// the source is not acknowledged. Dropped records are counted in
+    /// [`JournalStats::dropped_full`](crate::JournalStats::dropped_full) and logged.
+    DropNewest,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_defaults_and_snake_case() {
+        let c: JournalConfig = toml::from_str(r#"dir = "x""#).unwrap();
+        assert_eq!(c, JournalConfig::new("x"));
+        let c: JournalConfig =
+            toml::from_str("dir = \"x\"\nwhen_full = \"drop_newest\"\nmax_bytes = 100000").unwrap();
+        assert_eq!(c.when_full, WhenFull::DropNewest);
+        assert_eq!(c.max_bytes, 100_000);
+        assert!(toml::from_str::<JournalConfig>("dir = \"x\"\nbogus = 1").is_err());
+        assert!(toml::from_str::<JournalConfig>("dir = \"x\"\nwhen_full = \"Block\"").is_err());
+    }
+
+    #[test]
+    fn segment_size_is_clamped() {
+        let mut c = JournalConfig::new("x");
+        assert_eq!(c.effective_segment_bytes(), DEFAULT_SEGMENT_BYTES);
+        c.max_bytes = 100_000;
+        assert_eq!(c.effective_segment_bytes(), 25_000);
+        c.max_bytes = 1000;
+        assert_eq!(c.effective_segment_bytes(), 4096);
+    }
+}

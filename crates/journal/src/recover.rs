@@ -1,0 +1,391 @@
+//! Opening a journal directory: scan every segment, drop a torn tail, load cursors.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::format::{
+    self, MAX_RECORD_BYTES, RECORD_HEADER_LEN, RecordHeader, SEGMENT_HEADER_LEN, TMP_EXT,
+};
+use crate::state::{ReaderEntry, SegmentMeta, State};
+use crate::{JournalConfig, JournalError, Recovery};
+
+/// What opening a directory produced.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub(crate) state: State,
+    /// The active (last) segment, open for writing, positioned at its end.
+    pub(crate) active: File,
+    pub(crate) recovery: Recovery,
+}
+
+/// How a segment scan ended.
+#[derive(Debug)]
+enum Tail {
+    Clean,
+    /// The file is shorter than a segment header (a crash while creating it).
+    TornHeader {
+        bytes: u64,
+    },
+    /// Bytes from `offset` to the end are not a complete valid record and no valid record
+    /// follows them: a torn write.
+    TornRecord {
+        offset: u64,
+        bytes: u64,
+        reason: String,
+    },
+}
+
+pub(crate) fn recover(config: &JournalConfig) -> Result<Recovered, JournalError> {
+    let dir = config.dir.as_path();
+    fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = format::sync_dir(parent);
+    }
+
+    let mut segment_files = Vec::new();
+    let mut cursor_files = Vec::new();
+    let mut removed_tmp = false;
+    for entry in fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))? {
+        let entry = entry.map_err(|e| JournalError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(first) = format::parse_segment_file_name(name) {
+            segment_files.push((first, entry.path()));
+        } else if let Some(reader) = format::parse_cursor_file_name(name) {
+            cursor_files.push((reader, entry.path()));
+        } else if name.ends_with(&format!(".{TMP_EXT}")) {
+            // A cursor write that did not reach its rename: the old cursor is still valid.
+            fs::remove_file(entry.path()).map_err(|e| JournalError::io(&entry.path(), e))?;
+            removed_tmp = true;
+        }
+    }
+    if removed_tmp {
+        format::sync_dir(dir)?;
+    }
+    segment_files.sort();
+
+    let mut readers = BTreeMap::new();
+    let mut next_reader_id = 0;
+    for (name, path) in cursor_files {
+        let bytes = fs::read(&path).map_err(|e| JournalError::io(&path, e))?;
+        let committed = match format::decode_cursor(&bytes) {
+            Some(seq) => seq,
+            None => {
+                tracing::error!(
+                    reader = %name,
+                    path = %path.display(),
+                    "journal: cursor file is damaged; the reader restarts at the oldest retained record (events may be delivered twice)"
+                );
+                0
+            }
+        };
+        readers.insert(
+            name,
+            ReaderEntry {
+                id: next_reader_id,
+                committed,
+                persisted: committed,
+                in_use: false,
+            },
+        );
+        next_reader_id += 1;
+    }
+
+    let mut recovery = Recovery {
+        records: 0,
+        torn_records_dropped: 0,
+        torn_bytes_dropped: 0,
+        segments: 0,
+    };
+    let mut segments: VecDeque<SegmentMeta> = VecDeque::new();
+    let mut start_if_empty = readers.values().map(|r| r.committed).max().unwrap_or(0);
+    let count = segment_files.len();
+    for (i, (first, path)) in segment_files.into_iter().enumerate() {
+        let last = i + 1 == count;
+        if let Some(prev) = segments.back()
+            && prev.end_seq() != first
+        {
+            return Err(JournalError::Corrupt {
+                segment: path,
+                offset: 0,
+                reason: format!(
+                    "segment starts at sequence {first} but the previous segment ends at {}: a segment is missing or damaged",
+                    prev.end_seq()
+                ),
+            });
+        }
+        let (meta, tail) = scan_segment(&path, first, last)?;
+        match tail {
+            Tail::Clean => segments.push_back(meta),
+            Tail::TornHeader { bytes } => {
+                tracing::warn!(
+                    segment = %path.display(),
+                    bytes,
+                    "journal: removing a segment whose header was never completely written (crash while creating it); it held no records"
+                );
+                fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
+                format::sync_dir(dir)?;
+                recovery.torn_bytes_dropped += bytes;
+                start_if_empty = start_if_empty.max(first);
+            }
+            Tail::TornRecord {
+                offset,
+                bytes,
+                reason,
+            } => {
+                tracing::warn!(
+                    segment = %path.display(),
+                    offset,
+                    bytes,
+                    %reason,
+                    records_kept = meta.records,
+                    "journal: dropping a torn write at the end of the last segment (the last record was cut short by a crash); earlier records are intact"
+                );
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| JournalError::io(&path, e))?;
+                f.set_len(offset)
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| JournalError::io(&path, e))?;
+                recovery.torn_records_dropped += 1;
+                recovery.torn_bytes_dropped += bytes;
+                segments.push_back(meta);
+            }
+        }
+    }
+
+    if segments.is_empty() {
+        let path = dir.join(format::segment_file_name(start_if_empty));
+        create_segment(&path, start_if_empty)?;
+        format::sync_dir(dir)?;
+        segments.push_back(SegmentMeta::new(start_if_empty, path));
+    }
+
+    let (first_seq, next_seq) = match (segments.front(), segments.back()) {
+        (Some(f), Some(b)) => (f.first_seq, b.end_seq()),
+        _ => unreachable!("at least one segment exists"),
+    };
+    for (name, r) in &mut readers {
+        let clamped = r.committed.clamp(first_seq, next_seq);
+        if r.committed > next_seq {
+            tracing::warn!(
+                reader = %name,
+                cursor = r.committed,
+                next_seq,
+                "journal: reader cursor is past the end of the journal; moving it back to the end"
+            );
+        } else if r.committed < first_seq && r.committed != 0 {
+            tracing::warn!(
+                reader = %name,
+                cursor = r.committed,
+                first_seq,
+                "journal: reader cursor points at records that are no longer retained; moving it to the oldest retained record"
+            );
+        }
+        r.committed = clamped;
+        r.persisted = clamped;
+    }
+
+    let active_meta = segments.back().expect("at least one segment exists");
+    let mut active = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&active_meta.path)
+        .map_err(|e| JournalError::io(&active_meta.path, e))?;
+    active
+        .seek(SeekFrom::Start(active_meta.len))
+        .map_err(|e| JournalError::io(&active_meta.path, e))?;
+
+    recovery.records = next_seq - first_seq;
+    recovery.segments = segments.len();
+    let total_bytes = segments.iter().map(|s| s.len).sum();
+    Ok(Recovered {
+        state: State {
+            segments,
+            next_seq,
+            total_bytes,
+            readers,
+            next_reader_id,
+        },
+        active,
+        recovery,
+    })
+}
+
+/// Creates a segment file holding only its header and fsyncs it (not the directory).
+pub(crate) fn create_segment(path: &Path, first_seq: u64) -> Result<File, JournalError> {
+    let create = || -> std::io::Result<File> {
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        f.write_all(&format::segment_header(first_seq))?;
+        f.sync_all()?;
+        Ok(f)
+    };
+    create().map_err(|e| {
+        let _ = fs::remove_file(path);
+        JournalError::io(path, e)
+    })
+}
+
+/// Reads a whole segment, checking every record. `last` allows a torn tail.
+fn scan_segment(
+    path: &Path,
+    first_seq: u64,
+    last: bool,
+) -> Result<(SegmentMeta, Tail), JournalError> {
+    let io = |e| JournalError::io(path, e);
+    let corrupt = |offset, reason: String| JournalError::Corrupt {
+        segment: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    let file = File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut meta = SegmentMeta::new(first_seq, path.to_path_buf());
+    if file_len < SEGMENT_HEADER_LEN {
+        if last {
+            return Ok((meta, Tail::TornHeader { bytes: file_len }));
+        }
+        return Err(corrupt(0, "segment header is incomplete".into()));
+    }
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let mut header = [0; SEGMENT_HEADER_LEN as usize];
+    r.read_exact(&mut header).map_err(io)?;
+    match format::parse_segment_header(&header) {
+        Some(s) if s == first_seq => {}
+        Some(s) => {
+            return Err(corrupt(
+                0,
+                format!("header says first sequence {s} but the file name says {first_seq}"),
+            ));
+        }
+        None => {
+            return Err(corrupt(
+                0,
+                "bad magic: not a vowguard journal segment".into(),
+            ));
+        }
+    }
+
+    let mut offset = SEGMENT_HEADER_LEN;
+    let mut seq = first_seq;
+    let mut payload = Vec::new();
+    let mut hb = [0; RECORD_HEADER_LEN];
+    let bad = loop {
+        let remaining = file_len - offset;
+        if remaining == 0 {
+            break None;
+        }
+        if remaining < RECORD_HEADER_LEN as u64 {
+            break Some((
+                offset,
+                format!("record header cut short ({remaining} of {RECORD_HEADER_LEN} bytes)"),
+            ));
+        }
+        r.read_exact(&mut hb).map_err(io)?;
+        let h = RecordHeader::parse(&hb);
+        if h.len as usize > MAX_RECORD_BYTES || h.record_len() > remaining {
+            break Some((
+                offset,
+                format!(
+                    "record length {} runs past the end of the file ({remaining} bytes left)",
+                    h.len
+                ),
+            ));
+        }
+        payload.resize(h.len as usize, 0);
+        r.read_exact(&mut payload).map_err(io)?;
+        if !h.matches(&payload) {
+            break Some((offset, "checksum mismatch".to_string()));
+        }
+        if h.seq != seq {
+            break Some((
+                offset,
+                format!("sequence number {} where {seq} was expected", h.seq),
+            ));
+        }
+        if SegmentMeta::wants_index(first_seq, seq) {
+            meta.index.push((seq, offset));
+        }
+        offset += h.record_len();
+        seq += 1;
+    };
+    meta.len = offset;
+    meta.records = seq - first_seq;
+    let Some((offset, reason)) = bad else {
+        return Ok((meta, Tail::Clean));
+    };
+    if !last {
+        return Err(corrupt(offset, format!("{reason} (in a sealed segment)")));
+    }
+    if let Some((at, found)) = find_valid_record_after(path, offset, seq)? {
+        return Err(corrupt(
+            offset,
+            format!(
+                "{reason}; a valid record (sequence {found}) follows at offset {at}, so this is damage inside the segment, not a torn write at its end"
+            ),
+        ));
+    }
+    Ok((
+        meta,
+        Tail::TornRecord {
+            offset,
+            bytes: file_len - offset,
+            reason,
+        },
+    ))
+}
+
+/// Looks for any complete, checksum-valid record with a plausible sequence number
+/// (`>= expected`) that starts after `offset`. Finding one means the bad bytes at
+/// `offset` are damage in the middle, not a torn tail.
+fn find_valid_record_after(
+    path: &Path,
+    offset: u64,
+    expected: u64,
+) -> Result<Option<(u64, u64)>, JournalError> {
+    let mut f = File::open(path).map_err(|e| JournalError::io(path, e))?;
+    let mut rest = Vec::new();
+    f.seek(SeekFrom::Start(offset + 1))
+        .and_then(|_| f.read_to_end(&mut rest))
+        .map_err(|e| JournalError::io(path, e))?;
+    let max_seq = expected.saturating_add(rest.len() as u64 / RECORD_HEADER_LEN as u64 + 1);
+    let mut i = 0;
+    while i + RECORD_HEADER_LEN <= rest.len() {
+        let h = RecordHeader::parse(&rest[i..]);
+        let body = i + RECORD_HEADER_LEN;
+        if (expected..=max_seq).contains(&h.seq)
+            && h.len as usize <= rest.len() - body
+            && h.matches(&rest[body..body + h.len as usize])
+        {
+            return Ok(Some((offset + 1 + i as u64, h.seq)));
+        }
+        i += 1;
+    }
+    Ok(None)
+}
+
+/// Paths of the segment files, for tests.
+#[cfg(test)]
+pub(crate) fn segment_paths(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<std::path::PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(format::parse_segment_file_name)
+                .is_some()
+        })
+        .collect();
+    v.sort();
+    v
+}
