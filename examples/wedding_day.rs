@@ -114,6 +114,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = String::from(
         "data_dir = \"data\"\n\n[pipeline]\nenrichment_budget_ms = 500\n\n[sources.in]\ntype = \"stdin\"\n",
     );
+    if has("wedding_context") {
+        // The platform's wedding records (a file provider; hosts implement the provider trait).
+        std::fs::write(
+            dir.path().join("weddings.json"),
+            format!(
+                r#"[{{"wedding_id":"{WEDDING}","date":"2026-06-20","timezone":"Europe/London","guest_count":212,"vendor_count":14,"venue":"Kew Orangery"}}]"#
+            ),
+        )?;
+        config += "\n[enrichers.wedding]\ntype = \"wedding_context\"\nprovider = \"file\"\npath = \"weddings.json\"\n";
+        config += "\n[enrichers.patterns]\ntype = \"attack_patterns\"\n";
+    }
     let mut http_mocks: Vec<(&str, MockServer)> = Vec::new();
     let mut syslog: Vec<(&str, Arc<Mutex<Vec<String>>>)> = Vec::new();
     let mut p0 = Vec::new();
@@ -341,6 +352,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         m.sinks.values().map(|s| s.dead_lettered).sum::<u64>(),
         m.sinks.values().map(|s| s.retried).sum::<u64>()
     );
+
+    if let Some((_, server)) = http_mocks.iter().find(|(k, _)| *k == "splunk_hec") {
+        println!("\nEnrichment (as Splunk received it)");
+        let mut shown_pattern = false;
+        for request in server.received_requests().await.unwrap_or_default() {
+            for envelope in serde_json::Deserializer::from_slice(&request.body)
+                .into_iter::<Value>()
+                .flatten()
+            {
+                let event = &envelope["event"];
+                let id = event["id"].as_str().unwrap_or("");
+                let enrichment = &event["enrichment"];
+                if id == "evt-guest-export" {
+                    let w = &enrichment["wedding"];
+                    println!(
+                        "  {id}: wedding {} phase={} days_until={} guests={} weekend={}",
+                        w["wedding_id"],
+                        w["phase"],
+                        w["days_until"],
+                        w["guest_count"],
+                        w["weekend"]
+                    );
+                }
+                if let Some(patterns) = enrichment["patterns"].as_array().filter(|p| !p.is_empty())
+                    && !shown_pattern
+                {
+                    shown_pattern = true;
+                    for p in patterns {
+                        println!(
+                            "  {} {} by {}: pattern {} confidence {:.2} indicators {}",
+                            event["action"].as_str().unwrap_or(""),
+                            event["outcome"].as_str().unwrap_or(""),
+                            event["user_id"].as_str().unwrap_or("?"),
+                            p["pattern"],
+                            p["confidence"].as_f64().unwrap_or(0.0),
+                            p["indicators"]
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     println!("\nAlerts (from the notification log in data_dir)");
     let log =

@@ -272,3 +272,243 @@ fn connectors_lists_what_is_compiled_in() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_replayed_once_the_endpoint_accepts() {
+    let hec = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_string(r#"{"text":"Incorrect index","code":7}"#),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&hec)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#))
+        .mount(&hec)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &hec.uri(), false);
+    let cfg = config.to_str().unwrap().to_owned();
+    let input = r#"{"id":"replay-me","action":"login","severity":"low"}"#.to_owned() + "\n";
+    let (c1, c2, c3, c4) = (cfg.clone(), cfg.clone(), cfg.clone(), cfg.clone());
+    let run = tokio::task::spawn_blocking(move || vowguard(&["run", "--config", &c1], &input, ""))
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let list =
+        tokio::task::spawn_blocking(move || vowguard(&["dlq", "list", "--config", &c2], "", ""))
+            .await
+            .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listed.contains("replay-me") && listed.contains("1 dead letter(s)"),
+        "{listed}"
+    );
+    let show = tokio::task::spawn_blocking(move || {
+        vowguard(&["dlq", "show", "--config", &c3, "replay-me"], "", "")
+    })
+    .await
+    .unwrap();
+    assert!(String::from_utf8_lossy(&show.stdout).contains("Incorrect index"));
+    let replay =
+        tokio::task::spawn_blocking(move || vowguard(&["dlq", "replay", "--config", &c4], "", ""))
+            .await
+            .unwrap();
+    let replayed = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success(),
+        "{replayed}{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(
+        replayed.contains("replayed 1: 1 delivered, 0 failed again"),
+        "{replayed}"
+    );
+    let bodies: Vec<String> = hec
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(bodies.len(), 2, "the original attempt and the replay");
+    assert!(bodies[1].contains("replay-me"));
+    let list =
+        tokio::task::spawn_blocking(move || vowguard(&["dlq", "list", "--config", &cfg], "", ""))
+            .await
+            .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("0 dead letter(s)"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_config(dir: &Path, hec: &str, port: u16) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+data_dir = "data"
+[server]
+listen = "127.0.0.1:{port}"
+[sources.api]
+type = "http"
+[pipeline]
+shutdown_timeout_ms = 2000
+[sinks.splunk]
+type = "splunk_hec"
+endpoint = "{hec}"
+token = {{ env = "E2E_HEC_TOKEN" }}
+batch = {{ max_events = 100, max_wait_ms = 20 }}
+retry = {{ max_attempts = 1000, initial_backoff_ms = 20, max_backoff_ms = 200 }}
+breaker = {{ failure_threshold = 0 }}
+"#
+    );
+    let file = dir.join("vowguard.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn spawn_server(config: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("E2E_HEC_TOKEN", HEC_TOKEN)
+        .env("VOWGUARD_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vowguard starts")
+}
+
+async fn wait_healthy(client: &reqwest::Client, port: u16) {
+    for _ in 0..200 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("vowguard did not start listening on {port}");
+}
+
+fn terminate(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_source_acknowledges_after_the_journal_and_names_bad_fields() {
+    let hec = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#))
+        .mount(&hec)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = http_config(dir.path(), &hec.uri(), port);
+    let child = spawn_server(&config);
+    let client = reqwest::Client::new();
+    wait_healthy(&client, port).await;
+    let url = format!("http://127.0.0.1:{port}/v1/events");
+
+    let r = client
+        .post(&url)
+        .body(r#"[{"id":"h-1","action":"login","severity":"high"},{"action":"x","severity":"loud"},{"id":"h-2","action":"export","severity":"low"}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"], 2);
+    assert_eq!(body["rejected"][0]["index"], 1);
+    assert!(
+        body["rejected"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("field `severity`"),
+        "{body}"
+    );
+
+    let r = client
+        .post(&url)
+        .body(r#"{"action": "x",,}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON at line 1 column"),
+        "{body}"
+    );
+
+    let r = client
+        .post(&url)
+        .body(r#"{"action":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "no valid event");
+
+    // Delivered, visible in the metrics.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = client
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("vowguard_sink_delivered_total{sink=\"splunk\"} 2") {
+            assert!(
+                text.contains("# TYPE vowguard_sink_request_duration_seconds histogram"),
+                "{text}"
+            );
+            assert!(
+                text.contains("vowguard_http_events_rejected_total 2"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    terminate(&child);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "graceful shutdown exits 0: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

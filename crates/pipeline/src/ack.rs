@@ -139,9 +139,9 @@ impl AckRegistry {
                 dead_lettered: x,
             }) => {
                 if delivered {
-                    *d += 1
+                    *d += 1;
                 } else {
-                    *x += 1
+                    *x += 1;
                 }
             }
             None => {

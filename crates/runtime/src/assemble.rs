@@ -33,6 +33,19 @@ pub struct Assembly {
     pub data_dir: PathBuf,
     /// How long a signalled shutdown waits for in-flight deliveries.
     pub shutdown_timeout: Duration,
+    /// The HTTP server, when configured.
+    pub server: Option<ServerSettings>,
+}
+
+/// The `[server]` table with its secret resolved.
+#[derive(Debug)]
+pub struct ServerSettings {
+    /// Where to listen.
+    pub listen: std::net::SocketAddr,
+    /// The admin bearer token.
+    pub admin_token: Option<vowguard_core::secrecy::SecretString>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
 }
 
 /// Builds every component. All configuration errors are reported at once, one per line.
@@ -81,6 +94,46 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
     };
     spec.router = Some(router.clone());
 
+    let server = match &config.server {
+        None => None,
+        Some(server) => {
+            let admin_token = match &server.admin_token {
+                None => None,
+                Some(secret) => {
+                    match secret.resolve("server.admin_token", env.secrets, env.config_dir) {
+                        Ok(token) => Some(token),
+                        Err(e) => {
+                            errors.push(e);
+                            None
+                        }
+                    }
+                }
+            };
+            Some(ServerSettings {
+                listen: server.listen,
+                admin_token,
+                max_body_bytes: server.max_body_bytes,
+            })
+        }
+    };
+    let http_sources: Vec<&String> = config
+        .sources
+        .iter()
+        .filter(|(_, s)| matches!(s, SourceConfig::Http {}))
+        .map(|(id, _)| id)
+        .collect();
+    if let Some(id) = http_sources.first()
+        && server.is_none()
+    {
+        errors.push(Error::config(format!(
+            "`sources.{id}`: an http source needs a `[server]` table with `listen`"
+        )));
+    }
+    if config.sinks.is_empty() && config.routes.is_empty() {
+        errors.push(Error::config(
+            "nothing to deliver to: configure at least one `[sinks.<id>]` or `[[routes]]`",
+        ));
+    }
     if !errors.is_empty() {
         let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
         return Err(Error::config(format!(
@@ -89,11 +142,6 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             if errors.len() == 1 { "" } else { "s" },
             lines.join("\n")
         )));
-    }
-    if config.sinks.is_empty() && config.routes.is_empty() {
-        return Err(Error::config(
-            "nothing to deliver to: configure at least one `[sinks.<id>]` or `[[routes]]`",
-        ));
     }
     let sources = config
         .sources
@@ -106,6 +154,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         router,
         data_dir,
         shutdown_timeout: Duration::from_millis(config.pipeline.shutdown_timeout_ms),
+        server,
     })
 }
 

@@ -24,6 +24,9 @@ pub struct Config {
     /// Pipeline tuning.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// The HTTP server (the `http` source, health, metrics).
+    #[serde(default)]
+    pub server: Option<ServerConfig>,
     /// Event sources by id.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
@@ -75,6 +78,24 @@ impl Default for PipelineConfig {
     }
 }
 
+/// `[server]`: the HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8686`.
+    pub listen: std::net::SocketAddr,
+    /// Bearer token of the admin endpoints (a secret reference).
+    #[serde(default)]
+    pub admin_token: Option<vowguard_core::SecretRef>,
+    /// Largest accepted request body, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body_bytes() -> usize {
+    10 << 20
+}
+
 /// `[sources.<id>]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -85,6 +106,8 @@ pub enum SourceConfig {
         #[serde(default = "default_max_line_bytes")]
         max_line_bytes: usize,
     },
+    /// `POST /v1/events` on the `[server]`; runs until SIGTERM/SIGINT.
+    Http {},
 }
 
 fn default_max_line_bytes() -> usize {

@@ -12,9 +12,12 @@
 
 pub mod assemble;
 pub mod config;
+pub mod dlq;
+pub mod server;
 pub mod source;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::io::BufReader;
@@ -45,6 +48,8 @@ use vowguard_sms as _;
 use vowguard_splunk as _;
 #[cfg(feature = "teams")]
 use vowguard_teams as _;
+#[cfg(feature = "wedding")]
+use vowguard_wedding as _;
 
 /// The connector kinds this build was compiled with, by cargo feature.
 pub fn enabled_connector_kinds() -> Vec<&'static str> {
@@ -60,6 +65,10 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     }
     if cfg!(feature = "slack") {
         kinds.push("slack");
+    }
+    if cfg!(feature = "wedding") {
+        kinds.push("wedding_context");
+        kinds.push("attack_patterns");
     }
     if cfg!(feature = "qradar") {
         kinds.push("qradar");
@@ -91,12 +100,80 @@ pub struct RunReport {
     pub metrics: MetricsSnapshot,
 }
 
-/// Runs the pipeline fed by standard input until input ends or `stop` completes, then
-/// drains: returns once every accepted event is delivered or dead-lettered and every alert
-/// dispatched.
-pub async fn run(assembly: Assembly, stop: impl Future<Output = ()>) -> Result<RunReport, Error> {
+/// Runs the configured source until it ends or `stop` completes, then drains.
+///
+/// * `stdin`: reads standard input until it ends, then waits until every accepted event is
+///   delivered or dead-lettered and every alert dispatched.
+/// * `http`: serves `POST /v1/events` (and `/health`, `/metrics`) until `stop`, then lets
+///   in-flight deliveries finish within `pipeline.shutdown_timeout_ms`; what is left stays
+///   in the journal for the next start.
+pub async fn run(
+    assembly: Assembly,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunReport, Error> {
+    if matches!(assembly.sources.as_slice(), [(_, SourceConfig::Http {})]) {
+        return run_server(assembly, stop).await;
+    }
     let input = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
     run_with_input(assembly, input, stop).await
+}
+
+/// Serves the HTTP source until `stop`.
+async fn run_server(
+    assembly: Assembly,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunReport, Error> {
+    let settings = assembly
+        .server
+        .as_ref()
+        .ok_or_else(|| Error::config("an http source needs a `[server]` table"))?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| Error::io(format!("cannot listen on {}", settings.listen), e))?;
+    let max_body_bytes = settings.max_body_bytes;
+    let pipeline = Arc::new(Pipeline::start(assembly.spec).await?);
+    let state = Arc::new(server::ServerState {
+        pipeline: pipeline.clone(),
+        accepted: Default::default(),
+        rejected: Default::default(),
+    });
+    tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
+    axum::serve(listener, server::router(state.clone(), max_body_bytes))
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(|e| Error::io("the HTTP server failed", e))?;
+    let source = SourceStats {
+        lines: 0,
+        accepted: state.accepted.load(std::sync::atomic::Ordering::Relaxed),
+        rejected: state.rejected.load(std::sync::atomic::Ordering::Relaxed),
+        stopped: true,
+    };
+    drop(state);
+    // Connection tasks can outlive the graceful shutdown by a moment; give them a few seconds.
+    let mut pipeline = pipeline;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let pipeline = loop {
+        match Arc::try_unwrap(pipeline) {
+            Ok(pipeline) => break pipeline,
+            Err(shared) if tokio::time::Instant::now() < deadline => {
+                pipeline = shared;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(_) => {
+                return Err(Error::internal(
+                    "HTTP connections still hold the pipeline 5 s after the server stopped",
+                ));
+            }
+        }
+    };
+    tracing::info!(
+        timeout_ms = assembly.shutdown_timeout.as_millis() as u64,
+        "server stopped; draining in-flight deliveries (undelivered events stay in the journal)"
+    );
+    let metrics = pipeline
+        .shutdown_within(Some(assembly.shutdown_timeout))
+        .await;
+    Ok(RunReport { source, metrics })
 }
 
 /// [`run`] with any input in place of standard input (for tests and embedding).
@@ -115,7 +192,16 @@ where
             ));
         }
         [(id, SourceConfig::Stdin { max_line_bytes })] => (id.clone(), *max_line_bytes),
-        _ => return Err(Error::config("only one stdin source can be configured")),
+        [(id, SourceConfig::Http {})] => {
+            return Err(Error::config(format!(
+                "`sources.{id}` is an http source; use `run`"
+            )));
+        }
+        _ => {
+            return Err(Error::config(
+                "exactly one source can be configured (stdin or http)",
+            ));
+        }
     };
     let pipeline = Pipeline::start(assembly.spec).await?;
     tracing::info!(

@@ -52,6 +52,41 @@ enum Command {
     },
     /// List the connectors compiled into this binary.
     Connectors,
+    /// Inspect and replay dead letters (events a sink rejected for good).
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// List the dead letters not yet replayed.
+    List {
+        /// The configuration file (its `data_dir` holds the dead letters).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this sink's.
+        #[arg(long)]
+        sink: Option<String>,
+    },
+    /// Print the dead letters of one event as JSON.
+    Show {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The event id.
+        event_id: String,
+    },
+    /// Send the dead letters to their sinks again (after fixing the cause).
+    Replay {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this sink's.
+        #[arg(long)]
+        sink: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,6 +113,7 @@ fn main() -> ExitCode {
                 connectors();
                 Ok(())
             }
+            Command::Dlq { action } => dlq(action).await,
         }
     });
     match result {
@@ -240,6 +276,86 @@ fn report_health(
         Err(_) => {
             println!("  {role} {id} ({kind}): UNHEALTHY: no answer within 15 s");
             1
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<vowguard_runtime::Assembly, Error> {
+    let config = Config::load(path)?;
+    let dir = config_dir(path);
+    assemble(
+        &config,
+        &Environment {
+            config_dir: &dir,
+            secrets: &ProcessEnv,
+        },
+    )
+}
+
+#[allow(clippy::print_stdout)]
+async fn dlq(action: DlqAction) -> Result<(), Error> {
+    use vowguard_runtime::dlq;
+    match action {
+        DlqAction::List { config, sink } => {
+            let assembly = load(&config)?;
+            let letters = dlq::pending(&assembly.data_dir, sink.as_deref())?;
+            println!(
+                "{:<25} {:<14} {:<38} {:<13} REASON",
+                "TIME", "SINK", "EVENT", "KIND"
+            );
+            for l in &letters {
+                let reason: String = l.reason.chars().take(100).collect();
+                println!(
+                    "{:<25} {:<14} {:<38} {:<13} {reason}",
+                    l.time.format("%Y-%m-%dT%H:%M:%SZ"),
+                    l.sink,
+                    l.event.id,
+                    l.kind
+                );
+            }
+            println!("{} dead letter(s)", letters.len());
+            Ok(())
+        }
+        DlqAction::Show { config, event_id } => {
+            let assembly = load(&config)?;
+            let letters: Vec<_> = dlq::pending(&assembly.data_dir, None)?
+                .into_iter()
+                .filter(|l| l.event.id == event_id)
+                .collect();
+            if letters.is_empty() {
+                return Err(Error::invalid_input(format!(
+                    "no dead letter for event `{event_id}`"
+                )));
+            }
+            for l in letters {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&l).expect("a dead letter serialises")
+                );
+            }
+            Ok(())
+        }
+        DlqAction::Replay { config, sink } => {
+            let assembly = load(&config)?;
+            let report = dlq::replay(assembly, sink.as_deref()).await?;
+            println!(
+                "replayed {}: {} delivered, {} failed again, {} skipped (sink no longer configured)",
+                report.replayed,
+                report.delivered,
+                report.failed.len(),
+                report.skipped_unconfigured
+            );
+            for (sink, event, reason) in &report.failed {
+                println!("  {sink} {event}: {reason}");
+            }
+            if report.failed.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::unavailable(format!(
+                    "{} dead letter(s) failed again",
+                    report.failed.len()
+                )))
+            }
         }
     }
 }

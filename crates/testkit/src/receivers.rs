@@ -21,6 +21,7 @@ pub async fn syslog_receiver_on(address: &str) -> (String, Arc<Mutex<Vec<String>
     let store = received.clone();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
+            let _ = socket.set_nodelay(true);
             let store = store.clone();
             tokio::spawn(async move {
                 let mut reader = BufReader::new(socket);
@@ -59,6 +60,7 @@ pub async fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
     let store = received.clone();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
+            let _ = socket.set_nodelay(true);
             let store = store.clone();
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();

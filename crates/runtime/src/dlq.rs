@@ -1,0 +1,126 @@
+//! The dead-letter store from the command line: `vowguard dlq list | show | replay`.
+//!
+//! Dead letters are appended by the sinks to `<data_dir>/dead_letters.jsonl`. That file is
+//! never rewritten (a running vowguard may be appending to it): a replay that delivers a
+//! letter records it in the append-only `<data_dir>/dead_letters.replayed.jsonl`, and
+//! `list` leaves replayed letters out. A letter that fails again stays listed.
+
+use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use vowguard_core::Error;
+use vowguard_pipeline::{DeadLetter, Pipeline, PipelineSpec, read_dead_letters};
+
+use crate::Assembly;
+
+/// Identifies one dead letter (a sink can dead-letter the same event more than once).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct LetterKey {
+    sink: String,
+    event_id: String,
+    time: String,
+}
+
+fn key(letter: &DeadLetter) -> LetterKey {
+    LetterKey {
+        sink: letter.sink.clone(),
+        event_id: letter.event.id.clone(),
+        time: letter.time.to_rfc3339(),
+    }
+}
+
+fn replayed(data_dir: &Path) -> Result<HashSet<LetterKey>, Error> {
+    let path = data_dir.join("dead_letters.replayed.jsonl");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
+        Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+    }
+}
+
+/// The dead letters not yet replayed, optionally only those of one sink.
+pub fn pending(data_dir: &Path, sink: Option<&str>) -> Result<Vec<DeadLetter>, Error> {
+    let done = replayed(data_dir)?;
+    Ok(read_dead_letters(&data_dir.join("dead_letters.jsonl"))?
+        .into_iter()
+        .filter(|l| sink.is_none_or(|s| l.sink == s))
+        .filter(|l| !done.contains(&key(l)))
+        .collect())
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Letters sent again.
+    pub replayed: usize,
+    /// Of those, delivered this time.
+    pub delivered: usize,
+    /// Of those, failed again (still listed), with the new reason.
+    pub failed: Vec<(String, String, String)>,
+    /// Letters skipped because their sink is no longer configured.
+    pub skipped_unconfigured: usize,
+}
+
+/// Sends the pending dead letters (of `sink`, or all) to their sinks again, through a
+/// pipeline of its own (shared retry policy, circuit breaker off so it ends).
+pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayReport, Error> {
+    let data_dir = assembly.data_dir.clone();
+    let letters = pending(&data_dir, sink)?;
+    let mut report = ReplayReport::default();
+    let scratch = data_dir.join(format!("replay-{}", std::process::id()));
+    let mut sinks = assembly.spec.sinks;
+    let mut ids: Vec<String> = letters.iter().map(|l| l.sink.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        let batch: Vec<&DeadLetter> = letters.iter().filter(|l| l.sink == id).collect();
+        let Some(index) = sinks.iter().position(|s| s.id == id) else {
+            report.skipped_unconfigured += batch.len();
+            continue;
+        };
+        let mut spec = sinks.swap_remove(index);
+        spec.breaker.failure_threshold = 0;
+        let dir = scratch.join(&id);
+        let pipeline = Pipeline::start(PipelineSpec {
+            data_dir: dir.clone(),
+            sinks: vec![spec],
+            ..PipelineSpec::default()
+        })
+        .await?;
+        for letter in &batch {
+            pipeline.submit(letter.event.clone()).await?;
+        }
+        pipeline.shutdown().await;
+        let failed_again = read_dead_letters(&dir.join("dead_letters.jsonl"))?;
+        let failed_ids: HashSet<&str> = failed_again.iter().map(|l| l.event.id.as_str()).collect();
+        let mut done = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("dead_letters.replayed.jsonl"))
+            .map_err(|e| Error::io("cannot open dead_letters.replayed.jsonl", e))?;
+        for letter in &batch {
+            report.replayed += 1;
+            if failed_ids.contains(letter.event.id.as_str()) {
+                continue;
+            }
+            report.delivered += 1;
+            let line = serde_json::to_string(&key(letter)).expect("a key serialises") + "\n";
+            done.write_all(line.as_bytes())
+                .and_then(|()| done.sync_data())
+                .map_err(|e| Error::io("cannot write dead_letters.replayed.jsonl", e))?;
+        }
+        for letter in failed_again {
+            report
+                .failed
+                .push((letter.sink, letter.event.id, letter.reason));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(report)
+}

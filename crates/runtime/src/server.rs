@@ -1,0 +1,335 @@
+//! The HTTP server: the `http` source (`POST /v1/events`), `GET /health` and
+//! `GET /metrics` (Prometheus text format).
+//!
+//! `POST /v1/events` takes one event object or an array of them. Each valid event is
+//! submitted; the answer is `202 Accepted` only once every accepted event is durable in the
+//! journal, so a client that got a 202 can forget the events. Invalid events are listed in
+//! the answer by index with the field at fault (the valid ones around them are accepted);
+//! a body with no valid event is `400`. When the journal is full (`when_full =
+//! "drop_newest"`) the answer is `503` with `Retry-After` and nothing in the request is
+//! acknowledged.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use vowguard_core::{ErrorKind, Event};
+use vowguard_pipeline::{LATENCY_BUCKETS, MetricsSnapshot, Pipeline};
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct ServerState {
+    /// The running pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// Events accepted over HTTP.
+    pub accepted: AtomicU64,
+    /// Events rejected over HTTP (invalid).
+    pub rejected: AtomicU64,
+}
+
+/// The HTTP routes.
+pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/events", post(ingest))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn ingest(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "invalid JSON at line {} column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+            );
+        }
+    };
+    let items = match value {
+        Value::Array(items) => items,
+        object @ Value::Object(_) => vec![object],
+        other => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "expected an event object or an array of events, got {}",
+                    kind(&other)
+                ),
+            );
+        }
+    };
+    let mut rejected = Vec::new();
+    let mut pending = Vec::new();
+    let mut ids = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match Event::from_json_value(item) {
+            Ok(event) => {
+                ids.push(event.id.clone());
+                match state.pipeline.submit(event).await {
+                    Ok(submitted) => pending.push(submitted.durable),
+                    Err(e) => return json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+                }
+            }
+            Err(e) => rejected.push(json!({ "index": index, "error": e.to_string() })),
+        }
+    }
+    state
+        .rejected
+        .fetch_add(rejected.len() as u64, Ordering::Relaxed);
+    if pending.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "no valid event in the request", "rejected": rejected })),
+        )
+            .into_response();
+    }
+    for durable in pending {
+        if let Err(e) = durable.await {
+            let status = if e.kind() == ErrorKind::RateLimited {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            let mut response = json_error(status, e.to_string());
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    }
+    state
+        .accepted
+        .fetch_add(ids.len() as u64, Ordering::Relaxed);
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "accepted": ids.len(), "ids": ids, "rejected": rejected })),
+    )
+        .into_response()
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+async fn health(State(state): State<Arc<ServerState>>) -> Response {
+    let metrics = state.pipeline.metrics();
+    let open: Vec<&String> = metrics
+        .sinks
+        .iter()
+        .filter(|(_, m)| m.circuit_open)
+        .map(|(id, _)| id)
+        .collect();
+    let status = if open.is_empty() { "ok" } else { "degraded" };
+    axum::Json(json!({ "status": status, "circuit_open": open })).into_response()
+}
+
+async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
+    let text = render_prometheus(&state.pipeline.metrics(), &state);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Escapes a Prometheus label value (`\`, `"` and newlines).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Renders the pipeline counters in the Prometheus text exposition format.
+pub fn render_prometheus(m: &MetricsSnapshot, state: &ServerState) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let one = |v: u64| vec![(String::new(), v.to_string())];
+    metric(
+        "vowguard_events_received_total",
+        "counter",
+        "Events submitted to the pipeline.",
+        one(m.events_in),
+    );
+    metric(
+        "vowguard_events_journaled_total",
+        "counter",
+        "Events made durable in the journal.",
+        one(m.events_journaled),
+    );
+    metric(
+        "vowguard_http_events_accepted_total",
+        "counter",
+        "Events accepted on POST /v1/events.",
+        one(state.accepted.load(Ordering::Relaxed)),
+    );
+    metric(
+        "vowguard_http_events_rejected_total",
+        "counter",
+        "Invalid events refused on POST /v1/events.",
+        one(state.rejected.load(Ordering::Relaxed)),
+    );
+    metric(
+        "vowguard_events_dropped_total",
+        "counter",
+        "Events refused because the journal was full.",
+        one(m.journal.dropped_full),
+    );
+    metric(
+        "vowguard_events_not_fully_enriched_total",
+        "counter",
+        "Events an enricher did not contribute to.",
+        one(m.events_not_fully_enriched),
+    );
+    metric(
+        "vowguard_alerts_routed_total",
+        "counter",
+        "Alerts handed to notifiers.",
+        one(m.alerts_routed),
+    );
+    metric(
+        "vowguard_journal_bytes",
+        "gauge",
+        "Bytes of the journal on disk.",
+        one(m.journal.bytes),
+    );
+    metric(
+        "vowguard_journal_max_bytes",
+        "gauge",
+        "Configured bound of the journal.",
+        one(m.journal.max_bytes),
+    );
+    metric(
+        "vowguard_journal_records",
+        "gauge",
+        "Records retained in the journal.",
+        one(m.journal.records),
+    );
+    let per_sink = |f: &dyn Fn(&vowguard_pipeline::SinkMetrics) -> String| {
+        m.sinks
+            .iter()
+            .map(|(id, s)| (format!("{{sink=\"{}\"}}", label(id)), f(s)))
+            .collect::<Vec<_>>()
+    };
+    metric(
+        "vowguard_sink_delivered_total",
+        "counter",
+        "Events delivered per sink.",
+        per_sink(&|s| s.delivered.to_string()),
+    );
+    metric(
+        "vowguard_sink_retried_total",
+        "counter",
+        "Event deliveries retried per sink.",
+        per_sink(&|s| s.retried.to_string()),
+    );
+    metric(
+        "vowguard_sink_dead_lettered_total",
+        "counter",
+        "Events dead-lettered per sink.",
+        per_sink(&|s| s.dead_lettered.to_string()),
+    );
+    metric(
+        "vowguard_sink_queue_depth",
+        "gauge",
+        "Journaled events a sink has not finished.",
+        per_sink(&|s| s.queued.to_string()),
+    );
+    metric(
+        "vowguard_sink_oldest_undelivered_age_seconds",
+        "gauge",
+        "Age of the oldest event being delivered.",
+        per_sink(&|s| s.oldest_undelivered_age_seconds.to_string()),
+    );
+    metric(
+        "vowguard_sink_circuit_open",
+        "gauge",
+        "1 while the sink's circuit breaker is open.",
+        per_sink(&|s| u8::from(s.circuit_open).to_string()),
+    );
+    let mut histogram = Vec::new();
+    for (id, s) in &m.sinks {
+        let mut cumulative = 0;
+        for (i, count) in s.latency.counts.iter().enumerate() {
+            cumulative += count;
+            let le = LATENCY_BUCKETS
+                .get(i)
+                .map_or("+Inf".to_owned(), |b| b.to_string());
+            histogram.push((
+                format!("_bucket{{sink=\"{}\",le=\"{le}\"}}", label(id)),
+                cumulative.to_string(),
+            ));
+        }
+        histogram.push((
+            format!("_sum{{sink=\"{}\"}}", label(id)),
+            s.latency.sum_seconds.to_string(),
+        ));
+        histogram.push((
+            format!("_count{{sink=\"{}\"}}", label(id)),
+            cumulative.to_string(),
+        ));
+    }
+    metric(
+        "vowguard_sink_request_duration_seconds",
+        "histogram",
+        "Duration of requests to each sink.",
+        histogram,
+    );
+    let per_notifier = |f: &dyn Fn(&vowguard_pipeline::NotifierMetrics) -> u64| {
+        m.notifiers
+            .iter()
+            .map(|(id, n)| (format!("{{notifier=\"{}\"}}", label(id)), f(n).to_string()))
+            .collect::<Vec<_>>()
+    };
+    metric(
+        "vowguard_notifier_sent_total",
+        "counter",
+        "Alerts delivered per notifier.",
+        per_notifier(&|n| n.sent),
+    );
+    metric(
+        "vowguard_notifier_failed_total",
+        "counter",
+        "Alerts not delivered per notifier.",
+        per_notifier(&|n| n.failed),
+    );
+    metric(
+        "vowguard_notifier_retried_total",
+        "counter",
+        "Alert retries per notifier.",
+        per_notifier(&|n| n.retried),
+    );
+    out
+}
