@@ -126,6 +126,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config += "\n[enrichers.patterns]\ntype = \"attack_patterns\"\n";
     }
     let mut http_mocks: Vec<(&str, MockServer)> = Vec::new();
+    if has("misp") {
+        // A MISP instance that knows the brute-forcing address; everything else is unknown.
+        let server = MockServer::start().await;
+        let hit = serde_json::json!({"response": {"Attribute": [{
+            "id": "48213", "event_id": "1207", "type": "ip-src", "category": "Network activity",
+            "value": "203.0.113.7", "to_ids": true, "timestamp": "1781900000",
+            "first_seen": "2026-05-02T08:00:00Z", "last_seen": null,
+            "Tag": [{"name": "tlp:amber"}, {"name": "misp-galaxy:threat-actor=\"Confetti Spider\"", "inherited": 1}]
+        }]}});
+        Mock::given(method("POST"))
+            .and(path("/attributes/restSearch"))
+            .and(wiremock::matchers::body_string_contains("203.0.113.7"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(hit))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/attributes/restSearch"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"response": {"Attribute": []}})),
+            )
+            .mount(&server)
+            .await;
+        secrets = secrets.with("DEMO_MISP_KEY", "demo-misp-key");
+        config += &format!(
+            "\n[enrichers.intel]\ntype = \"misp\"\nurl = \"{}\"\napi_key = {{ env = \"DEMO_MISP_KEY\" }}\n",
+            server.uri()
+        );
+        http_mocks.push(("misp", server));
+    }
     let mut syslog: Vec<(&str, Arc<Mutex<Vec<String>>>)> = Vec::new();
     let mut p0 = Vec::new();
     let mut p1 = Vec::new();
@@ -364,6 +395,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let event = &envelope["event"];
                 let id = event["id"].as_str().unwrap_or("");
                 let enrichment = &event["enrichment"];
+                if id == "evt-takeover" && enrichment["threat"].is_object() {
+                    let t = &enrichment["threat"];
+                    println!(
+                        "  {id}: threat verdict={} score={} actors={} tlp={} (from MISP)",
+                        t["verdict"], t["score"], t["actors"], t["tlp"]
+                    );
+                }
                 if id == "evt-guest-export" {
                     let w = &enrichment["wedding"];
                     println!(

@@ -512,3 +512,140 @@ async fn http_source_acknowledges_after_the_journal_and_names_bad_fields() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_tests_siems_and_routing_only_with_the_token() {
+    let hec = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#))
+        .mount(&hec)
+        .await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/services/T1/B1/{SLACK_SECRET}")))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = http_config(dir.path(), &hec.uri(), port);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        &format!("listen = \"127.0.0.1:{port}\""),
+        &format!("listen = \"127.0.0.1:{port}\"\nadmin_token = {{ env = \"E2E_ADMIN_TOKEN\" }}\nmax_body_bytes = 4096"),
+    );
+    text.push_str(
+        r##"
+[notifiers.secops]
+type = "slack"
+webhook_url = { env = "E2E_SLACK_WEBHOOK" }
+[[routes]]
+name = "high"
+match = { priority = ["P0", "P1"] }
+notify = ["secops"]
+"##,
+    );
+    std::fs::write(&config, text).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("E2E_HEC_TOKEN", HEC_TOKEN)
+        .env("E2E_ADMIN_TOKEN", "admin-s3cret")
+        .env(
+            "E2E_SLACK_WEBHOOK",
+            format!("{}/services/T1/B1/{SLACK_SECRET}", slack.uri()),
+        )
+        .env("VOWGUARD_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    wait_healthy(&client, port).await;
+    let base = format!("http://127.0.0.1:{port}");
+
+    // Without (or with a wrong) token: 401 and nothing is sent anywhere.
+    for auth in [None, Some("Bearer nope"), Some("admin-s3cret")] {
+        let mut request = client.post(format!("{base}/api/security/test-siem-integration"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 401, "{auth:?}");
+    }
+    let r = client
+        .post(format!("{base}/api/security/test-alert-routing"))
+        .body(r#"{"severity":"P1_HIGH","wedding_impact":true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        hec.received_requests().await.unwrap().is_empty(),
+        "nothing sent without the token"
+    );
+    assert!(
+        slack.received_requests().await.unwrap().is_empty(),
+        "nothing sent without the token"
+    );
+
+    // With the token.
+    let r = client
+        .post(format!("{base}/api/security/test-siem-integration"))
+        .bearer_auth("admin-s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["sinks"]["splunk"]["status"], "ok", "{body}");
+    assert!(body["sinks"]["splunk"]["latency_ms"].as_f64().is_some());
+    let sent =
+        String::from_utf8_lossy(&hec.received_requests().await.unwrap()[0].body).into_owned();
+    assert!(sent.contains("vowguard.integration_test"), "{sent}");
+
+    let r = client
+        .post(format!("{base}/api/security/test-alert-routing"))
+        .bearer_auth("admin-s3cret")
+        .body(r#"{"severity":"P1_HIGH","wedding_impact":true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["routed"], true, "{body}");
+    assert_eq!(body["alerts"][0]["route"], "high", "{body}");
+    assert_eq!(
+        body["alerts"][0]["channels"]["secops"]["status"], "ok",
+        "{body}"
+    );
+    assert_eq!(slack.received_requests().await.unwrap().len(), 1);
+
+    let r = client
+        .post(format!("{base}/api/security/test-alert-routing"))
+        .bearer_auth("admin-s3cret")
+        .body(r#"{"severity":"P9"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = client
+        .post(format!("{base}/v1/events"))
+        .body(vec![b' '; 8192])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "bodies over max_body_bytes are refused");
+
+    terminate(&child);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("admin-s3cret") && !stderr.contains(SLACK_SECRET),
+        "{stderr}"
+    );
+}

@@ -119,7 +119,9 @@ impl ThreatIntel {
                 self.actors.push(a);
             }
         }
-        self.tlp = self.tlp.take().or(other.tlp);
+        if tlp_rank(other.tlp.as_deref()) > tlp_rank(self.tlp.as_deref()) {
+            self.tlp = other.tlp;
+        }
         self.first_seen = match (self.first_seen, other.first_seen) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -128,6 +130,19 @@ impl ThreatIntel {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+    }
+}
+
+/// How restrictive a Traffic Light Protocol marking is (higher = more restrictive).
+fn tlp_rank(tlp: Option<&str>) -> i8 {
+    match tlp.map(str::to_ascii_lowercase).as_deref() {
+        None => -1,
+        Some("tlp:red") => 5,
+        Some("tlp:amber+strict") => 4,
+        Some("tlp:amber") => 3,
+        Some("tlp:green") => 2,
+        Some("tlp:clear" | "tlp:white") => 1,
+        Some(_) => 0,
     }
 }
 
@@ -234,4 +249,35 @@ pub struct NotEnriched {
     pub enricher: String,
     /// Why (timeout, error kind).
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_the_worst_verdict_and_the_most_restrictive_tlp() {
+        let mut a = ThreatIntel {
+            verdict: Verdict::Suspicious,
+            score: 40,
+            tlp: Some("tlp:green".into()),
+            ..ThreatIntel::default()
+        };
+        a.merge(ThreatIntel {
+            verdict: Verdict::Malicious,
+            score: 90,
+            tlp: Some("tlp:amber".into()),
+            ..ThreatIntel::default()
+        });
+        a.merge(ThreatIntel {
+            verdict: Verdict::Benign,
+            score: 5,
+            tlp: Some("tlp:clear".into()),
+            ..ThreatIntel::default()
+        });
+        assert_eq!(
+            (a.verdict, a.score, a.tlp.as_deref()),
+            (Verdict::Malicious, 90, Some("tlp:amber"))
+        );
+    }
 }

@@ -28,6 +28,8 @@ pub use assemble::{Assembly, Environment, assemble};
 pub use config::{Config, SourceConfig};
 pub use source::SourceStats;
 
+#[cfg(feature = "abuseipdb")]
+use vowguard_abuseipdb as _;
 #[cfg(feature = "arcsight")]
 use vowguard_arcsight as _;
 #[cfg(feature = "datadog")]
@@ -36,6 +38,10 @@ use vowguard_datadog as _;
 use vowguard_elasticsearch as _;
 #[cfg(feature = "email")]
 use vowguard_email as _;
+#[cfg(feature = "misp")]
+use vowguard_misp as _;
+#[cfg(feature = "otx")]
+use vowguard_otx as _;
 #[cfg(feature = "pagerduty")]
 use vowguard_pagerduty as _;
 #[cfg(feature = "qradar")]
@@ -48,6 +54,8 @@ use vowguard_sms as _;
 use vowguard_splunk as _;
 #[cfg(feature = "teams")]
 use vowguard_teams as _;
+#[cfg(feature = "virustotal")]
+use vowguard_virustotal as _;
 #[cfg(feature = "wedding")]
 use vowguard_wedding as _;
 
@@ -65,6 +73,18 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     }
     if cfg!(feature = "slack") {
         kinds.push("slack");
+    }
+    if cfg!(feature = "otx") {
+        kinds.push("otx");
+    }
+    if cfg!(feature = "virustotal") {
+        kinds.push("virustotal");
+    }
+    if cfg!(feature = "abuseipdb") {
+        kinds.push("abuseipdb");
+    }
+    if cfg!(feature = "misp") {
+        kinds.push("misp");
     }
     if cfg!(feature = "wedding") {
         kinds.push("wedding_context");
@@ -131,11 +151,29 @@ async fn run_server(
         .await
         .map_err(|e| Error::io(format!("cannot listen on {}", settings.listen), e))?;
     let max_body_bytes = settings.max_body_bytes;
+    let admin_token = settings.admin_token.clone();
+    let sinks = assembly
+        .spec
+        .sinks
+        .iter()
+        .map(|s| (s.id.clone(), s.sink.clone()))
+        .collect();
+    let notifiers = assembly
+        .spec
+        .notifiers
+        .iter()
+        .map(|n| (n.id.clone(), n.notifier.clone()))
+        .collect();
+    let router: Arc<dyn vowguard_core::AlertRouting> = assembly.router.clone();
     let pipeline = Arc::new(Pipeline::start(assembly.spec).await?);
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
         accepted: Default::default(),
         rejected: Default::default(),
+        admin_token,
+        sinks,
+        notifiers,
+        router,
     });
     tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
     axum::serve(listener, server::router(state.clone(), max_body_bytes))

@@ -16,11 +16,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use vowguard_core::{ErrorKind, Event};
+use vowguard_core::secrecy::{ExposeSecret, SecretString};
+use vowguard_core::{
+    AlertRouting, Category, EncodedEvent, ErrorKind, Event, EventOutcome, Notifier, Priority, Sink,
+    WeddingContext, WeddingPhase,
+};
 use vowguard_pipeline::{LATENCY_BUCKETS, MetricsSnapshot, Pipeline};
 
 /// What the handlers share.
@@ -32,6 +36,14 @@ pub struct ServerState {
     pub accepted: AtomicU64,
     /// Events rejected over HTTP (invalid).
     pub rejected: AtomicU64,
+    /// The admin bearer token; the admin endpoints are off without one.
+    pub admin_token: Option<SecretString>,
+    /// Every sink by id (for the SIEM integration test).
+    pub sinks: Vec<(String, Arc<dyn Sink>)>,
+    /// Every notifier by id (for the alert routing test).
+    pub notifiers: Vec<(String, Arc<dyn Notifier>)>,
+    /// The router.
+    pub router: Arc<dyn AlertRouting>,
 }
 
 /// The HTTP routes.
@@ -40,6 +52,11 @@ pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
         .route("/v1/events", post(ingest))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route(
+            "/api/security/test-siem-integration",
+            post(test_siem_integration),
+        )
+        .route("/api/security/test-alert-routing", post(test_alert_routing))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
@@ -133,6 +150,162 @@ fn kind(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time. `Err` is the response to send.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP response, built once per refused call"
+)]
+fn authorize(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(expected) = &state.admin_token else {
+        return Err(json_error(
+            StatusCode::FORBIDDEN,
+            "the admin API is disabled: set server.admin_token",
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok: bool =
+        subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.expose_secret().as_bytes())
+            .into();
+    if ok {
+        Ok(())
+    } else {
+        let mut response = json_error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Err(response)
+    }
+}
+
+/// A clearly marked test event: SIEM searches and alert channels can tell it apart.
+fn test_event(severity: vowguard_core::Severity) -> Event {
+    let mut event = Event::new(Category::Detection, "vowguard.integration_test", severity);
+    event.message = Some("vowguard integration test: no action needed".into());
+    event.labels.insert("vowguard_test".into(), "true".into());
+    event
+}
+
+/// Sends one marked test event straight to every sink (not through the journal) and answers
+/// per sink: ok or the error, and the latency.
+async fn test_siem_integration(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = authorize(&state, &headers) {
+        return response;
+    }
+    let event = test_event(vowguard_core::Severity::Info);
+    let mut results = serde_json::Map::new();
+    for (id, sink) in &state.sinks {
+        let started = std::time::Instant::now();
+        let outcome = match sink.encode(&event) {
+            Err(e) => Err(e.to_string()),
+            Ok(bytes) => {
+                let encoded = EncodedEvent {
+                    event_id: event.id.clone(),
+                    bytes,
+                };
+                match sink.send(&[&encoded]).await.pop() {
+                    Some(EventOutcome::Delivered) => Ok(()),
+                    Some(EventOutcome::Retry(e) | EventOutcome::Rejected(e)) => Err(e.to_string()),
+                    None => Err("the sink returned no outcome".into()),
+                }
+            }
+        };
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        let entry = match outcome {
+            Ok(()) => json!({ "kind": sink.kind(), "status": "ok", "latency_ms": latency_ms }),
+            Err(e) => {
+                json!({ "kind": sink.kind(), "status": "error", "error": e, "latency_ms": latency_ms })
+            }
+        };
+        results.insert(id.clone(), entry);
+    }
+    axum::Json(json!({ "event_id": event.id, "sinks": results })).into_response()
+}
+
+/// Body of `POST /api/security/test-alert-routing`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutingTest {
+    severity: Priority,
+    #[serde(default)]
+    wedding_impact: bool,
+}
+
+/// Routes a test event of the requested priority (optionally affecting a wedding happening
+/// today) and sends each resulting alert to its notifiers, answering the decision and the
+/// per-channel result.
+async fn test_alert_routing(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = authorize(&state, &headers) {
+        return response;
+    }
+    let request: RoutingTest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")),
+    };
+    let mut event = test_event(vowguard_router::default_severity(request.severity));
+    if request.wedding_impact {
+        let today = chrono::Utc::now().date_naive();
+        event.wedding_id = Some("vowguard-test-wedding".into());
+        event.enrichment.wedding = Some(WeddingContext {
+            wedding_id: "vowguard-test-wedding".into(),
+            date: today,
+            timezone: "UTC".into(),
+            phase: WeddingPhase::DayOf,
+            days_until: 0,
+            weekend: false,
+            season: vowguard_core::Season::Summer,
+            guest_count: Some(120),
+            vendor_count: Some(8),
+        });
+    }
+    let event = Arc::new(event);
+    let routed = state.router.route(&event);
+    let mut alerts = Vec::new();
+    for routed in routed {
+        let mut channels = serde_json::Map::new();
+        for id in &routed.notifiers {
+            let Some((_, notifier)) = state.notifiers.iter().find(|(n, _)| n == id) else {
+                channels.insert(
+                    id.clone(),
+                    json!({ "status": "error", "error": "no such notifier" }),
+                );
+                continue;
+            };
+            let started = std::time::Instant::now();
+            let result = notifier.notify(&routed.alert).await;
+            let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+            let entry = match result {
+                Ok(receipt) => {
+                    json!({ "kind": notifier.kind(), "status": "ok", "delivery_id": receipt.delivery_id, "latency_ms": latency_ms })
+                }
+                Err(e) => {
+                    json!({ "kind": notifier.kind(), "status": "error", "error": e.to_string(), "latency_ms": latency_ms })
+                }
+            };
+            channels.insert(id.clone(), entry);
+        }
+        alerts.push(json!({
+            "route": routed.alert.route,
+            "priority": routed.alert.priority,
+            "reasons": routed.alert.reasons,
+            "dedup_key": routed.alert.dedup_key,
+            "channels": channels,
+        }));
+    }
+    axum::Json(json!({ "event_id": event.id, "routed": !alerts.is_empty(), "alerts": alerts }))
+        .into_response()
 }
 
 async fn health(State(state): State<Arc<ServerState>>) -> Response {

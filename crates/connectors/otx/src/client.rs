@@ -1,0 +1,250 @@
+//! The call: `GET /api/v1/indicators/{type}/{value}/general`, and the one function that
+//! maps every OTX answer onto a vowguard [`Error`] (or onto "unknown" for a 404).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use vowguard_core::{Error, ErrorKind, ThreatIntel};
+use vowguard_enrich::{Indicator, IndicatorKind, ReputationProvider, ThreatEnricher};
+use vowguard_http::reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
+use vowguard_http::reqwest::{self, StatusCode, Url};
+use vowguard_http::{
+    build_client, classify_status, origin, parse_url, sensitive_header, transport_error,
+};
+
+use crate::KIND;
+use crate::config::{DEFAULT_BASE_URL, OtxConfig};
+use crate::encode::{OtxType, error_reason, general_url, parse_general};
+
+/// How long a 429 pauses lookups when OTX sends no `Retry-After`.
+pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
+
+/// The longest pause a 429 can impose.
+pub const MAX_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(3_600);
+
+const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-otx-api-key");
+
+/// Looks IPs, domains, URLs and file hashes up in AlienVault OTX (see the crate docs). Wrap
+/// it in a [`ThreatEnricher`] (or use [`enricher`]) to enrich events.
+pub struct OtxProvider {
+    client: reqwest::Client,
+    base: Url,
+    /// The API key, marked sensitive; never printed.
+    key: HeaderValue,
+    /// `scheme://host[:port]` of the API: the only part of it errors show.
+    origin: String,
+    component: String,
+    /// After a 429: no request before this instant.
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl fmt::Debug for OtxProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtxProvider")
+            .field("component", &self.component)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtxProvider {
+    /// A provider for `config`, authenticating with `api_key` (the resolved `api_key`).
+    pub fn new(config: &OtxConfig, api_key: &SecretString) -> Result<Self, Error> {
+        let base = parse_url(
+            "base_url",
+            config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+        )?;
+        let key = sensitive_header(api_key.expose_secret().trim())?;
+        Ok(Self {
+            client: build_client(&config.http)?,
+            origin: origin(&base),
+            base,
+            key,
+            component: KIND.to_owned(),
+            paused_until: Mutex::new(None),
+        })
+    }
+
+    /// Names the component (the config id) in errors; [`KIND`] unless set.
+    pub fn with_component(mut self, id: impl Into<String>) -> Self {
+        self.component = id.into();
+        self
+    }
+
+    /// The remaining pause after a 429, if one is running.
+    fn paused(&self) -> Option<Duration> {
+        let mut guard = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        let until = (*guard)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            *guard = None;
+            return None;
+        }
+        Some(left)
+    }
+
+    fn pause(&self, error: &Error) {
+        if error.kind() == ErrorKind::RateLimited {
+            let wait = error
+                .retry_after()
+                .unwrap_or(DEFAULT_RATE_LIMIT_PAUSE)
+                .min(MAX_RATE_LIMIT_PAUSE);
+            *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Instant::now() + wait);
+            tracing::warn!(
+                target: "vowguard::otx",
+                component = %self.component,
+                pause_secs = wait.as_secs(),
+                "OTX rate limit reached; no lookups until the pause ends"
+            );
+        }
+    }
+
+    async fn fetch(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+        let kind = match indicator.kind {
+            IndicatorKind::Ip => {
+                let ip: IpAddr = indicator.value.trim().parse().map_err(|_| {
+                    Error::invalid_input(format!(
+                        "OTX lookup: {:?} is not an IP address",
+                        indicator.value
+                    ))
+                })?;
+                OtxType::for_ip(ip)
+            }
+            IndicatorKind::Domain => OtxType::for_domain(&indicator.value),
+            IndicatorKind::Url => OtxType::Url,
+            IndicatorKind::FileHash => OtxType::File,
+        };
+        // A URL may carry tokens in its query: errors name only the type.
+        let what = if kind == OtxType::Url {
+            format!("OTX url lookup at {}", self.origin)
+        } else {
+            format!(
+                "OTX {} lookup of {} at {}",
+                kind.as_str(),
+                indicator.value,
+                self.origin
+            )
+        };
+        if let Some(left) = self.paused() {
+            return Err(Error::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "{what}: skipped, OTX asked to slow down ({} s left)",
+                    left.as_secs().max(1)
+                ),
+            )
+            .with_retry_after(left));
+        }
+        let url = general_url(&self.base, kind, &indicator.value)?;
+        let response = self
+            .client
+            .get(url)
+            .header(API_KEY_HEADER, self.key.clone())
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| transport_error(e, &what))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| transport_error(e, &what))?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let error = response_error(status, &headers, &what, &body);
+            self.pause(&error);
+            return Err(error);
+        }
+        parse_general(&body, &indicator.value)
+    }
+}
+
+/// Maps a non-2xx OTX answer other than 404 (which is "unknown") onto an [`Error`]: 429
+/// `RateLimited` with `Retry-After` (60 s when absent); 5xx / 408 retryable; 401 / 403
+/// (an invalid key) `Unauthorized`; other 4xx (`400` for a malformed indicator) `Rejected`.
+/// The message carries OTX's `detail`.
+pub fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
+    let reason = error_reason(body);
+    let Err(error) = classify_status(status, headers, what, &reason) else {
+        return Error::internal(format!("{what}: HTTP {status} is not an error"));
+    };
+    if error.kind() == ErrorKind::RateLimited && error.retry_after().is_none() {
+        return error.with_retry_after(DEFAULT_RATE_LIMIT_PAUSE);
+    }
+    error
+}
+
+#[async_trait]
+impl ReputationProvider for OtxProvider {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    /// IP addresses, domains and host names, URLs and file hashes.
+    fn supports(&self, kind: &IndicatorKind) -> bool {
+        matches!(
+            kind,
+            IndicatorKind::Ip
+                | IndicatorKind::Domain
+                | IndicatorKind::Url
+                | IndicatorKind::FileHash
+        )
+    }
+
+    async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+        self.fetch(indicator)
+            .await
+            .map_err(|e| e.with_component(self.component.clone()))
+    }
+}
+
+/// An enricher for `config`: an [`OtxProvider`] behind the cache and limits the config asks
+/// for. This is what `type = "otx"` builds.
+pub fn enricher(
+    config: &OtxConfig,
+    api_key: &SecretString,
+) -> Result<ThreatEnricher<OtxProvider>, Error> {
+    let provider = OtxProvider::new(config, api_key)?;
+    Ok(ThreatEnricher::new(provider, config.cache, config.limits()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_statuses() {
+        let none = HeaderMap::new();
+        let e = response_error(StatusCode::TOO_MANY_REQUESTS, &none, "lookup", "");
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(e.retry_after(), Some(DEFAULT_RATE_LIMIT_PAUSE));
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        let e = response_error(StatusCode::TOO_MANY_REQUESTS, &h, "lookup", "");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        for (status, kind) in [
+            (401, ErrorKind::Unauthorized),
+            (403, ErrorKind::Unauthorized),
+            (400, ErrorKind::Rejected),
+            (500, ErrorKind::Unavailable),
+            (502, ErrorKind::Unavailable),
+        ] {
+            let e = response_error(
+                StatusCode::from_u16(status).unwrap(),
+                &none,
+                "lookup",
+                r#"{"detail": "Invalid API key"}"#,
+            );
+            assert_eq!(e.kind(), kind, "{status}");
+            assert!(e.to_string().contains("Invalid API key"), "{e}");
+        }
+    }
+}
