@@ -211,7 +211,12 @@ fn every_enabled_connector_is_registered_once() {
     feature = "slack",
     feature = "teams",
     feature = "sms",
-    feature = "email"
+    feature = "email",
+    feature = "misp",
+    feature = "abuseipdb",
+    feature = "virustotal",
+    feature = "otx",
+    feature = "wedding"
 ))]
 fn the_example_config_in_the_repository_assembles() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/vowguard.example.toml");
@@ -225,6 +230,12 @@ fn the_example_config_in_the_repository_assembles() {
         "TEAMS_WORKFLOW_URL",
         "TWILIO_AUTH_TOKEN",
         "SMTP_PASSWORD",
+        "VOWGUARD_ADMIN_TOKEN",
+        "MISP_API_KEY",
+        "ABUSEIPDB_API_KEY",
+        "VIRUSTOTAL_API_KEY",
+        "OTX_API_KEY",
+        "PLATFORM_API_TOKEN",
     ]
     .into_iter()
     .fold(SecretMap::new(), |m, name| {
@@ -245,4 +256,6 @@ fn the_example_config_in_the_repository_assembles() {
     .unwrap();
     assert_eq!(assembly.spec.sinks.len(), 5);
     assert_eq!(assembly.spec.notifiers.len(), 5);
+    assert_eq!(assembly.spec.enrichers.len(), 6);
+    assert!(assembly.server.is_some());
 }
