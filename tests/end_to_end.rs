@@ -649,3 +649,69 @@ notify = ["secops"]
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_journal_answers_503_with_retry_after_and_acknowledges_nothing_it_dropped() {
+    // The sink's endpoint is down, so nothing leaves the 64 KiB journal.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = http_config(dir.path(), &closed, port);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "shutdown_timeout_ms = 2000",
+        "shutdown_timeout_ms = 200\nmax_journal_bytes = 65536\nwhen_full = \"drop_newest\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let child = spawn_server(&config);
+    let client = reqwest::Client::new();
+    wait_healthy(&client, port).await;
+    let url = format!("http://127.0.0.1:{port}/v1/events");
+    let mut accepted = 0;
+    let mut refused = None;
+    for i in 0..2_000 {
+        let event = serde_json::json!({"id": format!("full-{i}"), "action": "login", "severity": "low", "message": "x".repeat(300)});
+        let r = client.post(&url).json(&event).send().await.unwrap();
+        match r.status().as_u16() {
+            202 => accepted += 1,
+            503 => {
+                refused = Some((
+                    r.headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                    r.text().await.unwrap(),
+                ));
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    let (retry_after, body) = refused.expect("a 64 KiB journal fills up");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert!(body.contains("journal is full"), "{body}");
+    assert!(
+        accepted > 10,
+        "events were accepted before the journal filled ({accepted})"
+    );
+    let metrics = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vowguard_events_dropped_total 1"),
+        "{metrics}"
+    );
+    terminate(&child);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
