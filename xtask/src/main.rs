@@ -2,7 +2,8 @@
 //!
 //! * `ci`: everything CI checks, in order: formatting, clippy with `-D warnings`, the test
 //!   prerequisites (rsyslog, aiosmtpd), every test of every crate with all features,
-//!   doc tests, the feature-isolation check, and cargo-deny (bans, licenses, sources).
+//!   doc tests, a run of the demo, the feature-isolation check, and cargo-deny (bans,
+//!   licenses, sources).
 //! * `demo`: the wedding-day demo against local mocks.
 //! * `bench`: the benchmarks (release build), figures printed for BENCHMARKS.md.
 #![allow(clippy::print_stdout)]
@@ -91,6 +92,8 @@ fn ci() -> Result {
         ])?;
     }
     cargo(&["test", "--workspace", "--all-features", "--locked", "--doc"])?;
+    // README command 1 must keep working: run the demo end to end (local mocks only).
+    cargo(&["run", "--locked", "--example", "wedding_day"])?;
     feature_isolation()?;
     if !succeeds("cargo", &["deny", "--version"]) {
         cargo(&["install", "--locked", "cargo-deny"])?;
