@@ -11,6 +11,12 @@
 //!   concurrency limit and an optional rate limit ([`vowguard_core::TokenBucket`]).
 //! * [`combine`] turns provider answers into one verdict and score.
 //! * [`ThreatEnricher`] turns any [`ReputationProvider`] into a [`vowguard_core::Enricher`].
+//! * [`QuotaPause`] remembers a provider's 429 and makes lookups fail fast (`RateLimited`)
+//!   until its `Retry-After` has passed (60 s without one, at most 1 h).
+//! * [`category_slug`] cleans vendor tags and families into category names.
+//! * [`KeyedApi`] is the HTTP side of an API keyed by a request header: the shared reqwest
+//!   client, the base URL (config override or the vendor's default) and the key as a
+//!   sensitive header; [`KeyedApi::get`] makes one JSON `GET`.
 //!
 //! # Combining answers
 //!
@@ -50,14 +56,20 @@
 //! override the provider's default [`ProviderLimits`].
 #![forbid(unsafe_code)]
 
+mod api;
 mod cache;
 mod combine;
 mod gate;
 mod indicator;
 mod provider;
+mod quota;
+mod text;
 
+pub use api::{ApiResponse, KeyedApi};
 pub use cache::{CacheOptions, CacheStats, LookupCache};
 pub use combine::{band, combine, default_score, most_restrictive_tlp, normalised_score, tlp_rank};
 pub use gate::{LimitsConfig, ProviderGate, ProviderLimits};
 pub use indicator::{Indicator, IndicatorKind, indicators, is_lookup_worthy, normalise_hash};
 pub use provider::{ReputationProvider, ThreatEnricher};
+pub use quota::QuotaPause;
+pub use text::{MAX_CATEGORY_LEN, category_slug};

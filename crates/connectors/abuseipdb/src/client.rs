@@ -3,18 +3,17 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use vowguard_core::{Error, ErrorKind, ThreatIntel};
-use vowguard_enrich::{Indicator, IndicatorKind, ReputationProvider, ThreatEnricher};
-use vowguard_http::reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
-use vowguard_http::reqwest::{self, StatusCode, Url};
-use vowguard_http::{
-    build_client, classify_status, origin, parse_url, sensitive_header, transport_error,
+use vowguard_enrich::{
+    ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
 };
+use vowguard_http::classify_status;
+use vowguard_http::reqwest::StatusCode;
+use vowguard_http::reqwest::header::{HeaderMap, HeaderName};
 
 use crate::KIND;
 use crate::config::{AbuseIpdbConfig, DEFAULT_BASE_URL};
@@ -22,34 +21,30 @@ use crate::encode::{check_url, error_reason, parse_check};
 
 /// How long lookups pause after a 429 that carries no `Retry-After` (nor
 /// `X-RateLimit-Reset`).
-pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
+pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = QuotaPause::DEFAULT_PAUSE;
 
 /// The longest pause a 429 can impose (the daily quota can announce a reset hours away;
 /// after this long one lookup tries again).
-pub const MAX_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(3_600);
+pub const MAX_RATE_LIMIT_PAUSE: Duration = QuotaPause::MAX_PAUSE;
 
 const KEY_HEADER: HeaderName = HeaderName::from_static("key");
 
 /// Looks IP addresses up in AbuseIPDB (see the crate docs). Wrap it in a
 /// [`ThreatEnricher`] (or use [`enricher`]) to enrich events.
 pub struct AbuseIpdbProvider {
-    client: reqwest::Client,
-    base: Url,
-    /// The API key, marked sensitive; never printed.
-    key: HeaderValue,
+    /// Client, base URL and the API key (marked sensitive; never printed).
+    api: KeyedApi,
     max_age_in_days: u32,
-    /// `scheme://host[:port]` of the API: the only part of it errors show.
-    origin: String,
     component: String,
-    /// After a 429: no request before this instant.
-    paused_until: Mutex<Option<Instant>>,
+    /// After a 429: no request until the pause has passed.
+    quota: QuotaPause,
 }
 
 impl fmt::Debug for AbuseIpdbProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AbuseIpdbProvider")
             .field("component", &self.component)
-            .field("origin", &self.origin)
+            .field("origin", &self.api.origin())
             .field("max_age_in_days", &self.max_age_in_days)
             .finish_non_exhaustive()
     }
@@ -64,19 +59,18 @@ impl AbuseIpdbProvider {
                 config.max_age_in_days
             )));
         }
-        let base = parse_url(
-            "base_url",
-            config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+        let api = KeyedApi::new(
+            config.base_url.as_deref(),
+            DEFAULT_BASE_URL,
+            KEY_HEADER,
+            api_key,
+            &config.http,
         )?;
-        let key = sensitive_header(api_key.expose_secret().trim())?;
         Ok(Self {
-            client: build_client(&config.http)?,
-            origin: origin(&base),
-            base,
-            key,
+            api,
             max_age_in_days: config.max_age_in_days,
             component: KIND.to_owned(),
-            paused_until: Mutex::new(None),
+            quota: QuotaPause::with_limits(DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE),
         })
     }
 
@@ -90,26 +84,8 @@ impl AbuseIpdbProvider {
         error.with_component(self.component.clone())
     }
 
-    /// The remaining pause after a 429, if one is running.
-    fn paused(&self) -> Option<Duration> {
-        let mut guard = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        let until = (*guard)?;
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            *guard = None;
-            return None;
-        }
-        Some(left)
-    }
-
     fn pause(&self, error: &Error) {
-        if error.kind() == ErrorKind::RateLimited {
-            let wait = error
-                .retry_after()
-                .unwrap_or(DEFAULT_RATE_LIMIT_PAUSE)
-                .min(MAX_RATE_LIMIT_PAUSE);
-            *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Instant::now() + wait);
+        if let Some(wait) = self.quota.record(error) {
             tracing::warn!(
                 target: "vowguard::abuseipdb",
                 component = %self.component,
@@ -120,32 +96,15 @@ impl AbuseIpdbProvider {
     }
 
     async fn check(&self, ip: IpAddr, value: &str) -> Result<Option<ThreatIntel>, Error> {
-        let what = format!("AbuseIPDB check of {ip} at {}", self.origin);
-        if let Some(left) = self.paused() {
-            return Err(Error::new(
-                ErrorKind::RateLimited,
-                format!(
-                    "{what}: skipped, AbuseIPDB asked to pause after a 429 ({} s left)",
-                    left.as_secs().max(1)
-                ),
-            )
-            .with_retry_after(left));
-        }
-        let url = check_url(&self.base, ip, self.max_age_in_days)?;
-        let response = self
-            .client
-            .get(url)
-            .header(KEY_HEADER, self.key.clone())
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| transport_error(e, &what))?;
+        let what = format!("AbuseIPDB check of {ip} at {}", self.api.origin());
+        self.quota
+            .check(&what, "AbuseIPDB asked to pause after a 429")?;
+        let url = check_url(self.api.base(), ip, self.max_age_in_days)?;
+        let ApiResponse {
+            status,
+            headers,
+            body,
+        } = self.api.get(url, &what).await?;
         if !status.is_success() {
             let error = response_error(status, &headers, &what, &body);
             self.pause(&error);
@@ -233,6 +192,7 @@ pub fn enricher(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vowguard_http::reqwest::header::HeaderValue;
 
     fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -3,50 +3,45 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use vowguard_core::{Error, ErrorKind, ThreatIntel};
-use vowguard_enrich::{Indicator, IndicatorKind, ReputationProvider, ThreatEnricher};
-use vowguard_http::reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
-use vowguard_http::reqwest::{self, StatusCode, Url};
-use vowguard_http::{
-    build_client, classify_status, origin, parse_url, sensitive_header, transport_error,
+use vowguard_enrich::{
+    ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
 };
+use vowguard_http::classify_status;
+use vowguard_http::reqwest::StatusCode;
+use vowguard_http::reqwest::header::{HeaderMap, HeaderName};
 
 use crate::KIND;
 use crate::config::{DEFAULT_BASE_URL, OtxConfig};
 use crate::encode::{OtxType, error_reason, general_url, parse_general};
 
 /// How long a 429 pauses lookups when OTX sends no `Retry-After`.
-pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
+pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = QuotaPause::DEFAULT_PAUSE;
 
 /// The longest pause a 429 can impose.
-pub const MAX_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(3_600);
+pub const MAX_RATE_LIMIT_PAUSE: Duration = QuotaPause::MAX_PAUSE;
 
 const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-otx-api-key");
 
 /// Looks IPs, domains, URLs and file hashes up in AlienVault OTX (see the crate docs). Wrap
 /// it in a [`ThreatEnricher`] (or use [`enricher`]) to enrich events.
 pub struct OtxProvider {
-    client: reqwest::Client,
-    base: Url,
-    /// The API key, marked sensitive; never printed.
-    key: HeaderValue,
-    /// `scheme://host[:port]` of the API: the only part of it errors show.
-    origin: String,
+    /// Client, base URL and the API key (marked sensitive; never printed).
+    api: KeyedApi,
     component: String,
-    /// After a 429: no request before this instant.
-    paused_until: Mutex<Option<Instant>>,
+    /// After a 429: no request until the pause has passed.
+    quota: QuotaPause,
 }
 
 impl fmt::Debug for OtxProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtxProvider")
             .field("component", &self.component)
-            .field("origin", &self.origin)
+            .field("origin", &self.api.origin())
             .finish_non_exhaustive()
     }
 }
@@ -54,18 +49,17 @@ impl fmt::Debug for OtxProvider {
 impl OtxProvider {
     /// A provider for `config`, authenticating with `api_key` (the resolved `api_key`).
     pub fn new(config: &OtxConfig, api_key: &SecretString) -> Result<Self, Error> {
-        let base = parse_url(
-            "base_url",
-            config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+        let api = KeyedApi::new(
+            config.base_url.as_deref(),
+            DEFAULT_BASE_URL,
+            API_KEY_HEADER,
+            api_key,
+            &config.http,
         )?;
-        let key = sensitive_header(api_key.expose_secret().trim())?;
         Ok(Self {
-            client: build_client(&config.http)?,
-            origin: origin(&base),
-            base,
-            key,
+            api,
             component: KIND.to_owned(),
-            paused_until: Mutex::new(None),
+            quota: QuotaPause::with_limits(DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE),
         })
     }
 
@@ -75,26 +69,8 @@ impl OtxProvider {
         self
     }
 
-    /// The remaining pause after a 429, if one is running.
-    fn paused(&self) -> Option<Duration> {
-        let mut guard = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        let until = (*guard)?;
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            *guard = None;
-            return None;
-        }
-        Some(left)
-    }
-
     fn pause(&self, error: &Error) {
-        if error.kind() == ErrorKind::RateLimited {
-            let wait = error
-                .retry_after()
-                .unwrap_or(DEFAULT_RATE_LIMIT_PAUSE)
-                .min(MAX_RATE_LIMIT_PAUSE);
-            *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Instant::now() + wait);
+        if let Some(wait) = self.quota.record(error) {
             tracing::warn!(
                 target: "vowguard::otx",
                 component = %self.component,
@@ -121,40 +97,22 @@ impl OtxProvider {
         };
         // A URL may carry tokens in its query: errors name only the type.
         let what = if kind == OtxType::Url {
-            format!("OTX url lookup at {}", self.origin)
+            format!("OTX url lookup at {}", self.api.origin())
         } else {
             format!(
                 "OTX {} lookup of {} at {}",
                 kind.as_str(),
                 indicator.value,
-                self.origin
+                self.api.origin()
             )
         };
-        if let Some(left) = self.paused() {
-            return Err(Error::new(
-                ErrorKind::RateLimited,
-                format!(
-                    "{what}: skipped, OTX asked to slow down ({} s left)",
-                    left.as_secs().max(1)
-                ),
-            )
-            .with_retry_after(left));
-        }
-        let url = general_url(&self.base, kind, &indicator.value)?;
-        let response = self
-            .client
-            .get(url)
-            .header(API_KEY_HEADER, self.key.clone())
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| transport_error(e, &what))?;
+        self.quota.check(&what, "OTX asked to slow down")?;
+        let url = general_url(self.api.base(), kind, &indicator.value)?;
+        let ApiResponse {
+            status,
+            headers,
+            body,
+        } = self.api.get(url, &what).await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -219,6 +177,7 @@ pub fn enricher(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vowguard_http::reqwest::header::HeaderValue;
 
     #[test]
     fn maps_statuses() {

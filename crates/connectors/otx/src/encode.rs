@@ -25,9 +25,6 @@ pub const MAX_CATEGORIES: usize = 10;
 /// Most actors kept for one indicator.
 pub const MAX_ACTORS: usize = 10;
 
-/// Longest category name kept, in characters.
-const MAX_CATEGORY_LEN: usize = 64;
-
 /// Longest actor name kept, in characters.
 const MAX_ACTOR_LEN: usize = 128;
 
@@ -151,25 +148,10 @@ fn tlp_rank(raw: &str) -> Option<(usize, &'static str)> {
 }
 
 /// A category name from free text: trimmed, lowercase, whitespace and `_` as `-`, control
-/// characters dropped, at most 64 characters; `None` when nothing is left.
+/// characters dropped, at most 64 characters; `None` when nothing is left (the shared
+/// [`vowguard_enrich::category_slug`]).
 pub fn category(raw: &str) -> Option<String> {
-    let mut out = String::new();
-    for c in raw.trim().chars().filter(|c| !c.is_control()) {
-        let c = if c.is_whitespace() || c == '_' {
-            '-'
-        } else {
-            c
-        };
-        if c == '-' && (out.is_empty() || out.ends_with('-')) {
-            continue;
-        }
-        out.extend(c.to_lowercase());
-        if out.chars().count() >= MAX_CATEGORY_LEN {
-            break;
-        }
-    }
-    let out = out.trim_end_matches('-').to_owned();
-    (!out.is_empty()).then_some(out)
+    vowguard_enrich::category_slug(raw)
 }
 
 /// An actor name from free text: control characters removed, whitespace collapsed, at most

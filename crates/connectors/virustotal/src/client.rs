@@ -2,18 +2,17 @@
 //! VirusTotal answer onto a vowguard [`Error`] (or onto "unknown" for a 404).
 
 use std::fmt;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use vowguard_core::{Error, ErrorKind, ThreatIntel};
-use vowguard_enrich::{Indicator, IndicatorKind, ReputationProvider, ThreatEnricher};
-use vowguard_http::reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
-use vowguard_http::reqwest::{self, StatusCode, Url};
-use vowguard_http::{
-    build_client, classify_status, origin, parse_url, sensitive_header, transport_error,
+use vowguard_enrich::{
+    ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
 };
+use vowguard_http::classify_status;
+use vowguard_http::reqwest::StatusCode;
+use vowguard_http::reqwest::header::{HeaderMap, HeaderName};
 
 use crate::KIND;
 use crate::config::{DEFAULT_BASE_URL, VirusTotalConfig};
@@ -23,32 +22,28 @@ use crate::encode::{
 
 /// How long a 429 (quota exceeded) pauses lookups when VirusTotal sends no `Retry-After`:
 /// the public quota is per minute.
-pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
+pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = QuotaPause::DEFAULT_PAUSE;
 
 /// The longest pause a 429 can impose.
-pub const MAX_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(3_600);
+pub const MAX_RATE_LIMIT_PAUSE: Duration = QuotaPause::MAX_PAUSE;
 
 const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-apikey");
 
 /// Looks IPs, domains, URLs and file hashes up in VirusTotal (see the crate docs). Wrap it
 /// in a [`ThreatEnricher`] (or use [`enricher`]) to enrich events.
 pub struct VirusTotalProvider {
-    client: reqwest::Client,
-    base: Url,
-    /// The API key, marked sensitive; never printed.
-    key: HeaderValue,
-    /// `scheme://host[:port]` of the API: the only part of it errors show.
-    origin: String,
+    /// Client, base URL and the API key (marked sensitive; never printed).
+    api: KeyedApi,
     component: String,
-    /// After a 429: no request before this instant.
-    paused_until: Mutex<Option<Instant>>,
+    /// After a 429: no request until the pause has passed.
+    quota: QuotaPause,
 }
 
 impl fmt::Debug for VirusTotalProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VirusTotalProvider")
             .field("component", &self.component)
-            .field("origin", &self.origin)
+            .field("origin", &self.api.origin())
             .finish_non_exhaustive()
     }
 }
@@ -65,18 +60,17 @@ pub enum Answer {
 impl VirusTotalProvider {
     /// A provider for `config`, authenticating with `api_key` (the resolved `api_key`).
     pub fn new(config: &VirusTotalConfig, api_key: &SecretString) -> Result<Self, Error> {
-        let base = parse_url(
-            "base_url",
-            config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+        let api = KeyedApi::new(
+            config.base_url.as_deref(),
+            DEFAULT_BASE_URL,
+            API_KEY_HEADER,
+            api_key,
+            &config.http,
         )?;
-        let key = sensitive_header(api_key.expose_secret().trim())?;
         Ok(Self {
-            client: build_client(&config.http)?,
-            origin: origin(&base),
-            base,
-            key,
+            api,
             component: KIND.to_owned(),
-            paused_until: Mutex::new(None),
+            quota: QuotaPause::with_limits(DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE),
         })
     }
 
@@ -86,26 +80,8 @@ impl VirusTotalProvider {
         self
     }
 
-    /// The remaining pause after a 429, if one is running.
-    fn paused(&self) -> Option<Duration> {
-        let mut guard = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        let until = (*guard)?;
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            *guard = None;
-            return None;
-        }
-        Some(left)
-    }
-
     fn pause(&self, error: &Error) {
-        if error.kind() == ErrorKind::RateLimited {
-            let wait = error
-                .retry_after()
-                .unwrap_or(DEFAULT_RATE_LIMIT_PAUSE)
-                .min(MAX_RATE_LIMIT_PAUSE);
-            *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Instant::now() + wait);
+        if let Some(wait) = self.quota.record(error) {
             tracing::warn!(
                 target: "vowguard::virustotal",
                 component = %self.component,
@@ -132,38 +108,23 @@ impl VirusTotalProvider {
         };
         // A URL may carry tokens in its query: errors name only the collection.
         let what = if collection == Collection::Urls {
-            format!("VirusTotal URL lookup at {}", self.origin)
+            format!("VirusTotal URL lookup at {}", self.api.origin())
         } else {
             format!(
                 "VirusTotal lookup of {} {} at {}",
-                indicator.kind, indicator.value, self.origin
+                indicator.kind,
+                indicator.value,
+                self.api.origin()
             )
         };
-        if let Some(left) = self.paused() {
-            return Err(Error::new(
-                ErrorKind::RateLimited,
-                format!(
-                    "{what}: skipped, the VirusTotal quota was exceeded ({} s left)",
-                    left.as_secs().max(1)
-                ),
-            )
-            .with_retry_after(left));
-        }
-        let url = object_url(&self.base, collection, &id)?;
-        let response = self
-            .client
-            .get(url)
-            .header(API_KEY_HEADER, self.key.clone())
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| transport_error(e, &what))?;
+        self.quota
+            .check(&what, "the VirusTotal quota was exceeded")?;
+        let url = object_url(self.api.base(), collection, &id)?;
+        let ApiResponse {
+            status,
+            headers,
+            body,
+        } = self.api.get(url, &what).await?;
         if !status.is_success() {
             return match classify_response(status, &headers, &what, &body) {
                 Answer::NotFound => Ok(None),
@@ -241,6 +202,7 @@ pub fn enricher(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vowguard_http::reqwest::header::HeaderValue;
 
     fn failed(answer: Answer) -> Error {
         match answer {

@@ -22,9 +22,6 @@ pub const SUSPICIOUS_ENGINES: u64 = 2;
 /// Most categories kept for one object.
 pub const MAX_CATEGORIES: usize = 10;
 
-/// Longest category name kept, in characters.
-const MAX_CATEGORY_LEN: usize = 64;
-
 /// The VirusTotal collection an indicator is looked up in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Collection {
@@ -175,25 +172,10 @@ fn epoch(value: Option<&serde_json::Value>) -> Option<DateTime<Utc>> {
 }
 
 /// A category name from free text: trimmed, lowercase, whitespace and `_` as `-`, control
-/// characters dropped, at most 64 characters; `None` when nothing is left.
+/// characters dropped, at most 64 characters; `None` when nothing is left (the shared
+/// [`vowguard_enrich::category_slug`]).
 pub fn category(raw: &str) -> Option<String> {
-    let mut out = String::new();
-    for c in raw.trim().chars().filter(|c| !c.is_control()) {
-        let c = if c.is_whitespace() || c == '_' {
-            '-'
-        } else {
-            c
-        };
-        if c == '-' && (out.is_empty() || out.ends_with('-')) {
-            continue;
-        }
-        out.extend(c.to_lowercase());
-        if out.chars().count() >= MAX_CATEGORY_LEN {
-            break;
-        }
-    }
-    let out = out.trim_end_matches('-').to_owned();
-    (!out.is_empty()).then_some(out)
+    vowguard_enrich::category_slug(raw)
 }
 
 /// Parses a `GET /api/v3/{collection}/{id}` answer about `indicator`.
