@@ -16,7 +16,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use serde_json::Value;
-use vowguard_core::{Event, Severity};
+use vowguard_core::Event;
+use vowguard_syslog::severity_1_to_10;
+pub use vowguard_syslog::truncate_chars;
 
 /// Longest `msg` extension value, in characters.
 pub const MSG_MAX_CHARS: usize = 1023;
@@ -109,28 +111,10 @@ pub fn write_record(header: &CefHeader<'_>, extensions: &[(&str, &str)]) -> Stri
     out
 }
 
-/// The longest prefix of `value` with at most `max` characters.
-pub fn truncate_chars(value: &str, max: usize) -> &str {
-    match value.char_indices().nth(max) {
-        Some((at, _)) => &value[..at],
-        None => value,
-    }
-}
-
 /// The CEF severity (0..=10) of an event: info 1, low 3, medium 5, high 8, critical 10,
 /// raised to at least `round(risk_score / 10)` when the event has a risk score, clamped to 10.
 pub fn cef_severity(event: &Event) -> u8 {
-    let base = match event.severity {
-        Severity::Info => 1,
-        Severity::Low => 3,
-        Severity::Medium => 5,
-        Severity::High => 8,
-        Severity::Critical => 10,
-    };
-    let from_risk = event
-        .risk_score
-        .map_or(0, |r| ((u16::from(r.min(100)) + 5) / 10) as u8);
-    base.max(from_risk).min(10)
+    severity_1_to_10(event)
 }
 
 /// The Device Event Class ID: `category.action`, with every character other than ASCII

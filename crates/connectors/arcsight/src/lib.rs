@@ -5,7 +5,8 @@
 //! * [`ArcSightSink`] wraps each CEF line in an RFC 5424 header
 //!   ([`vowguard_syslog::format_rfc5424`]) and sends batches over the shared
 //!   [`vowguard_syslog::SyslogClient`] (UDP, TCP or TLS; octet counting or LF framing),
-//!   reporting one outcome per event.
+//!   reporting one outcome per event; it is a thin wrapper around
+//!   [`vowguard_syslog::SyslogSink`] with the CEF encoder as its [`vowguard_syslog::LineEncoder`].
 //! * [`ArcSightConfig`] is the `[sinks.<id>]` table of `type = "arcsight"`.
 //!
 //! The CEF line never contains a raw CR or LF, so LF framing stays one message a line.

@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use serde_json::Value;
-use vowguard_core::{Category, Event, Severity};
+use vowguard_core::{Category, Event};
+use vowguard_syslog::severity_1_to_10;
+pub use vowguard_syslog::truncate_chars;
 
 /// The `devTimeFormat` sent with every `devTime` (Java `SimpleDateFormat` syntax).
 pub const DEV_TIME_FORMAT: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSZ";
@@ -263,28 +265,10 @@ pub fn write_record(
     out
 }
 
-/// The longest prefix of `value` with at most `max` characters.
-pub fn truncate_chars(value: &str, max: usize) -> &str {
-    match value.char_indices().nth(max) {
-        Some((at, _)) => &value[..at],
-        None => value,
-    }
-}
-
 /// LEEF `sev` (1..=10): info 1, low 3, medium 5, high 8, critical 10, raised to at least
 /// `round(risk_score / 10)` when the event has a risk score; clamped to 1..=10.
 pub fn leef_severity(event: &Event) -> u8 {
-    let base = match event.severity {
-        Severity::Info => 1,
-        Severity::Low => 3,
-        Severity::Medium => 5,
-        Severity::High => 8,
-        Severity::Critical => 10,
-    };
-    let from_risk = event
-        .risk_score
-        .map_or(0, |r| ((u16::from(r.min(100)) + 5) / 10) as u8);
-    base.max(from_risk).clamp(1, 10)
+    severity_1_to_10(event)
 }
 
 /// `devTime` in [`DEV_TIME_FORMAT`], e.g. `2026-06-20T12:03:07.123+0000`.

@@ -5,7 +5,8 @@
 //! * [`QRadarSink`] wraps each LEEF line in an RFC 5424 header
 //!   ([`vowguard_syslog::format_rfc5424`]) and sends batches over the shared
 //!   [`vowguard_syslog::SyslogClient`] (UDP, TCP or TLS; octet counting or LF framing),
-//!   reporting one outcome per event.
+//!   reporting one outcome per event; it is a thin wrapper around
+//!   [`vowguard_syslog::SyslogSink`] with the LEEF encoder as its [`vowguard_syslog::LineEncoder`].
 //! * [`QRadarConfig`] is the `[sinks.<id>]` table of `type = "qradar"`.
 //!
 //! LEEF has no escaping: the encoder replaces the delimiter, CR and LF in values with a

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use vowguard_core::{Event, Severity};
 
 use crate::config::{Facility, Framing, SyslogSeverity, Transport};
 
@@ -135,6 +136,31 @@ pub fn truncate_utf8(msg: &[u8], max: usize) -> &[u8] {
     &msg[..end]
 }
 
+/// The longest prefix of `value` with at most `max` characters (never splits a character).
+pub fn truncate_chars(value: &str, max: usize) -> &str {
+    match value.char_indices().nth(max) {
+        Some((at, _)) => &value[..at],
+        None => value,
+    }
+}
+
+/// An event's severity on the 1..=10 scale of CEF `Severity` and LEEF `sev`: info 1, low 3,
+/// medium 5, high 8, critical 10, raised to at least `round(risk_score / 10)` when the event
+/// has a risk score, clamped to 1..=10.
+pub fn severity_1_to_10(event: &Event) -> u8 {
+    let base = match event.severity {
+        Severity::Info => 1,
+        Severity::Low => 3,
+        Severity::Medium => 5,
+        Severity::High => 8,
+        Severity::Critical => 10,
+    };
+    let from_risk = event
+        .risk_score
+        .map_or(0, |r| ((u16::from(r.min(100)) + 5) / 10) as u8);
+    base.max(from_risk).clamp(1, 10)
+}
+
 /// The bytes sent for one message with the given transport and framing: a datagram payload
 /// (truncated to [`MAX_UDP_MESSAGE`]) for UDP, a frame for TCP/TLS.
 pub fn frame(transport: Transport, framing: Framing, msg: &[u8]) -> Vec<u8> {
@@ -153,6 +179,34 @@ mod tests {
 
     fn ts() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 6, 20, 12, 3, 7).unwrap() + chrono::Duration::milliseconds(123)
+    }
+
+    #[test]
+    fn truncate_chars_counts_characters_not_bytes() {
+        assert_eq!(truncate_chars("héllo", 2), "hé");
+        assert_eq!(truncate_chars("hé", 5), "hé");
+        assert_eq!(truncate_chars("abc", 0), "");
+    }
+
+    #[test]
+    fn severity_scale_from_severity_and_risk() {
+        use vowguard_core::Category;
+        for (severity, risk, expected) in [
+            (Severity::Info, None, 1),
+            (Severity::Low, None, 3),
+            (Severity::Medium, None, 5),
+            (Severity::High, None, 8),
+            (Severity::Critical, None, 10),
+            (Severity::Info, Some(0), 1),
+            (Severity::Info, Some(44), 4),
+            (Severity::Low, Some(95), 10),
+            (Severity::High, Some(20), 8),
+            (Severity::Info, Some(255), 10),
+        ] {
+            let mut e = Event::new(Category::Authentication, "login", severity);
+            e.risk_score = risk;
+            assert_eq!(severity_1_to_10(&e), expected, "{severity:?} {risk:?}");
+        }
     }
 
     fn header<'a>(

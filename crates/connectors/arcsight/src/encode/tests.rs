@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use proptest::prelude::*;
 use serde_json::json;
 use vowguard_core::{
-    Category, Enrichment, Outcome, PatternMatch, Season, ThreatIntel, Verdict, WeddingContext,
-    WeddingPhase,
+    Category, Enrichment, Outcome, PatternMatch, Season, Severity, ThreatIntel, Verdict,
+    WeddingContext, WeddingPhase,
 };
 
 /// An independent CEF parser: splits the header on unescaped `|`, then the extension on

@@ -4,7 +4,8 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 use serde_json::json;
 use vowguard_core::{
-    Enrichment, Outcome, PatternMatch, Season, ThreatIntel, Verdict, WeddingContext, WeddingPhase,
+    Enrichment, Outcome, PatternMatch, Season, Severity, ThreatIntel, Verdict, WeddingContext,
+    WeddingPhase,
 };
 
 /// An independent LEEF parser: returns the header fields (version first; for 2.0 the raw
