@@ -7,6 +7,8 @@
 //! * [`transport_error`]: maps reqwest failures, with the URL stripped (webhook URLs carry
 //!   secrets in their path).
 //! * [`origin`]: the part of a URL that is safe to print.
+//! * [`send_splitting_on_413`] / [`send_ranges_splitting_on_413`]: send a batch and, on a
+//!   413 answer, in halves down to single events (a single event still 413 is rejected).
 
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
@@ -17,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use vowguard_core::{Error, ErrorKind};
 
 pub use reqwest;
+
+mod split;
+pub use split::{map_outcome_error, send_ranges_splitting_on_413, send_splitting_on_413};
 
 /// Timeouts and identity of a connector's HTTP client (the `http` table of a component).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,13 +1,11 @@
 //! The calls: `POST /api/v2/logs` (split to the intake limits, and in halves on 413) and the
 //! API key check as health check.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use vowguard_core::secrecy::{ExposeSecret, SecretString};
-use vowguard_core::traits::clone_error;
 use vowguard_core::{BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Sink};
 use vowguard_http::reqwest::header::{
     ACCEPT, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue,
@@ -27,7 +25,8 @@ const API_KEY_HEADER: &str = "dd-api-key";
 /// One [`Sink::send`] is normally one request. A batch over the intake's limits (1000
 /// entries, 5 MB uncompressed) is cut into several requests, and a 413 answer splits a
 /// request in halves, sent one after the other within the same call down to single events
-/// (a single event that still gets 413 is rejected).
+/// (a single event that still gets 413 is rejected; see
+/// [`vowguard_http::send_ranges_splitting_on_413`]).
 pub struct DatadogLogsSink {
     component: String,
     client: reqwest::Client,
@@ -52,9 +51,6 @@ impl fmt::Debug for DatadogLogsSink {
             .finish()
     }
 }
-
-/// A range of the batch (`start..end`) still to be sent.
-type Chunk = (usize, usize);
 
 impl DatadogLogsSink {
     /// A sink from a config and the resolved API key (the `api_key` reference in `config`
@@ -202,56 +198,23 @@ impl Sink for DatadogLogsSink {
     }
 
     async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome> {
-        let mut outcomes: Vec<Option<EventOutcome>> = (0..batch.len()).map(|_| None).collect();
-        let mut pending: VecDeque<Chunk> = request_ranges(batch).into();
-        while let Some((start, end)) = pending.pop_front() {
-            match self.post_logs(&batch[start..end]).await {
-                Ok(()) => {
-                    for slot in &mut outcomes[start..end] {
-                        *slot = Some(EventOutcome::Delivered);
-                    }
-                }
-                Err(e) if e.status() == Some(413) && end - start > 1 => {
-                    let mid = start + (end - start) / 2;
-                    tracing::debug!(
-                        target: "vowguard::datadog",
-                        events = end - start,
-                        "log payload too large (413); splitting in halves"
-                    );
-                    pending.push_front((mid, end));
-                    pending.push_front((start, mid));
-                }
-                Err(e) => {
-                    let e = if e.status() == Some(413) {
-                        Error::rejected(format!(
-                            "event is larger than the Datadog intake accepts: {}",
-                            e.message()
-                        ))
-                        .with_status(413)
-                    } else {
-                        e
-                    };
-                    let e = self.tag(e);
-                    // Rate limits, outages and a refused key hold for the rest of the batch.
-                    let stop = e.is_retryable() || e.kind() == ErrorKind::Unauthorized;
-                    let mut chunks = vec![(start, end)];
-                    if stop {
-                        chunks.extend(pending.drain(..));
-                    }
-                    for (s, t) in chunks {
-                        for slot in &mut outcomes[s..t] {
-                            *slot = Some(EventOutcome::from_error(clone_error(&e)));
-                        }
-                    }
-                }
-            }
-        }
-        outcomes
+        let requests = request_ranges(batch)
             .into_iter()
-            .map(|o| {
-                o.unwrap_or_else(|| EventOutcome::Retry(Error::internal("event was not sent")))
-            })
-            .collect()
+            .map(|(start, end)| start..end);
+        vowguard_http::send_ranges_splitting_on_413(
+            batch,
+            requests,
+            "the Datadog intake accepts",
+            |events| async move {
+                self.post_logs(events)
+                    .await
+                    .map(|()| EventOutcome::for_all(events.len(), &Ok(())))
+            },
+        )
+        .await
+        .into_iter()
+        .map(|outcome| vowguard_http::map_outcome_error(outcome, |e| self.tag(e)))
+        .collect()
     }
 
     async fn healthcheck(&self) -> Result<(), Error> {

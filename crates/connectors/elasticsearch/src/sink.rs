@@ -1,13 +1,12 @@
 //! The calls: `POST /_bulk` with per-item outcomes, 413 splitting, and the health check.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use serde::Deserialize;
 use vowguard_core::secrecy::{ExposeSecret, SecretString};
-use vowguard_core::traits::clone_error;
 use vowguard_core::{BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Sink};
 use vowguard_http::reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue,
@@ -72,7 +71,7 @@ impl Credentials {
 /// than `http.max_content_length`): the sink then splits the batch in halves and sends them
 /// one after the other within the same call, down to single events; a single event that
 /// still gets 413 is rejected. The pipeline has no split hook, so this is the only place
-/// that can do it.
+/// that can do it (with the shared [`vowguard_http::send_splitting_on_413`]).
 pub struct ElasticsearchSink {
     component: String,
     client: reqwest::Client,
@@ -95,9 +94,6 @@ impl fmt::Debug for ElasticsearchSink {
             .finish()
     }
 }
-
-/// A chunk of the batch (`start..end`) still to be sent.
-type Chunk = (usize, usize);
 
 impl ElasticsearchSink {
     /// A sink from a config and already-resolved credentials (the `api_key` / `password`
@@ -348,60 +344,15 @@ impl Sink for ElasticsearchSink {
     }
 
     async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome> {
-        let mut outcomes: Vec<Option<EventOutcome>> = (0..batch.len()).map(|_| None).collect();
-        let mut pending: VecDeque<Chunk> = VecDeque::from([(0, batch.len())]);
-        while let Some((start, end)) = pending.pop_front() {
-            if start == end {
-                continue;
-            }
-            match self.post_bulk(&batch[start..end]).await {
-                Ok(results) => {
-                    for (slot, outcome) in outcomes[start..end].iter_mut().zip(results) {
-                        *slot = Some(outcome.map_error(|e| self.tag(e)));
-                    }
-                }
-                Err(e) if e.status() == Some(413) && end - start > 1 => {
-                    let mid = start + (end - start) / 2;
-                    tracing::debug!(
-                        target: "vowguard::elasticsearch",
-                        events = end - start,
-                        "bulk body too large (413); splitting in halves"
-                    );
-                    pending.push_front((mid, end));
-                    pending.push_front((start, mid));
-                }
-                Err(e) => {
-                    let e = if e.status() == Some(413) {
-                        Error::rejected(format!(
-                            "event is larger than the cluster accepts (http.max_content_length): {}",
-                            e.message()
-                        ))
-                        .with_status(413)
-                    } else {
-                        e
-                    };
-                    let e = self.tag(e);
-                    // Rate limits, outages and refused credentials hold for the rest too:
-                    // do not keep sending the remaining halves.
-                    let stop = e.is_retryable() || e.kind() == ErrorKind::Unauthorized;
-                    let mut chunks = vec![(start, end)];
-                    if stop {
-                        chunks.extend(pending.drain(..));
-                    }
-                    for (s, t) in chunks {
-                        for slot in &mut outcomes[s..t] {
-                            *slot = Some(EventOutcome::from_error(clone_error(&e)));
-                        }
-                    }
-                }
-            }
-        }
-        outcomes
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or_else(|| EventOutcome::Retry(Error::internal("event was not sent")))
-            })
-            .collect()
+        vowguard_http::send_splitting_on_413(
+            batch,
+            "the cluster accepts (http.max_content_length)",
+            |events| self.post_bulk(events),
+        )
+        .await
+        .into_iter()
+        .map(|outcome| vowguard_http::map_outcome_error(outcome, |e| self.tag(e)))
+        .collect()
     }
 
     async fn healthcheck(&self) -> Result<(), Error> {
@@ -420,20 +371,6 @@ impl Sink for ElasticsearchSink {
         }
         let text = response.text().await.unwrap_or_default();
         Err(self.tag(request_error(status, &headers, &what, &text)))
-    }
-}
-
-trait MapError {
-    fn map_error(self, f: impl FnOnce(Error) -> Error) -> Self;
-}
-
-impl MapError for EventOutcome {
-    fn map_error(self, f: impl FnOnce(Error) -> Error) -> Self {
-        match self {
-            Self::Delivered => Self::Delivered,
-            Self::Retry(e) => Self::Retry(f(e)),
-            Self::Rejected(e) => Self::Rejected(f(e)),
-        }
     }
 }
 
