@@ -276,16 +276,22 @@ notify = ["slack", "pagerduty", "teams", "sms", "email"]
     let pipeline = Pipeline::start(assembly.spec).await.unwrap();
     let log = pipeline.notifications();
     let mut latencies = Vec::with_capacity(ALERTS);
+    let mut per_channel: std::collections::BTreeMap<String, Vec<Duration>> = Default::default();
     for i in 0..ALERTS {
         let mut event = Event::from_json_str(&event_line(i)).unwrap();
         event.severity = vowguard_core::Severity::Critical;
         let started = Instant::now();
+        let submitted_at = chrono::Utc::now();
         pipeline.submit(event).await.unwrap();
         let want = 5 * (i + 1);
         while log.recent().len() < want {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         latencies.push(started.elapsed());
+        for record in &log.recent()[want - 5..want] {
+            let took = (record.time - submitted_at).to_std().unwrap_or_default();
+            per_channel.entry(record.notifier.clone()).or_default().push(took);
+        }
     }
     let failed = log.recent().iter().filter(|r| !r.delivered).count();
     pipeline.shutdown().await;
