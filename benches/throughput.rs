@@ -290,7 +290,10 @@ notify = ["slack", "pagerduty", "teams", "sms", "email"]
         latencies.push(started.elapsed());
         for record in &log.recent()[want - 5..want] {
             let took = (record.time - submitted_at).to_std().unwrap_or_default();
-            per_channel.entry(record.notifier.clone()).or_default().push(took);
+            per_channel
+                .entry(record.notifier.clone())
+                .or_default()
+                .push(took);
         }
     }
     let failed = log.recent().iter().filter(|r| !r.delivered).count();

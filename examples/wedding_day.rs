@@ -29,7 +29,7 @@ fn scenario() -> String {
     let mut lines: Vec<String> = Vec::new();
     let mut push = |v: Value| lines.push(v.to_string());
     let noise = |t: &str, action: &str, user: &str| {
-        serde_json::json!({"timestamp": format!("2026-06-20T{t}Z"), "category": "data_access",
+        serde_json::json!({"id": format!("evt-{}", action.replace('.', "-")), "timestamp": format!("2026-06-20T{t}Z"), "category": "data_access",
             "action": action, "outcome": "success", "severity": "info", "user_id": user,
             "wedding_id": WEDDING})
     };

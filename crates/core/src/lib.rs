@@ -38,8 +38,8 @@ pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
 pub use retry::RetryPolicy;
 pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef};
 pub use traits::{
-    AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier, RateLimit, Receipt,
-    RoutedAlert, Sink,
+    AlertGrouping, AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier,
+    RateLimit, Receipt, RoutedAlert, Sink,
 };
 
 /// Re-exported so connector crates register factories without naming `inventory` themselves.

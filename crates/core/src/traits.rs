@@ -208,9 +208,30 @@ pub struct RoutedAlert {
     pub notifiers: Vec<String>,
 }
 
+/// How an alert is grouped with others before it is sent (Alertmanager's timers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertGrouping {
+    /// Alerts with the same key form one group and one notification.
+    pub key: String,
+    /// How long the first notification of a new group waits for more alerts.
+    pub group_wait: Duration,
+    /// Least time between two notifications of a group that received new alerts.
+    pub group_interval: Duration,
+    /// After how long an unchanged group is notified again.
+    pub repeat_interval: Duration,
+    /// After how long without alerts a group is forgotten.
+    pub forget_after: Duration,
+}
+
 /// Decides which alerts an enriched event raises and where they go. Implemented by
 /// `vowguard-router`; the pipeline calls it once per event after enrichment.
 pub trait AlertRouting: Send + Sync + Debug {
     /// The alerts `event` raises (none for most events).
     fn route(&self, event: &std::sync::Arc<Event>) -> Vec<RoutedAlert>;
+
+    /// How `alert` is grouped; `None` sends it at once, ungrouped (the default).
+    fn grouping(&self, alert: &RoutedAlert) -> Option<AlertGrouping> {
+        let _ = alert;
+        None
+    }
 }

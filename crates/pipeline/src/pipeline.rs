@@ -261,6 +261,7 @@ pub struct Pipeline {
     intake: mpsc::Sender<Submission>,
     shared: Arc<Shared>,
     abort: watch::Sender<bool>,
+    draining: watch::Sender<bool>,
     stage: JoinHandle<()>,
     readers: Vec<JoinHandle<()>>,
     notifier_workers: Vec<JoinHandle<()>>,
@@ -288,6 +289,7 @@ impl Pipeline {
         }
         let acks = Arc::new(AckRegistry::new(journal.stats().next_seq));
         let (abort, abort_rx) = watch::channel(false);
+        let (draining, draining_rx) = watch::channel(false);
 
         // Readers of sinks (or the alert path) no longer configured would pin the journal.
         let mut wanted: Vec<String> = spec.sinks.iter().map(|s| sink_reader(&s.id)).collect();
@@ -350,6 +352,7 @@ impl Pipeline {
                 notifiers: notifier_txs,
                 routed: alerts_routed.clone(),
                 abort: abort_rx,
+                draining: draining_rx,
             };
             readers.push(tokio::spawn(worker.run()));
         }
@@ -378,6 +381,7 @@ impl Pipeline {
             intake,
             shared,
             abort,
+            draining,
             stage,
             readers,
             notifier_workers,
@@ -433,6 +437,7 @@ impl Pipeline {
             intake,
             shared,
             abort,
+            draining,
             stage,
             readers,
             notifier_workers,
@@ -441,6 +446,8 @@ impl Pipeline {
         if let Err(e) = stage.await {
             tracing::error!(error = %e, "pipeline stage failed");
         }
+        // Alert groups waiting for their timers are notified now.
+        let _ = draining.send(true);
         let caught_up = async {
             loop {
                 let stats = shared.journal.stats();

@@ -536,3 +536,84 @@ async fn alerts_are_dispatched_retried_and_logged_once_across_restarts() {
     let text = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap();
     assert_eq!(text.lines().count(), 1);
 }
+
+#[derive(Debug)]
+struct GroupedAlerts;
+
+impl AlertRouting for GroupedAlerts {
+    fn route(&self, event: &Arc<Event>) -> Vec<RoutedAlert> {
+        vec![RoutedAlert {
+            alert: Alert::new(event.clone(), Priority::P0Critical, "burst"),
+            notifiers: vec!["pager".into()],
+        }]
+    }
+    fn grouping(&self, _: &RoutedAlert) -> Option<vowguard_core::AlertGrouping> {
+        Some(vowguard_core::AlertGrouping {
+            key: "planner-17".into(),
+            group_wait: Duration::from_secs(3600),
+            group_interval: Duration::from_secs(3600),
+            repeat_interval: Duration::from_secs(4 * 3600),
+            forget_after: Duration::from_secs(24 * 3600),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct CountingNotifier {
+    alerts: Mutex<Vec<Alert>>,
+}
+
+#[async_trait]
+impl Notifier for CountingNotifier {
+    fn kind(&self) -> &'static str {
+        "counting"
+    }
+    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+        self.alerts.lock().unwrap().push(alert.clone());
+        Ok(Receipt::default())
+    }
+}
+
+#[tokio::test]
+async fn a_burst_is_one_grouped_notification_flushed_when_the_input_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let notifier = Arc::new(CountingNotifier::default());
+    let mut s = spec(dir.path(), vec![]);
+    s.notifiers
+        .push(NotifierSpec::new("pager", notifier.clone()));
+    s.router = Some(Arc::new(GroupedAlerts));
+    let pipeline = start(s).await;
+    let mut durable = Vec::new();
+    for i in 0..5 {
+        durable.push(
+            pipeline
+                .submit(event(&format!("burst-{i}")))
+                .await
+                .unwrap()
+                .durable,
+        );
+    }
+    for d in durable {
+        d.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        notifier.alerts.lock().unwrap().is_empty(),
+        "the group waits for its group_wait (1 h)"
+    );
+    pipeline.shutdown().await;
+    let alerts = notifier.alerts.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1, "five alerts, one notification");
+    assert_eq!(alerts[0].params["group_size"], 5);
+    assert_eq!(
+        alerts[0].event.id, "burst-4",
+        "the group's latest alert stands for it"
+    );
+    // The alert path committed everything: a restart sends nothing again.
+    let mut s = spec(dir.path(), vec![]);
+    s.notifiers
+        .push(NotifierSpec::new("pager", notifier.clone()));
+    s.router = Some(Arc::new(GroupedAlerts));
+    start(s).await.shutdown().await;
+    assert_eq!(notifier.alerts.lock().unwrap().len(), 1);
+}

@@ -1,23 +1,64 @@
 //! Alert routing for vowguard.
 //!
-//! [`Classifier`] turns an enriched event into a [`Priority`] with the reasons for it;
-//! [`Router`] walks the configured `[[routes]]` in order and raises one [`Alert`] per matching
-//! route, addressed to the route's notifiers. The first matching route wins unless it sets
-//! `continue = true` (Alertmanager's convention). Each alert carries a stable `dedup_key`
-//! built from the route's `group_by` fields, so a burst of related events (a brute-force
-//! run) is one incident on channels that deduplicate.
+//! The alert path for one event:
 //!
-//! This is the first cut: classification is by severity; the full route tree (nested
-//! routes, time intervals, grouping timers, inhibition) builds on the same types.
+//! 1. [`Classifier`] computes the priority (P0..P4) from severity, risk score, threat
+//!    intelligence, attack patterns and [`WeddingImpact`], then applies the wedding-day
+//!    protocols (Saturday escalation, active wedding protection, guest data breach), each
+//!    with a human reason.
+//! 2. The route tree ([`RouteConfig`], Alertmanager's model) picks the routes: ordered,
+//!    nested, `continue`, inherited settings, matchers, active/mute time intervals.
+//! 3. The [`Inhibitor`] mutes alerts a recent, more urgent alert covers (a P0 for a
+//!    wedding mutes its P2..P4).
+//! 4. [`Router::route`] returns one [`RoutedAlert`] per route (and per distinct receiver
+//!    parameters), adds the protocols' extra receivers, requests protocol actions through
+//!    the host's [`ActionHook`] and opens [`BreachRecord`]s in a [`BreachLog`].
+//!
+//! [`AlertGrouper`] (group_wait / group_interval / repeat_interval) is a pure state
+//! machine the host drives with [`Router::grouping`]'s key and timing.
+//!
+//! Each alert carries a stable `dedup_key` built from the route's `group_by` fields, so a
+//! burst of related events is one incident on channels that deduplicate.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Map, Value};
-use vowguard_core::{Alert, AlertRouting, Category, Error, Event, Priority, RoutedAlert, Severity};
+use vowguard_core::{Alert, AlertRouting, Error, Event, Priority, RoutedAlert, WeddingImpact};
 
-/// Event fields a route can group by (the default is all of them but `source_ip`).
+mod actions;
+mod cases;
+mod classify;
+mod config;
+mod defaults;
+mod group;
+mod interval;
+mod matcher;
+mod tree;
+
+pub use actions::{
+    ActionHook, BreachLog, BreachRecord, JsonlBreachLog, LoggingActionHook, RequestedAction,
+};
+pub use cases::{CaseExpectation, CaseResult, CasesFile, RouteCase, run_cases};
+pub use classify::{
+    ACTIVE_WEDDING_PROTECTION, Classification, Classifier, GUEST_DATA_BREACH, ProtocolHit,
+    SATURDAY_ESCALATION, default_severity,
+};
+pub use config::{
+    ActiveWeddingProtection, ClassificationConfig, GuestDataBreach, HumanDuration, ImpactFloors,
+    InhibitRule, ProtocolsConfig, RouteConfig, RouteMatch, RouterConfig, SaturdayEscalation,
+    SeverityMap, TimeIntervalConfig, TimeRangeConfig,
+};
+pub use defaults::{DEFAULT_ROUTES_TOML, default_config};
+pub use group::{AlertGrouper, GroupTiming, Inhibitor};
+pub use interval::TimeInterval;
+pub use matcher::{MATCHER_FIELDS, MatchContext, Matcher};
+
+use tree::{Compiler, RouteNode, walk};
+
+/// Event fields a route can group by.
 pub const GROUP_FIELDS: &[&str] = &[
     "category",
     "action",
@@ -27,193 +68,563 @@ pub const GROUP_FIELDS: &[&str] = &[
     "resource_type",
 ];
 
-/// Which events a route takes. Every listed condition must hold; an empty list matches all.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteMatch {
-    /// Alert priorities, e.g. `["P0"]` or `["P0_CRITICAL", "P1_HIGH"]`.
-    #[serde(default)]
-    pub priority: Vec<Priority>,
-    /// Event categories.
-    #[serde(default)]
-    pub category: Vec<Category>,
-    /// Event actions (exact).
-    #[serde(default)]
-    pub action: Vec<String>,
-}
+/// The route name of alerts that only a protocol sends (no route took the event):
+/// `protocol/<protocol name>`.
+pub const PROTOCOL_ROUTE_PREFIX: &str = "protocol/";
 
-impl RouteMatch {
-    fn matches(&self, event: &Event, priority: Priority) -> bool {
-        (self.priority.is_empty() || self.priority.contains(&priority))
-            && (self.category.is_empty() || self.category.contains(&event.category))
-            && (self.action.is_empty() || self.action.contains(&event.action))
-    }
-}
-
-/// One `[[routes]]` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    /// Route name, shown in alerts and the notification log.
-    pub name: String,
-    /// Which alerts this route takes.
-    #[serde(default, rename = "match")]
-    pub matcher: RouteMatch,
-    /// Notifier ids (`[notifiers.<id>]`) that receive the alert.
-    pub notify: Vec<String>,
-    /// Keep evaluating later routes after this one matched.
-    #[serde(default, rename = "continue")]
-    pub continue_matching: bool,
-    /// Event fields that identify an alert group (for the dedup key).
-    #[serde(default = "default_group_by")]
-    pub group_by: Vec<String>,
-    /// Receiver parameters handed to the notifiers (e.g. `channel`, `mention`, `severity`,
-    /// `recipients`).
-    #[serde(default)]
-    pub params: toml::Table,
-}
-
-fn default_group_by() -> Vec<String> {
-    ["category", "action", "wedding_id", "user_id"]
-        .map(String::from)
-        .to_vec()
-}
-
-/// Decides an event's priority.
-#[derive(Debug, Clone, Default)]
-pub struct Classifier;
-
-impl Classifier {
-    /// The priority of `event` and why: severity critical→P0, high→P1, medium→P2, low→P3,
-    /// info→P4.
-    pub fn classify(&self, event: &Event) -> (Priority, Vec<String>) {
-        let priority = Priority::from_severity(event.severity);
-        let reason = format!("severity {} → {priority}", event.severity);
-        (priority, vec![reason])
-    }
-}
-
-/// A compiled route.
+/// The router: classification, route tree, inhibition and protocol side effects.
+/// Implements [`AlertRouting`] for the pipeline. Clones share inhibition state.
 #[derive(Debug, Clone)]
-struct Route {
-    config: RouteConfig,
-    params: Map<String, Value>,
-}
-
-/// The ordered route list; implements [`AlertRouting`] for the pipeline.
-#[derive(Debug, Clone, Default)]
 pub struct Router {
     classifier: Classifier,
-    routes: Vec<Route>,
+    routes: Vec<RouteNode>,
+    intervals: Vec<TimeInterval>,
+    inhibitor: Arc<Inhibitor>,
+    known_notifiers: Vec<String>,
+    action_hook: Arc<dyn ActionHook>,
+    breach_log: Option<Arc<dyn BreachLog>>,
 }
 
-/// Why an event was routed the way it was (for `route explain` and tests).
-#[derive(Debug, Clone, PartialEq)]
+impl Default for Router {
+    /// No routes, severity-only classification.
+    fn default() -> Self {
+        Self::new(Vec::new(), &[]).expect("an empty route list is valid")
+    }
+}
+
+/// One receiver of a route, with the parameters it gets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receiver {
+    /// The notifier id.
+    pub notifier: String,
+    /// The receiver parameters (route `params` merged with `receiver_params.<id>`).
+    pub params: Map<String, Value>,
+}
+
+/// One route that took the event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteStep {
+    /// The route path, e.g. `p0-critical` or `root/p0-wedding-emergency`.
+    pub route: String,
+    /// Its receivers.
+    pub receivers: Vec<Receiver>,
+    /// Why it does not notify now (a time interval), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted: Option<String>,
+}
+
+/// Why an event was routed the way it was (for `route explain`, tests and the admin API).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouteDecision {
     /// The priority.
     pub priority: Priority,
     /// Why that priority.
     pub reasons: Vec<String>,
-    /// The routes that matched, in order, with their notifiers.
+    /// The wedding impact.
+    pub impact: WeddingImpact,
+    /// The protocols the event triggered.
+    pub protocols: Vec<ProtocolHit>,
+    /// The routes that notify (not muted, not inhibited), in order, with their notifiers
+    /// (protocol receivers included on the first; a protocol-only alert appears as
+    /// `protocol/<name>`).
     pub matched: Vec<(String, Vec<String>)>,
+    /// Every route that took the event, muted ones included, with receivers and params.
+    pub routes: Vec<RouteStep>,
+    /// Why the event's alerts are inhibited, if they are.
+    pub inhibited: Option<String>,
+    /// Receivers the protocols add (configured ones only).
+    pub protocol_notifiers: Vec<String>,
+    /// Automatic actions the protocols request.
+    pub actions: Vec<String>,
+    /// When a breach record would be due, if the event opens one.
+    pub breach_deadline: Option<DateTime<Utc>>,
+}
+
+impl RouteDecision {
+    /// Every notifier that would be notified, sorted and deduplicated.
+    pub fn notifiers(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .matched
+            .iter()
+            .flat_map(|(_, n)| n.iter().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// A human-readable rendering for the CLI (`vowguard route explain`).
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "priority: {}", self.priority);
+        let _ = writeln!(out, "why:");
+        for r in &self.reasons {
+            let _ = writeln!(out, "  - {r}");
+        }
+        let i = &self.impact;
+        if i.any() {
+            let mut parts = Vec::new();
+            if i.active_weddings_affected > 0 {
+                parts.push(format!(
+                    "active weddings affected: {}",
+                    i.active_weddings_affected
+                ));
+            }
+            if i.guest_lists_accessed > 0 {
+                parts.push(format!("guest lists accessed: {}", i.guest_lists_accessed));
+            }
+            if i.vendor_accounts_compromised > 0 {
+                parts.push(format!(
+                    "vendor accounts compromised: {}",
+                    i.vendor_accounts_compromised
+                ));
+            }
+            for (flag, text) in [
+                (i.couples_data_at_risk, "couples' data at risk"),
+                (i.payment_data_exposed, "payment data exposed"),
+                (i.wedding_photos_at_risk, "wedding photos at risk"),
+            ] {
+                if flag {
+                    parts.push(text.to_owned());
+                }
+            }
+            let _ = writeln!(out, "wedding impact: {}", parts.join("; "));
+        } else {
+            let _ = writeln!(out, "wedding impact: none");
+        }
+        if !self.protocols.is_empty() {
+            let _ = writeln!(out, "protocols:");
+            for p in &self.protocols {
+                let _ = writeln!(out, "  - {}: {}", p.protocol, p.reason);
+            }
+        }
+        if !self.actions.is_empty() {
+            let _ = writeln!(out, "actions requested: {}", self.actions.join(", "));
+        }
+        if let Some(deadline) = self.breach_deadline {
+            let _ = writeln!(
+                out,
+                "breach record: notification due by {}",
+                deadline.to_rfc3339()
+            );
+        }
+        if self.routes.is_empty() {
+            let _ = writeln!(out, "routes: none matched");
+        } else {
+            let _ = writeln!(out, "routes:");
+            for step in &self.routes {
+                let state = match &step.muted {
+                    Some(why) => format!(" [muted: {why}]"),
+                    None => String::new(),
+                };
+                let _ = writeln!(out, "  - {}{state}", step.route);
+                for r in &step.receivers {
+                    if r.params.is_empty() {
+                        let _ = writeln!(out, "      → {}", r.notifier);
+                    } else {
+                        let _ = writeln!(
+                            out,
+                            "      → {} {}",
+                            r.notifier,
+                            Value::Object(r.params.clone())
+                        );
+                    }
+                }
+            }
+        }
+        if !self.protocol_notifiers.is_empty() {
+            let _ = writeln!(
+                out,
+                "protocol receivers: {}",
+                self.protocol_notifiers.join(", ")
+            );
+        }
+        if let Some(why) = &self.inhibited {
+            let _ = writeln!(out, "inhibited: {why}");
+        }
+        let notifiers = self.notifiers();
+        let _ = writeln!(
+            out,
+            "notifies: {}",
+            if notifiers.is_empty() {
+                "nobody".to_owned()
+            } else {
+                notifiers.join(", ")
+            }
+        );
+        out
+    }
+}
+
+/// Everything routing one event produces, before side effects.
+struct Plan {
+    classification: Classification,
+    steps: Vec<RouteStep>,
+    alerts: Vec<RoutedAlert>,
+    inhibited: Option<String>,
+    protocol_notifiers: Vec<String>,
 }
 
 impl Router {
-    /// Compiles the routes. `known_notifiers` are the configured notifier ids: a route naming
-    /// another id is a config error naming the route.
+    /// Compiles `routes` with the first-cut behaviour: priority by severity only, no
+    /// protocols, no inhibition. `known_notifiers` are the configured notifier ids: a route
+    /// naming another id is a config error naming the route.
     pub fn new(routes: Vec<RouteConfig>, known_notifiers: &[&str]) -> Result<Self, Error> {
-        let mut compiled = Vec::with_capacity(routes.len());
-        for (index, route) in routes.into_iter().enumerate() {
-            let key = format!("routes[{index}] ({})", route.name);
-            if route.name.trim().is_empty() {
+        Self::from_config(RouterConfig::severity_only(routes), known_notifiers)
+    }
+
+    /// Compiles the full configuration. Errors name the key at fault (route, matcher,
+    /// time interval, inhibit rule, protocol).
+    pub fn from_config(config: RouterConfig, known_notifiers: &[&str]) -> Result<Self, Error> {
+        let mut intervals: Vec<TimeInterval> = Vec::new();
+        for ti in &config.time_intervals {
+            if intervals.iter().any(|i| i.name() == ti.name) {
                 return Err(Error::config(format!(
-                    "`routes[{index}].name`: must not be empty"
+                    "`time_intervals`: `{}` is defined twice",
+                    ti.name
                 )));
             }
-            if route.notify.is_empty() {
-                return Err(Error::config(format!("`{key}.notify`: names no notifier")));
-            }
-            for id in &route.notify {
-                if !known_notifiers.contains(&id.as_str()) {
-                    let mut known: Vec<_> = known_notifiers.to_vec();
-                    known.sort_unstable();
-                    return Err(Error::config(format!(
-                        "`{key}.notify`: unknown notifier `{id}`; configured notifiers: {}",
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    )));
-                }
-            }
-            for field in &route.group_by {
-                if !GROUP_FIELDS.contains(&field.as_str()) {
-                    return Err(Error::config(format!(
-                        "`{key}.group_by`: unknown field `{field}`; expected one of {}",
-                        GROUP_FIELDS.join(", ")
-                    )));
-                }
-            }
-            let Ok(Value::Object(params)) = serde_json::to_value(&route.params) else {
-                return Err(Error::config(format!("`{key}.params`: must be a table")));
-            };
-            compiled.push(Route {
-                config: route,
-                params,
-            });
+            intervals.push(TimeInterval::compile(ti)?);
         }
+        let routes = Compiler {
+            known_notifiers,
+            intervals: &intervals,
+        }
+        .compile(config.routes)?;
+        let inhibitor = Inhibitor::new(&config.inhibit_rules)?;
+        let classifier = Classifier::from_config(config.classification, config.protocols)?;
         Ok(Self {
-            classifier: Classifier,
-            routes: compiled,
+            classifier,
+            routes,
+            intervals,
+            inhibitor: Arc::new(inhibitor),
+            known_notifiers: known_notifiers.iter().map(|s| (*s).to_owned()).collect(),
+            action_hook: Arc::new(LoggingActionHook),
+            breach_log: None,
         })
     }
 
-    /// The priority of `event` and the routes it takes.
+    /// Uses `hook` for protocol actions (default: [`LoggingActionHook`]).
+    pub fn with_action_hook(mut self, hook: Arc<dyn ActionHook>) -> Self {
+        self.action_hook = hook;
+        self
+    }
+
+    /// Stores breach records in `log` (default: none; records are only logged).
+    pub fn with_breach_log(mut self, log: Arc<dyn BreachLog>) -> Self {
+        self.breach_log = Some(log);
+        self
+    }
+
+    /// The classifier.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// The inhibitor (shared with clones of this router).
+    pub fn inhibitor(&self) -> &Inhibitor {
+        &self.inhibitor
+    }
+
+    /// Explains how `event` would be routed now, without side effects (no actions, no
+    /// breach record, inhibition state read but not changed).
     pub fn explain(&self, event: &Event) -> RouteDecision {
-        let (priority, reasons) = self.classifier.classify(event);
-        let matched = self
-            .matching(event, priority)
-            .map(|r| (r.config.name.clone(), r.config.notify.clone()))
+        let event = Arc::new(event.clone());
+        let plan = self.plan(&event, self.classifier.classify(&event), None);
+        let breach_deadline = plan
+            .classification
+            .protocols
+            .iter()
+            .filter_map(|p| p.breach_deadline)
+            .min()
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| event.timestamp + d);
+        let matched = if plan.inhibited.is_some() {
+            Vec::new()
+        } else {
+            plan.alerts
+                .iter()
+                .map(|r| (r.alert.route.clone(), r.notifiers.clone()))
+                .collect()
+        };
+        let actions = plan
+            .classification
+            .protocols
+            .iter()
+            .flat_map(|p| p.actions.iter().cloned())
             .collect();
         RouteDecision {
-            priority,
-            reasons,
+            priority: plan.classification.priority,
+            reasons: plan.classification.reasons,
+            impact: plan.classification.impact,
+            protocols: plan.classification.protocols,
             matched,
+            routes: plan.steps,
+            inhibited: plan.inhibited,
+            protocol_notifiers: plan.protocol_notifiers,
+            actions,
+            breach_deadline,
         }
     }
 
-    fn matching<'a>(
-        &'a self,
-        event: &'a Event,
-        priority: Priority,
-    ) -> impl Iterator<Item = &'a Route> + 'a {
-        let mut stop = false;
-        self.routes.iter().filter(move |route| {
-            if stop || !route.config.matcher.matches(event, priority) {
-                return false;
-            }
-            stop = !route.config.continue_matching;
-            true
-        })
+    /// The grouping key and timers for a routed alert, for an [`AlertGrouper`]: the key is
+    /// the dedup key plus the notifiers; the timers are the route's, capped by a protocol's
+    /// delivery deadline (`params["deliver_within_seconds"]`).
+    pub fn grouping(&self, routed: &RoutedAlert) -> (String, GroupTiming) {
+        fn find<'a>(nodes: &'a [RouteNode], path: &str) -> Option<&'a RouteNode> {
+            nodes.iter().find_map(|n| {
+                if n.path == path {
+                    Some(n)
+                } else {
+                    find(&n.children, path)
+                }
+            })
+        }
+        let timing =
+            find(&self.routes, &routed.alert.route).map_or_else(GroupTiming::default, |n| n.timing);
+        let cap = routed
+            .alert
+            .params
+            .get("deliver_within_seconds")
+            .and_then(Value::as_u64)
+            .map(std::time::Duration::from_secs);
+        (
+            format!("{}|{}", routed.alert.dedup_key, routed.notifiers.join(",")),
+            timing.capped(cap),
+        )
     }
+
+    fn plan(
+        &self,
+        event: &Arc<Event>,
+        classification: Classification,
+        breach: Option<&BreachRecord>,
+    ) -> Plan {
+        let protocol_names = classification.protocol_names();
+        let ctx = MatchContext {
+            event,
+            priority: classification.priority,
+            protocols: &protocol_names,
+        };
+        let mut nodes = Vec::new();
+        walk(&self.routes, &ctx, &mut nodes);
+
+        let mut extra_params = Map::new();
+        if !protocol_names.is_empty() {
+            extra_params.insert("protocols".into(), Value::from(protocol_names.clone()));
+            if let Some(d) = classification.deliver_within() {
+                extra_params.insert("deliver_within_seconds".into(), Value::from(d.as_secs()));
+            }
+        }
+        if let Some(b) = breach {
+            extra_params.insert("breach_id".into(), Value::from(b.id.clone()));
+            extra_params.insert(
+                "breach_deadline".into(),
+                Value::from(b.deadline.to_rfc3339()),
+            );
+        }
+
+        let mut steps = Vec::new();
+        let mut alerts: Vec<RoutedAlert> = Vec::new();
+        for node in nodes {
+            let muted = node.muted(event.timestamp, &self.intervals);
+            let mut receivers: Vec<Receiver> = Vec::new();
+            for id in &node.notify {
+                let mut params = node.params.clone();
+                if let Some(own) = node.receiver_params.get(id) {
+                    params.extend(own.clone());
+                }
+                receivers.push(Receiver {
+                    notifier: id.clone(),
+                    params,
+                });
+            }
+            if muted.is_none() {
+                // Receivers with identical params share one alert.
+                let mut groups: Vec<(Map<String, Value>, Vec<String>)> = Vec::new();
+                for r in &receivers {
+                    match groups.iter_mut().find(|(p, _)| *p == r.params) {
+                        Some((_, ids)) => ids.push(r.notifier.clone()),
+                        None => groups.push((r.params.clone(), vec![r.notifier.clone()])),
+                    }
+                }
+                for (mut params, notifiers) in groups {
+                    params.extend(extra_params.clone());
+                    let mut alert = self.alert(event, &classification, &node.path, &node.group_by);
+                    alert.params = params;
+                    alerts.push(RoutedAlert { alert, notifiers });
+                }
+            }
+            steps.push(RouteStep {
+                route: node.path.clone(),
+                receivers,
+                muted,
+            });
+        }
+
+        // Receivers the protocols add, once, to the first alert.
+        let mut protocol_notifiers: Vec<String> = Vec::new();
+        for hit in &classification.protocols {
+            for id in &hit.notify {
+                if self.known_notifiers.contains(id) && !protocol_notifiers.contains(id) {
+                    protocol_notifiers.push(id.clone());
+                }
+            }
+        }
+        let missing: Vec<String> = protocol_notifiers
+            .iter()
+            .filter(|id| !alerts.iter().any(|a| a.notifiers.contains(id)))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            match alerts.first_mut() {
+                Some(first) => first.notifiers.extend(missing),
+                None => {
+                    let hit = classification
+                        .protocols
+                        .iter()
+                        .find(|h| h.notify.iter().any(|id| missing.contains(id)))
+                        .map_or("protocol", |h| h.protocol);
+                    let route = format!("{PROTOCOL_ROUTE_PREFIX}{hit}");
+                    let group_by: Vec<String> = ["category", "action", "wedding_id", "user_id"]
+                        .map(String::from)
+                        .to_vec();
+                    let mut alert = self.alert(event, &classification, &route, &group_by);
+                    alert.params = extra_params;
+                    alerts.push(RoutedAlert {
+                        alert,
+                        notifiers: missing,
+                    });
+                }
+            }
+        }
+
+        // Every alert of one event shares event and priority: one check covers them all
+        // (a probe alert when no route took the event).
+        let inhibited = match alerts.first() {
+            Some(a) => self.inhibitor.is_inhibited(&a.alert, event.timestamp),
+            None => {
+                let mut probe = self.alert(event, &classification, "", &[]);
+                probe.params = extra_params_for_probe(&classification);
+                self.inhibitor.is_inhibited(&probe, event.timestamp)
+            }
+        };
+        Plan {
+            classification,
+            steps,
+            alerts,
+            inhibited,
+            protocol_notifiers,
+        }
+    }
+
+    fn alert(
+        &self,
+        event: &Arc<Event>,
+        c: &Classification,
+        route: &str,
+        group_by: &[String],
+    ) -> Alert {
+        let mut alert = Alert::new(event.clone(), c.priority, route.to_owned());
+        alert.reasons = c.reasons.clone();
+        alert.impact = c.impact.clone();
+        alert.dedup_key = dedup_key(route, group_by, event);
+        alert.created_at = Utc::now();
+        alert
+    }
+
+    fn open_breach(&self, event: &Event, classification: &Classification) -> Option<BreachRecord> {
+        let hit = classification
+            .protocols
+            .iter()
+            .find(|p| p.breach_deadline.is_some())?;
+        let deadline = chrono::Duration::from_std(hit.breach_deadline?).ok()?;
+        let record = BreachRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            opened_at: event.timestamp,
+            deadline: event.timestamp + deadline,
+            wedding_id: wedding_id(event),
+            records_affected: event.record_count,
+            event_id: event.id.clone(),
+            reason: hit.reason.clone(),
+        };
+        match &self.breach_log {
+            Some(log) => {
+                if let Err(e) = log.record(&record) {
+                    tracing::error!(error = %e, breach_id = %record.id, event_id = %record.event_id, "could not store the breach record");
+                }
+            }
+            None => tracing::warn!(
+                breach_id = %record.id,
+                event_id = %record.event_id,
+                deadline = %record.deadline.to_rfc3339(),
+                "guest data breach opened (no breach log installed)"
+            ),
+        }
+        Some(record)
+    }
+}
+
+/// The protocol names as alert params, so inhibit matchers on `protocol` see them.
+fn extra_params_for_probe(c: &Classification) -> Map<String, Value> {
+    let mut params = Map::new();
+    if !c.protocols.is_empty() {
+        params.insert("protocols".into(), Value::from(c.protocol_names()));
+    }
+    params
+}
+
+fn wedding_id(event: &Event) -> Option<String> {
+    event.wedding_id.clone().or_else(|| {
+        event
+            .enrichment
+            .wedding
+            .as_ref()
+            .map(|w| w.wedding_id.clone())
+    })
 }
 
 impl AlertRouting for Router {
     fn route(&self, event: &Arc<Event>) -> Vec<RoutedAlert> {
-        let (priority, reasons) = self.classifier.classify(event);
-        self.matching(event, priority)
-            .map(|route| {
-                let mut alert = Alert::new(event.clone(), priority, route.config.name.clone());
-                alert.reasons = reasons.clone();
-                alert.dedup_key = dedup_key(&route.config.name, &route.config.group_by, event);
-                alert.params = route.params.clone();
-                RoutedAlert {
-                    alert,
-                    notifiers: route.config.notify.clone(),
-                }
-            })
-            .collect()
+        let classification = self.classifier.classify(event);
+        let breach = self.open_breach(event, &classification);
+        for hit in &classification.protocols {
+            for action in &hit.actions {
+                self.action_hook.request(&RequestedAction {
+                    action: action.clone(),
+                    event_id: event.id.clone(),
+                    wedding_id: wedding_id(event),
+                    user_ids: event.user_id.iter().cloned().collect(),
+                    reason: hit.reason.clone(),
+                });
+            }
+        }
+        let plan = self.plan(event, classification, breach.as_ref());
+        let probe = plan.alerts.first().map_or_else(
+            || {
+                let mut probe = self.alert(event, &plan.classification, "", &[]);
+                probe.params = extra_params_for_probe(&plan.classification);
+                probe
+            },
+            |a| a.alert.clone(),
+        );
+        if let Some(why) = &plan.inhibited {
+            tracing::info!(event_id = %event.id, priority = %plan.classification.priority, reason = %why, "alert inhibited");
+            return Vec::new();
+        }
+        self.inhibitor.observe(&probe);
+        plan.alerts
+    }
+
+    fn grouping(&self, alert: &RoutedAlert) -> Option<vowguard_core::AlertGrouping> {
+        let (key, timing) = Router::grouping(self, alert);
+        Some(vowguard_core::AlertGrouping {
+            key,
+            group_wait: timing.group_wait,
+            group_interval: timing.group_interval,
+            repeat_interval: timing.repeat_interval,
+            forget_after: timing.forget_after,
+        })
     }
 }
 
@@ -257,103 +668,5 @@ pub fn dedup_key(route: &str, group_by: &[String], event: &Event) -> String {
     key
 }
 
-/// The severity a priority corresponds to by default (the inverse of the classifier's map).
-pub fn default_severity(priority: Priority) -> Severity {
-    match priority {
-        Priority::P0Critical => Severity::Critical,
-        Priority::P1High => Severity::High,
-        Priority::P2Medium => Severity::Medium,
-        Priority::P3Low => Severity::Low,
-        Priority::P4Info => Severity::Info,
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn routes(text: &str) -> Vec<RouteConfig> {
-        #[derive(Deserialize)]
-        struct File {
-            routes: Vec<RouteConfig>,
-        }
-        toml::from_str::<File>(text).unwrap().routes
-    }
-
-    fn event(severity: Severity, user: &str) -> Arc<Event> {
-        let mut e = Event::new(Category::Authentication, "login", severity);
-        e.user_id = Some(user.to_owned());
-        Arc::new(e)
-    }
-
-    const ROUTES: &str = r##"
-        [[routes]]
-        name = "critical"
-        match = { priority = ["P0"] }
-        notify = ["oncall", "secops"]
-        continue = true
-        params = { channel = "#security-emergency", mention = "channel" }
-
-        [[routes]]
-        name = "high-or-critical"
-        match = { priority = ["P0_CRITICAL", "P1_HIGH"] }
-        notify = ["secops"]
-
-        [[routes]]
-        name = "everything-else"
-        notify = ["secops"]
-    "##;
-
-    #[test]
-    fn first_match_wins_unless_continue() {
-        let router = Router::new(routes(ROUTES), &["oncall", "secops"]).unwrap();
-        let p0 = router.route(&event(Severity::Critical, "u1"));
-        let names: Vec<_> = p0.iter().map(|r| r.alert.route.as_str()).collect();
-        assert_eq!(names, ["critical", "high-or-critical"]);
-        assert_eq!(p0[0].notifiers, ["oncall", "secops"]);
-        assert_eq!(p0[0].alert.priority, Priority::P0Critical);
-        assert_eq!(
-            p0[0].alert.param_str("channel"),
-            Some("#security-emergency")
-        );
-        let p1 = router.route(&event(Severity::High, "u1"));
-        assert_eq!(p1.len(), 1);
-        assert_eq!(p1[0].alert.route, "high-or-critical");
-        let p4 = router.route(&event(Severity::Info, "u1"));
-        assert_eq!(p4[0].alert.route, "everything-else");
-        assert_eq!(p4[0].alert.reasons, ["severity info → P4_INFO"]);
-    }
-
-    #[test]
-    fn dedup_key_is_stable_per_group() {
-        let router = Router::new(routes(ROUTES), &["oncall", "secops"]).unwrap();
-        let a = &router.route(&event(Severity::Critical, "u1"))[0].alert;
-        let b = &router.route(&event(Severity::Critical, "u1"))[0].alert;
-        let c = &router.route(&event(Severity::Critical, "u2"))[0].alert;
-        assert_ne!(a.id, b.id);
-        assert_eq!(a.dedup_key, b.dedup_key);
-        assert_ne!(a.dedup_key, c.dedup_key);
-        assert!(a.dedup_key.starts_with("vowguard-critical-"));
-    }
-
-    #[test]
-    fn config_errors_name_the_route() {
-        let err = Router::new(routes(ROUTES), &["secops"])
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "`routes[0] (critical).notify`: unknown notifier `oncall`; configured notifiers: secops"
-        );
-        let bad = r#"
-            [[routes]]
-            name = "x"
-            notify = ["secops"]
-            group_by = ["colour"]
-        "#;
-        let err = Router::new(routes(bad), &["secops"])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("unknown field `colour`"), "{err}");
-    }
-}
+mod tests;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use vowguard_core::registry::{self, Builder};
 use vowguard_core::{BuildContext, Error, Role, SecretLookup};
 use vowguard_pipeline::{EnricherSpec, NotifierSpec, PipelineOptions, PipelineSpec, SinkSpec};
-use vowguard_router::Router;
+use vowguard_router::{JsonlBreachLog, Router, RouterConfig, default_config};
 
 use crate::config::{Config, SourceConfig, take_common_keys};
 
@@ -85,8 +85,37 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
     }
 
     let notifier_ids: Vec<&str> = config.notifiers.keys().map(String::as_str).collect();
-    let router = match Router::new(config.routes.clone(), &notifier_ids) {
-        Ok(router) => Arc::new(router),
+    let mut router_config = RouterConfig {
+        routes: config.routes.clone(),
+        time_intervals: config.time_intervals.clone(),
+        inhibit_rules: config
+            .inhibit_rules
+            .clone()
+            .unwrap_or_else(|| RouterConfig::default().inhibit_rules),
+        classification: config.classification.clone(),
+        protocols: config.protocols.clone(),
+    };
+    if router_config.routes.is_empty() && !notifier_ids.is_empty() {
+        router_config.routes = default_config().routes;
+        for warning in router_config.retain_notifiers(&notifier_ids) {
+            tracing::info!("default routing table: {warning}");
+        }
+    } else {
+        // The protocols' extra receivers (`oncall`, `legal`) are optional: keep the ones
+        // that are configured.
+        let p = &mut router_config.protocols;
+        for list in [
+            &mut p.saturday_escalation.notify,
+            &mut p.active_wedding_protection.notify,
+            &mut p.guest_data_breach.notify,
+        ] {
+            list.retain(|id| notifier_ids.contains(&id.as_str()));
+        }
+    }
+    let router = match Router::from_config(router_config, &notifier_ids) {
+        Ok(router) => Arc::new(router.with_breach_log(Arc::new(JsonlBreachLog::new(
+            data_dir.join("breaches.jsonl"),
+        )))),
         Err(e) => {
             errors.push(e);
             Arc::new(Router::default())
@@ -129,9 +158,9 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             "`sources.{id}`: an http source needs a `[server]` table with `listen`"
         )));
     }
-    if config.sinks.is_empty() && config.routes.is_empty() {
+    if config.sinks.is_empty() && config.notifiers.is_empty() {
         errors.push(Error::config(
-            "nothing to deliver to: configure at least one `[sinks.<id>]` or `[[routes]]`",
+            "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
         ));
     }
     if !errors.is_empty() {

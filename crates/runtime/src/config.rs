@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use vowguard_core::{BatchLimits, Error, RateLimit, RetryPolicy, Role};
 use vowguard_pipeline::{BreakerOptions, WhenFull};
-use vowguard_router::RouteConfig;
+use vowguard_router::{
+    ClassificationConfig, InhibitRule, ProtocolsConfig, RouteConfig, TimeIntervalConfig,
+};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,9 +41,23 @@ pub struct Config {
     /// Notifiers by id (connector tables).
     #[serde(default)]
     pub notifiers: BTreeMap<String, toml::Table>,
-    /// Alert routes, in order.
+    /// Alert routes, in order. When none is given, the platform's default routing table is
+    /// used, restricted to the notifiers that are configured.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Named time intervals routes refer to.
+    #[serde(default)]
+    pub time_intervals: Vec<TimeIntervalConfig>,
+    /// Inhibition rules; absent: a P0 for a wedding mutes that wedding's P2..P4 for an hour.
+    #[serde(default)]
+    pub inhibit_rules: Option<Vec<InhibitRule>>,
+    /// How priorities are computed from severity, risk, threat, patterns and wedding impact.
+    #[serde(default)]
+    pub classification: ClassificationConfig,
+    /// The wedding-day protocols (Saturday escalation, active wedding protection, guest data
+    /// breach), all on by default.
+    #[serde(default)]
+    pub protocols: ProtocolsConfig,
 }
 
 fn default_data_dir() -> PathBuf {

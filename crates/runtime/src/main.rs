@@ -57,6 +57,33 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Explain and test alert routing.
+    Route {
+        #[command(subcommand)]
+        action: RouteAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RouteAction {
+    /// Print an event's priority with its reasons, the protocols it triggers, the path
+    /// through the route tree, and the receivers (nothing is sent).
+    Explain {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A file holding one event (JSON, as sent to vowguard; an `enrichment` object may be
+        /// added to try wedding context or threat intelligence).
+        event: PathBuf,
+    },
+    /// Check a table of expected routing outcomes; exits non-zero on any mismatch.
+    Test {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The cases (TOML: `[[cases]] name, event = {...}, expect = {...}`).
+        cases: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +141,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Dlq { action } => dlq(action).await,
+            Command::Route { action } => route(action),
         }
     });
     match result {
@@ -354,6 +382,57 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
                 Err(Error::unavailable(format!(
                     "{} dead letter(s) failed again",
                     report.failed.len()
+                )))
+            }
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn route(action: RouteAction) -> Result<(), Error> {
+    match action {
+        RouteAction::Explain { config, event } => {
+            let assembly = load(&config)?;
+            let text = std::fs::read_to_string(&event)
+                .map_err(|e| Error::config(format!("cannot read {}: {e}", event.display())))?;
+            let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                Error::invalid_input(format!("{}: invalid JSON: {e}", event.display()))
+            })?;
+            // An explicit `enrichment` lets users try context the enrichers would add.
+            let enrichment = value.as_object_mut().and_then(|o| o.remove("enrichment"));
+            let mut parsed = vowguard_core::Event::from_json_value(value)
+                .map_err(|e| Error::invalid_input(format!("{}: {e}", event.display())))?;
+            if let Some(enrichment) = enrichment {
+                parsed.enrichment = serde_json::from_value(enrichment).map_err(|e| {
+                    Error::invalid_input(format!("{}: field `enrichment`: {e}", event.display()))
+                })?;
+            }
+            print!("{}", assembly.router.explain(&parsed).render_text());
+            Ok(())
+        }
+        RouteAction::Test { config, cases } => {
+            let assembly = load(&config)?;
+            let text = std::fs::read_to_string(&cases)
+                .map_err(|e| Error::config(format!("cannot read {}: {e}", cases.display())))?;
+            let file = vowguard_router::CasesFile::from_toml(&text)?;
+            let results = vowguard_router::run_cases(&assembly.router, &file);
+            let failed = results.iter().filter(|r| !r.passed).count();
+            for result in &results {
+                println!(
+                    "{} {}",
+                    if result.passed { "ok  " } else { "FAIL" },
+                    result.name
+                );
+                for failure in &result.failures {
+                    println!("       {failure}");
+                }
+            }
+            println!("{} passed, {failed} failed", results.len() - failed);
+            if failed == 0 {
+                Ok(())
+            } else {
+                Err(Error::invalid_input(format!(
+                    "{failed} routing case(s) failed"
                 )))
             }
         }

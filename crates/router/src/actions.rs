@@ -1,0 +1,195 @@
+//! Hooks the host implements for the protocols' side effects: automatic actions
+//! ([`ActionHook`]) and GDPR breach records ([`BreachLog`]).
+
+use std::fmt::Debug;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vowguard_core::Error;
+
+/// An automatic action a protocol asks the host to take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedAction {
+    /// The action, e.g. `lock_accounts`, `read_only_mode`, `notify_wedding_coordinator`.
+    pub action: String,
+    /// The event that caused it.
+    pub event_id: String,
+    /// The wedding concerned, when known.
+    pub wedding_id: Option<String>,
+    /// The accounts concerned (the event's user).
+    pub user_ids: Vec<String>,
+    /// Why (the protocol's reason).
+    pub reason: String,
+}
+
+/// Carries out (or queues) protocol actions. Called synchronously from routing: it must
+/// not block; hand the work to a task or queue.
+pub trait ActionHook: Send + Sync + Debug {
+    /// Requests `action`.
+    fn request(&self, action: &RequestedAction);
+}
+
+/// The default [`ActionHook`]: logs each request with `tracing` at warn level and does
+/// nothing else.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoggingActionHook;
+
+impl ActionHook for LoggingActionHook {
+    fn request(&self, action: &RequestedAction) {
+        tracing::warn!(
+            action = %action.action,
+            event_id = %action.event_id,
+            wedding_id = action.wedding_id.as_deref().unwrap_or(""),
+            users = %action.user_ids.join(","),
+            reason = %action.reason,
+            "protocol requests an automatic action (no action hook installed)"
+        );
+    }
+}
+
+/// A possible personal-data breach, opened by the guest data breach protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreachRecord {
+    /// Unique id (UUIDv7).
+    pub id: String,
+    /// When the breach record was opened (the event's timestamp, the earliest moment the
+    /// platform knew; the deadline counts from here, which is conservative).
+    pub opened_at: DateTime<Utc>,
+    /// When the supervisory authority must be notified (GDPR Art. 33: 72 hours).
+    pub deadline: DateTime<Utc>,
+    /// The wedding whose guests are concerned.
+    pub wedding_id: Option<String>,
+    /// Records touched, when the event says.
+    pub records_affected: Option<u64>,
+    /// The event that opened it.
+    pub event_id: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Stores breach records.
+pub trait BreachLog: Send + Sync + Debug {
+    /// Stores `record` durably.
+    fn record(&self, record: &BreachRecord) -> Result<(), Error>;
+}
+
+/// A [`BreachLog`] appending one JSON object per line to a file (created if missing).
+#[derive(Debug)]
+pub struct JsonlBreachLog {
+    path: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl JsonlBreachLog {
+    /// A log at `path` (e.g. `data_dir/breaches.jsonl`).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The file it appends to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads every record back (for tests and the CLI).
+    pub fn read_all(&self) -> Result<Vec<BreachRecord>, Error> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("read breach log {}", self.path.display()),
+                    e,
+                ));
+            }
+        };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| {
+                    Error::internal(format!(
+                        "breach log {}: unreadable line: {e}",
+                        self.path.display()
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+impl BreachLog for JsonlBreachLog {
+    fn record(&self, record: &BreachRecord) -> Result<(), Error> {
+        let mut line = serde_json::to_vec(record)
+            .map_err(|e| Error::internal(format!("encode breach record: {e}")))?;
+        line.push(b'\n');
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let what = || format!("append to breach log {}", self.path.display());
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(what(), e))?;
+        file.write_all(&line).map_err(|e| Error::io(what(), e))?;
+        file.sync_data().map_err(|e| Error::io(what(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_log_appends_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = JsonlBreachLog::new(dir.path().join("breaches.jsonl"));
+        assert!(log.read_all().unwrap().is_empty());
+        let opened_at = Utc::now();
+        let record = BreachRecord {
+            id: "b-1".into(),
+            opened_at,
+            deadline: opened_at + chrono::Duration::hours(72),
+            wedding_id: Some("w-1".into()),
+            records_affected: Some(812),
+            event_id: "e-1".into(),
+            reason: "mass query".into(),
+        };
+        log.record(&record).unwrap();
+        log.record(&BreachRecord {
+            id: "b-2".into(),
+            ..record.clone()
+        })
+        .unwrap();
+        let back = log.read_all().unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0], record);
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn unwritable_log_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = JsonlBreachLog::new(dir.path().join("missing-dir").join("b.jsonl"));
+        let record = BreachRecord {
+            id: "b".into(),
+            opened_at: Utc::now(),
+            deadline: Utc::now(),
+            wedding_id: None,
+            records_affected: None,
+            event_id: "e".into(),
+            reason: String::new(),
+        };
+        let err = log.record(&record).unwrap_err();
+        assert_eq!(err.kind(), vowguard_core::ErrorKind::Io);
+        assert!(err.to_string().contains("append to breach log"), "{err}");
+    }
+}
