@@ -7,13 +7,15 @@
 //! * `notify`: latency from an event entering the pipeline to all five alert channels
 //!   (Slack, PagerDuty, Teams, SMS, email) having accepted its P0 alert, p50/p99. Vendor
 //!   rate limits are raised for this run so the figure is vowguard's own latency.
+//! * `http`: the same end to end from `POST /v1/events` (the HTTP source, acknowledged
+//!   after the journal) under a steady load of 20 P0 events/s for 15 s.
 //!
 //! These are measurements, not tests: they print figures and never fail on a number.
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use vowguard_core::{Event, SecretMap};
 use vowguard_pipeline::Pipeline;
 use vowguard_runtime::{Config, Environment, assemble, run_with_input};
@@ -314,6 +316,123 @@ notify = ["slack", "pagerduty", "teams", "sms", "email"]
     );
 }
 
+/// `POST /v1/events` → every routed channel accepted, under a steady load.
+async fn http_latency() {
+    const RATE: u64 = 20;
+    const SECONDS: u64 = 15;
+    let ok = |body: &str, status: u16| ResponseTemplate::new(status).set_body_string(body.to_owned());
+    let slack = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ok(r#"{"ok":true,"ts":"1.2"}"#, 200)).mount(&slack).await;
+    let pagerduty = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ok(r#"{"status":"success","message":"Event processed"}"#, 202)).mount(&pagerduty).await;
+    let teams = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ok("", 202)).mount(&teams).await;
+    let sms = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ok(r#"{"sid":"SM1","status":"queued"}"#, 201)).mount(&sms).await;
+    let (smtp_port, _mail) = smtp_receiver().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let fast = "rate_limit = { per_second = 100000.0, burst = 100000 }";
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r##"data_dir = "{dir}"
+[server]
+listen = "127.0.0.1:{port}"
+[sources.api]
+type = "http"
+[notifiers.slack]
+type = "slack"
+bot_token = {{ env = "BENCH_TOKEN" }}
+channels = ["#security-emergency"]
+api_base_url = "{slack}"
+{fast}
+[notifiers.pagerduty]
+type = "pagerduty"
+routing_key = {{ env = "BENCH_PD_KEY" }}
+endpoint = "{pd}"
+{fast}
+[notifiers.teams]
+type = "teams"
+webhook_url = {{ env = "BENCH_TEAMS_URL" }}
+{fast}
+[notifiers.sms]
+type = "sms"
+account_sid = "AC00000000000000000000000000000042"
+auth_token = {{ env = "BENCH_TOKEN" }}
+from = "+15005550006"
+to = ["+447700900123"]
+api_base_url = "{sms}"
+{fast}
+[notifiers.email]
+type = "email"
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from = "vowguard@example.org"
+to = ["security@example.org"]
+{fast}
+[[routes]]
+name = "p0"
+match = {{ priority = ["P0"] }}
+notify = ["slack", "pagerduty", "teams", "sms", "email"]
+group_wait = "0s"
+"##,
+        dir = dir.path().display(),
+        slack = slack.uri(),
+        pd = pagerduty.uri(),
+        sms = sms.uri(),
+    );
+    let secrets = secrets().with("BENCH_TEAMS_URL", format!("{}/workflows/x/triggers/manual/paths/invoke?sig=s", teams.uri()));
+    let parsed = Config::parse(&config).unwrap();
+    let assembly = assemble(&parsed, &Environment { config_dir: dir.path(), secrets: &secrets }).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vowguard_runtime::run(assembly, async move {
+        let _ = stop_rx.await;
+    }));
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut sent: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = Default::default();
+    let mut ticker = tokio::time::interval(Duration::from_millis(1000 / RATE));
+    for i in 0..RATE * SECONDS {
+        ticker.tick().await;
+        let id = format!("lat-{i:05}");
+        let event = json!({"id": id, "action": "guest_list.export", "severity": "critical", "user_id": format!("u-{i}")});
+        sent.insert(id, chrono::Utc::now());
+        let response = client.post(format!("{base}/v1/events")).json(&event).send().await.unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    let log = dir.path().join("notifications.jsonl");
+    let want = 5 * sent.len();
+    let records: Vec<Value> = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let records: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        if records.len() >= want {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let mut done: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = Default::default();
+    for r in &records {
+        let id = r["event_id"].as_str().unwrap().to_owned();
+        let at: chrono::DateTime<chrono::Utc> = r["time"].as_str().unwrap().parse().unwrap();
+        let e = done.entry(id).or_insert(at);
+        *e = (*e).max(at);
+    }
+    let mut latencies: Vec<Duration> = sent
+        .iter()
+        .map(|(id, at)| (done[id] - *at).to_std().unwrap_or_default())
+        .collect();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).min(latencies.len()) - 1];
+    println!("## POST /v1/events → P0 accepted by all five channels, steady {RATE} events/s for {SECONDS} s ({} events)\n", latencies.len());
+    println!("| p50 | p90 | p99 | max |\n|---:|---:|---:|---:|");
+    println!("| {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |\n", ms(pct(0.5)), ms(pct(0.9)), ms(pct(0.99)), ms(*latencies.last().unwrap()));
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -333,5 +452,8 @@ async fn main() {
     }
     if matches!(which.as_str(), "notify" | "all") {
         notify().await;
+    }
+    if matches!(which.as_str(), "http" | "all") {
+        http_latency().await;
     }
 }

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Some("demo") => cargo(&["run", "--example", "wedding_day"]),
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | demo | bench [journal|pipeline|encoders|notify]>");
+            eprintln!("usage: cargo xtask <ci | demo | bench [encoders|pipeline|notify|http|journal]>");
             return ExitCode::from(2);
         }
     };
@@ -196,7 +196,7 @@ fn feature_isolation() -> Result {
 }
 
 fn bench(which: &[String]) -> Result {
-    let all = ["encoders", "pipeline", "notify", "journal"];
+    let all = ["encoders", "pipeline", "notify", "http", "journal"];
     let selected: Vec<&str> = if which.is_empty() {
         all.to_vec()
     } else {
@@ -213,7 +213,7 @@ fn bench(which: &[String]) -> Result {
                 "--example",
                 "journal_bench",
             ])?,
-            "encoders" | "pipeline" | "notify" => cargo(&[
+            "encoders" | "pipeline" | "notify" | "http" => cargo(&[
                 "run",
                 "--release",
                 "--locked",
