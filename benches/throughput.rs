@@ -320,17 +320,37 @@ notify = ["slack", "pagerduty", "teams", "sms", "email"]
 async fn http_latency() {
     const RATE: u64 = 20;
     const SECONDS: u64 = 15;
-    let ok = |body: &str, status: u16| ResponseTemplate::new(status).set_body_string(body.to_owned());
+    let ok =
+        |body: &str, status: u16| ResponseTemplate::new(status).set_body_string(body.to_owned());
     let slack = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ok(r#"{"ok":true,"ts":"1.2"}"#, 200)).mount(&slack).await;
+    Mock::given(method("POST"))
+        .respond_with(ok(r#"{"ok":true,"ts":"1.2"}"#, 200))
+        .mount(&slack)
+        .await;
     let pagerduty = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ok(r#"{"status":"success","message":"Event processed"}"#, 202)).mount(&pagerduty).await;
+    Mock::given(method("POST"))
+        .respond_with(ok(
+            r#"{"status":"success","message":"Event processed"}"#,
+            202,
+        ))
+        .mount(&pagerduty)
+        .await;
     let teams = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ok("", 202)).mount(&teams).await;
+    Mock::given(method("POST"))
+        .respond_with(ok("", 202))
+        .mount(&teams)
+        .await;
     let sms = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ok(r#"{"sid":"SM1","status":"queued"}"#, 201)).mount(&sms).await;
+    Mock::given(method("POST"))
+        .respond_with(ok(r#"{"sid":"SM1","status":"queued"}"#, 201))
+        .mount(&sms)
+        .await;
     let (smtp_port, _mail) = smtp_receiver().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let fast = "rate_limit = { per_second = 100000.0, burst = 100000 }";
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
@@ -381,9 +401,22 @@ group_wait = "0s"
         pd = pagerduty.uri(),
         sms = sms.uri(),
     );
-    let secrets = secrets().with("BENCH_TEAMS_URL", format!("{}/workflows/x/triggers/manual/paths/invoke?sig=s", teams.uri()));
+    let secrets = secrets().with(
+        "BENCH_TEAMS_URL",
+        format!(
+            "{}/workflows/x/triggers/manual/paths/invoke?sig=s",
+            teams.uri()
+        ),
+    );
     let parsed = Config::parse(&config).unwrap();
-    let assembly = assemble(&parsed, &Environment { config_dir: dir.path(), secrets: &secrets }).unwrap();
+    let assembly = assemble(
+        &parsed,
+        &Environment {
+            config_dir: dir.path(),
+            secrets: &secrets,
+        },
+    )
+    .unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(vowguard_runtime::run(assembly, async move {
         let _ = stop_rx.await;
@@ -393,21 +426,30 @@ group_wait = "0s"
     while client.get(format!("{base}/health")).send().await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut sent: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = Default::default();
+    let mut sent: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> =
+        Default::default();
     let mut ticker = tokio::time::interval(Duration::from_millis(1000 / RATE));
     for i in 0..RATE * SECONDS {
         ticker.tick().await;
         let id = format!("lat-{i:05}");
         let event = json!({"id": id, "action": "guest_list.export", "severity": "critical", "user_id": format!("u-{i}")});
         sent.insert(id, chrono::Utc::now());
-        let response = client.post(format!("{base}/v1/events")).json(&event).send().await.unwrap();
+        let response = client
+            .post(format!("{base}/v1/events"))
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 202);
     }
     let log = dir.path().join("notifications.jsonl");
     let want = 5 * sent.len();
     let records: Vec<Value> = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let records: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let records: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
         if records.len() >= want {
             break records;
         }
@@ -415,7 +457,8 @@ group_wait = "0s"
     };
     let _ = stop_tx.send(());
     let _ = server.await;
-    let mut done: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = Default::default();
+    let mut done: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> =
+        Default::default();
     for r in &records {
         let id = r["event_id"].as_str().unwrap().to_owned();
         let at: chrono::DateTime<chrono::Utc> = r["time"].as_str().unwrap().parse().unwrap();
@@ -427,10 +470,20 @@ group_wait = "0s"
         .map(|(id, at)| (done[id] - *at).to_std().unwrap_or_default())
         .collect();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).min(latencies.len()) - 1];
-    println!("## POST /v1/events → P0 accepted by all five channels, steady {RATE} events/s for {SECONDS} s ({} events)\n", latencies.len());
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).min(latencies.len()) - 1];
+    println!(
+        "## POST /v1/events → P0 accepted by all five channels, steady {RATE} events/s for {SECONDS} s ({} events)\n",
+        latencies.len()
+    );
     println!("| p50 | p90 | p99 | max |\n|---:|---:|---:|---:|");
-    println!("| {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |\n", ms(pct(0.5)), ms(pct(0.9)), ms(pct(0.99)), ms(*latencies.last().unwrap()));
+    println!(
+        "| {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+        ms(pct(0.5)),
+        ms(pct(0.9)),
+        ms(pct(0.99)),
+        ms(*latencies.last().unwrap())
+    );
 }
 
 fn ms(d: Duration) -> f64 {

@@ -715,3 +715,113 @@ async fn a_full_journal_answers_503_with_retry_after_and_acknowledges_nothing_it
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn route_explain_and_route_test_for_users_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vowguard.toml");
+    std::fs::write(
+        &config,
+        r#"
+[sources.in]
+type = "stdin"
+[notifiers.oncall]
+type = "pagerduty"
+routing_key = { env = "E2E_PD_KEY" }
+[notifiers.secops]
+type = "slack"
+webhook_url = { env = "E2E_SLACK_WEBHOOK" }
+"#,
+    )
+    .unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"id":"x-1","timestamp":"2026-06-20T10:00:00Z","category":"authorization","action":"admin.permission_denied","outcome":"failure","severity":"medium"}"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args(args)
+            .env("E2E_PD_KEY", "R0uT1nGKeYe2e000000000000000000042")
+            .env("E2E_SLACK_WEBHOOK", "http://127.0.0.1:9/services/T/B/x")
+            .env("VOWGUARD_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let output = run(&[
+        "route",
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        event.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("priority: P1_HIGH"),
+        "Saturday raises medium to P1:\n{text}"
+    );
+    assert!(text.contains("Saturday escalation"), "{text}");
+    assert!(
+        text.contains("p1-high"),
+        "the default routing table:\n{text}"
+    );
+
+    let cases = dir.path().join("cases.toml");
+    std::fs::write(
+        &cases,
+        r#"
+[[cases]]
+name = "saturday medium pages on-call"
+event = { timestamp = "2026-06-20T10:00:00Z", action = "login", outcome = "failure", severity = "medium" }
+expect = { priority = "P1_HIGH", notifiers = ["oncall", "secops"] }
+
+[[cases]]
+name = "wednesday info stays quiet"
+event = { timestamp = "2026-06-17T10:00:00Z", action = "rsvp.view", severity = "info" }
+expect = { priority = "P4_INFO" }
+"#,
+    )
+    .unwrap();
+    let output = run(&[
+        "route",
+        "test",
+        "--config",
+        config.to_str().unwrap(),
+        cases.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("2 passed, 0 failed"), "{text}");
+
+    let failing = std::fs::read_to_string(&cases).unwrap().replace(
+        r#"expect = { priority = "P4_INFO" }"#,
+        r#"expect = { priority = "P0_CRITICAL" }"#,
+    );
+    std::fs::write(&cases, failing).unwrap();
+    let output = run(&[
+        "route",
+        "test",
+        "--config",
+        config.to_str().unwrap(),
+        cases.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !output.status.success(),
+        "a mismatch exits non-zero:\n{text}"
+    );
+    assert!(
+        text.contains("FAIL wednesday info stays quiet") && text.contains("1 passed, 1 failed"),
+        "{text}"
+    );
+}

@@ -22,7 +22,10 @@ impl Channels {
         let pagerduty = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/v2/enqueue"))
-            .respond_with(ResponseTemplate::new(202).set_body_string(r#"{"status":"success","message":"Event processed"}"#))
+            .respond_with(
+                ResponseTemplate::new(202)
+                    .set_body_string(r#"{"status":"success","message":"Event processed"}"#),
+            )
             .mount(&pagerduty)
             .await;
         let slack = MockServer::start().await;
@@ -34,7 +37,9 @@ impl Channels {
         let twilio = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path_regex("^/2010-04-01/Accounts/.*/Messages.json$"))
-            .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1","status":"queued"}"#))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1","status":"queued"}"#),
+            )
             .mount(&twilio)
             .await;
         let legal = MockServer::start().await;
@@ -43,7 +48,12 @@ impl Channels {
             .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
             .mount(&legal)
             .await;
-        Self { pagerduty, slack, twilio, legal }
+        Self {
+            pagerduty,
+            slack,
+            twilio,
+            legal,
+        }
     }
 
     fn config(&self, data_dir: &Path) -> String {
@@ -95,11 +105,23 @@ webhook_url = {{ env = "LEGAL_HOOK" }}
             .with("PD_KEY", "R0uT1nGKeYprotocols00000000000042")
             .with("SLACK_TOKEN", "xoxb-protocols")
             .with("TWILIO_TOKEN", "twilio-protocols")
-            .with("LEGAL_HOOK", format!("{}/services/T/L/legal-hook", self.legal.uri()));
+            .with(
+                "LEGAL_HOOK",
+                format!("{}/services/T/L/legal-hook", self.legal.uri()),
+            );
         let config = Config::parse(&self.config(dir.path())).unwrap();
-        let assembly = assemble(&config, &Environment { config_dir: dir.path(), secrets: &secrets }).unwrap();
+        let assembly = assemble(
+            &config,
+            &Environment {
+                config_dir: dir.path(),
+                secrets: &secrets,
+            },
+        )
+        .unwrap();
         let input: String = events.iter().map(|e| e.to_string() + "\n").collect();
-        run_with_input(assembly, input.as_bytes(), std::future::pending()).await.unwrap();
+        run_with_input(assembly, input.as_bytes(), std::future::pending())
+            .await
+            .unwrap();
         dir
     }
 }
@@ -110,12 +132,18 @@ async fn bodies(server: &MockServer) -> Vec<Value> {
         .await
         .unwrap()
         .iter()
-        .map(|r: &Request| serde_json::from_slice(&r.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.body).into_owned())))
+        .map(|r: &Request| {
+            serde_json::from_slice(&r.body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.body).into_owned()))
+        })
         .collect()
 }
 
 fn slack_channels(bodies: &[Value]) -> Vec<String> {
-    let mut channels: Vec<String> = bodies.iter().filter_map(|b| b["channel"].as_str().map(str::to_owned)).collect();
+    let mut channels: Vec<String> = bodies
+        .iter()
+        .filter_map(|b| b["channel"].as_str().map(str::to_owned))
+        .collect();
     channels.sort();
     channels
 }
@@ -130,9 +158,21 @@ async fn saturday_escalation_raises_a_medium_event_to_p1_and_pages_on_call() {
         .await;
     let pd = bodies(&channels.pagerduty).await;
     assert_eq!(pd.len(), 1, "{pd:?}");
-    assert_eq!(pd[0]["payload"]["severity"], "error", "P1 → PagerDuty error: {}", pd[0]);
-    assert!(pd[0].to_string().contains("security-standard"), "escalation policy: {}", pd[0]);
-    assert!(pd[0].to_string().contains("Saturday escalation"), "the reason is carried: {}", pd[0]);
+    assert_eq!(
+        pd[0]["payload"]["severity"], "error",
+        "P1 → PagerDuty error: {}",
+        pd[0]
+    );
+    assert!(
+        pd[0].to_string().contains("security-standard"),
+        "escalation policy: {}",
+        pd[0]
+    );
+    assert!(
+        pd[0].to_string().contains("Saturday escalation"),
+        "the reason is carried: {}",
+        pd[0]
+    );
     let slack = bodies(&channels.slack).await;
     assert_eq!(slack_channels(&slack), ["#security-alerts", "#wedding-ops"]);
     assert!(bodies(&channels.twilio).await.is_empty(), "no SMS below P0");
@@ -151,10 +191,22 @@ async fn active_wedding_protection_makes_a_low_event_on_the_wedding_day_p0_every
     let pd = bodies(&channels.pagerduty).await;
     assert_eq!(pd.len(), 1, "{pd:?}");
     assert_eq!(pd[0]["payload"]["severity"], "critical", "{}", pd[0]);
-    assert!(pd[0].to_string().contains("security-emergency"), "{}", pd[0]);
+    assert!(
+        pd[0].to_string().contains("security-emergency"),
+        "{}",
+        pd[0]
+    );
     let slack = bodies(&channels.slack).await;
-    assert_eq!(slack_channels(&slack), ["#security-emergency", "#wedding-ops-urgent"]);
-    assert!(slack.iter().all(|b| b["text"].as_str().unwrap_or("").contains("<!channel>")), "{slack:?}");
+    assert_eq!(
+        slack_channels(&slack),
+        ["#security-emergency", "#wedding-ops-urgent"]
+    );
+    assert!(
+        slack
+            .iter()
+            .all(|b| b["text"].as_str().unwrap_or("").contains("<!channel>")),
+        "{slack:?}"
+    );
     assert_eq!(bodies(&channels.twilio).await.len(), 1, "emergency SMS");
 }
 
@@ -170,12 +222,23 @@ async fn a_guest_data_breach_is_p0_notifies_legal_and_opens_a_72_hour_breach_rec
     let pd = bodies(&channels.pagerduty).await;
     assert_eq!(pd.len(), 1, "{pd:?}");
     assert_eq!(pd[0]["payload"]["severity"], "critical", "{}", pd[0]);
-    assert_eq!(bodies(&channels.legal).await.len(), 1, "legal counsel is notified");
-    let breaches = std::fs::read_to_string(dir.path().join("breaches.jsonl")).expect("a breach record");
+    assert_eq!(
+        bodies(&channels.legal).await.len(),
+        1,
+        "legal counsel is notified"
+    );
+    let breaches =
+        std::fs::read_to_string(dir.path().join("breaches.jsonl")).expect("a breach record");
     let record: Value = serde_json::from_str(breaches.lines().next().unwrap()).unwrap();
     assert_eq!(record["event_id"], "gdb-1");
     assert_eq!(record["records_affected"], 800);
-    let opened = chrono::DateTime::parse_from_rfc3339(record["opened_at"].as_str().unwrap()).unwrap();
-    let deadline = chrono::DateTime::parse_from_rfc3339(record["deadline"].as_str().unwrap()).unwrap();
-    assert_eq!(deadline - opened, chrono::Duration::hours(72), "the GDPR 72-hour clock");
+    let opened =
+        chrono::DateTime::parse_from_rfc3339(record["opened_at"].as_str().unwrap()).unwrap();
+    let deadline =
+        chrono::DateTime::parse_from_rfc3339(record["deadline"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        deadline - opened,
+        chrono::Duration::hours(72),
+        "the GDPR 72-hour clock"
+    );
 }

@@ -17,7 +17,9 @@ fn main() -> ExitCode {
         Some("demo") => cargo(&["run", "--example", "wedding_day"]),
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | demo | bench [encoders|pipeline|notify|http|journal]>");
+            eprintln!(
+                "usage: cargo xtask <ci | demo | bench [encoders|pipeline|notify|http|journal]>"
+            );
             return ExitCode::from(2);
         }
     };
