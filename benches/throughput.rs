@@ -253,6 +253,7 @@ to = ["security@example.org"]
 name = "p0"
 match = {{ priority = ["P0"] }}
 notify = ["slack", "pagerduty", "teams", "sms", "email"]
+group_wait = "0s"
 "##,
         dir = dir.path().display(),
         slack = slack.uri(),
@@ -314,6 +315,19 @@ notify = ["slack", "pagerduty", "teams", "sms", "email"]
         ms(pct(0.99)),
         ms(*latencies.last().unwrap())
     );
+    println!(
+        "Per channel, event in → that channel accepted:\n\n| channel | p50 | p99 |\n|---|---:|---:|"
+    );
+    for (channel, mut took) in per_channel {
+        took.sort();
+        let at = |p: f64| took[((took.len() as f64 * p).ceil() as usize).min(took.len()) - 1];
+        println!(
+            "| {channel} | {:.2} ms | {:.2} ms |",
+            ms(at(0.5)),
+            ms(at(0.99))
+        );
+    }
+    println!();
 }
 
 /// `POST /v1/events` → every routed channel accepted, under a steady load.
