@@ -184,40 +184,45 @@ async fn pipeline() {
     println!();
 }
 
-async fn notify() {
-    const ALERTS: usize = 300;
-    let ok =
+/// Five alert channels answering at once (wiremock for Slack, PagerDuty, Teams and SMS, a
+/// local SMTP relay for email), a P0 route to all of them with no grouping delay, and vendor
+/// rate limits raised so the figures are vowguard's own latency. `source` is the config's
+/// source part (stdin, or `[server]` + http). The mocks live as long as the returned guard.
+struct FiveChannels {
+    assembly: vowguard_runtime::Assembly,
+    dir: tempfile::TempDir,
+    _mocks: Vec<MockServer>,
+}
+
+async fn five_channels(source: &str) -> FiveChannels {
+    let answer =
         |body: &str, status: u16| ResponseTemplate::new(status).set_body_string(body.to_owned());
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ok(r#"{"ok":true,"ts":"1.2"}"#, 200))
-        .mount(&slack)
-        .await;
-    let pagerduty = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ok(
-            r#"{"status":"success","message":"Event processed"}"#,
-            202,
-        ))
-        .mount(&pagerduty)
-        .await;
-    let teams = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ok("", 202))
-        .mount(&teams)
-        .await;
-    let sms = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ok(r#"{"sid":"SM1","status":"queued"}"#, 201))
-        .mount(&sms)
-        .await;
+    let mut mocks = Vec::new();
+    for (body, status) in [
+        (r#"{"ok":true,"ts":"1.2"}"#, 200),
+        (r#"{"status":"success","message":"Event processed"}"#, 202),
+        ("", 202),
+        (r#"{"sid":"SM1","status":"queued"}"#, 201),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(answer(body, status))
+            .mount(&server)
+            .await;
+        mocks.push(server);
+    }
+    let (slack, pd, teams, sms) = (
+        mocks[0].uri(),
+        mocks[1].uri(),
+        mocks[2].uri(),
+        mocks[3].uri(),
+    );
     let (smtp_port, _mail) = smtp_receiver().await;
     let fast = "rate_limit = { per_second = 100000.0, burst = 100000 }";
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        r##"data_dir = "{dir}"
-[sources.in]
-type = "stdin"
+        r##"data_dir = "{data}"
+{source}
 [notifiers.slack]
 type = "slack"
 bot_token = {{ env = "BENCH_TOKEN" }}
@@ -255,17 +260,11 @@ match = {{ priority = ["P0"] }}
 notify = ["slack", "pagerduty", "teams", "sms", "email"]
 group_wait = "0s"
 "##,
-        dir = dir.path().display(),
-        slack = slack.uri(),
-        pd = pagerduty.uri(),
-        sms = sms.uri(),
+        data = dir.path().display(),
     );
     let secrets = secrets().with(
         "BENCH_TEAMS_URL",
-        format!(
-            "{}/workflows/x/triggers/manual/paths/invoke?sig=s",
-            teams.uri()
-        ),
+        format!("{teams}/workflows/x/triggers/manual/paths/invoke?sig=s"),
     );
     let parsed = Config::parse(&config).unwrap();
     let assembly = assemble(
@@ -276,6 +275,21 @@ group_wait = "0s"
         },
     )
     .unwrap();
+    FiveChannels {
+        assembly,
+        dir,
+        _mocks: mocks,
+    }
+}
+
+async fn notify() {
+    const ALERTS: usize = 300;
+    let channels = five_channels("[sources.in]\ntype = \"stdin\"").await;
+    let FiveChannels {
+        assembly,
+        dir: _dir,
+        _mocks,
+    } = channels;
     let pipeline = Pipeline::start(assembly.spec).await.unwrap();
     let log = pipeline.notifications();
     let mut latencies = Vec::with_capacity(ALERTS);
@@ -334,103 +348,20 @@ group_wait = "0s"
 async fn http_latency() {
     const RATE: u64 = 20;
     const SECONDS: u64 = 15;
-    let ok =
-        |body: &str, status: u16| ResponseTemplate::new(status).set_body_string(body.to_owned());
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ok(r#"{"ok":true,"ts":"1.2"}"#, 200))
-        .mount(&slack)
-        .await;
-    let pagerduty = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ok(
-            r#"{"status":"success","message":"Event processed"}"#,
-            202,
-        ))
-        .mount(&pagerduty)
-        .await;
-    let teams = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ok("", 202))
-        .mount(&teams)
-        .await;
-    let sms = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ok(r#"{"sid":"SM1","status":"queued"}"#, 201))
-        .mount(&sms)
-        .await;
-    let (smtp_port, _mail) = smtp_receiver().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let fast = "rate_limit = { per_second = 100000.0, burst = 100000 }";
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r##"data_dir = "{dir}"
-[server]
-listen = "127.0.0.1:{port}"
-[sources.api]
-type = "http"
-[notifiers.slack]
-type = "slack"
-bot_token = {{ env = "BENCH_TOKEN" }}
-channels = ["#security-emergency"]
-api_base_url = "{slack}"
-{fast}
-[notifiers.pagerduty]
-type = "pagerduty"
-routing_key = {{ env = "BENCH_PD_KEY" }}
-endpoint = "{pd}"
-{fast}
-[notifiers.teams]
-type = "teams"
-webhook_url = {{ env = "BENCH_TEAMS_URL" }}
-{fast}
-[notifiers.sms]
-type = "sms"
-account_sid = "AC00000000000000000000000000000042"
-auth_token = {{ env = "BENCH_TOKEN" }}
-from = "+15005550006"
-to = ["+447700900123"]
-api_base_url = "{sms}"
-{fast}
-[notifiers.email]
-type = "email"
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-from = "vowguard@example.org"
-to = ["security@example.org"]
-{fast}
-[[routes]]
-name = "p0"
-match = {{ priority = ["P0"] }}
-notify = ["slack", "pagerduty", "teams", "sms", "email"]
-group_wait = "0s"
-"##,
-        dir = dir.path().display(),
-        slack = slack.uri(),
-        pd = pagerduty.uri(),
-        sms = sms.uri(),
-    );
-    let secrets = secrets().with(
-        "BENCH_TEAMS_URL",
-        format!(
-            "{}/workflows/x/triggers/manual/paths/invoke?sig=s",
-            teams.uri()
-        ),
-    );
-    let parsed = Config::parse(&config).unwrap();
-    let assembly = assemble(
-        &parsed,
-        &Environment {
-            config_dir: dir.path(),
-            secrets: &secrets,
-        },
-    )
-    .unwrap();
+    let channels = five_channels(&format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[sources.api]\ntype = \"http\""
+    ))
+    .await;
+    let FiveChannels {
+        assembly,
+        dir,
+        _mocks,
+    } = channels;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(vowguard_runtime::run(assembly, async move {
         let _ = stop_rx.await;
