@@ -6,6 +6,7 @@
 //! component id, the endpoint without credentials and the vendor's reason.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Result alias with the vowguard [`Error`].
@@ -61,15 +62,16 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// The error type shared by every vowguard crate and connector.
-#[derive(Debug)]
+/// The error type shared by every vowguard crate and connector. Cheap to clone (the cause is
+/// shared), so one failure can be reported for every event of a batch.
+#[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     component: Option<String>,
     status: Option<u16>,
     retry_after: Option<Duration>,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -140,7 +142,7 @@ impl Error {
 
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.source = Some(Arc::new(source));
         self
     }
 
@@ -197,8 +199,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source
-            .as_ref()
-            .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -42,12 +42,11 @@ impl EventOutcome {
     }
 
     /// The same outcome for each of `n` events (a whole request succeeded or failed).
-    /// The error is re-created per event because [`Error`] is not `Clone`.
     pub fn for_all(n: usize, result: &Result<(), Error>) -> Vec<EventOutcome> {
         (0..n)
             .map(|_| match result {
                 Ok(()) => Self::Delivered,
-                Err(e) => Self::from_error(clone_error(e)),
+                Err(e) => Self::from_error(e.clone()),
             })
             .collect()
     }
@@ -55,31 +54,6 @@ impl EventOutcome {
     /// True for [`EventOutcome::Delivered`].
     pub fn is_delivered(&self) -> bool {
         matches!(self, Self::Delivered)
-    }
-}
-
-/// Copies an error's kind, message, component, status and retry-after (not its source).
-pub fn clone_error(e: &Error) -> Error {
-    let mut copy = Error::new(e.kind(), e.to_string_without_component());
-    if let Some(c) = e.component() {
-        copy = copy.with_component(c);
-    }
-    if let Some(s) = e.status() {
-        copy = copy.with_status(s);
-    }
-    if let Some(r) = e.retry_after() {
-        copy = copy.with_retry_after(r);
-    }
-    copy
-}
-
-impl Error {
-    fn to_string_without_component(&self) -> String {
-        use std::error::Error as _;
-        match self.source() {
-            Some(source) => format!("{}: {source}", self.message()),
-            None => self.message().to_owned(),
-        }
     }
 }
 

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use vowguard_core::Error;
-use vowguard_core::traits::clone_error;
 
 /// How long answers are kept and how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -179,7 +178,7 @@ impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
                         .and_then(|r| r.clone());
                     match outcome {
                         Some(Ok(value)) => return Ok(value),
-                        Some(Err(e)) => return Err(clone_error(&e)),
+                        Some(Err(e)) => return Err((*e).clone()),
                         // The leader was cancelled: look again (maybe lead ourselves).
                         None => continue,
                     }
@@ -246,7 +245,7 @@ impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
             }
             Err(error) => {
                 if let Some(sender) = sender {
-                    sender.send_replace(Some(Err(Arc::new(clone_error(&error)))));
+                    sender.send_replace(Some(Err(Arc::new(error.clone()))));
                 }
                 Err(error)
             }

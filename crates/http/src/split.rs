@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Range;
 
-use vowguard_core::traits::clone_error;
 use vowguard_core::{Error, ErrorKind, EventOutcome};
 
 /// Sends `batch` with `send` as one request; on a 413 answer splits it in halves and sends
@@ -101,7 +100,7 @@ where
                 }
                 for range in ranges {
                     for slot in &mut outcomes[range] {
-                        *slot = Some(EventOutcome::from_error(clone_error(&e)));
+                        *slot = Some(EventOutcome::from_error(e.clone()));
                     }
                 }
             }

@@ -590,7 +590,7 @@ impl Stage {
                     tracing::error!(events = group.len(), error = %error, "events could not be journaled");
                 }
                 for submission in group {
-                    let copy = vowguard_core::traits::clone_error(&error);
+                    let copy = error.clone();
                     let _ = submission.durable.send(Err(copy));
                 }
             }

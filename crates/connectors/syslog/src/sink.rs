@@ -4,7 +4,6 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use vowguard_core::traits::clone_error;
 use vowguard_core::{BatchLimits, EncodedEvent, Error, Event, EventOutcome, Sink};
 
 use crate::client::SyslogClient;
@@ -149,7 +148,7 @@ fn outcomes(n: usize, results: Vec<Result<(), Error>>) -> Vec<EventOutcome> {
         .collect();
     let missing = Error::unavailable("syslog client returned no result for this message");
     while out.len() < n {
-        out.push(EventOutcome::from_error(clone_error(&missing)));
+        out.push(EventOutcome::from_error(missing.clone()));
     }
     out
 }
