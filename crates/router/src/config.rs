@@ -89,6 +89,15 @@ impl RouterConfig {
         }
         let mut out = Vec::new();
         prune(&mut self.routes, known, "", &mut out);
+        out.extend(self.retain_protocol_notifiers(known));
+        out
+    }
+
+    /// Removes notifier ids that are not in `known` from the protocols' extra receivers
+    /// (e.g. `legal`, which a deployment may not have), leaving routes alone: a route naming
+    /// an unknown notifier stays a configuration error. Returns one line per change.
+    pub fn retain_protocol_notifiers(&mut self, known: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
         let p = &mut self.protocols;
         for (name, list) in [
             ("saturday_escalation", &mut p.saturday_escalation.notify),
@@ -681,6 +690,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `mass`"), "{err}");
+    }
+
+    #[test]
+    fn retain_protocol_notifiers_leaves_routes_alone() {
+        let mut config = crate::default_config();
+        let routes_before = config.routes.clone();
+        let changes = config.retain_protocol_notifiers(&["secops"]);
+        assert_eq!(
+            config.routes, routes_before,
+            "routes are the user's: unknown ids stay errors"
+        );
+        assert!(config.protocols.guest_data_breach.notify.is_empty());
+        assert!(config.protocols.saturday_escalation.notify.is_empty());
+        assert!(changes.iter().any(|c| c.contains("`legal`")), "{changes:?}");
     }
 
     #[test]

@@ -101,15 +101,8 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             tracing::info!("default routing table: {warning}");
         }
     } else {
-        // The protocols' extra receivers (`oncall`, `legal`) are optional: keep the ones
-        // that are configured.
-        let p = &mut router_config.protocols;
-        for list in [
-            &mut p.saturday_escalation.notify,
-            &mut p.active_wedding_protection.notify,
-            &mut p.guest_data_breach.notify,
-        ] {
-            list.retain(|id| notifier_ids.contains(&id.as_str()));
+        for warning in router_config.retain_protocol_notifiers(&notifier_ids) {
+            tracing::info!("{warning}");
         }
     }
     let router = match Router::from_config(router_config, &notifier_ids) {
