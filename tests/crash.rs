@@ -3,50 +3,17 @@
 //! each time; then the endpoint recovers. Every event id the source acknowledged (HTTP
 //! 202) must arrive at least once. The duplicate count is reported, not asserted.
 
+mod support;
+
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::{free_port, spawn_run, terminate, wait_healthy};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(config: &Path, stderr: Stdio) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_vowguard"))
-        .args(["run", "--config", config.to_str().unwrap()])
-        .env("CRASH_HEC_TOKEN", "crash-token")
-        .env("VOWGUARD_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("vowguard starts")
-}
-
-async fn wait_healthy(client: &reqwest::Client, port: u16) {
-    for _ in 0..400 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("vowguard did not come up on port {port}");
-}
 
 fn ids_in(request: &Request) -> Vec<String> {
     serde_json::Deserializer::from_slice(&request.body)
@@ -120,7 +87,11 @@ retry = {{ max_attempts = 100000, initial_backoff_ms = 5, max_backoff_ms = 100 }
     let mut next = 0u64;
     let kills = 5;
     for round in 0..kills {
-        let mut child = spawn(&config, Stdio::null());
+        let mut child = spawn_run(
+            &config,
+            &[("CRASH_HEC_TOKEN", "crash-token")],
+            Stdio::null(),
+        );
         wait_healthy(&client, port).await;
         let until = Instant::now() + Duration::from_millis(200 + fastrand::u64(0..600));
         while Instant::now() < until {
@@ -150,7 +121,11 @@ retry = {{ max_attempts = 100000, initial_backoff_ms = 5, max_backoff_ms = 100 }
 
     // The endpoint recovers; one more run delivers what is left in the journal.
     flaky.store(false, Ordering::Relaxed);
-    let child = spawn(&config, Stdio::piped());
+    let child = spawn_run(
+        &config,
+        &[("CRASH_HEC_TOKEN", "crash-token")],
+        Stdio::piped(),
+    );
     wait_healthy(&client, port).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let (missing, counts) = loop {
@@ -164,10 +139,7 @@ retry = {{ max_attempts = 100000, initial_backoff_ms = 5, max_backoff_ms = 100 }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    terminate(&child);
     let output = child.wait_with_output().unwrap();
     let status = output.status;
     let duplicates: usize = acknowledged

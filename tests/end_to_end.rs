@@ -1,10 +1,13 @@
 //! End to end: the real `vowguard` binary, events on stdin, wiremock endpoints for Splunk HEC
 //! and Slack, and the files it leaves in `data_dir`.
 
+mod support;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use support::{free_port, spawn_run, terminate, wait_healthy};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -348,14 +351,6 @@ async fn dead_letters_are_listed_and_replayed_once_the_endpoint_accepts() {
     assert!(String::from_utf8_lossy(&list.stdout).contains("0 dead letter(s)"));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn http_config(dir: &Path, hec: &str, port: u16) -> std::path::PathBuf {
     let text = format!(
         r#"
@@ -380,41 +375,6 @@ breaker = {{ failure_threshold = 0 }}
     file
 }
 
-fn spawn_server(config: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_vowguard"))
-        .args(["run", "--config", config.to_str().unwrap()])
-        .env("E2E_HEC_TOKEN", HEC_TOKEN)
-        .env("VOWGUARD_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vowguard starts")
-}
-
-async fn wait_healthy(client: &reqwest::Client, port: u16) {
-    for _ in 0..200 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("vowguard did not start listening on {port}");
-}
-
-fn terminate(child: &std::process::Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_source_acknowledges_after_the_journal_and_names_bad_fields() {
     let hec = MockServer::start().await;
@@ -426,7 +386,7 @@ async fn http_source_acknowledges_after_the_journal_and_names_bad_fields() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = http_config(dir.path(), &hec.uri(), port);
-    let child = spawn_server(&config);
+    let child = spawn_run(&config, &[("E2E_HEC_TOKEN", HEC_TOKEN)], Stdio::piped());
     let client = reqwest::Client::new();
     wait_healthy(&client, port).await;
     let url = format!("http://127.0.0.1:{port}/v1/events");
@@ -547,20 +507,16 @@ notify = ["secops"]
 "##,
     );
     std::fs::write(&config, text).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_vowguard"))
-        .args(["run", "--config", config.to_str().unwrap()])
-        .env("E2E_HEC_TOKEN", HEC_TOKEN)
-        .env("E2E_ADMIN_TOKEN", "admin-s3cret")
-        .env(
-            "E2E_SLACK_WEBHOOK",
-            format!("{}/services/T1/B1/{SLACK_SECRET}", slack.uri()),
-        )
-        .env("VOWGUARD_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let webhook = format!("{}/services/T1/B1/{SLACK_SECRET}", slack.uri());
+    let child = spawn_run(
+        &config,
+        &[
+            ("E2E_HEC_TOKEN", HEC_TOKEN),
+            ("E2E_ADMIN_TOKEN", "admin-s3cret"),
+            ("E2E_SLACK_WEBHOOK", &webhook),
+        ],
+        Stdio::piped(),
+    );
     let client = reqwest::Client::new();
     wait_healthy(&client, port).await;
     let base = format!("http://127.0.0.1:{port}");
@@ -662,7 +618,7 @@ async fn a_full_journal_answers_503_with_retry_after_and_acknowledges_nothing_it
         "shutdown_timeout_ms = 200\nmax_journal_bytes = 65536\nwhen_full = \"drop_newest\"",
     );
     std::fs::write(&config, text).unwrap();
-    let child = spawn_server(&config);
+    let child = spawn_run(&config, &[("E2E_HEC_TOKEN", HEC_TOKEN)], Stdio::piped());
     let client = reqwest::Client::new();
     wait_healthy(&client, port).await;
     let url = format!("http://127.0.0.1:{port}/v1/events");
