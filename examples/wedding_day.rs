@@ -499,12 +499,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("  teams       Adaptive Card 1.4: {title}");
             }
             "sms" => {
-                let text = body
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("Body="))
-                    .unwrap_or("");
-                let text = text.replace('+', " ");
-                println!("  sms         {}", truncate(&percent_decode(&text), 150));
+                let text = form_urlencoded::parse(&request.body)
+                    .find(|(key, _)| key == "Body")
+                    .map(|(_, value)| value.into_owned())
+                    .unwrap_or_default();
+                println!("  sms         {}", truncate(&text, 150));
             }
             _ => {}
         }
@@ -531,23 +530,4 @@ fn truncate(text: &str, max: usize) -> String {
     } else {
         text.chars().take(max).collect::<String>() + "…"
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
