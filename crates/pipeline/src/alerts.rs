@@ -104,12 +104,14 @@ impl AlertWorker {
         tracing::debug!("alert worker finished");
     }
 
-    /// Routes every event of a batch and dispatches what is due.
+    /// Routes every event of a batch, hands what is due to the notifiers (all in flight at
+    /// once), and waits until every one is dispatched.
     async fn route_batch(
         &self,
         records: Vec<(u64, Vec<u8>)>,
         groups: &mut Groups,
     ) -> Result<(), ()> {
+        let mut pending = Vec::new();
         for (seq, bytes) in records {
             let event: Event = match serde_json::from_slice(&bytes) {
                 Ok(event) => event,
@@ -123,7 +125,8 @@ impl AlertWorker {
                 match self.router.grouping(&routed) {
                     None => {
                         let out = vec![routed.alert];
-                        self.dispatch(out, Some(&routed.notifiers), groups).await?;
+                        self.enqueue(out, Some(&routed.notifiers), groups, &mut pending)
+                            .await;
                     }
                     Some(grouping) => {
                         let timing = GroupTiming {
@@ -145,12 +148,13 @@ impl AlertWorker {
                         );
                         // An alert passed through ungrouped (group bound reached) carries no key.
                         let fallback = groups.targets.get(&offered).cloned();
-                        self.dispatch(out, fallback.as_deref(), groups).await?;
+                        self.enqueue(out, fallback.as_deref(), groups, &mut pending)
+                            .await;
                     }
                 }
             }
         }
-        Ok(())
+        self.wait_all(pending).await
     }
 
     /// Sends notifications to their notifiers and waits until each is dispatched.
@@ -161,6 +165,19 @@ impl AlertWorker {
         groups: &mut Groups,
     ) -> Result<(), ()> {
         let mut pending = Vec::new();
+        self.enqueue(alerts, fallback, groups, &mut pending).await;
+        self.wait_all(pending).await
+    }
+
+    /// Hands notifications to their notifiers; `pending` collects one completion per
+    /// (notification, notifier).
+    async fn enqueue(
+        &self,
+        alerts: Vec<Alert>,
+        fallback: Option<&[String]>,
+        groups: &mut Groups,
+        pending: &mut Vec<oneshot::Receiver<()>>,
+    ) {
         for alert in alerts {
             let key = alert
                 .params
@@ -188,6 +205,11 @@ impl AlertWorker {
                 pending.push(wait);
             }
         }
+    }
+
+    /// Waits until every notification is dispatched (delivered or given up); `Err` when
+    /// the pipeline is aborted meanwhile.
+    async fn wait_all(&self, pending: Vec<oneshot::Receiver<()>>) -> Result<(), ()> {
         let mut abort = self.abort.clone();
         for wait in pending {
             tokio::select! {
