@@ -179,15 +179,7 @@ fn config_dir(path: &Path) -> PathBuf {
 }
 
 async fn run(path: &Path) -> Result<(), Error> {
-    let config = Config::load(path)?;
-    let dir = config_dir(path);
-    let assembly = assemble(
-        &config,
-        &Environment {
-            config_dir: &dir,
-            secrets: &ProcessEnv,
-        },
-    )?;
+    let (_, assembly) = load(path)?;
     let report = vowguard_runtime::run(assembly, shutdown_signal()).await?;
     let m = &report.metrics;
     let delivered: u64 = m.sinks.values().map(|s| s.delivered).sum();
@@ -245,15 +237,7 @@ async fn next_signal() {
 
 #[allow(clippy::print_stdout)]
 async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
-    let config = Config::load(path)?;
-    let dir = config_dir(path);
-    let assembly = assemble(
-        &config,
-        &Environment {
-            config_dir: &dir,
-            secrets: &ProcessEnv,
-        },
-    )?;
+    let (config, assembly) = load(path)?;
     let spec = &assembly.spec;
     println!(
         "config ok: {} source(s), {} enricher(s), {} sink(s), {} notifier(s), {} route(s)",
@@ -308,16 +292,17 @@ fn report_health(
     }
 }
 
-fn load(path: &Path) -> Result<vowguard_runtime::Assembly, Error> {
+/// Reads a config file and builds every component (secrets from the process environment,
+/// relative paths from the file's directory).
+fn load(path: &Path) -> Result<(Config, vowguard_runtime::Assembly), Error> {
     let config = Config::load(path)?;
     let dir = config_dir(path);
-    assemble(
-        &config,
-        &Environment {
-            config_dir: &dir,
-            secrets: &ProcessEnv,
-        },
-    )
+    let environment = Environment {
+        config_dir: &dir,
+        secrets: &ProcessEnv,
+    };
+    let assembly = assemble(&config, &environment)?;
+    Ok((config, assembly))
 }
 
 #[allow(clippy::print_stdout)]
@@ -325,7 +310,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
     use vowguard_runtime::dlq;
     match action {
         DlqAction::List { config, sink } => {
-            let assembly = load(&config)?;
+            let (_, assembly) = load(&config)?;
             let letters = dlq::pending(&assembly.data_dir, sink.as_deref())?;
             println!(
                 "{:<25} {:<14} {:<38} {:<13} REASON",
@@ -345,7 +330,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
             Ok(())
         }
         DlqAction::Show { config, event_id } => {
-            let assembly = load(&config)?;
+            let (_, assembly) = load(&config)?;
             let letters: Vec<_> = dlq::pending(&assembly.data_dir, None)?
                 .into_iter()
                 .filter(|l| l.event.id == event_id)
@@ -364,7 +349,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
             Ok(())
         }
         DlqAction::Replay { config, sink } => {
-            let assembly = load(&config)?;
+            let (_, assembly) = load(&config)?;
             let report = dlq::replay(assembly, sink.as_deref()).await?;
             println!(
                 "replayed {}: {} delivered, {} failed again, {} skipped (sink no longer configured)",
@@ -392,7 +377,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
 fn route(action: RouteAction) -> Result<(), Error> {
     match action {
         RouteAction::Explain { config, event } => {
-            let assembly = load(&config)?;
+            let (_, assembly) = load(&config)?;
             let text = std::fs::read_to_string(&event)
                 .map_err(|e| Error::config(format!("cannot read {}: {e}", event.display())))?;
             let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -411,7 +396,7 @@ fn route(action: RouteAction) -> Result<(), Error> {
             Ok(())
         }
         RouteAction::Test { config, cases } => {
-            let assembly = load(&config)?;
+            let (_, assembly) = load(&config)?;
             let text = std::fs::read_to_string(&cases)
                 .map_err(|e| Error::config(format!("cannot read {}: {e}", cases.display())))?;
             let file = vowguard_router::CasesFile::from_toml(&text)?;
