@@ -56,7 +56,7 @@ struct Entry<V> {
 }
 
 /// What a flight's waiters receive: the value or a shared copy of the error.
-type FlightResult<V> = Option<Result<Option<V>, Arc<Error>>>;
+type FlightResult<V> = Option<Result<Option<V>, Error>>;
 
 struct Inner<V> {
     entries: HashMap<String, Entry<V>>,
@@ -178,7 +178,7 @@ impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
                         .and_then(|r| r.clone());
                     match outcome {
                         Some(Ok(value)) => return Ok(value),
-                        Some(Err(e)) => return Err((*e).clone()),
+                        Some(Err(e)) => return Err(e),
                         // The leader was cancelled: look again (maybe lead ourselves).
                         None => continue,
                     }
@@ -245,7 +245,7 @@ impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
             }
             Err(error) => {
                 if let Some(sender) = sender {
-                    sender.send_replace(Some(Err(Arc::new(error.clone()))));
+                    sender.send_replace(Some(Err(error.clone())));
                 }
                 Err(error)
             }
