@@ -59,6 +59,15 @@ impl AckState {
         self.remaining.load(Ordering::Acquire) == 0
     }
 
+    /// Whether the submitter still holds its [`Delivery`].
+    fn is_awaited(&self) -> bool {
+        self.done
+            .lock()
+            .expect("ack lock poisoned")
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
     fn complete(&self) {
         let summary = DeliverySummary {
             delivered: self.delivered.load(Ordering::Relaxed),
@@ -77,10 +86,22 @@ impl AckState {
 /// record becomes readable when it is durable, the registration follows the append), so
 /// early finishes are kept and applied at registration. Records recovered from an earlier
 /// run (below `first_seq`) have no acknowledgement and are ignored.
+///
+/// Only acknowledgements somebody awaits are kept (the stdin and HTTP sources drop their
+/// [`Delivery`]), so memory does not grow with a sink's backlog. Registration happens in
+/// sequence order, so a finish for a record below the next one to register that has no
+/// entry is for an untracked (or already complete) record and is dropped.
 #[derive(Debug)]
 pub(crate) struct AckRegistry {
     first_seq: u64,
-    entries: Mutex<HashMap<u64, AckEntry>>,
+    inner: Mutex<Registry>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    entries: HashMap<u64, AckEntry>,
+    /// Every record below this has been registered.
+    next_unregistered: u64,
 }
 
 #[derive(Debug)]
@@ -96,13 +117,19 @@ impl AckRegistry {
     pub(crate) fn new(first_seq: u64) -> Self {
         Self {
             first_seq,
-            entries: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Registry {
+                entries: HashMap::new(),
+                next_unregistered: first_seq,
+            }),
         }
     }
 
-    /// Registers the acknowledgement of record `seq` once it is durable.
+    /// Registers the acknowledgement of record `seq` once it is durable. Called in
+    /// sequence order.
     pub(crate) fn register(&self, seq: u64, ack: AckState) {
-        let mut entries = self.entries.lock().expect("ack registry poisoned");
+        let mut inner = self.inner.lock().expect("ack registry poisoned");
+        inner.next_unregistered = inner.next_unregistered.max(seq + 1);
+        let entries = &mut inner.entries;
         let ack = Arc::new(ack);
         if let Some(AckEntry::Early {
             delivered,
@@ -116,7 +143,7 @@ impl AckRegistry {
                 ack.finish(false);
             }
         }
-        if !ack.is_complete() {
+        if !ack.is_complete() && ack.is_awaited() {
             entries.insert(seq, AckEntry::Waiting(ack));
         }
     }
@@ -126,7 +153,9 @@ impl AckRegistry {
         if seq < self.first_seq {
             return;
         }
-        let mut entries = self.entries.lock().expect("ack registry poisoned");
+        let mut inner = self.inner.lock().expect("ack registry poisoned");
+        let registered = seq < inner.next_unregistered;
+        let entries = &mut inner.entries;
         match entries.get_mut(&seq) {
             Some(AckEntry::Waiting(ack)) => {
                 ack.finish(delivered);
@@ -144,6 +173,8 @@ impl AckRegistry {
                     *x += 1;
                 }
             }
+            // Registered but not tracked (nobody awaits it), or already complete.
+            None if registered => {}
             None => {
                 let (d, x) = if delivered { (1, 0) } else { (0, 1) };
                 entries.insert(
@@ -209,6 +240,39 @@ mod tests {
                 dead_lettered: 1
             })
         );
-        assert!(registry.entries.lock().unwrap().is_empty());
+        assert!(registry.inner.lock().unwrap().entries.is_empty());
+    }
+
+    #[test]
+    fn acknowledgements_nobody_awaits_are_not_kept() {
+        let registry = AckRegistry::new(0);
+        // A backlog: 1 000 records journaled, the sinks not done with them yet.
+        for seq in 0..1_000u64 {
+            let (state, delivery) = AckState::new(2);
+            drop(delivery); // what the stdin and HTTP sources do
+            if seq % 2 == 0 {
+                registry.finish(seq, true); // one sink ahead of the registration
+            }
+            registry.register(seq, state);
+        }
+        assert!(
+            registry.inner.lock().unwrap().entries.is_empty(),
+            "no memory per backlogged record when nobody awaits its acknowledgement"
+        );
+        // The sinks catch up: their finishes leave nothing behind either.
+        for seq in 0..1_000u64 {
+            if seq % 2 == 1 {
+                registry.finish(seq, true);
+            }
+            registry.finish(seq, false);
+        }
+        assert!(registry.inner.lock().unwrap().entries.is_empty());
+        // An awaited acknowledgement is still tracked until every sink is done.
+        let (state, delivery) = AckState::new(1);
+        registry.register(1_000, state);
+        assert_eq!(registry.inner.lock().unwrap().entries.len(), 1);
+        registry.finish(1_000, true);
+        assert!(registry.inner.lock().unwrap().entries.is_empty());
+        drop(delivery);
     }
 }
