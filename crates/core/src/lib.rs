@@ -23,6 +23,7 @@ pub mod rate;
 pub mod registry;
 pub mod retry;
 pub mod secret;
+pub mod snapshot;
 pub mod traits;
 
 pub use alert::{Alert, AlertAction, WeddingImpact};
@@ -37,9 +38,10 @@ pub use rate::TokenBucket;
 pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
 pub use retry::RetryPolicy;
 pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef};
+pub use snapshot::SnapshotFile;
 pub use traits::{
     AlertGrouping, AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier,
-    RateLimit, Receipt, RoutedAlert, Sink,
+    RateLimit, Receipt, RoutedAlert, RoutingDryRun, Sink,
 };
 
 /// Re-exported so connector crates register factories without naming `inventory` themselves.

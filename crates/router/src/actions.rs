@@ -33,18 +33,20 @@ pub trait ActionHook: Send + Sync + Debug {
 }
 
 /// The default [`ActionHook`]: logs each request with `tracing` at warn level and does
-/// nothing else.
+/// nothing else. Every value from the event (ids, users, the reason) is a structured
+/// field, never text spliced into the message, so the log formatter quotes and escapes it
+/// and an event field with a line break cannot forge a log line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoggingActionHook;
 
 impl ActionHook for LoggingActionHook {
     fn request(&self, action: &RequestedAction) {
         tracing::warn!(
-            action = %action.action,
-            event_id = %action.event_id,
+            action = action.action.as_str(),
+            event_id = action.event_id.as_str(),
             wedding_id = action.wedding_id.as_deref().unwrap_or(""),
-            users = %action.user_ids.join(","),
-            reason = %action.reason,
+            users = ?action.user_ids,
+            reason = action.reason.as_str(),
             "protocol requests an automatic action (no action hook installed)"
         );
     }
@@ -68,6 +70,14 @@ pub struct BreachRecord {
     pub event_id: String,
     /// Why.
     pub reason: String,
+    /// The notifiers the breach's alert was handed to for delivery (each delivery's result
+    /// is in `notifications.jsonl`); empty when none was.
+    #[serde(default)]
+    pub handed_to: Vec<String>,
+    /// What was done about notification, in words: to whom the alert was handed, or why
+    /// nobody was notified (inhibited, no notifier configured for the protocol).
+    #[serde(default)]
+    pub notification: String,
 }
 
 /// Stores breach records.
@@ -161,6 +171,8 @@ mod tests {
             records_affected: Some(812),
             event_id: "e-1".into(),
             reason: "mass query".into(),
+            handed_to: vec!["legal".into()],
+            notification: "alert handed to legal for delivery".into(),
         };
         log.record(&record).unwrap();
         log.record(&BreachRecord {
@@ -175,6 +187,46 @@ mod tests {
         assert_eq!(text.lines().count(), 2);
     }
 
+    /// A writer collecting what the log formatter writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Event text in the action log (users, reason, ids) cannot start a line of its own
+    /// in the human log format.
+    #[test]
+    fn action_log_cannot_be_forged_by_event_text() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let forged = "x\n2026-06-20T10:00:00Z  WARN vowguard: FORGED line\r\u{1b}[31m";
+        tracing::subscriber::with_default(subscriber, || {
+            LoggingActionHook.request(&RequestedAction {
+                action: "lock_accounts".into(),
+                event_id: forged.into(),
+                wedding_id: Some(forged.into()),
+                user_ids: vec![forged.into(), "u-2".into()],
+                reason: forged.into(),
+            });
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "one record, one line: {text}");
+        assert!(!text.contains('\r') && !text.contains('\u{1b}'), "{text:?}");
+        assert!(text.contains("FORGED"), "the text is still there, escaped: {text}");
+    }
+
     #[test]
     fn unwritable_log_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -187,6 +239,8 @@ mod tests {
             records_affected: None,
             event_id: "e".into(),
             reason: String::new(),
+            handed_to: Vec::new(),
+            notification: String::new(),
         };
         let err = log.record(&record).unwrap_err();
         assert_eq!(err.kind(), vowguard_core::ErrorKind::Io);
