@@ -351,6 +351,7 @@ impl Pipeline {
                 router,
                 notifiers: notifier_txs,
                 routed: alerts_routed.clone(),
+                state: Some(vowguard_core::SnapshotFile::in_data_dir(&spec.data_dir, "alerts")),
                 abort: abort_rx,
                 draining: draining_rx,
             };
