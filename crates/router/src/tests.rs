@@ -874,3 +874,59 @@ fn ordinary_activity_on_the_wedding_day_is_not_raised_by_impact_floors() {
         low.reasons
     );
 }
+
+/// A writer collecting what the log formatter writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every router log line that carries event text (inhibited alerts, breach records, the
+/// action log) stays one line whatever the event's ids and fields contain.
+#[test]
+fn router_log_lines_cannot_be_forged_by_event_text() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let forged = "x\n2026-06-20T10:00:00Z  WARN vowguard: FORGED\r";
+    let router = Router::from_config(default_config(), ALL).unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        // A P0 for a wedding whose id forges a line, then a P3 for it (inhibited), then a
+        // guest data breach with no breach log, on a wedding day (actions logged).
+        let mut p0 = at(Category::Network, "scan", Severity::Critical, WEDNESDAY);
+        p0.id = forged.into();
+        p0.wedding_id = Some(forged.into());
+        router.route(&Arc::new(p0));
+        let mut p3 = at(Category::Network, "scan", Severity::Low, WEDNESDAY);
+        p3.id = forged.into();
+        p3.wedding_id = Some(forged.into());
+        assert!(router.route(&Arc::new(p3)).is_empty(), "inhibited");
+        let mut breach = at(Category::DataAccess, "guests.search", Severity::High, WEDNESDAY);
+        breach.id = forged.into();
+        breach.user_id = Some(forged.into());
+        breach.record_count = Some(900);
+        breach.enrichment.wedding = Some(day_of(forged));
+        router.route(&Arc::new(breach));
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 5, "{text}");
+    for line in &lines {
+        assert!(
+            line.starts_with("20") && (line.contains(" INFO ") || line.contains(" WARN ")),
+            "a line that is not a log record: {line:?}\n{text}"
+        );
+    }
+    assert!(!text.contains('\r'), "{text:?}");
+}
