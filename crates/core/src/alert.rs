@@ -91,7 +91,6 @@ impl Alert {
         }
     }
 
-
     /// A stable alert id (UUID-shaped) derived from `parts`: the same parts give the same id
     /// on every run and host, so a notification re-created after a restart (the same
     /// journal record routed again, the same repeat of a group) keeps its identity and a

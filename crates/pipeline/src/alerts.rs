@@ -173,12 +173,18 @@ impl AlertWorker {
             Ok(Some(state)) => state,
             Ok(None) => return,
             Err(e) => {
-                tracing::error!(error = e.to_string().as_str(), "alert path state not restored; starting without it (alerts held in groups are rebuilt from the journal)");
+                tracing::error!(
+                    error = e.to_string().as_str(),
+                    "alert path state not restored; starting without it (alerts held in groups are rebuilt from the journal)"
+                );
                 return;
             }
         };
         if state.version != STATE_VERSION {
-            tracing::warn!(version = state.version, "alert path state of another version ignored");
+            tracing::warn!(
+                version = state.version,
+                "alert path state of another version ignored"
+            );
             return;
         }
         if let Some(router_state) = state.router
@@ -241,9 +247,15 @@ impl AlertWorker {
             Ok(Err(e)) => {
                 // The position stays behind what the last good snapshot covers, so the
                 // events are routed again after a restart: nothing is lost.
-                tracing::error!(error = e.to_string().as_str(), "cannot write the alert path state");
+                tracing::error!(
+                    error = e.to_string().as_str(),
+                    "cannot write the alert path state"
+                );
             }
-            Err(e) => tracing::error!(error = e.to_string().as_str(), "alert path state writer failed"),
+            Err(e) => tracing::error!(
+                error = e.to_string().as_str(),
+                "alert path state writer failed"
+            ),
         }
     }
 
@@ -274,12 +286,8 @@ impl AlertWorker {
             let event = Arc::new(event);
             for (index, mut routed) in self.router.route(&event).into_iter().enumerate() {
                 // The same record routed again after a restart gets the same id.
-                routed.alert.id = Alert::derive_id(&[
-                    "journal",
-                    &seq.to_string(),
-                    &event.id,
-                    &index.to_string(),
-                ]);
+                routed.alert.id =
+                    Alert::derive_id(&["journal", &seq.to_string(), &event.id, &index.to_string()]);
                 match self.router.grouping(&routed) {
                     None => {
                         let out = vec![routed.alert];
@@ -351,12 +359,19 @@ impl AlertWorker {
             };
             for id in &targets {
                 let Some(tx) = self.notifiers.get(id) else {
-                    tracing::error!(notifier = id.as_str(), route = alert.route.as_str(), "route names an unknown notifier");
+                    tracing::error!(
+                        notifier = id.as_str(),
+                        route = alert.route.as_str(),
+                        "route names an unknown notifier"
+                    );
                     continue;
                 };
                 let (done, wait) = oneshot::channel();
                 if tx.send((alert.clone(), done)).await.is_err() {
-                    tracing::error!(notifier = id.as_str(), "notifier worker stopped; alert not sent");
+                    tracing::error!(
+                        notifier = id.as_str(),
+                        "notifier worker stopped; alert not sent"
+                    );
                     continue;
                 }
                 self.routed.fetch_add(1, Ordering::Relaxed);
@@ -397,7 +412,10 @@ impl AlertWorker {
             .min()
             .map_or(read_upto, |held| held.min(read_upto));
         self.reader.commit(upto).map_err(|e| {
-            tracing::error!(error = e.to_string().as_str(), "alert path cannot commit its journal position");
+            tracing::error!(
+                error = e.to_string().as_str(),
+                "alert path cannot commit its journal position"
+            );
         })
     }
 }
@@ -407,7 +425,11 @@ fn snapshot_deadline(groups: &Groups) -> Option<Instant> {
     if !groups.dirty {
         return None;
     }
-    Some(groups.last_snapshot.map_or_else(Instant::now, |t| t + SNAPSHOT_EVERY))
+    Some(
+        groups
+            .last_snapshot
+            .map_or_else(Instant::now, |t| t + SNAPSHOT_EVERY),
+    )
 }
 
 /// Sleeps until `deadline`, or forever when there is none.

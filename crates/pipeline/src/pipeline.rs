@@ -351,7 +351,10 @@ impl Pipeline {
                 router,
                 notifiers: notifier_txs,
                 routed: alerts_routed.clone(),
-                state: Some(vowguard_core::SnapshotFile::in_data_dir(&spec.data_dir, "alerts")),
+                state: Some(vowguard_core::SnapshotFile::in_data_dir(
+                    &spec.data_dir,
+                    "alerts",
+                )),
                 abort: abort_rx,
                 draining: draining_rx,
             };

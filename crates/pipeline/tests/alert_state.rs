@@ -42,7 +42,11 @@ fn router(group_wait: &str, group_interval: &str) -> Arc<Router> {
     Arc::new(Router::from_config(config, &["pager"]).unwrap())
 }
 
-fn spec(dir: &std::path::Path, notifier: &Arc<CountingNotifier>, router: Arc<Router>) -> PipelineSpec {
+fn spec(
+    dir: &std::path::Path,
+    notifier: &Arc<CountingNotifier>,
+    router: Arc<Router>,
+) -> PipelineSpec {
     let mut spec = PipelineSpec {
         data_dir: dir.to_owned(),
         ..PipelineSpec::default()

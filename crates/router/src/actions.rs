@@ -224,7 +224,10 @@ mod tests {
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "one record, one line: {text}");
         assert!(!text.contains('\r') && !text.contains('\u{1b}'), "{text:?}");
-        assert!(text.contains("FORGED"), "the text is still there, escaped: {text}");
+        assert!(
+            text.contains("FORGED"),
+            "the text is still there, escaped: {text}"
+        );
     }
 
     #[test]

@@ -907,26 +907,45 @@ mod tests {
                                 "no-op step reported as a change: {reason}"
                             );
                         }
-                        assert!(!reason.contains("notified"), "claims a notification: {reason}");
+                        assert!(
+                            !reason.contains("notified"),
+                            "claims a notification: {reason}"
+                        );
                     }
                     checked += 1;
                 }
             }
         }
         assert_eq!(checked, 12);
-        let mut e = event(Category::Authorization, "guest_list.view", Severity::Critical, WEDNESDAY);
+        let mut e = event(
+            Category::Authorization,
+            "guest_list.view",
+            Severity::Critical,
+            WEDNESDAY,
+        );
         e.outcome = Outcome::Failure;
         e.enrichment.wedding = Some(wedding(WeddingPhase::DayOf));
         let got = c.classify(&e);
         assert!(
-            got.reasons.iter().any(|r| r.ends_with("so already P0_CRITICAL")),
+            got.reasons
+                .iter()
+                .any(|r| r.ends_with("so already P0_CRITICAL")),
             "{:?}",
             got.reasons
         );
-        let mut low = event(Category::Authorization, "guest_list.view", Severity::Low, WEDNESDAY);
+        let mut low = event(
+            Category::Authorization,
+            "guest_list.view",
+            Severity::Low,
+            WEDNESDAY,
+        );
         low.outcome = Outcome::Failure;
         assert!(
-            c.classify(&low).reasons.last().unwrap().contains("so raised P3_LOW → P0_CRITICAL"),
+            c.classify(&low)
+                .reasons
+                .last()
+                .unwrap()
+                .contains("so raised P3_LOW → P0_CRITICAL"),
             "{:?}",
             c.classify(&low).reasons
         );

@@ -101,7 +101,6 @@ impl Reasons {
             })
             .collect()
     }
-
 }
 
 /// A reason with every run of digits replaced by `#`: reasons of one kind that differ
@@ -306,11 +305,8 @@ impl AlertGrouper {
             if repeat {
                 group.repeats = group.repeats.saturating_add(1);
                 alert.params.insert("repeat".into(), Value::Bool(true));
-                alert.id = Alert::derive_id(&[
-                    &group.latest.id,
-                    "repeat",
-                    &group.repeats.to_string(),
-                ]);
+                alert.id =
+                    Alert::derive_id(&[&group.latest.id, "repeat", &group.repeats.to_string()]);
                 alert.reasons = group.last_reasons.clone();
             } else {
                 group.repeats = 0;
@@ -374,7 +370,9 @@ impl AlertGrouper {
                     last_size: g.last_size,
                     repeats: g.repeats,
                     next_flush_in_ms,
-                    last_sent_ago_ms: g.last_sent.map(|t| millis(now.saturating_duration_since(t))),
+                    last_sent_ago_ms: g
+                        .last_sent
+                        .map(|t| millis(now.saturating_duration_since(t))),
                     last_alert_ago_ms: millis(now.saturating_duration_since(g.last_alert)),
                 }
             })
@@ -495,7 +493,10 @@ impl SourceIndex {
         };
         // Trim the bucket's dead front (its oldest entries usually go first).
         if let Some(bucket) = self.buckets[source.rule].get_mut(&source.key) {
-            while bucket.front().is_some_and(|i| !self.sources.contains_key(i)) {
+            while bucket
+                .front()
+                .is_some_and(|i| !self.sources.contains_key(i))
+            {
                 bucket.pop_front();
             }
             if bucket.is_empty() {
@@ -1092,9 +1093,11 @@ mod tests {
         let mut g = AlertGrouper::new(10);
         for (i, n) in [812, 640, 812, 700, 999].into_iter().enumerate() {
             let mut a = alert(Priority::P0Critical, "severity high → P1_HIGH");
-            a.reasons.push(format!("mass guest data query ({n} records ≥ 500)"));
+            a.reasons
+                .push(format!("mass guest data query ({n} records ≥ 500)"));
             if i == 3 {
-                a.reasons.push("Saturday escalation: already P0_CRITICAL".into());
+                a.reasons
+                    .push("Saturday escalation: already P0_CRITICAL".into());
             }
             g.offer(a, "k".into(), timing(), t0 + S * u32::try_from(i).unwrap());
         }
@@ -1129,7 +1132,10 @@ mod tests {
         let r2 = g.due(t0 + 30 * S + 7200 * S);
         assert_eq!((r1.len(), r2.len()), (1, 1));
         let ids = [&first[0].id, &r1[0].id, &r2[0].id];
-        assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{ids:?}");
+        assert!(
+            ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+            "{ids:?}"
+        );
         assert_eq!(r1[0].id, Alert::derive_id(&[&first_id, "repeat", "1"]));
     }
 
@@ -1141,10 +1147,21 @@ mod tests {
         let wall0: DateTime<Utc> = "2026-06-20T10:00:00Z".parse().unwrap();
         let mut g = AlertGrouper::new(10);
         g.offer(alert(Priority::P1High, "a"), "k".into(), timing(), t0);
-        g.offer(alert(Priority::P1High, "b"), "k".into(), timing(), t0 + 5 * S);
-        g.offer(alert(Priority::P2Medium, "x"), "other".into(), timing(), t0 + 6 * S);
-        let json = serde_json::to_string(&g.export(t0 + 10 * S, wall0 + chrono::Duration::seconds(10)))
-            .unwrap();
+        g.offer(
+            alert(Priority::P1High, "b"),
+            "k".into(),
+            timing(),
+            t0 + 5 * S,
+        );
+        g.offer(
+            alert(Priority::P2Medium, "x"),
+            "other".into(),
+            timing(),
+            t0 + 6 * S,
+        );
+        let json =
+            serde_json::to_string(&g.export(t0 + 10 * S, wall0 + chrono::Duration::seconds(10)))
+                .unwrap();
         drop(g);
 
         // The new process starts 5 s of wall time later, with a fresh monotonic clock.
@@ -1179,7 +1196,11 @@ mod tests {
     #[test]
     fn inhibition_survives_a_restart() {
         let inh = Inhibitor::new(&[InhibitRule::default()]).unwrap();
-        inh.observe(&wedding_alert(Priority::P0Critical, Some("w-1"), "2026-06-17T10:00:00Z"));
+        inh.observe(&wedding_alert(
+            Priority::P0Critical,
+            Some("w-1"),
+            "2026-06-17T10:00:00Z",
+        ));
         let json = serde_json::to_string(&inh.export()).unwrap();
         drop(inh);
         let inh = Inhibitor::new(&[InhibitRule::default()]).unwrap();
@@ -1200,12 +1221,15 @@ mod tests {
         assert_eq!(inh.import(serde_json::from_str(&json).unwrap()), 0);
     }
 
+    /// `(rule, at, equal values, description)`.
+    type ScanSource = (usize, DateTime<Utc>, Vec<Vec<String>>, String);
+
     /// The inhibitor before indexing: every source scanned, newest first. Kept as the
     /// oracle the indexed one must agree with.
     struct ScanInhibitor {
         inner: Inhibitor,
         capacity: usize,
-        sources: Vec<(usize, DateTime<Utc>, Vec<Vec<String>>, String)>,
+        sources: Vec<ScanSource>,
     }
 
     impl ScanInhibitor {
@@ -1350,7 +1374,9 @@ mod tests {
         for seed in seeds {
             let mut rng = Rng(seed);
             let capacity = [5, 40, 10_000][usize::try_from(seed % 3).unwrap()];
-            let indexed = Inhibitor::new(&property_rules()).unwrap().with_capacity(capacity);
+            let indexed = Inhibitor::new(&property_rules())
+                .unwrap()
+                .with_capacity(capacity);
             let mut scan = ScanInhibitor {
                 inner: Inhibitor::new(&property_rules()).unwrap(),
                 capacity,
@@ -1361,23 +1387,34 @@ mod tests {
                 let now = a.event.timestamp;
                 let want = scan.is_inhibited(&a, now);
                 let got = indexed.is_inhibited(&a, now);
-                assert_eq!(got, want, "seed {seed} step {step}: replay with VOWGUARD_INHIBIT_SEED={seed}");
+                assert_eq!(
+                    got, want,
+                    "seed {seed} step {step}: replay with VOWGUARD_INHIBIT_SEED={seed}"
+                );
                 if want.is_some() {
                     inhibited += 1;
                 } else {
                     scan.observe(&a);
                     indexed.observe(&a);
                 }
-                assert_eq!(indexed.sources(), scan.sources.len(), "seed {seed} step {step}");
+                assert_eq!(
+                    indexed.sources(),
+                    scan.sources.len(),
+                    "seed {seed} step {step}"
+                );
             }
         }
-        assert!(inhibited > 100, "the inputs exercise inhibition: {inhibited}");
+        assert!(
+            inhibited > 100,
+            "the inputs exercise inhibition: {inhibited}"
+        );
     }
 
     /// Micro-benchmark (run with `--ignored --nocapture`): time per alert with 10,000
     /// remembered P0 sources, indexed vs the scan.
     #[test]
     #[ignore = "a benchmark: prints figures, asserts nothing about time"]
+    #[allow(clippy::print_stdout)] // a benchmark's figures are its output
     fn bench_inhibition_with_many_sources() {
         let base: DateTime<Utc> = "2026-06-20T10:00:00Z".parse().unwrap();
         let at = |i: i64| base + chrono::Duration::milliseconds(i);
@@ -1402,10 +1439,16 @@ mod tests {
             .map(|i| mk(Priority::P2Medium, 5000 + i, 20_000))
             .collect();
         let start = std::time::Instant::now();
-        let n = probes.iter().filter(|a| indexed.is_inhibited(a, at(20_000)).is_some()).count();
+        let n = probes
+            .iter()
+            .filter(|a| indexed.is_inhibited(a, at(20_000)).is_some())
+            .count();
         let indexed_per = start.elapsed() / 2000;
         let start = std::time::Instant::now();
-        let m = probes.iter().filter(|a| scan.is_inhibited(a, at(20_000)).is_some()).count();
+        let m = probes
+            .iter()
+            .filter(|a| scan.is_inhibited(a, at(20_000)).is_some())
+            .count();
         let scan_per = start.elapsed() / 2000;
         assert_eq!(n, m);
         println!("10,000 sources: indexed {indexed_per:?} per alert, scan {scan_per:?} per alert");

@@ -567,7 +567,9 @@ impl Router {
             .collect();
         let mut notification = match &plan.inhibited {
             Some(why) => format!("not notified: the alert was {why}"),
-            None if handed_to.is_empty() => "not notified: no route or protocol notifier took the alert".to_owned(),
+            None if handed_to.is_empty() => {
+                "not notified: no route or protocol notifier took the alert".to_owned()
+            }
             None => format!(
                 "alert handed to {} for delivery (results in notifications.jsonl)",
                 handed_to.join(", ")
@@ -600,7 +602,12 @@ impl Router {
         match &self.breach_log {
             Some(log) => {
                 if let Err(e) = log.record(&record) {
-                    tracing::error!(error = e.to_string().as_str(), breach_id = record.id.as_str(), event_id = record.event_id.as_str(), "could not store the breach record");
+                    tracing::error!(
+                        error = e.to_string().as_str(),
+                        breach_id = record.id.as_str(),
+                        event_id = record.event_id.as_str(),
+                        "could not store the breach record"
+                    );
                 }
             }
             None => tracing::warn!(
@@ -700,7 +707,11 @@ impl AlertRouting for Router {
             .map_err(|e| Error::internal(format!("router state is unreadable: {e}")))?;
         let offered = state.inhibition.len();
         let taken = self.inhibitor.import(state.inhibition);
-        tracing::info!(sources = taken, dropped = offered - taken, "inhibition sources restored");
+        tracing::info!(
+            sources = taken,
+            dropped = offered - taken,
+            "inhibition sources restored"
+        );
         Ok(())
     }
 

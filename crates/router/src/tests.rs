@@ -567,7 +567,12 @@ fn breach_record_states_what_happened_not_what_was_meant() {
     )
     .unwrap()
     .with_breach_log(log.clone());
-    let mut e = at(Category::DataAccess, "guests.search", Severity::Medium, WEDNESDAY);
+    let mut e = at(
+        Category::DataAccess,
+        "guests.search",
+        Severity::Medium,
+        WEDNESDAY,
+    );
     e.wedding_id = Some("w-3".into());
     e.record_count = Some(812);
     router.route(&Arc::new(e));
@@ -578,7 +583,8 @@ fn breach_record_states_what_happened_not_what_was_meant() {
     assert!(!r.handed_to.contains(&"legal".to_owned()), "{r:?}");
     assert!(!r.handed_to.is_empty(), "{r:?}");
     assert!(
-        r.notification.contains("protocol notifier legal not configured"),
+        r.notification
+            .contains("protocol notifier legal not configured"),
         "{r:?}"
     );
 
@@ -588,7 +594,12 @@ fn breach_record_states_what_happened_not_what_was_meant() {
     let router = Router::from_config(config, &["secops"])
         .unwrap()
         .with_breach_log(log.clone());
-    let mut e = at(Category::DataAccess, "guests.search", Severity::Medium, WEDNESDAY);
+    let mut e = at(
+        Category::DataAccess,
+        "guests.search",
+        Severity::Medium,
+        WEDNESDAY,
+    );
     e.record_count = Some(900);
     router.route(&Arc::new(e));
     let r = log.read_all().unwrap().pop().unwrap();
@@ -616,7 +627,12 @@ fn dry_run_is_pure_and_agrees_with_route() {
     let dir = tempfile::tempdir().unwrap();
     let (router, hook, log) = default_router(dir.path());
     let mut events = Vec::new();
-    let mut e = at(Category::DataAccess, "guests.search", Severity::High, SATURDAY);
+    let mut e = at(
+        Category::DataAccess,
+        "guests.search",
+        Severity::High,
+        SATURDAY,
+    );
     e.enrichment.wedding = Some(day_of("w-9"));
     e.wedding_id = Some("w-9".into());
     e.user_id = Some("planner-1".into());
@@ -650,7 +666,10 @@ fn dry_run_is_pure_and_agrees_with_route() {
             .map(|a| a.action.clone())
             .collect();
         let would: Vec<String> = serde_json::from_value(decision["actions"].clone()).unwrap();
-        assert_eq!(actions, would, "the dry run names the actions route requests");
+        assert_eq!(
+            actions, would,
+            "the dry run names the actions route requests"
+        );
     }
 }
 
@@ -912,7 +931,12 @@ fn router_log_lines_cannot_be_forged_by_event_text() {
         p3.id = forged.into();
         p3.wedding_id = Some(forged.into());
         assert!(router.route(&Arc::new(p3)).is_empty(), "inhibited");
-        let mut breach = at(Category::DataAccess, "guests.search", Severity::High, WEDNESDAY);
+        let mut breach = at(
+            Category::DataAccess,
+            "guests.search",
+            Severity::High,
+            WEDNESDAY,
+        );
         breach.id = forged.into();
         breach.user_id = Some(forged.into());
         breach.record_count = Some(900);

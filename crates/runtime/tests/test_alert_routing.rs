@@ -15,9 +15,7 @@ use serde_json::{Value, json};
 use vowguard_core::secrecy::SecretString;
 use vowguard_core::{Alert, Error, Notifier, Priority, Receipt};
 use vowguard_pipeline::{Pipeline, PipelineSpec};
-use vowguard_router::{
-    ActionHook, JsonlBreachLog, RequestedAction, Router, default_config,
-};
+use vowguard_router::{ActionHook, JsonlBreachLog, RequestedAction, Router, default_config};
 use vowguard_runtime::server::{self, ServerState, mark_routing_test, routing_test_event};
 
 #[derive(Debug, Default)]
@@ -43,7 +41,13 @@ impl Notifier for Recording {
     }
 }
 
-const IDS: &[&str] = &["secops", "oncall", "emergency_sms", "security_mail", "legal"];
+const IDS: &[&str] = &[
+    "secops",
+    "oncall",
+    "emergency_sms",
+    "security_mail",
+    "legal",
+];
 
 #[tokio::test]
 async fn a_routing_test_has_no_side_effect_and_says_test_everywhere() {
@@ -97,7 +101,6 @@ async fn a_routing_test_has_no_side_effect_and_says_test_everywhere() {
         .json()
         .await
         .unwrap();
-    println!("{}", serde_json::to_string_pretty(&answer).unwrap());
     // The decision the live router would take: a wedding happening today makes it a P0
     // with active wedding protection and its actions...
     assert_eq!(answer["test"], true);
@@ -106,7 +109,11 @@ async fn a_routing_test_has_no_side_effect_and_says_test_everywhere() {
     assert_eq!(decision["priority"], "P0_CRITICAL");
     assert_eq!(
         decision["actions"],
-        json!(["lock_accounts", "read_only_mode", "notify_wedding_coordinator"])
+        json!([
+            "lock_accounts",
+            "read_only_mode",
+            "notify_wedding_coordinator"
+        ])
     );
     assert!(
         decision["protocols"]
@@ -144,7 +151,9 @@ async fn a_routing_test_has_no_side_effect_and_says_test_everywhere() {
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["decision"]["priority"], "P2_MEDIUM");
-    let response = post(json!({"priority": "P2_MEDIUM", "colour": "red"})).await.unwrap();
+    let response = post(json!({"priority": "P2_MEDIUM", "colour": "red"}))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     assert!(hook.0.lock().unwrap().is_empty());
 }
@@ -159,16 +168,26 @@ fn every_channel_says_test() {
 
     let slack = vowguard_slack::build_message(&alert, &[]);
     assert!(
-        slack["blocks"][0]["text"]["text"].as_str().unwrap().contains("TEST"),
+        slack["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("TEST"),
         "Slack header: {slack}"
     );
-    assert!(slack["text"].as_str().unwrap().contains("TEST"), "Slack fallback");
+    assert!(
+        slack["text"].as_str().unwrap().contains("TEST"),
+        "Slack fallback"
+    );
     let sms = vowguard_sms::build_message(&alert, &vowguard_sms::MessageOptions::default());
     assert!(sms.contains("TEST"), "SMS: {sms}");
     let teams = String::from_utf8(vowguard_teams::encode_message(&alert, &[])).unwrap();
     assert!(teams.contains("TEST"), "Teams");
     let email = vowguard_email::render(&alert, "[vowguard]");
-    assert!(email.subject.contains("TEST"), "email subject: {}", email.subject);
+    assert!(
+        email.subject.contains("TEST"),
+        "email subject: {}",
+        email.subject
+    );
     assert!(email.text.contains("TEST"), "email text");
     let summary = vowguard_pagerduty::encode::summary(&alert);
     assert!(summary.contains("TEST"), "PagerDuty summary: {summary}");

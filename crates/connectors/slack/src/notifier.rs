@@ -773,7 +773,10 @@ mod tests {
             .await;
         Mock::given(method("POST"))
             .and(body_partial_json(json!({"channel": "#b"})))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "internal_error"})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"ok": false, "error": "internal_error"})),
+            )
             .up_to_n_times(1)
             .with_priority(1)
             .mount(&server)
@@ -793,9 +796,12 @@ mod tests {
                 server.uri()
             ))
             .unwrap();
-            SlackNotifier::new(&config, SlackCredential::BotToken(SecretString::from("xoxb-1")))
-                .unwrap()
-                .with_state_file(file.clone())
+            SlackNotifier::new(
+                &config,
+                SlackCredential::BotToken(SecretString::from("xoxb-1")),
+            )
+            .unwrap()
+            .with_state_file(file.clone())
         };
         let mut event = vowguard_core::Event::new(
             vowguard_core::Category::Authentication,
@@ -803,7 +809,11 @@ mod tests {
             vowguard_core::Severity::High,
         );
         event.id = "e-1".into();
-        let alert = Alert::new(std::sync::Arc::new(event), vowguard_core::Priority::P1High, "r");
+        let alert = Alert::new(
+            std::sync::Arc::new(event),
+            vowguard_core::Priority::P1High,
+            "r",
+        );
         let n = open();
         n.notify(&alert).await.unwrap_err();
         drop(n);

@@ -730,7 +730,8 @@ fn credential_must_match_the_configured_mode() {
 /// A data directory of this test run (the notifier keeps its delivery memory there).
 fn data_dir() -> &'static Path {
     static DIR: std::sync::LazyLock<std::path::PathBuf> = std::sync::LazyLock::new(|| {
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("slack-contract-{}", std::process::id()))
+        Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("slack-contract-{}", std::process::id()))
     });
     &DIR
 }

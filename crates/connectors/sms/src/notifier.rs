@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, SnapshotFile};
 use vowguard_http::reqwest::header::HeaderMap;
 use vowguard_http::reqwest::{Client, StatusCode, Url};
@@ -551,7 +551,8 @@ mod tests {
         use wiremock::{Mock, MockServer, ResponseTemplate};
         let server = MockServer::start().await;
         let created = |sid: &str| {
-            ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": sid, "status": "queued"}))
+            ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({"sid": sid, "status": "queued"}))
         };
         Mock::given(method("POST"))
             .and(body_string_contains("To=%2B447700900123"))
@@ -592,7 +593,11 @@ mod tests {
             "login",
             vowguard_core::Severity::High,
         );
-        let alert = Alert::new(std::sync::Arc::new(event), vowguard_core::Priority::P1High, "r");
+        let alert = Alert::new(
+            std::sync::Arc::new(event),
+            vowguard_core::Priority::P1High,
+            "r",
+        );
         let n = open();
         n.notify(&alert).await.unwrap_err();
         drop(n);
