@@ -310,7 +310,9 @@ async fn test_alert_routing(
     };
     let mut alerts = Vec::new();
     for routed in dry_run.alerts {
-        let mut alert = routed.alert;
+        // The answer shows the live route and reasons; the notification is marked.
+        let live = &routed.alert;
+        let mut alert = live.clone();
         mark_routing_test(&mut alert);
         let mut channels = serde_json::Map::new();
         for id in &routed.notifiers {
@@ -335,10 +337,10 @@ async fn test_alert_routing(
             channels.insert(id.clone(), entry);
         }
         alerts.push(json!({
-            "route": alert.route,
-            "priority": alert.priority,
-            "reasons": alert.reasons,
-            "dedup_key": alert.dedup_key,
+            "route": live.route,
+            "priority": live.priority,
+            "reasons": live.reasons,
+            "dedup_key": live.dedup_key,
             "channels": channels,
         }));
     }

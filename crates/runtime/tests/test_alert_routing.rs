@@ -124,6 +124,8 @@ async fn a_routing_test_has_no_side_effect_and_says_test_everywhere() {
         "{decision}"
     );
     assert_eq!(answer["routed"], true);
+    // The answer names the live routes; the notifications sent are the marked ones.
+    assert_eq!(answer["alerts"][0]["route"], "p0-critical", "{answer}");
     // ...but nothing of it happens: no action, no breach record, no inhibition source.
     assert!(hook.0.lock().unwrap().is_empty(), "no action requested");
     assert!(breaches.read_all().unwrap().is_empty(), "no breach record");
