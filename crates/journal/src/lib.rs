@@ -85,6 +85,9 @@ pub struct JournalStats {
     pub dropped_full: u64,
     /// `fdatasync` calls made for appends since open (group commits).
     pub fsyncs: u64,
+    /// Whether appends are waiting for space right now (`when_full = "block"`, the
+    /// journal is full until readers commit).
+    pub appends_blocked: bool,
     /// Every reader known to the journal, by name.
     pub readers: Vec<ReaderStats>,
 }
@@ -117,6 +120,8 @@ struct Inner {
     shared: Arc<Shared>,
     writer_tx: Mutex<Option<mpsc::Sender<WriterMsg>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The directory lock (released when the last handle is dropped).
+    _lock: std::fs::File,
 }
 
 impl Journal {
@@ -155,6 +160,7 @@ impl Journal {
             closing: AtomicBool::new(false),
             dropped_full: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
+            blocked: AtomicBool::new(false),
             cursor_io: Mutex::new(()),
             maint_tx,
             #[cfg(test)]
@@ -180,6 +186,7 @@ impl Journal {
                 shared,
                 writer_tx: Mutex::new(Some(writer_tx)),
                 threads: Mutex::new(vec![writer_thread, maint_thread]),
+                _lock: recovered.lock,
             }),
         };
         Ok((journal, recovery))
@@ -308,6 +315,7 @@ impl Journal {
             segments: st.segments.len(),
             dropped_full: shared.dropped_full.load(Ordering::Relaxed),
             fsyncs: shared.fsyncs.load(Ordering::Relaxed),
+            appends_blocked: shared.blocked.load(Ordering::Relaxed),
             readers: st
                 .readers
                 .iter()
