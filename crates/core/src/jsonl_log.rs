@@ -217,13 +217,11 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl JsonlLog {
-    /// Opens (creating it and its directory if needed) the log whose active file is `path`.
+    /// Opens (creating the file if needed; the directory must exist) the log whose active
+    /// file is `path`.
     /// A last line cut short by a crash is cut off (see [`JsonlLog::torn_bytes_dropped`]).
     pub fn open(path: &Path, rotation: Rotation) -> Result<Self, Error> {
-        let (dir, _) = split(path);
         let io = |what: &str, e| Error::io(format!("cannot {what} {}", path.display()), e);
-        fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
         let mut rotated = Vec::new();
         for (number, file) in rotated_files(path)? {
             let (bytes, records) = count_lines(&file)

@@ -121,6 +121,8 @@ impl DeadLetterStore {
     /// Opens the store, rotating files at `max_file_bytes`, and deletes rotated files
     /// whose letters were all replayed.
     pub fn open_with(data_dir: &Path, max_file_bytes: u64) -> Result<Self, Error> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Error::io(format!("cannot create data_dir {}", data_dir.display()), e))?;
         let path = data_dir.join(DEAD_LETTERS_FILE);
         let log = JsonlLog::open(&path, Rotation::keep_all(max_file_bytes))?;
         if log.torn_bytes_dropped() > 0 {

@@ -80,6 +80,8 @@ impl NotificationLog {
 
     /// A log that writes to `notifications.jsonl` in `data_dir` with this rotation.
     pub fn open_with(data_dir: &Path, rotation: Rotation) -> Result<Self, Error> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Error::io(format!("cannot create data_dir {}", data_dir.display()), e))?;
         let file = JsonlLog::open(&data_dir.join(NOTIFICATIONS_FILE), rotation)?;
         Ok(Self {
             file: Some(file),
