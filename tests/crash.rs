@@ -53,8 +53,7 @@ async fn acknowledged_events_survive_sigkill() {
     Mock::given(method("POST"))
         .and(path("/services/collector/event"))
         .respond_with(move |request: &Request| {
-            if flaky_responder.load(Ordering::Relaxed)
-                && failures_rng.lock().unwrap().u8(0..10) < 4
+            if flaky_responder.load(Ordering::Relaxed) && failures_rng.lock().unwrap().u8(0..10) < 4
             {
                 return ResponseTemplate::new(503)
                     .set_body_string(r#"{"text":"Server is busy","code":9}"#);

@@ -321,7 +321,10 @@ impl JsonlLog {
         if let Err(e) = written {
             // Cut off whatever part of the lines reached the file.
             let _ = file.set_len(len);
-            return Err(Error::io(format!("cannot write {}", self.path.display()), e));
+            return Err(Error::io(
+                format!("cannot write {}", self.path.display()),
+                e,
+            ));
         }
         st.len += buf.len() as u64;
         st.records += lines.len() as u64;
@@ -443,12 +446,19 @@ mod tests {
         assert_eq!(files.len() as u64, usage.files);
         assert_eq!(
             usage.bytes,
-            files.iter().map(|f| fs::metadata(f).unwrap().len()).sum::<u64>()
+            files
+                .iter()
+                .map(|f| fs::metadata(f).unwrap().len())
+                .sum::<u64>()
         );
         for f in &files {
             assert!(fs::metadata(f).unwrap().len() <= 4096, "{}", f.display());
         }
-        let back: Vec<String> = read_jsonl(&path).unwrap().into_iter().map(|l| l.text).collect();
+        let back: Vec<String> = read_jsonl(&path)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
         let want: Vec<String> = (0..100)
             .map(|i| String::from_utf8(line(i)).unwrap())
             .collect();

@@ -513,7 +513,10 @@ async fn close_releases_a_blocked_append() {
     let j2 = journal.clone();
     let blocked = tokio::spawn(async move { j2.append(vec![vec![b'w'; 1000]]).await });
     // The append really waits for space before the journal is closed.
-    wait_stats(&journal, "the append waits for space", |s| s.appends_blocked).await;
+    wait_stats(&journal, "the append waits for space", |s| {
+        s.appends_blocked
+    })
+    .await;
     assert!(!blocked.is_finished(), "the append must still be waiting");
     journal.close().await.unwrap();
     let res = tokio::time::timeout(Duration::from_secs(30), blocked)
@@ -703,7 +706,10 @@ async fn a_second_open_of_the_same_directory_is_refused_with_the_holders_pid() {
     }
     let text = err.to_string();
     assert!(text.contains(&dir.path().display().to_string()), "{text}");
-    assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
     assert_eq!(err.into_core().kind(), vowguard_core::ErrorKind::Config);
     // Released when the journal is gone.
     journal.close().await.unwrap();

@@ -39,8 +39,8 @@ pub use metrics::{
 };
 pub use notify::{NOTIFICATIONS_FILE, NotificationLog, NotificationRecord};
 pub use pipeline::{
-    ABORT_GRACE, BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec,
-    SinkSpec, Submitted,
+    ABORT_GRACE, BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions,
+    PipelineSpec, SinkSpec, Submitted,
 };
 /// Re-exported: the rate limiter the dispatcher uses lives in core.
 pub use vowguard_core::TokenBucket;

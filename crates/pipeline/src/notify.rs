@@ -14,8 +14,8 @@ use vowguard_core::jsonl_log::{JsonlLog, Rotation};
 use vowguard_core::{Alert, Error, Priority, TokenBucket};
 
 use crate::metrics::{LogFileMetrics, NotifierCounters};
-use crate::sink_worker::aborted;
 use crate::pipeline::NotifierSpec;
+use crate::sink_worker::aborted;
 
 /// How many alerts one notifier may have in flight at once.
 const NOTIFIER_CONCURRENCY: usize = 4;

@@ -511,7 +511,9 @@ impl Pipeline {
             // journal is closed only after, so no worker commits into a closed journal.
             let grace = tokio::time::Instant::now() + ABORT_GRACE;
             for slot in &mut workers {
-                let Some(worker) = slot.as_mut() else { continue };
+                let Some(worker) = slot.as_mut() else {
+                    continue;
+                };
                 match tokio::time::timeout_at(grace, &mut *worker).await {
                     Ok(result) => {
                         report_worker(result);

@@ -153,7 +153,10 @@ async fn a_failed_dead_letter_write_is_retried_and_the_position_waits_for_it() {
     assert_eq!(m.dead_letters.write_failures, 3);
     assert_eq!(m.dead_letters.letters, 1);
     assert_eq!(m.sinks["siem"].dead_lettered, 1);
-    wait_for("the position passes the event", || committed(&pipeline) == 1).await;
+    wait_for("the position passes the event", || {
+        committed(&pipeline) == 1
+    })
+    .await;
     pipeline.shutdown().await;
 }
 
@@ -173,12 +176,20 @@ async fn an_event_whose_dead_letter_cannot_be_written_stays_in_the_journal() {
         pipeline.metrics().dead_letters.write_failures >= 2
     })
     .await;
-    assert_eq!(committed(&pipeline), 0, "the position must not pass the event");
-    let m = pipeline.shutdown_within(Some(Duration::from_millis(50))).await;
+    assert_eq!(
+        committed(&pipeline),
+        0,
+        "the position must not pass the event"
+    );
+    let m = pipeline
+        .shutdown_within(Some(Duration::from_millis(50)))
+        .await;
     assert_eq!(m.dead_letters.letters, 0);
-    assert!(read_dead_letters(&dir.path().join(crate::DEAD_LETTERS_FILE))
-        .unwrap()
-        .is_empty());
+    assert!(
+        read_dead_letters(&dir.path().join(crate::DEAD_LETTERS_FILE))
+            .unwrap()
+            .is_empty()
+    );
 
     // The next start (the disk works again) dead-letters it.
     let sink = TestSink::new(Mode::Reject);
@@ -232,11 +243,7 @@ async fn a_rejected_batch_is_one_dead_letter_write() {
 struct Captured(Arc<Mutex<Vec<(tracing::Level, String)>>>);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         struct Text(String);
         impl tracing::field::Visit for Text {
             fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
@@ -281,7 +288,10 @@ async fn shutdown_cancels_in_flight(mode: Mode) {
         .filter(|(level, _)| *level == tracing::Level::ERROR)
         .cloned()
         .collect();
-    assert!(errors.is_empty(), "a normal shutdown logs no ERROR: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "a normal shutdown logs no ERROR: {errors:?}"
+    );
 
     // The event stayed in the journal: the next start delivers it.
     let sink = TestSink::new(Mode::Accept);
