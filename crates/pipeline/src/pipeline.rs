@@ -595,6 +595,23 @@ struct Stage {
 /// Most events appended in one group commit.
 const MAX_GROUP: usize = 1024;
 
+/// Moves the items `stream` has ready now into `group`, up to `max` in all, without
+/// waiting. Polled outside tokio's per-task budget: within it, a task gets about 128
+/// ready polls before every poll answers "not ready", which would cut each group commit
+/// off at ~127 events however many are waiting.
+pub(crate) fn take_ready<S: futures::Stream + ?Sized>(
+    mut stream: std::pin::Pin<&mut S>,
+    group: &mut Vec<S::Item>,
+    max: usize,
+) {
+    while group.len() < max {
+        match tokio::task::unconstrained(stream.next()).now_or_never() {
+            Some(Some(next)) => group.push(next),
+            _ => break,
+        }
+    }
+}
+
 impl Stage {
     async fn run(self, rx: mpsc::Receiver<Submission>) {
         let intake = futures::stream::unfold(rx, |mut rx| async move {
@@ -613,12 +630,7 @@ impl Stage {
         let mut enriched = std::pin::pin!(enriched);
         while let Some(first) = enriched.next().await {
             let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match enriched.next().now_or_never() {
-                    Some(Some(next)) => group.push(next),
-                    _ => break,
-                }
-            }
+            take_ready(enriched.as_mut(), &mut group, MAX_GROUP);
             self.append(group).await;
         }
     }

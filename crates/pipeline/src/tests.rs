@@ -314,3 +314,24 @@ async fn shutdown_deadline_cancels_a_request_that_never_answers() {
 async fn shutdown_deadline_cancels_a_slow_request_and_logs_no_error() {
     shutdown_cancels_in_flight(Mode::Slow(Duration::from_secs(2))).await;
 }
+
+#[tokio::test]
+async fn a_group_takes_every_ready_event_not_only_a_coop_budget_worth() {
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    for i in 0..2000u32 {
+        tx.send(i).await.unwrap();
+    }
+    let ready = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    // Run inside a fresh task so it starts with a full budget, like the stage.
+    let group = tokio::spawn(async move {
+        let mut ready = std::pin::pin!(ready);
+        let mut group = Vec::new();
+        crate::pipeline::take_ready(ready.as_mut(), &mut group, 1024);
+        group
+    })
+    .await
+    .unwrap();
+    assert_eq!(group, (0..1024).collect::<Vec<_>>());
+}
