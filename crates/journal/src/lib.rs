@@ -43,7 +43,10 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
 
-pub use config::{DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, JournalConfig, WhenFull};
+pub use config::{
+    DEFAULT_CURSOR_PERSIST_INTERVAL_MS, DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, JournalConfig,
+    WhenFull,
+};
 pub use error::JournalError;
 pub use reader::JournalReader;
 
@@ -85,6 +88,9 @@ pub struct JournalStats {
     pub dropped_full: u64,
     /// `fdatasync` calls made for appends since open (group commits).
     pub fsyncs: u64,
+    /// Rounds of cursor persists (cursor files written and the directory fsynced) since
+    /// open.
+    pub cursor_persists: u64,
     /// Whether appends are waiting for space right now (`when_full = "block"`, the
     /// journal is full until readers commit).
     pub appends_blocked: bool,
@@ -161,6 +167,7 @@ impl Journal {
             dropped_full: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
             blocked: AtomicBool::new(false),
+            cursor_persists: AtomicU64::new(0),
             cursor_io: Mutex::new(()),
             maint_tx,
             #[cfg(test)]
@@ -316,6 +323,7 @@ impl Journal {
             dropped_full: shared.dropped_full.load(Ordering::Relaxed),
             fsyncs: shared.fsyncs.load(Ordering::Relaxed),
             appends_blocked: shared.blocked.load(Ordering::Relaxed),
+            cursor_persists: shared.cursor_persists.load(Ordering::Relaxed),
             readers: st
                 .readers
                 .iter()

@@ -399,6 +399,7 @@ fn small(dir: &Path, when_full: WhenFull) -> JournalConfig {
         max_bytes: 16 * 1024,
         when_full,
         segment_bytes: 4096,
+        ..JournalConfig::new(dir)
     }
 }
 
@@ -791,4 +792,78 @@ async fn damage_a_reader_already_consumed_is_refused() {
         matches!(&err, JournalError::Corrupt { reason, .. } if reason.contains("reader already consumed")),
         "{err:?}"
     );
+}
+
+fn slow_persists(dir: &Path) -> JournalConfig {
+    JournalConfig {
+        cursor_persist_interval_ms: 3_600_000,
+        ..JournalConfig::new(dir)
+    }
+}
+
+#[tokio::test]
+async fn cursor_persists_are_spaced_and_close_persists_the_last_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(slow_persists(dir.path())).await.unwrap();
+    let mut r = journal.reader("siem").unwrap();
+    journal
+        .append((0..10).map(|i| record(i, 32)).collect())
+        .await
+        .unwrap();
+    drain(&journal, &mut r).await;
+    r.commit(1).unwrap();
+    wait_stats(&journal, "the first commit is persisted at once", |s| {
+        s.readers[0].persisted == 1
+    })
+    .await;
+    for upto in 2..=10 {
+        r.commit(upto).unwrap();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(journal.stats().readers[0].committed, 10);
+    journal.close().await.unwrap();
+    let stats = journal.stats();
+    assert_eq!(
+        stats.readers[0].persisted, 10,
+        "close persists the last commit"
+    );
+    assert_eq!(
+        stats.cursor_persists, 2,
+        "commits within the interval share one persist (the one at close)"
+    );
+    drop(r);
+    drop(journal);
+    let (journal, _) = Journal::open(slow_persists(dir.path())).await.unwrap();
+    assert_eq!(journal.reader("siem").unwrap().position(), 10);
+    journal.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_crash_between_persists_repeats_commits_and_never_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(slow_persists(dir.path())).await.unwrap();
+    let mut r = journal.reader("siem").unwrap();
+    journal
+        .append((0..10).map(|i| record(i, 32)).collect())
+        .await
+        .unwrap();
+    drain(&journal, &mut r).await;
+    r.commit(3).unwrap();
+    wait_stats(&journal, "the first commit is persisted", |s| {
+        s.readers[0].persisted == 3
+    })
+    .await;
+    r.commit(8).unwrap();
+    // Dropped without close: like a crash, the commit to 8 was not persisted yet.
+    drop(r);
+    drop(journal);
+    let (journal, _) = Journal::open(slow_persists(dir.path())).await.unwrap();
+    let r = journal.reader("siem").unwrap();
+    assert_eq!(
+        r.position(),
+        3,
+        "records 3..8 are delivered again, none skipped"
+    );
+    drop(r);
+    journal.close().await.unwrap();
 }
