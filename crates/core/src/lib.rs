@@ -18,6 +18,7 @@ pub mod alert;
 pub mod enrichment;
 pub mod error;
 pub mod event;
+pub mod jsonl_log;
 pub mod priority;
 pub mod rate;
 pub mod registry;
@@ -33,6 +34,7 @@ pub use enrichment::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Category, Event, EventError, Outcome, Severity};
+pub use jsonl_log::{JsonlLog, JsonlUsage, Rotation};
 pub use priority::Priority;
 pub use rate::TokenBucket;
 pub use registry::{BuildContext, Builder, ConnectorFactory, Role};

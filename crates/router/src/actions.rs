@@ -2,7 +2,6 @@
 //! ([`ActionHook`]) and GDPR breach records ([`BreachLog`]).
 
 use std::fmt::Debug;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -86,70 +85,114 @@ pub trait BreachLog: Send + Sync + Debug {
     fn record(&self, record: &BreachRecord) -> Result<(), Error>;
 }
 
-/// A [`BreachLog`] appending one JSON object per line to a file (created if missing).
+/// A [`BreachLog`] appending one JSON object per line to a file (created if missing),
+/// each record synced to disk. The file is rotated by size into `<stem>.<n>.jsonl` and the
+/// oldest rotated files beyond the configured number are deleted (default: 64 MiB files,
+/// 10 kept), so the log holds at most `(max_files + 1) * max_file_bytes`.
 #[derive(Debug)]
 pub struct JsonlBreachLog {
     path: PathBuf,
-    lock: Mutex<()>,
+    rotation: vowguard_core::Rotation,
+    /// Opened on the first record.
+    log: Mutex<Option<vowguard_core::JsonlLog>>,
 }
 
+/// Rotated breach-log files kept by default.
+const DEFAULT_BREACH_LOG_FILES: usize = 10;
+
 impl JsonlBreachLog {
-    /// A log at `path` (e.g. `data_dir/breaches.jsonl`).
+    /// A log at `path` (e.g. `data_dir/breaches.jsonl`) with the default rotation.
     pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_rotation(
+            path,
+            vowguard_core::Rotation {
+                max_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,
+                max_files: Some(DEFAULT_BREACH_LOG_FILES),
+            },
+        )
+    }
+
+    /// A log at `path` rotated as `rotation` says.
+    pub fn with_rotation(path: impl Into<PathBuf>, rotation: vowguard_core::Rotation) -> Self {
         Self {
             path: path.into(),
-            lock: Mutex::new(()),
+            rotation,
+            log: Mutex::new(None),
         }
     }
 
-    /// The file it appends to.
+    /// The file it appends to (the active file; rotated files sit next to it).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Reads every record back (for tests and the CLI).
+    /// Reads every record back (rotated files included, oldest first), for tests and the
+    /// CLI.
     pub fn read_all(&self) -> Result<Vec<BreachRecord>, Error> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(Error::io(
-                    format!("read breach log {}", self.path.display()),
-                    e,
-                ));
-            }
-        };
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
+        let lines = vowguard_core::jsonl_log::read_jsonl(&self.path).map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!("read breach log {}: {e}", self.path.display()),
+            )
+        })?;
+        lines
+            .into_iter()
             .map(|l| {
-                serde_json::from_str(l).map_err(|e| {
+                serde_json::from_str(&l.text).map_err(|e| {
                     Error::internal(format!(
-                        "breach log {}: unreadable line: {e}",
-                        self.path.display()
+                        "breach log {} line {}: unreadable line: {e}",
+                        l.file.display(),
+                        l.line
                     ))
                 })
             })
             .collect()
     }
+
+    /// What the log files hold now (bytes, records, files).
+    pub fn usage(&self) -> Result<vowguard_core::JsonlUsage, Error> {
+        if let Some(log) = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            return Ok(log.usage());
+        }
+        let files = vowguard_core::jsonl_log::jsonl_files(&self.path)?;
+        let mut usage = vowguard_core::JsonlUsage {
+            files: files.len() as u64,
+            ..vowguard_core::JsonlUsage::default()
+        };
+        for file in files {
+            usage.bytes += std::fs::metadata(&file).map_or(0, |m| m.len());
+            usage.records += vowguard_core::jsonl_log::read_jsonl_file(&file)?.len() as u64;
+        }
+        Ok(usage)
+    }
 }
 
 impl BreachLog for JsonlBreachLog {
     fn record(&self, record: &BreachRecord) -> Result<(), Error> {
-        let mut line = serde_json::to_vec(record)
+        let line = serde_json::to_vec(record)
             .map_err(|e| Error::internal(format!("encode breach record: {e}")))?;
-        line.push(b'\n');
-        let _guard = self
-            .lock
+        let what = |e: Error| {
+            Error::new(
+                e.kind(),
+                format!("append to breach log {}: {e}", self.path.display()),
+            )
+        };
+        let mut log = self
+            .log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let what = || format!("append to breach log {}", self.path.display());
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(what(), e))?;
-        file.write_all(&line).map_err(|e| Error::io(what(), e))?;
-        file.sync_data().map_err(|e| Error::io(what(), e))
+        if log.is_none() {
+            *log = Some(vowguard_core::JsonlLog::open(&self.path, self.rotation).map_err(what)?);
+        }
+        let Some(log) = log.as_ref() else {
+            unreachable!("the log was just opened")
+        };
+        log.append(&[line], true).map_err(what)
     }
 }
 
@@ -228,6 +271,39 @@ mod tests {
             text.contains("FORGED"),
             "the text is still there, escaped: {text}"
         );
+    }
+
+    #[test]
+    fn the_log_is_bounded_by_rotation() {
+        use vowguard_core::Rotation;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("breaches.jsonl");
+        let log = JsonlBreachLog::with_rotation(
+            &path,
+            Rotation {
+                max_file_bytes: 4096,
+                max_files: Some(2),
+            },
+        );
+        let opened_at = Utc::now();
+        for i in 0..500 {
+            log.record(&BreachRecord {
+                id: format!("b-{i}"),
+                opened_at,
+                deadline: opened_at,
+                wedding_id: None,
+                records_affected: None,
+                event_id: format!("e-{i}"),
+                reason: "x".repeat(50),
+            })
+            .unwrap();
+        }
+        let usage = log.usage().unwrap();
+        assert_eq!(usage.files, 3);
+        assert!(usage.bytes <= 3 * 4096, "{usage:?}");
+        let back = log.read_all().unwrap();
+        assert_eq!(back.len() as u64, usage.records);
+        assert_eq!(back.last().unwrap().id, "b-499");
     }
 
     #[test]

@@ -458,6 +458,48 @@ pub fn render_prometheus(m: &MetricsSnapshot, state: &ServerState) -> String {
         "Records retained in the journal.",
         one(m.journal.records),
     );
+    metric(
+        "vowguard_dead_letter_bytes",
+        "gauge",
+        "Bytes of the dead-letter files (never deleted before they are replayed).",
+        one(m.dead_letters.bytes),
+    );
+    metric(
+        "vowguard_dead_letter_records",
+        "gauge",
+        "Dead letters stored.",
+        one(m.dead_letters.letters),
+    );
+    metric(
+        "vowguard_dead_letter_files",
+        "gauge",
+        "Dead-letter files (the active one and rotated ones).",
+        one(m.dead_letters.files),
+    );
+    metric(
+        "vowguard_dead_letter_write_failures_total",
+        "counter",
+        "Dead-letter writes that failed and were retried (the events stayed in the journal).",
+        one(m.dead_letters.write_failures),
+    );
+    metric(
+        "vowguard_notification_log_bytes",
+        "gauge",
+        "Bytes of the notification log files.",
+        one(m.notification_log.bytes),
+    );
+    metric(
+        "vowguard_notification_log_records",
+        "gauge",
+        "Records in the notification log files.",
+        one(m.notification_log.records),
+    );
+    metric(
+        "vowguard_notification_log_files",
+        "gauge",
+        "Notification log files (the active one and rotated ones).",
+        one(m.notification_log.files),
+    );
     let per_sink = |f: &dyn Fn(&vowguard_pipeline::SinkMetrics) -> String| {
         m.sinks
             .iter()
