@@ -10,7 +10,10 @@ fn vowguard(args: &[&str]) -> Output {
         .args(args)
         .env_remove("VOWGUARD_LOG")
         .env("CLI_TOKEN", "cli-token-value")
-        .env("CLI_SLACK_WEBHOOK", "https://hooks.slack.com/services/T0/B0/x")
+        .env(
+            "CLI_SLACK_WEBHOOK",
+            "https://hooks.slack.com/services/T0/B0/x",
+        )
         .output()
         .expect("vowguard runs")
 }
@@ -46,10 +49,20 @@ fn validate_refuses_two_sources_like_run() {
         &format!("[sources.a]\ntype = \"stdin\"\n[sources.b]\ntype = \"stdin\"\n{SINK}"),
     );
     for command in ["validate", "run"] {
-        let output = vowguard(&[command, "--config", &path, "--skip-healthchecks"][..if command == "run" { 3 } else { 4 }]);
-        assert_eq!(output.status.code(), Some(2), "{command}: {}", stderr(&output));
+        let output = vowguard(
+            &[command, "--config", &path, "--skip-healthchecks"]
+                [..if command == "run" { 3 } else { 4 }],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{command}: {}",
+            stderr(&output)
+        );
         assert!(
-            stderr(&output).contains("`sources`: exactly one source can be configured, found `sources.a`, `sources.b`"),
+            stderr(&output).contains(
+                "`sources`: exactly one source can be configured, found `sources.a`, `sources.b`"
+            ),
             "{command}: {}",
             stderr(&output)
         );
@@ -57,7 +70,11 @@ fn validate_refuses_two_sources_like_run() {
     let path = config(dir.path(), SINK);
     let output = vowguard(&["validate", "--config", &path, "--skip-healthchecks"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("no source configured"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no source configured"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -79,7 +96,10 @@ fn a_server_table_with_a_stdin_source_is_refused_naming_server() {
 #[test]
 fn validate_counts_the_default_routing_table() {
     let dir = tempfile::tempdir().unwrap();
-    let path = config(dir.path(), &format!("[sources.in]\ntype = \"stdin\"\n{SINK}{SLACK}"));
+    let path = config(
+        dir.path(),
+        &format!("[sources.in]\ntype = \"stdin\"\n{SINK}{SLACK}"),
+    );
     let output = vowguard(&["validate", "--config", &path, "--skip-healthchecks"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -102,9 +122,19 @@ fn a_bad_log_level_is_an_error_naming_the_flag() {
     for bad in ["warning", "verbose", "info,", "vowguard=loud"] {
         let output = vowguard(&["--log-level", bad, "connectors"]);
         assert_eq!(output.status.code(), Some(2), "{bad}: {}", stderr(&output));
-        assert!(stderr(&output).contains("--log-level"), "{bad}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("--log-level"),
+            "{bad}: {}",
+            stderr(&output)
+        );
     }
-    for good in ["warn", "INFO", "off", "warn,vowguard_pipeline=debug", "vowguard_runtime=trace"] {
+    for good in [
+        "warn",
+        "INFO",
+        "off",
+        "warn,vowguard_pipeline=debug",
+        "vowguard_runtime=trace",
+    ] {
         let output = vowguard(&["--log-level", good, "connectors"]);
         assert!(output.status.success(), "{good}: {}", stderr(&output));
     }
@@ -124,7 +154,10 @@ fn help_says_what_vowguard_is_and_connectors_lists_sources() {
         help.starts_with("vowguard forwards a wedding platform's security events to SIEMs"),
         "{help}"
     );
-    assert!(!help.contains("The vowguard runtime: TOML config to components"), "{help}");
+    assert!(
+        !help.contains("The vowguard runtime: TOML config to components"),
+        "{help}"
+    );
     let output = vowguard(&["connectors"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     for source in ["stdin", "http"] {

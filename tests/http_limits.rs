@@ -196,7 +196,10 @@ async fn valid_events_among_many_invalid_ones_are_accepted_with_the_count_of_the
     // A top level that is not an event, and malformed JSON after valid events, are refused
     // whole: nothing of such a body is submitted.
     for (body, expected) in [
-        ("42", "expected an event object or an array of events, got a number"),
+        (
+            "42",
+            "expected an event object or an array of events, got a number",
+        ),
         (
             r#"[{"id":"never","action":"a","severity":"low"}, oops]"#,
             "invalid JSON at line 1 column",
@@ -258,8 +261,7 @@ async fn an_oversized_body_is_refused_naming_max_body_bytes() {
         assert_eq!(r.status(), 413, "{path}");
         let answer: serde_json::Value = r.json().await.unwrap();
         assert_eq!(
-            answer["error"],
-            "the request body exceeds server.max_body_bytes (1000 bytes)",
+            answer["error"], "the request body exceeds server.max_body_bytes (1000 bytes)",
             "{path}"
         );
     }

@@ -97,7 +97,9 @@ fn write_config(dir: &Path, mocks: &Mocks) -> std::path::PathBuf {
     let today = chrono::Utc::now().date_naive();
     std::fs::write(
         dir.join("weddings.json"),
-        format!(r#"[{{"wedding_id":"w-today","date":"{today}","timezone":"UTC","guest_count":150}}]"#),
+        format!(
+            r#"[{{"wedding_id":"w-today","date":"{today}","timezone":"UTC","guest_count":150}}]"#
+        ),
     )
     .unwrap();
     let text = format!(
@@ -127,14 +129,23 @@ webhook_url = {{ env = "INJECTION_SLACK_WEBHOOK" }}
 
 fn run(config: &Path, mocks: &Mocks, format: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vowguard"))
-        .args(["run", "--config", config.to_str().unwrap(), "--log-format", format])
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            format,
+        ])
         .env("INJECTION_HEC_TOKEN", "injection-hec-token")
         .env(
             "INJECTION_SLACK_WEBHOOK",
             format!("{}/services/T/B/x", mocks.slack.uri()),
         )
         // Every log site of every crate that can carry event text, down to debug.
-        .env("VOWGUARD_LOG", "debug,hyper=info,hyper_util=info,reqwest=info,h2=info,rustls=info")
+        .env(
+            "VOWGUARD_LOG",
+            "debug,hyper=info,hyper_util=info,reqwest=info,h2=info,rustls=info",
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -158,8 +169,7 @@ fn run(config: &Path, mocks: &Mocks, format: &str) -> Output {
 /// `2026-06-20T10:00:00.123456Z  INFO target: ...`
 fn is_log_line(line: &str) -> bool {
     let mut parts = line.split_whitespace();
-    let (Some(time), Some(level), Some(target)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(time), Some(level), Some(target)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     chrono::DateTime::parse_from_rfc3339(time).is_ok()
@@ -178,10 +188,7 @@ async fn hostile_event_text_cannot_forge_a_human_log_line() {
     let mut carrying = 0;
     for line in stderr.lines() {
         assert!(is_log_line(line), "not a log line: {line:?}\n\n{stderr}");
-        assert!(
-            !line.starts_with("2001-01-01"),
-            "a forged line: {line:?}"
-        );
+        assert!(!line.starts_with("2001-01-01"), "a forged line: {line:?}");
         assert!(
             !line.chars().any(vowguard_runtime::logging::needs_escape),
             "a control character reached the log: {line:?}"
@@ -192,7 +199,10 @@ async fn hostile_event_text_cannot_forge_a_human_log_line() {
     }
     assert!(!stderr.contains('\u{1b}'), "no ANSI on a pipe");
     // The hostile text did reach the log (escaped), from the places the issue names.
-    assert!(carrying >= 3, "hostile text reached {carrying} line(s):\n{stderr}");
+    assert!(
+        carrying >= 3,
+        "hostile text reached {carrying} line(s):\n{stderr}"
+    );
     assert!(
         stderr.contains(r"line 3 rejected: field `labels.bad-label\n2001-01-01T00:00:00.000000Z ERROR vowguard_pipeline: FORGED\r\n"),
         "the rejected line's label key, escaped:\n{stderr}"
@@ -216,11 +226,17 @@ async fn hostile_event_text_keeps_json_logs_one_object_per_line() {
     for line in stderr.lines() {
         let value: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}\n\n{stderr}"));
-        assert!(value["level"].is_string() && value["timestamp"].is_string(), "{line}");
+        assert!(
+            value["level"].is_string() && value["timestamp"].is_string(),
+            "{line}"
+        );
         assert!(!line.chars().any(|c| c < ' '), "{line:?}");
         if line.contains("FORGED") {
             carrying += 1;
         }
     }
-    assert!(carrying >= 3, "hostile text reached {carrying} line(s):\n{stderr}");
+    assert!(
+        carrying >= 3,
+        "hostile text reached {carrying} line(s):\n{stderr}"
+    );
 }

@@ -101,14 +101,17 @@ fn ci() -> Result {
     ])?;
     let env = prerequisites()?;
     if succeeds("cargo", &["nextest", "--version"]) {
-        cargo_with_env(&env, &[
-            "nextest",
-            "run",
-            "--workspace",
-            "--all-features",
-            "--locked",
-            "--no-fail-fast",
-        ])?;
+        cargo_with_env(
+            &env,
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--locked",
+                "--no-fail-fast",
+            ],
+        )?;
     } else {
         cargo_with_env(
             &env,
@@ -165,7 +168,10 @@ fn prerequisites() -> std::result::Result<Vec<(String, String)>, String> {
     let dir = prereqs_dir();
     let mut env = Vec::new();
     if let Some(root) = private_rsyslog(&dir)? {
-        env.push(("VOWGUARD_RSYSLOG_ROOT".to_owned(), root.display().to_string()));
+        env.push((
+            "VOWGUARD_RSYSLOG_ROOT".to_owned(),
+            root.display().to_string(),
+        ));
     }
     if let Some(python) = private_aiosmtpd(&dir)? {
         env.push(("VOWGUARD_PYTHON".to_owned(), python.display().to_string()));
@@ -179,10 +185,7 @@ fn prerequisites() -> std::result::Result<Vec<(String, String)>, String> {
 fn system_rsyslog_with_gtls() -> bool {
     succeeds(
         "sh",
-        &[
-            "-c",
-            "command -v rsyslogd || test -x /usr/sbin/rsyslogd",
-        ],
+        &["-c", "command -v rsyslogd || test -x /usr/sbin/rsyslogd"],
     ) && succeeds(
         "sh",
         &[
@@ -234,7 +237,11 @@ fn private_rsyslog(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
         }
     }
     let download = |packages: &[String]| {
-        println!("\n==> (in {}) apt-get download {}", debs.display(), packages.join(" "));
+        println!(
+            "\n==> (in {}) apt-get download {}",
+            debs.display(),
+            packages.join(" ")
+        );
         Command::new("apt-get")
             .arg("download")
             .args(packages)
@@ -254,12 +261,19 @@ fn private_rsyslog(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
             ));
         }
     }
-    for entry in std::fs::read_dir(&debs).map_err(|e| e.to_string())?.flatten() {
+    for entry in std::fs::read_dir(&debs)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
         let path = entry.path();
         if path.extension().is_some_and(|x| x == "deb") {
             run(
                 "dpkg",
-                &["-x", &path.display().to_string(), &root.display().to_string()],
+                &[
+                    "-x",
+                    &path.display().to_string(),
+                    &root.display().to_string(),
+                ],
             )?;
         }
     }

@@ -144,9 +144,11 @@ impl<'de> Deserialize<'de> for Opaque {
 
         // Anything but a string falls to the default visitor methods, whose messages quote
         // the value: replace them.
-        deserializer
-            .deserialize_string(OpaqueVisitor)
-            .map_err(|_| de::Error::custom("a secret reference takes a string: { env = \"NAME\" } or { file = \"path\" }"))
+        deserializer.deserialize_string(OpaqueVisitor).map_err(|_| {
+            de::Error::custom(
+                "a secret reference takes a string: { env = \"NAME\" } or { file = \"path\" }",
+            )
+        })
     }
 }
 

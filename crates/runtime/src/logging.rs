@@ -166,8 +166,9 @@ mod tests {
                 "a control character reached the log: {line:?}"
             );
             assert!(
-                line.split_whitespace().nth(1).is_some_and(|level| ["INFO", "WARN", "ERROR"]
-                    .contains(&level.trim())),
+                line.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|level| ["INFO", "WARN", "ERROR"].contains(&level.trim())),
                 "a line that does not start with a timestamp and a level: {line:?}"
             );
         }
@@ -187,7 +188,9 @@ mod tests {
         });
         assert_clean(&log, HOSTILE.len() * 4);
         assert!(
-            log.contains(r"label `x\n2026-01-01T00:00:00.000000Z ERROR vowguard_runtime: forged line`"),
+            log.contains(
+                r"label `x\n2026-01-01T00:00:00.000000Z ERROR vowguard_runtime: forged line`"
+            ),
             "the text stays readable, escaped:\n{log}"
         );
         assert!(log.contains(r"users=\u{1b}[31mred\u{1b}[0m"), "{log}");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use vowguard_core::{Error, ProcessEnv, registry};
+use vowguard_core::{Error, ProcessEnv, SecretLookup, registry};
 use vowguard_runtime::logging::{escape_control, escape_control_keep_lines};
 use vowguard_runtime::{Config, Environment, SourceConfig, assemble};
 
@@ -216,7 +216,7 @@ fn config_dir(path: &Path) -> PathBuf {
 }
 
 async fn run(path: &Path) -> Result<(), Error> {
-    let (_, assembly) = load(path)?;
+    let assembly = load(path)?;
     let report = vowguard_runtime::run(assembly, shutdown_signal()).await?;
     let m = &report.metrics;
     let delivered: u64 = m.sinks.values().map(|s| s.delivered).sum();
@@ -274,7 +274,11 @@ async fn next_signal() {
 
 #[allow(clippy::print_stdout)]
 async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
-    let (_, assembly) = load(path)?;
+    let assembly = if skip_healthchecks {
+        load_offline(path)?
+    } else {
+        load(path)?
+    };
     // What `run` would refuse, `validate` refuses too.
     let (source_id, source) = assembly.source()?;
     let source_kind = match source {
@@ -341,15 +345,71 @@ fn report_health(
 
 /// Reads a config file and builds every component (secrets from the process environment,
 /// relative paths from the file's directory).
-fn load(path: &Path) -> Result<(Config, vowguard_runtime::Assembly), Error> {
+fn load(path: &Path) -> Result<vowguard_runtime::Assembly, Error> {
+    load_with(path, &ProcessEnv)
+}
+
+fn load_with(path: &Path, secrets: &dyn SecretLookup) -> Result<vowguard_runtime::Assembly, Error> {
     let config = Config::load(path)?;
     let dir = config_dir(path);
     let environment = Environment {
         config_dir: &dir,
-        secrets: &ProcessEnv,
+        secrets,
     };
-    let assembly = assemble(&config, &environment)?;
-    Ok((config, assembly))
+    assemble(&config, &environment)
+}
+
+/// For the commands that contact nothing (`validate --skip-healthchecks`, `dlq list`, `dlq show`, `route explain`,
+/// `route test`): a `{ env }` secret that is not set is a warning, not an error, so a
+/// config can be checked on a machine without the production secrets. The component is
+/// built with a placeholder value that never leaves the process.
+#[derive(Debug, Default)]
+struct OfflineEnv {
+    missing: std::sync::Mutex<Vec<String>>,
+}
+
+impl SecretLookup for OfflineEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        if let Some(value) = ProcessEnv.var(name) {
+            return Some(value);
+        }
+        self.missing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(name.to_owned());
+        // Shaped to pass the connectors' format checks (URLs, keys); never contacted.
+        Some(format!(
+            "https://vowguard-offline-placeholder.invalid/{name}/0123456789abcdef0123456789abcdef"
+        ))
+    }
+}
+
+impl OfflineEnv {
+    /// Prints the unset variables as a warning.
+    fn warn_missing(&self) {
+        let mut missing = self
+            .missing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            eprintln!(
+                "warning: {} environment variable(s) not set; `vowguard run` and the healthchecks need them: {}",
+                missing.len(),
+                missing.join(", ")
+            );
+        }
+    }
+}
+
+/// Loads a config for a command that contacts nothing (see [`OfflineEnv`]).
+fn load_offline(path: &Path) -> Result<vowguard_runtime::Assembly, Error> {
+    let offline = OfflineEnv::default();
+    let assembly = load_with(path, &offline)?;
+    offline.warn_missing();
+    Ok(assembly)
 }
 
 #[allow(clippy::print_stdout)]
@@ -357,7 +417,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
     use vowguard_runtime::dlq;
     match action {
         DlqAction::List { config, sink } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load_offline(&config)?;
             let letters = dlq::pending(&assembly.data_dir, sink.as_deref())?;
             println!(
                 "{:<25} {:<14} {:<38} {:<13} REASON",
@@ -380,7 +440,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
             Ok(())
         }
         DlqAction::Show { config, event_id } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load_offline(&config)?;
             let letters: Vec<_> = dlq::pending(&assembly.data_dir, None)?
                 .into_iter()
                 .filter(|l| l.event.id == event_id)
@@ -399,7 +459,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
             Ok(())
         }
         DlqAction::Replay { config, sink } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load(&config)?;
             let report = dlq::replay(assembly, sink.as_deref()).await?;
             println!(
                 "replayed {}: {} delivered, {} failed again, {} skipped (sink no longer configured)",
@@ -432,7 +492,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
 fn route(action: RouteAction) -> Result<(), Error> {
     match action {
         RouteAction::Explain { config, event } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load_offline(&config)?;
             let text = std::fs::read_to_string(&event)
                 .map_err(|e| Error::config(format!("cannot read {}: {e}", event.display())))?;
             let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -451,7 +511,7 @@ fn route(action: RouteAction) -> Result<(), Error> {
             Ok(())
         }
         RouteAction::Test { config, cases } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load_offline(&config)?;
             let text = std::fs::read_to_string(&cases)
                 .map_err(|e| Error::config(format!("cannot read {}: {e}", cases.display())))?;
             let file = vowguard_router::CasesFile::from_toml(&text)?;

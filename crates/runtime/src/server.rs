@@ -164,9 +164,8 @@ fn parse_events(
         }
 
         fn visit_map<A: serde::de::MapAccess<'de>>(mut self, map: A) -> Result<(), A::Error> {
-            let value = serde::Deserialize::deserialize(
-                serde::de::value::MapAccessDeserializer::new(map),
-            )?;
+            let value =
+                serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
             self.item(0, value)
         }
     }
@@ -246,7 +245,10 @@ async fn ingest(State(state): State<Arc<ServerState>>, body: Bytes) -> Response 
             if let Some(failure) = failure {
                 return failure;
             }
-            return json_error(StatusCode::BAD_REQUEST, format!("invalid request: {reason}"));
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request: {reason}"),
+            );
         }
         Err(e) => {
             return json_error(

@@ -143,7 +143,10 @@ fn unset_secret_names_key_and_variable_but_no_value() {
 #[test]
 fn inline_secret_is_refused_naming_the_key() {
     let e = err(&GOOD.replace("token = { env = \"TOK\" }", "token = \"plaintext\""));
-    assert!(e.contains("`sinks.siem.token`: expected a secret reference"), "{e}");
+    assert!(
+        e.contains("`sinks.siem.token`: expected a secret reference"),
+        "{e}"
+    );
     assert!(e.contains("inline secrets are not accepted"), "{e}");
     assert!(!e.contains("plaintext"), "{e}");
 }
@@ -167,8 +170,14 @@ fn inline_variants() -> Vec<String> {
 }
 
 fn assert_no_sentinel(e: &str) {
-    assert!(!e.contains(SENTINEL), "the secret leaked into an error:\n{e}");
-    assert!(!e.contains("12345678901234"), "the secret leaked into an error:\n{e}");
+    assert!(
+        !e.contains(SENTINEL),
+        "the secret leaked into an error:\n{e}"
+    );
+    assert!(
+        !e.contains("12345678901234"),
+        "the secret leaked into an error:\n{e}"
+    );
 }
 
 #[test]
@@ -251,7 +260,10 @@ fn every_inline_secret_of_every_connector_is_named_by_key_and_never_echoed() {
         assert_no_sentinel(&e);
         if e.contains("configuration error") {
             for key in keys.iter().filter(|k| !k.starts_with("server.")) {
-                assert!(e.contains(&format!("`{key}")), "{variant}: {key} not named:\n{e}");
+                assert!(
+                    e.contains(&format!("`{key}")),
+                    "{variant}: {key} not named:\n{e}"
+                );
             }
         } else {
             assert!(e.contains("`server.admin_token"), "{variant}: {e}");

@@ -33,8 +33,8 @@ pub fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("VOWGUARD_PYTHON") {
         return PathBuf::from(python);
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../target/test-prereqs/venv/bin/python");
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../target/test-prereqs/venv/bin/python");
     if venv.is_file() {
         return venv;
     }

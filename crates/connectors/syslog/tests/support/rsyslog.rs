@@ -212,12 +212,7 @@ impl Rsyslog {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e}",
-                    self.installation.binary.display()
-                )
-            });
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.installation.binary.display()));
         self.child = Some(child);
         self.wait_ready();
     }
