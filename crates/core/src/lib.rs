@@ -39,7 +39,7 @@ pub use priority::Priority;
 pub use rate::TokenBucket;
 pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
 pub use retry::RetryPolicy;
-pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef};
+pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef, toml_error_parts};
 pub use snapshot::SnapshotFile;
 pub use traits::{
     AlertGrouping, AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier,

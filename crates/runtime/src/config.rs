@@ -178,9 +178,20 @@ impl Config {
             .map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
     }
 
-    /// Parses config text.
+    /// Parses config text. An error reads ``line L, column C: `key`: message``; it never quotes
+    /// the line itself (toml's own rendering does, and the line can hold an inline secret).
     pub fn parse(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e| Error::config(e.to_string().trim_end().to_owned()))
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let (key, message) = vowguard_core::toml_error_parts(&e);
+            let position = e.span().map_or_else(String::new, |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            let key = key.map_or_else(String::new, |key| format!("`{key}`: "));
+            Error::config(format!("{position}{key}{message}"))
+        })
     }
 }
 
@@ -208,7 +219,9 @@ pub fn take_common_keys(
     };
     fn parse<T: serde::de::DeserializeOwned>(value: toml::Value, key: &str) -> Result<T, Error> {
         value.try_into().map_err(|e: toml::de::Error| {
-            Error::config(format!("`{key}`: {}", e.message().trim_end()))
+            let (inner, message) = vowguard_core::toml_error_parts(&e);
+            let key = inner.map_or_else(|| key.to_owned(), |inner| format!("{key}.{inner}"));
+            Error::config(format!("`{key}`: {message}"))
         })
     }
     let batch = match table.remove("batch") {

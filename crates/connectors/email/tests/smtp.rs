@@ -457,7 +457,7 @@ fn registry_config_errors_name_the_key() {
         ),
         (
             format!("{base}to = [\"ok@example.org\"]\ntls = \"plain\""),
-            "`notifiers.mail`: `tls` must be \"starttls\", \"tls\" or \"none\"",
+            "`notifiers.mail.tls`: `tls` must be \"starttls\", \"tls\" or \"none\"",
         ),
         (
             format!(
