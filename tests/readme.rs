@@ -227,7 +227,17 @@ webhook_url = {{ env = "SLACK_WEBHOOK_URL" }}
             if command.contains("test-alert-routing") {
                 let answer: serde_json::Value =
                     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-                assert!(answer["routed"].is_boolean(), "{answer}");
+                // What the README's example answer says: a dry run whose decision is the
+                // live router's (active wedding protection raises P1 to P0, with its actions).
+                assert_eq!(answer["test"], true, "{answer}");
+                assert_eq!(answer["requested_priority"], "P1_HIGH", "{answer}");
+                assert_eq!(answer["decision"]["priority"], "P0_CRITICAL", "{answer}");
+                let actions = answer["decision"]["actions"].to_string();
+                for action in ["lock_accounts", "read_only_mode", "notify_wedding_coordinator"] {
+                    assert!(actions.contains(action), "{answer}");
+                }
+                assert!(answer["decision"]["inhibited"].is_null(), "{answer}");
+                assert_eq!(answer["routed"], true, "{answer}");
                 assert!(answer["alerts"].is_array(), "{answer}");
             }
             if command.contains(" run --config config/stdin.toml") {
