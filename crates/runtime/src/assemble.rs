@@ -86,6 +86,8 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             enrichment_concurrency: config.pipeline.enrichment_concurrency,
             max_journal_bytes: config.pipeline.max_journal_bytes,
             when_full: config.pipeline.when_full,
+            log_file_bytes: config.pipeline.log_file_bytes.max(1),
+            notification_log_max_files: config.pipeline.notification_log_max_files,
             ..PipelineOptions::default()
         },
         ..PipelineSpec::default()

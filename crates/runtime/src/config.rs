@@ -80,6 +80,11 @@ pub struct PipelineConfig {
     /// On SIGTERM/SIGINT, how long to let sinks finish in-flight batches before exiting
     /// (what is left stays in the journal for the next start).
     pub shutdown_timeout_ms: u64,
+    /// Size in bytes at which `dead_letters.jsonl` and `notifications.jsonl` rotate into
+    /// numbered files. Dead letters are never deleted before they are replayed.
+    pub log_file_bytes: u64,
+    /// Rotated notification-log files kept (the oldest beyond this is deleted).
+    pub notification_log_max_files: usize,
 }
 
 impl Default for PipelineConfig {
@@ -90,6 +95,8 @@ impl Default for PipelineConfig {
             max_journal_bytes: 1 << 30,
             when_full: WhenFull::Block,
             shutdown_timeout_ms: 30_000,
+            log_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,
+            notification_log_max_files: 10,
         }
     }
 }
