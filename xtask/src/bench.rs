@@ -79,6 +79,8 @@ struct CompareOptions {
     events: usize,
     /// Further vowguard binaries to run alongside (label, path), e.g. an older build.
     extra: Vec<(String, PathBuf)>,
+    /// Use the release binaries already in the target directory instead of building.
+    no_build: bool,
 }
 
 fn compare_options(args: &[String]) -> std::result::Result<CompareOptions, String> {
@@ -86,6 +88,7 @@ fn compare_options(args: &[String]) -> std::result::Result<CompareOptions, Strin
         runs: 5,
         events: 200_000,
         extra: Vec::new(),
+        no_build: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -112,9 +115,10 @@ fn compare_options(args: &[String]) -> std::result::Result<CompareOptions, Strin
                     .ok_or("`--extra`: expected LABEL=PATH to a vowguard binary")?;
                 options.extra.push((label.to_owned(), PathBuf::from(path)));
             }
+            "--no-build" => options.no_build = true,
             other => {
                 return Err(format!(
-                    "unknown option `{other}`; usage: cargo xtask bench compare [--runs N] [--events N] [--extra LABEL=PATH]"
+                    "unknown option `{other}`; usage: cargo xtask bench compare [--runs N] [--events N] [--extra LABEL=PATH] [--no-build]"
                 ));
             }
         }
@@ -168,16 +172,25 @@ fn compare(args: &[String]) -> Result {
     {
         return Err("`compare` needs GNU time at /usr/bin/time (apt-get install time)".into());
     }
-    cargo(&[
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "vowguard-runtime",
-        "--bin",
-        "vowguard",
-    ])?;
-    cargo(&["build", "--release", "--locked", "-p", "vowguard-bench", "--bins"])?;
+    if !options.no_build {
+        cargo(&[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "vowguard-runtime",
+            "--bin",
+            "vowguard",
+        ])?;
+        cargo(&[
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "vowguard-bench",
+            "--bins",
+        ])?;
+    }
 
     let work = std::env::temp_dir().join(format!("vowguard-compare-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
@@ -343,8 +356,8 @@ fn spread(values: impl Iterator<Item = f64>, decimals: usize) -> String {
 /// Writes `count` NDJSON events of about 600 bytes (login failures with a user agent,
 /// labels and attributes, as `benches/throughput.rs` uses); returns the bytes written.
 fn write_events(path: &Path, count: usize) -> std::result::Result<u64, String> {
-    let file =
-        std::fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let file = std::fs::File::create(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
     let mut written = 0u64;
     for i in 0..count {
@@ -447,11 +460,7 @@ fn run_once(
     let url = format!("http://{}", receiver.address);
     let mut command = Command::new("/usr/bin/time");
     let rusage = dir.join("rusage");
-    command
-        .arg("-f")
-        .arg("%U %S %M")
-        .arg("-o")
-        .arg(&rusage);
+    command.arg("-f").arg("%U %S %M").arg("-o").arg(&rusage);
     match program {
         Program::Vowguard { binary, .. } => {
             let config = dir.join("vowguard.toml");
@@ -491,8 +500,8 @@ fn run_once(
                 .arg(dir.join("syslog-ng.ctl"));
         }
     }
-    let stdin = std::fs::File::open(input)
-        .map_err(|e| format!("cannot open {}: {e}", input.display()))?;
+    let stdin =
+        std::fs::File::open(input).map_err(|e| format!("cannot open {}: {e}", input.display()))?;
     let log = dir.join("output.log");
     let log_file =
         std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
@@ -536,10 +545,7 @@ fn run_once(
     let wall = started.elapsed();
     let received = receiver.events()? - before;
     if !status.success() {
-        return Err(format!(
-            "exited with {status}; last output: {}",
-            tail(&log)
-        ));
+        return Err(format!("exited with {status}; last output: {}", tail(&log)));
     }
     if received != events as u64 {
         return Err(format!(
@@ -603,6 +609,11 @@ log {{ source(s_in); parser(p_json); destination(d_hec); }};
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").map_or_else(
         |_| "unknown (no /proc/loadavg)".into(),
-        |text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        |text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
     )
 }
