@@ -7,8 +7,11 @@
 //!   licenses, sources).
 //! * `demo`: the wedding-day demo against local mocks.
 //! * `prerequisites`: installs the test prerequisites privately (see [`prerequisites`]).
-//! * `bench`: the benchmarks (release build), figures printed for BENCHMARKS.md.
+//! * `bench`: the benchmarks (release build), figures printed for BENCHMARKS.md; `bench
+//!   compare` runs vowguard, a bare reference forwarder and syslog-ng side by side.
 #![allow(clippy::print_stdout)]
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,10 +27,10 @@ fn main() -> ExitCode {
                 println!("export {name}={value}");
             }
         }),
-        Some("bench") => bench(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | demo | prerequisites | bench [encoders|pipeline|notify|http|journal]>"
+                "usage: cargo xtask <ci | demo | prerequisites | bench [encoders|pipeline|notify|http|journal|compare]>"
             );
             return ExitCode::from(2);
         }
@@ -375,45 +378,5 @@ fn feature_isolation() -> Result {
         "--locked",
     ])?;
     println!("feature isolation ok: only vowguard-splunk is compiled in");
-    Ok(())
-}
-
-fn bench(which: &[String]) -> Result {
-    let all = ["encoders", "pipeline", "notify", "http", "journal"];
-    let selected: Vec<&str> = if which.is_empty() {
-        all.to_vec()
-    } else {
-        which.iter().map(String::as_str).collect()
-    };
-    for name in selected {
-        match name {
-            "journal" => cargo(&[
-                "run",
-                "--release",
-                "--locked",
-                "-p",
-                "vowguard-journal",
-                "--example",
-                "journal_bench",
-            ])?,
-            "encoders" | "pipeline" | "notify" | "http" => cargo(&[
-                "run",
-                "--release",
-                "--locked",
-                "-p",
-                "vowguard-runtime",
-                "--example",
-                "bench",
-                "--",
-                name,
-            ])?,
-            other => {
-                return Err(format!(
-                    "unknown benchmark `{other}`; expected one of {}",
-                    all.join(", ")
-                ));
-            }
-        }
-    }
     Ok(())
 }
