@@ -18,6 +18,7 @@ pub mod alert;
 pub mod enrichment;
 pub mod error;
 pub mod event;
+pub mod group_summary;
 pub mod priority;
 pub mod rate;
 pub mod redact;
@@ -32,6 +33,7 @@ pub use enrichment::{
     WeddingContext, WeddingPhase,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use group_summary::GroupSummary;
 pub use event::{Category, Event, EventError, Outcome, Severity};
 pub use priority::Priority;
 pub use rate::TokenBucket;

@@ -16,7 +16,7 @@
 //! escape boundary with `…`.
 
 use serde_json::{Value, json};
-use vowguard_core::{Alert, AlertAction, Event, Verdict, WeddingPhase};
+use vowguard_core::{Alert, AlertAction, Event, GroupSummary, Verdict, WeddingPhase};
 
 use crate::config::Mention;
 
@@ -323,14 +323,18 @@ pub fn build_message(alert: &Alert, mentions: &[Mention]) -> Value {
         blocks.push(json!({"type": "section", "text": mrkdwn(&mentioned)}));
     }
 
-    let mut fields = vec![
-        ("Priority", alert.priority.to_string()),
+    let group = GroupSummary::of(alert);
+    let mut fields = vec![("Priority", alert.priority.to_string())];
+    if let Some(g) = &group {
+        fields.push(("Events", g.text()));
+    }
+    fields.extend([
         (
             "Severity",
             format!("{} · {}", event.severity, event.category),
         ),
         ("Who", who(event)),
-    ];
+    ]);
     if let Some(w) = wedding(event) {
         fields.push(("Wedding", w));
     }
@@ -393,6 +397,9 @@ pub fn build_message(alert: &Alert, mentions: &[Mention]) -> Value {
     blocks.truncate(MAX_BLOCKS);
 
     let mut summary = header_text(alert);
+    if let Some(g) = group.filter(|g| g.size > 1) {
+        summary.push_str(&format!(" ({})", g.text()));
+    }
     if let Some(message) = &event.message {
         summary.push_str(": ");
         summary.push_str(&one_line(message));
