@@ -244,8 +244,12 @@ fn what(event: &Event) -> String {
         line.push_str(&format!(" · {n} records"));
     }
     if let Some(message) = &event.message {
-        line.push('\n');
-        line.push_str(&clean(message, true));
+        // Each line of the message is quoted with a bar, so no line of event text can
+        // start like a label (`*Priority*`) of the message itself.
+        for message_line in clean(message, true).split('\n') {
+            line.push_str("\n│ ");
+            line.push_str(message_line);
+        }
     }
     line
 }
@@ -510,7 +514,7 @@ mod tests {
                     {"type": "mrkdwn", "text": "*Patterns*\nguest_list_scraping", "verbatim": true},
                     {"type": "mrkdwn", "text": "*Route*\ncritical", "verbatim": true},
                 ]},
-                {"type": "section", "text": {"type": "mrkdwn", "text": "*What*\nguest_list.export · success · guest_lists/gl-9 · 412 records\nGuest list exported: 412 rows", "verbatim": true}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": "*What*\nguest_list.export · success · guest_lists/gl-9 · 412 records\n│ Guest list exported: 412 rows", "verbatim": true}},
                 {"type": "section", "text": {"type": "mrkdwn", "text": "*Why*\n• severity critical\n• wedding day_of", "verbatim": true}},
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": "Event 01890000-0000-7000-8000-000000000001 · 2024-06-01T14:30:00.000Z · Alert 01890000-0000-7000-8000-0000000000a1", "verbatim": true}]},
             ],
