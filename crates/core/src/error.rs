@@ -160,10 +160,8 @@ impl Error {
         if let std::borrow::Cow::Owned(message) = clean(&self.message) {
             self.message = message;
         }
-        if let Some(component) = &self.component {
-            if let std::borrow::Cow::Owned(cleaned) = clean(component) {
-                self.component = Some(cleaned);
-            }
+        if let Some(std::borrow::Cow::Owned(cleaned)) = self.component.as_deref().map(&clean) {
+            self.component = Some(cleaned);
         }
         self
     }

@@ -87,7 +87,11 @@ mod tests {
 
     fn alert(params: &[(&str, Value)]) -> Alert {
         let mut a = Alert::new(
-            Arc::new(Event::new(Category::Authentication, "login", Severity::High)),
+            Arc::new(Event::new(
+                Category::Authentication,
+                "login",
+                Severity::High,
+            )),
             Priority::P1High,
             "r",
         );
@@ -106,7 +110,10 @@ mod tests {
             ("group_last_seen", Value::from("2026-06-20T14:05:00Z")),
         ]))
         .unwrap();
-        assert_eq!(s.text(), "12 events from 2026-06-20 14:03:07 to 14:05:00 UTC");
+        assert_eq!(
+            s.text(),
+            "12 events from 2026-06-20 14:03:07 to 14:05:00 UTC"
+        );
         assert_eq!(s.short_text(), "12 events 14:03-14:05Z");
         let s = GroupSummary::of(&alert(&[("group_size", Value::from(1))])).unwrap();
         assert_eq!(s.text(), "1 event");

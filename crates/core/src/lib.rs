@@ -33,8 +33,8 @@ pub use enrichment::{
     WeddingContext, WeddingPhase,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use group_summary::GroupSummary;
 pub use event::{Category, Event, EventError, Outcome, Severity};
+pub use group_summary::GroupSummary;
 pub use priority::Priority;
 pub use rate::TokenBucket;
 pub use redact::Redactor;

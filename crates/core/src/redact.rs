@@ -71,8 +71,7 @@ impl Redactor {
     pub fn text(mut self, value: &str) -> Self {
         let mut secrets: Vec<SecretString> = self.secrets.as_ref().clone();
         for candidate in [value, value.trim()] {
-            if !candidate.is_empty() && !secrets.iter().any(|s| s.expose_secret() == candidate)
-            {
+            if !candidate.is_empty() && !secrets.iter().any(|s| s.expose_secret() == candidate) {
                 secrets.push(SecretString::from(candidate.to_owned()));
             }
         }
@@ -128,10 +127,10 @@ impl Redactor {
                 out = Cow::Owned(out.replace(secret, REDACTED));
             }
         }
-        if self.phone_numbers {
-            if let Cow::Owned(masked) = mask_phone_numbers(&out) {
-                out = Cow::Owned(masked);
-            }
+        if self.phone_numbers
+            && let Cow::Owned(masked) = mask_phone_numbers(&out)
+        {
+            out = Cow::Owned(masked);
         }
         out
     }
@@ -170,7 +169,8 @@ pub fn mask_phone_numbers(text: &str) -> Cow<'_, str> {
     let mut i = 0;
     while i < chars.len() {
         let starts = chars[i].is_ascii_digit()
-            || (matches!(chars[i], '+' | '(') && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+            || (matches!(chars[i], '+' | '(')
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit));
         if !starts {
             out.push(chars[i]);
             i += 1;
@@ -188,7 +188,9 @@ pub fn mask_phone_numbers(text: &str) -> Cow<'_, str> {
                 end = j;
             } else if (j == i && matches!(c, '+' | '('))
                 || (matches!(c, ' ' | '-' | '.' | '(' | ')')
-                    && chars.get(j + 1).is_some_and(|n| n.is_ascii_digit() || *n == '('))
+                    && chars
+                        .get(j + 1)
+                        .is_some_and(|n| n.is_ascii_digit() || *n == '('))
             {
                 j += 1;
             } else if c == ')' && j > i {
@@ -237,7 +239,10 @@ mod tests {
         let r = Redactor::new()
             .secret(&SecretString::from("abc123"))
             .secret(&SecretString::from(" abc123xyz\n"));
-        assert_eq!(r.redact("k=abc123xyz, j=abc123"), "k=[redacted], j=[redacted]");
+        assert_eq!(
+            r.redact("k=abc123xyz, j=abc123"),
+            "k=[redacted], j=[redacted]"
+        );
         assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
         assert!(!format!("{r:?}").contains("abc123"));
         let empty = Redactor::new().secret(&SecretString::from(""));
@@ -248,7 +253,8 @@ mod tests {
     fn url_parts() {
         let r = Redactor::new()
             .url("https://user:p4ssw0rd@hooks.example.com/services/T0/B0/XXXXsecretXXXX?sig=0123456789abcdef&v=1");
-        let text = "posted to /services/T0/B0/XXXXsecretXXXX with sig=0123456789abcdef by user:p4ssw0rd";
+        let text =
+            "posted to /services/T0/B0/XXXXsecretXXXX with sig=0123456789abcdef by user:p4ssw0rd";
         let out = r.redact(text);
         for secret in ["XXXXsecretXXXX", "0123456789abcdef", "p4ssw0rd"] {
             assert!(!out.contains(secret), "{out}");
@@ -282,11 +288,17 @@ mod tests {
             r.redact("The 'To' number +15005550001 is not a valid phone number."),
             "The 'To' number +150******01 is not a valid phone number."
         );
-        assert_eq!(r.redact("call +44 7700 900123 now"), "call +44 7*** ****23 now");
+        assert_eq!(
+            r.redact("call +44 7700 900123 now"),
+            "call +44 7*** ****23 now"
+        );
         assert_eq!(r.redact("(415) 555-0100"), "(415) ***-**00");
         assert_eq!(r.redact("5550100"), "*****00");
         // Short numbers (error codes, counts) stay.
-        assert_eq!(r.redact("Twilio error 21211: 3 of 12"), "Twilio error 21211: 3 of 12");
+        assert_eq!(
+            r.redact("Twilio error 21211: 3 of 12"),
+            "Twilio error 21211: 3 of 12"
+        );
         assert!(matches!(r.redact("no digits"), Cow::Borrowed(_)));
     }
 }

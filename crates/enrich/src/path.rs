@@ -37,8 +37,7 @@ pub fn indicator_url(base: &Url, segments: &[&str]) -> Result<Url, Error> {
 pub fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b':' | b'@')
-        {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b':' | b'@') {
             out.push(char::from(byte));
         } else {
             out.push_str(&format!("%{byte:02X}"));

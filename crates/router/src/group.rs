@@ -523,8 +523,8 @@ mod tests {
         let at = |minute: u32, reason: &str| {
             let mut a = alert(Priority::P1High, reason);
             let mut event = (*a.event).clone();
-            event.timestamp = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 6, 20, 14, minute, 0)
-                .unwrap();
+            event.timestamp =
+                chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 6, 20, 14, minute, 0).unwrap();
             a.event = Arc::new(event);
             a
         };
@@ -535,13 +535,22 @@ mod tests {
         g.offer(at(9, "c"), "k".into(), timing(), t0 + 2 * S);
         let sent = g.due(t0 + 30 * S);
         assert_eq!(sent[0].params["group_size"], 3);
-        assert_eq!(sent[0].params["group_first_seen"], "2026-06-20T14:03:00+00:00");
-        assert_eq!(sent[0].params["group_last_seen"], "2026-06-20T14:09:00+00:00");
+        assert_eq!(
+            sent[0].params["group_first_seen"],
+            "2026-06-20T14:03:00+00:00"
+        );
+        assert_eq!(
+            sent[0].params["group_last_seen"],
+            "2026-06-20T14:09:00+00:00"
+        );
         // The next notification covers only what came after.
         g.offer(at(20, "d"), "k".into(), timing(), t0 + 40 * S);
         let sent = g.due(t0 + 400 * S);
         assert_eq!(sent[0].params["group_size"], 1);
-        assert_eq!(sent[0].params["group_first_seen"], "2026-06-20T14:20:00+00:00");
+        assert_eq!(
+            sent[0].params["group_first_seen"],
+            "2026-06-20T14:20:00+00:00"
+        );
     }
 
     #[test]

@@ -50,10 +50,7 @@ pub trait HttpNotifierHarness: Send + Sync + 'static {
     /// vendor writes errors, next to [`Self::echo_marker`]. Default: a 401 whose plain-text
     /// body quotes it.
     fn refuse_secret(&self, secret: &str) -> ResponseTemplate {
-        ResponseTemplate::new(401).set_body_string(format!(
-            "{} {secret}",
-            self.echo_marker()
-        ))
+        ResponseTemplate::new(401).set_body_string(format!("{} {secret}", self.echo_marker()))
     }
 
     /// Text of [`Self::refuse_secret`]'s message expected in the error (proving the

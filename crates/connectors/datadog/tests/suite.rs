@@ -45,9 +45,8 @@ impl HttpSinkHarness for Harness {
     }
 
     fn refuse_secret(&self, secret: &str) -> ResponseTemplate {
-        ResponseTemplate::new(403).set_body_string(format!(
-            r#"{{"errors":["invalid credential {secret}"]}}"#
-        ))
+        ResponseTemplate::new(403)
+            .set_body_string(format!(r#"{{"errors":["invalid credential {secret}"]}}"#))
     }
     fn count_events(&self, request: &Request) -> usize {
         let mut plain = Vec::new();

@@ -789,7 +789,7 @@ mod tests {
             .insert("group_last_seen".into(), "2026-06-20T12:03:07Z".into());
         let r = render(&a, "[vowguard]");
         let expected = "12 events from 2026-06-20 12:00:00 to 12:03:07 UTC";
-        assert!(r.text.contains(&format!("Events:")), "{}", r.text);
+        assert!(r.text.contains("Events:"), "{}", r.text);
         assert!(r.text.contains(expected), "{}", r.text);
         assert!(r.html.contains(expected), "{}", r.html);
     }

@@ -512,9 +512,7 @@ async fn a_reply_quoting_the_password_is_redacted() {
                     let reply = match verb.as_str() {
                         "EHLO" => "250-fake\r\n250 AUTH PLAIN LOGIN\r\n".to_owned(),
                         "AUTH" => "235 2.7.0 ok\r\n".to_owned(),
-                        "RCPT" => format!(
-                            "550 5.7.1 relay refused for credential {SECRET}\r\n"
-                        ),
+                        "RCPT" => format!("550 5.7.1 relay refused for credential {SECRET}\r\n"),
                         "QUIT" => "221 bye\r\n".to_owned(),
                         _ => "250 ok\r\n".to_owned(),
                     };

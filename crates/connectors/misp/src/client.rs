@@ -51,6 +51,10 @@ fn endpoint(base: &str, path: &str) -> Result<Url, Error> {
 
 impl MispProvider {
     /// A provider for `config` with the resolved `api_key`.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "ownership of the secret moves into the provider (zeroized on drop)"
+    )]
     pub fn new(config: &MispConfig, api_key: SecretString) -> Result<Self, Error> {
         let search_url = endpoint(&config.url, "attributes/restSearch")?;
         let sightings_url = endpoint(&config.url, "sightings/add")?;
@@ -96,7 +100,10 @@ impl MispProvider {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Vec<crate::encode::Attribute>, Error> {
-        let text = self.redactor.redact(&String::from_utf8_lossy(body)).into_owned();
+        let text = self
+            .redactor
+            .redact(&String::from_utf8_lossy(body))
+            .into_owned();
         let what = format!("MISP attribute search at {}", self.origin);
         if status == StatusCode::NOT_FOUND
             && (text.contains("Nothing found") || text.contains("No matches"))

@@ -24,5 +24,8 @@ fn pagerduty_shows_the_group() {
     assert_eq!(details["group"]["last_seen"], "2026-06-20T14:03:07Z");
     assert_eq!(details["group"]["summary"], GROUP_TEXT);
     let summary = vowguard_pagerduty::encode::summary(&grouped());
-    assert!(summary.starts_with(&format!("[P0] [{GROUP_TEXT}] ")), "{summary}");
+    assert!(
+        summary.starts_with(&format!("[P0] [{GROUP_TEXT}] ")),
+        "{summary}"
+    );
 }

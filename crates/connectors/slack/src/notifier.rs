@@ -94,9 +94,9 @@ impl SlackNotifier {
             .map_err(crate::config::Problem::into_error)?;
         let client = build_client(&config.http)?;
         let redactor = match &credential {
-            SlackCredential::WebhookUrl(secret) => Redactor::new()
-                .secret(secret)
-                .url(secret.expose_secret()),
+            SlackCredential::WebhookUrl(secret) => {
+                Redactor::new().secret(secret).url(secret.expose_secret())
+            }
             SlackCredential::BotToken(token) => Redactor::new().secret(token),
         };
         let (target, origin) = match credential {

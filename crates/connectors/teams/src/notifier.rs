@@ -37,6 +37,10 @@ impl TeamsNotifier {
     }
 
     /// Like [`TeamsNotifier::new`], for the component `id` (`[notifiers.<id>]`).
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "ownership of the secret moves into the notifier (zeroized on drop)"
+    )]
     pub fn with_id(
         id: &str,
         config: &TeamsConfig,
