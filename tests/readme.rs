@@ -233,7 +233,11 @@ webhook_url = {{ env = "SLACK_WEBHOOK_URL" }}
                 assert_eq!(answer["requested_priority"], "P1_HIGH", "{answer}");
                 assert_eq!(answer["decision"]["priority"], "P0_CRITICAL", "{answer}");
                 let actions = answer["decision"]["actions"].to_string();
-                for action in ["lock_accounts", "read_only_mode", "notify_wedding_coordinator"] {
+                for action in [
+                    "lock_accounts",
+                    "read_only_mode",
+                    "notify_wedding_coordinator",
+                ] {
                     assert!(actions.contains(action), "{answer}");
                 }
                 assert!(answer["decision"]["inhibited"].is_null(), "{answer}");
