@@ -6,7 +6,9 @@
 //!               -> alert path: its own journal position -> routing -> notifier workers
 //!                  (rate limit, shared retry) -> notification log
 //!               -> one worker per sink, each at its own journal position: batch, encode,
-//!                  send, retry / circuit breaker / dead-letter, commit the position
+//!                  send up to `request.concurrency` batches at once, retry / circuit
+//!                  breaker / dead-letter, commit the position up to the lowest
+//!                  unfinished batch
 //! ```
 //!
 //! The journal (`vowguard-journal`, in `<data_dir>/journal`) is the queue between
@@ -19,6 +21,7 @@
 
 mod ack;
 mod alerts;
+mod concurrency;
 mod dead_letter;
 mod enrich;
 mod metrics;
@@ -29,6 +32,9 @@ mod sink_worker;
 mod tests;
 
 pub use ack::{Delivery, DeliverySummary};
+pub use concurrency::{
+    Concurrency, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, RequestOptions,
+};
 pub use dead_letter::{
     DEAD_LETTERS_FILE, DeadLetter, DeadLetterStore, REPLAYED_FILE, ReplayedLetter,
     read_dead_letters, read_replayed,

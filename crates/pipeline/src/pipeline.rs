@@ -19,6 +19,7 @@ use vowguard_journal::{Journal, JournalConfig, WhenFull};
 
 use crate::ack::{AckRegistry, AckState, Delivery};
 use crate::alerts::AlertWorker;
+use crate::concurrency::RequestOptions;
 use crate::dead_letter::DeadLetterStore;
 use crate::enrich::enrich;
 use crate::metrics::{JournalMetrics, MetricsSnapshot, NotifierCounters, SinkCounters};
@@ -70,6 +71,8 @@ pub struct SinkSpec {
     pub retry: RetryPolicy,
     /// Circuit breaker.
     pub breaker: BreakerOptions,
+    /// Requests in flight (`[sinks.<id>.request]`).
+    pub request: RequestOptions,
 }
 
 impl SinkSpec {
@@ -82,6 +85,7 @@ impl SinkSpec {
             batch,
             retry: RetryPolicy::default(),
             breaker: BreakerOptions::default(),
+            request: RequestOptions::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ impl fmt::Debug for SinkSpec {
             .field("batch", &self.batch)
             .field("retry", &self.retry)
             .field("breaker", &self.breaker)
+            .field("request", &self.request)
             .finish()
     }
 }
@@ -323,6 +328,7 @@ impl Pipeline {
             if sink_counters.contains_key(&sink.id) {
                 return Err(Error::config(format!("duplicate sink id `{}`", sink.id)));
             }
+            sink.request.validate(&sink.id)?;
             let counters = Arc::new(SinkCounters::default());
             sink_counters.insert(sink.id.clone(), counters.clone());
             let worker = SinkWorker {
