@@ -1,7 +1,8 @@
 //! The vowguard delivery pipeline.
 //!
 //! ```text
-//! submit(event) -> enrichment (concurrent, per-enricher timeout, overall budget)
+//! submit(event) -> enrichment (concurrent, per-enricher timeout and circuit breaker,
+//!                  overall budget)
 //!               -> journal (group commit; the event is now durable: `Submitted::durable`)
 //!               -> alert path: its own journal position -> routing -> notifier workers
 //!                  (rate limit, shared retry) -> notification log
@@ -43,6 +44,7 @@ pub use metrics::{
     DeadLetterMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram, LogFileMetrics,
     MetricsSnapshot, NotifierMetrics, SinkMetrics,
 };
+pub use enrich::{EnricherBreakerOptions, EnricherMetrics};
 pub use notify::{NOTIFICATIONS_FILE, NotificationLog, NotificationRecord};
 pub use pipeline::{
     ABORT_GRACE, BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions,

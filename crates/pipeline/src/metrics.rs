@@ -188,6 +188,8 @@ pub struct MetricsSnapshot {
     pub sinks: BTreeMap<String, SinkMetrics>,
     /// Per notifier id.
     pub notifiers: BTreeMap<String, NotifierMetrics>,
+    /// Per enricher id.
+    pub enrichers: BTreeMap<String, crate::enrich::EnricherMetrics>,
 }
 
 impl SinkCounters {
