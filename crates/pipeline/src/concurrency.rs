@@ -156,7 +156,9 @@ impl ConcurrencyLimit {
     /// A request starts with `in_flight` requests (itself included) in flight.
     pub(crate) fn started(&self, in_flight: usize) {
         if let Some(a) = &self.inner {
-            a.lock().expect("concurrency lock poisoned").started(in_flight);
+            a.lock()
+                .expect("concurrency lock poisoned")
+                .started(in_flight);
         }
     }
 
@@ -254,14 +256,19 @@ mod tests {
         }
         let parse = |s: &str| serde_json::from_str::<Table>(s).map(|t| t.request);
         assert_eq!(
-            parse(r#"{"request": {"concurrency": 8}}"#).unwrap().concurrency,
+            parse(r#"{"request": {"concurrency": 8}}"#)
+                .unwrap()
+                .concurrency,
             Concurrency::Fixed(8)
         );
-        let adaptive = parse(r#"{"request": {"concurrency": "adaptive", "max_concurrency": 10}}"#)
-            .unwrap();
+        let adaptive =
+            parse(r#"{"request": {"concurrency": "adaptive", "max_concurrency": 10}}"#).unwrap();
         assert_eq!(adaptive.concurrency, Concurrency::Adaptive);
         assert_eq!(adaptive.max_concurrency, 10);
-        assert_eq!(parse(r#"{"request": {}}"#).unwrap(), RequestOptions::default());
+        assert_eq!(
+            parse(r#"{"request": {}}"#).unwrap(),
+            RequestOptions::default()
+        );
         for bad in ["0", "-1", "\"lots\""] {
             let e = parse(&format!(r#"{{"request": {{"concurrency": {bad}}}}}"#))
                 .err()
@@ -275,7 +282,10 @@ mod tests {
         }
         .validate("siem")
         .unwrap_err();
-        assert!(e.to_string().contains("sinks.siem.request.concurrency"), "{e}");
+        assert!(
+            e.to_string().contains("sinks.siem.request.concurrency"),
+            "{e}"
+        );
     }
 
     /// Drives one window per call: `n` answers of `rtt`, with the limit in use.
@@ -295,7 +305,10 @@ mod tests {
             assert_eq!(a.limit, expected);
         }
         window(&mut a, &mut now, 50 * MS, true);
-        assert_eq!(a.limit, 5, "a retryable failure: a tenth fewer, at least one");
+        assert_eq!(
+            a.limit, 5,
+            "a retryable failure: a tenth fewer, at least one"
+        );
         window(&mut a, &mut now, 500 * MS, false);
         assert_eq!(a.limit, 4, "latency ten times the average: fewer");
         for _ in 0..40 {

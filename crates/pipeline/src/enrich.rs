@@ -262,7 +262,11 @@ async fn call(
 }
 
 /// Runs every enricher on `event` and merges what they return.
-pub(crate) async fn enrich(mut event: Event, enrichers: &[EnricherSlot], budget: Duration) -> Event {
+pub(crate) async fn enrich(
+    mut event: Event,
+    enrichers: &[EnricherSlot],
+    budget: Duration,
+) -> Event {
     if enrichers.is_empty() {
         return event;
     }
@@ -325,7 +329,11 @@ mod tests {
     }
 
     fn event(i: usize) -> Event {
-        let mut e = Event::new(vowguard_core::Category::Authentication, "login", Severity::High);
+        let mut e = Event::new(
+            vowguard_core::Category::Authentication,
+            "login",
+            Severity::High,
+        );
         e.id = format!("e{i}");
         e
     }
@@ -392,7 +400,10 @@ mod tests {
         assert_eq!(m.timeouts, waited);
         assert_eq!(m.skipped + m.calls, 1_000);
         assert!(m.circuit_open);
-        assert!(m.circuit_opened >= 2, "every failed probe reopens it: {m:?}");
+        assert!(
+            m.circuit_opened >= 2,
+            "every failed probe reopens it: {m:?}"
+        );
 
         // Every event says it was not enriched, and why.
         assert!(events.iter().all(|e| e.enrichment.not_enriched.len() == 1));
@@ -402,8 +413,11 @@ mod tests {
             .filter(|n| n.reason.starts_with("circuit open after "))
             .collect();
         assert_eq!(skipped.len() as u64, m.skipped);
-        assert!(skipped.iter().all(|n| n.enricher == "misp"
-            && n.reason.ends_with("consecutive timeouts or unavailable answers")));
+        assert!(skipped.iter().all(|n| {
+            n.enricher == "misp"
+                && n.reason
+                    .ends_with("consecutive timeouts or unavailable answers")
+        }));
         assert!(
             events[0].enrichment.not_enriched[0].reason == "timeout after 2000 ms",
             "{:?}",
@@ -425,7 +439,11 @@ mod tests {
         let slots = slot(enricher.clone(), 0);
         let (events, _) = run(&slots, 50).await;
         assert_eq!(enricher.calls.load(Ordering::SeqCst), 50);
-        assert!(events.iter().all(|e| e.enrichment.not_enriched[0].reason == "timeout after 2000 ms"));
+        assert!(
+            events
+                .iter()
+                .all(|e| e.enrichment.not_enriched[0].reason == "timeout after 2000 ms")
+        );
     }
 
     #[tokio::test(start_paused = true)]

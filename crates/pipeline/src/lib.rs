@@ -33,18 +33,16 @@ mod sink_worker;
 mod tests;
 
 pub use ack::{Delivery, DeliverySummary};
-pub use concurrency::{
-    Concurrency, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, RequestOptions,
-};
+pub use concurrency::{Concurrency, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, RequestOptions};
 pub use dead_letter::{
     DEAD_LETTERS_FILE, DeadLetter, DeadLetterStore, REPLAYED_FILE, ReplayedLetter,
     read_dead_letters, read_replayed,
 };
+pub use enrich::{EnricherBreakerOptions, EnricherMetrics};
 pub use metrics::{
     DeadLetterMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram, LogFileMetrics,
     MetricsSnapshot, NotifierMetrics, SinkMetrics,
 };
-pub use enrich::{EnricherBreakerOptions, EnricherMetrics};
 pub use notify::{NOTIFICATIONS_FILE, NotificationLog, NotificationRecord};
 pub use pipeline::{
     ABORT_GRACE, BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions,

@@ -389,7 +389,10 @@ impl Pipeline {
 
         let mut enrichers = Vec::with_capacity(spec.enrichers.len());
         for enricher in spec.enrichers {
-            if enrichers.iter().any(|e: &EnricherSlot| e.spec.id == enricher.id) {
+            if enrichers
+                .iter()
+                .any(|e: &EnricherSlot| e.spec.id == enricher.id)
+            {
                 return Err(Error::config(format!(
                     "duplicate enricher id `{}`",
                     enricher.id

@@ -117,12 +117,15 @@ impl Window {
     }
 }
 
+/// Records read from the journal: `(sequence number, payload)`.
+type Records = Vec<(u64, Vec<u8>)>;
+
 /// What one read of the journal gave.
 enum Read {
     /// The first records of a new batch.
-    First(Result<Vec<(u64, Vec<u8>)>, JournalError>),
+    First(Result<Records, JournalError>),
     /// More records for the batch being filled.
-    More(Result<Vec<(u64, Vec<u8>)>, JournalError>),
+    More(Result<Records, JournalError>),
     /// The batch being filled waited its `max_wait`.
     Waited,
 }
@@ -154,7 +157,7 @@ impl SinkWorker {
         let mut window = Window::default();
         let mut running: FuturesUnordered<_> = FuturesUnordered::new();
         // The batch being filled (it holds a request slot) and when it must go.
-        let mut filling: Option<(Vec<(u64, Vec<u8>)>, Instant)> = None;
+        let mut filling: Option<(Records, Instant)> = None;
         let mut journal_closed = false;
         loop {
             if journal_closed && filling.is_none() && running.is_empty() {
@@ -162,7 +165,10 @@ impl SinkWorker {
             }
             let circuit_open = *circuit.borrow_and_update();
             let limit = sender.limit.current();
-            sender.counters.concurrency_limit.store(limit as u64, Ordering::Relaxed);
+            sender
+                .counters
+                .concurrency_limit
+                .store(limit as u64, Ordering::Relaxed);
             let slot_free = running.len() < limit;
             let can_read = !journal_closed && (filling.is_some() || (slot_free && !circuit_open));
             let (wanted, fill_deadline) = match &filling {
@@ -250,7 +256,7 @@ impl Sender {
     /// letters durably).
     fn prepare(
         &self,
-        records: Vec<(u64, Vec<u8>)>,
+        records: Records,
     ) -> (
         u64,
         u64,
@@ -481,7 +487,9 @@ impl Sender {
         error: &Error,
         abort: &mut watch::Receiver<bool>,
     ) -> Result<(), Aborted> {
-        let opened_here = self.circuit.send_if_modified(|open| !std::mem::replace(open, true));
+        let opened_here = self
+            .circuit
+            .send_if_modified(|open| !std::mem::replace(open, true));
         if !opened_here {
             return self.circuit_closed(abort).await;
         }

@@ -366,7 +366,13 @@ impl GatedSink {
         self.released.send_modify(|(all, _)| *all = true);
     }
     fn started_ids(&self) -> Vec<String> {
-        self.started.lock().unwrap().iter().flatten().cloned().collect()
+        self.started
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 
@@ -506,7 +512,10 @@ async fn a_restart_resends_only_what_was_not_committed() {
     sink.release("e0");
     sink.release("e2");
     wait_for("e0 is committed", || committed(&pipeline) == 1).await;
-    wait_for("e2 is delivered", || sink.delivered.lock().unwrap().len() == 2).await;
+    wait_for("e2 is delivered", || {
+        sink.delivered.lock().unwrap().len() == 2
+    })
+    .await;
     // e1 never answers: the shutdown deadline cancels it, uncommitted.
     let m = pipeline
         .shutdown_within(Some(Duration::from_millis(50)))
