@@ -1,12 +1,15 @@
 //! The vowguard delivery pipeline.
 //!
 //! ```text
-//! submit(event) -> enrichment (concurrent, per-enricher timeout, overall budget)
+//! submit(event) -> enrichment (concurrent, per-enricher timeout and circuit breaker,
+//!                  overall budget)
 //!               -> journal (group commit; the event is now durable: `Submitted::durable`)
 //!               -> alert path: its own journal position -> routing -> notifier workers
 //!                  (rate limit, shared retry) -> notification log
 //!               -> one worker per sink, each at its own journal position: batch, encode,
-//!                  send, retry / circuit breaker / dead-letter, commit the position
+//!                  send up to `request.concurrency` batches at once, retry / circuit
+//!                  breaker / dead-letter, commit the position up to the lowest
+//!                  unfinished batch
 //! ```
 //!
 //! The journal (`vowguard-journal`, in `<data_dir>/journal`) is the queue between
@@ -19,6 +22,7 @@
 
 mod ack;
 mod alerts;
+mod concurrency;
 mod dead_letter;
 mod enrich;
 mod metrics;
@@ -29,10 +33,12 @@ mod sink_worker;
 mod tests;
 
 pub use ack::{Delivery, DeliverySummary};
+pub use concurrency::{Concurrency, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, RequestOptions};
 pub use dead_letter::{
     DEAD_LETTERS_FILE, DeadLetter, DeadLetterStore, REPLAYED_FILE, ReplayedLetter,
     read_dead_letters, read_replayed,
 };
+pub use enrich::{EnricherBreakerOptions, EnricherMetrics};
 pub use metrics::{
     DeadLetterMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram, LogFileMetrics,
     MetricsSnapshot, NotifierMetrics, SinkMetrics,

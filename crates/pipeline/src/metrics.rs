@@ -61,6 +61,10 @@ pub(crate) struct SinkCounters {
     pub(crate) batches: AtomicU64,
     pub(crate) bytes: AtomicU64,
     pub(crate) circuit_open: AtomicBool,
+    /// Requests (batches) in flight now.
+    pub(crate) in_flight: AtomicU64,
+    /// Requests allowed in flight now (fixed, or the adaptive limit).
+    pub(crate) concurrency_limit: AtomicU64,
     /// Timestamp (ms since the epoch) of the oldest event being delivered; 0 when idle.
     pub(crate) oldest_pending_ms: AtomicI64,
     pub(crate) latency: Histogram,
@@ -93,6 +97,10 @@ pub struct SinkMetrics {
     pub oldest_undelivered_age_seconds: f64,
     /// Whether the circuit breaker is open (the endpoint is being probed).
     pub circuit_open: bool,
+    /// Requests (batches) in flight now.
+    pub requests_in_flight: u64,
+    /// Requests allowed in flight now (`request.concurrency`, or the adaptive limit).
+    pub concurrency_limit: u64,
     /// Request latency.
     pub latency: LatencyHistogram,
 }
@@ -180,6 +188,8 @@ pub struct MetricsSnapshot {
     pub sinks: BTreeMap<String, SinkMetrics>,
     /// Per notifier id.
     pub notifiers: BTreeMap<String, NotifierMetrics>,
+    /// Per enricher id.
+    pub enrichers: BTreeMap<String, crate::enrich::EnricherMetrics>,
 }
 
 impl SinkCounters {
@@ -199,6 +209,8 @@ impl SinkCounters {
             queued,
             oldest_undelivered_age_seconds: age,
             circuit_open: self.circuit_open.load(Ordering::Relaxed),
+            requests_in_flight: self.in_flight.load(Ordering::Relaxed),
+            concurrency_limit: self.concurrency_limit.load(Ordering::Relaxed),
             latency: self.latency.snapshot(),
         }
     }

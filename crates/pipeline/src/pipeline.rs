@@ -19,8 +19,9 @@ use vowguard_journal::{Journal, JournalConfig, WhenFull};
 
 use crate::ack::{AckRegistry, AckState, Delivery};
 use crate::alerts::AlertWorker;
+use crate::concurrency::RequestOptions;
 use crate::dead_letter::DeadLetterStore;
-use crate::enrich::enrich;
+use crate::enrich::{EnricherBreakerOptions, EnricherSlot, enrich};
 use crate::metrics::{JournalMetrics, MetricsSnapshot, NotifierCounters, SinkCounters};
 use crate::notify::{NotificationLog, NotifierWorker};
 use crate::sink_worker::SinkWorker;
@@ -70,6 +71,8 @@ pub struct SinkSpec {
     pub retry: RetryPolicy,
     /// Circuit breaker.
     pub breaker: BreakerOptions,
+    /// Requests in flight (`[sinks.<id>.request]`).
+    pub request: RequestOptions,
 }
 
 impl SinkSpec {
@@ -82,6 +85,7 @@ impl SinkSpec {
             batch,
             retry: RetryPolicy::default(),
             breaker: BreakerOptions::default(),
+            request: RequestOptions::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ impl fmt::Debug for SinkSpec {
             .field("batch", &self.batch)
             .field("retry", &self.retry)
             .field("breaker", &self.breaker)
+            .field("request", &self.request)
             .finish()
     }
 }
@@ -170,6 +175,9 @@ pub struct PipelineOptions {
     /// Size at which `dead_letters.jsonl` and `notifications.jsonl` are rotated into
     /// numbered files (`dead_letters.<n>.jsonl`, ...). Default 64 MiB.
     pub log_file_bytes: u64,
+    /// Circuit breaker of every enricher: an enricher that keeps timing out is skipped
+    /// (recorded in `enrichment.not_enriched`) instead of costing its timeout per event.
+    pub enricher_breaker: EnricherBreakerOptions,
     /// Rotated notification-log files kept (the oldest is deleted beyond this). Dead
     /// letters are never deleted before they are replayed. Default 10.
     pub notification_log_max_files: usize,
@@ -185,6 +193,7 @@ impl Default for PipelineOptions {
             max_journal_bytes: vowguard_journal::DEFAULT_MAX_BYTES,
             when_full: WhenFull::Block,
             log_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,
+            enricher_breaker: EnricherBreakerOptions::default(),
             notification_log_max_files: crate::notify::DEFAULT_NOTIFICATION_FILES,
         }
     }
@@ -254,6 +263,7 @@ pub(crate) struct Shared {
     alerts_routed: Arc<AtomicU64>,
     sinks: BTreeMap<String, Arc<SinkCounters>>,
     notifiers: BTreeMap<String, Arc<NotifierCounters>>,
+    enrichers: Arc<[EnricherSlot]>,
     sink_count: usize,
     pub(crate) journal: Journal,
     dead_letters: DeadLetterStore,
@@ -323,6 +333,7 @@ impl Pipeline {
             if sink_counters.contains_key(&sink.id) {
                 return Err(Error::config(format!("duplicate sink id `{}`", sink.id)));
             }
+            sink.request.validate(&sink.id)?;
             let counters = Arc::new(SinkCounters::default());
             sink_counters.insert(sink.id.clone(), counters.clone());
             let worker = SinkWorker {
@@ -376,6 +387,20 @@ impl Pipeline {
             readers.push(tokio::spawn(worker.run()));
         }
 
+        let mut enrichers = Vec::with_capacity(spec.enrichers.len());
+        for enricher in spec.enrichers {
+            if enrichers
+                .iter()
+                .any(|e: &EnricherSlot| e.spec.id == enricher.id)
+            {
+                return Err(Error::config(format!(
+                    "duplicate enricher id `{}`",
+                    enricher.id
+                )));
+            }
+            enrichers.push(EnricherSlot::new(enricher, options.enricher_breaker));
+        }
+        let enrichers: Arc<[EnricherSlot]> = enrichers.into();
         let shared = Arc::new(Shared {
             events_in: AtomicU64::new(0),
             journaled: AtomicU64::new(0),
@@ -384,13 +409,14 @@ impl Pipeline {
             sink_count: sink_counters.len(),
             sinks: sink_counters,
             notifiers: notifier_counters,
+            enrichers: enrichers.clone(),
             journal,
             dead_letters,
             notifications,
         });
         let (intake, rx) = mpsc::channel(options.intake_capacity.max(1));
         let stage = Stage {
-            enrichers: spec.enrichers.into(),
+            enrichers,
             options,
             acks,
             shared: shared.clone(),
@@ -583,6 +609,11 @@ impl Shared {
                 .iter()
                 .map(|(id, c)| (id.clone(), c.snapshot()))
                 .collect(),
+            enrichers: self
+                .enrichers
+                .iter()
+                .map(|e| (e.spec.id.clone(), e.metrics()))
+                .collect(),
         }
     }
 }
@@ -590,7 +621,7 @@ impl Shared {
 /// The enrichment → journal stage. Enriched events are appended in groups (whatever is
 /// ready, up to 1024) so many events share one fsync.
 struct Stage {
-    enrichers: Arc<[EnricherSpec]>,
+    enrichers: Arc<[EnricherSlot]>,
     options: PipelineOptions,
     acks: Arc<AckRegistry>,
     shared: Arc<Shared>,

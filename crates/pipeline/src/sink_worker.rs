@@ -1,18 +1,24 @@
 //! One worker per sink, reading the journal at the sink's own position: batch by count,
-//! encoded bytes and time; send; act on each event's outcome (deliver, retry with the
-//! shared backoff, or dead-letter); then commit the position. A circuit breaker stops
-//! hammering an endpoint that keeps failing, probes it, and resumes.
+//! encoded bytes and time; send up to `request.concurrency` batches at once; act on each
+//! event's outcome (deliver, retry with the shared backoff, or dead-letter); then commit
+//! the position up to the lowest unfinished batch. A circuit breaker stops hammering an
+//! endpoint that keeps failing (no new batch starts while it is open), probes it, and
+//! resumes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use vowguard_core::{EncodedEvent, Error, Event, EventOutcome};
 use vowguard_journal::{JournalError, JournalReader};
 
 use crate::ack::AckRegistry;
+use crate::concurrency::ConcurrencyLimit;
 use crate::dead_letter::{DeadLetter, DeadLetterStore};
 use crate::metrics::SinkCounters;
 use crate::pipeline::SinkSpec;
@@ -34,6 +40,18 @@ pub(crate) struct SinkWorker {
     pub(crate) abort: watch::Receiver<bool>,
 }
 
+/// What sends the batches of one sink; shared by the batches in flight.
+struct Sender {
+    spec: SinkSpec,
+    acks: Arc<AckRegistry>,
+    dead_letters: DeadLetterStore,
+    counters: Arc<SinkCounters>,
+    abort: watch::Receiver<bool>,
+    /// True while the circuit is open: no batch starts or resends until it closes.
+    circuit: watch::Sender<bool>,
+    limit: ConcurrencyLimit,
+}
+
 /// Why a delivery loop stopped before finishing its batch.
 struct Aborted;
 
@@ -43,68 +61,243 @@ struct PendingLetter {
     letter: DeadLetter,
 }
 
-impl SinkWorker {
-    pub(crate) async fn run(mut self) {
-        let limits = self.spec.batch;
-        loop {
-            let mut records = tokio::select! {
-                r = self.reader.next_batch(limits.max_events.max(1), limits.max_bytes.max(1)) => match r {
-                    Ok(records) => records,
-                    Err(e) => {
-                        tracing::error!(sink = %self.spec.id, error = %e, "cannot read the journal");
-                        break;
-                    }
-                },
-                () = aborted(&mut self.abort) => break,
-            };
-            if records.is_empty() {
-                break; // the journal is closed
-            }
-            // Let the batch fill up for at most max_wait.
-            let deadline = Instant::now() + limits.max_wait();
-            while records.len() < limits.max_events {
-                let more = self
-                    .reader
-                    .next_batch(limits.max_events - records.len(), limits.max_bytes);
-                match tokio::time::timeout_at(deadline, more).await {
-                    Ok(Ok(more)) if !more.is_empty() => records.extend(more),
-                    _ => break,
-                }
-            }
-            let last = records.last().map_or(0, |(seq, _)| *seq);
-            let mut letters = Vec::new();
-            let items: Vec<Item> = records
-                .into_iter()
-                .filter_map(|(seq, bytes)| self.decode(seq, &bytes, &mut letters))
-                .collect();
-            if let Some(oldest) = items.iter().map(|i| i.event.timestamp).min() {
-                self.counters
-                    .oldest_pending_ms
-                    .store(oldest.timestamp_millis(), Ordering::Relaxed);
-            }
-            if self.deliver_in_chunks(items, &mut letters).await.is_err() {
-                break; // aborted: nothing more is committed; the next run resends
-            }
-            // The position passes a dead-lettered event only once its letter is on disk.
-            if self.store_dead_letters(letters).await.is_err() {
+/// A batch read from the journal and not yet finished: `start..end` in the journal.
+#[derive(Debug)]
+struct InFlight {
+    end: u64,
+    done: bool,
+    /// Timestamp (ms since the epoch) of its oldest event; 0 when it has none.
+    oldest_ms: i64,
+}
+
+/// The batches in flight, by their first sequence number. Batches finish in any order;
+/// the position advances only over the finished prefix, so it never passes an
+/// unfinished batch.
+#[derive(Debug, Default)]
+struct Window {
+    batches: BTreeMap<u64, InFlight>,
+}
+
+impl Window {
+    fn start(&mut self, start: u64, end: u64, oldest_ms: i64) {
+        self.batches.insert(
+            start,
+            InFlight {
+                end,
+                done: false,
+                oldest_ms,
+            },
+        );
+    }
+
+    /// Marks a batch finished; returns the new commit position if the finished prefix
+    /// grew.
+    fn finish(&mut self, start: u64) -> Option<u64> {
+        if let Some(batch) = self.batches.get_mut(&start) {
+            batch.done = true;
+        }
+        let mut upto = None;
+        while let Some(entry) = self.batches.first_entry() {
+            if !entry.get().done {
                 break;
             }
-            self.counters.oldest_pending_ms.store(0, Ordering::Relaxed);
-            match self.reader.commit(last + 1) {
-                Ok(()) => {}
-                Err(JournalError::Closed) => {
-                    // Shutting down: the batch is done and is sent again on the next start
-                    // (at-least-once); nothing is lost.
-                    tracing::debug!(sink = %self.spec.id, "journal closed before the position was committed");
-                    break;
+            upto = Some(entry.remove().end);
+        }
+        upto
+    }
+
+    /// The oldest event of the unfinished batches (ms since the epoch), 0 when idle.
+    fn oldest_ms(&self) -> i64 {
+        self.batches
+            .values()
+            .filter(|b| !b.done && b.oldest_ms != 0)
+            .map(|b| b.oldest_ms)
+            .min()
+            .unwrap_or(0)
+    }
+}
+
+/// Records read from the journal: `(sequence number, payload)`.
+type Records = Vec<(u64, Vec<u8>)>;
+
+/// What one read of the journal gave.
+enum Read {
+    /// The first records of a new batch.
+    First(Result<Records, JournalError>),
+    /// More records for the batch being filled.
+    More(Result<Records, JournalError>),
+    /// The batch being filled waited its `max_wait`.
+    Waited,
+}
+
+impl SinkWorker {
+    pub(crate) async fn run(self) {
+        let SinkWorker {
+            spec,
+            mut reader,
+            acks,
+            dead_letters,
+            counters,
+            mut abort,
+        } = self;
+        let limit = ConcurrencyLimit::new(spec.request);
+        let sender = Sender {
+            spec,
+            acks,
+            dead_letters,
+            counters,
+            abort: abort.clone(),
+            circuit: watch::channel(false).0,
+            limit,
+        };
+        let limits = sender.spec.batch;
+        let max_events = limits.max_events.max(1);
+        let max_bytes = limits.max_bytes.max(1);
+        let mut circuit = sender.circuit.subscribe();
+        let mut window = Window::default();
+        let mut running: FuturesUnordered<_> = FuturesUnordered::new();
+        // The batch being filled (it holds a request slot) and when it must go.
+        let mut filling: Option<(Records, Instant)> = None;
+        let mut journal_closed = false;
+        loop {
+            if journal_closed && filling.is_none() && running.is_empty() {
+                break;
+            }
+            let circuit_open = *circuit.borrow_and_update();
+            let limit = sender.limit.current();
+            sender
+                .counters
+                .concurrency_limit
+                .store(limit as u64, Ordering::Relaxed);
+            let slot_free = running.len() < limit;
+            let can_read = !journal_closed && (filling.is_some() || (slot_free && !circuit_open));
+            let (wanted, fill_deadline) = match &filling {
+                Some((records, deadline)) => (max_events - records.len(), Some(*deadline)),
+                None => (max_events, None),
+            };
+            let read = async {
+                match fill_deadline {
+                    None => Read::First(reader.next_batch(wanted, max_bytes).await),
+                    Some(at) => {
+                        match tokio::time::timeout_at(at, reader.next_batch(wanted, max_bytes))
+                            .await
+                        {
+                            Ok(more) => Read::More(more),
+                            Err(_) => Read::Waited,
+                        }
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(sink = %self.spec.id, error = %e, "cannot commit the journal position");
-                    break;
+            };
+            tokio::select! {
+                biased;
+                () = aborted(&mut abort) => break,
+                Some((start, result)) = running.next(), if !running.is_empty() => {
+                    let result: Result<(), Aborted> = result;
+                    if result.is_err() {
+                        break; // aborted: nothing more is committed; the next run resends
+                    }
+                    let upto = window.finish(start);
+                    sender.counters.in_flight.store(running.len() as u64, Ordering::Relaxed);
+                    sender.counters.oldest_pending_ms.store(window.oldest_ms(), Ordering::Relaxed);
+                    if let Some(upto) = upto
+                        && !sender.commit(&mut reader, upto)
+                    {
+                        break;
+                    }
                 }
+                read = read, if can_read => {
+                    let ready = match read {
+                        Read::First(Ok(records)) | Read::More(Ok(records)) if records.is_empty() => {
+                            journal_closed = true;
+                            filling.take().map(|(r, _)| r)
+                        }
+                        Read::First(Ok(records)) => {
+                            let batch = (records, Instant::now() + limits.max_wait());
+                            if batch.0.len() >= max_events { Some(batch.0) } else {
+                                filling = Some(batch);
+                                None
+                            }
+                        }
+                        Read::More(Ok(more)) => {
+                            let (records, _) = filling.as_mut().expect("a batch is being filled");
+                            records.extend(more);
+                            if records.len() >= max_events { filling.take().map(|(r, _)| r) } else { None }
+                        }
+                        Read::Waited => filling.take().map(|(r, _)| r),
+                        Read::First(Err(e)) | Read::More(Err(e)) => {
+                            tracing::error!(sink = %sender.spec.id, error = %e, "cannot read the journal");
+                            break;
+                        }
+                    };
+                    if let Some(records) = ready.filter(|r| !r.is_empty()) {
+                        let (start, end, oldest_ms, batch) = sender.prepare(records);
+                        window.start(start, end, oldest_ms);
+                        running.push(async move { (start, batch.await) });
+                        let in_flight = running.len();
+                        sender.limit.started(in_flight);
+                        sender.counters.in_flight.store(in_flight as u64, Ordering::Relaxed);
+                        sender.counters.oldest_pending_ms.store(window.oldest_ms(), Ordering::Relaxed);
+                    }
+                }
+                // Wakes the loop when the circuit closes, so new batches start again.
+                _ = circuit.changed(), if circuit_open => {}
             }
         }
-        tracing::debug!(sink = %self.spec.id, "sink worker finished");
+        // Whatever is still running is cancelled here, uncommitted: the next run resends it.
+        drop(running);
+        sender.counters.in_flight.store(0, Ordering::Relaxed);
+        tracing::debug!(sink = %sender.spec.id, "sink worker finished");
+    }
+}
+
+impl Sender {
+    /// Decodes and encodes a batch read from the journal; returns its range, the
+    /// timestamp of its oldest event and the future that delivers it (and writes its dead
+    /// letters durably).
+    fn prepare(
+        &self,
+        records: Records,
+    ) -> (
+        u64,
+        u64,
+        i64,
+        impl std::future::Future<Output = Result<(), Aborted>> + '_,
+    ) {
+        let start = records.first().map_or(0, |(seq, _)| *seq);
+        let end = records.last().map_or(0, |(seq, _)| *seq) + 1;
+        let mut letters = Vec::new();
+        let items: Vec<Item> = records
+            .into_iter()
+            .filter_map(|(seq, bytes)| self.decode(seq, &bytes, &mut letters))
+            .collect();
+        let oldest_ms = items
+            .iter()
+            .map(|i| i.event.timestamp.timestamp_millis())
+            .min()
+            .unwrap_or(0);
+        let batch = async move {
+            self.deliver_in_chunks(items, &mut letters).await?;
+            // The position passes a dead-lettered event only once its letter is on disk.
+            self.store_dead_letters(letters).await
+        };
+        (start, end, oldest_ms, batch)
+    }
+
+    /// Commits the position; false when the worker must stop.
+    fn commit(&self, reader: &mut JournalReader, upto: u64) -> bool {
+        match reader.commit(upto) {
+            Ok(()) => true,
+            Err(JournalError::Closed) => {
+                // Shutting down: the batch is done and is sent again on the next start
+                // (at-least-once); nothing is lost.
+                tracing::debug!(sink = %self.spec.id, "journal closed before the position was committed");
+                false
+            }
+            Err(e) => {
+                tracing::error!(sink = %self.spec.id, error = %e, "cannot commit the journal position");
+                false
+            }
+        }
     }
 
     /// Decodes and encodes one record; a record that cannot be encoded is dead-lettered.
@@ -171,6 +364,8 @@ impl SinkWorker {
         let mut attempts = 0u32;
         let mut consecutive_total_failures = 0u32;
         loop {
+            // No request goes out while the circuit is open.
+            self.circuit_closed(&mut abort).await?;
             attempts += 1;
             let refs: Vec<&EncodedEvent> = items.iter().map(|i| &i.encoded).collect();
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
@@ -183,7 +378,8 @@ impl SinkWorker {
                 outcomes = self.spec.sink.send(&refs) => outcomes,
                 () = aborted(&mut abort) => return Err(Aborted),
             };
-            self.counters.latency.record(started.elapsed());
+            let rtt = started.elapsed();
+            self.counters.latency.record(rtt);
             if outcomes.len() != items.len() {
                 tracing::error!(
                     sink = %self.spec.id,
@@ -223,6 +419,7 @@ impl SinkWorker {
                     }
                 }
             }
+            self.limit.answered(rtt, last_error.is_some());
             let Some(error) = last_error else {
                 return Ok(());
             };
@@ -271,14 +468,31 @@ impl SinkWorker {
         }
     }
 
+    /// Waits while the circuit is open.
+    async fn circuit_closed(&self, abort: &mut watch::Receiver<bool>) -> Result<(), Aborted> {
+        let mut circuit = self.circuit.subscribe();
+        tokio::select! {
+            _ = circuit.wait_for(|open| !*open) => Ok(()),
+            () = aborted(abort) => Err(Aborted),
+        }
+    }
+
     /// The endpoint failed every event of the batch `failure_threshold` times in a row:
-    /// stop sending, probe with the healthcheck (cool-down doubling up to the maximum), and
-    /// return once it answers. The events wait in the journal meanwhile; none is dropped.
+    /// open the circuit (no batch of this sink starts or resends while it is open), probe
+    /// with the healthcheck (cool-down doubling up to the maximum), and return once it
+    /// answers. If another batch already opened it, wait for it to close instead. The
+    /// events wait in the journal meanwhile; none is dropped.
     async fn open_circuit(
         &self,
         error: &Error,
         abort: &mut watch::Receiver<bool>,
     ) -> Result<(), Aborted> {
+        let opened_here = self
+            .circuit
+            .send_if_modified(|open| !std::mem::replace(open, true));
+        if !opened_here {
+            return self.circuit_closed(abort).await;
+        }
         let breaker = self.spec.breaker;
         self.counters.circuit_open.store(true, Ordering::Relaxed);
         tracing::error!(sink = %self.spec.id, error = %error, "circuit open: the endpoint keeps failing; probing before sending again");
@@ -302,6 +516,7 @@ impl SinkWorker {
             }
         }
         self.counters.circuit_open.store(false, Ordering::Relaxed);
+        self.circuit.send_replace(false);
         tracing::info!(sink = %self.spec.id, "circuit closed: the endpoint answers again; resending");
         Ok(())
     }

@@ -469,6 +469,12 @@ async fn enricher_timeout_marks_event_and_lets_it_through() {
     assert_eq!(d.delivery.await.unwrap().delivered, 1);
     let metrics = pipeline.shutdown().await;
     assert_eq!(metrics.events_not_fully_enriched, 1);
+    let intel = metrics.enrichers["intel"];
+    assert_eq!((intel.calls, intel.timeouts, intel.skipped), (1, 1, 0));
+    assert!(
+        !intel.circuit_open,
+        "one timeout is below the breaker's threshold"
+    );
 }
 
 #[derive(Debug)]
