@@ -88,6 +88,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             when_full: config.pipeline.when_full,
             log_file_bytes: config.pipeline.log_file_bytes.max(1),
             notification_log_max_files: config.pipeline.notification_log_max_files,
+            enricher_breaker: config.pipeline.enricher_breaker,
             ..PipelineOptions::default()
         },
         ..PipelineSpec::default()
@@ -253,6 +254,7 @@ fn build_component(
                 batch,
                 retry: common.retry,
                 breaker: common.breaker,
+                request: common.request,
             });
         }
         Builder::Enricher(build) => {

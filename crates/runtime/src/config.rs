@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use vowguard_core::{BatchLimits, Error, RateLimit, RetryPolicy, Role};
-use vowguard_pipeline::{BreakerOptions, WhenFull};
+use vowguard_pipeline::{BreakerOptions, EnricherBreakerOptions, RequestOptions, WhenFull};
 use vowguard_router::{
     ClassificationConfig, InhibitRule, ProtocolsConfig, RouteConfig, TimeIntervalConfig,
 };
@@ -85,6 +85,9 @@ pub struct PipelineConfig {
     pub log_file_bytes: u64,
     /// Rotated notification-log files kept (the oldest beyond this is deleted).
     pub notification_log_max_files: usize,
+    /// `[pipeline.enricher_breaker]`: after `failure_threshold` consecutive timeouts or
+    /// unavailable answers an enricher is skipped for `cooldown_ms`, then probed by one event.
+    pub enricher_breaker: EnricherBreakerOptions,
 }
 
 impl Default for PipelineConfig {
@@ -97,6 +100,7 @@ impl Default for PipelineConfig {
             shutdown_timeout_ms: 30_000,
             log_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,
             notification_log_max_files: 10,
+            enricher_breaker: EnricherBreakerOptions::default(),
         }
     }
 }
@@ -171,6 +175,8 @@ pub struct CommonKeys {
     pub retry: RetryPolicy,
     /// `breaker` (sinks only).
     pub breaker: BreakerOptions,
+    /// `request` (sinks only): batches in flight.
+    pub request: RequestOptions,
     /// `rate_limit` (notifiers only).
     pub rate_limit: Option<RateLimit>,
 }
@@ -251,6 +257,19 @@ pub fn take_common_keys(
         Some(value) => parse(value, &key("breaker"))?,
         None => BreakerOptions::default(),
     };
+    let request: RequestOptions = match table.remove("request") {
+        Some(_) if role != Role::Sink => {
+            return Err(Error::config(format!(
+                "`{}`: only sinks take `request`",
+                key("request")
+            )));
+        }
+        Some(value) => parse(value, &key("request"))?,
+        None => RequestOptions::default(),
+    };
+    if role == Role::Sink {
+        request.validate(id)?;
+    }
     let retry = match table.remove("retry") {
         Some(_) if role == Role::Enricher => {
             return Err(Error::config(format!(
@@ -284,6 +303,7 @@ pub fn take_common_keys(
         batch,
         retry,
         breaker,
+        request,
         rate_limit,
     })
 }

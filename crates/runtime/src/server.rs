@@ -698,6 +698,64 @@ pub fn render_prometheus(m: &MetricsSnapshot, state: &ServerState) -> String {
         "1 while the sink's circuit breaker is open.",
         per_sink(&|s| u8::from(s.circuit_open).to_string()),
     );
+    metric(
+        "vowguard_sink_requests_in_flight",
+        "gauge",
+        "Batches a sink has in flight now.",
+        per_sink(&|s| s.requests_in_flight.to_string()),
+    );
+    metric(
+        "vowguard_sink_concurrency_limit",
+        "gauge",
+        "Batches a sink may have in flight (request.concurrency, or the adaptive limit now).",
+        per_sink(&|s| s.concurrency_limit.to_string()),
+    );
+    let per_enricher = |f: &dyn Fn(&vowguard_pipeline::EnricherMetrics) -> u64| {
+        m.enrichers
+            .iter()
+            .map(|(id, e)| (format!("{{enricher=\"{}\"}}", label(id)), f(e).to_string()))
+            .collect::<Vec<_>>()
+    };
+    for (name, kind, help, value) in [
+        (
+            "vowguard_enricher_calls_total",
+            "counter",
+            "Calls made to each enricher (probes included).",
+            (|e| e.calls) as fn(&vowguard_pipeline::EnricherMetrics) -> u64,
+        ),
+        (
+            "vowguard_enricher_timeouts_total",
+            "counter",
+            "Enricher calls that ran out of time.",
+            |e| e.timeouts,
+        ),
+        (
+            "vowguard_enricher_errors_total",
+            "counter",
+            "Enricher calls that returned an error.",
+            |e| e.errors,
+        ),
+        (
+            "vowguard_enricher_skipped_total",
+            "counter",
+            "Events that skipped an enricher because its circuit was open.",
+            |e| e.skipped,
+        ),
+        (
+            "vowguard_enricher_circuit_opened_total",
+            "counter",
+            "Times an enricher's circuit opened.",
+            |e| e.circuit_opened,
+        ),
+        (
+            "vowguard_enricher_circuit_open",
+            "gauge",
+            "1 while an enricher is skipped (circuit open or half-open).",
+            |e| u64::from(e.circuit_open),
+        ),
+    ] {
+        metric(name, kind, help, per_enricher(&value));
+    }
     let mut histogram = Vec::new();
     for (id, s) in &m.sinks {
         let mut cumulative = 0;

@@ -383,3 +383,23 @@ fn the_example_config_in_the_repository_assembles() {
     assert_eq!(assembly.spec.enrichers.len(), 6);
     assert!(assembly.server.is_some());
 }
+
+#[test]
+fn request_concurrency_and_the_enricher_breaker_are_configured_by_key() {
+    let text = format!(
+        "{GOOD}request = {{ concurrency = \"adaptive\", max_concurrency = 9 }}\n\
+         [pipeline.enricher_breaker]\nfailure_threshold = 3\ncooldown_ms = 1000\n"
+    );
+    let assembly = assemble_text(&text, &SecretMap::new().with("TOK", "t0k3n")).unwrap();
+    let request = assembly.spec.sinks[0].request;
+    assert_eq!(
+        request.concurrency,
+        vowguard_pipeline::Concurrency::Adaptive
+    );
+    assert_eq!(request.max_concurrency, 9);
+    assert_eq!(assembly.spec.options.enricher_breaker.failure_threshold, 3);
+    let e = err(&format!("{GOOD}request = {{ concurrency = 0 }}\n"));
+    assert!(e.contains("`sinks.siem.request.concurrency`"), "{e}");
+    let e = err(&format!("{GOOD}request = {{ concurrenc = 2 }}\n"));
+    assert!(e.contains("`sinks.siem.request`"), "{e}");
+}
