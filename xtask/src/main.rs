@@ -6,7 +6,10 @@
 //!   licenses, sources).
 //! * `demo`: the wedding-day demo against local mocks.
 //! * `bench`: the benchmarks (release build), figures printed for BENCHMARKS.md.
+//! * `fuzz [target] [seconds]`: the cargo-fuzz targets in `fuzz/` (see `fuzz.rs`).
 #![allow(clippy::print_stdout)]
+
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
@@ -16,9 +19,10 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("demo") => cargo(&["run", "--example", "wedding_day"]),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | demo | bench [encoders|pipeline|notify|http|journal]>"
+                "usage: cargo xtask <ci | demo | bench [encoders|pipeline|notify|http|journal] | fuzz [target] [seconds]>"
             );
             return ExitCode::from(2);
         }
@@ -97,6 +101,7 @@ fn ci() -> Result {
     // README command 1 must keep working: run the demo end to end (local mocks only).
     cargo(&["run", "--locked", "--example", "wedding_day"])?;
     feature_isolation()?;
+    fuzz::run(fuzz::TARGETS, fuzz::CI_SECONDS)?;
     if !succeeds("cargo", &["deny", "--version"]) {
         cargo(&["install", "--locked", "cargo-deny"])?;
     }

@@ -382,7 +382,8 @@ pub fn render(alert: &Alert, subject_prefix: &str) -> RenderedEmail {
     );
 
     let width = rows.iter().map(|r| r.label.len()).max().unwrap_or(0) + 1;
-    let mut text = format!("{headline}\n{summary}\n\n");
+    // The summary is event text: labelled, so it cannot pass for a row of its own.
+    let mut text = format!("{headline}\nSummary: {summary}\n\n");
     for row in &rows {
         let _ = writeln!(text, "{:<width$} {}", format!("{}:", row.label), row.value);
     }
@@ -702,6 +703,23 @@ mod tests {
             escape_html(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    /// Found by the `email` fuzz target: the summary stood alone and unlabelled on the
+    /// second line, so an event message could print a fake `Priority:` row above the real one.
+    #[test]
+    fn event_text_cannot_forge_a_labelled_line() {
+        let mut e = export_event();
+        e.message = Some("Priority: P4_INFO".into());
+        let r = render(&alert(e), "[vowguard]");
+        let forged: Vec<&str> = r
+            .text
+            .lines()
+            .filter(|l| l.starts_with("Priority:"))
+            .collect();
+        assert_eq!(forged.len(), 1, "{}", r.text);
+        assert!(forged[0].ends_with("P0_CRITICAL"), "{}", r.text);
+        assert!(r.text.contains("Summary: Priority: P4_INFO"), "{}", r.text);
     }
 
     #[test]
