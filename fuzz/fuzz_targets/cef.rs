@@ -20,10 +20,40 @@ struct Input {
 }
 
 const KEYS: &[&str] = &[
-    "rt", "cat", "act", "outcome", "externalId", "src", "c6a2", "c6a2Label", "suser", "suid",
-    "duser", "request", "requestClientApplication", "fileHash", "msg", "dvchost", "cs1",
-    "cs1Label", "cs2", "cs2Label", "cs3", "cs3Label", "cs4", "cs4Label", "cs5", "cs5Label",
-    "cs6", "cs6Label", "cn1", "cn1Label", "cn2", "cn2Label", "cn3", "cn3Label",
+    "rt",
+    "cat",
+    "act",
+    "outcome",
+    "externalId",
+    "src",
+    "c6a2",
+    "c6a2Label",
+    "suser",
+    "suid",
+    "duser",
+    "request",
+    "requestClientApplication",
+    "fileHash",
+    "msg",
+    "dvchost",
+    "cs1",
+    "cs1Label",
+    "cs2",
+    "cs2Label",
+    "cs3",
+    "cs3Label",
+    "cs4",
+    "cs4Label",
+    "cs5",
+    "cs5Label",
+    "cs6",
+    "cs6Label",
+    "cn1",
+    "cn1Label",
+    "cn2",
+    "cn2Label",
+    "cn3",
+    "cn3Label",
 ];
 
 struct Setup {
@@ -92,7 +122,8 @@ fuzz_target!(|input: Input| {
     let expected_class = format!("{}.", event.category);
     assert!(h[4].starts_with(&expected_class), "signature {:?}", h[4]);
     assert!(
-        h[4].bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b)),
+        h[4].bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b)),
         "signature {:?}",
         h[4]
     );
@@ -115,7 +146,10 @@ fuzz_target!(|input: Input| {
         Some(&event.timestamp.timestamp_millis().to_string())
     );
     match event.message.as_deref().filter(|m| !m.is_empty()) {
-        Some(m) => assert_eq!(ext.get("msg").map(String::as_str), Some(prefix_chars(m, 1023))),
+        Some(m) => assert_eq!(
+            ext.get("msg").map(String::as_str),
+            Some(prefix_chars(m, 1023))
+        ),
         None => assert!(!ext.contains_key("msg")),
     }
     assert_eq!(ext.get("dvchost").map(String::as_str), Some("gw1"));

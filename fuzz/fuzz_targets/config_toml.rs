@@ -62,15 +62,40 @@ fn canary_lines_are_secret_assignments(text: &str) -> bool {
     })
 }
 
+/// The directory relative paths resolve against. The first call also points
+/// `SSL_CERT_FILE` at one system certificate (and unsets `SSL_CERT_DIR`): every HTTP connector loads the trust store
+/// when it is built, and loading all of it under instrumentation takes about a second.
 fn config_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let one_cert = std::fs::read_dir("/etc/ssl/certs")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+            .find_map(|p| std::fs::read(p).ok());
+        if let Some(pem) = one_cert {
+            let path = dir.path().join("one-cert.pem");
+            std::fs::write(&path, pem).expect("write");
+            // SAFETY: set once, before this process starts any other thread (this target
+            // runs no runtime and libFuzzer runs inputs on one thread).
+            unsafe {
+                std::env::set_var("SSL_CERT_FILE", &path);
+                std::env::remove_var("SSL_CERT_DIR");
+            }
+        }
+        dir
+    })
+    .path()
 }
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    let config_dir = config_dir();
     let text = text.replace("$S", CANARY);
     // Whether the canary may legitimately be echoed (it is also a key, an id, a name...).
     let must_hide = match toml::from_str::<toml::Table>(&text) {
@@ -92,7 +117,7 @@ fuzz_target!(|data: &[u8]| {
     // any canary in the output came from a resolved secret.
     let must_hide = must_hide || !text.contains(CANARY);
     let env = Environment {
-        config_dir: config_dir(),
+        config_dir,
         secrets: &Canary,
     };
     match assemble(&config, &env) {

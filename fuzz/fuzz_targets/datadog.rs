@@ -29,15 +29,31 @@ fuzz_target!(|input: (FuzzEvent, FuzzEvent)| {
         assert_eq!(entry["hostname"], "gw1");
         assert_eq!(entry["message"], event.summary().as_str());
         assert_eq!(entry["vowguard"]["id"], event.id.as_str());
-        let tags: Vec<&str> = entry["ddtags"].as_str().expect("ddtags").split(',').collect();
+        let tags: Vec<&str> = entry["ddtags"]
+            .as_str()
+            .expect("ddtags")
+            .split(',')
+            .collect();
         let wedding = event
             .enrichment
             .wedding
             .as_ref()
             .map(|w| w.wedding_id.as_str())
             .or(event.wedding_id.as_deref());
-        assert_eq!(tags.len(), 4 + usize::from(wedding.is_some()), "tags {tags:?}");
-        assert_eq!(tags[..4], ["env:prod", "team:secops", &format!("severity:{}", event.severity), &format!("category:{}", event.category)]);
+        assert_eq!(
+            tags.len(),
+            4 + usize::from(wedding.is_some()),
+            "tags {tags:?}"
+        );
+        assert_eq!(
+            tags[..4],
+            [
+                "env:prod",
+                "team:secops",
+                &format!("severity:{}", event.severity),
+                &format!("category:{}", event.category)
+            ]
+        );
         if wedding.is_some() {
             assert!(tags[4].starts_with("wedding_id:"), "{tags:?}");
         }

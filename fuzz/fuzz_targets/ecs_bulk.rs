@@ -22,12 +22,18 @@ fuzz_target!(|input: Input| {
     } else {
         Target::Index {
             pattern: IndexPattern::parse("vowguard-%Y.%m.%d").expect("pattern"),
-            action: if input.create { BulkAction::Create } else { BulkAction::Index },
+            action: if input.create {
+                BulkAction::Create
+            } else {
+                BulkAction::Index
+            },
         }
     };
     let encoder = BulkEncoder::new(target);
     let event = input.event.build();
-    let bytes = encoder.encode(&event).expect("ECS encoding of an ingested event");
+    let bytes = encoder
+        .encode(&event)
+        .expect("ECS encoding of an ingested event");
     let text = std::str::from_utf8(&bytes).expect("UTF-8");
     assert!(!text.contains('\r'), "raw CR");
     assert!(text.ends_with('\n'));
@@ -38,7 +44,11 @@ fuzz_target!(|input: Input| {
     let action = action.as_object().expect("object");
     assert_eq!(action.len(), 1);
     let (verb, meta) = action.iter().next().unwrap();
-    let expected_verb = if input.data_stream || input.create { "create" } else { "index" };
+    let expected_verb = if input.data_stream || input.create {
+        "create"
+    } else {
+        "index"
+    };
     assert_eq!(verb, expected_verb);
     assert_eq!(meta["_id"], event.id.as_str());
     assert_eq!(meta["_index"], encoder.index_for(&event).as_str());

@@ -30,9 +30,23 @@ const HEADERS: &[&str] = &[
 ];
 
 const LABELS: &[&str] = &[
-    "Priority", "Action", "Message", "User", "Source IP", "User agent", "Resource", "Records",
-    "Wedding", "Wedding impact", "Risk score", "Threat intel", "Patterns", "Route", "Alert id",
-    "Event id", "Timestamp",
+    "Priority",
+    "Action",
+    "Message",
+    "User",
+    "Source IP",
+    "User agent",
+    "Resource",
+    "Records",
+    "Wedding",
+    "Wedding impact",
+    "Risk score",
+    "Threat intel",
+    "Patterns",
+    "Route",
+    "Alert id",
+    "Event id",
+    "Timestamp",
 ];
 
 fuzz_target!(|input: FuzzAlert| {
@@ -56,16 +70,24 @@ fuzz_target!(|input: FuzzAlert| {
         assert!(line.len() <= 998, "a {}-octet line", line.len());
     }
 
-    let message = MessageParser::default().parse(&raw).expect("mail-parser parses it");
+    let message = MessageParser::default()
+        .parse(&raw)
+        .expect("mail-parser parses it");
     let mut seen: Vec<String> = Vec::new();
     for header in message.headers() {
         let name = header.name().to_ascii_lowercase();
-        assert!(HEADERS.contains(&name.as_str()), "unexpected header {name:?}");
+        assert!(
+            HEADERS.contains(&name.as_str()),
+            "unexpected header {name:?}"
+        );
         assert!(!seen.contains(&name), "header {name} twice");
         seen.push(name);
     }
     assert_eq!(message.subject(), Some(rendered.subject.as_str()));
-    let from_addr = message.from().and_then(|a| a.first()).and_then(|a| a.address());
+    let from_addr = message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address());
     assert_eq!(from_addr, Some("alerts@vowguard.example.org"));
     let to_all: Vec<&str> = message
         .to()
@@ -73,13 +95,21 @@ fuzz_target!(|input: FuzzAlert| {
         .unwrap_or_default();
     assert_eq!(to_all, ["secops@example.org"]);
     assert_eq!(
-        message.header("X-Vowguard-Priority").and_then(|h| h.as_text()),
+        message
+            .header("X-Vowguard-Priority")
+            .and_then(|h| h.as_text()),
         Some(alert.priority.as_str())
     );
 
-    let text = message.body_text(0).expect("a text part").replace("\r\n", "\n");
+    let text = message
+        .body_text(0)
+        .expect("a text part")
+        .replace("\r\n", "\n");
     assert_eq!(text, rendered.text, "text part changed in transit");
-    let html = message.body_html(0).expect("an HTML part").replace("\r\n", "\n");
+    let html = message
+        .body_html(0)
+        .expect("an HTML part")
+        .replace("\r\n", "\n");
     assert_eq!(html, rendered.html, "HTML part changed in transit");
     assert_eq!(message.text_body_count(), 1);
     assert_eq!(message.html_body_count(), 1);

@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     // The str and value entry points agree (the HTTP source uses the value one).
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         let via_value = Event::from_json_value(value);
-        assert_eq!(parsed.is_ok(), via_value.is_ok(), "str and value parsers disagree");
+        assert_eq!(
+            parsed.is_ok(),
+            via_value.is_ok(),
+            "str and value parsers disagree"
+        );
         if let (Err(a), Err(b)) = (&parsed, &via_value) {
             assert_eq!(a, b);
         }
@@ -24,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     match parsed {
         Ok(event) => {
             assert!(!event.id.is_empty() && event.id.len() <= vowguard_core::event::MAX_ID_LEN);
-            assert!(event.id.chars().all(|c| c.is_ascii_graphic()), "id {:?}", event.id);
+            assert!(
+                event.id.chars().all(|c| c.is_ascii_graphic()),
+                "id {:?}",
+                event.id
+            );
             assert!(!event.action.trim().is_empty());
             assert!(event.risk_score.is_none_or(|r| r <= 100));
             assert!(event.enrichment.is_empty(), "ingest accepted an enrichment");

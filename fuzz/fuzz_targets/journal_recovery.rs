@@ -45,7 +45,12 @@ struct Input {
 }
 
 const READER_NAMES: &[&str] = &["splunk", "siem-2", "x"];
-const STRAY_NAMES: &[&str] = &["00000000000000000001.tmp", "notes.txt", "x.cursor.tmp", "1.seg"];
+const STRAY_NAMES: &[&str] = &[
+    "00000000000000000001.tmp",
+    "notes.txt",
+    "x.cursor.tmp",
+    "1.seg",
+];
 
 fn crc(len: u32, seq: u64, payload: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
@@ -153,7 +158,10 @@ fuzz_target!(|input: Input| {
         let mut reader = journal.reader("fuzz-check").expect("a new reader opens");
         let mut expected = stats.first_seq;
         while reader.position() < stats.next_seq {
-            let batch = reader.next_batch(64, 1 << 20).await.expect("recovered records read");
+            let batch = reader
+                .next_batch(64, 1 << 20)
+                .await
+                .expect("recovered records read");
             assert!(!batch.is_empty(), "reader stopped before the end");
             for (seq, payload) in batch {
                 assert_eq!(seq, expected, "records out of order");

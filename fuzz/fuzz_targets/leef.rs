@@ -18,12 +18,20 @@ struct Input {
     event: FuzzEvent,
 }
 
-const DELIMITERS: &[&str] = &["^", "x09", "0x5E", "¦", "#", "x7E", "x85", "x2028", ";", "\t"];
+const DELIMITERS: &[&str] = &[
+    "^", "x09", "0x5E", "¦", "#", "x7E", "x85", "x2028", ";", "\t",
+];
 
 fn clean(value: &str, delimiter: char) -> String {
     value
         .chars()
-        .map(|c| if c == delimiter || c == '\r' || c == '\n' { ' ' } else { c })
+        .map(|c| {
+            if c == delimiter || c == '\r' || c == '\n' {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -71,17 +79,28 @@ fuzz_target!(|input: Input| {
     assert_eq!(record.delimiter, delim);
     assert_eq!(h[1], "vowguard");
     assert_eq!(h[2], "wedding-security");
-    assert!(h[4].starts_with(&format!("{}.", event.category)), "EventID {:?}", h[4]);
     assert!(
-        h[4].bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b)),
+        h[4].starts_with(&format!("{}.", event.category)),
+        "EventID {:?}",
+        h[4]
+    );
+    assert!(
+        h[4].bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b)),
         "EventID {:?}",
         h[4]
     );
 
     let a = &record.attributes;
     assert_eq!(a.get("eventId"), Some(&clean(&event.id, delim)));
-    assert_eq!(a.get("action"), Some(&clean(prefix_chars(&event.action, 4000), delim)));
-    assert_eq!(a.get("cat").map(String::as_str), Some(event.category.as_str()));
+    assert_eq!(
+        a.get("action"),
+        Some(&clean(prefix_chars(&event.action, 4000), delim))
+    );
+    assert_eq!(
+        a.get("cat").map(String::as_str),
+        Some(event.category.as_str())
+    );
     match event.message.as_deref().filter(|m| !m.is_empty()) {
         Some(m) => assert_eq!(a.get("msg"), Some(&clean(prefix_chars(m, 1023), delim))),
         None => assert!(!a.contains_key("msg")),

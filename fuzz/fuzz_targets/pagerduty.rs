@@ -11,8 +11,12 @@ use vowguard_pagerduty::{EventTemplate, encode_event};
 
 fuzz_target!(|input: FuzzAlert| {
     let alert = input.build();
-    let bytes = encode_event(&alert, "R0UTINGKEY0123456789012345678901", &EventTemplate::default())
-        .expect("an alert always fits once shrunk");
+    let bytes = encode_event(
+        &alert,
+        "R0UTINGKEY0123456789012345678901",
+        &EventTemplate::default(),
+    )
+    .expect("an alert always fits once shrunk");
     assert!(bytes.len() <= 512 * 1024);
     let body: Value = serde_json::from_slice(&bytes).expect("valid JSON");
     assert_eq!(body["routing_key"], "R0UTINGKEY0123456789012345678901");

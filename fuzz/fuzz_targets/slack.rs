@@ -55,7 +55,10 @@ fuzz_target!(|input: Input| {
     let mut objects = Vec::new();
     mrkdwn_objects(&message, &mut objects);
     for object in objects {
-        assert_eq!(object["verbatim"], true, "mrkdwn without verbatim: {object}");
+        assert_eq!(
+            object["verbatim"], true,
+            "mrkdwn without verbatim: {object}"
+        );
     }
 
     let rendered: Vec<String> = mentions.iter().map(Mention::render).collect();

@@ -21,14 +21,29 @@ fuzz_target!(|input: (FuzzEvent, FuzzEvent)| {
         let obj = envelope.as_object().expect("an object");
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["event", "fields", "host", "index", "source", "sourcetype", "time"]);
+        assert_eq!(
+            keys,
+            [
+                "event",
+                "fields",
+                "host",
+                "index",
+                "source",
+                "sourcetype",
+                "time"
+            ]
+        );
         assert_eq!(obj["host"], "gw1");
         assert_eq!(obj["source"], "vowguard");
         assert_eq!(obj["sourcetype"], "vowguard:event");
         assert_eq!(obj["index"], "security");
         assert!(obj["time"].is_number());
         assert!(
-            obj["fields"].as_object().expect("fields object").values().all(Value::is_string),
+            obj["fields"]
+                .as_object()
+                .expect("fields object")
+                .values()
+                .all(Value::is_string),
             "indexed fields are strings"
         );
         let back: Event = serde_json::from_value(obj["event"].clone()).expect("the event parses");

@@ -81,7 +81,10 @@ fuzz_target!(|input: Input| {
     let lf = frame(Transport::Tcp, Framing::Lf, &message);
     assert_eq!(lf.last(), Some(&b'\n'));
     let body = &lf[..lf.len() - 1];
-    assert!(!body.iter().any(|b| *b == b'\n' || *b == b'\r'), "CR/LF inside an LF frame");
+    assert!(
+        !body.iter().any(|b| *b == b'\n' || *b == b'\r'),
+        "CR/LF inside an LF frame"
+    );
     check(body, &msg.replace(['\r', '\n'], " "));
 
     // UDP: at most 2048 octets, cut on a character boundary, the header intact.

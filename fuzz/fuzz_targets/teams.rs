@@ -26,7 +26,8 @@ fn inert(text: &str) {
             let before = i.checked_sub(1).and_then(|j| chars.get(j));
             let after = chars.get(i + 1);
             assert!(
-                before.is_some_and(|c| c.is_alphanumeric()) && after.is_some_and(|c| c.is_alphanumeric()),
+                before.is_some_and(|c| c.is_alphanumeric())
+                    && after.is_some_and(|c| c.is_alphanumeric()),
                 "`_` that can start emphasis: {text:?}"
             );
         }
@@ -44,7 +45,10 @@ fuzz_target!(|input: FuzzAlert| {
     assert_eq!(message["type"], "message");
     let attachments = message["attachments"].as_array().expect("attachments");
     assert_eq!(attachments.len(), 1);
-    assert_eq!(attachments[0]["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(
+        attachments[0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
     let card = &attachments[0]["content"];
     assert_eq!(card["type"], "AdaptiveCard");
     for element in card["body"].as_array().expect("body") {

@@ -7,7 +7,6 @@
 //! * [`rfc5424`], [`cef`], [`leef`]: small parsers written from the specifications,
 //!   independent of the encoders' code, used to check what the encoders write.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -15,8 +14,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use vowguard_core::{
-    Alert, AlertAction, Category, Enrichment, Event, Geo, PatternMatch, Priority, Season,
-    Severity, ThreatIntel, Verdict, WeddingContext, WeddingImpact, WeddingPhase,
+    Alert, AlertAction, Category, Enrichment, Event, Geo, PatternMatch, Priority, Season, Severity,
+    ThreatIntel, Verdict, WeddingContext, WeddingImpact, WeddingPhase,
 };
 
 /// Fragments that break or forge records in one format or another.
@@ -183,8 +182,17 @@ impl FuzzEvent {
             .single()
             .unwrap_or_else(|| Utc.timestamp_millis_opt(0).unwrap());
         let id = self.id.as_ref().map(|h| {
-            let id: String = h.build().chars().filter(char::is_ascii_graphic).take(128).collect();
-            if id.is_empty() { "evt-1".to_owned() } else { id }
+            let id: String = h
+                .build()
+                .chars()
+                .filter(char::is_ascii_graphic)
+                .take(128)
+                .collect();
+            if id.is_empty() {
+                "evt-1".to_owned()
+            } else {
+                id
+            }
         });
         let mut action = self.action.build();
         if action.trim().is_empty() {
@@ -200,7 +208,12 @@ impl FuzzEvent {
             .attributes
             .iter()
             .take(8)
-            .map(|(k, v)| (pick(ATTRIBUTE_NAMES, *k).to_owned(), Value::String(v.build())))
+            .map(|(k, v)| {
+                (
+                    pick(ATTRIBUTE_NAMES, *k).to_owned(),
+                    Value::String(v.build()),
+                )
+            })
             .collect();
         json!({
             "id": id,
@@ -260,7 +273,12 @@ impl FuzzEnrichment {
                 days_until: 0,
                 weekend: *weekend,
                 season: pick(
-                    &[Season::Spring, Season::Summer, Season::Autumn, Season::Winter],
+                    &[
+                        Season::Spring,
+                        Season::Summer,
+                        Season::Autumn,
+                        Season::Winter,
+                    ],
                     *season,
                 ),
                 guest_count: *guests,
@@ -330,7 +348,11 @@ impl FuzzAlert {
         );
         alert.id = "0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b".into();
         alert.action = pick(
-            &[AlertAction::Trigger, AlertAction::Acknowledge, AlertAction::Resolve],
+            &[
+                AlertAction::Trigger,
+                AlertAction::Acknowledge,
+                AlertAction::Resolve,
+            ],
             self.action,
         );
         alert.reasons = self.reasons.iter().take(6).map(Hostile::build).collect();
@@ -343,8 +365,8 @@ impl FuzzAlert {
             guest_lists_accessed: u32::from(guests),
             wedding_photos_at_risk: photos,
         };
-        alert.created_at = DateTime::<Utc>::from_timestamp(i64::from(self.created_ms), 0)
-            .unwrap_or_default();
+        alert.created_at =
+            DateTime::<Utc>::from_timestamp(i64::from(self.created_ms), 0).unwrap_or_default();
         alert
     }
 }
@@ -410,11 +432,7 @@ pub mod rfc5424 {
         pub msg: Option<String>,
     }
 
-    fn header_field<'a>(
-        rest: &mut &'a str,
-        name: &str,
-        max: usize,
-    ) -> Result<&'a str, String> {
+    fn header_field<'a>(rest: &mut &'a str, name: &str, max: usize) -> Result<&'a str, String> {
         let end = rest
             .find(' ')
             .ok_or_else(|| format!("{name}: no SP after it"))?;
@@ -579,7 +597,9 @@ pub mod cef {
                 Some(&next) => {
                     let nks = key_start(next);
                     if nks == 0 || bytes[nks - 1] != b' ' {
-                        return Err(format!("extension: key before offset {next} not after a space"));
+                        return Err(format!(
+                            "extension: key before offset {next} not after a space"
+                        ));
                     }
                     nks - 1
                 }
@@ -685,7 +705,10 @@ pub mod leef {
                 if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
                     return Err(format!("attribute key {key:?}"));
                 }
-                if attributes.insert(key.to_owned(), value.to_owned()).is_some() {
+                if attributes
+                    .insert(key.to_owned(), value.to_owned())
+                    .is_some()
+                {
                     return Err(format!("attribute {key} appears twice"));
                 }
             }
@@ -697,6 +720,3 @@ pub mod leef {
         })
     }
 }
-
-/// `BTreeMap` re-export for targets.
-pub type Map2 = BTreeMap<String, String>;

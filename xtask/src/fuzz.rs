@@ -151,12 +151,15 @@ pub(crate) fn run(targets: &[&'static str], seconds: u64) -> Result {
         });
     }
 
-    println!("\n{:<18} {:>12} {:>9} {:>8}  result", "target", "executions", "exec/s", "seconds");
+    println!(
+        "\n{:<18} {:>12} {:>9} {:>8}  result",
+        "target", "executions", "exec/s", "seconds"
+    );
     for o in &outcomes {
         let execs = o.executions.map_or("?".to_owned(), |n| n.to_string());
-        let rate = o
-            .executions
-            .map_or("?".to_owned(), |n| format!("{:.0}", n as f64 / o.seconds.max(0.001)));
+        let rate = o.executions.map_or("?".to_owned(), |n| {
+            format!("{:.0}", n as f64 / o.seconds.max(0.001))
+        });
         println!(
             "{:<18} {:>12} {:>9} {:>8.0}  {}",
             o.target,
@@ -251,7 +254,8 @@ impl CargoFuzz {
         if let Some(stderr) = child.stderr.take() {
             for line in std::io::BufReader::new(stderr).lines() {
                 let line = line.map_err(|e| format!("reading cargo fuzz output: {e}"))?;
-                let noisy = line.starts_with('#') && (line.contains("NEW") || line.contains("REDUCE"));
+                let noisy =
+                    line.starts_with('#') && (line.contains("NEW") || line.contains("REDUCE"));
                 if !noisy {
                     eprintln!("{line}");
                 }
