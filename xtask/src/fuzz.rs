@@ -125,17 +125,14 @@ pub(crate) fn run(targets: &[&'static str], seconds: u64) -> Result {
         if seeds.is_dir() {
             args.push(seeds.to_string_lossy().into_owned());
         }
-        args.extend(
-            [
-                "--".to_owned(),
-                format!("-max_total_time={seconds}"),
-                "-print_final_stats=1".to_owned(),
-                "-timeout=20".to_owned(),
-                "-rss_limit_mb=2048".to_owned(),
-                "-max_len=65536".to_owned(),
-            ]
-            .into_iter(),
-        );
+        args.extend([
+            "--".to_owned(),
+            format!("-max_total_time={seconds}"),
+            "-print_final_stats=1".to_owned(),
+            "-timeout=20".to_owned(),
+            "-rss_limit_mb=2048".to_owned(),
+            "-max_len=65536".to_owned(),
+        ]);
         println!("\n==> fuzz {target} for {seconds} s");
         let started = Instant::now();
         let (passed, stderr) = cargo_fuzz.run_captured(&fuzz_dir, &args)?;
