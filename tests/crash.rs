@@ -2,6 +2,9 @@
 //! fails at random is SIGKILLed at random moments while events stream in, and restarted
 //! each time; then the endpoint recovers. Every event id the source acknowledged (HTTP
 //! 202) must arrive at least once. The duplicate count is reported, not asserted.
+//!
+//! The random choices (which requests fail, how long each round lasts) come from one
+//! seeded generator; the seed is printed, and `VOWGUARD_CRASH_SEED=<seed>` replays them.
 
 mod support;
 
@@ -22,8 +25,26 @@ fn ids_in(request: &Request) -> Vec<String> {
         .collect()
 }
 
+/// The seed from `VOWGUARD_CRASH_SEED`, or a fresh one; printed either way.
+fn seed() -> u64 {
+    let seed = match std::env::var("VOWGUARD_CRASH_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("VOWGUARD_CRASH_SEED must be a u64, got {text:?}")),
+        Err(_) => fastrand::u64(..),
+    };
+    eprintln!("crash test seed: {seed} (replay with VOWGUARD_CRASH_SEED={seed})");
+    seed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_sigkill() {
+    let seed = seed();
+    let mut rounds_rng = fastrand::Rng::with_seed(seed);
+    let failures_rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(
+        seed ^ 0x9e37_79b9_7f4a_7c15,
+    )));
     let flaky = Arc::new(AtomicBool::new(true));
     // Ids of every request the endpoint accepted (answered 200), with how often.
     let accepted: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -32,7 +53,8 @@ async fn acknowledged_events_survive_sigkill() {
     Mock::given(method("POST"))
         .and(path("/services/collector/event"))
         .respond_with(move |request: &Request| {
-            if flaky_responder.load(Ordering::Relaxed) && fastrand::u8(0..10) < 4 {
+            if flaky_responder.load(Ordering::Relaxed) && failures_rng.lock().unwrap().u8(0..10) < 4
+            {
                 return ResponseTemplate::new(503)
                     .set_body_string(r#"{"text":"Server is busy","code":9}"#);
             }
@@ -93,7 +115,7 @@ retry = {{ max_attempts = 100000, initial_backoff_ms = 5, max_backoff_ms = 100 }
             Stdio::null(),
         );
         wait_healthy(&client, port).await;
-        let until = Instant::now() + Duration::from_millis(200 + fastrand::u64(0..600));
+        let until = Instant::now() + Duration::from_millis(200 + rounds_rng.u64(0..600));
         while Instant::now() < until {
             let batch: Vec<serde_json::Value> = (0..10)
                 .map(|_| {
@@ -154,7 +176,10 @@ retry = {{ max_attempts = 100000, initial_backoff_ms = 5, max_backoff_ms = 100 }
         acknowledged.len() > 100,
         "the test must acknowledge events to mean anything"
     );
-    assert_eq!(missing, 0, "acknowledged events were lost");
+    assert_eq!(
+        missing, 0,
+        "acknowledged events were lost (replay with VOWGUARD_CRASH_SEED={seed})"
+    );
     assert!(
         status.success(),
         "the last run shuts down cleanly on SIGTERM ({status}): {}",

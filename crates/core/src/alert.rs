@@ -91,6 +91,28 @@ impl Alert {
         }
     }
 
+    /// A stable alert id (UUID-shaped) derived from `parts`: the same parts give the same id
+    /// on every run and host, so a notification re-created after a restart (the same
+    /// journal record routed again, the same repeat of a group) keeps its identity and a
+    /// notifier's "already delivered" memory recognises it.
+    pub fn derive_id(parts: &[&str]) -> String {
+        // Two FNV-1a 64-bit hashes with different offsets make 128 bits; not cryptographic
+        // (an id, not a secret), but collisions among remembered alerts are negligible.
+        let mut hashes = [0xcbf2_9ce4_8422_2325_u64, 0x6c62_272e_07bb_0142_u64];
+        for h in &mut hashes {
+            for part in parts {
+                for b in part.bytes().chain(std::iter::once(0xff)) {
+                    *h ^= u64::from(b);
+                    *h = h.wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+        let bytes = (u128::from(hashes[0]) << 64 | u128::from(hashes[1])).to_be_bytes();
+        uuid::Builder::from_custom_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+
     /// A string receiver parameter, e.g. `param_str("channel")`.
     pub fn param_str(&self, name: &str) -> Option<&str> {
         self.params.get(name).and_then(Value::as_str)

@@ -18,11 +18,13 @@ pub mod alert;
 pub mod enrichment;
 pub mod error;
 pub mod event;
+pub mod jsonl_log;
 pub mod priority;
 pub mod rate;
 pub mod registry;
 pub mod retry;
 pub mod secret;
+pub mod snapshot;
 pub mod traits;
 
 pub use alert::{Alert, AlertAction, WeddingImpact};
@@ -32,14 +34,16 @@ pub use enrichment::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Category, Event, EventError, Outcome, Severity};
+pub use jsonl_log::{JsonlLog, JsonlUsage, Rotation};
 pub use priority::Priority;
 pub use rate::TokenBucket;
 pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
 pub use retry::RetryPolicy;
 pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef};
+pub use snapshot::SnapshotFile;
 pub use traits::{
     AlertGrouping, AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier,
-    RateLimit, Receipt, RoutedAlert, Sink,
+    RateLimit, Receipt, RoutedAlert, RoutingDryRun, Sink,
 };
 
 /// Re-exported so connector crates register factories without naming `inventory` themselves.

@@ -197,11 +197,42 @@ pub struct AlertGrouping {
     pub forget_after: Duration,
 }
 
+/// What routing an event would do, computed without any side effect (no action requested,
+/// no breach record, no inhibition, grouping or delivery state changed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingDryRun {
+    /// The alerts the live router would hand to notifiers (none when inhibited).
+    pub alerts: Vec<RoutedAlert>,
+    /// The decision, as the router describes it (priority, reasons, protocols, actions it
+    /// would request, routes, inhibition it would apply).
+    pub decision: serde_json::Value,
+}
+
 /// Decides which alerts an enriched event raises and where they go. Implemented by
 /// `vowguard-router`; the pipeline calls it once per event after enrichment.
 pub trait AlertRouting: Send + Sync + Debug {
-    /// The alerts `event` raises (none for most events).
+    /// The alerts `event` raises (none for most events), with the routing's side effects
+    /// (protocol actions, breach records, inhibition state).
     fn route(&self, event: &std::sync::Arc<Event>) -> Vec<RoutedAlert>;
+
+    /// What [`route`](Self::route) would do for `event`, without its side effects; `None`
+    /// when the implementation cannot tell.
+    fn dry_run(&self, event: &std::sync::Arc<Event>) -> Option<RoutingDryRun> {
+        let _ = event;
+        None
+    }
+
+    /// The routing state a restart must not forget (inhibition sources), for the host
+    /// to persist; `None` when there is none.
+    fn export_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Restores state from [`export_state`](Self::export_state) (at start, before routing).
+    fn import_state(&self, state: serde_json::Value) -> Result<(), Error> {
+        let _ = state;
+        Ok(())
+    }
 
     /// How `alert` is grouped; `None` sends it at once, ungrouped (the default).
     fn grouping(&self, alert: &RoutedAlert) -> Option<AlertGrouping> {

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// Default segment size: 64 MiB.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// Default shortest interval between two cursor persists: 100 ms.
+pub const DEFAULT_CURSOR_PERSIST_INTERVAL_MS: u64 = 100;
 
 /// Where the journal lives and how large it may grow.
 ///
@@ -18,6 +20,7 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// max_bytes = 1073741824      # 1 GiB
 /// when_full = "block"         # or "drop_newest"
 /// segment_bytes = 67108864    # 64 MiB
+/// cursor_persist_interval_ms = 100
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +39,13 @@ pub struct JournalConfig {
     /// the journal uses at most `max_bytes / 4` so that sealed segments can always be freed.
     #[serde(default = "default_segment_bytes")]
     pub segment_bytes: u64,
+    /// Shortest time between two persists of the reader cursors (each is a file write,
+    /// an fsync and a directory fsync): commits made meanwhile are persisted together.
+    /// A crash can only make readers repeat what they committed in the last interval,
+    /// never skip anything; `close` persists everything. Default 100 ms; 0 persists after
+    /// every commit.
+    #[serde(default = "default_cursor_persist_interval_ms")]
+    pub cursor_persist_interval_ms: u64,
 }
 
 impl JournalConfig {
@@ -46,6 +56,7 @@ impl JournalConfig {
             max_bytes: DEFAULT_MAX_BYTES,
             when_full: WhenFull::default(),
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            cursor_persist_interval_ms: DEFAULT_CURSOR_PERSIST_INTERVAL_MS,
         }
     }
 
@@ -63,6 +74,10 @@ fn default_max_bytes() -> u64 {
 
 fn default_segment_bytes() -> u64 {
     DEFAULT_SEGMENT_BYTES
+}
+
+fn default_cursor_persist_interval_ms() -> u64 {
+    DEFAULT_CURSOR_PERSIST_INTERVAL_MS
 }
 
 /// Behaviour of [`Journal::append`](crate::Journal::append) when the journal is full

@@ -35,6 +35,18 @@ pub enum JournalError {
         /// What is wrong there.
         reason: String,
     },
+    /// Another process (or another open journal in this process) has the directory open.
+    #[error(
+        "journal directory {} is in use by another vowguard process{}; stop it, or give this one another data_dir",
+        dir.display(),
+        holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The journal directory.
+        dir: PathBuf,
+        /// The pid written by the holder, when it could be read.
+        holder: Option<u32>,
+    },
     /// The journal was closed (or dropped); nothing more can be appended or committed.
     #[error("journal is closed")]
     Closed,
@@ -97,6 +109,10 @@ impl JournalError {
                 reason: reason.clone(),
             },
             Self::Closed => Self::Closed,
+            Self::Locked { dir, holder } => Self::Locked {
+                dir: dir.clone(),
+                holder: *holder,
+            },
             Self::TooLarge { bytes, limit } => Self::TooLarge {
                 bytes: *bytes,
                 limit: *limit,
@@ -111,7 +127,8 @@ impl JournalError {
     }
 
     /// Maps the error onto the shared vowguard error: `Full` is retryable
-    /// ([`ErrorKind::RateLimited`]), `Closed` is [`ErrorKind::Unavailable`], I/O and
+    /// ([`ErrorKind::RateLimited`]), `Closed` is [`ErrorKind::Unavailable`], a directory
+    /// in use by another process is [`ErrorKind::Config`], I/O and
     /// corruption are [`ErrorKind::Io`], an oversized append is
     /// [`ErrorKind::InvalidInput`], reader misuse is [`ErrorKind::Config`] /
     /// [`ErrorKind::Internal`].
@@ -126,6 +143,7 @@ impl JournalError {
             }
             e @ Self::Corrupt { .. } => Error::new(ErrorKind::Io, e.to_string()),
             Self::Closed => Error::unavailable("journal is closed (vowguard is shutting down)"),
+            e @ Self::Locked { .. } => Error::config(e.to_string()),
             e @ Self::TooLarge { .. } => Error::invalid_input(e.to_string()),
             e @ (Self::ReaderInUse { .. } | Self::InvalidReaderName { .. }) => {
                 Error::config(e.to_string())

@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! segment  = header record*
-//! header   = "VGJRNL01" first_seq:u64le                       (16 bytes)
+//! header   = "VGJRNL02" first_seq:u64le                       (16 bytes)
 //! record   = len:u32le crc:u32le seq:u64le payload[len]      (16 + len bytes)
 //!            crc = CRC-32 (IEEE, crc32fast) of len:u32le ‖ seq:u64le ‖ payload
+//!            the top bit of len (GROUP_START) marks the first record of a group commit
+//!            (one write + one fdatasync); the payload length is the other 31 bits
 //! cursor   = "VGCURS01" next_seq:u64le crc:u32le              (20 bytes, crc of the first 16)
 //! ```
 
@@ -14,8 +16,12 @@ use std::path::{Path, PathBuf};
 
 use crate::JournalError;
 
-/// Magic at the start of every segment file (format version 1).
-pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"VGJRNL01";
+/// Magic at the start of every new segment file (format version 2: group-start marks).
+pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"VGJRNL02";
+/// Magic of format version 1 segments (no group-start marks); still read.
+pub(crate) const SEGMENT_MAGIC_V1: [u8; 8] = *b"VGJRNL01";
+/// Bit of the length field marking the first record of a group commit.
+pub(crate) const GROUP_START: u32 = 1 << 31;
 /// Bytes of the segment header.
 pub(crate) const SEGMENT_HEADER_LEN: u64 = 16;
 /// Bytes of a record header.
@@ -29,6 +35,9 @@ pub(crate) const INDEX_EVERY: u64 = 128;
 const CURSOR_MAGIC: [u8; 8] = *b"VGCURS01";
 /// Bytes of a cursor file.
 pub(crate) const CURSOR_LEN: usize = 20;
+/// Name of the lock file in the journal directory (holds the pid of the process that has
+/// the journal open).
+pub(crate) const LOCK_FILE: &str = "LOCK";
 /// Extension of segment files.
 pub(crate) const SEGMENT_EXT: &str = "seg";
 /// Extension of cursor files.
@@ -55,10 +64,24 @@ pub(crate) fn encode_record(buf: &mut Vec<u8>, seq: u64, payload: &[u8]) {
     buf.extend_from_slice(payload);
 }
 
+/// Marks the record that starts at `at` in `buf` (encoded by [`encode_record`]) as the
+/// first of its group commit: sets [`GROUP_START`] in its length and recomputes its checksum.
+pub(crate) fn mark_group_start(buf: &mut [u8], at: usize) {
+    let h = RecordHeader::parse(&buf[at..]);
+    let raw = h.len | GROUP_START;
+    let body = at + RECORD_HEADER_LEN;
+    let crc = record_crc(raw, h.seq, &buf[body..body + h.len as usize]);
+    buf[at..at + 4].copy_from_slice(&raw.to_le_bytes());
+    buf[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// A decoded record header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RecordHeader {
+    /// Payload length.
     pub(crate) len: u32,
+    /// The length field as stored (with [`GROUP_START`]); the checksum covers it.
+    pub(crate) raw_len: u32,
     pub(crate) crc: u32,
     pub(crate) seq: u64,
 }
@@ -72,16 +95,24 @@ impl RecordHeader {
         len.copy_from_slice(&b[0..4]);
         crc.copy_from_slice(&b[4..8]);
         seq.copy_from_slice(&b[8..16]);
+        let raw_len = u32::from_le_bytes(len);
         Self {
-            len: u32::from_le_bytes(len),
+            len: raw_len & !GROUP_START,
+            raw_len,
             crc: u32::from_le_bytes(crc),
             seq: u64::from_le_bytes(seq),
         }
     }
 
+    /// Whether this is the first record of its group commit.
+    pub(crate) fn group_start(&self) -> bool {
+        self.raw_len & GROUP_START != 0
+    }
+
     /// Whether `payload` is the payload this header describes.
     pub(crate) fn matches(&self, payload: &[u8]) -> bool {
-        payload.len() == self.len as usize && record_crc(self.len, self.seq, payload) == self.crc
+        payload.len() == self.len as usize
+            && record_crc(self.raw_len, self.seq, payload) == self.crc
     }
 
     /// Bytes of the whole record.
@@ -98,14 +129,31 @@ pub(crate) fn segment_header(first_seq: u64) -> [u8; 16] {
     h
 }
 
-/// The first sequence number in a segment header, or `None` when the magic is wrong.
-pub(crate) fn parse_segment_header(h: &[u8]) -> Option<u64> {
-    if h.len() < 16 || h[..8] != SEGMENT_MAGIC {
+/// A decoded segment header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentHeader {
+    /// Sequence number of the first record.
+    pub(crate) first_seq: u64,
+    /// Whether its records carry group-start marks (format version 2).
+    pub(crate) group_marks: bool,
+}
+
+/// Decodes a segment header, or `None` when the magic is wrong.
+pub(crate) fn parse_segment_header(h: &[u8]) -> Option<SegmentHeader> {
+    if h.len() < 16 {
         return None;
     }
+    let group_marks = match &h[..8] {
+        m if m == SEGMENT_MAGIC => true,
+        m if m == SEGMENT_MAGIC_V1 => false,
+        _ => return None,
+    };
     let mut seq = [0; 8];
     seq.copy_from_slice(&h[8..16]);
-    Some(u64::from_le_bytes(seq))
+    Some(SegmentHeader {
+        first_seq: u64::from_le_bytes(seq),
+        group_marks,
+    })
 }
 
 /// File name of the segment whose first record is `first_seq` (sorts by sequence).
@@ -268,7 +316,22 @@ mod tests {
         );
         assert_eq!(parse_segment_file_name("42.seg"), None);
         assert_eq!(parse_segment_file_name("00000000000000000042.cursor"), None);
-        assert_eq!(parse_segment_header(&segment_header(9)), Some(9));
+        assert_eq!(
+            parse_segment_header(&segment_header(9)),
+            Some(SegmentHeader {
+                first_seq: 9,
+                group_marks: true
+            })
+        );
+        let mut v1 = segment_header(9);
+        v1[..8].copy_from_slice(&SEGMENT_MAGIC_V1);
+        assert_eq!(
+            parse_segment_header(&v1),
+            Some(SegmentHeader {
+                first_seq: 9,
+                group_marks: false
+            })
+        );
         assert_eq!(parse_segment_header(&[0; 16]), None);
     }
 
@@ -289,6 +352,23 @@ mod tests {
         assert!(validate_reader_name("").is_err());
         assert!(validate_reader_name("a\nb").is_err());
         assert!(validate_reader_name(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn group_start_mark_is_covered_by_the_checksum() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 3, b"one");
+        encode_record(&mut buf, 4, b"two");
+        mark_group_start(&mut buf, 0);
+        let first = RecordHeader::parse(&buf);
+        assert!(first.group_start());
+        assert_eq!(first.len, 3);
+        assert!(first.matches(&buf[16..19]));
+        let second = RecordHeader::parse(&buf[19..]);
+        assert!(!second.group_start() && second.matches(&buf[35..]));
+        let mut cleared = buf.clone();
+        cleared[3] &= 0x7f;
+        assert!(!RecordHeader::parse(&cleared).matches(&cleared[16..19]));
     }
 
     proptest! {

@@ -43,7 +43,10 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
 
-pub use config::{DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, JournalConfig, WhenFull};
+pub use config::{
+    DEFAULT_CURSOR_PERSIST_INTERVAL_MS, DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, JournalConfig,
+    WhenFull,
+};
 pub use error::JournalError;
 pub use reader::JournalReader;
 
@@ -85,6 +88,12 @@ pub struct JournalStats {
     pub dropped_full: u64,
     /// `fdatasync` calls made for appends since open (group commits).
     pub fsyncs: u64,
+    /// Rounds of cursor persists (cursor files written and the directory fsynced) since
+    /// open.
+    pub cursor_persists: u64,
+    /// Whether appends are waiting for space right now (`when_full = "block"`, the
+    /// journal is full until readers commit).
+    pub appends_blocked: bool,
     /// Every reader known to the journal, by name.
     pub readers: Vec<ReaderStats>,
 }
@@ -117,6 +126,8 @@ struct Inner {
     shared: Arc<Shared>,
     writer_tx: Mutex<Option<mpsc::Sender<WriterMsg>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The directory lock (released when the last handle is dropped).
+    _lock: std::fs::File,
 }
 
 impl Journal {
@@ -155,6 +166,8 @@ impl Journal {
             closing: AtomicBool::new(false),
             dropped_full: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
+            blocked: AtomicBool::new(false),
+            cursor_persists: AtomicU64::new(0),
             cursor_io: Mutex::new(()),
             maint_tx,
             #[cfg(test)]
@@ -180,6 +193,7 @@ impl Journal {
                 shared,
                 writer_tx: Mutex::new(Some(writer_tx)),
                 threads: Mutex::new(vec![writer_thread, maint_thread]),
+                _lock: recovered.lock,
             }),
         };
         Ok((journal, recovery))
@@ -308,6 +322,8 @@ impl Journal {
             segments: st.segments.len(),
             dropped_full: shared.dropped_full.load(Ordering::Relaxed),
             fsyncs: shared.fsyncs.load(Ordering::Relaxed),
+            appends_blocked: shared.blocked.load(Ordering::Relaxed),
+            cursor_persists: shared.cursor_persists.load(Ordering::Relaxed),
             readers: st
                 .readers
                 .iter()

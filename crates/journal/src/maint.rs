@@ -5,9 +5,15 @@
 //! then deletes, oldest first, every sealed segment whose records are below the
 //! *persisted* cursor of every reader, so that a crash can never resume a reader inside a
 //! deleted segment. Deleting frees space and wakes appends blocked on a full journal.
+//!
+//! Persists are spaced by at least `cursor_persist_interval_ms`: commits that arrive
+//! sooner wait and are persisted together (a crash repeats them, never skips them). A
+//! flush (`close`) is served at once.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -30,7 +36,9 @@ pub(crate) enum MaintMsg {
 }
 
 pub(crate) fn run(shared: &Arc<Shared>, rx: &mpsc::Receiver<MaintMsg>) {
+    let interval = Duration::from_millis(shared.config.cursor_persist_interval_ms);
     let mut failures = 0u32;
+    let mut last_persist: Option<Instant> = None;
     loop {
         let Ok(first) = rx.recv() else { return };
         let mut replies = Vec::new();
@@ -47,7 +55,33 @@ pub(crate) fn run(shared: &Arc<Shared>, rx: &mpsc::Receiver<MaintMsg>) {
             }
             next = rx.try_recv().ok();
         }
+        // Only commits: wait out the interval since the last persist, gathering more.
+        if replies.is_empty()
+            && let Some(due) = last_persist.map(|t| t + interval)
+        {
+            loop {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                match rx.recv_timeout(due - now) {
+                    Ok(MaintMsg::Dirty) => {}
+                    Ok(MaintMsg::Flush { reply, stop: s }) => {
+                        replies.push(reply);
+                        stop |= s;
+                        break;
+                    }
+                    Ok(MaintMsg::Shutdown) => return,
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+        let persists = shared.cursor_persists.load(Ordering::Relaxed);
         let result = persist_and_collect(shared);
+        if shared.cursor_persists.load(Ordering::Relaxed) != persists {
+            last_persist = Some(Instant::now());
+        }
         match &result {
             Ok(()) => failures = 0,
             Err(e) => {
@@ -95,6 +129,7 @@ fn persist_cursors(shared: &Shared) -> Result<(), JournalError> {
         format::write_cursor(dir, name, *seq)?;
     }
     format::sync_dir(dir)?;
+    shared.cursor_persists.fetch_add(1, Ordering::Relaxed);
     let mut st = shared.lock();
     for (name, seq) in dirty {
         if let Some(r) = st.readers.get_mut(&name) {

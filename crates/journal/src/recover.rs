@@ -18,6 +18,8 @@ pub(crate) struct Recovered {
     /// The active (last) segment, open for writing, positioned at its end.
     pub(crate) active: File,
     pub(crate) recovery: Recovery,
+    /// The directory lock, held as long as this file is open.
+    pub(crate) lock: File,
 }
 
 /// How a segment scan ended.
@@ -28,11 +30,13 @@ enum Tail {
     TornHeader {
         bytes: u64,
     },
-    /// Bytes from `offset` to the end are not a complete valid record and no valid record
-    /// follows them: a torn write.
+    /// Bytes from `offset` to the end are a torn write: not a complete valid record, and
+    /// no valid record follows them or only records of the same unfinished group do.
     TornRecord {
         offset: u64,
         bytes: u64,
+        /// Records dropped (the torn one and the rest of its group).
+        records: u64,
         reason: String,
     },
 }
@@ -40,6 +44,7 @@ enum Tail {
 pub(crate) fn recover(config: &JournalConfig) -> Result<Recovered, JournalError> {
     let dir = config.dir.as_path();
     fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
+    let lock = lock_dir(dir)?;
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         let _ = format::sync_dir(parent);
     }
@@ -100,7 +105,8 @@ pub(crate) fn recover(config: &JournalConfig) -> Result<Recovered, JournalError>
         segments: 0,
     };
     let mut segments: VecDeque<SegmentMeta> = VecDeque::new();
-    let mut start_if_empty = readers.values().map(|r| r.committed).max().unwrap_or(0);
+    let max_cursor = readers.values().map(|r| r.committed).max().unwrap_or(0);
+    let mut start_if_empty = max_cursor;
     let count = segment_files.len();
     for (i, (first, path)) in segment_files.into_iter().enumerate() {
         let last = i + 1 == count;
@@ -116,7 +122,7 @@ pub(crate) fn recover(config: &JournalConfig) -> Result<Recovered, JournalError>
                 ),
             });
         }
-        let (meta, tail) = scan_segment(&path, first, last)?;
+        let (meta, tail) = scan_segment(&path, first, last, max_cursor)?;
         match tail {
             Tail::Clean => segments.push_back(meta),
             Tail::TornHeader { bytes } => {
@@ -133,6 +139,7 @@ pub(crate) fn recover(config: &JournalConfig) -> Result<Recovered, JournalError>
             Tail::TornRecord {
                 offset,
                 bytes,
+                records,
                 reason,
             } => {
                 tracing::warn!(
@@ -150,7 +157,7 @@ pub(crate) fn recover(config: &JournalConfig) -> Result<Recovered, JournalError>
                 f.set_len(offset)
                     .and_then(|()| f.sync_all())
                     .map_err(|e| JournalError::io(&path, e))?;
-                recovery.torn_records_dropped += 1;
+                recovery.torn_records_dropped += records;
                 recovery.torn_bytes_dropped += bytes;
                 segments.push_back(meta);
             }
@@ -212,7 +219,39 @@ pub(crate) fn recover(config: &JournalConfig) -> Result<Recovered, JournalError>
         },
         active,
         recovery,
+        lock,
     })
+}
+
+/// Takes the exclusive lock of the journal directory (`<dir>/LOCK`, holding the pid of
+/// the holder), so that two processes never open the same journal. The lock is released
+/// when the returned file is closed, also when the process dies.
+fn lock_dir(dir: &Path) -> Result<File, JournalError> {
+    let path = dir.join(format::LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| JournalError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(JournalError::Locked {
+                dir: dir.to_path_buf(),
+                holder: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(JournalError::io(&path, e)),
+    }
+    let pid = std::process::id().to_string();
+    file.set_len(0)
+        .and_then(|()| file.write_all(pid.as_bytes()))
+        .map_err(|e| JournalError::io(&path, e))?;
+    Ok(file)
 }
 
 /// Creates a segment file holding only its header and fsyncs it (not the directory).
@@ -239,6 +278,7 @@ fn scan_segment(
     path: &Path,
     first_seq: u64,
     last: bool,
+    max_cursor: u64,
 ) -> Result<(SegmentMeta, Tail), JournalError> {
     let io = |e| JournalError::io(path, e);
     let corrupt = |offset, reason: String| JournalError::Corrupt {
@@ -258,12 +298,15 @@ fn scan_segment(
     let mut r = BufReader::with_capacity(1 << 20, file);
     let mut header = [0; SEGMENT_HEADER_LEN as usize];
     r.read_exact(&mut header).map_err(io)?;
-    match format::parse_segment_header(&header) {
-        Some(s) if s == first_seq => {}
-        Some(s) => {
+    let group_marks = match format::parse_segment_header(&header) {
+        Some(h) if h.first_seq == first_seq => h.group_marks,
+        Some(h) => {
             return Err(corrupt(
                 0,
-                format!("header says first sequence {s} but the file name says {first_seq}"),
+                format!(
+                    "header says first sequence {} but the file name says {first_seq}",
+                    h.first_seq
+                ),
             ));
         }
         None => {
@@ -272,7 +315,7 @@ fn scan_segment(
                 "bad magic: not a vowguard journal segment".into(),
             ));
         }
-    }
+    };
 
     let mut offset = SEGMENT_HEADER_LEN;
     let mut seq = first_seq;
@@ -325,11 +368,40 @@ fn scan_segment(
     if !last {
         return Err(corrupt(offset, format!("{reason} (in a sealed segment)")));
     }
-    if let Some((at, found)) = find_valid_record_after(path, offset, seq)? {
+    let after = valid_records_after(path, offset, seq)?;
+    let Some(&(at, found, _)) = after.first() else {
+        return Ok((
+            meta,
+            Tail::TornRecord {
+                offset,
+                bytes: file_len - offset,
+                records: 1,
+                reason,
+            },
+        ));
+    };
+    // Valid records follow the damage. That is a torn last group when it can be shown:
+    // a group is one write and one fdatasync, and the next group is written only after
+    // that fdatasync returned, so the bytes of a completed group are never changed by a
+    // later crash (disks write sectors atomically). Damage therefore lies in the last
+    // group written, so no valid record after it may start a group (one that does means
+    // the damaged group was completed before it: damage in durable data). Nothing in the
+    // last group was acknowledged, and no reader can have consumed it. Segments of
+    // format version 1 carry no group marks: the damage is refused as before.
+    let group_follows = after.iter().any(|(_, _, start)| *start);
+    let torn_group = group_marks && !group_follows && max_cursor <= seq;
+    if !torn_group {
+        let why = if !group_marks {
+            "the segment predates group marks"
+        } else if group_follows {
+            "a later group commit starts after it"
+        } else {
+            "a reader already consumed records past it"
+        };
         return Err(corrupt(
             offset,
             format!(
-                "{reason}; a valid record (sequence {found}) follows at offset {at}, so this is damage inside the segment, not a torn write at its end"
+                "{reason}; a valid record (sequence {found}) follows at offset {at}, so this is damage inside the segment, not a torn write at its end ({why})"
             ),
         ));
     }
@@ -338,38 +410,49 @@ fn scan_segment(
         Tail::TornRecord {
             offset,
             bytes: file_len - offset,
-            reason,
+            records: 1 + after.len() as u64,
+            reason: format!(
+                "{reason}; the {} valid record(s) after it belong to the same unfinished group commit",
+                after.len()
+            ),
         },
     ))
 }
 
-/// Looks for any complete, checksum-valid record with a plausible sequence number
-/// (`>= expected`) that starts after `offset`. Finding one means the bad bytes at
-/// `offset` are damage in the middle, not a torn tail.
-fn find_valid_record_after(
+/// Every complete, checksum-valid record with a plausible sequence number (`>= expected`)
+/// that starts after `offset`, as `(offset, seq, group start)`: found by scanning byte by
+/// byte, then from the end of each record found. Finding one means the bad bytes at
+/// `offset` are not simply a torn tail.
+fn valid_records_after(
     path: &Path,
     offset: u64,
     expected: u64,
-) -> Result<Option<(u64, u64)>, JournalError> {
+) -> Result<Vec<(u64, u64, bool)>, JournalError> {
     let mut f = File::open(path).map_err(|e| JournalError::io(path, e))?;
     let mut rest = Vec::new();
     f.seek(SeekFrom::Start(offset + 1))
         .and_then(|_| f.read_to_end(&mut rest))
         .map_err(|e| JournalError::io(path, e))?;
-    let max_seq = expected.saturating_add(rest.len() as u64 / RECORD_HEADER_LEN as u64 + 1);
+    let base = offset + 1;
+    let mut out = Vec::new();
+    let mut expected = expected;
     let mut i = 0;
     while i + RECORD_HEADER_LEN <= rest.len() {
+        let max_seq = expected.saturating_add(rest.len() as u64 / RECORD_HEADER_LEN as u64 + 1);
         let h = RecordHeader::parse(&rest[i..]);
         let body = i + RECORD_HEADER_LEN;
         if (expected..=max_seq).contains(&h.seq)
             && h.len as usize <= rest.len() - body
             && h.matches(&rest[body..body + h.len as usize])
         {
-            return Ok(Some((offset + 1 + i as u64, h.seq)));
+            out.push((base + i as u64, h.seq, h.group_start()));
+            expected = h.seq + 1;
+            i = body + h.len as usize;
+        } else {
+            i += 1;
         }
-        i += 1;
     }
-    Ok(None)
+    Ok(out)
 }
 
 /// Paths of the segment files, for tests.

@@ -110,6 +110,10 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     pub(crate) dropped_full: AtomicU64,
     pub(crate) fsyncs: AtomicU64,
+    /// Whether an append is waiting for space (`when_full = "block"`).
+    pub(crate) blocked: AtomicBool,
+    /// Rounds of cursor persists since open.
+    pub(crate) cursor_persists: AtomicU64,
     /// Serialises cursor-file I/O (maintenance thread, `reader`, `remove_reader`).
     pub(crate) cursor_io: Mutex<()>,
     pub(crate) maint_tx: mpsc::Sender<MaintMsg>,

@@ -250,6 +250,7 @@ impl Writer {
                     }
                     if self.shared.is_closing() {
                         drop(st);
+                        self.shared.blocked.store(false, Ordering::Relaxed);
                         let _ = reply.send(Err(JournalError::Closed));
                         return Admit::Continue;
                     }
@@ -260,6 +261,7 @@ impl Writer {
                             "journal full (when_full = block): appends wait until every reader commits and a segment is freed"
                         );
                         blocked_since = Some(Instant::now());
+                        self.shared.blocked.store(true, Ordering::Relaxed);
                     }
                     st = self
                         .shared
@@ -272,6 +274,7 @@ impl Writer {
             }
         }
         if let Some(since) = blocked_since {
+            self.shared.blocked.store(false, Ordering::Relaxed);
             tracing::info!(
                 waited_ms = since.elapsed().as_millis() as u64,
                 "journal has space again; appends resume"
@@ -301,6 +304,10 @@ impl Writer {
 
     /// Writes the group durably and answers its requests.
     fn commit(&mut self, mut group: Group) {
+        if !group.buf.is_empty() {
+            // Recovery tells a torn last group from damage in durable data by it.
+            format::mark_group_start(&mut group.buf, 0);
+        }
         let mut backoff = Duration::from_millis(10);
         let mut full_logged = false;
         loop {

@@ -399,6 +399,7 @@ fn small(dir: &Path, when_full: WhenFull) -> JournalConfig {
         max_bytes: 16 * 1024,
         when_full,
         segment_bytes: 4096,
+        ..JournalConfig::new(dir)
     }
 }
 
@@ -512,7 +513,12 @@ async fn close_releases_a_blocked_append() {
     fill(&journal).await;
     let j2 = journal.clone();
     let blocked = tokio::spawn(async move { j2.append(vec![vec![b'w'; 1000]]).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The append really waits for space before the journal is closed.
+    wait_stats(&journal, "the append waits for space", |s| {
+        s.appends_blocked
+    })
+    .await;
+    assert!(!blocked.is_finished(), "the append must still be waiting");
     journal.close().await.unwrap();
     let res = tokio::time::timeout(Duration::from_secs(30), blocked)
         .await
@@ -683,4 +689,181 @@ async fn concurrent_appends_are_all_stored_in_order_of_their_ranges() {
     let mut r = journal.reader("all").unwrap();
     let got = drain(&journal, &mut r).await;
     assert_eq!(got, expected.into_iter().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_is_refused_with_the_holders_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(JournalConfig::new(dir.path())).await.unwrap();
+    let err = Journal::open(JournalConfig::new(dir.path()))
+        .await
+        .unwrap_err();
+    match &err {
+        JournalError::Locked { dir: d, holder } => {
+            assert_eq!(d, dir.path());
+            assert_eq!(*holder, Some(std::process::id()));
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains(&dir.path().display().to_string()), "{text}");
+    assert!(
+        text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
+    assert_eq!(err.into_core().kind(), vowguard_core::ErrorKind::Config);
+    // Released when the journal is gone.
+    journal.close().await.unwrap();
+    drop(journal);
+    let (journal, _) = Journal::open(JournalConfig::new(dir.path())).await.unwrap();
+    journal.close().await.unwrap();
+}
+
+/// Writes records 0..2 in one group commit and records 2..7 in a second one, then flips
+/// a payload byte of record `damaged` (all records are 64 bytes: 80 bytes framed).
+async fn two_groups_with_damage(dir: &Path, damaged: usize, reader_upto: Option<u64>) -> PathBuf {
+    let (journal, _) = Journal::open(JournalConfig::new(dir)).await.unwrap();
+    journal
+        .append((0..2).map(|i| record(i, 64)).collect())
+        .await
+        .unwrap();
+    journal
+        .append((2..7).map(|i| record(i, 64)).collect())
+        .await
+        .unwrap();
+    if let Some(upto) = reader_upto {
+        let mut r = journal.reader("siem").unwrap();
+        drain(&journal, &mut r).await;
+        r.commit(upto).unwrap();
+    }
+    journal.close().await.unwrap();
+    drop(journal);
+    let seg = segments(dir).pop().unwrap();
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes[16 + damaged * 80 + 16 + 3] ^= 0x01;
+    fs::write(&seg, &bytes).unwrap();
+    seg
+}
+
+#[tokio::test]
+async fn a_torn_last_group_is_cut_off_even_when_later_records_of_it_reached_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    // Record 3 lies in the last group; records 4..7 of that group reached the disk.
+    let seg = two_groups_with_damage(dir.path(), 3, None).await;
+    let (journal, recovery) = Journal::open(JournalConfig::new(dir.path()))
+        .await
+        .expect("a torn last group is recovered by truncation");
+    assert_eq!(recovery.records, 3);
+    assert_eq!(recovery.torn_records_dropped, 4);
+    assert_eq!(recovery.torn_bytes_dropped, 4 * 80);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), 16 + 3 * 80);
+    let mut r = journal.reader("siem").unwrap();
+    let got = drain(&journal, &mut r).await;
+    assert_eq!(got, (0..3).map(|i| (i, record(i, 64))).collect::<Vec<_>>());
+    assert_eq!(journal.append(vec![record(3, 64)]).await.unwrap(), 3..4);
+    journal.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn damage_before_a_completed_group_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Record 1 is in the first group; the second group was completed after it.
+    let seg = two_groups_with_damage(dir.path(), 1, None).await;
+    let before = fs::read(&seg).unwrap();
+    let err = Journal::open(JournalConfig::new(dir.path()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, JournalError::Corrupt { reason, .. } if reason.contains("later group commit starts")),
+        "{err:?}"
+    );
+    assert_eq!(fs::read(&seg).unwrap(), before, "nothing was truncated");
+}
+
+#[tokio::test]
+async fn damage_a_reader_already_consumed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // The reader committed past record 3: it was durable, so this is not a torn write.
+    two_groups_with_damage(dir.path(), 3, Some(5)).await;
+    let err = Journal::open(JournalConfig::new(dir.path()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, JournalError::Corrupt { reason, .. } if reason.contains("reader already consumed")),
+        "{err:?}"
+    );
+}
+
+fn slow_persists(dir: &Path) -> JournalConfig {
+    JournalConfig {
+        cursor_persist_interval_ms: 3_600_000,
+        ..JournalConfig::new(dir)
+    }
+}
+
+#[tokio::test]
+async fn cursor_persists_are_spaced_and_close_persists_the_last_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(slow_persists(dir.path())).await.unwrap();
+    let mut r = journal.reader("siem").unwrap();
+    journal
+        .append((0..10).map(|i| record(i, 32)).collect())
+        .await
+        .unwrap();
+    drain(&journal, &mut r).await;
+    r.commit(1).unwrap();
+    wait_stats(&journal, "the first commit is persisted at once", |s| {
+        s.readers[0].persisted == 1
+    })
+    .await;
+    for upto in 2..=10 {
+        r.commit(upto).unwrap();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(journal.stats().readers[0].committed, 10);
+    journal.close().await.unwrap();
+    let stats = journal.stats();
+    assert_eq!(
+        stats.readers[0].persisted, 10,
+        "close persists the last commit"
+    );
+    assert_eq!(
+        stats.cursor_persists, 2,
+        "commits within the interval share one persist (the one at close)"
+    );
+    drop(r);
+    drop(journal);
+    let (journal, _) = Journal::open(slow_persists(dir.path())).await.unwrap();
+    assert_eq!(journal.reader("siem").unwrap().position(), 10);
+    journal.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_crash_between_persists_repeats_commits_and_never_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(slow_persists(dir.path())).await.unwrap();
+    let mut r = journal.reader("siem").unwrap();
+    journal
+        .append((0..10).map(|i| record(i, 32)).collect())
+        .await
+        .unwrap();
+    drain(&journal, &mut r).await;
+    r.commit(3).unwrap();
+    wait_stats(&journal, "the first commit is persisted", |s| {
+        s.readers[0].persisted == 3
+    })
+    .await;
+    r.commit(8).unwrap();
+    // Dropped without close: like a crash, the commit to 8 was not persisted yet.
+    drop(r);
+    drop(journal);
+    let (journal, _) = Journal::open(slow_persists(dir.path())).await.unwrap();
+    let r = journal.reader("siem").unwrap();
+    assert_eq!(
+        r.position(),
+        3,
+        "records 3..8 are delivered again, none skipped"
+    );
+    drop(r);
+    journal.close().await.unwrap();
 }

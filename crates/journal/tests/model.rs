@@ -65,6 +65,7 @@ fn config(dir: &std::path::Path) -> JournalConfig {
         segment_bytes: 4096,
         max_bytes: 64 << 20,
         when_full: WhenFull::Block,
+        ..JournalConfig::new(dir)
     }
 }
 

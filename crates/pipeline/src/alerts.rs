@@ -7,16 +7,27 @@
 //! can repeat an alert but never lose one; the dispatch of a batch completes (delivered or
 //! given up) before the position moves past it. When the pipeline drains at the end of the
 //! input, pending groups are notified at once instead of waiting out their timers.
+//!
+//! What a restart must not forget (alert groups in progress, the router's inhibition
+//! sources) is kept in `<data_dir>/state/alerts.json`, a snapshot replaced atomically
+//! after the batches it covers are dispatched (at most about once a second under load) and
+//! at the end of the run. The snapshot records the journal sequence it covers: after a
+//! restart the groups and inhibition are restored and the records it covers are not
+//! routed again, and the position is never committed past what the last snapshot covers.
+//! Each alert gets a stable id from its journal record, so a notification re-created after
+//! a crash is recognised by the notifiers that remember what they delivered.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use vowguard_core::{Alert, AlertRouting, Event};
+use vowguard_core::{Alert, AlertRouting, Event, SnapshotFile};
 use vowguard_journal::JournalReader;
-use vowguard_router::{AlertGrouper, GroupTiming};
+use vowguard_router::{AlertGrouper, GroupTiming, GrouperSnapshot};
 
 use crate::notify::Dispatch;
 use crate::sink_worker::aborted;
@@ -24,11 +35,34 @@ use crate::sink_worker::aborted;
 /// Most alert groups held at once (beyond that alerts pass through ungrouped).
 const MAX_GROUPS: usize = 10_000;
 
+/// Least time between two state snapshots while alerts keep coming (bursts coalesce).
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+
+/// Version of [`AlertPathState`]; a snapshot of another version is ignored.
+const STATE_VERSION: u32 = 1;
+
+/// What the alert path keeps across a restart.
+#[derive(Debug, Serialize, Deserialize)]
+struct AlertPathState {
+    version: u32,
+    /// Every journal record below this sequence number is routed, and the state below
+    /// includes its effects.
+    routed_upto: u64,
+    groups: GrouperSnapshot,
+    targets: HashMap<String, Vec<String>>,
+    held: HashMap<String, u64>,
+    /// The router's state (inhibition sources).
+    #[serde(default)]
+    router: Option<serde_json::Value>,
+}
+
 pub(crate) struct AlertWorker {
     pub(crate) reader: JournalReader,
     pub(crate) router: Arc<dyn AlertRouting>,
     pub(crate) notifiers: HashMap<String, mpsc::Sender<Dispatch>>,
     pub(crate) routed: Arc<AtomicU64>,
+    /// Where the state a restart must not forget is kept (`None`: not kept).
+    pub(crate) state: Option<SnapshotFile>,
     pub(crate) abort: watch::Receiver<bool>,
     /// Becomes true when the input has ended and the pipeline drains.
     pub(crate) draining: watch::Receiver<bool>,
@@ -41,6 +75,14 @@ struct Groups {
     targets: HashMap<String, Vec<String>>,
     /// The oldest journal sequence number with an alert held in each group.
     held: HashMap<String, u64>,
+    /// Records below this sequence number were routed before a restart (their effects are
+    /// in the restored state): not routed again.
+    skip_below: u64,
+    /// What the last durable snapshot covers (`None`: no snapshot kept or none yet).
+    persisted_upto: Option<u64>,
+    /// State changed since the last snapshot.
+    dirty: bool,
+    last_snapshot: Option<Instant>,
 }
 
 impl AlertWorker {
@@ -49,7 +91,12 @@ impl AlertWorker {
             grouper: AlertGrouper::new(MAX_GROUPS),
             targets: HashMap::new(),
             held: HashMap::new(),
+            skip_below: 0,
+            persisted_upto: None,
+            dirty: false,
+            last_snapshot: None,
         };
+        self.restore(&mut groups);
         let mut read_upto: Option<u64> = None;
         let mut abort = self.abort.clone();
         let mut draining = self.draining.clone();
@@ -60,6 +107,8 @@ impl AlertWorker {
                     return;
                 }
                 groups.held.clear();
+                groups.dirty = true;
+                self.snapshot(read_upto, &mut groups, true).await;
                 if self.commit(read_upto, &groups).is_err() {
                     break;
                 }
@@ -70,7 +119,7 @@ impl AlertWorker {
                     let records = match r {
                         Ok(records) => records,
                         Err(e) => {
-                            tracing::error!(error = %e, "alert path cannot read the journal");
+                            tracing::error!(error = e.to_string().as_str(), "alert path cannot read the journal");
                             break;
                         }
                     };
@@ -79,15 +128,24 @@ impl AlertWorker {
                         return;
                     }
                     read_upto = Some(last + 1);
+                    self.snapshot(read_upto, &mut groups, false).await;
                     if self.commit(read_upto, &groups).is_err() {
                         break;
                     }
                 }
                 () = sleep_until(deadline) => {
                     let out = groups.grouper.due(Instant::now());
+                    groups.dirty |= !out.is_empty();
                     if self.dispatch(out, None, &mut groups).await.is_err() {
                         return;
                     }
+                    self.snapshot(read_upto, &mut groups, false).await;
+                    if self.commit(read_upto, &groups).is_err() {
+                        break;
+                    }
+                }
+                () = sleep_until(snapshot_deadline(&groups)) => {
+                    self.snapshot(read_upto, &mut groups, false).await;
                     if self.commit(read_upto, &groups).is_err() {
                         break;
                     }
@@ -101,7 +159,104 @@ impl AlertWorker {
                 () = aborted(&mut abort) => break,
             }
         }
+        // The state is consistent here (every batch read was routed and dispatched): keep
+        // it for the next start. An abort in the middle of a batch returns above instead,
+        // leaving the last consistent snapshot.
+        self.snapshot(read_upto, &mut groups, true).await;
         tracing::debug!("alert worker finished");
+    }
+
+    /// Restores the state an earlier run kept (groups, inhibition, what was routed).
+    fn restore(&self, groups: &mut Groups) {
+        let Some(file) = &self.state else { return };
+        let state: AlertPathState = match file.load() {
+            Ok(Some(state)) => state,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(
+                    error = e.to_string().as_str(),
+                    "alert path state not restored; starting without it (alerts held in groups are rebuilt from the journal)"
+                );
+                return;
+            }
+        };
+        if state.version != STATE_VERSION {
+            tracing::warn!(
+                version = state.version,
+                "alert path state of another version ignored"
+            );
+            return;
+        }
+        if let Some(router_state) = state.router
+            && let Err(e) = self.router.import_state(router_state)
+        {
+            tracing::error!(error = e.to_string().as_str(), "router state not restored");
+        }
+        groups
+            .grouper
+            .import(state.groups, Instant::now(), chrono::Utc::now());
+        groups.targets = state.targets;
+        groups.held = state.held;
+        groups.skip_below = state.routed_upto;
+        groups.persisted_upto = Some(state.routed_upto);
+        tracing::info!(
+            groups = groups.grouper.len(),
+            routed_upto = state.routed_upto,
+            "alert path state restored"
+        );
+    }
+
+    /// Writes the state snapshot when it changed: at once when `now`, otherwise at most
+    /// once per [`SNAPSHOT_EVERY`] (the timer in the main loop writes what is left).
+    async fn snapshot(&self, read_upto: Option<u64>, groups: &mut Groups, now: bool) {
+        let Some(file) = &self.state else {
+            groups.dirty = false;
+            return;
+        };
+        let Some(routed_upto) = read_upto.or(groups.persisted_upto) else {
+            groups.dirty = false;
+            return;
+        };
+        if !groups.dirty && groups.persisted_upto == Some(routed_upto) {
+            return;
+        }
+        if !now
+            && groups
+                .last_snapshot
+                .is_some_and(|t| t.elapsed() < SNAPSHOT_EVERY)
+        {
+            groups.dirty = true;
+            return;
+        }
+        let state = AlertPathState {
+            version: STATE_VERSION,
+            routed_upto,
+            groups: groups.grouper.export(Instant::now(), chrono::Utc::now()),
+            targets: groups.targets.clone(),
+            held: groups.held.clone(),
+            router: self.router.export_state(),
+        };
+        let file = file.clone();
+        let written = tokio::task::spawn_blocking(move || file.store(&state)).await;
+        groups.last_snapshot = Some(Instant::now());
+        match written {
+            Ok(Ok(())) => {
+                groups.persisted_upto = Some(routed_upto);
+                groups.dirty = false;
+            }
+            Ok(Err(e)) => {
+                // The position stays behind what the last good snapshot covers, so the
+                // events are routed again after a restart: nothing is lost.
+                tracing::error!(
+                    error = e.to_string().as_str(),
+                    "cannot write the alert path state"
+                );
+            }
+            Err(e) => tracing::error!(
+                error = e.to_string().as_str(),
+                "alert path state writer failed"
+            ),
+        }
     }
 
     /// Routes every event of a batch, hands what is due to the notifiers (all in flight at
@@ -113,15 +268,26 @@ impl AlertWorker {
     ) -> Result<(), ()> {
         let mut pending = Vec::new();
         for (seq, bytes) in records {
+            if seq < groups.skip_below {
+                continue;
+            }
+            groups.dirty = true;
             let event: Event = match serde_json::from_slice(&bytes) {
                 Ok(event) => event,
                 Err(e) => {
-                    tracing::error!(seq, error = %e, "journal record is not an event; no alert");
+                    tracing::error!(
+                        seq,
+                        error = e.to_string().as_str(),
+                        "journal record is not an event; no alert"
+                    );
                     continue;
                 }
             };
             let event = Arc::new(event);
-            for routed in self.router.route(&event) {
+            for (index, mut routed) in self.router.route(&event).into_iter().enumerate() {
+                // The same record routed again after a restart gets the same id.
+                routed.alert.id =
+                    Alert::derive_id(&["journal", &seq.to_string(), &event.id, &index.to_string()]);
                 match self.router.grouping(&routed) {
                     None => {
                         let out = vec![routed.alert];
@@ -193,12 +359,19 @@ impl AlertWorker {
             };
             for id in &targets {
                 let Some(tx) = self.notifiers.get(id) else {
-                    tracing::error!(notifier = %id, route = %alert.route, "route names an unknown notifier");
+                    tracing::error!(
+                        notifier = id.as_str(),
+                        route = alert.route.as_str(),
+                        "route names an unknown notifier"
+                    );
                     continue;
                 };
                 let (done, wait) = oneshot::channel();
                 if tx.send((alert.clone(), done)).await.is_err() {
-                    tracing::error!(notifier = %id, "notifier worker stopped; alert not sent");
+                    tracing::error!(
+                        notifier = id.as_str(),
+                        "notifier worker stopped; alert not sent"
+                    );
                     continue;
                 }
                 self.routed.fetch_add(1, Ordering::Relaxed);
@@ -220,11 +393,18 @@ impl AlertWorker {
         Ok(())
     }
 
-    /// Commits up to what was read, but never past an alert still held in a group.
+    /// Commits up to what was read, but never past an alert still held in a group nor
+    /// past what the last durable state snapshot covers.
     fn commit(&mut self, read_upto: Option<u64>, groups: &Groups) -> Result<(), ()> {
-        let Some(read_upto) = read_upto else {
+        let Some(mut read_upto) = read_upto else {
             return Ok(());
         };
+        if self.state.is_some() {
+            match groups.persisted_upto {
+                Some(persisted) => read_upto = read_upto.min(persisted),
+                None => return Ok(()),
+            }
+        }
         let upto = groups
             .held
             .values()
@@ -232,9 +412,24 @@ impl AlertWorker {
             .min()
             .map_or(read_upto, |held| held.min(read_upto));
         self.reader.commit(upto).map_err(|e| {
-            tracing::error!(error = %e, "alert path cannot commit its journal position");
+            tracing::error!(
+                error = e.to_string().as_str(),
+                "alert path cannot commit its journal position"
+            );
         })
     }
+}
+
+/// When the coalesced state snapshot is due (never when nothing changed).
+fn snapshot_deadline(groups: &Groups) -> Option<Instant> {
+    if !groups.dirty {
+        return None;
+    }
+    Some(
+        groups
+            .last_snapshot
+            .map_or_else(Instant::now, |t| t + SNAPSHOT_EVERY),
+    )
 }
 
 /// Sleeps until `deadline`, or forever when there is none.

@@ -25,17 +25,22 @@ mod metrics;
 mod notify;
 mod pipeline;
 mod sink_worker;
+#[cfg(test)]
+mod tests;
 
 pub use ack::{Delivery, DeliverySummary};
-pub use dead_letter::{DeadLetter, DeadLetterStore, read_dead_letters};
-pub use metrics::{
-    JournalMetrics, LATENCY_BUCKETS, LatencyHistogram, MetricsSnapshot, NotifierMetrics,
-    SinkMetrics,
+pub use dead_letter::{
+    DEAD_LETTERS_FILE, DeadLetter, DeadLetterStore, REPLAYED_FILE, ReplayedLetter,
+    read_dead_letters, read_replayed,
 };
-pub use notify::{NotificationLog, NotificationRecord};
+pub use metrics::{
+    DeadLetterMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram, LogFileMetrics,
+    MetricsSnapshot, NotifierMetrics, SinkMetrics,
+};
+pub use notify::{NOTIFICATIONS_FILE, NotificationLog, NotificationRecord};
 pub use pipeline::{
-    BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions, PipelineSpec,
-    SinkSpec, Submitted,
+    ABORT_GRACE, BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions,
+    PipelineSpec, SinkSpec, Submitted,
 };
 /// Re-exported: the rate limiter the dispatcher uses lives in core.
 pub use vowguard_core::TokenBucket;

@@ -123,6 +123,42 @@ pub struct JournalMetrics {
     pub fsyncs: u64,
 }
 
+/// What the dead-letter store holds and how its writes went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeadLetterMetrics {
+    /// Bytes of every dead-letter file.
+    pub bytes: u64,
+    /// Letters stored (replayed ones included until their file is deleted).
+    pub letters: u64,
+    /// Dead-letter files (the active one included).
+    pub files: u64,
+    /// Writes made (each is one write and one `fdatasync` for every letter of a batch).
+    pub writes: u64,
+    /// Writes that failed (each is retried; the events stay in the journal meanwhile).
+    pub write_failures: u64,
+}
+
+/// What an append-only log file (with its rotated files) holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LogFileMetrics {
+    /// Bytes of every file.
+    pub bytes: u64,
+    /// Records in every file.
+    pub records: u64,
+    /// Files (the active one included).
+    pub files: u64,
+}
+
+impl From<vowguard_core::JsonlUsage> for LogFileMetrics {
+    fn from(u: vowguard_core::JsonlUsage) -> Self {
+        Self {
+            bytes: u.bytes,
+            records: u.records,
+            files: u.files,
+        }
+    }
+}
+
 /// Every counter of the pipeline at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MetricsSnapshot {
@@ -136,6 +172,10 @@ pub struct MetricsSnapshot {
     pub alerts_routed: u64,
     /// The journal.
     pub journal: JournalMetrics,
+    /// The dead-letter store (`dead_letters*.jsonl`).
+    pub dead_letters: DeadLetterMetrics,
+    /// The notification log (`notifications*.jsonl`).
+    pub notification_log: LogFileMetrics,
     /// Per sink id.
     pub sinks: BTreeMap<String, SinkMetrics>,
     /// Per notifier id.

@@ -2,25 +2,27 @@
 //! dropped), retried with the shared policy, every result written to the notification log.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
+use vowguard_core::jsonl_log::{JsonlLog, Rotation};
 use vowguard_core::{Alert, Error, Priority, TokenBucket};
 
-use crate::metrics::NotifierCounters;
+use crate::metrics::{LogFileMetrics, NotifierCounters};
 use crate::pipeline::NotifierSpec;
+use crate::sink_worker::aborted;
 
 /// How many alerts one notifier may have in flight at once.
 const NOTIFIER_CONCURRENCY: usize = 4;
 /// How many records [`NotificationLog::recent`] keeps in memory.
 const RECENT_CAPACITY: usize = 10_000;
+/// Rotated notification-log files kept by default.
+pub(crate) const DEFAULT_NOTIFICATION_FILES: usize = 10;
 
 /// The result of sending one alert to one notifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,36 +53,53 @@ pub struct NotificationRecord {
     pub attempts: u32,
 }
 
-/// Every notification result: appended to `<data_dir>/notifications.jsonl` and kept in a
-/// bounded in-memory list for reports.
+/// File name of the active notification log in the data directory.
+pub const NOTIFICATIONS_FILE: &str = "notifications.jsonl";
+
+/// Every notification result: appended to `<data_dir>/notifications.jsonl` (rotated by
+/// size into `notifications.<n>.jsonl`, the oldest deleted beyond the configured number of
+/// files) and kept in a bounded in-memory list for reports.
 #[derive(Debug)]
 pub struct NotificationLog {
-    path: Option<PathBuf>,
-    file: Option<Mutex<File>>,
+    file: Option<JsonlLog>,
     recent: Mutex<VecDeque<NotificationRecord>>,
 }
 
 impl NotificationLog {
-    /// A log that writes to `notifications.jsonl` in `data_dir`.
+    /// A log that writes to `notifications.jsonl` in `data_dir`, rotating at 64 MiB and
+    /// keeping 10 rotated files.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        Self::open_with(
+            data_dir,
+            Rotation {
+                max_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,
+                max_files: Some(DEFAULT_NOTIFICATION_FILES),
+            },
+        )
+    }
+
+    /// A log that writes to `notifications.jsonl` in `data_dir` with this rotation.
+    pub fn open_with(data_dir: &Path, rotation: Rotation) -> Result<Self, Error> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::io(format!("cannot create data_dir {}", data_dir.display()), e))?;
-        let path = data_dir.join("notifications.jsonl");
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let file = JsonlLog::open(&data_dir.join(NOTIFICATIONS_FILE), rotation)?;
         Ok(Self {
-            path: Some(path),
-            file: Some(Mutex::new(file)),
+            file: Some(file),
             recent: Mutex::new(VecDeque::new()),
         })
     }
 
-    /// Where the log writes, if anywhere.
+    /// Where the log writes (the active file), if anywhere.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.file.as_ref().map(JsonlLog::path)
+    }
+
+    /// What the log files hold now.
+    pub fn usage(&self) -> LogFileMetrics {
+        self.file
+            .as_ref()
+            .map(|f| f.usage().into())
+            .unwrap_or_default()
     }
 
     /// The most recent records (up to 10 000), oldest first.
@@ -95,9 +114,10 @@ impl NotificationLog {
 
     fn record(&self, record: NotificationRecord) {
         if let Some(file) = &self.file {
-            let mut line = serde_json::to_vec(&record).expect("a record always serialises");
-            line.push(b'\n');
-            if let Err(e) = file.lock().expect("log lock poisoned").write_all(&line) {
+            let line = serde_json::to_vec(&record).expect("a record always serialises");
+            // Not synced: a page-cache write; the record is a report, the alert itself is
+            // tracked by the alert path's journal position.
+            if let Err(e) = file.append(&[line], false) {
                 tracing::error!(error = %e, "cannot write notification log");
             }
         }
@@ -117,6 +137,10 @@ pub(crate) struct NotifierWorker {
     pub(crate) rx: mpsc::Receiver<Dispatch>,
     pub(crate) log: Arc<NotificationLog>,
     pub(crate) counters: Arc<NotifierCounters>,
+    /// Becomes true when the worker must stop at once (shutdown deadline passed): alerts
+    /// in flight are abandoned; the alert path has not committed them, so they are sent
+    /// again on the next start.
+    pub(crate) abort: watch::Receiver<bool>,
 }
 
 impl NotifierWorker {
@@ -128,12 +152,25 @@ impl NotifierWorker {
         let bucket = limit.map(|l| Arc::new(TokenBucket::new(l)));
         let slots = Arc::new(Semaphore::new(NOTIFIER_CONCURRENCY));
         let mut tasks = JoinSet::new();
-        while let Some((alert, done)) = self.rx.recv().await {
-            let permit = slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore never closed");
+        let mut abort = self.abort.clone();
+        loop {
+            let (alert, done) = tokio::select! {
+                next = self.rx.recv() => match next {
+                    Some(next) => next,
+                    None => break,
+                },
+                () = aborted(&mut abort) => {
+                    tasks.abort_all();
+                    return;
+                }
+            };
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => permit.expect("semaphore never closed"),
+                () = aborted(&mut abort) => {
+                    tasks.abort_all();
+                    return;
+                }
+            };
             let spec = self.spec.clone();
             let bucket = bucket.clone();
             let log = self.log.clone();
@@ -145,7 +182,15 @@ impl NotifierWorker {
             });
             while tasks.try_join_next().is_some() {}
         }
-        while tasks.join_next().await.is_some() {}
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => if next.is_none() { break },
+                () = aborted(&mut abort) => {
+                    tasks.abort_all();
+                    return;
+                }
+            }
+        }
         tracing::debug!(notifier = %self.spec.id, "notifier worker finished");
     }
 }

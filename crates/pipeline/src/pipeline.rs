@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use vowguard_core::{
     AlertRouting, BatchLimits, Enricher, Error, ErrorKind, Event, Notifier, RateLimit, RetryPolicy,
-    Sink,
+    Rotation, Sink,
 };
 use vowguard_journal::{Journal, JournalConfig, WhenFull};
 
@@ -167,6 +167,12 @@ pub struct PipelineOptions {
     pub max_journal_bytes: u64,
     /// What happens when the journal is full.
     pub when_full: WhenFull,
+    /// Size at which `dead_letters.jsonl` and `notifications.jsonl` are rotated into
+    /// numbered files (`dead_letters.<n>.jsonl`, ...). Default 64 MiB.
+    pub log_file_bytes: u64,
+    /// Rotated notification-log files kept (the oldest is deleted beyond this). Dead
+    /// letters are never deleted before they are replayed. Default 10.
+    pub notification_log_max_files: usize,
 }
 
 impl Default for PipelineOptions {
@@ -178,6 +184,8 @@ impl Default for PipelineOptions {
             notifier_queue_capacity: 10_000,
             max_journal_bytes: vowguard_journal::DEFAULT_MAX_BYTES,
             when_full: WhenFull::Block,
+            log_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,
+            notification_log_max_files: crate::notify::DEFAULT_NOTIFICATION_FILES,
         }
     }
 }
@@ -239,7 +247,7 @@ impl std::future::Future for Durable {
 }
 
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     events_in: AtomicU64,
     journaled: AtomicU64,
     not_fully_enriched: AtomicU64,
@@ -247,7 +255,7 @@ struct Shared {
     sinks: BTreeMap<String, Arc<SinkCounters>>,
     notifiers: BTreeMap<String, Arc<NotifierCounters>>,
     sink_count: usize,
-    journal: Journal,
+    pub(crate) journal: Journal,
     dead_letters: DeadLetterStore,
     notifications: Arc<NotificationLog>,
 }
@@ -259,7 +267,7 @@ struct Shared {
 #[derive(Debug)]
 pub struct Pipeline {
     intake: mpsc::Sender<Submission>,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     abort: watch::Sender<bool>,
     draining: watch::Sender<bool>,
     stage: JoinHandle<()>,
@@ -271,9 +279,15 @@ impl Pipeline {
     /// Opens the journal in `<data_dir>/journal` (recovering what an earlier run left) and
     /// starts the workers. Each sink resumes at its own last committed position.
     pub async fn start(spec: PipelineSpec) -> Result<Self, Error> {
-        let dead_letters = DeadLetterStore::open(&spec.data_dir)?;
-        let notifications = Arc::new(NotificationLog::open(&spec.data_dir)?);
         let options = spec.options;
+        let dead_letters = DeadLetterStore::open_with(&spec.data_dir, options.log_file_bytes)?;
+        let notifications = Arc::new(NotificationLog::open_with(
+            &spec.data_dir,
+            Rotation {
+                max_file_bytes: options.log_file_bytes,
+                max_files: Some(options.notification_log_max_files),
+            },
+        )?);
         let journal_config = JournalConfig {
             max_bytes: options.max_journal_bytes,
             when_full: options.when_full,
@@ -341,6 +355,7 @@ impl Pipeline {
                 rx,
                 log: notifications.clone(),
                 counters,
+                abort: abort_rx.clone(),
             };
             notifier_workers.push(tokio::spawn(worker.run()));
         }
@@ -351,6 +366,10 @@ impl Pipeline {
                 router,
                 notifiers: notifier_txs,
                 routed: alerts_routed.clone(),
+                state: Some(vowguard_core::SnapshotFile::in_data_dir(
+                    &spec.data_dir,
+                    "alerts",
+                )),
                 abort: abort_rx,
                 draining: draining_rx,
             };
@@ -429,22 +448,39 @@ impl Pipeline {
         self.shutdown_within(None).await
     }
 
-    /// Like [`Pipeline::shutdown`], but gives up waiting for the sinks after `deadline`:
-    /// in-flight deliveries are abandoned, positions are persisted, and whatever is not
-    /// delivered stays in the journal for the next start. Nothing acknowledged is lost.
+    /// Like [`Pipeline::shutdown`], but bounded by `deadline` (counted from the call):
+    /// when it passes, requests in flight to sinks and notifiers are cancelled, workers
+    /// stop without committing what they had not finished, positions are persisted, and
+    /// whatever is not delivered stays in the journal for the next start. Nothing
+    /// acknowledged is lost; events accepted but not yet journaled when the deadline
+    /// passes were never acknowledged (their `durable` resolves with an error). Returns
+    /// within about `deadline` plus [`ABORT_GRACE`].
     pub async fn shutdown_within(self, deadline: Option<Duration>) -> MetricsSnapshot {
         let Self {
             intake,
             shared,
             abort,
             draining,
-            stage,
+            mut stage,
             readers,
             notifier_workers,
         } = self;
+        let deadline = deadline.map(|d| tokio::time::Instant::now() + d);
         drop(intake);
-        if let Err(e) = stage.await {
-            tracing::error!(error = %e, "pipeline stage failed");
+        let staged = match deadline {
+            None => Some((&mut stage).await),
+            Some(at) => tokio::time::timeout_at(at, &mut stage).await.ok(),
+        };
+        match staged {
+            Some(Ok(())) => {}
+            Some(Err(e)) => tracing::error!(error = %e, "pipeline stage failed"),
+            None => {
+                stage.abort();
+                let _ = stage.await;
+                tracing::warn!(
+                    "shutdown deadline reached while accepted events were being enriched; those not yet journaled were not acknowledged"
+                );
+            }
         }
         // Alert groups waiting for their timers are notified now.
         let _ = draining.send(true);
@@ -457,28 +493,60 @@ impl Pipeline {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
-        match deadline {
-            None => caught_up.await,
-            Some(limit) => {
-                if tokio::time::timeout(limit, caught_up).await.is_err() {
-                    tracing::warn!(
-                        "shutdown deadline reached; undelivered events stay in the journal for the next start"
-                    );
-                    let _ = abort.send(true);
+        let caught_up = match deadline {
+            None => {
+                caught_up.await;
+                true
+            }
+            Some(at) => tokio::time::timeout_at(at, caught_up).await.is_ok(),
+        };
+        let mut workers: Vec<Option<JoinHandle<()>>> = readers
+            .into_iter()
+            .chain(notifier_workers)
+            .map(Some)
+            .collect();
+        if !caught_up {
+            tracing::warn!(
+                "shutdown deadline reached; deliveries in flight are cancelled and undelivered events stay in the journal for the next start"
+            );
+            let _ = abort.send(true);
+            // Every worker stops at the abort signal (requests in flight are cancelled);
+            // whatever has not stopped after the grace period is cancelled outright. The
+            // journal is closed only after, so no worker commits into a closed journal.
+            let grace = tokio::time::Instant::now() + ABORT_GRACE;
+            for slot in &mut workers {
+                let Some(worker) = slot.as_mut() else {
+                    continue;
+                };
+                match tokio::time::timeout_at(grace, &mut *worker).await {
+                    Ok(result) => {
+                        report_worker(result);
+                        *slot = None;
+                    }
+                    Err(_) => worker.abort(),
                 }
             }
         }
         if let Err(e) = shared.journal.close().await {
             tracing::error!(error = %e, "closing the journal failed");
         }
-        for worker in readers.into_iter().chain(notifier_workers) {
-            if let Err(e) = worker.await {
-                tracing::error!(error = %e, "pipeline worker failed");
-            }
+        for worker in workers.into_iter().flatten() {
+            report_worker(worker.await);
         }
         shared.snapshot()
     }
 }
+
+fn report_worker(result: Result<(), tokio::task::JoinError>) {
+    match result {
+        Ok(()) => {}
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => tracing::error!(error = %e, "pipeline worker failed"),
+    }
+}
+
+/// How long workers get to stop after the shutdown deadline before they are cancelled.
+pub const ABORT_GRACE: Duration = Duration::from_millis(500);
 
 impl Shared {
     fn snapshot(&self) -> MetricsSnapshot {
@@ -496,6 +564,8 @@ impl Shared {
             events_journaled: self.journaled.load(Ordering::Relaxed),
             events_not_fully_enriched: self.not_fully_enriched.load(Ordering::Relaxed),
             alerts_routed: self.alerts_routed.load(Ordering::Relaxed),
+            dead_letters: self.dead_letters.metrics(),
+            notification_log: self.notifications.usage(),
             journal: JournalMetrics {
                 bytes: stats.bytes,
                 max_bytes: stats.max_bytes,
@@ -529,6 +599,23 @@ struct Stage {
 /// Most events appended in one group commit.
 const MAX_GROUP: usize = 1024;
 
+/// Moves the items `stream` has ready now into `group`, up to `max` in all, without
+/// waiting. Polled outside tokio's per-task budget: within it, a task gets about 128
+/// ready polls before every poll answers "not ready", which would cut each group commit
+/// off at ~127 events however many are waiting.
+pub(crate) fn take_ready<S: futures::Stream + ?Sized>(
+    mut stream: std::pin::Pin<&mut S>,
+    group: &mut Vec<S::Item>,
+    max: usize,
+) {
+    while group.len() < max {
+        match tokio::task::unconstrained(stream.next()).now_or_never() {
+            Some(Some(next)) => group.push(next),
+            _ => break,
+        }
+    }
+}
+
 impl Stage {
     async fn run(self, rx: mpsc::Receiver<Submission>) {
         let intake = futures::stream::unfold(rx, |mut rx| async move {
@@ -547,12 +634,7 @@ impl Stage {
         let mut enriched = std::pin::pin!(enriched);
         while let Some(first) = enriched.next().await {
             let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match enriched.next().now_or_never() {
-                    Some(Some(next)) => group.push(next),
-                    _ => break,
-                }
-            }
+            take_ready(enriched.as_mut(), &mut group, MAX_GROUP);
             self.append(group).await;
         }
     }

@@ -10,10 +10,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use vowguard_core::{EncodedEvent, Error, Event, EventOutcome};
-use vowguard_journal::JournalReader;
+use vowguard_journal::{JournalError, JournalReader};
 
 use crate::ack::AckRegistry;
-use crate::dead_letter::DeadLetterStore;
+use crate::dead_letter::{DeadLetter, DeadLetterStore};
 use crate::metrics::SinkCounters;
 use crate::pipeline::SinkSpec;
 
@@ -36,6 +36,12 @@ pub(crate) struct SinkWorker {
 
 /// Why a delivery loop stopped before finishing its batch.
 struct Aborted;
+
+/// A dead letter decided but not yet written, with the journal position of its event.
+struct PendingLetter {
+    seq: u64,
+    letter: DeadLetter,
+}
 
 impl SinkWorker {
     pub(crate) async fn run(mut self) {
@@ -66,29 +72,43 @@ impl SinkWorker {
                 }
             }
             let last = records.last().map_or(0, |(seq, _)| *seq);
+            let mut letters = Vec::new();
             let items: Vec<Item> = records
                 .into_iter()
-                .filter_map(|(seq, bytes)| self.decode(seq, &bytes))
+                .filter_map(|(seq, bytes)| self.decode(seq, &bytes, &mut letters))
                 .collect();
             if let Some(oldest) = items.iter().map(|i| i.event.timestamp).min() {
                 self.counters
                     .oldest_pending_ms
                     .store(oldest.timestamp_millis(), Ordering::Relaxed);
             }
-            if self.deliver_in_chunks(items).await.is_err() {
+            if self.deliver_in_chunks(items, &mut letters).await.is_err() {
                 break; // aborted: nothing more is committed; the next run resends
             }
-            self.counters.oldest_pending_ms.store(0, Ordering::Relaxed);
-            if let Err(e) = self.reader.commit(last + 1) {
-                tracing::error!(sink = %self.spec.id, error = %e, "cannot commit the journal position");
+            // The position passes a dead-lettered event only once its letter is on disk.
+            if self.store_dead_letters(letters).await.is_err() {
                 break;
+            }
+            self.counters.oldest_pending_ms.store(0, Ordering::Relaxed);
+            match self.reader.commit(last + 1) {
+                Ok(()) => {}
+                Err(JournalError::Closed) => {
+                    // Shutting down: the batch is done and is sent again on the next start
+                    // (at-least-once); nothing is lost.
+                    tracing::debug!(sink = %self.spec.id, "journal closed before the position was committed");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(sink = %self.spec.id, error = %e, "cannot commit the journal position");
+                    break;
+                }
             }
         }
         tracing::debug!(sink = %self.spec.id, "sink worker finished");
     }
 
     /// Decodes and encodes one record; a record that cannot be encoded is dead-lettered.
-    fn decode(&self, seq: u64, bytes: &[u8]) -> Option<Item> {
+    fn decode(&self, seq: u64, bytes: &[u8], letters: &mut Vec<PendingLetter>) -> Option<Item> {
         let event: Event = match serde_json::from_slice(bytes) {
             Ok(event) => event,
             Err(e) => {
@@ -108,34 +128,43 @@ impl SinkWorker {
             }),
             Err(e) => {
                 let e = e.with_component(self.spec.id.clone());
-                self.dead_letter(seq, &event, &e, 0);
+                letters.push(self.letter(seq, &event, &e, 0));
                 None
             }
         }
     }
 
     /// Splits the items so each request stays within the encoded-bytes limit.
-    async fn deliver_in_chunks(&self, items: Vec<Item>) -> Result<(), Aborted> {
+    async fn deliver_in_chunks(
+        &self,
+        items: Vec<Item>,
+        letters: &mut Vec<PendingLetter>,
+    ) -> Result<(), Aborted> {
         let max_bytes = self.spec.batch.max_bytes;
         let mut chunk = Vec::new();
         let mut bytes = 0usize;
         for item in items {
             let len = item.encoded.bytes.len();
             if !chunk.is_empty() && bytes + len > max_bytes {
-                self.deliver(std::mem::take(&mut chunk)).await?;
+                self.deliver(std::mem::take(&mut chunk), letters).await?;
                 bytes = 0;
             }
             bytes += len;
             chunk.push(item);
         }
         if !chunk.is_empty() {
-            self.deliver(chunk).await?;
+            self.deliver(chunk, letters).await?;
         }
         Ok(())
     }
 
-    /// Sends a batch until every event is delivered or dead-lettered.
-    async fn deliver(&self, mut items: Vec<Item>) -> Result<(), Aborted> {
+    /// Sends a batch until every event is delivered or its dead letter is decided (added to
+    /// `letters`). Aborting cancels a request in flight: the batch stays in the journal.
+    async fn deliver(
+        &self,
+        mut items: Vec<Item>,
+        letters: &mut Vec<PendingLetter>,
+    ) -> Result<(), Aborted> {
         let policy = self.spec.retry;
         let breaker = self.spec.breaker;
         let mut abort = self.abort.clone();
@@ -150,7 +179,10 @@ impl SinkWorker {
                 Ordering::Relaxed,
             );
             let started = Instant::now();
-            let mut outcomes = self.spec.sink.send(&refs).await;
+            let mut outcomes = tokio::select! {
+                outcomes = self.spec.sink.send(&refs) => outcomes,
+                () = aborted(&mut abort) => return Err(Aborted),
+            };
             self.counters.latency.record(started.elapsed());
             if outcomes.len() != items.len() {
                 tracing::error!(
@@ -178,7 +210,7 @@ impl SinkWorker {
                     }
                     EventOutcome::Rejected(e) => {
                         let e = e.with_component(self.spec.id.clone());
-                        self.dead_letter(item.seq, &item.event, &e, attempts);
+                        letters.push(self.letter(item.seq, &item.event, &e, attempts));
                     }
                     EventOutcome::Retry(e) => {
                         if last_error
@@ -215,7 +247,7 @@ impl SinkWorker {
                 )
                 .with_component(self.spec.id.clone());
                 for item in &retry {
-                    self.dead_letter(item.seq, &item.event, &error, attempts);
+                    letters.push(self.letter(item.seq, &item.event, &error, attempts));
                 }
                 return Ok(());
             }
@@ -256,7 +288,11 @@ impl SinkWorker {
                 () = tokio::time::sleep(cooldown) => {}
                 () = aborted(abort) => return Err(Aborted),
             }
-            match self.spec.sink.healthcheck().await {
+            let probe = tokio::select! {
+                probe = self.spec.sink.healthcheck() => probe,
+                () = aborted(abort) => return Err(Aborted),
+            };
+            match probe {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(sink = %self.spec.id, error = %e, "circuit still open: probe failed");
@@ -270,16 +306,52 @@ impl SinkWorker {
         Ok(())
     }
 
-    fn dead_letter(&self, seq: u64, event: &Event, error: &Error, attempts: u32) {
-        tracing::error!(sink = %self.spec.id, event_id = %event.id, error = %error, "event dead-lettered");
-        if let Err(io) = self
-            .dead_letters
-            .record(&self.spec.id, event, error, attempts)
-        {
-            tracing::error!(sink = %self.spec.id, event_id = %event.id, error = %io, "cannot write dead letter");
+    fn letter(&self, seq: u64, event: &Event, error: &Error, attempts: u32) -> PendingLetter {
+        PendingLetter {
+            seq,
+            letter: DeadLetter::new(&self.spec.id, event, error, attempts),
         }
-        self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
-        self.acks.finish(seq, false);
+    }
+
+    /// Writes the batch's dead letters durably (one write, one fsync, off the async
+    /// threads), retrying with the sink's backoff until it succeeds; only then do their
+    /// events count as done. `Err` when aborted meanwhile: the events stay in the journal.
+    async fn store_dead_letters(&self, letters: Vec<PendingLetter>) -> Result<(), Aborted> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let (seqs, letters): (Vec<u64>, Vec<DeadLetter>) =
+            letters.into_iter().map(|p| (p.seq, p.letter)).unzip();
+        let letters: Arc<[DeadLetter]> = letters.into();
+        let mut abort = self.abort.clone();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let written = tokio::select! {
+                written = self.dead_letters.write(letters.clone()) => written,
+                () = aborted(&mut abort) => return Err(Aborted),
+            };
+            let Err(error) = written else { break };
+            let delay = self.spec.retry.delay(attempt, &error);
+            tracing::error!(
+                sink = %self.spec.id,
+                letters = letters.len(),
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %error,
+                "cannot write dead letters; retrying (the events stay in the journal until they are written)"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = aborted(&mut abort) => return Err(Aborted),
+            }
+        }
+        for (seq, letter) in seqs.into_iter().zip(letters.iter()) {
+            tracing::error!(sink = %self.spec.id, event_id = %letter.event.id, kind = %letter.kind, reason = %letter.reason, "event dead-lettered");
+            self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            self.acks.finish(seq, false);
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,6 @@
 //! ([`ActionHook`]) and GDPR breach records ([`BreachLog`]).
 
 use std::fmt::Debug;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -33,18 +32,20 @@ pub trait ActionHook: Send + Sync + Debug {
 }
 
 /// The default [`ActionHook`]: logs each request with `tracing` at warn level and does
-/// nothing else.
+/// nothing else. Every value from the event (ids, users, the reason) is a structured
+/// field, never text spliced into the message, so the log formatter quotes and escapes it
+/// and an event field with a line break cannot forge a log line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoggingActionHook;
 
 impl ActionHook for LoggingActionHook {
     fn request(&self, action: &RequestedAction) {
         tracing::warn!(
-            action = %action.action,
-            event_id = %action.event_id,
+            action = action.action.as_str(),
+            event_id = action.event_id.as_str(),
             wedding_id = action.wedding_id.as_deref().unwrap_or(""),
-            users = %action.user_ids.join(","),
-            reason = %action.reason,
+            users = ?action.user_ids,
+            reason = action.reason.as_str(),
             "protocol requests an automatic action (no action hook installed)"
         );
     }
@@ -68,6 +69,14 @@ pub struct BreachRecord {
     pub event_id: String,
     /// Why.
     pub reason: String,
+    /// The notifiers the breach's alert was handed to for delivery (each delivery's result
+    /// is in `notifications.jsonl`); empty when none was.
+    #[serde(default)]
+    pub handed_to: Vec<String>,
+    /// What was done about notification, in words: to whom the alert was handed, or why
+    /// nobody was notified (inhibited, no notifier configured for the protocol).
+    #[serde(default)]
+    pub notification: String,
 }
 
 /// Stores breach records.
@@ -76,70 +85,114 @@ pub trait BreachLog: Send + Sync + Debug {
     fn record(&self, record: &BreachRecord) -> Result<(), Error>;
 }
 
-/// A [`BreachLog`] appending one JSON object per line to a file (created if missing).
+/// A [`BreachLog`] appending one JSON object per line to a file (created if missing),
+/// each record synced to disk. The file is rotated by size into `<stem>.<n>.jsonl` and the
+/// oldest rotated files beyond the configured number are deleted (default: 64 MiB files,
+/// 10 kept), so the log holds at most `(max_files + 1) * max_file_bytes`.
 #[derive(Debug)]
 pub struct JsonlBreachLog {
     path: PathBuf,
-    lock: Mutex<()>,
+    rotation: vowguard_core::Rotation,
+    /// Opened on the first record.
+    log: Mutex<Option<vowguard_core::JsonlLog>>,
 }
 
+/// Rotated breach-log files kept by default.
+const DEFAULT_BREACH_LOG_FILES: usize = 10;
+
 impl JsonlBreachLog {
-    /// A log at `path` (e.g. `data_dir/breaches.jsonl`).
+    /// A log at `path` (e.g. `data_dir/breaches.jsonl`) with the default rotation.
     pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_rotation(
+            path,
+            vowguard_core::Rotation {
+                max_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,
+                max_files: Some(DEFAULT_BREACH_LOG_FILES),
+            },
+        )
+    }
+
+    /// A log at `path` rotated as `rotation` says.
+    pub fn with_rotation(path: impl Into<PathBuf>, rotation: vowguard_core::Rotation) -> Self {
         Self {
             path: path.into(),
-            lock: Mutex::new(()),
+            rotation,
+            log: Mutex::new(None),
         }
     }
 
-    /// The file it appends to.
+    /// The file it appends to (the active file; rotated files sit next to it).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Reads every record back (for tests and the CLI).
+    /// Reads every record back (rotated files included, oldest first), for tests and the
+    /// CLI.
     pub fn read_all(&self) -> Result<Vec<BreachRecord>, Error> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(Error::io(
-                    format!("read breach log {}", self.path.display()),
-                    e,
-                ));
-            }
-        };
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
+        let lines = vowguard_core::jsonl_log::read_jsonl(&self.path).map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!("read breach log {}: {e}", self.path.display()),
+            )
+        })?;
+        lines
+            .into_iter()
             .map(|l| {
-                serde_json::from_str(l).map_err(|e| {
+                serde_json::from_str(&l.text).map_err(|e| {
                     Error::internal(format!(
-                        "breach log {}: unreadable line: {e}",
-                        self.path.display()
+                        "breach log {} line {}: unreadable line: {e}",
+                        l.file.display(),
+                        l.line
                     ))
                 })
             })
             .collect()
     }
+
+    /// What the log files hold now (bytes, records, files).
+    pub fn usage(&self) -> Result<vowguard_core::JsonlUsage, Error> {
+        if let Some(log) = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            return Ok(log.usage());
+        }
+        let files = vowguard_core::jsonl_log::jsonl_files(&self.path)?;
+        let mut usage = vowguard_core::JsonlUsage {
+            files: files.len() as u64,
+            ..vowguard_core::JsonlUsage::default()
+        };
+        for file in files {
+            usage.bytes += std::fs::metadata(&file).map_or(0, |m| m.len());
+            usage.records += vowguard_core::jsonl_log::read_jsonl_file(&file)?.len() as u64;
+        }
+        Ok(usage)
+    }
 }
 
 impl BreachLog for JsonlBreachLog {
     fn record(&self, record: &BreachRecord) -> Result<(), Error> {
-        let mut line = serde_json::to_vec(record)
+        let line = serde_json::to_vec(record)
             .map_err(|e| Error::internal(format!("encode breach record: {e}")))?;
-        line.push(b'\n');
-        let _guard = self
-            .lock
+        let what = |e: Error| {
+            Error::new(
+                e.kind(),
+                format!("append to breach log {}: {e}", self.path.display()),
+            )
+        };
+        let mut log = self
+            .log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let what = || format!("append to breach log {}", self.path.display());
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(what(), e))?;
-        file.write_all(&line).map_err(|e| Error::io(what(), e))?;
-        file.sync_data().map_err(|e| Error::io(what(), e))
+        if log.is_none() {
+            *log = Some(vowguard_core::JsonlLog::open(&self.path, self.rotation).map_err(what)?);
+        }
+        let Some(log) = log.as_ref() else {
+            unreachable!("the log was just opened")
+        };
+        log.append(&[line], true).map_err(what)
     }
 }
 
@@ -161,6 +214,8 @@ mod tests {
             records_affected: Some(812),
             event_id: "e-1".into(),
             reason: "mass query".into(),
+            handed_to: vec!["legal".into()],
+            notification: "alert handed to legal for delivery".into(),
         };
         log.record(&record).unwrap();
         log.record(&BreachRecord {
@@ -175,6 +230,82 @@ mod tests {
         assert_eq!(text.lines().count(), 2);
     }
 
+    /// A writer collecting what the log formatter writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Event text in the action log (users, reason, ids) cannot start a line of its own
+    /// in the human log format.
+    #[test]
+    fn action_log_cannot_be_forged_by_event_text() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let forged = "x\n2026-06-20T10:00:00Z  WARN vowguard: FORGED line\r\u{1b}[31m";
+        tracing::subscriber::with_default(subscriber, || {
+            LoggingActionHook.request(&RequestedAction {
+                action: "lock_accounts".into(),
+                event_id: forged.into(),
+                wedding_id: Some(forged.into()),
+                user_ids: vec![forged.into(), "u-2".into()],
+                reason: forged.into(),
+            });
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "one record, one line: {text}");
+        assert!(!text.contains('\r') && !text.contains('\u{1b}'), "{text:?}");
+        assert!(
+            text.contains("FORGED"),
+            "the text is still there, escaped: {text}"
+        );
+    }
+
+    #[test]
+    fn the_log_is_bounded_by_rotation() {
+        use vowguard_core::Rotation;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("breaches.jsonl");
+        let log = JsonlBreachLog::with_rotation(
+            &path,
+            Rotation {
+                max_file_bytes: 4096,
+                max_files: Some(2),
+            },
+        );
+        let opened_at = Utc::now();
+        for i in 0..500 {
+            log.record(&BreachRecord {
+                id: format!("b-{i}"),
+                opened_at,
+                deadline: opened_at,
+                wedding_id: None,
+                records_affected: None,
+                event_id: format!("e-{i}"),
+                reason: "x".repeat(50),
+            })
+            .unwrap();
+        }
+        let usage = log.usage().unwrap();
+        assert_eq!(usage.files, 3);
+        assert!(usage.bytes <= 3 * 4096, "{usage:?}");
+        let back = log.read_all().unwrap();
+        assert_eq!(back.len() as u64, usage.records);
+        assert_eq!(back.last().unwrap().id, "b-499");
+    }
+
     #[test]
     fn unwritable_log_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -187,6 +318,8 @@ mod tests {
             records_affected: None,
             event_id: "e".into(),
             reason: String::new(),
+            handed_to: Vec::new(),
+            notification: String::new(),
         };
         let err = log.record(&record).unwrap_err();
         assert_eq!(err.kind(), vowguard_core::ErrorKind::Io);

@@ -412,7 +412,10 @@ impl Classifier {
         } else {
             return;
         };
-        let reason = format!("Active wedding protection: {why}, so {priority} → P0_CRITICAL");
+        let reason = format!(
+            "Active wedding protection: {why}, so {}",
+            raise_to_p0(*priority)
+        );
         *priority = Priority::P0Critical;
         reasons.push(reason.clone());
         hits.push(ProtocolHit {
@@ -461,8 +464,11 @@ impl Classifier {
         } else {
             return;
         };
+        // What the notification will be is the router's to say (it knows which notifiers
+        // exist and whether the alert is inhibited): the reason states only the facts.
         let reason = format!(
-            "Guest data breach: {why}, so {priority} → P0_CRITICAL; legal notified, GDPR {}h deadline",
+            "Guest data breach: {why}, so {}; GDPR {}h notification deadline",
+            raise_to_p0(*priority),
             p.deadline.0.as_secs() / 3600
         );
         *priority = Priority::P0Critical;
@@ -475,6 +481,16 @@ impl Classifier {
             deliver_within: Some(p.deliver_within.0),
             breach_deadline: Some(p.deadline.0),
         });
+    }
+}
+
+/// The step to P0: `raised P1_HIGH → P0_CRITICAL`, or `already P0_CRITICAL` when it
+/// changes nothing (a no-op step is never reported as a change).
+fn raise_to_p0(priority: Priority) -> String {
+    if priority == Priority::P0Critical {
+        format!("already {priority}")
+    } else {
+        format!("raised {priority} → {}", Priority::P0Critical)
     }
 }
 
@@ -857,6 +873,82 @@ mod tests {
             WEDNESDAY,
         );
         assert!(c.classify(&unrelated).protocols.is_empty());
+    }
+
+    /// A step that changes nothing is never reported as a change: no reason reads
+    /// `P0_CRITICAL → P0_CRITICAL`, whatever combination of rules fires.
+    #[test]
+    fn no_reason_reports_a_no_op_raise() {
+        let c = classifier();
+        let priorities = [
+            Priority::P0Critical,
+            Priority::P1High,
+            Priority::P2Medium,
+            Priority::P3Low,
+            Priority::P4Info,
+        ];
+        let mut checked = 0;
+        for severity in [Severity::Critical, Severity::High, Severity::Low] {
+            for at in [WEDNESDAY, SATURDAY] {
+                for risky in [false, true] {
+                    // A guest-list breach on the day of a wedding: every protocol at once.
+                    let mut e = event(Category::Authorization, "guest_list.view", severity, at);
+                    e.outcome = Outcome::Failure;
+                    e.enrichment.wedding = Some(wedding(WeddingPhase::DayOf));
+                    if risky {
+                        e.risk_score = Some(99);
+                    }
+                    let got = c.classify(&e);
+                    assert_eq!(got.priority, Priority::P0Critical);
+                    for reason in &got.reasons {
+                        for p in priorities {
+                            assert!(
+                                !reason.contains(&format!("{p} → {p}")),
+                                "no-op step reported as a change: {reason}"
+                            );
+                        }
+                        assert!(
+                            !reason.contains("notified"),
+                            "claims a notification: {reason}"
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 12);
+        let mut e = event(
+            Category::Authorization,
+            "guest_list.view",
+            Severity::Critical,
+            WEDNESDAY,
+        );
+        e.outcome = Outcome::Failure;
+        e.enrichment.wedding = Some(wedding(WeddingPhase::DayOf));
+        let got = c.classify(&e);
+        assert!(
+            got.reasons
+                .iter()
+                .any(|r| r.ends_with("so already P0_CRITICAL")),
+            "{:?}",
+            got.reasons
+        );
+        let mut low = event(
+            Category::Authorization,
+            "guest_list.view",
+            Severity::Low,
+            WEDNESDAY,
+        );
+        low.outcome = Outcome::Failure;
+        assert!(
+            c.classify(&low)
+                .reasons
+                .last()
+                .unwrap()
+                .contains("so raised P3_LOW → P0_CRITICAL"),
+            "{:?}",
+            c.classify(&low).reasons
+        );
     }
 
     #[test]

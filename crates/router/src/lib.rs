@@ -52,7 +52,9 @@ pub use config::{
     SeverityMap, TimeIntervalConfig, TimeRangeConfig,
 };
 pub use defaults::{DEFAULT_ROUTES_TOML, default_config};
-pub use group::{AlertGrouper, GroupTiming, Inhibitor};
+pub use group::{
+    AlertGrouper, GroupSnapshot, GroupTiming, GrouperSnapshot, InhibitionSource, Inhibitor,
+};
 pub use interval::TimeInterval;
 pub use matcher::{MATCHER_FIELDS, MatchContext, Matcher};
 
@@ -261,6 +263,8 @@ struct Plan {
     classification: Classification,
     steps: Vec<RouteStep>,
     alerts: Vec<RoutedAlert>,
+    /// The alert inhibition is checked with and, when it notifies, remembered as.
+    probe: Alert,
     inhibited: Option<String>,
     protocol_notifiers: Vec<String>,
 }
@@ -326,11 +330,19 @@ impl Router {
         &self.inhibitor
     }
 
-    /// Explains how `event` would be routed now, without side effects (no actions, no
-    /// breach record, inhibition state read but not changed).
+    /// Decides how `event` is routed now, without any side effect: no action requested,
+    /// no breach record, inhibition state read but not changed. [`AlertRouting::route`] is
+    /// this decision plus its effects, so the two cannot drift apart.
+    pub fn decide(&self, event: &Arc<Event>) -> RouteDecision {
+        self.describe(event, self.plan(event, self.classifier.classify(event)))
+    }
+
+    /// [`Router::decide`] for an event that is not shared yet.
     pub fn explain(&self, event: &Event) -> RouteDecision {
-        let event = Arc::new(event.clone());
-        let plan = self.plan(&event, self.classifier.classify(&event), None);
+        self.decide(&Arc::new(event.clone()))
+    }
+
+    fn describe(&self, event: &Event, plan: Plan) -> RouteDecision {
         let breach_deadline = plan
             .classification
             .protocols
@@ -394,12 +406,8 @@ impl Router {
         )
     }
 
-    fn plan(
-        &self,
-        event: &Arc<Event>,
-        classification: Classification,
-        breach: Option<&BreachRecord>,
-    ) -> Plan {
+    /// The pure part of routing: classification, route tree, receivers, inhibition check.
+    fn plan(&self, event: &Arc<Event>, classification: Classification) -> Plan {
         let protocol_names = classification.protocol_names();
         let ctx = MatchContext {
             event,
@@ -416,14 +424,6 @@ impl Router {
                 extra_params.insert("deliver_within_seconds".into(), Value::from(d.as_secs()));
             }
         }
-        if let Some(b) = breach {
-            extra_params.insert("breach_id".into(), Value::from(b.id.clone()));
-            extra_params.insert(
-                "breach_deadline".into(),
-                Value::from(b.deadline.to_rfc3339()),
-            );
-        }
-
         let mut steps = Vec::new();
         let mut alerts: Vec<RoutedAlert> = Vec::new();
         for node in nodes {
@@ -501,18 +501,20 @@ impl Router {
 
         // Every alert of one event shares event and priority: one check covers them all
         // (a probe alert when no route took the event).
-        let inhibited = match alerts.first() {
-            Some(a) => self.inhibitor.is_inhibited(&a.alert, event.timestamp),
+        let probe = match alerts.first() {
+            Some(a) => a.alert.clone(),
             None => {
                 let mut probe = self.alert(event, &classification, "", &[]);
                 probe.params = extra_params_for_probe(&classification);
-                self.inhibitor.is_inhibited(&probe, event.timestamp)
+                probe
             }
         };
+        let inhibited = self.inhibitor.is_inhibited(&probe, event.timestamp);
         Plan {
             classification,
             steps,
             alerts,
+            probe,
             inhibited,
             protocol_notifiers,
         }
@@ -533,12 +535,59 @@ impl Router {
         alert
     }
 
-    fn open_breach(&self, event: &Event, classification: &Classification) -> Option<BreachRecord> {
+    /// Opens a breach record when the event triggered a protocol with a breach deadline.
+    /// The record states what was done about notification, not what the protocol meant
+    /// to do: which notifiers the alert was handed to, or why none.
+    fn open_breach(&self, event: &Event, plan: &Plan) -> Option<BreachRecord> {
+        let classification = &plan.classification;
         let hit = classification
             .protocols
             .iter()
             .find(|p| p.breach_deadline.is_some())?;
         let deadline = chrono::Duration::from_std(hit.breach_deadline?).ok()?;
+        let mut handed_to: Vec<String> = Vec::new();
+        if plan.inhibited.is_none() {
+            for routed in &plan.alerts {
+                for id in &routed.notifiers {
+                    if !handed_to.contains(id) {
+                        handed_to.push(id.clone());
+                    }
+                }
+            }
+        }
+        let protocol_configured: Vec<&String> = hit
+            .notify
+            .iter()
+            .filter(|id| self.known_notifiers.contains(id))
+            .collect();
+        let protocol_missing: Vec<&String> = hit
+            .notify
+            .iter()
+            .filter(|id| !self.known_notifiers.contains(id))
+            .collect();
+        let mut notification = match &plan.inhibited {
+            Some(why) => format!("not notified: the alert was {why}"),
+            None if handed_to.is_empty() => {
+                "not notified: no route or protocol notifier took the alert".to_owned()
+            }
+            None => format!(
+                "alert handed to {} for delivery (results in notifications.jsonl)",
+                handed_to.join(", ")
+            ),
+        };
+        if protocol_configured.is_empty() {
+            notification.push_str(&format!(
+                "; no notifier configured for protocol `{}` (`protocols.{}.notify`)",
+                hit.protocol, hit.protocol
+            ));
+        }
+        if !protocol_missing.is_empty() {
+            let names: Vec<&str> = protocol_missing.iter().map(|s| s.as_str()).collect();
+            notification.push_str(&format!(
+                "; protocol notifier {} not configured",
+                names.join(", ")
+            ));
+        }
         let record = BreachRecord {
             id: uuid::Uuid::now_v7().to_string(),
             opened_at: event.timestamp,
@@ -547,17 +596,25 @@ impl Router {
             records_affected: event.record_count,
             event_id: event.id.clone(),
             reason: hit.reason.clone(),
+            handed_to,
+            notification,
         };
         match &self.breach_log {
             Some(log) => {
                 if let Err(e) = log.record(&record) {
-                    tracing::error!(error = %e, breach_id = %record.id, event_id = %record.event_id, "could not store the breach record");
+                    tracing::error!(
+                        error = e.to_string().as_str(),
+                        breach_id = record.id.as_str(),
+                        event_id = record.event_id.as_str(),
+                        "could not store the breach record"
+                    );
                 }
             }
             None => tracing::warn!(
-                breach_id = %record.id,
-                event_id = %record.event_id,
-                deadline = %record.deadline.to_rfc3339(),
+                breach_id = record.id.as_str(),
+                event_id = record.event_id.as_str(),
+                deadline = record.deadline.to_rfc3339().as_str(),
+                notification = record.notification.as_str(),
                 "guest data breach opened (no breach log installed)"
             ),
         }
@@ -585,10 +642,11 @@ fn wedding_id(event: &Event) -> Option<String> {
 }
 
 impl AlertRouting for Router {
+    /// [`Router::decide`] plus its effects: the protocols' actions are requested, a breach
+    /// record is opened, and a notifying alert is remembered for inhibition.
     fn route(&self, event: &Arc<Event>) -> Vec<RoutedAlert> {
-        let classification = self.classifier.classify(event);
-        let breach = self.open_breach(event, &classification);
-        for hit in &classification.protocols {
+        let mut plan = self.plan(event, self.classifier.classify(event));
+        for hit in &plan.classification.protocols {
             for action in &hit.actions {
                 self.action_hook.request(&RequestedAction {
                     action: action.clone(),
@@ -599,21 +657,62 @@ impl AlertRouting for Router {
                 });
             }
         }
-        let plan = self.plan(event, classification, breach.as_ref());
-        let probe = plan.alerts.first().map_or_else(
-            || {
-                let mut probe = self.alert(event, &plan.classification, "", &[]);
-                probe.params = extra_params_for_probe(&plan.classification);
-                probe
-            },
-            |a| a.alert.clone(),
-        );
+        let breach = self.open_breach(event, &plan);
         if let Some(why) = &plan.inhibited {
-            tracing::info!(event_id = %event.id, priority = %plan.classification.priority, reason = %why, "alert inhibited");
+            tracing::info!(
+                event_id = event.id.as_str(),
+                priority = plan.classification.priority.as_str(),
+                reason = why.as_str(),
+                "alert inhibited"
+            );
             return Vec::new();
         }
-        self.inhibitor.observe(&probe);
+        self.inhibitor.observe(&plan.probe);
+        if let Some(b) = breach {
+            for routed in &mut plan.alerts {
+                let params = &mut routed.alert.params;
+                params.insert("breach_id".into(), Value::from(b.id.clone()));
+                params.insert(
+                    "breach_deadline".into(),
+                    Value::from(b.deadline.to_rfc3339()),
+                );
+            }
+        }
         plan.alerts
+    }
+
+    fn dry_run(&self, event: &Arc<Event>) -> Option<vowguard_core::RoutingDryRun> {
+        let plan = self.plan(event, self.classifier.classify(event));
+        let alerts = if plan.inhibited.is_some() {
+            Vec::new()
+        } else {
+            plan.alerts.clone()
+        };
+        let decision = self.describe(event, plan);
+        Some(vowguard_core::RoutingDryRun {
+            alerts,
+            decision: serde_json::to_value(&decision).unwrap_or(Value::Null),
+        })
+    }
+
+    fn export_state(&self) -> Option<Value> {
+        serde_json::to_value(RouterState {
+            inhibition: self.inhibitor.export(),
+        })
+        .ok()
+    }
+
+    fn import_state(&self, state: Value) -> Result<(), Error> {
+        let state: RouterState = serde_json::from_value(state)
+            .map_err(|e| Error::internal(format!("router state is unreadable: {e}")))?;
+        let offered = state.inhibition.len();
+        let taken = self.inhibitor.import(state.inhibition);
+        tracing::info!(
+            sources = taken,
+            dropped = offered - taken,
+            "inhibition sources restored"
+        );
+        Ok(())
     }
 
     fn grouping(&self, alert: &RoutedAlert) -> Option<vowguard_core::AlertGrouping> {
@@ -626,6 +725,14 @@ impl AlertRouting for Router {
             forget_after: timing.forget_after,
         })
     }
+}
+
+/// What the router keeps across a restart ([`AlertRouting::export_state`]).
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+struct RouterState {
+    /// The inhibitor's sources, oldest first.
+    #[serde(default)]
+    inhibition: Vec<group::InhibitionSource>,
 }
 
 /// `vowguard-<route>-<16 hex digits>`: a stable FNV-1a hash of the route and the group-by

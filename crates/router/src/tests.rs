@@ -540,6 +540,8 @@ fn guest_data_breach_notifies_legal_and_opens_a_record() {
     );
     assert_eq!(r.deadline - r.opened_at, chrono::Duration::hours(72));
     assert_eq!(out[0].alert.params["breach_id"], r.id.as_str());
+    assert!(r.handed_to.contains(&"legal".to_owned()), "{r:?}");
+    assert!(r.notification.starts_with("alert handed to "), "{r:?}");
 
     // Without a `legal` notifier configured, the protocol still raises to P0 but adds nobody.
     let router = Router::from_config(
@@ -550,6 +552,125 @@ fn guest_data_breach_notifies_legal_and_opens_a_record() {
     let d = router.explain(&e);
     assert_eq!(d.priority, Priority::P0Critical);
     assert!(d.protocol_notifiers.is_empty());
+}
+
+/// The breach record says what happened: with no `legal` notifier configured it does not
+/// claim legal was notified, names who the alert was handed to, and says the protocol's
+/// notifier is missing; an inhibited breach alert is recorded as not notified.
+#[test]
+fn breach_record_states_what_happened_not_what_was_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(JsonlBreachLog::new(dir.path().join("breaches.jsonl")));
+    let router = Router::from_config(
+        default_config(),
+        &["oncall", "secops", "emergency_sms", "security_mail"],
+    )
+    .unwrap()
+    .with_breach_log(log.clone());
+    let mut e = at(
+        Category::DataAccess,
+        "guests.search",
+        Severity::Medium,
+        WEDNESDAY,
+    );
+    e.wedding_id = Some("w-3".into());
+    e.record_count = Some(812);
+    router.route(&Arc::new(e));
+    let records = log.read_all().unwrap();
+    let r = &records[0];
+    let line = std::fs::read_to_string(log.path()).unwrap();
+    assert!(!line.contains("legal notified"), "{line}");
+    assert!(!r.handed_to.contains(&"legal".to_owned()), "{r:?}");
+    assert!(!r.handed_to.is_empty(), "{r:?}");
+    assert!(
+        r.notification
+            .contains("protocol notifier legal not configured"),
+        "{r:?}"
+    );
+
+    // Pruned at assembly (as the runtime does): no notifier for the protocol at all.
+    let mut config = default_config();
+    config.retain_notifiers(&["secops"]);
+    let router = Router::from_config(config, &["secops"])
+        .unwrap()
+        .with_breach_log(log.clone());
+    let mut e = at(
+        Category::DataAccess,
+        "guests.search",
+        Severity::Medium,
+        WEDNESDAY,
+    );
+    e.record_count = Some(900);
+    router.route(&Arc::new(e));
+    let r = log.read_all().unwrap().pop().unwrap();
+    assert!(
+        r.notification
+            .contains("no notifier configured for protocol `guest_data_breach`"),
+        "{r:?}"
+    );
+}
+
+fn strip_volatile(mut alerts: Vec<RoutedAlert>) -> Vec<RoutedAlert> {
+    for a in &mut alerts {
+        a.alert.id = String::new();
+        a.alert.created_at = chrono::DateTime::<chrono::Utc>::MIN_UTC;
+        a.alert.params.remove("breach_id");
+        a.alert.params.remove("breach_deadline");
+    }
+    alerts
+}
+
+/// A dry run has no side effect (no action, no breach record, no inhibition source) and
+/// shows what the live router then does: `route` is the decision plus its effects.
+#[test]
+fn dry_run_is_pure_and_agrees_with_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let (router, hook, log) = default_router(dir.path());
+    let mut events = Vec::new();
+    let mut e = at(
+        Category::DataAccess,
+        "guests.search",
+        Severity::High,
+        SATURDAY,
+    );
+    e.enrichment.wedding = Some(day_of("w-9"));
+    e.wedding_id = Some("w-9".into());
+    e.user_id = Some("planner-1".into());
+    e.record_count = Some(900);
+    events.push(e);
+    let mut low = at(Category::Authentication, "login", Severity::Low, WEDNESDAY);
+    low.wedding_id = Some("w-9".into());
+    events.push(low);
+    events.push(at(Category::Network, "scan", Severity::Medium, WEDNESDAY));
+    for e in events {
+        let e = Arc::new(e);
+        let dry = router.dry_run(&e).unwrap();
+        assert!(hook.0.lock().unwrap().is_empty(), "no action requested");
+        assert!(log.read_all().unwrap().is_empty(), "no breach record");
+        assert_eq!(router.inhibitor().sources(), 0, "no inhibition source");
+        let decision: serde_json::Value = dry.decision.clone();
+        assert_eq!(
+            decision["priority"],
+            serde_json::to_value(router.decide(&e).priority).unwrap()
+        );
+        // The same router, live: the same alerts.
+        let dir2 = tempfile::tempdir().unwrap();
+        let (live, live_hook, _) = default_router(dir2.path());
+        let routed = live.route(&e);
+        assert_eq!(strip_volatile(routed), strip_volatile(dry.alerts));
+        let actions: Vec<String> = live_hook
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.action.clone())
+            .collect();
+        let would: Vec<String> = serde_json::from_value(decision["actions"].clone()).unwrap();
+        assert_eq!(
+            actions, would,
+            "the dry run names the actions route requests"
+        );
+    }
 }
 
 #[test]
@@ -771,4 +892,65 @@ fn ordinary_activity_on_the_wedding_day_is_not_raised_by_impact_floors() {
         "{:?}",
         low.reasons
     );
+}
+
+/// A writer collecting what the log formatter writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every router log line that carries event text (inhibited alerts, breach records, the
+/// action log) stays one line whatever the event's ids and fields contain.
+#[test]
+fn router_log_lines_cannot_be_forged_by_event_text() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let forged = "x\n2026-06-20T10:00:00Z  WARN vowguard: FORGED\r";
+    let router = Router::from_config(default_config(), ALL).unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        // A P0 for a wedding whose id forges a line, then a P3 for it (inhibited), then a
+        // guest data breach with no breach log, on a wedding day (actions logged).
+        let mut p0 = at(Category::Network, "scan", Severity::Critical, WEDNESDAY);
+        p0.id = forged.into();
+        p0.wedding_id = Some(forged.into());
+        router.route(&Arc::new(p0));
+        let mut p3 = at(Category::Network, "scan", Severity::Low, WEDNESDAY);
+        p3.id = forged.into();
+        p3.wedding_id = Some(forged.into());
+        assert!(router.route(&Arc::new(p3)).is_empty(), "inhibited");
+        let mut breach = at(
+            Category::DataAccess,
+            "guests.search",
+            Severity::High,
+            WEDNESDAY,
+        );
+        breach.id = forged.into();
+        breach.user_id = Some(forged.into());
+        breach.record_count = Some(900);
+        breach.enrichment.wedding = Some(day_of(forged));
+        router.route(&Arc::new(breach));
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 5, "{text}");
+    for line in &lines {
+        assert!(
+            line.starts_with("20") && (line.contains(" INFO ") || line.contains(" WARN ")),
+            "a line that is not a log record: {line:?}\n{text}"
+        );
+    }
+    assert!(!text.contains('\r'), "{text:?}");
 }

@@ -230,32 +230,32 @@ async fn test_siem_integration(
     axum::Json(json!({ "event_id": event.id, "sinks": results })).into_response()
 }
 
-/// Body of `POST /api/security/test-alert-routing`.
+/// Body of `POST /api/security/test-alert-routing`: `{"priority": "P1_HIGH",
+/// "wedding_impact": true}` (`severity` is accepted as another name of `priority`).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RoutingTest {
-    severity: Priority,
+    #[serde(alias = "severity")]
+    priority: Priority,
     #[serde(default)]
     wedding_impact: bool,
 }
 
-/// Routes a test event of the requested priority (optionally affecting a wedding happening
-/// today) and sends each resulting alert to its notifiers, answering the decision and the
-/// per-channel result.
-async fn test_alert_routing(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(response) = authorize(&state, &headers) {
-        return response;
-    }
-    let request: RoutingTest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")),
-    };
-    let mut event = test_event(vowguard_router::default_severity(request.severity));
-    if request.wedding_impact {
+/// The action of the routing test event: every channel shows the event's action (and
+/// its message), so every test notification says TEST.
+pub const ROUTING_TEST_ACTION: &str = "TEST.vowguard.alert_routing";
+
+/// The first reason of every test notification.
+pub const ROUTING_TEST_REASON: &str =
+    "TEST notification from POST /api/security/test-alert-routing: no action needed";
+
+/// The event `POST /api/security/test-alert-routing` routes: a marked test event of the
+/// severity that maps to `priority`, optionally for a wedding happening today.
+pub fn routing_test_event(priority: Priority, wedding_impact: bool) -> Event {
+    let mut event = test_event(vowguard_router::default_severity(priority));
+    event.action = ROUTING_TEST_ACTION.into();
+    event.message = Some("TEST: vowguard alert routing test, no action needed".into());
+    if wedding_impact {
         let today = chrono::Utc::now().date_naive();
         event.wedding_id = Some("vowguard-test-wedding".into());
         event.enrichment.wedding = Some(WeddingContext {
@@ -270,10 +270,50 @@ async fn test_alert_routing(
             vendor_count: Some(8),
         });
     }
-    let event = Arc::new(event);
-    let routed = state.router.route(&event);
+    event
+}
+
+/// Marks a would-be alert as a test notification: `TEST` leads its route and reasons
+/// (the event already says TEST in its action and message), and route mentions are
+/// dropped so a test pages nobody through a route's `mention`.
+pub fn mark_routing_test(alert: &mut vowguard_core::Alert) {
+    alert.route = format!("TEST {}", alert.route);
+    alert.reasons.insert(0, ROUTING_TEST_REASON.to_owned());
+    alert.params.remove("mention");
+    alert.params.insert("test".into(), Value::Bool(true));
+}
+
+/// Shows what the live router would decide for a marked test event of the requested
+/// priority (optionally affecting a wedding happening today) and sends the marked test
+/// notifications to the channels it names. Nothing else happens: no protocol action is
+/// requested, no breach record opened, and no inhibition, grouping or delivery state is
+/// touched. The answer carries the decision (priority, reasons, protocols, the actions
+/// it would request, routes, inhibition) and each channel's result.
+async fn test_alert_routing(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = authorize(&state, &headers) {
+        return response;
+    }
+    let request: RoutingTest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")),
+    };
+    let event = Arc::new(routing_test_event(request.priority, request.wedding_impact));
+    let Some(dry_run) = state.router.dry_run(&event) else {
+        return json_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "this router cannot show a decision without side effects",
+        );
+    };
     let mut alerts = Vec::new();
-    for routed in routed {
+    for routed in dry_run.alerts {
+        // The answer shows the live route and reasons; the notification is marked.
+        let live = &routed.alert;
+        let mut alert = live.clone();
+        mark_routing_test(&mut alert);
         let mut channels = serde_json::Map::new();
         for id in &routed.notifiers {
             let Some((_, notifier)) = state.notifiers.iter().find(|(n, _)| n == id) else {
@@ -284,7 +324,7 @@ async fn test_alert_routing(
                 continue;
             };
             let started = std::time::Instant::now();
-            let result = notifier.notify(&routed.alert).await;
+            let result = notifier.notify(&alert).await;
             let latency_ms = started.elapsed().as_secs_f64() * 1e3;
             let entry = match result {
                 Ok(receipt) => {
@@ -297,15 +337,23 @@ async fn test_alert_routing(
             channels.insert(id.clone(), entry);
         }
         alerts.push(json!({
-            "route": routed.alert.route,
-            "priority": routed.alert.priority,
-            "reasons": routed.alert.reasons,
-            "dedup_key": routed.alert.dedup_key,
+            "route": live.route,
+            "priority": live.priority,
+            "reasons": live.reasons,
+            "dedup_key": live.dedup_key,
             "channels": channels,
         }));
     }
-    axum::Json(json!({ "event_id": event.id, "routed": !alerts.is_empty(), "alerts": alerts }))
-        .into_response()
+    axum::Json(json!({
+        "test": true,
+        "event_id": event.id,
+        "requested_priority": request.priority,
+        "wedding_impact": request.wedding_impact,
+        "decision": dry_run.decision,
+        "routed": !alerts.is_empty(),
+        "alerts": alerts,
+    }))
+    .into_response()
 }
 
 async fn health(State(state): State<Arc<ServerState>>) -> Response {
@@ -409,6 +457,48 @@ pub fn render_prometheus(m: &MetricsSnapshot, state: &ServerState) -> String {
         "gauge",
         "Records retained in the journal.",
         one(m.journal.records),
+    );
+    metric(
+        "vowguard_dead_letter_bytes",
+        "gauge",
+        "Bytes of the dead-letter files (never deleted before they are replayed).",
+        one(m.dead_letters.bytes),
+    );
+    metric(
+        "vowguard_dead_letter_records",
+        "gauge",
+        "Dead letters stored.",
+        one(m.dead_letters.letters),
+    );
+    metric(
+        "vowguard_dead_letter_files",
+        "gauge",
+        "Dead-letter files (the active one and rotated ones).",
+        one(m.dead_letters.files),
+    );
+    metric(
+        "vowguard_dead_letter_write_failures_total",
+        "counter",
+        "Dead-letter writes that failed and were retried (the events stayed in the journal).",
+        one(m.dead_letters.write_failures),
+    );
+    metric(
+        "vowguard_notification_log_bytes",
+        "gauge",
+        "Bytes of the notification log files.",
+        one(m.notification_log.bytes),
+    );
+    metric(
+        "vowguard_notification_log_records",
+        "gauge",
+        "Records in the notification log files.",
+        one(m.notification_log.records),
+    );
+    metric(
+        "vowguard_notification_log_files",
+        "gauge",
+        "Notification log files (the active one and rotated ones).",
+        one(m.notification_log.files),
     );
     let per_sink = |f: &dyn Fn(&vowguard_pipeline::SinkMetrics) -> String| {
         m.sinks

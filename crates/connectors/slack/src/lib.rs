@@ -56,5 +56,8 @@ fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>
         (None, None) => return Err(Error::internal("Slack mode checked above")),
     };
     let notifier = SlackNotifier::new(&config, credential).map_err(|e| e.with_component(ctx.id))?;
-    Ok(Arc::new(notifier))
+    // Which channels already got each alert is kept across restarts.
+    let state =
+        vowguard_core::SnapshotFile::in_data_dir(ctx.data_dir, &format!("notifier-{}", ctx.id));
+    Ok(Arc::new(notifier.with_state_file(state)))
 }

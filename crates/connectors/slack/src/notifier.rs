@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt};
+use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, SnapshotFile};
 use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use vowguard_http::reqwest::{self, StatusCode, Url};
 use vowguard_http::{
@@ -123,6 +123,30 @@ impl SlackNotifier {
             mentions: valid.mentions,
             delivered: Mutex::new(DeliveryMemory::new(DELIVERY_MEMORY)),
         })
+    }
+
+    /// Keeps the per-alert channel memory in `file` (loaded now, replaced on every
+    /// change), so a restart neither posts an alert again to a channel that already has it
+    /// nor loses track of a partial delivery. An unreadable file is logged and ignored.
+    #[must_use]
+    pub fn with_state_file(self, file: SnapshotFile) -> Self {
+        {
+            let mut memory = self.memory();
+            match file.load::<Vec<(String, Vec<(String, String)>)>>() {
+                Ok(Some(entries)) => {
+                    for (alert_id, delivered) in entries {
+                        memory.remember(&alert_id, delivered);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(
+                    error = e.to_string().as_str(),
+                    "Slack delivery memory not restored; starting empty"
+                ),
+            }
+            memory.file = Some(file);
+        }
+        self
     }
 
     /// Configured mentions plus the route's `mention` param (a string or an array).
@@ -239,7 +263,9 @@ impl SlackNotifier {
             }
         }
         if failed.is_empty() {
-            self.memory().forget(&alert.id);
+            // Remembered (not forgotten) on success too: the same alert handed over again
+            // (re-created from the journal after a crash) is not posted twice.
+            self.memory().remember(&alert.id, done.clone());
             let ids: Vec<String> = channels
                 .iter()
                 .filter_map(|c| done.iter().find(|(d, _)| d == c))
@@ -522,11 +548,14 @@ fn vendor_error(
 }
 
 /// Which channels each recent alert was already posted to, so a retry of the same alert
-/// skips them. Holds at most `capacity` alerts; the oldest is forgotten first.
+/// (or the same alert after a restart, when a state file is kept) skips them. Holds at
+/// most `capacity` alerts; the oldest is forgotten first.
 struct DeliveryMemory {
     capacity: usize,
     order: VecDeque<String>,
     channels: HashMap<String, Vec<(String, String)>>,
+    /// Where the memory is kept across restarts, when it is.
+    file: Option<SnapshotFile>,
 }
 
 impl DeliveryMemory {
@@ -535,6 +564,24 @@ impl DeliveryMemory {
             capacity,
             order: VecDeque::new(),
             channels: HashMap::new(),
+            file: None,
+        }
+    }
+
+    /// Writes the memory to its state file (oldest first). A failure is logged: the
+    /// memory still works for this run.
+    fn persist(&self) {
+        let Some(file) = &self.file else { return };
+        let entries: Vec<(&String, &Vec<(String, String)>)> = self
+            .order
+            .iter()
+            .filter_map(|id| self.channels.get(id).map(|d| (id, d)))
+            .collect();
+        if let Err(e) = file.store(&entries) {
+            tracing::error!(
+                error = e.to_string().as_str(),
+                "cannot keep the Slack delivery memory"
+            );
         }
     }
 
@@ -556,12 +603,15 @@ impl DeliveryMemory {
                 self.channels.remove(&oldest);
             }
         }
+        self.persist();
     }
 
+    #[cfg(test)]
     fn forget(&mut self, alert_id: &str) {
         if self.channels.remove(alert_id).is_some() {
             self.order.retain(|id| id != alert_id);
         }
+        self.persist();
     }
 }
 
@@ -703,6 +753,80 @@ mod tests {
             ("#b".to_owned(), Error::new(ErrorKind::Unauthorized, "b")),
         ];
         assert_eq!(combine(failed, &[], 2, "o").kind(), ErrorKind::Unauthorized);
+    }
+
+    /// The channel memory survives a restart: a notifier reopened on the same state file
+    /// does not post again to a channel that already has the alert.
+    #[tokio::test]
+    async fn delivered_channels_survive_a_restart() {
+        use wiremock::matchers::{body_partial_json, method};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let ok = |ts: &str| {
+            ResponseTemplate::new(200).set_body_json(json!({"ok": true, "channel": "C", "ts": ts}))
+        };
+        Mock::given(method("POST"))
+            .and(body_partial_json(json!({"channel": "#a"})))
+            .respond_with(ok("1.1"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_partial_json(json!({"channel": "#b"})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"ok": false, "error": "internal_error"})),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_partial_json(json!({"channel": "#b"})))
+            .respond_with(ok("2.2"))
+            .with_priority(2)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = SnapshotFile::in_data_dir(dir.path(), "notifier-slack");
+        let open = || {
+            let config: SlackConfig = toml::from_str(&format!(
+                "bot_token = {{ env = \"T\" }}\nchannels = [\"#a\", \"#b\"]\napi_base_url = \"{}\"\n",
+                server.uri()
+            ))
+            .unwrap();
+            SlackNotifier::new(
+                &config,
+                SlackCredential::BotToken(SecretString::from("xoxb-1")),
+            )
+            .unwrap()
+            .with_state_file(file.clone())
+        };
+        let mut event = vowguard_core::Event::new(
+            vowguard_core::Category::Authentication,
+            "login",
+            vowguard_core::Severity::High,
+        );
+        event.id = "e-1".into();
+        let alert = Alert::new(
+            std::sync::Arc::new(event),
+            vowguard_core::Priority::P1High,
+            "r",
+        );
+        let n = open();
+        n.notify(&alert).await.unwrap_err();
+        drop(n);
+        // A restart: #b still missing, #a not posted again.
+        let n = open();
+        let receipt = n.notify(&alert).await.unwrap();
+        assert_eq!(receipt.delivery_id.as_deref(), Some("#a:1.1,#b:2.2"));
+        drop(n);
+        // Delivered everywhere, then a restart: handed the same alert again (re-created
+        // from the journal after a crash), nothing is posted.
+        let receipt = open().notify(&alert).await.unwrap();
+        assert_eq!(receipt.delivery_id.as_deref(), Some("#a:1.1,#b:2.2"));
+        server.verify().await;
     }
 
     #[test]

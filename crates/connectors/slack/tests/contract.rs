@@ -560,7 +560,7 @@ fn build_with(table: &str, secrets: &SecretMap) -> Result<Arc<dyn Notifier>, vow
     let ctx = BuildContext {
         id: "secops",
         role: Role::Notifier,
-        data_dir: Path::new("."),
+        data_dir: data_dir(),
         config_dir: Path::new("."),
         secrets,
     };
@@ -725,4 +725,13 @@ fn credential_must_match_the_configured_mode() {
         ..SlackConfig::default()
     };
     SlackNotifier::new(&c, SlackCredential::BotToken(SecretString::from(TOKEN))).unwrap();
+}
+
+/// A data directory of this test run (the notifier keeps its delivery memory there).
+fn data_dir() -> &'static Path {
+    static DIR: std::sync::LazyLock<std::path::PathBuf> = std::sync::LazyLock::new(|| {
+        Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("slack-contract-{}", std::process::id()))
+    });
+    &DIR
 }

@@ -31,7 +31,11 @@ pub const KIND: &str = "sms";
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>, Error> {
     let config: SmsConfig = ctx.parse(table)?;
     let auth_token = ctx.secret("auth_token", &config.auth_token)?;
-    Ok(Arc::new(SmsNotifier::with_id(ctx.id, &config, auth_token)?))
+    let state =
+        vowguard_core::SnapshotFile::in_data_dir(ctx.data_dir, &format!("notifier-{}", ctx.id));
+    Ok(Arc::new(
+        SmsNotifier::with_id(ctx.id, &config, auth_token)?.with_state_file(state),
+    ))
 }
 
 vowguard_core::inventory::submit! {

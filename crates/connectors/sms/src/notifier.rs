@@ -7,8 +7,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt};
+use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, SnapshotFile};
 use vowguard_http::reqwest::header::HeaderMap;
 use vowguard_http::reqwest::{Client, StatusCode, Url};
 
@@ -31,7 +32,7 @@ pub const PERMANENT_CODES: &[u64] = &[
 pub const RATE_LIMIT_CODE: u64 = 20429;
 
 /// What became of one recipient of one alert.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum RecipientState {
     /// Twilio accepted the message; its `sid`.
     Sent(Option<String>),
@@ -39,14 +40,44 @@ enum RecipientState {
     Failed(String),
 }
 
-/// Per-alert delivery state, bounded to [`DELIVERY_LOG_CAPACITY`] alerts.
+/// Per-alert delivery state, bounded to [`DELIVERY_LOG_CAPACITY`] alerts; kept in a state
+/// file across restarts when one is set.
 #[derive(Debug, Default)]
 struct DeliveryLog {
     alerts: HashMap<String, HashMap<String, RecipientState>>,
     order: VecDeque<String>,
+    file: Option<SnapshotFile>,
 }
 
+/// One alert's recipients, as the state file keeps them.
+type StoredAlert = (String, Vec<(String, RecipientState)>);
+
 impl DeliveryLog {
+    /// Writes the log to its state file (oldest alert first). A failure is logged: the log
+    /// still works for this run.
+    fn persist(&self) {
+        let Some(file) = &self.file else { return };
+        let entries: Vec<StoredAlert> = self
+            .order
+            .iter()
+            .filter_map(|id| {
+                let recipients = self.alerts.get(id)?;
+                let mut list: Vec<(String, RecipientState)> = recipients
+                    .iter()
+                    .map(|(to, state)| (to.clone(), state.clone()))
+                    .collect();
+                list.sort_by(|a, b| a.0.cmp(&b.0));
+                Some((id.clone(), list))
+            })
+            .collect();
+        if let Err(e) = file.store(&entries) {
+            tracing::error!(
+                error = e.to_string().as_str(),
+                "cannot keep the SMS delivery log"
+            );
+        }
+    }
+
     fn get(&self, alert_id: &str, recipient: &str) -> Option<RecipientState> {
         self.alerts.get(alert_id)?.get(recipient).cloned()
     }
@@ -64,6 +95,7 @@ impl DeliveryLog {
             .entry(alert_id.to_owned())
             .or_default()
             .insert(recipient.to_owned(), state);
+        self.persist();
     }
 }
 
@@ -125,6 +157,32 @@ impl SmsNotifier {
             client: vowguard_http::build_client(&config.http)?,
             log: Mutex::new(DeliveryLog::default()),
         })
+    }
+
+    /// Keeps the per-alert recipient log in `file` (loaded now, replaced on every change),
+    /// so a restart never texts a recipient again an alert they already got. An unreadable
+    /// file is logged and ignored.
+    #[must_use]
+    pub fn with_state_file(self, file: SnapshotFile) -> Self {
+        {
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            match file.load::<Vec<StoredAlert>>() {
+                Ok(Some(entries)) => {
+                    for (alert_id, recipients) in entries {
+                        for (to, state) in recipients {
+                            log.record(&alert_id, &to, state);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(
+                    error = e.to_string().as_str(),
+                    "SMS delivery log not restored; starting empty"
+                ),
+            }
+            log.file = Some(file);
+        }
+        self
     }
 
     /// The text this notifier sends for `alert`.
@@ -483,6 +541,73 @@ mod tests {
     fn masks_numbers() {
         assert_eq!(mask("+447700900123"), "+447*******23");
         assert_eq!(mask("+1234"), "*****");
+    }
+
+    /// Who already got an alert survives a restart: a notifier reopened on the same state
+    /// file texts only the recipient still missing, and nobody twice.
+    #[tokio::test]
+    async fn texted_recipients_survive_a_restart() {
+        use wiremock::matchers::{body_string_contains, method};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let created = |sid: &str| {
+            ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({"sid": sid, "status": "queued"}))
+        };
+        Mock::given(method("POST"))
+            .and(body_string_contains("To=%2B447700900123"))
+            .respond_with(created("SM-ana"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_string_contains("To=%2B15551234567"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_string_contains("To=%2B15551234567"))
+            .respond_with(created("SM-ben"))
+            .with_priority(2)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = SnapshotFile::in_data_dir(dir.path(), "notifier-sms");
+        let open = || {
+            let mut c = SmsConfig::new(
+                "AC0123456789abcdef0123456789abcdef",
+                vowguard_core::SecretRef::Env("TW".into()),
+                "+15005550006",
+                vec!["+447700900123".into(), "+15551234567".into()],
+            );
+            c.api_base_url = server.uri();
+            SmsNotifier::new(&c, SecretString::from("tok"))
+                .unwrap()
+                .with_state_file(file.clone())
+        };
+        let event = vowguard_core::Event::new(
+            vowguard_core::Category::Authentication,
+            "login",
+            vowguard_core::Severity::High,
+        );
+        let alert = Alert::new(
+            std::sync::Arc::new(event),
+            vowguard_core::Priority::P1High,
+            "r",
+        );
+        let n = open();
+        n.notify(&alert).await.unwrap_err();
+        drop(n);
+        let receipt = open().notify(&alert).await.unwrap();
+        assert_eq!(receipt.delivery_id.as_deref(), Some("SM-ana,SM-ben"));
+        let receipt = open().notify(&alert).await.unwrap();
+        assert_eq!(receipt.delivery_id.as_deref(), Some("SM-ana,SM-ben"));
+        server.verify().await;
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert!(!text.contains("tok"), "no secret in the state file");
     }
 
     #[test]

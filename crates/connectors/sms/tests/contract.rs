@@ -362,7 +362,7 @@ fn ctx(secrets: &SecretMap) -> BuildContext<'_> {
     BuildContext {
         id: "oncall-sms",
         role: Role::Notifier,
-        data_dir: Path::new("."),
+        data_dir: data_dir(),
         config_dir: Path::new("."),
         secrets,
     }
@@ -396,4 +396,12 @@ async fn registered_and_built_from_config() {
         e.contains("numbers") && e.contains("notifiers.oncall-sms"),
         "{e}"
     );
+}
+
+/// A data directory of this test run (the notifier keeps its delivery memory there).
+fn data_dir() -> &'static Path {
+    static DIR: std::sync::LazyLock<std::path::PathBuf> = std::sync::LazyLock::new(|| {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sms-contract-{}", std::process::id()))
+    });
+    &DIR
 }

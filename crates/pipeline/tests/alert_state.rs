@@ -1,0 +1,159 @@
+//! What the alert path must not forget across a restart: inhibition sources and alert
+//! groups in progress (kept in `<data_dir>/state/alerts.json`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use vowguard_core::{Alert, Category, Error, Event, Notifier, Receipt, Severity};
+use vowguard_pipeline::{NotifierSpec, Pipeline, PipelineSpec};
+use vowguard_router::{ProtocolsConfig, RouteConfig, Router, RouterConfig};
+
+#[derive(Debug, Default)]
+struct CountingNotifier {
+    alerts: Mutex<Vec<Alert>>,
+}
+
+#[async_trait]
+impl Notifier for CountingNotifier {
+    fn kind(&self) -> &'static str {
+        "counting"
+    }
+    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+        self.alerts.lock().unwrap().push(alert.clone());
+        Ok(Receipt::default())
+    }
+}
+
+fn router(group_wait: &str, group_interval: &str) -> Arc<Router> {
+    let route: RouteConfig = serde_json::from_value(serde_json::json!({
+        "name": "all",
+        "notify": ["pager"],
+        "group_by": ["wedding_id"],
+        "group_wait": group_wait,
+        "group_interval": group_interval,
+    }))
+    .unwrap();
+    let config = RouterConfig {
+        routes: vec![route],
+        protocols: ProtocolsConfig::disabled(),
+        ..RouterConfig::default()
+    };
+    Arc::new(Router::from_config(config, &["pager"]).unwrap())
+}
+
+fn spec(
+    dir: &std::path::Path,
+    notifier: &Arc<CountingNotifier>,
+    router: Arc<Router>,
+) -> PipelineSpec {
+    let mut spec = PipelineSpec {
+        data_dir: dir.to_owned(),
+        ..PipelineSpec::default()
+    };
+    spec.notifiers
+        .push(NotifierSpec::new("pager", notifier.clone()));
+    spec.router = Some(router);
+    spec
+}
+
+fn wedding_event(id: &str, severity: Severity) -> Event {
+    let mut e = Event::new(Category::DataAccess, "guest_list.view", severity);
+    e.id = id.to_owned();
+    e.wedding_id = Some("w-1".into());
+    e
+}
+
+async fn submit_all(pipeline: &Pipeline, events: Vec<Event>) {
+    for e in events {
+        pipeline.submit(e).await.unwrap().durable.await.unwrap();
+    }
+}
+
+/// A wedding's P0 keeps muting its P2..P4 after a restart.
+#[tokio::test]
+async fn inhibition_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let notifier = Arc::new(CountingNotifier::default());
+    let pipeline = Pipeline::start(spec(dir.path(), &notifier, router("0s", "5m")))
+        .await
+        .unwrap();
+    submit_all(&pipeline, vec![wedding_event("p0", Severity::Critical)]).await;
+    pipeline.shutdown().await;
+    assert_eq!(notifier.alerts.lock().unwrap().len(), 1, "the P0 pages");
+
+    // A new process: a new router, the same data directory.
+    let pipeline = Pipeline::start(spec(dir.path(), &notifier, router("0s", "5m")))
+        .await
+        .unwrap();
+    submit_all(&pipeline, vec![wedding_event("p3", Severity::Low)]).await;
+    pipeline.shutdown().await;
+    let alerts = notifier.alerts.lock().unwrap();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the P3 of the same wedding stays muted: {:?}",
+        alerts.iter().map(|a| &a.event.id).collect::<Vec<_>>()
+    );
+}
+
+/// Waits (with a deadline) until the alert path's snapshot covers `routed` records.
+async fn wait_for_snapshot(dir: &std::path::Path, routed: u64) {
+    let path = dir.join("state").join("alerts.json");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if v["routed_upto"].as_u64().unwrap_or(0) >= routed {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no snapshot covering {routed} records in {}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A group notified just before a crash is not notified again right after the restart
+/// for its next alert: its group interval carries over.
+#[test]
+fn a_group_in_progress_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let notifier = Arc::new(CountingNotifier::default());
+    {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let pipeline = Pipeline::start(spec(dir.path(), &notifier, router("0s", "1h")))
+                .await
+                .unwrap();
+            submit_all(&pipeline, vec![wedding_event("first", Severity::High)]).await;
+            wait_for_snapshot(dir.path(), 1).await;
+            // The pipeline is never shut down: dropping the runtime kills its tasks, a crash.
+            std::mem::forget(pipeline);
+        });
+    }
+    assert_eq!(notifier.alerts.lock().unwrap().len(), 1);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pipeline = Pipeline::start(spec(dir.path(), &notifier, router("0s", "1h")))
+            .await
+            .unwrap();
+        submit_all(&pipeline, vec![wedding_event("second", Severity::High)]).await;
+        wait_for_snapshot(dir.path(), 2).await;
+        assert_eq!(
+            notifier.alerts.lock().unwrap().len(),
+            1,
+            "the second alert waits for the group interval (1 h) that began before the crash"
+        );
+        // The end of the input flushes the group: one notification for the new alert.
+        pipeline.shutdown().await;
+    });
+    let alerts = notifier.alerts.lock().unwrap();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[1].event.id, "second");
+    assert_eq!(alerts[1].params["group_size"], 1);
+}
