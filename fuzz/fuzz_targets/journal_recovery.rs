@@ -16,10 +16,11 @@ use vowguard_journal::{Journal, JournalConfig};
 enum Chunk {
     /// Any bytes.
     Raw(Vec<u8>),
-    /// A framed record with the next sequence number (plus `skip`), optionally with one
-    /// byte flipped at a position.
+    /// A framed record with the next sequence number (plus `skip`), optionally marked as
+    /// the first of a group commit (format 2) and with one byte flipped at a position.
     Record {
         skip: u8,
+        group_start: bool,
         payload: Vec<u8>,
         flip: Option<(u16, u8)>,
     },
@@ -28,6 +29,8 @@ enum Chunk {
 #[derive(Debug, Arbitrary)]
 struct Segment {
     first_seq: u16,
+    /// Format 1 (`VGJRNL01`) rather than format 2 (`VGJRNL02`, group-start marks).
+    v1: bool,
     /// `None`: a valid header; `Some`: these bytes instead.
     header: Option<Vec<u8>>,
     /// Write the file under another segment's name.
@@ -46,11 +49,15 @@ struct Input {
 
 const READER_NAMES: &[&str] = &["splunk", "siem-2", "x"];
 const STRAY_NAMES: &[&str] = &[
+    "LOCK",
     "00000000000000000001.tmp",
     "notes.txt",
     "x.cursor.tmp",
     "1.seg",
 ];
+
+/// The group-start mark in the length field of a format 2 record.
+const GROUP_START: u32 = 1 << 31;
 
 fn crc(len: u32, seq: u64, payload: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
@@ -60,8 +67,11 @@ fn crc(len: u32, seq: u64, payload: &[u8]) -> u32 {
     h.finalize()
 }
 
-fn frame(seq: u64, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).expect("small payload");
+/// `len crc seq payload` as documented in `crates/journal/src/format.rs`; the CRC covers
+/// the length field as stored (with the group-start mark).
+fn frame(seq: u64, payload: &[u8], group_start: bool) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("small payload")
+        | if group_start { GROUP_START } else { 0 };
     let mut out = Vec::with_capacity(16 + payload.len());
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&crc(len, seq, payload).to_le_bytes());
@@ -99,7 +109,11 @@ fuzz_target!(|input: Input| {
         let first = u64::from(segment.first_seq);
         let mut bytes = match &segment.header {
             None => {
-                let mut h = b"VGJRNL01".to_vec();
+                let mut h = if segment.v1 {
+                    b"VGJRNL01".to_vec()
+                } else {
+                    b"VGJRNL02".to_vec()
+                };
                 h.extend_from_slice(&first.to_le_bytes());
                 h
             }
@@ -111,11 +125,12 @@ fuzz_target!(|input: Input| {
                 Chunk::Raw(raw) => bytes.extend_from_slice(raw),
                 Chunk::Record {
                     skip,
+                    group_start,
                     payload,
                     flip,
                 } => {
                     seq += u64::from(*skip % 4 == 3) * u64::from(*skip);
-                    let mut framed = frame(seq, payload);
+                    let mut framed = frame(seq, payload, *group_start && !segment.v1);
                     if let Some((at, xor)) = flip {
                         let at = usize::from(*at) % framed.len();
                         framed[at] ^= xor;
@@ -166,9 +181,12 @@ fuzz_target!(|input: Input| {
             for (seq, payload) in batch {
                 assert_eq!(seq, expected, "records out of order");
                 expected += 1;
-                let framed = frame(seq, &payload);
+                let plain = frame(seq, &payload, false);
+                let marked = frame(seq, &payload, true);
                 assert!(
-                    files.iter().any(|f| contains(f, &framed)),
+                    files
+                        .iter()
+                        .any(|f| contains(f, &plain) || contains(f, &marked)),
                     "record {seq} ({} bytes) is not a CRC-valid record of the input",
                     payload.len()
                 );
