@@ -2,8 +2,10 @@
 //!
 //! * `encoders`: events/s of every sink's encoder on ~600-byte events.
 //! * `pipeline`: stdin NDJSON → parse → pipeline → each sink alone, against a local
-//!   receiver that answers at once (wiremock for HTTP sinks, a TCP syslog receiver for
-//!   CEF/LEEF). Measures the whole `vowguard run` path in-process.
+//!   receiver that answers at once and counts events (a small axum server for HTTP sinks,
+//!   a TCP syslog receiver for CEF/LEEF). Measures the whole `vowguard run` path
+//!   in-process, several interleaved runs; prints when the receiver had every event
+//!   (forwarding) and when the run returned (every sink and the alert path caught up).
 //! * `notify`: latency from an event entering the pipeline to all five alert channels
 //!   (Slack, PagerDuty, Teams, SMS, email) having accepted its P0 alert, p50/p99. Vendor
 //!   rate limits are raised for this run so the figure is vowguard's own latency.
@@ -13,14 +15,19 @@
 //! These are measurements, not tests: they print figures and never fail on a number.
 #![allow(clippy::print_stdout, missing_docs)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "compare/src/lib.rs"]
+#[allow(unreachable_pub)]
+mod counting;
 
 use serde_json::{Value, json};
 use vowguard_core::{Event, SecretMap};
 use vowguard_pipeline::Pipeline;
 use vowguard_runtime::{Config, Environment, assemble, run_with_input};
 use vowguard_testkit::receivers::{smtp_receiver, syslog_receiver};
-use wiremock::matchers::{method, path_regex};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn event_line(i: usize) -> String {
@@ -126,59 +133,195 @@ fn encoders() {
     println!();
 }
 
+/// Counts the events an HTTP sink delivered and remembers when the `target`-th arrived.
+struct Delivered {
+    events: std::sync::atomic::AtomicU64,
+    target: u64,
+    all_at: std::sync::OnceLock<Instant>,
+}
+
+impl Delivered {
+    fn add(&self, events: u64) {
+        let total = self
+            .events
+            .fetch_add(events, std::sync::atomic::Ordering::AcqRel)
+            + events;
+        if total >= self.target {
+            self.all_at.get_or_init(Instant::now);
+        }
+    }
+}
+
+/// A local receiver for one HTTP sink kind that answers every request at once with the
+/// vendor's success body and counts the events in it (HEC: concatenated envelopes;
+/// Elasticsearch: bulk lines, two per event; Datadog: a JSON array, gzip by default).
+async fn counting_receiver(kind: &'static str, delivered: Arc<Delivered>) -> String {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    let handler = move |headers: HeaderMap, body: Bytes| {
+        let delivered = delivered.clone();
+        async move {
+            let body = if headers
+                .get("content-encoding")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+            {
+                let mut plain = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&body[..]),
+                    &mut plain,
+                )
+                .expect("gzip body");
+                plain
+            } else {
+                body.to_vec()
+            };
+            let (events, answer, status) = match kind {
+                "splunk_hec" => (
+                    counting::count_envelopes(&body),
+                    r#"{"text":"Success","code":0}"#,
+                    200,
+                ),
+                "elasticsearch" => (
+                    body.iter().filter(|b| **b == b'\n').count() as u64 / 2,
+                    r#"{"errors":false}"#,
+                    200,
+                ),
+                _ => (counting::count_values_closing_at(&body, 1), "{}", 202),
+            };
+            delivered.add(events);
+            (
+                axum::http::StatusCode::from_u16(status).expect("status"),
+                [("content-type", "application/json")],
+                answer,
+            )
+        }
+    };
+    let app = axum::Router::new()
+        .fallback(handler)
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+/// `min / median / max` of the values.
+fn spread(mut values: Vec<f64>) -> String {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        f64::midpoint(values[n / 2 - 1], values[n / 2])
+    };
+    format!("{:.0} / {median:.0} / {:.0}", values[0], values[n - 1])
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".into(),
+        |text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
+}
+
+/// stdin → pipeline → each sink alone. Two figures per run, because the run ends only once
+/// every journal reader has caught up, the alert path included:
+/// * forwarded: events over the time until the receiver had every event;
+/// * drained: events over the time until `run_with_input` returned (every sink AND the
+///   alert path caught up, positions persisted).
+///
+/// Runs are interleaved (each round runs every sink once); `VOWGUARD_BENCH_RUNS` sets the
+/// number of rounds (default 3), `VOWGUARD_BENCH_EVENTS` the events per run (default
+/// 200 000).
 async fn pipeline() {
-    const N: usize = 200_000;
-    let input: String = (0..N).map(|i| event_line(i) + "\n").collect();
+    let events: usize = std::env::var("VOWGUARD_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(200_000);
+    let runs: usize = std::env::var("VOWGUARD_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(3);
+    let input: String = (0..events).map(|i| event_line(i) + "\n").collect();
     println!(
-        "## stdin → pipeline → one sink, local receiver answering at once ({N} events, {:.0} MB of NDJSON)\n",
+        "## stdin → pipeline → one sink, local receiver answering at once ({events} events, {:.0} MB of NDJSON, {runs} runs per sink, interleaved)\n",
         input.len() as f64 / 1e6
     );
-    println!("| sink | events/s | MB/s of input | requests or messages |\n|---|---:|---:|---:|");
-    for kind in SINKS {
-        let (endpoint, server, received) = if matches!(kind, "arcsight" | "qradar") {
-            let (address, received) = syslog_receiver().await;
-            (address, None, Some(received))
-        } else {
-            let server = MockServer::start().await;
-            let answer = match kind {
-                "splunk_hec" => {
-                    ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#)
-                }
-                "elasticsearch" => {
-                    ResponseTemplate::new(200).set_body_string(r#"{"errors":false}"#)
-                }
-                _ => ResponseTemplate::new(202).set_body_string("{}"),
+    println!("load average at start: {}\n", load_average());
+    let mut forwarded: Vec<Vec<f64>> = vec![Vec::new(); SINKS.len()];
+    let mut drained: Vec<Vec<f64>> = vec![Vec::new(); SINKS.len()];
+    for round in 1..=runs {
+        for (index, kind) in SINKS.into_iter().enumerate() {
+            let delivered = Arc::new(Delivered {
+                events: 0.into(),
+                target: events as u64,
+                all_at: std::sync::OnceLock::new(),
+            });
+            let endpoint = if matches!(kind, "arcsight" | "qradar") {
+                let (address, received) = syslog_receiver().await;
+                let watch = delivered.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let have = received.lock().unwrap().len() as u64;
+                        let seen = watch.events.load(std::sync::atomic::Ordering::Acquire);
+                        if have > seen {
+                            watch.add(have - seen);
+                        }
+                        if have >= watch.target {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                });
+                address
+            } else {
+                counting_receiver(kind, delivered.clone()).await
             };
-            Mock::given(method("POST"))
-                .and(path_regex(".*"))
-                .respond_with(answer)
-                .mount(&server)
-                .await;
-            (server.uri(), Some(server), None)
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            "data_dir = \"{}\"\n[sources.in]\ntype = \"stdin\"\n{}",
-            dir.path().display(),
-            sink_table(kind, &endpoint)
-        );
-        let assembly = build(&config);
-        let started = Instant::now();
-        let report = run_with_input(assembly, input.as_bytes(), std::future::pending())
-            .await
-            .unwrap();
-        let secs = started.elapsed().as_secs_f64();
-        let delivered = report.metrics.sinks["s"].delivered;
-        assert_eq!(delivered as usize, N, "{kind}: every event delivered");
-        let sent = match (server, received) {
-            (Some(server), _) => server.received_requests().await.map_or(0, |r| r.len()),
-            (_, Some(received)) => received.lock().unwrap().len(),
-            _ => 0,
-        };
+            let dir = tempfile::tempdir().unwrap();
+            let config = format!(
+                "data_dir = \"{}\"\n[sources.in]\ntype = \"stdin\"\n{}",
+                dir.path().display(),
+                sink_table(kind, &endpoint)
+            );
+            let assembly = build(&config);
+            let started = Instant::now();
+            let report = run_with_input(assembly, input.as_bytes(), std::future::pending())
+                .await
+                .unwrap();
+            let drain_secs = started.elapsed().as_secs_f64();
+            assert_eq!(
+                report.metrics.sinks["s"].delivered as usize, events,
+                "{kind}: every event delivered"
+            );
+            let forward_secs = delivered
+                .all_at
+                .get()
+                .map_or(drain_secs, |at| (*at - started).as_secs_f64());
+            println!(
+                "round {round} {kind:<14} forwarded {:>7.0} events/s ({forward_secs:.2} s), drained {:>7.0} events/s ({drain_secs:.2} s)",
+                events as f64 / forward_secs,
+                events as f64 / drain_secs,
+            );
+            forwarded[index].push(events as f64 / forward_secs);
+            drained[index].push(events as f64 / drain_secs);
+        }
+    }
+    println!("\nload average at the end: {}\n", load_average());
+    println!(
+        "| sink | forwarded events/s min / median / max | drained (sinks + alert path caught up) events/s min / median / max |\n|---|---:|---:|"
+    );
+    for (index, kind) in SINKS.into_iter().enumerate() {
         println!(
-            "| {kind} | {:.0} | {:.1} | {sent} |",
-            N as f64 / secs,
-            input.len() as f64 / secs / 1e6
+            "| {kind} | {} | {} |",
+            spread(forwarded[index].clone()),
+            spread(drained[index].clone())
         );
     }
     println!();

@@ -1,16 +1,21 @@
 //! Project automation (the rust-analyzer xtask convention): `cargo xtask <command>`.
 //!
 //! * `ci`: everything CI checks, in order: formatting, clippy with `-D warnings`, the test
-//!   prerequisites (rsyslog, aiosmtpd), every test of every crate with all features,
+//!   prerequisites (rsyslog, aiosmtpd, installed privately under `target/test-prereqs`,
+//!   never touching system packages), every test of every crate with all features,
 //!   doc tests, a run of the demo, the feature-isolation check, and cargo-deny (bans,
 //!   licenses, sources).
 //! * `demo`: the wedding-day demo against local mocks.
-//! * `bench`: the benchmarks (release build), figures printed for BENCHMARKS.md.
+//! * `prerequisites`: installs the test prerequisites privately (see [`prerequisites`]).
+//! * `bench`: the benchmarks (release build), figures printed for BENCHMARKS.md; `bench
+//!   compare` runs vowguard, a bare reference forwarder and syslog-ng side by side.
 //! * `fuzz [target] [seconds]`: the cargo-fuzz targets in `fuzz/` (see `fuzz.rs`).
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod fuzz;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
@@ -18,11 +23,17 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("demo") => cargo(&["run", "--example", "wedding_day"]),
-        Some("bench") => bench(&args[1..]),
+        Some("prerequisites") => prerequisites().map(|env| {
+            println!("export these to run the syslog and email tests with plain `cargo test`:");
+            for (name, value) in env {
+                println!("export {name}={value}");
+            }
+        }),
+        Some("bench") => bench::bench(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | demo | bench [encoders|pipeline|notify|http|journal] | fuzz [target] [seconds]>"
+                "usage: cargo xtask <ci | demo | prerequisites | bench [encoders|pipeline|notify|http|journal|compare] | fuzz [target] [seconds]>"
             );
             return ExitCode::from(2);
         }
@@ -58,6 +69,22 @@ fn cargo(args: &[&str]) -> Result {
     )
 }
 
+/// `cargo` with extra environment variables (the test prerequisites' locations).
+fn cargo_with_env(env: &[(String, String)], args: &[&str]) -> Result {
+    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("\n==> {program} {}", args.join(" "));
+    let status = Command::new(&program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}
+
 fn succeeds(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
@@ -78,26 +105,35 @@ fn ci() -> Result {
         "-D",
         "warnings",
     ])?;
-    prerequisites()?;
+    let env = prerequisites()?;
     if succeeds("cargo", &["nextest", "--version"]) {
-        cargo(&[
-            "nextest",
-            "run",
-            "--workspace",
-            "--all-features",
-            "--locked",
-            "--no-fail-fast",
-        ])?;
+        cargo_with_env(
+            &env,
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--locked",
+                "--no-fail-fast",
+            ],
+        )?;
     } else {
-        cargo(&[
-            "test",
-            "--workspace",
-            "--all-features",
-            "--locked",
-            "--no-fail-fast",
-        ])?;
+        cargo_with_env(
+            &env,
+            &[
+                "test",
+                "--workspace",
+                "--all-features",
+                "--locked",
+                "--no-fail-fast",
+            ],
+        )?;
     }
-    cargo(&["test", "--workspace", "--all-features", "--locked", "--doc"])?;
+    cargo_with_env(
+        &env,
+        &["test", "--workspace", "--all-features", "--locked", "--doc"],
+    )?;
     // README command 1 must keep working: run the demo end to end (local mocks only).
     cargo(&["run", "--locked", "--example", "wedding_day"])?;
     feature_isolation()?;
@@ -112,27 +148,174 @@ fn ci() -> Result {
     Ok(())
 }
 
-/// What the test suites need from the machine: a real syslog daemon and a real SMTP server.
-fn prerequisites() -> Result {
-    if !succeeds(
+/// Where the test prerequisites are installed, privately: `<workspace>/target/test-prereqs`.
+/// The syslog and email test helpers look here too, so `cargo test` finds them after one
+/// `cargo xtask prerequisites`.
+fn prereqs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .join("target")
+        .join("test-prereqs")
+}
+
+/// What the test suites need from the machine: a real syslog daemon (rsyslog with its gtls
+/// driver) and a real SMTP server (Python's aiosmtpd). Nothing is installed system-wide and
+/// no system package is ever removed or replaced:
+///
+/// * rsyslog: the machine's `rsyslogd` when it has the gtls driver; otherwise Debian's
+///   `rsyslog`, `rsyslog-gnutls` and the libraries they need that the machine lacks are
+///   fetched with `apt-get download` and unpacked with `dpkg -x` into
+///   `target/test-prereqs/rsyslog` (a machine running syslog-ng keeps it).
+/// * aiosmtpd: the machine's `python3` when it imports aiosmtpd; otherwise a virtual
+///   environment `target/test-prereqs/venv` (works with a Debian-managed, PEP 668 Python).
+///
+/// Returns the environment that points the tests at them.
+fn prerequisites() -> std::result::Result<Vec<(String, String)>, String> {
+    let dir = prereqs_dir();
+    let mut env = Vec::new();
+    if let Some(root) = private_rsyslog(&dir)? {
+        env.push((
+            "VOWGUARD_RSYSLOG_ROOT".to_owned(),
+            root.display().to_string(),
+        ));
+    }
+    if let Some(python) = private_aiosmtpd(&dir)? {
+        env.push(("VOWGUARD_PYTHON".to_owned(), python.display().to_string()));
+    }
+    for (name, value) in &env {
+        println!("test prerequisite: {name}={value}");
+    }
+    Ok(env)
+}
+
+fn system_rsyslog_with_gtls() -> bool {
+    succeeds(
+        "sh",
+        &["-c", "command -v rsyslogd || test -x /usr/sbin/rsyslogd"],
+    ) && succeeds(
         "sh",
         &[
             "-c",
-            "command -v rsyslogd && test -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so -o -e /usr/lib/rsyslog/lmnsd_gtls.so",
+            "ls /usr/lib/*/rsyslog/lmnsd_gtls.so /usr/lib/rsyslog/lmnsd_gtls.so 2>/dev/null | grep -q .",
         ],
-    ) {
-        run(
-            "sh",
-            &[
-                "-c",
-                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsyslog rsyslog-gnutls",
-            ],
-        )?;
+    )
+}
+
+fn has_private_rsyslog(root: &Path) -> bool {
+    root.join("usr/sbin/rsyslogd").is_file()
+        && std::fs::read_dir(root.join("usr/lib")).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().join("rsyslog/lmnsd_gtls.so").is_file())
+        })
+}
+
+/// `None` when the machine's rsyslog will do; else the root of the private copy.
+fn private_rsyslog(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
+    let root = dir.join("rsyslog");
+    if has_private_rsyslog(&root) {
+        return Ok(Some(root));
     }
-    if !succeeds("python3", &["-c", "import aiosmtpd"]) {
-        run("python3", &["-m", "pip", "install", "--quiet", "aiosmtpd"])?;
+    if system_rsyslog_with_gtls() {
+        return Ok(None);
     }
-    Ok(())
+    let debs = dir.join("debs");
+    std::fs::create_dir_all(&debs).map_err(|e| format!("cannot create {}: {e}", debs.display()))?;
+    // rsyslog, its TLS driver, and the direct dependencies this machine does not have.
+    let mut packages = vec!["rsyslog".to_owned(), "rsyslog-gnutls".to_owned()];
+    for package in ["rsyslog", "rsyslog-gnutls"] {
+        let output = Command::new("apt-cache")
+            .args(["depends", "--no-recommends", "--no-suggests", package])
+            .output()
+            .map_err(|e| format!("cannot run apt-cache: {e}"))?;
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Some(dependency) = line.trim().strip_prefix("Depends: ") else {
+                continue;
+            };
+            let dependency = dependency.trim_matches(|c| c == '<' || c == '>');
+            let installed = Command::new("dpkg-query")
+                .args(["-W", "-f", "${Status}", dependency])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("ok installed"));
+            if !installed && !packages.iter().any(|p| p == dependency) {
+                packages.push(dependency.to_owned());
+            }
+        }
+    }
+    let download = |packages: &[String]| {
+        println!(
+            "\n==> (in {}) apt-get download {}",
+            debs.display(),
+            packages.join(" ")
+        );
+        Command::new("apt-get")
+            .arg("download")
+            .args(packages)
+            .current_dir(&debs)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !download(&packages) {
+        // The package lists may be missing (a fresh container): refreshing them changes no
+        // installed package.
+        run("apt-get", &["update", "-qq"])?;
+        if !download(&packages) {
+            return Err(format!(
+                "apt-get download {} failed; install rsyslog and rsyslog-gnutls yourself, or \
+                 point VOWGUARD_RSYSLOG_ROOT at a directory holding usr/sbin/rsyslogd",
+                packages.join(" ")
+            ));
+        }
+    }
+    for entry in std::fs::read_dir(&debs)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "deb") {
+            run(
+                "dpkg",
+                &[
+                    "-x",
+                    &path.display().to_string(),
+                    &root.display().to_string(),
+                ],
+            )?;
+        }
+    }
+    if !has_private_rsyslog(&root) {
+        return Err(format!(
+            "unpacked rsyslog into {} but usr/sbin/rsyslogd or its gtls driver is missing",
+            root.display()
+        ));
+    }
+    Ok(Some(root))
+}
+
+/// `None` when the machine's `python3` imports aiosmtpd; else the private interpreter.
+fn private_aiosmtpd(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
+    let venv = dir.join("venv");
+    let python = venv.join("bin").join("python");
+    let imports = |python: &str| succeeds(python, &["-c", "import aiosmtpd"]);
+    if imports(&python.display().to_string()) {
+        return Ok(Some(python));
+    }
+    if imports("python3") {
+        return Ok(None);
+    }
+    run("python3", &["-m", "venv", &venv.display().to_string()])?;
+    run(
+        &python.display().to_string(),
+        &["-m", "pip", "install", "--quiet", "aiosmtpd"],
+    )?;
+    if !imports(&python.display().to_string()) {
+        return Err(format!(
+            "installed aiosmtpd into {} but it does not import",
+            venv.display()
+        ));
+    }
+    Ok(Some(python))
 }
 
 /// A build with only the Splunk connector must not pull any other connector crate in.
@@ -199,45 +382,5 @@ fn feature_isolation() -> Result {
         "--locked",
     ])?;
     println!("feature isolation ok: only vowguard-splunk is compiled in");
-    Ok(())
-}
-
-fn bench(which: &[String]) -> Result {
-    let all = ["encoders", "pipeline", "notify", "http", "journal"];
-    let selected: Vec<&str> = if which.is_empty() {
-        all.to_vec()
-    } else {
-        which.iter().map(String::as_str).collect()
-    };
-    for name in selected {
-        match name {
-            "journal" => cargo(&[
-                "run",
-                "--release",
-                "--locked",
-                "-p",
-                "vowguard-journal",
-                "--example",
-                "journal_bench",
-            ])?,
-            "encoders" | "pipeline" | "notify" | "http" => cargo(&[
-                "run",
-                "--release",
-                "--locked",
-                "-p",
-                "vowguard-runtime",
-                "--example",
-                "bench",
-                "--",
-                name,
-            ])?,
-            other => {
-                return Err(format!(
-                    "unknown benchmark `{other}`; expected one of {}",
-                    all.join(", ")
-                ));
-            }
-        }
-    }
     Ok(())
 }

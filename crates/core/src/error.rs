@@ -146,6 +146,26 @@ impl Error {
         self
     }
 
+    /// The same error with its message and component passed through `clean` (the
+    /// [`Redactor`](crate::Redactor) uses it). A cause whose text `clean` changes is
+    /// folded, cleaned, into the message and dropped, so no secret survives in the chain.
+    pub(crate) fn map_text(mut self, clean: impl Fn(&str) -> std::borrow::Cow<'_, str>) -> Self {
+        if let Some(source) = &self.source {
+            let text = source.to_string();
+            if let std::borrow::Cow::Owned(cleaned) = clean(&text) {
+                self.message = format!("{}: {cleaned}", self.message);
+                self.source = None;
+            }
+        }
+        if let std::borrow::Cow::Owned(message) = clean(&self.message) {
+            self.message = message;
+        }
+        if let Some(std::borrow::Cow::Owned(cleaned)) = self.component.as_deref().map(&clean) {
+            self.component = Some(cleaned);
+        }
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

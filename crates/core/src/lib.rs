@@ -18,9 +18,11 @@ pub mod alert;
 pub mod enrichment;
 pub mod error;
 pub mod event;
+pub mod group_summary;
 pub mod jsonl_log;
 pub mod priority;
 pub mod rate;
+pub mod redact;
 pub mod registry;
 pub mod retry;
 pub mod secret;
@@ -34,12 +36,14 @@ pub use enrichment::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Category, Event, EventError, Outcome, Severity};
+pub use group_summary::GroupSummary;
 pub use jsonl_log::{JsonlLog, JsonlUsage, Rotation};
 pub use priority::Priority;
 pub use rate::TokenBucket;
+pub use redact::Redactor;
 pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
 pub use retry::RetryPolicy;
-pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef};
+pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef, toml_error_parts};
 pub use snapshot::SnapshotFile;
 pub use traits::{
     AlertGrouping, AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier,

@@ -210,17 +210,19 @@ impl BuildContext<'_> {
         format!("{}.{}.{field}", self.role.section(), self.id)
     }
 
-    /// Deserialises the component's config table; errors name the component and field.
+    /// Deserialises the component's config table; errors name the key at fault (e.g.
+    /// `sinks.splunk.token`) and never quote a value from the file.
     pub fn parse<T: DeserializeOwned>(&self, table: toml::Table) -> Result<T, Error> {
         toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| {
-                Error::config(format!(
-                    "`{}.{}`: {}",
-                    self.role.section(),
-                    self.id,
-                    e.message().trim_end()
-                ))
+                // Name the key at fault (`sinks.splunk.token`), not only the table.
+                let (key, message) = crate::secret::toml_error_parts(&e);
+                let key = key.map_or_else(
+                    || format!("{}.{}", self.role.section(), self.id),
+                    |key| self.key(&key),
+                );
+                Error::config(format!("`{key}`: {message}"))
             })
     }
 

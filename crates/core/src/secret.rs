@@ -25,9 +25,15 @@ pub enum SecretRef {
 }
 
 impl<'de> Deserialize<'de> for SecretRef {
+    // Every refusal describes what was found by its type only: an inline secret (or a secret
+    // pasted where a variable name belongs) must never be echoed into an error.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct RefVisitor;
         const EXPECTED: &str = "a secret reference: { env = \"NAME\" } or { file = \"path\" } (inline secrets are not accepted)";
+
+        fn refuse<E: de::Error>(got: &str) -> E {
+            E::custom(format!("expected {EXPECTED}, got {got}"))
+        }
 
         impl<'de> Visitor<'de> for RefVisitor {
             type Value = SecretRef;
@@ -37,31 +43,138 @@ impl<'de> Deserialize<'de> for SecretRef {
             }
 
             fn visit_str<E: de::Error>(self, _: &str) -> Result<SecretRef, E> {
-                Err(E::custom(format!("expected {EXPECTED}, got a string")))
+                Err(refuse("a string"))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<SecretRef, E> {
+                Err(refuse("a boolean"))
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<SecretRef, E> {
+                Err(refuse("an integer"))
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<SecretRef, E> {
+                Err(refuse("an integer"))
+            }
+
+            fn visit_i128<E: de::Error>(self, _: i128) -> Result<SecretRef, E> {
+                Err(refuse("an integer"))
+            }
+
+            fn visit_u128<E: de::Error>(self, _: u128) -> Result<SecretRef, E> {
+                Err(refuse("an integer"))
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<SecretRef, E> {
+                Err(refuse("a float"))
+            }
+
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<SecretRef, E> {
+                Err(refuse("bytes"))
+            }
+
+            fn visit_char<E: de::Error>(self, _: char) -> Result<SecretRef, E> {
+                Err(refuse("a character"))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<SecretRef, E> {
+                Err(refuse("nothing"))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<SecretRef, A::Error> {
+                Err(refuse("an array"))
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretRef, A::Error> {
-                let key: String = map.next_key()?.ok_or_else(|| {
-                    de::Error::custom(format!("expected {EXPECTED}, got an empty table"))
-                })?;
-                let value: String = map.next_value()?;
-                if map.next_key::<String>()?.is_some() {
-                    return Err(de::Error::custom(format!(
-                        "expected {EXPECTED}, got several keys"
-                    )));
+                let key: String = map
+                    .next_key::<Opaque>()?
+                    .ok_or_else(|| refuse("an empty table"))?
+                    .0;
+                let value = map.next_value::<Opaque>()?.0;
+                if map.next_key::<Opaque>()?.is_some() {
+                    return Err(refuse("several keys"));
                 }
                 match key.as_str() {
-                    "env" => Ok(SecretRef::Env(value)),
+                    "env" if is_variable_name(&value) => Ok(SecretRef::Env(value)),
+                    "env" => Err(de::Error::custom(
+                        "`env` must name an environment variable (letters, digits and `_`, \
+                         not starting with a digit), not hold the secret itself",
+                    )),
                     "file" => Ok(SecretRef::File(value.into())),
-                    other => Err(de::Error::custom(format!(
-                        "unknown secret source `{other}`: expected `env` or `file`"
-                    ))),
+                    other if is_variable_name(other) && other.len() <= 16 => {
+                        Err(de::Error::custom(format!(
+                            "unknown secret source `{other}`: expected `env` or `file`"
+                        )))
+                    }
+                    _ => Err(de::Error::custom(
+                        "unknown secret source: expected `env` or `file`",
+                    )),
                 }
             }
         }
 
         deserializer.deserialize_any(RefVisitor)
     }
+}
+
+/// A string read without ever quoting what was found instead (a key or value inside a
+/// secret reference may be a pasted secret).
+struct Opaque(String);
+
+impl<'de> Deserialize<'de> for Opaque {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OpaqueVisitor;
+
+        impl Visitor<'_> for OpaqueVisitor {
+            type Value = Opaque;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Opaque, E> {
+                Ok(Opaque(value.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, value: String) -> Result<Opaque, E> {
+                Ok(Opaque(value))
+            }
+        }
+
+        // Anything but a string falls to the default visitor methods, whose messages quote
+        // the value: replace them.
+        deserializer.deserialize_string(OpaqueVisitor).map_err(|_| {
+            de::Error::custom(
+                "a secret reference takes a string: { env = \"NAME\" } or { file = \"path\" }",
+            )
+        })
+    }
+}
+
+/// Whether `name` looks like an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`).
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A TOML deserialisation error split into the dotted key it concerns (when toml knows it)
+/// and the message, **without** the source line toml's own rendering quotes: that line can
+/// hold an inline secret. Every config error goes through here.
+pub fn toml_error_parts(error: &toml::de::Error) -> (Option<String>, String) {
+    let mut bare = error.clone();
+    bare.set_input(None);
+    let text = bare.to_string();
+    let text = text.trim_end();
+    if let Some((message, keys)) = text.rsplit_once("\nin `")
+        && let Some(keys) = keys.strip_suffix('`')
+    {
+        return (Some(keys.to_owned()), message.trim_end().to_owned());
+    }
+    (None, text.to_owned())
 }
 
 /// Looks up environment-style secrets. The runtime uses [`ProcessEnv`]; tests and embedded

@@ -51,6 +51,7 @@ impl Respond for MispLike {
 struct Provider {
     client: reqwest::Client,
     url: String,
+    redactor: vowguard_core::Redactor,
 }
 
 #[async_trait]
@@ -60,6 +61,9 @@ impl ReputationProvider for Provider {
     }
     fn supports(&self, kind: &IndicatorKind) -> bool {
         *kind == IndicatorKind::Ip
+    }
+    fn redactor(&self) -> &vowguard_core::Redactor {
+        &self.redactor
     }
     async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
         let body = json!({"returnFormat": "json", "value": indicator.value,
@@ -101,6 +105,7 @@ fn enricher(server: &MockServer, cache: CacheOptions) -> Arc<ThreatEnricher<Prov
     let provider = Provider {
         client: reqwest::Client::new(),
         url: format!("{}/attributes/restSearch", server.uri()),
+        redactor: vowguard_core::Redactor::new().text("bench-key"),
     };
     Arc::new(ThreatEnricher::new(
         provider,

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
-use vowguard_core::Error;
+use vowguard_core::{Error, Redactor};
 use vowguard_http::reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 use vowguard_http::reqwest::{self, StatusCode, Url};
 use vowguard_http::{
@@ -35,6 +35,7 @@ pub struct KeyedApi {
     origin: String,
     header: HeaderName,
     key: HeaderValue,
+    redactor: Redactor,
 }
 
 impl fmt::Debug for KeyedApi {
@@ -59,8 +60,10 @@ impl KeyedApi {
         http: &HttpOptions,
     ) -> Result<Self, Error> {
         let base = parse_url("base_url", base_url.unwrap_or(default_base_url))?;
+        let redactor = Redactor::new().secret(key);
         let key = sensitive_header(key.expose_secret().trim())?;
         Ok(Self {
+            redactor,
             client: build_client(http)?,
             origin: origin(&base),
             base,
@@ -72,6 +75,12 @@ impl KeyedApi {
     /// The API's base URL, to build request URLs from.
     pub fn base(&self) -> &Url {
         &self.base
+    }
+
+    /// Removes the API key from vendor text; the provider's
+    /// [`ReputationProvider::redactor`](crate::ReputationProvider::redactor).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// `scheme://host[:port]` of the API: the only part of it errors may show.

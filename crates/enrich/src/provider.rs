@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use vowguard_core::{Enricher, Enrichment, Error, Event, ProviderVerdict, ThreatIntel, Verdict};
+use vowguard_core::{
+    Enricher, Enrichment, Error, Event, ProviderVerdict, Redactor, ThreatIntel, Verdict,
+};
 
 use crate::cache::{CacheOptions, CacheStats, LookupCache};
 use crate::combine::{combine, most_restrictive_tlp};
@@ -20,6 +22,11 @@ pub trait ReputationProvider: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether the provider can look up indicators of `kind`.
     fn supports(&self, kind: &IndicatorKind) -> bool;
+
+    /// Removes this provider's secrets (its API key) from vendor text. [`ThreatEnricher`]
+    /// passes every error of [`Self::lookup`] through it before the error is cached,
+    /// logged or returned (it becomes the event's `not_enriched` reason).
+    fn redactor(&self) -> &Redactor;
 
     /// One lookup. `Ok(None)`: the provider does not know the indicator (unknown, NOT
     /// benign). Makes one attempt; timeouts, concurrency and rate are applied around it.
@@ -68,13 +75,15 @@ impl<P: ReputationProvider> ThreatEnricher<P> {
         self.gate.limits()
     }
 
-    /// Looks up one indicator through the cache and the gate.
+    /// Looks up one indicator through the cache and the gate. Errors (the provider's and
+    /// the gate's) come back without the provider's secrets.
     pub async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
         let provider = &self.provider;
         let gate = &self.gate;
+        let redactor = provider.redactor();
         self.cache
-            .get_or_fetch(&indicator.cache_key(), || {
-                gate.run(|| provider.lookup(indicator))
+            .get_or_fetch(&indicator.cache_key(), || async {
+                redactor.result(gate.run(|| provider.lookup(indicator)).await)
             })
             .await
     }

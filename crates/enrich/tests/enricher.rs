@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use vowguard_core::{
-    Category, Enricher, Error, ErrorKind, Event, ProviderVerdict, Severity, ThreatIntel, Verdict,
+    Category, Enricher, Error, ErrorKind, Event, ProviderVerdict, Redactor, Severity, ThreatIntel,
+    Verdict,
 };
 use vowguard_enrich::{
     CacheOptions, Indicator, IndicatorKind, ProviderLimits, ReputationProvider, ThreatEnricher,
@@ -20,6 +21,7 @@ struct Fake {
     calls: Mutex<Vec<Indicator>>,
     ip_only: bool,
     delay: Option<Duration>,
+    redactor: Redactor,
 }
 
 #[async_trait]
@@ -30,6 +32,9 @@ impl ReputationProvider for Fake {
     fn supports(&self, kind: &IndicatorKind) -> bool {
         !self.ip_only || *kind == IndicatorKind::Ip
     }
+    fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
     async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
         self.calls.lock().unwrap().push(indicator.clone());
         if let Some(d) = self.delay {
@@ -39,12 +44,15 @@ impl ReputationProvider for Fake {
             Some(Ok(a)) => Ok(a.clone()),
             Some(Err(k)) => Err(Error::new(
                 *k,
-                format!("lookup of {} failed", indicator.kind),
+                format!("lookup of {} failed (key {FAKE_KEY})", indicator.kind),
             )),
             None => Ok(None),
         }
     }
 }
+
+/// The fake's API key, which its errors echo the way AbuseIPDB, VirusTotal and OTX do.
+const FAKE_KEY: &str = "fake-key-8c1d2e";
 
 fn event() -> Event {
     let mut e = Event::new(Category::Authentication, "login", Severity::High);
@@ -263,4 +271,22 @@ async fn most_restrictive_tlp_is_kept() {
         .threat
         .unwrap();
     assert_eq!(threat.tlp.as_deref(), Some("tlp:amber"));
+}
+
+#[tokio::test]
+async fn errors_never_carry_the_providers_key() {
+    let mut fake = Fake {
+        redactor: Redactor::new().text(FAKE_KEY),
+        ..Fake::default()
+    };
+    fake.answers
+        .insert("203.0.113.7".into(), Err(ErrorKind::Unauthorized));
+    fake.answers
+        .insert("evil.example".into(), Err(ErrorKind::Unauthorized));
+    let enricher = enricher(fake);
+    let error = enricher.enrich(&event()).await.unwrap_err();
+    assert!(!error.to_string().contains(FAKE_KEY), "{error}");
+    assert!(error.to_string().contains("[redacted]"), "{error}");
+    let again = enricher.enrich(&event()).await.unwrap_err();
+    assert!(!again.to_string().contains(FAKE_KEY), "{again}");
 }

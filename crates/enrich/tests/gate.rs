@@ -61,8 +61,28 @@ async fn concurrency_limit_is_respected() {
 
 #[tokio::test(start_paused = true)]
 async fn zero_concurrency_means_one() {
-    let gate = ProviderGate::new(ProviderLimits::new(1000, 0, None));
-    assert_eq!(gate.run(|| async { Ok::<_, Error>(1) }).await.unwrap(), 1);
+    // Several lookups at once: with 0 meaning "unlimited" they would overlap.
+    let gate = Arc::new(ProviderGate::new(ProviderLimits::new(10_000, 0, None)));
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let (gate, now, max) = (gate.clone(), now.clone(), max.clone());
+        tasks.push(tokio::spawn(async move {
+            gate.run(|| async {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, Error>(i)
+            })
+            .await
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(t.await.unwrap().unwrap(), i);
+    }
+    assert_eq!(max.load(Ordering::SeqCst), 1, "0 must mean one at a time");
 }
 
 #[tokio::test(start_paused = true)]

@@ -51,6 +51,10 @@ pub struct NotificationRecord {
     pub error: Option<String>,
     /// Attempts made.
     pub attempts: u32,
+    /// How many events the alert stood for (the grouper's `group_size`; absent for an
+    /// alert that went through no grouping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_size: Option<u64>,
 }
 
 /// File name of the active notification log in the data directory.
@@ -226,6 +230,10 @@ async fn dispatch(
         delivery_id: None,
         error: None,
         attempts,
+        group_size: alert
+            .params
+            .get("group_size")
+            .and_then(serde_json::Value::as_u64),
     };
     match result {
         Ok(receipt) => {

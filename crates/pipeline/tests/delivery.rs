@@ -608,6 +608,12 @@ async fn a_burst_is_one_grouped_notification_flushed_when_the_input_ends() {
     let alerts = notifier.alerts.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1, "five alerts, one notification");
     assert_eq!(alerts[0].params["group_size"], 5);
+    let log = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        record["group_size"], 5,
+        "the notification log says how many: {log}"
+    );
     assert_eq!(
         alerts[0].event.id, "burst-4",
         "the group's latest alert stands for it"

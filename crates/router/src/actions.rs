@@ -295,6 +295,8 @@ mod tests {
                 records_affected: None,
                 event_id: format!("e-{i}"),
                 reason: "x".repeat(50),
+                handed_to: vec!["legal".into()],
+                notification: "handed to legal".into(),
             })
             .unwrap();
         }

@@ -136,6 +136,10 @@ struct Group {
     /// Repeats sent since the last notification with new alerts (each repeat gets its own
     /// stable id, so a notifier's delivery memory does not take it for the one before).
     repeats: u32,
+    /// Event times of the first and last alert folded in since the last notification.
+    span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The span of the last notification (for repeats).
+    last_span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     next_flush: Instant,
     last_sent: Option<Instant>,
     last_alert: Instant,
@@ -144,8 +148,9 @@ struct Group {
 /// Groups alerts by key and decides when each group is notified.
 ///
 /// A notification is ONE alert standing for the group: the latest alert, with
-/// `params["group_size"]` (alerts it stands for), `params["group_key"]`, and the reasons
-/// of all those alerts merged (first 20, each once, with `(×N)` when N alerts gave it).
+/// `params["group_size"]` (alerts it stands for), `params["group_first_seen"]` and
+/// `params["group_last_seen"]` (RFC 3339 event times of the earliest and latest of them),
+/// `params["group_key"]`, and the reasons of all those alerts merged (first 20, each once, with `(×N)` when N alerts gave it).
 /// A repeat of an unchanged group also carries `params["repeat"] = true` and an id of its
 /// own derived from the group's latest alert and the repeat number.
 ///
@@ -174,6 +179,10 @@ pub struct GroupSnapshot {
     last_size: usize,
     #[serde(default)]
     repeats: u32,
+    #[serde(default)]
+    span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    #[serde(default)]
+    last_span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Milliseconds from the export until the next notification (negative: overdue).
     next_flush_in_ms: i64,
     /// Milliseconds from the last notification to the export.
@@ -236,6 +245,7 @@ impl AlertGrouper {
             Some(group) => {
                 group.timing = timing;
                 group.reasons.merge(&alert.reasons);
+                group.span = Some(widen(group.span, alert.event.timestamp));
                 group.latest = alert;
                 group.pending += 1;
                 group.last_alert = now;
@@ -254,6 +264,7 @@ impl AlertGrouper {
                     return out;
                 }
                 let reasons = Reasons::from_alert(&alert.reasons);
+                let alert_time = alert.event.timestamp;
                 self.groups.insert(
                     group_key,
                     Group {
@@ -264,6 +275,8 @@ impl AlertGrouper {
                         pending: 1,
                         last_size: 0,
                         repeats: 0,
+                        span: Some(widen(None, alert_time)),
+                        last_span: None,
                         next_flush: now + timing.group_wait,
                         last_sent: None,
                         last_alert: now,
@@ -299,6 +312,20 @@ impl AlertGrouper {
                 group.pending
             };
             alert.params.insert("group_size".into(), Value::from(size));
+            let span = if repeat {
+                group.last_span
+            } else {
+                group.span.take()
+            };
+            if let Some((first, last)) = span {
+                alert
+                    .params
+                    .insert("group_first_seen".into(), Value::from(first.to_rfc3339()));
+                alert
+                    .params
+                    .insert("group_last_seen".into(), Value::from(last.to_rfc3339()));
+            }
+            group.last_span = span;
             alert
                 .params
                 .insert("group_key".into(), Value::from(key.clone()));
@@ -369,6 +396,8 @@ impl AlertGrouper {
                     pending: g.pending,
                     last_size: g.last_size,
                     repeats: g.repeats,
+                    span: g.span,
+                    last_span: g.last_span,
                     next_flush_in_ms,
                     last_sent_ago_ms: g
                         .last_sent
@@ -422,6 +451,8 @@ impl AlertGrouper {
                     pending: g.pending,
                     last_size: g.last_size,
                     repeats: g.repeats,
+                    span: g.span,
+                    last_span: g.last_span,
                     next_flush,
                     last_sent: g.last_sent_ago_ms.map(ago),
                     last_alert: ago(g.last_alert_ago_ms),
@@ -564,6 +595,17 @@ impl SourceIndex {
             let s = self.sources.get(id)?;
             (now >= s.at && now - s.at <= duration).then_some((*id, s))
         })
+    }
+}
+
+/// `span` stretched to include `time`.
+fn widen(
+    span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    time: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    match span {
+        Some((first, last)) => (first.min(time), last.max(time)),
+        None => (time, time),
     }
 }
 
@@ -881,6 +923,41 @@ mod tests {
         assert_eq!(sent[0].reasons, ["a", "b"]);
         assert_eq!(sent[0].params["group_key"], "k");
         assert!(g.due(t0 + 31 * S).is_empty(), "sent once");
+    }
+
+    #[test]
+    fn a_group_notification_carries_the_event_time_span() {
+        let at = |minute: u32, reason: &str| {
+            let mut a = alert(Priority::P1High, reason);
+            let mut event = (*a.event).clone();
+            event.timestamp =
+                chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 6, 20, 14, minute, 0).unwrap();
+            a.event = Arc::new(event);
+            a
+        };
+        let t0 = Instant::now();
+        let mut g = AlertGrouper::new(10);
+        g.offer(at(5, "a"), "k".into(), timing(), t0);
+        g.offer(at(3, "b"), "k".into(), timing(), t0 + S);
+        g.offer(at(9, "c"), "k".into(), timing(), t0 + 2 * S);
+        let sent = g.due(t0 + 30 * S);
+        assert_eq!(sent[0].params["group_size"], 3);
+        assert_eq!(
+            sent[0].params["group_first_seen"],
+            "2026-06-20T14:03:00+00:00"
+        );
+        assert_eq!(
+            sent[0].params["group_last_seen"],
+            "2026-06-20T14:09:00+00:00"
+        );
+        // The next notification covers only what came after.
+        g.offer(at(20, "d"), "k".into(), timing(), t0 + 40 * S);
+        let sent = g.due(t0 + 400 * S);
+        assert_eq!(sent[0].params["group_size"], 1);
+        assert_eq!(
+            sent[0].params["group_first_seen"],
+            "2026-06-20T14:20:00+00:00"
+        );
     }
 
     #[test]

@@ -35,6 +35,33 @@ pub struct Assembly {
     pub shutdown_timeout: Duration,
     /// The HTTP server, when configured.
     pub server: Option<ServerSettings>,
+    /// The alert routes in effect: the configured `[[routes]]`, or the default table.
+    pub routes: RoutesInEffect,
+}
+
+/// Which alert routes apply, for `vowguard validate` to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutesInEffect {
+    /// Top-level routes.
+    pub count: usize,
+    /// Whether they are the platform's default table (no `[[routes]]` configured).
+    pub default_table: bool,
+}
+
+impl Assembly {
+    /// The one configured source, or why `vowguard run` cannot start (`validate` reports
+    /// the same).
+    pub fn source(&self) -> Result<(&str, &SourceConfig), Error> {
+        match self.sources.as_slice() {
+            [(id, source)] => Ok((id, source)),
+            [] => Err(Error::config(
+                "no source configured: add\n[sources.in]\ntype = \"stdin\"",
+            )),
+            _ => Err(Error::config(
+                "exactly one source can be configured (stdin or http)",
+            )),
+        }
+    }
 }
 
 /// The `[server]` table with its secret resolved.
@@ -59,6 +86,8 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             enrichment_concurrency: config.pipeline.enrichment_concurrency,
             max_journal_bytes: config.pipeline.max_journal_bytes,
             when_full: config.pipeline.when_full,
+            log_file_bytes: config.pipeline.log_file_bytes.max(1),
+            notification_log_max_files: config.pipeline.notification_log_max_files,
             ..PipelineOptions::default()
         },
         ..PipelineSpec::default()
@@ -95,7 +124,8 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         classification: config.classification.clone(),
         protocols: config.protocols.clone(),
     };
-    if router_config.routes.is_empty() && !notifier_ids.is_empty() {
+    let default_table = router_config.routes.is_empty() && !notifier_ids.is_empty();
+    if default_table {
         router_config.routes = default_config().routes;
         for warning in router_config.retain_notifiers(&notifier_ids) {
             tracing::info!("default routing table: {warning}");
@@ -105,6 +135,10 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             tracing::info!("{warning}");
         }
     }
+    let routes = RoutesInEffect {
+        count: router_config.routes.len(),
+        default_table,
+    };
     let router = match Router::from_config(router_config, &notifier_ids) {
         Ok(router) => Arc::new(router.with_breach_log(Arc::new(JsonlBreachLog::new(
             data_dir.join("breaches.jsonl"),
@@ -151,6 +185,26 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             "`sources.{id}`: an http source needs a `[server]` table with `listen`"
         )));
     }
+    if config.sources.len() > 1 {
+        let ids: Vec<String> = config
+            .sources
+            .keys()
+            .map(|id| format!("`sources.{id}`"))
+            .collect();
+        errors.push(Error::config(format!(
+            "`sources`: exactly one source can be configured, found {}",
+            ids.join(", ")
+        )));
+    }
+    if config.server.is_some()
+        && http_sources.is_empty()
+        && let Some(id) = config.sources.keys().next()
+    {
+        errors.push(Error::config(format!(
+            "`server`: only an http source uses the `[server]` table, and `sources.{id}` is \
+             not one: remove `[server]`, or set `sources.{id}.type = \"http\"`"
+        )));
+    }
     if config.sinks.is_empty() && config.notifiers.is_empty() {
         errors.push(Error::config(
             "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
@@ -177,6 +231,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         data_dir,
         shutdown_timeout: Duration::from_millis(config.pipeline.shutdown_timeout_ms),
         server,
+        routes,
     })
 }
 

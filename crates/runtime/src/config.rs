@@ -80,6 +80,11 @@ pub struct PipelineConfig {
     /// On SIGTERM/SIGINT, how long to let sinks finish in-flight batches before exiting
     /// (what is left stays in the journal for the next start).
     pub shutdown_timeout_ms: u64,
+    /// Size in bytes at which `dead_letters.jsonl` and `notifications.jsonl` rotate into
+    /// numbered files. Dead letters are never deleted before they are replayed.
+    pub log_file_bytes: u64,
+    /// Rotated notification-log files kept (the oldest beyond this is deleted).
+    pub notification_log_max_files: usize,
 }
 
 impl Default for PipelineConfig {
@@ -90,6 +95,8 @@ impl Default for PipelineConfig {
             max_journal_bytes: 1 << 30,
             when_full: WhenFull::Block,
             shutdown_timeout_ms: 30_000,
+            log_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,
+            notification_log_max_files: 10,
         }
     }
 }
@@ -178,26 +185,21 @@ impl Config {
             .map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
     }
 
-    /// Parses config text. Errors give the line and column but never quote the text: the
-    /// line at fault may hold a secret written inline.
+    /// Parses config text. An error reads ``line L, column C: `key`: message``; it never quotes
+    /// the line itself (toml's own rendering does, and the line can hold an inline secret).
     pub fn parse(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e| Error::config(describe_toml_error(&e, text)))
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let (key, message) = vowguard_core::toml_error_parts(&e);
+            let position = e.span().map_or_else(String::new, |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            let key = key.map_or_else(String::new, |key| format!("`{key}`: "));
+            Error::config(format!("{position}{key}{message}"))
+        })
     }
-}
-
-/// `TOML parse error at line L, column C: <message>`, without toml's quote of the source.
-fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
-    let message = e.message().trim_end();
-    let Some(span) = e.span() else {
-        return message.to_owned();
-    };
-    let before = text.get(..span.start).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map_or(1, |l| l.chars().count() + 1);
-    format!("TOML parse error at line {line}, column {column}: {message}")
 }
 
 /// Splits the runtime's keys off a component table (the rest goes to the connector).
@@ -224,7 +226,9 @@ pub fn take_common_keys(
     };
     fn parse<T: serde::de::DeserializeOwned>(value: toml::Value, key: &str) -> Result<T, Error> {
         value.try_into().map_err(|e: toml::de::Error| {
-            Error::config(format!("`{key}`: {}", e.message().trim_end()))
+            let (inner, message) = vowguard_core::toml_error_parts(&e);
+            let key = inner.map_or_else(|| key.to_owned(), |inner| format!("{key}.{inner}"));
+            Error::config(format!("`{key}`: {message}"))
         })
     }
     let batch = match table.remove("batch") {
@@ -288,8 +292,8 @@ pub fn take_common_keys(
 mod tests {
     use super::*;
 
-    /// Found by the `config_toml` fuzz target: toml's error text quotes the source line, so
-    /// an inline secret was printed back in the error that refused it.
+    /// Found by the `config_toml` fuzz target (also issue item 10): toml's error text quotes
+    /// the source line, so an inline secret was printed back in the error that refused it.
     #[test]
     fn an_inline_secret_is_refused_without_showing_it() {
         let text = "[server]\nlisten = \"127.0.0.1:8686\"\nadmin_token = \"Vg5ecretCanary9Z\"\n\n[sources.in]\ntype = \"http\"\n";

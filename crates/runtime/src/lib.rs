@@ -13,6 +13,7 @@
 pub mod assemble;
 pub mod config;
 pub mod dlq;
+pub mod logging;
 pub mod server;
 pub mod source;
 
@@ -24,7 +25,7 @@ use tokio::io::BufReader;
 use vowguard_core::Error;
 use vowguard_pipeline::{MetricsSnapshot, Pipeline};
 
-pub use assemble::{Assembly, Environment, assemble};
+pub use assemble::{Assembly, Environment, RoutesInEffect, assemble};
 pub use config::{Config, SourceConfig};
 pub use source::SourceStats;
 
@@ -223,22 +224,12 @@ pub async fn run_with_input<R>(
 where
     R: tokio::io::AsyncBufRead + Unpin,
 {
-    let (source_id, max_line_bytes) = match assembly.sources.as_slice() {
-        [] => {
-            return Err(Error::config(
-                "no source configured: add\n[sources.in]\ntype = \"stdin\"",
-            ));
-        }
-        [(id, SourceConfig::Stdin { max_line_bytes })] => (id.clone(), *max_line_bytes),
-        [(id, SourceConfig::Http {})] => {
+    let (source_id, max_line_bytes) = match assembly.source()? {
+        (id, SourceConfig::Stdin { max_line_bytes }) => (id.to_owned(), *max_line_bytes),
+        (id, SourceConfig::Http {}) => {
             return Err(Error::config(format!(
                 "`sources.{id}` is an http source; use `run`"
             )));
-        }
-        _ => {
-            return Err(Error::config(
-                "exactly one source can be configured (stdin or http)",
-            ));
         }
     };
     let pipeline = Pipeline::start(assembly.spec).await?;

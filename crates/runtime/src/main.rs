@@ -5,19 +5,28 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use vowguard_core::{Error, ProcessEnv, registry};
-use vowguard_runtime::{Config, Environment, assemble};
+use vowguard_core::{Error, ProcessEnv, SecretLookup, registry};
+use vowguard_runtime::logging::{escape_control, escape_control_keep_lines};
+use vowguard_runtime::{Config, Environment, SourceConfig, assemble};
 
-/// vowguard: forwards a wedding platform's security events to SIEMs, enriches them, and
-/// alerts the right people.
+/// vowguard forwards a wedding platform's security events to SIEMs (Splunk, Elasticsearch,
+/// Datadog, ArcSight, QRadar), enriches them with threat intelligence and wedding context,
+/// and alerts the right people (PagerDuty, Slack, Teams, SMS, email).
 #[derive(Debug, Parser)]
-#[command(name = "vowguard", version, about, long_about = None)]
+#[command(
+    name = "vowguard",
+    version,
+    about = "vowguard forwards a wedding platform's security events to SIEMs, enriches them with threat intelligence and wedding context, and alerts the right people.",
+    long_about = None,
+    after_help = "Start with `vowguard validate --config FILE --skip-healthchecks`, then `vowguard run --config FILE`. `vowguard connectors` lists the sources, sinks, notifiers and enrichers of this build."
+)]
 struct Cli {
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
     log_format: LogFormat,
-    /// Log filter (tracing syntax), e.g. `info` or `vowguard_pipeline=debug`.
-    #[arg(long, env = "VOWGUARD_LOG", default_value = "info", global = true)]
+    /// Log filter: a level (error, warn, info, debug, trace, off) and/or `target=level`
+    /// directives, e.g. `info` or `warn,vowguard_pipeline=debug`.
+    #[arg(long, env = "VOWGUARD_LOG", default_value = "info", global = true, value_parser = parse_log_filter)]
     log_level: String,
     #[command(subcommand)]
     command: Command,
@@ -147,7 +156,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", escape_control_keep_lines(&e.to_string()));
             if e.kind() == vowguard_core::ErrorKind::Config {
                 ExitCode::from(2)
             } else {
@@ -157,9 +166,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// Checks `--log-level` / `VOWGUARD_LOG`: every directive is a level or `target=level`.
+/// A bare word that is not a level (`warning`, `verbose`) would otherwise be taken as a
+/// target name and silently turn the log off.
+fn parse_log_filter(value: &str) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in value.split(',').map(str::trim) {
+        if directive.is_empty() {
+            return Err("empty directive".into());
+        }
+        if !directive.contains('=')
+            && !directive.contains('[')
+            && !LEVELS.contains(&directive.to_ascii_lowercase().as_str())
+        {
+            return Err(format!(
+                "`{directive}` is not a level; expected one of {} or `target=level` directives, e.g. `warn,vowguard_pipeline=debug`",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(value)
+        .map(|_| value.to_owned())
+        .map_err(|e| e.to_string())
+}
+
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .expect("the log filter was checked by parse_log_filter");
+    // Colours only on a terminal: a file, a pipe or journald gets plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
@@ -167,7 +201,10 @@ fn init_logging(format: LogFormat, filter: &str) {
         .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => builder.init(),
+        // Every field value and message escaped: event text cannot forge a log line.
+        LogFormat::Human => builder
+            .fmt_fields(vowguard_runtime::logging::EscapedFields)
+            .init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }
@@ -179,7 +216,7 @@ fn config_dir(path: &Path) -> PathBuf {
 }
 
 async fn run(path: &Path) -> Result<(), Error> {
-    let (_, assembly) = load(path)?;
+    let assembly = load(path)?;
     let report = vowguard_runtime::run(assembly, shutdown_signal()).await?;
     let m = &report.metrics;
     let delivered: u64 = m.sinks.values().map(|s| s.delivered).sum();
@@ -237,15 +274,29 @@ async fn next_signal() {
 
 #[allow(clippy::print_stdout)]
 async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
-    let (config, assembly) = load(path)?;
+    let assembly = if skip_healthchecks {
+        load_offline(path)?
+    } else {
+        load(path)?
+    };
+    // What `run` would refuse, `validate` refuses too.
+    let (source_id, source) = assembly.source()?;
+    let source_kind = match source {
+        SourceConfig::Stdin { .. } => "stdin",
+        SourceConfig::Http {} => "http",
+    };
     let spec = &assembly.spec;
     println!(
-        "config ok: {} source(s), {} enricher(s), {} sink(s), {} notifier(s), {} route(s)",
-        assembly.sources.len(),
+        "config ok: source `{source_id}` ({source_kind}), {} enricher(s), {} sink(s), {} notifier(s), {} route(s){}",
         spec.enrichers.len(),
         spec.sinks.len(),
         spec.notifiers.len(),
-        config.routes.len()
+        assembly.routes.count,
+        if assembly.routes.default_table {
+            " (the default routing table, restricted to the configured notifiers)"
+        } else {
+            ""
+        }
     );
     if skip_healthchecks {
         println!("healthchecks skipped");
@@ -294,15 +345,71 @@ fn report_health(
 
 /// Reads a config file and builds every component (secrets from the process environment,
 /// relative paths from the file's directory).
-fn load(path: &Path) -> Result<(Config, vowguard_runtime::Assembly), Error> {
+fn load(path: &Path) -> Result<vowguard_runtime::Assembly, Error> {
+    load_with(path, &ProcessEnv)
+}
+
+fn load_with(path: &Path, secrets: &dyn SecretLookup) -> Result<vowguard_runtime::Assembly, Error> {
     let config = Config::load(path)?;
     let dir = config_dir(path);
     let environment = Environment {
         config_dir: &dir,
-        secrets: &ProcessEnv,
+        secrets,
     };
-    let assembly = assemble(&config, &environment)?;
-    Ok((config, assembly))
+    assemble(&config, &environment)
+}
+
+/// For the commands that contact nothing (`validate --skip-healthchecks`, `dlq list`, `dlq show`, `route explain`,
+/// `route test`): a `{ env }` secret that is not set is a warning, not an error, so a
+/// config can be checked on a machine without the production secrets. The component is
+/// built with a placeholder value that never leaves the process.
+#[derive(Debug, Default)]
+struct OfflineEnv {
+    missing: std::sync::Mutex<Vec<String>>,
+}
+
+impl SecretLookup for OfflineEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        if let Some(value) = ProcessEnv.var(name) {
+            return Some(value);
+        }
+        self.missing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(name.to_owned());
+        // Shaped to pass the connectors' format checks (URLs, keys); never contacted.
+        Some(format!(
+            "https://vowguard-offline-placeholder.invalid/{name}/0123456789abcdef0123456789abcdef"
+        ))
+    }
+}
+
+impl OfflineEnv {
+    /// Prints the unset variables as a warning.
+    fn warn_missing(&self) {
+        let mut missing = self
+            .missing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            eprintln!(
+                "warning: {} environment variable(s) not set; `vowguard run` and the healthchecks need them: {}",
+                missing.len(),
+                missing.join(", ")
+            );
+        }
+    }
+}
+
+/// Loads a config for a command that contacts nothing (see [`OfflineEnv`]).
+fn load_offline(path: &Path) -> Result<vowguard_runtime::Assembly, Error> {
+    let offline = OfflineEnv::default();
+    let assembly = load_with(path, &offline)?;
+    offline.warn_missing();
+    Ok(assembly)
 }
 
 #[allow(clippy::print_stdout)]
@@ -310,27 +417,30 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
     use vowguard_runtime::dlq;
     match action {
         DlqAction::List { config, sink } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load_offline(&config)?;
             let letters = dlq::pending(&assembly.data_dir, sink.as_deref())?;
             println!(
                 "{:<25} {:<14} {:<38} {:<13} REASON",
                 "TIME", "SINK", "EVENT", "KIND"
             );
             for l in &letters {
+                // The event id and the destination's answer are attacker-controlled: one
+                // dead letter is one row, and no terminal escape reaches the screen.
                 let reason: String = l.reason.chars().take(100).collect();
                 println!(
-                    "{:<25} {:<14} {:<38} {:<13} {reason}",
+                    "{:<25} {:<14} {:<38} {:<13} {}",
                     l.time.format("%Y-%m-%dT%H:%M:%SZ"),
-                    l.sink,
-                    l.event.id,
-                    l.kind
+                    escape_control(&l.sink),
+                    escape_control(&l.event.id),
+                    l.kind,
+                    escape_control(&reason)
                 );
             }
             println!("{} dead letter(s)", letters.len());
             Ok(())
         }
         DlqAction::Show { config, event_id } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load_offline(&config)?;
             let letters: Vec<_> = dlq::pending(&assembly.data_dir, None)?
                 .into_iter()
                 .filter(|l| l.event.id == event_id)
@@ -349,7 +459,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
             Ok(())
         }
         DlqAction::Replay { config, sink } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load(&config)?;
             let report = dlq::replay(assembly, sink.as_deref()).await?;
             println!(
                 "replayed {}: {} delivered, {} failed again, {} skipped (sink no longer configured)",
@@ -359,7 +469,12 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
                 report.skipped_unconfigured
             );
             for (sink, event, reason) in &report.failed {
-                println!("  {sink} {event}: {reason}");
+                println!(
+                    "  {} {}: {}",
+                    escape_control(sink),
+                    escape_control(event),
+                    escape_control(reason)
+                );
             }
             if report.failed.is_empty() {
                 Ok(())
@@ -377,7 +492,7 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
 fn route(action: RouteAction) -> Result<(), Error> {
     match action {
         RouteAction::Explain { config, event } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load_offline(&config)?;
             let text = std::fs::read_to_string(&event)
                 .map_err(|e| Error::config(format!("cannot read {}: {e}", event.display())))?;
             let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -396,7 +511,7 @@ fn route(action: RouteAction) -> Result<(), Error> {
             Ok(())
         }
         RouteAction::Test { config, cases } => {
-            let (_, assembly) = load(&config)?;
+            let assembly = load_offline(&config)?;
             let text = std::fs::read_to_string(&cases)
                 .map_err(|e| Error::config(format!("cannot read {}: {e}", cases.display())))?;
             let file = vowguard_router::CasesFile::from_toml(&text)?;
@@ -428,8 +543,12 @@ fn route(action: RouteAction) -> Result<(), Error> {
 fn connectors() {
     println!("{:<10} {:<16} DESCRIPTION", "ROLE", "TYPE");
     println!(
-        "{:<10} {:<16} newline-delimited JSON events on standard input",
+        "{:<10} {:<16} newline-delimited JSON events on standard input; the run ends with the input",
         "source", "stdin"
+    );
+    println!(
+        "{:<10} {:<16} POST /v1/events on the [server] (one event or an array); runs until SIGTERM",
+        "source", "http"
     );
     for factory in registry::connectors() {
         println!(

@@ -58,6 +58,20 @@ pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
         )
         .route("/api/security/test-alert-routing", post(test_alert_routing))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::map_response(
+            move |response: Response| async move {
+                if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    json_error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "the request body exceeds server.max_body_bytes ({max_body_bytes} bytes)"
+                        ),
+                    )
+                } else {
+                    response
+                }
+            },
+        ))
         .with_state(state)
 }
 
@@ -65,70 +79,204 @@ fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
-async fn ingest(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "invalid JSON at line {} column {}: {e}",
-                    e.line(),
-                    e.column()
-                ),
-            );
+/// How many rejected items an answer lists; `rejected_total` counts them all.
+pub const MAX_LISTED_REJECTIONS: usize = 100;
+
+/// Accepted events not yet durable that one request may hold before it waits for the oldest.
+const MAX_PENDING_PER_REQUEST: usize = 1024;
+
+/// A valid event of a request body, as the parser hands it to the handler.
+type ParsedItem = Event;
+
+/// What the parser saw besides the valid events.
+#[derive(Debug, Default)]
+struct Rejections {
+    /// The first [`MAX_LISTED_REJECTIONS`] invalid items, by index with the reason.
+    listed: Vec<Value>,
+    /// Every invalid item.
+    total: u64,
+}
+
+impl Rejections {
+    fn record(&mut self, index: usize, error: &impl std::fmt::Display) {
+        self.total += 1;
+        // The reason is only formatted for the items listed: a body of a million invalid
+        // items costs a counter, not a million strings.
+        if self.listed.len() < MAX_LISTED_REJECTIONS {
+            self.listed
+                .push(json!({ "index": index, "error": error.to_string() }));
         }
-    };
-    let items = match value {
-        Value::Array(items) => items,
-        object @ Value::Object(_) => vec![object],
-        other => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "expected an event object or an array of events, got {}",
-                    kind(&other)
-                ),
-            );
-        }
-    };
-    let mut rejected = Vec::new();
-    let mut pending = Vec::new();
-    let mut ids = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        match Event::from_json_value(item) {
-            Ok(event) => {
-                ids.push(event.id.clone());
-                match state.pipeline.submit(event).await {
-                    Ok(submitted) => pending.push(submitted.durable),
-                    Err(e) => return json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// Why a body is refused as a whole.
+#[derive(Debug)]
+enum BodyError {
+    /// The top level is neither an object nor an array.
+    NotEvents(&'static str),
+    /// The parser stopped (the handler went away, or the JSON is malformed).
+    Stopped(String),
+}
+
+/// Streams the items of a request body (one event object, or an array of them) into `items`,
+/// one at a time: the body is never turned into one value tree, so memory per request is the
+/// body, the largest single item and the channel, whatever the body holds.
+fn parse_events(
+    body: &[u8],
+    items: &tokio::sync::mpsc::Sender<ParsedItem>,
+) -> Result<Rejections, BodyError> {
+    use serde::de::Deserializer as _;
+
+    struct Top<'a> {
+        items: &'a tokio::sync::mpsc::Sender<ParsedItem>,
+        rejections: &'a mut Rejections,
+    }
+
+    impl Top<'_> {
+        fn item<E: serde::de::Error>(&mut self, index: usize, value: Value) -> Result<(), E> {
+            match Event::from_json_value(value) {
+                Ok(event) => self
+                    .items
+                    .blocking_send(event)
+                    .map_err(|_| E::custom("the request was abandoned")),
+                Err(e) => {
+                    self.rejections.record(index, &e);
+                    Ok(())
                 }
             }
-            Err(e) => rejected.push(json!({ "index": index, "error": e.to_string() })),
         }
+    }
+
+    impl<'de> serde::de::Visitor<'de> for Top<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an event object or an array of events")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            let mut index = 0;
+            while let Some(value) = seq.next_element::<Value>()? {
+                self.item(index, value)?;
+                index += 1;
+            }
+            Ok(())
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(mut self, map: A) -> Result<(), A::Error> {
+            let value =
+                serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            self.item(0, value)
+        }
+    }
+
+    // The top level decides the answer before anything is submitted.
+    let mut peek = serde_json::Deserializer::from_slice(body);
+    let top = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[' | b'{') => None,
+        Some(b'"') => Some("a string"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'n') => Some("null"),
+        Some(_) => Some("a number"),
+        None => None,
+    };
+    if let Some(kind) = top {
+        return Err(BodyError::NotEvents(kind));
+    }
+    let mut rejections = Rejections::default();
+    let visitor = Top {
+        items,
+        rejections: &mut rejections,
+    };
+    peek.deserialize_any(visitor)
+        .and_then(|()| peek.end())
+        .map_err(|e| BodyError::Stopped(e.to_string()))?;
+    Ok(rejections)
+}
+
+async fn ingest(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
+    // A syntax check first, without building anything (`IgnoredAny` allocates nothing), so
+    // a malformed body is refused whole before any of its events is submitted.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        );
+    }
+    // The parser runs on a blocking thread and hands the items over one by one through a
+    // small channel: the handler submits each event as it arrives.
+    let (items_tx, mut items) = tokio::sync::mpsc::channel::<ParsedItem>(64);
+    let parser = tokio::task::spawn_blocking(move || parse_events(&body, &items_tx));
+    let mut pending = std::collections::VecDeque::new();
+    let mut ids = Vec::new();
+    let mut failure = None;
+    while let Some(event) = items.recv().await {
+        ids.push(event.id.clone());
+        match state.pipeline.submit(event).await {
+            Ok(submitted) => pending.push_back(submitted.durable),
+            Err(e) => {
+                failure = Some(json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
+                break;
+            }
+        }
+        if pending.len() > MAX_PENDING_PER_REQUEST
+            && let Some(oldest) = pending.pop_front()
+            && let Err(e) = oldest.await
+        {
+            failure = Some(not_durable(&e));
+            break;
+        }
+    }
+    // Stops the parser if the loop ended early.
+    drop(items);
+    let rejections = match parser.await {
+        Ok(Ok(rejections)) => rejections,
+        Ok(Err(BodyError::NotEvents(kind))) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("expected an event object or an array of events, got {kind}"),
+            );
+        }
+        Ok(Err(BodyError::Stopped(reason))) => {
+            if let Some(failure) = failure {
+                return failure;
+            }
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request: {reason}"),
+            );
+        }
+        Err(e) => {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the request parser failed: {e}"),
+            );
+        }
+    };
+    if let Some(failure) = failure {
+        return failure;
     }
     state
         .rejected
-        .fetch_add(rejected.len() as u64, Ordering::Relaxed);
-    if pending.is_empty() {
+        .fetch_add(rejections.total, Ordering::Relaxed);
+    if ids.is_empty() {
         return (
             StatusCode::BAD_REQUEST,
-            axum::Json(json!({ "error": "no valid event in the request", "rejected": rejected })),
+            axum::Json(json!({
+                "error": "no valid event in the request",
+                "rejected": rejections.listed,
+                "rejected_total": rejections.total,
+            })),
         )
             .into_response();
     }
     for durable in pending {
         if let Err(e) = durable.await {
-            let status = if e.kind() == ErrorKind::RateLimited {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            let mut response = json_error(status, e.to_string());
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
+            return not_durable(&e);
         }
     }
     state
@@ -136,20 +284,28 @@ async fn ingest(State(state): State<Arc<ServerState>>, body: Bytes) -> Response 
         .fetch_add(ids.len() as u64, Ordering::Relaxed);
     (
         StatusCode::ACCEPTED,
-        axum::Json(json!({ "accepted": ids.len(), "ids": ids, "rejected": rejected })),
+        axum::Json(json!({
+            "accepted": ids.len(),
+            "ids": ids,
+            "rejected": rejections.listed,
+            "rejected_total": rejections.total,
+        })),
     )
         .into_response()
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+/// The answer when an accepted event could not be made durable (nothing is acknowledged).
+fn not_durable(e: &vowguard_core::Error) -> Response {
+    let status = if e.kind() == ErrorKind::RateLimited {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let mut response = json_error(status, e.to_string());
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// Checks `Authorization: Bearer <token>` in constant time. `Err` is the response to send.

@@ -141,10 +141,134 @@ fn unset_secret_names_key_and_variable_but_no_value() {
 }
 
 #[test]
-fn inline_secret_is_refused() {
+fn inline_secret_is_refused_naming_the_key() {
     let e = err(&GOOD.replace("token = { env = \"TOK\" }", "token = \"plaintext\""));
+    assert!(
+        e.contains("`sinks.siem.token`: expected a secret reference"),
+        "{e}"
+    );
     assert!(e.contains("inline secrets are not accepted"), "{e}");
     assert!(!e.contains("plaintext"), "{e}");
+}
+
+/// Every way of writing a secret where a reference belongs, with the sentinel value.
+const SENTINEL: &str = "Vg5entinel0s3cr3t";
+fn inline_variants() -> Vec<String> {
+    vec![
+        format!("\"{SENTINEL}\""),
+        format!("'{SENTINEL}'"),
+        format!("\"\"\"{SENTINEL}\"\"\""),
+        "12345678901234".to_owned(),
+        format!("[\"{SENTINEL}\"]"),
+        format!("{{ env = \"{SENTINEL}-with-dash\" }}"),
+        format!("{{ env = 12345678901234 }}"),
+        format!("{{ value = \"{SENTINEL}\" }}"),
+        format!("{{ {SENTINEL}x = \"NAME\" }}"),
+        format!("{{ env = \"NAME\", value = \"{SENTINEL}\" }}"),
+        format!("{{ env = [\"{SENTINEL}\"] }}"),
+    ]
+}
+
+fn assert_no_sentinel(e: &str) {
+    assert!(
+        !e.contains(SENTINEL),
+        "the secret leaked into an error:\n{e}"
+    );
+    assert!(
+        !e.contains("12345678901234"),
+        "the secret leaked into an error:\n{e}"
+    );
+}
+
+#[test]
+fn admin_token_written_inline_is_named_and_never_echoed() {
+    for variant in inline_variants() {
+        let text = format!("[server]\nlisten = \"127.0.0.1:8686\"\nadmin_token = {variant}\n");
+        let e = Config::parse(&text).unwrap_err().to_string();
+        assert_no_sentinel(&e);
+        assert!(e.contains("`server.admin_token"), "{variant}: {e}");
+        assert!(e.contains("line 3"), "{variant}: {e}");
+    }
+    // A syntax error on the secret's line: toml's own rendering would quote the line.
+    let e = Config::parse(&format!(
+        "[server]\nlisten = \"127.0.0.1:8686\"\nadmin_token = \"{SENTINEL}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert_no_sentinel(&e);
+    assert!(e.contains("line 3"), "{e}");
+}
+
+#[cfg(all(
+    feature = "splunk",
+    feature = "elasticsearch",
+    feature = "datadog",
+    feature = "arcsight",
+    feature = "qradar",
+    feature = "pagerduty",
+    feature = "slack",
+    feature = "teams",
+    feature = "sms",
+    feature = "email",
+    feature = "misp",
+    feature = "abuseipdb",
+    feature = "virustotal",
+    feature = "otx",
+    feature = "wedding"
+))]
+#[test]
+fn every_inline_secret_of_every_connector_is_named_by_key_and_never_echoed() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/vowguard.example.toml");
+    let example = std::fs::read_to_string(path).unwrap();
+    let mut keys = Vec::new();
+    let mut section = String::new();
+    for line in example.lines() {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            section = name.to_owned();
+        }
+        if line.contains("{ env = ") {
+            let key = line.split('=').next().unwrap().trim();
+            keys.push(format!("{section}.{key}"));
+        }
+    }
+    assert!(keys.len() >= 14, "{keys:?}");
+    for variant in inline_variants() {
+        let mut text = String::new();
+        for line in example.lines() {
+            match line.find("{ env = ") {
+                Some(at) => {
+                    let end = at + line[at..].find('}').unwrap() + 1;
+                    text.push_str(&format!("{}{variant}{}\n", &line[..at], &line[end..]));
+                }
+                None => text.push_str(&format!("{line}\n")),
+            }
+        }
+        let e = match Config::parse(&text) {
+            // Connector tables are parsed by their factories.
+            Ok(config) => assemble(
+                &config,
+                &Environment {
+                    config_dir: Path::new("/tmp"),
+                    secrets: &SecretMap::new(),
+                },
+            )
+            .unwrap_err()
+            .to_string(),
+            // `server.admin_token` is parsed with the file.
+            Err(e) => e.to_string(),
+        };
+        assert_no_sentinel(&e);
+        if e.contains("configuration error") {
+            for key in keys.iter().filter(|k| !k.starts_with("server.")) {
+                assert!(
+                    e.contains(&format!("`{key}")),
+                    "{variant}: {key} not named:\n{e}"
+                );
+            }
+        } else {
+            assert!(e.contains("`server.admin_token"), "{variant}: {e}");
+        }
+    }
 }
 
 #[test]

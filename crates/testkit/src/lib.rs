@@ -4,12 +4,14 @@
 //! * [`sink_suite::run`]: every HTTP sink, driven through the real pipeline (batching, the
 //!   shared retry policy, dead letters) against a wiremock server.
 //! * [`notifier_suite::run`]: every HTTP notifier, driven through the shared retry policy.
+//! * [`enricher_suite::run`]: every HTTP enricher, driven through the real pipeline.
 //!
 //! A connector implements [`sink_suite::HttpSinkHarness`] or
 //! [`notifier_suite::HttpNotifierHarness`] (how to build it, what its vendor answers) and calls
 //! the suite from one test. [`fixtures`] has events and alerts with hostile text;
 //! [`LogCapture`] records every log line so tests can prove secrets never appear.
 
+pub mod enricher_suite;
 pub mod fixtures;
 pub mod notifier_suite;
 pub mod receivers;

@@ -3,8 +3,9 @@
 //!
 //! Scenarios: an alert is delivered; a 5xx is retried and then delivered exactly once;
 //! a 429's `Retry-After` is reported to the retry policy; a permanent error is reported with the vendor's reason and
-//! not retried; hostile event text is neutralised for the channel; the secret never appears
-//! in logs, `Debug` output or errors.
+//! not retried; hostile event text is neutralised for the channel; a vendor quoting the
+//! secret in its error has it removed; the secret never appears in logs, `Debug` output or
+//! errors.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,19 @@ pub trait HttpNotifierHarness: Send + Sync + 'static {
     /// Checks that the request sent for [`fixtures::hostile_alert`] neutralises the hostile
     /// text for this channel.
     fn check_hostile(&self, request: &Request) -> Result<(), String>;
+
+    /// The vendor's answer refusing the credential `secret` and quoting it, the way the
+    /// vendor writes errors, next to [`Self::echo_marker`]. Default: a 401 whose plain-text
+    /// body quotes it.
+    fn refuse_secret(&self, secret: &str) -> ResponseTemplate {
+        ResponseTemplate::new(401).set_body_string(format!("{} {secret}", self.echo_marker()))
+    }
+
+    /// Text of [`Self::refuse_secret`]'s message expected in the error (proving the
+    /// vendor's text is kept, minus the secret).
+    fn echo_marker(&self) -> &str {
+        "invalid credential"
+    }
 
     /// A transient server failure.
     fn server_error(&self) -> ResponseTemplate {
@@ -206,8 +220,29 @@ pub async fn run<H: HttpNotifierHarness>(harness: H) {
         }
     }
 
-    // 6. The secret never leaks.
+    // 6. A vendor that quotes the secret in its error: the error keeps the vendor's reason
+    //    without the secret.
     let secret = harness.secret();
+    let server = MockServer::start().await;
+    Mock::given(method(m))
+        .and(path(p.clone()))
+        .respond_with(harness.refuse_secret(secret))
+        .mount(&server)
+        .await;
+    let (result, _) = send(&harness.build(&server.uri()), &fixtures::alert(6)).await;
+    let echoed = result.expect_err("a refused credential is an error");
+    let echoed_text = format!("{echoed} {echoed:?}");
+    assert!(
+        !echoed_text.contains(secret),
+        "{name}: the secret appears in an error: {echoed_text}"
+    );
+    assert!(
+        echoed.to_string().contains(harness.echo_marker()),
+        "{name}: the error carries the vendor's reason {:?}: {echoed}",
+        harness.echo_marker()
+    );
+
+    // 7. The secret never leaks.
     let logged = logs.text();
     assert!(
         !logged.contains(secret),

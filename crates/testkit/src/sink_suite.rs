@@ -3,8 +3,8 @@
 //! Scenarios: a batch is delivered; a 5xx is retried and the batch then accepted exactly
 //! once; a 429's `Retry-After` is reported to the pipeline; a permanent failure is dead-lettered with the
 //! vendor's reason and not retried; an unreachable endpoint ends in dead letters after the
-//! retry budget; and across all of it the secret never appears in logs, `Debug` output or
-//! dead letters.
+//! retry budget; a vendor quoting the secret in its error has it removed; and across all of
+//! it the secret never appears in logs, `Debug` output, outcomes or dead letters.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,19 @@ pub trait HttpSinkHarness: Send + Sync + 'static {
 
     /// How many events a request body carries (decompressing if needed).
     fn count_events(&self, request: &Request) -> usize;
+
+    /// The vendor's answer refusing the credential `secret` and quoting it, the way the
+    /// vendor writes errors, next to [`Self::echo_marker`]. Default: a 401 whose plain-text
+    /// body quotes it.
+    fn refuse_secret(&self, secret: &str) -> ResponseTemplate {
+        ResponseTemplate::new(401).set_body_string(format!("{} {secret}", self.echo_marker()))
+    }
+
+    /// Text of [`Self::refuse_secret`]'s message expected in the outcome (proving the
+    /// vendor's text is kept, minus the secret).
+    fn echo_marker(&self) -> &str {
+        "invalid credential"
+    }
 
     /// A transient server failure.
     fn server_error(&self) -> ResponseTemplate {
@@ -257,8 +270,49 @@ pub async fn run<H: HttpSinkHarness>(harness: H) {
         "{name}: unreachable endpoint"
     );
 
-    // 6. The secret never leaks.
+    // 6. A vendor that quotes the secret in its error: the outcome and the dead letter keep
+    //    the vendor's reason without the secret.
     let secret = harness.secret();
+    let server = MockServer::start().await;
+    Mock::given(method(m))
+        .and(path(p.clone()))
+        .respond_with(harness.refuse_secret(secret))
+        .mount(&server)
+        .await;
+    let echo_sink = harness.build(&server.uri());
+    let event = fixtures::event(0);
+    let encoded = EncodedEvent {
+        event_id: event.id.clone(),
+        bytes: echo_sink.encode(&event).expect("encodes"),
+    };
+    match echo_sink.send(&[&encoded]).await.pop() {
+        Some(EventOutcome::Retry(e) | EventOutcome::Rejected(e)) => {
+            let text = format!("{e} {e:?}");
+            assert!(
+                !text.contains(secret),
+                "{name}: the secret appears in an outcome: {text}"
+            );
+            assert!(
+                e.to_string().contains(harness.echo_marker()),
+                "{name}: the outcome carries the vendor's reason {:?}: {e}",
+                harness.echo_marker()
+            );
+        }
+        other => panic!("{name}: a refused credential is a failure, got {other:?}"),
+    }
+    let echo_run = run_pipeline(harness.build(&server.uri()), events(1), 2).await;
+    assert_eq!(
+        (echo_run.delivered, echo_run.dead_lettered),
+        (0, 1),
+        "{name}: a refused credential ends in a dead letter"
+    );
+    assert!(
+        !echo_run.dead_letter_text.contains(secret),
+        "{name}: the secret appears in a dead letter: {}",
+        echo_run.dead_letter_text
+    );
+
+    // 7. The secret never leaks.
     let logged = logs.text();
     assert!(
         !logged.contains(secret),

@@ -3,7 +3,7 @@
 //! in dead letters once the retry budget is spent; a receiver that comes up late gets every
 //! event exactly once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vowguard_core::{BatchLimits, RetryPolicy, Sink};
@@ -67,6 +67,23 @@ fn ids<H: StreamSinkHarness>(harness: &H, messages: &[String]) -> Vec<String> {
     ids
 }
 
+/// The ids received so far, once at least `n` have arrived (or after 10 s, whatever
+/// arrived: the caller's assertion then says what is missing).
+async fn wait_for_ids<H: StreamSinkHarness>(
+    harness: &H,
+    received: &Arc<Mutex<Vec<String>>>,
+    n: usize,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = ids(harness, &received.lock().expect("lock").clone());
+        if got.len() >= n || tokio::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Runs every scenario; panics with the sink's name and the scenario on the first failure.
 pub async fn run<H: StreamSinkHarness>(harness: H) {
     let name = harness.name().to_owned();
@@ -76,8 +93,7 @@ pub async fn run<H: StreamSinkHarness>(harness: H) {
     let (address, received) = syslog_receiver().await;
     let (delivered, dead, _) = deliver(harness.build(&address), 5, 3).await;
     assert_eq!((delivered, dead), (5, 0), "{name}: delivers a batch");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let got = ids(&harness, &received.lock().expect("lock").clone());
+    let got = wait_for_ids(&harness, &received, expected.len()).await;
     assert_eq!(got, expected, "{name}: the receiver got every event once");
 
     // 2. An unreachable receiver: retried, then dead-lettered with the reason.
@@ -109,8 +125,7 @@ pub async fn run<H: StreamSinkHarness>(harness: H) {
         (5, 0),
         "{name}: delivered once the receiver is up"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let got = ids(&harness, &received.lock().expect("lock").clone());
+    let got = wait_for_ids(&harness, &received, expected.len()).await;
     assert_eq!(
         got, expected,
         "{name}: every event exactly once after the receiver came up"

@@ -159,7 +159,7 @@ fn wedding_context_config_errors_name_the_key() {
         ),
         (
             "provider = \"ftp\"",
-            "`enrichers.wed`: unknown variant `ftp`",
+            "`enrichers.wed.provider`: unknown variant `ftp`",
         ),
         (
             "provider = \"file\"\npath = \"weddings.json\"\nhemisphere = \"eastern\"",

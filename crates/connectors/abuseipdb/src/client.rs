@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
-use vowguard_core::{Error, ErrorKind, ThreatIntel};
+use vowguard_core::{Error, ErrorKind, Redactor, ThreatIntel};
 use vowguard_enrich::{
     ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
 };
@@ -153,6 +153,10 @@ fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
 impl ReputationProvider for AbuseIpdbProvider {
     fn name(&self) -> &'static str {
         KIND
+    }
+
+    fn redactor(&self) -> &Redactor {
+        self.api.redactor()
     }
 
     /// IP addresses only.

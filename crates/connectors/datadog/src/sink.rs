@@ -6,7 +6,9 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::Deserialize;
 use vowguard_core::secrecy::{ExposeSecret, SecretString};
-use vowguard_core::{BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Sink};
+use vowguard_core::{
+    BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Redactor, Sink,
+};
 use vowguard_http::reqwest::header::{
     ACCEPT, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue,
 };
@@ -37,6 +39,8 @@ pub struct DatadogLogsSink {
     api_key: HeaderValue,
     compression: Compression,
     encoder: LogEncoder,
+    /// Removes the API key from vendor text in every error this sink returns.
+    redactor: Redactor,
 }
 
 impl fmt::Debug for DatadogLogsSink {
@@ -70,6 +74,7 @@ impl DatadogLogsSink {
             logs_url,
             validate_url,
             api_key: vowguard_http::sensitive_header(api_key.expose_secret().trim())?,
+            redactor: Redactor::new().secret(api_key),
             compression: config.compression,
             encoder: LogEncoder::new(
                 config.ddsource.clone(),
@@ -118,8 +123,12 @@ impl DatadogLogsSink {
         Err(response_error(status, &headers, &what, &text))
     }
 
+    /// Names the component and removes the API key from vendor text: every error this sink
+    /// returns goes through here.
     fn tag(&self, error: Error) -> Error {
-        error.with_component(self.component.clone())
+        self.redactor
+            .error(error)
+            .with_component(self.component.clone())
     }
 }
 

@@ -44,6 +44,10 @@ impl HttpSinkHarness for Harness {
         "Malformed payload"
     }
 
+    fn refuse_secret(&self, secret: &str) -> ResponseTemplate {
+        ResponseTemplate::new(403)
+            .set_body_string(format!(r#"{{"errors":["invalid credential {secret}"]}}"#))
+    }
     fn count_events(&self, request: &Request) -> usize {
         let mut plain = Vec::new();
         flate2::read::GzDecoder::new(&request.body[..])

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use serde::Deserialize;
 use vowguard_core::secrecy::{ExposeSecret, SecretString};
-use vowguard_core::{BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Sink};
+use vowguard_core::{
+    BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Redactor, Sink,
+};
 use vowguard_http::reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue,
 };
@@ -49,6 +51,20 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// Removes the API key, the password and the Basic header value from vendor text.
+    fn redactor(&self) -> Redactor {
+        match self {
+            Self::None => Redactor::new(),
+            Self::ApiKey(key) => Redactor::new().secret(key),
+            Self::Basic { username, password } => {
+                let pair = format!("{username}:{}", password.expose_secret());
+                Redactor::new()
+                    .secret(password)
+                    .text(&base64::engine::general_purpose::STANDARD.encode(pair))
+            }
+        }
+    }
+
     fn header(&self) -> Result<Option<HeaderValue>, Error> {
         let value = match self {
             Self::None => return Ok(None),
@@ -81,6 +97,8 @@ pub struct ElasticsearchSink {
     auth: Option<HeaderValue>,
     compression: Compression,
     encoder: BulkEncoder,
+    /// Removes the credentials from vendor text in every error this sink returns.
+    redactor: Redactor,
 }
 
 impl fmt::Debug for ElasticsearchSink {
@@ -122,6 +140,7 @@ impl ElasticsearchSink {
             bulk_url,
             health_url,
             auth: credentials.header()?,
+            redactor: credentials.redactor(),
             compression: config.compression,
             encoder: BulkEncoder::new(config.target()?),
         })
@@ -181,8 +200,12 @@ impl ElasticsearchSink {
         Ok(bulk_outcomes(&text, events, self.encoder.action(), &what))
     }
 
+    /// Names the component and removes the credentials from vendor text: every error this
+    /// sink returns goes through here.
     fn tag(&self, error: Error) -> Error {
-        error.with_component(self.component.clone())
+        self.redactor
+            .error(error)
+            .with_component(self.component.clone())
     }
 }
 
@@ -289,7 +312,9 @@ pub fn bulk_outcomes(
     what: &str,
 ) -> Vec<EventOutcome> {
     let retry_all = |why: String| {
-        tracing::warn!(target: "vowguard::elasticsearch", "{why}; retrying the whole batch");
+        // The reason quotes the cluster's answer: it reaches the logs through the outcome,
+        // after the sink has redacted it, not from here.
+        tracing::warn!(target: "vowguard::elasticsearch", "{what}: unusable bulk answer; retrying the whole batch");
         EventOutcome::for_all(events.len(), &Err(Error::unavailable(why)))
     };
     let response: BulkResponse = match serde_json::from_str(body) {

@@ -50,6 +50,11 @@ impl HttpSinkHarness for Harness {
         "document_parsing_exception: failed to parse field [event.risk_score]"
     }
 
+    fn refuse_secret(&self, secret: &str) -> ResponseTemplate {
+        ResponseTemplate::new(401).set_body_string(format!(
+            r#"{{"error":{{"type":"security_exception","reason":"invalid credential {secret}"}},"status":401}}"#
+        ))
+    }
     fn count_events(&self, request: &Request) -> usize {
         request.body.iter().filter(|&&b| b == b'\n').count() / 2
     }

@@ -19,7 +19,7 @@ use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use serde_json::Value;
-use vowguard_core::{Alert, Error, Event, Priority, WeddingPhase};
+use vowguard_core::{Alert, Error, Event, GroupSummary, Priority, WeddingPhase};
 
 use crate::config::parse_mailbox;
 
@@ -201,6 +201,10 @@ fn rows(alert: &Alert) -> Vec<Row> {
         }
     };
     push("Priority", alert.priority.to_string());
+    if let Some(group) = GroupSummary::of(alert) {
+        push("Events", group.text());
+    }
+    push("Summary", field(&event.summary()));
     push("Action", field(&event.action));
     push(
         "Event",
@@ -374,7 +378,6 @@ pub fn render(alert: &Alert, subject_prefix: &str) -> RenderedEmail {
     let subject = subject(alert, subject_prefix);
     let rows = rows(alert);
     let reasons: Vec<String> = alert.reasons.iter().map(|r| field(r)).collect();
-    let summary = field(&alert.event.summary());
     let headline = format!(
         "{} {}",
         alert.priority,
@@ -382,8 +385,9 @@ pub fn render(alert: &Alert, subject_prefix: &str) -> RenderedEmail {
     );
 
     let width = rows.iter().map(|r| r.label.len()).max().unwrap_or(0) + 1;
-    // The summary is event text: labelled, so it cannot pass for a row of its own.
-    let mut text = format!("{headline}\nSummary: {summary}\n\n");
+    // Every line after the headline (which starts with the priority) begins with a label
+    // or an indent: event text never starts a line, so it cannot forge one.
+    let mut text = format!("{headline}\n\n");
     for row in &rows {
         let _ = writeln!(text, "{:<width$} {}", format!("{}:", row.label), row.value);
     }
@@ -407,11 +411,10 @@ pub fn render(alert: &Alert, subject_prefix: &str) -> RenderedEmail {
         html,
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n\
          <body style=\"font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222\">\n\
-         <h2 style=\"color:{colour};margin:0 0 8px 0\">{}</h2>\n<p>{}</p>\n\
+         <h2 style=\"color:{colour};margin:0 0 8px 0\">{}</h2>\n\
          <table cellpadding=\"4\" cellspacing=\"0\" style=\"border-collapse:collapse\">\n",
         escape_html(&subject),
         escape_html(&headline),
-        escape_html(&summary),
     );
     for row in &rows {
         let _ = writeln!(
@@ -705,23 +708,6 @@ mod tests {
         );
     }
 
-    /// Found by the `email` fuzz target: the summary stood alone and unlabelled on the
-    /// second line, so an event message could print a fake `Priority:` row above the real one.
-    #[test]
-    fn event_text_cannot_forge_a_labelled_line() {
-        let mut e = export_event();
-        e.message = Some("Priority: P4_INFO".into());
-        let r = render(&alert(e), "[vowguard]");
-        let forged: Vec<&str> = r
-            .text
-            .lines()
-            .filter(|l| l.starts_with("Priority:"))
-            .collect();
-        assert_eq!(forged.len(), 1, "{}", r.text);
-        assert!(forged[0].ends_with("P0_CRITICAL"), "{}", r.text);
-        assert!(r.text.contains("Summary: Priority: P4_INFO"), "{}", r.text);
-    }
-
     #[test]
     fn render_contains_the_context() {
         let mut a = alert(export_event());
@@ -760,6 +746,52 @@ mod tests {
         }
         assert!(r.text.contains("Route:"), "{}", r.text);
         assert!(r.html.contains("<li>day-of wedding</li>"), "{}", r.html);
+    }
+
+    #[test]
+    fn event_text_cannot_forge_a_label_line() {
+        let mut e = export_event();
+        e.message = Some("Priority: P4_INFO".into());
+        e.action = "Priority: P4_INFO\nRoute: ignore".into();
+        e.user_name = Some("x\r\nPriority: P4_INFO".into());
+        let mut a = alert(e);
+        a.reasons = vec!["Priority: P4_INFO\nfake".into()];
+        let r = render(&a, "[vowguard]");
+        let mut lines = r.text.lines();
+        let headline = lines.next().unwrap();
+        assert!(headline.starts_with("P0_CRITICAL "), "{headline}");
+        let priority_lines: Vec<&str> = r
+            .text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("Priority"))
+            .collect();
+        assert_eq!(priority_lines.len(), 1, "{}", r.text);
+        assert!(priority_lines[0].contains("P0_CRITICAL"), "{}", r.text);
+        // Every line is the headline, blank, a labelled row, an indented reason or ours.
+        let labels: Vec<&str> = rows(&a).iter().map(|row| row.label).collect();
+        for line in lines {
+            let ok = line.is_empty()
+                || line.starts_with("  - ")
+                || ["Why this priority:", "-- ", "Sent by vowguard."].contains(&line)
+                || labels.iter().any(|l| line.starts_with(&format!("{l}:")));
+            assert!(ok, "unlabelled line {line:?} in:\n{}", r.text);
+        }
+        assert!(!r.html.contains("<p>Priority: P4_INFO</p>"), "{}", r.html);
+    }
+
+    #[test]
+    fn a_grouped_alert_says_how_many_events_and_when() {
+        let mut a = alert(export_event());
+        a.params.insert("group_size".into(), 12.into());
+        a.params
+            .insert("group_first_seen".into(), "2026-06-20T12:00:00Z".into());
+        a.params
+            .insert("group_last_seen".into(), "2026-06-20T12:03:07Z".into());
+        let r = render(&a, "[vowguard]");
+        let expected = "12 events from 2026-06-20 12:00:00 to 12:03:07 UTC";
+        assert!(r.text.contains("Events:"), "{}", r.text);
+        assert!(r.text.contains(expected), "{}", r.text);
+        assert!(r.html.contains(expected), "{}", r.html);
     }
 
     #[test]

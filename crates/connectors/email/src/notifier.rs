@@ -13,7 +13,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
-use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt};
+use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, Redactor};
 
 use crate::config::{EmailConfig, TlsMode};
 use crate::encode::{self, BuiltMessage};
@@ -34,6 +34,8 @@ pub struct EmailNotifier {
     to: Vec<Mailbox>,
     builder: AsyncSmtpTransportBuilder,
     transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+    /// Removes the SMTP password from server replies in every error.
+    redactor: Redactor,
 }
 
 impl fmt::Debug for EmailNotifier {
@@ -130,6 +132,9 @@ impl EmailNotifier {
                 .tls(tls)
                 .timeout(Some(Duration::from_millis(config.timeout_ms)))
                 .pool_config(PoolConfig::new().max_size(config.pool_max_size));
+        let redactor = password
+            .as_ref()
+            .map_or_else(Redactor::new, |p| Redactor::new().secret(p));
         if let (Some(user), Some(password)) = (&config.username, password) {
             builder = builder.credentials(Credentials::new(
                 user.clone(),
@@ -143,6 +148,7 @@ impl EmailNotifier {
             to: valid.to,
             builder,
             transport: OnceLock::new(),
+            redactor,
             config,
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -173,7 +179,10 @@ impl EmailNotifier {
         .map_err(|e| self.tag(e))
     }
 
+    /// Names the component and removes the password from the server's text: every error
+    /// this notifier returns goes through here.
     fn tag(&self, e: Error) -> Error {
+        let e = self.redactor.error(e);
         match &self.component {
             Some(id) if e.component().is_none() => e.with_component(id.clone()),
             _ => e,

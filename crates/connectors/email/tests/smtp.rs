@@ -457,7 +457,7 @@ fn registry_config_errors_name_the_key() {
         ),
         (
             format!("{base}to = [\"ok@example.org\"]\ntls = \"plain\""),
-            "`notifiers.mail`: `tls` must be \"starttls\", \"tls\" or \"none\"",
+            "`notifiers.mail.tls`: `tls` must be \"starttls\", \"tls\" or \"none\"",
         ),
         (
             format!(
@@ -491,4 +491,46 @@ fn registry_config_errors_name_the_key() {
     .unwrap();
     assert_eq!(notifier.config().tls, TlsMode::Starttls);
     assert_eq!(notifier.config().effective_port(), 587);
+}
+
+/// A server that quotes the password in its refusal: the error keeps the reply, not the
+/// password (a scripted SMTP peer, since no real server echoes credentials on request).
+#[tokio::test]
+async fn a_reply_quoting_the_password_is_redacted() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    const SECRET: &str = "smtp-pw-Qx81-echoed";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                    let reply = match verb.as_str() {
+                        "EHLO" => "250-fake\r\n250 AUTH PLAIN LOGIN\r\n".to_owned(),
+                        "AUTH" => "235 2.7.0 ok\r\n".to_owned(),
+                        "RCPT" => format!("550 5.7.1 relay refused for credential {SECRET}\r\n"),
+                        "QUIT" => "221 bye\r\n".to_owned(),
+                        _ => "250 ok\r\n".to_owned(),
+                    };
+                    if write.write_all(reply.as_bytes()).await.is_err() || verb == "QUIT" {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut c = EmailConfig::new("127.0.0.1", FROM, vec![TO.to_owned()]);
+    c.port = Some(port);
+    c.tls = TlsMode::None;
+    c.timeout_ms = 5_000;
+    c.username = Some(USER.to_owned());
+    let notifier = EmailNotifier::new(c, Some(SecretString::from(SECRET))).unwrap();
+    let err = notifier.notify(&alert(event())).await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(text.contains("relay refused for credential"), "{text}");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
-use vowguard_core::{Error, ThreatIntel};
+use vowguard_core::{Error, Redactor, ThreatIntel};
 use vowguard_enrich::{Indicator, IndicatorKind, ReputationProvider, ThreatEnricher};
 use vowguard_http::reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use vowguard_http::reqwest::{Client, StatusCode, Url};
@@ -25,7 +25,7 @@ pub struct MispProvider {
     sightings_url: Url,
     origin: String,
     headers: HeaderMap,
-    api_key: SecretString,
+    redactor: Redactor,
     to_ids_only: bool,
     benign_tags: Vec<String>,
     report_sightings: bool,
@@ -51,6 +51,10 @@ fn endpoint(base: &str, path: &str) -> Result<Url, Error> {
 
 impl MispProvider {
     /// A provider for `config` with the resolved `api_key`.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "ownership of the secret moves into the provider (zeroized on drop)"
+    )]
     pub fn new(config: &MispConfig, api_key: SecretString) -> Result<Self, Error> {
         let search_url = endpoint(&config.url, "attributes/restSearch")?;
         let sightings_url = endpoint(&config.url, "sightings/add")?;
@@ -70,7 +74,7 @@ impl MispProvider {
             search_url,
             sightings_url,
             headers,
-            api_key,
+            redactor: Redactor::new().secret(&api_key),
             to_ids_only: config.to_ids_only,
             benign_tags: config.benign_tags.clone(),
             report_sightings: config.report_sightings,
@@ -87,16 +91,6 @@ impl MispProvider {
         ))
     }
 
-    /// Replaces any echo of the API key in vendor text.
-    fn redact(&self, text: &str) -> String {
-        let key = self.api_key.expose_secret().trim();
-        if key.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(key, "[redacted]")
-        }
-    }
-
     /// Maps one restSearch answer onto attributes or an [`Error`]: 2xx parsed (malformed
     /// JSON rejected), 404 "Nothing found" / "No matches" (older MISP) is no attributes,
     /// 429/5xx/408 retryable with `Retry-After`, 401/403 unauthorized, other 4xx rejected.
@@ -106,7 +100,10 @@ impl MispProvider {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Vec<crate::encode::Attribute>, Error> {
-        let text = self.redact(&String::from_utf8_lossy(body));
+        let text = self
+            .redactor
+            .redact(&String::from_utf8_lossy(body))
+            .into_owned();
         let what = format!("MISP attribute search at {}", self.origin);
         if status == StatusCode::NOT_FOUND
             && (text.contains("Nothing found") || text.contains("No matches"))
@@ -114,7 +111,7 @@ impl MispProvider {
             return Ok(Vec::new());
         }
         vowguard_http::classify_status(status, headers, &what, &text)?;
-        parse_attributes(body).map_err(|e| Error::new(e.kind(), self.redact(e.message())))
+        parse_attributes(body).map_err(|e| self.redactor.error(e))
     }
 
     fn spawn_sighting(&self, indicator: &Indicator) {
@@ -125,6 +122,7 @@ impl MispProvider {
             .body(sighting_body(indicator));
         let origin = self.origin.clone();
         let kind = indicator.kind.clone();
+        let redactor = self.redactor.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -139,7 +137,7 @@ impl MispProvider {
                 }
                 Err(e) => Err(vowguard_http::transport_error(e, &what)),
             };
-            match result {
+            match redactor.result(result) {
                 Ok(()) => tracing::debug!(indicator = %kind, "MISP sighting reported"),
                 Err(error) => {
                     tracing::debug!(indicator = %kind, error = %error, "MISP sighting failed");
@@ -157,6 +155,10 @@ impl ReputationProvider for MispProvider {
 
     fn supports(&self, _kind: &IndicatorKind) -> bool {
         true
+    }
+
+    fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {

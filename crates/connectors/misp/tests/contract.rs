@@ -450,6 +450,22 @@ async fn wait_for_requests(server: &MockServer, path_: &str, n: usize) -> Vec<Re
     panic!("expected {n} requests to {path_}");
 }
 
+/// Waits (with a deadline) until every task spawned on this test's runtime (the sighting
+/// reports, and the HTTP connections of an enricher already dropped) has finished, so what
+/// the server received afterwards is final.
+async fn wait_for_spawned_tasks() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while metrics.num_alive_tasks() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} spawned task(s) still running",
+            metrics.num_alive_tasks()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn sightings_posted_when_enabled() {
     let server = MockServer::start().await;
@@ -498,8 +514,16 @@ async fn sighting_failure_never_fails_enrichment_and_misses_are_not_sighted() {
     event.domain = Some("unknown.example".into());
     let threat = e.enrich(&event).await.unwrap().threat.unwrap();
     assert_eq!(threat.verdict, Verdict::Malicious);
-    let sightings = wait_for_requests(&server, "/sightings/add", 1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_requests(&server, "/sightings/add", 1).await;
+    drop(e);
+    wait_for_spawned_tasks().await;
+    let sightings: Vec<Request> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/sightings/add")
+        .collect();
     assert_eq!(sightings.len(), 1, "only the hit is sighted");
 }
 
@@ -512,8 +536,10 @@ async fn no_sightings_by_default() {
         .expect(0)
         .mount(&server)
         .await;
-    enricher(&server).enrich(&ip_event()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let e = enricher(&server);
+    e.enrich(&ip_event()).await.unwrap();
+    drop(e);
+    wait_for_spawned_tasks().await;
     server.verify().await;
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
-use vowguard_core::{Error, ErrorKind, ThreatIntel};
+use vowguard_core::{Error, ErrorKind, Redactor, ThreatIntel};
 use vowguard_enrich::{
     ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
 };
@@ -144,6 +144,10 @@ pub fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body:
 impl ReputationProvider for OtxProvider {
     fn name(&self) -> &'static str {
         KIND
+    }
+
+    fn redactor(&self) -> &Redactor {
+        self.api.redactor()
     }
 
     /// IP addresses, domains and host names, URLs and file hashes.

@@ -85,20 +85,18 @@ impl OtxType {
 }
 
 /// `{base}/api/v1/indicators/{type}/{value}/general`; `value` is one percent-encoded path
-/// segment (a URL's `/`, `?` and `#` are escaped).
+/// segment (every reserved character of a URL, CR and LF included, is escaped; see
+/// [`vowguard_enrich::indicator_url`]).
 pub fn general_url(base: &Url, kind: OtxType, value: &str) -> Result<Url, Error> {
     let value = match kind {
         OtxType::Domain | OtxType::Hostname => value.trim_end_matches('.').to_ascii_lowercase(),
         OtxType::File => value.to_ascii_lowercase(),
         _ => value.to_owned(),
     };
-    let mut url = base.clone();
-    url.set_query(None);
-    url.path_segments_mut()
-        .map_err(|()| Error::config("`base_url` cannot carry a path"))?
-        .pop_if_empty()
-        .extend(["api", "v1", "indicators", kind.as_str(), &value, "general"]);
-    Ok(url)
+    vowguard_enrich::indicator_url(
+        base,
+        &["api", "v1", "indicators", kind.as_str(), &value, "general"],
+    )
 }
 
 /// The verdict and 0..=100 score for `pulses` pulses: none unknown (`None`), one or two
@@ -516,7 +514,7 @@ mod tests {
             (
                 OtxType::Url,
                 "http://evil.example/a/b?c=d#e",
-                "https://otx.alienvault.com/api/v1/indicators/url/http:%2F%2Fevil.example%2Fa%2Fb%3Fc=d%23e/general",
+                "https://otx.alienvault.com/api/v1/indicators/url/http:%2F%2Fevil.example%2Fa%2Fb%3Fc%3Dd%23e/general",
             ),
         ];
         for (kind, value, expected) in cases {

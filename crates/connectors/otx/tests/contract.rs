@@ -162,7 +162,7 @@ async fn every_indicator_kind_uses_its_section() {
             "/api/v1/indicators/domain/example.org/general",
             &format!("/api/v1/indicators/file/{HASH}/general"),
             "/api/v1/indicators/hostname/login.example.org/general",
-            "/api/v1/indicators/url/https:%2F%2Fevil.example%2Fa%20b%3Fx=1%23frag/general",
+            "/api/v1/indicators/url/https:%2F%2Fevil.example%2Fa%20b%3Fx%3D1%23frag/general",
         ]
     );
 }
@@ -430,4 +430,27 @@ fn config_errors_name_the_key() {
     let table: toml::Table = toml::from_str("api_key = { env = \"NOPE\" }").unwrap();
     let text = build_fn()(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(text.contains("enrichers.pulses.api_key"), "{text}");
+}
+
+/// A URL with CR/LF (and every other reserved character) is looked up as itself, one
+/// percent-encoded path segment, and the verdict is recorded against that same URL.
+#[tokio::test]
+async fn a_url_with_line_breaks_is_looked_up_as_itself() {
+    let server = MockServer::start().await;
+    let url = "https://evil.example/a\r\nb/c?d=1&e=%41#f";
+    Mock::given(method("GET"))
+        .respond_with(ok(IP_PULSES))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut ev = Event::new(Category::Network, "http", Severity::Low);
+    ev.url = Some(url.into());
+    let threat = build(&server).enrich(&ev).await.unwrap().threat.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        requests[0].url.path(),
+        "/api/v1/indicators/url/https:%2F%2Fevil.example%2Fa%0D%0Ab%2Fc%3Fd%3D1%26e%3D%2541%23f/general"
+    );
+    assert_eq!(threat.providers.len(), 1);
+    assert_eq!(threat.providers[0].indicator, url);
 }

@@ -13,7 +13,7 @@
 //!   `custom_details` is reduced to the essentials.
 
 use serde_json::{Map, Value, json};
-use vowguard_core::{Alert, AlertAction, Error, Priority};
+use vowguard_core::{Alert, AlertAction, Error, GroupSummary, Priority};
 
 use crate::config::Link;
 
@@ -113,10 +113,19 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// `payload.summary`: `[P0] ` and the event's summary, control characters replaced by
+/// `payload.summary`: `[P0] `, for a group of several events `[12 events from ... to ...
+/// UTC] `, and the (latest) event's summary, control characters replaced by
 /// spaces, at most 1024 characters.
 pub fn summary(alert: &Alert) -> String {
-    let text = format!("[{}] {}", alert.priority.short(), alert.event.summary());
+    let grouped = GroupSummary::of(alert)
+        .filter(|g| g.size > 1)
+        .map(|g| format!("[{}] ", g.text()))
+        .unwrap_or_default();
+    let text = format!(
+        "[{}] {grouped}{}",
+        alert.priority.short(),
+        alert.event.summary()
+    );
     let clean: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -135,7 +144,8 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
 }
 
 /// The `payload.custom_details` object: the event (without enrichment), priority, reasons,
-/// wedding impact and context, threat intelligence, patterns, route and the route's
+/// wedding impact and context, threat intelligence, patterns, route, the group (how many
+/// events the alert stands for and their first and last times) and the route's
 /// `escalation_policy` parameter when set.
 pub fn custom_details(alert: &Alert) -> Value {
     let event = &alert.event;
@@ -162,6 +172,17 @@ pub fn custom_details(alert: &Alert) -> Value {
         details.insert("geo".into(), json!(geo));
     }
     details.insert("route".into(), json!(alert.route));
+    if let Some(group) = GroupSummary::of(alert) {
+        details.insert(
+            "group".into(),
+            json!({
+                "size": group.size,
+                "first_seen": group.first_seen,
+                "last_seen": group.last_seen,
+                "summary": group.text(),
+            }),
+        );
+    }
     if let Some(policy) = alert.params.get("escalation_policy") {
         details.insert("escalation_policy".into(), policy.clone());
     }
@@ -278,6 +299,7 @@ pub fn encode_capped(mut body: Value, limit: usize) -> Result<Vec<u8>, Error> {
         let mut minimal = json!({
             "priority": keep("priority"),
             "route": keep("route"),
+            "group": keep("group"),
             "event_id": event_id,
             "truncated": "custom details dropped: the PagerDuty event was over 512 KB; see the SIEM",
         });

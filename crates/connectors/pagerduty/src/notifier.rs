@@ -5,7 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use vowguard_core::{Alert, Error, Notifier, RateLimit, Receipt};
+use vowguard_core::{Alert, Error, Notifier, RateLimit, Receipt, Redactor};
 use vowguard_http::reqwest::header::{CONTENT_TYPE, HeaderMap};
 use vowguard_http::reqwest::{Client, StatusCode, Url};
 
@@ -21,6 +21,8 @@ pub struct PagerDutyNotifier {
     routing_key: SecretString,
     template: EventTemplate,
     client: Client,
+    /// Removes the routing key from vendor text in every error.
+    redactor: Redactor,
 }
 
 impl fmt::Debug for PagerDutyNotifier {
@@ -50,6 +52,7 @@ impl PagerDutyNotifier {
         config.validate(&prefix)?;
         Ok(Self {
             url: config.enqueue_url(&prefix)?,
+            redactor: Redactor::new().secret(&routing_key),
             routing_key,
             template: EventTemplate {
                 source: config.resolved_source(),
@@ -71,15 +74,8 @@ impl PagerDutyNotifier {
     pub fn encode(&self, alert: &Alert) -> Result<Vec<u8>, Error> {
         encode::encode_event(alert, self.routing_key.expose_secret(), &self.template)
     }
-}
 
-#[async_trait]
-impl Notifier for PagerDutyNotifier {
-    fn kind(&self) -> &'static str {
-        "pagerduty"
-    }
-
-    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+    async fn send_event(&self, alert: &Alert) -> Result<Receipt, Error> {
         let body = self.encode(alert)?;
         let what = format!(
             "send PagerDuty {} event to {}",
@@ -100,8 +96,19 @@ impl Notifier for PagerDutyNotifier {
             .text()
             .await
             .map_err(|e| vowguard_http::transport_error(e, &what))?;
-        let text = text.replace(self.routing_key.expose_secret(), "[redacted]");
         map_response(status, &headers, &text, &what, &encode::dedup_key(alert))
+    }
+}
+
+#[async_trait]
+impl Notifier for PagerDutyNotifier {
+    fn kind(&self) -> &'static str {
+        "pagerduty"
+    }
+
+    /// Sends the event; every error comes back without the routing key.
+    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+        self.redactor.result(self.send_event(alert).await)
     }
 
     /// Checks that the routing key looks like an integration key (32 letters and digits);

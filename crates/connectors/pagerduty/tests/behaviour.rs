@@ -40,6 +40,11 @@ impl HttpNotifierHarness for PagerDuty {
     fn permanent_reason(&self) -> &str {
         "Event object is invalid"
     }
+    fn refuse_secret(&self, secret: &str) -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_string(format!(
+            r#"{{"status":"invalid event","message":"Event object is invalid","errors":["invalid credential: routing key {secret} is unknown"]}}"#
+        ))
+    }
     fn check_hostile(&self, request: &Request) -> Result<(), String> {
         if request.body.len() > 512 * 1024 {
             return Err(format!(

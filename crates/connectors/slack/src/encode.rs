@@ -16,7 +16,7 @@
 //! escape boundary with `…`.
 
 use serde_json::{Value, json};
-use vowguard_core::{Alert, AlertAction, Event, Verdict, WeddingPhase};
+use vowguard_core::{Alert, AlertAction, Event, GroupSummary, Verdict, WeddingPhase};
 
 use crate::config::Mention;
 
@@ -244,8 +244,12 @@ fn what(event: &Event) -> String {
         line.push_str(&format!(" · {n} records"));
     }
     if let Some(message) = &event.message {
-        line.push('\n');
-        line.push_str(&clean(message, true));
+        // Each line of the message is quoted with a bar, so no line of event text can
+        // start like a label (`*Priority*`) of the message itself.
+        for message_line in clean(message, true).split('\n') {
+            line.push_str("\n│ ");
+            line.push_str(message_line);
+        }
     }
     line
 }
@@ -323,14 +327,18 @@ pub fn build_message(alert: &Alert, mentions: &[Mention]) -> Value {
         blocks.push(json!({"type": "section", "text": mrkdwn(&mentioned)}));
     }
 
-    let mut fields = vec![
-        ("Priority", alert.priority.to_string()),
+    let group = GroupSummary::of(alert);
+    let mut fields = vec![("Priority", alert.priority.to_string())];
+    if let Some(g) = &group {
+        fields.push(("Events", g.text()));
+    }
+    fields.extend([
         (
             "Severity",
             format!("{} · {}", event.severity, event.category),
         ),
         ("Who", who(event)),
-    ];
+    ]);
     if let Some(w) = wedding(event) {
         fields.push(("Wedding", w));
     }
@@ -393,6 +401,9 @@ pub fn build_message(alert: &Alert, mentions: &[Mention]) -> Value {
     blocks.truncate(MAX_BLOCKS);
 
     let mut summary = header_text(alert);
+    if let Some(g) = group.filter(|g| g.size > 1) {
+        summary.push_str(&format!(" ({})", g.text()));
+    }
     if let Some(message) = &event.message {
         summary.push_str(": ");
         summary.push_str(&one_line(message));
@@ -503,7 +514,7 @@ mod tests {
                     {"type": "mrkdwn", "text": "*Patterns*\nguest_list_scraping", "verbatim": true},
                     {"type": "mrkdwn", "text": "*Route*\ncritical", "verbatim": true},
                 ]},
-                {"type": "section", "text": {"type": "mrkdwn", "text": "*What*\nguest_list.export · success · guest_lists/gl-9 · 412 records\nGuest list exported: 412 rows", "verbatim": true}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": "*What*\nguest_list.export · success · guest_lists/gl-9 · 412 records\n│ Guest list exported: 412 rows", "verbatim": true}},
                 {"type": "section", "text": {"type": "mrkdwn", "text": "*Why*\n• severity critical\n• wedding day_of", "verbatim": true}},
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": "Event 01890000-0000-7000-8000-000000000001 · 2024-06-01T14:30:00.000Z · Alert 01890000-0000-7000-8000-0000000000a1", "verbatim": true}]},
             ],

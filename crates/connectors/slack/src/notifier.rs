@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, SnapshotFile};
+use vowguard_core::{
+    Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, Redactor, SnapshotFile,
+};
 use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use vowguard_http::reqwest::{self, StatusCode, Url};
 use vowguard_http::{
@@ -56,6 +58,8 @@ pub struct SlackNotifier {
     origin: String,
     mentions: Vec<Mention>,
     delivered: Mutex<DeliveryMemory>,
+    /// Removes the webhook URL (and its parts) or the bot token from every vendor answer.
+    redactor: Redactor,
 }
 
 impl fmt::Debug for SlackNotifier {
@@ -91,6 +95,12 @@ impl SlackNotifier {
             .validate(mode)
             .map_err(crate::config::Problem::into_error)?;
         let client = build_client(&config.http)?;
+        let redactor = match &credential {
+            SlackCredential::WebhookUrl(secret) => {
+                Redactor::new().secret(secret).url(secret.expose_secret())
+            }
+            SlackCredential::BotToken(token) => Redactor::new().secret(token),
+        };
         let (target, origin) = match credential {
             SlackCredential::WebhookUrl(secret) => {
                 let url = parse_url("webhook_url", secret.expose_secret().trim())?;
@@ -122,6 +132,7 @@ impl SlackNotifier {
             origin,
             mentions: valid.mentions,
             delivered: Mutex::new(DeliveryMemory::new(DELIVERY_MEMORY)),
+            redactor,
         })
     }
 
@@ -183,7 +194,13 @@ impl SlackNotifier {
         Ok(channels)
     }
 
+    /// One request; the answer's body and any error come back without the credential, so
+    /// nothing built from them (errors, logs, the notification log) can carry it.
     async fn post(&self, url: &Url, body: Vec<u8>, what: &str) -> Result<Answer, Error> {
+        self.redactor.result(self.post_raw(url, body, what).await)
+    }
+
+    async fn post_raw(&self, url: &Url, body: Vec<u8>, what: &str) -> Result<Answer, Error> {
         let mut request = self
             .client
             .post(url.clone())
@@ -202,7 +219,7 @@ impl SlackNotifier {
         Ok(Answer {
             status,
             headers,
-            body,
+            body: self.redactor.redact(&body).into_owned(),
         })
     }
 

@@ -123,7 +123,7 @@ async fn webhook_posts_the_exact_message() {
                 {"type": "mrkdwn", "text": "*Risk*\n92/100", "verbatim": true},
                 {"type": "mrkdwn", "text": "*Route*\ncritical", "verbatim": true},
             ]},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "*What*\nguest_list.export · success\n412 guests exported", "verbatim": true}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*What*\nguest_list.export · success\n│ 412 guests exported", "verbatim": true}},
             {"type": "section", "text": {"type": "mrkdwn", "text": "*Why*\n• severity critical", "verbatim": true}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "Event evt-1 · 2024-06-01T14:30:00.000Z · Alert alert-1", "verbatim": true}]},
         ],

@@ -147,7 +147,8 @@ pub fn validate_e164(number: &str) -> Result<(), String> {
 fn check_e164(key: &str, number: &str) -> Result<(), Error> {
     validate_e164(number).map_err(|why| {
         Error::config(format!(
-            "`{key}`: {number:?} is not an E.164 number ({why}), e.g. \"+447700900123\""
+            "`{key}`: {} is not an E.164 number ({why}), e.g. \"+447700900123\"",
+            crate::notifier::mask(number)
         ))
     })
 }
@@ -221,7 +222,9 @@ mod tests {
         c.to.push("+0123456789".into());
         let e = c.validate("notifiers.sms").unwrap_err().to_string();
         assert!(
-            e.contains("`notifiers.sms.to[1]`") && e.contains("+0123456789"),
+            e.contains("`notifiers.sms.to[1]`")
+                && e.contains("+012*****89")
+                && !e.contains("+0123456789"),
             "{e}"
         );
 

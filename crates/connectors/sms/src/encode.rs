@@ -11,7 +11,7 @@
 //! [`build_message`] writes `P0 vowguard: <action> - <message> | Wedding <id> TODAY | Ref <ref>`
 //! and fits it in [`MAX_SEGMENTS`], cutting the least important part first.
 
-use vowguard_core::{Alert, WeddingPhase};
+use vowguard_core::{Alert, GroupSummary, WeddingPhase};
 
 /// Most segments an alert may take.
 pub const MAX_SEGMENTS: usize = 2;
@@ -138,6 +138,8 @@ pub struct MessageOptions {
 #[derive(Debug, Clone)]
 struct Parts {
     priority: &'static str,
+    /// How many events a grouped alert stands for, e.g. `12 events 14:03-14:05Z`.
+    group: Option<String>,
     action: String,
     detail: String,
     wedding: Option<(String, String)>,
@@ -146,7 +148,10 @@ struct Parts {
 
 impl Parts {
     fn render(&self, action_chars: usize, detail_chars: usize, wedding_chars: usize) -> String {
-        let mut out = format!("{} vowguard: ", self.priority);
+        let mut out = match &self.group {
+            Some(group) => format!("{} vowguard ({group}): ", self.priority),
+            None => format!("{} vowguard: ", self.priority),
+        };
         out.push_str(&cut(&self.action, action_chars, "..."));
         let detail = cut(&self.detail, detail_chars, "...");
         if !detail.is_empty() {
@@ -173,6 +178,7 @@ impl Parts {
     fn gsm7(&self) -> Self {
         Self {
             priority: self.priority,
+            group: self.group.clone(),
             action: to_gsm7(&self.action),
             detail: to_gsm7(&self.detail),
             wedding: self
@@ -280,6 +286,9 @@ pub fn build_message(alert: &Alert, options: &MessageOptions) -> String {
     .filter(|(id, _)| !id.is_empty());
     let parts = Parts {
         priority: alert.priority.short(),
+        group: GroupSummary::of(alert)
+            .filter(|g| g.size > 1)
+            .map(|g| g.short_text()),
         action: sanitize(&event.action),
         detail,
         wedding,

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, SnapshotFile};
+use vowguard_core::{
+    Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, Redactor, SnapshotFile,
+};
 use vowguard_http::reqwest::header::HeaderMap;
 use vowguard_http::reqwest::{Client, StatusCode, Url};
 
@@ -110,6 +112,9 @@ pub struct SmsNotifier {
     options: MessageOptions,
     client: Client,
     log: Mutex<DeliveryLog>,
+    /// Removes the auth token and account SID from vendor text and masks every phone
+    /// number in it (Twilio quotes the `To` number in its errors).
+    redactor: Redactor,
 }
 
 impl fmt::Debug for SmsNotifier {
@@ -148,6 +153,10 @@ impl SmsNotifier {
                 &format!("{base}/2010-04-01/Accounts/{sid}.json"),
             )?,
             account_sid: sid.clone(),
+            redactor: Redactor::new()
+                .secret(&auth_token)
+                .text(sid)
+                .phone_numbers(),
             auth_token,
             sender,
             to: config.to.clone(),
@@ -206,8 +215,9 @@ impl SmsNotifier {
                     })?;
                     validate_e164(number).map_err(|why| {
                         Error::rejected(format!(
-                            "route `{}`: parameter `recipients[{i}]` {number:?} is not an E.164 number ({why})",
-                            alert.route
+                            "route `{}`: parameter `recipients[{i}]` {} is not an E.164 number ({why})",
+                            alert.route,
+                            mask(number)
                         ))
                     })?;
                     numbers.push(number.to_owned());
@@ -236,7 +246,13 @@ impl SmsNotifier {
         Ok(unique)
     }
 
+    /// Texts one recipient; the error (Twilio's message included) comes back with every
+    /// phone number masked and no credential.
     async fn send_one(&self, to: &str, body: &str) -> Result<Option<String>, Error> {
+        self.redactor.result(self.post_message(to, body).await)
+    }
+
+    async fn post_message(&self, to: &str, body: &str) -> Result<Option<String>, Error> {
         let what = format!(
             "send SMS to {} via Twilio at {}",
             mask(to),
@@ -261,8 +277,28 @@ impl SmsNotifier {
             .text()
             .await
             .map_err(|e| vowguard_http::transport_error(e, &what))?;
-        let text = text.replace(self.auth_token.expose_secret(), "[redacted]");
         map_response(status, &headers, &text, &what)
+    }
+
+    async fn check_account(&self) -> Result<(), Error> {
+        let what = format!(
+            "check Twilio credentials at {}",
+            vowguard_http::origin(&self.account_url)
+        );
+        let response = self
+            .client
+            .get(self.account_url.clone())
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+            .send()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| vowguard_http::transport_error(e, &what))?;
+        map_response(status, &headers, &text, &what).map(|_| ())
     }
 
     fn state(&self, alert_id: &str, recipient: &str) -> Option<RecipientState> {
@@ -351,24 +387,7 @@ impl Notifier for SmsNotifier {
     /// Fetches the account resource (`GET /2010-04-01/Accounts/{sid}.json`) to check the
     /// credentials; sends no message.
     async fn healthcheck(&self) -> Result<(), Error> {
-        let what = format!(
-            "check Twilio credentials at {}",
-            vowguard_http::origin(&self.account_url)
-        );
-        let response = self
-            .client
-            .get(self.account_url.clone())
-            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-            .send()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, &what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, &what))?;
-        map_response(status, &headers, &text, &what).map(|_| ())
+        self.redactor.result(self.check_account().await)
     }
 
     /// A Twilio long code sends about one message per second.

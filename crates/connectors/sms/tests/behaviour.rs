@@ -41,6 +41,11 @@ impl HttpNotifierHarness for Sms {
     fn permanent_reason(&self) -> &str {
         "not a valid phone number"
     }
+    fn refuse_secret(&self, secret: &str) -> ResponseTemplate {
+        ResponseTemplate::new(401).set_body_string(format!(
+            r#"{{"code":20003,"message":"invalid credential {secret}","status":401}}"#
+        ))
+    }
     fn check_hostile(&self, request: &Request) -> Result<(), String> {
         let body = form_urlencoded::parse(&request.body)
             .find(|(k, _)| k == "Body")

@@ -405,3 +405,41 @@ fn data_dir() -> &'static Path {
     });
     &DIR
 }
+
+/// Twilio quotes the number in its errors (21211: "The 'To' number +15005550001 is not a
+/// valid phone number."); the error vowguard returns, logs and records masks it, like its
+/// own text does.
+#[tokio::test]
+async fn vendor_errors_never_carry_a_full_phone_number() {
+    let server = MockServer::start().await;
+    for number in [ANA, BEN] {
+        Mock::given(method("POST"))
+            .and(path(MESSAGES))
+            .and(body_string_contains(number.trim_start_matches('+')))
+            .respond_with(twilio_error(
+                400,
+                21211,
+                &format!("The 'To' number {number} is not a valid phone number."),
+            ))
+            .mount(&server)
+            .await;
+    }
+    let n = notifier(&server, &[ANA, BEN]);
+    let error = n.notify(&alert()).await.unwrap_err();
+    let text = format!("{error} {error:?}");
+    for number in [ANA, BEN] {
+        assert!(!text.contains(number), "{number} in {text}");
+        assert!(
+            !text.contains(number.trim_start_matches('+')),
+            "{number} in {text}"
+        );
+    }
+    assert!(text.contains("is not a valid phone number"), "{text}");
+    assert!(text.contains("+447*******23"), "{text}");
+    // A number in a route parameter that is not E.164 is masked too.
+    let mut a = alert();
+    a.params
+        .insert("recipients".into(), json!(["0044 7700 900999"]));
+    let error = n.notify(&a).await.unwrap_err().to_string();
+    assert!(!error.contains("7700 900999"), "{error}");
+}

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::time::Instant;
-use vowguard_core::{BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Sink};
+use vowguard_core::{
+    BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Redactor, Sink,
+};
 use vowguard_http::reqwest::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue,
 };
@@ -45,6 +47,8 @@ pub struct SplunkHecSink {
     /// The client's whole-request timeout (`http.timeout_ms`).
     request_timeout: Duration,
     id: Option<String>,
+    /// Removes the token from vendor text in every error this sink returns.
+    redactor: Redactor,
 }
 
 impl fmt::Debug for SplunkHecSink {
@@ -76,6 +80,7 @@ impl SplunkHecSink {
             sensitive_header(&format!("Splunk {}", token.expose_secret())).map_err(|_| {
                 Error::config("`token`: contains characters not allowed in an HTTP header")
             })?;
+        let redactor = Redactor::new().secret(&token);
         let client = vowguard_http::build_client(&config.http)?;
         let config_timeout_ms = config.http.timeout_ms;
         let SplunkHecConfig {
@@ -98,6 +103,7 @@ impl SplunkHecSink {
             health_url: service_url(&base, "health"),
             origin: origin(&base),
             auth,
+            redactor,
             compression,
             acknowledgements,
             channel,
@@ -122,7 +128,10 @@ impl SplunkHecSink {
         self.channel.as_deref()
     }
 
+    /// Names the component and removes the token from vendor text: every error this sink
+    /// returns goes through here.
     fn tag(&self, error: Error) -> Error {
+        let error = self.redactor.error(error);
         match &self.id {
             Some(id) => error.with_component(id.clone()),
             None => error,

@@ -30,6 +30,11 @@ impl HttpSinkHarness for Hec {
     fn permanent_reason(&self) -> &str {
         "Incorrect index"
     }
+    fn refuse_secret(&self, secret: &str) -> ResponseTemplate {
+        ResponseTemplate::new(403).set_body_string(format!(
+            r#"{{"text":"invalid credential {secret}","code":4}}"#
+        ))
+    }
     fn count_events(&self, request: &Request) -> usize {
         serde_json::Deserializer::from_slice(&request.body)
             .into_iter::<serde_json::Value>()

@@ -9,7 +9,7 @@
 //! (amber), P2 `accent` (blue), P3 `good` (green: low urgency), P4 `default`.
 
 use serde_json::{Map, Value, json};
-use vowguard_core::{Alert, Priority, WeddingImpact, WeddingPhase};
+use vowguard_core::{Alert, GroupSummary, Priority, WeddingImpact, WeddingPhase};
 use vowguard_http::reqwest::Url;
 
 use crate::config::CardLink;
@@ -173,11 +173,14 @@ pub fn impact_text(impact: &WeddingImpact) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-/// The facts of the card: Priority, What, Who, Wedding, Risk, Threat, Impact, Route (the
+/// The facts of the card: Priority, Events (for a grouped alert), What, Who, Wedding, Risk, Threat, Impact, Route (the
 /// optional ones only when known). Values are neutralised and capped.
 pub fn facts(alert: &Alert) -> Vec<Value> {
     let event = &alert.event;
     let mut facts = vec![fact("Priority", alert.priority.as_str())];
+    if let Some(group) = GroupSummary::of(alert) {
+        facts.push(fact("Events", &group.text()));
+    }
     let mut what = format!("{} {} ({})", event.category, event.action, event.outcome);
     if let Some(n) = event.record_count {
         what.push_str(&format!(", {n} records"));

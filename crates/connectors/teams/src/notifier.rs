@@ -4,7 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
-use vowguard_core::{Alert, Error, Notifier, RateLimit, Receipt};
+use vowguard_core::{Alert, Error, Notifier, RateLimit, Receipt, Redactor};
 use vowguard_http::reqwest::header::{CONTENT_TYPE, HeaderMap};
 use vowguard_http::reqwest::{Client, StatusCode, Url};
 
@@ -14,8 +14,8 @@ use crate::encode;
 /// Delivers alerts as Adaptive Cards to a Teams Workflows webhook.
 pub struct TeamsNotifier {
     url: Url,
-    /// The full URL as configured, to redact it from vendor answers.
-    raw_url: SecretString,
+    /// Removes the webhook URL and its parts (the `sig=` signature) from vendor text.
+    redactor: Redactor,
     links: Vec<CardLink>,
     client: Client,
 }
@@ -37,6 +37,10 @@ impl TeamsNotifier {
     }
 
     /// Like [`TeamsNotifier::new`], for the component `id` (`[notifiers.<id>]`).
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "ownership of the secret moves into the notifier (zeroized on drop)"
+    )]
     pub fn with_id(
         id: &str,
         config: &TeamsConfig,
@@ -50,7 +54,9 @@ impl TeamsNotifier {
         )?;
         Ok(Self {
             url,
-            raw_url: webhook_url,
+            redactor: Redactor::new()
+                .secret(&webhook_url)
+                .url(webhook_url.expose_secret()),
             links: config.links.clone(),
             client: vowguard_http::build_client(&config.http)?,
         })
@@ -61,25 +67,7 @@ impl TeamsNotifier {
         encode::encode_message(alert, &self.links)
     }
 
-    /// Removes the webhook URL and its signature from a vendor answer.
-    fn redact(&self, body: &str) -> String {
-        let mut out = body.replace(self.raw_url.expose_secret(), "[webhook url]");
-        for (name, value) in self.url.query_pairs() {
-            if name == "sig" && value.len() >= 8 {
-                out = out.replace(value.as_ref(), "[redacted]");
-            }
-        }
-        out
-    }
-}
-
-#[async_trait]
-impl Notifier for TeamsNotifier {
-    fn kind(&self) -> &'static str {
-        "teams"
-    }
-
-    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+    async fn post(&self, alert: &Alert) -> Result<Receipt, Error> {
         let what = format!(
             "post Adaptive Card to Teams webhook at {}",
             vowguard_http::origin(&self.url)
@@ -98,7 +86,19 @@ impl Notifier for TeamsNotifier {
             .text()
             .await
             .map_err(|e| vowguard_http::transport_error(e, &what))?;
-        map_response(status, &headers, &self.redact(&text), &what)
+        map_response(status, &headers, &text, &what)
+    }
+}
+
+#[async_trait]
+impl Notifier for TeamsNotifier {
+    fn kind(&self) -> &'static str {
+        "teams"
+    }
+
+    /// Posts the card; every error comes back without the webhook URL or its parts.
+    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+        self.redactor.result(self.post(alert).await)
     }
 
     /// Refuses retired Office 365 connector URLs (`*.webhook.office.com`); sends nothing,
@@ -125,7 +125,7 @@ impl Notifier for TeamsNotifier {
 
 /// Maps the webhook's answer: 200/202 (any 2xx) delivered; 429 rate limited and 5xx
 /// unavailable (retryable, with `Retry-After`); 401/403 unauthorized; 400/404 and other
-/// codes rejected. `body` must already be redacted.
+/// codes rejected. The notifier redacts the error it returns.
 pub fn map_response(
     status: StatusCode,
     headers: &HeaderMap,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
-use vowguard_core::{Error, ErrorKind, ThreatIntel};
+use vowguard_core::{Error, ErrorKind, Redactor, ThreatIntel};
 use vowguard_enrich::{
     ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
 };
@@ -169,6 +169,10 @@ pub fn classify_response(
 impl ReputationProvider for VirusTotalProvider {
     fn name(&self) -> &'static str {
         KIND
+    }
+
+    fn redactor(&self) -> &Redactor {
+        self.api.redactor()
     }
 
     /// IP addresses, domains, URLs and file hashes.

@@ -65,13 +65,7 @@ pub fn object_url(base: &Url, collection: Collection, id: &str) -> Result<Url, E
     } else {
         id.to_owned()
     };
-    let mut url = base.clone();
-    url.set_query(None);
-    url.path_segments_mut()
-        .map_err(|()| Error::config("`base_url` cannot carry a path"))?
-        .pop_if_empty()
-        .extend(["api", "v3", collection.as_str(), &id]);
-    Ok(url)
+    vowguard_enrich::indicator_url(base, &["api", "v3", collection.as_str(), &id])
 }
 
 /// `last_analysis_stats`: how many engines said what in the latest analysis.

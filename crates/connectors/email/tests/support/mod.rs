@@ -2,8 +2,11 @@
 //! `tests/support/smtp_server.py`, plus a throw-away CA and server certificate made with
 //! rcgen.
 //!
-//! aiosmtpd is installed with pip when missing; if that fails the tests fail (they are
-//! never skipped). Each [`SmtpServer`] is killed when dropped, and also exits by itself
+//! The interpreter is `$VOWGUARD_PYTHON`, else the virtual environment
+//! `<workspace>/target/test-prereqs/venv` that `cargo xtask prerequisites` creates, else
+//! `python3`. Nothing is pip-installed into a system Python (Debian's is externally
+//! managed, PEP 668); without aiosmtpd the tests FAIL (they are never skipped) saying to
+//! run `cargo xtask prerequisites`. Each [`SmtpServer`] is killed when dropped, and also exits by itself
 //! when its standard input (held by the test process) closes.
 
 #![allow(dead_code, unreachable_pub)]
@@ -25,36 +28,35 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
 
-/// Makes sure `python3 -c "import aiosmtpd"` works, installing aiosmtpd with pip if needed.
-/// Panics with instructions when it cannot.
+/// The Python interpreter with aiosmtpd (see the module docs).
+pub fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("VOWGUARD_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../target/test-prereqs/venv/bin/python");
+    if venv.is_file() {
+        return venv;
+    }
+    PathBuf::from("python3")
+}
+
+/// Makes sure [`python`] imports aiosmtpd; panics with instructions when it does not.
 pub fn ensure_aiosmtpd() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = READY.get_or_init(|| {
-        if imports() {
-            return Ok(());
-        }
-        eprintln!("aiosmtpd is missing: running `python3 -m pip install --quiet aiosmtpd`");
-        let status = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "aiosmtpd"])
-            .status();
-        // Another test process may have installed it meanwhile: check the import itself.
-        if imports() {
-            eprintln!("aiosmtpd installed");
-            return Ok(());
-        }
-        Err(format!(
+    static READY: OnceLock<bool> = OnceLock::new();
+    if !*READY.get_or_init(imports) {
+        panic!(
             "the email integration tests need Python 3 with the aiosmtpd package (a real SMTP \
-             server); `python3 -m pip install --quiet aiosmtpd` ended with {status:?} and \
-             `import aiosmtpd` still fails. Install it (pip install aiosmtpd) and re-run."
-        ))
-    });
-    if let Err(message) = result {
-        panic!("{message}");
+             server), and {} cannot import it: run `cargo xtask prerequisites` (a virtual \
+             environment under target/test-prereqs), or set VOWGUARD_PYTHON to an interpreter \
+             that has it",
+            python().display()
+        );
     }
 }
 
 fn imports() -> bool {
-    Command::new("python3")
+    Command::new(python())
         .args(["-c", "import aiosmtpd"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -201,7 +203,7 @@ impl SmtpServer {
         ensure_aiosmtpd();
         let dir = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let mut cmd = Command::new("python3");
+        let mut cmd = Command::new(python());
         cmd.arg(SCRIPT)
             .arg("--dir")
             .arg(dir.path())

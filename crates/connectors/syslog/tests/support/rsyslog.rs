@@ -1,9 +1,11 @@
 //! A real receiver: Debian's `rsyslogd`, started per test with a private config.
 //!
-//! [`ensure_rsyslogd`] finds `rsyslogd` (and the `gtls` driver of `rsyslog-gnutls`); when
-//! they are missing and the tests run as root it installs them with
-//! `apt-get update && apt-get install -y rsyslog rsyslog-gnutls`, printing what it does.
-//! If that is impossible the test FAILS with a message saying what to install.
+//! [`ensure_rsyslogd`] finds `rsyslogd` with the `gtls` driver of `rsyslog-gnutls`: first a
+//! private copy (`$VOWGUARD_RSYSLOG_ROOT`, else `<workspace>/target/test-prereqs/rsyslog`,
+//! both unpacked there by `cargo xtask prerequisites` with `apt-get download` + `dpkg -x`),
+//! then the machine's. It never installs anything system-wide (apt could remove the
+//! machine's syslog daemon to do it): when neither exists the test FAILS saying to run
+//! `cargo xtask prerequisites`.
 //!
 //! [`Rsyslog::start`] writes a config into a temp dir (private work directory and pid file,
 //! one `imtcp` listener on a free loopback port, plain or TLS with `gtls`, bound to a ruleset
@@ -42,7 +44,7 @@ pub struct Rsyslog {
     pub output: PathBuf,
     dir: tempfile::TempDir,
     listener: Listener,
-    binary: PathBuf,
+    installation: Installation,
 }
 
 /// A free loopback TCP port (bind port 0, read it, release it).
@@ -74,86 +76,61 @@ fn gtls_driver_present() -> bool {
     })
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .ok()
-        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+/// An rsyslogd to run: the binary and, for a private copy, where its modules and
+/// libraries are.
+#[derive(Clone, Debug)]
+pub struct Installation {
+    /// `rsyslogd`.
+    pub binary: PathBuf,
+    /// `-M`: the module directory (a private copy only).
+    module_dir: Option<PathBuf>,
+    /// `LD_LIBRARY_PATH`: the libraries unpacked with it (a private copy only).
+    lib_dir: Option<PathBuf>,
 }
 
-/// Runs `apt-get update && apt-get install -y rsyslog rsyslog-gnutls`, serialised across
-/// test processes (nextest runs each test in its own process) with a lock file.
-fn apt_install() -> Result<(), String> {
-    let lock = std::env::temp_dir().join("vowguard-rsyslog-install.lock");
-    let started = Instant::now();
-    loop {
-        if find_in_path("rsyslogd").is_some() && gtls_driver_present() {
-            return Ok(());
-        }
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock)
-        {
-            Ok(_) => break,
-            Err(_) if started.elapsed() > Duration::from_secs(600) => {
-                let _ = std::fs::remove_file(&lock);
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(500)),
-        }
+/// The private copy `cargo xtask prerequisites` unpacks, when present.
+fn private_installation() -> Option<Installation> {
+    let root = std::env::var_os("VOWGUARD_RSYSLOG_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../target/test-prereqs/rsyslog")
+        });
+    let binary = root.join("usr/sbin/rsyslogd");
+    if !binary.is_file() {
+        return None;
     }
-    let result = (|| {
-        for args in [
-            vec!["update"],
-            vec![
-                "install",
-                "-y",
-                "--no-install-recommends",
-                "rsyslog",
-                "rsyslog-gnutls",
-            ],
-        ] {
-            eprintln!("rsyslog test helper: running apt-get {}", args.join(" "));
-            let status = Command::new("apt-get")
-                .args(&args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdin(Stdio::null())
-                .status()
-                .map_err(|e| format!("cannot run apt-get: {e}"))?;
-            if !status.success() {
-                return Err(format!("apt-get {} failed with {status}", args.join(" ")));
-            }
-        }
-        Ok(())
-    })();
-    let _ = std::fs::remove_file(&lock);
-    result
+    let lib_dir = std::fs::read_dir(root.join("usr/lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("rsyslog/lmnsd_gtls.so").is_file())?;
+    Some(Installation {
+        binary,
+        module_dir: Some(lib_dir.join("rsyslog")),
+        lib_dir: Some(lib_dir),
+    })
 }
 
-/// The path of `rsyslogd` with the gtls driver available, installing them if needed.
-pub fn ensure_rsyslogd() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
+/// The `rsyslogd` to use, with the gtls driver available.
+pub fn ensure_rsyslogd() -> Installation {
+    static FOUND: OnceLock<Installation> = OnceLock::new();
+    FOUND
         .get_or_init(|| {
-            if let Some(bin) = find_in_path("rsyslogd").filter(|_| gtls_driver_present()) {
-                return bin;
+            if let Some(private) = private_installation() {
+                return private;
             }
-            if !is_root() {
-                panic!(
-                    "rsyslogd (with the gtls driver) is not installed and these tests are not running as root, so they cannot install it: run `apt-get install -y rsyslog rsyslog-gnutls`"
-                );
+            if let Some(binary) = find_in_path("rsyslogd").filter(|_| gtls_driver_present()) {
+                return Installation {
+                    binary,
+                    module_dir: None,
+                    lib_dir: None,
+                };
             }
-            eprintln!("rsyslog test helper: rsyslogd or its gtls driver is missing; installing rsyslog and rsyslog-gnutls");
-            if let Err(e) = apt_install() {
-                panic!("rsyslogd is needed by this test and could not be installed ({e}); run `apt-get install -y rsyslog rsyslog-gnutls`");
-            }
-            match find_in_path("rsyslogd").filter(|_| gtls_driver_present()) {
-                Some(bin) => bin,
-                None => panic!(
-                    "apt-get install rsyslog rsyslog-gnutls succeeded but rsyslogd or lmnsd_gtls.so is still missing"
-                ),
-            }
+            panic!(
+                "these tests need rsyslogd with its gtls driver: run `cargo xtask prerequisites` \
+                 (unpacks Debian's rsyslog and rsyslog-gnutls into target/test-prereqs without \
+                 touching system packages), or set VOWGUARD_RSYSLOG_ROOT to such a directory"
+            )
         })
         .clone()
 }
@@ -161,7 +138,7 @@ pub fn ensure_rsyslogd() -> PathBuf {
 impl Rsyslog {
     /// Starts rsyslogd with `listener` on a free loopback port.
     pub fn start(listener: Listener) -> Rsyslog {
-        let binary = ensure_rsyslogd();
+        let installation = ensure_rsyslogd();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("work")).unwrap();
         let mut rsyslog = Rsyslog {
@@ -170,7 +147,7 @@ impl Rsyslog {
             output: dir.path().join("received.log"),
             dir,
             listener,
-            binary,
+            installation,
         };
         rsyslog.write_config();
         rsyslog.spawn();
@@ -218,7 +195,14 @@ impl Rsyslog {
             .append(true)
             .open(dir.join("rsyslogd.stderr"))
             .unwrap();
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.installation.binary);
+        if let Some(module_dir) = &self.installation.module_dir {
+            command.arg("-M").arg(module_dir);
+        }
+        if let Some(lib_dir) = &self.installation.lib_dir {
+            command.env("LD_LIBRARY_PATH", lib_dir);
+        }
+        let child = command
             .arg("-n")
             .arg("-f")
             .arg(dir.join("rsyslog.conf"))
@@ -228,7 +212,7 @@ impl Rsyslog {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.installation.binary.display()));
         self.child = Some(child);
         self.wait_ready();
     }

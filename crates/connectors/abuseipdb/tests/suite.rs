@@ -1,0 +1,37 @@
+//! The shared enricher behaviour suite, run against the AbuseIPDB enricher.
+
+use std::sync::Arc;
+
+use vowguard_abuseipdb::{AbuseIpdbConfig, enricher};
+use vowguard_core::secrecy::SecretString;
+use vowguard_core::{Enricher, SecretRef};
+use vowguard_testkit::enricher_suite::{self, HttpEnricherHarness};
+use wiremock::ResponseTemplate;
+
+struct AbuseIpdb;
+
+impl HttpEnricherHarness for AbuseIpdb {
+    fn name(&self) -> &str {
+        "abuseipdb"
+    }
+
+    fn build(&self, base_url: &str) -> Arc<dyn Enricher> {
+        let mut config = AbuseIpdbConfig::new(SecretRef::Env("ABUSEIPDB_API_KEY".into()));
+        config.base_url = Some(base_url.to_owned());
+        Arc::new(enricher(&config, &SecretString::from(self.secret().to_owned())).unwrap())
+    }
+
+    fn refuse_key(&self, secret: &str) -> ResponseTemplate {
+        ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "errors": [{
+                "detail": format!("Authentication failed: {secret} is not a valid API key."),
+                "status": 401
+            }]
+        }))
+    }
+}
+
+#[tokio::test]
+async fn abuseipdb_passes_the_enricher_suite() {
+    enricher_suite::run(AbuseIpdb).await;
+}
