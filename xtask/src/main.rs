@@ -9,9 +9,11 @@
 //! * `prerequisites`: installs the test prerequisites privately (see [`prerequisites`]).
 //! * `bench`: the benchmarks (release build), figures printed for BENCHMARKS.md; `bench
 //!   compare` runs vowguard, a bare reference forwarder and syslog-ng side by side.
+//! * `fuzz [target] [seconds]`: the cargo-fuzz targets in `fuzz/` (see `fuzz.rs`).
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -28,9 +30,10 @@ fn main() -> ExitCode {
             }
         }),
         Some("bench") => bench::bench(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | demo | prerequisites | bench [encoders|pipeline|notify|http|journal|compare]>"
+                "usage: cargo xtask <ci | demo | prerequisites | bench [encoders|pipeline|notify|http|journal|compare] | fuzz [target] [seconds]>"
             );
             return ExitCode::from(2);
         }
@@ -134,6 +137,7 @@ fn ci() -> Result {
     // README command 1 must keep working: run the demo end to end (local mocks only).
     cargo(&["run", "--locked", "--example", "wedding_day"])?;
     feature_isolation()?;
+    fuzz::run(fuzz::TARGETS, fuzz::CI_SECONDS)?;
     if !succeeds("cargo", &["deny", "--version"]) {
         cargo(&["install", "--locked", "cargo-deny"])?;
     }

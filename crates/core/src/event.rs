@@ -614,6 +614,20 @@ mod tests {
         assert!(e.attributes.contains_key("enrichment"));
     }
 
+    /// Found by the `event_json` fuzz target: without serde_json's `float_roundtrip`, a
+    /// number was parsed one ULP off, so the stored event (journal, dead letters) differed
+    /// from the received one and drifted further at every round trip.
+    #[test]
+    fn numbers_survive_ingest_and_storage_exactly() {
+        let e = Event::from_json_str(
+            r#"{"action":"x","severity":"low","attributes":{"n":4.5e300,"m":0.1}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.attributes["n"].as_f64(), Some(4.5e300));
+        let back: Event = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(back, e);
+    }
+
     #[test]
     fn storage_form_round_trips() {
         let mut e = Event::new(Category::Authentication, "login", Severity::High);

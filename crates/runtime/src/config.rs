@@ -307,3 +307,29 @@ pub fn take_common_keys(
         rate_limit,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `config_toml` fuzz target (also issue item 10): toml's error text quotes
+    /// the source line, so an inline secret was printed back in the error that refused it.
+    #[test]
+    fn an_inline_secret_is_refused_without_showing_it() {
+        let text = "[server]\nlisten = \"127.0.0.1:8686\"\nadmin_token = \"Vg5ecretCanary9Z\"\n\n[sources.in]\ntype = \"http\"\n";
+        let err = Config::parse(text).unwrap_err().to_string();
+        assert!(!err.contains("Vg5ecretCanary9Z"), "{err}");
+        assert!(err.contains("line 3, column 15"), "{err}");
+        assert!(err.contains("inline secrets are not accepted"), "{err}");
+    }
+
+    /// A syntax error on a secret's line does not show the line either.
+    #[test]
+    fn a_syntax_error_does_not_quote_the_line() {
+        let err = Config::parse("[server]\nadmin_token = \"Vg5ecretCanary9Z\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("Vg5ecretCanary9Z"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+}
