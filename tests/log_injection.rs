@@ -210,7 +210,7 @@ async fn hostile_event_text_cannot_forge_a_human_log_line() {
     assert!(
         stderr
             .lines()
-            .any(|l| l.contains("users=user_id\\n2001-01-01T00:00:00.000000Z ERROR")),
+            .any(|l| l.contains("users=[\"user_id\\n2001-01-01T00:00:00.000000Z ERROR")),
         "the protocol action log's users, escaped:\n{stderr}"
     );
 }

@@ -8,7 +8,8 @@
 //!
 //! * not run: the two top-level commands (`cargo run --example wedding_day`, `cargo xtask
 //!   ci`: CI runs both itself), `cargo deny check advisories` (needs the RustSec database
-//!   from the network), and `cargo build` (this test's binary is already built);
+//!   from the network), `cargo build` (this test's binary is already built) and the two
+//!   `cargo xtask fuzz` examples (`cargo xtask ci` runs every fuzz target itself);
 //! * `export NAME=...` lines (secrets for the real vendors) are not run: the test supplies
 //!   those variables pointing at local mocks, and rewrites `endpoint` in the scratch copy of
 //!   `config/stdin.toml` to a local Splunk HEC mock;
@@ -85,6 +86,8 @@ const NOT_RUN: &[&str] = &[
     "cargo xtask ci",
     "cargo deny check advisories",
     "cargo build --release -p vowguard-runtime",
+    "cargo xtask fuzz",
+    "cargo xtask fuzz cef 600",
 ];
 
 async fn mocks() -> (MockServer, MockServer) {
