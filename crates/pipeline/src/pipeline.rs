@@ -482,6 +482,15 @@ impl Pipeline {
     /// passes were never acknowledged (their `durable` resolves with an error). Returns
     /// within about `deadline` plus [`ABORT_GRACE`].
     pub async fn shutdown_within(self, deadline: Option<Duration>) -> MetricsSnapshot {
+        match deadline {
+            Some(limit) => self.shutdown_until(tokio::time::sleep(limit)).await,
+            None => self.shutdown_until(std::future::pending()).await,
+        }
+    }
+
+    /// Like [`Pipeline::shutdown_within`], but gives up waiting when `give_up` completes
+    /// (for example a signal during a drain, followed by the shutdown timeout).
+    pub async fn shutdown_until(self, give_up: impl Future<Output = ()>) -> MetricsSnapshot {
         let Self {
             intake,
             shared,
@@ -491,12 +500,14 @@ impl Pipeline {
             readers,
             notifier_workers,
         } = self;
-        let deadline = deadline.map(|d| tokio::time::Instant::now() + d);
+        let give_up = give_up.fuse();
+        let mut give_up = std::pin::pin!(give_up);
         drop(intake);
-        let staged = match deadline {
-            None => Some((&mut stage).await),
-            Some(at) => tokio::time::timeout_at(at, &mut stage).await.ok(),
+        let staged = tokio::select! {
+            staged = &mut stage => Some(staged),
+            () = &mut give_up => None,
         };
+        let stage_finished = staged.is_some();
         match staged {
             Some(Ok(())) => {}
             Some(Err(e)) => tracing::error!(error = %e, "pipeline stage failed"),
@@ -519,13 +530,12 @@ impl Pipeline {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
-        let caught_up = match deadline {
-            None => {
-                caught_up.await;
-                true
-            }
-            Some(at) => tokio::time::timeout_at(at, caught_up).await.is_ok(),
-        };
+        // Once `give_up` has completed (the stage ran out of time), nothing more is waited for.
+        let caught_up = stage_finished
+            && tokio::select! {
+                () = caught_up => true,
+                () = &mut give_up => false,
+            };
         let mut workers: Vec<Option<JoinHandle<()>>> = readers
             .into_iter()
             .chain(notifier_workers)

@@ -232,13 +232,15 @@ where
             )));
         }
     };
+    let shutdown_timeout = assembly.shutdown_timeout;
     let pipeline = Pipeline::start(assembly.spec).await?;
+    let stop = futures::FutureExt::shared(stop);
     tracing::info!(
         source = %source_id,
         data_dir = %assembly.data_dir.display(),
         "vowguard started; reading events"
     );
-    let source = source::read_ndjson(&source_id, input, max_line_bytes, &pipeline, stop)
+    let source = source::read_ndjson(&source_id, input, max_line_bytes, &pipeline, stop.clone())
         .await
         .map_err(|e| Error::io("reading input failed", e))?;
     tracing::info!(
@@ -247,6 +249,18 @@ where
         rejected = source.rejected,
         "input ended; draining"
     );
-    let metrics = pipeline.shutdown().await;
+    // At the end of the input every event is delivered or dead-lettered before the exit; a
+    // stop (signal) while reading or during that drain bounds it by the shutdown timeout,
+    // like the http source: what is left stays in the journal for the next start.
+    let metrics = pipeline
+        .shutdown_until(async move {
+            stop.await;
+            tracing::info!(
+                timeout_ms = shutdown_timeout.as_millis() as u64,
+                "stopping: undelivered events stay in the journal for the next start"
+            );
+            tokio::time::sleep(shutdown_timeout).await;
+        })
+        .await;
     Ok(RunReport { source, metrics })
 }
