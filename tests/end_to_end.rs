@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::{free_port, spawn_run, terminate, wait_healthy};
+use support::{free_port, scrape_metrics, spawn_run, terminate, wait_healthy};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -436,14 +436,7 @@ async fn http_source_acknowledges_after_the_journal_and_names_bad_fields() {
     // Delivered, visible in the metrics.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let text = client
-            .get(format!("http://127.0.0.1:{port}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = scrape_metrics(&client, port).await;
         if text.contains("vowguard_sink_delivered_total{sink=\"splunk\"} 2") {
             assert!(
                 text.contains("# TYPE vowguard_sink_request_duration_seconds histogram"),
@@ -648,14 +641,7 @@ async fn a_full_journal_answers_503_with_retry_after_and_acknowledges_nothing_it
         accepted > 10,
         "events were accepted before the journal filled ({accepted})"
     );
-    let metrics = client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape_metrics(&client, port).await;
     assert!(
         metrics.contains("vowguard_events_dropped_total 1"),
         "{metrics}"

@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::process::{Child, Stdio};
 
-use support::{free_port, spawn_run, terminate, wait_healthy};
+use support::{free_port, scrape_metrics, spawn_run, terminate, wait_healthy};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -180,14 +180,7 @@ async fn valid_events_among_many_invalid_ones_are_accepted_with_the_count_of_the
     );
 
     // The counter counts every rejection, not only the listed ones.
-    let metrics = client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape_metrics(&client, port).await;
     assert!(
         metrics.contains("vowguard_http_events_rejected_total 250"),
         "{metrics}"
@@ -218,14 +211,7 @@ async fn valid_events_among_many_invalid_ones_are_accepted_with_the_count_of_the
             "{body}: {answer}"
         );
     }
-    let metrics = client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape_metrics(&client, port).await;
     assert!(
         metrics.contains("vowguard_http_events_accepted_total 2\n"),
         "{metrics}"

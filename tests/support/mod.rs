@@ -51,3 +51,15 @@ pub(crate) fn terminate(child: &Child) {
         .unwrap();
     assert!(status.success());
 }
+
+/// The Prometheus text of `GET /metrics` on the binary listening on `port`.
+pub(crate) async fn scrape_metrics(client: &reqwest::Client, port: u16) -> String {
+    client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the /metrics body")
+}
