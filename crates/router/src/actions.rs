@@ -230,32 +230,12 @@ mod tests {
         assert_eq!(text.lines().count(), 2);
     }
 
-    /// A writer collecting what the log formatter writes.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// Event text in the action log (users, reason, ids) cannot start a line of its own
     /// in the human log format.
     #[test]
     fn action_log_cannot_be_forged_by_event_text() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
         let forged = "x\n2026-06-20T10:00:00Z  WARN vowguard: FORGED line\r\u{1b}[31m";
-        tracing::subscriber::with_default(subscriber, || {
+        let text = crate::tests::capture_logs(|| {
             LoggingActionHook.request(&RequestedAction {
                 action: "lock_accounts".into(),
                 event_id: forged.into(),
@@ -264,7 +244,6 @@ mod tests {
                 reason: forged.into(),
             });
         });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "one record, one line: {text}");
         assert!(!text.contains('\r') && !text.contains('\u{1b}'), "{text:?}");
         assert!(

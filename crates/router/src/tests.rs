@@ -908,19 +908,25 @@ impl std::io::Write for Captured {
     }
 }
 
-/// Every router log line that carries event text (inhibited alerts, breach records, the
-/// action log) stays one line whatever the event's ids and fields contain.
-#[test]
-fn router_log_lines_cannot_be_forged_by_event_text() {
+/// What `f` logs in tracing-subscriber's human format (no ANSI), for log-injection tests.
+pub(crate) fn capture_logs(f: impl FnOnce()) -> String {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+}
+
+/// Every router log line that carries event text (inhibited alerts, breach records, the
+/// action log) stays one line whatever the event's ids and fields contain.
+#[test]
+fn router_log_lines_cannot_be_forged_by_event_text() {
     let forged = "x\n2026-06-20T10:00:00Z  WARN vowguard: FORGED\r";
     let router = Router::from_config(default_config(), ALL).unwrap();
-    tracing::subscriber::with_default(subscriber, || {
+    let text = capture_logs(|| {
         // A P0 for a wedding whose id forges a line, then a P3 for it (inhibited), then a
         // guest data breach with no breach log, on a wedding day (actions logged).
         let mut p0 = at(Category::Network, "scan", Severity::Critical, WEDNESDAY);
@@ -943,7 +949,6 @@ fn router_log_lines_cannot_be_forged_by_event_text() {
         breach.enrichment.wedding = Some(day_of(forged));
         router.route(&Arc::new(breach));
     });
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() >= 5, "{text}");
     for line in &lines {
