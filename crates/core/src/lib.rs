@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod audit;
 pub mod enrichment;
 pub mod error;
 pub mod event;
@@ -30,6 +31,7 @@ pub mod snapshot;
 pub mod traits;
 
 pub use alert::{Alert, AlertAction, WeddingImpact};
+pub use audit::{AuditRecord, AuditTrail, CheckpointRef, DeliveryOutcome, EventDigest, NoAudit};
 pub use enrichment::{
     Enrichment, Geo, NotEnriched, PatternMatch, ProviderVerdict, Season, ThreatIntel, Verdict,
     WeddingContext, WeddingPhase,
