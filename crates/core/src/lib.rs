@@ -28,6 +28,7 @@ pub mod registry;
 pub mod retry;
 pub mod secret;
 pub mod snapshot;
+pub mod ticket;
 pub mod traits;
 
 pub use alert::{Alert, AlertAction, WeddingImpact};
@@ -47,6 +48,7 @@ pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
 pub use retry::RetryPolicy;
 pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef, toml_error_parts};
 pub use snapshot::SnapshotFile;
+pub use ticket::{TicketDraft, TicketRef, TicketSystem, TicketUpdate};
 pub use traits::{
     AlertGrouping, AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier,
     RateLimit, Receipt, RoutedAlert, RoutingDryRun, Sink,

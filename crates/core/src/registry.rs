@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 use crate::secret::{SecretLookup, SecretRef};
+use crate::ticket::TicketSystem;
 use crate::traits::{Enricher, Notifier, Sink};
 
 /// The role a connector plays, i.e. which config section it lives in.
@@ -33,6 +34,8 @@ pub enum Role {
     Sink,
     /// Delivers alerts (`[notifiers.*]`).
     Notifier,
+    /// Opens incident tickets and SOAR cases (`[tickets.*]`).
+    Ticketing,
 }
 
 impl Role {
@@ -42,6 +45,7 @@ impl Role {
             Self::Enricher => "enrichers",
             Self::Sink => "sinks",
             Self::Notifier => "notifiers",
+            Self::Ticketing => "tickets",
         }
     }
 
@@ -51,6 +55,7 @@ impl Role {
             Self::Enricher => "enricher",
             Self::Sink => "sink",
             Self::Notifier => "notifier",
+            Self::Ticketing => "ticket system",
         }
     }
 }
@@ -67,6 +72,9 @@ pub type SinkBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Sink
 pub type EnricherBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Enricher>, Error>;
 /// Builds a notifier from its config table.
 pub type NotifierBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Notifier>, Error>;
+/// Builds a ticket system from its config table.
+pub type TicketingBuildFn =
+    fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn TicketSystem>, Error>;
 
 /// The build function of a factory, by role.
 #[derive(Clone, Copy)]
@@ -77,6 +85,8 @@ pub enum Builder {
     Enricher(EnricherBuildFn),
     /// Builds a [`Notifier`].
     Notifier(NotifierBuildFn),
+    /// A ticket system builder.
+    Ticketing(TicketingBuildFn),
 }
 
 /// One registered connector kind.
@@ -125,12 +135,26 @@ impl ConnectorFactory {
         }
     }
 
+    /// A ticket-system factory.
+    pub const fn ticketing(
+        kind: &'static str,
+        description: &'static str,
+        build: TicketingBuildFn,
+    ) -> Self {
+        Self {
+            kind,
+            description,
+            builder: Builder::Ticketing(build),
+        }
+    }
+
     /// The role this factory builds.
     pub fn role(&self) -> Role {
         match self.builder {
             Builder::Sink(_) => Role::Sink,
             Builder::Enricher(_) => Role::Enricher,
             Builder::Notifier(_) => Role::Notifier,
+            Builder::Ticketing(_) => Role::Ticketing,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Assembly {
     pub server: Option<ServerSettings>,
     /// The alert routes in effect: the configured `[[routes]]`, or the default table.
     pub routes: RoutesInEffect,
+    /// Ticket and SOAR systems by id (`[tickets.<id>]`).
+    pub tickets: Vec<(String, Arc<dyn vowguard_core::TicketSystem>)>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -94,10 +96,12 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         ..PipelineSpec::default()
     };
 
+    let mut tickets = Vec::new();
     for (role, section) in [
         (Role::Enricher, &config.enrichers),
         (Role::Sink, &config.sinks),
         (Role::Notifier, &config.notifiers),
+        (Role::Ticketing, &config.tickets),
     ] {
         for (id, table) in section {
             let ctx = BuildContext {
@@ -107,7 +111,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
                 config_dir: env.config_dir,
                 secrets: env.secrets,
             };
-            match build_component(&ctx, table.clone(), &mut spec) {
+            match build_component(&ctx, table.clone(), &mut spec, &mut tickets) {
                 Ok(()) => {}
                 Err(e) => errors.push(e),
             }
@@ -233,6 +237,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         shutdown_timeout: Duration::from_millis(config.pipeline.shutdown_timeout_ms),
         server,
         routes,
+        tickets,
     })
 }
 
@@ -240,6 +245,7 @@ fn build_component(
     ctx: &BuildContext<'_>,
     mut table: toml::Table,
     spec: &mut PipelineSpec,
+    tickets: &mut Vec<(String, Arc<dyn vowguard_core::TicketSystem>)>,
 ) -> Result<(), Error> {
     let common = take_common_keys(ctx.role, ctx.id, &mut table)?;
     let factory = registry::find(ctx.role, &common.kind)
@@ -272,6 +278,9 @@ fn build_component(
                 retry: common.retry,
                 rate_limit: common.rate_limit,
             });
+        }
+        Builder::Ticketing(build) => {
+            tickets.push((ctx.id.to_owned(), build(ctx, table)?));
         }
     }
     Ok(())

@@ -41,6 +41,9 @@ pub struct Config {
     /// Notifiers by id (connector tables).
     #[serde(default)]
     pub notifiers: BTreeMap<String, toml::Table>,
+    /// Ticket and SOAR systems by id (connector tables), used by playbooks.
+    #[serde(default)]
+    pub tickets: BTreeMap<String, toml::Table>,
     /// Alert routes, in order. When none is given, the platform's default routing table is
     /// used, restricted to the notifiers that are configured.
     #[serde(default)]
