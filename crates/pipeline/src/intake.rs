@@ -1,0 +1,372 @@
+//! The intake journal and the enrichment stage behind it.
+//!
+//! When enrichers are configured, a submitted event is appended raw (unenriched) to the
+//! intake journal (`<data_dir>/intake`) and its submitter is acknowledged as soon as that
+//! group commit is durable: intake never waits for a third party. The enrichment stage
+//! reads the intake journal as a journal reader (`enrichment`), enriches
+//! `enrichment_concurrency` events at once (order preserved), appends the enriched events
+//! to the events journal (`<data_dir>/journal`, read by the sinks and the alert path) with
+//! group commit, and only then commits its intake position.
+//!
+//! # Exactly once into the events journal
+//!
+//! While the intake journal is in use, the enrichment stage is the only writer of the
+//! events journal and writes exactly one record per intake record, in order (the events
+//! journal always blocks when full, so nothing is refused there: refusals happen at
+//! intake, before anything is acknowledged). So a *pairing* of one intake sequence number
+//! with one events sequence number, stored once in `<data_dir>/state/enrichment.json`,
+//! says for every intake record where its enriched record is: intake record `i` is events
+//! record `events_seq + (i - intake_seq)`. After a crash, the number of records in the
+//! events journal says how far enrichment got, however stale the intake reader's
+//! persisted position is: the stage resumes right after the last enriched record, so an
+//! enriched record is neither recomputed nor written twice, and a raw record is never
+//! skipped. An append that failed or was cancelled after it was queued is reconciled the
+//! same way before the next one.
+//!
+//! Without enrichers there is nothing to wait for: events go straight to the events
+//! journal, and raw events an earlier run left in the intake journal are moved over
+//! first (then the pairing is cleared, since the events journal now has another writer).
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use vowguard_core::{Error, Event, SnapshotFile};
+use vowguard_journal::{Journal, JournalConfig, JournalError, JournalReader};
+
+use crate::ack::{AckRegistry, IntakeAcks};
+use crate::enrich::{EnricherSlot, enrich};
+use crate::pipeline::{MAX_GROUP, PipelineOptions, Shared, journal_record, take_ready};
+
+/// The intake journal's directory under the data directory.
+pub(crate) const INTAKE_DIR: &str = "intake";
+/// The enrichment stage's reader of the intake journal.
+pub(crate) const ENRICHMENT_READER: &str = "enrichment";
+/// Default bound of the intake journal on disk: 256 MiB.
+pub const DEFAULT_MAX_INTAKE_BYTES: u64 = 256 << 20;
+/// Most payload bytes read from the intake journal at once.
+const READ_BYTES: usize = 4 << 20;
+
+/// Which intake record is which events record (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Pairing {
+    /// An intake sequence number ...
+    pub(crate) intake_seq: u64,
+    /// ... and the events sequence number of its enriched record.
+    pub(crate) events_seq: u64,
+}
+
+impl Pairing {
+    /// The events sequence number of intake record `intake_seq`.
+    fn events_seq_of(&self, intake_seq: u64) -> u64 {
+        self.events_seq + (intake_seq - self.intake_seq)
+    }
+}
+
+/// `state/enrichment.json`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairingState {
+    /// `None` while the intake journal is not in use (events go straight to the journal).
+    pairing: Option<Pairing>,
+}
+
+fn pairing_file(data_dir: &Path) -> SnapshotFile {
+    SnapshotFile::in_data_dir(data_dir, "enrichment")
+}
+
+/// The intake journal, opened and reconciled with the events journal.
+#[derive(Debug)]
+pub(crate) struct Intake {
+    pub(crate) journal: Journal,
+    pub(crate) pairing: Pairing,
+    file: SnapshotFile,
+}
+
+impl Intake {
+    /// Opens `<data_dir>/intake` (creating it only when `create`; `None` when it does not
+    /// exist and is not wanted) and moves the enrichment reader past every record already
+    /// in `events`. Returns the journal and the enrichment stage's reader.
+    pub(crate) async fn open(
+        data_dir: &Path,
+        options: &PipelineOptions,
+        events: &Journal,
+        create: bool,
+    ) -> Result<Option<(Self, JournalReader)>, Error> {
+        let dir = data_dir.join(INTAKE_DIR);
+        if !create && !dir.exists() {
+            return Ok(None);
+        }
+        let config = JournalConfig {
+            max_bytes: options.max_intake_journal_bytes,
+            when_full: options.when_full,
+            ..JournalConfig::new(dir)
+        };
+        let (journal, recovery) = Journal::open(config).await?;
+        let mut reader = journal.reader(ENRICHMENT_READER)?;
+        let intake_next = journal.stats().next_seq;
+        let events_next = events.stats().next_seq;
+        let persisted = reader.committed();
+        let file = pairing_file(data_dir);
+        let stored = match file.load::<PairingState>() {
+            Ok(state) => state.and_then(|s| s.pairing),
+            Err(e) => {
+                tracing::warn!(error = %e, "the enrichment pairing is unreadable; resuming enrichment at the intake journal's persisted position");
+                None
+            }
+        };
+        let resume = stored.and_then(|p| {
+            let enriched = events_next.checked_sub(p.events_seq)?;
+            let done = p.intake_seq.checked_add(enriched)?;
+            (done >= persisted && done <= intake_next).then_some((p, done))
+        });
+        let pairing = match resume {
+            Some((pairing, done)) => {
+                if done > persisted {
+                    tracing::info!(
+                        already_enriched = done - persisted,
+                        "intake records enriched before the restart are not enriched again"
+                    );
+                }
+                reader.commit(done)?;
+                pairing
+            }
+            None => {
+                if stored.is_some() {
+                    tracing::warn!(
+                        intake_position = persisted,
+                        intake_next,
+                        events_next,
+                        "the events journal does not match the intake journal (was either removed?); resuming enrichment at the intake journal's persisted position"
+                    );
+                }
+                let pairing = Pairing {
+                    intake_seq: persisted,
+                    events_seq: events_next,
+                };
+                file.store(&PairingState {
+                    pairing: Some(pairing),
+                })?;
+                pairing
+            }
+        };
+        let waiting = intake_next - reader.committed();
+        if waiting > 0 || recovery.torn_records_dropped > 0 {
+            tracing::info!(
+                waiting,
+                torn_records_dropped = recovery.torn_records_dropped,
+                "intake journal recovered; raw events not yet enriched are enriched now"
+            );
+        }
+        Ok(Some((
+            Self {
+                journal,
+                pairing,
+                file,
+            },
+            reader,
+        )))
+    }
+
+    /// The intake journal is no longer used (no enricher configured, and nothing waits for
+    /// enrichment): close it and forget the pairing, so that the next run with enrichers
+    /// pairs afresh.
+    pub(crate) async fn retire(self) -> Result<(), Error> {
+        self.journal.close().await?;
+        self.file.store(&PairingState { pairing: None })
+    }
+}
+
+/// Events durable in the intake journal and not yet in the events journal.
+pub(crate) fn awaiting_enrichment(intake: &vowguard_journal::JournalStats) -> u64 {
+    intake
+        .readers
+        .iter()
+        .find(|r| r.name == ENRICHMENT_READER)
+        .map_or(0, |r| r.lag)
+}
+
+/// A record leaving the enrichment stage.
+enum Record {
+    Enriched(Event),
+    /// Passed through as it was read (no enricher, or not decodable: the sinks decide).
+    Raw(Vec<u8>),
+}
+
+type Enriching = Pin<Box<dyn Future<Output = (u64, Record)> + Send>>;
+
+/// Intake journal → enrichment → events journal.
+pub(crate) struct EnrichmentStage {
+    pub(crate) reader: JournalReader,
+    pub(crate) pairing: Pairing,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) enrichers: Arc<[EnricherSlot]>,
+    pub(crate) budget: Duration,
+    pub(crate) concurrency: usize,
+    pub(crate) acks: Arc<AckRegistry>,
+    pub(crate) intake_acks: Arc<IntakeAcks>,
+    /// `Some(n)`: stop once every intake record below `n` is in the events journal.
+    pub(crate) drain: watch::Receiver<Option<u64>>,
+}
+
+impl EnrichmentStage {
+    fn drained(&self) -> bool {
+        matches!(*self.drain.borrow(), Some(upto) if self.reader.committed() >= upto)
+    }
+
+    fn start(&self, seq: u64, bytes: Vec<u8>) -> Enriching {
+        let enrichers = self.enrichers.clone();
+        let budget = self.budget;
+        Box::pin(async move {
+            if enrichers.is_empty() {
+                return (seq, Record::Raw(bytes));
+            }
+            match serde_json::from_slice::<Event>(&bytes) {
+                Ok(event) => (seq, Record::Enriched(enrich(event, &enrichers, budget).await)),
+                Err(e) => {
+                    tracing::error!(intake_seq = seq, error = %e, "an intake record is not an event; passed on unenriched");
+                    (seq, Record::Raw(bytes))
+                }
+            }
+        })
+    }
+
+    /// Runs until drained (see `drain`), the intake journal closes or an error stops it;
+    /// returns the intake position reached (every record below it is in the events
+    /// journal).
+    pub(crate) async fn run(mut self) -> u64 {
+        let mut read: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+        let mut enriching: FuturesOrdered<Enriching> = FuturesOrdered::new();
+        loop {
+            while enriching.len() < self.concurrency {
+                let Some((seq, bytes)) = read.pop_front() else {
+                    break;
+                };
+                enriching.push_back(self.start(seq, bytes));
+            }
+            if enriching.is_empty() {
+                if self.drained() {
+                    break;
+                }
+                tokio::select! {
+                    batch = self.reader.next_batch(MAX_GROUP, READ_BYTES) => {
+                        match batch {
+                            Ok(batch) if batch.is_empty() => break, // the intake journal closed
+                            Ok(batch) => read.extend(batch),
+                            Err(e) => {
+                                tracing::error!(error = %e, "enrichment cannot read the intake journal");
+                                break;
+                            }
+                        }
+                    }
+                    changed = self.drain.changed() => {
+                        if changed.is_err() {
+                            break; // the pipeline is gone
+                        }
+                    }
+                }
+                continue;
+            }
+            let room = MAX_GROUP.saturating_sub(read.len());
+            tokio::select! {
+                biased;
+                Some(first) = enriching.next() => {
+                    let mut group = vec![first];
+                    // Everything else already finished joins the same group commit.
+                    loop {
+                        let before = group.len();
+                        take_ready(Pin::new(&mut enriching), &mut group, MAX_GROUP);
+                        while enriching.len() < self.concurrency {
+                            let Some((seq, bytes)) = read.pop_front() else { break };
+                            enriching.push_back(self.start(seq, bytes));
+                        }
+                        if group.len() == before || group.len() >= MAX_GROUP {
+                            break;
+                        }
+                    }
+                    if let Err(e) = self.append(group).await {
+                        tracing::error!(error = %e, "enrichment stopped: the enriched events could not be journaled (the raw events stay in the intake journal)");
+                        break;
+                    }
+                }
+                batch = self.reader.next_batch(room, READ_BYTES), if room > 0 => {
+                    match batch {
+                        Ok(batch) if batch.is_empty() => break,
+                        Ok(batch) => read.extend(batch),
+                        Err(e) => {
+                            tracing::error!(error = %e, "enrichment cannot read the intake journal");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.reader.committed()
+    }
+
+    /// Appends one group to the events journal (durably), registers the acknowledgements
+    /// of its events, then moves the intake position past it.
+    async fn append(&mut self, group: Vec<(u64, Record)>) -> Result<(), JournalError> {
+        let Some(first_intake) = group.first().map(|(seq, _)| *seq) else {
+            return Ok(());
+        };
+        let first_events = self.pairing.events_seq_of(first_intake);
+        let count = group.len() as u64;
+        let not_fully_enriched = group
+            .iter()
+            .filter(|(_, r)| {
+                matches!(r, Record::Enriched(e) if !e.enrichment.not_enriched.is_empty())
+            })
+            .count() as u64;
+        let events = &self.shared.journal;
+        let mut attempt = 0u32;
+        loop {
+            // Part of the group may already be there: an append that failed after storing
+            // a prefix, or one cancelled after it was queued (a shutdown deadline).
+            let stored = events
+                .stats()
+                .next_seq
+                .saturating_sub(first_events)
+                .min(count) as usize;
+            if stored == group.len() {
+                break;
+            }
+            let records = group[stored..]
+                .iter()
+                .map(|(_, record)| match record {
+                    Record::Enriched(event) => journal_record(event),
+                    Record::Raw(bytes) => bytes.clone(),
+                })
+                .collect();
+            match events.append(records).await {
+                Ok(_) => break,
+                Err(JournalError::Closed) => return Err(JournalError::Closed),
+                Err(e) => {
+                    attempt = attempt.saturating_add(1);
+                    let delay = Duration::from_millis(100u64 << attempt.min(6));
+                    tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "enriched events could not be journaled; retrying (the raw events are safe in the intake journal)");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        for i in 0..count {
+            let events_seq = first_events + i;
+            match self.intake_acks.take(first_intake + i).await {
+                Some(ack) => self.acks.register(events_seq, ack),
+                None => self.acks.register_untracked(events_seq),
+            }
+        }
+        self.shared.journaled.fetch_add(count, Ordering::Relaxed);
+        self.shared
+            .not_fully_enriched
+            .fetch_add(not_fully_enriched, Ordering::Relaxed);
+        self.reader.commit(first_intake + count)
+    }
+}
