@@ -260,12 +260,6 @@ impl IntakeAcks {
             .expect("intake acks poisoned")
             .remove(&seq)
     }
-
-    /// Acknowledgements held now (for tests).
-    #[cfg(test)]
-    pub(crate) fn held(&self) -> usize {
-        self.waiting.lock().expect("intake acks poisoned").len()
-    }
 }
 
 /// Resolves when every sink has delivered or dead-lettered the submitted event.
@@ -352,6 +346,32 @@ mod tests {
         assert_eq!(registry.inner.lock().unwrap().entries.len(), 1);
         registry.finish(1_000, true);
         assert!(registry.inner.lock().unwrap().entries.is_empty());
+        drop(delivery);
+    }
+
+    #[tokio::test]
+    async fn intake_acks_wait_for_the_hand_over_and_keep_only_awaited_ones() {
+        let acks = Arc::new(IntakeAcks::new(5));
+        // Recovered from an earlier run: nothing to wait for.
+        assert!(acks.take(3).await.is_none());
+        // Read before it is handed over: waits for the hand-over.
+        let taker = tokio::spawn({
+            let acks = acks.clone();
+            async move { acks.take(6).await.is_some() }
+        });
+        let (awaited, delivery) = AckState::new(1);
+        let (unawaited, dropped) = AckState::new(1);
+        drop(dropped);
+        acks.hand_over([(5, unawaited), (6, awaited)]);
+        assert!(
+            taker.await.unwrap(),
+            "the awaited acknowledgement is handed on"
+        );
+        assert!(acks.take(5).await.is_none(), "nobody awaited that one");
+        assert!(acks.waiting.lock().unwrap().is_empty());
+        // The intake stage stops: later records have none, and nobody waits forever.
+        acks.close();
+        assert!(acks.take(7).await.is_none());
         drop(delivery);
     }
 }

@@ -195,7 +195,7 @@ pub(crate) fn awaiting_enrichment(intake: &vowguard_journal::JournalStats) -> u6
 
 /// A record leaving the enrichment stage.
 enum Record {
-    Enriched(Event),
+    Enriched(Box<Event>),
     /// Passed through as it was read (no enricher, or not decodable: the sinks decide).
     Raw(Vec<u8>),
 }
@@ -229,7 +229,10 @@ impl EnrichmentStage {
                 return (seq, Record::Raw(bytes));
             }
             match serde_json::from_slice::<Event>(&bytes) {
-                Ok(event) => (seq, Record::Enriched(enrich(event, &enrichers, budget).await)),
+                Ok(event) => (
+                    seq,
+                    Record::Enriched(Box::new(enrich(event, &enrichers, budget).await)),
+                ),
                 Err(e) => {
                     tracing::error!(intake_seq = seq, error = %e, "an intake record is not an event; passed on unenriched");
                     (seq, Record::Raw(bytes))
@@ -321,9 +324,9 @@ impl EnrichmentStage {
         let count = group.len() as u64;
         let not_fully_enriched = group
             .iter()
-            .filter(|(_, r)| {
-                matches!(r, Record::Enriched(e) if !e.enrichment.not_enriched.is_empty())
-            })
+            .filter(
+                |(_, r)| matches!(r, Record::Enriched(e) if !e.enrichment.not_enriched.is_empty()),
+            )
             .count() as u64;
         let events = &self.shared.journal;
         let mut attempt = 0u32;
@@ -368,5 +371,389 @@ impl EnrichmentStage {
             .not_fully_enriched
             .fetch_add(not_fully_enriched, Ordering::Relaxed);
         self.reader.commit(first_intake + count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicU32;
+
+    use async_trait::async_trait;
+    use vowguard_core::{
+        BatchLimits, EncodedEvent, Enricher, Enrichment, EventOutcome, PatternMatch, Severity, Sink,
+    };
+
+    use super::*;
+    use crate::{EnricherSpec, Pipeline, PipelineSpec, SinkSpec};
+
+    /// An enricher that accepts every call and answers only once its gate is opened (a
+    /// black hole until then); its answer names it in `enrichment.patterns`.
+    #[derive(Debug)]
+    struct GatedEnricher {
+        name: &'static str,
+        open: watch::Sender<bool>,
+        calls: AtomicU32,
+    }
+
+    impl GatedEnricher {
+        fn new(name: &'static str, open: bool) -> Arc<Self> {
+            Arc::new(Self {
+                name,
+                open: watch::Sender::new(open),
+                calls: AtomicU32::new(0),
+            })
+        }
+
+        fn release(&self) {
+            self.open.send_replace(true);
+        }
+
+        fn calls(&self) -> u32 {
+            self.calls.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl Enricher for GatedEnricher {
+        fn kind(&self) -> &'static str {
+            "gated"
+        }
+        fn timeout(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+        async fn enrich(&self, _: &Event) -> Result<Enrichment, Error> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut open = self.open.subscribe();
+            let _ = open.wait_for(|o| *o).await;
+            Ok(Enrichment {
+                patterns: vec![PatternMatch {
+                    pattern: self.name.to_owned(),
+                    confidence: 1.0,
+                    indicators: Vec::new(),
+                }],
+                ..Enrichment::default()
+            })
+        }
+    }
+
+    /// Records `<id>|<patterns>` of every event it is sent, in order.
+    #[derive(Debug, Default)]
+    struct RecordingSink {
+        received: Mutex<Vec<String>>,
+    }
+
+    impl RecordingSink {
+        fn received(&self) -> Vec<String> {
+            self.received.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl Sink for RecordingSink {
+        fn kind(&self) -> &'static str {
+            "recording"
+        }
+        fn encode(&self, event: &Event) -> Result<Vec<u8>, Error> {
+            let patterns: Vec<&str> = event
+                .enrichment
+                .patterns
+                .iter()
+                .map(|p| p.pattern.as_str())
+                .collect();
+            Ok(format!("{}|{}", event.id, patterns.join(",")).into_bytes())
+        }
+        async fn healthcheck(&self) -> Result<(), Error> {
+            Ok(())
+        }
+        async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome> {
+            self.received.lock().unwrap().extend(
+                batch
+                    .iter()
+                    .map(|e| String::from_utf8(e.bytes.clone()).unwrap()),
+            );
+            batch.iter().map(|_| EventOutcome::Delivered).collect()
+        }
+    }
+
+    fn event(id: &str) -> Event {
+        let mut e = Event::new(
+            vowguard_core::Category::Authentication,
+            "login",
+            Severity::High,
+        );
+        e.id = id.to_owned();
+        e
+    }
+
+    fn spec(
+        dir: &Path,
+        sink: &Arc<RecordingSink>,
+        enrichers: &[&Arc<GatedEnricher>],
+    ) -> PipelineSpec {
+        let mut sink = SinkSpec::new("siem", sink.clone());
+        sink.batch = BatchLimits {
+            max_events: 100,
+            max_bytes: 1_000_000,
+            max_wait_ms: 5,
+        };
+        let mut spec = PipelineSpec {
+            data_dir: dir.to_owned(),
+            sinks: vec![sink],
+            enrichers: enrichers
+                .iter()
+                .map(|e| EnricherSpec {
+                    id: e.name.to_owned(),
+                    enricher: (*e).clone(),
+                })
+                .collect(),
+            ..PipelineSpec::default()
+        };
+        spec.options.enrichment_budget = Duration::from_secs(3600);
+        spec
+    }
+
+    /// Waits (up to 30 s) until `cond` holds.
+    async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn awaiting(pipeline: &Pipeline) -> u64 {
+        pipeline
+            .metrics()
+            .intake
+            .expect("enrichers are configured")
+            .awaiting_enrichment
+    }
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("e{i}")).collect()
+    }
+
+    async fn submit_durably(pipeline: &Pipeline, ids: &[String]) {
+        for (i, id) in ids.iter().enumerate() {
+            let submitted = pipeline.submit(event(id)).await.unwrap();
+            assert_eq!(
+                submitted.durable.await.unwrap(),
+                i as u64,
+                "durable in the intake journal, in order"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn intake_is_acknowledged_while_every_enricher_is_black_holed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Arc::new(RecordingSink::default());
+        let misp = GatedEnricher::new("misp", false);
+        let otx = GatedEnricher::new("otx", false);
+        let pipeline = Pipeline::start(spec(dir.path(), &sink, &[&misp, &otx]))
+            .await
+            .unwrap();
+
+        // Every event is durable (its source may be acknowledged) although no enricher
+        // has answered, or ever will until released.
+        let ids = ids(20);
+        let mut deliveries = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let submitted = pipeline.submit(event(id)).await.unwrap();
+            assert_eq!(submitted.durable.await.unwrap(), i as u64);
+            deliveries.push(submitted.delivery);
+        }
+        wait_for("enrichment is under way", || {
+            misp.calls() > 0 && otx.calls() > 0
+        })
+        .await;
+        let m = pipeline.metrics();
+        assert_eq!(m.events_journaled, 0, "nothing is enriched yet");
+        let intake = m.intake.expect("enrichers are configured");
+        assert_eq!(intake.journaled, 20);
+        assert_eq!(intake.awaiting_enrichment, 20);
+        assert!(sink.received().is_empty());
+
+        // The enrichers answer: every event is enriched by both, journaled once, in order.
+        misp.release();
+        otx.release();
+        for delivery in deliveries {
+            assert_eq!(delivery.await.unwrap().delivered, 1);
+        }
+        let expected: Vec<String> = ids.iter().map(|id| format!("{id}|misp,otx")).collect();
+        assert_eq!(sink.received(), expected);
+        assert_eq!(awaiting(&pipeline), 0);
+        let m = pipeline.shutdown().await;
+        assert_eq!(m.events_journaled, 20);
+        assert_eq!(m.events_not_fully_enriched, 0);
+        assert_eq!(
+            (m.enrichers["misp"].calls, m.enrichers["otx"].calls),
+            (20, 20)
+        );
+    }
+
+    /// Copies the files of `from` into a new directory `to`.
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+
+    /// Runs `f` on a runtime of its own that is then dropped with whatever it still runs:
+    /// a crash (the journals are released without persisting anything more).
+    fn run_then_crash<T>(f: impl Future<Output = T>) -> T {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(f)
+    }
+
+    fn events_journal_next_seq(dir: &Path) -> u64 {
+        run_then_crash(async {
+            let (journal, _) = Journal::open(JournalConfig::new(dir.join("journal")))
+                .await
+                .unwrap();
+            let next = journal.stats().next_seq;
+            journal.close().await.unwrap();
+            next
+        })
+    }
+
+    #[test]
+    fn raw_events_left_by_a_crash_are_enriched_after_the_restart_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = ids(10);
+
+        // Run 1: the events are acknowledged, the enricher never answers, the process dies.
+        let stuck = GatedEnricher::new("misp", false);
+        let sink = Arc::new(RecordingSink::default());
+        run_then_crash(async {
+            let pipeline = Pipeline::start(spec(dir.path(), &sink, &[&stuck]))
+                .await
+                .unwrap();
+            submit_durably(&pipeline, &ids).await;
+            wait_for("enrichment is under way", || stuck.calls() > 0).await;
+            assert_eq!(awaiting(&pipeline), 10);
+            // What the intake journal holds now: every raw event, none enriched.
+            copy_dir(
+                &dir.path().join(INTAKE_DIR),
+                &dir.path().join("intake-before"),
+            );
+            drop(pipeline);
+        });
+        assert!(sink.received().is_empty());
+
+        // Run 2: the raw events are enriched and delivered, each once.
+        let answering = GatedEnricher::new("misp", true);
+        let sink = Arc::new(RecordingSink::default());
+        run_then_crash(async {
+            let pipeline = Pipeline::start(spec(dir.path(), &sink, &[&answering]))
+                .await
+                .unwrap();
+            wait_for("every event is delivered", || sink.received().len() >= 10).await;
+            assert_eq!(awaiting(&pipeline), 0);
+            assert_eq!(pipeline.shared.journal.stats().next_seq, 10);
+            drop(pipeline);
+        });
+        let expected: Vec<String> = ids.iter().map(|id| format!("{id}|misp")).collect();
+        assert_eq!(sink.received(), expected);
+        assert_eq!(answering.calls(), 10);
+        assert_eq!(events_journal_next_seq(dir.path()), 10);
+
+        // The worst moment to die: the enriched events are durable in the events journal
+        // but the intake position was never persisted past them. Put the intake journal
+        // back as it was before run 2.
+        std::fs::remove_dir_all(dir.path().join(INTAKE_DIR)).unwrap();
+        copy_dir(
+            &dir.path().join("intake-before"),
+            &dir.path().join(INTAKE_DIR),
+        );
+
+        // Run 3: nothing is enriched again, nothing is journaled twice.
+        let counting = GatedEnricher::new("misp", true);
+        let sink = Arc::new(RecordingSink::default());
+        let metrics = run_then_crash(async {
+            let pipeline = Pipeline::start(spec(dir.path(), &sink, &[&counting]))
+                .await
+                .unwrap();
+            assert_eq!(
+                awaiting(&pipeline),
+                0,
+                "the events journal says they are done"
+            );
+            pipeline.shutdown().await
+        });
+        assert_eq!(counting.calls(), 0);
+        assert_eq!(metrics.events_journaled, 0);
+        assert_eq!(events_journal_next_seq(dir.path()), 10);
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_deadline_leaves_unenriched_events_for_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = ids(5);
+        let stuck = GatedEnricher::new("misp", false);
+        let sink = Arc::new(RecordingSink::default());
+        let pipeline = Pipeline::start(spec(dir.path(), &sink, &[&stuck]))
+            .await
+            .unwrap();
+        submit_durably(&pipeline, &ids).await;
+        let m = pipeline
+            .shutdown_within(Some(Duration::from_millis(50)))
+            .await;
+        assert_eq!(m.events_journaled, 0);
+        assert_eq!(m.intake.unwrap().awaiting_enrichment, 5);
+
+        let answering = GatedEnricher::new("misp", true);
+        let pipeline = Pipeline::start(spec(dir.path(), &sink, &[&answering]))
+            .await
+            .unwrap();
+        let m = pipeline.shutdown().await;
+        assert_eq!(
+            m.events_journaled, 5,
+            "a graceful shutdown drains enrichment"
+        );
+        assert_eq!(m.intake.unwrap().awaiting_enrichment, 0);
+        let expected: Vec<String> = ids.iter().map(|id| format!("{id}|misp")).collect();
+        assert_eq!(sink.received(), expected);
+    }
+
+    #[tokio::test]
+    async fn without_enrichers_raw_events_left_behind_are_moved_over_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let stuck = GatedEnricher::new("misp", false);
+        let sink = Arc::new(RecordingSink::default());
+        let pipeline = Pipeline::start(spec(dir.path(), &sink, &[&stuck]))
+            .await
+            .unwrap();
+        submit_durably(&pipeline, &ids(3)).await;
+        pipeline
+            .shutdown_within(Some(Duration::from_millis(50)))
+            .await;
+
+        // No enricher any more: the three raw events reach the sink unenriched, then new
+        // events go straight to the events journal.
+        let pipeline = Pipeline::start(spec(dir.path(), &sink, &[])).await.unwrap();
+        assert!(pipeline.metrics().intake.is_none());
+        let late = pipeline.submit(event("late")).await.unwrap();
+        assert_eq!(late.durable.await.unwrap(), 3, "after the three moved over");
+        let m = pipeline.shutdown().await;
+        assert_eq!(m.events_journaled, 4);
+        assert_eq!(sink.received(), ["e0|", "e1|", "e2|", "late|"]);
+
+        // Enrichers again: a fresh pairing; the next event is enriched once.
+        let answering = GatedEnricher::new("misp", true);
+        let pipeline = Pipeline::start(spec(dir.path(), &sink, &[&answering]))
+            .await
+            .unwrap();
+        let next = pipeline.submit(event("next")).await.unwrap();
+        next.durable.await.unwrap();
+        assert_eq!(next.delivery.await.unwrap().delivered, 1);
+        assert_eq!(pipeline.shared.journal.stats().next_seq, 5);
+        pipeline.shutdown().await;
+        assert_eq!(sink.received().last().unwrap(), "next|misp");
+        assert_eq!(answering.calls(), 1);
     }
 }

@@ -49,8 +49,8 @@ pub use dead_letter::{
 pub use enrich::{EnricherBreakerOptions, EnricherMetrics};
 pub use intake::DEFAULT_MAX_INTAKE_BYTES;
 pub use metrics::{
-    DeadLetterMetrics, IntakeMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram, LogFileMetrics,
-    MetricsSnapshot, NotifierMetrics, SinkMetrics,
+    DeadLetterMetrics, IntakeMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram,
+    LogFileMetrics, MetricsSnapshot, NotifierMetrics, SinkMetrics,
 };
 pub use notify::{NOTIFICATIONS_FILE, NotificationLog, NotificationRecord};
 pub use pipeline::{
