@@ -756,4 +756,74 @@ mod tests {
         assert_eq!(sink.received().last().unwrap(), "next|misp");
         assert_eq!(answering.calls(), 1);
     }
+
+    #[tokio::test]
+    async fn when_full_applies_at_intake_and_refusals_are_counted_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let stuck = GatedEnricher::new("misp", false);
+        let sink = Arc::new(RecordingSink::default());
+        let mut s = spec(dir.path(), &sink, &[&stuck]);
+        s.options.max_intake_journal_bytes = 64 * 1024;
+        s.options.when_full = vowguard_journal::WhenFull::DropNewest;
+        let pipeline = Pipeline::start(s).await.unwrap();
+        let mut refused = 0;
+        for i in 0..2_000 {
+            let mut e = event(&format!("f{i}"));
+            e.message = Some("x".repeat(200));
+            if let Err(e) = pipeline.submit(e).await.unwrap().durable.await {
+                assert_eq!(e.kind(), vowguard_core::ErrorKind::RateLimited, "{e}");
+                refused += 1;
+            }
+        }
+        assert!(
+            refused > 0,
+            "a 64 KiB intake journal cannot hold 2000 events"
+        );
+        let m = pipeline.metrics();
+        assert_eq!(m.intake.as_ref().unwrap().journal.dropped_full, refused);
+        assert_eq!(m.journal.dropped_full, 0);
+        assert_eq!(m.events_dropped_full(), refused);
+        stuck.release();
+        let m = pipeline.shutdown().await;
+        assert_eq!(m.sinks["siem"].delivered, 2_000 - refused);
+        assert_eq!(sink.received().len() as u64, 2_000 - refused);
+    }
+
+    /// The submissions and the end of intake are all there when the intake stage first
+    /// looks (one thread: it does not run until shutdown waits for it).
+    #[tokio::test(flavor = "current_thread")]
+    async fn intake_that_ends_inside_a_group_is_journaled_whole() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let logs = crate::tests::Captured::default();
+        let _guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(logs.clone()));
+        for with_enricher in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let misp = GatedEnricher::new("misp", true);
+            let sink = Arc::new(RecordingSink::default());
+            let enrichers: &[&Arc<GatedEnricher>] = if with_enricher { &[&misp] } else { &[] };
+            let pipeline = Pipeline::start(spec(dir.path(), &sink, enrichers))
+                .await
+                .unwrap();
+            let mut submitted = Vec::new();
+            for id in ids(3) {
+                submitted.push(pipeline.submit(event(&id)).await.unwrap());
+            }
+            let m = pipeline.shutdown().await;
+            for (i, s) in submitted.into_iter().enumerate() {
+                assert_eq!(s.durable.await.unwrap(), i as u64);
+            }
+            assert_eq!(m.events_journaled, 3);
+            assert_eq!(sink.received().len(), 3);
+        }
+        let errors: Vec<_> = logs
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(level, _)| *level == tracing::Level::ERROR)
+            .cloned()
+            .collect();
+        assert!(errors.is_empty(), "no stage fails: {errors:?}");
+    }
 }

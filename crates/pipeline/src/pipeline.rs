@@ -836,9 +836,11 @@ impl Stage {
             Target::Intake { acks, .. } => Some(acks.clone()),
             Target::Events => None,
         });
+        // Fused: `take_ready` may see the end before the loop below asks again.
         let intake = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
-        });
+        })
+        .fuse();
         let mut intake = std::pin::pin!(intake);
         while let Some(first) = intake.next().await {
             let mut group = vec![first];
