@@ -826,4 +826,45 @@ mod tests {
             .collect();
         assert!(errors.is_empty(), "no stage fails: {errors:?}");
     }
+
+    /// Not a test: prints the intake rate (events durable per second, submit to the last
+    /// `durable`) without enrichers, with an enricher that answers at once, and with one
+    /// that never answers. `cargo test --release -p vowguard-pipeline intake_rate --
+    /// --ignored --nocapture`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement, run by hand in release mode"]
+    async fn intake_rate() {
+        const EVENTS: usize = 50_000;
+        for (label, enricher) in [
+            ("no enricher", None),
+            ("enricher answering at once", Some(true)),
+            ("enricher black-holed", Some(false)),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let sink = Arc::new(RecordingSink::default());
+            let gate = enricher.map(|open| GatedEnricher::new("misp", open));
+            let enrichers: Vec<&Arc<GatedEnricher>> = gate.iter().collect();
+            let pipeline = Pipeline::start(spec(dir.path(), &sink, &enrichers))
+                .await
+                .unwrap();
+            let started = std::time::Instant::now();
+            let mut durable = Vec::with_capacity(EVENTS);
+            for i in 0..EVENTS {
+                let mut e = event(&format!("rate-{i}"));
+                e.message = Some("x".repeat(400));
+                durable.push(pipeline.submit(e).await.unwrap().durable);
+            }
+            for d in durable {
+                d.await.unwrap();
+            }
+            let elapsed = started.elapsed();
+            println!(
+                "{label}: {EVENTS} events durable in {elapsed:?}: {:.0} events/s",
+                EVENTS as f64 / elapsed.as_secs_f64()
+            );
+            pipeline
+                .shutdown_within(Some(Duration::from_millis(100)))
+                .await;
+        }
+    }
 }
