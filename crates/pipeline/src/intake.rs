@@ -833,6 +833,7 @@ mod tests {
     /// --ignored --nocapture`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "a measurement, run by hand in release mode"]
+    #[allow(clippy::print_stdout, reason = "the measurement is its output")]
     async fn intake_rate() {
         const EVENTS: usize = 50_000;
         for (label, enricher) in [
