@@ -60,7 +60,7 @@ impl AckState {
     }
 
     /// Whether the submitter still holds its [`Delivery`].
-    fn is_awaited(&self) -> bool {
+    pub(crate) fn is_awaited(&self) -> bool {
         self.done
             .lock()
             .expect("ack lock poisoned")
@@ -148,6 +148,15 @@ impl AckRegistry {
         }
     }
 
+    /// Registers record `seq` as having no acknowledgement (recovered from an earlier
+    /// run, or nobody awaits it): early finishes for it are dropped. Called in sequence
+    /// order, like [`register`](Self::register).
+    pub(crate) fn register_untracked(&self, seq: u64) {
+        let mut inner = self.inner.lock().expect("ack registry poisoned");
+        inner.next_unregistered = inner.next_unregistered.max(seq + 1);
+        inner.entries.remove(&seq);
+    }
+
     /// One sink is done with record `seq`.
     pub(crate) fn finish(&self, seq: u64, delivered: bool) {
         if seq < self.first_seq {
@@ -186,6 +195,70 @@ impl AckRegistry {
                 );
             }
         }
+    }
+}
+
+/// Acknowledgements of events durable in the intake journal and not yet in the events
+/// journal, by intake sequence number: the intake stage hands them over here once the
+/// intake append returns, and the enrichment stage takes each one when it appends the
+/// enriched event (and registers it in the [`AckRegistry`] under its events sequence).
+///
+/// Only awaited acknowledgements are kept. The enrichment stage can read a record before
+/// the intake stage has handed its acknowledgement over (a record is readable as soon as
+/// it is durable), so it waits for `handed_over` to pass the record first.
+#[derive(Debug)]
+pub(crate) struct IntakeAcks {
+    /// Intake records below this were appended by an earlier run: they have none.
+    first_seq: u64,
+    waiting: Mutex<HashMap<u64, AckState>>,
+    /// Every intake record below this has been handed over (or has no acknowledgement).
+    handed_over: tokio::sync::watch::Sender<u64>,
+}
+
+impl IntakeAcks {
+    pub(crate) fn new(first_seq: u64) -> Self {
+        Self {
+            first_seq,
+            waiting: Mutex::new(HashMap::new()),
+            handed_over: tokio::sync::watch::Sender::new(first_seq),
+        }
+    }
+
+    /// The intake stage: the records `seqs` are durable with these acknowledgements.
+    pub(crate) fn hand_over(&self, acks: impl IntoIterator<Item = (u64, AckState)>) {
+        let mut end = None;
+        {
+            let mut waiting = self.waiting.lock().expect("intake acks poisoned");
+            for (seq, ack) in acks {
+                end = Some(seq + 1);
+                if !ack.is_complete() && ack.is_awaited() {
+                    waiting.insert(seq, ack);
+                }
+            }
+        }
+        if let Some(end) = end {
+            self.handed_over.send_modify(|h| *h = (*h).max(end));
+        }
+    }
+
+    /// The intake stage has stopped: nothing more will be handed over.
+    pub(crate) fn close(&self) {
+        self.handed_over.send_modify(|h| *h = u64::MAX);
+    }
+
+    /// The enrichment stage: the acknowledgement of intake record `seq`, if anybody awaits
+    /// one. Waits until the intake stage has handed `seq` over.
+    pub(crate) async fn take(&self, seq: u64) -> Option<AckState> {
+        if seq < self.first_seq {
+            return None;
+        }
+        let mut rx = self.handed_over.subscribe();
+        // The sender lives in `self`, so this only ends when `seq` is handed over.
+        let _ = rx.wait_for(|h| *h > seq).await;
+        self.waiting
+            .lock()
+            .expect("intake acks poisoned")
+            .remove(&seq)
     }
 }
 
@@ -273,6 +346,32 @@ mod tests {
         assert_eq!(registry.inner.lock().unwrap().entries.len(), 1);
         registry.finish(1_000, true);
         assert!(registry.inner.lock().unwrap().entries.is_empty());
+        drop(delivery);
+    }
+
+    #[tokio::test]
+    async fn intake_acks_wait_for_the_hand_over_and_keep_only_awaited_ones() {
+        let acks = Arc::new(IntakeAcks::new(5));
+        // Recovered from an earlier run: nothing to wait for.
+        assert!(acks.take(3).await.is_none());
+        // Read before it is handed over: waits for the hand-over.
+        let taker = tokio::spawn({
+            let acks = acks.clone();
+            async move { acks.take(6).await.is_some() }
+        });
+        let (awaited, delivery) = AckState::new(1);
+        let (unawaited, dropped) = AckState::new(1);
+        drop(dropped);
+        acks.hand_over([(5, unawaited), (6, awaited)]);
+        assert!(
+            taker.await.unwrap(),
+            "the awaited acknowledgement is handed on"
+        );
+        assert!(acks.take(5).await.is_none(), "nobody awaited that one");
+        assert!(acks.waiting.lock().unwrap().is_empty());
+        // The intake stage stops: later records have none, and nobody waits forever.
+        acks.close();
+        assert!(acks.take(7).await.is_none());
         drop(delivery);
     }
 }

@@ -1,9 +1,11 @@
 //! The vowguard delivery pipeline.
 //!
 //! ```text
-//! submit(event) -> enrichment (concurrent, per-enricher timeout and circuit breaker,
-//!                  overall budget)
-//!               -> journal (group commit; the event is now durable: `Submitted::durable`)
+//! submit(event) -> intake journal (raw, group commit; the event is now durable:
+//!                  `Submitted::durable`, the source is acknowledged)
+//!               -> enrichment stage, reading the intake journal (concurrent, order kept,
+//!                  per-enricher timeout and circuit breaker, overall budget)
+//!               -> journal (enriched, group commit; then the intake position moves on)
 //!               -> alert path: its own journal position -> routing -> notifier workers
 //!                  (rate limit, shared retry) -> notification log
 //!               -> one worker per sink, each at its own journal position: batch, encode,
@@ -11,6 +13,11 @@
 //!                  breaker / dead-letter, commit the position up to the lowest
 //!                  unfinished batch
 //! ```
+//!
+//! Intake never waits on a third party: an event is acknowledged once it is durable raw in
+//! the intake journal (`<data_dir>/intake`), and enriched afterwards; each enriched event
+//! is written to the events journal exactly once, even across a crash. Without enrichers
+//! there is no intake journal: events go straight to the events journal.
 //!
 //! The journal (`vowguard-journal`, in `<data_dir>/journal`) is the queue between
 //! enrichment and the sinks: every sink reads it at its own durable position, so a slow or
@@ -25,6 +32,7 @@ mod alerts;
 mod concurrency;
 mod dead_letter;
 mod enrich;
+mod intake;
 mod metrics;
 mod notify;
 mod pipeline;
@@ -39,9 +47,10 @@ pub use dead_letter::{
     read_dead_letters, read_replayed,
 };
 pub use enrich::{EnricherBreakerOptions, EnricherMetrics};
+pub use intake::DEFAULT_MAX_INTAKE_BYTES;
 pub use metrics::{
-    DeadLetterMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram, LogFileMetrics,
-    MetricsSnapshot, NotifierMetrics, SinkMetrics,
+    DeadLetterMetrics, IntakeMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram,
+    LogFileMetrics, MetricsSnapshot, NotifierMetrics, SinkMetrics,
 };
 pub use notify::{NOTIFICATIONS_FILE, NotificationLog, NotificationRecord};
 pub use pipeline::{

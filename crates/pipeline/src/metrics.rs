@@ -131,6 +131,32 @@ pub struct JournalMetrics {
     pub fsyncs: u64,
 }
 
+impl From<vowguard_journal::JournalStats> for JournalMetrics {
+    fn from(stats: vowguard_journal::JournalStats) -> Self {
+        Self {
+            bytes: stats.bytes,
+            max_bytes: stats.max_bytes,
+            records: stats.records,
+            dropped_full: stats.dropped_full,
+            fsyncs: stats.fsyncs,
+        }
+    }
+}
+
+/// The intake journal and the enrichment stage behind it (present when enrichers are
+/// configured).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IntakeMetrics {
+    /// Events made durable in the intake journal (their sources were acknowledged then).
+    pub journaled: u64,
+    /// Events durable in the intake journal and not yet enriched into the events journal:
+    /// the enrichment stage's lag.
+    pub awaiting_enrichment: u64,
+    /// The intake journal (`<data_dir>/intake`). Its `dropped_full` counts the events
+    /// refused at intake (`when_full = "drop_newest"`).
+    pub journal: JournalMetrics,
+}
+
 /// What the dead-letter store holds and how its writes went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DeadLetterMetrics {
@@ -172,14 +198,18 @@ impl From<vowguard_core::JsonlUsage> for LogFileMetrics {
 pub struct MetricsSnapshot {
     /// Events submitted.
     pub events_in: u64,
-    /// Events made durable in the journal.
+    /// Events made durable in the events journal (enriched, when enrichers are configured).
     pub events_journaled: u64,
     /// Events with at least one enricher that did not contribute.
     pub events_not_fully_enriched: u64,
     /// Alerts routed to notifiers.
     pub alerts_routed: u64,
-    /// The journal.
+    /// The events journal (`<data_dir>/journal`). Behind an intake journal it never
+    /// refuses (it waits for space): refusals are counted in `intake.journal`.
     pub journal: JournalMetrics,
+    /// The intake journal and the enrichment lag; `None` without enrichers (events go
+    /// straight to the events journal).
+    pub intake: Option<IntakeMetrics>,
     /// The dead-letter store (`dead_letters*.jsonl`).
     pub dead_letters: DeadLetterMetrics,
     /// The notification log (`notifications*.jsonl`).
@@ -190,6 +220,14 @@ pub struct MetricsSnapshot {
     pub notifiers: BTreeMap<String, NotifierMetrics>,
     /// Per enricher id.
     pub enrichers: BTreeMap<String, crate::enrich::EnricherMetrics>,
+}
+
+impl MetricsSnapshot {
+    /// Events refused because a journal was full (`when_full = "drop_newest"`), at intake
+    /// or (without enrichers) at the events journal.
+    pub fn events_dropped_full(&self) -> u64 {
+        self.journal.dropped_full + self.intake.as_ref().map_or(0, |i| i.journal.dropped_full)
+    }
 }
 
 impl SinkCounters {

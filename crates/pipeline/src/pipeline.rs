@@ -17,12 +17,15 @@ use vowguard_core::{
 };
 use vowguard_journal::{Journal, JournalConfig, WhenFull};
 
-use crate::ack::{AckRegistry, AckState, Delivery};
+use crate::ack::{AckRegistry, AckState, Delivery, IntakeAcks};
 use crate::alerts::AlertWorker;
 use crate::concurrency::RequestOptions;
 use crate::dead_letter::DeadLetterStore;
-use crate::enrich::{EnricherBreakerOptions, EnricherSlot, enrich};
-use crate::metrics::{JournalMetrics, MetricsSnapshot, NotifierCounters, SinkCounters};
+use crate::enrich::{EnricherBreakerOptions, EnricherSlot};
+use crate::intake::{EnrichmentStage, Intake, awaiting_enrichment};
+use crate::metrics::{
+    IntakeMetrics, JournalMetrics, MetricsSnapshot, NotifierCounters, SinkCounters,
+};
 use crate::notify::{NotificationLog, NotifierWorker};
 use crate::sink_worker::SinkWorker;
 
@@ -166,6 +169,10 @@ pub struct PipelineOptions {
     pub enrichment_concurrency: usize,
     /// Events accepted by `submit` but not yet journaled before `submit` waits.
     pub intake_capacity: usize,
+    /// Upper bound of the intake journal on disk (`<data_dir>/intake`, raw events
+    /// acknowledged to their sources and not yet enriched; used when enrichers are
+    /// configured). `when_full` applies to it. Default 256 MiB.
+    pub max_intake_journal_bytes: u64,
     /// Alerts each notifier may have queued before routing waits.
     pub notifier_queue_capacity: usize,
     /// Upper bound of the journal on disk (`max_journal_bytes`).
@@ -189,6 +196,7 @@ impl Default for PipelineOptions {
             enrichment_budget: Duration::from_secs(10),
             enrichment_concurrency: 64,
             intake_capacity: 4096,
+            max_intake_journal_bytes: crate::intake::DEFAULT_MAX_INTAKE_BYTES,
             notifier_queue_capacity: 10_000,
             max_journal_bytes: vowguard_journal::DEFAULT_MAX_BYTES,
             when_full: WhenFull::Block,
@@ -226,15 +234,24 @@ struct Submission {
 /// What [`Pipeline::submit`] hands back.
 #[derive(Debug)]
 pub struct Submitted {
-    /// Resolves with the event's journal sequence number once it is durable (fsynced), or
-    /// with the reason it was not stored (journal full with `drop_newest`, disk error).
-    /// Sources acknowledge their senders only after this.
+    /// Resolves once the event is durable (fsynced) in the journal that acknowledges
+    /// intake, with its sequence number there, or with the reason it was not stored
+    /// (journal full with `drop_newest`, disk error). Sources acknowledge their senders
+    /// only after this.
+    ///
+    /// With enrichers configured that journal is the intake journal
+    /// (`<data_dir>/intake`): the event is stored raw, before enrichment, so this never
+    /// waits for an enricher; it is enriched afterwards and then moved to the events
+    /// journal, across restarts if need be. Without enrichers it is the events journal
+    /// (`<data_dir>/journal`) itself. Either way, once this resolves the event reaches
+    /// every sink (at-least-once) even if the process crashes.
     pub durable: Durable,
     /// Resolves once every sink has delivered or dead-lettered the event.
     pub delivery: Delivery,
 }
 
-/// Resolves once an event is durable in the journal.
+/// Resolves once an event is durable: in the intake journal when enrichers are configured,
+/// in the events journal otherwise (see [`Submitted::durable`]).
 #[derive(Debug)]
 pub struct Durable(oneshot::Receiver<Result<u64, Error>>);
 
@@ -258,14 +275,18 @@ impl std::future::Future for Durable {
 #[derive(Debug)]
 pub(crate) struct Shared {
     events_in: AtomicU64,
-    journaled: AtomicU64,
-    not_fully_enriched: AtomicU64,
+    pub(crate) journaled: AtomicU64,
+    intake_journaled: AtomicU64,
+    pub(crate) not_fully_enriched: AtomicU64,
     alerts_routed: Arc<AtomicU64>,
     sinks: BTreeMap<String, Arc<SinkCounters>>,
     notifiers: BTreeMap<String, Arc<NotifierCounters>>,
-    enrichers: Arc<[EnricherSlot]>,
+    pub(crate) enrichers: Arc<[EnricherSlot]>,
     sink_count: usize,
+    /// The events journal (`<data_dir>/journal`): what sinks and the alert path read.
     pub(crate) journal: Journal,
+    /// The intake journal (`<data_dir>/intake`), when enrichers are configured.
+    pub(crate) intake: Option<Journal>,
     dead_letters: DeadLetterStore,
     notifications: Arc<NotificationLog>,
 }
@@ -281,15 +302,20 @@ pub struct Pipeline {
     abort: watch::Sender<bool>,
     draining: watch::Sender<bool>,
     stage: JoinHandle<()>,
+    enrichment: Option<Enrichment>,
     readers: Vec<JoinHandle<()>>,
     notifier_workers: Vec<JoinHandle<()>>,
 }
 
 impl Pipeline {
-    /// Opens the journal in `<data_dir>/journal` (recovering what an earlier run left) and
-    /// starts the workers. Each sink resumes at its own last committed position.
+    /// Opens the journal in `<data_dir>/journal` (recovering what an earlier run left) and,
+    /// when enrichers are configured, the intake journal in `<data_dir>/intake`, and starts
+    /// the workers. Each sink resumes at its own last committed position; raw events an
+    /// earlier run acknowledged but did not enrich are enriched now (without enrichers
+    /// configured, they are moved to the events journal before this returns).
     pub async fn start(spec: PipelineSpec) -> Result<Self, Error> {
         let options = spec.options;
+        let with_intake = !spec.enrichers.is_empty();
         let dead_letters = DeadLetterStore::open_with(&spec.data_dir, options.log_file_bytes)?;
         let notifications = Arc::new(NotificationLog::open_with(
             &spec.data_dir,
@@ -300,7 +326,13 @@ impl Pipeline {
         )?);
         let journal_config = JournalConfig {
             max_bytes: options.max_journal_bytes,
-            when_full: options.when_full,
+            // Behind the intake journal, every event here is already acknowledged: the
+            // enrichment stage waits for space, and `when_full` applies at intake.
+            when_full: if with_intake {
+                WhenFull::Block
+            } else {
+                options.when_full
+            },
             ..JournalConfig::new(spec.data_dir.join("journal"))
         };
         let (journal, recovery) = Journal::open(journal_config).await?;
@@ -312,6 +344,7 @@ impl Pipeline {
             );
         }
         let acks = Arc::new(AckRegistry::new(journal.stats().next_seq));
+        let intake = Intake::open(&spec.data_dir, &options, &journal, with_intake).await?;
         let (abort, abort_rx) = watch::channel(false);
         let (draining, draining_rx) = watch::channel(false);
 
@@ -404,6 +437,7 @@ impl Pipeline {
         let shared = Arc::new(Shared {
             events_in: AtomicU64::new(0),
             journaled: AtomicU64::new(0),
+            intake_journaled: AtomicU64::new(0),
             not_fully_enriched: AtomicU64::new(0),
             alerts_routed,
             sink_count: sink_counters.len(),
@@ -411,13 +445,75 @@ impl Pipeline {
             notifiers: notifier_counters,
             enrichers: enrichers.clone(),
             journal,
+            intake: intake
+                .as_ref()
+                .filter(|_| with_intake)
+                .map(|(i, _)| i.journal.clone()),
             dead_letters,
             notifications,
         });
+        let (target, enrichment) = match intake {
+            Some((intake, reader)) if with_intake => {
+                let intake_acks = Arc::new(IntakeAcks::new(intake.journal.stats().next_seq));
+                let (drain, drain_rx) = watch::channel(None);
+                let stage = EnrichmentStage {
+                    reader,
+                    pairing: intake.pairing,
+                    shared: shared.clone(),
+                    enrichers,
+                    budget: options.enrichment_budget,
+                    concurrency: options.enrichment_concurrency.max(1),
+                    acks: acks.clone(),
+                    intake_acks: intake_acks.clone(),
+                    drain: drain_rx,
+                };
+                let task = tokio::spawn(stage.run());
+                (
+                    Target::Intake {
+                        journal: intake.journal,
+                        acks: intake_acks,
+                    },
+                    Some(Enrichment { task, drain }),
+                )
+            }
+            Some((intake, reader)) => {
+                // No enricher any more: move what an earlier run left unenriched to the
+                // events journal before anything else is appended there.
+                let intake_next = intake.journal.stats().next_seq;
+                let waiting = intake_next - reader.committed();
+                if waiting > 0 {
+                    tracing::info!(
+                        waiting,
+                        "moving raw events left in the intake journal to the journal (no enricher is configured)"
+                    );
+                }
+                let (_drain, drain_rx) = watch::channel(Some(intake_next));
+                let stage = EnrichmentStage {
+                    reader,
+                    pairing: intake.pairing,
+                    shared: shared.clone(),
+                    enrichers,
+                    budget: options.enrichment_budget,
+                    concurrency: options.enrichment_concurrency.max(1),
+                    acks: acks.clone(),
+                    intake_acks: Arc::new(IntakeAcks::new(intake_next)),
+                    drain: drain_rx,
+                };
+                let left = intake_next.saturating_sub(stage.run().await);
+                if left > 0 {
+                    return Err(Error::unavailable(format!(
+                        "{left} raw events in {} could not be moved to the journal; they stay there for the next start",
+                        spec.data_dir.join(crate::intake::INTAKE_DIR).display()
+                    )));
+                }
+                intake.retire().await?;
+                (Target::Events, None)
+            }
+            None => (Target::Events, None),
+        };
         let (intake, rx) = mpsc::channel(options.intake_capacity.max(1));
         let stage = Stage {
-            enrichers,
-            options,
+            target,
             acks,
             shared: shared.clone(),
         };
@@ -428,6 +524,7 @@ impl Pipeline {
             abort,
             draining,
             stage,
+            enrichment,
             readers,
             notifier_workers,
         })
@@ -497,6 +594,7 @@ impl Pipeline {
             abort,
             draining,
             mut stage,
+            enrichment,
             readers,
             notifier_workers,
         } = self;
@@ -507,7 +605,7 @@ impl Pipeline {
             staged = &mut stage => Some(staged),
             () = &mut give_up => None,
         };
-        let stage_finished = staged.is_some();
+        let mut stage_finished = staged.is_some();
         match staged {
             Some(Ok(())) => {}
             Some(Err(e)) => tracing::error!(error = %e, "pipeline stage failed"),
@@ -515,9 +613,41 @@ impl Pipeline {
                 stage.abort();
                 let _ = stage.await;
                 tracing::warn!(
-                    "shutdown deadline reached while accepted events were being enriched; those not yet journaled were not acknowledged"
+                    "shutdown deadline reached while accepted events were being journaled; those not yet journaled were not acknowledged"
                 );
             }
+        }
+        if let Some(Enrichment { mut task, drain }) = enrichment {
+            // Everything acknowledged is in the intake journal: enrich it all, unless the
+            // deadline passes first (then what is left stays there for the next start).
+            let enriched = if stage_finished {
+                let upto = shared.intake.as_ref().map_or(0, |j| j.stats().next_seq);
+                let _ = drain.send(Some(upto));
+                tokio::select! {
+                    done = &mut task => {
+                        if let Err(e) = done {
+                            tracing::error!(error = %e, "enrichment stage failed");
+                        }
+                        true
+                    }
+                    () = &mut give_up => false,
+                }
+            } else {
+                false
+            };
+            if !enriched {
+                task.abort();
+                let _ = task.await;
+                let left = shared
+                    .intake
+                    .as_ref()
+                    .map_or(0, |j| awaiting_enrichment(&j.stats()));
+                tracing::warn!(
+                    waiting = left,
+                    "shutdown deadline reached while events were being enriched; the raw events not yet enriched stay in the intake journal for the next start"
+                );
+            }
+            stage_finished &= enriched;
         }
         // Alert groups waiting for their timers are notified now.
         let _ = draining.send(true);
@@ -566,6 +696,11 @@ impl Pipeline {
         if let Err(e) = shared.journal.close().await {
             tracing::error!(error = %e, "closing the journal failed");
         }
+        if let Some(intake) = &shared.intake
+            && let Err(e) = intake.close().await
+        {
+            tracing::error!(error = %e, "closing the intake journal failed");
+        }
         for worker in workers.into_iter().flatten() {
             report_worker(worker.await);
         }
@@ -579,6 +714,15 @@ fn report_worker(result: Result<(), tokio::task::JoinError>) {
         Err(e) if e.is_cancelled() => {}
         Err(e) => tracing::error!(error = %e, "pipeline worker failed"),
     }
+}
+
+/// The running enrichment stage (intake journal → events journal).
+#[derive(Debug)]
+struct Enrichment {
+    /// Ends with the intake position reached.
+    task: JoinHandle<u64>,
+    /// Tells the stage to stop once every intake record below the value is enriched.
+    drain: watch::Sender<Option<u64>>,
 }
 
 /// How long workers get to stop after the shutdown deadline before they are cancelled.
@@ -602,13 +746,15 @@ impl Shared {
             alerts_routed: self.alerts_routed.load(Ordering::Relaxed),
             dead_letters: self.dead_letters.metrics(),
             notification_log: self.notifications.usage(),
-            journal: JournalMetrics {
-                bytes: stats.bytes,
-                max_bytes: stats.max_bytes,
-                records: stats.records,
-                dropped_full: stats.dropped_full,
-                fsyncs: stats.fsyncs,
-            },
+            journal: JournalMetrics::from(stats.clone()),
+            intake: self.intake.as_ref().map(|journal| {
+                let stats = journal.stats();
+                IntakeMetrics {
+                    journaled: self.intake_journaled.load(Ordering::Relaxed),
+                    awaiting_enrichment: awaiting_enrichment(&stats),
+                    journal: JournalMetrics::from(stats),
+                }
+            }),
             sinks: self
                 .sinks
                 .iter()
@@ -628,17 +774,44 @@ impl Shared {
     }
 }
 
-/// The enrichment → journal stage. Enriched events are appended in groups (whatever is
-/// ready, up to 1024) so many events share one fsync.
+/// Where the intake stage appends.
+enum Target {
+    /// Straight into the events journal (no enricher configured).
+    Events,
+    /// Into the intake journal, raw; the enrichment stage moves them on.
+    Intake {
+        journal: Journal,
+        acks: Arc<IntakeAcks>,
+    },
+}
+
+/// The intake stage: accepted events are appended in groups (whatever is ready, up to
+/// 1024) so many events share one fsync; then their submitters learn they are durable.
 struct Stage {
-    enrichers: Arc<[EnricherSlot]>,
-    options: PipelineOptions,
+    target: Target,
     acks: Arc<AckRegistry>,
     shared: Arc<Shared>,
 }
 
+/// Tells the enrichment stage that no more acknowledgements will be handed over, however
+/// the intake stage ends (a shutdown deadline cancels it).
+struct HandOverEnds(Option<Arc<IntakeAcks>>);
+
+impl Drop for HandOverEnds {
+    fn drop(&mut self) {
+        if let Some(acks) = &self.0 {
+            acks.close();
+        }
+    }
+}
+
+/// The bytes an event is journaled as (in the intake journal and the events journal).
+pub(crate) fn journal_record(event: &Event) -> Vec<u8> {
+    serde_json::to_vec(event).expect("an Event always serialises")
+}
+
 /// Most events appended in one group commit.
-const MAX_GROUP: usize = 1024;
+pub(crate) const MAX_GROUP: usize = 1024;
 
 /// Moves the items `stream` has ready now into `group`, up to `max` in all, without
 /// waiting. Polled outside tokio's per-task budget: within it, a task gets about 128
@@ -659,47 +832,55 @@ pub(crate) fn take_ready<S: futures::Stream + ?Sized>(
 
 impl Stage {
     async fn run(self, rx: mpsc::Receiver<Submission>) {
+        let _hand_over_ends = HandOverEnds(match &self.target {
+            Target::Intake { acks, .. } => Some(acks.clone()),
+            Target::Events => None,
+        });
+        // Fused: `take_ready` may see the end before the loop below asks again.
         let intake = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
-        });
-        let budget = self.options.enrichment_budget;
-        let enriched = intake
-            .map(|mut submission| {
-                let enrichers = self.enrichers.clone();
-                async move {
-                    submission.event = enrich(submission.event, &enrichers, budget).await;
-                    submission
-                }
-            })
-            .buffered(self.options.enrichment_concurrency.max(1));
-        let mut enriched = std::pin::pin!(enriched);
-        while let Some(first) = enriched.next().await {
+        })
+        .fuse();
+        let mut intake = std::pin::pin!(intake);
+        while let Some(first) = intake.next().await {
             let mut group = vec![first];
-            take_ready(enriched.as_mut(), &mut group, MAX_GROUP);
+            take_ready(intake.as_mut(), &mut group, MAX_GROUP);
             self.append(group).await;
         }
     }
 
     async fn append(&self, group: Vec<Submission>) {
-        let records = group
-            .iter()
-            .map(|s| {
-                if !s.event.enrichment.not_enriched.is_empty() {
-                    self.shared
-                        .not_fully_enriched
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                serde_json::to_vec(&s.event).expect("an Event always serialises")
-            })
-            .collect();
-        match self.shared.journal.append(records).await {
+        let records = group.iter().map(|s| journal_record(&s.event)).collect();
+        let journal = match &self.target {
+            Target::Events => &self.shared.journal,
+            Target::Intake { journal, .. } => journal,
+        };
+        match journal.append(records).await {
             Ok(range) => {
-                self.shared
-                    .journaled
-                    .fetch_add(group.len() as u64, Ordering::Relaxed);
-                for (submission, seq) in group.into_iter().zip(range) {
-                    self.acks.register(seq, submission.ack);
-                    let _ = submission.durable.send(Ok(seq));
+                let count = group.len() as u64;
+                let mut durable = Vec::with_capacity(group.len());
+                match &self.target {
+                    Target::Events => {
+                        self.shared.journaled.fetch_add(count, Ordering::Relaxed);
+                        for (submission, seq) in group.into_iter().zip(range) {
+                            self.acks.register(seq, submission.ack);
+                            durable.push((seq, submission.durable));
+                        }
+                    }
+                    Target::Intake { acks, .. } => {
+                        self.shared
+                            .intake_journaled
+                            .fetch_add(count, Ordering::Relaxed);
+                        let mut handed = Vec::with_capacity(group.len());
+                        for (submission, seq) in group.into_iter().zip(range) {
+                            handed.push((seq, submission.ack));
+                            durable.push((seq, submission.durable));
+                        }
+                        acks.hand_over(handed);
+                    }
+                }
+                for (seq, tx) in durable {
+                    let _ = tx.send(Ok(seq));
                 }
             }
             Err(e) => {

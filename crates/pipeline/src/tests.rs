@@ -240,7 +240,7 @@ async fn a_rejected_batch_is_one_dead_letter_write() {
 
 /// Records the level and message of every log line on this thread.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<(tracing::Level, String)>>>);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {

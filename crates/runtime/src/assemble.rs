@@ -87,6 +87,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             enrichment_budget: Duration::from_millis(config.pipeline.enrichment_budget_ms),
             enrichment_concurrency: config.pipeline.enrichment_concurrency,
             max_journal_bytes: config.pipeline.max_journal_bytes,
+            max_intake_journal_bytes: config.pipeline.max_intake_journal_bytes,
             when_full: config.pipeline.when_full,
             log_file_bytes: config.pipeline.log_file_bytes.max(1),
             notification_log_max_files: config.pipeline.notification_log_max_files,

@@ -77,6 +77,10 @@ pub struct PipelineConfig {
     pub enrichment_concurrency: usize,
     /// Upper bound of the durable journal in `<data_dir>/journal`, in bytes.
     pub max_journal_bytes: u64,
+    /// Upper bound of the intake journal in `<data_dir>/intake`, in bytes: raw events
+    /// acknowledged to their sources and not yet enriched (used when enrichers are
+    /// configured; `when_full` applies to it, and the events journal behind it waits).
+    pub max_intake_journal_bytes: u64,
     /// When the journal is full: `block` (sources wait) or `drop_newest` (refused and
     /// counted; the HTTP source answers 503).
     pub when_full: WhenFull,
@@ -99,6 +103,7 @@ impl Default for PipelineConfig {
             enrichment_budget_ms: 10_000,
             enrichment_concurrency: 64,
             max_journal_bytes: 1 << 30,
+            max_intake_journal_bytes: vowguard_pipeline::DEFAULT_MAX_INTAKE_BYTES,
             when_full: WhenFull::Block,
             shutdown_timeout_ms: 30_000,
             log_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,

@@ -563,7 +563,7 @@ pub fn render_prometheus(m: &MetricsSnapshot, state: &ServerState) -> String {
     metric(
         "vowguard_events_journaled_total",
         "counter",
-        "Events made durable in the journal.",
+        "Events made durable in the journal (enriched, when enrichers are configured).",
         one(m.events_journaled),
     );
     metric(
@@ -582,7 +582,38 @@ pub fn render_prometheus(m: &MetricsSnapshot, state: &ServerState) -> String {
         "vowguard_events_dropped_total",
         "counter",
         "Events refused because the journal was full.",
-        one(m.journal.dropped_full),
+        one(m.events_dropped_full()),
+    );
+    let intake = m.intake.clone().unwrap_or_default();
+    metric(
+        "vowguard_intake_journaled_total",
+        "counter",
+        "Events made durable in the intake journal, raw, before enrichment (0 without enrichers).",
+        one(intake.journaled),
+    );
+    metric(
+        "vowguard_enrichment_lag_events",
+        "gauge",
+        "Events durable in the intake journal and not yet enriched into the journal.",
+        one(intake.awaiting_enrichment),
+    );
+    metric(
+        "vowguard_intake_journal_bytes",
+        "gauge",
+        "Bytes of the intake journal on disk.",
+        one(intake.journal.bytes),
+    );
+    metric(
+        "vowguard_intake_journal_max_bytes",
+        "gauge",
+        "Configured bound of the intake journal (0 without enrichers: no intake journal).",
+        one(intake.journal.max_bytes),
+    );
+    metric(
+        "vowguard_intake_journal_records",
+        "gauge",
+        "Records retained in the intake journal.",
+        one(intake.journal.records),
     );
     metric(
         "vowguard_events_not_fully_enriched_total",
