@@ -2,6 +2,7 @@
 //! backend's XML escaping; callers still pass only component names, days and breach ids.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Colours of the priorities, most urgent first (the HTML legend uses the same).
 pub(crate) const PRIORITY_COLOURS: [RGBColor; 5] = [
@@ -39,6 +40,18 @@ fn finish(svg: String, error: Option<String>) -> String {
     }
 }
 
+/// The pixel at fractions (`fx` from the left, `fy` from the bottom) of the plotting area.
+fn at_fraction<DB: DrawingBackend, CT: CoordTranslate>(
+    chart: &ChartContext<'_, DB, CT>,
+    fx: f64,
+    fy: f64,
+) -> (i32, i32) {
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let x = xs.start + ((xs.end - xs.start) as f64 * fx).round() as i32;
+    let y = ys.end - ((ys.end - ys.start) as f64 * fy).round() as i32;
+    (x, y)
+}
+
 /// Stacked bars: alerts per day by priority. `days`: (label, counts per priority).
 pub(crate) fn alerts_per_day(days: &[(String, [u64; 5])]) -> String {
     let mut svg = String::new();
@@ -58,14 +71,23 @@ pub(crate) fn alerts_per_day(days: &[(String, [u64; 5])]) -> String {
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0f64..n as f64, 0f64..(max as f64 * 1.1))?;
-        let labels: Vec<String> = days.iter().map(|(d, _)| d.clone()).collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(n.min(12))
-            .x_label_formatter(&|x| labels.get(x.floor() as usize).cloned().unwrap_or_default())
+            .x_labels(0)
             .y_desc("alerts")
             .draw()?;
+        // One day label under every bar (every k-th when there are many days).
+        let every = days.len().div_ceil(14).max(1);
+        for (i, (day, _)) in days.iter().enumerate().filter(|(i, _)| i % every == 0) {
+            let (x, y) = at_fraction(&chart, (i as f64 + 0.5) / n as f64, 0.0);
+            root.draw(&Text::new(
+                day.clone(),
+                (x, y + 6),
+                TextStyle::from(("sans-serif", 12).into_font())
+                    .pos(Pos::new(HPos::Center, VPos::Top)),
+            ))?;
+        }
         for (i, (_, counts)) in days.iter().enumerate() {
             let mut base = 0f64;
             for (p, count) in counts.iter().enumerate() {
@@ -112,21 +134,21 @@ pub(crate) fn latency_percentiles(
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..n as f64, 0f64..max)?;
-        let labels: Vec<String> = items.iter().map(|(name, ..)| short(name, 18)).collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(n + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 0.26 {
-                    labels.get(i).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_labels(0)
             .y_desc("milliseconds")
             .draw()?;
+        for (i, (name, ..)) in items.iter().enumerate() {
+            let (x, y) = at_fraction(&chart, (i as f64 + 0.5) / n as f64, 0.0);
+            root.draw(&Text::new(
+                short(name, 24),
+                (x, y + 6),
+                TextStyle::from(("sans-serif", 13).into_font())
+                    .pos(Pos::new(HPos::Center, VPos::Top)),
+            ))?;
+        }
         for (i, (_, p50, p95, p99)) in items.iter().enumerate() {
             for (k, (value, colour)) in [(p50, P50), (p95, P95), (p99, P99)].iter().enumerate() {
                 let left = i as f64 + 0.12 + k as f64 * 0.26;
@@ -190,7 +212,6 @@ pub(crate) fn breach_timelines(bars: &[TimelineBar], span_hours: f64) -> String 
             .fold(span_hours, f64::max)
             .max(1.0);
         let n = bars.len().max(1);
-        let labels: Vec<String> = bars.iter().map(|b| short(&b.label, 14)).collect();
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 "Breach timelines (hours from the period start)",
@@ -203,17 +224,18 @@ pub(crate) fn breach_timelines(bars: &[TimelineBar], span_hours: f64) -> String 
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .y_labels(n + 1)
-            .y_label_formatter(&|y| {
-                let i = y.floor() as usize;
-                if (y - y.floor() - 0.5).abs() < 0.26 {
-                    labels.get(i).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .y_labels(0)
             .x_desc("hours")
             .draw()?;
+        for (i, bar) in bars.iter().enumerate() {
+            let (x, y) = at_fraction(&chart, 0.0, (i as f64 + 0.5) / n as f64);
+            root.draw(&Text::new(
+                short(&bar.label, 14),
+                (x - 6, y),
+                TextStyle::from(("sans-serif", 12).into_font())
+                    .pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+        }
         for (i, bar) in bars.iter().enumerate() {
             let (lo, hi) = (i as f64 + 0.2, i as f64 + 0.8);
             let confirmed = bar.confirmed.unwrap_or(bar.end);
