@@ -37,6 +37,10 @@ pub struct Assembly {
     pub server: Option<ServerSettings>,
     /// The alert routes in effect: the configured `[[routes]]`, or the default table.
     pub routes: RoutesInEffect,
+    /// Where the report store is (`[store] url`, default `<data_dir>/store.db`).
+    pub store: vowguard_store::config::StoreLocation,
+    /// `[store] dpo_contact`.
+    pub dpo_contact: Option<String>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -225,6 +229,9 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         .iter()
         .map(|(id, s)| (id.clone(), s.clone()))
         .collect();
+    let store = config
+        .store
+        .location(&data_dir, env.secrets, env.config_dir)?;
     Ok(Assembly {
         spec,
         sources,
@@ -233,6 +240,8 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         shutdown_timeout: Duration::from_millis(config.pipeline.shutdown_timeout_ms),
         server,
         routes,
+        store,
+        dpo_contact: config.store.dpo_contact.clone(),
     })
 }
 
