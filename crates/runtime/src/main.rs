@@ -41,6 +41,10 @@ enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only obscure the clap definitions"
+)]
 enum Command {
     /// Run the pipeline: read events from the configured source until it ends, deliver
     /// every one, then exit 0.
@@ -100,6 +104,10 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only obscure the clap definitions"
+)]
 enum BreachAction {
     /// List the breaches with status and deadline.
     List {

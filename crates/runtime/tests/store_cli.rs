@@ -234,7 +234,7 @@ async fn the_admin_api_serves_reports_and_validates_the_period() {
     tokio::spawn(async move {
         axum::serve(listener, server::router(state, 1 << 20))
             .await
-            .unwrap()
+            .unwrap();
     });
     let client = reqwest::Client::new();
     let get = |path: &str, token: bool| {

@@ -196,12 +196,10 @@ pub enum Clock {
 impl Breach {
     /// Where it stands against the clock at `now`.
     pub fn clock(&self, now: DateTime<Utc>) -> Clock {
-        if let Some(reason) = &self.not_notifiable_reason {
-            if self.notified_authority_at.is_none() {
-                return Clock::NotNotifiable {
-                    reason: reason.clone(),
-                };
-            }
+        if let (Some(reason), None) = (&self.not_notifiable_reason, self.notified_authority_at) {
+            return Clock::NotNotifiable {
+                reason: reason.clone(),
+            };
         }
         let (Some(confirmed), Some(deadline)) = (self.confirmed_at, self.deadline) else {
             return Clock::NotStarted;

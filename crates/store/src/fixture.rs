@@ -48,7 +48,7 @@ impl Synthetic {
         match n % 20 {
             0..=7 => AuditRecord::EventsAccepted {
                 at,
-                source: if r % 4 == 0 { "stdin" } else { "http" }.into(),
+                source: if r.is_multiple_of(4) { "stdin" } else { "http" }.into(),
                 events: (0..batch)
                     .map(|i| EventDigest {
                         id: format!("e{n}-{i}"),
@@ -63,13 +63,13 @@ impl Synthetic {
                 events: (0..batch)
                     .map(|i| {
                         let x = self.next_u64();
-                        let dead = x % 500 == 0;
+                        let dead = x.is_multiple_of(500);
                         DeliveryOutcome {
                             id: format!("e{n}-{i}"),
                             result: if dead { "dead_lettered" } else { "delivered" }.into(),
                             reason: dead.then(|| "HTTP 400 from the sink".to_owned()),
                             // mostly fast, a tail beyond 5 s
-                            latency_ms: if x % 100 == 0 {
+                            latency_ms: if x.is_multiple_of(100) {
                                 5_000 + x % 4_000
                             } else {
                                 20 + x % 900
@@ -93,7 +93,12 @@ impl Synthetic {
                 at,
                 alert_id: format!("a{}", n - 1),
                 channel: CHANNELS[(r % 3) as usize].into(),
-                result: if r % 50 == 0 { "failed" } else { "sent" }.into(),
+                result: if r.is_multiple_of(50) {
+                    "failed"
+                } else {
+                    "sent"
+                }
+                .into(),
                 detail: None,
                 latency_ms: 200 + r % 40_000,
             },
@@ -102,7 +107,7 @@ impl Synthetic {
                 events: (0..batch)
                     .map(|i| (format!("e{n}-{i}"), r % 12_000))
                     .collect(),
-                failures: if r % 30 == 0 {
+                failures: if r.is_multiple_of(30) {
                     vec![("virustotal".into(), "breaker open".into())]
                 } else {
                     Vec::new()

@@ -122,10 +122,11 @@ pub fn parse_time(field: &str, value: &str) -> Result<DateTime<Utc>, Error> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
+    if let Some(t) = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    {
+        return Ok(t.and_utc());
     }
     Err(Error::invalid_input(format!(
         "`{field}`: cannot read {value:?} as a time (expected 2026-06-01 or 2026-06-01T00:00:00Z)"
@@ -1601,7 +1602,7 @@ fn flow_table(caption: &str, header0: &'static str, rows: &[FlowSummary]) -> Tab
                         || "-".into(),
                         |p| format!("{} ({p:.2} %)", s.within_objective),
                     ),
-                    opt_ms(s.p50_ms).replace("-", "-"),
+                    opt_ms(s.p50_ms),
                     opt_ms(s.p95_ms),
                     opt_ms(s.p99_ms),
                     opt_ms(s.max_ms),
