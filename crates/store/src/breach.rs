@@ -953,3 +953,52 @@ impl BreachLog for AuditBreachLog {
         })
     }
 }
+
+/// The router's [`BreachLog`] writing each opened breach straight to the interim audit log
+/// ([`crate::JsonlAudit`]), synced before `record` returns; the store applies it when it
+/// next catches up (`vowguard breach list`, reports, the follower).
+#[derive(Debug, Clone)]
+pub struct JsonlAuditBreachLog {
+    log: Arc<crate::JsonlAudit>,
+    dpo_contact: Option<String>,
+}
+
+impl JsonlAuditBreachLog {
+    /// Records into `log`; `dpo_contact` is `[store] dpo_contact`.
+    pub fn new(log: Arc<crate::JsonlAudit>, dpo_contact: Option<String>) -> Self {
+        Self { log, dpo_contact }
+    }
+}
+
+/// The audit record that opens a breach from the router's record.
+pub fn opening_record(
+    record: &BreachRecord,
+    now: DateTime<Utc>,
+    dpo_contact: Option<&str>,
+) -> Result<AuditRecord, Error> {
+    let change = BreachChange::Open {
+        id: record.id.clone(),
+        detected_at: record.opened_at,
+        wedding_id: record.wedding_id.clone(),
+        event_id: Some(record.event_id.clone()),
+        first_signal: Some(record.reason.clone()),
+        records_approx: record.records_affected,
+        handed_to: record.handed_to.clone(),
+        team_notification: Some(record.notification.clone()).filter(|n| !n.is_empty()),
+    };
+    let (action, fields) = change.validate(None, now, dpo_contact)?;
+    Ok(AuditRecord::Breach {
+        at: now,
+        breach_id: record.id.clone(),
+        action: action.to_owned(),
+        actor: "system".into(),
+        fields,
+    })
+}
+
+impl BreachLog for JsonlAuditBreachLog {
+    fn record(&self, record: &BreachRecord) -> Result<(), Error> {
+        let audit = opening_record(record, Utc::now(), self.dpo_contact.as_deref())?;
+        self.log.append_sync(&[audit]).map(|_| ())
+    }
+}

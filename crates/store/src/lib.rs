@@ -37,7 +37,7 @@ mod store;
 
 pub use breach::{
     AuditBreachLog, Breach, BreachChange, BreachRegister, BreachStatus, BreachUpdate,
-    NOTIFICATION_WINDOW,
+    JsonlAuditBreachLog, NOTIFICATION_WINDOW,
 };
 pub use config::{StoreConfig, StoreUrl};
 pub use latency::Objective;

@@ -151,6 +151,14 @@ impl JsonlAudit {
 #[async_trait]
 impl AuditTrail for JsonlAudit {
     async fn append(&self, records: Vec<AuditRecord>) -> Result<u64, Error> {
+        self.append_sync(&records)
+    }
+}
+
+impl JsonlAudit {
+    /// Appends `records` and syncs the file before returning (for callers that cannot
+    /// await, such as the router's breach log); returns the index of the first.
+    pub fn append_sync(&self, records: &[AuditRecord]) -> Result<u64, Error> {
         let _guard = self
             .lock
             .lock()
@@ -166,7 +174,7 @@ impl AuditTrail for JsonlAudit {
             .open(&self.path)
             .map_err(|e| Error::io(format!("open {}", self.path.display()), e))?;
         let mut bytes = Vec::new();
-        for record in &records {
+        for record in records {
             serde_json::to_writer(&mut bytes, record)
                 .map_err(|e| Error::encode(format!("encode an audit record: {e}")))?;
             bytes.push(b'\n');
