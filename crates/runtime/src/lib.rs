@@ -193,11 +193,34 @@ async fn run_server(
         router,
         reports,
     });
+    // The store follows the audit log (catching up after an outage) until the server stops.
+    let (follow_stop, follow_stopped) = tokio::sync::oneshot::channel::<()>();
+    let follower = state.reports.as_ref().ok().map(|reports| {
+        let reports = reports.clone();
+        tokio::spawn(async move {
+            reports
+                .store
+                .follow(
+                    reports.source.clone(),
+                    std::time::Duration::from_secs(5),
+                    Arc::new(tokio::sync::Notify::new()),
+                    async {
+                        let _ = follow_stopped.await;
+                    },
+                )
+                .await;
+        })
+    });
     tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
-    axum::serve(listener, server::router(state.clone(), max_body_bytes))
+    let served = axum::serve(listener, server::router(state.clone(), max_body_bytes))
         .with_graceful_shutdown(stop)
         .await
-        .map_err(|e| Error::io("the HTTP server failed", e))?;
+        .map_err(|e| Error::io("the HTTP server failed", e));
+    let _ = follow_stop.send(());
+    if let Some(follower) = follower {
+        let _ = follower.await;
+    }
+    served?;
     let source = SourceStats {
         lines: 0,
         accepted: state.accepted.load(std::sync::atomic::Ordering::Relaxed),
