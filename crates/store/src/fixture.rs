@@ -14,6 +14,8 @@ pub struct Synthetic {
     n: u64,
     start: DateTime<Utc>,
     step_ms: i64,
+    /// The channel of the last alert (its notification answers on it).
+    last_channel: usize,
 }
 
 const SINKS: [&str; 3] = ["splunk", "elastic", "qradar"];
@@ -27,6 +29,7 @@ impl Synthetic {
             n: 0,
             start,
             step_ms,
+            last_channel: 0,
         }
     }
 
@@ -78,21 +81,24 @@ impl Synthetic {
                     })
                     .collect(),
             },
-            16 => AuditRecord::AlertRouted {
-                at,
-                alert_id: format!("a{n}"),
-                event_id: format!("e{n}"),
-                priority: Priority::ALL[(r % 5) as usize],
-                route: "default".into(),
-                reasons: vec![format!("severity {}", r % 10), "wedding day".into()],
-                channels: vec![CHANNELS[(r % 3) as usize].into()],
-                suppressed: None,
-                wedding_id: Some(format!("w{}", r % 50)),
-            },
+            16 => {
+                self.last_channel = (r % 3) as usize;
+                AuditRecord::AlertRouted {
+                    at,
+                    alert_id: format!("a{n}"),
+                    event_id: format!("e{n}"),
+                    priority: Priority::ALL[(r % 5) as usize],
+                    route: "default".into(),
+                    reasons: vec![format!("severity {}", r % 10), "wedding day".into()],
+                    channels: vec![CHANNELS[(r % 3) as usize].into()],
+                    suppressed: None,
+                    wedding_id: Some(format!("w{}", r % 50)),
+                }
+            }
             17 => AuditRecord::Notification {
                 at,
                 alert_id: format!("a{}", n - 1),
-                channel: CHANNELS[(r % 3) as usize].into(),
+                channel: CHANNELS[self.last_channel].into(),
                 result: if r.is_multiple_of(50) {
                     "failed"
                 } else {
