@@ -211,7 +211,7 @@ async fn active_wedding_protection_makes_a_low_event_on_the_wedding_day_p0_every
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guest_data_breach_is_p0_notifies_legal_and_opens_a_72_hour_breach_record() {
+async fn a_guest_data_breach_is_p0_notifies_legal_and_opens_a_suspected_breach_in_the_register() {
     let channels = Channels::start().await;
     // Wednesday, and the wedding is months away: only the breach makes this urgent.
     let dir = channels
@@ -227,18 +227,17 @@ async fn a_guest_data_breach_is_p0_notifies_legal_and_opens_a_72_hour_breach_rec
         1,
         "legal counsel is notified"
     );
-    let breaches =
-        std::fs::read_to_string(dir.path().join("breaches.jsonl")).expect("a breach record");
-    let record: Value = serde_json::from_str(breaches.lines().next().unwrap()).unwrap();
-    assert_eq!(record["event_id"], "gdb-1");
-    assert_eq!(record["records_affected"], 800);
-    let opened =
-        chrono::DateTime::parse_from_rfc3339(record["opened_at"].as_str().unwrap()).unwrap();
-    let deadline =
-        chrono::DateTime::parse_from_rfc3339(record["deadline"].as_str().unwrap()).unwrap();
-    assert_eq!(
-        deadline - opened,
-        chrono::Duration::hours(72),
-        "the GDPR 72-hour clock"
-    );
+    // The breach is opened in the audit log (the register's source of truth) as suspected:
+    // the GDPR 72-hour clock starts when someone confirms it (`vowguard breach confirm`).
+    let log = std::fs::read_to_string(dir.path().join("audit-interim.jsonl"))
+        .expect("a breach record in the audit log");
+    let record: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(record["kind"], "breach");
+    assert_eq!(record["action"], "opened");
+    assert_eq!(record["actor"], "system");
+    assert_eq!(record["fields"]["event_id"], "gdb-1");
+    assert_eq!(record["fields"]["records_approx"], 800);
+    assert_eq!(record["fields"]["status"], "suspected");
+    assert_eq!(record["fields"]["detected_at"], "2026-06-17T09:30:00.000Z");
+    assert!(record["fields"].get("deadline").is_none(), "{record}");
 }

@@ -183,6 +183,23 @@ fn prerequisites() -> std::result::Result<Vec<(String, String)>, String> {
     if let Some(python) = private_aiosmtpd(&dir)? {
         env.push(("VOWGUARD_PYTHON".to_owned(), python.display().to_string()));
     }
+    if let Some(chromium) = private_chromium(&dir)? {
+        env.push((
+            "VOWGUARD_CHROMIUM".to_owned(),
+            chromium.display().to_string(),
+        ));
+    }
+    if !succeeds("pg_isready", &["-q", "-h", "127.0.0.1", "-p", "5432"]) {
+        // The store tests need PostgreSQL on 127.0.0.1:5432; start the machine's cluster
+        // when it has one (the tests fail with a clear message otherwise).
+        let _ = run(
+            "sh",
+            &[
+                "-c",
+                "pg_ctlcluster --help >/dev/null 2>&1 && pg_lsclusters -h | awk '{print $1, $2}' | head -1 | xargs -r pg_ctlcluster start",
+            ],
+        );
+    }
     for (name, value) in &env {
         println!("test prerequisite: {name}={value}");
     }
@@ -291,6 +308,106 @@ fn private_rsyslog(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
         ));
     }
     Ok(Some(root))
+}
+
+/// Headless Chromium for the report screenshot tests: `None` when the machine has
+/// `chromium`; otherwise Debian's `chromium` and `chromium-common` plus the direct
+/// dependencies the machine lacks are fetched with `apt-get download`, unpacked with
+/// `dpkg -x` into `target/test-prereqs/chromium/root`, and started through a wrapper script
+/// `target/test-prereqs/chromium/chromium` that sets the library path.
+fn private_chromium(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
+    let home = dir.join("chromium");
+    let wrapper = home.join("chromium");
+    if wrapper.is_file() {
+        return Ok(Some(wrapper));
+    }
+    if succeeds("sh", &["-c", "command -v chromium"]) {
+        return Ok(None);
+    }
+    let debs = home.join("debs");
+    let root = home.join("root");
+    std::fs::create_dir_all(&debs).map_err(|e| format!("cannot create {}: {e}", debs.display()))?;
+    let mut packages = vec!["chromium".to_owned(), "chromium-common".to_owned()];
+    for package in ["chromium", "chromium-common"] {
+        let output = Command::new("apt-cache")
+            .args(["depends", "--no-recommends", "--no-suggests", package])
+            .output()
+            .map_err(|e| format!("cannot run apt-cache: {e}"))?;
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Some(dependency) = line.trim().strip_prefix("Depends: ") else {
+                continue;
+            };
+            let dependency = dependency.trim_matches(|c| c == '<' || c == '>');
+            // Virtual packages and desktop integration are not needed headless.
+            if dependency.starts_with("xdg-") {
+                continue;
+            }
+            let installed = Command::new("dpkg-query")
+                .args(["-W", "-f", "${Status}", dependency])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("ok installed"));
+            if !installed && !packages.iter().any(|p| p == dependency) {
+                packages.push(dependency.to_owned());
+            }
+        }
+    }
+    let download = |packages: &[String]| {
+        println!(
+            "\n==> (in {}) apt-get download {}",
+            debs.display(),
+            packages.join(" ")
+        );
+        Command::new("apt-get")
+            .arg("download")
+            .args(packages)
+            .current_dir(&debs)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !download(&packages) {
+        run("apt-get", &["update", "-qq"])?;
+        if !download(&packages) {
+            return Err(format!(
+                "apt-get download {} failed; install chromium yourself or point \
+                 VOWGUARD_CHROMIUM at a headless Chromium",
+                packages.join(" ")
+            ));
+        }
+    }
+    for entry in std::fs::read_dir(&debs)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "deb") {
+            run(
+                "dpkg",
+                &[
+                    "-x",
+                    &path.display().to_string(),
+                    &root.display().to_string(),
+                ],
+            )?;
+        }
+    }
+    let binary = root.join("usr/lib/chromium/chromium");
+    if !binary.is_file() {
+        return Err(format!(
+            "unpacked chromium into {} but {} is missing",
+            root.display(),
+            binary.display()
+        ));
+    }
+    let libs = root.join("usr/lib/x86_64-linux-gnu");
+    let script = format!(
+        "#!/bin/sh\nexport LD_LIBRARY_PATH=\"{libs}:{libs}/pulseaudio${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}\"\nexec \"{binary}\" \"$@\"\n",
+        libs = libs.display(),
+        binary = binary.display()
+    );
+    std::fs::write(&wrapper, script)
+        .map_err(|e| format!("cannot write {}: {e}", wrapper.display()))?;
+    run("chmod", &["+x", &wrapper.display().to_string()])?;
+    Ok(Some(wrapper))
 }
 
 /// `None` when the machine's `python3` imports aiosmtpd; else the private interpreter.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use vowguard_core::registry::{self, Builder};
 use vowguard_core::{BuildContext, Error, Role, SecretLookup};
 use vowguard_pipeline::{EnricherSpec, NotifierSpec, PipelineOptions, PipelineSpec, SinkSpec};
-use vowguard_router::{JsonlBreachLog, Router, RouterConfig, default_config};
+use vowguard_router::{Router, RouterConfig, default_config};
 
 use crate::config::{Config, SourceConfig, take_common_keys};
 
@@ -39,6 +39,10 @@ pub struct Assembly {
     pub routes: RoutesInEffect,
     /// Ticket and SOAR systems by id (`[tickets.<id>]`).
     pub tickets: Vec<(String, Arc<dyn vowguard_core::TicketSystem>)>,
+    /// Where the report store is (`[store] url`, default `<data_dir>/store.db`).
+    pub store: vowguard_store::config::StoreLocation,
+    /// `[store] dpo_contact`.
+    pub dpo_contact: Option<String>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -146,9 +150,16 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         default_table,
     };
     let router = match Router::from_config(router_config, &notifier_ids) {
-        Ok(router) => Arc::new(router.with_breach_log(Arc::new(JsonlBreachLog::new(
-            data_dir.join("breaches.jsonl"),
-        )))),
+        // GDPR breaches go to the audit log (the breach register in the store is its
+        // projection). WIRING: swap the interim JSON-lines log for the Merkle audit log.
+        Ok(router) => Arc::new(router.with_breach_log(Arc::new(
+            vowguard_store::JsonlAuditBreachLog::new(
+                Arc::new(vowguard_store::JsonlAudit::new(
+                    data_dir.join(crate::reports::INTERIM_AUDIT_FILE),
+                )),
+                config.store.dpo_contact.clone(),
+            ),
+        ))),
         Err(e) => {
             errors.push(e);
             Arc::new(Router::default())
@@ -230,6 +241,9 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         .iter()
         .map(|(id, s)| (id.clone(), s.clone()))
         .collect();
+    let store = config
+        .store
+        .location(&data_dir, env.secrets, env.config_dir)?;
     Ok(Assembly {
         spec,
         sources,
@@ -239,6 +253,8 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         server,
         routes,
         tickets,
+        store,
+        dpo_contact: config.store.dpo_contact.clone(),
     })
 }
 

@@ -61,6 +61,10 @@ pub struct Config {
     /// breach), all on by default.
     #[serde(default)]
     pub protocols: ProtocolsConfig,
+    /// The report store and GDPR breach register (`[store]`): absent, SQLite at
+    /// `<data_dir>/store.db`.
+    #[serde(default)]
+    pub store: vowguard_store::StoreConfig,
 }
 
 fn default_data_dir() -> PathBuf {

@@ -14,6 +14,7 @@ pub mod assemble;
 pub mod config;
 pub mod dlq;
 pub mod logging;
+pub mod reports;
 pub mod server;
 pub mod source;
 
@@ -166,6 +167,21 @@ async fn run_server(
         .map(|n| (n.id.clone(), n.notifier.clone()))
         .collect();
     let router: Arc<dyn vowguard_core::AlertRouting> = assembly.router.clone();
+    // The report store is optional for forwarding: when it cannot be opened the pipeline
+    // runs anyway and /api/reports answers 503 with the reason.
+    let reports = match reports::open(
+        &assembly.store,
+        &assembly.data_dir,
+        assembly.dpo_contact.clone(),
+    )
+    .await
+    {
+        Ok(reports) => Ok(Arc::new(reports)),
+        Err(e) => {
+            tracing::warn!(error = %e, "report store unavailable; /api/reports answers 503");
+            Err(e.to_string())
+        }
+    };
     let pipeline = Arc::new(Pipeline::start(assembly.spec).await?);
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
@@ -175,12 +191,36 @@ async fn run_server(
         sinks,
         notifiers,
         router,
+        reports,
+    });
+    // The store follows the audit log (catching up after an outage) until the server stops.
+    let (follow_stop, follow_stopped) = tokio::sync::oneshot::channel::<()>();
+    let follower = state.reports.as_ref().ok().map(|reports| {
+        let reports = reports.clone();
+        tokio::spawn(async move {
+            reports
+                .store
+                .follow(
+                    reports.source.clone(),
+                    std::time::Duration::from_secs(5),
+                    Arc::new(tokio::sync::Notify::new()),
+                    async {
+                        let _ = follow_stopped.await;
+                    },
+                )
+                .await;
+        })
     });
     tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
-    axum::serve(listener, server::router(state.clone(), max_body_bytes))
+    let served = axum::serve(listener, server::router(state.clone(), max_body_bytes))
         .with_graceful_shutdown(stop)
         .await
-        .map_err(|e| Error::io("the HTTP server failed", e))?;
+        .map_err(|e| Error::io("the HTTP server failed", e));
+    let _ = follow_stop.send(());
+    if let Some(follower) = follower {
+        let _ = follower.await;
+    }
+    served?;
     let source = SourceStats {
         lines: 0,
         accepted: state.accepted.load(std::sync::atomic::Ordering::Relaxed),

@@ -41,6 +41,10 @@ enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only obscure the clap definitions"
+)]
 enum Command {
     /// Run the pipeline: read events from the configured source until it ends, deliver
     /// every one, then exit 0.
@@ -70,6 +74,129 @@ enum Command {
     Route {
         #[command(subcommand)]
         action: RouteAction,
+    },
+    /// The GDPR breach register: list, show, confirm, update, and the Art. 33 notice.
+    Breach {
+        #[command(subcommand)]
+        action: BreachAction,
+    },
+    /// A compliance report (GDPR, SOC 2, incidents, delivery) for a period.
+    Report {
+        /// The configuration file (`data_dir` and `[store]`).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// gdpr, soc2, incidents or delivery.
+        #[arg(long)]
+        kind: String,
+        /// Period start: 2026-06-01 (midnight UTC) or an RFC 3339 time.
+        #[arg(long)]
+        from: String,
+        /// Period end (excluded).
+        #[arg(long)]
+        to: String,
+        /// html, md or json.
+        #[arg(long, default_value = "html")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only obscure the clap definitions"
+)]
+enum BreachAction {
+    /// List the breaches with status and deadline.
+    List {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one breach and every change to it (JSON).
+    Show {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The breach id.
+        id: String,
+    },
+    /// Confirm awareness: the Art. 33 72-hour clock starts at `--at` (default: now).
+    Confirm {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The breach id.
+        id: String,
+        /// When awareness was confirmed (RFC 3339).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Set Art. 33(3) content, the Art. 34 decision, or move the status on.
+    Update {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The breach id.
+        id: String,
+        /// Nature of the breach.
+        #[arg(long)]
+        nature: Option<String>,
+        /// Categories of data subjects, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        subject_categories: Option<Vec<String>>,
+        /// Approximate number of data subjects.
+        #[arg(long)]
+        subjects: Option<u64>,
+        /// Categories of personal data records, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        record_categories: Option<Vec<String>>,
+        /// Approximate number of records.
+        #[arg(long)]
+        records: Option<u64>,
+        /// DPO or contact point (default: `[store] dpo_contact`).
+        #[arg(long)]
+        dpo_contact: Option<String>,
+        /// Likely consequences.
+        #[arg(long)]
+        consequences: Option<String>,
+        /// Measures taken or proposed.
+        #[arg(long)]
+        measures: Option<String>,
+        /// Art. 34: is the risk to the data subjects high?
+        #[arg(long)]
+        high_risk: Option<bool>,
+        /// Art. 34 decision in words.
+        #[arg(long)]
+        subjects_decision: Option<String>,
+        /// Reasons for notifying after the 72 hours.
+        #[arg(long)]
+        late_reason: Option<String>,
+        /// Move to notified_authority, notified_subjects, not_notifiable or closed.
+        #[arg(long)]
+        status: Option<String>,
+        /// When the status change happened (RFC 3339; default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Why it is not notifiable (with `--status not_notifiable`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Print the Art. 33 notification for the supervisory authority.
+    Notice {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The breach id.
+        id: String,
+        /// Time zone for local times next to UTC, e.g. Europe/Berlin.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
     },
 }
 
@@ -151,6 +278,15 @@ fn main() -> ExitCode {
             }
             Command::Dlq { action } => dlq(action).await,
             Command::Route { action } => route(action),
+            Command::Breach { action } => breach(action).await,
+            Command::Report {
+                config,
+                kind,
+                from,
+                to,
+                format,
+                output,
+            } => report(&config, &kind, &from, &to, &format, output.as_deref()).await,
         }
     });
     match result {
@@ -535,6 +671,246 @@ fn route(action: RouteAction) -> Result<(), Error> {
                     "{failed} routing case(s) failed"
                 )))
             }
+        }
+    }
+}
+
+/// Opens the report store and breach register of the config at `path` (nothing else is
+/// built or contacted).
+async fn open_reports(path: &Path) -> Result<vowguard_runtime::reports::Reports, Error> {
+    let config = Config::load(path)?;
+    let dir = config_dir(path);
+    let data_dir = dir.join(&config.data_dir);
+    let location = config.store.location(&data_dir, &ProcessEnv, &dir)?;
+    vowguard_runtime::reports::open(&location, &data_dir, config.store.dpo_contact.clone()).await
+}
+
+/// Who acts, for the audit log: `cli:<login>`.
+fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{}", escape_control(&user))
+}
+
+fn parse_at(flag: &str, at: Option<&str>) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    match at {
+        None => Ok(chrono::Utc::now()),
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| {
+                Error::invalid_input(format!(
+                    "`{flag}`: cannot read {:?} as an RFC 3339 time (e.g. 2026-06-13T14:00:00Z): {e}",
+                    escape_control(text)
+                ))
+            }),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn breach(action: BreachAction) -> Result<(), Error> {
+    use vowguard_store::{BreachChange, BreachUpdate};
+    let now = chrono::Utc::now();
+    match action {
+        BreachAction::List { config, json } => {
+            let reports = open_reports(&config).await?;
+            reports.store.catch_up(reports.source.as_ref()).await?;
+            let breaches = reports.store.breaches().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&breaches).expect("breaches serialise")
+                );
+                return Ok(());
+            }
+            println!(
+                "{:<38} {:<19} {:<21} {:<21} CLOCK",
+                "ID", "STATUS", "DETECTED", "DEADLINE"
+            );
+            for b in &breaches {
+                let clock = match b.clock(now) {
+                    vowguard_store::breach::Clock::Running { minutes_left } => {
+                        format!("{} h {} min left", minutes_left / 60, minutes_left % 60)
+                    }
+                    vowguard_store::breach::Clock::Overdue { minutes_over } => {
+                        format!(
+                            "OVERDUE by {} h {} min",
+                            minutes_over / 60,
+                            minutes_over % 60
+                        )
+                    }
+                    other => serde_json::to_value(&other)
+                        .ok()
+                        .and_then(|v| v.get("clock").and_then(|c| c.as_str()).map(str::to_owned))
+                        .unwrap_or_default(),
+                };
+                println!(
+                    "{:<38} {:<19} {:<21} {:<21} {}",
+                    escape_control(&b.id),
+                    b.status.as_str(),
+                    b.detected_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    b.deadline.map_or_else(
+                        || "-".into(),
+                        |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                    ),
+                    clock
+                );
+            }
+            println!("{} breach(es)", breaches.len());
+            Ok(())
+        }
+        BreachAction::Show { config, id } => {
+            let reports = open_reports(&config).await?;
+            reports.store.catch_up(reports.source.as_ref()).await?;
+            let breach = reports.store.breach(&id).await?.ok_or_else(|| {
+                Error::invalid_input(format!("no breach `{}`", escape_control(&id)))
+            })?;
+            let history = reports.store.breach_history(&id).await?;
+            let value = serde_json::json!({
+                "breach": breach,
+                "clock": breach.clock(now),
+                "history": history,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).expect("serialises")
+            );
+            Ok(())
+        }
+        BreachAction::Confirm { config, id, at } => {
+            let reports = open_reports(&config).await?;
+            let at = parse_at("--at", at.as_deref())?;
+            let b = reports
+                .register
+                .change(&id, &BreachChange::Confirm { at }, &cli_actor(), now)
+                .await?;
+            println!(
+                "breach {} confirmed at {}; the authority must be notified by {}",
+                escape_control(&b.id),
+                at.to_rfc3339(),
+                b.deadline.map(|d| d.to_rfc3339()).unwrap_or_default()
+            );
+            Ok(())
+        }
+        BreachAction::Update {
+            config,
+            id,
+            nature,
+            subject_categories,
+            subjects,
+            record_categories,
+            records,
+            dpo_contact,
+            consequences,
+            measures,
+            high_risk,
+            subjects_decision,
+            late_reason,
+            status,
+            at,
+            reason,
+        } => {
+            let reports = open_reports(&config).await?;
+            let update = BreachUpdate {
+                nature,
+                subject_categories,
+                subjects_approx: subjects,
+                record_categories,
+                records_approx: records,
+                dpo_contact,
+                consequences,
+                measures,
+                high_risk,
+                subjects_decision,
+                late_reason,
+            };
+            let at = parse_at("--at", at.as_deref())?;
+            let status_change = match status.as_deref() {
+                None => None,
+                Some("notified_authority") => Some(BreachChange::NotifyAuthority { at }),
+                Some("notified_subjects") => Some(BreachChange::NotifySubjects { at }),
+                Some("closed") => Some(BreachChange::Close { at }),
+                Some("not_notifiable") => Some(BreachChange::NotNotifiable {
+                    reason: reason.clone().ok_or_else(|| {
+                        Error::invalid_input(
+                            "`--status not_notifiable` needs `--reason` (Art. 33(5): document why)",
+                        )
+                    })?,
+                }),
+                Some(other) => {
+                    return Err(Error::invalid_input(format!(
+                        "`--status`: {:?} is not a status an update can set: expected notified_authority, notified_subjects, not_notifiable or closed (use `breach confirm` to confirm)",
+                        escape_control(other)
+                    )));
+                }
+            };
+            if update == BreachUpdate::default() && status_change.is_none() {
+                return Err(Error::invalid_input(
+                    "nothing to update: give a field (e.g. --nature, --measures) or --status",
+                ));
+            }
+            let actor = cli_actor();
+            let mut breach = None;
+            if update != BreachUpdate::default() {
+                breach = Some(
+                    reports
+                        .register
+                        .change(&id, &BreachChange::Update(update), &actor, now)
+                        .await?,
+                );
+            }
+            if let Some(change) = status_change {
+                breach = Some(reports.register.change(&id, &change, &actor, now).await?);
+            }
+            if let Some(b) = breach {
+                println!(
+                    "breach {} updated; status {}",
+                    escape_control(&b.id),
+                    b.status.as_str()
+                );
+                let missing = b.missing_content();
+                if !missing.is_empty() {
+                    println!("still missing for the notice: {}", missing.join("; "));
+                }
+            }
+            Ok(())
+        }
+        BreachAction::Notice { config, id, tz } => {
+            let zone: chrono_tz::Tz = tz.parse().map_err(|_| {
+                Error::invalid_input(format!(
+                    "`--tz`: unknown time zone {:?} (e.g. Europe/Berlin)",
+                    escape_control(&tz)
+                ))
+            })?;
+            let reports = open_reports(&config).await?;
+            print!("{}", reports.register.notice(&id, now, zone).await?);
+            Ok(())
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn report(
+    config: &Path,
+    kind: &str,
+    from: &str,
+    to: &str,
+    format: &str,
+    output: Option<&Path>,
+) -> Result<(), Error> {
+    use vowguard_store::report::{ReportFormat, ReportKind, ReportParams};
+    // Parameters first: a wrong period is reported before anything is opened.
+    let kind: ReportKind = kind.parse()?;
+    let format: ReportFormat = format.parse()?;
+    let params = ReportParams::parse(kind, from, to)?;
+    let reports = open_reports(config).await?;
+    let text = reports.report(&params).await?.render(format)?;
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Error::io(format!("write the report to {}", path.display()), e)),
+        None => {
+            print!("{text}");
+            Ok(())
         }
     }
 }

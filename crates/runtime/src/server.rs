@@ -44,6 +44,8 @@ pub struct ServerState {
     pub notifiers: Vec<(String, Arc<dyn Notifier>)>,
     /// The router.
     pub router: Arc<dyn AlertRouting>,
+    /// The report store for `GET /api/reports/{kind}`, or why it is unavailable.
+    pub reports: Result<Arc<crate::reports::Reports>, String>,
 }
 
 /// The HTTP routes.
@@ -57,6 +59,7 @@ pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
             post(test_siem_integration),
         )
         .route("/api/security/test-alert-routing", post(test_alert_routing))
+        .route("/api/reports/{kind}", get(report))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::map_response(
             move |response: Response| async move {
@@ -336,6 +339,85 @@ fn authorize(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         Err(response)
+    }
+}
+
+/// `?from=&to=&format=` of `GET /api/reports/{kind}`.
+#[derive(Debug, serde::Deserialize)]
+struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /api/reports/{kind}?from=&to=&format=html|md|json` (admin token): a compliance
+/// report computed from the audit log as of now.
+async fn report(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    axum::extract::Path(kind): axum::extract::Path<String>,
+    query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    use vowguard_store::report::{ReportFormat, ReportKind, ReportParams};
+    if let Err(response) = authorize(&state, &headers) {
+        return response;
+    }
+    let query = match query {
+        Ok(axum::extract::Query(q)) => q,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("query: {e}")),
+    };
+    let params = (|| {
+        let kind: ReportKind = kind.parse()?;
+        let format: ReportFormat = query.format.as_deref().unwrap_or("json").parse()?;
+        let from = query
+            .from
+            .as_deref()
+            .ok_or_else(|| vowguard_core::Error::invalid_input("`from` is required"))?;
+        let to = query
+            .to
+            .as_deref()
+            .ok_or_else(|| vowguard_core::Error::invalid_input("`to` is required"))?;
+        let params = ReportParams::parse(kind, from, to).map_err(|e| {
+            // The API's parameters are `from` and `to`, not the CLI's flags.
+            vowguard_core::Error::new(
+                e.kind(),
+                e.to_string()
+                    .replace("`--from`", "`from`")
+                    .replace("`--to`", "`to`"),
+            )
+        })?;
+        Ok::<_, vowguard_core::Error>((params, format))
+    })();
+    let (params, format) = match params {
+        Ok(p) => p,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let reports = match &state.reports {
+        Ok(reports) => reports.clone(),
+        Err(why) => {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the report store is unavailable: {why}"),
+            );
+        }
+    };
+    let rendered = match reports.report(&params).await {
+        Ok(report) => report.render(format),
+        Err(e) => Err(e),
+    };
+    match rendered {
+        Ok(body) => {
+            let mut response = (StatusCode::OK, body).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            );
+            response
+        }
+        Err(e) if e.kind() == ErrorKind::Unavailable => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 

@@ -1,0 +1,292 @@
+//! `vowguard breach ...`, `vowguard report ...` and `GET /api/reports/{kind}` against the
+//! embedded SQLite store.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use vowguard_core::secrecy::SecretString;
+use vowguard_core::{AuditRecord, AuditTrail};
+use vowguard_pipeline::{Pipeline, PipelineSpec};
+use vowguard_runtime::reports::{INTERIM_AUDIT_FILE, Reports};
+use vowguard_runtime::server::{self, ServerState};
+
+fn vowguard(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(args)
+        .env("USER", "dpo-jane")
+        .output()
+        .expect("run vowguard");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_config(dir: &Path) -> String {
+    let config = dir.join("vowguard.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\n\n[store]\ndpo_contact = \"Jane Roe, dpo@example.org\"\n\n[sources.in]\ntype = \"stdin\"\n",
+    )
+    .unwrap();
+    config.display().to_string()
+}
+
+/// What the router's breach log appends when the guest data breach protocol fires.
+async fn open_breach(dir: &Path, id: &str) {
+    let log = vowguard_store::JsonlAudit::new(dir.join("data").join(INTERIM_AUDIT_FILE));
+    let mut fields = serde_json::Map::new();
+    fields.insert("status".into(), "suspected".into());
+    fields.insert("detected_at".into(), "2026-06-13T09:30:00Z".into());
+    fields.insert("wedding_id".into(), "w-<b>42</b>".into());
+    log.append(vec![AuditRecord::Breach {
+        at: "2026-06-13T09:30:01Z".parse().unwrap(),
+        breach_id: id.into(),
+        action: "opened".into(),
+        actor: "system".into(),
+        fields,
+    }])
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn breach_commands_change_the_register_and_reports_show_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    open_breach(dir.path(), "b-1").await;
+
+    let (ok, out, err) = vowguard(&["breach", "list", "--config", &config]);
+    assert!(ok, "{err}");
+    assert!(out.contains("b-1") && out.contains("suspected"), "{out}");
+
+    let (ok, out, err) = vowguard(&[
+        "breach",
+        "confirm",
+        "--config",
+        &config,
+        "b-1",
+        "--at",
+        "2026-06-13T10:00:00Z",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("notified by 2026-06-16T10:00:00+00:00"),
+        "{out}"
+    );
+
+    let (ok, out, err) = vowguard(&[
+        "breach",
+        "update",
+        "--config",
+        &config,
+        "b-1",
+        "--nature",
+        "guest list exported",
+        "--subject-categories",
+        "guests,couples",
+        "--subjects",
+        "250",
+        "--measures",
+        "vendor account locked",
+        "--high-risk",
+        "false",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("still missing"), "{out}");
+
+    // A status an update cannot set is named.
+    let (ok, _, err) = vowguard(&[
+        "breach",
+        "update",
+        "--config",
+        &config,
+        "b-1",
+        "--status",
+        "confirmed",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("`--status`"), "{err}");
+
+    let (ok, out, err) = vowguard(&[
+        "breach",
+        "notice",
+        "--config",
+        &config,
+        "b-1",
+        "--tz",
+        "Europe/Berlin",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Article 33"), "{out}");
+    assert!(
+        out.contains("(2026-06-13 12:00 CEST, Europe/Berlin)"),
+        "{out}"
+    );
+    assert!(out.contains("Jane Roe, dpo@example.org"), "{out}");
+
+    let (ok, out, err) = vowguard(&["breach", "show", "--config", &config, "b-1"]);
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let history = shown["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[1]["actor"], "cli:dpo-jane");
+
+    let report = dir.path().join("gdpr.html");
+    let (ok, _, err) = vowguard(&[
+        "report",
+        "--config",
+        &config,
+        "--kind",
+        "gdpr",
+        "--from",
+        "2026-06-01",
+        "--to",
+        "2026-07-01",
+        "--format",
+        "html",
+        "--output",
+        &report.display().to_string(),
+    ]);
+    assert!(ok, "{err}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains("w-&lt;b&gt;42&lt;/b&gt;"),
+        "escaped wedding id"
+    );
+    assert!(html.contains("<svg"), "breach timeline chart");
+
+    let (ok, _, err) = vowguard(&[
+        "report",
+        "--config",
+        &config,
+        "--kind",
+        "gdpr",
+        "--from",
+        "2026-07-01",
+        "--to",
+        "2026-06-01",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("`--from`") && err.contains("is after `--to`"),
+        "{err}"
+    );
+    let (ok, _, err) = vowguard(&[
+        "report",
+        "--config",
+        &config,
+        "--kind",
+        "pci",
+        "--from",
+        "2026-06-01",
+        "--to",
+        "2026-07-01",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("`kind`"), "{err}");
+}
+
+#[tokio::test]
+async fn the_admin_api_serves_reports_and_validates_the_period() {
+    let dir = tempfile::tempdir().unwrap();
+    open_breach(dir.path(), "b-api").await;
+    let data = dir.path().join("data");
+    let location = vowguard_store::config::StoreLocation::Sqlite(data.join("store.db"));
+    let reports: Reports = vowguard_runtime::reports::open(&location, &data, None)
+        .await
+        .unwrap();
+    let pipeline = Arc::new(
+        Pipeline::start(PipelineSpec {
+            data_dir: dir.path().join("pipeline"),
+            ..PipelineSpec::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let router = Arc::new(
+        vowguard_router::Router::from_config(
+            vowguard_router::default_config(),
+            &[
+                "secops",
+                "oncall",
+                "emergency_sms",
+                "security_mail",
+                "legal",
+            ],
+        )
+        .unwrap(),
+    );
+    let state = Arc::new(ServerState {
+        pipeline,
+        accepted: Default::default(),
+        rejected: Default::default(),
+        admin_token: Some(SecretString::from("admin-token")),
+        sinks: Vec::new(),
+        notifiers: Vec::new(),
+        router,
+        reports: Ok(Arc::new(reports)),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, server::router(state, 1 << 20))
+            .await
+            .unwrap();
+    });
+    let client = reqwest::Client::new();
+    let get = |path: &str, token: bool| {
+        let mut request = client.get(format!("http://{addr}{path}"));
+        if token {
+            request = request.bearer_auth("admin-token");
+        }
+        request.send()
+    };
+    let response = get("/api/reports/gdpr?from=2026-06-01&to=2026-07-01", false)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let response = get(
+        "/api/reports/gdpr?from=2026-06-01&to=2026-07-01&format=json",
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["body"]["gdpr"]["breaches"][0]["breach"]["id"], "b-api");
+    assert_eq!(body["evidence"]["applied_through"], 0);
+    let response = get(
+        "/api/reports/delivery?from=2026-06-01&to=2026-07-01&format=html",
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let response = get("/api/reports/gdpr?from=2026-07-01&to=2026-06-01", true)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("`from`") && text.contains("is after `to`"),
+        "{text}"
+    );
+    let response = get("/api/reports/gdpr?to=2026-06-01", true).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("`from` is required")
+    );
+}
