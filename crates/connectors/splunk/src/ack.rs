@@ -66,8 +66,9 @@ pub(crate) struct AckPoller {
 struct AckState {
     /// `ackId` → the batch waiting for it.
     waiting: HashMap<u64, Waiter>,
-    /// Whether the background task is running (it stops when `waiting` is empty).
-    running: bool,
+    /// The background task while it runs (it stops when `waiting` is empty). Also restarted
+    /// when it ended some other way (its runtime shut down while the sink lives on).
+    task: Option<tokio::task::JoinHandle<()>>,
     /// What went wrong with the last poll (cleared by a successful one).
     last_problem: Option<String>,
     /// Polls sent so far (for tests and `Debug`).
@@ -150,9 +151,12 @@ impl AckPoller {
                     });
                 }
             }
-            if !state.running {
-                state.running = true;
-                tokio::spawn(Arc::clone(self).run());
+            if state
+                .task
+                .as_ref()
+                .is_none_or(tokio::task::JoinHandle::is_finished)
+            {
+                state.task = Some(tokio::spawn(Arc::clone(self).run()));
             }
         }
         // Whatever happens to this future (confirmed, timed out, cancelled), the entry goes:
@@ -197,7 +201,8 @@ impl AckPoller {
         // is the backstop).
         state.waiting.retain(|_, w| !w.done.is_closed());
         if state.waiting.is_empty() {
-            state.running = false;
+            // Detaches this task's own handle; the next registration starts a new task.
+            state.task = None;
             return None;
         }
         let now = Instant::now();
