@@ -16,6 +16,7 @@
 pub mod config;
 pub mod encode;
 pub mod notifier;
+mod smtp;
 
 use std::sync::Arc;
 

@@ -1,30 +1,29 @@
-//! The SMTP calls: one pooled [`AsyncSmtpTransport`] per notifier, and the one function
-//! ([`classify`]) that maps lettre's errors onto vowguard's.
+//! The SMTP calls: one pool of `TCP_NODELAY` connections per notifier (see `smtp.rs`), and
+//! the one function ([`classify`]) that maps lettre's errors onto vowguard's.
 
 use std::fmt;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use secrecy::{ExposeSecret, SecretString};
 use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, Redactor};
 
 use crate::config::{EmailConfig, TlsMode};
 use crate::encode::{self, BuiltMessage};
+use crate::smtp::{Security, SmtpClient, SmtpFailure, implicit_tls_config};
 
 /// The connector kind, as written in `type = "email"`.
 pub const KIND: &str = "email";
 
 /// Sends alert emails over SMTP.
 ///
-/// The transport (with its connection pool) is built once: at construction when a Tokio
-/// runtime is running (lettre's pool spawns a cleanup task), otherwise on the first send.
+/// Connections (`TCP_NODELAY`, TLS as configured, authenticated) are kept in a pool of at
+/// most `pool_max_size` idle ones and reused: an alert costs the SMTP round trips of one
+/// message, not a connection set-up.
 pub struct EmailNotifier {
     component: Option<String>,
     config: EmailConfig,
@@ -32,8 +31,7 @@ pub struct EmailNotifier {
     server: String,
     from: Mailbox,
     to: Vec<Mailbox>,
-    builder: AsyncSmtpTransportBuilder,
-    transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+    smtp: SmtpClient,
     /// Removes the SMTP password from server replies in every error.
     redactor: Redactor,
 }
@@ -98,67 +96,87 @@ impl EmailNotifier {
             .map_err(with_component)?;
         let port = config.effective_port();
         let server = format!("{}:{port}", valid.host);
-        let tls_parameters = || -> Result<TlsParameters, Error> {
-            let mut tls = TlsParameters::builder(valid.host.clone());
-            if let Some(path) = &config.ca_file {
-                let path = config_dir.join(path);
-                let pem = std::fs::read(&path).map_err(|e| {
-                    Error::config(format!(
-                        "`{}`: cannot read {}: {e}",
-                        key("ca_file"),
-                        path.display()
-                    ))
-                })?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| {
-                    Error::config(format!(
-                        "`{}`: {} is not a PEM certificate: {e}",
-                        key("ca_file"),
-                        path.display()
-                    ))
-                })?;
-                tls = tls.add_root_certificate(cert);
+        let extra_root = || -> Result<Option<(Vec<u8>, std::path::PathBuf)>, Error> {
+            let Some(path) = &config.ca_file else {
+                return Ok(None);
+            };
+            let path = config_dir.join(path);
+            let pem = std::fs::read(&path).map_err(|e| {
+                Error::config(format!(
+                    "`{}`: cannot read {}: {e}",
+                    key("ca_file"),
+                    path.display()
+                ))
+            })?;
+            Ok(Some((pem, path)))
+        };
+        let security = match config.tls {
+            TlsMode::Starttls => {
+                let mut tls = TlsParameters::builder(valid.host.clone());
+                if let Some((pem, path)) = extra_root().map_err(with_component)? {
+                    let cert = Certificate::from_pem(&pem).map_err(|e| {
+                        with_component(Error::config(format!(
+                            "`{}`: {} is not a PEM certificate: {e}",
+                            key("ca_file"),
+                            path.display()
+                        )))
+                    })?;
+                    tls = tls.add_root_certificate(cert);
+                }
+                Security::Starttls(tls.build_rustls().map_err(|e| {
+                    with_component(Error::config(format!(
+                        "`{}`: cannot set up TLS: {e}",
+                        key("tls")
+                    )))
+                })?)
             }
-            tls.build_rustls()
-                .map_err(|e| Error::config(format!("`{}`: cannot set up TLS: {e}", key("tls"))))
+            TlsMode::Tls => {
+                let mut roots = Vec::new();
+                if let Some((pem, path)) = extra_root().map_err(with_component)? {
+                    roots = pem_certificates(&pem).map_err(|e| {
+                        with_component(Error::config(format!(
+                            "`{}`: {} is not a PEM certificate: {e}",
+                            key("ca_file"),
+                            path.display()
+                        )))
+                    })?;
+                }
+                Security::Implicit(implicit_tls_config(roots).map_err(|e| {
+                    with_component(Error::config(format!(
+                        "`{}`: cannot set up TLS: {e}",
+                        key("tls")
+                    )))
+                })?)
+            }
+            TlsMode::None => Security::None,
         };
-        let tls = match config.tls {
-            TlsMode::Starttls => Tls::Required(tls_parameters().map_err(with_component)?),
-            TlsMode::Tls => Tls::Wrapper(tls_parameters().map_err(with_component)?),
-            TlsMode::None => Tls::None,
-        };
-        let mut builder =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(valid.host.clone())
-                .port(port)
-                .tls(tls)
-                .timeout(Some(Duration::from_millis(config.timeout_ms)))
-                .pool_config(PoolConfig::new().max_size(config.pool_max_size));
         let redactor = password
             .as_ref()
             .map_or_else(Redactor::new, |p| Redactor::new().secret(p));
-        if let (Some(user), Some(password)) = (&config.username, password) {
-            builder = builder.credentials(Credentials::new(
+        let credentials = match (&config.username, password) {
+            (Some(user), Some(password)) => Some(Credentials::new(
                 user.clone(),
                 password.expose_secret().to_owned(),
-            ));
-        }
-        let notifier = Self {
+            )),
+            _ => None,
+        };
+        let smtp = SmtpClient::new(
+            valid.host.clone(),
+            port,
+            security,
+            credentials,
+            Duration::from_millis(config.timeout_ms),
+            config.pool_max_size as usize,
+        );
+        Ok(Self {
             component,
             server,
             from: valid.from,
             to: valid.to,
-            builder,
-            transport: OnceLock::new(),
+            smtp,
             redactor,
             config,
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            notifier.transport();
-        }
-        Ok(notifier)
-    }
-
-    fn transport(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
-        self.transport.get_or_init(|| self.builder.clone().build())
+        })
     }
 
     /// The configuration this notifier was built from.
@@ -204,8 +222,9 @@ impl Notifier for EmailNotifier {
     async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
         let built = self.message(alert)?;
         let what = format!("sending alert email via {}", self.server);
-        let sent =
-            tokio::time::timeout(self.deadline(), self.transport().send(built.message)).await;
+        let envelope = built.message.envelope().clone();
+        let bytes = built.message.formatted();
+        let sent = tokio::time::timeout(self.deadline(), self.smtp.send(&envelope, &bytes)).await;
         match sent {
             Ok(Ok(response)) => {
                 tracing::debug!(
@@ -218,7 +237,7 @@ impl Notifier for EmailNotifier {
                     delivery_id: Some(built.message_id),
                 })
             }
-            Ok(Err(e)) => Err(self.tag(classify(&what, &e))),
+            Ok(Err(e)) => Err(self.tag(failure(&what, e))),
             Err(_) => Err(self.tag(Error::new(
                 ErrorKind::Timeout,
                 format!("{what}: no answer within {:?}", self.deadline()),
@@ -228,12 +247,12 @@ impl Notifier for EmailNotifier {
 
     async fn healthcheck(&self) -> Result<(), Error> {
         let what = format!("checking SMTP server {}", self.server);
-        match tokio::time::timeout(self.deadline(), self.transport().test_connection()).await {
+        match tokio::time::timeout(self.deadline(), self.smtp.check()).await {
             Ok(Ok(true)) => Ok(()),
             Ok(Ok(false)) => Err(self.tag(Error::unavailable(format!(
                 "{what}: the server did not answer NOOP"
             )))),
-            Ok(Err(e)) => Err(self.tag(classify(&what, &e))),
+            Ok(Err(e)) => Err(self.tag(failure(&what, e))),
             Err(_) => Err(self.tag(Error::new(
                 ErrorKind::Timeout,
                 format!("{what}: no answer within {:?}", self.deadline()),
@@ -251,6 +270,27 @@ impl Notifier for EmailNotifier {
             burst: 10,
         })
     }
+}
+
+/// A failure of the SMTP client as a vowguard [`Error`]: lettre's through [`classify`],
+/// ours (TCP connect, implicit TLS set-up) prefixed with `what`.
+fn failure(what: &str, e: SmtpFailure) -> Error {
+    match e {
+        SmtpFailure::Lettre(e) => classify(what, &e),
+        SmtpFailure::Vowguard(e) => Error::new(e.kind(), format!("{what}: {}", e.message())),
+    }
+}
+
+/// The certificates of a PEM file (at least one).
+fn pem_certificates(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("no CERTIFICATE block".to_owned());
+    }
+    Ok(certs)
 }
 
 /// Maps a lettre SMTP error onto a vowguard [`Error`]; `what` names the attempt.

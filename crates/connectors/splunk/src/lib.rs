@@ -8,11 +8,14 @@
 //!   [`batch_body`] concatenates envelopes into a request body.
 //! * [`SplunkHecSink`] posts a batch to `{endpoint}/services/collector/event` (one attempt),
 //!   maps the answer onto one outcome per event in [`map_response`], and, with indexer
-//!   acknowledgement enabled, polls `{endpoint}/services/collector/ack` until the batch is
-//!   indexed: an acknowledgement that never comes makes the batch retryable, never dropped.
+//!   acknowledgement enabled, waits until the batch is indexed: one background task per sink
+//!   polls `{endpoint}/services/collector/ack` once per interval for every batch in flight
+//!   (one request lists all outstanding ids), and an acknowledgement that never comes makes
+//!   the batch retryable, never dropped.
 //!
 //! The sink registers itself with the vowguard registry; the runtime builds it from config.
 
+mod ack;
 mod config;
 mod encode;
 mod sink;
@@ -21,6 +24,7 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Error, Sink};
 
+pub use ack::{ack_request, parse_acks};
 pub use config::{AckConfig, Compression, SplunkHecConfig, default_host};
 pub use encode::{HecEncoder, batch_body, encode_event, format_time, indexed_fields};
 pub use sink::{CHANNEL_HEADER, HecReply, SplunkHecSink, map_response, parse_ack};

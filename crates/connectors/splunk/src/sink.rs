@@ -1,12 +1,12 @@
 //! The HTTP side: sending batches, mapping HEC answers, indexer acknowledgement, health.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tokio::time::Instant;
 use vowguard_core::{
     BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Redactor, Sink,
 };
@@ -19,11 +19,9 @@ use vowguard_http::{
 };
 
 use crate::KIND;
+use crate::ack::{AckEndpoint, AckFailure, AckPoller, parse_acks};
 use crate::config::{AckConfig, Compression, SplunkHecConfig};
 use crate::encode::{HecEncoder, batch_body};
-
-/// The shortest time one acknowledgement poll is given, even right at the deadline.
-const MIN_POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The header naming the data channel used for indexer acknowledgement.
 pub const CHANNEL_HEADER: &str = "X-Splunk-Request-Channel";
@@ -36,7 +34,6 @@ pub struct SplunkHecSink {
     client: Client,
     encoder: HecEncoder,
     event_url: Url,
-    ack_url: Url,
     health_url: Url,
     origin: String,
     auth: HeaderValue,
@@ -44,8 +41,8 @@ pub struct SplunkHecSink {
     acknowledgements: AckConfig,
     /// The data channel, chosen once per sink; only set when acknowledgement is enabled.
     channel: Option<String>,
-    /// The client's whole-request timeout (`http.timeout_ms`).
-    request_timeout: Duration,
+    /// Polls for every batch waiting on indexer acknowledgement (only when enabled).
+    acks: Option<Arc<AckPoller>>,
     id: Option<String>,
     /// Removes the token from vendor text in every error this sink returns.
     redactor: Redactor,
@@ -60,6 +57,7 @@ impl fmt::Debug for SplunkHecSink {
             .field("compression", &self.compression)
             .field("acknowledgements", &self.acknowledgements)
             .field("channel", &self.channel)
+            .field("acks", &self.acks)
             .finish_non_exhaustive()
     }
 }
@@ -95,11 +93,21 @@ impl SplunkHecSink {
         let channel = acknowledgements
             .enabled
             .then(|| uuid::Uuid::now_v7().to_string());
+        let acks = channel.as_ref().map(|channel| {
+            AckPoller::new(AckEndpoint {
+                client: client.clone(),
+                ack_url: service_url(&base, "ack"),
+                auth: auth.clone(),
+                channel: channel.clone(),
+                origin: origin(&base),
+                request_timeout: Duration::from_millis(config_timeout_ms),
+                poll_interval: Duration::from_millis(acknowledgements.poll_interval_ms),
+            })
+        });
         Ok(Self {
             client,
             encoder: HecEncoder::new(host, source, sourcetype, index),
             event_url: service_url(&base, "event"),
-            ack_url: service_url(&base, "ack"),
             health_url: service_url(&base, "health"),
             origin: origin(&base),
             auth,
@@ -107,7 +115,7 @@ impl SplunkHecSink {
             compression,
             acknowledgements,
             channel,
-            request_timeout: Duration::from_millis(config_timeout_ms),
+            acks,
             id: None,
         })
     }
@@ -196,88 +204,46 @@ impl SplunkHecSink {
         }
     }
 
-    /// Polls `/services/collector/ack` until Splunk confirms `ack_id` or the timeout passes.
-    /// A confirmation that never comes is a retryable error: the batch is sent again.
+    /// Waits until the sink's ack poller sees Splunk confirm `ack_id`, or the timeout
+    /// passes. A confirmation that never comes is a retryable error: the batch is sent again.
     async fn wait_for_ack(&self, ack_id: u64, what: &str) -> Result<(), Error> {
-        let interval = Duration::from_millis(self.acknowledgements.poll_interval_ms);
+        let Some(acks) = &self.acks else {
+            return Ok(());
+        };
         let timeout = Duration::from_millis(self.acknowledgements.timeout_ms);
-        let deadline = Instant::now() + timeout;
-        let mut last_problem = None;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            // Polling, not retrying: indexing takes a moment, so wait before each poll.
-            tokio::time::sleep(interval.min(remaining)).await;
-            // Each poll ends by the deadline (give or take a short grace), never later
-            // than the client's own timeout.
-            let left = deadline.saturating_duration_since(Instant::now());
-            let poll_timeout = self.request_timeout.min(left.max(MIN_POLL_TIMEOUT));
-            match self.poll_ack(ack_id, poll_timeout).await {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(problem) => last_problem = Some(problem),
+        match acks.wait(ack_id, timeout).await {
+            Ok(()) => Ok(()),
+            Err(AckFailure::TimedOut { last_problem }) => {
+                let detail = last_problem
+                    .map(|p| format!(" (last poll: {p})"))
+                    .unwrap_or_default();
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{what}: Splunk accepted the batch (ackId {ack_id}) but did not confirm \
+                         indexing within {} ms{detail}; the batch will be sent again",
+                        timeout.as_millis()
+                    ),
+                ))
             }
-            if Instant::now() >= deadline {
-                break;
-            }
+            Err(AckFailure::Superseded) => Err(Error::unavailable(format!(
+                "{what}: Splunk accepted the batch (ackId {ack_id}) but handed the same ackId to \
+                 a later batch before confirming it (restarted?); the batch will be sent again"
+            ))),
         }
-        let detail = last_problem
-            .map(|p| format!(" (last poll: {p})"))
-            .unwrap_or_default();
-        Err(Error::new(
-            ErrorKind::Timeout,
-            format!(
-                "{what}: Splunk accepted the batch (ackId {ack_id}) but did not confirm indexing \
-                 within {} ms{detail}; the batch will be sent again",
-                timeout.as_millis()
-            ),
-        ))
     }
 
-    /// One poll: `Ok(true)` once indexed, `Ok(false)` while pending, `Err` with a secret-free
-    /// description when the poll itself failed.
-    async fn poll_ack(&self, ack_id: u64, timeout: Duration) -> Result<bool, String> {
-        let mut request = self
-            .client
-            .post(self.ack_url.clone())
-            .timeout(timeout)
-            .header(AUTHORIZATION, self.auth.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(format!("{{\"acks\":[{ack_id}]}}"));
-        if let Some(channel) = &self.channel {
-            request = request.header(CHANNEL_HEADER, channel);
-        }
-        let what = format!("poll indexer acknowledgement at {}", self.origin);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &what).to_string())?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error(e, &what).to_string())?;
-        classify_status(status, &headers, &what, &text).map_err(|e| e.to_string())?;
-        parse_ack(&text, ack_id)
-            .ok_or_else(|| format!("{what}: unexpected answer: {}", snippet(&text)))
+    /// How many indexer-acknowledgement polls this sink has sent (0 without acknowledgement):
+    /// one per poll interval while batches wait, however many are in flight.
+    pub fn ack_polls(&self) -> u64 {
+        self.acks.as_ref().map_or(0, |acks| acks.polls())
     }
 }
 
 /// Whether an ack answer `{"acks":{"<id>":true}}` confirms `ack_id`; `None` when the
 /// answer is not of that shape.
 pub fn parse_ack(body: &str, ack_id: u64) -> Option<bool> {
-    #[derive(Deserialize)]
-    struct AckReply {
-        acks: std::collections::HashMap<String, bool>,
-    }
-    let reply: AckReply = serde_json::from_str(body).ok()?;
-    Some(
-        reply
-            .acks
-            .get(&ack_id.to_string())
-            .copied()
-            .unwrap_or(false),
-    )
+    Some(parse_acks(body)?.get(&ack_id).copied().unwrap_or(false))
 }
 
 #[async_trait]

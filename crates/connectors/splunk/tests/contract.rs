@@ -575,3 +575,171 @@ async fn failing_ack_polls_end_in_retry_naming_the_problem() {
     assert!(text.contains("last poll") && text.contains("500"), "{text}");
     assert!(!text.contains(TOKEN), "{text}");
 }
+
+/// Answers each event request with the next `ackId` (from 0), or always `fixed` if set.
+struct CountingAcks {
+    next: std::sync::atomic::AtomicU64,
+    fixed: Option<u64>,
+}
+
+impl wiremock::Respond for CountingAcks {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let id = self
+            .fixed
+            .unwrap_or_else(|| self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        hec(200, json!({"text":"Success","code":0,"ackId":id}))
+    }
+}
+
+/// Confirms the ids in `confirmable`, but only in a poll that lists every one of `all`
+/// (so a batch completes only if one poll served all batches in flight); others pending.
+struct AckOnlyTogether {
+    all: Vec<u64>,
+    confirmable: Vec<u64>,
+}
+
+impl wiremock::Respond for AckOnlyTogether {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let asked: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let asked: Vec<u64> = asked["acks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let together = self.all.iter().all(|id| asked.contains(id));
+        let acks: serde_json::Map<String, serde_json::Value> = asked
+            .iter()
+            .map(|id| {
+                let confirmed = together && self.confirmable.contains(id);
+                (id.to_string(), json!(confirmed))
+            })
+            .collect();
+        hec(200, json!({ "acks": acks }))
+    }
+}
+
+async fn send_concurrently(sink: &SplunkHecSink, batches: usize) -> Vec<Vec<EventOutcome>> {
+    let all: Vec<Vec<Event>> = (0..batches).map(|_| events(2)).collect();
+    let sends = all.iter().map(|batch| send(sink, batch));
+    futures::future::join_all(sends).await
+}
+
+#[tokio::test]
+async fn one_poll_serves_every_batch_in_flight() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(CountingAcks {
+            next: 0.into(),
+            fixed: None,
+        })
+        .expect(8)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/ack"))
+        .respond_with(AckOnlyTogether {
+            all: (0..8).collect(),
+            confirmable: (0..8).collect(),
+        })
+        .expect(1..)
+        .mount(&server)
+        .await;
+    let sink = sink_with(ack_config(&server, 10_000));
+    let outcomes = send_concurrently(&sink, 8).await;
+    for batch in &outcomes {
+        assert_eq!(describe(batch), ["delivered", "delivered"]);
+    }
+    // Every poll is one request, however many batches it covers.
+    let polls = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/services/collector/ack")
+        .count();
+    assert_eq!(u64::try_from(polls).unwrap(), sink.ack_polls());
+}
+
+#[tokio::test]
+async fn an_ack_splunk_drops_resends_only_its_batch() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(CountingAcks {
+            next: 0.into(),
+            fixed: None,
+        })
+        .expect(3)
+        .mount(&server)
+        .await;
+    // Batches 0 and 2 are confirmed (in a poll listing all three); 1 never is.
+    Mock::given(method("POST"))
+        .and(path("/services/collector/ack"))
+        .respond_with(AckOnlyTogether {
+            all: vec![0, 1, 2],
+            confirmable: vec![0, 2],
+        })
+        .expect(1..)
+        .mount(&server)
+        .await;
+    let sink = sink_with(ack_config(&server, 400));
+    let outcomes = send_concurrently(&sink, 3).await;
+    let mut summary: Vec<Vec<String>> = outcomes.iter().map(|o| describe(o)).collect();
+    summary.sort();
+    assert_eq!(
+        summary,
+        [
+            vec!["delivered", "delivered"],
+            vec!["delivered", "delivered"],
+            vec!["retry:timeout", "retry:timeout"],
+        ]
+    );
+    let timed_out = outcomes
+        .iter()
+        .find(|o| !matches!(o[0], EventOutcome::Delivered))
+        .unwrap();
+    assert!(
+        errors(timed_out)[0].contains("ackId 1"),
+        "{:?}",
+        errors(timed_out)
+    );
+}
+
+#[tokio::test]
+async fn a_reused_ack_id_resends_the_earlier_batch() {
+    let server = MockServer::start().await;
+    // Splunk (restarted, say) hands out ackId 4 twice on the channel.
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(CountingAcks {
+            next: 0.into(),
+            fixed: Some(4),
+        })
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/ack"))
+        .respond_with(hec(200, json!({"acks":{"4":false}})))
+        .mount(&server)
+        .await;
+    let sink = sink_with(ack_config(&server, 300));
+    let outcomes = send_concurrently(&sink, 2).await;
+    let mut summary: Vec<Vec<String>> = outcomes.iter().map(|o| describe(o)).collect();
+    summary.sort();
+    assert_eq!(
+        summary,
+        [
+            vec!["retry:timeout", "retry:timeout"],
+            vec!["retry:unavailable", "retry:unavailable"],
+        ]
+    );
+    let superseded = outcomes
+        .iter()
+        .flat_map(|o| errors(o))
+        .find(|e| e.contains("same ackId"))
+        .expect("the earlier batch names the reuse");
+    assert!(superseded.contains("ackId 4"), "{superseded}");
+}

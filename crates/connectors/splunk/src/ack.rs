@@ -1,0 +1,342 @@
+//! Indexer acknowledgement: one background poller per sink serves every batch in flight.
+//!
+//! Each `send` that got an `ackId` registers it here and waits. One task per sink (started
+//! on the first registration, ending when nothing is outstanding) posts every outstanding id
+//! in one `POST /services/collector/ack` per `poll_interval_ms` and wakes the batches Splunk
+//! confirmed. So with `request.concurrency` batches in flight there is one poll per interval,
+//! not one per batch. A batch whose confirmation does not come within `timeout_ms` is retried
+//! (sent again), never dropped; so is a batch whose `ackId` Splunk hands out again on the same
+//! channel before confirming the first (the old id is then unknowable).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use tokio::time::{Instant, MissedTickBehavior};
+use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use vowguard_http::reqwest::{Client, Url};
+use vowguard_http::{classify_status, snippet, transport_error};
+
+use crate::sink::CHANNEL_HEADER;
+
+/// The shortest time one acknowledgement poll is given, even right at a deadline.
+const MIN_POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// At most this many ids in one poll (HEC has no documented limit; this keeps each request
+/// and answer small). More outstanding ids are polled in several requests of one round.
+const MAX_IDS_PER_POLL: usize = 1_000;
+
+/// Why a registered batch stopped waiting without a confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AckFailure {
+    /// No confirmation before the deadline; the last poll problem, if the last poll failed.
+    TimedOut {
+        /// A secret-free description of the last failed poll.
+        last_problem: Option<String>,
+    },
+    /// Splunk gave the same `ackId` to a later batch on this channel before confirming this
+    /// one: a confirmation can no longer be told apart.
+    Superseded,
+}
+
+/// Where and how to poll: the parts of the sink the background task needs.
+pub(crate) struct AckEndpoint {
+    pub(crate) client: Client,
+    pub(crate) ack_url: Url,
+    pub(crate) auth: HeaderValue,
+    pub(crate) channel: String,
+    /// `scheme://host:port`, for messages.
+    pub(crate) origin: String,
+    /// The client's whole-request timeout (`http.timeout_ms`): no poll waits longer.
+    pub(crate) request_timeout: Duration,
+    pub(crate) poll_interval: Duration,
+}
+
+/// The outstanding acknowledgements of one sink and its poller.
+pub(crate) struct AckPoller {
+    endpoint: AckEndpoint,
+    state: Mutex<AckState>,
+}
+
+#[derive(Default)]
+struct AckState {
+    /// `ackId` → the batch waiting for it.
+    waiting: HashMap<u64, Waiter>,
+    /// The background task while it runs (it stops when `waiting` is empty). Also restarted
+    /// when it ended some other way (its runtime shut down while the sink lives on).
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// What went wrong with the last poll (cleared by a successful one).
+    last_problem: Option<String>,
+    /// Polls sent so far (for tests and `Debug`).
+    polls: u64,
+    /// Tells waiters apart when Splunk reuses an id.
+    next_serial: u64,
+}
+
+struct Waiter {
+    /// Unique per registration.
+    serial: u64,
+    deadline: Instant,
+    /// Told `true` once Splunk confirms the id; dropped (the waiter sees an error) when the
+    /// id is superseded.
+    done: oneshot::Sender<bool>,
+}
+
+impl fmt::Debug for AckPoller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("AckPoller")
+            .field("poll_interval", &self.endpoint.poll_interval)
+            .field("outstanding", &state.waiting.len())
+            .field("polls", &state.polls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AckPoller {
+    pub(crate) fn new(endpoint: AckEndpoint) -> Arc<Self> {
+        Arc::new(Self {
+            endpoint,
+            state: Mutex::new(AckState::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AckState> {
+        // The state stays consistent across a panic (each update is one map operation).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many polls were sent so far.
+    pub(crate) fn polls(&self) -> u64 {
+        self.lock().polls
+    }
+
+    /// Waits until Splunk confirms `ack_id` (`Ok`) or `timeout` passes (`Err`).
+    pub(crate) async fn wait(
+        self: &Arc<Self>,
+        ack_id: u64,
+        timeout: Duration,
+    ) -> Result<(), AckFailure> {
+        let deadline = Instant::now() + timeout;
+        let (done, confirmed) = oneshot::channel();
+        let serial;
+        {
+            let mut state = self.lock();
+            serial = state.next_serial;
+            state.next_serial += 1;
+            match state.waiting.entry(ack_id) {
+                Entry::Occupied(mut old) => {
+                    tracing::warn!(
+                        endpoint = %self.endpoint.origin,
+                        ack_id,
+                        "Splunk handed out an ackId that is still outstanding on this channel \
+                         (was it restarted?); the earlier batch will be sent again"
+                    );
+                    // Dropping the old sender tells the earlier batch it was superseded.
+                    old.insert(Waiter {
+                        serial,
+                        deadline,
+                        done,
+                    });
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(Waiter {
+                        serial,
+                        deadline,
+                        done,
+                    });
+                }
+            }
+            if state
+                .task
+                .as_ref()
+                .is_none_or(tokio::task::JoinHandle::is_finished)
+            {
+                state.task = Some(tokio::spawn(Arc::clone(self).run()));
+            }
+        }
+        // Whatever happens to this future (confirmed, timed out, cancelled), the entry goes:
+        // the guard removes it unless the poller already did.
+        let _forget = Forget {
+            poller: self,
+            ack_id,
+            serial,
+        };
+        match tokio::time::timeout_at(deadline, confirmed).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(AckFailure::Superseded),
+            Err(_) => Err(AckFailure::TimedOut {
+                last_problem: self.lock().last_problem.clone(),
+            }),
+        }
+    }
+
+    /// The background task: polls every outstanding id once per interval until none is left.
+    async fn run(self: Arc<Self>) {
+        let interval = self.endpoint.poll_interval;
+        // Indexing takes a moment: the first poll comes one interval after the first batch.
+        let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some((ids, poll_timeout)) = self.round() else {
+                return;
+            };
+            for chunk in ids.chunks(MAX_IDS_PER_POLL) {
+                let answer = self.poll(chunk, poll_timeout).await;
+                self.settle(chunk, answer);
+            }
+        }
+    }
+
+    /// The ids to poll this round and how long the poll may take; `None` (and the task
+    /// marked stopped) when nothing is outstanding.
+    fn round(&self) -> Option<(Vec<u64>, Duration)> {
+        let mut state = self.lock();
+        // Batches that stopped waiting are not polled for (their guard removes them; this
+        // is the backstop).
+        state.waiting.retain(|_, w| !w.done.is_closed());
+        if state.waiting.is_empty() {
+            // Detaches this task's own handle; the next registration starts a new task.
+            state.task = None;
+            return None;
+        }
+        let now = Instant::now();
+        let latest = state
+            .waiting
+            .values()
+            .map(|w| w.deadline)
+            .max()
+            .unwrap_or(now);
+        let mut ids: Vec<u64> = state.waiting.keys().copied().collect();
+        ids.sort_unstable();
+        state.polls += ids.len().div_ceil(MAX_IDS_PER_POLL) as u64;
+        // A poll is worth waiting for while some batch still waits, never longer than the
+        // client's own timeout.
+        let left = latest.saturating_duration_since(now);
+        let timeout = self
+            .endpoint
+            .request_timeout
+            .min(left.max(MIN_POLL_TIMEOUT));
+        Some((ids, timeout))
+    }
+
+    /// Wakes the confirmed batches, or records why the poll failed.
+    fn settle(&self, ids: &[u64], answer: Result<HashMap<u64, bool>, String>) {
+        let mut state = self.lock();
+        match answer {
+            Ok(acks) => {
+                state.last_problem = None;
+                for id in ids {
+                    if acks.get(id).copied().unwrap_or(false)
+                        && let Some(waiter) = state.waiting.remove(id)
+                    {
+                        // The batch may have stopped waiting meanwhile: nothing to tell.
+                        let _ = waiter.done.send(true);
+                    }
+                }
+            }
+            Err(problem) => state.last_problem = Some(problem),
+        }
+    }
+
+    /// One poll for `ids`: the answer per id, or a secret-free description of the failure.
+    async fn poll(&self, ids: &[u64], timeout: Duration) -> Result<HashMap<u64, bool>, String> {
+        let endpoint = &self.endpoint;
+        let what = format!("poll indexer acknowledgement at {}", endpoint.origin);
+        let response = endpoint
+            .client
+            .post(endpoint.ack_url.clone())
+            .timeout(timeout)
+            .header(AUTHORIZATION, endpoint.auth.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(CHANNEL_HEADER, endpoint.channel.as_str())
+            .body(ack_request(ids))
+            .send()
+            .await
+            .map_err(|e| transport_error(e, &what).to_string())?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error(e, &what).to_string())?;
+        classify_status(status, &headers, &what, &text).map_err(|e| e.to_string())?;
+        parse_acks(&text).ok_or_else(|| format!("{what}: unexpected answer: {}", snippet(&text)))
+    }
+}
+
+/// Removes a waiter's entry when its `wait` ends, unless a later batch took the id over.
+struct Forget<'a> {
+    poller: &'a AckPoller,
+    ack_id: u64,
+    serial: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        let mut state = self.poller.lock();
+        if let Entry::Occupied(entry) = state.waiting.entry(self.ack_id)
+            && entry.get().serial == self.serial
+        {
+            entry.remove();
+        }
+    }
+}
+
+/// The body of one ack poll: `{"acks":[1,2,3]}`.
+pub fn ack_request(ids: &[u64]) -> String {
+    let mut body = String::with_capacity(10 + ids.len() * 8);
+    body.push_str("{\"acks\":[");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&id.to_string());
+    }
+    body.push_str("]}");
+    body
+}
+
+/// The answer of an ack poll, `{"acks":{"<id>":true,"<id>":false}}`, as id → confirmed;
+/// `None` when the answer is not of that shape (keys that are not ids are ignored).
+pub fn parse_acks(body: &str) -> Option<HashMap<u64, bool>> {
+    #[derive(Deserialize)]
+    struct AckReply {
+        acks: HashMap<String, bool>,
+    }
+    let reply: AckReply = serde_json::from_str(body).ok()?;
+    Some(
+        reply
+            .acks
+            .into_iter()
+            .filter_map(|(id, confirmed)| Some((id.parse().ok()?, confirmed)))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lists_every_id() {
+        assert_eq!(ack_request(&[]), r#"{"acks":[]}"#);
+        assert_eq!(ack_request(&[3]), r#"{"acks":[3]}"#);
+        assert_eq!(ack_request(&[0, 7, 12]), r#"{"acks":[0,7,12]}"#);
+    }
+
+    #[test]
+    fn answers_map_ids() {
+        let acks = parse_acks(r#"{"acks":{"1":true,"2":false,"x":true}}"#).unwrap();
+        assert_eq!(acks.len(), 2);
+        assert_eq!(acks.get(&1), Some(&true));
+        assert_eq!(acks.get(&2), Some(&false));
+        assert!(parse_acks(r#"{"acks":[1]}"#).is_none());
+        assert!(parse_acks("nope").is_none());
+    }
+}
