@@ -56,7 +56,7 @@ pub use group::{
     AlertGrouper, GroupSnapshot, GroupTiming, GrouperSnapshot, InhibitionSource, Inhibitor,
 };
 pub use interval::TimeInterval;
-pub use matcher::{MATCHER_FIELDS, MatchContext, Matcher};
+pub use matcher::{BREACH_DEADLINE_LABEL, MATCHER_FIELDS, MatchContext, Matcher};
 
 use tree::{Compiler, RouteNode, walk};
 

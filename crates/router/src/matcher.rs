@@ -1,6 +1,11 @@
 //! Alertmanager-style matchers: `label OP "value"` with `=`, `!=`, `=~`, `!~` over event
 //! and alert fields. Regexes are fully anchored. A field the event does not have is the
 //! empty string (so `wedding_phase!="day_of"` matches events without a wedding).
+//!
+//! Numeric comparisons `<`, `<=`, `>`, `>=` compare a field holding a number or a duration
+//! (`breach_deadline_in < 24h`, `label.records > 1000`). Durations are written `90s`,
+//! `30m`, `24h`, `3d` or as plain seconds; a field that is absent or not a number never
+//! satisfies a comparison.
 
 use std::fmt;
 
@@ -22,6 +27,7 @@ pub const MATCHER_FIELDS: &[&str] = &[
     "threat_verdict",
     "pattern",
     "protocol",
+    "breach_deadline_in",
     "label.<key>",
 ];
 
@@ -52,6 +58,7 @@ pub(crate) enum Field {
     ThreatVerdict,
     Pattern,
     Protocol,
+    BreachDeadlineIn,
     Label(String),
 }
 
@@ -71,6 +78,7 @@ impl Field {
             "threat_verdict" => Self::ThreatVerdict,
             "pattern" => Self::Pattern,
             "protocol" => Self::Protocol,
+            "breach_deadline_in" => Self::BreachDeadlineIn,
             other => match other.strip_prefix("label.") {
                 Some(key) if !key.is_empty() => Self::Label(key.to_owned()),
                 _ => return None,
@@ -110,6 +118,9 @@ impl Field {
                 .map(|p| p.pattern.clone())
                 .collect(),
             Self::Protocol => ctx.protocols.to_vec(),
+            // Seconds until a confirmed breach's Art. 33 deadline, set on the escalation
+            // events the runtime's breach watcher emits (negative once overdue).
+            Self::BreachDeadlineIn => one(e.labels.get(BREACH_DEADLINE_LABEL).cloned()),
             Self::Label(key) => one(e.labels.get(key).cloned()),
         }
     }
@@ -126,12 +137,38 @@ pub(crate) fn phase_str(phase: vowguard_core::WeddingPhase) -> &'static str {
     }
 }
 
+/// The event label carrying the seconds left until a breach's notification deadline.
+pub const BREACH_DEADLINE_LABEL: &str = "breach_deadline_in";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Eq,
     NotEq,
     Re,
     NotRe,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// Parses a number of seconds: `90s`, `30m`, `24h`, `3d`, or plain (possibly negative,
+/// possibly fractional) seconds.
+pub(crate) fn parse_seconds(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let factor = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        _ => return None,
+    };
+    let value: f64 = number.trim().parse().ok()?;
+    value.is_finite().then_some(value * factor)
 }
 
 /// One compiled matcher, e.g. `severity=~"high|critical"`.
@@ -142,6 +179,8 @@ pub struct Matcher {
     op: Op,
     value: String,
     regex: Option<Regex>,
+    /// The threshold of a comparison, in seconds (or plain units).
+    threshold: Option<f64>,
 }
 
 impl fmt::Display for Matcher {
@@ -158,7 +197,8 @@ impl Matcher {
         let name_end = s
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
             .ok_or_else(|| {
-                "expected `field OP \"value\"` with OP one of =, !=, =~, !~".to_owned()
+                "expected `field OP \"value\"` with OP one of =, !=, =~, !~, <, <=, >, >="
+                    .to_owned()
             })?;
         let name = &s[..name_end];
         let field = Field::parse(name).ok_or_else(|| {
@@ -168,7 +208,15 @@ impl Matcher {
             )
         })?;
         let rest = s[name_end..].trim_start();
-        let (op, rest) = if let Some(r) = rest.strip_prefix("=~") {
+        let (op, rest) = if let Some(r) = rest.strip_prefix("<=") {
+            (Op::Le, r)
+        } else if let Some(r) = rest.strip_prefix(">=") {
+            (Op::Ge, r)
+        } else if let Some(r) = rest.strip_prefix('<') {
+            (Op::Lt, r)
+        } else if let Some(r) = rest.strip_prefix('>') {
+            (Op::Gt, r)
+        } else if let Some(r) = rest.strip_prefix("=~") {
             (Op::Re, r)
         } else if let Some(r) = rest.strip_prefix("!~") {
             (Op::NotRe, r)
@@ -178,7 +226,7 @@ impl Matcher {
             (Op::Eq, r)
         } else {
             return Err(format!(
-                "expected an operator (=, !=, =~, !~) after `{name}`"
+                "expected an operator (=, !=, =~, !~, <, <=, >, >=) after `{name}`"
             ));
         };
         let rest = rest.trim();
@@ -198,7 +246,16 @@ impl Matcher {
                 Regex::new(&format!("^(?:{value})$"))
                     .map_err(|e| format!("invalid regex {value:?}: {e}"))?,
             ),
-            Op::Eq | Op::NotEq => None,
+            Op::Eq | Op::NotEq | Op::Lt | Op::Le | Op::Gt | Op::Ge => None,
+        };
+        let threshold = match op {
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => Some(parse_seconds(&value).ok_or_else(|| {
+                format!(
+                    "`{name}` {}: {value:?} is not a number or a duration (90s, 30m, 24h, 3d)",
+                    op_text(op)
+                )
+            })?),
+            _ => None,
         };
         Ok(Self {
             text: s.to_owned(),
@@ -206,6 +263,7 @@ impl Matcher {
             op,
             value,
             regex,
+            threshold,
         })
     }
 
@@ -213,6 +271,17 @@ impl Matcher {
     /// `=`/`=~` need one value to match, `!=`/`!~` need none to.
     pub fn matches(&self, ctx: &MatchContext<'_>) -> bool {
         let mut values = self.field.values(ctx);
+        if let Some(threshold) = self.threshold {
+            return values
+                .iter()
+                .filter_map(|v| parse_seconds(v))
+                .any(|v| match self.op {
+                    Op::Lt => v < threshold,
+                    Op::Le => v <= threshold,
+                    Op::Gt => v > threshold,
+                    _ => v >= threshold,
+                });
+        }
         if values.is_empty() {
             values.push(String::new());
         }
@@ -221,9 +290,22 @@ impl Matcher {
             None => *v == self.value,
         };
         match self.op {
-            Op::Eq | Op::Re => values.iter().any(positive),
             Op::NotEq | Op::NotRe => !values.iter().any(positive),
+            _ => values.iter().any(positive),
         }
+    }
+}
+
+fn op_text(op: Op) -> &'static str {
+    match op {
+        Op::Eq => "=",
+        Op::NotEq => "!=",
+        Op::Re => "=~",
+        Op::NotRe => "!~",
+        Op::Lt => "<",
+        Op::Le => "<=",
+        Op::Gt => ">",
+        Op::Ge => ">=",
     }
 }
 
@@ -318,11 +400,42 @@ mod tests {
     }
 
     #[test]
+    fn comparisons_on_numbers_and_durations() {
+        let mut e = Event::new(Category::DataExport, "breach.deadline", Severity::High);
+        let p = Priority::P1High;
+        // Absent: no comparison holds.
+        assert!(!ctx_matches("breach_deadline_in < 24h", &e, p));
+        assert!(!ctx_matches("breach_deadline_in >= 0", &e, p));
+        e.labels
+            .insert(BREACH_DEADLINE_LABEL.into(), (23 * 3600).to_string());
+        assert!(ctx_matches("breach_deadline_in < 24h", &e, p));
+        assert!(ctx_matches(r#"breach_deadline_in <= "1d""#, &e, p));
+        assert!(!ctx_matches("breach_deadline_in < 23h", &e, p));
+        assert!(ctx_matches("breach_deadline_in <= 23h", &e, p));
+        assert!(ctx_matches("breach_deadline_in > 1379m", &e, p));
+        assert!(!ctx_matches("breach_deadline_in > 82800", &e, p));
+        // Overdue: negative seconds.
+        e.labels.insert(BREACH_DEADLINE_LABEL.into(), "-60".into());
+        assert!(ctx_matches("breach_deadline_in < 0", &e, p));
+        // Any label holding a number.
+        e.labels.insert("records".into(), "1500".into());
+        assert!(ctx_matches("label.records > 1000", &e, p));
+        e.labels.insert("records".into(), "many".into());
+        assert!(!ctx_matches("label.records > 1000", &e, p), "not a number");
+        assert!(!ctx_matches("label.records <= 1000", &e, p), "not a number");
+    }
+
+    #[test]
     fn bad_matchers_say_why() {
         for (m, why) in [
             (r#"colour="red""#, "unknown field `colour`"),
             (r#"severity=~"(""#, "invalid regex"),
-            (r#"severity<"x""#, "expected an operator"),
+            (r#"severity?"x""#, "expected an operator"),
+            (
+                r#"breach_deadline_in < "soon""#,
+                "not a number or a duration",
+            ),
+            ("breach_deadline_in < 24w", "not a number or a duration"),
             (r#"severity="x"#, "missing closing quote"),
             (r#"priority="P9""#, "unknown priority"),
             (r#"severity="a" b"#, "after the closing quote"),
