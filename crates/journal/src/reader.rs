@@ -5,6 +5,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use vowguard_core::Event;
 
 use crate::JournalError;
 use crate::format::{RECORD_HEADER_LEN, RecordHeader};
@@ -14,6 +15,26 @@ use crate::state::{Durable, Shared};
 const MIN_CHUNK: usize = 64 << 10;
 /// Largest read from a segment file for one batch (a single larger record is read whole).
 const MAX_CHUNK: usize = 16 << 20;
+
+/// One record as [`JournalReader::next_records`] returns it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The event, decoded (from the in-memory tail) or as stored.
+    pub payload: Payload,
+}
+
+/// What a [`Record`] holds.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// The event itself, from the in-memory tail (appended with
+    /// [`Journal::append_decoded`](crate::Journal::append_decoded) and still held): no
+    /// file read, no decoding.
+    Decoded(Arc<Event>),
+    /// The record's bytes as stored on disk (older than the tail, or appended as bytes).
+    Stored(Vec<u8>),
+}
 
 /// An open segment file and the position of the next record to read in it.
 #[derive(Debug)]
@@ -106,6 +127,88 @@ impl JournalReader {
         }
     }
 
+    /// Like [`next_batch`](Self::next_batch), but records still held in the in-memory
+    /// tail come back decoded ([`Payload::Decoded`]) without touching the file; older ones
+    /// are read from disk as before ([`Payload::Stored`]). A batch is all of one kind. The
+    /// byte limit counts each record's stored payload length either way.
+    pub async fn next_records(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Record>, JournalError> {
+        let max_records = max_records.max(1);
+        loop {
+            let pos = self.read_pos;
+            let state = match self
+                .durable
+                .wait_for(|d| d.closed || d.next_seq > pos)
+                .await
+            {
+                Ok(d) => *d,
+                Err(_) => return Ok(Vec::new()),
+            };
+            if state.closed {
+                return Ok(Vec::new());
+            }
+            let batch = self.read_tail(max_records, max_bytes)?;
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+            let batch = self.read_batch(max_records, max_bytes)?;
+            if !batch.is_empty() {
+                return Ok(batch
+                    .into_iter()
+                    .map(|(seq, bytes)| Record {
+                        seq,
+                        payload: Payload::Stored(bytes),
+                    })
+                    .collect());
+            }
+        }
+    }
+
+    /// Takes what the in-memory tail holds at the read position; empty when it holds
+    /// nothing there (the caller reads the file).
+    fn read_tail(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Record>, JournalError> {
+        let st = self.shared.lock();
+        if st.readers.get(&self.name).is_none_or(|e| e.id != self.id) {
+            return Err(JournalError::ReaderRemoved {
+                name: self.name.clone(),
+            });
+        }
+        let mut out = Vec::new();
+        if self.read_pos < st.first_seq() {
+            // Skipping records that are no longer retained is the file path's job.
+            return Ok(out);
+        }
+        let mut bytes = 0usize;
+        while out.len() < max_records && self.read_pos < st.next_seq {
+            let Some((event, len)) = st.tail.event(self.read_pos) else {
+                break;
+            };
+            if !out.is_empty() && bytes.saturating_add(len) > max_bytes {
+                break;
+            }
+            out.push(Record {
+                seq: self.read_pos,
+                payload: Payload::Decoded(Arc::clone(event)),
+            });
+            bytes = bytes.saturating_add(len);
+            self.read_pos += 1;
+        }
+        drop(st);
+        if !out.is_empty() {
+            // The open segment position no longer matches; it is reopened when needed
+            // (and a sealed segment is not kept open meanwhile).
+            self.pos = None;
+        }
+        Ok(out)
+    }
+
     /// Marks every record with a sequence number below `upto` as done for this reader.
     ///
     /// Takes effect in memory at once and is persisted by a background thread shortly
@@ -129,6 +232,7 @@ impl JournalReader {
             if upto > entry.committed {
                 entry.committed = upto;
                 self.committed = upto;
+                st.trim_tail();
                 true
             } else {
                 false
