@@ -85,7 +85,10 @@ async fn readers_at_the_tail_get_decoded_events_and_the_rest_comes_from_disk() {
     // (21..25 may come in the same file read as 20.) Past it, the tail serves again.
     append(&journal, 25..30).await;
     let got = read_to(&mut reader, 30).await;
-    assert_eq!(got.iter().map(|g| g.2.clone()).collect::<Vec<_>>(), ids(25..30));
+    assert_eq!(
+        got.iter().map(|g| g.2.clone()).collect::<Vec<_>>(),
+        ids(25..30)
+    );
     assert!(got.iter().all(|g| g.1), "{got:?}");
     reader.commit(30).unwrap();
     drop(reader);
