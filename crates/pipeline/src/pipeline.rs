@@ -681,40 +681,50 @@ impl Stage {
     }
 
     async fn append(&self, group: Vec<Submission>) {
-        let records = group
-            .iter()
-            .map(|s| {
-                if !s.event.enrichment.not_enriched.is_empty() {
-                    self.shared
-                        .not_fully_enriched
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                serde_json::to_vec(&s.event).expect("an Event always serialises")
-            })
-            .collect();
-        match self.shared.journal.append(records).await {
+        // Each event is serialised once for the journal; the decoded event goes along so
+        // that sinks reading the tail use it as is (no decoding per sink).
+        let mut records = Vec::with_capacity(group.len());
+        let mut events = Vec::with_capacity(group.len());
+        let mut promises = Vec::with_capacity(group.len());
+        for Submission {
+            event,
+            ack,
+            durable,
+        } in group
+        {
+            if !event.enrichment.not_enriched.is_empty() {
+                self.shared
+                    .not_fully_enriched
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            let mut record = Vec::with_capacity(1024);
+            serde_json::to_writer(&mut record, &event).expect("an Event always serialises");
+            records.push(record);
+            events.push(Arc::new(event));
+            promises.push((ack, durable));
+        }
+        match self.shared.journal.append_decoded(records, events).await {
             Ok(range) => {
                 self.shared
                     .journaled
-                    .fetch_add(group.len() as u64, Ordering::Relaxed);
-                for (submission, seq) in group.into_iter().zip(range) {
-                    self.acks.register(seq, submission.ack);
-                    let _ = submission.durable.send(Ok(seq));
+                    .fetch_add(promises.len() as u64, Ordering::Relaxed);
+                for ((ack, durable), seq) in promises.into_iter().zip(range) {
+                    self.acks.register(seq, ack);
+                    let _ = durable.send(Ok(seq));
                 }
             }
             Err(e) => {
                 let error = e.into_core();
                 if error.kind() == ErrorKind::RateLimited {
                     tracing::warn!(
-                        events = group.len(),
+                        events = promises.len(),
                         "journal full: events refused (when_full = \"drop_newest\")"
                     );
                 } else {
-                    tracing::error!(events = group.len(), error = %error, "events could not be journaled");
+                    tracing::error!(events = promises.len(), error = %error, "events could not be journaled");
                 }
-                for submission in group {
-                    let copy = error.clone();
-                    let _ = submission.durable.send(Err(copy));
+                for (_, durable) in promises {
+                    let _ = durable.send(Err(error.clone()));
                 }
             }
         }
