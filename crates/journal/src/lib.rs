@@ -49,7 +49,7 @@ pub use config::{
     DEFAULT_TAIL_CACHE_BYTES, JournalConfig, WhenFull,
 };
 pub use error::JournalError;
-pub use reader::{JournalReader, Payload, Record};
+pub use reader::{JournalReader, Record};
 
 use maint::MaintMsg;
 use state::{Durable, ReaderEntry, Shared};
@@ -209,13 +209,15 @@ impl Journal {
     /// range at the current end. If the future is dropped after the request was queued, the
     /// records may still be stored (at-least-once).
     pub async fn append(&self, records: Vec<Vec<u8>>) -> Result<Range<u64>, JournalError> {
-        self.append_inner(records, None).await
+        self.append_inner(records.into_iter().map(Arc::new).collect(), None)
+            .await
     }
 
     /// Like [`append`](Self::append), for records that are the storage form of events:
     /// once durable, each event is also kept in the in-memory tail (bounded by
-    /// [`JournalConfig::tail_cache_bytes`]), so readers at the tail get it from
-    /// [`JournalReader::next_records`] without reading or decoding the record again.
+    /// [`JournalConfig::tail_cache_bytes`], with the record's bytes), so readers at the
+    /// tail get it from [`JournalReader::next_records`] without reading or decoding the
+    /// record again.
     /// `records[i]` must be the storage form of `events[i]` (what a reader would decode
     /// from disk); the two vectors must be of the same length, else the events are not
     /// kept (the records are still appended).
@@ -224,12 +226,13 @@ impl Journal {
         records: Vec<Vec<u8>>,
         events: Vec<Arc<Event>>,
     ) -> Result<Range<u64>, JournalError> {
-        self.append_inner(records, Some(events)).await
+        self.append_inner(records.into_iter().map(Arc::new).collect(), Some(events))
+            .await
     }
 
     async fn append_inner(
         &self,
-        records: Vec<Vec<u8>>,
+        records: Vec<Arc<Vec<u8>>>,
         decoded: Option<Vec<Arc<Event>>>,
     ) -> Result<Range<u64>, JournalError> {
         let shared = &self.inner.shared;

@@ -21,19 +21,12 @@ const MAX_CHUNK: usize = 16 << 20;
 pub struct Record {
     /// Its sequence number.
     pub seq: u64,
-    /// The event, decoded (from the in-memory tail) or as stored.
-    pub payload: Payload,
-}
-
-/// What a [`Record`] holds.
-#[derive(Debug, Clone)]
-pub enum Payload {
-    /// The event itself, from the in-memory tail (appended with
-    /// [`Journal::append_decoded`](crate::Journal::append_decoded) and still held): no
-    /// file read, no decoding.
-    Decoded(Arc<Event>),
-    /// The record's bytes as stored on disk (older than the tail, or appended as bytes).
-    Stored(Vec<u8>),
+    /// The record's bytes as stored (shared with the journal's in-memory tail).
+    pub stored: Arc<Vec<u8>>,
+    /// The event the bytes encode, when the record came from the in-memory tail and was
+    /// appended with [`Journal::append_decoded`](crate::Journal::append_decoded): no file
+    /// read, no decoding. `None` for records read from disk or appended as bytes.
+    pub event: Option<Arc<Event>>,
 }
 
 /// An open segment file and the position of the next record to read in it.
@@ -128,9 +121,9 @@ impl JournalReader {
     }
 
     /// Like [`next_batch`](Self::next_batch), but records still held in the in-memory
-    /// tail come back decoded ([`Payload::Decoded`]) without touching the file; older ones
-    /// are read from disk as before ([`Payload::Stored`]). A batch is all of one kind. The
-    /// byte limit counts each record's stored payload length either way.
+    /// tail come from memory (with their decoded event when they were appended with one)
+    /// without touching the file; older ones are read from disk as before. A batch comes
+    /// all from memory or all from disk. The byte limit counts each record's stored bytes.
     pub async fn next_records(
         &mut self,
         max_records: usize,
@@ -160,7 +153,8 @@ impl JournalReader {
                     .into_iter()
                     .map(|(seq, bytes)| Record {
                         seq,
-                        payload: Payload::Stored(bytes),
+                        stored: Arc::new(bytes),
+                        event: None,
                     })
                     .collect());
             }
@@ -187,15 +181,17 @@ impl JournalReader {
         }
         let mut bytes = 0usize;
         while out.len() < max_records && self.read_pos < st.next_seq {
-            let Some((event, len)) = st.tail.event(self.read_pos) else {
+            let Some(entry) = st.tail.get(self.read_pos) else {
                 break;
             };
+            let len = entry.stored.len();
             if !out.is_empty() && bytes.saturating_add(len) > max_bytes {
                 break;
             }
             out.push(Record {
                 seq: self.read_pos,
-                payload: Payload::Decoded(Arc::clone(event)),
+                stored: Arc::clone(&entry.stored),
+                event: entry.event.clone(),
             });
             bytes = bytes.saturating_add(len);
             self.read_pos += 1;

@@ -104,12 +104,12 @@ impl State {
     }
 }
 
-/// One record of the in-memory tail: its decoded event (`None` when it was appended as
-/// bytes only) and the payload length it is counted at.
+/// One record of the in-memory tail: its stored bytes and its decoded event (`None` when
+/// it was appended as bytes only).
 #[derive(Debug)]
 pub(crate) struct TailEntry {
     pub(crate) event: Option<Arc<Event>>,
-    pub(crate) bytes: usize,
+    pub(crate) stored: Arc<Vec<u8>>,
 }
 
 /// The recent durable records, contiguous in sequence numbers, bounded in payload bytes.
@@ -141,7 +141,7 @@ impl Tail {
             self.first_seq = seq;
         }
         for entry in entries {
-            self.bytes += entry.bytes;
+            self.bytes += entry.stored.len();
             self.entries.push_back(entry);
         }
         while self.bytes > self.limit {
@@ -151,7 +151,7 @@ impl Tail {
 
     fn pop_front(&mut self) {
         if let Some(entry) = self.entries.pop_front() {
-            self.bytes -= entry.bytes;
+            self.bytes -= entry.stored.len();
             self.first_seq += 1;
         }
     }
@@ -162,11 +162,10 @@ impl Tail {
         }
     }
 
-    /// The entry of `seq`, if it is held and decoded.
-    pub(crate) fn event(&self, seq: u64) -> Option<(&Arc<Event>, usize)> {
+    /// The entry of `seq`, if it is held.
+    pub(crate) fn get(&self, seq: u64) -> Option<&TailEntry> {
         let at = usize::try_from(seq.checked_sub(self.first_seq)?).ok()?;
-        let entry = self.entries.get(at)?;
-        entry.event.as_ref().map(|e| (e, entry.bytes))
+        self.entries.get(at)
     }
 }
 

@@ -33,7 +33,7 @@ pub(crate) type AppendReply = oneshot::Sender<Result<Range<u64>, JournalError>>;
 pub(crate) enum WriterMsg {
     /// Store these records durably.
     Append {
-        records: Vec<Vec<u8>>,
+        records: Vec<Arc<Vec<u8>>>,
         /// The decoded form of each record, kept in the in-memory tail once durable.
         decoded: Option<Vec<Arc<Event>>>,
         reply: AppendReply,
@@ -192,7 +192,7 @@ impl Writer {
     fn admit(
         &mut self,
         group: &mut Group,
-        records: Vec<Vec<u8>>,
+        records: Vec<Arc<Vec<u8>>>,
         decoded: Option<Vec<Arc<Event>>>,
         reply: AppendReply,
         head: bool,
@@ -325,20 +325,15 @@ impl Writer {
             format::encode_record(&mut group.buf, seq, r);
             group.next_seq += 1;
         }
-        match decoded {
-            Some(events) if events.len() == records.len() => {
-                group
-                    .tail
-                    .extend(records.iter().zip(events).map(|(r, event)| TailEntry {
-                        event: Some(event),
-                        bytes: r.len(),
-                    }));
-            }
-            _ => group.tail.extend(records.iter().map(|r| TailEntry {
-                event: None,
-                bytes: r.len(),
-            })),
-        }
+        let mut events = decoded
+            .filter(|events| events.len() == records.len())
+            .map(Vec::into_iter);
+        group
+            .tail
+            .extend(records.into_iter().map(|stored| TailEntry {
+                event: events.as_mut().and_then(Iterator::next),
+                stored,
+            }));
         group.replies.push((start..group.next_seq, reply));
         Admit::Continue
     }

@@ -15,7 +15,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use vowguard_core::{EncodedEvent, Error, Event, EventOutcome};
-use vowguard_journal::{JournalError, JournalReader, Payload, Record};
+use vowguard_journal::{JournalError, JournalReader, Record};
 
 use crate::ack::AckRegistry;
 use crate::concurrency::ConcurrencyLimit;
@@ -305,9 +305,9 @@ impl Sender {
     /// that cannot be encoded is dead-lettered.
     fn decode(&self, record: Record, letters: &mut Vec<PendingLetter>) -> Option<Item> {
         let seq = record.seq;
-        let event = match record.payload {
-            Payload::Decoded(event) => event,
-            Payload::Stored(bytes) => match serde_json::from_slice::<Event>(&bytes) {
+        let event = match record.event {
+            Some(event) => event,
+            None => match serde_json::from_slice::<Event>(&record.stored) {
                 Ok(event) => Arc::new(event),
                 Err(e) => {
                     tracing::error!(sink = %self.spec.id, seq, error = %e, "journal record is not an event; skipped");
@@ -316,7 +316,8 @@ impl Sender {
                 }
             },
         };
-        match self.spec.sink.encode(&event) {
+        // The record's bytes are the event's storage form: sinks embedding it copy them.
+        match self.spec.sink.encode_stored(&event, &record.stored) {
             Ok(bytes) => Some(Item {
                 seq,
                 encoded: EncodedEvent {

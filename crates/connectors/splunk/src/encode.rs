@@ -64,6 +64,24 @@ impl HecEncoder {
 
     /// Appends one event's HEC envelope to `out` (for callers reusing a buffer).
     pub fn encode_into(&self, event: &Event, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.encode_parts(event, None, out)
+    }
+
+    /// Encodes one event whose storage JSON is `stored` (exactly `serde_json::to_vec(event)`,
+    /// e.g. the journal record): the same envelope as [`HecEncoder::encode`], with `stored`
+    /// copied in as the `event` member instead of serialising the event again.
+    pub fn encode_stored(&self, event: &Event, stored: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(stored.len() + 384);
+        self.encode_parts(event, Some(stored), &mut out)?;
+        Ok(out)
+    }
+
+    fn encode_parts(
+        &self,
+        event: &Event,
+        stored: Option<&[u8]>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         out.extend_from_slice(b"{\"time\":");
         write_time(out, &event.timestamp);
         out.extend_from_slice(b",\"host\":");
@@ -77,7 +95,10 @@ impl HecEncoder {
             write_json(out, index)?;
         }
         out.extend_from_slice(b",\"event\":");
-        write_json(out, event)?;
+        match stored {
+            Some(json) => out.extend_from_slice(json),
+            None => write_json(out, event)?,
+        }
         out.extend_from_slice(b",\"fields\":{");
         write_indexed_fields(out, event)?;
         out.extend_from_slice(b"}}");
@@ -275,6 +296,20 @@ mod tests {
         let v: Value = serde_json::from_slice(&encoder.encode(&event()).unwrap()).unwrap();
         assert!(v.get("index").is_none());
         assert_eq!(v["host"], "h");
+    }
+
+    #[test]
+    fn encode_stored_is_encode() {
+        let mut e = event();
+        e.message = Some("a \"quoted\" </script> \u{2028}".into());
+        e.labels.insert("k".into(), "v".into());
+        e.attributes.insert("n".into(), serde_json::json!(4.5e300));
+        let encoder = HecEncoder::new("h", "s", "_json", Some("i".into()));
+        let stored = serde_json::to_vec(&e).unwrap();
+        assert_eq!(
+            encoder.encode_stored(&e, &stored).unwrap(),
+            encoder.encode(&e).unwrap()
+        );
     }
 
     /// The envelope's `fields` object is written without building [`indexed_fields`]:
