@@ -1,5 +1,11 @@
 //! The `vowguard` command-line tool.
 
+/// mimalloc instead of the system allocator: fewer CPU-seconds per event and a lower peak
+/// RSS in `cargo xtask bench compare` (figures in BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
