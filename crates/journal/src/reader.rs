@@ -55,6 +55,10 @@ pub struct JournalReader {
     durable: watch::Receiver<Durable>,
     pos: Option<Position>,
     buf: Vec<u8>,
+    /// Average record length (header included) of the last file read: the next read asks
+    /// for about `max_records` of those rather than the whole byte limit, so a batch
+    /// limited by count does not read (and then read again) far more than it returns.
+    avg_record_len: usize,
 }
 
 impl JournalReader {
@@ -69,6 +73,7 @@ impl JournalReader {
             durable,
             pos: None,
             buf: Vec::new(),
+            avg_record_len: 0,
         }
     }
 
@@ -333,8 +338,15 @@ impl JournalReader {
         }
 
         let avail = usize::try_from(seg_len - p.offset).unwrap_or(usize::MAX);
-        let want = max_bytes
-            .saturating_add(max_records.saturating_mul(RECORD_HEADER_LEN))
+        let by_bytes = max_bytes.saturating_add(max_records.saturating_mul(RECORD_HEADER_LEN));
+        let by_count = match self.avg_record_len {
+            0 => usize::MAX,
+            avg => max_records
+                .saturating_mul(avg)
+                .saturating_add(avg / 4 * max_records),
+        };
+        let want = by_bytes
+            .min(by_count)
             .clamp(MIN_CHUNK, MAX_CHUNK)
             .min(avail);
         self.buf.resize(want, 0);
@@ -388,6 +400,7 @@ impl JournalReader {
         if out.is_empty() && avail > 0 {
             return Err(corrupt(p.offset, "record header cut short".into()));
         }
+        self.avg_record_len = at / out.len().max(1);
         self.read_pos = p.seq;
         if sealed && p.offset == seg_len {
             // Done with this segment: close it so its space is freed once it is deleted.
