@@ -686,6 +686,9 @@ impl Stage {
         let mut records = Vec::with_capacity(group.len());
         let mut events = Vec::with_capacity(group.len());
         let mut promises = Vec::with_capacity(group.len());
+        // Serialised into one scratch buffer and copied out at its exact length: the records
+        // live on in the journal's in-memory tail, so no slack capacity rides along.
+        let mut scratch = Vec::with_capacity(4096);
         for Submission {
             event,
             ack,
@@ -697,9 +700,9 @@ impl Stage {
                     .not_fully_enriched
                     .fetch_add(1, Ordering::Relaxed);
             }
-            let mut record = Vec::with_capacity(1024);
-            serde_json::to_writer(&mut record, &event).expect("an Event always serialises");
-            records.push(record);
+            scratch.clear();
+            serde_json::to_writer(&mut scratch, &event).expect("an Event always serialises");
+            records.push(scratch.clone());
             events.push(Arc::new(event));
             promises.push((ack, durable));
         }
