@@ -71,7 +71,7 @@ impl HecEncoder {
     /// e.g. the journal record): the same envelope as [`HecEncoder::encode`], with `stored`
     /// copied in as the `event` member instead of serialising the event again.
     pub fn encode_stored(&self, event: &Event, stored: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(stored.len() + 384);
+        let mut out = Vec::with_capacity(stored.len() + 512);
         self.encode_parts(event, Some(stored), &mut out)?;
         Ok(out)
     }
