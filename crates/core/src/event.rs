@@ -1,6 +1,7 @@
 //! The canonical security event and its ingest contract.
 //!
-//! [`Event::from_json_str`] / [`Event::from_json_value`] implement the "Event JSON" contract:
+//! [`Event::from_json_str`] / [`Event::from_json_value`] implement the "Event JSON" contract
+//! (in one pass, see [`crate::ingest`]):
 //! every field is checked by hand so an error names the field at fault, unknown top-level
 //! fields are kept under `attributes`, and a missing `id` / `timestamp` is filled in.
 //! Ingest never accepts an `enrichment` from the source (that would let a sender forge
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::enrichment::Enrichment;
+use crate::ingest::IngestEvent;
 
 /// Longest accepted `id`, in bytes.
 pub const MAX_ID_LEN: usize = 128;
@@ -221,14 +223,14 @@ pub struct EventError {
 }
 
 impl EventError {
-    fn field(field: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, reason: impl Into<String>) -> Self {
         Self {
             field: Some(field.to_owned()),
             reason: reason.into(),
         }
     }
 
-    fn whole(reason: impl Into<String>) -> Self {
+    pub(crate) fn whole(reason: impl Into<String>) -> Self {
         Self {
             field: None,
             reason: reason.into(),
@@ -243,6 +245,7 @@ impl EventError {
     }
 }
 
+#[cfg(test)]
 const KNOWN_FIELDS: &[&str] = &[
     "id",
     "timestamp",
@@ -267,7 +270,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "attributes",
 ];
 
-fn type_name(value: &Value) -> &'static str {
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -279,6 +282,7 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 /// Takes an optional string field; `null` counts as absent.
+#[cfg(test)]
 fn take_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String>, EventError> {
     match obj.remove(field) {
         None | Some(Value::Null) => Ok(None),
@@ -290,6 +294,7 @@ fn take_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<Strin
     }
 }
 
+#[cfg(test)]
 fn take_enum<T: FromStr<Err = String>>(
     obj: &mut Map<String, Value>,
     field: &str,
@@ -303,6 +308,7 @@ fn take_enum<T: FromStr<Err = String>>(
     }
 }
 
+#[cfg(test)]
 fn take_u64(obj: &mut Map<String, Value>, field: &str) -> Result<Option<u64>, EventError> {
     match obj.remove(field) {
         None | Some(Value::Null) => Ok(None),
@@ -345,149 +351,28 @@ impl Event {
         }
     }
 
-    /// Parses one event from JSON text per the ingest contract.
+    /// Parses one event from JSON text per the ingest contract, in one pass (see
+    /// [`crate::ingest`]): malformed JSON is reported with its column, then the first field
+    /// that breaks the contract, by name.
     pub fn from_json_str(text: &str) -> Result<Self, EventError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| {
+        let item: IngestEvent = serde_json::from_str(text).map_err(|e| {
             EventError::whole(format!(
                 "invalid JSON at column {}: {}",
                 e.column(),
                 strip_position(&e.to_string())
             ))
         })?;
-        Self::from_json_value(value)
+        item.0
     }
 
-    /// Parses one event from a JSON value per the ingest contract.
+    /// Parses one event from a JSON value per the ingest contract (the same checks and
+    /// errors as [`Event::from_json_str`]).
     pub fn from_json_value(value: Value) -> Result<Self, EventError> {
-        let Value::Object(mut obj) = value else {
-            return Err(EventError::whole(format!(
-                "expected a JSON object, got {}",
-                type_name(&value)
-            )));
-        };
-
-        let id = match take_string(&mut obj, "id")? {
-            None => uuid::Uuid::now_v7().to_string(),
-            Some(id) => {
-                if id.is_empty() {
-                    return Err(EventError::field("id", "must not be empty"));
-                }
-                if id.len() > MAX_ID_LEN {
-                    return Err(EventError::field(
-                        "id",
-                        format!("longer than {MAX_ID_LEN} bytes"),
-                    ));
-                }
-                if !id.chars().all(|c| c.is_ascii_graphic()) {
-                    return Err(EventError::field(
-                        "id",
-                        "may only contain printable ASCII without spaces",
-                    ));
-                }
-                id
-            }
-        };
-        let timestamp = match take_string(&mut obj, "timestamp")? {
-            None => Utc::now(),
-            Some(ts) => DateTime::parse_from_rfc3339(&ts)
-                .map_err(|e| {
-                    EventError::field("timestamp", format!("expected RFC 3339, got {ts:?} ({e})"))
-                })?
-                .with_timezone(&Utc),
-        };
-        let category = take_enum(&mut obj, "category")?.unwrap_or(Category::Other);
-        let action = take_string(&mut obj, "action")?
-            .ok_or_else(|| EventError::field("action", "is required"))?;
-        if action.trim().is_empty() {
-            return Err(EventError::field("action", "must not be empty"));
+        match IngestEvent::deserialize(value) {
+            Ok(item) => item.0,
+            // A value tree always deserializes; kept total rather than panicking.
+            Err(e) => Err(EventError::whole(e.to_string())),
         }
-        let outcome = take_enum(&mut obj, "outcome")?.unwrap_or(Outcome::Unknown);
-        let severity = take_enum(&mut obj, "severity")?
-            .ok_or_else(|| EventError::field("severity", "is required"))?;
-        let risk_score = match take_u64(&mut obj, "risk_score")? {
-            None => None,
-            Some(n) if n <= 100 => Some(n as u8),
-            Some(n) => {
-                return Err(EventError::field(
-                    "risk_score",
-                    format!("must be between 0 and 100, got {n}"),
-                ));
-            }
-        };
-        let source_ip = match take_string(&mut obj, "source_ip")? {
-            None => None,
-            Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| {
-                EventError::field("source_ip", format!("expected an IP address, got {ip:?}"))
-            })?),
-        };
-        let labels = match obj.remove("labels") {
-            None | Some(Value::Null) => BTreeMap::new(),
-            Some(Value::Object(map)) => {
-                let mut labels = BTreeMap::new();
-                for (key, value) in map {
-                    match value {
-                        Value::String(s) => {
-                            labels.insert(key, s);
-                        }
-                        other => {
-                            return Err(EventError::field(
-                                &format!("labels.{key}"),
-                                format!("expected a string, got {}", type_name(&other)),
-                            ));
-                        }
-                    }
-                }
-                labels
-            }
-            Some(other) => {
-                return Err(EventError::field(
-                    "labels",
-                    format!("expected an object of strings, got {}", type_name(&other)),
-                ));
-            }
-        };
-        let mut attributes = match obj.remove("attributes") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(map)) => map,
-            Some(other) => {
-                return Err(EventError::field(
-                    "attributes",
-                    format!("expected an object, got {}", type_name(&other)),
-                ));
-            }
-        };
-
-        let mut event = Event {
-            id,
-            timestamp,
-            category,
-            action,
-            outcome,
-            severity,
-            risk_score,
-            message: take_string(&mut obj, "message")?,
-            user_id: take_string(&mut obj, "user_id")?,
-            user_name: take_string(&mut obj, "user_name")?,
-            source_ip,
-            user_agent: take_string(&mut obj, "user_agent")?,
-            domain: take_string(&mut obj, "domain")?,
-            url: take_string(&mut obj, "url")?,
-            file_hash: take_string(&mut obj, "file_hash")?,
-            resource_type: take_string(&mut obj, "resource_type")?,
-            resource_id: take_string(&mut obj, "resource_id")?,
-            wedding_id: take_string(&mut obj, "wedding_id")?,
-            record_count: take_u64(&mut obj, "record_count")?,
-            labels,
-            attributes: Map::new(),
-            enrichment: Enrichment::default(),
-        };
-        debug_assert!(KNOWN_FIELDS.iter().all(|f| !obj.contains_key(*f)));
-        // Unknown top-level fields are kept; an explicit attribute wins over a stray field.
-        for (key, value) in obj {
-            attributes.entry(key).or_insert(value);
-        }
-        event.attributes = attributes;
-        Ok(event)
     }
 
     /// The event as compact JSON (storage form, including enrichment).
@@ -507,6 +392,141 @@ impl Event {
             _ => format!("{} {} ({})", self.category, self.action, self.outcome),
         }
     }
+}
+
+/// The previous implementation (a `Value` tree, fields removed one by one), kept as the
+/// reference the one-pass parser is checked against.
+#[cfg(test)]
+pub(crate) fn reference_from_value(value: Value) -> Result<Event, EventError> {
+    let Value::Object(mut obj) = value else {
+        return Err(EventError::whole(format!(
+            "expected a JSON object, got {}",
+            type_name(&value)
+        )));
+    };
+
+    let id = match take_string(&mut obj, "id")? {
+        None => uuid::Uuid::now_v7().to_string(),
+        Some(id) => {
+            if id.is_empty() {
+                return Err(EventError::field("id", "must not be empty"));
+            }
+            if id.len() > MAX_ID_LEN {
+                return Err(EventError::field(
+                    "id",
+                    format!("longer than {MAX_ID_LEN} bytes"),
+                ));
+            }
+            if !id.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(EventError::field(
+                    "id",
+                    "may only contain printable ASCII without spaces",
+                ));
+            }
+            id
+        }
+    };
+    let timestamp = match take_string(&mut obj, "timestamp")? {
+        None => Utc::now(),
+        Some(ts) => DateTime::parse_from_rfc3339(&ts)
+            .map_err(|e| {
+                EventError::field("timestamp", format!("expected RFC 3339, got {ts:?} ({e})"))
+            })?
+            .with_timezone(&Utc),
+    };
+    let category = take_enum(&mut obj, "category")?.unwrap_or(Category::Other);
+    let action = take_string(&mut obj, "action")?
+        .ok_or_else(|| EventError::field("action", "is required"))?;
+    if action.trim().is_empty() {
+        return Err(EventError::field("action", "must not be empty"));
+    }
+    let outcome = take_enum(&mut obj, "outcome")?.unwrap_or(Outcome::Unknown);
+    let severity = take_enum(&mut obj, "severity")?
+        .ok_or_else(|| EventError::field("severity", "is required"))?;
+    let risk_score = match take_u64(&mut obj, "risk_score")? {
+        None => None,
+        Some(n) if n <= 100 => Some(n as u8),
+        Some(n) => {
+            return Err(EventError::field(
+                "risk_score",
+                format!("must be between 0 and 100, got {n}"),
+            ));
+        }
+    };
+    let source_ip = match take_string(&mut obj, "source_ip")? {
+        None => None,
+        Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| {
+            EventError::field("source_ip", format!("expected an IP address, got {ip:?}"))
+        })?),
+    };
+    let labels = match obj.remove("labels") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(map)) => {
+            let mut labels = BTreeMap::new();
+            for (key, value) in map {
+                match value {
+                    Value::String(s) => {
+                        labels.insert(key, s);
+                    }
+                    other => {
+                        return Err(EventError::field(
+                            &format!("labels.{key}"),
+                            format!("expected a string, got {}", type_name(&other)),
+                        ));
+                    }
+                }
+            }
+            labels
+        }
+        Some(other) => {
+            return Err(EventError::field(
+                "labels",
+                format!("expected an object of strings, got {}", type_name(&other)),
+            ));
+        }
+    };
+    let mut attributes = match obj.remove("attributes") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(EventError::field(
+                "attributes",
+                format!("expected an object, got {}", type_name(&other)),
+            ));
+        }
+    };
+
+    let mut event = Event {
+        id,
+        timestamp,
+        category,
+        action,
+        outcome,
+        severity,
+        risk_score,
+        message: take_string(&mut obj, "message")?,
+        user_id: take_string(&mut obj, "user_id")?,
+        user_name: take_string(&mut obj, "user_name")?,
+        source_ip,
+        user_agent: take_string(&mut obj, "user_agent")?,
+        domain: take_string(&mut obj, "domain")?,
+        url: take_string(&mut obj, "url")?,
+        file_hash: take_string(&mut obj, "file_hash")?,
+        resource_type: take_string(&mut obj, "resource_type")?,
+        resource_id: take_string(&mut obj, "resource_id")?,
+        wedding_id: take_string(&mut obj, "wedding_id")?,
+        record_count: take_u64(&mut obj, "record_count")?,
+        labels,
+        attributes: Map::new(),
+        enrichment: Enrichment::default(),
+    };
+    debug_assert!(KNOWN_FIELDS.iter().all(|f| !obj.contains_key(*f)));
+    // Unknown top-level fields are kept; an explicit attribute wins over a stray field.
+    for (key, value) in obj {
+        attributes.entry(key).or_insert(value);
+    }
+    event.attributes = attributes;
+    Ok(event)
 }
 
 /// serde_json appends " at line L column C"; the caller reports the position itself.

@@ -106,6 +106,16 @@ pub trait Sink: Send + Sync + Debug {
     /// Encodes one event. An error rejects that event alone.
     fn encode(&self, event: &Event) -> Result<Vec<u8>, Error>;
 
+    /// Encodes one event whose storage form is already at hand: `stored` is exactly
+    /// `serde_json::to_vec(event)` (the journal record the event was read from). A sink
+    /// whose output embeds the storage JSON (the Splunk HEC `event` member, for one)
+    /// copies `stored` instead of serialising the event again; the output must be the same
+    /// as [`Sink::encode`]'s. The default calls [`Sink::encode`].
+    fn encode_stored(&self, event: &Event, stored: &[u8]) -> Result<Vec<u8>, Error> {
+        let _ = stored;
+        self.encode(event)
+    }
+
     /// Sends one batch; returns exactly one outcome per event, in order.
     async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome>;
 

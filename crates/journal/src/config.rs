@@ -10,6 +10,8 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// Default shortest interval between two cursor persists: 100 ms.
 pub const DEFAULT_CURSOR_PERSIST_INTERVAL_MS: u64 = 100;
+/// Default bound on the decoded tail kept in memory: 4 MiB of record payload.
+pub const DEFAULT_TAIL_CACHE_BYTES: u64 = 4 << 20;
 
 /// Where the journal lives and how large it may grow.
 ///
@@ -21,6 +23,7 @@ pub const DEFAULT_CURSOR_PERSIST_INTERVAL_MS: u64 = 100;
 /// when_full = "block"         # or "drop_newest"
 /// segment_bytes = 67108864    # 64 MiB
 /// cursor_persist_interval_ms = 100
+/// tail_cache_bytes = 4194304  # 4 MiB
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +49,14 @@ pub struct JournalConfig {
     /// every commit.
     #[serde(default = "default_cursor_persist_interval_ms")]
     pub cursor_persist_interval_ms: u64,
+    /// Bound on the recent tail kept in memory in decoded form (records appended with
+    /// [`Journal::append_decoded`](crate::Journal::append_decoded)), counted in bytes of
+    /// record payload. Readers at the tail ([`JournalReader::next_records`](crate::JournalReader::next_records))
+    /// get those events without reading or decoding the file; older records are read from
+    /// disk. An entry leaves when every reader has committed past it or when the bound is
+    /// reached. Default 4 MiB; 0 keeps nothing in memory.
+    #[serde(default = "default_tail_cache_bytes")]
+    pub tail_cache_bytes: u64,
 }
 
 impl JournalConfig {
@@ -57,6 +68,7 @@ impl JournalConfig {
             when_full: WhenFull::default(),
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             cursor_persist_interval_ms: DEFAULT_CURSOR_PERSIST_INTERVAL_MS,
+            tail_cache_bytes: DEFAULT_TAIL_CACHE_BYTES,
         }
     }
 
@@ -70,6 +82,10 @@ impl JournalConfig {
 
 fn default_max_bytes() -> u64 {
     DEFAULT_MAX_BYTES
+}
+
+fn default_tail_cache_bytes() -> u64 {
+    DEFAULT_TAIL_CACHE_BYTES
 }
 
 fn default_segment_bytes() -> u64 {

@@ -42,13 +42,14 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use tokio::sync::{oneshot, watch};
+use vowguard_core::Event;
 
 pub use config::{
-    DEFAULT_CURSOR_PERSIST_INTERVAL_MS, DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, JournalConfig,
-    WhenFull,
+    DEFAULT_CURSOR_PERSIST_INTERVAL_MS, DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES,
+    DEFAULT_TAIL_CACHE_BYTES, JournalConfig, WhenFull,
 };
 pub use error::JournalError;
-pub use reader::JournalReader;
+pub use reader::{JournalReader, Record};
 
 use maint::MaintMsg;
 use state::{Durable, ReaderEntry, Shared};
@@ -208,6 +209,32 @@ impl Journal {
     /// range at the current end. If the future is dropped after the request was queued, the
     /// records may still be stored (at-least-once).
     pub async fn append(&self, records: Vec<Vec<u8>>) -> Result<Range<u64>, JournalError> {
+        self.append_inner(records.into_iter().map(Arc::new).collect(), None)
+            .await
+    }
+
+    /// Like [`append`](Self::append), for records that are the storage form of events:
+    /// once durable, each event is also kept in the in-memory tail (bounded by
+    /// [`JournalConfig::tail_cache_bytes`], with the record's bytes), so readers at the
+    /// tail get it from [`JournalReader::next_records`] without reading or decoding the
+    /// record again.
+    /// `records[i]` must be the storage form of `events[i]` (what a reader would decode
+    /// from disk); the two vectors must be of the same length, else the events are not
+    /// kept (the records are still appended).
+    pub async fn append_decoded(
+        &self,
+        records: Vec<Vec<u8>>,
+        events: Vec<Arc<Event>>,
+    ) -> Result<Range<u64>, JournalError> {
+        self.append_inner(records.into_iter().map(Arc::new).collect(), Some(events))
+            .await
+    }
+
+    async fn append_inner(
+        &self,
+        records: Vec<Arc<Vec<u8>>>,
+        decoded: Option<Vec<Arc<Event>>>,
+    ) -> Result<Range<u64>, JournalError> {
         let shared = &self.inner.shared;
         if shared.is_closing() {
             return Err(JournalError::Closed);
@@ -224,8 +251,12 @@ impl Journal {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             let tx = tx.as_ref().ok_or(JournalError::Closed)?;
-            tx.send(WriterMsg::Append { records, reply })
-                .map_err(|_| JournalError::Closed)?;
+            tx.send(WriterMsg::Append {
+                records,
+                decoded,
+                reply,
+            })
+            .map_err(|_| JournalError::Closed)?;
         }
         rx.await.map_err(|_| JournalError::Closed)?
     }
@@ -292,8 +323,12 @@ impl Journal {
     pub fn remove_reader(&self, name: &str) -> Result<(), JournalError> {
         let shared = &self.inner.shared;
         let _io = shared.lock_cursor_io();
-        if shared.lock().readers.remove(name).is_none() {
-            return Ok(());
+        {
+            let mut st = shared.lock();
+            if st.readers.remove(name).is_none() {
+                return Ok(());
+            }
+            st.trim_tail();
         }
         let dir = shared.config.dir.as_path();
         let path = format::cursor_path(dir, name);

@@ -5,6 +5,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use vowguard_core::Event;
 
 use crate::JournalError;
 use crate::format::{RECORD_HEADER_LEN, RecordHeader};
@@ -14,6 +15,19 @@ use crate::state::{Durable, Shared};
 const MIN_CHUNK: usize = 64 << 10;
 /// Largest read from a segment file for one batch (a single larger record is read whole).
 const MAX_CHUNK: usize = 16 << 20;
+
+/// One record as [`JournalReader::next_records`] returns it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The record's bytes as stored (shared with the journal's in-memory tail).
+    pub stored: Arc<Vec<u8>>,
+    /// The event the bytes encode, when the record came from the in-memory tail and was
+    /// appended with [`Journal::append_decoded`](crate::Journal::append_decoded): no file
+    /// read, no decoding. `None` for records read from disk or appended as bytes.
+    pub event: Option<Arc<Event>>,
+}
 
 /// An open segment file and the position of the next record to read in it.
 #[derive(Debug)]
@@ -41,6 +55,10 @@ pub struct JournalReader {
     durable: watch::Receiver<Durable>,
     pos: Option<Position>,
     buf: Vec<u8>,
+    /// Average record length (header included) of the last file read: the next read asks
+    /// for about `max_records` of those rather than the whole byte limit, so a batch
+    /// limited by count does not read (and then read again) far more than it returns.
+    avg_record_len: usize,
 }
 
 impl JournalReader {
@@ -55,6 +73,7 @@ impl JournalReader {
             durable,
             pos: None,
             buf: Vec::new(),
+            avg_record_len: 0,
         }
     }
 
@@ -106,6 +125,91 @@ impl JournalReader {
         }
     }
 
+    /// Like [`next_batch`](Self::next_batch), but records still held in the in-memory
+    /// tail come from memory (with their decoded event when they were appended with one)
+    /// without touching the file; older ones are read from disk as before. A batch comes
+    /// all from memory or all from disk. The byte limit counts each record's stored bytes.
+    pub async fn next_records(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Record>, JournalError> {
+        let max_records = max_records.max(1);
+        loop {
+            let pos = self.read_pos;
+            let state = match self
+                .durable
+                .wait_for(|d| d.closed || d.next_seq > pos)
+                .await
+            {
+                Ok(d) => *d,
+                Err(_) => return Ok(Vec::new()),
+            };
+            if state.closed {
+                return Ok(Vec::new());
+            }
+            let batch = self.read_tail(max_records, max_bytes)?;
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+            let batch = self.read_batch(max_records, max_bytes)?;
+            if !batch.is_empty() {
+                return Ok(batch
+                    .into_iter()
+                    .map(|(seq, bytes)| Record {
+                        seq,
+                        stored: Arc::new(bytes),
+                        event: None,
+                    })
+                    .collect());
+            }
+        }
+    }
+
+    /// Takes what the in-memory tail holds at the read position; empty when it holds
+    /// nothing there (the caller reads the file).
+    fn read_tail(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Record>, JournalError> {
+        let st = self.shared.lock();
+        if st.readers.get(&self.name).is_none_or(|e| e.id != self.id) {
+            return Err(JournalError::ReaderRemoved {
+                name: self.name.clone(),
+            });
+        }
+        let mut out = Vec::new();
+        if self.read_pos < st.first_seq() {
+            // Skipping records that are no longer retained is the file path's job.
+            return Ok(out);
+        }
+        let mut bytes = 0usize;
+        while out.len() < max_records && self.read_pos < st.next_seq {
+            let Some(entry) = st.tail.get(self.read_pos) else {
+                break;
+            };
+            let len = entry.stored.len();
+            if !out.is_empty() && bytes.saturating_add(len) > max_bytes {
+                break;
+            }
+            out.push(Record {
+                seq: self.read_pos,
+                stored: Arc::clone(&entry.stored),
+                event: entry.event.clone(),
+            });
+            bytes = bytes.saturating_add(len);
+            self.read_pos += 1;
+        }
+        drop(st);
+        if !out.is_empty() {
+            // The open segment position no longer matches; it is reopened when needed
+            // (and a sealed segment is not kept open meanwhile).
+            self.pos = None;
+        }
+        Ok(out)
+    }
+
     /// Marks every record with a sequence number below `upto` as done for this reader.
     ///
     /// Takes effect in memory at once and is persisted by a background thread shortly
@@ -129,6 +233,7 @@ impl JournalReader {
             if upto > entry.committed {
                 entry.committed = upto;
                 self.committed = upto;
+                st.trim_tail();
                 true
             } else {
                 false
@@ -233,8 +338,15 @@ impl JournalReader {
         }
 
         let avail = usize::try_from(seg_len - p.offset).unwrap_or(usize::MAX);
-        let want = max_bytes
-            .saturating_add(max_records.saturating_mul(RECORD_HEADER_LEN))
+        let by_bytes = max_bytes.saturating_add(max_records.saturating_mul(RECORD_HEADER_LEN));
+        let by_count = match self.avg_record_len {
+            0 => usize::MAX,
+            avg => max_records
+                .saturating_mul(avg)
+                .saturating_add(avg / 4 * max_records),
+        };
+        let want = by_bytes
+            .min(by_count)
             .clamp(MIN_CHUNK, MAX_CHUNK)
             .min(avail);
         self.buf.resize(want, 0);
@@ -288,6 +400,7 @@ impl JournalReader {
         if out.is_empty() && avail > 0 {
             return Err(corrupt(p.offset, "record header cut short".into()));
         }
+        self.avg_record_len = at / out.len().max(1);
         self.read_pos = p.seq;
         if sealed && p.offset == seg_len {
             // Done with this segment: close it so its space is freed once it is deleted.

@@ -216,6 +216,7 @@ pub(crate) fn recover(config: &JournalConfig) -> Result<Recovered, JournalError>
             total_bytes,
             readers,
             next_reader_id,
+            tail: crate::state::Tail::new(config.tail_cache_bytes),
         },
         active,
         recovery,

@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 
 use tokio::sync::watch;
+use vowguard_core::Event;
 
 use crate::JournalConfig;
 use crate::format::{INDEX_EVERY, SEGMENT_HEADER_LEN};
@@ -81,12 +82,90 @@ pub(crate) struct State {
     pub(crate) total_bytes: u64,
     pub(crate) readers: BTreeMap<String, ReaderEntry>,
     pub(crate) next_reader_id: u64,
+    /// The recent durable records in decoded form.
+    pub(crate) tail: Tail,
 }
 
 impl State {
     /// Sequence number of the oldest retained record.
     pub(crate) fn first_seq(&self) -> u64 {
         self.segments.front().map_or(self.next_seq, |s| s.first_seq)
+    }
+
+    /// Drops the tail entries every reader has committed past.
+    pub(crate) fn trim_tail(&mut self) {
+        let done = self
+            .readers
+            .values()
+            .map(|r| r.committed)
+            .min()
+            .unwrap_or(0);
+        self.tail.drop_below(done);
+    }
+}
+
+/// One record of the in-memory tail: its stored bytes and its decoded event (`None` when
+/// it was appended as bytes only).
+#[derive(Debug)]
+pub(crate) struct TailEntry {
+    pub(crate) event: Option<Arc<Event>>,
+    pub(crate) stored: Arc<Vec<u8>>,
+}
+
+/// The recent durable records, contiguous in sequence numbers, bounded in payload bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    /// Sequence number of `entries[0]`.
+    pub(crate) first_seq: u64,
+    pub(crate) entries: VecDeque<TailEntry>,
+    pub(crate) bytes: usize,
+    pub(crate) limit: usize,
+}
+
+impl Tail {
+    pub(crate) fn new(limit: u64) -> Self {
+        Self {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            ..Self::default()
+        }
+    }
+
+    /// Adds durable records `seq..`; a gap (records not added) starts the tail afresh.
+    pub(crate) fn push(&mut self, seq: u64, entries: impl IntoIterator<Item = TailEntry>) {
+        if self.limit == 0 {
+            return;
+        }
+        if self.first_seq + self.entries.len() as u64 != seq {
+            self.entries.clear();
+            self.bytes = 0;
+            self.first_seq = seq;
+        }
+        for entry in entries {
+            self.bytes += entry.stored.len();
+            self.entries.push_back(entry);
+        }
+        while self.bytes > self.limit {
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(entry) = self.entries.pop_front() {
+            self.bytes -= entry.stored.len();
+            self.first_seq += 1;
+        }
+    }
+
+    pub(crate) fn drop_below(&mut self, seq: u64) {
+        while self.first_seq < seq && !self.entries.is_empty() {
+            self.pop_front();
+        }
+    }
+
+    /// The entry of `seq`, if it is held.
+    pub(crate) fn get(&self, seq: u64) -> Option<&TailEntry> {
+        let at = usize::try_from(seq.checked_sub(self.first_seq)?).ok()?;
+        self.entries.get(at)
     }
 }
 

@@ -18,10 +18,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+use vowguard_core::Event;
 
 use crate::format::{self, MAX_RECORD_BYTES, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::recover::create_segment;
-use crate::state::{SegmentMeta, Shared};
+use crate::state::{SegmentMeta, Shared, TailEntry};
 use crate::{JournalError, WhenFull};
 
 /// Reply to one append.
@@ -32,7 +33,9 @@ pub(crate) type AppendReply = oneshot::Sender<Result<Range<u64>, JournalError>>;
 pub(crate) enum WriterMsg {
     /// Store these records durably.
     Append {
-        records: Vec<Vec<u8>>,
+        records: Vec<Arc<Vec<u8>>>,
+        /// The decoded form of each record, kept in the in-memory tail once durable.
+        decoded: Option<Vec<Arc<Event>>>,
         reply: AppendReply,
     },
     /// Finish the queued appends before this one, then stop.
@@ -53,6 +56,8 @@ struct Group {
     first_seq: u64,
     next_seq: u64,
     replies: Vec<(Range<u64>, AppendReply)>,
+    /// The in-memory tail entries of the records in `buf`.
+    tail: Vec<TailEntry>,
 }
 
 impl Group {
@@ -150,16 +155,25 @@ impl Writer {
                     let _ = reply.send(());
                     return;
                 }
-                WriterMsg::Append { records, reply } => {
+                WriterMsg::Append {
+                    records,
+                    decoded,
+                    reply,
+                } => {
                     // The head of a group is always encoded or answered (it waits for
                     // space itself when blocked), never deferred.
-                    let _ = self.admit(&mut group, records, reply, true);
+                    let _ = self.admit(&mut group, records, decoded, reply, true);
                 }
             }
             while self.carry.is_none() {
                 match self.rx.try_recv() {
-                    Ok(WriterMsg::Append { records, reply }) => {
-                        if let Admit::Flush = self.admit(&mut group, records, reply, false) {
+                    Ok(WriterMsg::Append {
+                        records,
+                        decoded,
+                        reply,
+                    }) => {
+                        if let Admit::Flush = self.admit(&mut group, records, decoded, reply, false)
+                        {
                             break;
                         }
                     }
@@ -178,7 +192,8 @@ impl Writer {
     fn admit(
         &mut self,
         group: &mut Group,
-        records: Vec<Vec<u8>>,
+        records: Vec<Arc<Vec<u8>>>,
+        decoded: Option<Vec<Arc<Event>>>,
         reply: AppendReply,
         head: bool,
     ) -> Admit {
@@ -205,7 +220,11 @@ impl Writer {
         }
 
         if !head && group.buf.len() as u64 + bytes > MAX_GROUP_BYTES as u64 {
-            self.carry = Some(WriterMsg::Append { records, reply });
+            self.carry = Some(WriterMsg::Append {
+                records,
+                decoded,
+                reply,
+            });
             return Admit::Flush;
         }
         // Segment boundary: roll before this request if it would overflow a non-empty
@@ -221,7 +240,11 @@ impl Writer {
         let mut rolls_here = false;
         if seg_has_records && seg_len + bytes > self.shared.segment_limit {
             if !head {
-                self.carry = Some(WriterMsg::Append { records, reply });
+                self.carry = Some(WriterMsg::Append {
+                    records,
+                    decoded,
+                    reply,
+                });
                 return Admit::Flush;
             }
             rolls_here = true;
@@ -245,7 +268,11 @@ impl Writer {
                 WhenFull::Block => {
                     if !group.is_empty() {
                         drop(st);
-                        self.carry = Some(WriterMsg::Append { records, reply });
+                        self.carry = Some(WriterMsg::Append {
+                            records,
+                            decoded,
+                            reply,
+                        });
                         return Admit::Flush;
                     }
                     if self.shared.is_closing() {
@@ -298,6 +325,15 @@ impl Writer {
             format::encode_record(&mut group.buf, seq, r);
             group.next_seq += 1;
         }
+        let mut events = decoded
+            .filter(|events| events.len() == records.len())
+            .map(Vec::into_iter);
+        group
+            .tail
+            .extend(records.into_iter().map(|stored| TailEntry {
+                event: events.as_mut().and_then(Iterator::next),
+                stored,
+            }));
         group.replies.push((start..group.next_seq, reply));
         Admit::Continue
     }
@@ -395,6 +431,7 @@ impl Writer {
             active.index.append(&mut group.index);
             st.next_seq = group.next_seq;
             st.total_bytes += added;
+            st.tail.push(group.first_seq, group.tail.drain(..));
         }
         self.seg_len += added;
         self.seg_records += records;

@@ -115,7 +115,7 @@ impl AlertWorker {
             }
             let deadline = groups.grouper.next_deadline();
             tokio::select! {
-                r = self.reader.next_batch(256, 4 << 20) => {
+                r = self.reader.next_records(256, 4 << 20) => {
                     let records = match r {
                         Ok(records) => records,
                         Err(e) => {
@@ -123,7 +123,7 @@ impl AlertWorker {
                             break;
                         }
                     };
-                    let Some(last) = records.last().map(|(seq, _)| *seq) else { break };
+                    let Some(last) = records.last().map(|r| r.seq) else { break };
                     if self.route_batch(records, &mut groups).await.is_err() {
                         return;
                     }
@@ -263,27 +263,31 @@ impl AlertWorker {
     /// once), and waits until every one is dispatched.
     async fn route_batch(
         &self,
-        records: Vec<(u64, Vec<u8>)>,
+        records: Vec<vowguard_journal::Record>,
         groups: &mut Groups,
     ) -> Result<(), ()> {
         let mut pending = Vec::new();
-        for (seq, bytes) in records {
+        for record in records {
+            let seq = record.seq;
             if seq < groups.skip_below {
                 continue;
             }
             groups.dirty = true;
-            let event: Event = match serde_json::from_slice(&bytes) {
-                Ok(event) => event,
-                Err(e) => {
-                    tracing::error!(
-                        seq,
-                        error = e.to_string().as_str(),
-                        "journal record is not an event; no alert"
-                    );
-                    continue;
-                }
+            // Records at the journal's tail come decoded; older ones are decoded here.
+            let event = match record.event {
+                Some(event) => event,
+                None => match serde_json::from_slice::<Event>(&record.stored) {
+                    Ok(event) => Arc::new(event),
+                    Err(e) => {
+                        tracing::error!(
+                            seq,
+                            error = e.to_string().as_str(),
+                            "journal record is not an event; no alert"
+                        );
+                        continue;
+                    }
+                },
             };
-            let event = Arc::new(event);
             for (index, mut routed) in self.router.route(&event).into_iter().enumerate() {
                 // The same record routed again after a restart gets the same id.
                 routed.alert.id =

@@ -195,7 +195,7 @@ pub(crate) fn awaiting_enrichment(intake: &vowguard_journal::JournalStats) -> u6
 
 /// A record leaving the enrichment stage.
 enum Record {
-    Enriched(Box<Event>),
+    Enriched(Arc<Event>),
     /// Passed through as it was read (no enricher, or not decodable: the sinks decide).
     Raw(Vec<u8>),
 }
@@ -231,7 +231,7 @@ impl EnrichmentStage {
             match serde_json::from_slice::<Event>(&bytes) {
                 Ok(event) => (
                     seq,
-                    Record::Enriched(Box::new(enrich(event, &enrichers, budget).await)),
+                    Record::Enriched(Arc::new(enrich(event, &enrichers, budget).await)),
                 ),
                 Err(e) => {
                     tracing::error!(intake_seq = seq, error = %e, "an intake record is not an event; passed on unenriched");
@@ -341,14 +341,28 @@ impl EnrichmentStage {
             if stored == group.len() {
                 break;
             }
-            let records = group[stored..]
+            let rest = &group[stored..];
+            let records: Vec<Vec<u8>> = rest
                 .iter()
                 .map(|(_, record)| match record {
                     Record::Enriched(event) => journal_record(event),
                     Record::Raw(bytes) => bytes.clone(),
                 })
                 .collect();
-            match events.append(records).await {
+            // The decoded events ride along into the journal's in-memory tail so that sinks
+            // and the alert path do not decode them again (only when every record is one).
+            let decoded: Option<Vec<Arc<Event>>> = rest
+                .iter()
+                .map(|(_, record)| match record {
+                    Record::Enriched(event) => Some(event.clone()),
+                    Record::Raw(_) => None,
+                })
+                .collect();
+            let appended = match decoded {
+                Some(decoded) => events.append_decoded(records, decoded).await,
+                None => events.append(records).await,
+            };
+            match appended {
                 Ok(_) => break,
                 Err(JournalError::Closed) => return Err(JournalError::Closed),
                 Err(e) => {

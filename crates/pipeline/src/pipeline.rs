@@ -850,31 +850,50 @@ impl Stage {
     }
 
     async fn append(&self, group: Vec<Submission>) {
-        let records = group.iter().map(|s| journal_record(&s.event)).collect();
+        // Each event is serialised once for the journal; the decoded event goes along so
+        // that readers at the tail (sinks, the alert path, the enrichment stage) use it as is.
+        let mut records = Vec::with_capacity(group.len());
+        let mut events = Vec::with_capacity(group.len());
+        let mut promises = Vec::with_capacity(group.len());
+        // Serialised into one scratch buffer and copied out at its exact length: the records
+        // live on in the journal's in-memory tail, so no slack capacity rides along.
+        let mut scratch = Vec::with_capacity(4096);
+        for Submission {
+            event,
+            ack,
+            durable,
+        } in group
+        {
+            scratch.clear();
+            serde_json::to_writer(&mut scratch, &event).expect("an Event always serialises");
+            records.push(scratch.clone());
+            events.push(Arc::new(event));
+            promises.push((ack, durable));
+        }
         let journal = match &self.target {
             Target::Events => &self.shared.journal,
             Target::Intake { journal, .. } => journal,
         };
-        match journal.append(records).await {
+        match journal.append_decoded(records, events).await {
             Ok(range) => {
-                let count = group.len() as u64;
-                let mut durable = Vec::with_capacity(group.len());
+                let count = promises.len() as u64;
+                let mut durable = Vec::with_capacity(promises.len());
                 match &self.target {
                     Target::Events => {
                         self.shared.journaled.fetch_add(count, Ordering::Relaxed);
-                        for (submission, seq) in group.into_iter().zip(range) {
-                            self.acks.register(seq, submission.ack);
-                            durable.push((seq, submission.durable));
+                        for ((ack, promise), seq) in promises.into_iter().zip(range) {
+                            self.acks.register(seq, ack);
+                            durable.push((seq, promise));
                         }
                     }
                     Target::Intake { acks, .. } => {
                         self.shared
                             .intake_journaled
                             .fetch_add(count, Ordering::Relaxed);
-                        let mut handed = Vec::with_capacity(group.len());
-                        for (submission, seq) in group.into_iter().zip(range) {
-                            handed.push((seq, submission.ack));
-                            durable.push((seq, submission.durable));
+                        let mut handed = Vec::with_capacity(count as usize);
+                        for ((ack, promise), seq) in promises.into_iter().zip(range) {
+                            handed.push((seq, ack));
+                            durable.push((seq, promise));
                         }
                         acks.hand_over(handed);
                     }
@@ -887,15 +906,14 @@ impl Stage {
                 let error = e.into_core();
                 if error.kind() == ErrorKind::RateLimited {
                     tracing::warn!(
-                        events = group.len(),
+                        events = promises.len(),
                         "journal full: events refused (when_full = \"drop_newest\")"
                     );
                 } else {
-                    tracing::error!(events = group.len(), error = %error, "events could not be journaled");
+                    tracing::error!(events = promises.len(), error = %error, "events could not be journaled");
                 }
-                for submission in group {
-                    let copy = error.clone();
-                    let _ = submission.durable.send(Err(copy));
+                for (_, durable) in promises {
+                    let _ = durable.send(Err(error.clone()));
                 }
             }
         }

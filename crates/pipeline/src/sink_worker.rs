@@ -15,7 +15,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use vowguard_core::{EncodedEvent, Error, Event, EventOutcome};
-use vowguard_journal::{JournalError, JournalReader};
+use vowguard_journal::{JournalError, JournalReader, Record};
 
 use crate::ack::AckRegistry;
 use crate::concurrency::ConcurrencyLimit;
@@ -23,10 +23,11 @@ use crate::dead_letter::{DeadLetter, DeadLetterStore};
 use crate::metrics::SinkCounters;
 use crate::pipeline::SinkSpec;
 
-/// One event of a batch: where it is in the journal, the event and its encoded bytes.
+/// One event of a batch: where it is in the journal, the event (shared with the
+/// journal's in-memory tail and the other sinks) and its encoded bytes.
 struct Item {
     seq: u64,
-    event: Event,
+    event: Arc<Event>,
     encoded: EncodedEvent,
 }
 
@@ -117,8 +118,8 @@ impl Window {
     }
 }
 
-/// Records read from the journal: `(sequence number, payload)`.
-type Records = Vec<(u64, Vec<u8>)>;
+/// Records read from the journal: decoded from its in-memory tail, or as stored.
+type Records = Vec<Record>;
 
 /// What one read of the journal gave.
 enum Read {
@@ -177,9 +178,9 @@ impl SinkWorker {
             };
             let read = async {
                 match fill_deadline {
-                    None => Read::First(reader.next_batch(wanted, max_bytes).await),
+                    None => Read::First(reader.next_records(wanted, max_bytes).await),
                     Some(at) => {
-                        match tokio::time::timeout_at(at, reader.next_batch(wanted, max_bytes))
+                        match tokio::time::timeout_at(at, reader.next_records(wanted, max_bytes))
                             .await
                         {
                             Ok(more) => Read::More(more),
@@ -263,12 +264,12 @@ impl Sender {
         i64,
         impl std::future::Future<Output = Result<(), Aborted>> + '_,
     ) {
-        let start = records.first().map_or(0, |(seq, _)| *seq);
-        let end = records.last().map_or(0, |(seq, _)| *seq) + 1;
+        let start = records.first().map_or(0, |r| r.seq);
+        let end = records.last().map_or(0, |r| r.seq) + 1;
         let mut letters = Vec::new();
         let items: Vec<Item> = records
             .into_iter()
-            .filter_map(|(seq, bytes)| self.decode(seq, &bytes, &mut letters))
+            .filter_map(|record| self.decode(record, &mut letters))
             .collect();
         let oldest_ms = items
             .iter()
@@ -300,17 +301,23 @@ impl Sender {
         }
     }
 
-    /// Decodes and encodes one record; a record that cannot be encoded is dead-lettered.
-    fn decode(&self, seq: u64, bytes: &[u8], letters: &mut Vec<PendingLetter>) -> Option<Item> {
-        let event: Event = match serde_json::from_slice(bytes) {
-            Ok(event) => event,
-            Err(e) => {
-                tracing::error!(sink = %self.spec.id, seq, error = %e, "journal record is not an event; skipped");
-                self.acks.finish(seq, false);
-                return None;
-            }
+    /// Decodes (unless the journal's tail had it decoded) and encodes one record; a record
+    /// that cannot be encoded is dead-lettered.
+    fn decode(&self, record: Record, letters: &mut Vec<PendingLetter>) -> Option<Item> {
+        let seq = record.seq;
+        let event = match record.event {
+            Some(event) => event,
+            None => match serde_json::from_slice::<Event>(&record.stored) {
+                Ok(event) => Arc::new(event),
+                Err(e) => {
+                    tracing::error!(sink = %self.spec.id, seq, error = %e, "journal record is not an event; skipped");
+                    self.acks.finish(seq, false);
+                    return None;
+                }
+            },
         };
-        match self.spec.sink.encode(&event) {
+        // The record's bytes are the event's storage form: sinks embedding it copy them.
+        match self.spec.sink.encode_stored(&event, &record.stored) {
             Ok(bytes) => Some(Item {
                 seq,
                 encoded: EncodedEvent {

@@ -1,5 +1,12 @@
 //! The `vowguard` command-line tool.
 
+/// mimalloc instead of the system allocator (feature `mimalloc`, off by default): about
+/// 12% fewer CPU-seconds per event but a much higher peak RSS in `cargo xtask bench
+/// compare` (figures in BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;

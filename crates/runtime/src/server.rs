@@ -136,8 +136,12 @@ fn parse_events(
     }
 
     impl Top<'_> {
-        fn item<E: serde::de::Error>(&mut self, index: usize, value: Value) -> Result<(), E> {
-            match Event::from_json_value(value) {
+        fn item<E: serde::de::Error>(
+            &mut self,
+            index: usize,
+            item: vowguard_core::ingest::IngestEvent,
+        ) -> Result<(), E> {
+            match item.0 {
                 Ok(event) => self
                     .items
                     .blocking_send(event)
@@ -159,17 +163,18 @@ fn parse_events(
 
         fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
             let mut index = 0;
-            while let Some(value) = seq.next_element::<Value>()? {
-                self.item(index, value)?;
+            // Each item is parsed straight into an event (no value tree per item).
+            while let Some(item) = seq.next_element::<vowguard_core::ingest::IngestEvent>()? {
+                self.item(index, item)?;
                 index += 1;
             }
             Ok(())
         }
 
         fn visit_map<A: serde::de::MapAccess<'de>>(mut self, map: A) -> Result<(), A::Error> {
-            let value =
+            let item =
                 serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-            self.item(0, value)
+            self.item(0, item)
         }
     }
 

@@ -14,8 +14,6 @@
 //! Every string goes through `serde_json`, so attacker-controlled text cannot break out of
 //! its JSON string.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Utc};
 use vowguard_core::{EncodedEvent, Error, Event};
 
@@ -66,8 +64,26 @@ impl HecEncoder {
 
     /// Appends one event's HEC envelope to `out` (for callers reusing a buffer).
     pub fn encode_into(&self, event: &Event, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.encode_parts(event, None, out)
+    }
+
+    /// Encodes one event whose storage JSON is `stored` (exactly `serde_json::to_vec(event)`,
+    /// e.g. the journal record): the same envelope as [`HecEncoder::encode`], with `stored`
+    /// copied in as the `event` member instead of serialising the event again.
+    pub fn encode_stored(&self, event: &Event, stored: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(stored.len() + 512);
+        self.encode_parts(event, Some(stored), &mut out)?;
+        Ok(out)
+    }
+
+    fn encode_parts(
+        &self,
+        event: &Event,
+        stored: Option<&[u8]>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         out.extend_from_slice(b"{\"time\":");
-        out.extend_from_slice(format_time(&event.timestamp).as_bytes());
+        write_time(out, &event.timestamp);
         out.extend_from_slice(b",\"host\":");
         write_json(out, &self.host)?;
         out.extend_from_slice(b",\"source\":");
@@ -79,19 +95,65 @@ impl HecEncoder {
             write_json(out, index)?;
         }
         out.extend_from_slice(b",\"event\":");
-        write_json(out, event)?;
-        out.extend_from_slice(b",\"fields\":{");
-        for (i, (key, value)) in indexed_fields(event).iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_json(out, key)?;
-            out.push(b':');
-            write_json(out, value)?;
+        match stored {
+            Some(json) => out.extend_from_slice(json),
+            None => write_json(out, event)?,
         }
+        out.extend_from_slice(b",\"fields\":{");
+        write_indexed_fields(out, event)?;
         out.extend_from_slice(b"}}");
         Ok(())
     }
+}
+
+/// Writes [`indexed_fields`] as the members of a JSON object, without building them
+/// (no allocation per field): the same keys, values and order.
+fn write_indexed_fields(out: &mut Vec<u8>, event: &Event) -> Result<(), Error> {
+    use std::io::Write as _;
+    out.extend_from_slice(b"\"severity\":\"");
+    out.extend_from_slice(event.severity.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"category\":\"");
+    out.extend_from_slice(event.category.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"action\":");
+    write_json(out, &event.action)?;
+    out.extend_from_slice(b",\"outcome\":\"");
+    out.extend_from_slice(event.outcome.as_str().as_bytes());
+    out.push(b'"');
+    if let Some(wedding_id) = &event.wedding_id {
+        out.extend_from_slice(b",\"wedding_id\":");
+        write_json(out, wedding_id)?;
+    }
+    if let Some(user_id) = &event.user_id {
+        out.extend_from_slice(b",\"user_id\":");
+        write_json(out, user_id)?;
+    }
+    if let Some(ip) = &event.source_ip {
+        // An address's text never needs escaping.
+        let _ = write!(out, ",\"source_ip\":\"{ip}\"");
+    }
+    if let Some(score) = event.risk_score {
+        let _ = write!(out, ",\"risk_score\":\"{score}\"");
+    }
+    if let Some(verdict) = event
+        .enrichment
+        .threat
+        .as_ref()
+        .and_then(|t| serde_json::to_value(t.verdict).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+    {
+        out.extend_from_slice(b",\"threat_verdict\":");
+        write_json(out, &verdict)?;
+    }
+    for (key, value) in &event.labels {
+        // `"label.` + the key escaped as a JSON string without its opening quote.
+        out.extend_from_slice(b",\"label.");
+        let at = out.len();
+        write_json(out, key)?;
+        out.remove(at);
+        out.push(b':');
+        write_json(out, value)?;
+    }
+    Ok(())
 }
 
 /// Encodes one event as one HEC envelope (the same as [`HecEncoder::encode`]); the entry
@@ -112,17 +174,23 @@ pub fn batch_body(batch: &[&EncodedEvent]) -> Vec<u8> {
 
 /// Epoch seconds with exactly three decimals, e.g. `1714564800.123` (`-0.500` before 1970).
 pub fn format_time(timestamp: &DateTime<Utc>) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_time(&mut out, timestamp);
+    String::from_utf8(out).expect("digits, a sign and a dot are UTF-8")
+}
+
+/// Appends [`format_time`]'s text to `out`.
+fn write_time(out: &mut Vec<u8>, timestamp: &DateTime<Utc>) {
+    use std::io::Write as _;
     let seconds = timestamp.timestamp();
     // A leap second shows as a nanosecond count of 1e9 or more: keep it in this second.
     let millis = i64::from(timestamp.timestamp_subsec_millis().min(999));
-    let mut out = String::with_capacity(24);
     if seconds < 0 && millis > 0 {
         // -1.5 s is stored as -2 s + 500 ms.
         let _ = write!(out, "-{}.{:03}", -(seconds + 1), 1000 - millis);
     } else {
         let _ = write!(out, "{seconds}.{millis:03}");
     }
-    out
 }
 
 /// The flat string indexed fields of an event, in this order: `severity`, `category`,
@@ -228,6 +296,62 @@ mod tests {
         let v: Value = serde_json::from_slice(&encoder.encode(&event()).unwrap()).unwrap();
         assert!(v.get("index").is_none());
         assert_eq!(v["host"], "h");
+    }
+
+    #[test]
+    fn encode_stored_is_encode() {
+        let mut e = event();
+        e.message = Some("a \"quoted\" </script> \u{2028}".into());
+        e.labels.insert("k".into(), "v".into());
+        e.attributes.insert("n".into(), serde_json::json!(4.5e300));
+        let encoder = HecEncoder::new("h", "s", "_json", Some("i".into()));
+        let stored = serde_json::to_vec(&e).unwrap();
+        assert_eq!(
+            encoder.encode_stored(&e, &stored).unwrap(),
+            encoder.encode(&e).unwrap()
+        );
+    }
+
+    /// The envelope's `fields` object is written without building [`indexed_fields`]:
+    /// it must be byte for byte what serialising those pairs gives, hostile text included.
+    #[test]
+    fn streamed_fields_match_the_indexed_fields() {
+        let mut bare = event();
+        bare.action = "log\"in\u{2028}\n</script>".into();
+        let mut full = bare.clone();
+        full.wedding_id = Some("w-\"1\\".into());
+        full.user_id = Some("u\u{0}42".into());
+        full.source_ip = Some("2001:db8::1".parse().unwrap());
+        full.risk_score = Some(0);
+        full.enrichment.threat = Some(ThreatIntel {
+            verdict: Verdict::Suspicious,
+            score: 50,
+            ..Default::default()
+        });
+        full.labels.insert("e\"nv\u{7}".into(), "pr\"od".into());
+        full.labels.insert("é".into(), String::new());
+        let encoder = HecEncoder::new("h", "s", "_json", None);
+        for e in [bare, full] {
+            let mut expected = b",\"fields\":{".to_vec();
+            for (i, (k, v)) in indexed_fields(&e).iter().enumerate() {
+                if i > 0 {
+                    expected.push(b',');
+                }
+                serde_json::to_writer(&mut expected, k).unwrap();
+                expected.push(b':');
+                serde_json::to_writer(&mut expected, v).unwrap();
+            }
+            expected.extend_from_slice(b"}}");
+            let envelope = encoder.encode(&e).unwrap();
+            assert!(
+                envelope.ends_with(&expected),
+                "{}\nvs\n{}",
+                String::from_utf8_lossy(&envelope),
+                String::from_utf8_lossy(&expected)
+            );
+            let v: Value = serde_json::from_slice(&envelope).unwrap();
+            assert_eq!(v["event"]["action"], e.action.as_str());
+        }
     }
 
     #[test]

@@ -265,6 +265,12 @@ impl Sink for SplunkHecSink {
         self.encoder.encode(event).map_err(|e| self.tag(e))
     }
 
+    fn encode_stored(&self, event: &Event, stored: &[u8]) -> Result<Vec<u8>, Error> {
+        self.encoder
+            .encode_stored(event, stored)
+            .map_err(|e| self.tag(e))
+    }
+
     async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome> {
         if batch.is_empty() {
             return Vec::new();
