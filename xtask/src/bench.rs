@@ -9,8 +9,17 @@
 //!   splunk_hec sink>` with the events on standard input (stdin → durable journal → HEC);
 //! * the bare reference forwarder (`benches/compare/src/bin/reference_forwarder.rs`:
 //!   parse, envelope, batches of 500, no durability);
-//! * syslog-ng with an `http()` destination, when `syslog-ng` is on the `PATH`
-//!   (skipped with a note otherwise).
+//! * syslog-ng (`json-parser` + `http()` destination, batches of 500, one worker): the
+//!   machine's when `syslog-ng` is on the `PATH`, else Debian's packages unpacked
+//!   privately into `target/bench-prereqs/syslog-ng` (see [`find_syslog_ng`]); skipped
+//!   with the reason printed when neither works. It reads the same events through a pipe
+//!   (it cannot poll a regular file on stdin), held open until the receiver has every
+//!   event (at the end of its input syslog-ng exits without draining its queue, losing
+//!   what was still queued); the others read the file and exit on their own.
+//!
+//! `cargo xtask bench scenarios` (module [`scenarios`]) runs the other issue-11
+//! scenarios: HTTP intake, five sinks, HEC with acks, black-holed enrichers, latency at
+//! a steady rate, CPU at steady rates, peak RSS at 1M events.
 //!
 //! Each run is wrapped in GNU `time`, which reports the child's user and system CPU
 //! seconds and its peak resident set size (`ru_maxrss` from `wait4`). Events/s is the
@@ -747,18 +756,41 @@ fn run_once(
     let before = receiver.events()?;
     let want = before + events as u64;
     let started = Instant::now();
+    // syslog-ng cannot read a regular file on stdin (ivykis has no poll method for one),
+    // so it gets the same bytes through a pipe, fed by a thread of this process.
+    let piped = matches!(program, Program::SyslogNg(_));
     let mut child = command
-        .stdin(stdin)
+        .stdin(if piped {
+            Stdio::piped()
+        } else {
+            Stdio::from(stdin.try_clone().map_err(|e| e.to_string())?)
+        })
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.label()))?;
+    // syslog-ng ends at the end of its stdin without draining its queues (events still
+    // queued for http() are lost), so the pipe is held open until the receiver has every
+    // event, then closed: its events/s is then its delivery time plus its exit.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let mut release = Some(release);
+    let feeder = if piped {
+        let mut pipe = child.stdin.take().ok_or("no stdin pipe")?;
+        let mut file = stdin;
+        Some(std::thread::spawn(move || {
+            let _ = std::io::copy(&mut file, &mut pipe);
+            let _ = released.recv();
+        }))
+    } else {
+        None
+    };
     // A generous deadline: 2 000 events/s at least, plus a minute.
     let deadline = Duration::from_secs(60 + events as u64 / 2_000);
     let mut delivered_after = None;
     let status = loop {
         if delivered_after.is_none() && receiver.events()? >= want {
             delivered_after = Some(started.elapsed());
+            release = None;
         }
         if let Some(status) = child
             .try_wait()
@@ -767,6 +799,7 @@ fn run_once(
             break status;
         }
         if started.elapsed() > deadline {
+            drop(release.take());
             // GNU time forwards the signal to the program it runs.
             let _ = Command::new("kill")
                 .arg("-TERM")
@@ -782,6 +815,9 @@ fn run_once(
         std::thread::sleep(Duration::from_millis(5));
     };
     let wall = started.elapsed();
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
     let received = receiver.events()? - before;
     if !status.success() {
         return Err(format!("exited with {status}; last output: {}", tail(&log)));
@@ -820,13 +856,16 @@ fn tail(log: &Path) -> String {
     text[start..].trim().to_owned()
 }
 
-/// syslog-ng reading NDJSON on stdin, parsing it as JSON and posting HEC envelopes in
+/// syslog-ng reading NDJSON on stdin (a pipe), with flow control (without it syslog-ng
+/// drops what overflows the destination's queue: vowguard never drops) and a window of
+/// 10 000 messages (the default 100 is less than a batch, and every batch would wait for
+/// `batch-timeout`), parsing it as JSON and posting HEC envelopes in
 /// batches of 500 to the receiver with its `http()` destination (one worker).
 fn syslog_ng_config(address: &str) -> String {
     format!(
         r#"@version: current
 options {{ stats-freq(0); }};
-source s_in {{ stdin(flags(no-parse) log-msg-size(65536)); }};
+source s_in {{ stdin(flags(no-parse) log-msg-size(65536) log-iw-size(10000)); }};
 parser p_json {{ json-parser(prefix(".json.")); }};
 destination d_hec {{
   http(
@@ -837,9 +876,10 @@ destination d_hec {{
     batch-lines(500)
     batch-timeout(100)
     workers(1)
+    log-fifo-size(20000)
   );
 }};
-log {{ source(s_in); parser(p_json); destination(d_hec); }};
+log {{ source(s_in); parser(p_json); destination(d_hec); flags(flow-control); }};
 "#
     )
 }

@@ -12,6 +12,7 @@
 //! * Elasticsearch: `POST /_bulk` (NDJSON action + document pairs, counted), answered
 //!   `{"errors":false}`;
 //! * Datadog logs intake: `POST /api/v2/logs` (a JSON array, counted), answered `202 {}`;
+//! * gzip bodies (`Content-Encoding: gzip`) are decompressed before counting;
 //! * anything else (health checks): `200 {"text":"Success","code":0}`.
 //!
 //! and, on its own TCP listener, RFC 6587 syslog (octet-counted or LF-framed, both
@@ -36,7 +37,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::collections::HashMap;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,8 +45,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::io::AsyncReadExt as _;
@@ -154,7 +155,27 @@ fn json(status: StatusCode, body: String) -> Response {
     (status, [(CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn hec_event(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+/// The request body, gunzipped when it says `Content-Encoding: gzip` (Datadog's default;
+/// HEC's option).
+fn decoded(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
+    let gzip = headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if !gzip {
+        return Ok(body);
+    }
+    let mut plain = Vec::with_capacity(body.len() * 4);
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut plain)
+        .map_err(|e| format!(r#"{{"error":"bad gzip: {e}"}}"#))?;
+    Ok(Bytes::from(plain))
+}
+
+async fn hec_event(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match decoded(&headers, body) {
+        Ok(body) => body,
+        Err(answer) => return json(StatusCode::BAD_REQUEST, answer),
+    };
     record_latencies(&shared.totals, &body);
     let events = vowguard_bench::count_envelopes(&body);
     let t = &shared.totals;
@@ -215,7 +236,11 @@ async fn hec_ack(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     json(StatusCode::OK, answer)
 }
 
-async fn bulk(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn bulk(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match decoded(&headers, body) {
+        Ok(body) => body,
+        Err(answer) => return json(StatusCode::BAD_REQUEST, answer),
+    };
     record_latencies(&shared.totals, &body);
     // Action line + document line per event.
     let values = vowguard_bench::count_envelopes(&body);
@@ -224,7 +249,11 @@ async fn bulk(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     json(StatusCode::OK, r#"{"errors":false}"#.to_owned())
 }
 
-async fn datadog(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn datadog(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match decoded(&headers, body) {
+        Ok(body) => body,
+        Err(answer) => return json(StatusCode::BAD_REQUEST, answer),
+    };
     record_latencies(&shared.totals, &body);
     let events = vowguard_bench::count_values_closing_at(&body, 1);
     shared.totals.datadog.fetch_add(events, Ordering::AcqRel);
