@@ -282,3 +282,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::batch_body;
+
+    #[test]
+    fn a_batch_is_a_json_array_of_events_with_their_ids_and_stamps() {
+        let body = batch_body(7, 3, true);
+        let events: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0]["id"], "load-000000007");
+        assert_eq!(events[2]["id"], "load-000000009");
+        let message = events[1]["message"].as_str().unwrap();
+        let stamp = message.rsplit_once(" sentus_").unwrap().1;
+        assert!(stamp.parse::<u64>().unwrap() > 1_600_000_000_000_000);
+    }
+
+    #[test]
+    fn unstamped_events_carry_no_stamp() {
+        assert!(!batch_body(0, 2, false).contains("sentus_"));
+    }
+}
