@@ -582,8 +582,9 @@ fn ms(d: Duration) -> f64 {
 async fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     println!(
-        "vowguard benchmarks ({} cores, release build)\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "vowguard benchmarks ({} cores, release build); load average at the start: {}\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
     );
     if matches!(which.as_str(), "encoders" | "all") {
         encoders();
@@ -597,4 +598,5 @@ async fn main() {
     if matches!(which.as_str(), "http" | "all") {
         http_latency().await;
     }
+    println!("load average at the end: {}", load_average());
 }

@@ -8,7 +8,9 @@
 //! * `demo`: the wedding-day demo against local mocks.
 //! * `prerequisites`: installs the test prerequisites privately (see [`prerequisites`]).
 //! * `bench`: the benchmarks (release build), figures printed for BENCHMARKS.md; `bench
-//!   compare` runs vowguard, a bare reference forwarder and syslog-ng side by side.
+//!   compare` runs vowguard, a bare reference forwarder and syslog-ng side by side; `bench
+//!   scenarios` the issue-11 scenarios (HTTP intake, five sinks, HEC acks, black-holed
+//!   enrichers, latency, CPU at steady rates, peak RSS).
 //! * `fuzz [target] [seconds]`: the cargo-fuzz targets in `fuzz/` (see `fuzz.rs`).
 #![allow(clippy::print_stdout)]
 
@@ -33,7 +35,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | demo | prerequisites | bench [encoders|pipeline|notify|http|journal|compare] | fuzz [target] [seconds]>"
+                "usage: cargo xtask <ci | demo | prerequisites | bench [encoders|pipeline|notify|http|journal|compare|scenarios] | fuzz [target] [seconds]>"
             );
             return ExitCode::from(2);
         }
