@@ -28,6 +28,9 @@ pub struct IndexEntry {
     pub url: Option<String>,
     /// When the ticket was opened (or found).
     pub opened_at: DateTime<Utc>,
+    /// When the connector resolved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -134,6 +137,24 @@ impl TicketIndex {
         file.store(&stored)
     }
 
+    /// Records that the ticket `key` was resolved (no-op for an unknown key).
+    pub fn mark_resolved(&self, key: &str, at: DateTime<Utc>) -> Result<(), Error> {
+        let entry = {
+            let maps = self.lock_maps();
+            let Some(fingerprint) = maps.fingerprint_by_key.get(key) else {
+                return Ok(());
+            };
+            maps.by_fingerprint.get(fingerprint).cloned()
+        };
+        match entry {
+            Some(mut entry) => {
+                entry.resolved_at = Some(at);
+                self.remember(entry)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Serialises opens of one fingerprint: hold the guard across look-up, request and
     /// [`TicketIndex::remember`].
     pub async fn lock(&self, fingerprint: &str) -> tokio::sync::OwnedMutexGuard<()> {
@@ -177,6 +198,7 @@ mod tests {
             key: key.into(),
             url: None,
             opened_at: Utc::now(),
+            resolved_at: None,
         }
     }
 

@@ -342,6 +342,7 @@ impl SoarTickets {
             key: key.clone(),
             url: None,
             opened_at: Utc::now(),
+            resolved_at: None,
         })?;
         Ok(TicketRef {
             system: self.id.clone(),
@@ -352,6 +353,10 @@ impl SoarTickets {
 
     async fn follow_up(&self, ticket: &TicketRef, update: Option<&TicketUpdate>, note: &str) -> Result<(), Error> {
         let entry = self.index.entry_by_key(&ticket.key);
+        if update.is_none() && entry.as_ref().is_some_and(|e| e.resolved_at.is_some()) {
+            // Resolved before: a repeated resolve sends nothing.
+            return Ok(());
+        }
         let subject = Subject {
             reference: &ticket.key,
             fingerprint: entry.as_ref().map(|e| e.fingerprint.as_str()),
@@ -388,7 +393,11 @@ impl SoarTickets {
             (Flavor::Stackstorm, Some(trigger)) => encode::stackstorm_body(trigger, body),
             _ => body,
         };
-        self.post(url, &body, &seed, &what).await.map(drop)
+        self.post(url, &body, &seed, &what).await?;
+        if update.is_none() {
+            self.index.mark_resolved(&ticket.key, Utc::now())?;
+        }
+        Ok(())
     }
 }
 

@@ -92,12 +92,35 @@ pub fn cap(text: &str, max: usize) -> String {
     out
 }
 
+/// Longest fingerprint used as `sourceRef` as it is.
+pub const MAX_PLAIN_SOURCE_REF_CHARS: usize = 200;
+
+/// The alert's `sourceRef` for a fingerprint: the fingerprint itself when it is 1..=200
+/// characters of `A-Z a-z 0-9 . _ : -`, else `sha256-<hex of the fingerprint>`, so
+/// text from an event can never reach TheHive's dedup key or its search.
+pub fn source_ref(fingerprint: &str) -> String {
+    let plain = !fingerprint.is_empty()
+        && fingerprint.chars().count() <= MAX_PLAIN_SOURCE_REF_CHARS
+        && fingerprint
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+    if plain {
+        return fingerprint.to_owned();
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, fingerprint.as_bytes());
+    let mut out = String::from("sha256-");
+    for b in digest.as_ref() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
 /// The `POST /api/v1/alert` body for `draft`.
 pub fn alert_body(draft: &TicketDraft, template: &AlertTemplate) -> Value {
     let mut body = json!({
         "type": template.alert_type,
         "source": template.source,
-        "sourceRef": draft.fingerprint,
+        "sourceRef": source_ref(&draft.fingerprint),
         "title": title(draft),
         "description": description(draft),
         "severity": severity(template, draft.priority),
@@ -402,6 +425,15 @@ mod tests {
         assert!(description.starts_with("Guest list exported\n\n**vowguard incident** inc\\-1"), "{description}");
         assert!(description.contains("1\\. Preserve evidence\n"), "{description}");
         assert!(body.get("caseTemplate").is_none());
+    }
+
+    #[test]
+    fn source_refs_are_plain_or_hashed() {
+        assert_eq!(source_ref("vg:fp-1"), "vg:fp-1");
+        assert_eq!(
+            source_ref("abc\n"),
+            format!("sha256-{}", "edeaaff3f1774ad2888673770c6d64097e391bc362d7d6fb34982ddf0efd18cb")
+        );
     }
 
     #[test]

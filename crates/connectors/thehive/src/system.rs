@@ -211,7 +211,7 @@ impl TheHiveTickets {
                 Error::internal(format!("{what}: TheHive answered without an alert `_id`"))
             })?
         } else if is_duplicate(answer.status, &answer.body) {
-            self.find_alert(&draft.fingerprint).await?
+            self.find_alert(&encode::source_ref(&draft.fingerprint)).await?
         } else {
             return Err(Self::failure(&answer, &what));
         };
@@ -293,6 +293,23 @@ impl TheHiveTickets {
     }
 
     async fn close_alert(&self, ticket: &TicketRef, note: &str) -> Result<(), Error> {
+        let what = self.what("read the alert");
+        let answer = self
+            .exchange(
+                Method::GET,
+                self.url(&["api", "v1", "alert", &ticket.key]),
+                None,
+                &what,
+            )
+            .await?;
+        let alert: Value = serde_json::from_str(&Self::expect_success(answer, &what)?)
+            .unwrap_or(Value::Null);
+        if alert.get("stage").and_then(Value::as_str) == Some("Closed")
+            || alert.get("status").and_then(Value::as_str) == Some(self.resolve_status.as_str())
+        {
+            // Already closed (a repeated resolve, or an analyst closed it): change nothing.
+            return Ok(());
+        }
         self.add_entry(ticket, &encode::resolve_text(note)).await?;
         let what = self.what("set the alert status");
         let answer = self
@@ -325,7 +342,8 @@ impl TicketSystem for TheHiveTickets {
             .result(self.add_entry(ticket, &encode::entry_text(update)).await)
     }
 
-    /// Records the note like an update, then sets `resolve_status`.
+    /// Reads the alert; unless it is already closed, records the note like an update and
+    /// sets `resolve_status`.
     async fn resolve(&self, ticket: &TicketRef, note: &str) -> Result<(), Error> {
         self.redactor.result(self.close_alert(ticket, note).await)
     }
