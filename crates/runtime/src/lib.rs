@@ -49,10 +49,10 @@ use vowguard_pagerduty as _;
 use vowguard_qradar as _;
 #[cfg(feature = "slack")]
 use vowguard_slack as _;
-#[cfg(feature = "soar")]
-use vowguard_soar as _;
 #[cfg(feature = "sms")]
 use vowguard_sms as _;
+#[cfg(feature = "soar")]
+use vowguard_soar as _;
 #[cfg(feature = "splunk")]
 use vowguard_splunk as _;
 #[cfg(feature = "teams")]

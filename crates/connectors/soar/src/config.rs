@@ -225,7 +225,10 @@ impl SoarConfig {
         }
         for name in self.headers.keys() {
             let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                Error::config(format!("{}: not a valid header name", key(&format!("headers.{name}"))))
+                Error::config(format!(
+                    "{}: not a valid header name",
+                    key(&format!("headers.{name}"))
+                ))
             })?;
             if RESERVED_HEADERS.contains(&parsed.as_str()) {
                 return Err(Error::config(format!(
@@ -361,15 +364,39 @@ mod tests {
     fn bad_values_name_the_key() {
         for (text, needle) in [
             ("flavor = \"tines\"", "`tickets.s.url`"),
-            ("flavor = \"tines\"\nurl = \"https://t\"\nurl_secret = { env = \"T\" }", "`tickets.s.url_secret`"),
-            ("flavor = \"stackstorm\"\nurl = \"https://t\"\napi_key = { env = \"K\" }", "`tickets.s.trigger`"),
-            ("flavor = \"stackstorm\"\nurl = \"https://t\"\ntrigger = \"a.b\"", "`tickets.s.api_key`"),
-            ("flavor = \"generic\"\nurl = \"https://t\"\napi_key = { env = \"K\" }", "`tickets.s.api_key`"),
-            ("flavor = \"xsoar\"\nurl = \"https://t\"\napi_key = { env = \"K\" }\napi_key_type = \"advanced\"", "`tickets.s.api_key_id`"),
-            ("flavor = \"generic\"\nurl = \"https://t\"\nheaders = { Idempotency-Key = { env = \"K\" } }", "`tickets.s.headers.Idempotency-Key`"),
-            ("flavor = \"generic\"\nurl = \"https://t\"\nheaders = { \"bad name\" = { env = \"K\" } }", "`tickets.s.headers.bad name`"),
+            (
+                "flavor = \"tines\"\nurl = \"https://t\"\nurl_secret = { env = \"T\" }",
+                "`tickets.s.url_secret`",
+            ),
+            (
+                "flavor = \"stackstorm\"\nurl = \"https://t\"\napi_key = { env = \"K\" }",
+                "`tickets.s.trigger`",
+            ),
+            (
+                "flavor = \"stackstorm\"\nurl = \"https://t\"\ntrigger = \"a.b\"",
+                "`tickets.s.api_key`",
+            ),
+            (
+                "flavor = \"generic\"\nurl = \"https://t\"\napi_key = { env = \"K\" }",
+                "`tickets.s.api_key`",
+            ),
+            (
+                "flavor = \"xsoar\"\nurl = \"https://t\"\napi_key = { env = \"K\" }\napi_key_type = \"advanced\"",
+                "`tickets.s.api_key_id`",
+            ),
+            (
+                "flavor = \"generic\"\nurl = \"https://t\"\nheaders = { Idempotency-Key = { env = \"K\" } }",
+                "`tickets.s.headers.Idempotency-Key`",
+            ),
+            (
+                "flavor = \"generic\"\nurl = \"https://t\"\nheaders = { \"bad name\" = { env = \"K\" } }",
+                "`tickets.s.headers.bad name`",
+            ),
             ("flavor = \"generic\"\nurl = \"ftp://t\"", "`tickets.s.url`"),
-            ("flavor = \"generic\"\nurl = \"https://t\"\nreference_pointer = \"id\"", "`tickets.s.reference_pointer`"),
+            (
+                "flavor = \"generic\"\nurl = \"https://t\"\nreference_pointer = \"id\"",
+                "`tickets.s.reference_pointer`",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(needle), "{text}: {e}");

@@ -304,7 +304,12 @@ mod tests {
     use super::*;
 
     fn draft() -> TicketDraft {
-        let mut d = TicketDraft::new("inc-1", "fp-1", "Wedding Data Security Incident - evt-1", Priority::P0Critical);
+        let mut d = TicketDraft::new(
+            "inc-1",
+            "fp-1",
+            "Wedding Data Security Incident - evt-1",
+            Priority::P0Critical,
+        );
         d.opened_at = Utc.with_ymd_and_hms(2026, 6, 20, 12, 0, 0).unwrap();
         d.wedding_ids = vec!["w-9".into()];
         d
@@ -322,7 +327,10 @@ mod tests {
     fn idempotency_keys_are_header_safe() {
         assert_eq!(idempotency_key("vg:fp-1"), "vg:fp-1");
         let hashed = idempotency_key("fp\r\nX-Evil: 1");
-        assert!(hashed.starts_with("sha256-") && hashed.len() == 71, "{hashed}");
+        assert!(
+            hashed.starts_with("sha256-") && hashed.len() == 71,
+            "{hashed}"
+        );
         assert_eq!(idempotency_key(""), format!("sha256-{}", sha256_hex(b"")));
     }
 
@@ -339,8 +347,14 @@ mod tests {
         assert_eq!(body["type"], "Data Breach");
         assert_eq!(body["severity"], 4.0);
         assert_eq!(body["createInvestigation"], true);
-        assert_eq!(body["labels"][0], json!({"type": "vowguard_fingerprint", "value": "fp-1"}));
-        assert_eq!(body["labels"][3], json!({"type": "wedding", "value": "w-9"}));
+        assert_eq!(
+            body["labels"][0],
+            json!({"type": "vowguard_fingerprint", "value": "fp-1"})
+        );
+        assert_eq!(
+            body["labels"][3],
+            json!({"type": "wedding", "value": "w-9"})
+        );
         let raw: Value = serde_json::from_str(body["rawJSON"].as_str().unwrap()).unwrap();
         assert_eq!(raw["fingerprint"], "fp-1");
         assert_eq!(raw["action"], "open");
@@ -351,7 +365,8 @@ mod tests {
     fn huge_events_are_cut_to_the_body_limit() {
         let mut d = draft();
         let mut e = Event::new(Category::Other, "x", Severity::Low);
-        e.attributes.insert("blob".into(), Value::String("a".repeat(MAX_BODY_BYTES)));
+        e.attributes
+            .insert("blob".into(), Value::String("a".repeat(MAX_BODY_BYTES)));
         e.message = Some("m".repeat(MAX_BODY_BYTES));
         d.event = Some(Arc::new(e));
         d.description = "d".repeat(MAX_BODY_BYTES);

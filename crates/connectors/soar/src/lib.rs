@@ -48,7 +48,10 @@ fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn TicketSys
         .transpose()?;
     let mut headers = BTreeMap::new();
     for (name, secret) in &config.headers {
-        headers.insert(name.clone(), ctx.secret(&format!("headers.{name}"), secret)?);
+        headers.insert(
+            name.clone(),
+            ctx.secret(&format!("headers.{name}"), secret)?,
+        );
     }
     let secrets = SoarSecrets {
         url,

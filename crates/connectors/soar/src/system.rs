@@ -10,7 +10,9 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use vowguard_core::{Error, Redactor, TicketDraft, TicketRef, TicketSystem, TicketUpdate};
-use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use vowguard_http::reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+};
 use vowguard_http::reqwest::{Client, StatusCode, Url};
 
 use crate::config::{Flavor, SoarConfig, XsoarKeyType, check_url};
@@ -71,7 +73,14 @@ impl fmt::Debug for SoarTickets {
             .field("id", &self.id)
             .field("flavor", &self.flavor)
             .field("endpoint", &vowguard_http::origin(&self.url))
-            .field("headers", &self.fixed_headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self
+                    .fixed_headers
+                    .iter()
+                    .map(|(n, _)| n)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -102,7 +111,9 @@ impl SoarTickets {
                 check_url(&format!("{prefix}.url_secret"), secret.expose_secret())?
             }
             (None, None) => {
-                return Err(Error::config(format!("`{prefix}.url_secret`: not resolved")));
+                return Err(Error::config(format!(
+                    "`{prefix}.url_secret`: not resolved"
+                )));
             }
         };
         let mut fixed_headers = Vec::new();
@@ -113,6 +124,12 @@ impl SoarTickets {
                 .get(name)
                 .ok_or_else(|| Error::config(format!("`{key}`: not resolved")))?;
             redactor = redactor.secret(value);
+            // `Bearer <token>`: a vendor may echo the token alone.
+            for part in value.expose_secret().split_whitespace() {
+                if part.len() >= 8 {
+                    redactor = redactor.text(part);
+                }
+            }
             let header_name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Error::config(format!("`{key}`: not a valid header name")))?;
             let header_value = vowguard_http::sensitive_header(value.expose_secret())
@@ -267,7 +284,12 @@ impl SoarTickets {
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .header(IDEMPOTENCY_KEY, idempotency);
-        for (name, value) in self.fixed_headers.iter().cloned().chain(self.auth_headers()?) {
+        for (name, value) in self
+            .fixed_headers
+            .iter()
+            .cloned()
+            .chain(self.auth_headers()?)
+        {
             request = request.header(name, value);
         }
         let mut response = request
@@ -351,7 +373,12 @@ impl SoarTickets {
         })
     }
 
-    async fn follow_up(&self, ticket: &TicketRef, update: Option<&TicketUpdate>, note: &str) -> Result<(), Error> {
+    async fn follow_up(
+        &self,
+        ticket: &TicketRef,
+        update: Option<&TicketUpdate>,
+        note: &str,
+    ) -> Result<(), Error> {
         let entry = self.index.entry_by_key(&ticket.key);
         if update.is_none() && entry.as_ref().is_some_and(|e| e.resolved_at.is_some()) {
             // Resolved before: a repeated resolve sends nothing.
@@ -421,7 +448,8 @@ impl TicketSystem for SoarTickets {
 
     /// XSOAR: `incident/batchClose`; webhooks: a call with `action = "resolve"`.
     async fn resolve(&self, ticket: &TicketRef, note: &str) -> Result<(), Error> {
-        self.redactor.result(self.follow_up(ticket, None, note).await)
+        self.redactor
+            .result(self.follow_up(ticket, None, note).await)
     }
 
     /// Sends nothing (any call to a webhook starts a workflow); the configuration and

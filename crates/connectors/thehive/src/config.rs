@@ -258,10 +258,7 @@ mod tests {
         let mut c = TheHiveConfig::new("https://h", SecretRef::Env("K".into()));
         c.severity_by_priority = [4, 3, 2, 1, 0];
         let e = c.validate("tickets.hive").unwrap_err().to_string();
-        assert!(
-            e.contains("`tickets.hive.severity_by_priority[4]`"),
-            "{e}"
-        );
+        assert!(e.contains("`tickets.hive.severity_by_priority[4]`"), "{e}");
         let mut c = TheHiveConfig::new("ftp://h", SecretRef::Env("K".into()));
         assert!(
             c.validate("tickets.hive")

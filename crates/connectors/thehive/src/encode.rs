@@ -53,8 +53,8 @@ pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-'
-            | '.' | '!' | '|' | '<' | '>' | '~' | '&' | '=' | ':' | '"' | '\'' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
+            | '!' | '|' | '<' | '>' | '~' | '&' | '=' | ':' | '"' | '\'' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -364,7 +364,11 @@ mod tests {
     }
 
     fn event() -> Event {
-        let mut e = Event::new(Category::DataExport, "guest_list.export", Severity::Critical);
+        let mut e = Event::new(
+            Category::DataExport,
+            "guest_list.export",
+            Severity::Critical,
+        );
         e.id = "evt-1".into();
         e.source_ip = Some("203.0.113.7".parse().unwrap());
         e.user_id = Some("u-42".into());
@@ -399,9 +403,18 @@ mod tests {
         assert_eq!(body["date"], 1_781_956_800_000_i64);
         assert_eq!(
             body["tags"],
-            json!(["platform:weddings", "vowguard", "priority:P0", "wedding:w-9", "gdpr"])
+            json!([
+                "platform:weddings",
+                "vowguard",
+                "priority:P0",
+                "wedding:w-9",
+                "gdpr"
+            ])
         );
-        assert_eq!((body["tlp"].as_u64(), body["pap"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(
+            (body["tlp"].as_u64(), body["pap"].as_u64()),
+            (Some(2), Some(1))
+        );
         let kinds: Vec<(&str, &str)> = body["observables"]
             .as_array()
             .unwrap()
@@ -422,8 +435,14 @@ mod tests {
             ]
         );
         let description = body["description"].as_str().unwrap();
-        assert!(description.starts_with("Guest list exported\n\n**vowguard incident** inc\\-1"), "{description}");
-        assert!(description.contains("1\\. Preserve evidence\n"), "{description}");
+        assert!(
+            description.starts_with("Guest list exported\n\n**vowguard incident** inc\\-1"),
+            "{description}"
+        );
+        assert!(
+            description.contains("1\\. Preserve evidence\n"),
+            "{description}"
+        );
         assert!(body.get("caseTemplate").is_none());
     }
 
@@ -432,17 +451,24 @@ mod tests {
         assert_eq!(source_ref("vg:fp-1"), "vg:fp-1");
         assert_eq!(
             source_ref("abc\n"),
-            format!("sha256-{}", "edeaaff3f1774ad2888673770c6d64097e391bc362d7d6fb34982ddf0efd18cb")
+            format!(
+                "sha256-{}",
+                "edeaaff3f1774ad2888673770c6d64097e391bc362d7d6fb34982ddf0efd18cb"
+            )
         );
     }
 
     #[test]
     fn markdown_cannot_add_links_or_html() {
-        let text = "![x](https://evil.example/p.png) <img src=x onerror=alert(1)> [a](javascript:x)\n# H";
+        let text =
+            "![x](https://evil.example/p.png) <img src=x onerror=alert(1)> [a](javascript:x)\n# H";
         let escaped = escape_markdown(text);
         assert!(!escaped.contains("!["), "{escaped}");
-        assert!(escaped.contains("\\<img") && !escaped.contains(" <img"), "{escaped}");
-        assert!(!escaped.contains("](") , "{escaped}");
+        assert!(
+            escaped.contains("\\<img") && !escaped.contains(" <img"),
+            "{escaped}"
+        );
+        assert!(!escaped.contains("]("), "{escaped}");
         assert!(escaped.contains("\\# H"), "{escaped}");
     }
 

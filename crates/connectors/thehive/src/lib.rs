@@ -32,7 +32,9 @@ fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn TicketSys
     let config: TheHiveConfig = ctx.parse(table)?;
     let api_key = ctx.secret("api_key", &config.api_key)?;
     let index = TicketIndex::load(ctx.id, ctx.data_dir)?;
-    Ok(Arc::new(TheHiveTickets::new(ctx.id, &config, api_key, index)?))
+    Ok(Arc::new(TheHiveTickets::new(
+        ctx.id, &config, api_key, index,
+    )?))
 }
 
 vowguard_core::inventory::submit! {

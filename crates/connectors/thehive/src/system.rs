@@ -61,12 +61,13 @@ impl TheHiveTickets {
     ) -> Result<Self, Error> {
         let prefix = format!("tickets.{id}");
         config.validate(&prefix)?;
-        vowguard_http::sensitive_header(&format!("Bearer {}", api_key.expose_secret()))
-            .map_err(|_| {
+        vowguard_http::sensitive_header(&format!("Bearer {}", api_key.expose_secret())).map_err(
+            |_| {
                 Error::config(format!(
                     "`{prefix}.api_key`: contains characters not allowed in an HTTP header"
                 ))
-            })?;
+            },
+        )?;
         let organisation = config
             .organisation
             .as_deref()
@@ -127,10 +128,8 @@ impl TheHiveTickets {
         body: Option<&Value>,
         what: &str,
     ) -> Result<Answer, Error> {
-        let auth = vowguard_http::sensitive_header(&format!(
-            "Bearer {}",
-            self.api_key.expose_secret()
-        ))?;
+        let auth =
+            vowguard_http::sensitive_header(&format!("Bearer {}", self.api_key.expose_secret()))?;
         let mut request = self.client.request(method, url).header(AUTHORIZATION, auth);
         if let Some(org) = &self.organisation {
             request = request.header("X-Organisation", org.clone());
@@ -204,14 +203,20 @@ impl TheHiveTickets {
         let what = self.what("create alert");
         let body = encode::alert_body(draft, &self.template);
         let answer = self
-            .exchange(Method::POST, self.url(&["api", "v1", "alert"]), Some(&body), &what)
+            .exchange(
+                Method::POST,
+                self.url(&["api", "v1", "alert"]),
+                Some(&body),
+                &what,
+            )
             .await?;
         let id = if answer.status.is_success() {
             alert_id(&answer.body).ok_or_else(|| {
                 Error::internal(format!("{what}: TheHive answered without an alert `_id`"))
             })?
         } else if is_duplicate(answer.status, &answer.body) {
-            self.find_alert(&encode::source_ref(&draft.fingerprint)).await?
+            self.find_alert(&encode::source_ref(&draft.fingerprint))
+                .await?
         } else {
             return Err(Self::failure(&answer, &what));
         };
@@ -234,7 +239,8 @@ impl TheHiveTickets {
     async fn find_alert(&self, source_ref: &str) -> Result<String, Error> {
         let what = self.what("find the existing alert");
         let mut url = self.url(&["api", "v1", "query"]);
-        url.query_pairs_mut().append_pair("name", "vowguard-find-alert");
+        url.query_pairs_mut()
+            .append_pair("name", "vowguard-find-alert");
         let query =
             encode::find_alert_query(&self.template.alert_type, &self.template.source, source_ref);
         let answer = self
@@ -302,8 +308,8 @@ impl TheHiveTickets {
                 &what,
             )
             .await?;
-        let alert: Value = serde_json::from_str(&Self::expect_success(answer, &what)?)
-            .unwrap_or(Value::Null);
+        let alert: Value =
+            serde_json::from_str(&Self::expect_success(answer, &what)?).unwrap_or(Value::Null);
         if alert.get("stage").and_then(Value::as_str) == Some("Closed")
             || alert.get("status").and_then(Value::as_str) == Some(self.resolve_status.as_str())
         {
@@ -409,7 +415,10 @@ mod tests {
             StatusCode::BAD_REQUEST,
             r#"{"type":"BadRequest","message":"Invalid severity"}"#
         ));
-        assert!(!is_duplicate(StatusCode::INTERNAL_SERVER_ERROR, "already exists"));
+        assert!(!is_duplicate(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "already exists"
+        ));
         assert_eq!(
             vendor_reason(r#"{"type":"AuthenticationError","message":"no"}"#).as_deref(),
             Some("AuthenticationError: no")

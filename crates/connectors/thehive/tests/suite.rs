@@ -6,9 +6,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use vowguard_core::{Priority, SecretRef, TicketSystem};
-use vowguard_testkit::ticket_suite::{
-    self, Operation, TicketHarness, VendorState, VendorTicket,
-};
+use vowguard_testkit::ticket_suite::{self, Operation, TicketHarness, VendorState, VendorTicket};
 use vowguard_thehive::encode::{self, MAX_TITLE_CHARS};
 use vowguard_thehive::{TheHiveConfig, TheHiveTickets, TicketIndex};
 use wiremock::matchers::{method, path, path_regex};
@@ -85,7 +83,11 @@ impl TicketHarness for TheHive {
                         priority: body["severity"].to_string(),
                         labels: body["tags"]
                             .as_array()
-                            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|t| t.as_str().map(str::to_owned))
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                         raw: body.clone(),
                         ..VendorTicket::default()
@@ -126,8 +128,9 @@ impl TicketHarness for TheHive {
                         "stage": if t.resolved { "Closed" } else { "New" },
                         "description": t.description,
                     })),
-                    None => ResponseTemplate::new(404)
-                        .set_body_json(json!({"type": "NotFoundError", "message": "Alert not found"})),
+                    None => ResponseTemplate::new(404).set_body_json(
+                        json!({"type": "NotFoundError", "message": "Alert not found"}),
+                    ),
                 })
             }
         };
@@ -142,8 +145,9 @@ impl TicketHarness for TheHive {
                             .push(unmarkdown(body["message"].as_str().unwrap_or_default()));
                         ResponseTemplate::new(201).set_body_json(json!({"_id": "~c1"}))
                     }
-                    None => ResponseTemplate::new(404)
-                        .set_body_json(json!({"type": "NotFoundError", "message": "Alert not found"})),
+                    None => ResponseTemplate::new(404).set_body_json(
+                        json!({"type": "NotFoundError", "message": "Alert not found"}),
+                    ),
                 })
             }
         };
@@ -161,8 +165,9 @@ impl TicketHarness for TheHive {
                         }
                         ResponseTemplate::new(204)
                     }
-                    None => ResponseTemplate::new(404)
-                        .set_body_json(json!({"type": "NotFoundError", "message": "Alert not found"})),
+                    None => ResponseTemplate::new(404).set_body_json(
+                        json!({"type": "NotFoundError", "message": "Alert not found"}),
+                    ),
                 })
             }
         };
@@ -224,8 +229,17 @@ impl TicketHarness for TheHive {
                 .map_err(|e| format!("body is not JSON: {e}"))?;
             if request.url.path() == "/api/v1/alert" {
                 let allowed = [
-                    "type", "source", "sourceRef", "title", "description", "severity", "date",
-                    "tags", "tlp", "pap", "observables",
+                    "type",
+                    "source",
+                    "sourceRef",
+                    "title",
+                    "description",
+                    "severity",
+                    "date",
+                    "tags",
+                    "tlp",
+                    "pap",
+                    "observables",
                 ];
                 for key in body.as_object().ok_or("alert is not an object")?.keys() {
                     if !allowed.contains(&key.as_str()) {
