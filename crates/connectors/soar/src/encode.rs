@@ -201,7 +201,10 @@ fn cap(text: &str, max_chars: usize) -> String {
 
 /// StackStorm's generic webhook body.
 pub fn stackstorm_body(trigger: &str, payload: Value) -> Value {
-    json!({ "trigger": trigger, "payload": payload })
+    let mut body = Map::new();
+    body.insert("trigger".to_owned(), Value::String(trigger.to_owned()));
+    body.insert("payload".to_owned(), payload);
+    Value::Object(body)
 }
 
 /// XSOAR's severity: P0 4 critical, P1 3 high, P2 2 medium, P3 1 low, P4 0.5 informational.

@@ -249,7 +249,7 @@ impl TheHiveTickets {
         let body = Self::expect_success(answer, &what)?;
         serde_json::from_str::<Value>(&body)
             .ok()
-            .and_then(|v| v.as_array()?.first().and_then(|a| alert_id_of(a)))
+            .and_then(|v| v.as_array()?.first().and_then(alert_id_of))
             .ok_or_else(|| {
                 Error::unavailable(format!(
                     "{what}: TheHive refused a duplicate alert but the query found none yet"
