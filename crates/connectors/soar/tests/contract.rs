@@ -328,3 +328,27 @@ async fn registered_as_soar_webhook_and_builds_from_toml() {
     let e = build(&ctx(&secrets, dir.path()), bad).unwrap_err();
     assert!(e.to_string().contains("verb"), "{e}");
 }
+
+#[tokio::test]
+async fn concurrent_opens_of_one_fingerprint_send_one_request() {
+    let server = MockServer::start().await;
+    // A receiver with no idempotency of its own, slow enough that the opens overlap.
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "case-1"}))
+                .set_delay(std::time::Duration::from_millis(200)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut c = SoarConfig::new(Flavor::Generic, format!("{}/hook", server.uri()));
+    c.reference_pointer = Some("/id".into());
+    let system =
+        SoarTickets::new("g", &c, SoarSecrets::default(), TicketIndex::in_memory("g")).unwrap();
+    let d = draft();
+    let (a, b, c) = tokio::join!(system.open(&d), system.open(&d), system.open(&d));
+    for got in [a, b, c] {
+        assert_eq!(got.unwrap().key, "case-1");
+    }
+}
