@@ -52,10 +52,14 @@ use vowguard_qradar as _;
 use vowguard_slack as _;
 #[cfg(feature = "sms")]
 use vowguard_sms as _;
+#[cfg(feature = "soar")]
+use vowguard_soar as _;
 #[cfg(feature = "splunk")]
 use vowguard_splunk as _;
 #[cfg(feature = "teams")]
 use vowguard_teams as _;
+#[cfg(feature = "thehive")]
+use vowguard_thehive as _;
 #[cfg(feature = "virustotal")]
 use vowguard_virustotal as _;
 #[cfg(feature = "wedding")]
@@ -109,6 +113,12 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     }
     if cfg!(feature = "pagerduty") {
         kinds.push("pagerduty");
+    }
+    if cfg!(feature = "thehive") {
+        kinds.push("thehive");
+    }
+    if cfg!(feature = "soar") {
+        kinds.push("soar_webhook");
     }
     kinds
 }

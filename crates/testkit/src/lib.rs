@@ -5,6 +5,8 @@
 //!   shared retry policy, dead letters) against a wiremock server.
 //! * [`notifier_suite::run`]: every HTTP notifier, driven through the shared retry policy.
 //! * [`enricher_suite::run`]: every HTTP enricher, driven through the real pipeline.
+//! * [`ticket_suite::run`]: every ticket connector, against a simulated vendor with
+//!   injected faults (idempotent open, restart, hostile text, credential hygiene).
 //!
 //! A connector implements [`sink_suite::HttpSinkHarness`] or
 //! [`notifier_suite::HttpNotifierHarness`] (how to build it, what its vendor answers) and calls
@@ -17,6 +19,7 @@ pub mod notifier_suite;
 pub mod receivers;
 pub mod sink_suite;
 pub mod stream_sink_suite;
+pub mod ticket_suite;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
