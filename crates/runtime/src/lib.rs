@@ -39,6 +39,8 @@ use vowguard_datadog as _;
 use vowguard_elasticsearch as _;
 #[cfg(feature = "email")]
 use vowguard_email as _;
+#[cfg(feature = "jira")]
+use vowguard_jira as _;
 #[cfg(feature = "misp")]
 use vowguard_misp as _;
 #[cfg(feature = "otx")]
@@ -47,6 +49,8 @@ use vowguard_otx as _;
 use vowguard_pagerduty as _;
 #[cfg(feature = "qradar")]
 use vowguard_qradar as _;
+#[cfg(feature = "servicenow")]
+use vowguard_servicenow as _;
 #[cfg(feature = "slack")]
 use vowguard_slack as _;
 #[cfg(feature = "sms")]
@@ -108,6 +112,12 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     }
     if cfg!(feature = "pagerduty") {
         kinds.push("pagerduty");
+    }
+    if cfg!(feature = "jira") {
+        kinds.push("jira");
+    }
+    if cfg!(feature = "servicenow") {
+        kinds.push("servicenow");
     }
     kinds
 }

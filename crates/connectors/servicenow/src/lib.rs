@@ -1,0 +1,1 @@
+//! ServiceNow ticket system (in progress).
