@@ -8,7 +8,7 @@
 //! * [`state`]: vowguard's fingerprint → issue-key map, kept in
 //!   `<data_dir>/state/ticket-<id>.json`, because Jira Cloud search is eventually
 //!   consistent and search-then-create would open duplicates.
-//! * [`client`]: [`JiraTickets`], the [`TicketSystem`](vowguard_core::TicketSystem).
+//! * [`client`]: [`JiraTickets`], the [`TicketSystem`].
 //!
 //! The crate registers the `jira` ticket-system kind with the vowguard registry.
 #![forbid(unsafe_code)]

@@ -3,7 +3,7 @@
 //! * [`config`]: the `[tickets.<id>]` table ([`ServiceNowConfig`]), Basic or bearer auth.
 //! * [`encode`]: pure functions building the Table API bodies (`correlation_id` as the
 //!   dedup key, urgency/impact by priority, plain-text fields with `[code]` defused).
-//! * [`client`]: [`ServiceNowTickets`], the [`TicketSystem`](vowguard_core::TicketSystem):
+//! * [`client`]: [`ServiceNowTickets`], the [`TicketSystem`]:
 //!   look up by `correlation_id` before every create, work notes for updates, resolve with
 //!   state, close code and close notes (skipped when already closed), `result == null` on
 //!   a 2xx treated as an error (a hibernating instance).
