@@ -40,6 +40,8 @@ use vowguard_datadog as _;
 use vowguard_elasticsearch as _;
 #[cfg(feature = "email")]
 use vowguard_email as _;
+#[cfg(feature = "jira")]
+use vowguard_jira as _;
 #[cfg(feature = "misp")]
 use vowguard_misp as _;
 #[cfg(feature = "otx")]
@@ -48,6 +50,8 @@ use vowguard_otx as _;
 use vowguard_pagerduty as _;
 #[cfg(feature = "qradar")]
 use vowguard_qradar as _;
+#[cfg(feature = "servicenow")]
+use vowguard_servicenow as _;
 #[cfg(feature = "slack")]
 use vowguard_slack as _;
 #[cfg(feature = "sms")]
@@ -119,6 +123,12 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     }
     if cfg!(feature = "soar") {
         kinds.push("soar_webhook");
+    }
+    if cfg!(feature = "jira") {
+        kinds.push("jira");
+    }
+    if cfg!(feature = "servicenow") {
+        kinds.push("servicenow");
     }
     kinds
 }

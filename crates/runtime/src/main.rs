@@ -934,9 +934,10 @@ fn connectors() {
         "source", "http"
     );
     for factory in registry::connectors() {
+        // One word per column (`ticket system` would shift the TYPE column).
         println!(
             "{:<10} {:<16} {}",
-            factory.role().name(),
+            factory.role().name().replace(' ', "_"),
             factory.kind,
             factory.description
         );
