@@ -476,6 +476,14 @@ fn feature_isolation() -> Result {
         "vowguard-teams",
         "vowguard-sms",
         "vowguard-email",
+        "vowguard-misp",
+        "vowguard-abuseipdb",
+        "vowguard-virustotal",
+        "vowguard-otx",
+        "vowguard-jira",
+        "vowguard-servicenow",
+        "vowguard-thehive",
+        "vowguard-soar",
     ];
     let leaked: Vec<&str> = others
         .iter()
