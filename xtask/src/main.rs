@@ -329,28 +329,44 @@ fn private_chromium(dir: &Path) -> std::result::Result<Option<PathBuf>, String> 
     let debs = home.join("debs");
     let root = home.join("root");
     std::fs::create_dir_all(&debs).map_err(|e| format!("cannot create {}: {e}", debs.display()))?;
+    // The whole dependency closure (not only direct dependencies: chromium's libraries pull
+    // in others, e.g. libogg through libvorbis), minus what the machine already has.
+    let output = Command::new("apt-cache")
+        .args([
+            "depends",
+            "--recurse",
+            "--no-recommends",
+            "--no-suggests",
+            "--no-conflicts",
+            "--no-breaks",
+            "--no-replaces",
+            "--no-enhances",
+            "chromium",
+            "chromium-common",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run apt-cache: {e}"))?;
+    let mut candidates: Vec<String> = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        // Unindented lines name the packages of the closure; `<virtual>` ones have no deb.
+        if line.starts_with(' ') || line.starts_with('<') || line.trim().is_empty() {
+            continue;
+        }
+        let name = line.trim().to_owned();
+        // Desktop integration is not needed headless.
+        if name.starts_with("xdg-") || candidates.contains(&name) {
+            continue;
+        }
+        candidates.push(name);
+    }
     let mut packages = vec!["chromium".to_owned(), "chromium-common".to_owned()];
-    for package in ["chromium", "chromium-common"] {
-        let output = Command::new("apt-cache")
-            .args(["depends", "--no-recommends", "--no-suggests", package])
+    for dependency in candidates {
+        let installed = Command::new("dpkg-query")
+            .args(["-W", "-f", "${Status}", &dependency])
             .output()
-            .map_err(|e| format!("cannot run apt-cache: {e}"))?;
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let Some(dependency) = line.trim().strip_prefix("Depends: ") else {
-                continue;
-            };
-            let dependency = dependency.trim_matches(|c| c == '<' || c == '>');
-            // Virtual packages and desktop integration are not needed headless.
-            if dependency.starts_with("xdg-") {
-                continue;
-            }
-            let installed = Command::new("dpkg-query")
-                .args(["-W", "-f", "${Status}", dependency])
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("ok installed"));
-            if !installed && !packages.iter().any(|p| p == dependency) {
-                packages.push(dependency.to_owned());
-            }
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("ok installed"));
+        if !installed && !packages.contains(&dependency) {
+            packages.push(dependency);
         }
     }
     let download = |packages: &[String]| {
@@ -409,6 +425,17 @@ fn private_chromium(dir: &Path) -> std::result::Result<Option<PathBuf>, String> 
     std::fs::write(&wrapper, script)
         .map_err(|e| format!("cannot write {}: {e}", wrapper.display()))?;
     run("chmod", &["+x", &wrapper.display().to_string()])?;
+    let check = Command::new(&wrapper)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", wrapper.display()))?;
+    if !check.status.success() {
+        let _ = std::fs::remove_file(&wrapper);
+        return Err(format!(
+            "the private chromium does not start: {}",
+            String::from_utf8_lossy(&check.stderr).trim()
+        ));
+    }
     Ok(Some(wrapper))
 }
 
