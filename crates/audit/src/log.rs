@@ -318,7 +318,7 @@ impl Writer {
             )));
         }
         let mut w = Self {
-            dir: dir.clone(),
+            dir,
             log,
             index,
             tiles,

@@ -439,14 +439,14 @@ mod tests {
             prop_assert!(verify_consistency(old, new, &old_root, &new_root, &proof));
             // A tree whose prefix was rewritten is not consistent with the old root.
             if old > 0 && old < new {
-                let mut forged = all.clone();
+                let mut forged = all;
                 forged[(flip as u64 % old) as usize] = leaf_hash(b"rewritten");
                 let forged_root = naive_root(&forged);
                 let forged_proof = consistency_proof(&mut forged.as_slice(), old, new).unwrap();
                 prop_assert!(!verify_consistency(old, new, &old_root, &forged_root, &forged_proof));
                 // A damaged proof fails.
                 if !proof.is_empty() {
-                    let mut bad = proof.clone();
+                    let mut bad = proof;
                     let i = flip % bad.len();
                     bad[i][0] ^= 1;
                     prop_assert!(!verify_consistency(old, new, &old_root, &new_root, &bad));

@@ -316,7 +316,7 @@ impl LeafHashes for FileLeafHashes {
     fn range_root(&mut self, start: u64, end: u64) -> std::io::Result<Hash> {
         let mut f = Frontier::new();
         let mut i = start;
-        if start % TILE_LEAVES == 0
+        if start.is_multiple_of(TILE_LEAVES)
             && let Some(tiles) = &self.tiles
         {
             let first = start / TILE_LEAVES;

@@ -207,7 +207,10 @@ pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> Result<VerifyReport, E
 }
 
 /// Leaf hashes of every whole frame, indices with a bad checksum, bytes of a torn tail.
-fn read_log(path: &Path) -> Result<(Vec<Hash>, Vec<u64>, Option<u64>), Error> {
+/// Leaf hashes of the whole frames, indices failing their checksum, bytes of a torn tail.
+type LogScan = (Vec<Hash>, Vec<u64>, Option<u64>);
+
+fn read_log(path: &Path) -> Result<LogScan, Error> {
     let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", show(path)), e))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut r = BufReader::with_capacity(1 << 20, file);
@@ -408,13 +411,13 @@ fn check_checkpoints(
             }),
             Some(_) => last_ok = last_ok.max(cp.size),
         }
-        if let Some((_, prev)) = previous {
-            if let Some(reason) = inconsistency(prev, cp, index, data) {
-                problems.push(Problem::CheckpointInconsistent {
-                    number: *number,
-                    reason,
-                });
-            }
+        if let Some((_, prev)) = previous
+            && let Some(reason) = inconsistency(prev, cp, index, data)
+        {
+            problems.push(Problem::CheckpointInconsistent {
+                number: *number,
+                reason,
+            });
         }
         previous = Some(entry);
     }
