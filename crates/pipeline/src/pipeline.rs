@@ -19,6 +19,7 @@ use vowguard_journal::{Journal, JournalConfig, WhenFull};
 
 use crate::ack::{AckRegistry, AckState, Delivery};
 use crate::alerts::AlertWorker;
+use crate::audit::PipelineAudit;
 use crate::concurrency::RequestOptions;
 use crate::dead_letter::DeadLetterStore;
 use crate::enrich::{EnricherBreakerOptions, EnricherSlot, enrich};
@@ -268,6 +269,7 @@ pub(crate) struct Shared {
     pub(crate) journal: Journal,
     dead_letters: DeadLetterStore,
     notifications: Arc<NotificationLog>,
+    audit: Option<PipelineAudit>,
 }
 
 /// The running pipeline. Submit events with [`Pipeline::submit`]; [`Pipeline::shutdown`]
@@ -289,6 +291,16 @@ impl Pipeline {
     /// Opens the journal in `<data_dir>/journal` (recovering what an earlier run left) and
     /// starts the workers. Each sink resumes at its own last committed position.
     pub async fn start(spec: PipelineSpec) -> Result<Self, Error> {
+        Self::start_with_audit(spec, None).await
+    }
+
+    /// Like [`Pipeline::start`], appending what happens to `audit`: events accepted
+    /// (durable in the audit log before the source is told they are stored), delivery
+    /// outcomes, dead letters, alerts routed and notification results.
+    pub async fn start_with_audit(
+        spec: PipelineSpec,
+        audit: Option<PipelineAudit>,
+    ) -> Result<Self, Error> {
         let options = spec.options;
         let dead_letters = DeadLetterStore::open_with(&spec.data_dir, options.log_file_bytes)?;
         let notifications = Arc::new(NotificationLog::open_with(
@@ -343,6 +355,7 @@ impl Pipeline {
                 dead_letters: dead_letters.clone(),
                 counters,
                 abort: abort_rx.clone(),
+                audit: audit.clone(),
             };
             readers.push(tokio::spawn(worker.run()));
         }
@@ -367,6 +380,7 @@ impl Pipeline {
                 log: notifications.clone(),
                 counters,
                 abort: abort_rx.clone(),
+                audit: audit.clone(),
             };
             notifier_workers.push(tokio::spawn(worker.run()));
         }
@@ -383,6 +397,7 @@ impl Pipeline {
                 )),
                 abort: abort_rx,
                 draining: draining_rx,
+                audit: audit.clone(),
             };
             readers.push(tokio::spawn(worker.run()));
         }
@@ -413,6 +428,7 @@ impl Pipeline {
             journal,
             dead_letters,
             notifications,
+            audit,
         });
         let (intake, rx) = mpsc::channel(options.intake_capacity.max(1));
         let stage = Stage {
@@ -673,15 +689,21 @@ impl Stage {
             })
             .buffered(self.options.enrichment_concurrency.max(1));
         let mut enriched = std::pin::pin!(enriched);
+        let mut audits = tokio::task::JoinSet::new();
         while let Some(first) = enriched.next().await {
             let mut group = vec![first];
             take_ready(enriched.as_mut(), &mut group, MAX_GROUP);
-            self.append(group).await;
+            self.append(group, &mut audits).await;
+            while audits.try_join_next().is_some() {}
         }
+        while audits.join_next().await.is_some() {}
     }
 
-    async fn append(&self, group: Vec<Submission>) {
-        let records = group
+    /// Journals a group; the sources are told it is durable once the journal (and, when
+    /// auditing, the audit log: its record is written while the next group is journaled)
+    /// has it.
+    async fn append(&self, group: Vec<Submission>, audits: &mut tokio::task::JoinSet<()>) {
+        let records: Vec<Vec<u8>> = group
             .iter()
             .map(|s| {
                 if !s.event.enrichment.not_enriched.is_empty() {
@@ -692,14 +714,40 @@ impl Stage {
                 serde_json::to_vec(&s.event).expect("an Event always serialises")
             })
             .collect();
+        let digests = self.shared.audit.as_ref().map(|_| {
+            group
+                .iter()
+                .zip(&records)
+                .map(|(s, bytes)| PipelineAudit::digest(&s.event, bytes))
+                .collect::<Vec<_>>()
+        });
         match self.shared.journal.append(records).await {
             Ok(range) => {
                 self.shared
                     .journaled
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
+                let mut durables = Vec::with_capacity(group.len());
                 for (submission, seq) in group.into_iter().zip(range) {
                     self.acks.register(seq, submission.ack);
-                    let _ = submission.durable.send(Ok(seq));
+                    durables.push((submission.durable, seq));
+                }
+                match (self.shared.audit.clone(), digests) {
+                    (Some(audit), Some(digests)) => {
+                        audits.spawn(async move {
+                            let recorded = audit.accepted(digests).await;
+                            if let Err(e) = &recorded {
+                                tracing::error!(events = durables.len(), error = %e, "audit: accepted events not recorded; not acknowledged");
+                            }
+                            for (durable, seq) in durables {
+                                let _ = durable.send(recorded.clone().map(|_| seq));
+                            }
+                        });
+                    }
+                    _ => {
+                        for (durable, seq) in durables {
+                            let _ = durable.send(Ok(seq));
+                        }
+                    }
                 }
             }
             Err(e) => {
