@@ -81,10 +81,31 @@ impl AuditConfig {
         base_dir: &Path,
         create: bool,
     ) -> Result<NoteSigner, Error> {
-        if let Some(key) = &self.key {
-            let text = key.resolve("audit.key", lookup, base_dir)?;
-            return NoteSigner::parse(text.expose_secret())
-                .map_err(|e| Error::config(format!("`audit.key`: {e}")));
+        let text = self.resolve_key(lookup, base_dir)?;
+        Self::signer_with_key(data_dir, text.as_ref().map(|t| t.expose_secret()), create)
+    }
+
+    /// Resolves `key` (None when not configured: the generated key is used).
+    pub fn resolve_key(
+        &self,
+        lookup: &dyn SecretLookup,
+        base_dir: &Path,
+    ) -> Result<Option<secrecy::SecretString>, Error> {
+        self.key
+            .as_ref()
+            .map(|key| key.resolve("audit.key", lookup, base_dir))
+            .transpose()
+    }
+
+    /// The signing key from the resolved `key` text, or the generated key in
+    /// `<data_dir>/audit` (created when missing and `create` is true).
+    pub fn signer_with_key(
+        data_dir: &Path,
+        key_text: Option<&str>,
+        create: bool,
+    ) -> Result<NoteSigner, Error> {
+        if let Some(text) = key_text {
+            return NoteSigner::parse(text).map_err(|e| Error::config(format!("`audit.key`: {e}")));
         }
         let dir = Self::dir(data_dir);
         let path = dir.join(AUTO_KEY_FILE);
@@ -119,11 +140,22 @@ impl AuditConfig {
         lookup: &dyn SecretLookup,
         base_dir: &Path,
     ) -> Result<Option<AuditLog>, Error> {
+        let key = self.resolve_key(lookup, base_dir)?;
+        self.open_with_key(data_dir, key.as_ref().map(|k| k.expose_secret()), base_dir)
+    }
+
+    /// [`AuditConfig::open`] with the `key` already resolved.
+    pub fn open_with_key(
+        &self,
+        data_dir: &Path,
+        key_text: Option<&str>,
+        base_dir: &Path,
+    ) -> Result<Option<AuditLog>, Error> {
         if !self.enabled {
             return Ok(None);
         }
         self.validate()?;
-        let signer = self.signer(data_dir, lookup, base_dir, true)?;
+        let signer = Self::signer_with_key(data_dir, key_text, true)?;
         let http = match &self.witness_url {
             Some(url) => {
                 let url = vowguard_http::parse_url("audit.witness_url", url)?;

@@ -261,6 +261,8 @@ struct Writer {
     witness: Witness,
     /// Set when a failed write could not be rolled back: every later append fails.
     broken: Option<String>,
+    /// Holds the exclusive lock on `LOCK` while the writer lives (one writer per log).
+    _lock: File,
 }
 
 fn open_rw(path: &Path) -> Result<File, Error> {
@@ -288,6 +290,20 @@ impl Writer {
     fn open(options: &AuditOptions) -> Result<Self, Error> {
         let dir = options.dir.clone();
         std::fs::create_dir_all(&dir).map_err(io(&dir, "cannot create audit directory"))?;
+        let lock_path = dir.join("LOCK");
+        let lock = open_rw(&lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::unavailable(format!(
+                    "the audit log in {} is open in another vowguard process (stop it first)",
+                    show(&dir)
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("cannot lock {}", show(&lock_path)), e));
+            }
+        }
         let log_path = dir.join(LOG_FILE);
         let idx_path = dir.join(INDEX_FILE);
         let tiles_path = dir.join(TILES_FILE);
@@ -333,6 +349,7 @@ impl Writer {
             interval: options.checkpoint_interval,
             witness: options.witness.clone(),
             broken: None,
+            _lock: lock,
         };
         w.recover()?;
         w.load_checkpoints()?;

@@ -390,3 +390,14 @@ async fn proofs_use_tiles_and_agree_with_leaf_only_roots() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_second_writer_is_refused_while_the_first_holds_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = AuditLog::open(options(tmp.path(), 1)).unwrap();
+    let e = AuditLog::open(options(tmp.path(), 1)).unwrap_err();
+    assert!(e.message().contains("another vowguard process"), "{e}");
+    first.close().await.unwrap();
+    drop(first);
+    AuditLog::open(options(tmp.path(), 1)).unwrap();
+}

@@ -479,6 +479,11 @@ impl Pipeline {
         self.shared.notifications.clone()
     }
 
+    /// The audit trail this pipeline appends to, if any (admin actions are recorded there too).
+    pub fn audit(&self) -> Option<&PipelineAudit> {
+        self.shared.audit.as_ref()
+    }
+
     /// The dead-letter store.
     pub fn dead_letters(&self) -> &DeadLetterStore {
         &self.shared.dead_letters

@@ -37,6 +37,8 @@ pub struct Assembly {
     pub server: Option<ServerSettings>,
     /// The alert routes in effect: the configured `[[routes]]`, or the default table.
     pub routes: RoutesInEffect,
+    /// The audit log (`[audit]`), opened by a run.
+    pub audit: crate::audit::AuditSetup,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -206,6 +208,17 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
              not one: remove `[server]`, or set `sources.{id}.type = \"http\"`"
         )));
     }
+    let audit_key = match config
+        .audit
+        .validate()
+        .and_then(|()| config.audit.resolve_key(env.secrets, env.config_dir))
+    {
+        Ok(key) => key,
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
     if config.sinks.is_empty() && config.notifiers.is_empty() {
         errors.push(Error::config(
             "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
@@ -233,6 +246,12 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         shutdown_timeout: Duration::from_millis(config.pipeline.shutdown_timeout_ms),
         server,
         routes,
+        audit: crate::audit::AuditSetup {
+            config: config.audit.clone(),
+            key: audit_key,
+            config_dir: env.config_dir.to_path_buf(),
+            config_file: None,
+        },
     })
 }
 

@@ -58,6 +58,9 @@ pub struct Config {
     /// breach), all on by default.
     #[serde(default)]
     pub protocols: ProtocolsConfig,
+    /// The tamper-evident audit log in `<data_dir>/audit` (on by default).
+    #[serde(default)]
+    pub audit: vowguard_audit::AuditConfig,
 }
 
 fn default_data_dir() -> PathBuf {
