@@ -401,3 +401,29 @@ async fn a_second_writer_is_refused_while_the_first_holds_the_log() {
     drop(first);
     AuditLog::open(options(tmp.path(), 1)).unwrap();
 }
+
+#[tokio::test]
+async fn every_checkpoint_is_also_published_to_the_witness_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let witness = tmp.path().join("witness").join("checkpoints");
+    std::fs::create_dir_all(witness.parent().unwrap()).unwrap();
+    let mut opts = options(&tmp.path().join("audit"), 1);
+    opts.witness.file = Some(witness.clone());
+    let log = AuditLog::open(opts).unwrap();
+    for i in 0..3 {
+        log.append(vec![record(i)]).await.unwrap();
+        log.checkpoint().await.unwrap();
+    }
+    log.close().await.unwrap();
+    let published = crate::format::split_checkpoints(&std::fs::read_to_string(&witness).unwrap());
+    let local = AuditReader::open(tmp.path().join("audit"))
+        .unwrap()
+        .checkpoint_notes()
+        .unwrap();
+    assert_eq!(published.len(), 3);
+    assert_eq!(published, local);
+    // Deleting the whole log leaves the witness's signed sizes: the loss is detectable.
+    std::fs::remove_dir_all(tmp.path().join("audit")).unwrap();
+    let last = signer(1).verifier().verify(&published[2]).unwrap();
+    assert_eq!(Checkpoint::parse_text(last).unwrap().size, 3);
+}

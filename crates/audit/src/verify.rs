@@ -376,24 +376,13 @@ fn check_checkpoints(
     if notes.is_empty() && !data.is_empty() {
         problems.push(Problem::NoCheckpoint);
     }
-    // Roots of the entries' tree at every checkpoint size, in one pass.
+    // Roots of the entries' tree (and of the tree as indexed) at every checkpoint size, in
+    // one pass each.
     let mut sizes: Vec<u64> = valid.iter().map(|(_, c)| c.size).collect();
     sizes.sort_unstable();
     sizes.dedup();
-    let mut roots: HashMap<u64, Hash> = HashMap::new();
-    let mut f = Frontier::new();
-    let mut next = sizes.iter().peekable();
-    while next.peek().is_some_and(|&&s| s == 0) {
-        roots.insert(0, f.root());
-        next.next();
-    }
-    for h in data {
-        f.push(*h);
-        while next.peek().is_some_and(|&&s| s == f.size()) {
-            roots.insert(f.size(), f.root());
-            next.next();
-        }
-    }
+    let roots = roots_at(data, &sizes);
+    let indexed_roots = roots_at(index, &sizes);
     let mut last_ok = 0u64;
     let mut previous: Option<&(usize, Checkpoint)> = None;
     for entry in &valid {
@@ -412,6 +401,8 @@ fn check_checkpoints(
             Some(_) => last_ok = last_ok.max(cp.size),
         }
         if let Some((_, prev)) = previous
+            && !same_tree(prev, cp, &roots)
+            && !same_tree(prev, cp, &indexed_roots)
             && let Some(reason) = inconsistency(prev, cp, index, data)
         {
             problems.push(Problem::CheckpointInconsistent {
@@ -423,6 +414,36 @@ fn check_checkpoints(
     }
     report.latest = valid.last().map(|(_, c)| c.clone());
     Ok(problems)
+}
+
+/// The roots of the tree over `leaves` at each of `sizes` (sorted, deduplicated).
+fn roots_at(leaves: &[Hash], sizes: &[u64]) -> HashMap<u64, Hash> {
+    let mut roots = HashMap::new();
+    let mut f = Frontier::new();
+    let mut next = sizes.iter().peekable();
+    while next.peek().is_some_and(|&&s| s == 0) {
+        roots.insert(0, f.root());
+        next.next();
+    }
+    for h in leaves {
+        if next.peek().is_none() {
+            break;
+        }
+        f.push(*h);
+        while next.peek().is_some_and(|&&s| s == f.size()) {
+            roots.insert(f.size(), f.root());
+            next.next();
+        }
+    }
+    roots
+}
+
+/// Whether both checkpoints are roots of one append-only tree (then they are consistent
+/// without computing a proof).
+fn same_tree(old: &Checkpoint, new: &Checkpoint, roots: &HashMap<u64, Hash>) -> bool {
+    old.size <= new.size
+        && roots.get(&old.size) == Some(&old.root)
+        && roots.get(&new.size) == Some(&new.root)
 }
 
 /// Why `new` is not consistent with `old`, if it is not. The proof is computed from the

@@ -451,6 +451,12 @@ fn audit(action: AuditAction) -> Result<(), Error> {
             );
             if let Some(cp) = &report.latest {
                 println!("latest valid checkpoint: size {}", cp.size);
+                if report.entries > cp.size {
+                    println!(
+                        "{} entries after it are checked against the index only (signed at the next checkpoint)",
+                        report.entries - cp.size
+                    );
+                }
             }
             for problem in &report.problems {
                 println!("  {problem}");
