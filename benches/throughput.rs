@@ -598,5 +598,79 @@ async fn main() {
     if matches!(which.as_str(), "http" | "all") {
         http_latency().await;
     }
+    if matches!(which.as_str(), "audit" | "all") {
+        audit_overhead().await;
+    }
     println!("load average at the end: {}", load_average());
+}
+
+/// stdin → pipeline → Splunk HEC (local receiver), with the audit log on (the default:
+/// one `events_accepted` record per journal group, one `delivered` record per sink
+/// request, a checkpoint every minute and at the end) and off, interleaved.
+async fn audit_overhead() {
+    let events: usize = std::env::var("VOWGUARD_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(200_000);
+    let runs: usize = std::env::var("VOWGUARD_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(3);
+    let input: String = (0..events).map(|i| event_line(i) + "\n").collect();
+    println!(
+        "## Audit log cost: stdin → pipeline → splunk_hec, audit on vs off ({events} events, {runs} runs each, interleaved)\n"
+    );
+    let mut figures: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut drained: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 1..=runs {
+        for (index, audit) in [true, false].into_iter().enumerate() {
+            let delivered = Arc::new(Delivered {
+                events: 0.into(),
+                target: events as u64,
+                all_at: std::sync::OnceLock::new(),
+            });
+            let endpoint = counting_receiver("splunk_hec", delivered.clone()).await;
+            let dir = tempfile::tempdir().unwrap();
+            let config = format!(
+                "data_dir = \"{}\"\n[sources.in]\ntype = \"stdin\"\n[audit]\nenabled = {audit}\n{}",
+                dir.path().display(),
+                sink_table("splunk_hec", &endpoint)
+            );
+            let assembly = build(&config);
+            let started = Instant::now();
+            let report = run_with_input(assembly, input.as_bytes(), std::future::pending())
+                .await
+                .unwrap();
+            let drain_secs = started.elapsed().as_secs_f64();
+            assert_eq!(report.metrics.sinks["s"].delivered as usize, events);
+            let forward_secs = delivered
+                .all_at
+                .get()
+                .map_or(drain_secs, |at| (*at - started).as_secs_f64());
+            let audit_bytes =
+                std::fs::metadata(dir.path().join("audit/entries.log")).map_or(0, |m| m.len());
+            println!(
+                "round {round} audit {:<3} forwarded {:>7.0} events/s, drained {:>7.0} events/s, audit log {:.1} MB",
+                if audit { "on" } else { "off" },
+                events as f64 / forward_secs,
+                events as f64 / drain_secs,
+                audit_bytes as f64 / 1e6
+            );
+            figures[index].push(events as f64 / forward_secs);
+            drained[index].push(events as f64 / drain_secs);
+        }
+    }
+    println!(
+        "\n| audit | forwarded events/s min / median / max | drained events/s min / median / max |\n|---|---:|---:|"
+    );
+    for (index, name) in ["on", "off"].into_iter().enumerate() {
+        println!(
+            "| {name} | {} | {} |",
+            spread(figures[index].clone()),
+            spread(drained[index].clone())
+        );
+    }
+    println!();
 }

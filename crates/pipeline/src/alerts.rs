@@ -66,6 +66,7 @@ pub(crate) struct AlertWorker {
     pub(crate) abort: watch::Receiver<bool>,
     /// Becomes true when the input has ended and the pipeline drains.
     pub(crate) draining: watch::Receiver<bool>,
+    pub(crate) audit: Option<crate::audit::PipelineAudit>,
 }
 
 /// The grouping state of the alert path.
@@ -267,6 +268,7 @@ impl AlertWorker {
         groups: &mut Groups,
     ) -> Result<(), ()> {
         let mut pending = Vec::new();
+        let mut audited = Vec::new();
         for record in records {
             let seq = record.seq;
             if seq < groups.skip_below {
@@ -292,7 +294,16 @@ impl AlertWorker {
                 // The same record routed again after a restart gets the same id.
                 routed.alert.id =
                     Alert::derive_id(&["journal", &seq.to_string(), &event.id, &index.to_string()]);
-                match self.router.grouping(&routed) {
+                let grouping = self.router.grouping(&routed);
+                if self.audit.is_some() {
+                    let suppressed = grouping.as_ref().map(|g| format!("grouped into {}", g.key));
+                    audited.push(crate::audit::PipelineAudit::routed(
+                        &routed.alert,
+                        &routed.notifiers,
+                        suppressed,
+                    ));
+                }
+                match grouping {
                     None => {
                         let out = vec![routed.alert];
                         self.enqueue(out, Some(&routed.notifiers), groups, &mut pending)
@@ -323,6 +334,9 @@ impl AlertWorker {
                     }
                 }
             }
+        }
+        if let Some(audit) = &self.audit {
+            audit.record(audited).await;
         }
         self.wait_all(pending).await
     }

@@ -29,6 +29,7 @@
 
 mod ack;
 mod alerts;
+mod audit;
 mod concurrency;
 mod dead_letter;
 mod enrich;
@@ -41,6 +42,7 @@ mod sink_worker;
 mod tests;
 
 pub use ack::{Delivery, DeliverySummary};
+pub use audit::PipelineAudit;
 pub use concurrency::{Concurrency, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, RequestOptions};
 pub use dead_letter::{
     DEAD_LETTERS_FILE, DeadLetter, DeadLetterStore, REPLAYED_FILE, ReplayedLetter,

@@ -145,6 +145,7 @@ pub(crate) struct NotifierWorker {
     /// in flight are abandoned; the alert path has not committed them, so they are sent
     /// again on the next start.
     pub(crate) abort: watch::Receiver<bool>,
+    pub(crate) audit: Option<crate::audit::PipelineAudit>,
 }
 
 impl NotifierWorker {
@@ -179,8 +180,19 @@ impl NotifierWorker {
             let bucket = bucket.clone();
             let log = self.log.clone();
             let counters = self.counters.clone();
+            let audit = self.audit.clone();
             tasks.spawn(async move {
-                dispatch(&spec, bucket.as_deref(), &alert, &log, &counters).await;
+                let result = dispatch(&spec, bucket.as_deref(), &alert, &log, &counters).await;
+                if let Some(audit) = audit {
+                    let detail = result.delivery_id.or(result.error);
+                    let record = crate::audit::PipelineAudit::notification(
+                        &alert,
+                        &spec.id,
+                        result.delivered,
+                        detail,
+                    );
+                    audit.record(vec![record]).await;
+                }
                 drop(permit);
                 let _ = done.send(());
             });
@@ -205,7 +217,7 @@ async fn dispatch(
     alert: &Alert,
     log: &NotificationLog,
     counters: &NotifierCounters,
-) {
+) -> NotificationRecord {
     let (result, attempts) = spec
         .retry
         .run(|_| async {
@@ -262,5 +274,6 @@ async fn dispatch(
             record.error = Some(e.to_string());
         }
     }
-    log.record(record);
+    log.record(record.clone());
+    record
 }

@@ -19,6 +19,7 @@ use vowguard_journal::{Journal, JournalConfig, WhenFull};
 
 use crate::ack::{AckRegistry, AckState, Delivery, IntakeAcks};
 use crate::alerts::AlertWorker;
+use crate::audit::PipelineAudit;
 use crate::concurrency::RequestOptions;
 use crate::dead_letter::DeadLetterStore;
 use crate::enrich::{EnricherBreakerOptions, EnricherSlot};
@@ -289,6 +290,7 @@ pub(crate) struct Shared {
     pub(crate) intake: Option<Journal>,
     dead_letters: DeadLetterStore,
     notifications: Arc<NotificationLog>,
+    audit: Option<PipelineAudit>,
 }
 
 /// The running pipeline. Submit events with [`Pipeline::submit`]; [`Pipeline::shutdown`]
@@ -314,6 +316,16 @@ impl Pipeline {
     /// earlier run acknowledged but did not enrich are enriched now (without enrichers
     /// configured, they are moved to the events journal before this returns).
     pub async fn start(spec: PipelineSpec) -> Result<Self, Error> {
+        Self::start_with_audit(spec, None).await
+    }
+
+    /// Like [`Pipeline::start`], appending what happens to `audit`: events accepted
+    /// (durable in the audit log before the source is told they are stored), delivery
+    /// outcomes, dead letters, alerts routed and notification results.
+    pub async fn start_with_audit(
+        spec: PipelineSpec,
+        audit: Option<PipelineAudit>,
+    ) -> Result<Self, Error> {
         let options = spec.options;
         let with_intake = !spec.enrichers.is_empty();
         let dead_letters = DeadLetterStore::open_with(&spec.data_dir, options.log_file_bytes)?;
@@ -376,6 +388,7 @@ impl Pipeline {
                 dead_letters: dead_letters.clone(),
                 counters,
                 abort: abort_rx.clone(),
+                audit: audit.clone(),
             };
             readers.push(tokio::spawn(worker.run()));
         }
@@ -400,6 +413,7 @@ impl Pipeline {
                 log: notifications.clone(),
                 counters,
                 abort: abort_rx.clone(),
+                audit: audit.clone(),
             };
             notifier_workers.push(tokio::spawn(worker.run()));
         }
@@ -416,6 +430,7 @@ impl Pipeline {
                 )),
                 abort: abort_rx,
                 draining: draining_rx,
+                audit: audit.clone(),
             };
             readers.push(tokio::spawn(worker.run()));
         }
@@ -451,6 +466,7 @@ impl Pipeline {
                 .map(|(i, _)| i.journal.clone()),
             dead_letters,
             notifications,
+            audit,
         });
         let (target, enrichment) = match intake {
             Some((intake, reader)) if with_intake => {
@@ -558,6 +574,11 @@ impl Pipeline {
     /// The log of every notification sent (or not).
     pub fn notifications(&self) -> Arc<NotificationLog> {
         self.shared.notifications.clone()
+    }
+
+    /// The audit trail this pipeline appends to, if any (admin actions are recorded there too).
+    pub fn audit(&self) -> Option<&PipelineAudit> {
+        self.shared.audit.as_ref()
     }
 
     /// The dead-letter store.
@@ -842,14 +863,20 @@ impl Stage {
         })
         .fuse();
         let mut intake = std::pin::pin!(intake);
+        let mut audits = tokio::task::JoinSet::new();
         while let Some(first) = intake.next().await {
             let mut group = vec![first];
             take_ready(intake.as_mut(), &mut group, MAX_GROUP);
-            self.append(group).await;
+            self.append(group, &mut audits).await;
+            while audits.try_join_next().is_some() {}
         }
+        while audits.join_next().await.is_some() {}
     }
 
-    async fn append(&self, group: Vec<Submission>) {
+    /// Journals a group; the sources are told it is durable once the journal (and, when
+    /// auditing, the audit log: its record is written while the next group is journaled)
+    /// has it.
+    async fn append(&self, group: Vec<Submission>, audits: &mut tokio::task::JoinSet<()>) {
         // Each event is serialised once for the journal; the decoded event goes along so
         // that readers at the tail (sinks, the alert path, the enrichment stage) use it as is.
         let mut records = Vec::with_capacity(group.len());
@@ -858,6 +885,11 @@ impl Stage {
         // Serialised into one scratch buffer and copied out at its exact length: the records
         // live on in the journal's in-memory tail, so no slack capacity rides along.
         let mut scratch = Vec::with_capacity(4096);
+        let mut digests = self
+            .shared
+            .audit
+            .as_ref()
+            .map(|_| Vec::with_capacity(group.len()));
         for Submission {
             event,
             ack,
@@ -866,6 +898,9 @@ impl Stage {
         {
             scratch.clear();
             serde_json::to_writer(&mut scratch, &event).expect("an Event always serialises");
+            if let Some(digests) = digests.as_mut() {
+                digests.push(PipelineAudit::digest(&event, &scratch));
+            }
             records.push(scratch.clone());
             events.push(Arc::new(event));
             promises.push((ack, durable));
@@ -877,13 +912,13 @@ impl Stage {
         match journal.append_decoded(records, events).await {
             Ok(range) => {
                 let count = promises.len() as u64;
-                let mut durable = Vec::with_capacity(promises.len());
+                let mut durables = Vec::with_capacity(promises.len());
                 match &self.target {
                     Target::Events => {
                         self.shared.journaled.fetch_add(count, Ordering::Relaxed);
                         for ((ack, promise), seq) in promises.into_iter().zip(range) {
                             self.acks.register(seq, ack);
-                            durable.push((seq, promise));
+                            durables.push((promise, seq));
                         }
                     }
                     Target::Intake { acks, .. } => {
@@ -893,13 +928,28 @@ impl Stage {
                         let mut handed = Vec::with_capacity(count as usize);
                         for ((ack, promise), seq) in promises.into_iter().zip(range) {
                             handed.push((seq, ack));
-                            durable.push((seq, promise));
+                            durables.push((promise, seq));
                         }
                         acks.hand_over(handed);
                     }
                 }
-                for (seq, tx) in durable {
-                    let _ = tx.send(Ok(seq));
+                match (self.shared.audit.clone(), digests) {
+                    (Some(audit), Some(digests)) => {
+                        audits.spawn(async move {
+                            let recorded = audit.accepted(digests).await;
+                            if let Err(e) = &recorded {
+                                tracing::error!(events = durables.len(), error = %e, "audit: accepted events not recorded; not acknowledged");
+                            }
+                            for (durable, seq) in durables {
+                                let _ = durable.send(recorded.clone().map(|_| seq));
+                            }
+                        });
+                    }
+                    _ => {
+                        for (durable, seq) in durables {
+                            let _ = durable.send(Ok(seq));
+                        }
+                    }
                 }
             }
             Err(e) => {

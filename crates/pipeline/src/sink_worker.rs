@@ -18,6 +18,7 @@ use vowguard_core::{EncodedEvent, Error, Event, EventOutcome};
 use vowguard_journal::{JournalError, JournalReader, Record};
 
 use crate::ack::AckRegistry;
+use crate::audit::PipelineAudit;
 use crate::concurrency::ConcurrencyLimit;
 use crate::dead_letter::{DeadLetter, DeadLetterStore};
 use crate::metrics::SinkCounters;
@@ -39,6 +40,7 @@ pub(crate) struct SinkWorker {
     pub(crate) counters: Arc<SinkCounters>,
     /// Becomes true when the worker must stop at once (shutdown deadline passed).
     pub(crate) abort: watch::Receiver<bool>,
+    pub(crate) audit: Option<PipelineAudit>,
 }
 
 /// What sends the batches of one sink; shared by the batches in flight.
@@ -48,6 +50,7 @@ struct Sender {
     dead_letters: DeadLetterStore,
     counters: Arc<SinkCounters>,
     abort: watch::Receiver<bool>,
+    audit: Option<PipelineAudit>,
     /// True while the circuit is open: no batch starts or resends until it closes.
     circuit: watch::Sender<bool>,
     limit: ConcurrencyLimit,
@@ -140,6 +143,7 @@ impl SinkWorker {
             dead_letters,
             counters,
             mut abort,
+            audit,
         } = self;
         let limit = ConcurrencyLimit::new(spec.request);
         let sender = Sender {
@@ -148,6 +152,7 @@ impl SinkWorker {
             dead_letters,
             counters,
             abort: abort.clone(),
+            audit,
             circuit: watch::channel(false).0,
             limit,
         };
@@ -405,9 +410,13 @@ impl Sender {
             let total = items.len();
             let mut retry = Vec::new();
             let mut last_error: Option<Error> = None;
+            let mut audited = Vec::new();
             for (item, outcome) in items.into_iter().zip(outcomes) {
                 match outcome {
                     EventOutcome::Delivered => {
+                        if self.audit.is_some() {
+                            audited.push(PipelineAudit::delivered(&item.event));
+                        }
                         self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                         self.acks.finish(item.seq, true);
                     }
@@ -425,6 +434,9 @@ impl Sender {
                         retry.push(item);
                     }
                 }
+            }
+            if let Some(audit) = &self.audit {
+                audit.outcomes(&self.spec.id, audited).await;
             }
             self.limit.answered(rtt, last_error.is_some());
             let Some(error) = last_error else {
@@ -567,6 +579,13 @@ impl Sender {
                 () = tokio::time::sleep(delay) => {}
                 () = aborted(&mut abort) => return Err(Aborted),
             }
+        }
+        if let Some(audit) = &self.audit {
+            let outcomes = letters
+                .iter()
+                .map(|l| PipelineAudit::dead_lettered(&l.event, &l.reason))
+                .collect();
+            audit.outcomes(&self.spec.id, outcomes).await;
         }
         for (seq, letter) in seqs.into_iter().zip(letters.iter()) {
             tracing::error!(sink = %self.spec.id, event_id = %letter.event.id, kind = %letter.kind, reason = %letter.reason, "event dead-lettered");

@@ -43,6 +43,8 @@ pub struct Assembly {
     pub store: vowguard_store::config::StoreLocation,
     /// `[store] dpo_contact`.
     pub dpo_contact: Option<String>,
+    /// The audit log (`[audit]`), opened by a run.
+    pub audit: crate::audit::AuditSetup,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -222,6 +224,17 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
              not one: remove `[server]`, or set `sources.{id}.type = \"http\"`"
         )));
     }
+    let audit_key = match config
+        .audit
+        .validate()
+        .and_then(|()| config.audit.resolve_key(env.secrets, env.config_dir))
+    {
+        Ok(key) => key,
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
     if config.sinks.is_empty() && config.notifiers.is_empty() {
         errors.push(Error::config(
             "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
@@ -255,6 +268,12 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         tickets,
         store,
         dpo_contact: config.store.dpo_contact.clone(),
+        audit: crate::audit::AuditSetup {
+            config: config.audit.clone(),
+            key: audit_key,
+            config_dir: env.config_dir.to_path_buf(),
+            config_file: None,
+        },
     })
 }
 

@@ -65,6 +65,9 @@ pub struct Config {
     /// `<data_dir>/store.db`.
     #[serde(default)]
     pub store: vowguard_store::StoreConfig,
+    /// The tamper-evident audit log in `<data_dir>/audit` (on by default).
+    #[serde(default)]
+    pub audit: vowguard_audit::AuditConfig,
 }
 
 fn default_data_dir() -> PathBuf {

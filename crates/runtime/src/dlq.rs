@@ -73,6 +73,12 @@ pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayRepo
     let data_dir = assembly.data_dir.clone();
     let letters = pending(&data_dir, sink)?;
     let mut report = ReplayReport::default();
+    // Replays are audited (the events re-accepted, their outcomes, who replayed what).
+    let audit_log = assembly.audit.open(&data_dir).await?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
     let scratch = data_dir.join(format!("replay-{}", std::process::id()));
     let mut sinks = assembly.spec.sinks;
     let mut ids: Vec<String> = letters.iter().map(|l| l.sink.clone()).collect();
@@ -87,11 +93,16 @@ pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayRepo
         let mut spec = sinks.swap_remove(index);
         spec.breaker.failure_threshold = 0;
         let dir = scratch.join(&id);
-        let pipeline = Pipeline::start(PipelineSpec {
-            data_dir: dir.clone(),
-            sinks: vec![spec],
-            ..PipelineSpec::default()
-        })
+        let pipeline = Pipeline::start_with_audit(
+            PipelineSpec {
+                data_dir: dir.clone(),
+                sinks: vec![spec],
+                ..PipelineSpec::default()
+            },
+            audit_log
+                .as_ref()
+                .map(|l| crate::audit::pipeline_audit(l, "replay")),
+        )
         .await?;
         for letter in &batch {
             pipeline.submit(letter.event.clone()).await?;
@@ -115,12 +126,42 @@ pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayRepo
                 .and_then(|()| done.sync_data())
                 .map_err(|e| Error::io("cannot write dead_letters.replayed.jsonl", e))?;
         }
+        if let Some(log) = &audit_log {
+            use vowguard_core::AuditTrail as _;
+            let delivered: Vec<String> = batch
+                .iter()
+                .filter(|l| !failed_ids.contains(l.event.id.as_str()))
+                .map(|l| l.event.id.clone())
+                .collect();
+            log.append(vec![
+                vowguard_core::AuditRecord::Replayed {
+                    at: chrono::Utc::now(),
+                    sink: id.clone(),
+                    event_ids: delivered.clone(),
+                    actor: actor.clone(),
+                },
+                vowguard_core::AuditRecord::Admin {
+                    at: chrono::Utc::now(),
+                    actor: actor.clone(),
+                    action: "dlq.replay".into(),
+                    target: id.clone(),
+                    result: format!(
+                        "{} replayed, {} delivered, {} failed again",
+                        batch.len(),
+                        delivered.len(),
+                        failed_again.len()
+                    ),
+                },
+            ])
+            .await?;
+        }
         for letter in failed_again {
             report
                 .failed
                 .push((letter.sink, letter.event.id, letter.reason));
         }
     }
+    crate::audit::close(audit_log).await;
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(report)
 }

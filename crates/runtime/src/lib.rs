@@ -11,6 +11,7 @@
 //! its `inventory` registration then lands in the binary.
 
 pub mod assemble;
+pub mod audit;
 pub mod config;
 pub mod dlq;
 pub mod logging;
@@ -202,7 +203,9 @@ async fn run_server(
             Err(e.to_string())
         }
     };
-    let pipeline = Arc::new(Pipeline::start(assembly.spec).await?);
+    let audit_log = assembly.audit.open(&assembly.data_dir).await?;
+    let pipeline_audit = audit_log.as_ref().map(|l| audit::pipeline_audit(l, "http"));
+    let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
         accepted: Default::default(),
@@ -272,6 +275,7 @@ async fn run_server(
     let metrics = pipeline
         .shutdown_within(Some(assembly.shutdown_timeout))
         .await;
+    audit::close(audit_log).await;
     Ok(RunReport { source, metrics })
 }
 
@@ -293,7 +297,11 @@ where
         }
     };
     let shutdown_timeout = assembly.shutdown_timeout;
-    let pipeline = Pipeline::start(assembly.spec).await?;
+    let audit_log = assembly.audit.open(&assembly.data_dir).await?;
+    let pipeline_audit = audit_log
+        .as_ref()
+        .map(|l| audit::pipeline_audit(l, &format!("stdin:{source_id}")));
+    let pipeline = Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?;
     let stop = futures::FutureExt::shared(stop);
     tracing::info!(
         source = %source_id,
@@ -322,5 +330,6 @@ where
             tokio::time::sleep(shutdown_timeout).await;
         })
         .await;
+    audit::close(audit_log).await;
     Ok(RunReport { source, metrics })
 }

@@ -108,6 +108,11 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// The tamper-evident audit log: keys, verification, inclusion proofs.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +213,54 @@ enum BreachAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Make a checkpoint signing key pair: `signing.key` (mode 0600, for `audit.key`) and
+    /// `signing.pub` (the verifier key `name+keyid+base64`, for auditors).
+    Keygen {
+        /// Directory to write them into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Key name and log origin (a URL-like name without spaces or `+`).
+        #[arg(long, default_value = vowguard_audit::DEFAULT_ORIGIN)]
+        name: String,
+    },
+    /// Recompute the Merkle tree, check every checkpoint's signature and the consistency
+    /// between consecutive checkpoints, and name every changed, deleted, inserted or
+    /// reordered entry by index. Exits non-zero when anything is wrong.
+    Verify {
+        /// The configuration file (its `data_dir` holds the log; its key verifies).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Verify with this public key (text or file) instead of the configured key.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Export the inclusion proof of one entry (c2sp.org/tlog-proof@v1 bundle with the
+    /// latest checkpoint), verifiable offline with the public key alone.
+    Proof {
+        /// The entry's index.
+        entry_index: u64,
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Write the bundle here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify a proof bundle offline: the checkpoint signature and the entry's inclusion.
+    VerifyProof {
+        /// The bundle file.
+        file: PathBuf,
+        /// The public key (text `name+keyid+base64`, or a file holding it).
+        #[arg(long)]
+        key: String,
+        /// The entry's bytes (default: the entry carried in the bundle).
+        #[arg(long)]
+        entry: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum RouteAction {
     /// Print an event's priority with its reasons, the protocols it triggers, the path
     /// through the route tree, and the receivers (nothing is sent).
@@ -294,6 +347,7 @@ fn main() -> ExitCode {
                 format,
                 output,
             } => report(&config, &kind, &from, &to, &format, output.as_deref()).await,
+            Command::Audit { action } => audit(action),
         }
     });
     match result {
@@ -499,7 +553,112 @@ fn load_with(path: &Path, secrets: &dyn SecretLookup) -> Result<vowguard_runtime
         config_dir: &dir,
         secrets,
     };
-    assemble(&config, &environment)
+    let mut assembly = assemble(&config, &environment)?;
+    // The bytes just loaded, for the audit log's `config_loaded` record.
+    if let Ok(bytes) = std::fs::read(path) {
+        use sha2::Digest as _;
+        let digest = vowguard_audit::hex(&sha2::Sha256::digest(&bytes));
+        assembly.audit.config_file = Some((path.to_path_buf(), digest));
+    }
+    Ok(assembly)
+}
+
+#[allow(clippy::print_stdout)]
+fn audit(action: AuditAction) -> Result<(), Error> {
+    use vowguard_runtime::audit as rt;
+    match action {
+        AuditAction::Keygen { out, name } => {
+            let (key, public, text) = rt::keygen(&out, &name)?;
+            println!(
+                "private key: {} (mode 0600; set audit.key = {{ file = \"...\" }})",
+                key.display()
+            );
+            println!("public key:  {}", public.display());
+            println!("{text}");
+            Ok(())
+        }
+        AuditAction::Verify { config, key } => {
+            let assembly = load_offline(&config)?;
+            let verifier = match key {
+                Some(key) => rt::read_verifier(&key)?,
+                None => assembly.audit.verifier(&assembly.data_dir)?,
+            };
+            let dir = vowguard_audit::AuditConfig::dir(&assembly.data_dir);
+            let report = vowguard_audit::verify_dir(&dir, &verifier)?;
+            println!(
+                "{} entries, {} indexed, {} checkpoint(s); key {}",
+                report.entries,
+                report.indexed,
+                report.checkpoints,
+                verifier.to_text()
+            );
+            if let Some(cp) = &report.latest {
+                println!("latest valid checkpoint: size {}", cp.size);
+                if report.entries > cp.size {
+                    println!(
+                        "{} entries after it are checked against the index only (signed at the next checkpoint)",
+                        report.entries - cp.size
+                    );
+                }
+            }
+            for problem in &report.problems {
+                println!("  {problem}");
+            }
+            if report.is_ok() {
+                println!("audit log ok");
+                Ok(())
+            } else {
+                Err(Error::invalid_input(format!(
+                    "audit log verification failed: {} problem(s)",
+                    report.problems.len()
+                )))
+            }
+        }
+        AuditAction::Proof {
+            entry_index,
+            config,
+            out,
+        } => {
+            let assembly = load_offline(&config)?;
+            let reader = vowguard_audit::AuditReader::open(vowguard_audit::AuditConfig::dir(
+                &assembly.data_dir,
+            ))?;
+            let bundle = vowguard_audit::export_proof(&reader, entry_index)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &bundle)
+                        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+                    println!("proof of entry {entry_index} written to {}", path.display());
+                }
+                None => print!("{bundle}"),
+            }
+            Ok(())
+        }
+        AuditAction::VerifyProof { file, key, entry } => {
+            let verifier = rt::read_verifier(&key)?;
+            let bundle = std::fs::read_to_string(&file)
+                .map_err(|e| Error::config(format!("cannot read {}: {e}", file.display())))?;
+            let entry = entry
+                .map(|p| {
+                    std::fs::read(&p)
+                        .map_err(|e| Error::config(format!("cannot read {}: {e}", p.display())))
+                })
+                .transpose()?;
+            let proven = vowguard_audit::verify_proof(&bundle, &verifier, entry.as_deref())?;
+            println!(
+                "proof ok: entry {} is in {} at size {} (signed by {})",
+                proven.index,
+                escape_control(&proven.checkpoint.origin),
+                proven.checkpoint.size,
+                verifier.name()
+            );
+            println!(
+                "{}",
+                escape_control(&String::from_utf8_lossy(&proven.entry))
+            );
+            Ok(())
+        }
+    }
 }
 
 /// For the commands that contact nothing (`validate --skip-healthchecks`, `dlq list`, `dlq show`, `route explain`,

@@ -470,7 +470,33 @@ async fn test_siem_integration(
         };
         results.insert(id.clone(), entry);
     }
+    let failed = results.values().filter(|r| r["status"] != "ok").count();
+    let outcome = format!("{} sink(s) tested, {failed} failed", results.len());
+    let target = results.keys().cloned().collect::<Vec<_>>().join(",");
+    if let Err(response) = audit_admin(&state, "test.siem_integration", &target, &outcome).await {
+        return response;
+    }
     axum::Json(json!({ "event_id": event.id, "sinks": results })).into_response()
+}
+
+/// Records an admin action that happened (test events and notifications sent) in the audit
+/// log before answering; a 503 when it cannot be recorded.
+async fn audit_admin(
+    state: &ServerState,
+    action: &str,
+    target: &str,
+    result: &str,
+) -> Result<(), Response> {
+    let trail = state.pipeline.audit().map(|a| &a.trail);
+    crate::audit::admin(trail, "admin_token", action, target, result)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, action, "audit: admin action not recorded");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the action ran but could not be recorded in the audit log",
+            )
+        })
 }
 
 /// Body of `POST /api/security/test-alert-routing`: `{"priority": "P1_HIGH",
@@ -586,6 +612,11 @@ async fn test_alert_routing(
             "dedup_key": live.dedup_key,
             "channels": channels,
         }));
+    }
+    let outcome = format!("{} alert(s) routed", alerts.len());
+    let target = format!("priority={}", request.priority);
+    if let Err(response) = audit_admin(&state, "test.alert_routing", &target, &outcome).await {
+        return response;
     }
     axum::Json(json!({
         "test": true,
