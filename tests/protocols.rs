@@ -229,9 +229,19 @@ async fn a_guest_data_breach_is_p0_notifies_legal_and_opens_a_suspected_breach_i
     );
     // The breach is opened in the audit log (the register's source of truth) as suspected:
     // the GDPR 72-hour clock starts when someone confirms it (`vowguard breach confirm`).
-    let log = std::fs::read_to_string(dir.path().join("audit-interim.jsonl"))
-        .expect("a breach record in the audit log");
-    let record: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let reader = vowguard_audit::AuditReader::open(dir.path().join("audit")).unwrap();
+    let breaches: Vec<Value> = reader
+        .records(0)
+        .unwrap()
+        .map(|r| serde_json::to_value(r.unwrap().1).unwrap())
+        .filter(|r| r["kind"] == "breach")
+        .collect();
+    assert_eq!(
+        breaches.len(),
+        1,
+        "one breach record in the audit log: {breaches:?}"
+    );
+    let record = &breaches[0];
     assert_eq!(record["kind"], "breach");
     assert_eq!(record["action"], "opened");
     assert_eq!(record["actor"], "system");

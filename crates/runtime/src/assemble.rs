@@ -43,6 +43,8 @@ pub struct Assembly {
     pub store: vowguard_store::config::StoreLocation,
     /// `[store] dpo_contact`.
     pub dpo_contact: Option<String>,
+    /// Breaches the router opened, waiting for the run's audit log.
+    pub breaches: Arc<crate::reports::BreachQueue>,
     /// The audit log (`[audit]`), opened by a run.
     pub audit: crate::audit::AuditSetup,
 }
@@ -151,17 +153,11 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         count: router_config.routes.len(),
         default_table,
     };
+    let (breach_log, breaches) = crate::reports::breach_queue(config.store.dpo_contact.clone());
     let router = match Router::from_config(router_config, &notifier_ids) {
         // GDPR breaches go to the audit log (the breach register in the store is its
-        // projection). WIRING: swap the interim JSON-lines log for the Merkle audit log.
-        Ok(router) => Arc::new(router.with_breach_log(Arc::new(
-            vowguard_store::JsonlAuditBreachLog::new(
-                Arc::new(vowguard_store::JsonlAudit::new(
-                    data_dir.join(crate::reports::INTERIM_AUDIT_FILE),
-                )),
-                config.store.dpo_contact.clone(),
-            ),
-        ))),
+        // projection): queued here, appended once the run's audit log is open.
+        Ok(router) => Arc::new(router.with_breach_log(Arc::new(breach_log))),
         Err(e) => {
             errors.push(e);
             Arc::new(Router::default())
@@ -268,6 +264,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         tickets,
         store,
         dpo_contact: config.store.dpo_contact.clone(),
+        breaches,
         audit: crate::audit::AuditSetup {
             config: config.audit.clone(),
             key: audit_key,

@@ -188,12 +188,24 @@ async fn run_server(
         .map(|n| (n.id.clone(), n.notifier.clone()))
         .collect();
     let router: Arc<dyn vowguard_core::AlertRouting> = assembly.router.clone();
+    let audit_log = assembly.audit.open(&assembly.data_dir).await?;
+    let breach_recorder = assembly
+        .breaches
+        .start(reports::breach_trail(&audit_log, &assembly.data_dir));
     // The report store is optional for forwarding: when it cannot be opened the pipeline
     // runs anyway and /api/reports answers 503 with the reason.
+    let access = if assembly.audit.config.enabled {
+        reports::AuditAccess::Merkle {
+            writer: audit_log.clone(),
+        }
+    } else {
+        reports::AuditAccess::Interim
+    };
     let reports = match reports::open(
         &assembly.store,
         &assembly.data_dir,
         assembly.dpo_contact.clone(),
+        access,
     )
     .await
     {
@@ -203,7 +215,6 @@ async fn run_server(
             Err(e.to_string())
         }
     };
-    let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     let pipeline_audit = audit_log.as_ref().map(|l| audit::pipeline_audit(l, "http"));
     let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
     let state = Arc::new(server::ServerState {
@@ -275,6 +286,9 @@ async fn run_server(
     let metrics = pipeline
         .shutdown_within(Some(assembly.shutdown_timeout))
         .await;
+    if let Some(recorder) = breach_recorder {
+        recorder.finish().await;
+    }
     audit::close(audit_log).await;
     Ok(RunReport { source, metrics })
 }
@@ -298,6 +312,9 @@ where
     };
     let shutdown_timeout = assembly.shutdown_timeout;
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
+    let breach_recorder = assembly
+        .breaches
+        .start(reports::breach_trail(&audit_log, &assembly.data_dir));
     let pipeline_audit = audit_log
         .as_ref()
         .map(|l| audit::pipeline_audit(l, &format!("stdin:{source_id}")));
@@ -330,6 +347,9 @@ where
             tokio::time::sleep(shutdown_timeout).await;
         })
         .await;
+    if let Some(recorder) = breach_recorder {
+        recorder.finish().await;
+    }
     audit::close(audit_log).await;
     Ok(RunReport { source, metrics })
 }

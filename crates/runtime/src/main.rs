@@ -258,6 +258,13 @@ enum AuditAction {
         #[arg(long)]
         entry: Option<PathBuf>,
     },
+    /// Rebuild the report store (`[store]`) from the audit log: every table is emptied and
+    /// every record applied again in order.
+    RebuildStore {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -347,6 +354,9 @@ fn main() -> ExitCode {
                 format,
                 output,
             } => report(&config, &kind, &from, &to, &format, output.as_deref()).await,
+            Command::Audit {
+                action: AuditAction::RebuildStore { config },
+            } => rebuild_store(&config).await,
             Command::Audit { action } => audit(action),
         }
     });
@@ -564,6 +574,45 @@ fn load_with(path: &Path, secrets: &dyn SecretLookup) -> Result<vowguard_runtime
 }
 
 #[allow(clippy::print_stdout)]
+/// What the audit commands need of a config: the data directory and `[audit]` (its key
+/// resolved). Nothing else is built, so `audit verify` works on any config that loads.
+struct AuditOnly {
+    data_dir: PathBuf,
+    audit: vowguard_runtime::audit::AuditSetup,
+}
+
+fn audit_only(path: &Path) -> Result<AuditOnly, Error> {
+    let config = Config::load(path)?;
+    let dir = config_dir(path);
+    config.audit.validate()?;
+    Ok(AuditOnly {
+        data_dir: dir.join(&config.data_dir),
+        audit: vowguard_runtime::audit::AuditSetup {
+            key: config.audit.resolve_key(&ProcessEnv, &dir)?,
+            config: config.audit,
+            config_dir: dir,
+            config_file: None,
+        },
+    })
+}
+
+/// `vowguard audit rebuild-store`: the store as a projection of the audit log, from scratch.
+#[allow(clippy::print_stdout)]
+async fn rebuild_store(config: &Path) -> Result<(), Error> {
+    let (reports, _) = open_reports(config, false).await?;
+    let summary = reports.store.rebuild_from(reports.source.as_ref()).await?;
+    println!(
+        "store rebuilt from the audit log: {} record(s) applied{}",
+        summary.records,
+        summary
+            .applied_through
+            .map(|i| format!(", through entry {i}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
 fn audit(action: AuditAction) -> Result<(), Error> {
     use vowguard_runtime::audit as rt;
     match action {
@@ -578,7 +627,7 @@ fn audit(action: AuditAction) -> Result<(), Error> {
             Ok(())
         }
         AuditAction::Verify { config, key } => {
-            let assembly = load_offline(&config)?;
+            let assembly = audit_only(&config)?;
             let verifier = match key {
                 Some(key) => rt::read_verifier(&key)?,
                 None => assembly.audit.verifier(&assembly.data_dir)?,
@@ -619,7 +668,7 @@ fn audit(action: AuditAction) -> Result<(), Error> {
             config,
             out,
         } => {
-            let assembly = load_offline(&config)?;
+            let assembly = audit_only(&config)?;
             let reader = vowguard_audit::AuditReader::open(vowguard_audit::AuditConfig::dir(
                 &assembly.data_dir,
             ))?;
@@ -658,6 +707,9 @@ fn audit(action: AuditAction) -> Result<(), Error> {
             );
             Ok(())
         }
+        AuditAction::RebuildStore { .. } => Err(Error::internal(
+            "`audit rebuild-store` runs asynchronously (dispatched before this point)",
+        )),
     }
 }
 
@@ -842,13 +894,51 @@ fn route(action: RouteAction) -> Result<(), Error> {
 }
 
 /// Opens the report store and breach register of the config at `path` (nothing else is
-/// built or contacted).
-async fn open_reports(path: &Path) -> Result<vowguard_runtime::reports::Reports, Error> {
+/// built or contacted). With `write`, this process takes the audit log's writer (refused,
+/// with the reason, while `vowguard run` holds it); else it only reads the log.
+async fn open_reports(
+    path: &Path,
+    write: bool,
+) -> Result<
+    (
+        vowguard_runtime::reports::Reports,
+        Option<vowguard_audit::AuditLog>,
+    ),
+    Error,
+> {
+    use vowguard_runtime::reports::AuditAccess;
     let config = Config::load(path)?;
     let dir = config_dir(path);
     let data_dir = dir.join(&config.data_dir);
     let location = config.store.location(&data_dir, &ProcessEnv, &dir)?;
-    vowguard_runtime::reports::open(&location, &data_dir, config.store.dpo_contact.clone()).await
+    let (access, writer) = if !config.audit.enabled {
+        (AuditAccess::Interim, None)
+    } else if write {
+        config.audit.validate()?;
+        let setup = vowguard_runtime::audit::AuditSetup {
+            key: config.audit.resolve_key(&ProcessEnv, &dir)?,
+            config: config.audit.clone(),
+            config_dir: dir.clone(),
+            config_file: None,
+        };
+        let log = setup.open(&data_dir).await?;
+        (
+            AuditAccess::Merkle {
+                writer: log.clone(),
+            },
+            log,
+        )
+    } else {
+        (AuditAccess::Merkle { writer: None }, None)
+    };
+    let reports = vowguard_runtime::reports::open(
+        &location,
+        &data_dir,
+        config.store.dpo_contact.clone(),
+        access,
+    )
+    .await?;
+    Ok((reports, writer))
 }
 
 /// Who acts, for the audit log: `cli:<login>`.
@@ -879,7 +969,7 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
     let now = chrono::Utc::now();
     match action {
         BreachAction::List { config, json } => {
-            let reports = open_reports(&config).await?;
+            let (reports, _) = open_reports(&config, false).await?;
             reports.store.catch_up(reports.source.as_ref()).await?;
             let breaches = reports.store.breaches().await?;
             if json {
@@ -926,7 +1016,7 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
             Ok(())
         }
         BreachAction::Show { config, id } => {
-            let reports = open_reports(&config).await?;
+            let (reports, _) = open_reports(&config, false).await?;
             reports.store.catch_up(reports.source.as_ref()).await?;
             let breach = reports.store.breach(&id).await?.ok_or_else(|| {
                 Error::invalid_input(format!("no breach `{}`", escape_control(&id)))
@@ -944,12 +1034,14 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
             Ok(())
         }
         BreachAction::Confirm { config, id, at } => {
-            let reports = open_reports(&config).await?;
             let at = parse_at("--at", at.as_deref())?;
-            let b = reports
+            let (reports, writer) = open_reports(&config, true).await?;
+            let changed = reports
                 .register
                 .change(&id, &BreachChange::Confirm { at }, &cli_actor(), now)
-                .await?;
+                .await;
+            vowguard_runtime::audit::close(writer).await;
+            let b = changed?;
             println!(
                 "breach {} confirmed at {}; the authority must be notified by {}",
                 escape_control(&b.id),
@@ -976,7 +1068,7 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
             at,
             reason,
         } => {
-            let reports = open_reports(&config).await?;
+            let (reports, writer) = open_reports(&config, true).await?;
             let update = BreachUpdate {
                 nature,
                 subject_categories,
@@ -1016,19 +1108,24 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
                 ));
             }
             let actor = cli_actor();
-            let mut breach = None;
-            if update != BreachUpdate::default() {
-                breach = Some(
-                    reports
-                        .register
-                        .change(&id, &BreachChange::Update(update), &actor, now)
-                        .await?,
-                );
+            let changed = async {
+                let mut breach = None;
+                if update != BreachUpdate::default() {
+                    breach = Some(
+                        reports
+                            .register
+                            .change(&id, &BreachChange::Update(update), &actor, now)
+                            .await?,
+                    );
+                }
+                if let Some(change) = status_change {
+                    breach = Some(reports.register.change(&id, &change, &actor, now).await?);
+                }
+                Ok::<_, Error>(breach)
             }
-            if let Some(change) = status_change {
-                breach = Some(reports.register.change(&id, &change, &actor, now).await?);
-            }
-            if let Some(b) = breach {
+            .await;
+            vowguard_runtime::audit::close(writer).await;
+            if let Some(b) = changed? {
                 println!(
                     "breach {} updated; status {}",
                     escape_control(&b.id),
@@ -1048,7 +1145,7 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
                     escape_control(&tz)
                 ))
             })?;
-            let reports = open_reports(&config).await?;
+            let (reports, _) = open_reports(&config, false).await?;
             print!("{}", reports.register.notice(&id, now, zone).await?);
             Ok(())
         }
@@ -1069,7 +1166,7 @@ async fn report(
     let kind: ReportKind = kind.parse()?;
     let format: ReportFormat = format.parse()?;
     let params = ReportParams::parse(kind, from, to)?;
-    let reports = open_reports(config).await?;
+    let (reports, _) = open_reports(config, false).await?;
     let text = reports.report(&params).await?.render(format)?;
     match output {
         Some(path) => std::fs::write(path, text)

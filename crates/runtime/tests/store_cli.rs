@@ -8,7 +8,7 @@ use std::sync::Arc;
 use vowguard_core::secrecy::SecretString;
 use vowguard_core::{AuditRecord, AuditTrail};
 use vowguard_pipeline::{Pipeline, PipelineSpec};
-use vowguard_runtime::reports::{INTERIM_AUDIT_FILE, Reports};
+use vowguard_runtime::reports::Reports;
 use vowguard_runtime::server::{self, ServerState};
 
 fn vowguard(args: &[&str]) -> (bool, String, String) {
@@ -34,9 +34,13 @@ fn write_config(dir: &Path) -> String {
     config.display().to_string()
 }
 
-/// What the router's breach log appends when the guest data breach protocol fires.
+/// What the router's breach log appends to the (Merkle) audit log when the guest data
+/// breach protocol fires; the log is closed again (final checkpoint) so the CLI can take it.
 async fn open_breach(dir: &Path, id: &str) {
-    let log = vowguard_store::JsonlAudit::new(dir.join("data").join(INTERIM_AUDIT_FILE));
+    let log = vowguard_audit::AuditConfig::default()
+        .open_with_key(&dir.join("data"), None, dir)
+        .unwrap()
+        .expect("auditing is on by default");
     let mut fields = serde_json::Map::new();
     fields.insert("status".into(), "suspected".into());
     fields.insert("detected_at".into(), "2026-06-13T09:30:00Z".into());
@@ -50,6 +54,7 @@ async fn open_breach(dir: &Path, id: &str) {
     }])
     .await
     .unwrap();
+    log.close().await.unwrap();
 }
 
 #[tokio::test]
@@ -157,6 +162,22 @@ async fn breach_commands_change_the_register_and_reports_show_it() {
         "escaped wedding id"
     );
     assert!(html.contains("<svg"), "breach timeline chart");
+    // The report cites the audit log's signed checkpoint it was computed from.
+    assert!(html.contains("vowguard"), "checkpoint origin");
+    assert!(!html.contains("No signed audit checkpoint"), "{html}");
+
+    // The store is a projection of the audit log: deleted, it is rebuilt with the same
+    // register (every change the CLI made went through the log).
+    std::fs::remove_file(dir.path().join("data").join("store.db")).unwrap();
+    let (ok, out, err) = vowguard(&["audit", "rebuild-store", "--config", &config]);
+    assert!(ok, "{err}");
+    assert!(out.contains("record(s) applied"), "{out}");
+    let (ok, out, err) = vowguard(&["breach", "list", "--config", &config]);
+    assert!(ok, "{err}");
+    assert!(out.contains("b-1") && out.contains("confirmed"), "{out}");
+    // The whole log, breach changes included, verifies.
+    let (ok, out, err) = vowguard(&["audit", "verify", "--config", &config]);
+    assert!(ok, "{out}{err}");
 
     let (ok, _, err) = vowguard(&[
         "report",
@@ -195,9 +216,14 @@ async fn the_admin_api_serves_reports_and_validates_the_period() {
     open_breach(dir.path(), "b-api").await;
     let data = dir.path().join("data");
     let location = vowguard_store::config::StoreLocation::Sqlite(data.join("store.db"));
-    let reports: Reports = vowguard_runtime::reports::open(&location, &data, None)
-        .await
-        .unwrap();
+    let reports: Reports = vowguard_runtime::reports::open(
+        &location,
+        &data,
+        None,
+        vowguard_runtime::reports::AuditAccess::Merkle { writer: None },
+    )
+    .await
+    .unwrap();
     let pipeline = Arc::new(
         Pipeline::start(PipelineSpec {
             data_dir: dir.path().join("pipeline"),
