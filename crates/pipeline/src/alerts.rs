@@ -288,6 +288,7 @@ impl AlertWorker {
                 // The same record routed again after a restart gets the same id.
                 routed.alert.id =
                     Alert::derive_id(&["journal", &seq.to_string(), &event.id, &index.to_string()]);
+                self.router.on_routed(&routed);
                 match self.router.grouping(&routed) {
                     None => {
                         let out = vec![routed.alert];
