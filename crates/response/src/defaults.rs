@@ -304,24 +304,22 @@ fn prune(mut config: PlaybookConfig, catalog: &Catalog) -> Option<PlaybookConfig
                     .any(|p| p[0] == "steps" && p.get(1).is_some_and(|id| removed.contains_key(id)))
             })
         });
-        if reads_removed {
-            if let Some(w) = &s.when {
-                // Keep the `||` alternatives that still exist.
-                let alternatives: Vec<&str> = w
-                    .split("||")
-                    .map(str::trim)
-                    .filter(|alt| {
-                        !removed
-                            .keys()
-                            .any(|id| alt.contains(&format!("steps.{id}.")))
-                    })
-                    .collect();
-                if !alternatives.is_empty() && !w.contains("&&") {
-                    s.when = Some(alternatives.join(" || "));
-                } else {
-                    removed.insert(s.id.clone(), s.after.clone().unwrap_or_default());
-                    continue;
-                }
+        if reads_removed && let Some(w) = &s.when {
+            // Keep the `||` alternatives that still exist.
+            let alternatives: Vec<&str> = w
+                .split("||")
+                .map(str::trim)
+                .filter(|alt| {
+                    !removed
+                        .keys()
+                        .any(|id| alt.contains(&format!("steps.{id}.")))
+                })
+                .collect();
+            if !alternatives.is_empty() && !w.contains("&&") {
+                s.when = Some(alternatives.join(" || "));
+            } else {
+                removed.insert(s.id.clone(), s.after.clone().unwrap_or_default());
+                continue;
             }
         }
         if available(&s) {

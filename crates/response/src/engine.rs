@@ -655,7 +655,7 @@ impl ResponseEngine {
                 .incidents
                 .get(incident_id)
                 .ok_or_else(|| Error::invalid_input(format!("unknown incident `{incident_id}`")))?;
-            if inc.state > to || (inc.state == to) {
+            if inc.state >= to {
                 return Err(Error::rejected(format!(
                     "incident `{incident_id}` is {}; it cannot become {}",
                     inc.state.as_str(),
@@ -1308,17 +1308,14 @@ impl ResponseEngine {
         let timeout = Duration::from_millis(step.config.timeout_ms);
         let mut timed_out = false;
         let (result, attempts) = policy
-            .run(|_| {
-                let attempt = async {
-                    match tokio::time::timeout(timeout, self.call(p, step, run_id, &key)).await {
-                        Ok(r) => r,
-                        Err(_) => Err(Error::unavailable(format!(
-                            "step `{id}` timed out after {} ms",
-                            step.config.timeout_ms
-                        ))),
-                    }
-                };
-                attempt
+            .run(|_| async {
+                match tokio::time::timeout(timeout, self.call(p, step, run_id, &key)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::unavailable(format!(
+                        "step `{id}` timed out after {} ms",
+                        step.config.timeout_ms
+                    ))),
+                }
             })
             .await;
         if let Err(e) = &result

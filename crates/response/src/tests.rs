@@ -520,7 +520,7 @@ approvers = ["alice"]
         let e = f.build(dir2.path(), pb).unwrap();
         // Not started: no driver resumes it; the reaper, looking from the future, ends it.
         let reaped = e.reap(chrono::Utc::now() + chrono::Duration::hours(2));
-        assert_eq!(reaped, [orphan.clone()]);
+        assert_eq!(reaped, std::slice::from_ref(&orphan));
         let run = e.wait_run(&orphan, WAIT).await.unwrap();
         assert_eq!(run.state, RunState::TimedOut);
         assert!(
