@@ -39,6 +39,10 @@ pub struct Assembly {
     pub routes: RoutesInEffect,
     /// Ticket and SOAR systems by id (`[tickets.<id>]`).
     pub tickets: Vec<(String, Arc<dyn vowguard_core::TicketSystem>)>,
+    /// The automated-response engine (`[response]`, `[playbooks.*]`), when enabled; the
+    /// pipeline's router hands it every routed alert. Start it with
+    /// [`ResponseEngine::start`](vowguard_response::ResponseEngine::start).
+    pub response: Option<vowguard_response::ResponseEngine>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -211,6 +215,25 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
              not one: remove `[server]`, or set `sources.{id}.type = \"http\"`"
         )));
     }
+    let response = if config.response.enabled {
+        match build_response(config, env, &data_dir, &spec, &tickets) {
+            Ok(engine) => {
+                if let Some(router) = spec.router.take() {
+                    spec.router = Some(Arc::new(vowguard_pipeline::RoutingWithResponse::new(
+                        router,
+                        Arc::new(engine.clone()),
+                    )));
+                }
+                Some(engine)
+            }
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        }
+    } else {
+        None
+    };
     if config.sinks.is_empty() && config.notifiers.is_empty() {
         errors.push(Error::config(
             "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
@@ -239,7 +262,63 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         server,
         routes,
         tickets,
+        response,
     })
+}
+
+/// The response engine: `[response]`, `[playbooks.*]` and the playbook files, validated
+/// against the configured notifiers, ticket systems and actions.
+fn build_response(
+    config: &Config,
+    env: &Environment<'_>,
+    data_dir: &Path,
+    spec: &PipelineSpec,
+    tickets: &[(String, Arc<dyn vowguard_core::TicketSystem>)],
+) -> Result<vowguard_response::ResponseEngine, Error> {
+    let mut playbooks: Vec<(String, vowguard_response::PlaybookConfig)> = config
+        .playbooks
+        .iter()
+        .map(|(name, p)| (name.clone(), p.clone()))
+        .collect();
+    for (i, file) in config.response.playbook_files.iter().enumerate() {
+        let path = env.config_dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::config(format!(
+                "`response.playbook_files[{i}]`: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        playbooks.extend(vowguard_response::parse_playbooks(
+            &text,
+            &path.display().to_string(),
+        )?);
+    }
+    // Only the variables the playbooks name are copied out of the lookup.
+    let mut secrets = vowguard_core::SecretMap::new();
+    for (_, p) in &playbooks {
+        for step in &p.steps {
+            for secret in step.secret_headers.values() {
+                if let vowguard_core::SecretRef::Env(name) = secret
+                    && let Some(value) = env.secrets.var(name)
+                {
+                    secrets = secrets.with(name.clone(), value);
+                }
+            }
+        }
+    }
+    let mut builder = vowguard_response::ResponseEngine::builder(config.response.clone())
+        .action_hook(Arc::new(vowguard_router::LoggingActionHook))
+        .secrets(Arc::new(secrets), env.config_dir.to_path_buf());
+    for n in &spec.notifiers {
+        builder = builder.notifier(n.id.clone(), n.notifier.clone());
+    }
+    for (id, system) in tickets {
+        builder = builder.ticket_system(id.clone(), system.clone());
+    }
+    for (name, playbook) in playbooks {
+        builder = builder.playbook(name, playbook);
+    }
+    builder.build(data_dir)
 }
 
 fn build_component(

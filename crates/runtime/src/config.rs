@@ -61,6 +61,13 @@ pub struct Config {
     /// breach), all on by default.
     #[serde(default)]
     pub protocols: ProtocolsConfig,
+    /// `[response]`: automated response (incidents and playbooks).
+    #[serde(default)]
+    pub response: vowguard_response::ResponseConfig,
+    /// `[playbooks.<name>]`: response playbooks (the defaults are added unless
+    /// `response.default_playbooks = false`).
+    #[serde(default)]
+    pub playbooks: BTreeMap<String, vowguard_response::PlaybookConfig>,
 }
 
 fn default_data_dir() -> PathBuf {

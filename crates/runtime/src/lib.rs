@@ -14,6 +14,7 @@ pub mod assemble;
 pub mod config;
 pub mod dlq;
 pub mod logging;
+pub mod response_api;
 pub mod server;
 pub mod source;
 
@@ -132,6 +133,9 @@ pub async fn run(
     assembly: Assembly,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunReport, Error> {
+    if let Some(engine) = &assembly.response {
+        engine.start();
+    }
     if matches!(assembly.sources.as_slice(), [(_, SourceConfig::Http {})]) {
         return run_server(assembly, stop).await;
     }
@@ -166,6 +170,7 @@ async fn run_server(
         .map(|n| (n.id.clone(), n.notifier.clone()))
         .collect();
     let router: Arc<dyn vowguard_core::AlertRouting> = assembly.router.clone();
+    let response_api = response_api::router(assembly.response.clone(), admin_token.clone());
     let pipeline = Arc::new(Pipeline::start(assembly.spec).await?);
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
@@ -177,7 +182,10 @@ async fn run_server(
         router,
     });
     tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
-    axum::serve(listener, server::router(state.clone(), max_body_bytes))
+    axum::serve(
+        listener,
+        server::router(state.clone(), max_body_bytes).merge(response_api),
+    )
         .with_graceful_shutdown(stop)
         .await
         .map_err(|e| Error::io("the HTTP server failed", e))?;
