@@ -1809,7 +1809,8 @@ impl vowguard_pipeline::ResponseHook for ResponseEngine {
 /// for writing (for the CLI while `vowguard run` may hold it): incidents most recent first,
 /// runs most recent first.
 pub fn read_records(data_dir: &Path) -> Result<(Vec<Incident>, Vec<Run>), Error> {
-    let (state, _) = crate::store::replay(&data_dir.join("response").join(crate::store::RECORD_FILE))?;
+    let (state, _) =
+        crate::store::replay(&data_dir.join("response").join(crate::store::RECORD_FILE))?;
     let mut incidents: Vec<Incident> = state.incidents.into_values().collect();
     incidents.sort_by_key(|i| std::cmp::Reverse(i.opened.at));
     let mut runs: Vec<Run> = state.runs.into_values().collect();

@@ -15,6 +15,7 @@ pub mod config;
 pub mod dlq;
 pub mod logging;
 pub mod response_api;
+pub mod response_cli;
 pub mod server;
 pub mod source;
 
@@ -186,9 +187,9 @@ async fn run_server(
         listener,
         server::router(state.clone(), max_body_bytes).merge(response_api),
     )
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(|e| Error::io("the HTTP server failed", e))?;
+    .with_graceful_shutdown(stop)
+    .await
+    .map_err(|e| Error::io("the HTTP server failed", e))?;
     let source = SourceStats {
         lines: 0,
         accepted: state.accepted.load(std::sync::atomic::Ordering::Relaxed),

@@ -71,6 +71,16 @@ enum Command {
         #[command(subcommand)]
         action: RouteAction,
     },
+    /// Incidents opened by automated response: list, show, acknowledge, resolve.
+    Incident {
+        #[command(subcommand)]
+        action: vowguard_runtime::response_cli::IncidentAction,
+    },
+    /// Response playbooks: list, explain, run, runs, show, approve, reject.
+    Playbook {
+        #[command(subcommand)]
+        action: vowguard_runtime::response_cli::PlaybookAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +161,8 @@ fn main() -> ExitCode {
             }
             Command::Dlq { action } => dlq(action).await,
             Command::Route { action } => route(action),
+            Command::Incident { action } => vowguard_runtime::response_cli::incident(action).await,
+            Command::Playbook { action } => vowguard_runtime::response_cli::playbook(action).await,
         }
     });
     match result {

@@ -185,7 +185,13 @@ async fn resolve(
     }
 }
 
-async fn decide(state: &ApiState, id: &str, headers: &HeaderMap, body: Option<ActBody>, approve: bool) -> Response {
+async fn decide(
+    state: &ApiState,
+    id: &str,
+    headers: &HeaderMap,
+    body: Option<ActBody>,
+    approve: bool,
+) -> Response {
     let engine = match engine(state, headers) {
         Ok(e) => e,
         Err(r) => return r,
@@ -200,7 +206,9 @@ async fn decide(state: &ApiState, id: &str, headers: &HeaderMap, body: Option<Ac
     };
     match engine.decide(id, step, &who, approve).await {
         Ok(()) => Json(json!({ "run": engine.run(id) })).into_response(),
-        Err(e) if e.message().contains("may not decide") => json_error(StatusCode::FORBIDDEN, e.to_string()),
+        Err(e) if e.message().contains("may not decide") => {
+            json_error(StatusCode::FORBIDDEN, e.to_string())
+        }
         Err(e) => error_response(&e),
     }
 }
