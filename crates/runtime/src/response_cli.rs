@@ -179,7 +179,7 @@ fn write_out(text: &str) -> Result<(), Error> {
 
 fn incident_line(i: &Incident) -> String {
     crate::logging::escape_control(&format!(
-        "{}  {:<12} {}  {}  alerts={} opened={} by {}\n",
+        "{}  {:<12} {}  {}  alerts={} opened={} by {}",
         i.id,
         i.state.as_str(),
         i.priority.short(),
