@@ -143,7 +143,7 @@ pub fn default_playbooks(catalog: &Catalog) -> Vec<(String, PlaybookConfig)> {
     }
     out.push(("critical-security-incident".to_owned(), PlaybookConfig {
         version: 1,
-        description: "P0 auto-containment: lock accounts, revoke tokens, block the source IP, enhanced logging, preserve evidence, page on-call, open tickets.".into(),
+        description: "P0 auto-containment: lock accounts, revoke tokens, block the source IP, enhanced logging, preserve evidence, mark contained, open tickets (routing already pages on-call).".into(),
         enabled: true,
         trigger: TriggerConfig { priorities: vec![Priority::P0Critical], ..TriggerConfig::default() },
         deadline_seconds: 3600,
@@ -171,7 +171,7 @@ pub fn default_playbooks(catalog: &Catalog) -> Vec<(String, PlaybookConfig)> {
     }
     out.push(("high-severity-security-event".to_owned(), PlaybookConfig {
         version: 1,
-        description: "P1 auto-response: enhanced logging, preserve evidence, notify secops, open tickets.".into(),
+        description: "P1 auto-response: enhanced logging, preserve evidence, open tickets (routing already notifies secops).".into(),
         enabled: true,
         trigger: TriggerConfig { priorities: vec![Priority::P1High], ..TriggerConfig::default() },
         deadline_seconds: 3600,

@@ -215,8 +215,13 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
              not one: remove `[server]`, or set `sources.{id}.type = \"http\"`"
         )));
     }
-    let response = if config.response.enabled {
-        match build_response(config, env, &data_dir, &spec, &tickets) {
+    let response_config = match &config.response {
+        Some(c) => Some(c.clone()),
+        None if !config.playbooks.is_empty() => Some(vowguard_response::ResponseConfig::default()),
+        None => None,
+    };
+    let response = if let Some(response_config) = response_config.filter(|c| c.enabled) {
+        match build_response(config, &response_config, env, &data_dir, &spec, &tickets) {
             Ok(engine) => {
                 if let Some(router) = spec.router.take() {
                     spec.router = Some(Arc::new(vowguard_pipeline::RoutingWithResponse::new(
@@ -270,6 +275,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
 /// against the configured notifiers, ticket systems and actions.
 fn build_response(
     config: &Config,
+    response: &vowguard_response::ResponseConfig,
     env: &Environment<'_>,
     data_dir: &Path,
     spec: &PipelineSpec,
@@ -280,7 +286,7 @@ fn build_response(
         .iter()
         .map(|(name, p)| (name.clone(), p.clone()))
         .collect();
-    for (i, file) in config.response.playbook_files.iter().enumerate() {
+    for (i, file) in response.playbook_files.iter().enumerate() {
         let path = env.config_dir.join(file);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             Error::config(format!(
@@ -306,7 +312,7 @@ fn build_response(
             }
         }
     }
-    let mut builder = vowguard_response::ResponseEngine::builder(config.response.clone())
+    let mut builder = vowguard_response::ResponseEngine::builder(response.clone())
         .action_hook(Arc::new(vowguard_router::LoggingActionHook))
         .secrets(Arc::new(secrets), env.config_dir.to_path_buf());
     for n in &spec.notifiers {

@@ -61,9 +61,10 @@ pub struct Config {
     /// breach), all on by default.
     #[serde(default)]
     pub protocols: ProtocolsConfig,
-    /// `[response]`: automated response (incidents and playbooks).
+    /// `[response]`: automated response (incidents and playbooks). Off unless the table
+    /// (or a `[playbooks.<name>]`) is present.
     #[serde(default)]
-    pub response: vowguard_response::ResponseConfig,
+    pub response: Option<vowguard_response::ResponseConfig>,
     /// `[playbooks.<name>]`: response playbooks (the defaults are added unless
     /// `response.default_playbooks = false`).
     #[serde(default)]
