@@ -54,6 +54,9 @@ pub struct ResponseConfig {
     pub keep_closed_incidents: usize,
     /// Playbook files to load in addition to `[playbooks.*]` (TOML, `[<name>]` tables).
     pub playbook_files: Vec<PathBuf>,
+    /// Who may decide the default playbooks' approval steps (empty: those steps are left
+    /// out).
+    pub default_approvers: Vec<String>,
 }
 
 impl Default for ResponseConfig {
@@ -66,6 +69,7 @@ impl Default for ResponseConfig {
             max_record_bytes: 64 << 20,
             keep_closed_incidents: 1000,
             playbook_files: Vec::new(),
+            default_approvers: vec!["security-lead".into()],
         }
     }
 }

@@ -19,10 +19,6 @@ pub const DEFAULT_PLAYBOOKS: [&str; 3] = [
     "wedding-data-breach",
 ];
 
-/// Approvers of the default playbooks' approval steps (`[response] approvers` would be
-/// the place to configure them; until then `security-lead`).
-const DEFAULT_APPROVERS: &[&str] = &["security-lead"];
-
 fn step(id: &str, kind: StepKind) -> StepConfig {
     StepConfig {
         id: id.into(),
@@ -94,7 +90,7 @@ fn set_state(id: &str, state: &str, when: Option<&str>, after: &[&str]) -> StepC
 
 /// The default playbooks, pruned to what `catalog` has. Ticket steps are added for every
 /// configured ticket system.
-pub fn default_playbooks(catalog: &Catalog) -> Vec<(String, PlaybookConfig)> {
+pub fn default_playbooks(catalog: &Catalog, approvers: &[String]) -> Vec<(String, PlaybookConfig)> {
     let mut systems: Vec<&String> = catalog.tickets.iter().collect();
     systems.sort();
     let mut out = Vec::new();
@@ -217,7 +213,7 @@ pub fn default_playbooks(catalog: &Catalog) -> Vec<(String, PlaybookConfig)> {
         ));
     }
     let mut approve = step("approve_recovery", StepKind::Approval);
-    approve.approvers = DEFAULT_APPROVERS.iter().map(|a| (*a).to_owned()).collect();
+    approve.approvers = approvers.to_vec();
     approve.deadline_seconds = Some(4 * 3600);
     approve.on_timeout = Some(OnTimeout::Reject);
     approve.message =
@@ -272,7 +268,8 @@ fn prune(mut config: PlaybookConfig, catalog: &Catalog) -> Option<PlaybookConfig
             .system
             .as_ref()
             .is_some_and(|t| catalog.tickets.contains(t)),
-        StepKind::Approval | StepKind::Http | StepKind::SetState => true,
+        StepKind::Approval => !s.approvers.is_empty(),
+        StepKind::Http | StepKind::SetState => true,
     };
     // What each removed step waited for, so its dependants wait for that instead.
     let mut removed: HashMap<String, Vec<String>> = HashMap::new();

@@ -148,7 +148,9 @@ impl EngineBuilder {
             playbooks.push(Arc::new(Playbook::compile(&name, config, &catalog)?));
         }
         if self.config.default_playbooks {
-            for (name, config) in crate::defaults::default_playbooks(&catalog) {
+            for (name, config) in
+                crate::defaults::default_playbooks(&catalog, &self.config.default_approvers)
+            {
                 if names.insert(name.clone()) {
                     playbooks.push(Arc::new(Playbook::compile(&name, config, &catalog)?));
                 }
@@ -343,6 +345,13 @@ impl ResponseEngine {
     /// One incident.
     pub fn incident(&self, id: &str) -> Option<Incident> {
         lock(&self.inner.state).incidents.get(id).cloned()
+    }
+
+    /// The incident not yet resolved for `fingerprint` (an alert group key), if any.
+    pub fn open_incident_for(&self, fingerprint: &str) -> Option<Incident> {
+        let state = lock(&self.inner.state);
+        let id = state.open_by_fingerprint.get(fingerprint)?;
+        state.incidents.get(id).cloned()
     }
 
     /// Runs, most recent first, optionally of one incident.

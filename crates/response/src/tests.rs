@@ -877,7 +877,7 @@ fn default_playbooks_apply_only_what_is_configured() {
         tickets: ["jira".to_owned()].into(),
         actions: ["lock_accounts".to_owned(), "preserve_evidence".to_owned()].into(),
     };
-    let defaults = crate::defaults::default_playbooks(&catalog);
+    let defaults = crate::defaults::default_playbooks(&catalog, &["security-lead".to_owned()]);
     let names: Vec<&str> = defaults.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, crate::DEFAULT_PLAYBOOKS);
     let breach = &defaults[2].1;
@@ -909,7 +909,7 @@ fn default_playbooks_apply_only_what_is_configured() {
         crate::Playbook::compile(&name, config, &catalog).unwrap();
     }
     // Nothing configured: no default playbook.
-    assert!(crate::defaults::default_playbooks(&Catalog::default()).is_empty());
+    assert!(crate::defaults::default_playbooks(&Catalog::default(), &[]).is_empty());
 }
 
 #[test]
