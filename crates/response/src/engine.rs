@@ -828,17 +828,22 @@ impl ResponseEngine {
                 _ => None,
             })
             .collect();
-        {
-            let mut file = lock(&self.inner.file);
+        // The fsync runs on the blocking pool, never on a runtime worker.
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let mut file = lock(&inner.file);
             file.append(&records)?;
-            let mut state = lock(&self.inner.state);
+            let mut state = lock(&inner.state);
             for r in records {
                 state.apply(r);
             }
             if let Err(e) = file.maybe_compact(&state) {
                 tracing::error!(error = %e, "response record file not compacted");
             }
-        }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("response record writer failed: {e}")))??;
         self.inner.changed.send_modify(|n| *n += 1);
         if !audit.is_empty()
             && let Err(e) = self.inner.audit.append(audit).await

@@ -152,18 +152,19 @@ impl State {
     }
 }
 
-/// The append-only record file.
+/// The append-only record file. It is opened for writing on the first append, so commands
+/// that only read (a CLI `validate`, `route explain`) never touch it.
 #[derive(Debug)]
 pub(crate) struct RecordFile {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
     bytes: u64,
     max_bytes: u64,
     keep_closed: usize,
 }
 
 impl RecordFile {
-    /// Opens (creating) the file under `dir` and replays it.
+    /// Replays the file under `dir` (creating the directory).
     pub(crate) fn open(
         dir: &Path,
         max_bytes: u64,
@@ -173,19 +174,10 @@ impl RecordFile {
             .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         let path = dir.join(RECORD_FILE);
         let (state, good_len) = replay(&path)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-        if file.metadata().map(|m| m.len()).unwrap_or(0) > good_len {
-            file.set_len(good_len)
-                .map_err(|e| Error::io(format!("truncate torn tail of {}", path.display()), e))?;
-        }
         Ok((
             Self {
                 path,
-                file,
+                file: None,
                 bytes: good_len,
                 max_bytes,
                 keep_closed,
@@ -199,6 +191,38 @@ impl RecordFile {
         &self.path
     }
 
+    /// Opens the file for appending; a torn last line (an interrupted write, no newline
+    /// after it) is cut off first.
+    fn writer(&mut self) -> Result<&mut File, Error> {
+        if self.file.is_none() {
+            let io = |what: &str, e| Error::io(format!("{what} {}", self.path.display()), e);
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&self.path)
+                .map_err(|e| io("open", e))?;
+            let len = file.metadata().map_err(|e| io("stat", e))?.len();
+            if len > self.bytes {
+                let tail = std::fs::read(&self.path).map_err(|e| io("read", e))?;
+                let tail = tail.get(self.bytes as usize..).unwrap_or_default();
+                if tail.contains(&b'\n') {
+                    return Err(Error::unavailable(format!(
+                        "{} was appended to by another process since it was read; not writing to it",
+                        self.path.display()
+                    )));
+                }
+                file.set_len(self.bytes)
+                    .map_err(|e| io("truncate the torn tail of", e))?;
+            }
+            self.file = Some(file);
+        }
+        Ok(self
+            .file
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("opened above")))
+    }
+
     /// Appends `records` and syncs them to disk (one write, one fsync).
     pub(crate) fn append(&mut self, records: &[Record]) -> Result<(), Error> {
         let mut buf = Vec::new();
@@ -207,10 +231,11 @@ impl RecordFile {
                 .map_err(|e| Error::internal(format!("encode response record: {e}")))?;
             buf.push(b'\n');
         }
-        self.file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| Error::io(format!("append to {}", self.path.display()), e))?;
+        let path = self.path.display().to_string();
+        let file = self.writer()?;
+        file.write_all(&buf)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| Error::io(format!("append to {path}"), e))?;
         self.bytes += buf.len() as u64;
         Ok(())
     }
@@ -238,10 +263,12 @@ impl RecordFile {
         {
             let _ = d.sync_all();
         }
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(format!("reopen {}", self.path.display()), e))?;
+        self.file = Some(
+            OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| Error::io(format!("reopen {}", self.path.display()), e))?,
+        );
         tracing::info!(
             before = self.bytes,
             after = bytes,

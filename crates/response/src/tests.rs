@@ -431,7 +431,11 @@ fn a_killed_run_resumes_at_its_step_without_repeating_completed_ones() {
         .unwrap();
     rt.block_on(async {
         let engine = second.build(dir.path(), BREACH).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), good, "torn tail truncated");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            torn,
+            "nothing written before a change"
+        );
         engine.start();
         let run = engine.run(&run_id).unwrap();
         assert_eq!(run.state, RunState::Running);
@@ -442,6 +446,12 @@ fn a_killed_run_resumes_at_its_step_without_repeating_completed_ones() {
             .unwrap();
         let run = engine.wait_run(&run_id, WAIT).await.unwrap();
         assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+        // The torn tail was cut before the first append: every line parses.
+        let now = std::fs::read(&path).unwrap();
+        assert!(now.starts_with(&good));
+        for line in now.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            serde_json::from_slice::<serde_json::Value>(line).unwrap();
+        }
         // Nothing before the approval ran again in the second process.
         assert!(
             second.hook.actions().is_empty(),
