@@ -401,7 +401,8 @@ pub async fn playbook(action: PlaybookAction) -> Result<(), Error> {
         } => {
             let assembly = load_for_cli(&config)?;
             let engine = engine_of(&assembly)?;
-            engine.start();
+            // Not `start`: this process drives only the run it starts, never the runs a
+            // `vowguard run` on the same data directory is driving.
             let event = read_event(&event)?;
             let run_id = engine.run_playbook(&name, event, dry_run, "cli").await?;
             let run = engine
