@@ -337,3 +337,105 @@ actions = ["lock_accounts", "enhanced_logging", "preserve_evidence", "begin_gdpr
         "{text}"
     );
 }
+
+#[test]
+fn playbooks_are_validated_at_load_and_run_dry_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vowguard.toml");
+    let base = r#"
+data_dir = "data"
+[sources.in]
+type = "stdin"
+[notifiers.legal]
+type = "slack"
+webhook_url = { env = "LEGAL_HOOK" }
+[response]
+actions = ["lock_accounts"]
+[playbooks.lockdown]
+version = 3
+trigger = { categories = ["data_export"] }
+[[playbooks.lockdown.steps]]
+id = "lock"
+kind = "action"
+action = "lock_accounts"
+[[playbooks.lockdown.steps]]
+id = "tell"
+kind = "notify"
+"#;
+    let vowguard = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args(args)
+            .env("LEGAL_HOOK", "http://127.0.0.1:9/hook")
+            .output()
+            .unwrap()
+    };
+    std::fs::write(
+        &config,
+        format!("{base}notifier = \"counsel\"\nwhen = \"steps.lock.ok\"\n"),
+    )
+    .unwrap();
+    let out = vowguard(&[
+        "validate",
+        "--skip-healthchecks",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`playbooks.lockdown.steps[1].notifier`: unknown notifier `counsel`"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &config,
+        format!("{base}notifier = \"legal\"\nwhen = \"steps.lock.ok\"\n"),
+    )
+    .unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"id": "cli-1", "category": "data_export", "action": "guest_list.export", "severity": "high", "user_id": "u-1", "resource_type": "guest_lists", "record_count": 900}"#).unwrap();
+    let out = vowguard(&[
+        "playbook",
+        "run",
+        "lockdown",
+        "--event",
+        event.to_str().unwrap(),
+        "--dry-run",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    assert_eq!(run["version"], 3);
+    assert_eq!(run["dry_run"], true);
+    assert_eq!(
+        run["steps"]["lock"]["output"]["would"],
+        "request action lock_accounts"
+    );
+    assert_eq!(run["steps"]["tell"]["output"]["would"], "notify legal");
+    let out = vowguard(&[
+        "playbook",
+        "explain",
+        event.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("RUNS lockdown") && text.contains("RUNS wedding-data-breach"),
+        "{text}"
+    );
+    let out = vowguard(&["playbook", "list", "--config", config.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lockdown v3"), "{text}");
+}
