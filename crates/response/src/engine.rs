@@ -704,8 +704,50 @@ impl ResponseEngine {
             ]
         };
         self.commit(records).await?;
-        self.incident(incident_id)
-            .ok_or_else(|| Error::internal("incident vanished"))
+        let incident = self
+            .incident(incident_id)
+            .ok_or_else(|| Error::internal("incident vanished"))?;
+        // Acknowledged/contained go to the incident's tickets as timeline entries (resolve
+        // closes them instead, in `resolve`). In the background: a ticket system that is
+        // down never holds up the state change; the outcome is on the timeline.
+        if matches!(to, IncidentState::Acknowledged | IncidentState::Contained) {
+            for (system_id, ticket) in incident.tickets.clone() {
+                let Some(system) = self.inner.tickets.get(&system_id).cloned() else {
+                    continue;
+                };
+                let engine = self.clone();
+                let update = TicketUpdate {
+                    at: now,
+                    author: actor.to_owned(),
+                    text: format!("Incident {incident_id} {} by {actor}", to.as_str()),
+                };
+                let incident_id = incident_id.to_owned();
+                tokio::spawn(async move {
+                    let result = RetryPolicy::default()
+                        .run(|_| system.update(&ticket, &update))
+                        .await
+                        .0;
+                    let (action, mut fields) = match result {
+                        Ok(()) => (
+                            "ticket_updated",
+                            json!({"system": system_id, "key": ticket.key}),
+                        ),
+                        Err(e) => (
+                            "ticket_update_failed",
+                            json!({"system": system_id, "key": ticket.key, "error": e.to_string()}),
+                        ),
+                    };
+                    fields["text"] = Value::String(update.text.clone());
+                    let _ = engine
+                        .commit(vec![Record::Timeline {
+                            incident_id,
+                            entry: entry(Utc::now(), "system", action, fields),
+                        }])
+                        .await;
+                });
+            }
+        }
+        Ok(incident)
     }
 
     /// Records an approval decision on a waiting approval step. Someone not among the

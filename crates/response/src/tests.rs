@@ -322,9 +322,19 @@ async fn an_alert_opens_an_incident_and_runs_the_playbook_with_join_retry_and_ap
     let run = engine.wait_run(&run_id, WAIT).await.unwrap();
     assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
     assert_eq!(run.steps["approve"].output["by"], "alice");
+    assert!(
+        engine
+            .wait_until(WAIT, |_| f.tickets.updates.lock().unwrap().len() == 2)
+            .await
+    );
+    let mut updates = f.tickets.updates.lock().unwrap().clone();
+    updates.sort();
     assert_eq!(
-        f.tickets.updates.lock().unwrap().as_slice(),
-        ["Recovery approved by alice"]
+        updates,
+        [
+            format!("Incident {incident_id} contained by playbook:breach"),
+            "Recovery approved by alice".to_owned()
+        ]
     );
 
     // Every timeline entry is also in the audit trail.
