@@ -249,4 +249,11 @@ pub trait AlertRouting: Send + Sync + Debug {
         let _ = alert;
         None
     }
+
+    /// Called once for each alert [`route`](Self::route) returned, after the pipeline gave
+    /// it its stable id and before grouping (so every alert of a group is seen). Hosts use it
+    /// to hand alerts to automated response; it must not block. Default: nothing.
+    fn on_routed(&self, alert: &RoutedAlert) {
+        let _ = alert;
+    }
 }

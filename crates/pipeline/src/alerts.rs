@@ -294,6 +294,7 @@ impl AlertWorker {
                 // The same record routed again after a restart gets the same id.
                 routed.alert.id =
                     Alert::derive_id(&["journal", &seq.to_string(), &event.id, &index.to_string()]);
+                self.router.on_routed(&routed);
                 let grouping = self.router.grouping(&routed);
                 if self.audit.is_some() {
                     let suppressed = grouping.as_ref().map(|g| format!("grouped into {}", g.key));

@@ -37,6 +37,7 @@ mod intake;
 mod metrics;
 mod notify;
 mod pipeline;
+mod response;
 mod sink_worker;
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,7 @@ pub use pipeline::{
     ABORT_GRACE, BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions,
     PipelineSpec, SinkSpec, Submitted,
 };
+pub use response::{ResponseHook, RoutingWithResponse};
 /// Re-exported: the rate limiter the dispatcher uses lives in core.
 pub use vowguard_core::TokenBucket;
 pub use vowguard_journal::WhenFull;

@@ -47,6 +47,12 @@ pub struct Assembly {
     pub breaches: Arc<crate::reports::BreachQueue>,
     /// The audit log (`[audit]`), opened by a run.
     pub audit: crate::audit::AuditSetup,
+    /// The automated-response engine (`[response]`, `[playbooks.*]`), when enabled; the
+    /// pipeline's router hands it every routed alert. Start it with
+    /// [`ResponseEngine::start`](vowguard_response::ResponseEngine::start).
+    pub response: Option<vowguard_response::ResponseEngine>,
+    /// The response engine's audit trail, bound to the run's audit log when it opens.
+    pub response_audit: Arc<crate::audit::LateTrail>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -231,6 +237,39 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             None
         }
     };
+    let response_config = match &config.response {
+        Some(c) => Some(c.clone()),
+        None if !config.playbooks.is_empty() => Some(vowguard_response::ResponseConfig::default()),
+        None => None,
+    };
+    let response_audit = Arc::new(crate::audit::LateTrail::default());
+    let response = if let Some(response_config) = response_config.filter(|c| c.enabled) {
+        match build_response(
+            config,
+            &response_config,
+            env,
+            &data_dir,
+            &spec,
+            &tickets,
+            response_audit.clone(),
+        ) {
+            Ok(engine) => {
+                if let Some(router) = spec.router.take() {
+                    spec.router = Some(Arc::new(vowguard_pipeline::RoutingWithResponse::new(
+                        router,
+                        Arc::new(engine.clone()),
+                    )));
+                }
+                Some(engine)
+            }
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        }
+    } else {
+        None
+    };
     if config.sinks.is_empty() && config.notifiers.is_empty() {
         errors.push(Error::config(
             "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
@@ -271,7 +310,67 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             config_dir: env.config_dir.to_path_buf(),
             config_file: None,
         },
+        response,
+        response_audit,
     })
+}
+
+/// The response engine: `[response]`, `[playbooks.*]` and the playbook files, validated
+/// against the configured notifiers, ticket systems and actions.
+fn build_response(
+    config: &Config,
+    response: &vowguard_response::ResponseConfig,
+    env: &Environment<'_>,
+    data_dir: &Path,
+    spec: &PipelineSpec,
+    tickets: &[(String, Arc<dyn vowguard_core::TicketSystem>)],
+    audit_trail: Arc<crate::audit::LateTrail>,
+) -> Result<vowguard_response::ResponseEngine, Error> {
+    let mut playbooks: Vec<(String, vowguard_response::PlaybookConfig)> = config
+        .playbooks
+        .iter()
+        .map(|(name, p)| (name.clone(), p.clone()))
+        .collect();
+    for (i, file) in response.playbook_files.iter().enumerate() {
+        let path = env.config_dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::config(format!(
+                "`response.playbook_files[{i}]`: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        playbooks.extend(vowguard_response::parse_playbooks(
+            &text,
+            &path.display().to_string(),
+        )?);
+    }
+    // Only the variables the playbooks name are copied out of the lookup.
+    let mut secrets = vowguard_core::SecretMap::new();
+    for (_, p) in &playbooks {
+        for step in &p.steps {
+            for secret in step.secret_headers.values() {
+                if let vowguard_core::SecretRef::Env(name) = secret
+                    && let Some(value) = env.secrets.var(name)
+                {
+                    secrets = secrets.with(name.clone(), value);
+                }
+            }
+        }
+    }
+    let mut builder = vowguard_response::ResponseEngine::builder(response.clone())
+        .action_hook(Arc::new(vowguard_router::LoggingActionHook))
+        .audit(audit_trail)
+        .secrets(Arc::new(secrets), env.config_dir.to_path_buf());
+    for n in &spec.notifiers {
+        builder = builder.notifier(n.id.clone(), n.notifier.clone());
+    }
+    for (id, system) in tickets {
+        builder = builder.ticket_system(id.clone(), system.clone());
+    }
+    for (name, playbook) in playbooks {
+        builder = builder.playbook(name, playbook);
+    }
+    builder.build(data_dir)
 }
 
 fn build_component(

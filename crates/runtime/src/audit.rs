@@ -117,3 +117,35 @@ pub fn read_verifier(key: &str) -> Result<NoteVerifier, Error> {
     };
     NoteVerifier::parse(&text).map_err(|e| Error::config(format!("--key: {e}")))
 }
+
+/// An audit trail bound once a run's audit log is open: components built with the
+/// configuration (the response engine) hold it before the log exists.
+#[derive(Debug, Default)]
+pub struct LateTrail(std::sync::OnceLock<Arc<dyn AuditTrail>>);
+
+impl LateTrail {
+    /// Binds the trail (the first binding wins).
+    pub fn bind(&self, trail: Arc<dyn AuditTrail>) {
+        let _ = self.0.set(trail);
+    }
+
+    /// Binds the run's log, or [`vowguard_core::NoAudit`] when auditing is disabled.
+    pub fn bind_log(&self, log: &Option<AuditLog>) {
+        match log {
+            Some(log) => self.bind(Arc::new(log.clone())),
+            None => self.bind(Arc::new(vowguard_core::NoAudit)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditTrail for LateTrail {
+    async fn append(&self, records: Vec<AuditRecord>) -> Result<u64, Error> {
+        match self.0.get() {
+            Some(trail) => trail.append(records).await,
+            None => Err(Error::unavailable(
+                "the audit log is not open yet; the record was not written",
+            )),
+        }
+    }
+}

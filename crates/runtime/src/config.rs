@@ -68,6 +68,14 @@ pub struct Config {
     /// The tamper-evident audit log in `<data_dir>/audit` (on by default).
     #[serde(default)]
     pub audit: vowguard_audit::AuditConfig,
+    /// `[response]`: automated response (incidents and playbooks). Off unless the table
+    /// (or a `[playbooks.<name>]`) is present.
+    #[serde(default)]
+    pub response: Option<vowguard_response::ResponseConfig>,
+    /// `[playbooks.<name>]`: response playbooks (the defaults are added unless
+    /// `response.default_playbooks = false`).
+    #[serde(default)]
+    pub playbooks: BTreeMap<String, vowguard_response::PlaybookConfig>,
 }
 
 fn default_data_dir() -> PathBuf {

@@ -16,6 +16,8 @@ pub mod config;
 pub mod dlq;
 pub mod logging;
 pub mod reports;
+pub mod response_api;
+pub mod response_cli;
 pub mod server;
 pub mod source;
 
@@ -189,6 +191,10 @@ async fn run_server(
         .collect();
     let router: Arc<dyn vowguard_core::AlertRouting> = assembly.router.clone();
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
+    assembly.response_audit.bind_log(&audit_log);
+    if let Some(engine) = &assembly.response {
+        engine.start();
+    }
     let breach_recorder = assembly
         .breaches
         .start(reports::breach_trail(&audit_log, &assembly.data_dir));
@@ -215,6 +221,7 @@ async fn run_server(
             Err(e.to_string())
         }
     };
+    let response_api = response_api::router(assembly.response.clone(), admin_token.clone());
     let pipeline_audit = audit_log.as_ref().map(|l| audit::pipeline_audit(l, "http"));
     let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
     let state = Arc::new(server::ServerState {
@@ -246,10 +253,13 @@ async fn run_server(
         })
     });
     tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
-    let served = axum::serve(listener, server::router(state.clone(), max_body_bytes))
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(|e| Error::io("the HTTP server failed", e));
+    let served = axum::serve(
+        listener,
+        server::router(state.clone(), max_body_bytes).merge(response_api),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+    .map_err(|e| Error::io("the HTTP server failed", e));
     let _ = follow_stop.send(());
     if let Some(follower) = follower {
         let _ = follower.await;
@@ -312,6 +322,10 @@ where
     };
     let shutdown_timeout = assembly.shutdown_timeout;
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
+    assembly.response_audit.bind_log(&audit_log);
+    if let Some(engine) = &assembly.response {
+        engine.start();
+    }
     let breach_recorder = assembly
         .breaches
         .start(reports::breach_trail(&audit_log, &assembly.data_dir));

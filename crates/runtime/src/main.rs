@@ -82,6 +82,16 @@ enum Command {
         #[command(subcommand)]
         action: RouteAction,
     },
+    /// Incidents opened by automated response: list, show, acknowledge, resolve.
+    Incident {
+        #[command(subcommand)]
+        action: vowguard_runtime::response_cli::IncidentAction,
+    },
+    /// Response playbooks: list, explain, run, runs, show, approve, reject.
+    Playbook {
+        #[command(subcommand)]
+        action: vowguard_runtime::response_cli::PlaybookAction,
+    },
     /// The GDPR breach register: list, show, confirm, update, and the Art. 33 notice.
     Breach {
         #[command(subcommand)]
@@ -358,6 +368,8 @@ fn main() -> ExitCode {
                 action: AuditAction::RebuildStore { config },
             } => rebuild_store(&config).await,
             Command::Audit { action } => audit(action),
+            Command::Incident { action } => vowguard_runtime::response_cli::incident(action).await,
+            Command::Playbook { action } => vowguard_runtime::response_cli::playbook(action).await,
         }
     });
     match result {

@@ -78,7 +78,7 @@ pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
-fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -322,7 +322,20 @@ fn not_durable(e: &vowguard_core::Error) -> Response {
     reason = "the error is the HTTP response, built once per refused call"
 )]
 fn authorize(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(expected) = &state.admin_token else {
+    authorize_token(state.admin_token.as_ref(), headers)
+}
+
+/// Checks `Authorization: Bearer <token>` against `token` in constant time (the admin
+/// endpoints are off without one). `Err` is the response to send.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP response, built once per refused call"
+)]
+pub(crate) fn authorize_token(
+    token: Option<&SecretString>,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    let Some(expected) = token else {
         return Err(json_error(
             StatusCode::FORBIDDEN,
             "the admin API is disabled: set server.admin_token",

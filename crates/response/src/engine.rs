@@ -1,0 +1,1875 @@
+//! The response engine: opens incidents from alerts, starts the playbooks whose trigger
+//! matches, drives each run step by step, and keeps everything in the record file.
+//!
+//! * Every state change is appended (fsynced) to the record file before the engine acts on
+//!   it further; each timeline entry is then also appended to the [`AuditTrail`] as an
+//!   [`AuditRecord::Incident`].
+//! * A run's id is derived from the playbook, its version and the incident, so a duplicated
+//!   trigger finds the run already there. A step's idempotency key is derived from the
+//!   playbook, the incident fingerprint (and generation) and the step id: a step whose key
+//!   finished successfully is never executed again; the key is sent to the outside world
+//!   (HTTP `Idempotency-Key`, the notification's alert id, the ticket fingerprint) so a step
+//!   interrupted mid-call and resumed is recognised there.
+//! * Runs never hang: each attempt has a timeout, each approval a deadline, each run a
+//!   deadline enforced by its driver and, for runs whose driver is gone, by the reaper.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, watch};
+use vowguard_core::{
+    Alert, AuditRecord, AuditTrail, Error, ErrorKind, Event, NoAudit, Notifier, Priority,
+    RetryPolicy, RoutedAlert, SecretLookup, TicketDraft, TicketSystem, TicketUpdate,
+};
+use vowguard_router::{ActionHook, MatchContext, RequestedAction};
+
+use crate::config::{
+    Catalog, DEFAULT_APPROVAL_SECONDS, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, Step,
+    StepKind, TicketOp,
+};
+use crate::model::{
+    Incident, IncidentState, MAX_LINKED_ALERTS, Run, RunState, StateChange, StepRecord, StepStatus,
+    TimelineEntry,
+};
+use crate::store::{Record, RecordFile, State};
+use crate::template::Escape;
+
+/// Alerts waiting for the engine; beyond this `on_alert` drops (and logs) rather than block
+/// routing.
+const ALERT_QUEUE: usize = 4096;
+/// Most bytes of an HTTP response body kept in a step's output.
+const MAX_CAPTURED_BODY: usize = 64 * 1024;
+/// How often the reaper looks for runs past their deadline.
+const REAPER_EVERY: Duration = Duration::from_secs(1);
+/// Grace the reaper gives a run's own driver before ending the run itself.
+const REAPER_GRACE: chrono::Duration = chrono::Duration::seconds(2);
+
+/// Builds a [`ResponseEngine`].
+pub struct EngineBuilder {
+    config: ResponseConfig,
+    playbooks: Vec<(String, PlaybookConfig)>,
+    notifiers: HashMap<String, Arc<dyn Notifier>>,
+    tickets: HashMap<String, Arc<dyn TicketSystem>>,
+    actions: Option<Arc<dyn ActionHook>>,
+    audit: Arc<dyn AuditTrail>,
+    secrets: Option<(Arc<dyn SecretLookup>, std::path::PathBuf)>,
+    reaper_every: Duration,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("playbooks", &self.playbooks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineBuilder {
+    /// Adds a configured playbook (`[playbooks.<name>]`).
+    pub fn playbook(mut self, name: impl Into<String>, config: PlaybookConfig) -> Self {
+        self.playbooks.push((name.into(), config));
+        self
+    }
+
+    /// Makes a notifier available to `notify` steps.
+    pub fn notifier(mut self, id: impl Into<String>, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.insert(id.into(), notifier);
+        self
+    }
+
+    /// Makes a ticket system available to `ticket` steps.
+    pub fn ticket_system(mut self, id: impl Into<String>, system: Arc<dyn TicketSystem>) -> Self {
+        self.tickets.insert(id.into(), system);
+        self
+    }
+
+    /// The host's action hook (`action` steps); the actions it carries out are listed in
+    /// [`ResponseConfig::actions`].
+    pub fn action_hook(mut self, hook: Arc<dyn ActionHook>) -> Self {
+        self.actions = Some(hook);
+        self
+    }
+
+    /// Where timeline entries are also appended (default: nowhere).
+    pub fn audit(mut self, audit: Arc<dyn AuditTrail>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Resolves `secret_headers` of `http` steps (relative secret files from `base_dir`).
+    pub fn secrets(
+        mut self,
+        lookup: Arc<dyn SecretLookup>,
+        base_dir: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.secrets = Some((lookup, base_dir.into()));
+        self
+    }
+
+    /// How often the reaper runs (tests shorten it).
+    pub fn reaper_every(mut self, every: Duration) -> Self {
+        self.reaper_every = every;
+        self
+    }
+
+    /// Validates the playbooks, replays `<data_dir>/response/records.jsonl` and returns the
+    /// engine (not yet running: call [`ResponseEngine::start`]).
+    pub fn build(self, data_dir: &Path) -> Result<ResponseEngine, Error> {
+        let catalog = Catalog {
+            notifiers: self.notifiers.keys().cloned().collect(),
+            tickets: self.tickets.keys().cloned().collect(),
+            actions: if self.actions.is_some() {
+                self.config.actions.iter().cloned().collect()
+            } else {
+                HashSet::new()
+            },
+        };
+        for (i, a) in self.config.actions.iter().enumerate() {
+            if !crate::config::KNOWN_ACTIONS.contains(&a.as_str()) {
+                return Err(Error::config(format!(
+                    "`response.actions[{i}]`: unknown action `{a}` (known: {})",
+                    crate::config::KNOWN_ACTIONS.join(", ")
+                )));
+            }
+        }
+        let mut playbooks: Vec<Arc<Playbook>> = Vec::new();
+        let mut names = HashSet::new();
+        for (name, config) in self.playbooks {
+            if !names.insert(name.clone()) {
+                return Err(Error::config(format!("`playbooks.{name}`: defined twice")));
+            }
+            playbooks.push(Arc::new(Playbook::compile(&name, config, &catalog)?));
+        }
+        if self.config.default_playbooks {
+            for (name, config) in
+                crate::defaults::default_playbooks(&catalog, &self.config.default_approvers)
+            {
+                if names.insert(name.clone()) {
+                    playbooks.push(Arc::new(Playbook::compile(&name, config, &catalog)?));
+                }
+            }
+        }
+        let mut headers = HashMap::new();
+        for p in &playbooks {
+            for (i, s) in p.steps.iter().enumerate() {
+                let mut resolved = Vec::new();
+                for (name, secret) in &s.config.secret_headers {
+                    let key = format!("playbooks.{}.steps[{i}].secret_headers.{name}", p.name);
+                    let Some((lookup, base)) = &self.secrets else {
+                        return Err(Error::config(format!(
+                            "`{key}`: no secret source configured"
+                        )));
+                    };
+                    resolved.push((name.clone(), secret.resolve(&key, lookup.as_ref(), base)?));
+                }
+                headers.insert((p.name.clone(), s.config.id.clone()), resolved);
+            }
+        }
+        let (file, state) = RecordFile::open(
+            &data_dir.join("response"),
+            self.config.max_record_bytes,
+            self.config.keep_closed_incidents,
+        )?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::internal(format!("build HTTP client: {e}")))?;
+        let (changed, _) = watch::channel(0u64);
+        let (alerts_tx, alerts_rx) = mpsc::channel(ALERT_QUEUE);
+        Ok(ResponseEngine {
+            inner: Arc::new(Inner {
+                config: self.config,
+                playbooks,
+                notifiers: self.notifiers,
+                tickets: self.tickets,
+                actions: self.actions,
+                audit: self.audit,
+                secret_headers: headers,
+                http,
+                state: Mutex::new(state),
+                file: Mutex::new(file),
+                changed,
+                alerts_tx,
+                alerts_rx: Mutex::new(Some(alerts_rx)),
+                drivers: Mutex::new(HashSet::new()),
+                reaper_every: self.reaper_every,
+            }),
+        })
+    }
+}
+
+/// The automated-response engine. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ResponseEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ResponseConfig,
+    playbooks: Vec<Arc<Playbook>>,
+    notifiers: HashMap<String, Arc<dyn Notifier>>,
+    tickets: HashMap<String, Arc<dyn TicketSystem>>,
+    actions: Option<Arc<dyn ActionHook>>,
+    audit: Arc<dyn AuditTrail>,
+    secret_headers: HashMap<(String, String), Vec<(String, SecretString)>>,
+    http: reqwest::Client,
+    state: Mutex<State>,
+    file: Mutex<RecordFile>,
+    /// Bumped on every committed change (approval waiters watch it).
+    changed: watch::Sender<u64>,
+    alerts_tx: mpsc::Sender<RoutedAlert>,
+    alerts_rx: Mutex<Option<mpsc::Receiver<RoutedAlert>>>,
+    /// Runs whose driver task is alive.
+    drivers: Mutex<HashSet<String>>,
+    reaper_every: Duration,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseEngine")
+            .field(
+                "playbooks",
+                &self.playbooks.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What [`ResponseEngine::explain`] says about one playbook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerExplanation {
+    /// The playbook.
+    pub playbook: String,
+    /// Whether it would run.
+    pub matches: bool,
+    /// Why (or why not), one line per criterion.
+    pub reasons: Vec<String>,
+}
+
+impl ResponseEngine {
+    /// A builder with `config`.
+    pub fn builder(config: ResponseConfig) -> EngineBuilder {
+        EngineBuilder {
+            config,
+            playbooks: Vec::new(),
+            notifiers: HashMap::new(),
+            tickets: HashMap::new(),
+            actions: None,
+            audit: Arc::new(NoAudit),
+            secrets: None,
+            reaper_every: REAPER_EVERY,
+        }
+    }
+
+    /// Starts the alert worker and the reaper, and resumes every run that was going when
+    /// the process stopped, at the step it was in. Call once, inside a tokio runtime.
+    pub fn start(&self) {
+        if let Some(mut rx) = lock(&self.inner.alerts_rx).take() {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                while let Some(alert) = rx.recv().await {
+                    if let Err(e) = engine.handle_alert(&alert).await {
+                        tracing::error!(error = %e, alert_id = alert.alert.id.as_str(), "response engine could not handle an alert");
+                    }
+                }
+            });
+        }
+        let resumed: Vec<String> = lock(&self.inner.state)
+            .runs
+            .values()
+            .filter(|r| r.state == RunState::Running)
+            .map(|r| r.id.clone())
+            .collect();
+        for id in resumed {
+            tracing::info!(run = id.as_str(), "resuming playbook run");
+            self.spawn_driver(id);
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let every = self.inner.reaper_every;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = weak.upgrade() else { return };
+                ResponseEngine { inner }.reap(Utc::now());
+            }
+        });
+    }
+
+    /// Hands `alert` to the engine without waiting (called from routing; never blocks).
+    /// Returns false when the queue is full (the alert is logged and not responded to).
+    pub fn on_alert(&self, alert: &RoutedAlert) -> bool {
+        match self.inner.alerts_tx.try_send(alert.clone()) {
+            Ok(()) => true,
+            Err(_) => {
+                tracing::error!(
+                    alert_id = alert.alert.id.as_str(),
+                    "response engine queue full; alert not responded to"
+                );
+                false
+            }
+        }
+    }
+
+    /// The record file the engine keeps its state in.
+    pub fn record_path(&self) -> std::path::PathBuf {
+        lock(&self.inner.file).path().to_path_buf()
+    }
+
+    /// The validated playbooks.
+    pub fn playbooks(&self) -> Vec<Arc<Playbook>> {
+        self.inner.playbooks.clone()
+    }
+
+    /// Every incident, most recently opened first.
+    pub fn incidents(&self) -> Vec<Incident> {
+        let mut v: Vec<Incident> = lock(&self.inner.state)
+            .incidents
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by_key(|i| std::cmp::Reverse(i.opened.at));
+        v
+    }
+
+    /// One incident.
+    pub fn incident(&self, id: &str) -> Option<Incident> {
+        lock(&self.inner.state).incidents.get(id).cloned()
+    }
+
+    /// The incident not yet resolved for `fingerprint` (an alert group key), if any.
+    pub fn open_incident_for(&self, fingerprint: &str) -> Option<Incident> {
+        let state = lock(&self.inner.state);
+        let id = state.open_by_fingerprint.get(fingerprint)?;
+        state.incidents.get(id).cloned()
+    }
+
+    /// Runs, most recent first, optionally of one incident.
+    pub fn runs(&self, incident_id: Option<&str>) -> Vec<Run> {
+        let mut v: Vec<Run> = lock(&self.inner.state)
+            .runs
+            .values()
+            .filter(|r| incident_id.is_none_or(|i| r.incident_id == i))
+            .cloned()
+            .collect();
+        v.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+        v
+    }
+
+    /// One run.
+    pub fn run(&self, id: &str) -> Option<Run> {
+        lock(&self.inner.state).runs.get(id).cloned()
+    }
+
+    /// Waits until `run_id` is in a terminal state or `timeout` passes; returns the run.
+    pub async fn wait_run(&self, run_id: &str, timeout: Duration) -> Option<Run> {
+        let mut rx = self.inner.changed.subscribe();
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            let run = self.run(run_id);
+            if run.as_ref().is_some_and(|r| r.state.is_terminal()) {
+                return run;
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return self.run(run_id) },
+                () = tokio::time::sleep_until(until) => return self.run(run_id),
+            }
+        }
+    }
+
+    /// Waits until `check` holds over the engine or `timeout` passes; returns whether it held.
+    pub async fn wait_until(&self, timeout: Duration, check: impl Fn(&Self) -> bool) -> bool {
+        let mut rx = self.inner.changed.subscribe();
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            if check(self) {
+                return true;
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return check(self) },
+                () = tokio::time::sleep_until(until) => return check(self),
+            }
+        }
+    }
+
+    /// Which playbooks `alert` would trigger, and why.
+    pub fn explain(&self, alert: &Alert) -> Vec<TriggerExplanation> {
+        self.inner
+            .playbooks
+            .iter()
+            .map(|p| {
+                let (matches, reasons) = trigger_matches(p, alert);
+                TriggerExplanation {
+                    playbook: p.name.clone(),
+                    matches: matches && p.config.enabled,
+                    reasons: if p.config.enabled {
+                        reasons
+                    } else {
+                        vec!["disabled".into()]
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Opens (or links to) the incident for `alert` and starts the playbooks it triggers.
+    /// Returns the incident id, or `None` when the alert neither triggers a playbook nor is
+    /// urgent enough to open an incident.
+    pub async fn handle_alert(&self, routed: &RoutedAlert) -> Result<Option<String>, Error> {
+        let alert = &routed.alert;
+        let matching: Vec<Arc<Playbook>> = self
+            .inner
+            .playbooks
+            .iter()
+            .filter(|p| p.config.enabled && trigger_matches(p, alert).0)
+            .cloned()
+            .collect();
+        if matching.is_empty() && alert.priority > self.inner.config.open_incidents_at {
+            return Ok(None);
+        }
+        let incident_id = self
+            .open_or_link(&alert.dedup_key, alert, &format!("alert:{}", alert.id))
+            .await?;
+        let event = serde_json::to_value(alert.event.as_ref()).unwrap_or_default();
+        for p in matching {
+            let dry = p.config.dry_run;
+            self.start_run(
+                &p,
+                &incident_id,
+                event.clone(),
+                dry,
+                &format!("alert:{}", alert.id),
+            )
+            .await?;
+        }
+        Ok(Some(incident_id))
+    }
+
+    /// Opens an incident for `event` by hand (the CLI) and runs `playbook` for it (its
+    /// trigger is not checked). Returns the run id.
+    pub async fn run_playbook(
+        &self,
+        playbook: &str,
+        event: Arc<Event>,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<String, Error> {
+        let p = self
+            .inner
+            .playbooks
+            .iter()
+            .find(|p| p.name == playbook)
+            .cloned()
+            .ok_or_else(|| Error::invalid_input(format!("unknown playbook `{playbook}`")))?;
+        let mut alert = Alert::new(
+            event.clone(),
+            Priority::from_severity(event.severity),
+            format!("playbook/{playbook}"),
+        );
+        alert.dedup_key = format!("manual|{playbook}|{}", event.id);
+        alert.id = Alert::derive_id(&["manual", playbook, &event.id]);
+        let incident_id = self.open_or_link(&alert.dedup_key, &alert, actor).await?;
+        let value = serde_json::to_value(event.as_ref()).unwrap_or_default();
+        self.start_run(&p, &incident_id, value, dry_run || p.config.dry_run, actor)
+            .await
+    }
+
+    async fn open_or_link(
+        &self,
+        fingerprint: &str,
+        alert: &Alert,
+        actor: &str,
+    ) -> Result<String, Error> {
+        let now = Utc::now();
+        let event = &alert.event;
+        let (records, id) = {
+            let state = lock(&self.inner.state);
+            match state
+                .open_by_fingerprint
+                .get(fingerprint)
+                .and_then(|id| state.incidents.get(id))
+            {
+                Some(existing) => {
+                    if existing.alert_ids.contains(&alert.id) {
+                        return Ok(existing.id.clone());
+                    }
+                    let mut inc = existing.clone();
+                    inc.timeline = Vec::new();
+                    push_bounded(&mut inc.alert_ids, alert.id.clone());
+                    if !inc.event_ids.contains(&event.id) {
+                        push_bounded(&mut inc.event_ids, event.id.clone());
+                    }
+                    if let Some(w) = &event.wedding_id
+                        && !inc.wedding_ids.contains(w)
+                        && inc.wedding_ids.len() < MAX_LINKED_ALERTS
+                    {
+                        inc.wedding_ids.push(w.clone());
+                    }
+                    inc.alert_count += 1;
+                    inc.priority = inc.priority.min(alert.priority);
+                    let entry = entry(
+                        now,
+                        actor,
+                        "alert_linked",
+                        json!({"alert_id": alert.id, "event_id": event.id, "priority": alert.priority}),
+                    );
+                    let id = inc.id.clone();
+                    (
+                        vec![
+                            Record::Incident {
+                                incident: Box::new(inc),
+                            },
+                            Record::Timeline {
+                                incident_id: id.clone(),
+                                entry,
+                            },
+                        ],
+                        id,
+                    )
+                }
+                None => {
+                    let generation = state.generations.get(fingerprint).copied().unwrap_or(0);
+                    let id = format!(
+                        "inc-{}",
+                        Alert::derive_id(&["incident", fingerprint, &generation.to_string()])
+                    );
+                    let title = match &event.wedding_id {
+                        Some(w) => format!(
+                            "{} {} (wedding {w})",
+                            alert.priority.short(),
+                            event.summary()
+                        ),
+                        None => format!("{} {}", alert.priority.short(), event.summary()),
+                    };
+                    let inc = Incident {
+                        id: id.clone(),
+                        fingerprint: fingerprint.to_owned(),
+                        title: title
+                            .chars()
+                            .filter(|c| !c.is_control())
+                            .take(200)
+                            .collect(),
+                        priority: alert.priority,
+                        state: IncidentState::Open,
+                        opened: StateChange {
+                            by: actor.to_owned(),
+                            at: now,
+                        },
+                        acknowledged: None,
+                        contained: None,
+                        resolved: None,
+                        route: alert.route.clone(),
+                        alert_ids: vec![alert.id.clone()],
+                        alert_count: 1,
+                        event_ids: vec![event.id.clone()],
+                        wedding_ids: event.wedding_id.clone().into_iter().collect(),
+                        first_event: serde_json::to_value(event.as_ref()).unwrap_or_default(),
+                        tickets: Default::default(),
+                        timeline: Vec::new(),
+                    };
+                    let entry = entry(
+                        now,
+                        actor,
+                        "opened",
+                        json!({
+                            "fingerprint": fingerprint, "alert_id": alert.id, "event_id": event.id,
+                            "priority": alert.priority, "route": alert.route,
+                        }),
+                    );
+                    (
+                        vec![
+                            Record::Incident {
+                                incident: Box::new(inc),
+                            },
+                            Record::Timeline {
+                                incident_id: id.clone(),
+                                entry,
+                            },
+                        ],
+                        id,
+                    )
+                }
+            }
+        };
+        self.commit(records).await?;
+        Ok(id)
+    }
+
+    /// Acknowledges an incident.
+    pub async fn acknowledge(&self, incident_id: &str, actor: &str) -> Result<Incident, Error> {
+        self.set_state(incident_id, IncidentState::Acknowledged, actor, None)
+            .await
+    }
+
+    /// Resolves an incident with a note (and resolves its tickets).
+    pub async fn resolve(
+        &self,
+        incident_id: &str,
+        actor: &str,
+        note: &str,
+    ) -> Result<Incident, Error> {
+        let inc = self
+            .set_state(incident_id, IncidentState::Resolved, actor, Some(note))
+            .await?;
+        for (system_id, ticket) in &inc.tickets {
+            let Some(system) = self.inner.tickets.get(system_id) else {
+                continue;
+            };
+            let result = RetryPolicy::default()
+                .run(|_| system.resolve(ticket, note))
+                .await
+                .0;
+            let (action, fields) = match result {
+                Ok(()) => (
+                    "ticket_resolved",
+                    json!({"system": system_id, "key": ticket.key}),
+                ),
+                Err(e) => (
+                    "ticket_resolve_failed",
+                    json!({"system": system_id, "key": ticket.key, "error": e.to_string()}),
+                ),
+            };
+            self.commit(vec![Record::Timeline {
+                incident_id: inc.id.clone(),
+                entry: entry(Utc::now(), "system", action, fields),
+            }])
+            .await?;
+        }
+        Ok(self.incident(incident_id).unwrap_or(inc))
+    }
+
+    /// Moves an incident to `to` (recording who and when). Moving backwards (a resolved
+    /// incident acknowledged) is refused.
+    pub async fn set_state(
+        &self,
+        incident_id: &str,
+        to: IncidentState,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Incident, Error> {
+        let now = Utc::now();
+        let records = {
+            let state = lock(&self.inner.state);
+            let inc = state
+                .incidents
+                .get(incident_id)
+                .ok_or_else(|| Error::invalid_input(format!("unknown incident `{incident_id}`")))?;
+            if inc.state >= to {
+                return Err(Error::rejected(format!(
+                    "incident `{incident_id}` is {}; it cannot become {}",
+                    inc.state.as_str(),
+                    to.as_str()
+                )));
+            }
+            let mut inc = inc.clone();
+            inc.timeline = Vec::new();
+            let change = Some(StateChange {
+                by: actor.to_owned(),
+                at: now,
+            });
+            match to {
+                IncidentState::Acknowledged => inc.acknowledged = change,
+                IncidentState::Contained => inc.contained = change,
+                IncidentState::Resolved => inc.resolved = change,
+                IncidentState::Open => {}
+            }
+            let mut fields = json!({"from": inc.state.as_str(), "to": to.as_str()});
+            if let Some(note) = note {
+                fields["note"] = Value::String(
+                    note.chars()
+                        .filter(|c| !c.is_control() || *c == '\n')
+                        .take(4096)
+                        .collect(),
+                );
+            }
+            inc.state = to;
+            vec![
+                Record::Incident {
+                    incident: Box::new(inc),
+                },
+                Record::Timeline {
+                    incident_id: incident_id.to_owned(),
+                    entry: entry(now, actor, to.as_str(), fields),
+                },
+            ]
+        };
+        self.commit(records).await?;
+        let incident = self
+            .incident(incident_id)
+            .ok_or_else(|| Error::internal("incident vanished"))?;
+        // Acknowledged/contained go to the incident's tickets as timeline entries (resolve
+        // closes them instead, in `resolve`). In the background: a ticket system that is
+        // down never holds up the state change; the outcome is on the timeline.
+        if matches!(to, IncidentState::Acknowledged | IncidentState::Contained) {
+            for (system_id, ticket) in incident.tickets.clone() {
+                let Some(system) = self.inner.tickets.get(&system_id).cloned() else {
+                    continue;
+                };
+                let engine = self.clone();
+                let update = TicketUpdate {
+                    at: now,
+                    author: actor.to_owned(),
+                    text: format!("Incident {incident_id} {} by {actor}", to.as_str()),
+                };
+                let incident_id = incident_id.to_owned();
+                tokio::spawn(async move {
+                    let result = RetryPolicy::default()
+                        .run(|_| system.update(&ticket, &update))
+                        .await
+                        .0;
+                    let (action, mut fields) = match result {
+                        Ok(()) => (
+                            "ticket_updated",
+                            json!({"system": system_id, "key": ticket.key}),
+                        ),
+                        Err(e) => (
+                            "ticket_update_failed",
+                            json!({"system": system_id, "key": ticket.key, "error": e.to_string()}),
+                        ),
+                    };
+                    fields["text"] = Value::String(update.text.clone());
+                    let _ = engine
+                        .commit(vec![Record::Timeline {
+                            incident_id,
+                            entry: entry(Utc::now(), "system", action, fields),
+                        }])
+                        .await;
+                });
+            }
+        }
+        Ok(incident)
+    }
+
+    /// Records an approval decision on a waiting approval step. Someone not among the
+    /// step's approvers is refused, and the refusal is on the timeline.
+    pub async fn decide(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        actor: &str,
+        approve: bool,
+    ) -> Result<(), Error> {
+        let now = Utc::now();
+        let (incident_id, step_cfg, current) = {
+            let state = lock(&self.inner.state);
+            let run = state
+                .runs
+                .get(run_id)
+                .ok_or_else(|| Error::invalid_input(format!("unknown run `{run_id}`")))?;
+            let p = self.playbook_of(run)?;
+            let step = p
+                .steps
+                .iter()
+                .find(|s| s.config.id == step_id)
+                .ok_or_else(|| {
+                    Error::invalid_input(format!("run `{run_id}` has no step `{step_id}`"))
+                })?;
+            if step.config.kind != StepKind::Approval {
+                return Err(Error::invalid_input(format!(
+                    "step `{step_id}` is not an approval"
+                )));
+            }
+            (
+                run.incident_id.clone(),
+                step.config.clone(),
+                run.steps.get(step_id).cloned(),
+            )
+        };
+        if !step_cfg.approvers.iter().any(|a| a == actor) {
+            self.commit(vec![Record::Timeline {
+                incident_id,
+                entry: entry(
+                    now,
+                    actor,
+                    "approval_refused",
+                    json!({"run_id": run_id, "step_id": step_id, "reason": "not an approver"}),
+                ),
+            }])
+            .await?;
+            return Err(Error::rejected(format!(
+                "`{actor}` may not decide step `{step_id}`"
+            )));
+        }
+        let Some(mut record) = current.filter(|r| r.status == StepStatus::Running) else {
+            return Err(Error::rejected(format!(
+                "step `{step_id}` of run `{run_id}` is not waiting for a decision"
+            )));
+        };
+        record.status = if approve {
+            StepStatus::Succeeded
+        } else {
+            StepStatus::Failed
+        };
+        record.finished_at = Some(now);
+        record.output = json!({"approved": approve, "by": actor, "at": now});
+        if !approve {
+            record.error = Some(format!("rejected by {actor}"));
+        }
+        if !self
+            .finish_step(run_id, &incident_id, record, actor)
+            .await?
+        {
+            return Err(Error::rejected(format!(
+                "step `{step_id}` was decided meanwhile"
+            )));
+        }
+        Ok(())
+    }
+
+    fn playbook_of(&self, run: &Run) -> Result<Arc<Playbook>, Error> {
+        // A run resumes with the playbook it started with (its snapshot), even when the
+        // configuration changed since.
+        if let Some(p) = self
+            .inner
+            .playbooks
+            .iter()
+            .find(|p| p.name == run.playbook && p.config.version == run.version)
+        {
+            return Ok(p.clone());
+        }
+        let config: PlaybookConfig = serde_json::from_value(run.snapshot.clone()).map_err(|e| {
+            Error::internal(format!(
+                "run `{}`: unreadable playbook snapshot: {e}",
+                run.id
+            ))
+        })?;
+        let catalog = Catalog {
+            notifiers: self.inner.notifiers.keys().cloned().collect(),
+            tickets: self.inner.tickets.keys().cloned().collect(),
+            actions: self.inner.config.actions.iter().cloned().collect(),
+        };
+        Ok(Arc::new(Playbook::compile(
+            &run.playbook,
+            config,
+            &catalog,
+        )?))
+    }
+
+    /// Appends records durably, applies them, and passes timeline entries to the audit trail.
+    async fn commit(&self, records: Vec<Record>) -> Result<(), Error> {
+        let audit: Vec<AuditRecord> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Timeline { incident_id, entry } => Some(AuditRecord::Incident {
+                    at: entry.at,
+                    incident_id: incident_id.clone(),
+                    action: entry.action.clone(),
+                    actor: entry.actor.clone(),
+                    fields: entry.fields.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        // The fsync runs on the blocking pool, never on a runtime worker.
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let mut file = lock(&inner.file);
+            file.append(&records)?;
+            let mut state = lock(&inner.state);
+            for r in records {
+                state.apply(r);
+            }
+            if let Err(e) = file.maybe_compact(&state) {
+                tracing::error!(error = %e, "response record file not compacted");
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("response record writer failed: {e}")))??;
+        self.inner.changed.send_modify(|n| *n += 1);
+        if !audit.is_empty()
+            && let Err(e) = self.inner.audit.append(audit).await
+        {
+            tracing::error!(error = %e, "incident timeline entry not appended to the audit trail");
+        }
+        Ok(())
+    }
+
+    async fn start_run(
+        &self,
+        p: &Arc<Playbook>,
+        incident_id: &str,
+        event: Value,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<String, Error> {
+        let id = format!(
+            "run-{}",
+            Alert::derive_id(&[
+                "run",
+                &p.name,
+                &p.config.version.to_string(),
+                incident_id,
+                if dry_run { "dry" } else { "live" }
+            ])
+        );
+        if lock(&self.inner.state).runs.contains_key(&id) {
+            return Ok(id);
+        }
+        let now = Utc::now();
+        let run = Run {
+            id: id.clone(),
+            playbook: p.name.clone(),
+            version: p.config.version,
+            snapshot: p.snapshot(),
+            incident_id: incident_id.to_owned(),
+            event,
+            dry_run,
+            state: RunState::Running,
+            started_at: now,
+            deadline: now
+                + chrono::Duration::seconds(
+                    i64::try_from(p.config.deadline_seconds)
+                        .unwrap_or(i64::MAX / 1000)
+                        .min(365 * 86_400),
+                ),
+            finished_at: None,
+            started_by: actor.to_owned(),
+            steps: Default::default(),
+        };
+        self.commit(vec![
+            Record::Run { run: Box::new(run) },
+            Record::Timeline {
+                incident_id: incident_id.to_owned(),
+                entry: entry(now, actor, "run_started", json!({"run_id": id, "playbook": p.name, "version": p.config.version, "dry_run": dry_run})),
+            },
+        ])
+        .await?;
+        self.spawn_driver(id.clone());
+        Ok(id)
+    }
+
+    fn spawn_driver(&self, run_id: String) {
+        if !lock(&self.inner.drivers).insert(run_id.clone()) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let outcome = engine.drive(&run_id).await;
+            if let Err(e) = outcome {
+                tracing::error!(run = run_id.as_str(), error = %e, "playbook run driver failed");
+                let _ = engine
+                    .end_run(&run_id, RunState::Failed, Some(e.to_string()))
+                    .await;
+            }
+            lock(&engine.inner.drivers).remove(&run_id);
+        });
+    }
+
+    /// Ends runs past their deadline whose driver is gone (or stuck past the grace).
+    pub fn reap(&self, now: DateTime<Utc>) -> Vec<String> {
+        let due: Vec<String> = {
+            let state = lock(&self.inner.state);
+            state
+                .runs
+                .values()
+                .filter(|r| r.state == RunState::Running && r.deadline + REAPER_GRACE <= now)
+                .map(|r| r.id.clone())
+                .collect()
+        };
+        for id in &due {
+            let engine = self.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine
+                    .end_run(
+                        &id,
+                        RunState::TimedOut,
+                        Some("ended by the reaper: past the playbook deadline".into()),
+                    )
+                    .await
+                {
+                    tracing::error!(run = id.as_str(), error = %e, "reaper could not end a run");
+                }
+            });
+        }
+        due
+    }
+
+    async fn end_run(
+        &self,
+        run_id: &str,
+        to: RunState,
+        reason: Option<String>,
+    ) -> Result<(), Error> {
+        let now = Utc::now();
+        let records = {
+            let state = lock(&self.inner.state);
+            let Some(run) = state.runs.get(run_id) else {
+                return Ok(());
+            };
+            if run.state.is_terminal() {
+                return Ok(());
+            }
+            let mut records = Vec::new();
+            for step in run
+                .steps
+                .values()
+                .filter(|s| s.status == StepStatus::Running)
+            {
+                let mut s = step.clone();
+                s.status = StepStatus::TimedOut;
+                s.finished_at = Some(now);
+                s.error = Some(reason.clone().unwrap_or_else(|| "the run ended".into()));
+                records.push(Record::Step {
+                    run_id: run_id.to_owned(),
+                    step: s,
+                });
+            }
+            let mut header = run.clone();
+            header.steps = Default::default();
+            header.state = to;
+            header.finished_at = Some(now);
+            let mut fields =
+                json!({"run_id": run_id, "playbook": run.playbook, "state": to.as_str()});
+            if let Some(r) = &reason {
+                fields["reason"] = Value::String(r.clone());
+            }
+            records.push(Record::Run {
+                run: Box::new(header),
+            });
+            records.push(Record::Timeline {
+                incident_id: run.incident_id.clone(),
+                entry: entry(
+                    now,
+                    &format!("playbook:{}", run.playbook),
+                    "run_finished",
+                    fields,
+                ),
+            });
+            records
+        };
+        self.commit(records).await
+    }
+
+    /// Writes a step's final record unless it is already final; true when written.
+    async fn finish_step(
+        &self,
+        run_id: &str,
+        incident_id: &str,
+        record: StepRecord,
+        actor: &str,
+    ) -> Result<bool, Error> {
+        {
+            let state = lock(&self.inner.state);
+            let run = state.runs.get(run_id);
+            if run.is_none_or(|r| r.state.is_terminal())
+                || run
+                    .and_then(|r| r.steps.get(&record.step_id))
+                    .is_some_and(|s| s.status.is_terminal())
+            {
+                return Ok(false);
+            }
+        }
+        let mut fields = json!({
+            "run_id": run_id, "step_id": record.step_id, "status": record.status,
+            "attempts": record.attempts, "idempotency_key": record.idempotency_key,
+        });
+        if record.dry_run {
+            fields["dry_run"] = Value::Bool(true);
+        }
+        if let Some(e) = &record.error {
+            fields["error"] = Value::String(e.clone());
+        }
+        if !record.output.is_null() {
+            fields["output"] = record.output.clone();
+        }
+        let action = if record.status == StepStatus::Skipped {
+            "step_skipped"
+        } else {
+            "step_finished"
+        };
+        let at = record.finished_at.unwrap_or_else(Utc::now);
+        self.commit(vec![
+            Record::Step {
+                run_id: run_id.to_owned(),
+                step: record,
+            },
+            Record::Timeline {
+                incident_id: incident_id.to_owned(),
+                entry: entry(at, actor, action, fields),
+            },
+        ])
+        .await?;
+        Ok(true)
+    }
+
+    fn context(&self, run_id: &str) -> Option<Value> {
+        let state = lock(&self.inner.state);
+        let run = state.runs.get(run_id)?;
+        let incident = state.incidents.get(&run.incident_id)?;
+        let steps: Map<String, Value> = run
+            .steps
+            .iter()
+            .map(|(k, s)| (k.clone(), s.context()))
+            .collect();
+        Some(json!({
+            "steps": steps,
+            "incident": incident.context(),
+            "event": run.event,
+            "playbook": {"name": run.playbook, "version": run.version},
+            "run": {"id": run.id, "dry_run": run.dry_run},
+        }))
+    }
+
+    async fn drive(&self, run_id: &str) -> Result<(), Error> {
+        let (p, deadline, incident_id) = {
+            let state = lock(&self.inner.state);
+            let run = state
+                .runs
+                .get(run_id)
+                .ok_or_else(|| Error::internal("run vanished"))?;
+            (
+                self.playbook_of(run)?,
+                run.deadline,
+                run.incident_id.clone(),
+            )
+        };
+        let left = (deadline - Utc::now()).to_std().unwrap_or_default();
+        match tokio::time::timeout(left, self.drive_steps(run_id, &incident_id, &p)).await {
+            Ok(result) => {
+                let to = result?;
+                self.end_run(run_id, to, None).await
+            }
+            Err(_) => {
+                self.end_run(
+                    run_id,
+                    RunState::TimedOut,
+                    Some("past the playbook deadline".into()),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn drive_steps(
+        &self,
+        run_id: &str,
+        incident_id: &str,
+        p: &Arc<Playbook>,
+    ) -> Result<RunState, Error> {
+        let actor = format!("playbook:{}", p.name);
+        let mut in_flight = FuturesUnordered::new();
+        let mut started: HashSet<String> = HashSet::new();
+        let mut stop: Option<RunState> = None;
+        loop {
+            if stop.is_none() {
+                let mut progressed = true;
+                while progressed {
+                    progressed = false;
+                    let run = self
+                        .run(run_id)
+                        .ok_or_else(|| Error::internal("run vanished"))?;
+                    for step in &p.steps {
+                        let id = &step.config.id;
+                        if started.contains(id)
+                            || run.steps.get(id).is_some_and(|s| s.status.is_terminal())
+                        {
+                            continue;
+                        }
+                        let resumed = run
+                            .steps
+                            .get(id)
+                            .is_some_and(|s| s.status == StepStatus::Running);
+                        if !resumed {
+                            let ready = step
+                                .after
+                                .iter()
+                                .all(|d| run.steps.get(d).is_some_and(|s| s.status.is_terminal()));
+                            if !ready {
+                                continue;
+                            }
+                            if let Some(cond) = &step.when {
+                                let ctx = self.context(run_id).unwrap_or_default();
+                                if !cond.eval(&ctx) {
+                                    let record = StepRecord {
+                                        step_id: id.clone(),
+                                        status: StepStatus::Skipped,
+                                        attempts: 0,
+                                        idempotency_key: step_key(p, &run, id, self),
+                                        started_at: None,
+                                        finished_at: Some(Utc::now()),
+                                        deadline: None,
+                                        output: json!({"condition": cond.to_string()}),
+                                        error: None,
+                                        dry_run: run.dry_run,
+                                    };
+                                    self.finish_step(run_id, incident_id, record, &actor)
+                                        .await?;
+                                    progressed = true;
+                                    break;
+                                }
+                            }
+                        }
+                        started.insert(id.clone());
+                        let engine = self.clone();
+                        let step = step.clone();
+                        let p = p.clone();
+                        let run_id = run_id.to_owned();
+                        in_flight.push(async move {
+                            let result = engine.execute(&p, &step, &run_id).await;
+                            (step, result)
+                        });
+                    }
+                }
+            }
+            let Some((step, result)) = in_flight.next().await else {
+                break;
+            };
+            let record = result?;
+            if !record.status.is_terminal() {
+                continue;
+            }
+            let failed =
+                record.status != StepStatus::Succeeded && record.status != StepStatus::Skipped;
+            if failed && !step.config.continue_on_error && stop.is_none() {
+                let rejected = step.config.kind == StepKind::Approval
+                    && record.output.get("approved") == Some(&Value::Bool(false));
+                stop = Some(if rejected {
+                    RunState::Rejected
+                } else {
+                    RunState::Failed
+                });
+            }
+        }
+        let run = self
+            .run(run_id)
+            .ok_or_else(|| Error::internal("run vanished"))?;
+        if let Some(to) = stop {
+            // Steps never reached are recorded as skipped: the run's record is complete.
+            for step in &p.steps {
+                if !run.steps.contains_key(&step.config.id) {
+                    let record = StepRecord {
+                        step_id: step.config.id.clone(),
+                        status: StepStatus::Skipped,
+                        attempts: 0,
+                        idempotency_key: step_key(p, &run, &step.config.id, self),
+                        started_at: None,
+                        finished_at: Some(Utc::now()),
+                        deadline: None,
+                        output: Value::Null,
+                        error: Some("not run: an earlier step failed".into()),
+                        dry_run: run.dry_run,
+                    };
+                    self.finish_step(run_id, incident_id, record, &actor)
+                        .await?;
+                }
+            }
+            return Ok(to);
+        }
+        if run.steps.values().all(|s| s.status == StepStatus::Skipped) {
+            return Ok(RunState::NoBranchMatched);
+        }
+        Ok(RunState::Succeeded)
+    }
+
+    /// Runs one step to its final record (which is committed).
+    async fn execute(
+        &self,
+        p: &Arc<Playbook>,
+        step: &Step,
+        run_id: &str,
+    ) -> Result<StepRecord, Error> {
+        let actor = format!("playbook:{}", p.name);
+        let run = self
+            .run(run_id)
+            .ok_or_else(|| Error::internal("run vanished"))?;
+        let incident_id = run.incident_id.clone();
+        let id = &step.config.id;
+        let key = step_key(p, &run, id, self);
+        let existing = run.steps.get(id).cloned();
+        // Already done under this key (a duplicate trigger, or a run of an older version):
+        // the outside world is not called again.
+        let done = lock(&self.inner.state).done_keys.get(&key).cloned();
+        if let Some(done) = done.filter(|_| !run.dry_run) {
+            let mut record = done;
+            record.step_id = id.clone();
+            record.output = json!({"deduplicated": true, "output": record.output});
+            self.finish_step(run_id, &incident_id, record.clone(), &actor)
+                .await?;
+            return Ok(record);
+        }
+        let now = Utc::now();
+        let mut record = match existing {
+            Some(r) => r,
+            None => {
+                let deadline = (step.config.kind == StepKind::Approval).then(|| {
+                    now + chrono::Duration::seconds(
+                        i64::try_from(
+                            step.config
+                                .deadline_seconds
+                                .unwrap_or(DEFAULT_APPROVAL_SECONDS),
+                        )
+                        .unwrap_or(i64::MAX / 1000)
+                        .min(365 * 86_400),
+                    )
+                });
+                let r = StepRecord {
+                    step_id: id.clone(),
+                    status: StepStatus::Running,
+                    attempts: 0,
+                    idempotency_key: key.clone(),
+                    started_at: Some(now),
+                    finished_at: None,
+                    deadline,
+                    output: Value::Null,
+                    error: None,
+                    dry_run: run.dry_run,
+                };
+                let mut fields = json!({"run_id": run_id, "step_id": id, "kind": step.config.kind, "idempotency_key": key});
+                if let Some(d) = deadline {
+                    fields["deadline"] = json!(d);
+                }
+                self.commit(vec![
+                    Record::Step {
+                        run_id: run_id.to_owned(),
+                        step: r.clone(),
+                    },
+                    Record::Timeline {
+                        incident_id: incident_id.clone(),
+                        entry: entry(now, &actor, "step_started", fields),
+                    },
+                ])
+                .await?;
+                r
+            }
+        };
+        if step.config.kind == StepKind::Approval {
+            return self
+                .await_approval(step, run_id, &incident_id, record)
+                .await;
+        }
+        if run.dry_run {
+            record.status = StepStatus::Succeeded;
+            record.finished_at = Some(Utc::now());
+            record.output = json!({"dry_run": true, "would": describe(step)});
+            self.finish_step(run_id, &incident_id, record.clone(), &actor)
+                .await?;
+            return Ok(record);
+        }
+        let policy = step.config.retry.unwrap_or(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        });
+        let timeout = Duration::from_millis(step.config.timeout_ms);
+        let mut timed_out = false;
+        let (result, attempts) = policy
+            .run(|_| async {
+                match tokio::time::timeout(timeout, self.call(p, step, run_id, &key)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::unavailable(format!(
+                        "step `{id}` timed out after {} ms",
+                        step.config.timeout_ms
+                    ))),
+                }
+            })
+            .await;
+        if let Err(e) = &result
+            && e.kind() == ErrorKind::Unavailable
+            && e.message().contains("timed out after")
+        {
+            timed_out = true;
+        }
+        record.attempts = record.attempts.saturating_add(attempts);
+        record.finished_at = Some(Utc::now());
+        match result {
+            Ok(output) => {
+                record.status = StepStatus::Succeeded;
+                record.output = output;
+                record.error = None;
+            }
+            Err(e) => {
+                record.status = if timed_out {
+                    StepStatus::TimedOut
+                } else {
+                    StepStatus::Failed
+                };
+                record.error = Some(e.to_string());
+            }
+        }
+        self.finish_step(run_id, &incident_id, record.clone(), &actor)
+            .await?;
+        Ok(record)
+    }
+
+    async fn await_approval(
+        &self,
+        step: &Step,
+        run_id: &str,
+        incident_id: &str,
+        record: StepRecord,
+    ) -> Result<StepRecord, Error> {
+        let mut rx = self.inner.changed.subscribe();
+        let deadline = record.deadline.unwrap_or_else(Utc::now);
+        let dry_run = record.dry_run;
+        if dry_run {
+            let mut r = record;
+            r.status = StepStatus::Succeeded;
+            r.finished_at = Some(Utc::now());
+            r.output = json!({"dry_run": true, "approved": true, "would": describe(step)});
+            self.finish_step(run_id, incident_id, r.clone(), "system")
+                .await?;
+            return Ok(r);
+        }
+        loop {
+            if let Some(current) = self
+                .run(run_id)
+                .and_then(|r| r.steps.get(&step.config.id).cloned())
+                && current.status.is_terminal()
+            {
+                return Ok(current);
+            }
+            let left = (deadline - Utc::now()).to_std().unwrap_or_default();
+            if left.is_zero() {
+                let mut r = record.clone();
+                r.finished_at = Some(Utc::now());
+                match step.config.on_timeout.unwrap_or_default() {
+                    OnTimeout::Approve => {
+                        r.status = StepStatus::Succeeded;
+                        r.output = json!({"approved": true, "by": "timeout"});
+                    }
+                    OnTimeout::Reject => {
+                        r.status = StepStatus::Failed;
+                        r.output = json!({"approved": false, "by": "timeout"});
+                        r.error = Some("no decision before the deadline: rejected".into());
+                    }
+                    OnTimeout::Fail => {
+                        r.status = StepStatus::TimedOut;
+                        r.error = Some("no decision before the deadline".into());
+                    }
+                }
+                self.finish_step(run_id, incident_id, r, "system").await?;
+                continue;
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return Err(Error::internal("engine stopped")) },
+                () = tokio::time::sleep(left) => {}
+            }
+        }
+    }
+
+    /// One attempt of a step's call to the outside world; the output on success.
+    async fn call(
+        &self,
+        p: &Arc<Playbook>,
+        step: &Step,
+        run_id: &str,
+        key: &str,
+    ) -> Result<Value, Error> {
+        let ctx = self.context(run_id).unwrap_or_default();
+        let (incident, run) = {
+            let state = lock(&self.inner.state);
+            let run = state
+                .runs
+                .get(run_id)
+                .cloned()
+                .ok_or_else(|| Error::internal("run vanished"))?;
+            let incident = state
+                .incidents
+                .get(&run.incident_id)
+                .cloned()
+                .ok_or_else(|| Error::internal("incident vanished"))?;
+            (incident, run)
+        };
+        let c = &step.config;
+        let event: Option<Arc<Event>> =
+            serde_json::from_value(run.event.clone()).ok().map(Arc::new);
+        let text = |t: &Option<crate::template::Template>| {
+            t.as_ref().map(|t| t.render(&ctx, Escape::Text))
+        };
+        match c.kind {
+            StepKind::Action => {
+                let hook = self
+                    .inner
+                    .actions
+                    .as_ref()
+                    .ok_or_else(|| Error::config("no action hook installed"))?;
+                let action = c.action.clone().unwrap_or_default();
+                let requested = RequestedAction {
+                    action: action.clone(),
+                    event_id: event.as_ref().map(|e| e.id.clone()).unwrap_or_default(),
+                    wedding_id: event.as_ref().and_then(|e| e.wedding_id.clone()),
+                    user_ids: event
+                        .as_ref()
+                        .and_then(|e| e.user_id.clone())
+                        .into_iter()
+                        .collect(),
+                    reason: format!(
+                        "playbook {} step {} (incident {}, idempotency key {key})",
+                        p.name, c.id, incident.id
+                    ),
+                };
+                hook.request(&requested);
+                Ok(
+                    json!({"requested": action, "user_ids": requested.user_ids, "wedding_id": requested.wedding_id}),
+                )
+            }
+            StepKind::Notify => {
+                let id = c.notifier.clone().unwrap_or_default();
+                let notifier = self
+                    .inner
+                    .notifiers
+                    .get(&id)
+                    .ok_or_else(|| Error::config(format!("notifier `{id}` is gone")))?;
+                let event =
+                    event.ok_or_else(|| Error::invalid_input("the run's event is unreadable"))?;
+                let mut alert =
+                    Alert::new(event, incident.priority, format!("playbook/{}", p.name));
+                alert.id = Alert::derive_id(&["notify", key]);
+                alert.dedup_key = incident.fingerprint.clone();
+                alert.reasons =
+                    vec![text(&step.message).unwrap_or_else(|| {
+                        format!("Incident {}: {}", incident.id, incident.title)
+                    })];
+                let receipt = notifier.notify(&alert).await?;
+                Ok(json!({"notifier": id, "delivery_id": receipt.delivery_id}))
+            }
+            StepKind::Ticket => {
+                let id = c.system.clone().unwrap_or_default();
+                let system = self
+                    .inner
+                    .tickets
+                    .get(&id)
+                    .ok_or_else(|| Error::config(format!("ticket system `{id}` is gone")))?;
+                match c.op.unwrap_or_default() {
+                    TicketOp::Open => {
+                        let title = text(&step.title).unwrap_or_else(|| incident.title.clone());
+                        let mut draft = TicketDraft::new(
+                            incident.id.clone(),
+                            incident.fingerprint.clone(),
+                            title,
+                            incident.priority,
+                        );
+                        draft.description = text(&step.message).unwrap_or_default();
+                        draft.wedding_ids = incident.wedding_ids.clone();
+                        draft.labels = vec!["vowguard".into(), format!("playbook-{}", p.name)];
+                        draft.tasks = c.tasks.clone();
+                        draft.event = event;
+                        draft.opened_at = incident.opened.at;
+                        let ticket = system.open(&draft).await?;
+                        let now = Utc::now();
+                        let mut inc = incident.clone();
+                        inc.timeline = Vec::new();
+                        inc.tickets.insert(id.clone(), ticket.clone());
+                        self.commit(vec![
+                            Record::Incident {
+                                incident: Box::new(inc),
+                            },
+                            Record::Timeline {
+                                incident_id: incident.id.clone(),
+                                entry: entry(
+                                    now,
+                                    &format!("playbook:{}", p.name),
+                                    "ticket_opened",
+                                    json!({"system": id, "key": ticket.key, "url": ticket.url}),
+                                ),
+                            },
+                        ])
+                        .await?;
+                        Ok(json!({"system": id, "key": ticket.key, "url": ticket.url}))
+                    }
+                    op => {
+                        let ticket = incident.tickets.get(&id).cloned().ok_or_else(|| {
+                            Error::rejected(format!(
+                                "no ticket open in `{id}` for incident {}",
+                                incident.id
+                            ))
+                        })?;
+                        let note = text(&step.message).unwrap_or_default();
+                        if op == TicketOp::Update {
+                            system
+                                .update(
+                                    &ticket,
+                                    &TicketUpdate {
+                                        at: Utc::now(),
+                                        author: format!("playbook:{}", p.name),
+                                        text: note,
+                                    },
+                                )
+                                .await?;
+                        } else {
+                            system.resolve(&ticket, &note).await?;
+                        }
+                        Ok(json!({"system": id, "key": ticket.key}))
+                    }
+                }
+            }
+            StepKind::Http => self.http(p, step, &ctx, key).await,
+            StepKind::SetState => {
+                let to = step.state.unwrap_or(IncidentState::Open);
+                if incident.state >= to {
+                    return Ok(json!({"state": incident.state.as_str(), "changed": false}));
+                }
+                self.set_state(&incident.id, to, &format!("playbook:{}", p.name), None)
+                    .await?;
+                Ok(json!({"state": to.as_str(), "changed": true}))
+            }
+            StepKind::Approval => Err(Error::internal("approval steps are not called")),
+        }
+    }
+
+    async fn http(
+        &self,
+        p: &Arc<Playbook>,
+        step: &Step,
+        ctx: &Value,
+        key: &str,
+    ) -> Result<Value, Error> {
+        let c = &step.config;
+        let url = c.url.clone().unwrap_or_default();
+        let host = reqwest::Url::parse(&url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let method = reqwest::Method::from_bytes(c.method.as_deref().unwrap_or("POST").as_bytes())
+            .map_err(|_| Error::config("bad method"))?;
+        let mut req = self
+            .inner
+            .http
+            .request(method, &url)
+            .header("Idempotency-Key", key);
+        for (name, value) in &c.headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        if let Some(secrets) = self
+            .inner
+            .secret_headers
+            .get(&(p.name.clone(), c.id.clone()))
+        {
+            for (name, value) in secrets {
+                let mut v = reqwest::header::HeaderValue::from_str(value.expose_secret()).map_err(
+                    |_| {
+                        Error::config(format!(
+                            "step `{}`: secret header `{name}` is not a header value",
+                            c.id
+                        ))
+                    },
+                )?;
+                v.set_sensitive(true);
+                req = req.header(name.as_str(), v);
+            }
+        }
+        if let Some(body) = &step.body {
+            let rendered = body.render(ctx, Escape::Json);
+            serde_json::from_str::<Value>(&rendered).map_err(|e| {
+                Error::rejected(format!(
+                    "step `{}`: the rendered body is not JSON: {e}",
+                    c.id
+                ))
+            })?;
+            req = req
+                .header("Content-Type", "application/json")
+                .body(rendered);
+        }
+        let response = req.send().await.map_err(|e| {
+            Error::unavailable(format!(
+                "step `{}`: request to {host} failed: {}",
+                c.id,
+                e.without_url()
+            ))
+        })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.transpose() {
+            let chunk = chunk.map_err(|e| {
+                Error::unavailable(format!(
+                    "step `{}`: reading the answer from {host}: {}",
+                    c.id,
+                    e.without_url()
+                ))
+            })?;
+            let room = MAX_CAPTURED_BODY.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if room < chunk.len() {
+                break;
+            }
+        }
+        let captured = serde_json::from_slice::<Value>(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        if (200..300).contains(&status) {
+            return Ok(json!({"status_code": status, "body": captured}));
+        }
+        let msg = format!("step `{}`: {host} answered {status}", c.id);
+        let mut err = if status == 429 || status >= 500 || status == 408 {
+            Error::new(
+                if status == 429 {
+                    ErrorKind::RateLimited
+                } else {
+                    ErrorKind::Unavailable
+                },
+                msg,
+            )
+        } else {
+            Error::rejected(msg)
+        }
+        .with_status(status);
+        if let Some(s) = retry_after {
+            err = err.with_retry_after(Duration::from_secs(s));
+        }
+        Err(err)
+    }
+}
+
+fn step_key(p: &Playbook, run: &Run, step_id: &str, engine: &ResponseEngine) -> String {
+    let fingerprint = engine
+        .incident(&run.incident_id)
+        .map(|i| i.fingerprint)
+        .unwrap_or_default();
+    format!(
+        "vg-{}",
+        Alert::derive_id(&["step", &p.name, &fingerprint, &run.incident_id, step_id])
+    )
+}
+
+fn describe(step: &Step) -> String {
+    let c = &step.config;
+    match c.kind {
+        StepKind::Action => format!("request action {}", c.action.as_deref().unwrap_or("")),
+        StepKind::Http => format!(
+            "{} {}",
+            c.method.as_deref().unwrap_or("POST"),
+            reqwest::Url::parse(c.url.as_deref().unwrap_or(""))
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+        StepKind::Notify => format!("notify {}", c.notifier.as_deref().unwrap_or("")),
+        StepKind::Ticket => format!(
+            "{:?} ticket in {}",
+            c.op.unwrap_or_default(),
+            c.system.as_deref().unwrap_or("")
+        )
+        .to_lowercase(),
+        StepKind::Approval => format!("wait for approval by {}", c.approvers.join(", ")),
+        StepKind::SetState => format!("set incident state {}", c.state.as_deref().unwrap_or("")),
+    }
+}
+
+fn entry(at: DateTime<Utc>, actor: &str, action: &str, fields: Value) -> TimelineEntry {
+    TimelineEntry {
+        at,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        fields: match fields {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+    }
+}
+
+fn push_bounded(v: &mut Vec<String>, item: String) {
+    if v.len() >= MAX_LINKED_ALERTS {
+        v.remove(0);
+    }
+    v.push(item);
+}
+
+/// Whether `alert` triggers `p`, with one reason per criterion.
+fn trigger_matches(p: &Playbook, alert: &Alert) -> (bool, Vec<String>) {
+    let t = &p.trigger.config;
+    let mut reasons = Vec::new();
+    let mut ok = true;
+    let mut any = false;
+    let mut check = |name: &str, hit: bool, detail: String| {
+        any = true;
+        ok &= hit;
+        reasons.push(format!(
+            "{name}: {} ({detail})",
+            if hit { "yes" } else { "no" }
+        ));
+    };
+    if !t.routes.is_empty() {
+        let hit = t.routes.iter().any(|r| match r.strip_suffix('*') {
+            Some(prefix) => alert.route.starts_with(prefix),
+            None => alert.route == *r,
+        });
+        check("route", hit, format!("route {}", alert.route));
+    }
+    if !t.priorities.is_empty() {
+        check(
+            "priority",
+            t.priorities.contains(&alert.priority),
+            alert.priority.to_string(),
+        );
+    }
+    if let Some(min) = t.min_priority {
+        check(
+            "min_priority",
+            alert.priority <= min,
+            alert.priority.to_string(),
+        );
+    }
+    let protocols: Vec<String> = alert
+        .params
+        .get("protocols")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !t.protocols.is_empty() {
+        check(
+            "protocol",
+            t.protocols.iter().any(|p| protocols.contains(p)),
+            format!("hit: {}", protocols.join(", ")),
+        );
+    }
+    if !t.categories.is_empty() {
+        check(
+            "category",
+            t.categories.contains(&alert.event.category),
+            alert.event.category.to_string(),
+        );
+    }
+    if !p.trigger.matchers.is_empty() {
+        let ctx = MatchContext {
+            event: &alert.event,
+            priority: alert.priority,
+            protocols: &protocols,
+        };
+        for m in &p.trigger.matchers {
+            check("matcher", m.matches(&ctx), m.to_string());
+        }
+    }
+    if !any {
+        return (false, vec!["no trigger criteria: runs only by hand".into()]);
+    }
+    (ok, reasons)
+}
+
+impl vowguard_pipeline::ResponseHook for ResponseEngine {
+    fn on_alert(&self, alert: &RoutedAlert) {
+        ResponseEngine::on_alert(self, alert);
+    }
+}
+
+/// Reads the incidents and runs kept under `<data_dir>/response/` without opening the file
+/// for writing (for the CLI while `vowguard run` may hold it): incidents most recent first,
+/// runs most recent first.
+pub fn read_records(data_dir: &Path) -> Result<(Vec<Incident>, Vec<Run>), Error> {
+    let (state, _) =
+        crate::store::replay(&data_dir.join("response").join(crate::store::RECORD_FILE))?;
+    let mut incidents: Vec<Incident> = state.incidents.into_values().collect();
+    incidents.sort_by_key(|i| std::cmp::Reverse(i.opened.at));
+    let mut runs: Vec<Run> = state.runs.into_values().collect();
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    Ok((incidents, runs))
+}

@@ -1,0 +1,979 @@
+//! Engine tests: validation, conditions, parallel join, retry, timeout, reaper, approvals,
+//! crash resume through the record file, idempotency, dry run, templating.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vowguard_core::{
+    Alert, AuditRecord, AuditTrail, Category, Error, Event, Notifier, Priority, Receipt,
+    RoutedAlert, SecretMap, Severity, TicketDraft, TicketRef, TicketSystem, TicketUpdate,
+};
+use vowguard_router::{ActionHook, RequestedAction};
+
+use crate::config::{Catalog, ResponseConfig, parse_playbooks};
+use crate::engine::ResponseEngine;
+use crate::model::{IncidentState, RunState, StepStatus};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Default)]
+struct TestHook {
+    requested: Mutex<Vec<RequestedAction>>,
+}
+
+impl ActionHook for TestHook {
+    fn request(&self, action: &RequestedAction) {
+        self.requested.lock().unwrap().push(action.clone());
+    }
+}
+
+impl TestHook {
+    fn actions(&self) -> Vec<String> {
+        self.requested
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.action.clone())
+            .collect()
+    }
+}
+
+/// A ticket system that fails the first `fail_first` opens, then dedups on fingerprint.
+#[derive(Debug, Default)]
+struct TestTickets {
+    fail_first: AtomicU32,
+    opens: AtomicU32,
+    by_fingerprint: Mutex<HashMap<String, TicketRef>>,
+    drafts: Mutex<Vec<TicketDraft>>,
+    updates: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl TicketSystem for TestTickets {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+
+    async fn open(&self, draft: &TicketDraft) -> Result<TicketRef, Error> {
+        self.opens.fetch_add(1, Ordering::SeqCst);
+        if self
+            .fail_first
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Error::unavailable("ticket system down"));
+        }
+        self.drafts.lock().unwrap().push(draft.clone());
+        let mut map = self.by_fingerprint.lock().unwrap();
+        let n = map.len() + 1;
+        Ok(map
+            .entry(draft.fingerprint.clone())
+            .or_insert_with(|| TicketRef {
+                system: "jira".into(),
+                key: format!("SEC-{n}"),
+                url: None,
+            })
+            .clone())
+    }
+
+    async fn update(&self, _ticket: &TicketRef, update: &TicketUpdate) -> Result<(), Error> {
+        self.updates.lock().unwrap().push(update.text.clone());
+        Ok(())
+    }
+
+    async fn resolve(&self, _ticket: &TicketRef, note: &str) -> Result<(), Error> {
+        self.updates
+            .lock()
+            .unwrap()
+            .push(format!("resolved: {note}"));
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct TestNotifier {
+    sent: Mutex<Vec<Alert>>,
+}
+
+#[async_trait::async_trait]
+impl Notifier for TestNotifier {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+
+    async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+        self.sent.lock().unwrap().push(alert.clone());
+        Ok(Receipt {
+            delivery_id: Some(alert.id.clone()),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct TestAudit {
+    records: Mutex<Vec<AuditRecord>>,
+}
+
+#[async_trait::async_trait]
+impl AuditTrail for TestAudit {
+    async fn append(&self, records: Vec<AuditRecord>) -> Result<u64, Error> {
+        let mut all = self.records.lock().unwrap();
+        let first = all.len() as u64;
+        all.extend(records);
+        Ok(first)
+    }
+}
+
+struct Fixture {
+    hook: Arc<TestHook>,
+    tickets: Arc<TestTickets>,
+    notifier: Arc<TestNotifier>,
+    audit: Arc<TestAudit>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self {
+            hook: Arc::default(),
+            tickets: Arc::default(),
+            notifier: Arc::default(),
+            audit: Arc::default(),
+        }
+    }
+
+    fn build(&self, dir: &Path, playbooks: &str) -> Result<ResponseEngine, Error> {
+        let config = ResponseConfig {
+            actions: vec![
+                "lock_accounts".into(),
+                "enhanced_logging".into(),
+                "preserve_evidence".into(),
+                "begin_gdpr_assessment".into(),
+            ],
+            default_playbooks: false,
+            ..ResponseConfig::default()
+        };
+        let mut b = ResponseEngine::builder(config)
+            .action_hook(self.hook.clone())
+            .ticket_system("jira", self.tickets.clone())
+            .notifier("legal", self.notifier.clone())
+            .audit(self.audit.clone())
+            .secrets(
+                Arc::new(SecretMap::new().with("HOOK_TOKEN", "Bearer s3cret-token")),
+                dir,
+            )
+            .reaper_every(Duration::from_millis(50));
+        for (name, config) in parse_playbooks(playbooks, "test")? {
+            b = b.playbook(name, config);
+        }
+        b.build(dir)
+    }
+}
+
+fn breach_alert(message: &str) -> RoutedAlert {
+    let mut event = Event::new(Category::DataExport, "guest_list.export", Severity::High);
+    event.id = "evt-1".into();
+    event.user_id = Some("u-42".into());
+    event.wedding_id = Some("w-7".into());
+    event.message = Some(message.into());
+    let mut alert = Alert::new(
+        Arc::new(event),
+        Priority::P0Critical,
+        "protocol/guest_data_breach",
+    );
+    alert.dedup_key = "protocol/guest_data_breach|w-7|u-42".into();
+    alert.id = Alert::derive_id(&["test", "1"]);
+    alert
+        .params
+        .insert("protocols".into(), serde_json::json!(["guest_data_breach"]));
+    RoutedAlert {
+        alert,
+        notifiers: vec!["legal".into()],
+    }
+}
+
+const BREACH: &str = r#"
+[breach]
+version = 2
+trigger = { protocols = ["guest_data_breach"] }
+[[breach.steps]]
+id = "lock"
+kind = "action"
+action = "lock_accounts"
+after = []
+[[breach.steps]]
+id = "evidence"
+kind = "action"
+action = "preserve_evidence"
+after = []
+[[breach.steps]]
+id = "legal"
+kind = "notify"
+notifier = "legal"
+message = "Breach on {{ incident.id }} by {{ event.user_id }}"
+after = []
+[[breach.steps]]
+id = "ticket"
+kind = "ticket"
+system = "jira"
+title = "Wedding Data Security Incident - {{ event.id }}"
+tasks = ["Investigation", "Containment", "Recovery"]
+after = ["lock", "evidence", "legal"]
+retry = { max_attempts = 4, initial_backoff_ms = 1, max_backoff_ms = 5 }
+[[breach.steps]]
+id = "contain"
+kind = "set_state"
+state = "contained"
+when = "steps.lock.ok"
+after = ["ticket"]
+[[breach.steps]]
+id = "approve"
+kind = "approval"
+approvers = ["alice"]
+deadline_seconds = 3600
+[[breach.steps]]
+id = "recovery_note"
+kind = "ticket"
+system = "jira"
+op = "update"
+message = "Recovery approved by {{ steps.approve.output.by }}"
+when = "steps.approve.approved"
+"#;
+
+fn step_status(engine: &ResponseEngine, run: &str, step: &str) -> Option<StepStatus> {
+    engine.run(run)?.steps.get(step).map(|s| s.status)
+}
+
+#[tokio::test]
+async fn an_alert_opens_an_incident_and_runs_the_playbook_with_join_retry_and_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    f.tickets.fail_first.store(2, Ordering::SeqCst);
+    let engine = f.build(dir.path(), BREACH).unwrap();
+    engine.start();
+    let incident_id = engine
+        .handle_alert(&breach_alert("export of 812 guests"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run_id = engine.runs(Some(&incident_id))[0].id.clone();
+    assert!(
+        engine
+            .wait_until(WAIT, |e| step_status(e, &run_id, "approve")
+                == Some(StepStatus::Running))
+            .await
+    );
+    let run = engine.run(&run_id).unwrap();
+    assert_eq!(run.state, RunState::Running);
+    assert_eq!(run.version, 2);
+    assert_eq!(run.snapshot["steps"][0]["id"], "lock");
+    // The join: the ticket started only after all three immediate steps finished.
+    let inc = engine.incident(&incident_id).unwrap();
+    let pos = |action: &str, step: &str| {
+        inc.timeline
+            .iter()
+            .position(|e| e.action == action && e.fields["step_id"] == step)
+            .unwrap_or_else(|| panic!("{action} {step} missing: {:#?}", inc.timeline))
+    };
+    for s in ["lock", "evidence", "legal"] {
+        assert!(pos("step_finished", s) < pos("step_started", "ticket"));
+    }
+    // Retried twice (the ticket system was down), opened once.
+    assert_eq!(run.steps["ticket"].attempts, 3);
+    assert_eq!(run.steps["ticket"].status, StepStatus::Succeeded);
+    assert_eq!(
+        f.tickets.drafts.lock().unwrap()[0].title,
+        "Wedding Data Security Incident - evt-1"
+    );
+    assert_eq!(f.tickets.drafts.lock().unwrap()[0].tasks.len(), 3);
+    assert_eq!(inc.tickets["jira"].key, "SEC-1");
+    assert_eq!(inc.state, IncidentState::Contained);
+    assert_eq!(inc.contained.as_ref().unwrap().by, "playbook:breach");
+    assert_eq!(inc.wedding_ids, ["w-7"]);
+    let mut actions = f.hook.actions();
+    actions.sort();
+    assert_eq!(actions, ["lock_accounts", "preserve_evidence"]);
+    assert_eq!(f.hook.requested.lock().unwrap()[0].user_ids, ["u-42"]);
+    assert_eq!(
+        f.notifier.sent.lock().unwrap()[0].reasons[0],
+        format!("Breach on {incident_id} by u-42")
+    );
+
+    // Someone not allowed is refused, and that is on the timeline.
+    let err = engine
+        .decide(&run_id, "approve", "mallory", true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("may not decide"), "{err}");
+    assert!(
+        engine
+            .incident(&incident_id)
+            .unwrap()
+            .timeline
+            .iter()
+            .any(|e| e.action == "approval_refused" && e.actor == "mallory")
+    );
+    engine
+        .decide(&run_id, "approve", "alice", true)
+        .await
+        .unwrap();
+    let run = engine.wait_run(&run_id, WAIT).await.unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    assert_eq!(run.steps["approve"].output["by"], "alice");
+    assert!(
+        engine
+            .wait_until(WAIT, |_| f.tickets.updates.lock().unwrap().len() == 2)
+            .await
+    );
+    let mut updates = f.tickets.updates.lock().unwrap().clone();
+    updates.sort();
+    assert_eq!(
+        updates,
+        [
+            format!("Incident {incident_id} contained by playbook:breach"),
+            "Recovery approved by alice".to_owned()
+        ]
+    );
+
+    // Every timeline entry is also in the audit trail.
+    let inc = engine.incident(&incident_id).unwrap();
+    let audited: Vec<(String, String)> = f
+        .audit
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|r| match r {
+            AuditRecord::Incident {
+                incident_id: id,
+                action,
+                ..
+            } if *id == incident_id => Some((id.clone(), action.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(audited.len(), inc.timeline.len());
+    assert!(
+        inc.timeline
+            .iter()
+            .any(|e| e.action == "run_finished" && e.fields["state"] == "succeeded")
+    );
+}
+
+#[tokio::test]
+async fn two_identical_triggers_give_one_incident_one_run_and_one_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let engine = f.build(dir.path(), BREACH).unwrap();
+    engine.start();
+    let a = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut second = breach_alert("x");
+    second.alert.id = Alert::derive_id(&["test", "2"]);
+    let b = engine.handle_alert(&second).await.unwrap().unwrap();
+    assert_eq!(a, b);
+    assert_eq!(engine.incidents().len(), 1);
+    assert_eq!(engine.incident(&a).unwrap().alert_count, 2);
+    assert_eq!(engine.runs(None).len(), 1);
+    let run_id = engine.runs(None)[0].id.clone();
+    assert!(
+        engine
+            .wait_until(WAIT, |e| step_status(e, &run_id, "approve")
+                == Some(StepStatus::Running))
+            .await
+    );
+    assert_eq!(
+        f.hook
+            .actions()
+            .iter()
+            .filter(|a| *a == "lock_accounts")
+            .count(),
+        1
+    );
+    assert_eq!(f.tickets.opens.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_killed_run_resumes_at_its_step_without_repeating_completed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let run_id = {
+        // First process: runs up to the approval, then dies (the runtime is dropped with
+        // the driver mid-wait, like kill -9: nothing is flushed beyond what was fsynced).
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let engine = f.build(dir.path(), BREACH).unwrap();
+            engine.start();
+            let inc = engine
+                .handle_alert(&breach_alert("x"))
+                .await
+                .unwrap()
+                .unwrap();
+            let run_id = engine.runs(Some(&inc))[0].id.clone();
+            assert!(
+                engine
+                    .wait_until(WAIT, |e| step_status(e, &run_id, "approve")
+                        == Some(StepStatus::Running))
+                    .await
+            );
+            run_id
+        })
+    };
+    // A torn write at the end of the file (killed mid-line) is dropped at replay.
+    let path = dir.path().join("response").join(crate::RECORD_FILE);
+    let good = std::fs::read(&path).unwrap();
+    let mut torn = good.clone();
+    torn.extend_from_slice(br#"{"record":"step","run_id":"#);
+    std::fs::write(&path, &torn).unwrap();
+
+    let second = Fixture::new();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let engine = second.build(dir.path(), BREACH).unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            torn,
+            "nothing written before a change"
+        );
+        engine.start();
+        let run = engine.run(&run_id).unwrap();
+        assert_eq!(run.state, RunState::Running);
+        assert_eq!(run.steps["lock"].status, StepStatus::Succeeded);
+        engine
+            .decide(&run_id, "approve", "alice", true)
+            .await
+            .unwrap();
+        let run = engine.wait_run(&run_id, WAIT).await.unwrap();
+        assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+        // The torn tail was cut before the first append: every line parses.
+        let now = std::fs::read(&path).unwrap();
+        assert!(now.starts_with(&good));
+        for line in now.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            serde_json::from_slice::<serde_json::Value>(line).unwrap();
+        }
+        // Nothing before the approval ran again in the second process.
+        assert!(
+            second.hook.actions().is_empty(),
+            "{:?}",
+            second.hook.actions()
+        );
+        assert_eq!(second.tickets.opens.load(Ordering::SeqCst), 0);
+        assert!(second.notifier.sent.lock().unwrap().is_empty());
+        // The step after the approval ran, on the ticket opened by the first process.
+        assert_eq!(second.tickets.updates.lock().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn the_reaper_ends_an_orphaned_run_and_the_deadline_ends_a_waiting_one() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let pb = r#"
+[slow]
+version = 1
+deadline_seconds = 1
+trigger = { min_priority = "P0" }
+[[slow.steps]]
+id = "lock"
+kind = "action"
+action = "lock_accounts"
+[[slow.steps]]
+id = "approve"
+kind = "approval"
+approvers = ["alice"]
+"#;
+    rt.block_on(async {
+        let engine = f.build(dir.path(), pb).unwrap();
+        engine.start();
+        let inc = engine
+            .handle_alert(&breach_alert("x"))
+            .await
+            .unwrap()
+            .unwrap();
+        let run_id = engine.runs(Some(&inc))[0].id.clone();
+        let run = engine.wait_run(&run_id, WAIT).await.unwrap();
+        assert_eq!(run.state, RunState::TimedOut);
+        assert_eq!(run.steps["approve"].status, StepStatus::TimedOut);
+    });
+
+    // An orphan: a run whose driver is gone (reaped without a driver).
+    let dir2 = tempfile::tempdir().unwrap();
+    let orphan = {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let e = f
+                .build(
+                    dir2.path(),
+                    &pb.replace("deadline_seconds = 1", "deadline_seconds = 3600"),
+                )
+                .unwrap();
+            e.start();
+            let inc = e.handle_alert(&breach_alert("x")).await.unwrap().unwrap();
+            let id = e.runs(Some(&inc))[0].id.clone();
+            assert!(
+                e.wait_until(WAIT, |e| step_status(e, &id, "approve")
+                    == Some(StepStatus::Running))
+                    .await
+            );
+            id
+        })
+    };
+    rt.block_on(async {
+        let e = f.build(dir2.path(), pb).unwrap();
+        // Not started: no driver resumes it; the reaper, looking from the future, ends it.
+        let reaped = e.reap(chrono::Utc::now() + chrono::Duration::hours(2));
+        assert_eq!(reaped, std::slice::from_ref(&orphan));
+        let run = e.wait_run(&orphan, WAIT).await.unwrap();
+        assert_eq!(run.state, RunState::TimedOut);
+        assert!(
+            e.incident(&run.incident_id)
+                .unwrap()
+                .timeline
+                .iter()
+                .any(|t| t.action == "run_finished"
+                    && t.fields["reason"].as_str().unwrap().contains("reaper"))
+        );
+    });
+}
+
+#[tokio::test]
+async fn approval_timeout_follows_on_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let pb = |on_timeout: &str| {
+        format!(
+            r#"
+[p]
+version = 1
+trigger = {{ min_priority = "P0" }}
+[[p.steps]]
+id = "approve"
+kind = "approval"
+approvers = ["alice"]
+deadline_seconds = 1
+on_timeout = "{on_timeout}"
+[[p.steps]]
+id = "lock"
+kind = "action"
+action = "lock_accounts"
+when = "steps.approve.approved"
+"#
+        )
+    };
+    let engine = f.build(dir.path(), &pb("approve")).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run = engine
+        .wait_run(&engine.runs(Some(&inc))[0].id, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(run.steps["approve"].output["by"], "timeout");
+    assert_eq!(run.steps["lock"].status, StepStatus::Succeeded);
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = f.build(dir.path(), &pb("reject")).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run = engine
+        .wait_run(&engine.runs(Some(&inc))[0].id, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(run.state, RunState::Rejected);
+    assert_eq!(run.steps["lock"].status, StepStatus::Skipped);
+    assert_eq!(
+        f.hook.actions(),
+        ["lock_accounts"],
+        "only the approved run locked"
+    );
+}
+
+#[tokio::test]
+async fn a_step_timeout_fails_the_run_and_no_branch_matched_is_terminal() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let pb = format!(
+        r#"
+[slow]
+version = 1
+trigger = {{ min_priority = "P0" }}
+[[slow.steps]]
+id = "call"
+kind = "http"
+url = "{}/hook"
+timeout_ms = 100
+[[slow.steps]]
+id = "after"
+kind = "action"
+action = "lock_accounts"
+[nothing]
+version = 1
+trigger = {{ categories = ["data_export"] }}
+[[nothing.steps]]
+id = "a"
+kind = "action"
+action = "lock_accounts"
+when = "event.severity == 'critical'"
+[[nothing.steps]]
+id = "b"
+kind = "action"
+action = "preserve_evidence"
+when = "steps.a.ok"
+"#,
+        server.uri()
+    );
+    let engine = f.build(dir.path(), &pb).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let runs = engine.runs(Some(&inc));
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let run = engine.wait_run(&run.id, WAIT).await.unwrap();
+        match run.playbook.as_str() {
+            "slow" => {
+                assert_eq!(run.state, RunState::Failed);
+                assert_eq!(run.steps["call"].status, StepStatus::TimedOut);
+                assert_eq!(run.steps["after"].status, StepStatus::Skipped);
+            }
+            _ => assert_eq!(run.state, RunState::NoBranchMatched),
+        }
+    }
+    assert!(f.hook.actions().is_empty());
+}
+
+#[tokio::test]
+async fn http_bodies_are_json_escaped_with_fixed_url_secret_header_and_idempotency_key() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/hooks/webhook_1"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer s3cret-token",
+        ))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({"execution_id": "x-1"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let pb = format!(
+        r#"
+[soar]
+version = 1
+trigger = {{ min_priority = "P0" }}
+[[soar.steps]]
+id = "shuffle"
+kind = "http"
+url = "{}/hooks/webhook_1"
+headers = {{ "X-Source" = "vowguard" }}
+secret_headers = {{ "Authorization" = {{ env = "HOOK_TOKEN" }} }}
+body = '{{"incident": "{{{{ incident.id }}}}", "message": "{{{{ event.message }}}}", "user": "{{{{ event.user_id }}}}"}}'
+[[soar.steps]]
+id = "lock"
+kind = "action"
+action = "lock_accounts"
+when = "steps.shuffle.output.status_code == 201 && steps.shuffle.output.body.execution_id == 'x-1'"
+"#,
+        server.uri()
+    );
+    let engine = f.build(dir.path(), &pb).unwrap();
+    engine.start();
+    let evil = "a\", \"admin\": true, \"x\": \"\r\nX-Injected: 1";
+    let inc = engine
+        .handle_alert(&breach_alert(evil))
+        .await
+        .unwrap()
+        .unwrap();
+    let run = engine
+        .wait_run(&engine.runs(Some(&inc))[0].id, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    assert_eq!(run.steps["lock"].status, StepStatus::Succeeded);
+    let requests = server.received_requests().await.unwrap();
+    let req = &requests[0];
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(body["message"], evil);
+    assert!(body.get("admin").is_none());
+    assert_eq!(body["incident"], inc.as_str());
+    assert!(req.headers.get("x-injected").is_none());
+    assert_eq!(
+        req.headers["idempotency-key"],
+        run.steps["shuffle"].idempotency_key.as_str()
+    );
+    // The secret is nowhere in what the engine keeps.
+    let file = std::fs::read_to_string(engine.record_path()).unwrap();
+    assert!(!file.contains("s3cret-token"));
+}
+
+#[tokio::test]
+async fn dry_run_records_what_would_run_and_calls_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let engine = f.build(dir.path(), BREACH).unwrap();
+    engine.start();
+    let event = breach_alert("x").alert.event;
+    let run_id = engine
+        .run_playbook("breach", event, true, "cli:tester")
+        .await
+        .unwrap();
+    let run = engine.wait_run(&run_id, WAIT).await.unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    assert!(run.dry_run);
+    assert!(run.steps.values().all(|s| s.dry_run));
+    assert_eq!(
+        run.steps["lock"].output["would"],
+        "request action lock_accounts"
+    );
+    assert!(f.hook.actions().is_empty());
+    assert_eq!(f.tickets.opens.load(Ordering::SeqCst), 0);
+    assert!(f.notifier.sent.lock().unwrap().is_empty());
+    // set_state in a dry run changes nothing.
+    assert_eq!(
+        engine.incident(&run.incident_id).unwrap().state,
+        IncidentState::Open
+    );
+}
+
+#[tokio::test]
+async fn incidents_are_acknowledged_and_resolved_with_who_and_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let engine = f.build(dir.path(), BREACH).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run_id = engine.runs(Some(&inc))[0].id.clone();
+    assert!(
+        engine
+            .wait_until(WAIT, |e| step_status(e, &run_id, "approve")
+                == Some(StepStatus::Running))
+            .await
+    );
+    let err = engine.acknowledge(&inc, "cli:bob").await.unwrap_err();
+    assert!(err.to_string().contains("is contained"), "{err}");
+    let resolved = engine
+        .resolve(&inc, "api:ops", "accounts restored")
+        .await
+        .unwrap();
+    assert_eq!(resolved.state, IncidentState::Resolved);
+    assert_eq!(resolved.resolved.as_ref().unwrap().by, "api:ops");
+    assert!(
+        f.tickets
+            .updates
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|u| u == "resolved: accounts restored")
+    );
+    assert!(engine.acknowledge("nope", "x").await.is_err());
+    // A new alert with the same fingerprint after resolution opens a new incident.
+    let mut again = breach_alert("x");
+    again.alert.id = Alert::derive_id(&["test", "again"]);
+    let inc2 = engine.handle_alert(&again).await.unwrap().unwrap();
+    assert_ne!(inc, inc2);
+}
+
+#[test]
+fn validation_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let base = "[p]\nversion = 1\ntrigger = { min_priority = \"P0\" }\n[[p.steps]]\nid = \"a\"\nkind = \"action\"\naction = \"lock_accounts\"\n[[p.steps]]\n";
+    for (step, want) in [
+        (
+            "id = \"b\"\nkind = \"notify\"\nnotifier = \"nobody\"",
+            "`playbooks.p.steps[1].notifier`: unknown notifier `nobody`",
+        ),
+        (
+            "id = \"b\"\nkind = \"ticket\"\nsystem = \"snow\"",
+            "`playbooks.p.steps[1].system`: unknown ticket system `snow`",
+        ),
+        (
+            "id = \"b\"\nkind = \"action\"\naction = \"format_disk\"",
+            "`playbooks.p.steps[1].action`: unknown action `format_disk`",
+        ),
+        (
+            "id = \"b\"\nkind = \"action\"\naction = \"lock_accounts\"\nafter = [\"zzz\"]",
+            "`playbooks.p.steps[1].after[0]`: unknown step `zzz`",
+        ),
+        (
+            "id = \"b\"\nkind = \"action\"\naction = \"lock_accounts\"\nwhen = \"steps.a.ok &&\"",
+            "`playbooks.p.steps[1].when`: bad condition",
+        ),
+        (
+            "id = \"b\"\nkind = \"action\"\naction = \"lock_accounts\"\nwhen = \"steps.later.ok\"",
+            "`playbooks.p.steps[1].when`: unknown step `later`",
+        ),
+        (
+            "id = \"a\"\nkind = \"action\"\naction = \"lock_accounts\"",
+            "`playbooks.p.steps[1].id`: step id `a` is used twice",
+        ),
+        (
+            "id = \"b\"\nkind = \"http\"\nurl = \"https://x.invalid/{{ event.id }}\"",
+            "`playbooks.p.steps[1].url`: a URL cannot be templated",
+        ),
+        (
+            "id = \"b\"\nkind = \"http\"\nurl = \"https://x.invalid/\"\nheaders = { X = \"{{ event.id }}\" }",
+            "`playbooks.p.steps[1].headers.X`: headers cannot be templated",
+        ),
+        (
+            "id = \"b\"\nkind = \"action\"\naction = \"lock_accounts\"\nnotifier = \"legal\"",
+            "`playbooks.p.steps[1].notifier`: not a key of a `action` step",
+        ),
+        (
+            "id = \"b\"\nkind = \"set_state\"\nstate = \"closed\"",
+            "`playbooks.p.steps[1].state`: unknown state `closed`",
+        ),
+        (
+            "id = \"b\"\nkind = \"approval\"",
+            "`playbooks.p.steps[1].approvers`",
+        ),
+        (
+            "id = \"b\"\nkind = \"notify\"\nnotifier = \"legal\"\nmessage = \"{{ steps.zz.output }}\"",
+            "`playbooks.p.steps[1].message`: unknown step `zz`",
+        ),
+    ] {
+        let err = f
+            .build(dir.path(), &format!("{base}{step}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "want {want}\n got {err}");
+    }
+    let err = f
+        .build(
+            dir.path(),
+            "[p]\nversion = 1\ntrigger = {}\nsteps = []\n[p.oops]\n",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("oops"), "{err}");
+}
+
+#[test]
+fn default_playbooks_apply_only_what_is_configured() {
+    let catalog = Catalog {
+        notifiers: ["legal".to_owned()].into(),
+        tickets: ["jira".to_owned()].into(),
+        actions: ["lock_accounts".to_owned(), "preserve_evidence".to_owned()].into(),
+    };
+    let defaults = crate::defaults::default_playbooks(&catalog, &["security-lead".to_owned()]);
+    let names: Vec<&str> = defaults.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, crate::DEFAULT_PLAYBOOKS);
+    let breach = &defaults[2].1;
+    let ids: Vec<&str> = breach.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "lock_accounts",
+            "preserve_evidence",
+            "notify_legal",
+            "contained",
+            "ticket_jira",
+            "approve_recovery",
+            "ticket_jira_recovery"
+        ]
+    );
+    let ticket = &breach.steps[4];
+    assert_eq!(
+        ticket.title.as_deref(),
+        Some("Wedding Data Security Incident - {{ event.id }}")
+    );
+    assert_eq!(
+        ticket.after.as_ref().unwrap().len(),
+        3,
+        "{:?}",
+        ticket.after
+    );
+    for (name, config) in defaults {
+        crate::Playbook::compile(&name, config, &catalog).unwrap();
+    }
+    // Nothing configured: no default playbook.
+    assert!(crate::defaults::default_playbooks(&Catalog::default(), &[]).is_empty());
+}
+
+#[test]
+fn the_record_file_is_compacted_keeping_open_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let config = ResponseConfig {
+            default_playbooks: false,
+            max_record_bytes: 64 * 1024,
+            keep_closed_incidents: 5,
+            open_incidents_at: Priority::P4Info,
+            ..ResponseConfig::default()
+        };
+        let engine = ResponseEngine::builder(config.clone())
+            .build(dir.path())
+            .unwrap();
+        let mut open = Vec::new();
+        for i in 0..400 {
+            let mut routed = breach_alert("x");
+            routed.alert.dedup_key = format!("fp-{i}");
+            routed.alert.id = Alert::derive_id(&["c", &i.to_string()]);
+            let id = engine.handle_alert(&routed).await.unwrap().unwrap();
+            if i % 50 == 0 {
+                open.push(id);
+            } else {
+                engine.resolve(&id, "t", "done").await.unwrap();
+            }
+        }
+        let size = std::fs::metadata(engine.record_path()).unwrap().len();
+        assert!(size <= 2 * 64 * 1024, "{size}");
+        drop(engine);
+        let engine = ResponseEngine::builder(config).build(dir.path()).unwrap();
+        for id in &open {
+            assert_eq!(engine.incident(id).unwrap().state, IncidentState::Open);
+        }
+        let closed = engine
+            .incidents()
+            .iter()
+            .filter(|i| i.state == IncidentState::Resolved)
+            .count();
+        assert!(closed <= 5 + 64, "{closed}");
+    });
+}
