@@ -12,6 +12,7 @@
 
 pub mod assemble;
 pub mod audit;
+pub mod breach_watch;
 pub mod config;
 pub mod dlq;
 pub mod logging;
@@ -252,6 +253,19 @@ async fn run_server(
                 .await;
         })
     });
+    // Confirmed breaches whose notification deadline approaches become escalation events.
+    let (watch_stop, watch_stopped) = tokio::sync::oneshot::channel::<()>();
+    let watcher = state.reports.as_ref().ok().map(|reports| {
+        let store = reports.store.clone();
+        let pipeline = pipeline.clone();
+        let data_dir = assembly.data_dir.clone();
+        tokio::spawn(async move {
+            breach_watch::watch(store, pipeline, &data_dir, async {
+                let _ = watch_stopped.await;
+            })
+            .await;
+        })
+    });
     tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
     let served = axum::serve(
         listener,
@@ -261,6 +275,10 @@ async fn run_server(
     .await
     .map_err(|e| Error::io("the HTTP server failed", e));
     let _ = follow_stop.send(());
+    let _ = watch_stop.send(());
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
+    }
     if let Some(follower) = follower {
         let _ = follower.await;
     }
