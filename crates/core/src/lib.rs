@@ -30,6 +30,7 @@ pub mod retry;
 pub mod secret;
 pub mod snapshot;
 pub mod ticket;
+pub mod ticket_index;
 pub mod traits;
 
 pub use alert::{Alert, AlertAction, WeddingImpact};
@@ -50,6 +51,7 @@ pub use retry::RetryPolicy;
 pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef, toml_error_parts};
 pub use snapshot::SnapshotFile;
 pub use ticket::{TicketDraft, TicketRef, TicketSystem, TicketUpdate};
+pub use ticket_index::{TicketIndex, TicketIndexEntry};
 pub use traits::{
     AlertGrouping, AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier,
     RateLimit, Receipt, RoutedAlert, RoutingDryRun, Sink,

@@ -23,12 +23,11 @@ use vowguard_core::{BuildContext, Error, TicketSystem};
 
 pub mod config;
 pub mod encode;
-pub mod index;
 pub mod system;
 
 pub use config::{Flavor, SoarConfig, XsoarKeyType};
-pub use index::TicketIndex;
 pub use system::{SoarSecrets, SoarTickets};
+pub use vowguard_core::TicketIndex;
 
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "soar_webhook";

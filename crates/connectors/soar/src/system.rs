@@ -17,7 +17,7 @@ use vowguard_http::reqwest::{Client, StatusCode, Url};
 
 use crate::config::{Flavor, SoarConfig, XsoarKeyType, check_url};
 use crate::encode::{self, Subject, XsoarTemplate};
-use crate::index::{IndexEntry, TicketIndex};
+use vowguard_core::{TicketIndex, TicketIndexEntry as IndexEntry};
 
 /// Largest response body read, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;

@@ -18,12 +18,11 @@ use vowguard_core::{BuildContext, Error, TicketSystem};
 
 pub mod config;
 pub mod encode;
-pub mod index;
 pub mod system;
 
 pub use config::{Pap, TheHiveConfig, Tlp, UpdateMode};
-pub use index::TicketIndex;
 pub use system::TheHiveTickets;
+pub use vowguard_core::TicketIndex;
 
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "thehive";

@@ -12,7 +12,7 @@ use vowguard_http::reqwest::{Client, Method, StatusCode, Url};
 
 use crate::config::{TheHiveConfig, UpdateMode};
 use crate::encode::{self, AlertTemplate};
-use crate::index::{IndexEntry, TicketIndex};
+use vowguard_core::{TicketIndex, TicketIndexEntry as IndexEntry};
 
 /// Largest response body read, in bytes (the rest is not read).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -227,6 +227,7 @@ impl TheHiveTickets {
             key: id.clone(),
             url: Some(url.clone()),
             opened_at: Utc::now(),
+            resolved_at: None,
         })?;
         Ok(TicketRef {
             system: self.id.clone(),

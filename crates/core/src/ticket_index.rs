@@ -1,14 +1,15 @@
-//! The connector's own fingerprint → ticket map, kept in
+//! A ticket connector's own fingerprint → ticket map, kept in
 //! `<data_dir>/state/ticket-<id>.json`, and a per-fingerprint lock so two concurrent opens of
-//! the same incident send one request.
+//! the same incident send one request. Shared by the ticket connectors whose vendor cannot be
+//! trusted to deduplicate on its own (TheHive's `sourceRef` aside, SOAR webhooks).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::{Error, SnapshotFile, TicketRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use vowguard_core::{Error, SnapshotFile, TicketRef};
 
 /// Most tickets remembered; the oldest opened are forgotten first (a webhook target has no
 /// dedup of its own beyond the `Idempotency-Key` it may honour, so keep this generous).
@@ -16,7 +17,7 @@ pub const MAX_REMEMBERED: usize = 10_000;
 
 /// One remembered ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IndexEntry {
+pub struct TicketIndexEntry {
     /// The incident's fingerprint.
     pub fingerprint: String,
     /// vowguard's incident id.
@@ -36,12 +37,12 @@ pub struct IndexEntry {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Stored {
     version: u32,
-    tickets: Vec<IndexEntry>,
+    tickets: Vec<TicketIndexEntry>,
 }
 
 #[derive(Debug, Default)]
 struct Maps {
-    by_fingerprint: HashMap<String, IndexEntry>,
+    by_fingerprint: HashMap<String, TicketIndexEntry>,
     fingerprint_by_key: HashMap<String, String>,
     order: VecDeque<String>,
 }
@@ -102,7 +103,7 @@ impl TicketIndex {
     }
 
     /// The entry whose vendor key is `key`.
-    pub fn entry_by_key(&self, key: &str) -> Option<IndexEntry> {
+    pub fn entry_by_key(&self, key: &str) -> Option<TicketIndexEntry> {
         let maps = self.lock_maps();
         let fingerprint = maps.fingerprint_by_key.get(key)?;
         maps.by_fingerprint.get(fingerprint).cloned()
@@ -119,7 +120,7 @@ impl TicketIndex {
     }
 
     /// Remembers `entry` and writes the snapshot (durably) before returning.
-    pub fn remember(&self, entry: IndexEntry) -> Result<(), Error> {
+    pub fn remember(&self, entry: TicketIndexEntry) -> Result<(), Error> {
         let mut maps = self.lock_maps();
         insert(&mut maps, entry);
         let Some(file) = &self.file else {
@@ -168,7 +169,7 @@ impl TicketIndex {
     }
 }
 
-fn insert(maps: &mut Maps, entry: IndexEntry) {
+fn insert(maps: &mut Maps, entry: TicketIndexEntry) {
     if let Some(old) = maps.by_fingerprint.remove(&entry.fingerprint) {
         maps.fingerprint_by_key.remove(&old.key);
         maps.order.retain(|f| f != &old.fingerprint);
@@ -191,8 +192,8 @@ fn insert(maps: &mut Maps, entry: IndexEntry) {
 mod tests {
     use super::*;
 
-    fn entry(fp: &str, key: &str) -> IndexEntry {
-        IndexEntry {
+    fn entry(fp: &str, key: &str) -> TicketIndexEntry {
+        TicketIndexEntry {
             fingerprint: fp.into(),
             incident_id: format!("inc-{fp}"),
             key: key.into(),
