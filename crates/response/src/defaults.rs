@@ -248,9 +248,26 @@ pub fn default_playbooks(catalog: &Catalog, approvers: &[String]) -> Vec<(String
         steps,
     }));
     let _ = Category::DataExport;
-    out.into_iter()
+    let mut kept: Vec<(String, PlaybookConfig)> = out
+        .into_iter()
         .filter_map(|(name, config)| prune(config, catalog).map(|c| (name, c)))
-        .collect()
+        .collect();
+    // The breach playbook is the response to a guest data breach: when it is kept, the
+    // generic P0/P1 playbooks leave those incidents to it. Otherwise both would run on the
+    // one incident, the first ticket step to finish would title the incident's (single,
+    // fingerprint-deduplicated) ticket `P0 Security Incident - ...`, and accounts would be
+    // locked twice.
+    if kept.iter().any(|(name, _)| name == "wedding-data-breach") {
+        for (name, config) in &mut kept {
+            if name != "wedding-data-breach" {
+                config
+                    .trigger
+                    .matchers
+                    .push(r#"protocol!="guest_data_breach""#.to_owned());
+            }
+        }
+    }
+    kept
 }
 
 /// Drops steps naming what is not configured; `None` when nothing is left.

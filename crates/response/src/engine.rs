@@ -195,6 +195,7 @@ impl EngineBuilder {
                 http,
                 state: Mutex::new(state),
                 file: Mutex::new(file),
+                incident_writes: tokio::sync::Mutex::new(()),
                 changed,
                 alerts_tx,
                 alerts_rx: Mutex::new(Some(alerts_rx)),
@@ -222,6 +223,11 @@ struct Inner {
     http: reqwest::Client,
     state: Mutex<State>,
     file: Mutex<RecordFile>,
+    /// Held from reading an incident to committing its changed copy (a `Record::Incident`
+    /// replaces the whole incident): without it, two steps of one run in parallel (tickets
+    /// opened in two systems, a ticket and `set_state`) each write their own stale copy and
+    /// the last one drops the other's change.
+    incident_writes: tokio::sync::Mutex<()>,
     /// Bumped on every committed change (approval waiters watch it).
     changed: watch::Sender<u64>,
     alerts_tx: mpsc::Sender<RoutedAlert>,
@@ -490,6 +496,7 @@ impl ResponseEngine {
         alert: &Alert,
         actor: &str,
     ) -> Result<String, Error> {
+        let _incident_write = self.inner.incident_writes.lock().await;
         let now = Utc::now();
         let event = &alert.event;
         let (records, id) = {
@@ -657,6 +664,7 @@ impl ResponseEngine {
         actor: &str,
         note: Option<&str>,
     ) -> Result<Incident, Error> {
+        let incident_write = self.inner.incident_writes.lock().await;
         let now = Utc::now();
         let records = {
             let state = lock(&self.inner.state);
@@ -704,6 +712,7 @@ impl ResponseEngine {
             ]
         };
         self.commit(records).await?;
+        drop(incident_write);
         let incident = self
             .incident(incident_id)
             .ok_or_else(|| Error::internal("incident vanished"))?;
@@ -1557,8 +1566,13 @@ impl ResponseEngine {
                         draft.event = event;
                         draft.opened_at = incident.opened.at;
                         let ticket = system.open(&draft).await?;
+                        let _incident_write = self.inner.incident_writes.lock().await;
                         let now = Utc::now();
-                        let mut inc = incident.clone();
+                        // The incident as it is now, not as the step found it: parallel
+                        // steps change it too.
+                        let mut inc = self
+                            .incident(&incident.id)
+                            .ok_or_else(|| Error::internal("incident vanished"))?;
                         inc.timeline = Vec::new();
                         inc.tickets.insert(id.clone(), ticket.clone());
                         self.commit(vec![
