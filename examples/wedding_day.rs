@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use vowguard_core::SecretMap;
+use vowguard_response::{ResponseEngine, Run, RunState};
 use vowguard_runtime::{Config, Environment, assemble, enabled_connector_kinds, run_with_input};
 use vowguard_testkit::receivers::{smtp_receiver, syslog_receiver};
 use wiremock::matchers::{method, path, path_regex};
@@ -289,6 +290,61 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         p0.push("security_mail");
         p1.push("security_mail");
     }
+    // Legal counsel's Slack workflow: the guest-data-breach protocol and the
+    // `wedding-data-breach` playbook notify it.
+    if has("slack") {
+        let server = mock(
+            ResponseTemplate::new(200).set_body_string("ok"),
+            "POST",
+            "^/services/T0/B0/legal$",
+        )
+        .await;
+        secrets = secrets.with(
+            "DEMO_LEGAL_HOOK",
+            format!("{}/services/T0/B0/legal", server.uri()),
+        );
+        config +=
+            "\n[notifiers.legal]\ntype = \"slack\"\nwebhook_url = { env = \"DEMO_LEGAL_HOOK\" }\n";
+        http_mocks.push(("legal", server));
+    }
+    let mut jira = None;
+    if has("jira") {
+        // A Jira Cloud site: search by our fingerprint label finds nothing, each create gets
+        // the next key, comments are accepted.
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/rest/api/3/search/jql"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"issues": []})),
+            )
+            .mount(&server)
+            .await;
+        let next_key = Arc::new(std::sync::atomic::AtomicU32::new(101));
+        Mock::given(method("POST"))
+            .and(path("/rest/api/3/issue"))
+            .respond_with(move |_: &wiremock::Request| {
+                let n = next_key.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                ResponseTemplate::new(201).set_body_json(
+                    serde_json::json!({"id": format!("{}", 10_000 + n), "key": format!("SEC-{n}")}),
+                )
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/rest/api/3/issue/[A-Z]+-[0-9]+/comment$"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"id": "1"})))
+            .mount(&server)
+            .await;
+        secrets = secrets.with("DEMO_JIRA_TOKEN", "demo-jira-token");
+        config += &format!(
+            "\n[tickets.jira]\ntype = \"jira\"\nurl = \"{}\"\nemail = \"secops-bot@wedsync.example\"\napi_token = {{ env = \"DEMO_JIRA_TOKEN\" }}\nproject = \"SEC\"\n",
+            server.uri()
+        );
+        jira = Some(server);
+    }
+    // Automated response: incidents for P0/P1 alerts and the default playbooks, with the
+    // actions this host carries out (the runtime's action hook logs each request).
+    config += "\n[response]\nactions = [\"lock_accounts\", \"revoke_tokens\", \"block_ip\", \"enhanced_logging\", \"preserve_evidence\", \"begin_gdpr_assessment\"]\n";
     let list = |ids: &[&str]| {
         ids.iter()
             .map(|i| format!("\"{i}\""))
@@ -322,8 +378,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             secrets: &secrets,
         },
     )?;
-    let input = scenario();
-    let report = run_with_input(assembly, input.as_bytes(), std::future::pending()).await?;
+    let engine = assembly.response.clone();
+    // The scenario goes in through a pipe that stays open until the response engine has
+    // done its part (the breach playbook's approval included), so every timeline entry
+    // reaches the audit log before the run ends and closes it.
+    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+    let feed = async {
+        use tokio::io::AsyncWriteExt;
+        writer.write_all(scenario().as_bytes()).await?;
+        let shown = match &engine {
+            Some(engine) => respond(engine).await?,
+            None => String::new(),
+        };
+        writer.shutdown().await?;
+        drop(writer);
+        Ok::<String, Box<dyn std::error::Error>>(shown)
+    };
+    let (report, response_shown) = tokio::join!(
+        run_with_input(
+            assembly,
+            tokio::io::BufReader::new(reader),
+            std::future::pending()
+        ),
+        feed
+    );
+    let (report, response_shown) = (report?, response_shown?);
     println!(
         "\nstreamed {} lines: {} events accepted, {} rejected (the warning above names the line and field)\n",
         report.source.lines, report.source.accepted, report.source.rejected
@@ -518,10 +597,198 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or("Subject: ?");
         println!("  email       {subject}");
     }
+    print!("{response_shown}");
+    if let Some(server) = &jira {
+        println!(
+            "\nJira issues the playbooks opened (one per incident, deduplicated by fingerprint)"
+        );
+        for r in server.received_requests().await.unwrap_or_default() {
+            if r.url.path() == "/rest/api/3/issue" {
+                let body: Value = serde_json::from_slice(&r.body)?;
+                println!("  {}", body["fields"]["summary"]);
+            }
+        }
+    }
     println!(
         "\nThe export's message carried `<!channel>`: Slack received it escaped (&lt;!channel&gt;), so only the route's configured @channel mention pages anyone."
     );
     Ok(())
+}
+
+/// Waits (at most 30 s) until `check` holds on the engine.
+async fn wait_for(
+    engine: &ResponseEngine,
+    what: &str,
+    check: impl Fn(&ResponseEngine) -> bool,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check(engine) {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("the response engine never got there: {what}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+fn breach_run(engine: &ResponseEngine) -> Option<Run> {
+    engine
+        .runs(None)
+        .into_iter()
+        .find(|r| r.playbook == "wedding-data-breach" && r.event["id"] == "evt-guest-export")
+}
+
+/// The incidents and playbook runs: the guest-list export's `wedding-data-breach` run
+/// waits for the security lead's approval of recovery; the demo approves it through the
+/// engine (what `vowguard playbook approve` and `POST /api/playbook-runs/{id}/approve` do),
+/// then prints the run's steps and the incident's timeline with times.
+async fn respond(engine: &ResponseEngine) -> Result<String, Box<dyn std::error::Error>> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    wait_for(engine, "wedding-data-breach waiting for approval", |e| {
+        breach_run(e).is_some_and(|r| {
+            r.steps
+                .get("approve_recovery")
+                .is_some_and(|s| !s.status.is_terminal())
+                || r.state.is_terminal()
+        })
+    })
+    .await?;
+    // Every other run (the P0 playbook for the takeover and the payout change) finishes.
+    wait_for(engine, "the other runs finished", |e| {
+        e.runs(None)
+            .iter()
+            .all(|r| r.state.is_terminal() || r.playbook == "wedding-data-breach")
+    })
+    .await?;
+    writeln!(out, "\nIncidents (automated response)")?;
+    let mut incidents = engine.incidents();
+    incidents.sort_by_key(|i| i.opened.at);
+    for i in &incidents {
+        let runs: Vec<String> = engine
+            .runs(Some(&i.id))
+            .iter()
+            .map(|r| format!("{} ({})", r.playbook, run_state(r.state)))
+            .collect();
+        writeln!(
+            out,
+            "  {} {:<10} {}",
+            i.id,
+            i.state.as_str(),
+            truncate(&i.title, 70)
+        )?;
+        writeln!(out, "      playbooks: {}", runs.join(", "))?;
+    }
+    let Some(run) = breach_run(engine) else {
+        writeln!(
+            out,
+            "  (wedding-data-breach did not run: its actions or notifiers are not configured)"
+        )?;
+        return Ok(out);
+    };
+    if run
+        .steps
+        .get("approve_recovery")
+        .is_some_and(|s| !s.status.is_terminal())
+    {
+        writeln!(
+            out,
+            "\n{} waits for approval of recovery; the demo approves it as security-lead (as `vowguard playbook approve {} approve_recovery --as security-lead` would)",
+            run.id, run.id
+        )?;
+        engine
+            .decide(&run.id, "approve_recovery", "security-lead", true)
+            .await?;
+        wait_for(engine, "wedding-data-breach finished", |e| {
+            breach_run(e).is_some_and(|r| r.state.is_terminal())
+        })
+        .await?;
+    }
+    let run = breach_run(engine).ok_or("the run vanished")?;
+    writeln!(
+        out,
+        "\nPlaybook run {} (wedding-data-breach v{}): {}, started {}",
+        run.id,
+        run.version,
+        run_state(run.state),
+        run.started_at.format("%H:%M:%S%.3f")
+    )?;
+    let mut steps: Vec<_> = run.steps.values().collect();
+    steps.sort_by_key(|s| (s.started_at, s.finished_at));
+    let t0 = run.started_at;
+    for s in steps {
+        let offset = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or_else(
+                || "-".to_owned(),
+                |t| format!("+{}ms", (t - t0).num_milliseconds()),
+            )
+        };
+        let result = match s.output.get("key").and_then(Value::as_str) {
+            Some(key) => format!("ticket {key}"),
+            None => truncate(&result_text(&s.output, s.error.as_deref()), 70),
+        };
+        writeln!(
+            out,
+            "  {:<22} {:<10} started {:>8} finished {:>8}  {result}",
+            s.step_id,
+            serde_json::to_value(s.status)?.as_str().unwrap_or(""),
+            offset(s.started_at),
+            offset(s.finished_at),
+        )?;
+    }
+    let incident = engine
+        .incident(&run.incident_id)
+        .ok_or("the incident vanished")?;
+    writeln!(
+        out,
+        "\nIncident {} timeline ({} entries, each also an audit-log entry)",
+        incident.id,
+        incident.timeline.len()
+    )?;
+    for e in &incident.timeline {
+        // What the entry is about: the step, the ticket, or the state it moved to.
+        let about = ["step_id", "key", "to", "playbook"]
+            .iter()
+            .find_map(|k| e.fields.get(*k).and_then(Value::as_str))
+            .unwrap_or("");
+        writeln!(
+            out,
+            "  {} {:<30} {:<16} {}",
+            e.at.format("%H:%M:%S%.3f"),
+            truncate(&e.actor, 30),
+            e.action,
+            about
+        )?;
+    }
+    Ok(out)
+}
+
+fn run_state(state: RunState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn result_text(output: &Value, error: Option<&str>) -> String {
+    if let Some(e) = error {
+        return format!("error: {e}");
+    }
+    match output {
+        Value::Object(m) => m
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 fn truncate(text: &str, max: usize) -> String {
