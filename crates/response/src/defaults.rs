@@ -252,12 +252,14 @@ pub fn default_playbooks(catalog: &Catalog, approvers: &[String]) -> Vec<(String
         .into_iter()
         .filter_map(|(name, config)| prune(config, catalog).map(|c| (name, c)))
         .collect();
-    // The breach playbook is the response to a guest data breach: when it is kept, the
-    // generic P0/P1 playbooks leave those incidents to it. Otherwise both would run on the
-    // one incident, the first ticket step to finish would title the incident's (single,
-    // fingerprint-deduplicated) ticket `P0 Security Incident - ...`, and accounts would be
-    // locked twice.
-    if kept.iter().any(|(name, _)| name == "wedding-data-breach") {
+    // The breach playbook is the response to a guest data breach: when it is kept with
+    // containment actions of its own, the generic P0/P1 playbooks leave those incidents to
+    // it. Otherwise both would run on the one incident, the first ticket step to finish
+    // would title the incident's (single, fingerprint-deduplicated) ticket
+    // `P0 Security Incident - ...`, and accounts would be locked twice.
+    if kept.iter().any(|(name, c)| {
+        name == "wedding-data-breach" && c.steps.iter().any(|s| s.kind == StepKind::Action)
+    }) {
         for (name, config) in &mut kept {
             if name != "wedding-data-breach" {
                 config

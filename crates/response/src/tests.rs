@@ -933,6 +933,45 @@ fn default_playbooks_apply_only_what_is_configured() {
 }
 
 #[test]
+fn a_guest_data_breach_is_left_to_wedding_data_breach_when_it_is_kept() {
+    let matchers = |catalog: &Catalog| -> Vec<(String, Vec<String>)> {
+        crate::defaults::default_playbooks(catalog, &["security-lead".to_owned()])
+            .into_iter()
+            .map(|(name, c)| (name, c.trigger.matchers))
+            .collect()
+    };
+    let exclusion = r#"protocol!="guest_data_breach""#.to_owned();
+    let with_breach = Catalog {
+        notifiers: ["legal".to_owned(), "oncall".to_owned()].into(),
+        tickets: ["jira".to_owned()].into(),
+        actions: ["lock_accounts".to_owned()].into(),
+    };
+    let got = matchers(&with_breach);
+    assert_eq!(got.len(), 3, "{got:?}");
+    for (name, m) in &got {
+        if name == "wedding-data-breach" {
+            assert!(m.is_empty(), "{name}: {m:?}");
+        } else {
+            assert_eq!(m, &vec![exclusion.clone()], "{name}");
+        }
+    }
+    // Without any action of its own the breach playbook (if kept at all: a ticket and the
+    // approval) contains nothing, and the P0/P1 playbooks answer guest data breaches too.
+    let without = Catalog {
+        notifiers: ["oncall".to_owned()].into(),
+        tickets: ["jira".to_owned()].into(),
+        actions: ["revoke_tokens".to_owned()].into(),
+    };
+    let got = matchers(&without);
+    assert!(got.iter().all(|(_, m)| m.is_empty()), "{got:?}");
+    assert!(
+        got.iter()
+            .any(|(name, _)| name == "critical-security-incident"),
+        "{got:?}"
+    );
+}
+
+#[test]
 fn the_record_file_is_compacted_keeping_open_incidents() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
