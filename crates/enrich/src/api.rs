@@ -195,10 +195,11 @@ mod tests {
 
     #[tokio::test]
     async fn transport_failures_name_what_not_the_url() {
-        // A port nothing listens on (bound, then released).
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
+        // A port where connections are refused: bound and kept, never listening (a released
+        // port could be taken by another test meanwhile).
+        let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+        reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = reserved.local_addr().unwrap();
         let a = api(Some(&format!("http://{addr}"))).unwrap();
         let url = a.base().join("secret/path?token=abc").unwrap();
         let e = a.get(url, "lookup of x").await.unwrap_err();

@@ -70,3 +70,41 @@ impl LogCapture {
         String::from_utf8_lossy(&self.buffer.lock().expect("log buffer poisoned")).into_owned()
     }
 }
+
+/// A loopback port where connections are refused, reserved for as long as the value lives.
+///
+/// The socket is bound but never listens: a connection attempt is refused at once, and no
+/// other test can take the port meanwhile. (Binding a listener, reading its port and
+/// dropping it races with other tests that ask for a free port: one of them may get it and
+/// start listening, and the "unreachable" receiver then answers.)
+#[derive(Debug)]
+pub struct RefusedPort {
+    _socket: tokio::net::TcpSocket,
+    address: std::net::SocketAddr,
+}
+
+impl RefusedPort {
+    /// Reserves a port on 127.0.0.1.
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("create a TCP socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind 127.0.0.1:0");
+        let address = socket.local_addr().expect("bound address");
+        Self {
+            _socket: socket,
+            address,
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+}
+
+impl Default for RefusedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -259,11 +259,11 @@ pub async fn run<H: HttpSinkHarness>(harness: H) {
     );
 
     // 5. An unreachable endpoint ends in dead letters after the retry budget.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let closed = format!("http://{}", listener.local_addr().expect("addr"));
-    drop(listener);
+    let refused = crate::RefusedPort::new();
+    let closed = format!("http://{}", refused.address());
     let sink = harness.build(&closed);
     let run = run_pipeline(sink.clone(), events(1), 2).await;
+    drop(refused);
     assert_eq!(
         (run.delivered, run.dead_lettered),
         (0, 1),

@@ -97,10 +97,10 @@ pub async fn run<H: StreamSinkHarness>(harness: H) {
     assert_eq!(got, expected, "{name}: the receiver got every event once");
 
     // 2. An unreachable receiver: retried, then dead-lettered with the reason.
-    let reserved = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let closed = reserved.local_addr().expect("addr").to_string();
-    drop(reserved);
+    let refused = crate::RefusedPort::new();
+    let closed = refused.address().to_string();
     let (delivered, dead, letters) = deliver(harness.build(&closed), 2, 2).await;
+    drop(refused);
     assert_eq!(
         (delivered, dead),
         (0, 2),

@@ -249,11 +249,11 @@ async fn lf_framing_keeps_one_line_per_event() {
 
 #[tokio::test]
 async fn unreachable_receiver_is_retryable_per_event() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    drop(listener);
+    let refused = vowguard_testkit::RefusedPort::new();
+    let addr = refused.address().to_string();
     let sink = build(table(&addr, "octet_counting")).unwrap();
     let outcomes = send_all(sink.as_ref(), &events()).await;
+    drop(refused);
     assert_eq!(outcomes.len(), 3);
     for outcome in outcomes {
         assert!(
