@@ -96,40 +96,11 @@ async fn wedding_data_breach_runs_survives_kill_9_and_waits_for_approval() {
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .mount(&legal)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let today = chrono::Utc::now().date_naive();
-    std::fs::write(
-        dir.path().join("weddings.json"),
-        format!(
-            r#"[{{"wedding_id":"w-today","date":"{today}","timezone":"UTC","guest_count":150}}]"#
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let config = dir.path().join("vowguard.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-data_dir = "data"
-[server]
-listen = "127.0.0.1:{port}"
-admin_token = {{ env = "RESPONSE_ADMIN_TOKEN" }}
-[sources.api]
-type = "http"
-[enrichers.wedding]
-type = "wedding_context"
-provider = "file"
-path = "weddings.json"
-[notifiers.legal]
-type = "slack"
-webhook_url = {{ env = "LEGAL_HOOK" }}
-[response]
+    let (dir, port, config) = wedding_today_config(
+        r#"[response]
 actions = ["lock_accounts", "enhanced_logging", "preserve_evidence", "begin_gdpr_assessment"]
-"#
-        ),
-    )
-    .unwrap();
+"#,
+    );
     let hook = format!("{}/services/T/L/legal-hook", legal.uri());
     let env = [
         ("RESPONSE_ADMIN_TOKEN", TOKEN),
@@ -512,35 +483,8 @@ async fn wedding_data_breach_opens_one_jira_issue_and_one_thehive_alert() {
         .mount(&hive)
         .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let today = chrono::Utc::now().date_naive();
-    std::fs::write(
-        dir.path().join("weddings.json"),
-        format!(
-            r#"[{{"wedding_id":"w-today","date":"{today}","timezone":"UTC","guest_count":150}}]"#
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let config = dir.path().join("vowguard.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-data_dir = "data"
-[server]
-listen = "127.0.0.1:{port}"
-admin_token = {{ env = "RESPONSE_ADMIN_TOKEN" }}
-[sources.api]
-type = "http"
-[enrichers.wedding]
-type = "wedding_context"
-provider = "file"
-path = "weddings.json"
-[notifiers.legal]
-type = "slack"
-webhook_url = {{ env = "LEGAL_HOOK" }}
-[tickets.jira]
+    let (dir, port, config) = wedding_today_config(&format!(
+        r#"[tickets.jira]
 type = "jira"
 url = "{jira}"
 email = "secops-bot@example.org"
@@ -553,11 +497,9 @@ api_key = {{ env = "HIVE_API_KEY" }}
 [response]
 actions = ["lock_accounts", "enhanced_logging", "preserve_evidence", "begin_gdpr_assessment"]
 "#,
-            jira = jira.uri(),
-            hive = hive.uri(),
-        ),
-    )
-    .unwrap();
+        jira = jira.uri(),
+        hive = hive.uri(),
+    ));
     let hook = format!("{}/services/T/L/legal-hook", hive.uri());
     let env = [
         ("RESPONSE_ADMIN_TOKEN", TOKEN),
@@ -718,4 +660,43 @@ actions = ["lock_accounts", "enhanced_logging", "preserve_evidence", "begin_gdpr
     assert!(timeline.iter().all(|e| e["at"].is_string()));
     assert_eq!(shown["incident"]["tickets"]["jira"]["key"], "SEC-7");
     assert_eq!(shown["incident"]["tickets"]["hive"]["key"], "~41");
+}
+
+/// A temporary directory with a wedding taking place today (`w-today`) and a config serving
+/// the admin API on a free port, with wedding context and the `legal` Slack notifier; `extra`
+/// is appended to the config (tickets, `[response]`).
+fn wedding_today_config(extra: &str) -> (tempfile::TempDir, u16, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let today = chrono::Utc::now().date_naive();
+    std::fs::write(
+        dir.path().join("weddings.json"),
+        format!(
+            r#"[{{"wedding_id":"w-today","date":"{today}","timezone":"UTC","guest_count":150}}]"#
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let config = dir.path().join("vowguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+data_dir = "data"
+[server]
+listen = "127.0.0.1:{port}"
+admin_token = {{ env = "RESPONSE_ADMIN_TOKEN" }}
+[sources.api]
+type = "http"
+[enrichers.wedding]
+type = "wedding_context"
+provider = "file"
+path = "weddings.json"
+[notifiers.legal]
+type = "slack"
+webhook_url = {{ env = "LEGAL_HOOK" }}
+{extra}"#
+        ),
+    )
+    .unwrap();
+    (dir, port, config)
 }
