@@ -20,6 +20,10 @@ use vowguard_core::{Error, ErrorKind};
 
 pub use reqwest;
 
+/// The largest vendor answer a connector reads (bigger answers are cut here; every JSON
+/// answer a connector expects is far smaller).
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
 mod split;
 pub use split::{map_outcome_error, send_ranges_splitting_on_413, send_splitting_on_413};
 
@@ -163,6 +167,29 @@ pub fn transport_error(error: reqwest::Error, what: &str) -> Error {
     Error::new(kind, format!("{what}: {detail}"))
 }
 
+/// Reads at most `max` bytes of a response body and drops the rest, so a vendor (or
+/// something impersonating one) cannot make an answer cost unbounded memory. Read errors are
+/// mapped like [`transport_error`].
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(e, what))?
+    {
+        let room = max.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= max {
+            break;
+        }
+    }
+    Ok(body)
+}
+
 /// reqwest's Display stops at "error sending request"; include the chain's causes.
 fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut out = error.to_string();
@@ -198,6 +225,27 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_str(retry).unwrap());
         h
+    }
+
+    #[tokio::test]
+    async fn read_capped_keeps_at_most_max_bytes() {
+        use wiremock::matchers::method;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; 300_000]))
+            .mount(&server)
+            .await;
+        let client = build_client(&HttpOptions::default()).unwrap();
+        let get = || client.get(server.uri()).send();
+        let capped = read_capped(get().await.unwrap(), 1000, "get")
+            .await
+            .unwrap();
+        assert_eq!(capped.len(), 1000);
+        let whole = read_capped(get().await.unwrap(), 1_000_000, "get")
+            .await
+            .unwrap();
+        assert_eq!(whole.len(), 300_000, "a smaller answer is read whole");
     }
 
     #[test]

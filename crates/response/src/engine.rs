@@ -177,10 +177,13 @@ impl EngineBuilder {
             self.config.max_record_bytes,
             self.config.keep_closed_incidents,
         )?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::internal(format!("build HTTP client: {e}")))?;
+        // The connectors' client: rustls, no redirects (secrets never follow one). Each step's
+        // deadline is enforced by the engine (an explicit `timed_out` step), so the client's
+        // own whole-request timeout is only a backstop far beyond any step's.
+        let http = vowguard_http::build_client(&vowguard_http::HttpOptions {
+            timeout_ms: 3_600_000,
+            ..vowguard_http::HttpOptions::default()
+        })?;
         let (changed, _) = watch::channel(0u64);
         let (alerts_tx, alerts_rx) = mpsc::channel(ALERT_QUEUE);
         Ok(ResponseEngine {
@@ -1698,22 +1701,12 @@ impl ResponseEngine {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let mut body = Vec::new();
-        let mut response = response;
-        while let Some(chunk) = response.chunk().await.transpose() {
-            let chunk = chunk.map_err(|e| {
-                Error::unavailable(format!(
-                    "step `{}`: reading the answer from {host}: {}",
-                    c.id,
-                    e.without_url()
-                ))
-            })?;
-            let room = MAX_CAPTURED_BODY.saturating_sub(body.len());
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if room < chunk.len() {
-                break;
-            }
-        }
+        let body = vowguard_http::read_capped(
+            response,
+            MAX_CAPTURED_BODY,
+            &format!("step `{}`: reading the answer from {host}", c.id),
+        )
+        .await?;
         let captured = serde_json::from_slice::<Value>(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
         if (200..300).contains(&status) {

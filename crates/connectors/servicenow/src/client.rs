@@ -169,11 +169,9 @@ impl ServiceNowTickets {
             .map_err(|e| vowguard_http::transport_error(e, what))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, what))?;
-        map_response(status, &headers, &text, what)
+        let body =
+            vowguard_http::read_capped(response, vowguard_http::MAX_RESPONSE_BYTES, what).await?;
+        map_response(status, &headers, &String::from_utf8_lossy(&body), what)
     }
 
     async fn lookup(&self, correlation_id: &str) -> Result<Option<String>, Error> {

@@ -292,25 +292,14 @@ impl SoarTickets {
         {
             request = request.header(name, value);
         }
-        let mut response = request
+        let response = request
             .body(bytes)
             .send()
             .await
             .map_err(|e| vowguard_http::transport_error(e, what))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let mut read = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, what))?
-        {
-            let room = MAX_RESPONSE_BYTES - read.len();
-            read.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if read.len() == MAX_RESPONSE_BYTES {
-                break;
-            }
-        }
+        let read = vowguard_http::read_capped(response, MAX_RESPONSE_BYTES, what).await?;
         let answer = Answer {
             status,
             headers,

@@ -139,24 +139,13 @@ impl TheHiveTickets {
                 .map_err(|e| Error::encode(format!("{what}: cannot encode the body: {e}")))?;
             request = request.header(CONTENT_TYPE, "application/json").body(bytes);
         }
-        let mut response = request
+        let response = request
             .send()
             .await
             .map_err(|e| vowguard_http::transport_error(e, what))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, what))?
-        {
-            let room = MAX_RESPONSE_BYTES - bytes.len();
-            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if bytes.len() == MAX_RESPONSE_BYTES {
-                break;
-            }
-        }
+        let bytes = vowguard_http::read_capped(response, MAX_RESPONSE_BYTES, what).await?;
         Ok(Answer {
             status,
             headers,
