@@ -859,20 +859,7 @@ fn route(action: RouteAction) -> Result<(), Error> {
     match action {
         RouteAction::Explain { config, event } => {
             let assembly = load_offline(&config)?;
-            let text = std::fs::read_to_string(&event)
-                .map_err(|e| Error::config(format!("cannot read {}: {e}", event.display())))?;
-            let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                Error::invalid_input(format!("{}: invalid JSON: {e}", event.display()))
-            })?;
-            // An explicit `enrichment` lets users try context the enrichers would add.
-            let enrichment = value.as_object_mut().and_then(|o| o.remove("enrichment"));
-            let mut parsed = vowguard_core::Event::from_json_value(value)
-                .map_err(|e| Error::invalid_input(format!("{}: {e}", event.display())))?;
-            if let Some(enrichment) = enrichment {
-                parsed.enrichment = serde_json::from_value(enrichment).map_err(|e| {
-                    Error::invalid_input(format!("{}: field `enrichment`: {e}", event.display()))
-                })?;
-            }
+            let parsed = vowguard_runtime::response_cli::read_event(&event)?;
             print!("{}", assembly.router.explain(&parsed).render_text());
             Ok(())
         }

@@ -203,8 +203,9 @@ fn run_line(r: &Run) -> String {
     )) + "\n"
 }
 
-/// Reads the event file (JSON; an `enrichment` object may be added).
-fn read_event(path: &Path) -> Result<Arc<Event>, Error> {
+/// Reads an event file for `route explain` and `playbook explain|run` (JSON as sent to
+/// vowguard; an explicit `enrichment` object lets users try context the enrichers would add).
+pub fn read_event(path: &Path) -> Result<Arc<Event>, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::config(format!("cannot read {}: {e}", path.display())))?;
     let mut value: serde_json::Value = serde_json::from_str(&text)

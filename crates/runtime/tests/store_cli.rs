@@ -316,3 +316,28 @@ async fn the_admin_api_serves_reports_and_validates_the_period() {
             .contains("`from` is required")
     );
 }
+
+#[tokio::test]
+async fn breach_changes_are_refused_while_another_process_holds_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    open_breach(dir.path(), "b-held").await;
+    // This test process plays the running `vowguard run`: it holds the audit log's writer.
+    let held = vowguard_audit::AuditConfig::default()
+        .open_with_key(&dir.path().join("data"), None, dir.path())
+        .unwrap()
+        .expect("auditing is on by default");
+
+    let (ok, out, err) = vowguard(&["breach", "confirm", "--config", &config, "b-held"]);
+    assert!(!ok, "a change while the log is held: {out}");
+    assert!(err.contains("open in another vowguard process"), "{err}");
+    // Reading goes on.
+    let (ok, out, err) = vowguard(&["breach", "list", "--config", &config]);
+    assert!(ok, "{err}");
+    assert!(out.contains("b-held") && out.contains("suspected"), "{out}");
+
+    held.close().await.unwrap();
+    drop(held);
+    let (ok, _, err) = vowguard(&["breach", "confirm", "--config", &config, "b-held"]);
+    assert!(ok, "once the log is free: {err}");
+}
