@@ -22,6 +22,10 @@ pub struct Enrichment {
     /// Known attack patterns this event is part of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patterns: Vec<PatternMatch>,
+    /// Open scanner findings on the event's target host that match it (same host and
+    /// port, or host-level), most relevant first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerabilities: Vec<VulnerabilityMatch>,
     /// Enrichers that did not contribute, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_enriched: Vec<NotEnriched>,
@@ -34,6 +38,7 @@ impl Enrichment {
             && self.wedding.is_none()
             && self.geo.is_none()
             && self.patterns.is_empty()
+            && self.vulnerabilities.is_empty()
             && self.not_enriched.is_empty()
     }
 
@@ -54,6 +59,7 @@ impl Enrichment {
             self.geo = other.geo;
         }
         self.patterns.extend(other.patterns);
+        self.vulnerabilities.extend(other.vulnerabilities);
         self.not_enriched.extend(other.not_enriched);
     }
 }
@@ -240,6 +246,41 @@ pub struct PatternMatch {
     /// The indicators that matched (user ids, IPs, counts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indicators: Vec<String>,
+}
+
+/// An open vulnerability-scanner finding on the host an event targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VulnerabilityMatch {
+    /// The scanner connector's component id (`[scanners.<id>]`).
+    pub scanner: String,
+    /// The scanner's id for the check (Nessus plugin id, Greenbone NVT OID, Qualys QID).
+    pub plugin_id: String,
+    /// The finding's title as the scanner names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// CVE ids of the finding, e.g. `CVE-2024-3400`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cves: Vec<String>,
+    /// CVSS base score (0.0..=10.0), the highest version the scanner gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvss: Option<f32>,
+    /// The scanner's severity.
+    pub severity: crate::Severity,
+    /// The asset the finding is on, as matched (IP address or host name).
+    pub asset: String,
+    /// The port of the finding; 0 means the whole host.
+    pub port: u16,
+    /// `tcp`, `udp` or empty for host-level findings.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub protocol: String,
+    /// When the scanner first saw the finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Match confidence 0.0..=1.0 (exact port match, scanner confidence, named CVE).
+    pub confidence: f32,
+    /// True when the event itself names one of [`Self::cves`].
+    #[serde(default)]
+    pub cve_named: bool,
 }
 
 /// An enricher that did not contribute to this event.

@@ -194,6 +194,15 @@ pub struct Event {
     /// The wedding this event concerns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wedding_id: Option<String>,
+    /// The attacked host's IP address (the target of the activity), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_ip: Option<IpAddr>,
+    /// The attacked host's name (FQDN or hostname), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_host: Option<String>,
+    /// The attacked port on the target host, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_port: Option<u16>,
     /// How many records the action touched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_count: Option<u64>,
@@ -265,6 +274,9 @@ const KNOWN_FIELDS: &[&str] = &[
     "resource_type",
     "resource_id",
     "wedding_id",
+    "destination_ip",
+    "destination_host",
+    "destination_port",
     "record_count",
     "labels",
     "attributes",
@@ -344,6 +356,9 @@ impl Event {
             resource_type: None,
             resource_id: None,
             wedding_id: None,
+            destination_ip: None,
+            destination_host: None,
+            destination_port: None,
             record_count: None,
             labels: BTreeMap::new(),
             attributes: Map::new(),
@@ -459,6 +474,24 @@ pub(crate) fn reference_from_value(value: Value) -> Result<Event, EventError> {
             EventError::field("source_ip", format!("expected an IP address, got {ip:?}"))
         })?),
     };
+    let destination_ip = match take_string(&mut obj, "destination_ip")? {
+        None => None,
+        Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| {
+            EventError::field(
+                "destination_ip",
+                format!("expected an IP address, got {ip:?}"),
+            )
+        })?),
+    };
+    let destination_port = match take_u64(&mut obj, "destination_port")? {
+        None => None,
+        Some(n) => Some(u16::try_from(n).map_err(|_| {
+            EventError::field(
+                "destination_port",
+                format!("must be between 0 and 65535, got {n}"),
+            )
+        })?),
+    };
     let labels = match obj.remove("labels") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(map)) => {
@@ -515,6 +548,9 @@ pub(crate) fn reference_from_value(value: Value) -> Result<Event, EventError> {
         resource_type: take_string(&mut obj, "resource_type")?,
         resource_id: take_string(&mut obj, "resource_id")?,
         wedding_id: take_string(&mut obj, "wedding_id")?,
+        destination_ip,
+        destination_host: take_string(&mut obj, "destination_host")?,
+        destination_port,
         record_count: take_u64(&mut obj, "record_count")?,
         labels,
         attributes: Map::new(),

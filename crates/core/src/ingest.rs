@@ -288,6 +288,9 @@ enum Field {
     ResourceType,
     ResourceId,
     WeddingId,
+    DestinationIp,
+    DestinationHost,
+    DestinationPort,
     RecordCount,
     Labels,
     Attributes,
@@ -316,6 +319,9 @@ impl Field {
             "resource_type" => Self::ResourceType,
             "resource_id" => Self::ResourceId,
             "wedding_id" => Self::WeddingId,
+            "destination_ip" => Self::DestinationIp,
+            "destination_host" => Self::DestinationHost,
+            "destination_port" => Self::DestinationPort,
             "record_count" => Self::RecordCount,
             "labels" => Self::Labels,
             "attributes" => Self::Attributes,
@@ -343,6 +349,9 @@ impl Field {
             Self::ResourceType => "resource_type",
             Self::ResourceId => "resource_id",
             Self::WeddingId => "wedding_id",
+            Self::DestinationIp => "destination_ip",
+            Self::DestinationHost => "destination_host",
+            Self::DestinationPort => "destination_port",
             Self::RecordCount => "record_count",
             Self::Labels => "labels",
             Self::Attributes => "attributes",
@@ -568,6 +577,24 @@ impl<'a> RawEvent<'a> {
                 )
             })?),
         };
+        let destination_ip = match self.string(Field::DestinationIp)? {
+            None => None,
+            Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| {
+                EventError::field(
+                    "destination_ip",
+                    format!("expected an IP address, got {:?}", &*ip),
+                )
+            })?),
+        };
+        let destination_port = match self.unsigned(Field::DestinationPort)? {
+            None => None,
+            Some(n) => Some(u16::try_from(n).map_err(|_| {
+                EventError::field(
+                    "destination_port",
+                    format!("must be between 0 and 65535, got {n}"),
+                )
+            })?),
+        };
         let labels = match self.labels.take() {
             None => BTreeMap::new(),
             Some(RawLabels::Other("null")) => BTreeMap::new(),
@@ -625,6 +652,9 @@ impl<'a> RawEvent<'a> {
             resource_type: self.owned(Field::ResourceType)?,
             resource_id: self.owned(Field::ResourceId)?,
             wedding_id: self.owned(Field::WeddingId)?,
+            destination_ip,
+            destination_host: self.owned(Field::DestinationHost)?,
+            destination_port,
             record_count: self.unsigned(Field::RecordCount)?,
             labels,
             attributes: Map::new(),

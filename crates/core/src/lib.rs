@@ -37,7 +37,7 @@ pub use alert::{Alert, AlertAction, WeddingImpact};
 pub use audit::{AuditRecord, AuditTrail, CheckpointRef, DeliveryOutcome, EventDigest, NoAudit};
 pub use enrichment::{
     Enrichment, Geo, NotEnriched, PatternMatch, ProviderVerdict, Season, ThreatIntel, Verdict,
-    WeddingContext, WeddingPhase,
+    VulnerabilityMatch, WeddingContext, WeddingPhase,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Category, Event, EventError, Outcome, Severity};

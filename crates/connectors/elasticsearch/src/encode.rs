@@ -597,6 +597,7 @@ mod tests {
                 confidence: 0.5,
                 indicators: vec!["u-42".into()],
             }],
+            vulnerabilities: vec![],
             not_enriched: vec![],
         };
         let b = Event::from_json_str(

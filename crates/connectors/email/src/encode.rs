@@ -651,6 +651,7 @@ mod tests {
                 confidence: 0.9,
                 indicators: vec!["u-42".into()],
             }],
+            vulnerabilities: vec![],
             not_enriched: vec![],
         };
         e
