@@ -32,6 +32,7 @@ pub mod snapshot;
 pub mod ticket;
 pub mod ticket_index;
 pub mod traits;
+pub mod vuln;
 
 pub use alert::{Alert, AlertAction, WeddingImpact};
 pub use audit::{AuditRecord, AuditTrail, CheckpointRef, DeliveryOutcome, EventDigest, NoAudit};
@@ -56,6 +57,7 @@ pub use traits::{
     AlertGrouping, AlertRouting, BatchLimits, EncodedEvent, Enricher, EventOutcome, Notifier,
     RateLimit, Receipt, RoutedAlert, RoutingDryRun, Sink,
 };
+pub use vuln::{Asset, Finding, FindingPages, FindingState, Scanner, SyncSummary};
 
 /// Re-exported so connector crates register factories without naming `inventory` themselves.
 pub use inventory;

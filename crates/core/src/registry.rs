@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::secret::{SecretLookup, SecretRef};
 use crate::ticket::TicketSystem;
 use crate::traits::{Enricher, Notifier, Sink};
+use crate::vuln::Scanner;
 
 /// The role a connector plays, i.e. which config section it lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,6 +37,8 @@ pub enum Role {
     Notifier,
     /// Opens incident tickets and SOAR cases (`[tickets.*]`).
     Ticketing,
+    /// Reports vulnerability findings (`[scanners.*]`).
+    Scanner,
 }
 
 impl Role {
@@ -46,6 +49,7 @@ impl Role {
             Self::Sink => "sinks",
             Self::Notifier => "notifiers",
             Self::Ticketing => "tickets",
+            Self::Scanner => "scanners",
         }
     }
 
@@ -56,6 +60,7 @@ impl Role {
             Self::Sink => "sink",
             Self::Notifier => "notifier",
             Self::Ticketing => "ticket system",
+            Self::Scanner => "scanner",
         }
     }
 }
@@ -76,6 +81,9 @@ pub type NotifierBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn 
 pub type TicketingBuildFn =
     fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn TicketSystem>, Error>;
 
+/// Builds a vulnerability scanner from its config table.
+pub type ScannerBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Scanner>, Error>;
+
 /// The build function of a factory, by role.
 #[derive(Clone, Copy)]
 pub enum Builder {
@@ -87,6 +95,8 @@ pub enum Builder {
     Notifier(NotifierBuildFn),
     /// A ticket system builder.
     Ticketing(TicketingBuildFn),
+    /// Builds a [`Scanner`].
+    Scanner(ScannerBuildFn),
 }
 
 /// One registered connector kind.
@@ -148,6 +158,19 @@ impl ConnectorFactory {
         }
     }
 
+    /// A vulnerability-scanner factory.
+    pub const fn scanner(
+        kind: &'static str,
+        description: &'static str,
+        build: ScannerBuildFn,
+    ) -> Self {
+        Self {
+            kind,
+            description,
+            builder: Builder::Scanner(build),
+        }
+    }
+
     /// The role this factory builds.
     pub fn role(&self) -> Role {
         match self.builder {
@@ -155,6 +178,7 @@ impl ConnectorFactory {
             Builder::Enricher(_) => Role::Enricher,
             Builder::Notifier(_) => Role::Notifier,
             Builder::Ticketing(_) => Role::Ticketing,
+            Builder::Scanner(_) => Role::Scanner,
         }
     }
 }

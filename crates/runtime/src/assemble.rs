@@ -414,6 +414,12 @@ fn build_component(
         Builder::Ticketing(build) => {
             tickets.push((ctx.id.to_owned(), build(ctx, table)?));
         }
+        Builder::Scanner(_) => {
+            return Err(Error::config(format!(
+                "`{}`: scanners are not wired into the runtime yet",
+                ctx.key("type")
+            )));
+        }
     }
     Ok(())
 }
