@@ -21,6 +21,7 @@
 
 use std::io::{self, BufRead};
 
+use quick_xml::XmlVersion;
 use quick_xml::events::Event as QxEvent;
 use vowguard_core::Error;
 
@@ -229,7 +230,10 @@ impl<R: BufRead> XmlReader<R> {
             .fill_buf()
             .map_err(|e| Error::io(format!("{}: cannot read", self.source), e))?;
         if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
-            return Err(self.error_at(0, "the input is UTF-16 (byte order mark); only UTF-8 is read"));
+            return Err(self.error_at(
+                0,
+                "the input is UTF-16 (byte order mark); only UTF-8 is read",
+            ));
         }
         if head.starts_with(&[0x00, 0x00, 0xFE, 0xFF]) || head.starts_with(&[0x00, 0x3C, 0x00]) {
             return Err(self.error_at(0, "the input is UTF-16 or UTF-32; only UTF-8 is read"));
@@ -262,10 +266,9 @@ impl<R: BufRead> XmlReader<R> {
                 Err(e) => {
                     let hit = self.reader.get_ref().hit;
                     let reason = match hit {
-                        Some(LimitHit::Bytes) => format!(
-                            "the input is larger than {} bytes",
-                            self.limits.max_bytes
-                        ),
+                        Some(LimitHit::Bytes) => {
+                            format!("the input is larger than {} bytes", self.limits.max_bytes)
+                        }
                         Some(LimitHit::Token) => format!(
                             "a single tag or text run is larger than {} bytes",
                             self.limits.max_token_bytes
@@ -281,7 +284,9 @@ impl<R: BufRead> XmlReader<R> {
                 }
             };
             match event {
-                QxEvent::Start(tag) | QxEvent::Empty(tag) if self.depth >= self.limits.max_depth => {
+                QxEvent::Start(tag) | QxEvent::Empty(tag)
+                    if self.depth >= self.limits.max_depth =>
+                {
                     let _ = tag;
                     return Err(self.error_at(
                         start,
@@ -322,9 +327,7 @@ impl<R: BufRead> XmlReader<R> {
                         match reference.resolve_char_ref() {
                             Ok(Some(c)) => return Ok(XmlEvent::Text(c.to_string())),
                             _ => {
-                                return Err(
-                                    self.error_at(start, "an invalid character reference")
-                                );
+                                return Err(self.error_at(start, "an invalid character reference"));
                             }
                         }
                     }
@@ -437,14 +440,16 @@ fn element(tag: &quick_xml::events::BytesStart<'_>) -> Result<Element, String> {
     for attr in tag.attributes() {
         let attr = attr.map_err(|e| format!("a bad attribute in <{}>: {e}", printable(&name)))?;
         let key = attr.key.local_name().as_ref().to_owned();
-        let value = attr.unescape_value().map_err(|e| {
-            format!(
-                "attribute `{}` of <{}>: {}",
-                printable(&key),
-                printable(&name),
-                describe(&e)
-            )
-        })?;
+        let value = attr
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| {
+                format!(
+                    "attribute `{}` of <{}>: {}",
+                    printable(&key),
+                    printable(&name),
+                    describe(&e)
+                )
+            })?;
         attrs.push((key, value.into_owned()));
     }
     Ok(Element { name, attrs })
@@ -586,8 +591,13 @@ mod tests {
         let many_small = format!("<a>{}</a>", "<b>xx</b>".repeat(100));
         assert!(events_with(many_small.as_bytes(), limits).is_ok());
         let big_text = format!("<a><b>{}</b></a>", "x".repeat(500));
-        let e = events_with(big_text.as_bytes(), limits).unwrap_err().to_string();
-        assert!(e.contains("single tag or text run is larger than 50 bytes"), "{e}");
+        let e = events_with(big_text.as_bytes(), limits)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("single tag or text run is larger than 50 bytes"),
+            "{e}"
+        );
         let big_tag = format!("<a><b k='{}'/></a>", "x".repeat(500));
         assert!(events_with(big_tag.as_bytes(), limits).is_err());
 
@@ -615,7 +625,11 @@ mod tests {
             max_text_chars: 5,
             ..Limits::default()
         };
-        let mut r = XmlReader::new(&b"<r><a> 12<i>no</i>345678 </a><z>q</z></r>"[..], "t", limits);
+        let mut r = XmlReader::new(
+            &b"<r><a> 12<i>no</i>345678 </a><z>q</z></r>"[..],
+            "t",
+            limits,
+        );
         assert!(matches!(r.next().unwrap(), XmlEvent::Start(_)));
         assert!(matches!(r.next().unwrap(), XmlEvent::Start(e) if e.name == "a"));
         assert_eq!(r.read_text().unwrap(), "12345");
