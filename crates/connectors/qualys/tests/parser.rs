@@ -33,15 +33,21 @@ fn golden(name: &str, got: &serde_json::Value) {
 
 #[test]
 fn detection_page_with_kb_matches_golden_findings() {
-    let page = parse_detection_page(&read("detections_page1.xml"), "page 1", "qualys", false).unwrap();
+    let page =
+        parse_detection_page(&read("detections_page1.xml"), "page 1", "qualys", false).unwrap();
     assert_eq!(page.hosts, 2);
     assert_eq!(page.filtered, 1, "the Info detection");
     assert_eq!(page.skipped, 0);
     assert_eq!(
         page.next_url.as_deref(),
-        Some("https://qualysapi.qualys.example/api/2.0/fo/asset/host/vm/detection/?action=list&output_format=XML&status=New,Active,Re-Opened,Fixed&truncation_limit=2&show_results=0&show_igs=0&id_min=114303")
+        Some(
+            "https://qualysapi.qualys.example/api/2.0/fo/asset/host/vm/detection/?action=list&output_format=XML&status=New,Active,Re-Opened,Fixed&truncation_limit=2&show_results=0&show_igs=0&id_min=114303"
+        )
     );
-    assert_eq!(page.datetime.unwrap().to_rfc3339(), "2026-11-30T06:00:00+00:00");
+    assert_eq!(
+        page.datetime.unwrap().to_rfc3339(),
+        "2026-11-30T06:00:00+00:00"
+    );
 
     let kb = parse_knowledge_base(&read("kb.xml"), "kb").unwrap();
     assert_eq!(kb.len(), 3);
@@ -51,15 +57,24 @@ fn detection_page_with_kb_matches_golden_findings() {
             apply_kb(f, entry);
         }
     }
-    golden("detections_page1.expected.json", &serde_json::to_value(&findings).unwrap());
+    golden(
+        "detections_page1.expected.json",
+        &serde_json::to_value(&findings).unwrap(),
+    );
 
     let ids: Vec<&str> = findings.iter().map(|f| f.plugin_id.as_str()).collect();
     assert_eq!(ids, ["38909", "105015", "91850", "38170"]);
     let openssl = &findings[0];
     assert_eq!(openssl.cves, ["CVE-2024-5535", "CVE-2024-9143"]);
     assert_eq!(openssl.cvss, Some(9.1), "CVSS v3 wins over v2");
-    assert_eq!(openssl.cvss_vector.as_deref(), Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:H"));
-    assert_eq!(openssl.title.as_deref(), Some("OpenSSL Remote Code Execution & Memory Corruption"));
+    assert_eq!(
+        openssl.cvss_vector.as_deref(),
+        Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:H")
+    );
+    assert_eq!(
+        openssl.title.as_deref(),
+        Some("OpenSSL Remote Code Execution & Memory Corruption")
+    );
     assert_eq!((openssl.port, openssl.protocol.as_str()), (443, "tcp"));
     assert_eq!(openssl.severity, Severity::Critical);
     assert_eq!(openssl.asset.scanner_asset_id.as_deref(), Some("114301"));
@@ -94,23 +109,48 @@ fn error_documents_and_hostile_answers_are_refused() {
     assert_eq!(e.kind(), ErrorKind::Rejected);
     assert!(e.to_string().contains("code 1960"), "{e}");
     let e = parse_knowledge_base(b"<WRONG/>", "kb").unwrap_err();
-    assert_eq!(e.to_string(), "kb: byte 0: expected KNOWLEDGE_BASE_VULN_LIST_OUTPUT, found <WRONG>");
-    let bomb = b"<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY x \"y\">]><HOST_LIST_VM_DETECTION_OUTPUT/>";
+    assert_eq!(
+        e.to_string(),
+        "kb: byte 0: expected KNOWLEDGE_BASE_VULN_LIST_OUTPUT, found <WRONG>"
+    );
+    let bomb =
+        b"<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY x \"y\">]><HOST_LIST_VM_DETECTION_OUTPUT/>";
     let e = parse_detection_page(bomb, "page 1", "q", false).unwrap_err();
-    assert_eq!(e.to_string(), "page 1: byte 21: a DOCTYPE is not accepted (no DTD or entity expansion)");
-    let latin1 = b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><HOST_LIST_VM_DETECTION_OUTPUT/>";
-    assert!(parse_detection_page(latin1, "p", "q", false).unwrap_err().to_string().contains("only UTF-8"));
-    assert!(parse_detection_page(b"", "p", "q", false).unwrap_err().to_string().contains("empty answer"));
+    assert_eq!(
+        e.to_string(),
+        "page 1: byte 21: a DOCTYPE is not accepted (no DTD or entity expansion)"
+    );
+    let latin1 =
+        b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><HOST_LIST_VM_DETECTION_OUTPUT/>";
+    assert!(
+        parse_detection_page(latin1, "p", "q", false)
+            .unwrap_err()
+            .to_string()
+            .contains("only UTF-8")
+    );
+    assert!(
+        parse_detection_page(b"", "p", "q", false)
+            .unwrap_err()
+            .to_string()
+            .contains("empty answer")
+    );
 }
 
 fn detection_xml(d: &(u32, u8, Option<(u16, bool)>, u8, bool)) -> String {
     let (qid, severity, port, status, potential) = d;
     let port = port
-        .map(|(p, udp)| format!("<PORT>{p}</PORT><PROTOCOL>{}</PROTOCOL>", if udp { "UDP" } else { "TCP" }))
+        .map(|(p, udp)| {
+            format!(
+                "<PORT>{p}</PORT><PROTOCOL>{}</PROTOCOL>",
+                if udp { "UDP" } else { "TCP" }
+            )
+        })
         .unwrap_or_default();
     let status = ["New", "Active", "Re-Opened", "Fixed"][usize::from(*status % 4)];
     let kind = if *potential { "Potential" } else { "Confirmed" };
-    format!("<DETECTION><QID>{qid}</QID><TYPE>{kind}</TYPE><SEVERITY>{severity}</SEVERITY>{port}<STATUS>{status}</STATUS></DETECTION>")
+    format!(
+        "<DETECTION><QID>{qid}</QID><TYPE>{kind}</TYPE><SEVERITY>{severity}</SEVERITY>{port}<STATUS>{status}</STATUS></DETECTION>"
+    )
 }
 
 proptest! {
