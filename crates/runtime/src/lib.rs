@@ -48,12 +48,16 @@ use vowguard_email as _;
 use vowguard_jira as _;
 #[cfg(feature = "misp")]
 use vowguard_misp as _;
+#[cfg(feature = "openvas")]
+use vowguard_openvas as _;
 #[cfg(feature = "otx")]
 use vowguard_otx as _;
 #[cfg(feature = "pagerduty")]
 use vowguard_pagerduty as _;
 #[cfg(feature = "qradar")]
 use vowguard_qradar as _;
+#[cfg(feature = "qualys")]
+use vowguard_qualys as _;
 #[cfg(feature = "servicenow")]
 use vowguard_servicenow as _;
 #[cfg(feature = "slack")]
@@ -133,6 +137,12 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     }
     if cfg!(feature = "servicenow") {
         kinds.push("servicenow");
+    }
+    if cfg!(feature = "openvas") {
+        kinds.push("openvas");
+    }
+    if cfg!(feature = "qualys") {
+        kinds.push("qualys");
     }
     kinds
 }
