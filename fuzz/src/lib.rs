@@ -408,6 +408,67 @@ pub fn strings_under(value: &Value, key: &str, out: &mut Vec<String>) {
 }
 
 /// A strict RFC 5424 parser (section 6), written from the RFC.
+/// A CVE id as NVD writes it: `CVE-`, a four-digit year, `-`, four or more digits.
+pub fn is_cve(id: &str) -> bool {
+    let mut parts = id.split('-');
+    let (Some("CVE"), Some(year), Some(number), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    year.len() == 4
+        && year.bytes().all(|b| b.is_ascii_digit())
+        && number.len() >= 4
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The invariants of a scanner [`vowguard_core::Finding`], whatever the input it came from:
+/// port 0 exactly when host level (no protocol), otherwise a lower-case alphanumeric
+/// protocol; confidence in 0..=1; CVSS in (0, 10]; CVE ids well formed and unique; a plugin
+/// id and an asset name free of control characters; host names lower case.
+pub fn check_finding(f: &vowguard_core::Finding) {
+    assert_eq!(f.port == 0, f.protocol.is_empty(), "{f:?}");
+    assert!(
+        f.protocol
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "{f:?}"
+    );
+    assert!((0.0..=1.0).contains(&f.confidence), "{f:?}");
+    assert!(f.cvss.is_none_or(|s| s > 0.0 && s <= 10.0), "{f:?}");
+    assert!(f.cves.iter().all(|c| is_cve(c)), "{f:?}");
+    let mut unique = f.cves.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), f.cves.len(), "{f:?}");
+    assert!(
+        !f.plugin_id.is_empty() && !f.plugin_id.chars().any(char::is_control),
+        "{f:?}"
+    );
+    let a = &f.asset;
+    assert!(
+        a.ip.is_some() || a.fqdn.is_some() || a.hostname.is_some(),
+        "{f:?}"
+    );
+    for name in [&a.fqdn, &a.hostname].into_iter().flatten() {
+        assert!(!name.is_empty(), "{f:?}");
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b)),
+            "{f:?}"
+        );
+    }
+    if let Some(id) = &a.scanner_asset_id {
+        assert!(!id.is_empty() && !id.chars().any(char::is_control), "{f:?}");
+    }
+    if let Some(vector) = &f.cvss_vector {
+        assert!(
+            !vector.is_empty() && !vector.chars().any(char::is_control),
+            "{f:?}"
+        );
+    }
+}
+
 pub mod rfc5424 {
     /// One parsed message.
     #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,6 +35,8 @@ pub(crate) const TARGETS: &[&str] = &[
     "pagerduty",
     "sms",
     "email",
+    "greenbone_xml",
+    "qualys_xml",
 ];
 
 /// Seconds per target when none is given.

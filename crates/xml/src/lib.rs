@@ -438,7 +438,13 @@ fn element(tag: &quick_xml::events::BytesStart<'_>) -> Result<Element, String> {
     let name = tag.local_name().as_ref().to_owned();
     let mut attrs = Vec::new();
     for attr in tag.attributes() {
-        let attr = attr.map_err(|e| format!("a bad attribute in <{}>: {e}", printable(&name)))?;
+        let attr = attr.map_err(|e| {
+            format!(
+                "a bad attribute in <{}>: {}",
+                printable(&name),
+                printable(&e.to_string().chars().take(200).collect::<String>())
+            )
+        })?;
         let key = attr.key.local_name().as_ref().to_owned();
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)

@@ -438,8 +438,9 @@ fn set_name(asset: &mut Asset, name: &str) {
     {
         return;
     }
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    if name.is_empty() {
+    // `www.example.org.` is `www.example.org`; an empty label (`.a`, `a..b`) is no name.
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    if name.is_empty() || name.split('.').any(str::is_empty) {
         return;
     }
     if name.contains('.') {
@@ -625,6 +626,25 @@ mod tests {
         ]
         .map(String::from);
         assert_eq!(normalise_cves(&raw), ["CVE-2021-44228", "CVE-2014-0160"]);
+    }
+
+    #[test]
+    fn host_names() {
+        let named = |name: &str| {
+            let mut a = Asset::default();
+            set_name(&mut a, name);
+            (a.fqdn, a.hostname)
+        };
+        assert_eq!(
+            named("WWW.Example.org."),
+            (Some("www.example.org".into()), Some("www".into()))
+        );
+        assert_eq!(named("Bastion"), (None, Some("bastion".into())));
+        assert_eq!(named(".a"), (None, None));
+        assert_eq!(named("a..b"), (None, None));
+        assert_eq!(named("."), (None, None));
+        assert_eq!(named("a b"), (None, None));
+        assert_eq!(named("a\nb"), (None, None));
     }
 
     #[test]

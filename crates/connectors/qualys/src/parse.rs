@@ -399,8 +399,9 @@ fn set_name(asset: &mut Asset, name: &str) {
     {
         return;
     }
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    if name.is_empty() {
+    // `www.example.org.` is `www.example.org`; an empty label (`.a`, `a..b`) is no name.
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    if name.is_empty() || name.split('.').any(str::is_empty) {
         return;
     }
     if name.contains('.') {
