@@ -70,7 +70,7 @@ impl Element {
     }
 }
 
-/// What [`XmlReader::next`] returns.
+/// What [`XmlReader::next_event`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum XmlEvent {
     /// A start tag (also the first half of an empty element).
@@ -245,7 +245,7 @@ impl<R: BufRead> XmlReader<R> {
     }
 
     /// The next event. After [`XmlEvent::Eof`] every call returns `Eof` again.
-    pub fn next(&mut self) -> Result<XmlEvent, Error> {
+    pub fn next_event(&mut self) -> Result<XmlEvent, Error> {
         if let Some(name) = self.pending_end.take() {
             self.depth -= 1;
             return Ok(XmlEvent::End(name));
@@ -391,7 +391,7 @@ impl<R: BufRead> XmlReader<R> {
         let mut out = String::new();
         let mut kept = 0usize;
         loop {
-            match self.next()? {
+            match self.next_event()? {
                 XmlEvent::Text(text) if self.depth == target => {
                     for c in text.chars() {
                         if kept == 0 && c.is_whitespace() {
@@ -423,7 +423,7 @@ impl<R: BufRead> XmlReader<R> {
     pub fn skip(&mut self) -> Result<(), Error> {
         let target = self.depth;
         loop {
-            match self.next()? {
+            match self.next_event()? {
                 XmlEvent::End(_) if self.depth < target => return Ok(()),
                 XmlEvent::Eof => {
                     return Err(self.error_at(self.position(), "the input ends inside an element"));
@@ -485,7 +485,7 @@ mod tests {
         let mut reader = XmlReader::new(xml, "t.xml", limits);
         let mut out = Vec::new();
         loop {
-            let event = reader.next()?;
+            let event = reader.next_event()?;
             if event == XmlEvent::Eof {
                 return Ok(out);
             }
@@ -636,14 +636,14 @@ mod tests {
             "t",
             limits,
         );
-        assert!(matches!(r.next().unwrap(), XmlEvent::Start(_)));
-        assert!(matches!(r.next().unwrap(), XmlEvent::Start(e) if e.name == "a"));
+        assert!(matches!(r.next_event().unwrap(), XmlEvent::Start(_)));
+        assert!(matches!(r.next_event().unwrap(), XmlEvent::Start(e) if e.name == "a"));
         assert_eq!(r.read_text().unwrap(), "12345");
-        assert!(matches!(r.next().unwrap(), XmlEvent::Start(e) if e.name == "z"));
+        assert!(matches!(r.next_event().unwrap(), XmlEvent::Start(e) if e.name == "z"));
         r.skip().unwrap();
-        assert_eq!(r.next().unwrap(), XmlEvent::End("r".into()));
-        assert_eq!(r.next().unwrap(), XmlEvent::Eof);
-        assert_eq!(r.next().unwrap(), XmlEvent::Eof);
+        assert_eq!(r.next_event().unwrap(), XmlEvent::End("r".into()));
+        assert_eq!(r.next_event().unwrap(), XmlEvent::Eof);
+        assert_eq!(r.next_event().unwrap(), XmlEvent::Eof);
     }
 
     proptest::proptest! {

@@ -114,7 +114,7 @@ pub fn parse_report<R: BufRead>(
     let mut saw_root = false;
     loop {
         let position = reader.position();
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(element) => {
                 saw_root = true;
                 if element.name == "result" {
@@ -169,7 +169,7 @@ fn read_result<R: BufRead>(reader: &mut XmlReader<R>, position: u64) -> Result<R
     };
     let depth = reader.depth();
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(element) => match element.name.as_str() {
                 "name" => raw.name = reader.read_text()?,
                 "host" => read_host(reader, &mut raw)?,
@@ -184,9 +184,9 @@ fn read_result<R: BufRead>(reader: &mut XmlReader<R>, position: u64) -> Result<R
                 "qod" => {
                     let qod_depth = reader.depth();
                     loop {
-                        match reader.next()? {
+                        match reader.next_event()? {
                             XmlEvent::Start(e) if e.name == "value" => {
-                                raw.qod = reader.read_text()?
+                                raw.qod = reader.read_text()?;
                             }
                             XmlEvent::Start(_) => reader.skip()?,
                             XmlEvent::End(_) if reader.depth() < qod_depth => break,
@@ -217,11 +217,10 @@ fn read_host<R: BufRead>(reader: &mut XmlReader<R>, raw: &mut RawResult) -> Resu
     let depth = reader.depth();
     let mut text = String::new();
     loop {
-        match reader.next()? {
-            XmlEvent::Text(t) if reader.depth() == depth => {
-                if text.len() < 1024 {
-                    text.push_str(&t);
-                }
+        match reader.next_event()? {
+            // A host is an address or a name: 1 KiB of it is plenty.
+            XmlEvent::Text(t) if reader.depth() == depth && text.len() < 1024 => {
+                text.push_str(&t);
             }
             XmlEvent::Start(e) if e.name == "asset" => {
                 raw.asset_id = e.attr("asset_id").unwrap_or_default().trim().to_owned();
@@ -241,7 +240,7 @@ fn read_host<R: BufRead>(reader: &mut XmlReader<R>, raw: &mut RawResult) -> Resu
 fn read_nvt<R: BufRead>(reader: &mut XmlReader<R>, raw: &mut RawResult) -> Result<(), Error> {
     let depth = reader.depth();
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(e) => match e.name.as_str() {
                 "name" => raw.nvt_name = reader.read_text()?,
                 "cvss_base" => raw.cvss_base = reader.read_text()?,
@@ -254,7 +253,7 @@ fn read_nvt<R: BufRead>(reader: &mut XmlReader<R>, raw: &mut RawResult) -> Resul
                 "refs" => {
                     let refs_depth = reader.depth();
                     loop {
-                        match reader.next()? {
+                        match reader.next_event()? {
                             XmlEvent::Start(r) => {
                                 if r.name == "ref"
                                     && r.attr("type")
@@ -287,12 +286,12 @@ fn read_severities<R: BufRead>(
 ) -> Result<(), Error> {
     let depth = reader.depth();
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(e) if e.name == "severity" => {
                 let kind = e.attr("type").unwrap_or_default().to_ascii_lowercase();
                 let inner = reader.depth();
                 loop {
-                    match reader.next()? {
+                    match reader.next_event()? {
                         XmlEvent::Start(v) if v.name == "value" => {
                             let value = reader.read_text()?;
                             if kind.contains("v3") || value.starts_with("CVSS:3") {

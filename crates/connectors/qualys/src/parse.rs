@@ -117,7 +117,7 @@ pub fn parse_detection_page(
     let mut page = DetectionPage::default();
     let mut root_seen = false;
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(e) => {
                 if !root_seen {
                     root_seen = true;
@@ -173,7 +173,7 @@ fn read_host<R: BufRead>(reader: &mut XmlReader<R>) -> Result<RawHost, Error> {
     let mut host = RawHost::default();
     let depth = reader.depth();
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(e) => match e.name.as_str() {
                 "ID" => host.id = reader.read_text()?,
                 "IP" => host.ip = reader.read_text()?,
@@ -188,7 +188,7 @@ fn read_host<R: BufRead>(reader: &mut XmlReader<R>) -> Result<RawHost, Error> {
                 "DETECTION_LIST" => {
                     let list_depth = reader.depth();
                     loop {
-                        match reader.next()? {
+                        match reader.next_event()? {
                             XmlEvent::Start(d) if d.name == "DETECTION" => {
                                 host.detections.push(read_detection(reader)?);
                             }
@@ -212,7 +212,7 @@ fn read_detection<R: BufRead>(reader: &mut XmlReader<R>) -> Result<RawDetection,
     let mut d = RawDetection::default();
     let depth = reader.depth();
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(e) => {
                 let slot = match e.name.as_str() {
                     "QID" => &mut d.qid,
@@ -248,7 +248,7 @@ fn read_children<R: BufRead>(
     let mut out = HashMap::new();
     let depth = reader.depth();
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(e) if wanted.contains(&e.name.as_str()) => {
                 let text = reader.read_text()?;
                 out.insert(e.name, text);
@@ -264,7 +264,7 @@ fn read_children<R: BufRead>(
 fn read_simple_return<R: BufRead>(reader: &mut XmlReader<R>) -> Result<SimpleReturn, Error> {
     let mut ret = SimpleReturn::default();
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(e) if e.name == "CODE" => ret.code = reader.read_text()?,
             XmlEvent::Start(e) if e.name == "TEXT" => ret.text = reader.read_text()?,
             XmlEvent::Start(e) if e.name == "RESPONSE" => {}
@@ -278,7 +278,7 @@ fn read_simple_return<R: BufRead>(reader: &mut XmlReader<R>) -> Result<SimpleRet
 /// Reads a `SIMPLE_RETURN` error document; `None` when `bytes` is not one (or not XML).
 pub fn parse_simple_return(bytes: &[u8]) -> Option<SimpleReturn> {
     let mut reader = XmlReader::new(bytes, "answer", limits(bytes.len()));
-    match reader.next().ok()? {
+    match reader.next_event().ok()? {
         XmlEvent::Start(e) if e.name == "SIMPLE_RETURN" => read_simple_return(&mut reader).ok(),
         _ => None,
     }
@@ -423,7 +423,7 @@ pub fn parse_knowledge_base(bytes: &[u8], source: &str) -> Result<HashMap<String
     let mut out = HashMap::new();
     let mut root_seen = false;
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(e) => {
                 if !root_seen {
                     root_seen = true;
@@ -473,7 +473,7 @@ fn read_vuln<R: BufRead>(reader: &mut XmlReader<R>) -> Result<Option<(String, Kb
     let mut cves = Vec::new();
     let (mut v2, mut v3): (HashMap<String, String>, HashMap<String, String>) = Default::default();
     loop {
-        match reader.next()? {
+        match reader.next_event()? {
             XmlEvent::Start(e) => match e.name.as_str() {
                 "QID" => qid = reader.read_text()?.trim().to_owned(),
                 "TITLE" => {
@@ -483,7 +483,7 @@ fn read_vuln<R: BufRead>(reader: &mut XmlReader<R>) -> Result<Option<(String, Kb
                 "CVE_LIST" => {
                     let list_depth = reader.depth();
                     loop {
-                        match reader.next()? {
+                        match reader.next_event()? {
                             XmlEvent::Start(c) if c.name == "CVE" => {
                                 let cve = read_children(reader, &["ID"])?;
                                 cves.extend(cve.get("ID").cloned());
