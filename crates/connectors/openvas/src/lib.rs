@@ -14,7 +14,9 @@
 //! than 64) is refused with the file and byte position named.
 //!
 //! [`OpenvasScanner::sync`] reads the configured file when it changed since the last sync
-//! (by modification time), on a blocking thread, handing findings on page by page.
+//! (by modification time), on a blocking thread, handing findings on page by page. A file
+//! refused part-way (truncated, hostile) ends the sync with that error; pages handed on
+//! before it stand, and the next sync reads the file again.
 //! Fetching reports from gvmd over GMP (Unix socket or TLS) is not built: export the report
 //! to the file with `gvm-cli` or a cron job.
 //!

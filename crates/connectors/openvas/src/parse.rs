@@ -33,6 +33,9 @@ use chrono::{DateTime, Utc};
 use vowguard_core::{Asset, Error, Finding, FindingState, Severity};
 use vowguard_xml::{Limits, XmlEvent, XmlReader};
 
+/// Skipped results logged one by one per file (a hostile file cannot flood the log).
+const MAX_SKIP_WARNINGS: u64 = 10;
+
 /// QoD assumed for a result that gives none (Greenbone's default `min_qod` filter).
 pub const DEFAULT_QOD: u8 = 70;
 
@@ -128,12 +131,15 @@ pub fn parse_report<R: BufRead>(
                         Outcome::Filtered => summary.filtered += 1,
                         Outcome::Skipped(why, at) => {
                             summary.skipped += 1;
-                            tracing::warn!(
-                                source,
-                                byte = at,
-                                reason = why,
-                                "skipping a Greenbone result"
-                            );
+                            // The first few by position; the count is in the summary.
+                            if summary.skipped <= MAX_SKIP_WARNINGS {
+                                tracing::warn!(
+                                    source,
+                                    byte = at,
+                                    reason = why,
+                                    "skipping a Greenbone result"
+                                );
+                            }
                         }
                     }
                 }
