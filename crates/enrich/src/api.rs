@@ -211,6 +211,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bodies_are_cut_at_the_configured_size() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(10_000)))
+            .mount(&server)
+            .await;
+        let a = api(Some(&server.uri())).unwrap();
+        let url = a.base().join("big").unwrap();
+        assert_eq!(
+            a.get(url.clone(), "lookup").await.unwrap().body.len(),
+            10_000
+        );
+        let a = a.with_max_response_bytes(1_000);
+        assert_eq!(a.get(url, "lookup").await.unwrap().body.len(), 1_000);
+    }
+
+    #[tokio::test]
     async fn transport_failures_name_what_not_the_url() {
         // A port where connections are refused: bound and kept, never listening (a released
         // port could be taken by another test meanwhile).
