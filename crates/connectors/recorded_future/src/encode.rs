@@ -314,7 +314,7 @@ pub fn parse_lookup(body: &str, indicator: &str) -> Result<Option<ThreatIntel>, 
         .filter_map(|e| Some((number(e.criticality.as_ref()).unwrap_or(0), e.rule?)))
         .collect();
     // Stable: equally critical rules keep Recorded Future's order.
-    evidence.sort_by(|a, b| b.0.cmp(&a.0));
+    evidence.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut categories: Vec<String> = Vec::new();
     for (_, rule) in &evidence {
         if categories.len() >= MAX_CATEGORIES {

@@ -326,7 +326,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("access_id"), "{e}");
-        let mut bad = config.clone();
+        let mut bad = config;
         bad.base_url = Some("ftp://tc.example".into());
         let e = ThreatConnectProvider::new(&bad, Credentials::Token("t".into())).unwrap_err();
         assert!(e.to_string().contains("base_url"), "{e}");

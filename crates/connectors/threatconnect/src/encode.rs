@@ -321,10 +321,13 @@ mod tests {
         );
     }
 
+    /// rating, confidence, ThreatAssess score, expected verdict and score.
+    type Case = (f64, f64, Option<f64>, Option<(Verdict, u8)>);
+
     #[test]
     fn verdict_table() {
         use Verdict::*;
-        let cases: &[(f64, f64, Option<f64>, Option<(Verdict, u8)>)] = &[
+        let cases: &[Case] = &[
             (0.0, 90.0, Some(900.0), None),
             (f64::NAN, 90.0, None, None),
             (1.0, 0.0, None, Some((Suspicious, 25))),
