@@ -290,6 +290,9 @@ fn every_readme_toml_block_parses() {
             .unwrap_or_else(|e| panic!("a README config block does not parse: {e}\n{block}"));
         let secrets = vowguard_core::SecretMap::new()
             .with("MISP_API_KEY", "readme-misp-key-0123456789")
+            .with("RF_API_TOKEN", "readme-rf-token-0123456789")
+            .with("TC_SECRET_KEY", "readme-tc-secret-0123456789")
+            .with("TC_API_TOKEN", "readme-tc-token-0123456789")
             .with("SPLUNK_HEC_TOKEN", "readme-hec-token")
             .with(
                 "SLACK_WEBHOOK_URL",

@@ -507,6 +507,8 @@ fn feature_isolation() -> Result {
         "vowguard-abuseipdb",
         "vowguard-virustotal",
         "vowguard-otx",
+        "vowguard-recorded-future",
+        "vowguard-threatconnect",
         "vowguard-jira",
         "vowguard-servicenow",
         "vowguard-thehive",

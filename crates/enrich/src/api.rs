@@ -36,6 +36,8 @@ pub struct KeyedApi {
     header: HeaderName,
     key: HeaderValue,
     redactor: Redactor,
+    /// Most bytes of a response body read (`None`: the whole body).
+    max_response_bytes: Option<usize>,
 }
 
 impl fmt::Debug for KeyedApi {
@@ -69,7 +71,16 @@ impl KeyedApi {
             base,
             header,
             key,
+            max_response_bytes: None,
         })
+    }
+
+    /// Reads at most `max` bytes of each response body and drops the rest
+    /// ([`vowguard_http::read_capped`]), so a vendor cannot make an answer cost unbounded
+    /// memory; a cut JSON body then fails to parse and the lookup is an error.
+    pub fn with_max_response_bytes(mut self, max: usize) -> Self {
+        self.max_response_bytes = Some(max);
+        self
     }
 
     /// The API's base URL, to build request URLs from.
@@ -89,7 +100,7 @@ impl KeyedApi {
     }
 
     /// One `GET url` with the key header and `Accept: application/json`. Any status is an
-    /// answer; a failure to send or to read the body is an error from
+    /// answer; the body is cut at [`Self::with_max_response_bytes`] when set; a failure to send or to read the body is an error from
     /// [`vowguard_http::transport_error`] naming `what` (timeouts `Timeout`, the rest
     /// `Unavailable`), never the URL.
     pub async fn get(&self, url: Url, what: &str) -> Result<ApiResponse, Error> {
@@ -103,10 +114,16 @@ impl KeyedApi {
             .map_err(|e| transport_error(e, what))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| transport_error(e, what))?;
+        let body = match self.max_response_bytes {
+            Some(max) => {
+                let bytes = vowguard_http::read_capped(response, max, what).await?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            None => response
+                .text()
+                .await
+                .map_err(|e| transport_error(e, what))?,
+        };
         Ok(ApiResponse {
             status,
             headers,
@@ -191,6 +208,23 @@ mod tests {
         assert_eq!(answer.body, r#"{"detail":"slow down"}"#);
         let requests = server.received_requests().await.unwrap();
         assert_eq!(requests.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bodies_are_cut_at_the_configured_size() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(10_000)))
+            .mount(&server)
+            .await;
+        let a = api(Some(&server.uri())).unwrap();
+        let url = a.base().join("big").unwrap();
+        assert_eq!(
+            a.get(url.clone(), "lookup").await.unwrap().body.len(),
+            10_000
+        );
+        let a = a.with_max_response_bytes(1_000);
+        assert_eq!(a.get(url, "lookup").await.unwrap().body.len(), 1_000);
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! Shared threat-intelligence machinery for vowguard enrichers (MISP, AbuseIPDB,
-//! VirusTotal, OTX).
+//! VirusTotal, OTX, Recorded Future, ThreatConnect).
 //!
 //! * [`indicators`] extracts an event's observables: `source_ip` (public addresses only;
 //!   documentation ranges are kept), `domain`, `url`, `file_hash`, normalised and
@@ -16,7 +16,8 @@
 //! * [`category_slug`] cleans vendor tags and families into category names.
 //! * [`KeyedApi`] is the HTTP side of an API keyed by a request header: the shared reqwest
 //!   client, the base URL (config override or the vendor's default) and the key as a
-//!   sensitive header; [`KeyedApi::get`] makes one JSON `GET`.
+//!   sensitive header; [`KeyedApi::get`] makes one JSON `GET` (its body capped with
+//!   [`KeyedApi::with_max_response_bytes`]).
 //!
 //! # Combining answers
 //!

@@ -14,7 +14,8 @@ use crate::combine::{combine, most_restrictive_tlp};
 use crate::gate::{ProviderGate, ProviderLimits};
 use crate::indicator::{Indicator, IndicatorKind, indicators};
 
-/// The common shape of a reputation provider (MISP, AbuseIPDB, VirusTotal, OTX).
+/// The common shape of a reputation provider (MISP, AbuseIPDB, VirusTotal, OTX, Recorded
+/// Future, ThreatConnect).
 #[async_trait]
 pub trait ReputationProvider: Send + Sync + std::fmt::Debug + 'static {
     /// The provider's kind, e.g. `misp`; also the enricher kind.

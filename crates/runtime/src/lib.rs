@@ -58,6 +58,8 @@ use vowguard_pagerduty as _;
 use vowguard_qradar as _;
 #[cfg(feature = "qualys")]
 use vowguard_qualys as _;
+#[cfg(feature = "recorded_future")]
+use vowguard_recorded_future as _;
 #[cfg(feature = "servicenow")]
 use vowguard_servicenow as _;
 #[cfg(feature = "slack")]
@@ -72,6 +74,8 @@ use vowguard_splunk as _;
 use vowguard_teams as _;
 #[cfg(feature = "thehive")]
 use vowguard_thehive as _;
+#[cfg(feature = "threatconnect")]
+use vowguard_threatconnect as _;
 #[cfg(feature = "virustotal")]
 use vowguard_virustotal as _;
 #[cfg(feature = "wedding")]
@@ -97,6 +101,12 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     }
     if cfg!(feature = "virustotal") {
         kinds.push("virustotal");
+    }
+    if cfg!(feature = "recorded_future") {
+        kinds.push("recorded_future");
+    }
+    if cfg!(feature = "threatconnect") {
+        kinds.push("threatconnect");
     }
     if cfg!(feature = "abuseipdb") {
         kinds.push("abuseipdb");

@@ -214,6 +214,8 @@ fn admin_token_written_inline_is_named_and_never_echoed() {
     feature = "abuseipdb",
     feature = "virustotal",
     feature = "otx",
+    feature = "recorded_future",
+    feature = "threatconnect",
     feature = "wedding"
 ))]
 #[test]
@@ -340,6 +342,8 @@ fn every_enabled_connector_is_registered_once() {
     feature = "abuseipdb",
     feature = "virustotal",
     feature = "otx",
+    feature = "recorded_future",
+    feature = "threatconnect",
     feature = "wedding"
 ))]
 fn the_example_config_in_the_repository_assembles() {
@@ -359,6 +363,8 @@ fn the_example_config_in_the_repository_assembles() {
         "ABUSEIPDB_API_KEY",
         "VIRUSTOTAL_API_KEY",
         "OTX_API_KEY",
+        "RF_API_TOKEN",
+        "TC_SECRET_KEY",
         "PLATFORM_API_TOKEN",
     ]
     .into_iter()
@@ -380,7 +386,7 @@ fn the_example_config_in_the_repository_assembles() {
     .unwrap();
     assert_eq!(assembly.spec.sinks.len(), 5);
     assert_eq!(assembly.spec.notifiers.len(), 5);
-    assert_eq!(assembly.spec.enrichers.len(), 6);
+    assert_eq!(assembly.spec.enrichers.len(), 8);
     assert!(assembly.server.is_some());
 }
 
