@@ -46,6 +46,8 @@ pub struct ServerState {
     pub router: Arc<dyn AlertRouting>,
     /// The report store for `GET /api/reports/{kind}`, or why it is unavailable.
     pub reports: Result<Arc<crate::reports::Reports>, String>,
+    /// The webhook intake (`[webhooks.*]`), when any source is configured.
+    pub webhooks: Option<Arc<crate::webhooks::Intake>>,
 }
 
 /// The HTTP routes.
@@ -60,6 +62,7 @@ pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
         )
         .route("/api/security/test-alert-routing", post(test_alert_routing))
         .route("/api/reports/{kind}", get(report))
+        .route("/v1/webhooks/{source_id}", post(crate::webhooks::receive))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::map_response(
             move |response: Response| async move {
@@ -970,5 +973,8 @@ pub fn render_prometheus(m: &MetricsSnapshot, state: &ServerState) -> String {
         "Alert retries per notifier.",
         per_notifier(&|n| n.retried),
     );
+    if let Some(webhooks) = &state.webhooks {
+        webhooks.render_prometheus(&mut out);
+    }
     out
 }
