@@ -384,3 +384,153 @@ fn vowguard(args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+const ADMIN: &str = "webhook-admin-token-3f9";
+
+async fn admin_get(client: &reqwest::Client, port: u16, route: &str) -> serde_json::Value {
+    client
+        .get(format!("http://127.0.0.1:{port}{route}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls `/api/incidents` (at most 30 s) until the first incident's detail satisfies `check`.
+async fn wait_incident(
+    client: &reqwest::Client,
+    port: u16,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..600 {
+        let list = admin_get(client, port, "/api/incidents").await;
+        if let Some(id) = list["incidents"][0]["id"].as_str() {
+            let detail = admin_get(client, port, &format!("/api/incidents/{id}")).await;
+            if check(&detail["incident"]) {
+                return detail["incident"].clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the incident never reached the expected state");
+}
+
+/// Slack's "Acknowledge" button and PagerDuty's `incident.resolved` update the vowguard
+/// incident, with the acting person on its timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_acknowledge_and_pagerduty_resolve_update_the_incident() {
+    let slack_hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack_hook)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("vowguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+data_dir = "data"
+[server]
+listen = "127.0.0.1:{port}"
+admin_token = {{ env = "WH_ADMIN" }}
+[sources.api]
+type = "http"
+[notifiers.oncall]
+type = "slack"
+webhook_url = {{ env = "WH_SLACK_HOOK" }}
+[response]
+default_playbooks = false
+[webhooks.slack]
+type = "slack"
+secret = {{ env = "WH_SLACK_SIGNING" }}
+[webhooks.pagerduty]
+type = "pagerduty"
+secret = {{ env = "WH_PD" }}
+"#
+        ),
+    )
+    .unwrap();
+    let hook = format!("{}/services/T/B/x", slack_hook.uri());
+    let env = [
+        ("WH_ADMIN", ADMIN),
+        ("WH_SLACK_HOOK", hook.as_str()),
+        ("WH_SLACK_SIGNING", "slack-signing-Vg5ecretCanaryC3"),
+        ("WH_PD", "pd-Vg5ecretCanaryD4"),
+    ];
+    let child = spawn_run(&config, &env, Stdio::piped());
+    let client = reqwest::Client::new();
+    wait_healthy(&client, port).await;
+    let r = client
+        .post(format!("http://127.0.0.1:{port}/v1/events"))
+        .json(&serde_json::json!({"id": "sync-1", "category": "authentication", "action": "admin.login",
+            "outcome": "success", "severity": "critical", "user_id": "admin-7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let incident = wait_incident(&client, port, |i| i["state"] == "open").await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    let fingerprint = incident["fingerprint"].as_str().unwrap().to_owned();
+
+    // Slack: the interactive payload of a button press, form-encoded, signed.
+    let inner =
+        serde_json::json!({"type": "block_actions", "user": {"id": "U7", "username": "ana.ops"},
+        "actions": [{"action_id": "vowguard_ack", "value": id}]})
+        .to_string();
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &inner)
+        .finish();
+    let headers = sign(
+        &Scheme::Slack,
+        &Key::Hmac(b"slack-signing-Vg5ecretCanaryC3".to_vec()),
+        "",
+        now(),
+        None,
+        body.as_bytes(),
+    )
+    .unwrap();
+    let (status, answer) = post(&client, port, "slack", &headers, body).await;
+    assert_eq!(status, 200, "{answer}");
+    let incident = wait_incident(&client, port, |i| i["state"] == "acknowledged").await;
+    assert_eq!(incident["acknowledged"]["by"], "slack:ana.ops");
+
+    // PagerDuty: incident.resolved for the incident key vowguard sent (the group key).
+    let body = serde_json::json!({"event": {"id": "01PDSYNC", "event_type": "incident.resolved",
+        "resource_type": "incident", "agent": {"id": "PU1", "summary": "Ana Ops", "type": "user_reference"},
+        "data": {"id": "Q9", "type": "incident", "title": "admin login", "incident_key": fingerprint}}})
+    .to_string();
+    let headers = sign(
+        &Scheme::PagerDuty,
+        &Key::Hmac(b"pd-Vg5ecretCanaryD4".to_vec()),
+        "",
+        now(),
+        None,
+        body.as_bytes(),
+    )
+    .unwrap();
+    let (status, answer) = post(&client, port, "pagerduty", &headers, body).await;
+    assert_eq!(status, 200, "{answer}");
+    let incident = wait_incident(&client, port, |i| i["state"] == "resolved").await;
+    assert_eq!(incident["resolved"]["by"], "pagerduty:Ana_Ops");
+    let actors: Vec<&str> = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["actor"].as_str())
+        .collect();
+    assert!(
+        actors.contains(&"slack:ana.ops") && actors.contains(&"pagerduty:Ana_Ops"),
+        "{actors:?}"
+    );
+
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("Vg5ecretCanary"), "{stderr}");
+}

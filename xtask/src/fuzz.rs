@@ -35,6 +35,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "pagerduty",
     "sms",
     "email",
+    "webhook_verify",
 ];
 
 /// Seconds per target when none is given.
