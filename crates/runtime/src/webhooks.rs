@@ -236,10 +236,10 @@ impl Intake {
         };
         match result {
             Ok(_) => {
-                tracing::info!(source = source_id, incident = %incident.id, actor = %sync.actor, "incident updated from webhook")
+                tracing::info!(source = source_id, incident = %incident.id, actor = %sync.actor, "incident updated from webhook");
             }
             Err(e) => {
-                tracing::info!(source = source_id, incident = %incident.id, error = %e, "incident update from webhook not applied")
+                tracing::info!(source = source_id, incident = %incident.id, error = %e, "incident update from webhook not applied");
             }
         }
     }

@@ -182,7 +182,7 @@ pub fn parse_key(kind: WebhookKind, secret: &str) -> Result<Key, String> {
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
         return Ok(Key::Ed25519 {
             public: signing.verifying_key(),
-            signing: Some(signing),
+            signing: Some(Box::new(signing)),
         });
     }
     let bytes = decode(secret.strip_prefix("whsec_").unwrap_or(secret))?;

@@ -28,7 +28,7 @@ pub enum Key {
         /// The public key.
         public: ed25519_dalek::VerifyingKey,
         /// The signing key, when known.
-        signing: Option<ed25519_dalek::SigningKey>,
+        signing: Option<Box<ed25519_dalek::SigningKey>>,
     },
 }
 
@@ -685,7 +685,7 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 /// Decodes hex (either case); `None` for odd lengths or other characters.
 pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.as_bytes();
-    if text.len() % 2 != 0 || text.len() > 1024 {
+    if !text.len().is_multiple_of(2) || text.len() > 1024 {
         return None;
     }
     let digit = |c: u8| match c {

@@ -79,7 +79,7 @@ fn standard_webhooks_golden_vector() {
         assert_eq!(
             check(
                 &Scheme::StandardWebhooks,
-                &[key.clone()],
+                std::slice::from_ref(&key),
                 &headers,
                 None,
                 body,
@@ -158,7 +158,7 @@ fn standard_webhooks_ed25519() {
         .collect();
     check(
         &Scheme::StandardWebhooks,
-        &[public.clone()],
+        std::slice::from_ref(&public),
         &pairs,
         None,
         body,
@@ -188,7 +188,7 @@ fn github_golden_vector() {
     )];
     check(
         &Scheme::GitHub,
-        &[key.clone()],
+        std::slice::from_ref(&key),
         &headers,
         None,
         b"Hello, World!",
@@ -215,7 +215,7 @@ fn slack_golden_vector() {
     ];
     check(
         &Scheme::Slack,
-        &[key.clone()],
+        std::slice::from_ref(&key),
         &headers,
         None,
         body,
@@ -246,7 +246,7 @@ fn twilio_golden_vector_form() {
     let headers = [("X-Twilio-Signature", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")];
     check(
         &scheme,
-        &[key.clone()],
+        std::slice::from_ref(&key),
         &headers,
         Some("foo=1&bar=2"),
         body,
@@ -272,7 +272,15 @@ fn twilio_json_body_hash() {
     let query = "bodySHA256=5ccde7145dfb8f56479710896586cb9d5911809d83afbe34627818790db0aec9";
     // HMAC-SHA1("12345", url) computed independently (Python hmac).
     let headers = [("X-Twilio-Signature", "hPXmLwIy3Fgqv1i9KPmH/HhQ6zo=")];
-    check(&scheme, &[key.clone()], &headers, Some(query), body, 0).unwrap();
+    check(
+        &scheme,
+        std::slice::from_ref(&key),
+        &headers,
+        Some(query),
+        body,
+        0,
+    )
+    .unwrap();
     assert_eq!(
         check(
             &scheme,
@@ -304,7 +312,7 @@ fn stripe_vector_and_rotation() {
     let headers = [("Stripe-Signature", header.as_str())];
     check(
         &Scheme::Stripe,
-        &[key.clone()],
+        std::slice::from_ref(&key),
         &headers,
         None,
         body,
@@ -316,7 +324,7 @@ fn stripe_vector_and_rotation() {
     assert_eq!(
         check(
             &Scheme::Stripe,
-            &[key.clone()],
+            std::slice::from_ref(&key),
             &[("Stripe-Signature", &v0)],
             None,
             body,
@@ -349,7 +357,7 @@ fn pagerduty_vector_and_rotation() {
     let header = format!("v1={},v1={PAGERDUTY_VECTOR}", "00".repeat(32));
     check(
         &Scheme::PagerDuty,
-        &[key.clone()],
+        std::slice::from_ref(&key),
         &[("X-PagerDuty-Signature", &header)],
         None,
         body,
@@ -387,7 +395,15 @@ fn generic_hmac_sign_and_verify() {
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    let ok = check(&scheme, &[key.clone()], &pairs, None, body, 5_000).unwrap();
+    let ok = check(
+        &scheme,
+        std::slice::from_ref(&key),
+        &pairs,
+        None,
+        body,
+        5_000,
+    )
+    .unwrap();
     assert_eq!(ok.delivery_id.as_deref(), Some("d-1"));
     // Independent computation of the same MAC.
     let mac = verify::mac(Algorithm::Sha512, b"venue-secret", &[b"d-1:5000:", body]);
@@ -404,7 +420,7 @@ fn missing_and_malformed_headers() {
     assert_eq!(
         check(
             &Scheme::GitHub,
-            &[key.clone()],
+            std::slice::from_ref(&key),
             &[("X-Hub-Signature-256", "sha1=00")],
             None,
             b"",
@@ -415,7 +431,7 @@ fn missing_and_malformed_headers() {
     assert_eq!(
         check(
             &Scheme::Slack,
-            &[key.clone()],
+            std::slice::from_ref(&key),
             &[("X-Slack-Signature", "v0=00")],
             None,
             b"",
@@ -540,10 +556,10 @@ proptest! {
         });
         let headers = verify::sign(&scheme, &key, "msg_2fgh", now, query.as_deref(), &body).unwrap();
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let verify_keys = [key.clone()];
+        let verify_keys = [key];
         prop_assert!(check(&scheme, &verify_keys, &pairs, query.as_deref(), &body, now).is_ok());
 
-        let mut body2 = body.clone();
+        let mut body2 = body;
         let mut headers2 = headers.clone();
         match target {
             Target::Body => {
