@@ -534,3 +534,86 @@ secret = {{ env = "WH_PD" }}
     assert!(output.status.success(), "{stderr}");
     assert!(!stderr.contains("Vg5ecretCanary"), "{stderr}");
 }
+
+/// Figures, not a check (`cargo nextest run -p vowguard-runtime --test webhooks --run-ignored
+/// only`): sequential requests to `/v1/events` and to a Standard Webhooks source with the
+/// same event, each answered once durable; prints throughput and p50/p99 of both, and the
+/// difference (what verification, the replay guard and mapping add).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; prints figures"]
+async fn measure_webhook_intake() {
+    const N: usize = 2000;
+    let hec = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#))
+        .mount(&hec)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = config(dir.path(), &hec.uri(), port);
+    let child = spawn_run(&config, &ENV, Stdio::null());
+    let client = reqwest::Client::new();
+    wait_healthy(&client, port).await;
+    let key = vowguard_webhooks::config::parse_key(
+        vowguard_webhooks::WebhookKind::StandardWebhooks,
+        VENUE,
+    )
+    .unwrap();
+    let percentiles = |mut v: Vec<Duration>| {
+        v.sort();
+        (v[v.len() / 2], v[v.len() * 99 / 100])
+    };
+    let mut plain = Vec::with_capacity(N);
+    let started = std::time::Instant::now();
+    for i in 0..N {
+        let body = format!(
+            r#"{{"id":"b-{i}","category":"detection","action":"venue.door_forced","severity":"high"}}"#
+        );
+        let t = std::time::Instant::now();
+        let r = client
+            .post(format!("http://127.0.0.1:{port}/v1/events"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        plain.push(t.elapsed());
+    }
+    let plain_rate = N as f64 / started.elapsed().as_secs_f64();
+    let mut hooks = Vec::with_capacity(N);
+    let started = std::time::Instant::now();
+    for i in 0..N {
+        let body =
+            format!(r#"{{"type":"venue.door_forced","data":{{"severity":"high","n":{i}}}}}"#);
+        let headers = sign(
+            &Scheme::StandardWebhooks,
+            &key,
+            &format!("msg_bench_{i}"),
+            now(),
+            None,
+            body.as_bytes(),
+        )
+        .unwrap();
+        let t = std::time::Instant::now();
+        let (status, _) = post(&client, port, "venue", &headers, body).await;
+        assert_eq!(status, 200);
+        hooks.push(t.elapsed());
+    }
+    let hook_rate = N as f64 / started.elapsed().as_secs_f64();
+    let (p50, p99) = percentiles(plain);
+    let (h50, h99) = percentiles(hooks);
+    let mut out = std::io::stderr().lock();
+    use std::io::Write as _;
+    writeln!(
+        out,
+        "/v1/events:   {plain_rate:.0} req/s sequential, p50 {p50:?}, p99 {p99:?}"
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "/v1/webhooks: {hook_rate:.0} req/s sequential, p50 {h50:?}, p99 {h99:?}"
+    )
+    .unwrap();
+    terminate(&child);
+    let _ = child.wait_with_output();
+}
