@@ -179,7 +179,7 @@ async fn webhooks_are_verified_counted_and_replay_proof_across_a_restart() {
     assert_eq!(status, 400);
     // Over the source's body limit: 413 (nothing verified or parsed).
     let big = "x".repeat(5000);
-    let (status, _) = post(
+    let (status, body) = post(
         &client,
         port,
         "stripe",
@@ -187,7 +187,10 @@ async fn webhooks_are_verified_counted_and_replay_proof_across_a_restart() {
         big,
     )
     .await;
-    assert_eq!(status, 413);
+    assert_eq!(
+        (status, body.as_str()),
+        (413, r#"{"error":"the body exceeds 4096 bytes"}"#)
+    );
     // Unknown sources: the same 404 whatever exists.
     for source in ["nope", "stripe2"] {
         let (status, body) = post(&client, port, source, &headers, FRAUD).await;

@@ -66,7 +66,12 @@ pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::map_response(
             move |response: Response| async move {
-                if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                // Only axum's own refusal (plain text): a webhook source's JSON 413 names
+                // its own limit.
+                if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+                    && response.headers().get(header::CONTENT_TYPE)
+                        != Some(&HeaderValue::from_static("application/json"))
+                {
                     json_error(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         format!(

@@ -404,7 +404,14 @@ pub(crate) async fn receive(
         intake.sync(&source_id, sync).await;
     }
     claim.held = false;
-    if let Err(e) = live.guard.commit(&key, now) {
+    // The append is synced: off the async workers.
+    let committer = intake.clone();
+    let id = source_id.clone();
+    let committed =
+        tokio::task::spawn_blocking(move || committer.sources[&id].guard.commit(&key, now))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    if let Err(e) = committed {
         // The events are durable: acknowledge. A retry may be processed again.
         tracing::warn!(source = %source_id, error = %e, "webhook replay guard not updated");
     }
