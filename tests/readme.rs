@@ -297,7 +297,14 @@ fn every_readme_toml_block_parses() {
             .with(
                 "SLACK_WEBHOOK_URL",
                 "https://hooks.slack.com/services/T0/B0/x",
-            );
+            )
+            .with("STRIPE_WEBHOOK_SECRET", "whsec_readme_new")
+            .with("STRIPE_WEBHOOK_SECRET_OLD", "whsec_readme_old")
+            .with(
+                "VENUE_WEBHOOK_SECRET",
+                "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            )
+            .with("FLORIST_WEBHOOK_SECRET", "readme-florist-secret");
         vowguard_runtime::assemble(
             &config,
             &vowguard_runtime::Environment {

@@ -37,6 +37,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "email",
     "greenbone_xml",
     "qualys_xml",
+    "webhook_verify",
 ];
 
 /// Seconds per target when none is given.

@@ -53,6 +53,8 @@ pub struct Assembly {
     pub response: Option<vowguard_response::ResponseEngine>,
     /// The response engine's audit trail, bound to the run's audit log when it opens.
     pub response_audit: Arc<crate::audit::LateTrail>,
+    /// Inbound webhook sources (`[webhooks.<id>]`) with their secrets resolved.
+    pub webhooks: Vec<vowguard_webhooks::Source>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -270,6 +272,8 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
     } else {
         None
     };
+    let webhooks =
+        crate::webhooks::build_sources(config, env, http_sources.is_empty(), &mut errors);
     if config.sinks.is_empty() && config.notifiers.is_empty() {
         errors.push(Error::config(
             "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
@@ -312,6 +316,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         },
         response,
         response_audit,
+        webhooks,
     })
 }
 

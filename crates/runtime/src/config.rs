@@ -76,6 +76,10 @@ pub struct Config {
     /// `response.default_playbooks = false`).
     #[serde(default)]
     pub playbooks: BTreeMap<String, vowguard_response::PlaybookConfig>,
+    /// `[webhooks.<id>]`: inbound webhook sources, served on `POST /v1/webhooks/<id>` by
+    /// the http source's server.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, vowguard_webhooks::WebhookConfig>,
 }
 
 fn default_data_dir() -> PathBuf {

@@ -21,6 +21,7 @@ pub mod response_api;
 pub mod response_cli;
 pub mod server;
 pub mod source;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -245,6 +246,13 @@ async fn run_server(
     let response_api = response_api::router(assembly.response.clone(), admin_token.clone());
     let pipeline_audit = audit_log.as_ref().map(|l| audit::pipeline_audit(l, "http"));
     let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
+    let webhooks = webhooks::Intake::open(
+        assembly.webhooks,
+        &assembly.data_dir,
+        pipeline.clone(),
+        assembly.response.clone(),
+    )?
+    .map(Arc::new);
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
         accepted: Default::default(),
@@ -254,6 +262,7 @@ async fn run_server(
         notifiers,
         router,
         reports,
+        webhooks,
     });
     // The store follows the audit log (catching up after an outage) until the server stops.
     let (follow_stop, follow_stopped) = tokio::sync::oneshot::channel::<()>();

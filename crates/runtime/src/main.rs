@@ -123,6 +123,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Inbound webhooks: sign a test body as a sender would, verify a captured request.
+    Webhook {
+        #[command(subcommand)]
+        action: vowguard_runtime::webhooks::WebhookAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -370,6 +375,14 @@ fn main() -> ExitCode {
             Command::Audit { action } => audit(action),
             Command::Incident { action } => vowguard_runtime::response_cli::incident(action).await,
             Command::Playbook { action } => vowguard_runtime::response_cli::playbook(action).await,
+            Command::Webhook { action } => {
+                vowguard_runtime::webhooks::webhook(action).and_then(|text| {
+                    use std::io::Write as _;
+                    std::io::stdout()
+                        .write_all(text.as_bytes())
+                        .map_err(|e| vowguard_core::Error::io("write to stdout", e))
+                })
+            }
         }
     });
     match result {

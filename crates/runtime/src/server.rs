@@ -46,6 +46,8 @@ pub struct ServerState {
     pub router: Arc<dyn AlertRouting>,
     /// The report store for `GET /api/reports/{kind}`, or why it is unavailable.
     pub reports: Result<Arc<crate::reports::Reports>, String>,
+    /// The webhook intake (`[webhooks.*]`), when any source is configured.
+    pub webhooks: Option<Arc<crate::webhooks::Intake>>,
 }
 
 /// The HTTP routes.
@@ -60,10 +62,16 @@ pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
         )
         .route("/api/security/test-alert-routing", post(test_alert_routing))
         .route("/api/reports/{kind}", get(report))
+        .route("/v1/webhooks/{source_id}", post(crate::webhooks::receive))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::map_response(
             move |response: Response| async move {
-                if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                // Only axum's own refusal (plain text): a webhook source's JSON 413 names
+                // its own limit.
+                if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+                    && response.headers().get(header::CONTENT_TYPE)
+                        != Some(&HeaderValue::from_static("application/json"))
+                {
                     json_error(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         format!(
@@ -970,5 +978,8 @@ pub fn render_prometheus(m: &MetricsSnapshot, state: &ServerState) -> String {
         "Alert retries per notifier.",
         per_notifier(&|n| n.retried),
     );
+    if let Some(webhooks) = &state.webhooks {
+        webhooks.render_prometheus(&mut out);
+    }
     out
 }

@@ -1,0 +1,590 @@
+//! `POST /v1/webhooks/{source_id}`: verified, replay-proof intake from external tools
+//! (`[webhooks.<id>]`), and `vowguard webhook sign|verify`.
+//!
+//! Per request, in order: the source is looked up (an unknown id is `404` with the same
+//! body whatever ids exist), its rate limit taken (`429`), the body read within
+//! `max_body_bytes` (`413`) and `body_timeout_ms` (`408`), the signature checked on the raw
+//! bytes (`401` with no detail), the payload mapped (`400`), the delivery claimed in the
+//! replay guard (a processed delivery is `200` again without processing; one being
+//! processed right now is `409`), the events submitted through the same path as
+//! `POST /v1/events`, and `200` only once they are durable. Incident updates (PagerDuty
+//! acknowledged/resolved, Slack "Acknowledge") are applied after that. Every outcome is
+//! counted per source and reason in `/metrics`; secrets never leave the verifier.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use vowguard_core::{Error, ErrorKind, RateLimit};
+use vowguard_pipeline::Pipeline;
+use vowguard_webhooks::{
+    Claim, IncidentChange, IncidentSync, Refusal, ReplayGuard, Request, Source,
+};
+
+use crate::server::{ServerState, json_error};
+
+/// A token bucket that refuses instead of waiting.
+#[derive(Debug)]
+struct Bucket {
+    limit: RateLimit,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            tokens: f64::from(limit.burst),
+            last: Instant::now(),
+        }
+    }
+
+    fn try_take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.limit.per_second;
+        self.tokens = (self.tokens + refill).min(f64::from(self.limit.burst));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One configured source at run time.
+#[derive(Debug)]
+struct Live {
+    source: Source,
+    guard: ReplayGuard,
+    bucket: Option<Mutex<Bucket>>,
+    accepted: AtomicU64,
+    replayed: AtomicU64,
+    events: AtomicU64,
+    refused: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Live {
+    fn refuse(&self, reason: &'static str) {
+        *lock(&self.refused).entry(reason).or_default() += 1;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The webhook intake of a running server.
+#[derive(Debug)]
+pub struct Intake {
+    sources: HashMap<String, Live>,
+    pipeline: Arc<Pipeline>,
+    response: Option<vowguard_response::ResponseEngine>,
+    unknown: AtomicU64,
+}
+
+/// Where the replay guards live.
+pub fn replay_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("webhooks")
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Intake {
+    /// Opens the replay guard of every source (`<data_dir>/webhooks/<id>.replay`). `None`
+    /// when no source is configured.
+    pub fn open(
+        sources: Vec<Source>,
+        data_dir: &Path,
+        pipeline: Arc<Pipeline>,
+        response: Option<vowguard_response::ResponseEngine>,
+    ) -> Result<Option<Self>, Error> {
+        if sources.is_empty() {
+            return Ok(None);
+        }
+        let dir = replay_dir(data_dir);
+        let now = now_unix();
+        let mut live = HashMap::new();
+        for source in sources {
+            let guard = ReplayGuard::open(&dir, &source.id, source.replay_window_secs, now)
+                .map_err(|e| {
+                    Error::io(
+                        format!(
+                            "cannot open the replay guard of webhooks.{} in {}",
+                            source.id,
+                            dir.display()
+                        ),
+                        e,
+                    )
+                })?;
+            let bucket = source.rate_limit.map(|l| Mutex::new(Bucket::new(l)));
+            live.insert(
+                source.id.clone(),
+                Live {
+                    source,
+                    guard,
+                    bucket,
+                    accepted: AtomicU64::new(0),
+                    replayed: AtomicU64::new(0),
+                    events: AtomicU64::new(0),
+                    refused: Mutex::new(BTreeMap::new()),
+                },
+            );
+        }
+        Ok(Some(Self {
+            sources: live,
+            pipeline,
+            response,
+            unknown: AtomicU64::new(0),
+        }))
+    }
+
+    /// Appends the webhook counters to a Prometheus text exposition.
+    pub fn render_prometheus(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let mut ids: Vec<&String> = self.sources.keys().collect();
+        ids.sort();
+        let _ = writeln!(
+            out,
+            "# HELP vowguard_webhook_requests_total Webhook requests per source and result.\n# TYPE vowguard_webhook_requests_total counter"
+        );
+        for id in &ids {
+            let live = &self.sources[*id];
+            let _ = writeln!(
+                out,
+                "vowguard_webhook_requests_total{{source=\"{id}\",result=\"accepted\"}} {}",
+                live.accepted.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "vowguard_webhook_requests_total{{source=\"{id}\",result=\"replayed\"}} {}",
+                live.replayed.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vowguard_webhook_refused_total Webhook requests refused per source and reason.\n# TYPE vowguard_webhook_refused_total counter"
+        );
+        for id in &ids {
+            for (reason, count) in lock(&self.sources[*id].refused).iter() {
+                let _ = writeln!(
+                    out,
+                    "vowguard_webhook_refused_total{{source=\"{id}\",reason=\"{reason}\"}} {count}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vowguard_webhook_unknown_source_total Webhook requests for a source id that is not configured.\n# TYPE vowguard_webhook_unknown_source_total counter\nvowguard_webhook_unknown_source_total {}",
+            self.unknown.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vowguard_webhook_events_total Events submitted from webhooks per source.\n# TYPE vowguard_webhook_events_total counter"
+        );
+        for id in &ids {
+            let _ = writeln!(
+                out,
+                "vowguard_webhook_events_total{{source=\"{id}\"}} {}",
+                self.sources[*id].events.load(Ordering::Relaxed)
+            );
+        }
+    }
+
+    /// Applies an incident update from the other side; failures are logged, never sent
+    /// back (the sender cannot fix them, and a retry would not help).
+    async fn sync(&self, source_id: &str, sync: &IncidentSync) {
+        let Some(engine) = &self.response else {
+            tracing::info!(
+                source = source_id,
+                "webhook incident update ignored: automated response is off"
+            );
+            return;
+        };
+        let incident = engine
+            .incident(&sync.reference)
+            .or_else(|| engine.open_incident_for(&sync.reference));
+        let Some(incident) = incident else {
+            tracing::info!(
+                source = source_id,
+                "webhook incident update names no open vowguard incident"
+            );
+            return;
+        };
+        let result = match sync.change {
+            IncidentChange::Acknowledge => engine.acknowledge(&incident.id, &sync.actor).await,
+            IncidentChange::Resolve => {
+                engine
+                    .resolve(
+                        &incident.id,
+                        &sync.actor,
+                        &format!("resolved in {source_id}"),
+                    )
+                    .await
+            }
+        };
+        match result {
+            Ok(_) => {
+                tracing::info!(source = source_id, incident = %incident.id, actor = %sync.actor, "incident updated from webhook");
+            }
+            Err(e) => {
+                tracing::info!(source = source_id, incident = %incident.id, error = %e, "incident update from webhook not applied");
+            }
+        }
+    }
+}
+
+fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "not found")
+}
+
+fn unauthorized() -> Response {
+    json_error(StatusCode::UNAUTHORIZED, "unauthorized")
+}
+
+fn retry_after(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// A claimed delivery, released when dropped unless committed.
+struct ClaimGuard<'a> {
+    guard: &'a ReplayGuard,
+    key: vowguard_webhooks::replay::Digest32,
+    held: bool,
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            self.guard.release(&self.key);
+        }
+    }
+}
+
+/// `POST /v1/webhooks/{source_id}`.
+pub(crate) async fn receive(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(source_id): UrlPath<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(intake) = state.webhooks.as_ref() else {
+        return not_found();
+    };
+    let Some(live) = intake.sources.get(&source_id) else {
+        intake.unknown.fetch_add(1, Ordering::Relaxed);
+        return not_found();
+    };
+    if let Some(bucket) = &live.bucket
+        && !lock(bucket).try_take()
+    {
+        live.refuse("rate_limited");
+        return retry_after(json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests",
+        ));
+    }
+    let max = live.source.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        live.refuse("body_too_large");
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body exceeds {max} bytes"),
+        );
+    }
+    let timeout = Duration::from_millis(live.source.body_timeout_ms);
+    let body = match tokio::time::timeout(timeout, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            live.refuse("body_too_large");
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body exceeds {max} bytes"),
+            );
+        }
+        Err(_) => {
+            live.refuse("body_timeout");
+            return json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            );
+        }
+    };
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let request = Request {
+        headers: &pairs,
+        query: query.as_deref(),
+        body: &body,
+    };
+    let now = now_unix();
+    let delivery = match live.source.accept(&request, now) {
+        Ok(delivery) => delivery,
+        Err(refusal @ Refusal::Unverified(_)) => {
+            live.refuse(refusal.reason());
+            tracing::debug!(source = %source_id, reason = refusal.reason(), "webhook refused");
+            return unauthorized();
+        }
+        Err(Refusal::Payload(e)) => {
+            live.refuse("bad_payload");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                format!("not a {source_id} payload: {e}"),
+            );
+        }
+    };
+    let key = vowguard_webhooks::replay::digest(&delivery.replay_key);
+    match live.guard.claim(&key, now) {
+        Claim::Replay => {
+            live.replayed.fetch_add(1, Ordering::Relaxed);
+            return axum::Json(json!({ "status": "duplicate" })).into_response();
+        }
+        Claim::InFlight => {
+            live.refuse("in_flight");
+            return retry_after(json_error(
+                StatusCode::CONFLICT,
+                "this delivery is being processed",
+            ));
+        }
+        Claim::Fresh => {}
+    }
+    // Released on every early return and when the sender hangs up mid-request (the future is
+    // dropped): the sender's retry is then processed, not refused as in flight.
+    let mut claim = ClaimGuard {
+        guard: &live.guard,
+        key,
+        held: true,
+    };
+    let mapped = delivery.mapped;
+    let ids: Vec<String> = mapped.events.iter().map(|e| e.id.clone()).collect();
+    let mut pending = Vec::with_capacity(mapped.events.len());
+    for event in mapped.events {
+        match intake.pipeline.submit(event).await {
+            Ok(submitted) => pending.push(submitted.durable),
+            Err(e) => {
+                live.refuse("unavailable");
+                return retry_after(json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
+            }
+        }
+    }
+    for durable in pending {
+        if let Err(e) = durable.await {
+            live.refuse("unavailable");
+            let status = if e.kind() == ErrorKind::RateLimited {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            return retry_after(json_error(status, e.to_string()));
+        }
+    }
+    live.events.fetch_add(ids.len() as u64, Ordering::Relaxed);
+    for sync in &mapped.sync {
+        intake.sync(&source_id, sync).await;
+    }
+    claim.held = false;
+    // The append is synced: off the async workers.
+    let committer = intake.clone();
+    let id = source_id.clone();
+    let committed =
+        tokio::task::spawn_blocking(move || committer.sources[&id].guard.commit(&key, now))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    if let Err(e) = committed {
+        // The events are durable: acknowledge. A retry may be processed again.
+        tracing::warn!(source = %source_id, error = %e, "webhook replay guard not updated");
+    }
+    live.accepted.fetch_add(1, Ordering::Relaxed);
+    if let Some(reply) = mapped.reply {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            reply,
+        )
+            .into_response();
+    }
+    axum::Json(json!({ "accepted": ids.len(), "ids": ids })).into_response()
+}
+
+/// `vowguard webhook ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum WebhookAction {
+    /// Print the headers a sender of source ID would send with the body (signed with the
+    /// source's first secret), for testing an integration.
+    Sign {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The `[webhooks.<id>]` source.
+        #[arg(long)]
+        source: String,
+        /// The body file (sent as is).
+        #[arg(long)]
+        body: PathBuf,
+        /// The delivery id (Standard Webhooks, GitHub, Twilio, generic).
+        #[arg(long, default_value = "msg_vowguard_test")]
+        id: String,
+        /// The unix timestamp to sign (default: now).
+        #[arg(long)]
+        timestamp: Option<i64>,
+        /// The request's query string (Twilio signs it).
+        #[arg(long)]
+        query: Option<String>,
+    },
+    /// Check a captured request against source ID's secrets; exit 0 when it verifies.
+    Verify {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The `[webhooks.<id>]` source.
+        #[arg(long)]
+        source: String,
+        /// The body file, byte for byte as received.
+        #[arg(long)]
+        body: PathBuf,
+        /// A header as `Name: value` (repeat for each).
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+        /// The request's query string.
+        #[arg(long)]
+        query: Option<String>,
+        /// The unix time to check timestamps against (default: now).
+        #[arg(long)]
+        now: Option<i64>,
+    },
+}
+
+/// Builds every `[webhooks.<id>]`, pushing one error per bad source; webhooks need the
+/// http source's server.
+pub(crate) fn build_sources(
+    config: &crate::Config,
+    env: &crate::Environment<'_>,
+    no_http_source: bool,
+    errors: &mut Vec<Error>,
+) -> Vec<Source> {
+    let mut sources = Vec::with_capacity(config.webhooks.len());
+    for (id, table) in &config.webhooks {
+        if no_http_source {
+            errors.push(Error::config(format!(
+                "`webhooks.{id}`: webhooks are served by the http source: add `[server]` and \
+                 `[sources.<id>] type = \"http\"`"
+            )));
+            continue;
+        }
+        match table.build(id, env.secrets, env.config_dir) {
+            Ok(source) => sources.push(source),
+            Err(e) => errors.push(e),
+        }
+    }
+    sources
+}
+
+fn cli_source(config: &Path, id: &str) -> Result<Source, Error> {
+    let parsed = crate::Config::load(config)?;
+    let dir = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let table = parsed.webhooks.get(id).ok_or_else(|| {
+        Error::invalid_input(format!("no `[webhooks.{id}]` in {}", config.display()))
+    })?;
+    table.build(id, &vowguard_core::ProcessEnv, &dir)
+}
+
+fn read_body(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))
+}
+
+/// Runs `vowguard webhook ...`; the text for standard output.
+pub fn webhook(action: WebhookAction) -> Result<String, Error> {
+    match action {
+        WebhookAction::Sign {
+            config,
+            source,
+            body,
+            id,
+            timestamp,
+            query,
+        } => {
+            let source = cli_source(&config, &source)?;
+            let body = read_body(&body)?;
+            let key = source
+                .keys
+                .first()
+                .ok_or_else(|| Error::config("the source has no secret"))?;
+            let headers = vowguard_webhooks::verify::sign(
+                &source.scheme,
+                key,
+                &id,
+                timestamp.unwrap_or_else(now_unix),
+                query.as_deref(),
+                &body,
+            )
+            .ok_or_else(|| {
+                Error::invalid_input("the first secret cannot sign (an Ed25519 public key, whpk_)")
+            })?;
+            Ok(headers
+                .iter()
+                .map(|(name, value)| format!("{name}: {value}\n"))
+                .collect())
+        }
+        WebhookAction::Verify {
+            config,
+            source,
+            body,
+            headers,
+            query,
+            now,
+        } => {
+            let source = cli_source(&config, &source)?;
+            let body = read_body(&body)?;
+            let mut pairs = Vec::with_capacity(headers.len());
+            for h in &headers {
+                let (name, value) = h
+                    .split_once(':')
+                    .ok_or_else(|| Error::invalid_input("--header: expected `Name: value`"))?;
+                pairs.push((name.trim(), value.trim()));
+            }
+            let request = Request {
+                headers: &pairs,
+                query: query.as_deref(),
+                body: &body,
+            };
+            match source.accept(&request, now.unwrap_or_else(now_unix)) {
+                Ok(delivery) => Ok(format!(
+                    "verified: replay key {}, {} event(s)\n",
+                    crate::logging::escape_control(&delivery.replay_key),
+                    delivery.mapped.events.len()
+                )),
+                Err(refusal) => Err(Error::invalid_input(format!(
+                    "not verified: {}",
+                    match &refusal {
+                        Refusal::Unverified(r) => r.as_str().to_owned(),
+                        Refusal::Payload(e) => format!("verified, but {e}"),
+                    }
+                ))),
+            }
+        }
+    }
+}
