@@ -209,7 +209,7 @@ impl Journal {
     /// range at the current end. If the future is dropped after the request was queued, the
     /// records may still be stored (at-least-once).
     pub async fn append(&self, records: Vec<Vec<u8>>) -> Result<Range<u64>, JournalError> {
-        self.append_inner(records.into_iter().map(Arc::new).collect(), None)
+        self.append_inner(records.into_iter().map(Arc::from).collect(), None)
             .await
     }
 
@@ -221,18 +221,20 @@ impl Journal {
     /// `records[i]` must be the storage form of `events[i]` (what a reader would decode
     /// from disk); the two vectors must be of the same length, else the events are not
     /// kept (the records are still appended).
+    ///
+    /// The records are taken as shared slices (`Arc<[u8]>`: one allocation per record, which
+    /// the in-memory tail and every reader then share without copying).
     pub async fn append_decoded(
         &self,
-        records: Vec<Vec<u8>>,
+        records: Vec<Arc<[u8]>>,
         events: Vec<Arc<Event>>,
     ) -> Result<Range<u64>, JournalError> {
-        self.append_inner(records.into_iter().map(Arc::new).collect(), Some(events))
-            .await
+        self.append_inner(records, Some(events)).await
     }
 
     async fn append_inner(
         &self,
-        records: Vec<Arc<Vec<u8>>>,
+        records: Vec<Arc<[u8]>>,
         decoded: Option<Vec<Arc<Event>>>,
     ) -> Result<Range<u64>, JournalError> {
         let shared = &self.inner.shared;

@@ -22,7 +22,7 @@ pub struct Record {
     /// Its sequence number.
     pub seq: u64,
     /// The record's bytes as stored (shared with the journal's in-memory tail).
-    pub stored: Arc<Vec<u8>>,
+    pub stored: Arc<[u8]>,
     /// The event the bytes encode, when the record came from the in-memory tail and was
     /// appended with [`Journal::append_decoded`](crate::Journal::append_decoded): no file
     /// read, no decoding. `None` for records read from disk or appended as bytes.
@@ -118,7 +118,9 @@ impl JournalReader {
             if state.closed {
                 return Ok(Vec::new());
             }
-            let batch = self.read_batch(max_records, max_bytes)?;
+            let batch = self.read_batch(max_records, max_bytes, |seq, payload| {
+                (seq, payload.to_vec())
+            })?;
             if !batch.is_empty() {
                 return Ok(batch);
             }
@@ -152,16 +154,13 @@ impl JournalReader {
             if !batch.is_empty() {
                 return Ok(batch);
             }
-            let batch = self.read_batch(max_records, max_bytes)?;
+            let batch = self.read_batch(max_records, max_bytes, |seq, payload| Record {
+                seq,
+                stored: Arc::from(payload),
+                event: None,
+            })?;
             if !batch.is_empty() {
-                return Ok(batch
-                    .into_iter()
-                    .map(|(seq, bytes)| Record {
-                        seq,
-                        stored: Arc::new(bytes),
-                        event: None,
-                    })
-                    .collect());
+                return Ok(batch);
             }
         }
     }
@@ -252,12 +251,15 @@ impl JournalReader {
         self.read_pos = self.committed;
     }
 
-    /// Reads what is available at the read position; empty when nothing is (yet).
-    fn read_batch(
+    /// Reads what is available at the read position; empty when nothing is (yet). Each
+    /// record's `(sequence number, payload)` becomes an item through `make` (so the
+    /// payload is copied once, into whatever form the caller keeps).
+    fn read_batch<T>(
         &mut self,
         max_records: usize,
         max_bytes: usize,
-    ) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        mut make: impl FnMut(u64, &[u8]) -> T,
+    ) -> Result<Vec<T>, JournalError> {
         let (seg_first, path, seg_len, sealed, checkpoint) = {
             let st = self.shared.lock();
             if st.readers.get(&self.name).is_none_or(|e| e.id != self.id) {
@@ -391,7 +393,7 @@ impl JournalReader {
                     ),
                 ));
             }
-            out.push((p.seq, payload.to_vec()));
+            out.push(make(p.seq, payload));
             bytes += payload.len();
             p.offset += h.record_len();
             p.seq += 1;

@@ -109,7 +109,7 @@ impl State {
 #[derive(Debug)]
 pub(crate) struct TailEntry {
     pub(crate) event: Option<Arc<Event>>,
-    pub(crate) stored: Arc<Vec<u8>>,
+    pub(crate) stored: Arc<[u8]>,
 }
 
 /// The recent durable records, contiguous in sequence numbers, bounded in payload bytes.

@@ -23,7 +23,7 @@ fn stored(e: &Event) -> Vec<u8> {
 
 async fn append(journal: &Journal, range: std::ops::Range<u64>) {
     let events: Vec<Arc<Event>> = range.map(event).collect();
-    let records = events.iter().map(|e| stored(e)).collect();
+    let records = events.iter().map(|e| stored(e).into()).collect();
     journal.append_decoded(records, events).await.unwrap();
 }
 

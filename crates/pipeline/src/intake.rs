@@ -342,11 +342,11 @@ impl EnrichmentStage {
                 break;
             }
             let rest = &group[stored..];
-            let records: Vec<Vec<u8>> = rest
+            let records: Vec<Arc<[u8]>> = rest
                 .iter()
                 .map(|(_, record)| match record {
                     Record::Enriched(event) => journal_record(event),
-                    Record::Raw(bytes) => bytes.clone(),
+                    Record::Raw(bytes) => Arc::from(bytes.as_slice()),
                 })
                 .collect();
             // The decoded events ride along into the journal's in-memory tail so that sinks
@@ -360,7 +360,11 @@ impl EnrichmentStage {
                 .collect();
             let appended = match decoded {
                 Some(decoded) => events.append_decoded(records, decoded).await,
-                None => events.append(records).await,
+                None => {
+                    events
+                        .append(records.iter().map(|r| r.to_vec()).collect())
+                        .await
+                }
             };
             match appended {
                 Ok(_) => break,

@@ -827,8 +827,10 @@ impl Drop for HandOverEnds {
 }
 
 /// The bytes an event is journaled as (in the intake journal and the events journal).
-pub(crate) fn journal_record(event: &Event) -> Vec<u8> {
-    serde_json::to_vec(event).expect("an Event always serialises")
+pub(crate) fn journal_record(event: &Event) -> Arc<[u8]> {
+    serde_json::to_vec(event)
+        .expect("an Event always serialises")
+        .into()
 }
 
 /// Most events appended in one group commit.
@@ -901,7 +903,8 @@ impl Stage {
             if let Some(digests) = digests.as_mut() {
                 digests.push(PipelineAudit::digest(&event, &scratch));
             }
-            records.push(scratch.clone());
+            // One allocation, shared by the journal's tail and every reader.
+            records.push(Arc::<[u8]>::from(scratch.as_slice()));
             events.push(Arc::new(event));
             promises.push((ack, durable));
         }
