@@ -37,7 +37,7 @@ pub use config::{
     TriggerConfig, parse_playbooks,
 };
 pub use defaults::DEFAULT_PLAYBOOKS;
-pub use engine::{EngineBuilder, ResponseEngine, TriggerExplanation, read_records};
+pub use engine::{EngineBuilder, ResponseEngine, ShutdownReport, TriggerExplanation, read_records};
 pub use model::{
     Incident, IncidentState, Run, RunState, StateChange, StepRecord, StepStatus, TimelineEntry,
 };

@@ -1016,3 +1016,151 @@ fn the_record_file_is_compacted_keeping_open_incidents() {
         assert!(closed <= 5 + 64, "{closed}");
     });
 }
+
+/// Timeline entries in the record file, as (incident, action, at), sorted (parallel steps
+/// commit concurrently: the audit trail may receive them in another order).
+fn recorded_timeline(dir: &Path) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(dir.join("response").join(crate::RECORD_FILE)).unwrap();
+    let mut v = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["record"] == "timeline")
+        .map(|v| {
+            (
+                v["incident_id"].as_str().unwrap().to_owned(),
+                v["entry"]["action"].as_str().unwrap().to_owned(),
+                v["entry"]["at"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect::<Vec<_>>();
+    v.sort();
+    v
+}
+
+/// Incident entries the audit trail received, as (incident, action, at).
+fn audited_timeline(audit: &TestAudit) -> Vec<(String, String, String)> {
+    let mut v = audit
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|r| match r {
+            AuditRecord::Incident {
+                at,
+                incident_id,
+                action,
+                ..
+            } => Some((
+                incident_id.clone(),
+                action.clone(),
+                serde_json::to_value(at)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_queued_alerts_and_steps_finish_then_pauses_runs_with_every_entry_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let engine = f.build(dir.path(), BREACH).unwrap();
+    engine.start();
+    // Queued, not handled yet: the end of stdin comes right after the last alert.
+    assert!(engine.on_alert(&breach_alert("export of 812 guests")));
+    let report = engine.shutdown(WAIT).await;
+    // The queued alert opened its incident and its run went as far as it can without a
+    // human: every containment step done, the approval still waiting (paused).
+    let incident = engine
+        .incidents()
+        .pop()
+        .expect("the queued alert was handled");
+    let run = engine.runs(Some(&incident.id)).pop().unwrap();
+    assert_eq!(report.paused_runs, vec![run.id.clone()]);
+    assert_eq!(report.aborted_tasks, 0);
+    assert_eq!(run.state, RunState::Running);
+    assert_eq!(run.steps["ticket"].status, StepStatus::Succeeded);
+    assert_eq!(run.steps["contain"].status, StepStatus::Succeeded);
+    assert_eq!(run.steps["approve"].status, StepStatus::Running);
+    // No timeline entry without its audit record.
+    let recorded = recorded_timeline(dir.path());
+    assert!(recorded.len() > 5, "{recorded:?}");
+    assert_eq!(recorded, audited_timeline(&f.audit));
+    // Nothing more is written once stopped: a late change is refused, not left unaudited.
+    let late = engine
+        .resolve(&incident.id, "late", "too late")
+        .await
+        .unwrap_err();
+    assert!(late.to_string().contains("stopped"), "{late}");
+    assert!(!engine.on_alert(&breach_alert("later")));
+    assert_eq!(recorded_timeline(dir.path()), recorded);
+    drop(engine);
+
+    // The next start resumes the paused run at its approval; nothing before it repeats.
+    let second = Fixture::new();
+    let engine = second.build(dir.path(), BREACH).unwrap();
+    engine.start();
+    engine
+        .decide(&run.id, "approve", "alice", true)
+        .await
+        .unwrap();
+    let run = engine.wait_run(&run.id, WAIT).await.unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    assert!(second.hook.actions().is_empty());
+    assert_eq!(second.tickets.opens.load(Ordering::SeqCst), 0);
+    assert_eq!(f.hook.actions().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_still_going_at_the_end_of_the_grace_is_stopped_between_commits() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let pb = format!(
+        r#"
+[slow]
+version = 1
+trigger = {{ min_priority = "P0" }}
+[[slow.steps]]
+id = "call"
+kind = "http"
+url = "{}/hook"
+timeout_ms = 120000
+"#,
+        server.uri()
+    );
+    let engine = f.build(dir.path(), &pb).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run_id = engine.runs(Some(&inc))[0].id.clone();
+    assert!(
+        engine
+            .wait_until(WAIT, |e| step_status(e, &run_id, "call")
+                == Some(StepStatus::Running))
+            .await
+    );
+    let report = engine.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(report.aborted_tasks, 1);
+    assert_eq!(report.paused_runs, vec![run_id.clone()]);
+    let recorded = recorded_timeline(dir.path());
+    assert_eq!(recorded, audited_timeline(&f.audit));
+    assert!(
+        recorded.iter().any(|r| r.1 == "step_started")
+            && !recorded.iter().any(|r| r.1 == "step_finished"),
+        "{recorded:?}"
+    );
+}

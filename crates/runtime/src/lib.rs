@@ -314,6 +314,10 @@ async fn run_server(
     let metrics = pipeline
         .shutdown_within(Some(assembly.shutdown_timeout))
         .await;
+    // Before the audit log closes: every timeline entry the engine writes is audited.
+    if let Some(engine) = &assembly.response {
+        engine.shutdown(assembly.shutdown_timeout).await;
+    }
     if let Some(recorder) = breach_recorder {
         recorder.finish().await;
     }
@@ -379,6 +383,10 @@ where
             tokio::time::sleep(shutdown_timeout).await;
         })
         .await;
+    // Before the audit log closes: every timeline entry the engine writes is audited.
+    if let Some(engine) = &assembly.response {
+        engine.shutdown(assembly.shutdown_timeout).await;
+    }
     if let Some(recorder) = breach_recorder {
         recorder.finish().await;
     }

@@ -221,6 +221,25 @@ pub fn read_event(path: &Path) -> Result<Arc<Event>, Error> {
     Ok(Arc::new(event))
 }
 
+/// The engine of a command that writes (offline ack/resolve/approve/reject, `playbook
+/// run`), with the audit log open for it: every timeline entry it writes is audited. Opening
+/// the log is refused while `vowguard run` holds it (the running process owns the record
+/// file then; use its admin API).
+async fn writing_engine(
+    assembly: &crate::Assembly,
+) -> Result<(ResponseEngine, Option<vowguard_audit::AuditLog>), Error> {
+    let engine = engine_of(assembly)?;
+    let log = assembly.audit.open(&assembly.data_dir).await?;
+    assembly.response_audit.bind_log(&log);
+    Ok((engine, log))
+}
+
+/// Stops the engine (its writes audited) and closes the audit log.
+async fn finish(engine: &ResponseEngine, log: Option<vowguard_audit::AuditLog>) {
+    engine.shutdown(Duration::from_secs(30)).await;
+    crate::audit::close(log).await;
+}
+
 fn engine_of(assembly: &crate::Assembly) -> Result<ResponseEngine, Error> {
     assembly
         .response
@@ -311,10 +330,10 @@ pub async fn incident(action: IncidentAction) -> Result<(), Error> {
                 return print_json(&v);
             }
             let assembly = load_for_cli(&config)?;
-            let incident = engine_of(&assembly)?
-                .acknowledge(&id, &format!("cli:{actor}"))
-                .await?;
-            print_json(&json!({ "incident": incident }))
+            let (engine, log) = writing_engine(&assembly).await?;
+            let incident = engine.acknowledge(&id, &format!("cli:{actor}")).await;
+            finish(&engine, log).await;
+            print_json(&json!({ "incident": incident? }))
         }
         IncidentAction::Resolve {
             config,
@@ -332,10 +351,10 @@ pub async fn incident(action: IncidentAction) -> Result<(), Error> {
                 return print_json(&v);
             }
             let assembly = load_for_cli(&config)?;
-            let incident = engine_of(&assembly)?
-                .resolve(&id, &format!("cli:{actor}"), &note)
-                .await?;
-            print_json(&json!({ "incident": incident }))
+            let (engine, log) = writing_engine(&assembly).await?;
+            let incident = engine.resolve(&id, &format!("cli:{actor}"), &note).await;
+            finish(&engine, log).await;
+            print_json(&json!({ "incident": incident? }))
         }
     }
 }
@@ -401,16 +420,20 @@ pub async fn playbook(action: PlaybookAction) -> Result<(), Error> {
             wait_seconds,
         } => {
             let assembly = load_for_cli(&config)?;
-            let engine = engine_of(&assembly)?;
+            let event = read_event(&event)?;
+            let (engine, log) = writing_engine(&assembly).await?;
             // Not `start`: this process drives only the run it starts, never the runs a
             // `vowguard run` on the same data directory is driving.
-            let event = read_event(&event)?;
-            let run_id = engine.run_playbook(&name, event, dry_run, "cli").await?;
-            let run = engine
-                .wait_run(&run_id, Duration::from_secs(wait_seconds))
-                .await
-                .ok_or_else(|| Error::internal("the run vanished"))?;
-            print_json(&serde_json::to_value(&run).unwrap_or_default())
+            let run = async {
+                let run_id = engine.run_playbook(&name, event, dry_run, "cli").await?;
+                engine
+                    .wait_run(&run_id, Duration::from_secs(wait_seconds))
+                    .await
+                    .ok_or_else(|| Error::internal("the run vanished"))
+            }
+            .await;
+            finish(&engine, log).await;
+            print_json(&serde_json::to_value(&run?).unwrap_or_default())
         }
         PlaybookAction::Runs { config, incident } => {
             let (_, runs) = read_records(&data_dir(&config)?)?;
@@ -467,7 +490,9 @@ async fn decide(
         return print_json(&v);
     }
     let assembly = load_for_cli(config)?;
-    let engine = engine_of(&assembly)?;
-    engine.decide(run, step, actor, approve).await?;
+    let (engine, log) = writing_engine(&assembly).await?;
+    let decided = engine.decide(run, step, actor, approve).await;
+    finish(&engine, log).await;
+    decided?;
     print_json(&json!({ "run": engine.run(run) }))
 }
