@@ -831,6 +831,22 @@ impl ResponseEngine {
         actor: &str,
         approve: bool,
     ) -> Result<(), Error> {
+        self.decide_with(run_id, step_id, actor, approve, None, &Map::new())
+            .await
+    }
+
+    /// [`decide`](Self::decide) with an optional comment and the structured fields the
+    /// step declares (`response_fields`). A decision from someone not among the approvers,
+    /// or whose fields do not fit, is refused, and the refusal is on the timeline.
+    pub async fn decide_with(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        actor: &str,
+        approve: bool,
+        comment: Option<&str>,
+        fields: &Map<String, Value>,
+    ) -> Result<(), Error> {
         let now = Utc::now();
         let (incident_id, step_cfg, current) = {
             let state = lock(&self.inner.state);
@@ -872,6 +888,19 @@ impl ResponseEngine {
                 "`{actor}` may not decide step `{step_id}`"
             )));
         }
+        if let Err(reason) = step_cfg.check_response(approve, comment, fields) {
+            self.commit(vec![Record::Timeline {
+                incident_id,
+                entry: entry(
+                    now,
+                    actor,
+                    "approval_refused",
+                    json!({"run_id": run_id, "step_id": step_id, "reason": reason}),
+                ),
+            }])
+            .await?;
+            return Err(Error::invalid_input(reason));
+        }
         let Some(mut record) = current.filter(|r| r.status == StepStatus::Running) else {
             return Err(Error::rejected(format!(
                 "step `{step_id}` of run `{run_id}` is not waiting for a decision"
@@ -884,6 +913,16 @@ impl ResponseEngine {
         };
         record.finished_at = Some(now);
         record.output = json!({"approved": approve, "by": actor, "at": now});
+        if let Some(c) = comment {
+            record.output["comment"] = Value::String(
+                c.chars()
+                    .filter(|c| !c.is_control() || *c == '\n')
+                    .collect(),
+            );
+        }
+        if !fields.is_empty() {
+            record.output["fields"] = Value::Object(fields.clone());
+        }
         if !approve {
             record.error = Some(format!("rejected by {actor}"));
         }

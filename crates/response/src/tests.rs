@@ -1164,3 +1164,127 @@ timeout_ms = 120000
         "{recorded:?}"
     );
 }
+
+const APPROVAL_WITH_FIELDS: &str = r#"
+[gate]
+version = 1
+trigger = { min_priority = "P0" }
+[[gate.steps]]
+id = "approve"
+kind = "approval"
+approvers = ["alice"]
+deadline_seconds = 3600
+response_fields = { change_ticket = { type = "string", required = true }, scope = { type = "string", one_of = ["wedding", "tenant"] }, guests = { type = "number" } }
+[[gate.steps]]
+id = "lock"
+kind = "action"
+action = "lock_accounts"
+when = "steps.approve.output.fields.scope == 'tenant'"
+"#;
+
+#[tokio::test]
+async fn approval_decisions_are_checked_against_the_declared_fields_and_refusals_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let engine = f.build(dir.path(), APPROVAL_WITH_FIELDS).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run_id = engine.runs(Some(&inc))[0].id.clone();
+    assert!(
+        engine
+            .wait_until(WAIT, |e| step_status(e, &run_id, "approve")
+                == Some(StepStatus::Running))
+            .await
+    );
+    let fields = |v: serde_json::Value| v.as_object().cloned().unwrap();
+    // Someone not allowed, and decisions that do not fit: refused, each recorded.
+    let cases = [
+        (
+            "mallory",
+            serde_json::json!({"change_ticket": "CHG-1"}),
+            "may not decide",
+        ),
+        (
+            "alice",
+            serde_json::json!({}),
+            "`fields.change_ticket`: required to approve",
+        ),
+        (
+            "alice",
+            serde_json::json!({"change_ticket": "CHG-1", "scope": "everything"}),
+            "`fields.scope`: must be one of wedding, tenant",
+        ),
+        (
+            "alice",
+            serde_json::json!({"change_ticket": "CHG-1", "guests": "many"}),
+            "`fields.guests`: must be a number",
+        ),
+        (
+            "alice",
+            serde_json::json!({"change_ticket": "CHG-1", "extra": 1}),
+            "`fields.extra`: not a field of step `approve`",
+        ),
+    ];
+    for (who, given, expected) in &cases {
+        let err = engine
+            .decide_with(&run_id, "approve", who, true, None, &fields(given.clone()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    let refused: Vec<String> = engine
+        .incident(&inc)
+        .unwrap()
+        .timeline
+        .iter()
+        .filter(|e| e.action == "approval_refused")
+        .map(|e| format!("{} {}", e.actor, e.fields["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(refused.len(), cases.len(), "{refused:?}");
+    assert!(refused[0].starts_with("mallory "), "{refused:?}");
+    assert_eq!(
+        step_status(&engine, &run_id, "approve"),
+        Some(StepStatus::Running)
+    );
+    // A decision that fits is taken with its comment and fields; later steps read them.
+    engine
+        .decide_with(
+            &run_id,
+            "approve",
+            "alice",
+            true,
+            Some("lock the tenant"),
+            &fields(
+                serde_json::json!({"change_ticket": "CHG-9", "scope": "tenant", "guests": 812}),
+            ),
+        )
+        .await
+        .unwrap();
+    let run = engine.wait_run(&run_id, WAIT).await.unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    let out = &run.steps["approve"].output;
+    assert_eq!(out["by"], "alice");
+    assert_eq!(out["comment"], "lock the tenant");
+    assert_eq!(out["fields"]["change_ticket"], "CHG-9");
+    assert_eq!(run.steps["lock"].status, StepStatus::Succeeded);
+    assert_eq!(f.hook.actions(), vec!["lock_accounts".to_owned()]);
+    // A list of values on a non-string field is refused at load, naming the key.
+    let err = Fixture::new()
+        .build(
+            tempfile::tempdir().unwrap().path(),
+            &APPROVAL_WITH_FIELDS.replace(
+                r#"guests = { type = "number" }"#,
+                r#"guests = { type = "number", one_of = ["1"] }"#,
+            ),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`playbooks.gate.steps[0].response_fields.guests.one_of`"),
+        "{err}"
+    );
+}

@@ -123,6 +123,13 @@ pub enum PlaybookAction {
         /// Who approves (must be one of the step's approvers).
         #[arg(long = "as")]
         actor: String,
+        /// A comment on the decision.
+        #[arg(long)]
+        comment: Option<String>,
+        /// A structured field the step declares (`response_fields`), as NAME=VALUE (JSON
+        /// values are read as JSON: numbers, true/false; anything else is a string).
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
     },
     /// Reject a waiting approval step.
     Reject {
@@ -136,6 +143,13 @@ pub enum PlaybookAction {
         /// Who rejects (must be one of the step's approvers).
         #[arg(long = "as")]
         actor: String,
+        /// A comment on the decision.
+        #[arg(long)]
+        comment: Option<String>,
+        /// A structured field the step declares (`response_fields`), as NAME=VALUE (JSON
+        /// values are read as JSON: numbers, true/false; anything else is a string).
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
     },
 }
 
@@ -462,14 +476,58 @@ pub async fn playbook(action: PlaybookAction) -> Result<(), Error> {
             run,
             step,
             actor,
-        } => decide(&config, &run, &step, &actor, true).await,
+            comment,
+            fields,
+        } => {
+            let decision = Decision {
+                approve: true,
+                comment,
+                fields: parse_fields(&fields)?,
+            };
+            decide(&config, &run, &step, &actor, decision).await
+        }
         PlaybookAction::Reject {
             config,
             run,
             step,
             actor,
-        } => decide(&config, &run, &step, &actor, false).await,
+            comment,
+            fields,
+        } => {
+            let decision = Decision {
+                approve: false,
+                comment,
+                fields: parse_fields(&fields)?,
+            };
+            decide(&config, &run, &step, &actor, decision).await
+        }
     }
+}
+
+/// An approval decision from the command line.
+struct Decision {
+    approve: bool,
+    comment: Option<String>,
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `--field NAME=VALUE`s: JSON scalars as JSON, anything else as a string.
+fn parse_fields(args: &[String]) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let mut out = serde_json::Map::new();
+    for arg in args {
+        let (name, value) = arg.split_once('=').ok_or_else(|| {
+            Error::invalid_input(format!(
+                "`--field {}`: expected NAME=VALUE",
+                crate::logging::escape_control(arg)
+            ))
+        })?;
+        let value = match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v,
+            _ => serde_json::Value::String(value.to_owned()),
+        };
+        out.insert(name.to_owned(), value);
+    }
+    Ok(out)
 }
 
 async fn decide(
@@ -477,13 +535,17 @@ async fn decide(
     run: &str,
     step: &str,
     actor: &str,
-    approve: bool,
+    decision: Decision,
 ) -> Result<(), Error> {
-    let verb = if approve { "approve" } else { "reject" };
+    let verb = if decision.approve {
+        "approve"
+    } else {
+        "reject"
+    };
     if let Some(v) = via_api(
         config,
         &format!("/api/playbook-runs/{run}/{verb}"),
-        json!({"as": actor, "step": step}),
+        json!({"as": actor, "step": step, "comment": decision.comment, "fields": decision.fields}),
     )
     .await?
     {
@@ -491,7 +553,16 @@ async fn decide(
     }
     let assembly = load_for_cli(config)?;
     let (engine, log) = writing_engine(&assembly).await?;
-    let decided = engine.decide(run, step, actor, approve).await;
+    let decided = engine
+        .decide_with(
+            run,
+            step,
+            actor,
+            decision.approve,
+            decision.comment.as_deref(),
+            &decision.fields,
+        )
+        .await;
     finish(&engine, log).await;
     decided?;
     print_json(&json!({ "run": engine.run(run) }))
