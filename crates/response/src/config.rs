@@ -50,7 +50,9 @@ pub struct ResponseConfig {
     /// Record file size that triggers compaction (closed incidents beyond
     /// `keep_closed_incidents` are dropped from it).
     pub max_record_bytes: u64,
-    /// Closed incidents kept in the record file at compaction.
+    /// Resolved incidents kept in memory (the most recently resolved; older ones leave
+    /// memory, their runs with them, while the audit log and the report store keep them)
+    /// and in the record file at compaction.
     pub keep_closed_incidents: usize,
     /// Playbook files to load in addition to `[playbooks.*]` (TOML, `[<name>]` tables).
     pub playbook_files: Vec<PathBuf>,

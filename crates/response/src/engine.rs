@@ -1012,6 +1012,7 @@ impl ResponseEngine {
             for r in records {
                 state.apply(r);
             }
+            state.evict_closed(inner.config.keep_closed_incidents);
             if let Err(e) = file.maybe_compact(&state) {
                 tracing::error!(error = %e, "response record file not compacted");
             }

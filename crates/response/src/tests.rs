@@ -1288,3 +1288,55 @@ async fn approval_decisions_are_checked_against_the_declared_fields_and_refusals
         "{err}"
     );
 }
+
+#[test]
+fn resolved_incidents_leave_memory_and_their_ids_are_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let config = ResponseConfig {
+            default_playbooks: false,
+            max_record_bytes: 16 * 1024,
+            keep_closed_incidents: 4,
+            open_incidents_at: Priority::P4Info,
+            ..ResponseConfig::default()
+        };
+        let mut ids = std::collections::HashSet::new();
+        let mut open = Vec::new();
+        for round in 0..3 {
+            // A restart between rounds: replay, compaction and eviction all take part.
+            let engine = ResponseEngine::builder(config.clone())
+                .build(dir.path())
+                .unwrap();
+            for i in 0..30 {
+                let mut routed = breach_alert("x");
+                // The same fingerprint again and again: each incident is a new generation.
+                routed.alert.dedup_key = "fp-same".into();
+                routed.alert.id = Alert::derive_id(&["m", &round.to_string(), &i.to_string()]);
+                let id = engine.handle_alert(&routed).await.unwrap().unwrap();
+                assert!(ids.insert(id.clone()), "incident id {id} given twice");
+                if i == 7 {
+                    // One open incident per round (of its own fingerprint) stays.
+                    let mut other = breach_alert("y");
+                    other.alert.dedup_key = format!("fp-open-{round}");
+                    other.alert.id = Alert::derive_id(&["o", &round.to_string()]);
+                    open.push(engine.handle_alert(&other).await.unwrap().unwrap());
+                }
+                engine.resolve(&id, "t", "done").await.unwrap();
+                let in_memory = engine.incidents();
+                let resolved = in_memory
+                    .iter()
+                    .filter(|i| i.state == IncidentState::Resolved)
+                    .count();
+                assert!(resolved <= 4 + 1, "{resolved} resolved incidents in memory");
+                assert!(engine.runs(None).len() <= in_memory.len());
+            }
+            for id in &open {
+                assert_eq!(engine.incident(id).unwrap().state, IncidentState::Open);
+            }
+        }
+    });
+}
