@@ -59,6 +59,23 @@ pub struct ResponseConfig {
     /// Who may decide the default playbooks' approval steps (empty: those steps are left
     /// out).
     pub default_approvers: Vec<String>,
+    /// `[response.action_hook]`: the platform's HTTP endpoint that carries out `action`
+    /// steps (instead of the embedding host's [`ActionHook`](vowguard_router::ActionHook)).
+    pub action_hook: Option<ActionEndpointConfig>,
+}
+
+/// `[response.action_hook]`: `action` steps are POSTed here as JSON, signed with
+/// HMAC-SHA256 over `<timestamp>.<body>` (`X-Vowguard-Signature: sha256=<hex>`,
+/// `X-Vowguard-Timestamp: <unix seconds>`) and carrying the step's `Idempotency-Key`. A 2xx
+/// answer means done; 408, 429 and 5xx are retried under the step's retry policy; any
+/// other answer fails the step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionEndpointConfig {
+    /// The endpoint (`https://...`; `http://` only to a loopback address).
+    pub url: String,
+    /// The HMAC key, by reference (`{ env = "..." }` or `{ file = "..." }`).
+    pub secret: vowguard_core::SecretRef,
 }
 
 impl Default for ResponseConfig {
@@ -72,6 +89,7 @@ impl Default for ResponseConfig {
             keep_closed_incidents: 1000,
             playbook_files: Vec::new(),
             default_approvers: vec!["security-lead".into()],
+            action_hook: None,
         }
     }
 }

@@ -125,10 +125,44 @@ impl EngineBuilder {
     /// Validates the playbooks, replays `<data_dir>/response/records.jsonl` and returns the
     /// engine (not yet running: call [`ResponseEngine::start`]).
     pub fn build(self, data_dir: &Path) -> Result<ResponseEngine, Error> {
+        let action_endpoint = match &self.config.action_hook {
+            None => None,
+            Some(c) => {
+                let url = reqwest::Url::parse(&c.url).map_err(|e| {
+                    Error::config(format!("`response.action_hook.url`: not a URL: {e}"))
+                })?;
+                let loopback = url.host_str().is_some_and(|h| {
+                    h == "localhost"
+                        || h.trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                });
+                if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                    return Err(Error::config(
+                        "`response.action_hook.url`: must be https (http only to a loopback address)",
+                    ));
+                }
+                let Some((lookup, base)) = &self.secrets else {
+                    return Err(Error::config(
+                        "`response.action_hook.secret`: no secret source configured",
+                    ));
+                };
+                let secret =
+                    c.secret
+                        .resolve("response.action_hook.secret", lookup.as_ref(), base)?;
+                if secret.expose_secret().len() < 16 {
+                    return Err(Error::config(
+                        "`response.action_hook.secret`: at least 16 bytes",
+                    ));
+                }
+                Some((url, secret))
+            }
+        };
         let catalog = Catalog {
             notifiers: self.notifiers.keys().cloned().collect(),
             tickets: self.tickets.keys().cloned().collect(),
-            actions: if self.actions.is_some() {
+            actions: if self.actions.is_some() || action_endpoint.is_some() {
                 self.config.actions.iter().cloned().collect()
             } else {
                 HashSet::new()
@@ -197,6 +231,7 @@ impl EngineBuilder {
                 notifiers: self.notifiers,
                 tickets: self.tickets,
                 actions: self.actions,
+                action_endpoint,
                 audit: self.audit,
                 secret_headers: headers,
                 http,
@@ -230,6 +265,8 @@ struct Inner {
     notifiers: HashMap<String, Arc<dyn Notifier>>,
     tickets: HashMap<String, Arc<dyn TicketSystem>>,
     actions: Option<Arc<dyn ActionHook>>,
+    /// `[response.action_hook]`: the URL and the HMAC key.
+    action_endpoint: Option<(reqwest::Url, SecretString)>,
     audit: Arc<dyn AuditTrail>,
     secret_headers: HashMap<(String, String), Vec<(String, SecretString)>>,
     http: reqwest::Client,
@@ -1771,12 +1808,27 @@ impl ResponseEngine {
         };
         match c.kind {
             StepKind::Action => {
+                let action = c.action.clone().unwrap_or_default();
+                if let Some((url, secret)) = &self.inner.action_endpoint {
+                    let body = json!({
+                        "action": action,
+                        "idempotency_key": key,
+                        "incident_id": incident.id,
+                        "run_id": run.id,
+                        "playbook": p.name,
+                        "step_id": c.id,
+                        "event_id": event.as_ref().map(|e| e.id.clone()),
+                        "wedding_id": event.as_ref().and_then(|e| e.wedding_id.clone()),
+                        "user_ids": event.as_ref().and_then(|e| e.user_id.clone()).into_iter().collect::<Vec<_>>(),
+                        "source_ip": event.as_ref().and_then(|e| e.source_ip.map(|ip| ip.to_string())),
+                    });
+                    return self.post_action(url, secret, &c.id, key, &body).await;
+                }
                 let hook = self
                     .inner
                     .actions
                     .as_ref()
                     .ok_or_else(|| Error::config("no action hook installed"))?;
-                let action = c.action.clone().unwrap_or_default();
                 let requested = RequestedAction {
                     action: action.clone(),
                     event_id: event.as_ref().map(|e| e.id.clone()).unwrap_or_default(),
@@ -1905,6 +1957,60 @@ impl ResponseEngine {
         }
     }
 
+    /// POSTs an `action` step to `[response.action_hook]`, signed.
+    async fn post_action(
+        &self,
+        url: &reqwest::Url,
+        secret: &SecretString,
+        step_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::internal(format!("encode the action request: {e}")))?;
+        let timestamp = Utc::now().timestamp().to_string();
+        let signature = action_signature(secret.expose_secret().as_bytes(), &timestamp, &bytes);
+        let response = self
+            .inner
+            .http
+            .post(url.clone())
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", key)
+            .header("X-Vowguard-Timestamp", timestamp)
+            .header("X-Vowguard-Signature", format!("sha256={signature}"))
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "step `{step_id}`: the action hook at {host} failed: {}",
+                    e.without_url()
+                ))
+            })?;
+        let status = response.status().as_u16();
+        let captured = vowguard_http::read_capped(
+            response,
+            MAX_CAPTURED_BODY,
+            &format!("step `{step_id}`: reading the answer of the action hook at {host}"),
+        )
+        .await?;
+        let captured = serde_json::from_slice::<Value>(&captured)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&captured).into_owned()));
+        if (200..300).contains(&status) {
+            return Ok(
+                json!({"requested": body["action"], "status_code": status, "body": captured}),
+            );
+        }
+        let msg = format!("step `{step_id}`: the action hook at {host} answered {status}");
+        Err(if status == 429 || status >= 500 || status == 408 {
+            Error::unavailable(msg)
+        } else {
+            Error::rejected(msg)
+        }
+        .with_status(status))
+    }
+
     async fn http(
         &self,
         p: &Arc<Playbook>,
@@ -2001,6 +2107,22 @@ impl ResponseEngine {
         }
         Err(err)
     }
+}
+
+/// Hex HMAC-SHA256 of `<timestamp>.<body>` under `key`: the `X-Vowguard-Signature` of an
+/// action hook request (the receiver recomputes it and checks the timestamp is recent).
+pub fn action_signature(key: &[u8], timestamp: &str, body: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+    ctx.update(timestamp.as_bytes());
+    ctx.update(b".");
+    ctx.update(body);
+    let mut out = String::with_capacity(64);
+    for b in ctx.sign().as_ref() {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 fn step_key(p: &Playbook, run: &Run, step_id: &str, engine: &ResponseEngine) -> String {

@@ -1340,3 +1340,111 @@ fn resolved_incidents_leave_memory_and_their_ids_are_never_reused() {
         }
     });
 }
+
+#[tokio::test]
+async fn action_steps_reach_the_http_action_hook_signed_with_an_idempotency_key() {
+    let server = wiremock::MockServer::start().await;
+    // The platform is briefly down, then carries the action out.
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"locked": 1})),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "action-hook-hmac-key-0123456789";
+    let config = ResponseConfig {
+        actions: vec!["lock_accounts".into()],
+        default_playbooks: false,
+        action_hook: Some(crate::config::ActionEndpointConfig {
+            url: format!("{}/vowguard/actions", server.uri()),
+            secret: vowguard_core::SecretRef::Env("ACTION_HOOK_KEY".into()),
+        }),
+        ..ResponseConfig::default()
+    };
+    let pb = r#"
+[lock]
+version = 1
+trigger = { min_priority = "P0" }
+[[lock.steps]]
+id = "lock"
+kind = "action"
+action = "lock_accounts"
+retry = { max_attempts = 3, initial_backoff_ms = 1, max_backoff_ms = 2 }
+"#;
+    let mut b = ResponseEngine::builder(config.clone()).secrets(
+        Arc::new(SecretMap::new().with("ACTION_HOOK_KEY", secret)),
+        dir.path(),
+    );
+    for (name, c) in parse_playbooks(pb, "test").unwrap() {
+        b = b.playbook(name, c);
+    }
+    let engine = b.build(dir.path()).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run = engine.runs(Some(&inc)).pop().unwrap();
+    let run = engine.wait_run(&run.id, WAIT).await.unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    let step = &run.steps["lock"];
+    assert_eq!(step.attempts, 2);
+    assert_eq!(step.output["body"]["locked"], 1);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        let h = |name: &str| r.headers.get(name).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(h("idempotency-key"), step.idempotency_key);
+        let expected =
+            crate::action_signature(secret.as_bytes(), &h("x-vowguard-timestamp"), &r.body);
+        assert_eq!(h("x-vowguard-signature"), format!("sha256={expected}"));
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["action"], "lock_accounts");
+        assert_eq!(body["user_ids"], serde_json::json!(["u-42"]));
+        assert_eq!(body["idempotency_key"], step.idempotency_key.as_str());
+    }
+    // The signature is HMAC-SHA256 over `<timestamp>.<body>`, checked against a plain
+    // implementation of RFC 2104 (checked itself against RFC 4231 test case 2).
+    fn hmac(key: &[u8], data: &[u8]) -> String {
+        use sha2::Digest;
+        let mut k = [0u8; 64];
+        k[..key.len()].copy_from_slice(key);
+        let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+        let inner = sha2::Sha256::new()
+            .chain_update(pad(0x36))
+            .chain_update(data)
+            .finalize();
+        let outer = sha2::Sha256::new()
+            .chain_update(pad(0x5c))
+            .chain_update(inner)
+            .finalize();
+        outer.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    assert_eq!(
+        hmac(b"Jefe", b"what do ya want for nothing?"),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    assert_eq!(
+        crate::action_signature(secret.as_bytes(), "1767225600", br#"{"a":1}"#),
+        hmac(secret.as_bytes(), br#"1767225600.{"a":1}"#)
+    );
+    // A plain-http endpoint elsewhere than loopback is refused, naming the key.
+    let mut bad = config;
+    bad.action_hook.as_mut().unwrap().url = "http://actions.example.com/x".into();
+    let err = ResponseEngine::builder(bad)
+        .secrets(
+            Arc::new(SecretMap::new().with("ACTION_HOOK_KEY", secret)),
+            dir.path(),
+        )
+        .build(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`response.action_hook.url`"), "{err}");
+}
