@@ -12,6 +12,7 @@
 
 pub mod assemble;
 pub mod audit;
+pub mod breach_api;
 pub mod breach_watch;
 pub mod config;
 pub mod dlq;
@@ -269,7 +270,12 @@ async fn run_server(
     tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
     let served = axum::serve(
         listener,
-        server::router(state.clone(), max_body_bytes).merge(response_api),
+        server::router(state.clone(), max_body_bytes)
+            .merge(response_api)
+            .merge(breach_api::router(
+                state.reports.clone(),
+                state.admin_token.clone(),
+            )),
     )
     .with_graceful_shutdown(stop)
     .await

@@ -263,7 +263,7 @@ fn engine_of(assembly: &crate::Assembly) -> Result<ResponseEngine, Error> {
 
 /// Sends a state change to the running instance's admin API; `None` when no server with
 /// an admin token is configured.
-async fn via_api(
+pub async fn via_api(
     config: &Path,
     path: &str,
     body: serde_json::Value,
