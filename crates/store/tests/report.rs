@@ -371,7 +371,10 @@ fn incident_record(
         incident_id: id.into(),
         action: action.into(),
         actor: actor.into(),
-        fields: fields.as_object().cloned().unwrap_or_default(),
+        fields: match fields {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        },
     }
 }
 
