@@ -50,13 +50,32 @@ pub struct ResponseConfig {
     /// Record file size that triggers compaction (closed incidents beyond
     /// `keep_closed_incidents` are dropped from it).
     pub max_record_bytes: u64,
-    /// Closed incidents kept in the record file at compaction.
+    /// Resolved incidents kept in memory (the most recently resolved; older ones leave
+    /// memory, their runs with them, while the audit log and the report store keep them)
+    /// and in the record file at compaction.
     pub keep_closed_incidents: usize,
     /// Playbook files to load in addition to `[playbooks.*]` (TOML, `[<name>]` tables).
     pub playbook_files: Vec<PathBuf>,
     /// Who may decide the default playbooks' approval steps (empty: those steps are left
     /// out).
     pub default_approvers: Vec<String>,
+    /// `[response.action_hook]`: the platform's HTTP endpoint that carries out `action`
+    /// steps (instead of the embedding host's [`ActionHook`](vowguard_router::ActionHook)).
+    pub action_hook: Option<ActionEndpointConfig>,
+}
+
+/// `[response.action_hook]`: `action` steps are POSTed here as JSON, signed with
+/// HMAC-SHA256 over `<timestamp>.<body>` (`X-Vowguard-Signature: sha256=<hex>`,
+/// `X-Vowguard-Timestamp: <unix seconds>`) and carrying the step's `Idempotency-Key`. A 2xx
+/// answer means done; 408, 429 and 5xx are retried under the step's retry policy; any
+/// other answer fails the step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionEndpointConfig {
+    /// The endpoint (`https://...`; `http://` only to a loopback address).
+    pub url: String,
+    /// The HMAC key, by reference (`{ env = "..." }` or `{ file = "..." }`).
+    pub secret: vowguard_core::SecretRef,
 }
 
 impl Default for ResponseConfig {
@@ -70,6 +89,7 @@ impl Default for ResponseConfig {
             keep_closed_incidents: 1000,
             playbook_files: Vec::new(),
             default_approvers: vec!["security-lead".into()],
+            action_hook: None,
         }
     }
 }
@@ -212,6 +232,101 @@ pub struct StepConfig {
     /// `set_state`: the incident state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// `approval`: the structured fields a decision carries (besides its optional
+    /// comment), by name; a decision whose fields do not fit is refused and recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_fields: BTreeMap<String, ResponseField>,
+}
+
+/// The type of an approval response field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// A string (at most [`MAX_RESPONSE_TEXT`] characters).
+    String,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+/// Longest comment or string field of an approval decision, in characters.
+pub const MAX_RESPONSE_TEXT: usize = 2048;
+
+/// One structured field of an approval decision (`response_fields.<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseField {
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    /// Whether an approval must give it (a rejection never has to).
+    #[serde(default)]
+    pub required: bool,
+    /// For strings: the values allowed (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub one_of: Vec<String>,
+}
+
+impl StepConfig {
+    /// Checks an approval decision's comment and fields against `response_fields`: unknown
+    /// fields, wrong types, values not allowed and (for an approval) missing required
+    /// fields are refused, naming the field.
+    pub fn check_response(
+        &self,
+        approve: bool,
+        comment: Option<&str>,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), String> {
+        if comment.is_some_and(|c| c.chars().count() > MAX_RESPONSE_TEXT) {
+            return Err(format!(
+                "`comment`: longer than {MAX_RESPONSE_TEXT} characters"
+            ));
+        }
+        for (name, value) in fields {
+            let Some(spec) = self.response_fields.get(name) else {
+                let known: Vec<&str> = self.response_fields.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "`fields.{name}`: not a field of step `{}` (fields: {})",
+                    self.id,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            };
+            let ok = match spec.kind {
+                FieldType::String => value.as_str().is_some_and(|v| {
+                    v.chars().count() <= MAX_RESPONSE_TEXT
+                        && (spec.one_of.is_empty() || spec.one_of.iter().any(|o| o == v))
+                }),
+                FieldType::Number => value.is_number(),
+                FieldType::Boolean => value.is_boolean(),
+            };
+            if !ok {
+                let want = match spec.kind {
+                    FieldType::String if !spec.one_of.is_empty() => {
+                        format!("one of {}", spec.one_of.join(", "))
+                    }
+                    FieldType::String => {
+                        format!("a string of at most {MAX_RESPONSE_TEXT} characters")
+                    }
+                    FieldType::Number => "a number".into(),
+                    FieldType::Boolean => "true or false".into(),
+                };
+                return Err(format!("`fields.{name}`: must be {want}"));
+            }
+        }
+        if approve {
+            for (name, spec) in &self.response_fields {
+                if spec.required && !fields.contains_key(name) {
+                    return Err(format!("`fields.{name}`: required to approve"));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_step_timeout() -> u64 {
@@ -404,13 +519,20 @@ impl Playbook {
                 ("deadline_seconds", s.deadline_seconds.is_some()),
                 ("on_timeout", s.on_timeout.is_some()),
                 ("state", s.state.is_some()),
+                ("response_fields", !s.response_fields.is_empty()),
             ];
             let allowed: &[&str] = match s.kind {
                 StepKind::Action => &["action"],
                 StepKind::Http => &["url", "method", "headers", "secret_headers", "body"],
                 StepKind::Notify => &["notifier", "message"],
                 StepKind::Ticket => &["system", "op", "title", "message", "tasks"],
-                StepKind::Approval => &["approvers", "deadline_seconds", "on_timeout", "message"],
+                StepKind::Approval => &[
+                    "approvers",
+                    "deadline_seconds",
+                    "on_timeout",
+                    "message",
+                    "response_fields",
+                ],
                 StepKind::SetState => &["state"],
             };
             for (field, present) in given {
@@ -508,6 +630,24 @@ impl Playbook {
                     }
                     if s.deadline_seconds == Some(0) {
                         return Err(at(&key("deadline_seconds"), "must be more than 0".into()));
+                    }
+                    for (name, field) in &s.response_fields {
+                        let field_key = format!("response_fields.{name}");
+                        if name.is_empty()
+                            || name.len() > 64
+                            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        {
+                            return Err(at(
+                                &key(&field_key),
+                                "a field name is 1-64 letters, digits or `_`".into(),
+                            ));
+                        }
+                        if !field.one_of.is_empty() && field.kind != FieldType::String {
+                            return Err(at(
+                                &key(&format!("{field_key}.one_of")),
+                                "only string fields have a list of values".into(),
+                            ));
+                        }
                     }
                 }
                 StepKind::SetState => {

@@ -47,6 +47,7 @@ fn step(id: &str, kind: StepKind) -> StepConfig {
         deadline_seconds: None,
         on_timeout: None,
         state: None,
+        response_fields: Default::default(),
     }
 }
 

@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use vowguard_core::{
     Alert, AuditRecord, AuditTrail, Error, ErrorKind, Event, NoAudit, Notifier, Priority,
     RetryPolicy, RoutedAlert, SecretLookup, TicketDraft, TicketSystem, TicketUpdate,
@@ -48,6 +49,8 @@ const ALERT_QUEUE: usize = 4096;
 const MAX_CAPTURED_BODY: usize = 64 * 1024;
 /// How often the reaper looks for runs past their deadline.
 const REAPER_EVERY: Duration = Duration::from_secs(1);
+/// How long shutdown waits for commits under way once every task has ended.
+const COMMIT_GRACE: Duration = Duration::from_secs(10);
 /// Grace the reaper gives a run's own driver before ending the run itself.
 const REAPER_GRACE: chrono::Duration = chrono::Duration::seconds(2);
 
@@ -122,10 +125,44 @@ impl EngineBuilder {
     /// Validates the playbooks, replays `<data_dir>/response/records.jsonl` and returns the
     /// engine (not yet running: call [`ResponseEngine::start`]).
     pub fn build(self, data_dir: &Path) -> Result<ResponseEngine, Error> {
+        let action_endpoint = match &self.config.action_hook {
+            None => None,
+            Some(c) => {
+                let url = reqwest::Url::parse(&c.url).map_err(|e| {
+                    Error::config(format!("`response.action_hook.url`: not a URL: {e}"))
+                })?;
+                let loopback = url.host_str().is_some_and(|h| {
+                    h == "localhost"
+                        || h.trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                });
+                if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                    return Err(Error::config(
+                        "`response.action_hook.url`: must be https (http only to a loopback address)",
+                    ));
+                }
+                let Some((lookup, base)) = &self.secrets else {
+                    return Err(Error::config(
+                        "`response.action_hook.secret`: no secret source configured",
+                    ));
+                };
+                let secret =
+                    c.secret
+                        .resolve("response.action_hook.secret", lookup.as_ref(), base)?;
+                if secret.expose_secret().len() < 16 {
+                    return Err(Error::config(
+                        "`response.action_hook.secret`: at least 16 bytes",
+                    ));
+                }
+                Some((url, secret))
+            }
+        };
         let catalog = Catalog {
             notifiers: self.notifiers.keys().cloned().collect(),
             tickets: self.tickets.keys().cloned().collect(),
-            actions: if self.actions.is_some() {
+            actions: if self.actions.is_some() || action_endpoint.is_some() {
                 self.config.actions.iter().cloned().collect()
             } else {
                 HashSet::new()
@@ -186,6 +223,7 @@ impl EngineBuilder {
         })?;
         let (changed, _) = watch::channel(0u64);
         let (alerts_tx, alerts_rx) = mpsc::channel(ALERT_QUEUE);
+        let (stopping, _) = watch::channel(false);
         Ok(ResponseEngine {
             inner: Arc::new(Inner {
                 config: self.config,
@@ -193,6 +231,7 @@ impl EngineBuilder {
                 notifiers: self.notifiers,
                 tickets: self.tickets,
                 actions: self.actions,
+                action_endpoint,
                 audit: self.audit,
                 secret_headers: headers,
                 http,
@@ -202,7 +241,12 @@ impl EngineBuilder {
                 changed,
                 alerts_tx,
                 alerts_rx: Mutex::new(Some(alerts_rx)),
-                drivers: Mutex::new(HashSet::new()),
+                tasks: Mutex::new(HashMap::new()),
+                task_seq: AtomicU64::new(0),
+                idle_runs: Mutex::new(HashSet::new()),
+                stopping,
+                stopped: AtomicBool::new(false),
+                commits: AtomicUsize::new(0),
                 reaper_every: self.reaper_every,
             }),
         })
@@ -221,6 +265,8 @@ struct Inner {
     notifiers: HashMap<String, Arc<dyn Notifier>>,
     tickets: HashMap<String, Arc<dyn TicketSystem>>,
     actions: Option<Arc<dyn ActionHook>>,
+    /// `[response.action_hook]`: the URL and the HMAC key.
+    action_endpoint: Option<(reqwest::Url, SecretString)>,
     audit: Arc<dyn AuditTrail>,
     secret_headers: HashMap<(String, String), Vec<(String, SecretString)>>,
     http: reqwest::Client,
@@ -233,10 +279,23 @@ struct Inner {
     incident_writes: tokio::sync::Mutex<()>,
     /// Bumped on every committed change (approval waiters watch it).
     changed: watch::Sender<u64>,
-    alerts_tx: mpsc::Sender<RoutedAlert>,
-    alerts_rx: Mutex<Option<mpsc::Receiver<RoutedAlert>>>,
-    /// Runs whose driver task is alive.
-    drivers: Mutex<HashSet<String>>,
+    alerts_tx: mpsc::Sender<Queued>,
+    alerts_rx: Mutex<Option<mpsc::Receiver<Queued>>>,
+    /// Background tasks that write to the record (run drivers `run:<id>`, ticket updates),
+    /// by name: shutdown waits for them and, past its grace, aborts them.
+    tasks: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    task_seq: AtomicU64,
+    /// Runs whose driver waits only for approvals (nothing else in flight).
+    idle_runs: Mutex<HashSet<String>>,
+    /// True once shutdown began: no new alerts are taken, no new step starts, approval
+    /// waits let go (the step stays `running` in the record and resumes at the next start).
+    stopping: watch::Sender<bool>,
+    /// True once shutdown ended: nothing more is written (the audit log may be closed).
+    stopped: AtomicBool,
+    /// Commits under way. Each runs to its end (record file, then audit trail) in its own
+    /// task, so aborting the task that asked for it never leaves a timeline entry without
+    /// its audit record.
+    commits: AtomicUsize,
     reaper_every: Duration,
 }
 
@@ -249,6 +308,23 @@ impl std::fmt::Debug for Inner {
             )
             .finish_non_exhaustive()
     }
+}
+
+/// What the alert worker takes from its queue.
+enum Queued {
+    Alert(Box<RoutedAlert>),
+    /// Answered once every alert queued before it is handled.
+    Flush(oneshot::Sender<()>),
+}
+
+/// What [`ResponseEngine::shutdown`] left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Runs still `running` in the record (paused at a durable point, or waiting for an
+    /// approval): the next start resumes them.
+    pub paused_runs: Vec<String>,
+    /// Background tasks still going when the grace ran out, aborted between two commits.
+    pub aborted_tasks: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -287,9 +363,16 @@ impl ResponseEngine {
         if let Some(mut rx) = lock(&self.inner.alerts_rx).take() {
             let engine = self.clone();
             tokio::spawn(async move {
-                while let Some(alert) = rx.recv().await {
-                    if let Err(e) = engine.handle_alert(&alert).await {
-                        tracing::error!(error = %e, alert_id = alert.alert.id.as_str(), "response engine could not handle an alert");
+                while let Some(queued) = rx.recv().await {
+                    match queued {
+                        Queued::Alert(alert) => {
+                            if let Err(e) = engine.handle_alert(&alert).await {
+                                tracing::error!(error = %e, alert_id = alert.alert.id.as_str(), "response engine could not handle an alert");
+                            }
+                        }
+                        Queued::Flush(done) => {
+                            let _ = done.send(());
+                        }
                     }
                 }
             });
@@ -310,6 +393,9 @@ impl ResponseEngine {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(inner) = weak.upgrade() else { return };
+                if *inner.stopping.borrow() {
+                    return;
+                }
                 ResponseEngine { inner }.reap(Utc::now());
             }
         });
@@ -318,7 +404,18 @@ impl ResponseEngine {
     /// Hands `alert` to the engine without waiting (called from routing; never blocks).
     /// Returns false when the queue is full (the alert is logged and not responded to).
     pub fn on_alert(&self, alert: &RoutedAlert) -> bool {
-        match self.inner.alerts_tx.try_send(alert.clone()) {
+        if *self.inner.stopping.borrow() {
+            tracing::error!(
+                alert_id = alert.alert.id.as_str(),
+                "response engine stopping; alert not responded to"
+            );
+            return false;
+        }
+        match self
+            .inner
+            .alerts_tx
+            .try_send(Queued::Alert(Box::new(alert.clone())))
+        {
             Ok(()) => true,
             Err(_) => {
                 tracing::error!(
@@ -734,7 +831,7 @@ impl ResponseEngine {
                     text: format!("Incident {incident_id} {} by {actor}", to.as_str()),
                 };
                 let incident_id = incident_id.to_owned();
-                tokio::spawn(async move {
+                self.spawn_tracked(None, async move {
                     let result = RetryPolicy::default()
                         .run(|_| system.update(&ticket, &update))
                         .await
@@ -770,6 +867,22 @@ impl ResponseEngine {
         step_id: &str,
         actor: &str,
         approve: bool,
+    ) -> Result<(), Error> {
+        self.decide_with(run_id, step_id, actor, approve, None, &Map::new())
+            .await
+    }
+
+    /// [`decide`](Self::decide) with an optional comment and the structured fields the
+    /// step declares (`response_fields`). A decision from someone not among the approvers,
+    /// or whose fields do not fit, is refused, and the refusal is on the timeline.
+    pub async fn decide_with(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        actor: &str,
+        approve: bool,
+        comment: Option<&str>,
+        fields: &Map<String, Value>,
     ) -> Result<(), Error> {
         let now = Utc::now();
         let (incident_id, step_cfg, current) = {
@@ -812,6 +925,19 @@ impl ResponseEngine {
                 "`{actor}` may not decide step `{step_id}`"
             )));
         }
+        if let Err(reason) = step_cfg.check_response(approve, comment, fields) {
+            self.commit(vec![Record::Timeline {
+                incident_id,
+                entry: entry(
+                    now,
+                    actor,
+                    "approval_refused",
+                    json!({"run_id": run_id, "step_id": step_id, "reason": reason}),
+                ),
+            }])
+            .await?;
+            return Err(Error::invalid_input(reason));
+        }
         let Some(mut record) = current.filter(|r| r.status == StepStatus::Running) else {
             return Err(Error::rejected(format!(
                 "step `{step_id}` of run `{run_id}` is not waiting for a decision"
@@ -824,6 +950,16 @@ impl ResponseEngine {
         };
         record.finished_at = Some(now);
         record.output = json!({"approved": approve, "by": actor, "at": now});
+        if let Some(c) = comment {
+            record.output["comment"] = Value::String(
+                c.chars()
+                    .filter(|c| !c.is_control() || *c == '\n')
+                    .collect(),
+            );
+        }
+        if !fields.is_empty() {
+            record.output["fields"] = Value::Object(fields.clone());
+        }
         if !approve {
             record.error = Some(format!("rejected by {actor}"));
         }
@@ -867,8 +1003,30 @@ impl ResponseEngine {
         )?))
     }
 
-    /// Appends records durably, applies them, and passes timeline entries to the audit trail.
+    /// Appends records durably, applies them, and passes timeline entries to the audit
+    /// trail: in a task of its own, so that a caller aborted at shutdown never leaves the
+    /// record written and its audit entry not. Refused once the engine has stopped.
     async fn commit(&self, records: Vec<Record>) -> Result<(), Error> {
+        // Counted before the check: shutdown sets `stopped`, then waits for the count.
+        self.inner.commits.fetch_add(1, Ordering::SeqCst);
+        if self.inner.stopped.load(Ordering::SeqCst) {
+            self.inner.commits.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::unavailable(
+                "the response engine has stopped; nothing more is recorded",
+            ));
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let result = engine.commit_now(records).await;
+            engine.inner.commits.fetch_sub(1, Ordering::SeqCst);
+            engine.inner.changed.send_modify(|n| *n += 1);
+            result
+        })
+        .await
+        .map_err(|e| Error::internal(format!("response record commit failed: {e}")))?
+    }
+
+    async fn commit_now(&self, records: Vec<Record>) -> Result<(), Error> {
         let audit: Vec<AuditRecord> = records
             .iter()
             .filter_map(|r| match r {
@@ -891,6 +1049,7 @@ impl ResponseEngine {
             for r in records {
                 state.apply(r);
             }
+            state.evict_closed(inner.config.keep_closed_incidents);
             if let Err(e) = file.maybe_compact(&state) {
                 tracing::error!(error = %e, "response record file not compacted");
             }
@@ -962,11 +1121,9 @@ impl ResponseEngine {
     }
 
     fn spawn_driver(&self, run_id: String) {
-        if !lock(&self.inner.drivers).insert(run_id.clone()) {
-            return;
-        }
         let engine = self.clone();
-        tokio::spawn(async move {
+        let name = format!("run:{run_id}");
+        self.spawn_tracked(Some(name), async move {
             let outcome = engine.drive(&run_id).await;
             if let Err(e) = outcome {
                 tracing::error!(run = run_id.as_str(), error = %e, "playbook run driver failed");
@@ -974,8 +1131,124 @@ impl ResponseEngine {
                     .end_run(&run_id, RunState::Failed, Some(e.to_string()))
                     .await;
             }
-            lock(&engine.inner.drivers).remove(&run_id);
         });
+    }
+
+    /// Spawns a background task that writes to the record, known by `name` (a second task
+    /// of the same name is not started: false). Shutdown waits for it.
+    fn spawn_tracked(
+        &self,
+        name: Option<String>,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> bool {
+        let name = name.unwrap_or_else(|| {
+            format!(
+                "task:{}",
+                self.inner.task_seq.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        let mut tasks = lock(&self.inner.tasks);
+        if tasks.contains_key(&name) {
+            return false;
+        }
+        let engine = self.clone();
+        let key = name.clone();
+        let handle = tokio::spawn(async move {
+            task.await;
+            lock(&engine.inner.tasks).remove(&key);
+            engine.inner.changed.send_modify(|n| *n += 1);
+        });
+        tasks.insert(name, handle.abort_handle());
+        true
+    }
+
+    fn is_stopping(&self) -> bool {
+        *self.inner.stopping.borrow()
+    }
+
+    /// Stops the engine so that nothing it records is left out of the audit trail: call it
+    /// before the audit log closes.
+    ///
+    /// 1. Alerts already queued are handled (their incidents opened, their runs started);
+    ///    later alerts are refused (and logged).
+    /// 2. No new step starts; steps under way finish (each within its own timeout) and are
+    ///    recorded; approval waits let go. A run not finished stays `running` in the record
+    ///    at the step it was in, and the next start resumes it there.
+    /// 3. Whatever is still going when `grace` runs out is aborted between two commits: a
+    ///    commit always completes (record file, then audit trail) in its own task.
+    /// 4. Nothing more is written after this returns.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let until = tokio::time::Instant::now() + grace;
+        let worker_running = lock(&self.inner.alerts_rx).is_none();
+        if worker_running {
+            let (tx, rx) = oneshot::channel();
+            let flushed = tokio::time::timeout_at(until, async {
+                if self.inner.alerts_tx.send(Queued::Flush(tx)).await.is_ok() {
+                    let _ = rx.await;
+                }
+            })
+            .await;
+            if flushed.is_err() {
+                tracing::warn!(
+                    "response engine: queued alerts not all handled within the shutdown grace"
+                );
+            }
+        }
+        // Runs go on until they only wait for approvals (or the grace runs out): a run
+        // started by the last lines of stdin gets its containment steps done.
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        self.wait_until(left, |e| {
+            let idle = lock(&e.inner.idle_runs);
+            lock(&e.inner.tasks)
+                .keys()
+                .all(|name| name.strip_prefix("run:").is_some_and(|r| idle.contains(r)))
+        })
+        .await;
+        self.inner.stopping.send_replace(true);
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let idle = self
+            .wait_until(left, |e| lock(&e.inner.tasks).is_empty())
+            .await;
+        let mut aborted = 0;
+        if !idle {
+            let tasks: Vec<(String, tokio::task::AbortHandle)> =
+                lock(&self.inner.tasks).drain().collect();
+            aborted = tasks.len();
+            for (name, handle) in tasks {
+                tracing::warn!(
+                    task = name.as_str(),
+                    "response engine: still going at the end of the shutdown grace; stopped (a run resumes at the next start)"
+                );
+                handle.abort();
+            }
+        }
+        self.inner.stopped.store(true, Ordering::SeqCst);
+        // Commits under way complete (they are a write, an fsync and an audit append).
+        let committed = self
+            .wait_until(COMMIT_GRACE, |e| {
+                e.inner.commits.load(Ordering::SeqCst) == 0
+            })
+            .await;
+        if !committed {
+            tracing::error!("response engine: a commit did not complete within the shutdown grace");
+        }
+        let mut paused_runs: Vec<String> = lock(&self.inner.state)
+            .runs
+            .values()
+            .filter(|r| r.state == RunState::Running)
+            .map(|r| r.id.clone())
+            .collect();
+        paused_runs.sort();
+        if !paused_runs.is_empty() {
+            tracing::info!(
+                runs = paused_runs.len(),
+                "response engine stopped; runs not finished resume at the next start"
+            );
+        }
+        ShutdownReport {
+            paused_runs,
+            aborted_tasks: aborted,
+        }
     }
 
     /// Ends runs past their deadline whose driver is gone (or stuck past the grace).
@@ -992,7 +1265,7 @@ impl ResponseEngine {
         for id in &due {
             let engine = self.clone();
             let id = id.clone();
-            tokio::spawn(async move {
+            self.spawn_tracked(None, async move {
                 if let Err(e) = engine
                     .end_run(
                         &id,
@@ -1151,6 +1424,10 @@ impl ResponseEngine {
         match tokio::time::timeout(left, self.drive_steps(run_id, &incident_id, &p)).await {
             Ok(result) => {
                 let to = result?;
+                if to == RunState::Running {
+                    // Paused by shutdown at a durable point: the next start resumes it.
+                    return Ok(());
+                }
                 self.end_run(run_id, to, None).await
             }
             Err(_) => {
@@ -1174,8 +1451,10 @@ impl ResponseEngine {
         let mut in_flight = FuturesUnordered::new();
         let mut started: HashSet<String> = HashSet::new();
         let mut stop: Option<RunState> = None;
+        // Steps in flight that are not approval waits.
+        let mut busy = 0usize;
         loop {
-            if stop.is_none() {
+            if stop.is_none() && !self.is_stopping() {
                 let mut progressed = true;
                 while progressed {
                     progressed = false;
@@ -1224,6 +1503,9 @@ impl ResponseEngine {
                             }
                         }
                         started.insert(id.clone());
+                        if step.config.kind != StepKind::Approval {
+                            busy += 1;
+                        }
                         let engine = self.clone();
                         let step = step.clone();
                         let p = p.clone();
@@ -1235,9 +1517,18 @@ impl ResponseEngine {
                     }
                 }
             }
-            let Some((step, result)) = in_flight.next().await else {
+            if busy == 0 && !in_flight.is_empty() {
+                lock(&self.inner.idle_runs).insert(run_id.to_owned());
+                self.inner.changed.send_modify(|n| *n += 1);
+            }
+            let next = in_flight.next().await;
+            lock(&self.inner.idle_runs).remove(run_id);
+            let Some((step, result)) = next else {
                 break;
             };
+            if step.config.kind != StepKind::Approval {
+                busy -= 1;
+            }
             let record = result?;
             if !record.status.is_terminal() {
                 continue;
@@ -1257,6 +1548,16 @@ impl ResponseEngine {
         let run = self
             .run(run_id)
             .ok_or_else(|| Error::internal("run vanished"))?;
+        if stop.is_none()
+            && self.is_stopping()
+            && p.steps.iter().any(|s| {
+                !run.steps
+                    .get(&s.config.id)
+                    .is_some_and(|r| r.status.is_terminal())
+            })
+        {
+            return Ok(RunState::Running);
+        }
         if let Some(to) = stop {
             // Steps never reached are recorded as skipped: the run's record is complete.
             for step in &p.steps {
@@ -1422,6 +1723,7 @@ impl ResponseEngine {
         record: StepRecord,
     ) -> Result<StepRecord, Error> {
         let mut rx = self.inner.changed.subscribe();
+        let mut stopping = self.inner.stopping.subscribe();
         let deadline = record.deadline.unwrap_or_else(Utc::now);
         let dry_run = record.dry_run;
         if dry_run {
@@ -1440,6 +1742,10 @@ impl ResponseEngine {
                 && current.status.is_terminal()
             {
                 return Ok(current);
+            }
+            if *stopping.borrow_and_update() {
+                // Still waiting, in the record; the next start waits on.
+                return Ok(record);
             }
             let left = (deadline - Utc::now()).to_std().unwrap_or_default();
             if left.is_zero() {
@@ -1465,6 +1771,7 @@ impl ResponseEngine {
             }
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { return Err(Error::internal("engine stopped")) },
+                _ = stopping.changed() => {}
                 () = tokio::time::sleep(left) => {}
             }
         }
@@ -1501,12 +1808,27 @@ impl ResponseEngine {
         };
         match c.kind {
             StepKind::Action => {
+                let action = c.action.clone().unwrap_or_default();
+                if let Some((url, secret)) = &self.inner.action_endpoint {
+                    let body = json!({
+                        "action": action,
+                        "idempotency_key": key,
+                        "incident_id": incident.id,
+                        "run_id": run.id,
+                        "playbook": p.name,
+                        "step_id": c.id,
+                        "event_id": event.as_ref().map(|e| e.id.clone()),
+                        "wedding_id": event.as_ref().and_then(|e| e.wedding_id.clone()),
+                        "user_ids": event.as_ref().and_then(|e| e.user_id.clone()).into_iter().collect::<Vec<_>>(),
+                        "source_ip": event.as_ref().and_then(|e| e.source_ip.map(|ip| ip.to_string())),
+                    });
+                    return self.post_action(url, secret, &c.id, key, &body).await;
+                }
                 let hook = self
                     .inner
                     .actions
                     .as_ref()
                     .ok_or_else(|| Error::config("no action hook installed"))?;
-                let action = c.action.clone().unwrap_or_default();
                 let requested = RequestedAction {
                     action: action.clone(),
                     event_id: event.as_ref().map(|e| e.id.clone()).unwrap_or_default(),
@@ -1635,6 +1957,60 @@ impl ResponseEngine {
         }
     }
 
+    /// POSTs an `action` step to `[response.action_hook]`, signed.
+    async fn post_action(
+        &self,
+        url: &reqwest::Url,
+        secret: &SecretString,
+        step_id: &str,
+        key: &str,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::internal(format!("encode the action request: {e}")))?;
+        let timestamp = Utc::now().timestamp().to_string();
+        let signature = action_signature(secret.expose_secret().as_bytes(), &timestamp, &bytes);
+        let response = self
+            .inner
+            .http
+            .post(url.clone())
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", key)
+            .header("X-Vowguard-Timestamp", timestamp)
+            .header("X-Vowguard-Signature", format!("sha256={signature}"))
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "step `{step_id}`: the action hook at {host} failed: {}",
+                    e.without_url()
+                ))
+            })?;
+        let status = response.status().as_u16();
+        let captured = vowguard_http::read_capped(
+            response,
+            MAX_CAPTURED_BODY,
+            &format!("step `{step_id}`: reading the answer of the action hook at {host}"),
+        )
+        .await?;
+        let captured = serde_json::from_slice::<Value>(&captured)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&captured).into_owned()));
+        if (200..300).contains(&status) {
+            return Ok(
+                json!({"requested": body["action"], "status_code": status, "body": captured}),
+            );
+        }
+        let msg = format!("step `{step_id}`: the action hook at {host} answered {status}");
+        Err(if status == 429 || status >= 500 || status == 408 {
+            Error::unavailable(msg)
+        } else {
+            Error::rejected(msg)
+        }
+        .with_status(status))
+    }
+
     async fn http(
         &self,
         p: &Arc<Playbook>,
@@ -1731,6 +2107,22 @@ impl ResponseEngine {
         }
         Err(err)
     }
+}
+
+/// Hex HMAC-SHA256 of `<timestamp>.<body>` under `key`: the `X-Vowguard-Signature` of an
+/// action hook request (the receiver recomputes it and checks the timestamp is recent).
+pub fn action_signature(key: &[u8], timestamp: &str, body: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+    ctx.update(timestamp.as_bytes());
+    ctx.update(b".");
+    ctx.update(body);
+    let mut out = String::with_capacity(64);
+    for b in ctx.sign().as_ref() {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 fn step_key(p: &Playbook, run: &Run, step_id: &str, engine: &ResponseEngine) -> String {

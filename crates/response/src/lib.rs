@@ -33,11 +33,14 @@ pub mod template;
 mod tests;
 
 pub use config::{
-    Catalog, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, StepConfig, StepKind, TicketOp,
-    TriggerConfig, parse_playbooks,
+    ActionEndpointConfig, Catalog, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, StepConfig,
+    StepKind, TicketOp, TriggerConfig, parse_playbooks,
 };
 pub use defaults::DEFAULT_PLAYBOOKS;
-pub use engine::{EngineBuilder, ResponseEngine, TriggerExplanation, read_records};
+pub use engine::{
+    EngineBuilder, ResponseEngine, ShutdownReport, TriggerExplanation, action_signature,
+    read_records,
+};
 pub use model::{
     Incident, IncidentState, Run, RunState, StateChange, StepRecord, StepStatus, TimelineEntry,
 };

@@ -33,6 +33,9 @@ pub(crate) enum Record {
     Run { run: Box<Run> },
     /// One step's current record.
     Step { run_id: String, step: StepRecord },
+    /// How many incidents a fingerprint had (written at compaction, so that incidents
+    /// dropped from the file never have their id given to a new one).
+    Generation { fingerprint: String, count: u32 },
 }
 
 /// What the records add up to.
@@ -83,6 +86,10 @@ impl State {
                 }
                 self.runs.insert(run.id.clone(), run);
             }
+            Record::Generation { fingerprint, count } => {
+                let n = self.generations.entry(fingerprint).or_default();
+                *n = (*n).max(count);
+            }
             Record::Step { run_id, step } => {
                 if matches!(step.status, StepStatus::Succeeded) && !step.dry_run {
                     self.done_keys
@@ -93,6 +100,49 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Drops resolved incidents (and their runs) from memory beyond the `keep` most
+    /// recently resolved, once there are a quarter more than that: memory stays bounded
+    /// by the open incidents plus `keep`. The record file, the audit log and the report
+    /// store keep them. An incident with a run still going stays.
+    pub(crate) fn evict_closed(&mut self, keep: usize) -> usize {
+        let running: std::collections::HashSet<&str> = self
+            .runs
+            .values()
+            .filter(|r| !r.state.is_terminal())
+            .map(|r| r.incident_id.as_str())
+            .collect();
+        let mut closed: Vec<(chrono::DateTime<chrono::Utc>, String)> = self
+            .incidents
+            .values()
+            .filter(|i| i.state == IncidentState::Resolved && !running.contains(i.id.as_str()))
+            .map(|i| {
+                (
+                    i.resolved.as_ref().map_or(i.opened.at, |r| r.at),
+                    i.id.clone(),
+                )
+            })
+            .collect();
+        if closed.len() <= keep + keep / 4 {
+            return 0;
+        }
+        closed.sort_by(|a, b| b.cmp(a));
+        let dropped: std::collections::HashSet<String> =
+            closed.into_iter().skip(keep).map(|(_, id)| id).collect();
+        self.incidents.retain(|id, _| !dropped.contains(id));
+        let mut keys = Vec::new();
+        self.runs.retain(|_, r| {
+            let gone = dropped.contains(&r.incident_id);
+            if gone {
+                keys.extend(r.steps.values().map(|s| s.idempotency_key.clone()));
+            }
+            !gone
+        });
+        for k in keys {
+            self.done_keys.remove(&k);
+        }
+        dropped.len()
     }
 
     /// The records that rebuild this state, keeping every incident not resolved and the
@@ -148,6 +198,15 @@ impl State {
                 });
             }
         }
+        // After the incidents (whose replay counts them too): the counts win.
+        let mut generations: Vec<(&String, &u32)> = self.generations.iter().collect();
+        generations.sort();
+        for (fingerprint, count) in generations {
+            out.push(Record::Generation {
+                fingerprint: fingerprint.clone(),
+                count: *count,
+            });
+        }
         out
     }
 }
@@ -173,7 +232,8 @@ impl RecordFile {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         let path = dir.join(RECORD_FILE);
-        let (state, good_len) = replay(&path)?;
+        let (mut state, good_len) = replay(&path)?;
+        state.evict_closed(keep_closed);
         Ok((
             Self {
                 path,

@@ -1016,3 +1016,435 @@ fn the_record_file_is_compacted_keeping_open_incidents() {
         assert!(closed <= 5 + 64, "{closed}");
     });
 }
+
+/// Timeline entries in the record file, as (incident, action, at), sorted (parallel steps
+/// commit concurrently: the audit trail may receive them in another order).
+fn recorded_timeline(dir: &Path) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(dir.join("response").join(crate::RECORD_FILE)).unwrap();
+    let mut v = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["record"] == "timeline")
+        .map(|v| {
+            (
+                v["incident_id"].as_str().unwrap().to_owned(),
+                v["entry"]["action"].as_str().unwrap().to_owned(),
+                v["entry"]["at"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect::<Vec<_>>();
+    v.sort();
+    v
+}
+
+/// Incident entries the audit trail received, as (incident, action, at).
+fn audited_timeline(audit: &TestAudit) -> Vec<(String, String, String)> {
+    let mut v = audit
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|r| match r {
+            AuditRecord::Incident {
+                at,
+                incident_id,
+                action,
+                ..
+            } => Some((
+                incident_id.clone(),
+                action.clone(),
+                serde_json::to_value(at)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_queued_alerts_and_steps_finish_then_pauses_runs_with_every_entry_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let engine = f.build(dir.path(), BREACH).unwrap();
+    engine.start();
+    // Queued, not handled yet: the end of stdin comes right after the last alert.
+    assert!(engine.on_alert(&breach_alert("export of 812 guests")));
+    let report = engine.shutdown(WAIT).await;
+    // The queued alert opened its incident and its run went as far as it can without a
+    // human: every containment step done, the approval still waiting (paused).
+    let incident = engine
+        .incidents()
+        .pop()
+        .expect("the queued alert was handled");
+    let run = engine.runs(Some(&incident.id)).pop().unwrap();
+    assert_eq!(report.paused_runs, vec![run.id.clone()]);
+    assert_eq!(report.aborted_tasks, 0);
+    assert_eq!(run.state, RunState::Running);
+    assert_eq!(run.steps["ticket"].status, StepStatus::Succeeded);
+    assert_eq!(run.steps["contain"].status, StepStatus::Succeeded);
+    assert_eq!(run.steps["approve"].status, StepStatus::Running);
+    // No timeline entry without its audit record.
+    let recorded = recorded_timeline(dir.path());
+    assert!(recorded.len() > 5, "{recorded:?}");
+    assert_eq!(recorded, audited_timeline(&f.audit));
+    // Nothing more is written once stopped: a late change is refused, not left unaudited.
+    let late = engine
+        .resolve(&incident.id, "late", "too late")
+        .await
+        .unwrap_err();
+    assert!(late.to_string().contains("stopped"), "{late}");
+    assert!(!engine.on_alert(&breach_alert("later")));
+    assert_eq!(recorded_timeline(dir.path()), recorded);
+    drop(engine);
+
+    // The next start resumes the paused run at its approval; nothing before it repeats.
+    let second = Fixture::new();
+    let engine = second.build(dir.path(), BREACH).unwrap();
+    engine.start();
+    engine
+        .decide(&run.id, "approve", "alice", true)
+        .await
+        .unwrap();
+    let run = engine.wait_run(&run.id, WAIT).await.unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    assert!(second.hook.actions().is_empty());
+    assert_eq!(second.tickets.opens.load(Ordering::SeqCst), 0);
+    assert_eq!(f.hook.actions().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_still_going_at_the_end_of_the_grace_is_stopped_between_commits() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let pb = format!(
+        r#"
+[slow]
+version = 1
+trigger = {{ min_priority = "P0" }}
+[[slow.steps]]
+id = "call"
+kind = "http"
+url = "{}/hook"
+timeout_ms = 120000
+"#,
+        server.uri()
+    );
+    let engine = f.build(dir.path(), &pb).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run_id = engine.runs(Some(&inc))[0].id.clone();
+    assert!(
+        engine
+            .wait_until(WAIT, |e| step_status(e, &run_id, "call")
+                == Some(StepStatus::Running))
+            .await
+    );
+    let report = engine.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(report.aborted_tasks, 1);
+    assert_eq!(report.paused_runs, vec![run_id.clone()]);
+    let recorded = recorded_timeline(dir.path());
+    assert_eq!(recorded, audited_timeline(&f.audit));
+    assert!(
+        recorded.iter().any(|r| r.1 == "step_started")
+            && !recorded.iter().any(|r| r.1 == "step_finished"),
+        "{recorded:?}"
+    );
+}
+
+const APPROVAL_WITH_FIELDS: &str = r#"
+[gate]
+version = 1
+trigger = { min_priority = "P0" }
+[[gate.steps]]
+id = "approve"
+kind = "approval"
+approvers = ["alice"]
+deadline_seconds = 3600
+response_fields = { change_ticket = { type = "string", required = true }, scope = { type = "string", one_of = ["wedding", "tenant"] }, guests = { type = "number" } }
+[[gate.steps]]
+id = "lock"
+kind = "action"
+action = "lock_accounts"
+when = "steps.approve.output.fields.scope == 'tenant'"
+"#;
+
+#[tokio::test]
+async fn approval_decisions_are_checked_against_the_declared_fields_and_refusals_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let engine = f.build(dir.path(), APPROVAL_WITH_FIELDS).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run_id = engine.runs(Some(&inc))[0].id.clone();
+    assert!(
+        engine
+            .wait_until(WAIT, |e| step_status(e, &run_id, "approve")
+                == Some(StepStatus::Running))
+            .await
+    );
+    let fields = |v: serde_json::Value| v.as_object().cloned().unwrap();
+    // Someone not allowed, and decisions that do not fit: refused, each recorded.
+    let cases = [
+        (
+            "mallory",
+            serde_json::json!({"change_ticket": "CHG-1"}),
+            "may not decide",
+        ),
+        (
+            "alice",
+            serde_json::json!({}),
+            "`fields.change_ticket`: required to approve",
+        ),
+        (
+            "alice",
+            serde_json::json!({"change_ticket": "CHG-1", "scope": "everything"}),
+            "`fields.scope`: must be one of wedding, tenant",
+        ),
+        (
+            "alice",
+            serde_json::json!({"change_ticket": "CHG-1", "guests": "many"}),
+            "`fields.guests`: must be a number",
+        ),
+        (
+            "alice",
+            serde_json::json!({"change_ticket": "CHG-1", "extra": 1}),
+            "`fields.extra`: not a field of step `approve`",
+        ),
+    ];
+    for (who, given, expected) in &cases {
+        let err = engine
+            .decide_with(&run_id, "approve", who, true, None, &fields(given.clone()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    let refused: Vec<String> = engine
+        .incident(&inc)
+        .unwrap()
+        .timeline
+        .iter()
+        .filter(|e| e.action == "approval_refused")
+        .map(|e| format!("{} {}", e.actor, e.fields["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(refused.len(), cases.len(), "{refused:?}");
+    assert!(refused[0].starts_with("mallory "), "{refused:?}");
+    assert_eq!(
+        step_status(&engine, &run_id, "approve"),
+        Some(StepStatus::Running)
+    );
+    // A decision that fits is taken with its comment and fields; later steps read them.
+    engine
+        .decide_with(
+            &run_id,
+            "approve",
+            "alice",
+            true,
+            Some("lock the tenant"),
+            &fields(
+                serde_json::json!({"change_ticket": "CHG-9", "scope": "tenant", "guests": 812}),
+            ),
+        )
+        .await
+        .unwrap();
+    let run = engine.wait_run(&run_id, WAIT).await.unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    let out = &run.steps["approve"].output;
+    assert_eq!(out["by"], "alice");
+    assert_eq!(out["comment"], "lock the tenant");
+    assert_eq!(out["fields"]["change_ticket"], "CHG-9");
+    assert_eq!(run.steps["lock"].status, StepStatus::Succeeded);
+    assert_eq!(f.hook.actions(), vec!["lock_accounts".to_owned()]);
+    // A list of values on a non-string field is refused at load, naming the key.
+    let err = Fixture::new()
+        .build(
+            tempfile::tempdir().unwrap().path(),
+            &APPROVAL_WITH_FIELDS.replace(
+                r#"guests = { type = "number" }"#,
+                r#"guests = { type = "number", one_of = ["1"] }"#,
+            ),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`playbooks.gate.steps[0].response_fields.guests.one_of`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn resolved_incidents_leave_memory_and_their_ids_are_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let config = ResponseConfig {
+            default_playbooks: false,
+            max_record_bytes: 16 * 1024,
+            keep_closed_incidents: 4,
+            open_incidents_at: Priority::P4Info,
+            ..ResponseConfig::default()
+        };
+        let mut ids = std::collections::HashSet::new();
+        let mut open = Vec::new();
+        for round in 0..3 {
+            // A restart between rounds: replay, compaction and eviction all take part.
+            let engine = ResponseEngine::builder(config.clone())
+                .build(dir.path())
+                .unwrap();
+            for i in 0..30 {
+                let mut routed = breach_alert("x");
+                // The same fingerprint again and again: each incident is a new generation.
+                routed.alert.dedup_key = "fp-same".into();
+                routed.alert.id = Alert::derive_id(&["m", &round.to_string(), &i.to_string()]);
+                let id = engine.handle_alert(&routed).await.unwrap().unwrap();
+                assert!(ids.insert(id.clone()), "incident id {id} given twice");
+                if i == 7 {
+                    // One open incident per round (of its own fingerprint) stays.
+                    let mut other = breach_alert("y");
+                    other.alert.dedup_key = format!("fp-open-{round}");
+                    other.alert.id = Alert::derive_id(&["o", &round.to_string()]);
+                    open.push(engine.handle_alert(&other).await.unwrap().unwrap());
+                }
+                engine.resolve(&id, "t", "done").await.unwrap();
+                let in_memory = engine.incidents();
+                let resolved = in_memory
+                    .iter()
+                    .filter(|i| i.state == IncidentState::Resolved)
+                    .count();
+                assert!(resolved <= 4 + 1, "{resolved} resolved incidents in memory");
+                assert!(engine.runs(None).len() <= in_memory.len());
+            }
+            for id in &open {
+                assert_eq!(engine.incident(id).unwrap().state, IncidentState::Open);
+            }
+        }
+    });
+}
+
+#[tokio::test]
+async fn action_steps_reach_the_http_action_hook_signed_with_an_idempotency_key() {
+    let server = wiremock::MockServer::start().await;
+    // The platform is briefly down, then carries the action out.
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"locked": 1})),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "action-hook-hmac-key-0123456789";
+    let config = ResponseConfig {
+        actions: vec!["lock_accounts".into()],
+        default_playbooks: false,
+        action_hook: Some(crate::config::ActionEndpointConfig {
+            url: format!("{}/vowguard/actions", server.uri()),
+            secret: vowguard_core::SecretRef::Env("ACTION_HOOK_KEY".into()),
+        }),
+        ..ResponseConfig::default()
+    };
+    let pb = r#"
+[lock]
+version = 1
+trigger = { min_priority = "P0" }
+[[lock.steps]]
+id = "lock"
+kind = "action"
+action = "lock_accounts"
+retry = { max_attempts = 3, initial_backoff_ms = 1, max_backoff_ms = 2 }
+"#;
+    let mut b = ResponseEngine::builder(config.clone()).secrets(
+        Arc::new(SecretMap::new().with("ACTION_HOOK_KEY", secret)),
+        dir.path(),
+    );
+    for (name, c) in parse_playbooks(pb, "test").unwrap() {
+        b = b.playbook(name, c);
+    }
+    let engine = b.build(dir.path()).unwrap();
+    engine.start();
+    let inc = engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run = engine.runs(Some(&inc)).pop().unwrap();
+    let run = engine.wait_run(&run.id, WAIT).await.unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    let step = &run.steps["lock"];
+    assert_eq!(step.attempts, 2);
+    assert_eq!(step.output["body"]["locked"], 1);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        let h = |name: &str| r.headers.get(name).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(h("idempotency-key"), step.idempotency_key);
+        let expected =
+            crate::action_signature(secret.as_bytes(), &h("x-vowguard-timestamp"), &r.body);
+        assert_eq!(h("x-vowguard-signature"), format!("sha256={expected}"));
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["action"], "lock_accounts");
+        assert_eq!(body["user_ids"], serde_json::json!(["u-42"]));
+        assert_eq!(body["idempotency_key"], step.idempotency_key.as_str());
+    }
+    // The signature is HMAC-SHA256 over `<timestamp>.<body>`, checked against a plain
+    // implementation of RFC 2104 (checked itself against RFC 4231 test case 2).
+    fn hmac(key: &[u8], data: &[u8]) -> String {
+        use sha2::Digest;
+        let mut k = [0u8; 64];
+        k[..key.len()].copy_from_slice(key);
+        let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+        let inner = sha2::Sha256::new()
+            .chain_update(pad(0x36))
+            .chain_update(data)
+            .finalize();
+        let outer = sha2::Sha256::new()
+            .chain_update(pad(0x5c))
+            .chain_update(inner)
+            .finalize();
+        outer.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    assert_eq!(
+        hmac(b"Jefe", b"what do ya want for nothing?"),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    assert_eq!(
+        crate::action_signature(secret.as_bytes(), "1767225600", br#"{"a":1}"#),
+        hmac(secret.as_bytes(), br#"1767225600.{"a":1}"#)
+    );
+    // A plain-http endpoint elsewhere than loopback is refused, naming the key.
+    let mut bad = config;
+    bad.action_hook.as_mut().unwrap().url = "http://actions.example.com/x".into();
+    let err = ResponseEngine::builder(bad)
+        .secrets(
+            Arc::new(SecretMap::new().with("ACTION_HOOK_KEY", secret)),
+            dir.path(),
+        )
+        .build(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`response.action_hook.url`"), "{err}");
+}

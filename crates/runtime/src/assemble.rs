@@ -362,6 +362,12 @@ fn build_response(
             }
         }
     }
+    if let Some(hook) = &response.action_hook
+        && let vowguard_core::SecretRef::Env(name) = &hook.secret
+        && let Some(value) = env.secrets.var(name)
+    {
+        secrets = secrets.with(name.clone(), value);
+    }
     let mut builder = vowguard_response::ResponseEngine::builder(response.clone())
         .action_hook(Arc::new(vowguard_router::LoggingActionHook))
         .audit(audit_trail)

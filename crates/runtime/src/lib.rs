@@ -12,6 +12,7 @@
 
 pub mod assemble;
 pub mod audit;
+pub mod breach_api;
 pub mod breach_watch;
 pub mod config;
 pub mod dlq;
@@ -298,7 +299,12 @@ async fn run_server(
     tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
     let served = axum::serve(
         listener,
-        server::router(state.clone(), max_body_bytes).merge(response_api),
+        server::router(state.clone(), max_body_bytes)
+            .merge(response_api)
+            .merge(breach_api::router(
+                state.reports.clone(),
+                state.admin_token.clone(),
+            )),
     )
     .with_graceful_shutdown(stop)
     .await
@@ -343,6 +349,10 @@ async fn run_server(
     let metrics = pipeline
         .shutdown_within(Some(assembly.shutdown_timeout))
         .await;
+    // Before the audit log closes: every timeline entry the engine writes is audited.
+    if let Some(engine) = &assembly.response {
+        engine.shutdown(assembly.shutdown_timeout).await;
+    }
     if let Some(recorder) = breach_recorder {
         recorder.finish().await;
     }
@@ -408,6 +418,10 @@ where
             tokio::time::sleep(shutdown_timeout).await;
         })
         .await;
+    // Before the audit log closes: every timeline entry the engine writes is audited.
+    if let Some(engine) = &assembly.response {
+        engine.shutdown(assembly.shutdown_timeout).await;
+    }
     if let Some(recorder) = breach_recorder {
         recorder.finish().await;
     }

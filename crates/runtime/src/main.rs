@@ -1047,7 +1047,21 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
         }
         BreachAction::Confirm { config, id, at } => {
             let at = parse_at("--at", at.as_deref())?;
-            let (reports, writer) = open_reports(&config, true).await?;
+            let (reports, writer) = match open_reports(&config, true).await {
+                Ok(opened) => opened,
+                Err(e) => {
+                    // `vowguard run` holds the audit log: go through its admin API.
+                    let body =
+                        serde_json::json!({"as": cli_actor().trim_start_matches("cli:"), "at": at});
+                    return breach_via_api(
+                        &config,
+                        &format!("/api/breaches/{id}/confirm"),
+                        body,
+                        e,
+                    )
+                    .await;
+                }
+            };
             let changed = reports
                 .register
                 .change(&id, &BreachChange::Confirm { at }, &cli_actor(), now)
@@ -1080,7 +1094,7 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
             at,
             reason,
         } => {
-            let (reports, writer) = open_reports(&config, true).await?;
+            let opened = open_reports(&config, true).await;
             let update = BreachUpdate {
                 nature,
                 subject_categories,
@@ -1119,6 +1133,21 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
                     "nothing to update: give a field (e.g. --nature, --measures) or --status",
                 ));
             }
+            let (reports, writer) = match opened {
+                Ok(opened) => opened,
+                Err(e) => {
+                    // `vowguard run` holds the audit log: go through its admin API.
+                    let body = serde_json::json!({
+                        "as": cli_actor().trim_start_matches("cli:"),
+                        "at": at,
+                        "update": (update != BreachUpdate::default()).then_some(&update),
+                        "status": status.as_deref(),
+                        "reason": reason,
+                    });
+                    return breach_via_api(&config, &format!("/api/breaches/{id}/update"), body, e)
+                        .await;
+                }
+            };
             let actor = cli_actor();
             let changed = async {
                 let mut breach = None;
@@ -1161,6 +1190,33 @@ async fn breach(action: BreachAction) -> Result<(), Error> {
             print!("{}", reports.register.notice(&id, now, zone).await?);
             Ok(())
         }
+    }
+}
+
+/// A breach change the local process could not write (`err`: `vowguard run` holds the
+/// audit log) sent to the running instance's admin API; without a `[server]` admin token
+/// the error says to use it.
+#[allow(clippy::print_stdout)]
+async fn breach_via_api(
+    config: &Path,
+    path: &str,
+    body: serde_json::Value,
+    err: Error,
+) -> Result<(), Error> {
+    match vowguard_runtime::response_cli::via_api(config, path, body).await? {
+        Some(answer) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&answer).expect("serialises")
+            );
+            Ok(())
+        }
+        None => Err(Error::new(
+            err.kind(),
+            format!(
+                "{err}; while `vowguard run` holds the audit log, change the breach register through its admin API (`POST {path}`; give `[server]` an `admin_token` and this command calls it)"
+            ),
+        )),
     }
 }
 

@@ -5,7 +5,9 @@
 //! * `POST /api/incidents/{id}/ack`, `POST /api/incidents/{id}/resolve` (`{"as": "who",
 //!   "note": "..."}`)
 //! * `POST /api/playbook-runs/{id}/approve`, `POST /api/playbook-runs/{id}/reject`
-//!   (`{"step": "approve_recovery", "as": "who"}`)
+//!   (`{"step": "approve_recovery", "as": "who", "comment": "...", "fields": {...}}`:
+//!   the comment is optional; the fields are checked against the step's
+//!   `response_fields`, a decision that does not fit is refused (400) and recorded)
 //!
 //! The acting identity (`as`, or `api` when absent) is recorded on the incident timeline;
 //! an approval from someone the step does not allow is refused (403) and recorded.
@@ -46,6 +48,12 @@ struct ActBody {
     /// The approval step (approve/reject).
     #[serde(default)]
     step: Option<String>,
+    /// A comment on the decision (approve/reject).
+    #[serde(default)]
+    comment: Option<String>,
+    /// The structured fields the approval step declares (approve/reject).
+    #[serde(default)]
+    fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The routes, sharing the admin token; `engine` is `None` when response is disabled.
@@ -204,7 +212,17 @@ async fn decide(
     let Some(step) = body.step.as_deref() else {
         return json_error(StatusCode::BAD_REQUEST, "`step`: name the approval step");
     };
-    match engine.decide(id, step, &who, approve).await {
+    match engine
+        .decide_with(
+            id,
+            step,
+            &who,
+            approve,
+            body.comment.as_deref(),
+            &body.fields,
+        )
+        .await
+    {
         Ok(()) => Json(json!({ "run": engine.run(id) })).into_response(),
         Err(e) if e.message().contains("may not decide") => {
             json_error(StatusCode::FORBIDDEN, e.to_string())

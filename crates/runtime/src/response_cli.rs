@@ -123,6 +123,13 @@ pub enum PlaybookAction {
         /// Who approves (must be one of the step's approvers).
         #[arg(long = "as")]
         actor: String,
+        /// A comment on the decision.
+        #[arg(long)]
+        comment: Option<String>,
+        /// A structured field the step declares (`response_fields`), as NAME=VALUE (JSON
+        /// values are read as JSON: numbers, true/false; anything else is a string).
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
     },
     /// Reject a waiting approval step.
     Reject {
@@ -136,6 +143,13 @@ pub enum PlaybookAction {
         /// Who rejects (must be one of the step's approvers).
         #[arg(long = "as")]
         actor: String,
+        /// A comment on the decision.
+        #[arg(long)]
+        comment: Option<String>,
+        /// A structured field the step declares (`response_fields`), as NAME=VALUE (JSON
+        /// values are read as JSON: numbers, true/false; anything else is a string).
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
     },
 }
 
@@ -221,6 +235,25 @@ pub fn read_event(path: &Path) -> Result<Arc<Event>, Error> {
     Ok(Arc::new(event))
 }
 
+/// The engine of a command that writes (offline ack/resolve/approve/reject, `playbook
+/// run`), with the audit log open for it: every timeline entry it writes is audited. Opening
+/// the log is refused while `vowguard run` holds it (the running process owns the record
+/// file then; use its admin API).
+async fn writing_engine(
+    assembly: &crate::Assembly,
+) -> Result<(ResponseEngine, Option<vowguard_audit::AuditLog>), Error> {
+    let engine = engine_of(assembly)?;
+    let log = assembly.audit.open(&assembly.data_dir).await?;
+    assembly.response_audit.bind_log(&log);
+    Ok((engine, log))
+}
+
+/// Stops the engine (its writes audited) and closes the audit log.
+async fn finish(engine: &ResponseEngine, log: Option<vowguard_audit::AuditLog>) {
+    engine.shutdown(Duration::from_secs(30)).await;
+    crate::audit::close(log).await;
+}
+
 fn engine_of(assembly: &crate::Assembly) -> Result<ResponseEngine, Error> {
     assembly
         .response
@@ -230,7 +263,7 @@ fn engine_of(assembly: &crate::Assembly) -> Result<ResponseEngine, Error> {
 
 /// Sends a state change to the running instance's admin API; `None` when no server with
 /// an admin token is configured.
-async fn via_api(
+pub async fn via_api(
     config: &Path,
     path: &str,
     body: serde_json::Value,
@@ -311,10 +344,10 @@ pub async fn incident(action: IncidentAction) -> Result<(), Error> {
                 return print_json(&v);
             }
             let assembly = load_for_cli(&config)?;
-            let incident = engine_of(&assembly)?
-                .acknowledge(&id, &format!("cli:{actor}"))
-                .await?;
-            print_json(&json!({ "incident": incident }))
+            let (engine, log) = writing_engine(&assembly).await?;
+            let incident = engine.acknowledge(&id, &format!("cli:{actor}")).await;
+            finish(&engine, log).await;
+            print_json(&json!({ "incident": incident? }))
         }
         IncidentAction::Resolve {
             config,
@@ -332,10 +365,10 @@ pub async fn incident(action: IncidentAction) -> Result<(), Error> {
                 return print_json(&v);
             }
             let assembly = load_for_cli(&config)?;
-            let incident = engine_of(&assembly)?
-                .resolve(&id, &format!("cli:{actor}"), &note)
-                .await?;
-            print_json(&json!({ "incident": incident }))
+            let (engine, log) = writing_engine(&assembly).await?;
+            let incident = engine.resolve(&id, &format!("cli:{actor}"), &note).await;
+            finish(&engine, log).await;
+            print_json(&json!({ "incident": incident? }))
         }
     }
 }
@@ -401,16 +434,20 @@ pub async fn playbook(action: PlaybookAction) -> Result<(), Error> {
             wait_seconds,
         } => {
             let assembly = load_for_cli(&config)?;
-            let engine = engine_of(&assembly)?;
+            let event = read_event(&event)?;
+            let (engine, log) = writing_engine(&assembly).await?;
             // Not `start`: this process drives only the run it starts, never the runs a
             // `vowguard run` on the same data directory is driving.
-            let event = read_event(&event)?;
-            let run_id = engine.run_playbook(&name, event, dry_run, "cli").await?;
-            let run = engine
-                .wait_run(&run_id, Duration::from_secs(wait_seconds))
-                .await
-                .ok_or_else(|| Error::internal("the run vanished"))?;
-            print_json(&serde_json::to_value(&run).unwrap_or_default())
+            let run = async {
+                let run_id = engine.run_playbook(&name, event, dry_run, "cli").await?;
+                engine
+                    .wait_run(&run_id, Duration::from_secs(wait_seconds))
+                    .await
+                    .ok_or_else(|| Error::internal("the run vanished"))
+            }
+            .await;
+            finish(&engine, log).await;
+            print_json(&serde_json::to_value(&run?).unwrap_or_default())
         }
         PlaybookAction::Runs { config, incident } => {
             let (_, runs) = read_records(&data_dir(&config)?)?;
@@ -439,14 +476,58 @@ pub async fn playbook(action: PlaybookAction) -> Result<(), Error> {
             run,
             step,
             actor,
-        } => decide(&config, &run, &step, &actor, true).await,
+            comment,
+            fields,
+        } => {
+            let decision = Decision {
+                approve: true,
+                comment,
+                fields: parse_fields(&fields)?,
+            };
+            decide(&config, &run, &step, &actor, decision).await
+        }
         PlaybookAction::Reject {
             config,
             run,
             step,
             actor,
-        } => decide(&config, &run, &step, &actor, false).await,
+            comment,
+            fields,
+        } => {
+            let decision = Decision {
+                approve: false,
+                comment,
+                fields: parse_fields(&fields)?,
+            };
+            decide(&config, &run, &step, &actor, decision).await
+        }
     }
+}
+
+/// An approval decision from the command line.
+struct Decision {
+    approve: bool,
+    comment: Option<String>,
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `--field NAME=VALUE`s: JSON scalars as JSON, anything else as a string.
+fn parse_fields(args: &[String]) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let mut out = serde_json::Map::new();
+    for arg in args {
+        let (name, value) = arg.split_once('=').ok_or_else(|| {
+            Error::invalid_input(format!(
+                "`--field {}`: expected NAME=VALUE",
+                crate::logging::escape_control(arg)
+            ))
+        })?;
+        let value = match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v,
+            _ => serde_json::Value::String(value.to_owned()),
+        };
+        out.insert(name.to_owned(), value);
+    }
+    Ok(out)
 }
 
 async fn decide(
@@ -454,20 +535,35 @@ async fn decide(
     run: &str,
     step: &str,
     actor: &str,
-    approve: bool,
+    decision: Decision,
 ) -> Result<(), Error> {
-    let verb = if approve { "approve" } else { "reject" };
+    let verb = if decision.approve {
+        "approve"
+    } else {
+        "reject"
+    };
     if let Some(v) = via_api(
         config,
         &format!("/api/playbook-runs/{run}/{verb}"),
-        json!({"as": actor, "step": step}),
+        json!({"as": actor, "step": step, "comment": decision.comment, "fields": decision.fields}),
     )
     .await?
     {
         return print_json(&v);
     }
     let assembly = load_for_cli(config)?;
-    let engine = engine_of(&assembly)?;
-    engine.decide(run, step, actor, approve).await?;
+    let (engine, log) = writing_engine(&assembly).await?;
+    let decided = engine
+        .decide_with(
+            run,
+            step,
+            actor,
+            decision.approve,
+            decision.comment.as_deref(),
+            &decision.fields,
+        )
+        .await;
+    finish(&engine, log).await;
+    decided?;
     print_json(&json!({ "run": engine.run(run) }))
 }

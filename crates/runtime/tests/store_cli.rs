@@ -332,6 +332,7 @@ async fn breach_changes_are_refused_while_another_process_holds_the_audit_log() 
     let (ok, out, err) = vowguard(&["breach", "confirm", "--config", &config, "b-held"]);
     assert!(!ok, "a change while the log is held: {out}");
     assert!(err.contains("open in another vowguard process"), "{err}");
+    assert!(err.contains("POST /api/breaches/b-held/confirm"), "{err}");
     // Reading goes on.
     let (ok, out, err) = vowguard(&["breach", "list", "--config", &config]);
     assert!(ok, "{err}");
@@ -341,4 +342,113 @@ async fn breach_changes_are_refused_while_another_process_holds_the_audit_log() 
     drop(held);
     let (ok, _, err) = vowguard(&["breach", "confirm", "--config", &config, "b-held"]);
     assert!(ok, "once the log is free: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breach_changes_go_through_the_running_process_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    open_breach(dir.path(), "b-run").await;
+    let data = dir.path().join("data");
+    // This test process plays the running `vowguard run`: it holds the audit log's writer
+    // and serves the breach endpoints.
+    let held = vowguard_audit::AuditConfig::default()
+        .open_with_key(&data, None, dir.path())
+        .unwrap()
+        .expect("auditing is on by default");
+    let location = vowguard_store::config::StoreLocation::Sqlite(data.join("store.db"));
+    let reports: Reports = vowguard_runtime::reports::open(
+        &location,
+        &data,
+        Some("Jane Roe, dpo@example.org".into()),
+        vowguard_runtime::reports::AuditAccess::Merkle {
+            writer: Some(held.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = vowguard_runtime::breach_api::router(
+        Ok(Arc::new(reports)),
+        Some(SecretString::from("breach-admin-token")),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config = dir.path().join("vowguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\n\n[store]\ndpo_contact = \"Jane Roe, dpo@example.org\"\n\n[sources.in]\ntype = \"stdin\"\n\n[server]\nlisten = \"{addr}\"\nadmin_token = {{ env = \"VG_ADMIN\" }}\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args(args)
+            .env("USER", "dpo-jane")
+            .env("VG_ADMIN", "breach-admin-token")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = cli(&[
+        "breach",
+        "confirm",
+        "--config",
+        &config,
+        "b-run",
+        "--at",
+        "2026-06-13T10:00:00Z",
+    ]);
+    assert!(ok, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["breach"]["status"], "confirmed", "{answer:#}");
+    let (ok, out, err) = cli(&[
+        "breach",
+        "update",
+        "--config",
+        &config,
+        "b-run",
+        "--nature",
+        "guest list exported",
+        "--status",
+        "notified_authority",
+        "--at",
+        "2026-06-14T09:00:00Z",
+    ]);
+    assert!(ok, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        answer["breach"]["status"], "notified_authority",
+        "{answer:#}"
+    );
+    // Recorded in the held log with the acting identity.
+    held.close().await.unwrap();
+    drop(held);
+    let reader =
+        vowguard_audit::AuditReader::open(vowguard_audit::AuditConfig::dir(&data)).unwrap();
+    let actors: Vec<(String, String)> = reader
+        .records(0)
+        .unwrap()
+        .filter_map(|r| match r.unwrap().1 {
+            AuditRecord::Breach { action, actor, .. } => Some((action, actor)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        actors.iter().any(|(_, a)| a == "api:dpo-jane"),
+        "{actors:?}"
+    );
+    // Without the token: refused.
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/breaches/b-run/confirm"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
 }

@@ -306,7 +306,9 @@ pub struct AlertEntry {
     pub wedding_id: Option<String>,
     /// Notification attempts and results.
     pub notifications: Vec<NotificationEntry>,
-    /// The disposition, in words.
+    /// The incident the alert opened or was linked to (automated response), if any.
+    pub incident_id: Option<String>,
+    /// The disposition, in words (with the incident's state when it has one).
     pub disposition: String,
 }
 
@@ -373,8 +375,91 @@ pub struct Soc2Report {
     pub replays: Vec<ReplayEntry>,
     /// State-changing admin actions.
     pub admin_actions: Vec<AdminEntry>,
-    /// Incident timelines (CC7.4/7.5: the automated-response issue fills them).
+    /// Incident timelines (CC7.4/7.5), with their playbook runs and approvals.
     pub incidents: Vec<IncidentTimeline>,
+    /// Time to acknowledge and to contain per priority, over the incidents listed.
+    pub response_times: Vec<ResponseTimes>,
+}
+
+/// Time to acknowledge and to contain for the incidents of one priority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResponseTimes {
+    /// The priority (`P0` ... `P3`, or `-` when the timeline does not say).
+    pub priority: String,
+    /// Incidents of this priority.
+    pub incidents: u64,
+    /// Of which acknowledged.
+    pub acknowledged: u64,
+    /// Median minutes from opened to acknowledged.
+    pub median_minutes_to_acknowledge: Option<i64>,
+    /// Longest minutes from opened to acknowledged.
+    pub max_minutes_to_acknowledge: Option<i64>,
+    /// Of which contained.
+    pub contained: u64,
+    /// Median minutes from opened to contained.
+    pub median_minutes_to_contain: Option<i64>,
+    /// Longest minutes from opened to contained.
+    pub max_minutes_to_contain: Option<i64>,
+}
+
+/// One step of a playbook run, as its timeline recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepEvidence {
+    /// The step id.
+    pub step_id: String,
+    /// The step kind (`action`, `http`, `ticket`, `approval`, ...), when it started.
+    pub kind: Option<String>,
+    /// `succeeded`, `failed`, `timed_out`, `skipped`, or `running` (not finished).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u64,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// What it produced.
+    pub output: Value,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One playbook run of an incident.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunEvidence {
+    /// The run id.
+    pub run_id: String,
+    /// The playbook.
+    pub playbook: String,
+    /// Its version.
+    pub version: Option<u64>,
+    /// A dry run (nothing executed).
+    pub dry_run: bool,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its terminal state (`succeeded`, `failed`, `timed_out`, `rejected`,
+    /// `no_branch_matched`), or `running`.
+    pub state: String,
+    /// Its steps, in the order they started or were skipped.
+    pub steps: Vec<StepEvidence>,
+}
+
+/// One approval decision (or refused attempt at one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalEvidence {
+    /// The run.
+    pub run_id: String,
+    /// The approval step.
+    pub step_id: String,
+    /// `approved`, `rejected`, or `refused` (someone not allowed tried).
+    pub decision: String,
+    /// Who (`timeout` when the deadline decided).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The comment or the reason for a refusal.
+    pub note: Option<String>,
 }
 
 /// One entry of an incident timeline.
@@ -411,6 +496,17 @@ pub struct IncidentTimeline {
     pub minutes_to_contain: Option<i64>,
     /// The last `disposition` field given.
     pub disposition: Option<String>,
+    /// The most urgent priority of the alerts it was opened from or linked to.
+    pub priority: Option<String>,
+    /// Its state at the end of the timeline (`open`, `acknowledged`, `contained`,
+    /// `resolved`).
+    pub state: String,
+    /// The alerts it was opened from or linked to.
+    pub alert_ids: Vec<String>,
+    /// Its playbook runs, each step with its result.
+    pub runs: Vec<RunEvidence>,
+    /// Approval decisions, with who and when; refused attempts too.
+    pub approvals: Vec<ApprovalEvidence>,
     /// Every entry, oldest first.
     pub entries: Vec<TimelineEntry>,
 }
@@ -647,6 +743,7 @@ impl Store {
                 suppressed,
                 wedding_id: get_o(r, 9),
                 notifications: sent,
+                incident_id: None,
                 disposition,
             });
         }
@@ -714,6 +811,23 @@ impl Store {
                 result: get_s(r, 4),
             })
             .collect();
+        let incidents = self.incidents(from, to).await?;
+        let mut by_alert: HashMap<&str, &IncidentTimeline> = HashMap::new();
+        for i in &incidents {
+            for a in &i.alert_ids {
+                by_alert.insert(a.as_str(), i);
+            }
+        }
+        for a in &mut alerts {
+            if let Some(i) = by_alert.get(a.alert_id.as_str()) {
+                a.incident_id = Some(i.incident_id.clone());
+                a.disposition = format!(
+                    "{}; incident {} ({})",
+                    a.disposition, i.incident_id, i.state
+                );
+            }
+        }
+        let response_times = response_times(&incidents);
         Ok(Soc2Report {
             alerts,
             alerts_per_day,
@@ -723,7 +837,8 @@ impl Store {
             dead_letters_by_sink,
             replays,
             admin_actions,
-            incidents: self.incidents(from, to).await?,
+            incidents,
+            response_times,
         })
     }
 
@@ -773,7 +888,13 @@ impl Store {
                         .map(str::to_owned)
                 });
                 let minutes = |end: Option<DateTime<Utc>>| Some((end? - opened_at?).num_minutes());
+                let evidence = response_evidence(&entries);
                 IncidentTimeline {
+                    priority: evidence.priority,
+                    state: evidence.state,
+                    alert_ids: evidence.alert_ids,
+                    runs: evidence.runs,
+                    approvals: evidence.approvals,
                     minutes_to_acknowledge: minutes(acknowledged_at),
                     minutes_to_contain: minutes(contained_at),
                     incident_id,
@@ -963,6 +1084,164 @@ pub fn escape_md(s: &str) -> String {
         }
     }
     out
+}
+
+/// What an incident's timeline says about its priority, state, alerts, runs and approvals.
+struct IncidentFacts {
+    priority: Option<String>,
+    state: String,
+    alert_ids: Vec<String>,
+    runs: Vec<RunEvidence>,
+    approvals: Vec<ApprovalEvidence>,
+}
+
+fn response_evidence(entries: &[TimelineEntry]) -> IncidentFacts {
+    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let mut priority: Option<String> = None;
+    let mut state = "open".to_owned();
+    let mut alert_ids: Vec<String> = Vec::new();
+    let mut runs: Vec<RunEvidence> = Vec::new();
+    let mut approvals = Vec::new();
+    for e in entries {
+        let f = &e.fields;
+        match e.action.as_str() {
+            "opened" | "alert_linked" => {
+                if let Some(p) = str_of(f, "priority")
+                    && priority.as_ref().is_none_or(|q| p < *q)
+                {
+                    priority = Some(p);
+                }
+                if let Some(a) = str_of(f, "alert_id")
+                    && !alert_ids.contains(&a)
+                {
+                    alert_ids.push(a);
+                }
+            }
+            "acknowledged" | "contained" | "resolved" => state = e.action.clone(),
+            "run_started" => {
+                if let Some(run_id) = str_of(f, "run_id")
+                    && !runs.iter().any(|r| r.run_id == run_id)
+                {
+                    runs.push(RunEvidence {
+                        run_id,
+                        playbook: str_of(f, "playbook").unwrap_or_default(),
+                        version: f.get("version").and_then(Value::as_u64),
+                        dry_run: f.get("dry_run").and_then(Value::as_bool).unwrap_or(false),
+                        started_at: e.at,
+                        finished_at: None,
+                        state: "running".into(),
+                        steps: Vec::new(),
+                    });
+                }
+            }
+            "run_finished" => {
+                if let Some(run) = runs.iter_mut().find(|r| {
+                    Some(&r.run_id)
+                        == f.get("run_id")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                            .as_ref()
+                }) {
+                    run.finished_at = Some(e.at);
+                    run.state = str_of(f, "state").unwrap_or_default();
+                }
+            }
+            "step_started" | "step_finished" | "step_skipped" => {
+                let (Some(run_id), Some(step_id)) = (str_of(f, "run_id"), str_of(f, "step_id"))
+                else {
+                    continue;
+                };
+                let Some(run) = runs.iter_mut().find(|r| r.run_id == run_id) else {
+                    continue;
+                };
+                let idx = match run.steps.iter().position(|s| s.step_id == step_id) {
+                    Some(i) => i,
+                    None => {
+                        run.steps.push(StepEvidence {
+                            step_id: step_id.clone(),
+                            kind: None,
+                            status: "running".into(),
+                            attempts: 0,
+                            started_at: None,
+                            finished_at: None,
+                            output: Value::Null,
+                            error: None,
+                        });
+                        run.steps.len() - 1
+                    }
+                };
+                let step = &mut run.steps[idx];
+                if e.action == "step_started" {
+                    step.kind = str_of(f, "kind");
+                    step.started_at = Some(e.at);
+                    continue;
+                }
+                step.status = str_of(f, "status").unwrap_or_else(|| "skipped".into());
+                step.attempts = f.get("attempts").and_then(Value::as_u64).unwrap_or(0);
+                step.finished_at = Some(e.at);
+                step.output = f.get("output").cloned().unwrap_or(Value::Null);
+                step.error = str_of(f, "error");
+                if let Some(approved) = step.output.get("approved").and_then(Value::as_bool) {
+                    approvals.push(ApprovalEvidence {
+                        run_id,
+                        step_id,
+                        decision: if approved { "approved" } else { "rejected" }.into(),
+                        by: str_of(&step.output, "by").unwrap_or_else(|| e.actor.clone()),
+                        at: step
+                            .output
+                            .get("at")
+                            .and_then(|v| serde_json::from_value(v.clone()).ok())
+                            .unwrap_or(e.at),
+                        note: str_of(&step.output, "comment"),
+                    });
+                }
+            }
+            "approval_refused" => approvals.push(ApprovalEvidence {
+                run_id: str_of(f, "run_id").unwrap_or_default(),
+                step_id: str_of(f, "step_id").unwrap_or_default(),
+                decision: "refused".into(),
+                by: e.actor.clone(),
+                at: e.at,
+                note: str_of(f, "reason"),
+            }),
+            _ => {}
+        }
+    }
+    IncidentFacts {
+        priority,
+        state,
+        alert_ids,
+        runs,
+        approvals,
+    }
+}
+
+fn response_times(incidents: &[IncidentTimeline]) -> Vec<ResponseTimes> {
+    let mut by: BTreeMap<String, (u64, Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    for i in incidents {
+        let slot = by
+            .entry(i.priority.clone().unwrap_or_else(|| "-".into()))
+            .or_default();
+        slot.0 += 1;
+        slot.1.extend(i.minutes_to_acknowledge);
+        slot.2.extend(i.minutes_to_contain);
+    }
+    let median = |v: &mut Vec<i64>| {
+        v.sort_unstable();
+        v.get(v.len().checked_sub(1)? / 2).copied()
+    };
+    by.into_iter()
+        .map(|(priority, (n, mut ack, mut contain))| ResponseTimes {
+            priority,
+            incidents: n,
+            acknowledged: ack.len() as u64,
+            median_minutes_to_acknowledge: median(&mut ack),
+            max_minutes_to_acknowledge: ack.last().copied(),
+            contained: contain.len() as u64,
+            median_minutes_to_contain: median(&mut contain),
+            max_minutes_to_contain: contain.last().copied(),
+        })
+        .collect()
 }
 
 fn t(at: DateTime<Utc>) -> String {
@@ -1512,6 +1791,9 @@ fn soc2_sections(r: &Soc2Report, html: bool) -> Vec<Section> {
     });
     let mut incidents = incident_section(&r.incidents);
     incidents.heading = "CC7.4-CC7.5: incidents, containment and recovery".into();
+    incidents
+        .tables
+        .insert(1, response_times_table(&r.response_times));
     vec![overview, alerts, dl, incidents, admin]
 }
 
@@ -1571,7 +1853,102 @@ fn incident_section(incidents: &[IncidentTimeline]) -> Section {
             })
             .collect(),
     });
+    s.tables.push(Table {
+        caption: "Playbook runs, each step with its result".into(),
+        header: vec![
+            "incident",
+            "run",
+            "playbook",
+            "run state",
+            "step",
+            "kind",
+            "status",
+            "attempts",
+            "started",
+            "finished",
+            "error",
+        ],
+        rows: incidents
+            .iter()
+            .flat_map(|i| {
+                i.runs.iter().flat_map(move |r| {
+                    r.steps.iter().map(move |st| {
+                        vec![
+                            i.incident_id.clone(),
+                            r.run_id.clone(),
+                            format!(
+                                "{} v{}{}",
+                                r.playbook,
+                                r.version.unwrap_or_default(),
+                                if r.dry_run { " (dry run)" } else { "" }
+                            ),
+                            r.state.clone(),
+                            st.step_id.clone(),
+                            st.kind.clone().unwrap_or_default(),
+                            st.status.clone(),
+                            st.attempts.to_string(),
+                            ot(st.started_at),
+                            ot(st.finished_at),
+                            st.error.clone().unwrap_or_default(),
+                        ]
+                    })
+                })
+            })
+            .collect(),
+    });
+    s.tables.push(Table {
+        caption: "Approvals: who decided, and when".into(),
+        header: vec!["incident", "run", "step", "decision", "who", "when", "note"],
+        rows: incidents
+            .iter()
+            .flat_map(|i| {
+                i.approvals.iter().map(move |a| {
+                    vec![
+                        i.incident_id.clone(),
+                        a.run_id.clone(),
+                        a.step_id.clone(),
+                        a.decision.clone(),
+                        a.by.clone(),
+                        t(a.at),
+                        a.note.clone().unwrap_or_default(),
+                    ]
+                })
+            })
+            .collect(),
+    });
     s
+}
+
+fn response_times_table(rows: &[ResponseTimes]) -> Table {
+    let mins = |m: Option<i64>| m.map_or_else(|| "-".into(), |m| format!("{m} min"));
+    Table {
+        caption: "Time to acknowledge and to contain per priority".into(),
+        header: vec![
+            "priority",
+            "incidents",
+            "acknowledged",
+            "median to acknowledge",
+            "longest to acknowledge",
+            "contained",
+            "median to contain",
+            "longest to contain",
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.priority.clone(),
+                    r.incidents.to_string(),
+                    r.acknowledged.to_string(),
+                    mins(r.median_minutes_to_acknowledge),
+                    mins(r.max_minutes_to_acknowledge),
+                    r.contained.to_string(),
+                    mins(r.median_minutes_to_contain),
+                    mins(r.max_minutes_to_contain),
+                ]
+            })
+            .collect(),
+    }
 }
 
 fn flow_table(caption: &str, header0: &'static str, rows: &[FlowSummary]) -> Table {

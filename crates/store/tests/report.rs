@@ -358,3 +358,195 @@ async fn html_reports_render_with_their_charts_in_headless_chromium() {
         assert!(bytes.starts_with(b"%PDF"), "{kind:?}: not a PDF");
     }
 }
+
+fn incident_record(
+    at_: &str,
+    id: &str,
+    action: &str,
+    actor: &str,
+    fields: serde_json::Value,
+) -> AuditRecord {
+    AuditRecord::Incident {
+        at: at(at_),
+        incident_id: id.into(),
+        action: action.into(),
+        actor: actor.into(),
+        fields: match fields {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn the_soc2_report_gives_playbook_steps_approvals_response_times_and_alert_dispositions() {
+    use serde_json::json;
+    let (store, _dir) = sqlite_store().await;
+    let audit = std::sync::Arc::new(MemoryAudit::new());
+    let run = json!("run-1");
+    let records = vec![
+        AuditRecord::AlertRouted {
+            at: at("2026-06-12T10:00:00Z"),
+            alert_id: "al-1".into(),
+            event_id: "evt-1".into(),
+            priority: Priority::P0Critical,
+            route: "protocol/guest_data_breach".into(),
+            reasons: vec!["guest list export".into()],
+            channels: vec!["slack".into()],
+            suppressed: None,
+            wedding_id: Some("w-7".into()),
+        },
+        AuditRecord::AlertRouted {
+            at: at("2026-06-12T10:01:00Z"),
+            alert_id: "al-2".into(),
+            event_id: "evt-2".into(),
+            priority: Priority::P2Medium,
+            route: "default".into(),
+            reasons: vec![],
+            channels: vec![],
+            suppressed: Some("quiet hours".into()),
+            wedding_id: None,
+        },
+        incident_record(
+            "2026-06-12T10:00:01Z",
+            "inc-1",
+            "opened",
+            "alert:al-1",
+            json!({"alert_id": "al-1", "event_id": "evt-1", "priority": "P0"}),
+        ),
+        incident_record(
+            "2026-06-12T10:00:02Z",
+            "inc-1",
+            "run_started",
+            "alert:al-1",
+            json!({"run_id": run, "playbook": "wedding-data-breach", "version": 2, "dry_run": false}),
+        ),
+        incident_record(
+            "2026-06-12T10:00:03Z",
+            "inc-1",
+            "step_started",
+            "playbook:wedding-data-breach",
+            json!({"run_id": run, "step_id": "lock", "kind": "action"}),
+        ),
+        incident_record(
+            "2026-06-12T10:00:04Z",
+            "inc-1",
+            "step_finished",
+            "playbook:wedding-data-breach",
+            json!({"run_id": run, "step_id": "lock", "status": "succeeded", "attempts": 1, "output": {"requested": "lock_accounts"}}),
+        ),
+        incident_record(
+            "2026-06-12T10:00:05Z",
+            "inc-1",
+            "step_started",
+            "playbook:wedding-data-breach",
+            json!({"run_id": run, "step_id": "approve", "kind": "approval"}),
+        ),
+        incident_record(
+            "2026-06-12T10:04:00Z",
+            "inc-1",
+            "acknowledged",
+            "api:ops",
+            json!({"from": "open", "to": "acknowledged"}),
+        ),
+        incident_record(
+            "2026-06-12T10:05:00Z",
+            "inc-1",
+            "approval_refused",
+            "mallory",
+            json!({"run_id": run, "step_id": "approve", "reason": "not an approver"}),
+        ),
+        incident_record(
+            "2026-06-12T10:06:00Z",
+            "inc-1",
+            "step_finished",
+            "alice",
+            json!({"run_id": run, "step_id": "approve", "status": "succeeded", "attempts": 0, "output": {"approved": true, "by": "alice", "at": "2026-06-12T10:06:00Z", "comment": "go"}}),
+        ),
+        incident_record(
+            "2026-06-12T10:10:00Z",
+            "inc-1",
+            "contained",
+            "playbook:wedding-data-breach",
+            json!({"from": "acknowledged", "to": "contained"}),
+        ),
+        incident_record(
+            "2026-06-12T10:10:01Z",
+            "inc-1",
+            "run_finished",
+            "playbook:wedding-data-breach",
+            json!({"run_id": run, "playbook": "wedding-data-breach", "state": "succeeded"}),
+        ),
+    ];
+    use vowguard_core::AuditTrail;
+    audit.append(records).await.unwrap();
+    store.catch_up(audit.as_ref()).await.unwrap();
+    let params = ReportParams::parse(ReportKind::Soc2, "2026-06-10", "2026-06-14").unwrap();
+    let report = store
+        .report_at(&params, None, at("2026-06-13T12:00:00Z"))
+        .await
+        .unwrap();
+    let vowguard_store::report::ReportBody::Soc2(soc2) = &report.body else {
+        panic!("a SOC 2 report");
+    };
+    // Every alert has a disposition; the one that opened an incident names it and its state.
+    let a1 = soc2.alerts.iter().find(|a| a.alert_id == "al-1").unwrap();
+    assert_eq!(a1.incident_id.as_deref(), Some("inc-1"));
+    assert!(
+        a1.disposition.ends_with("; incident inc-1 (contained)"),
+        "{}",
+        a1.disposition
+    );
+    let a2 = soc2.alerts.iter().find(|a| a.alert_id == "al-2").unwrap();
+    assert_eq!(a2.incident_id, None);
+    assert!(!a2.disposition.is_empty());
+    // The run with each step's result.
+    let inc = &soc2.incidents[0];
+    assert_eq!(inc.priority.as_deref(), Some("P0"));
+    let r = &inc.runs[0];
+    assert_eq!(
+        (r.playbook.as_str(), r.state.as_str(), r.version),
+        ("wedding-data-breach", "succeeded", Some(2))
+    );
+    let steps: Vec<(&str, &str, Option<&str>)> = r
+        .steps
+        .iter()
+        .map(|s| (s.step_id.as_str(), s.status.as_str(), s.kind.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("lock", "succeeded", Some("action")),
+            ("approve", "succeeded", Some("approval"))
+        ]
+    );
+    // Approvals with who and when, the refused attempt too.
+    let approvals: Vec<(&str, &str, String)> = inc
+        .approvals
+        .iter()
+        .map(|a| (a.decision.as_str(), a.by.as_str(), a.at.to_rfc3339()))
+        .collect();
+    assert_eq!(
+        approvals,
+        vec![
+            ("refused", "mallory", "2026-06-12T10:05:00+00:00".to_owned()),
+            ("approved", "alice", "2026-06-12T10:06:00+00:00".to_owned()),
+        ]
+    );
+    // Time to acknowledge and to contain per priority.
+    assert_eq!(soc2.response_times.len(), 1);
+    let p0 = &soc2.response_times[0];
+    assert_eq!(p0.priority, "P0");
+    assert_eq!((p0.incidents, p0.acknowledged, p0.contained), (1, 1, 1));
+    assert_eq!(p0.median_minutes_to_acknowledge, Some(3));
+    assert_eq!(p0.max_minutes_to_contain, Some(9));
+    let md = report.render(ReportFormat::Md).unwrap();
+    for needle in [
+        "Time to acknowledge and to contain per priority",
+        "Playbook runs, each step with its result",
+        "Approvals: who decided, and when",
+        "mallory",
+    ] {
+        assert!(md.contains(needle), "{needle}: {md}");
+    }
+}

@@ -237,6 +237,7 @@ pub fn xsoar_incident(draft: &TicketDraft, template: &XsoarTemplate) -> Value {
     let document = incident_document(draft, &template.source);
     let mut labels = vec![
         json!({"type": "vowguard_fingerprint", "value": draft.fingerprint}),
+        json!({"type": "vowguard_dedup_key", "value": idempotency_key(&draft.fingerprint)}),
         json!({"type": "vowguard_incident", "value": draft.incident_id}),
         json!({"type": "priority", "value": draft.priority.as_str()}),
     ];
@@ -355,7 +356,11 @@ mod tests {
             json!({"type": "vowguard_fingerprint", "value": "fp-1"})
         );
         assert_eq!(
-            body["labels"][3],
+            body["labels"][1],
+            json!({"type": "vowguard_dedup_key", "value": "fp-1"})
+        );
+        assert_eq!(
+            body["labels"][4],
             json!({"type": "wedding", "value": "w-9"})
         );
         let raw: Value = serde_json::from_str(body["rawJSON"].as_str().unwrap()).unwrap();

@@ -12,8 +12,14 @@
 //!
 //! Idempotency: webhooks have no dedup key of their own, so the connector remembers every
 //! case it opened (durably, before `open` returns) and answers a repeated open from that
-//! map; every request carries `Idempotency-Key` (the fingerprint for an open) for targets
-//! that honour it, which covers a retry whose first answer was lost.
+//! map. A retry whose first answer was lost reaches the target again, though, and Shuffle,
+//! Tines and XSOAR ignore `Idempotency-Key`: so the dedup key is explicit. Every request
+//! carries it as `Idempotency-Key` and `X-Vowguard-Dedup-Key` (the fingerprint for an
+//! open, made header-safe by [`encode::idempotency_key`]) and, for webhooks, as the body's
+//! `dedup_key` (in StackStorm's `payload`); XSOAR incidents carry it as the
+//! `vowguard_dedup_key` label. A workflow deduplicates on it (Tines: a deduplicate action
+//! on `dedup_key`; Shuffle: a cache lookup of `dedup_key` before creating the case; XSOAR:
+//! a pre-process rule on the label); the same case opened twice has the same key.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;

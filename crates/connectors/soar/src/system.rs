@@ -25,6 +25,9 @@ pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 pub const XSOAR_NONCE_LEN: usize = 64;
 /// The header carrying the idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// The same key under a name of our own, for targets (Shuffle, Tines, XSOAR) that ignore
+/// `Idempotency-Key`: a workflow can deduplicate on it (or on the body's `dedup_key`).
+pub const DEDUP_KEY_HEADER: &str = "X-Vowguard-Dedup-Key";
 
 /// The secrets of a [`SoarConfig`], resolved.
 #[derive(Default)]
@@ -283,7 +286,8 @@ impl SoarTickets {
             .client
             .post(url)
             .header(CONTENT_TYPE, "application/json")
-            .header(IDEMPOTENCY_KEY, idempotency);
+            .header(IDEMPOTENCY_KEY, idempotency.clone())
+            .header(DEDUP_KEY_HEADER, idempotency);
         for (name, value) in self
             .fixed_headers
             .iter()
@@ -329,14 +333,18 @@ impl SoarTickets {
             return Ok(known);
         }
         let what = self.what("open case");
+        let with_key = |mut doc: Value| {
+            doc["dedup_key"] = Value::String(encode::idempotency_key(&draft.fingerprint));
+            doc
+        };
         let body = match self.flavor {
             Flavor::Xsoar => encode::xsoar_incident(draft, &self.xsoar),
             Flavor::Stackstorm => encode::stackstorm_body(
                 self.trigger.as_deref().unwrap_or_default(),
-                encode::incident_document(draft, &self.source),
+                with_key(encode::incident_document(draft, &self.source)),
             ),
             Flavor::Shuffle | Flavor::Tines | Flavor::Generic => {
-                encode::incident_document(draft, &self.source)
+                with_key(encode::incident_document(draft, &self.source))
             }
         };
         let answer = self
@@ -405,6 +413,10 @@ impl SoarTickets {
                 format!("{seed_base}:resolve"),
             ),
         };
+        let mut body = body;
+        if self.flavor != Flavor::Xsoar {
+            body["dedup_key"] = Value::String(encode::idempotency_key(&seed));
+        }
         let body = match (self.flavor, &self.trigger) {
             (Flavor::Stackstorm, Some(trigger)) => encode::stackstorm_body(trigger, body),
             _ => body,

@@ -352,3 +352,54 @@ async fn concurrent_opens_of_one_fingerprint_send_one_request() {
         assert_eq!(got.unwrap().key, "case-1");
     }
 }
+
+#[tokio::test]
+async fn a_retried_open_carries_the_same_explicit_dedup_key_and_a_known_case_is_not_resent() {
+    let server = MockServer::start().await;
+    // The first answer is lost (a gateway error after the target may have created it).
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "ok"})))
+        .mount(&server)
+        .await;
+    let c = SoarConfig::new(Flavor::Tines, format!("{}/webhook/abc/def", server.uri()));
+    let system = SoarTickets::new(
+        "tines",
+        &c,
+        SoarSecrets::default(),
+        TicketIndex::in_memory("tines"),
+    )
+    .unwrap();
+    let mut d = draft();
+    // A fingerprint with characters no header may carry: the key is its hash.
+    d.fingerprint = "protocol/guest_data_breach|w-7|u-42\r\nX-Evil: 1".into();
+    assert!(system.open(&d).await.is_err());
+    let ticket = system.open(&d).await.unwrap();
+    system.open(&d).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        requests.len(),
+        2,
+        "the known case is answered from the index"
+    );
+    let expected = format!("sha256-{}", sha256_hex(d.fingerprint.as_bytes()));
+    for r in &requests {
+        assert_eq!(header(r, "x-vowguard-dedup-key"), expected);
+        assert_eq!(header(r, "idempotency-key"), expected);
+        assert_eq!(body(r)["dedup_key"], expected.as_str());
+        assert_eq!(body(r)["fingerprint"], d.fingerprint.as_str());
+    }
+    // Follow-ups carry their own key, stable for the same entry.
+    system.update(&ticket, &update()).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let follow = &requests[2];
+    assert_eq!(
+        body(follow)["dedup_key"],
+        header(follow, "x-vowguard-dedup-key")
+    );
+    assert_ne!(header(follow, "x-vowguard-dedup-key"), expected);
+}

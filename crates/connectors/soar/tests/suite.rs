@@ -192,6 +192,7 @@ impl TicketHarness for Webhook {
                 "opened_at",
                 "event",
                 "truncated",
+                "dedup_key",
             ],
             Some("update") => &[
                 "source",
@@ -200,6 +201,7 @@ impl TicketHarness for Webhook {
                 "fingerprint",
                 "incident_id",
                 "update",
+                "dedup_key",
             ],
             Some("resolve") => &[
                 "source",
@@ -208,6 +210,7 @@ impl TicketHarness for Webhook {
                 "fingerprint",
                 "incident_id",
                 "note",
+                "dedup_key",
             ],
             other => return Err(format!("unexpected action {other:?}")),
         };
@@ -216,8 +219,14 @@ impl TicketHarness for Webhook {
                 return Err(format!("unexpected field {key:?}"));
             }
         }
-        if request.headers.get("idempotency-key").is_none() {
+        let Some(key) = request.headers.get("idempotency-key") else {
             return Err("no Idempotency-Key".into());
+        };
+        if request.headers.get("x-vowguard-dedup-key") != Some(key) {
+            return Err("X-Vowguard-Dedup-Key differs from Idempotency-Key".into());
+        }
+        if body["dedup_key"].as_str().map(str::as_bytes) != Some(key.as_bytes()) {
+            return Err("the body's dedup_key differs from Idempotency-Key".into());
         }
         Ok(())
     }
