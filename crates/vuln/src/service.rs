@@ -81,7 +81,16 @@ impl FindingPages for Pager<'_> {
 impl VulnService {
     /// A service over `store` (its findings loaded into a new index) and `scanners`.
     pub async fn open(store: FindingStore, scanners: Vec<ScannerEntry>) -> Result<Self, Error> {
-        let index = SharedIndex::new();
+        Self::open_with_index(store, scanners, SharedIndex::new()).await
+    }
+
+    /// Like [`VulnService::open`], loading the stored findings into an existing (shared)
+    /// index, e.g. the one an enricher was already built with.
+    pub async fn open_with_index(
+        store: FindingStore,
+        scanners: Vec<ScannerEntry>,
+        index: SharedIndex,
+    ) -> Result<Self, Error> {
         {
             let mut guard = index.write();
             store
