@@ -21,6 +21,7 @@ pub mod response_api;
 pub mod response_cli;
 pub mod server;
 pub mod source;
+pub mod vulns;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ use serde::Serialize;
 use tokio::io::BufReader;
 use vowguard_core::Error;
 use vowguard_pipeline::{MetricsSnapshot, Pipeline};
+#[cfg(feature = "tenable")]
+use vowguard_tenable as _;
 
 pub use assemble::{Assembly, Environment, RoutesInEffect, assemble};
 pub use config::{Config, SourceConfig};
@@ -134,6 +137,10 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     if cfg!(feature = "servicenow") {
         kinds.push("servicenow");
     }
+    if cfg!(feature = "tenable") {
+        kinds.push("tenable");
+        kinds.push("nessus_file");
+    }
     kinds
 }
 
@@ -224,6 +231,7 @@ async fn run_server(
     };
     let response_api = response_api::router(assembly.response.clone(), admin_token.clone());
     let pipeline_audit = audit_log.as_ref().map(|l| audit::pipeline_audit(l, "http"));
+    let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
@@ -282,6 +290,7 @@ async fn run_server(
     if let Some(follower) = follower {
         let _ = follower.await;
     }
+    drop(vulns);
     served?;
     let source = SourceStats {
         lines: 0,
@@ -350,6 +359,7 @@ where
     let pipeline_audit = audit_log
         .as_ref()
         .map(|l| audit::pipeline_audit(l, &format!("stdin:{source_id}")));
+    let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     let pipeline = Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?;
     let stop = futures::FutureExt::shared(stop);
     tracing::info!(
@@ -379,6 +389,7 @@ where
             tokio::time::sleep(shutdown_timeout).await;
         })
         .await;
+    drop(vulns);
     if let Some(recorder) = breach_recorder {
         recorder.finish().await;
     }

@@ -123,6 +123,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Vulnerability findings from the configured scanners: sync now, list an asset's.
+    Vulns {
+        #[command(subcommand)]
+        action: vowguard_runtime::vulns::VulnsAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -370,6 +375,7 @@ fn main() -> ExitCode {
             Command::Audit { action } => audit(action),
             Command::Incident { action } => vowguard_runtime::response_cli::incident(action).await,
             Command::Playbook { action } => vowguard_runtime::response_cli::playbook(action).await,
+            Command::Vulns { action } => vowguard_runtime::vulns::vulns(action).await,
         }
     });
     match result {
@@ -860,6 +866,7 @@ fn route(action: RouteAction) -> Result<(), Error> {
         RouteAction::Explain { config, event } => {
             let assembly = load_offline(&config)?;
             let parsed = vowguard_runtime::response_cli::read_event(&event)?;
+            let parsed = vowguard_runtime::vulns::correlate_for_explain(&assembly, parsed)?;
             print!("{}", assembly.router.explain(&parsed).render_text());
             Ok(())
         }
