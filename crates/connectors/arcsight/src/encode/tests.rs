@@ -460,7 +460,8 @@ fn vulnerability_matches_are_custom_fields_and_escaped() {
     let get = |k: &str| ext.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     assert_eq!(
         get("flexString1").as_deref(),
-        Some("CVE-2024-3400@443/tcp,CVE-2024-0001@443/tcp,plugin:x=1|y\\z  w@host")
+        Some("CVE-2024-3400@443/tcp,CVE-2024-0001@443/tcp,plugin:x=1|y\\z\r\nw@host"),
+        "escaped on the wire (no raw CR/LF), read back intact"
     );
     assert_eq!(get("flexString1Label").as_deref(), Some("vulnerabilities"));
     assert_eq!(get("cfp1").as_deref(), Some("9.8"));
