@@ -85,20 +85,20 @@ impl VulnService {
     }
 
     /// Like [`VulnService::open`], loading the stored findings into an existing (shared)
-    /// index, e.g. the one an enricher was already built with.
+    /// index, e.g. the one an enricher was already built with (its content is replaced).
     pub async fn open_with_index(
         store: FindingStore,
         scanners: Vec<ScannerEntry>,
         index: SharedIndex,
     ) -> Result<Self, Error> {
-        {
-            let mut guard = index.write();
-            store
-                .load(|finding, generation| {
-                    guard.apply(finding, generation);
-                })
-                .await?;
-        }
+        // Loaded into a private index (no lock held across the reads), then swapped in.
+        let mut loaded = crate::index::FindingIndex::new();
+        store
+            .load(|finding, generation| {
+                loaded.apply(finding, generation);
+            })
+            .await?;
+        *index.write() = loaded;
         let locks = scanners
             .iter()
             .map(|s| (s.id.clone(), Mutex::new(())))

@@ -418,10 +418,8 @@ impl<R: BufRead> NessusReader<R> {
                     match tag.as_str() {
                         "host-ip" => host.ip = text.parse().ok().or(host.ip),
                         "host-fqdn" => host.fqdn = host_name(text).or(host.fqdn.take()),
-                        "netbios-name" | "hostname" => {
-                            if host.hostname.is_none() {
-                                host.hostname = host_name(text);
-                            }
+                        "netbios-name" | "hostname" if host.hostname.is_none() => {
+                            host.hostname = host_name(text);
                         }
                         "HOST_END_TIMESTAMP" => {
                             if let Some(t) = text
@@ -432,10 +430,8 @@ impl<R: BufRead> NessusReader<R> {
                                 host.seen = Some(t);
                             }
                         }
-                        "HOST_END" => {
-                            if host.seen.is_none() {
-                                host.seen = parse_nessus_time(text);
-                            }
+                        "HOST_END" if host.seen.is_none() => {
+                            host.seen = parse_nessus_time(text);
                         }
                         _ => {}
                     }
