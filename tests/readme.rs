@@ -294,6 +294,8 @@ fn every_readme_toml_block_parses() {
             .with("TC_SECRET_KEY", "readme-tc-secret-0123456789")
             .with("TC_API_TOKEN", "readme-tc-token-0123456789")
             .with("SPLUNK_HEC_TOKEN", "readme-hec-token")
+            .with("TENABLE_ACCESS_KEY", "readme-tenable-access")
+            .with("TENABLE_SECRET_KEY", "readme-tenable-secret")
             .with(
                 "SLACK_WEBHOOK_URL",
                 "https://hooks.slack.com/services/T0/B0/x",

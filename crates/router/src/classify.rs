@@ -4,8 +4,10 @@
 //!
 //! 1. the base priority from the event severity (`[classification.severity]`);
 //! 2. one raise (by `raise_levels`) when any signal holds: `risk_score ≥ risk_raise_at`,
-//!    threat score `≥ threat_raise_at` or verdict `malicious`, or an attack pattern with
-//!    confidence `≥ pattern_confidence_at`;
+//!    threat score `≥ threat_raise_at` or verdict `malicious`, an attack pattern with
+//!    confidence `≥ pattern_confidence_at`, or an open vulnerability on the target matched
+//!    with confidence `≥ vulnerability_confidence_at` (at least `vulnerability_min_severity`,
+//!    or a CVE the event names);
 //! 3. the [`WeddingImpact`] and the impact floors (e.g. payment data exposed → at least P1);
 //! 4. the protocols: Saturday escalation (raise), active wedding protection (P0 + actions),
 //!    guest data breach (P0 + legal + breach record).
@@ -16,7 +18,8 @@ use chrono::Datelike;
 use chrono_tz::Tz;
 use serde::Serialize;
 use vowguard_core::{
-    Category, Error, Event, Outcome, Priority, Severity, Verdict, WeddingImpact, WeddingPhase,
+    Category, Error, Event, Outcome, Priority, Severity, Verdict, VulnerabilityMatch,
+    WeddingImpact, WeddingPhase,
 };
 
 use crate::config::{ClassificationConfig, ProtocolsConfig};
@@ -164,6 +167,16 @@ impl Classifier {
                 priority = raised;
             }
         }
+        // A match too weak to raise is still worth a line in the alert.
+        if let Some(top) = event.enrichment.vulnerabilities.first()
+            && (c.raise_levels == 0 || self.vulnerability_signal(event).is_none())
+        {
+            reasons.push(format!(
+                "{} (match confidence {:.2}, not raised)",
+                crate::vuln_text::describe(top),
+                top.confidence
+            ));
+        }
 
         let impact = self.impact(event);
         let f = &c.impact_floors;
@@ -222,6 +235,15 @@ impl Classifier {
         }
     }
 
+    /// The first vulnerability match confident enough to raise the priority.
+    fn vulnerability_signal<'e>(&self, event: &'e Event) -> Option<&'e VulnerabilityMatch> {
+        let c = &self.config;
+        event.enrichment.vulnerabilities.iter().find(|v| {
+            v.confidence >= c.vulnerability_confidence_at
+                && (v.cve_named || v.severity >= c.vulnerability_min_severity)
+        })
+    }
+
     fn signals(&self, event: &Event) -> Vec<String> {
         let c = &self.config;
         let mut out = Vec::new();
@@ -245,6 +267,13 @@ impl Classifier {
             out.push(format!(
                 "attack pattern {} (confidence {:.2})",
                 p.pattern, p.confidence
+            ));
+        }
+        if let Some(v) = self.vulnerability_signal(event) {
+            out.push(format!(
+                "{} (match confidence {:.2})",
+                crate::vuln_text::describe(v),
+                v.confidence
             ));
         }
         out
@@ -577,6 +606,54 @@ mod tests {
                 .priority,
             Priority::P4Info
         );
+    }
+
+    #[test]
+    fn a_confident_vulnerability_match_raises_one_level_a_weak_one_is_only_mentioned() {
+        let c = classifier();
+        let mut e = event(Category::Network, "ids.alert", Severity::Medium, WEDNESDAY);
+        let m = VulnerabilityMatch {
+            scanner: "tio".into(),
+            plugin_id: "190000".into(),
+            title: None,
+            cves: vec!["CVE-2024-3400".into()],
+            cvss: Some(9.8),
+            severity: Severity::Critical,
+            asset: "10.0.0.5".into(),
+            port: 443,
+            protocol: "tcp".into(),
+            first_seen: None,
+            confidence: 0.9,
+            cve_named: false,
+        };
+        e.enrichment.vulnerabilities.push(m.clone());
+        let got = c.classify(&e);
+        assert_eq!(got.priority, Priority::P1High);
+        assert_eq!(
+            got.reasons[1],
+            "target has CVE-2024-3400 (CVSS 9.8) open on 443/tcp (match confidence 0.90): raised P2_MEDIUM → P1_HIGH"
+        );
+        // Host-level (0.6): mentioned, not raised.
+        e.enrichment.vulnerabilities[0].confidence = 0.6;
+        let got = c.classify(&e);
+        assert_eq!(got.priority, Priority::P2Medium);
+        assert!(
+            got.reasons[1].ends_with("(match confidence 0.60, not raised)"),
+            "{:?}",
+            got.reasons
+        );
+        // A medium finding on the port does not raise; the same one named by the event does.
+        e.enrichment.vulnerabilities[0] = VulnerabilityMatch {
+            severity: Severity::Medium,
+            ..m.clone()
+        };
+        assert_eq!(c.classify(&e).priority, Priority::P2Medium);
+        e.enrichment.vulnerabilities[0] = VulnerabilityMatch {
+            severity: Severity::Medium,
+            cve_named: true,
+            ..m
+        };
+        assert_eq!(c.classify(&e).priority, Priority::P1High);
     }
 
     #[test]

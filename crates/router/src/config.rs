@@ -282,6 +282,12 @@ pub struct ClassificationConfig {
     pub raise_on_malicious: bool,
     /// Raise when an attack pattern matched with at least this confidence (default 0.8).
     pub pattern_confidence_at: f32,
+    /// Raise when the event's target has an open scanner finding matched with at least
+    /// this confidence (default 0.8: the attacked port itself, or a CVE the event names).
+    pub vulnerability_confidence_at: f32,
+    /// ... and that finding is at least this severe (default `high`); a finding whose CVE
+    /// the event names counts whatever its severity.
+    pub vulnerability_min_severity: vowguard_core::Severity,
     /// Levels to raise by when any of the signals above holds (default 1; 0 disables).
     pub raise_levels: u8,
     /// The least priority an event with a given wedding impact gets.
@@ -308,6 +314,8 @@ impl Default for ClassificationConfig {
             threat_raise_at: 80,
             raise_on_malicious: true,
             pattern_confidence_at: 0.8,
+            vulnerability_confidence_at: 0.8,
+            vulnerability_min_severity: vowguard_core::Severity::High,
             raise_levels: 1,
             impact_floors: ImpactFloors::default(),
             impact_min_severity: vowguard_core::Severity::Low,

@@ -37,6 +37,7 @@ mod group;
 mod interval;
 mod matcher;
 mod tree;
+mod vuln_text;
 
 pub use actions::{
     ActionHook, BreachLog, BreachRecord, JsonlBreachLog, LoggingActionHook, RequestedAction,
@@ -57,6 +58,7 @@ pub use group::{
 };
 pub use interval::TimeInterval;
 pub use matcher::{BREACH_DEADLINE_LABEL, MATCHER_FIELDS, MatchContext, Matcher};
+pub use vuln_text::describe as describe_vulnerability;
 
 use tree::{Compiler, RouteNode, walk};
 

@@ -55,6 +55,9 @@ pub struct Assembly {
     pub response_audit: Arc<crate::audit::LateTrail>,
     /// Inbound webhook sources (`[webhooks.<id>]`) with their secrets resolved.
     pub webhooks: Vec<vowguard_webhooks::Source>,
+    /// Vulnerability scanners (`[scanners.*]`) and the index the `vuln_correlation`
+    /// enricher reads; `None` without scanners.
+    pub vulns: Option<crate::vulns::VulnSetup>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -114,11 +117,13 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
     };
 
     let mut tickets = Vec::new();
+    let mut scanners = Vec::new();
     for (role, section) in [
         (Role::Enricher, &config.enrichers),
         (Role::Sink, &config.sinks),
         (Role::Notifier, &config.notifiers),
         (Role::Ticketing, &config.tickets),
+        (Role::Scanner, &config.scanners),
     ] {
         for (id, table) in section {
             let ctx = BuildContext {
@@ -128,12 +133,14 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
                 config_dir: env.config_dir,
                 secrets: env.secrets,
             };
-            match build_component(&ctx, table.clone(), &mut spec, &mut tickets) {
+            match build_component(&ctx, table.clone(), &mut spec, &mut tickets, &mut scanners) {
                 Ok(()) => {}
                 Err(e) => errors.push(e),
             }
         }
     }
+
+    let vulns = crate::vulns::setup(scanners, &mut spec, &mut errors);
 
     let notifier_ids: Vec<&str> = config.notifiers.keys().map(String::as_str).collect();
     let mut router_config = RouterConfig {
@@ -317,6 +324,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         response,
         response_audit,
         webhooks,
+        vulns,
     })
 }
 
@@ -389,7 +397,14 @@ fn build_component(
     mut table: toml::Table,
     spec: &mut PipelineSpec,
     tickets: &mut Vec<(String, Arc<dyn vowguard_core::TicketSystem>)>,
+    scanners: &mut Vec<vowguard_vuln::ScannerEntry>,
 ) -> Result<(), Error> {
+    // `refresh_secs` belongs to the runtime (the sync schedule), not to the connector.
+    let refresh = if ctx.role == Role::Scanner {
+        Some(crate::vulns::take_refresh(ctx, &mut table)?)
+    } else {
+        None
+    };
     let common = take_common_keys(ctx.role, ctx.id, &mut table)?;
     let factory = registry::find(ctx.role, &common.kind)
         .map_err(|e| Error::config(format!("`{}`: {}", ctx.key("type"), e.message())))?;
@@ -425,11 +440,12 @@ fn build_component(
         Builder::Ticketing(build) => {
             tickets.push((ctx.id.to_owned(), build(ctx, table)?));
         }
-        Builder::Scanner(_) => {
-            return Err(Error::config(format!(
-                "`{}`: scanners are not wired into the runtime yet",
-                ctx.key("type")
-            )));
+        Builder::Scanner(build) => {
+            scanners.push(vowguard_vuln::ScannerEntry {
+                id: ctx.id.to_owned(),
+                scanner: build(ctx, table)?,
+                refresh: refresh.unwrap_or(crate::vulns::DEFAULT_REFRESH),
+            });
         }
     }
     Ok(())

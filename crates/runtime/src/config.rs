@@ -44,6 +44,10 @@ pub struct Config {
     /// Ticket and SOAR systems by id (connector tables), used by playbooks.
     #[serde(default)]
     pub tickets: BTreeMap<String, toml::Table>,
+    /// Vulnerability scanners by id (connector tables, plus `refresh_secs`): their findings
+    /// feed the `vuln_correlation` enricher.
+    #[serde(default)]
+    pub scanners: BTreeMap<String, toml::Table>,
     /// Alert routes, in order. When none is given, the platform's default routing table is
     /// used, restricted to the notifiers that are configured.
     #[serde(default)]

@@ -23,6 +23,7 @@ pub mod response_cli;
 pub mod server;
 pub mod source;
 pub mod webhooks;
+pub mod vulns;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ use serde::Serialize;
 use tokio::io::BufReader;
 use vowguard_core::Error;
 use vowguard_pipeline::{MetricsSnapshot, Pipeline};
+#[cfg(feature = "tenable")]
+use vowguard_tenable as _;
 
 pub use assemble::{Assembly, Environment, RoutesInEffect, assemble};
 pub use config::{Config, SourceConfig};
@@ -156,6 +159,10 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
     if cfg!(feature = "qualys") {
         kinds.push("qualys");
     }
+    if cfg!(feature = "tenable") {
+        kinds.push("tenable");
+        kinds.push("nessus_file");
+    }
     kinds
 }
 
@@ -246,6 +253,7 @@ async fn run_server(
     };
     let response_api = response_api::router(assembly.response.clone(), admin_token.clone());
     let pipeline_audit = audit_log.as_ref().map(|l| audit::pipeline_audit(l, "http"));
+    let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
     let webhooks = webhooks::Intake::open(
         assembly.webhooks,
@@ -317,6 +325,7 @@ async fn run_server(
     if let Some(follower) = follower {
         let _ = follower.await;
     }
+    drop(vulns);
     served?;
     let source = SourceStats {
         lines: 0,
@@ -389,6 +398,7 @@ where
     let pipeline_audit = audit_log
         .as_ref()
         .map(|l| audit::pipeline_audit(l, &format!("stdin:{source_id}")));
+    let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     let pipeline = Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?;
     let stop = futures::FutureExt::shared(stop);
     tracing::info!(
@@ -422,6 +432,7 @@ where
     if let Some(engine) = &assembly.response {
         engine.shutdown(assembly.shutdown_timeout).await;
     }
+    drop(vulns);
     if let Some(recorder) = breach_recorder {
         recorder.finish().await;
     }

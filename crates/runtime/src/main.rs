@@ -128,6 +128,11 @@ enum Command {
         #[command(subcommand)]
         action: vowguard_runtime::webhooks::WebhookAction,
     },
+    /// Vulnerability findings from the configured scanners: sync now, list an asset's.
+    Vulns {
+        #[command(subcommand)]
+        action: vowguard_runtime::vulns::VulnsAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -383,6 +388,7 @@ fn main() -> ExitCode {
                         .map_err(|e| vowguard_core::Error::io("write to stdout", e))
                 })
             }
+            Command::Vulns { action } => vowguard_runtime::vulns::vulns(action).await,
         }
     });
     match result {
@@ -873,6 +879,7 @@ fn route(action: RouteAction) -> Result<(), Error> {
         RouteAction::Explain { config, event } => {
             let assembly = load_offline(&config)?;
             let parsed = vowguard_runtime::response_cli::read_event(&event)?;
+            let parsed = vowguard_runtime::vulns::correlate_for_explain(&assembly, parsed)?;
             print!("{}", assembly.router.explain(&parsed).render_text());
             Ok(())
         }

@@ -163,6 +163,8 @@ pub fn event_class_id(event: &Event) -> String {
 /// | `cn1` / `cn1Label=riskScore` | risk score 0..100 (numeric) |
 /// | `cn2` / `cn2Label=threatScore` | threat score 0..100 (numeric) |
 /// | `cn3` / `cn3Label=recordCount` | records touched |
+/// | `flexString1` / `flexString1Label=vulnerabilities` | open findings on the target: `CVE-…@443/tcp` (or `plugin:<id>@…`), comma separated |
+/// | `cfp1` / `cfp1Label=cvssScore` | the highest CVSS score among them |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CefEncoder {
     device_vendor: String,
@@ -283,6 +285,13 @@ impl CefEncoder {
         if let Some(count) = event.record_count {
             ext.labelled("cn3", "recordCount", count.to_string());
         }
+        let vulns = &event.enrichment.vulnerabilities;
+        if !vulns.is_empty() {
+            ext.labelled("flexString1", "vulnerabilities", vulnerability_ids(vulns));
+            if let Some(top) = vulns.iter().filter_map(|v| v.cvss).max_by(f32::total_cmp) {
+                ext.labelled("cfp1", "cvssScore", format!("{top:.1}"));
+            }
+        }
         ext.0
     }
 
@@ -347,10 +356,31 @@ impl Extensions {
             "cn2" => "cn2Label",
             "cn3" => "cn3Label",
             "c6a2" => "c6a2Label",
+            "flexString1" => "flexString1Label",
+            "cfp1" => "cfp1Label",
             _ => unreachable!("no label key for {key}"),
         };
         self.push(label_key, label);
     }
+}
+
+/// `CVE-2024-3400@443/tcp,plugin:57608@host`: each match's CVE ids (its plugin id when it
+/// has none) and where.
+pub(crate) fn vulnerability_ids(vulns: &[vowguard_core::VulnerabilityMatch]) -> String {
+    let mut out = Vec::new();
+    for v in vulns {
+        let place = if v.port == 0 {
+            "host".to_owned()
+        } else {
+            format!("{}/{}", v.port, v.protocol)
+        };
+        if v.cves.is_empty() {
+            out.push(format!("plugin:{}@{place}", v.plugin_id));
+        } else {
+            out.extend(v.cves.iter().map(|c| format!("{c}@{place}")));
+        }
+    }
+    out.join(",")
 }
 
 #[cfg(test)]

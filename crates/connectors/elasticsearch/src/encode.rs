@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use vowguard_core::{
     Category, Error, Event, Geo, PatternMatch, ProviderVerdict, Severity, ThreatIntel,
-    WeddingContext,
+    VulnerabilityMatch, WeddingContext,
 };
 
 use crate::config::{BulkAction, Target};
@@ -142,6 +142,8 @@ struct EcsDocument<'a> {
     file: Option<File<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     threat: Option<Threat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vulnerability: Option<EcsVulnerability<'a>>,
     #[serde(skip_serializing_if = "is_empty")]
     related: Related,
     tags: Vec<&'a str>,
@@ -322,8 +324,55 @@ struct Vowguard<'a> {
     patterns: &'a [PatternMatch],
     #[serde(skip_serializing_if = "Option::is_none")]
     threat: Option<VowguardThreat<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    vulnerabilities: &'a [VulnerabilityMatch],
     #[serde(skip_serializing_if = "Map::is_empty")]
     attributes: &'a Map<String, Value>,
+}
+
+/// ECS `vulnerability.*`: the most relevant match (all of them are in
+/// `vowguard.vulnerabilities`).
+#[derive(Serialize)]
+struct EcsVulnerability<'a> {
+    /// The CVE ids, or the scanner's plugin id when there is none.
+    id: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enumeration: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    severity: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<VulnerabilityScore>,
+    scanner: VulnerabilityScanner<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    classification: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct VulnerabilityScore {
+    base: f32,
+}
+
+#[derive(Serialize)]
+struct VulnerabilityScanner<'a> {
+    vendor: &'a str,
+}
+
+fn vulnerability(m: &VulnerabilityMatch) -> EcsVulnerability<'_> {
+    let id = if m.cves.is_empty() {
+        vec![m.plugin_id.as_str()]
+    } else {
+        m.cves.iter().map(String::as_str).collect()
+    };
+    EcsVulnerability {
+        id,
+        enumeration: (!m.cves.is_empty()).then_some("CVE"),
+        description: m.title.as_deref(),
+        severity: m.severity.as_str(),
+        score: m.cvss.map(|base| VulnerabilityScore { base }),
+        scanner: VulnerabilityScanner { vendor: &m.scanner },
+        classification: m.cvss.map(|_| "CVSS"),
+    }
 }
 
 #[derive(Serialize)]
@@ -512,6 +561,7 @@ impl<'a> EcsDocument<'a> {
                 _ => None,
             },
             threat: enrichment.threat.as_ref().map(threat),
+            vulnerability: enrichment.vulnerabilities.first().map(vulnerability),
             related,
             tags,
             labels: &event.labels,
@@ -534,6 +584,7 @@ impl<'a> EcsDocument<'a> {
                     categories: &t.categories,
                     providers: &t.providers,
                 }),
+                vulnerabilities: &enrichment.vulnerabilities,
                 attributes: &event.attributes,
             },
         }
@@ -696,6 +747,39 @@ mod tests {
         assert_eq!(ecs_document(&b)["wedding"], serde_json::json!({"id":"w-7"}));
         assert_eq!(tlp("TLP:AMBER+STRICT"), "AMBER+STRICT");
         assert_eq!(tlp("red"), "RED");
+    }
+
+    #[test]
+    fn vulnerability_matches_become_ecs_vulnerability_fields() {
+        let (_, mut b) = fixed_events();
+        assert!(ecs_document(&b).get("vulnerability").is_none());
+        b.enrichment.vulnerabilities = vec![VulnerabilityMatch {
+            scanner: "tio".into(),
+            plugin_id: "190000".into(),
+            title: Some("PAN-OS \"RCE\"\n</script>".into()),
+            cves: vec!["CVE-2024-3400".into()],
+            cvss: Some(9.8),
+            severity: Severity::Critical,
+            asset: "10.0.0.5".into(),
+            port: 443,
+            protocol: "tcp".into(),
+            first_seen: None,
+            confidence: 0.9,
+            cve_named: false,
+        }];
+        let doc = ecs_document(&b);
+        assert_eq!(
+            doc["vulnerability"],
+            serde_json::json!({"id": ["CVE-2024-3400"], "enumeration": "CVE",
+                "description": "PAN-OS \"RCE\"\n</script>", "severity": "critical",
+                "score": {"base": 9.8f32}, "scanner": {"vendor": "tio"}, "classification": "CVSS"})
+        );
+        assert_eq!(doc["vowguard"]["vulnerabilities"][0]["port"], 443);
+        b.enrichment.vulnerabilities[0].cves.clear();
+        b.enrichment.vulnerabilities[0].cvss = None;
+        let doc = ecs_document(&b);
+        assert_eq!(doc["vulnerability"]["id"], serde_json::json!(["190000"]));
+        assert!(doc["vulnerability"].get("enumeration").is_none());
     }
 
     #[test]

@@ -352,6 +352,7 @@ fn names_logout(action: &str) -> bool {
 /// | `riskScore`, `recordCount` | numbers from the event |
 /// | `threatScore`, `threatVerdict` | threat intelligence |
 /// | `patterns` | matched attack patterns, comma separated |
+/// | `vulnerabilityIds`, `vulnerabilityCvss`, `vulnerabilityPort`, `vulnerabilityScanner` | open findings on the target (CVE ids, else plugin ids; the top match's CVSS, port, scanner) |
 /// | `msg` | message (≤ 1023 characters) |
 /// | `label<Name>` | each label, key sanitised with [`custom_key`]; clashes are left out |
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -477,6 +478,25 @@ impl LeefEncoder {
                 .map(|p| p.pattern.as_str())
                 .collect();
             a.push("patterns", names.join(","));
+        }
+        let vulns = &event.enrichment.vulnerabilities;
+        if let Some(top) = vulns.first() {
+            let ids: Vec<&str> = vulns
+                .iter()
+                .flat_map(|v| {
+                    if v.cves.is_empty() {
+                        vec![v.plugin_id.as_str()]
+                    } else {
+                        v.cves.iter().map(String::as_str).collect()
+                    }
+                })
+                .collect();
+            a.push("vulnerabilityIds", ids.join(","));
+            if let Some(cvss) = top.cvss {
+                a.push("vulnerabilityCvss", format!("{cvss:.1}"));
+            }
+            a.push("vulnerabilityPort", top.port.to_string());
+            a.push("vulnerabilityScanner", &top.scanner);
         }
         a.opt("msg", event.message.as_deref());
         for (name, value) in &event.labels {

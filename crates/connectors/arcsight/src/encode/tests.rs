@@ -427,3 +427,50 @@ fn parser_reads_the_spec_example() {
     assert_eq!(header[5], "detected a | in message");
     assert_eq!(ext[1], ("act".to_owned(), "blocked a |".to_owned()));
 }
+
+fn hostile_match(plugin_id: &str) -> vowguard_core::VulnerabilityMatch {
+    vowguard_core::VulnerabilityMatch {
+        scanner: "tio".into(),
+        plugin_id: plugin_id.into(),
+        title: None,
+        cves: vec![],
+        cvss: Some(9.8),
+        severity: Severity::Critical,
+        asset: "10.0.0.5".into(),
+        port: 443,
+        protocol: "tcp".into(),
+        first_seen: None,
+        confidence: 0.9,
+        cve_named: false,
+    }
+}
+
+#[test]
+fn vulnerability_matches_are_custom_fields_and_escaped() {
+    let mut e = event_a();
+    let mut cve = hostile_match("190000");
+    cve.cves = vec!["CVE-2024-3400".into(), "CVE-2024-0001".into()];
+    let mut host = hostile_match("x=1|y\\z\r\nw");
+    host.port = 0;
+    host.cvss = Some(5.0);
+    e.enrichment.vulnerabilities = vec![cve, host];
+    let line = encoder().encode(&e);
+    assert!(!line.contains(['\r', '\n']), "{line}");
+    let (_, ext) = parse_cef(&line);
+    let get = |k: &str| ext.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!(
+        get("flexString1").as_deref(),
+        Some("CVE-2024-3400@443/tcp,CVE-2024-0001@443/tcp,plugin:x=1|y\\z\r\nw@host"),
+        "escaped on the wire (no raw CR/LF), read back intact"
+    );
+    assert_eq!(get("flexString1Label").as_deref(), Some("vulnerabilities"));
+    assert_eq!(get("cfp1").as_deref(), Some("9.8"));
+    assert_eq!(get("cfp1Label").as_deref(), Some("cvssScore"));
+    assert!(
+        get("flexString1").is_some()
+            && parse_cef(&encoder().encode(&event_a()))
+                .1
+                .iter()
+                .all(|(k, _)| k != "flexString1")
+    );
+}

@@ -474,3 +474,41 @@ proptest! {
         prop_assert_eq!(pairs, want);
     }
 }
+
+#[test]
+fn vulnerability_matches_are_custom_attributes_and_escaped() {
+    let mut e = event_a();
+    e.enrichment.vulnerabilities = vec![vowguard_core::VulnerabilityMatch {
+        scanner: "t\tio=x".into(),
+        plugin_id: "190000".into(),
+        title: None,
+        cves: vec!["CVE-2024-3400".into()],
+        cvss: Some(9.8),
+        severity: Severity::Critical,
+        asset: "10.0.0.5".into(),
+        port: 443,
+        protocol: "tcp".into(),
+        first_seen: None,
+        confidence: 0.9,
+        cve_named: false,
+    }];
+    let line = encoder().encode(&e);
+    let (_, pairs) = parse_leef(&line);
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("vulnerabilityIds").as_deref(), Some("CVE-2024-3400"));
+    assert_eq!(get("vulnerabilityCvss").as_deref(), Some("9.8"));
+    assert_eq!(get("vulnerabilityPort").as_deref(), Some("443"));
+    // The delimiter and `=` in a value are escaped on the wire and read back intact.
+    assert_eq!(get("vulnerabilityScanner").as_deref(), Some("t\tio=x"));
+    assert!(
+        parse_leef(&encoder().encode(&event_a()))
+            .1
+            .iter()
+            .all(|(k, _)| k != "vulnerabilityIds")
+    );
+}

@@ -1,0 +1,641 @@
+//! A streaming `.nessus` v2 reader ([`NessusReader`]) and the `nessus_file` scanner.
+//!
+//! Layout: `NessusClientData_v2 > Report > ReportHost[name] > HostProperties > tag[name]`
+//! (`host-ip`, `host-fqdn`, `netbios-name`, `HOST_END`, `HOST_END_TIMESTAMP`) and
+//! `ReportItem[port, protocol, severity, pluginID, pluginName]` with children `cve`
+//! (repeatable: every one is kept), `cvss3_base_score`, `cvss_base_score`, `cvss3_vector`,
+//! `cvss_vector`.
+//!
+//! Hostile input is refused with the file and byte offset named: a DTD (`<!DOCTYPE`, so no
+//! entity can be declared, which rules out entity-expansion bombs and external entities),
+//! entity references other than the five predefined ones and character references, an
+//! encoding other than UTF-8, nesting deeper than [`MAX_DEPTH`], and any single XML event
+//! (a tag, a run of text) larger than [`MAX_EVENT_BYTES`]. Memory stays bounded by that
+//! limit plus one finding, whatever the file's size.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+use vowguard_core::{
+    Asset, Error, Finding, FindingPages, FindingState, Scanner, Severity, SyncSummary,
+};
+
+use crate::record::{host_name, normalise_cve};
+
+/// Largest single XML event (start tag with its attributes, or a run of text) accepted.
+pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+/// Deepest element nesting accepted (real files nest 5 deep).
+pub const MAX_DEPTH: usize = 32;
+/// Longest text kept for one field (titles, vectors); longer text is cut.
+const MAX_FIELD_CHARS: usize = 4096;
+/// Findings handed over per page.
+const PAGE: usize = 1000;
+
+/// What a `.nessus` import keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NessusOptions {
+    /// Keep informational items (severity 0). Default false.
+    pub include_info: bool,
+    /// Largest single XML event accepted, default [`MAX_EVENT_BYTES`].
+    pub max_event_bytes: usize,
+}
+
+impl Default for NessusOptions {
+    fn default() -> Self {
+        Self {
+            include_info: false,
+            max_event_bytes: MAX_EVENT_BYTES,
+        }
+    }
+}
+
+/// A `BufRead` that fails once more than `limit` bytes were consumed since the last
+/// [`Limited::reset`]: quick-xml buffers a whole event, this caps that buffer.
+struct Limited<R> {
+    inner: R,
+    since_reset: usize,
+    limit: usize,
+}
+
+impl<R> Limited<R> {
+    fn reset(&mut self) {
+        self.since_reset = 0;
+    }
+
+    fn over(&self) -> bool {
+        self.since_reset > self.limit
+    }
+}
+
+impl<R: BufRead> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.fill_buf()?.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.inner.fill_buf()?[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Limited<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.over() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "XML event too large",
+            ));
+        }
+        // Hand out no more than one byte past the limit, so the next call notices.
+        let room = self.limit + 1 - self.since_reset;
+        let buf = self.inner.fill_buf()?;
+        Ok(&buf[..buf.len().min(room)])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.since_reset = self.since_reset.saturating_add(amt);
+        self.inner.consume(amt);
+    }
+}
+
+#[derive(Default)]
+struct Host {
+    name: String,
+    ip: Option<IpAddr>,
+    fqdn: Option<String>,
+    hostname: Option<String>,
+    seen: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+struct Item {
+    port: u16,
+    protocol: String,
+    severity: u8,
+    plugin_id: String,
+    title: Option<String>,
+    cves: Vec<String>,
+    cvss3: Option<f32>,
+    cvss2: Option<f32>,
+    vector3: Option<String>,
+    vector2: Option<String>,
+}
+
+/// Reads findings one by one from a `.nessus` v2 document.
+pub struct NessusReader<R: BufRead> {
+    reader: Reader<Limited<R>>,
+    label: String,
+    scanner: String,
+    options: NessusOptions,
+    buf: Vec<u8>,
+    path: Vec<String>,
+    text: String,
+    tag: Option<String>,
+    host: Option<Host>,
+    item: Option<Item>,
+    saw_root: bool,
+    done: bool,
+}
+
+impl<R: BufRead> std::fmt::Debug for NessusReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NessusReader")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: BufRead> NessusReader<R> {
+    /// A reader of `input`; `label` (the file name) prefixes every error, `scanner` is the
+    /// component id the findings carry.
+    pub fn new(input: R, label: &str, scanner: &str, options: NessusOptions) -> Self {
+        let mut reader = Reader::from_reader(Limited {
+            inner: input,
+            since_reset: 0,
+            limit: options.max_event_bytes,
+        });
+        let config = reader.config_mut();
+        config.check_end_names = true;
+        config.expand_empty_elements = false;
+        Self {
+            reader,
+            label: label.to_owned(),
+            scanner: scanner.to_owned(),
+            options,
+            buf: Vec::new(),
+            path: Vec::new(),
+            text: String::new(),
+            tag: None,
+            host: None,
+            item: None,
+            saw_root: false,
+            done: false,
+        }
+    }
+
+    fn error(&self, position: u64, message: impl std::fmt::Display) -> Error {
+        Error::invalid_input(format!("{}: byte {position}: {message}", self.label))
+    }
+
+    /// The next finding, `Ok(None)` at the end of the document.
+    pub fn next_finding(&mut self) -> Result<Option<Finding>, Error> {
+        while !self.done {
+            if let Some(finding) = self.step()? {
+                return Ok(Some(finding));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads one XML event; returns a finding when it closed a `ReportItem`.
+    fn step(&mut self) -> Result<Option<Finding>, Error> {
+        self.reader.get_mut().reset();
+        self.buf.clear();
+        let position = self.reader.buffer_position();
+        let event = match self.reader.read_event_into(&mut self.buf) {
+            Ok(event) => event.into_owned(),
+            Err(e) => {
+                let message = if self.reader.get_ref().over() {
+                    format!(
+                        "an XML event is larger than {} bytes",
+                        self.options.max_event_bytes
+                    )
+                } else {
+                    e.to_string()
+                };
+                let at = self.reader.error_position().max(position);
+                return Err(self.error(at, message));
+            }
+        };
+        match event {
+            Event::Decl(decl) => {
+                if let Some(encoding) = decl.encoding() {
+                    let encoding = encoding.map_err(|e| self.error(position, e))?;
+                    if !matches!(
+                        encoding.to_ascii_lowercase().as_str(),
+                        "utf-8" | "utf8" | "us-ascii"
+                    ) {
+                        return Err(self.error(
+                            position,
+                            format_args!(
+                                "encoding `{}` is not supported (UTF-8 only)",
+                                printable(&encoding)
+                            ),
+                        ));
+                    }
+                }
+            }
+            Event::DocType(_) => {
+                return Err(self.error(position, "a DTD (<!DOCTYPE>) is not allowed"));
+            }
+            Event::Start(start) => {
+                self.open(&start, position)?;
+            }
+            Event::Empty(start) => {
+                self.open(&start, position)?;
+                return self.close(position);
+            }
+            Event::End(_) => return self.close(position),
+            Event::Text(text) => {
+                let text = text.xml10_content();
+                self.push_text(&text);
+            }
+            Event::CData(data) => {
+                let data = data.into_inner();
+                self.push_text(&data);
+            }
+            Event::GeneralRef(reference) => {
+                let resolved = match reference.resolve_char_ref() {
+                    Ok(Some(c)) => c,
+                    Ok(None) => match &*reference.into_inner() {
+                        "lt" => '<',
+                        "gt" => '>',
+                        "amp" => '&',
+                        "apos" => '\'',
+                        "quot" => '"',
+                        other => {
+                            return Err(self.error(
+                                position,
+                                format_args!(
+                                    "entity reference `&{};` is not allowed",
+                                    printable(other)
+                                ),
+                            ));
+                        }
+                    },
+                    Err(e) => return Err(self.error(position, e)),
+                };
+                self.push_text(resolved.encode_utf8(&mut [0; 4]));
+            }
+            Event::Eof => {
+                if let Some(open) = self.path.last() {
+                    return Err(self.error(
+                        position,
+                        format_args!("unexpected end of file inside <{}>", printable(open)),
+                    ));
+                }
+                if !self.saw_root {
+                    return Err(
+                        self.error(position, "not a .nessus v2 file (no <NessusClientData_v2>)")
+                    );
+                }
+                self.done = true;
+            }
+            Event::Comment(_) | Event::PI(_) => {}
+        }
+        Ok(None)
+    }
+
+    fn push_text(&mut self, text: &str) {
+        let room = MAX_FIELD_CHARS.saturating_sub(self.text.len());
+        if room > 0 {
+            let cut = text
+                .char_indices()
+                .map(|(i, c)| i + c.len_utf8())
+                .take_while(|end| *end <= room)
+                .last()
+                .unwrap_or(0);
+            self.text.push_str(&text[..cut]);
+        }
+    }
+
+    fn attr(
+        &self,
+        start: &BytesStart<'_>,
+        name: &str,
+        position: u64,
+    ) -> Result<Option<String>, Error> {
+        match start.try_get_attribute(name) {
+            Ok(Some(a)) => a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map(|v| Some(v.into_owned()))
+                .map_err(|e| self.error(position, format_args!("attribute `{name}`: {e}"))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.error(position, e)),
+        }
+    }
+
+    fn open(&mut self, start: &BytesStart<'_>, position: u64) -> Result<(), Error> {
+        let name = start.local_name().as_ref().to_owned();
+        if self.path.is_empty() {
+            if self.saw_root {
+                return Err(self.error(position, "content after the root element"));
+            }
+            if name != "NessusClientData_v2" {
+                return Err(self.error(
+                    position,
+                    format_args!(
+                        "not a .nessus v2 file: root element is <{}>, expected <NessusClientData_v2>",
+                        printable(&name)
+                    ),
+                ));
+            }
+            self.saw_root = true;
+        }
+        if self.path.len() >= MAX_DEPTH {
+            return Err(self.error(
+                position,
+                format_args!("elements nested deeper than {MAX_DEPTH}"),
+            ));
+        }
+        self.text.clear();
+        match name.as_str() {
+            "ReportHost" => {
+                let host_name = self.attr(start, "name", position)?.unwrap_or_default();
+                self.host = Some(Host {
+                    name: host_name,
+                    ..Host::default()
+                });
+            }
+            "tag" if self.host.is_some() => self.tag = self.attr(start, "name", position)?,
+            "ReportItem" => {
+                if self.host.is_none() {
+                    return Err(self.error(position, "<ReportItem> outside <ReportHost>"));
+                }
+                let port = match self.attr(start, "port", position)? {
+                    None => 0,
+                    Some(p) => p.trim().parse::<u16>().map_err(|_| {
+                        self.error(
+                            position,
+                            format_args!("ReportItem port `{}` is not 0..=65535", printable(&p)),
+                        )
+                    })?,
+                };
+                let severity = match self.attr(start, "severity", position)? {
+                    None => 0,
+                    Some(s) => {
+                        s.trim()
+                            .parse::<u8>()
+                            .ok()
+                            .filter(|s| *s <= 4)
+                            .ok_or_else(|| {
+                                self.error(
+                                    position,
+                                    format_args!(
+                                        "ReportItem severity `{}` is not 0..=4",
+                                        printable(&s)
+                                    ),
+                                )
+                            })?
+                    }
+                };
+                let plugin_id = self
+                    .attr(start, "pluginID", position)?
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| self.error(position, "ReportItem without pluginID"))?;
+                self.item = Some(Item {
+                    port,
+                    protocol: self
+                        .attr(start, "protocol", position)?
+                        .map(|p| p.trim().to_ascii_lowercase())
+                        .unwrap_or_else(|| "tcp".into()),
+                    severity,
+                    plugin_id,
+                    title: self.attr(start, "pluginName", position)?.map(|t| cut(&t)),
+                    ..Item::default()
+                });
+            }
+            _ => {}
+        }
+        self.path.push(name);
+        Ok(())
+    }
+
+    fn close(&mut self, position: u64) -> Result<Option<Finding>, Error> {
+        let Some(name) = self.path.pop() else {
+            return Err(self.error(position, "closing tag without an opening one"));
+        };
+        let text = std::mem::take(&mut self.text);
+        let text = text.trim();
+        match name.as_str() {
+            "tag" => {
+                if let (Some(tag), Some(host)) = (self.tag.take(), self.host.as_mut()) {
+                    match tag.as_str() {
+                        "host-ip" => host.ip = text.parse().ok().or(host.ip),
+                        "host-fqdn" => host.fqdn = host_name(text).or(host.fqdn.take()),
+                        "netbios-name" | "hostname" if host.hostname.is_none() => {
+                            host.hostname = host_name(text);
+                        }
+                        "HOST_END_TIMESTAMP" => {
+                            if let Some(t) = text
+                                .parse::<i64>()
+                                .ok()
+                                .and_then(|s| DateTime::from_timestamp(s, 0))
+                            {
+                                host.seen = Some(t);
+                            }
+                        }
+                        "HOST_END" if host.seen.is_none() => {
+                            host.seen = parse_nessus_time(text);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            "ReportHost" => self.host = None,
+            "ReportItem" => return Ok(self.finish_item()),
+            field => {
+                if let Some(item) = self.item.as_mut() {
+                    match field {
+                        "cve" => {
+                            if let Some(cve) = normalise_cve(text)
+                                && !item.cves.contains(&cve)
+                                && item.cves.len() < 1000
+                            {
+                                item.cves.push(cve);
+                            }
+                        }
+                        "cvss3_base_score" => item.cvss3 = score(text),
+                        "cvss_base_score" => item.cvss2 = score(text),
+                        "cvss3_vector" => item.vector3 = (!text.is_empty()).then(|| cut(text)),
+                        "cvss_vector" => item.vector2 = (!text.is_empty()).then(|| cut(text)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn finish_item(&mut self) -> Option<Finding> {
+        let item = self.item.take()?;
+        let host = self.host.as_ref()?;
+        if item.severity == 0 && !self.options.include_info {
+            return None;
+        }
+        let name_ip = host.name.parse::<IpAddr>().ok();
+        let asset = Asset {
+            ip: host.ip.or(name_ip),
+            fqdn: host.fqdn.clone().or_else(|| {
+                (name_ip.is_none() && host.name.contains('.'))
+                    .then(|| host_name(&host.name))
+                    .flatten()
+            }),
+            hostname: host.hostname.clone().or_else(|| {
+                (name_ip.is_none() && !host.name.contains('.'))
+                    .then(|| host_name(&host.name))
+                    .flatten()
+            }),
+            scanner_asset_id: None,
+        };
+        if asset == Asset::default() {
+            return None;
+        }
+        let (cvss, cvss_vector) = match (item.cvss3, item.cvss2) {
+            (Some(s), _) => (Some(s), item.vector3),
+            (None, Some(s)) => (Some(s), item.vector2),
+            _ => (None, None),
+        };
+        let mut cves = item.cves;
+        cves.sort();
+        Some(Finding {
+            scanner: self.scanner.clone(),
+            plugin_id: item.plugin_id,
+            title: item.title,
+            asset,
+            port: item.port,
+            protocol: if item.port == 0 {
+                String::new()
+            } else {
+                item.protocol
+            },
+            cves,
+            cvss,
+            cvss_vector,
+            severity: match item.severity {
+                4 => Severity::Critical,
+                3 => Severity::High,
+                2 => Severity::Medium,
+                1 => Severity::Low,
+                _ => Severity::Info,
+            },
+            state: FindingState::Open,
+            first_seen: host.seen,
+            last_seen: host.seen,
+            confidence: 1.0,
+        })
+    }
+}
+
+fn score(text: &str) -> Option<f32> {
+    text.parse::<f32>()
+        .ok()
+        .filter(|s| (0.0..=10.0).contains(s))
+}
+
+fn cut(text: &str) -> String {
+    text.chars().take(MAX_FIELD_CHARS).collect()
+}
+
+/// A name from the file, shortened and with control characters replaced, for errors.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// Parses Nessus' `HOST_END` time, e.g. `Thu Aug 15 10:12:34 2024` (taken as UTC).
+pub fn parse_nessus_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    NaiveDateTime::parse_from_str(&text, "%a %b %d %H:%M:%S %Y")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Reads the `.nessus` file at `path`, handing findings to `page` in pages of 1000.
+/// Returns how many findings were read.
+pub fn import_file(
+    path: &Path,
+    scanner: &str,
+    options: NessusOptions,
+    mut page: impl FnMut(Vec<Finding>) -> Result<(), Error>,
+) -> Result<u64, Error> {
+    let label = path.display().to_string();
+    let file = File::open(path).map_err(|e| Error::io(format!("{label}: cannot open"), e))?;
+    let mut reader = NessusReader::new(
+        BufReader::with_capacity(64 * 1024, file),
+        &label,
+        scanner,
+        options,
+    );
+    let mut batch = Vec::with_capacity(PAGE);
+    let mut total = 0u64;
+    while let Some(finding) = reader.next_finding()? {
+        batch.push(finding);
+        total += 1;
+        if batch.len() == PAGE {
+            page(std::mem::replace(&mut batch, Vec::with_capacity(PAGE)))?;
+        }
+    }
+    if !batch.is_empty() {
+        page(batch)?;
+    }
+    Ok(total)
+}
+
+/// A `type = "nessus_file"` scanner: every sync imports its files whole (a `.nessus` file
+/// is a full scan, so `since` is ignored).
+#[derive(Debug, Clone)]
+pub struct NessusFileScanner {
+    id: String,
+    paths: Vec<PathBuf>,
+    options: NessusOptions,
+}
+
+impl NessusFileScanner {
+    /// A scanner with component id `id` importing `paths`.
+    pub fn new(id: &str, paths: Vec<PathBuf>, options: NessusOptions) -> Self {
+        Self {
+            id: id.to_owned(),
+            paths,
+            options,
+        }
+    }
+}
+
+#[async_trait]
+impl Scanner for NessusFileScanner {
+    fn kind(&self) -> &'static str {
+        crate::NESSUS_FILE_KIND
+    }
+
+    async fn sync(
+        &self,
+        _since: Option<DateTime<Utc>>,
+        out: &mut dyn FindingPages,
+    ) -> Result<SyncSummary, Error> {
+        let started_at = Utc::now();
+        let mut summary = SyncSummary::default();
+        for path in &self.paths {
+            // Parse on a blocking thread; pages cross a channel of two, so memory stays
+            // bounded by a few pages however large the file.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Finding>>(2);
+            let path = path.clone();
+            let id = self.id.clone();
+            let options = self.options;
+            let parser = tokio::task::spawn_blocking(move || {
+                import_file(&path, &id, options, |page| {
+                    tx.blocking_send(page)
+                        .map_err(|_| Error::internal("nessus import: the receiver went away"))
+                })
+            });
+            while let Some(page) = rx.recv().await {
+                summary.pages += 1;
+                summary.findings += page.len() as u64;
+                out.page(page).await?;
+            }
+            parser
+                .await
+                .map_err(|e| Error::internal(format!("nessus import task failed: {e}")))?
+                .map_err(|e| e.with_component(&self.id))?;
+        }
+        summary.checkpoint = Some(started_at);
+        Ok(summary)
+    }
+}

@@ -1,0 +1,185 @@
+//! The findings service: syncs into the store and the index, failures keep the last
+//! findings, full syncs retire what is gone, incremental syncs resume from the checkpoint.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use vowguard_core::{
+    Asset, Category, Enricher, Error, Event, Finding, FindingPages, FindingState, Scanner,
+    Severity, SyncSummary,
+};
+use vowguard_vuln::{FindingStore, ScannerEntry, VulnCorrelation, VulnService};
+
+/// A scanner that answers scripted results and records the `since` it was asked.
+#[derive(Debug, Default)]
+struct Scripted {
+    answers: Mutex<Vec<Result<Vec<Finding>, Error>>>,
+    asked: Mutex<Vec<Option<DateTime<Utc>>>>,
+}
+
+#[async_trait]
+impl Scanner for Scripted {
+    fn kind(&self) -> &'static str {
+        "scripted"
+    }
+
+    async fn sync(
+        &self,
+        since: Option<DateTime<Utc>>,
+        out: &mut dyn FindingPages,
+    ) -> Result<SyncSummary, Error> {
+        self.asked.lock().unwrap().push(since);
+        let answer = self.answers.lock().unwrap().remove(0);
+        let findings = answer?;
+        let n = findings.len() as u64;
+        out.page(findings).await?;
+        Ok(SyncSummary {
+            findings: n,
+            pages: 1,
+            checkpoint: Some(Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap()),
+        })
+    }
+}
+
+fn finding(ip: &str, plugin: &str, port: u16, state: FindingState, first: Option<i64>) -> Finding {
+    Finding {
+        scanner: "tio".into(),
+        plugin_id: plugin.into(),
+        title: Some("Palo Alto RCE".into()),
+        asset: Asset {
+            ip: Some(ip.parse().unwrap()),
+            ..Asset::default()
+        },
+        port,
+        protocol: "tcp".into(),
+        cves: vec!["CVE-2024-3400".into()],
+        cvss: Some(9.8),
+        cvss_vector: None,
+        severity: Severity::Critical,
+        state,
+        first_seen: first.and_then(|s| DateTime::from_timestamp(s, 0)),
+        last_seen: None,
+        confidence: 1.0,
+    }
+}
+
+fn attack(ip: &str, port: u16) -> Event {
+    let mut e = Event::new(Category::Network, "ids.alert", Severity::High);
+    e.destination_ip = Some(ip.parse().unwrap());
+    e.destination_port = Some(port);
+    e
+}
+
+#[tokio::test]
+async fn sync_feeds_correlation_and_a_down_scanner_keeps_the_last_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let scanner = Arc::new(Scripted::default());
+    *scanner.answers.lock().unwrap() = vec![
+        Ok(vec![
+            finding("10.0.0.5", "1", 443, FindingState::Open, Some(1_000)),
+            finding("10.0.0.6", "2", 443, FindingState::Open, None),
+        ]),
+        Err(Error::unavailable("tenable: connection refused")),
+        Ok(vec![
+            finding("10.0.0.5", "1", 443, FindingState::Open, Some(2_000)),
+            finding("10.0.0.6", "2", 443, FindingState::Fixed, None),
+        ]),
+        Ok(vec![finding("10.0.0.7", "3", 22, FindingState::Open, None)]),
+    ];
+    let entries = vec![ScannerEntry {
+        id: "tio".into(),
+        scanner: scanner.clone(),
+        refresh: Duration::from_secs(3600),
+    }];
+    let service = VulnService::open(
+        FindingStore::open(&dir.path().join("vulns.db"))
+            .await
+            .unwrap(),
+        entries.clone(),
+    )
+    .await
+    .unwrap();
+    let enricher = VulnCorrelation::new(service.index());
+
+    let report = service.sync("tio", false).await.unwrap();
+    assert!(report.full);
+    assert_eq!(report.findings, 2);
+    assert_eq!(
+        enricher
+            .enrich(&attack("10.0.0.5", 443))
+            .await
+            .unwrap()
+            .vulnerabilities
+            .len(),
+        1
+    );
+
+    // The scanner is down: the error is recorded, the findings stay in use.
+    let err = service.sync("tio", false).await.unwrap_err();
+    assert!(err.to_string().contains("connection refused"));
+    assert_eq!(
+        enricher
+            .enrich(&attack("10.0.0.6", 443))
+            .await
+            .unwrap()
+            .vulnerabilities
+            .len(),
+        1
+    );
+    let status = service.store().status("tio").await.unwrap().unwrap();
+    assert!(status.last_error.unwrap().contains("connection refused"));
+    assert!(
+        status.last_success.is_some(),
+        "age of the kept findings is visible"
+    );
+
+    // Incremental: asked from the checkpoint; fixed retired; the earliest first-seen kept.
+    let report = service.sync("tio", false).await.unwrap();
+    assert!(!report.full);
+    assert_eq!(
+        scanner.asked.lock().unwrap()[2],
+        Some(Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap())
+    );
+    assert!(
+        enricher
+            .enrich(&attack("10.0.0.6", 443))
+            .await
+            .unwrap()
+            .vulnerabilities
+            .is_empty()
+    );
+    let m = enricher
+        .enrich(&attack("10.0.0.5", 443))
+        .await
+        .unwrap()
+        .vulnerabilities;
+    assert_eq!(m[0].first_seen.unwrap().timestamp(), 1_000);
+
+    // A reopened service reads the same findings back from disk.
+    drop(service);
+    let service = VulnService::open(
+        FindingStore::open(&dir.path().join("vulns.db"))
+            .await
+            .unwrap(),
+        entries,
+    )
+    .await
+    .unwrap();
+    assert_eq!(service.index().read().len(), 1);
+    // A forced full sync retires what it no longer reports.
+    let report = service.sync("tio", true).await.unwrap();
+    assert_eq!((report.full, report.retired), (true, 1));
+    let index = service.index();
+    assert_eq!(index.read().len(), 1);
+    assert!(index.read().get("tio|3|10.0.0.7|22/tcp").is_some());
+    assert!(
+        service
+            .sync("nope", false)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("configured: tio")
+    );
+}
