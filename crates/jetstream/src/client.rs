@@ -67,10 +67,11 @@ impl JetStream {
             }
             Auth::Token(token) => ConnectOptions::with_token(token.expose_secret().to_owned()),
             Auth::NKey(seed) => ConnectOptions::with_nkey(seed.expose_secret().to_owned()),
-            Auth::Creds(text) => ConnectOptions::with_credentials(text.expose_secret())
-                .map_err(|e| {
+            Auth::Creds(text) => {
+                ConnectOptions::with_credentials(text.expose_secret()).map_err(|e| {
                     Error::config(format!("`{key}.credentials`: unreadable creds file: {e}"))
-                })?,
+                })?
+            }
         };
         if let Some(tls) = &config.tls {
             options = options.require_tls(true);
@@ -78,7 +79,8 @@ impl JetStream {
                 options = options.add_root_certificates(base_dir.join(ca));
             }
             if let (Some(cert), Some(pem_key)) = (&tls.cert_file, &tls.key_file) {
-                options = options.add_client_certificate(base_dir.join(cert), base_dir.join(pem_key));
+                options =
+                    options.add_client_certificate(base_dir.join(cert), base_dir.join(pem_key));
             }
         }
         let timeout = config.request_timeout();
@@ -108,10 +110,15 @@ impl JetStream {
                 ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
                     Error::new(
                         ErrorKind::Unauthorized,
-                        format!("{what}: the server refused the credentials in `{}`", config.auth_key(key)),
+                        format!(
+                            "{what}: the server refused the credentials in `{}`",
+                            config.auth_key(key)
+                        ),
                     )
                 }
-                ConnectErrorKind::Tls => Error::config(format!("{what}: TLS failed ({e}); check `{key}.tls`")),
+                ConnectErrorKind::Tls => {
+                    Error::config(format!("{what}: TLS failed ({e}); check `{key}.tls`"))
+                }
                 ConnectErrorKind::ServerParse => Error::config(format!("`{key}.servers`: {e}")),
                 _ => Error::unavailable(format!("{what}: {e}")).with_retry_after(RETRY_AFTER),
             }
@@ -121,7 +128,12 @@ impl JetStream {
             .timeout(timeout)
             .ack_timeout(timeout)
             .build(client.clone());
-        let this = Self { client, context, config, key: key.to_owned() };
+        let this = Self {
+            client,
+            context,
+            config,
+            key: key.to_owned(),
+        };
         this.ensure_stream().await?;
         Ok(this)
     }
@@ -156,6 +168,11 @@ impl JetStream {
             max_age: Duration::from_secs(s.max_age_secs),
             duplicate_window: Duration::from_secs(s.duplicate_window_secs),
             description: Some("vowguard security events".into()),
+            // The server's spelling of "unlimited", so a second start compares equal.
+            max_messages: -1,
+            max_messages_per_subject: -1,
+            max_consumers: -1,
+            max_message_size: -1,
             ..Default::default()
         }
     }
@@ -164,7 +181,10 @@ impl JetStream {
         let wanted = self.wanted_stream();
         match self.context.get_stream(&wanted.name).await {
             Ok(mut existing) => {
-                let info = existing.info().await.map_err(|e| self.api_error("stream info", &e))?;
+                let info = existing
+                    .info()
+                    .await
+                    .map_err(|e| self.api_error("stream info", &e))?;
                 if let Some(conflict) = stream_conflict(&info.config, &wanted) {
                     return Err(Error::config(format!(
                         "`{}.stream`: stream {} exists with {conflict}; change the setting or the stream (nats stream edit), vowguard does not change it",
@@ -178,7 +198,10 @@ impl JetStream {
                 if !not_found {
                     return Err(self.api_error("stream lookup", &e));
                 }
-                self.context.create_stream(wanted).await.map_err(|e| self.api_error("stream create", &e))?;
+                self.context
+                    .create_stream(wanted)
+                    .await
+                    .map_err(|e| self.api_error("stream create", &e))?;
                 Ok(())
             }
         }
@@ -188,7 +211,11 @@ impl JetStream {
     /// existing one: fields fixed at creation that differ are refused, named; AckWait,
     /// MaxDeliver and MaxAckPending are updated to ours. `ack_wait` overrides the default
     /// for this sink.
-    pub async fn consumer(&self, name: &str, ack_wait: Option<Duration>) -> Result<SinkConsumer, Error> {
+    pub async fn consumer(
+        &self,
+        name: &str,
+        ack_wait: Option<Duration>,
+    ) -> Result<SinkConsumer, Error> {
         if !valid_name(name) {
             return Err(Error::config(format!(
                 "consumer `{name}`: JetStream consumer names take letters, digits, `-` and `_` only"
@@ -225,7 +252,10 @@ impl JetStream {
                     || have.max_deliver != wanted.max_deliver
                     || have.max_ack_pending != wanted.max_ack_pending
                 {
-                    tracing::info!(consumer = name, "updating ack_wait/max_deliver/max_ack_pending of the consumer");
+                    tracing::info!(
+                        consumer = name,
+                        "updating ack_wait/max_deliver/max_ack_pending of the consumer"
+                    );
                     // NATS 2.9 updates the editable fields of an existing durable on create.
                     self.context
                         .create_consumer_on_stream(wanted, stream_name)
@@ -246,7 +276,13 @@ impl JetStream {
                     .map_err(|e| self.api_error("consumer create", &e))?
             }
         };
-        Ok(SinkConsumer::new(consumer, name.to_owned(), ack_wait, c.max_deliver, c.batch))
+        Ok(SinkConsumer::new(
+            consumer,
+            name.to_owned(),
+            ack_wait,
+            c.max_deliver,
+            c.batch,
+        ))
     }
 
     /// Publishes one event with `Nats-Msg-Id` = `event_id` and waits for the PubAck.
@@ -255,7 +291,9 @@ impl JetStream {
     /// answer, the error is `Unavailable` with a `Retry-After` (intake answers 503).
     pub async fn publish(&self, event_id: &str, payload: Bytes) -> Result<Published, Error> {
         let subject = self.config.stream.subject.clone();
-        let message = PublishMessage::build().payload(payload).message_id(event_id);
+        let message = PublishMessage::build()
+            .payload(payload)
+            .message_id(event_id);
         let ack = self
             .context
             .send_publish(subject, message)
@@ -263,14 +301,19 @@ impl JetStream {
             .map_err(|e| self.publish_error(&e))?
             .await
             .map_err(|e| self.publish_error(&e))?;
-        Ok(Published { sequence: ack.sequence, duplicate: ack.duplicate })
+        Ok(Published {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
     }
 
     fn publish_error(&self, e: &jetstream::context::PublishError) -> Error {
         let message = format!("publish to stream {} failed: {e}", self.config.stream.name);
         match e.kind() {
             PublishErrorKind::MaxPayloadExceeded => Error::invalid_input(message),
-            PublishErrorKind::StreamNotFound => Error::unavailable(message).with_retry_after(RETRY_AFTER),
+            PublishErrorKind::StreamNotFound => {
+                Error::unavailable(message).with_retry_after(RETRY_AFTER)
+            }
             _ => Error::unavailable(message).with_retry_after(RETRY_AFTER),
         }
         .with_component(self.key.clone())
@@ -298,13 +341,47 @@ pub(crate) fn stream_conflict(have: &stream::Config, want: &stream::Config) -> O
         .or_else(|| diff("retention", &have.retention, &want.retention))
         .or_else(|| diff("storage", &have.storage, &want.storage))
         .or_else(|| diff("discard", &have.discard, &want.discard))
-        .or_else(|| diff("replicas", &have.num_replicas.max(1), &want.num_replicas.max(1)))
+        .or_else(|| {
+            diff(
+                "replicas",
+                &have.num_replicas.max(1),
+                &want.num_replicas.max(1),
+            )
+        })
         .or_else(|| diff("max_bytes", &have.max_bytes, &want.max_bytes))
         .or_else(|| diff("max_age", &have.max_age, &want.max_age))
-        .or_else(|| diff("duplicate_window", &have.duplicate_window, &want.duplicate_window))
-        .or_else(|| diff("max_msgs_per_subject", &have.max_messages_per_subject, &want.max_messages_per_subject))
+        .or_else(|| {
+            diff(
+                "duplicate_window",
+                &have.duplicate_window,
+                &want.duplicate_window,
+            )
+        })
+        .or_else(|| {
+            diff(
+                "max_msgs",
+                &unlimited(have.max_messages),
+                &unlimited(want.max_messages),
+            )
+        })
+        .or_else(|| {
+            diff(
+                "max_msgs_per_subject",
+                &unlimited(have.max_messages_per_subject),
+                &unlimited(want.max_messages_per_subject),
+            )
+        })
         .or_else(|| diff("sealed", &have.sealed, &want.sealed))
-        .or_else(|| (!have.mirror.is_none()).then(|| "mirror set (ours: none)".to_owned()))
+        .or_else(|| {
+            have.mirror
+                .is_some()
+                .then(|| "mirror set (ours: none)".to_owned())
+        })
+}
+
+/// Limits: 0 and -1 both mean none.
+fn unlimited(limit: i64) -> i64 {
+    if limit <= 0 { -1 } else { limit }
 }
 
 /// The first field fixed at creation that differs between an existing consumer and ours.
@@ -316,8 +393,19 @@ pub(crate) fn consumer_conflict(have: &consumer::Config, want: &pull::Config) ->
         .or_else(|| diff("deliver_policy", &have.deliver_policy, &want.deliver_policy))
         .or_else(|| diff("filter_subject", &have.filter_subject, &want.filter_subject))
         .or_else(|| diff("durable_name", &have.durable_name, &want.durable_name))
-        .or_else(|| have.deliver_subject.as_ref().map(|d| format!("deliver_subject = {d:?} (ours: none, a pull consumer)")))
-        .or_else(|| (!have.backoff.is_empty()).then(|| format!("backoff = {:?} (ours: none; it would override ack_wait)", have.backoff)))
+        .or_else(|| {
+            have.deliver_subject
+                .as_ref()
+                .map(|d| format!("deliver_subject = {d:?} (ours: none, a pull consumer)"))
+        })
+        .or_else(|| {
+            (!have.backoff.is_empty()).then(|| {
+                format!(
+                    "backoff = {:?} (ours: none; it would override ack_wait)",
+                    have.backoff
+                )
+            })
+        })
 }
 
 #[cfg(test)]
@@ -350,10 +438,18 @@ mod tests {
         );
         let mut have = ours();
         have.num_replicas = 1;
-        assert!(stream_conflict(&have, &ours()).expect("conflict").starts_with("replicas = 1"));
+        assert!(
+            stream_conflict(&have, &ours())
+                .expect("conflict")
+                .starts_with("replicas = 1")
+        );
         let mut have = ours();
         have.subjects.push("other".into());
-        assert!(stream_conflict(&have, &ours()).expect("conflict").starts_with("subjects"));
+        assert!(
+            stream_conflict(&have, &ours())
+                .expect("conflict")
+                .starts_with("subjects")
+        );
     }
 
     #[test]
@@ -383,9 +479,17 @@ mod tests {
         );
         let mut have = base.clone();
         have.backoff = vec![Duration::from_secs(1)];
-        assert!(consumer_conflict(&have, &want).expect("conflict").starts_with("backoff"));
+        assert!(
+            consumer_conflict(&have, &want)
+                .expect("conflict")
+                .starts_with("backoff")
+        );
         let mut have = base;
         have.deliver_subject = Some("push.x".into());
-        assert!(consumer_conflict(&have, &want).expect("conflict").starts_with("deliver_subject"));
+        assert!(
+            consumer_conflict(&have, &want)
+                .expect("conflict")
+                .starts_with("deliver_subject")
+        );
     }
 }

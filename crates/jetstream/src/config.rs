@@ -189,7 +189,9 @@ impl JetStreamConfig {
     /// named in every error.
     pub fn validate(&self, key: &str) -> Result<(), Error> {
         if self.servers.is_empty() {
-            return Err(Error::config(format!("`{key}.servers`: give at least one server URL")));
+            return Err(Error::config(format!(
+                "`{key}.servers`: give at least one server URL"
+            )));
         }
         for (i, url) in self.servers.iter().enumerate() {
             let scheme_ok = ["nats://", "tls://", "ws://", "wss://"]
@@ -225,7 +227,9 @@ impl JetStreamConfig {
             )));
         }
         if self.request_timeout_ms == 0 {
-            return Err(Error::config(format!("`{key}.request_timeout_ms`: must be > 0")));
+            return Err(Error::config(format!(
+                "`{key}.request_timeout_ms`: must be > 0"
+            )));
         }
         let s = &self.stream;
         if !valid_name(&s.name) {
@@ -258,10 +262,14 @@ impl JetStreamConfig {
         }
         let c = &self.consumers;
         if c.ack_wait_secs == 0 {
-            return Err(Error::config(format!("`{key}.consumers.ack_wait_secs`: must be > 0")));
+            return Err(Error::config(format!(
+                "`{key}.consumers.ack_wait_secs`: must be > 0"
+            )));
         }
         if c.max_deliver < 1 {
-            return Err(Error::config(format!("`{key}.consumers.max_deliver`: must be >= 1")));
+            return Err(Error::config(format!(
+                "`{key}.consumers.max_deliver`: must be >= 1"
+            )));
         }
         if c.max_ack_pending < 1 || c.batch == 0 || c.batch as i64 > c.max_ack_pending {
             return Err(Error::config(format!(
@@ -287,7 +295,11 @@ impl JetStreamConfig {
             return Ok(Auth::UserPassword(user.clone(), pass));
         }
         if let Some(token) = &self.token {
-            return Ok(Auth::Token(token.resolve(&format!("{key}.token"), lookup, base_dir)?));
+            return Ok(Auth::Token(token.resolve(
+                &format!("{key}.token"),
+                lookup,
+                base_dir,
+            )?));
         }
         if let Some(seed) = &self.nkey_seed {
             let seed = seed.resolve(&format!("{key}.nkey_seed"), lookup, base_dir)?;
@@ -357,11 +369,17 @@ mod tests {
             ("servers = []", "`queue.servers`"),
             ("servers = [\"nats://u:p@h:4222\"]", "`queue.servers[0]`"),
             ("user = \"a\"", "`queue.password`"),
-            ("token = { env = \"T\" }\nnkey_seed = { env = \"N\" }", "choose one"),
+            (
+                "token = { env = \"T\" }\nnkey_seed = { env = \"N\" }",
+                "choose one",
+            ),
             ("[stream]\nreplicas = 2", "`queue.stream.replicas`"),
             ("[stream]\nname = \"a.b\"", "`queue.stream.name`"),
             ("[stream]\nsubject = \"a.>\"", "`queue.stream.subject`"),
-            ("[consumers]\nmax_deliver = 0", "`queue.consumers.max_deliver`"),
+            (
+                "[consumers]\nmax_deliver = 0",
+                "`queue.consumers.max_deliver`",
+            ),
             ("[consumers]\nbatch = 2000", "`queue.consumers.batch`"),
             ("[tls]\ncert_file = \"c.pem\"", "`queue.tls.key_file`"),
         ];
@@ -391,7 +409,10 @@ mod tests {
 
         let c = parse("nkey_seed = { env = \"SEED\" }");
         let lookup = vowguard_core::SecretMap::new().with("SEED", "SAxyz");
-        let err = c.resolve_auth("queue", &lookup, dir.path()).err().expect("refused");
+        let err = c
+            .resolve_auth("queue", &lookup, dir.path())
+            .err()
+            .expect("refused");
         assert!(err.message().contains("`queue.nkey_seed`"));
         assert!(!err.message().contains("SAxyz"));
 

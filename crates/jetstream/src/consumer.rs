@@ -14,9 +14,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::{Consumer, pull};
 use async_nats::jetstream::message::{AckKind, Acker};
-use async_nats::jetstream::Message;
 use bytes::Bytes;
 use futures::StreamExt;
 use vowguard_core::{Error, RetryPolicy};
@@ -145,7 +145,13 @@ impl SinkConsumer {
         max_deliver: i64,
         batch: usize,
     ) -> Self {
-        Self { consumer, name, ack_wait, max_deliver, batch }
+        Self {
+            consumer,
+            name,
+            ack_wait,
+            max_deliver,
+            batch,
+        }
     }
 
     /// The durable name.
@@ -192,12 +198,15 @@ impl SinkConsumer {
         handler: &dyn BatchHandler,
         retry: &RetryPolicy,
     ) -> BatchReport {
-        let keeper = ProgressKeeper::start(batch.iter().map(Delivery::acker).collect(), self.ack_wait);
+        let keeper =
+            ProgressKeeper::start(batch.iter().map(Delivery::acker).collect(), self.ack_wait);
         let outcomes = handler.deliver(batch).await;
         let mut report = BatchReport::default();
         for (i, delivery) in batch.iter().enumerate() {
             let outcome = outcomes.get(i).cloned().unwrap_or_else(|| {
-                Err(Error::internal("the handler returned fewer outcomes than events"))
+                Err(Error::internal(
+                    "the handler returned fewer outcomes than events",
+                ))
             });
             let settled = match outcome {
                 Ok(()) => {
@@ -205,9 +214,7 @@ impl SinkConsumer {
                     delivery.ack().await
                 }
                 Err(error) if !error.is_retryable() || delivery.is_last_attempt() => {
-                    let (stored, _) = retry
-                        .run(|_| handler.dead_letter(delivery, &error))
-                        .await;
+                    let (stored, _) = retry.run(|_| handler.dead_letter(delivery, &error)).await;
                     match stored {
                         Ok(()) => {
                             report.dead_lettered += 1;
@@ -218,13 +225,17 @@ impl SinkConsumer {
                             // reports it in MAX_DELIVERIES advisories when no delivery is left).
                             tracing::error!(consumer = %self.name, event_id = ?delivery.event_id(), error = %e, "dead letter not stored; event left unacked");
                             report.retried += 1;
-                            delivery.retry_after(retry.backoff_ceiling(delivery.attempt())).await
+                            delivery
+                                .retry_after(retry.backoff_ceiling(delivery.attempt()))
+                                .await
                         }
                     }
                 }
                 Err(error) => {
                     report.retried += 1;
-                    delivery.retry_after(retry.delay(delivery.attempt(), &error)).await
+                    delivery
+                        .retry_after(retry.delay(delivery.attempt(), &error))
+                        .await
                 }
             };
             if let Err(e) = settled {
@@ -238,11 +249,10 @@ impl SinkConsumer {
 
     /// Pending, ack-pending and redelivered counts from the server.
     pub async fn counts(&self) -> Result<ConsumerCounts, Error> {
-        let info = self
-            .consumer
-            .get_info()
-            .await
-            .map_err(|e| Error::unavailable(format!("consumer {}: info failed: {e}", self.name)))?;
+        let info =
+            self.consumer.get_info().await.map_err(|e| {
+                Error::unavailable(format!("consumer {}: info failed: {e}", self.name))
+            })?;
         Ok(ConsumerCounts {
             pending: info.num_pending,
             ack_pending: info.num_ack_pending,

@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::stream;
 use bytes::Bytes;
 use vowguard_core::Error;
 
@@ -58,22 +59,45 @@ impl JetStream {
         ttl: Duration,
         owner: &str,
     ) -> Result<SharedState, Error> {
+        if !crate::config::valid_name(bucket) {
+            return Err(vowguard_core::Error::config(format!(
+                "KV bucket `{bucket}`: letters, digits, `-` and `_` only"
+            )));
+        }
         let ctx = self.context();
         let store = match ctx.get_key_value(bucket).await {
             Ok(store) => store,
-            Err(_) => ctx
-                .create_key_value(kv::Config {
-                    bucket: bucket.to_owned(),
-                    description: "vowguard shared state".into(),
-                    history: 1,
+            Err(_) => {
+                // The bucket's stream, as `create_key_value` would make it; created directly
+                // because that call first reads account limits in a shape NATS 2.9 lacks.
+                let config = stream::Config {
+                    name: format!("KV_{bucket}"),
+                    description: Some("vowguard shared state".into()),
+                    subjects: vec![format!("$KV.{bucket}.>")],
+                    max_messages_per_subject: 1,
                     max_age: ttl,
+                    max_bytes: -1,
+                    max_message_size: -1,
+                    allow_rollup: true,
+                    deny_delete: true,
+                    allow_direct: true,
+                    discard: stream::DiscardPolicy::New,
                     num_replicas: self.config().stream.replicas,
                     ..Default::default()
-                })
-                .await
-                .map_err(|e| self.api_error(&format!("KV bucket {bucket} create"), &e))?,
+                };
+                ctx.create_stream(config)
+                    .await
+                    .map_err(|e| self.api_error(&format!("KV bucket {bucket} create"), &e))?;
+                ctx.get_key_value(bucket)
+                    .await
+                    .map_err(|e| self.api_error(&format!("KV bucket {bucket} open"), &e))?
+            }
         };
-        Ok(SharedState { store, bucket: bucket.to_owned(), owner: owner.to_owned() })
+        Ok(SharedState {
+            store,
+            bucket: bucket.to_owned(),
+            owner: owner.to_owned(),
+        })
     }
 }
 
@@ -81,7 +105,11 @@ impl SharedState {
     /// Marks `key` done. `true` for exactly one caller across all replicas until the mark
     /// expires; `false` for everyone else.
     pub async fn mark_once(&self, key: &str) -> Result<bool, Error> {
-        match self.store.create(kv_key(key), Bytes::from(self.owner.clone())).await {
+        match self
+            .store
+            .create(kv_key(key), Bytes::from(self.owner.clone()))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(self.error("mark", &e)),
@@ -97,7 +125,11 @@ impl SharedState {
             Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
             Err(e) => return Err(self.error("acquire", &e)),
         }
-        let entry = self.store.entry(&k).await.map_err(|e| self.error("read", &e))?;
+        let entry = self
+            .store
+            .entry(&k)
+            .await
+            .map_err(|e| self.error("read", &e))?;
         match entry {
             Some(entry) if entry.value.as_ref() == self.owner.as_bytes() => {
                 self.cas(&k, entry.revision).await
@@ -108,7 +140,11 @@ impl SharedState {
 
     /// Who holds `key`, if anyone.
     pub async fn holder(&self, key: &str) -> Result<Option<String>, Error> {
-        let entry = self.store.entry(kv_key(key)).await.map_err(|e| self.error("read", &e))?;
+        let entry = self
+            .store
+            .entry(kv_key(key))
+            .await
+            .map_err(|e| self.error("read", &e))?;
         Ok(entry
             .filter(|e| e.operation == kv::Operation::Put)
             .map(|e| String::from_utf8_lossy(&e.value).into_owned()))
@@ -122,7 +158,11 @@ impl SharedState {
 
     /// Gives a lease up, unless another replica took it over meanwhile.
     pub async fn release(&self, lease: Lease) -> Result<(), Error> {
-        match self.store.delete_expect_revision(&lease.key, Some(lease.revision)).await {
+        match self
+            .store
+            .delete_expect_revision(&lease.key, Some(lease.revision))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) => {
                 tracing::debug!(bucket = %self.bucket, error = %e, "lease not released (taken over)");
@@ -132,8 +172,15 @@ impl SharedState {
     }
 
     async fn cas(&self, key: &str, revision: u64) -> Result<Option<Lease>, Error> {
-        match self.store.update(key, Bytes::from(self.owner.clone()), revision).await {
-            Ok(revision) => Ok(Some(Lease { key: key.to_owned(), revision })),
+        match self
+            .store
+            .update(key, Bytes::from(self.owner.clone()), revision)
+            .await
+        {
+            Ok(revision) => Ok(Some(Lease {
+                key: key.to_owned(),
+                revision,
+            })),
             Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(None),
             Err(e) => Err(self.error("update", &e)),
         }
@@ -155,7 +202,7 @@ pub(crate) fn kv_key(raw: &str) -> String {
         && !raw.contains("..")
         && raw
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'_' | b'='| b'.'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'_' | b'=' | b'.'));
     if plain {
         format!("k.{raw}")
     } else {

@@ -46,7 +46,11 @@ impl JetStream {
             .get_stream(&name)
             .await
             .map_err(|e| self.api_error("stream lookup", &e))?;
-        let info = stream.info().await.map_err(|e| self.api_error("stream info", &e))?.clone();
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| self.api_error("stream info", &e))?
+            .clone();
         let mut consumers = Vec::new();
         let mut list = stream.consumers();
         while let Some(c) = list.next().await {

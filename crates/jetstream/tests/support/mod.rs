@@ -1,11 +1,12 @@
 //! A private `nats-server -js` per test: its own free port and store directory in a temp dir,
 //! so tests are isolated, can restart or kill it, and never touch a shared server. The
-//! binary is Debian's `nats-server` (`cargo xtask prerequisites` installs it).
+//! binary is `$VOWGUARD_NATS_SERVER`, the private copy `cargo xtask prerequisites` unpacks,
+//! or the machine's Debian `nats-server`.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,8 +20,20 @@ pub struct NatsServer {
 }
 
 fn binary() -> PathBuf {
-    for candidate in ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"] {
-        if std::path::Path::new(candidate).exists() {
+    if let Some(path) = std::env::var_os("VOWGUARD_NATS_SERVER") {
+        return path.into();
+    }
+    let private = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-prereqs/nats/usr/sbin/nats-server");
+    if private.is_file() {
+        return private;
+    }
+    for candidate in [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ] {
+        if Path::new(candidate).exists() {
             return candidate.into();
         }
     }
@@ -55,7 +68,14 @@ impl NatsServer {
 
     fn spawn(&mut self) {
         let child = Command::new(binary())
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(self.dir.path())
             .args(&self.args)
             .stdout(Stdio::null())
@@ -66,7 +86,11 @@ impl NatsServer {
         // Ready when it accepts connections (a bounded readiness wait, not a timing assertion).
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
