@@ -13,16 +13,21 @@
 //! * [`JetStream::shared_state`] is a KV bucket for "already sent" marks and leases decided
 //!   by the server, so two replicas never page twice (see the [`kv`] module).
 //!
+//! * [`JetStreamDelivery`] runs the sinks of this replica from their consumers, and
+//!   [`JetStream`] implements the pipeline's `EventQueue` for intake.
+//!
 //! Semantics relied on are in `shared/PROTOCOLS-RESPONSE.md` §8.
 
 mod client;
 mod config;
 pub mod consumer;
+mod delivery;
 pub mod kv;
 mod status;
 
 pub use client::{JetStream, Published, RETRY_AFTER};
 pub use config::{ConsumerSettings, JetStreamConfig, Storage, StreamSettings, TlsSettings};
 pub use consumer::{BatchHandler, BatchReport, ConsumerCounts, Delivery, SinkConsumer};
+pub use delivery::{DeliveryCounters, JetStreamDelivery};
 pub use kv::{Lease, SharedState};
 pub use status::{ConsumerStatus, StreamStatus};

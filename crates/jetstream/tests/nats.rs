@@ -104,7 +104,7 @@ async fn drain(consumer: &vowguard_jetstream::SinkConsumer, want: usize) -> Vec<
 #[tokio::test]
 async fn publish_is_deduplicated_by_event_id_and_acked_after_delivery() {
     let server = NatsServer::start(&[]);
-    let js = connect(server.config()).await;
+    let js = connect(support::config(&server)).await;
     let first = js
         .publish("evt-1", Bytes::from_static(b"{}"))
         .await
@@ -314,7 +314,7 @@ async fn a_poison_event_is_dead_lettered_after_max_deliver_and_never_loops() {
 #[tokio::test]
 async fn a_permanent_failure_is_dead_lettered_at_once() {
     let server = NatsServer::start(&[]);
-    let js = connect(server.config()).await;
+    let js = connect(support::config(&server)).await;
     js.publish("bad", Bytes::from_static(b"{}"))
         .await
         .expect("publish");
@@ -332,7 +332,7 @@ async fn a_permanent_failure_is_dead_lettered_at_once() {
 #[tokio::test]
 async fn a_conflicting_stream_or_consumer_is_refused_by_field() {
     let server = NatsServer::start(&[]);
-    let js = connect(server.config()).await;
+    let js = connect(support::config(&server)).await;
     let other_subject = config_with(
         &server,
         "[stream]\nmax_bytes = 10000000\nsubject = \"other.events\"\n",
@@ -426,7 +426,7 @@ async fn wrong_credentials_are_named_and_never_echoed() {
 #[tokio::test]
 async fn nats_down_at_start_is_a_retryable_error() {
     let mut server = NatsServer::start(&[]);
-    let config = server.config();
+    let config = support::config(&server);
     server.kill();
     let err = JetStream::connect(config, "queue", &SecretMap::new(), Path::new("."))
         .await
@@ -441,7 +441,7 @@ async fn nats_down_at_start_is_a_retryable_error() {
 #[tokio::test]
 async fn a_server_restart_loses_no_acknowledged_event() {
     let mut server = NatsServer::start(&[]);
-    let js = connect(server.config()).await;
+    let js = connect(support::config(&server)).await;
     let consumer = js.consumer("sink-restart", None).await.expect("consumer");
     let mut ids = publish_n(&js, "before", 50).await;
     // Half consumed before the crash.
@@ -474,8 +474,8 @@ async fn a_server_restart_loses_no_acknowledged_event() {
 #[tokio::test]
 async fn kv_marks_and_leases_are_decided_once_across_replicas() {
     let server = NatsServer::start(&[]);
-    let a = connect(server.config()).await;
-    let b = connect(server.config()).await;
+    let a = connect(support::config(&server)).await;
+    let b = connect(support::config(&server)).await;
     let sa = a
         .shared_state("sent", Duration::from_secs(3600), "replica-a")
         .await
@@ -516,8 +516,8 @@ async fn kv_marks_and_leases_are_decided_once_across_replicas() {
 #[tokio::test]
 async fn a_dead_replicas_lease_expires_and_is_handed_over() {
     let server = NatsServer::start(&[]);
-    let a = connect(server.config()).await;
-    let b = connect(server.config()).await;
+    let a = connect(support::config(&server)).await;
+    let b = connect(support::config(&server)).await;
     let sa = a
         .shared_state("groups", Duration::from_secs(1), "replica-a")
         .await
