@@ -201,44 +201,49 @@ impl SinkConsumer {
         let keeper =
             ProgressKeeper::start(batch.iter().map(Delivery::acker).collect(), self.ack_wait);
         let outcomes = handler.deliver(batch).await;
-        let mut report = BatchReport::default();
-        for (i, delivery) in batch.iter().enumerate() {
+        // Settled concurrently: each double ack is a round trip to the server.
+        let settled = batch.iter().enumerate().map(|(i, delivery)| {
             let outcome = outcomes.get(i).cloned().unwrap_or_else(|| {
                 Err(Error::internal(
                     "the handler returned fewer outcomes than events",
                 ))
             });
-            let settled = match outcome {
-                Ok(()) => {
-                    report.delivered += 1;
-                    delivery.ack().await
-                }
-                Err(error) if !error.is_retryable() || delivery.is_last_attempt() => {
-                    let (stored, _) = retry.run(|_| handler.dead_letter(delivery, &error)).await;
-                    match stored {
-                        Ok(()) => {
-                            report.dead_lettered += 1;
-                            delivery.ack().await
-                        }
-                        Err(e) => {
-                            // Not stored: leave it unacked so it is not lost (the server
-                            // reports it in MAX_DELIVERIES advisories when no delivery is left).
-                            tracing::error!(consumer = %self.name, event_id = ?delivery.event_id(), error = %e, "dead letter not stored; event left unacked");
-                            report.retried += 1;
-                            delivery
-                                .retry_after(retry.backoff_ceiling(delivery.attempt()))
-                                .await
+            async move {
+                match outcome {
+                    Ok(()) => (Settled::Delivered, delivery.ack().await),
+                    Err(error) if !error.is_retryable() || delivery.is_last_attempt() => {
+                        let (stored, _) =
+                            retry.run(|_| handler.dead_letter(delivery, &error)).await;
+                        match stored {
+                            Ok(()) => (Settled::DeadLettered, delivery.ack().await),
+                            Err(e) => {
+                                // Not stored: not acked either, so it is not lost (the server
+                                // reports it in MAX_DELIVERIES advisories when no delivery is left).
+                                tracing::error!(consumer = %self.name, event_id = ?delivery.event_id(), error = %e, "dead letter not stored; event left unacked");
+                                let delay = retry.backoff_ceiling(delivery.attempt());
+                                (Settled::Retried, delivery.retry_after(delay).await)
+                            }
                         }
                     }
+                    Err(error) => {
+                        let delay = retry.delay(delivery.attempt(), &error);
+                        (Settled::Retried, delivery.retry_after(delay).await)
+                    }
                 }
-                Err(error) => {
-                    report.retried += 1;
-                    delivery
-                        .retry_after(retry.delay(delivery.attempt(), &error))
-                        .await
-                }
-            };
-            if let Err(e) = settled {
+            }
+        });
+        let mut report = BatchReport::default();
+        for ((settled, result), delivery) in futures::future::join_all(settled)
+            .await
+            .into_iter()
+            .zip(batch)
+        {
+            match settled {
+                Settled::Delivered => report.delivered += 1,
+                Settled::DeadLettered => report.dead_lettered += 1,
+                Settled::Retried => report.retried += 1,
+            }
+            if let Err(e) = result {
                 tracing::warn!(consumer = %self.name, event_id = ?delivery.event_id(), error = %e, "ack not confirmed; the event may be redelivered");
                 report.unconfirmed += 1;
             }
@@ -259,6 +264,12 @@ impl SinkConsumer {
             redelivered: info.num_redelivered,
         })
     }
+}
+
+enum Settled {
+    Delivered,
+    DeadLettered,
+    Retried,
 }
 
 /// Sends `+WPI` for a batch every third of AckWait until dropped.
