@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 use vowguard_core::{Error, ErrorKind, SecretLookup};
 
 use crate::config::{Auth, JetStreamConfig, Storage, valid_name};
-use crate::consumer::SinkConsumer;
+use crate::consumer::{ExhaustedEvents, SinkConsumer};
 
 /// How long intake tells its clients to wait when JetStream cannot take events.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -283,6 +283,24 @@ impl JetStream {
             c.max_deliver,
             c.batch,
         ))
+    }
+
+    /// The events the server stopped delivering to consumer `name` after MaxDeliver
+    /// deliveries without an ack; subscribe before starting the consumer's workers.
+    pub async fn exhausted_events(&self, name: &str) -> Result<ExhaustedEvents, Error> {
+        let stream_name = &self.config.stream.name;
+        let subject = format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream_name}.{name}");
+        let subscriber = self
+            .client
+            .queue_subscribe(subject, "vowguard".to_owned())
+            .await
+            .map_err(|e| self.api_error("advisory subscribe", &e))?;
+        let stream = self
+            .context
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| self.api_error("stream lookup", &e))?;
+        Ok(ExhaustedEvents::new(subscriber, stream))
     }
 
     /// Publishes one event with `Nats-Msg-Id` = `event_id` and waits for the PubAck.

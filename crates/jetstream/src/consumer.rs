@@ -42,7 +42,11 @@ impl std::fmt::Debug for SinkConsumer {
 
 /// One event handed to this replica.
 pub struct Delivery {
-    message: Message,
+    /// The delivered message; `None` for an event read back from the stream after the
+    /// server gave up on it (see [`ExhaustedEvents`]): nothing to ack any more.
+    message: Option<Message>,
+    payload: Bytes,
+    event_id: Option<String>,
     attempt: u32,
     last: bool,
 }
@@ -56,19 +60,32 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
+fn message_id(headers: Option<&async_nats::HeaderMap>) -> Option<String> {
+    headers?
+        .get(async_nats::header::NATS_MESSAGE_ID)
+        .map(|v| v.as_str().to_owned())
+}
+
 impl Delivery {
+    fn delivered(message: Message, max_deliver: i64) -> Self {
+        let delivered = message.info().map(|i| i.delivered).unwrap_or(1).max(1);
+        Self {
+            payload: message.payload.clone(),
+            event_id: message_id(message.headers.as_ref()),
+            attempt: u32::try_from(delivered).unwrap_or(u32::MAX),
+            last: max_deliver > 0 && delivered >= max_deliver,
+            message: Some(message),
+        }
+    }
+
     /// The event as published.
     pub fn payload(&self) -> &Bytes {
-        &self.message.payload
+        &self.payload
     }
 
     /// The event id (`Nats-Msg-Id`), when the publisher set one.
     pub fn event_id(&self) -> Option<&str> {
-        self.message
-            .headers
-            .as_ref()?
-            .get(async_nats::header::NATS_MESSAGE_ID)
-            .map(|v| v.as_str())
+        self.event_id.as_deref()
     }
 
     /// Which delivery of this event this is (1 = first).
@@ -83,7 +100,10 @@ impl Delivery {
 
     /// Acks and waits for the server to confirm it.
     pub async fn ack(&self) -> Result<(), Error> {
-        self.message
+        let Some(message) = &self.message else {
+            return Ok(());
+        };
+        message
             .double_ack()
             .await
             .map_err(|e| Error::unavailable(format!("ack not confirmed: {e}")))
@@ -91,14 +111,76 @@ impl Delivery {
 
     /// Asks for a redelivery after `delay`.
     pub async fn retry_after(&self, delay: Duration) -> Result<(), Error> {
-        self.message
+        let Some(message) = &self.message else {
+            return Ok(());
+        };
+        message
             .ack_with(AckKind::Nak(Some(delay)))
             .await
             .map_err(|e| Error::unavailable(format!("nak failed: {e}")))
     }
 
-    fn acker(&self) -> Acker {
-        Acker::new(self.message.context.clone(), self.message.reply.clone())
+    fn acker(&self) -> Option<Acker> {
+        let message = self.message.as_ref()?;
+        Some(Acker::new(message.context.clone(), message.reply.clone()))
+    }
+}
+
+/// Events the server stopped delivering because MaxDeliver was reached without an ack (the
+/// replicas handling them died or hung each time: a poison event that crashes its
+/// handler). Read from the server's `MAX_DELIVERIES` advisories in a queue group, so one
+/// replica handles each, and fetched from the stream by sequence for the dead-letter store.
+/// Advisories are core NATS: one sent while no replica listens is not seen.
+pub struct ExhaustedEvents {
+    subscriber: async_nats::Subscriber,
+    stream: async_nats::jetstream::stream::Stream,
+}
+
+impl std::fmt::Debug for ExhaustedEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExhaustedEvents").finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct MaxDeliveriesAdvisory {
+    stream_seq: u64,
+    deliveries: u64,
+}
+
+impl ExhaustedEvents {
+    pub(crate) fn new(
+        subscriber: async_nats::Subscriber,
+        stream: async_nats::jetstream::stream::Stream,
+    ) -> Self {
+        Self { subscriber, stream }
+    }
+
+    /// The next exhausted event; `None` when the subscription ended (connection closed).
+    pub async fn next(&mut self) -> Option<Result<Delivery, Error>> {
+        loop {
+            let advisory = self.subscriber.next().await?;
+            let Ok(advisory) = serde_json::from_slice::<MaxDeliveriesAdvisory>(&advisory.payload)
+            else {
+                continue;
+            };
+            let message = match self.stream.get_raw_message(advisory.stream_seq).await {
+                Ok(message) => message,
+                Err(e) => {
+                    return Some(Err(Error::unavailable(format!(
+                        "stream message {} (MaxDeliver reached) cannot be read: {e}",
+                        advisory.stream_seq
+                    ))));
+                }
+            };
+            return Some(Ok(Delivery {
+                event_id: message_id(Some(&message.headers)),
+                payload: message.payload,
+                attempt: u32::try_from(advisory.deliveries).unwrap_or(u32::MAX),
+                last: true,
+                message: None,
+            }));
+        }
     }
 }
 
@@ -181,12 +263,7 @@ impl SinkConsumer {
             let message = message.map_err(|e| {
                 Error::unavailable(format!("consumer {}: pull failed: {e}", self.name))
             })?;
-            let delivered = message.info().map(|i| i.delivered).unwrap_or(1).max(1);
-            out.push(Delivery {
-                attempt: u32::try_from(delivered).unwrap_or(u32::MAX),
-                last: self.max_deliver > 0 && delivered >= self.max_deliver,
-                message,
-            });
+            out.push(Delivery::delivered(message, self.max_deliver));
         }
         Ok(out)
     }
@@ -198,8 +275,10 @@ impl SinkConsumer {
         handler: &dyn BatchHandler,
         retry: &RetryPolicy,
     ) -> BatchReport {
-        let keeper =
-            ProgressKeeper::start(batch.iter().map(Delivery::acker).collect(), self.ack_wait);
+        let keeper = ProgressKeeper::start(
+            batch.iter().filter_map(Delivery::acker).collect(),
+            self.ack_wait,
+        );
         let outcomes = handler.deliver(batch).await;
         // Settled concurrently: each double ack is a round trip to the server.
         let settled = batch.iter().enumerate().map(|(i, delivery)| {

@@ -76,13 +76,20 @@ impl JetStreamDelivery {
             if counters.contains_key(&spec.id) {
                 return Err(Error::config(format!("duplicate sink id `{}`", spec.id)));
             }
+            let exhausted = js.exhausted_events(&spec.id).await?;
             let consumer = js.consumer(&spec.id, None).await?;
             let count = Arc::new(DeliveryCounters::default());
             counters.insert(spec.id.clone(), count.clone());
-            let handler = SinkHandler {
+            let handler = Arc::new(SinkHandler {
                 spec,
                 dead_letters: dead_letters.clone(),
-            };
+            });
+            tasks.push(tokio::spawn(dead_letter_exhausted(
+                exhausted,
+                handler.clone(),
+                count.clone(),
+                stop_rx.clone(),
+            )));
             tasks.push(tokio::spawn(run(consumer, handler, count, stop_rx.clone())));
         }
         Ok(Self {
@@ -107,9 +114,50 @@ impl JetStreamDelivery {
     }
 }
 
+/// Dead-letters the events whose every delivery ended without an ack (see
+/// [`crate::ExhaustedEvents`]).
+async fn dead_letter_exhausted(
+    mut exhausted: crate::ExhaustedEvents,
+    handler: Arc<SinkHandler>,
+    counters: Arc<DeliveryCounters>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = exhausted.next() => next,
+            _ = stop.changed() => break,
+        };
+        let Some(next) = next else { break };
+        let delivery = match next {
+            Ok(delivery) => delivery,
+            Err(e) => {
+                tracing::error!(sink = %handler.spec.id, error = %e, "an event that reached MaxDeliver could not be read");
+                continue;
+            }
+        };
+        let error = Error::unavailable(format!(
+            "not acknowledged after {} deliveries (the replica handling it stopped or hung each time)",
+            delivery.attempt()
+        ));
+        let (stored, _) = handler
+            .spec
+            .retry
+            .run(|_| handler.dead_letter(&delivery, &error))
+            .await;
+        match stored {
+            Ok(()) => {
+                counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(sink = %handler.spec.id, event_id = ?delivery.event_id(), error = %e, "dead letter not stored for an event that reached MaxDeliver");
+            }
+        }
+    }
+}
+
 async fn run(
     consumer: SinkConsumer,
-    handler: SinkHandler,
+    handler: Arc<SinkHandler>,
     counters: Arc<DeliveryCounters>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -144,7 +192,7 @@ async fn run(
             continue;
         }
         let report = consumer
-            .process(&batch, &handler, &handler.spec.retry)
+            .process(&batch, handler.as_ref(), &handler.spec.retry)
             .await;
         counters
             .delivered

@@ -27,7 +27,9 @@ mod status;
 
 pub use client::{JetStream, Published, RETRY_AFTER};
 pub use config::{ConsumerSettings, JetStreamConfig, Storage, StreamSettings, TlsSettings};
-pub use consumer::{BatchHandler, BatchReport, ConsumerCounts, Delivery, SinkConsumer};
+pub use consumer::{
+    BatchHandler, BatchReport, ConsumerCounts, Delivery, ExhaustedEvents, SinkConsumer,
+};
 pub use delivery::{DeliveryCounters, JetStreamDelivery};
 pub use kv::{Lease, SharedState};
 pub use status::{ConsumerStatus, StreamStatus};

@@ -542,3 +542,49 @@ async fn a_dead_replicas_lease_expires_and_is_handed_over() {
         Some("replica-b")
     );
 }
+
+/// A poison event that kills its handler every time (no ack, no nak) stops after MaxDeliver
+/// and is reported once, from the server's advisory, for the dead-letter store.
+#[tokio::test]
+async fn an_event_whose_handler_dies_every_time_is_reported_after_max_deliver() {
+    let server = NatsServer::start(&[]);
+    let js = connect(config_with(
+        &server,
+        "[consumers]\nack_wait_secs = 1\nmax_deliver = 2\n",
+    ))
+    .await;
+    let mut exhausted = js.exhausted_events("sink-crash").await.expect("advisories");
+    let consumer = js.consumer("sink-crash", None).await.expect("consumer");
+    js.publish("crasher", Bytes::from_static(b"{\"boom\":1}"))
+        .await
+        .expect("publish");
+    let mut attempts = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while attempts.len() < 2 {
+        assert!(Instant::now() < deadline, "not redelivered: {attempts:?}");
+        let batch = consumer
+            .next_batch(Duration::from_millis(500))
+            .await
+            .expect("batch");
+        // The handler "crashes": the batch is dropped unsettled.
+        attempts.extend(batch.iter().map(|d| d.attempt()));
+    }
+    assert_eq!(attempts, [1, 2]);
+    // The server notices the exhausted event when it next looks for work for a pull
+    // request (live replicas always have one waiting): pull while waiting for the advisory.
+    let (advisory, again) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(20), exhausted.next()),
+        consumer.next_batch(Duration::from_secs(3)),
+    );
+    let delivery = advisory
+        .expect("no MAX_DELIVERIES advisory")
+        .expect("subscription ended")
+        .expect("message read");
+    assert_eq!(delivery.event_id(), Some("crasher"));
+    assert_eq!(delivery.payload().as_ref(), b"{\"boom\":1}");
+    assert_eq!(delivery.attempt(), 2);
+    assert!(delivery.is_last_attempt());
+    delivery.ack().await.expect("nothing to ack");
+    let again = again.expect("batch");
+    assert!(again.is_empty(), "delivered past MaxDeliver");
+}
