@@ -162,7 +162,7 @@ fn prereqs_dir() -> PathBuf {
 }
 
 /// What the test suites need from the machine: a real syslog daemon (rsyslog with its gtls
-/// driver) and a real SMTP server (Python's aiosmtpd). Nothing is installed system-wide and
+/// driver), a real SMTP server (Python's aiosmtpd) and NATS with JetStream (`nats-server`). Nothing is installed system-wide and
 /// no system package is ever removed or replaced:
 ///
 /// * rsyslog: the machine's `rsyslogd` when it has the gtls driver; otherwise Debian's
@@ -184,6 +184,12 @@ fn prerequisites() -> std::result::Result<Vec<(String, String)>, String> {
     }
     if let Some(python) = private_aiosmtpd(&dir)? {
         env.push(("VOWGUARD_PYTHON".to_owned(), python.display().to_string()));
+    }
+    if let Some(nats) = private_nats_server(&dir)? {
+        env.push((
+            "VOWGUARD_NATS_SERVER".to_owned(),
+            nats.display().to_string(),
+        ));
     }
     if let Some(chromium) = private_chromium(&dir)? {
         env.push((
@@ -310,6 +316,70 @@ fn private_rsyslog(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
         ));
     }
     Ok(Some(root))
+}
+
+/// NATS with JetStream for the queue backend tests (`crates/jetstream`), which start their
+/// own `nats-server -js` on a free port: `None` when the machine has `nats-server`;
+/// otherwise Debian's `nats-server` (a static Go binary, no dependencies) is fetched with
+/// `apt-get download` and unpacked with `dpkg -x` into `target/test-prereqs/nats`.
+fn private_nats_server(dir: &Path) -> std::result::Result<Option<PathBuf>, String> {
+    let root = dir.join("nats");
+    let binary = root.join("usr/sbin/nats-server");
+    if binary.is_file() {
+        return Ok(Some(binary));
+    }
+    if succeeds(
+        "sh",
+        &[
+            "-c",
+            "command -v nats-server || test -x /usr/sbin/nats-server",
+        ],
+    ) {
+        return Ok(None);
+    }
+    let debs = dir.join("nats-debs");
+    std::fs::create_dir_all(&debs).map_err(|e| format!("cannot create {}: {e}", debs.display()))?;
+    let download = || {
+        println!("\n==> (in {}) apt-get download nats-server", debs.display());
+        Command::new("apt-get")
+            .args(["download", "nats-server"])
+            .current_dir(&debs)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !download() {
+        run("apt-get", &["update", "-qq"])?;
+        if !download() {
+            return Err(
+                "apt-get download nats-server failed; install nats-server yourself, or \
+                        point VOWGUARD_NATS_SERVER at the binary"
+                    .to_owned(),
+            );
+        }
+    }
+    for entry in std::fs::read_dir(&debs)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "deb") {
+            run(
+                "dpkg",
+                &[
+                    "-x",
+                    &path.display().to_string(),
+                    &root.display().to_string(),
+                ],
+            )?;
+        }
+    }
+    if !binary.is_file() {
+        return Err(format!(
+            "unpacked nats-server into {} but usr/sbin/nats-server is missing",
+            root.display()
+        ));
+    }
+    Ok(Some(binary))
 }
 
 /// Headless Chromium for the report screenshot tests: `None` when the machine has

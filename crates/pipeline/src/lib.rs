@@ -37,6 +37,7 @@ mod intake;
 mod metrics;
 mod notify;
 mod pipeline;
+mod queue;
 mod response;
 mod sink_worker;
 #[cfg(test)]
@@ -60,6 +61,7 @@ pub use pipeline::{
     ABORT_GRACE, BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions,
     PipelineSpec, SinkSpec, Submitted,
 };
+pub use queue::EventQueue;
 pub use response::{ResponseHook, RoutingWithResponse};
 /// Re-exported: the rate limiter the dispatcher uses lives in core.
 pub use vowguard_core::TokenBucket;

@@ -15,6 +15,7 @@
 
 pub mod enricher_suite;
 pub mod fixtures;
+pub mod nats;
 pub mod notifier_suite;
 pub mod receivers;
 pub mod sink_suite;

@@ -1,0 +1,426 @@
+//! The `[queue]` settings of the JetStream backend, as written in the config file.
+//!
+//! ```toml
+//! [queue]
+//! type = "jetstream"                      # read by the runtime, not by this struct
+//! servers = ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]
+//! credentials = { file = "/etc/vowguard/nats.creds" }   # NKey/JWT creds file
+//! [queue.tls]
+//! ca_file = "/etc/vowguard/nats-ca.pem"
+//! [queue.stream]
+//! name = "VOWGUARD"
+//! replicas = 3
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use vowguard_core::{Error, SecretLookup, SecretRef};
+
+/// Connection, credentials, stream and consumer settings of the JetStream queue.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JetStreamConfig {
+    /// Server URLs (`nats://host:port` or `tls://host:port`); the client fails over between
+    /// them and learns the rest of the cluster from the server.
+    #[serde(default = "default_servers")]
+    pub servers: Vec<String>,
+    /// User name for user/password authentication (with `password`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password for `user`.
+    #[serde(default)]
+    pub password: Option<SecretRef>,
+    /// Token authentication.
+    #[serde(default)]
+    pub token: Option<SecretRef>,
+    /// An NKey seed (`SU...`) for NKey authentication.
+    #[serde(default)]
+    pub nkey_seed: Option<SecretRef>,
+    /// A decentralised-auth creds file (JWT and NKey seed), as `nsc` writes it.
+    #[serde(default)]
+    pub credentials: Option<SecretRef>,
+    /// TLS to the servers.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+    /// Deadline of connecting and of each JetStream API call and PubAck, in milliseconds.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// The stream that carries the events.
+    #[serde(default)]
+    pub stream: StreamSettings,
+    /// Defaults of the durable consumers (one per sink and one for the alert path).
+    #[serde(default)]
+    pub consumers: ConsumerSettings,
+}
+
+impl Default for JetStreamConfig {
+    fn default() -> Self {
+        Self {
+            servers: default_servers(),
+            user: None,
+            password: None,
+            token: None,
+            nkey_seed: None,
+            credentials: None,
+            tls: None,
+            request_timeout_ms: default_request_timeout_ms(),
+            stream: StreamSettings::default(),
+            consumers: ConsumerSettings::default(),
+        }
+    }
+}
+
+/// TLS settings; the system roots are trusted unless `ca_file` is given.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TlsSettings {
+    /// PEM file of the CA that signed the servers' certificates.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with `key_file`).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+/// How events are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Storage {
+    /// On disk (the default): survives a server restart.
+    #[default]
+    File,
+    /// In memory: lost when the server stops.
+    Memory,
+}
+
+/// The event stream.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct StreamSettings {
+    /// Stream name.
+    pub name: String,
+    /// The subject events are published on (the stream's only subject).
+    pub subject: String,
+    /// Copies kept by a JetStream cluster (1, 3 or 5). 3 survives one lost server and an
+    /// OS crash between fsyncs.
+    pub replicas: usize,
+    /// Bytes kept at most; a full stream refuses new events (discard = new), so intake
+    /// answers 503 instead of dropping unconsumed work.
+    pub max_bytes: i64,
+    /// Seconds an event is kept at most.
+    pub max_age_secs: u64,
+    /// Window in seconds in which a re-published event id is recognised as a duplicate.
+    pub duplicate_window_secs: u64,
+    /// Where the server stores the events.
+    pub storage: Storage,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            name: "VOWGUARD".into(),
+            subject: "vowguard.events".into(),
+            replicas: 1,
+            max_bytes: 1 << 30,
+            max_age_secs: 7 * 24 * 3600,
+            duplicate_window_secs: 120,
+            storage: Storage::File,
+        }
+    }
+}
+
+/// Durable consumer defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ConsumerSettings {
+    /// Seconds the server waits for an ack before redelivering; size it to the slowest
+    /// batch of the slowest sink (progress acks extend it while a batch is in flight).
+    pub ack_wait_secs: u64,
+    /// Deliveries at most; the last failed one is dead-lettered, never redelivered again.
+    pub max_deliver: i64,
+    /// Messages delivered and not yet acked, across all replicas: the bound on in-flight
+    /// work (backpressure for slow sinks).
+    pub max_ack_pending: i64,
+    /// Messages fetched per pull.
+    pub batch: usize,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self {
+            ack_wait_secs: 30,
+            max_deliver: 8,
+            max_ack_pending: 1000,
+            batch: 100,
+        }
+    }
+}
+
+fn default_servers() -> Vec<String> {
+    vec!["nats://127.0.0.1:4222".into()]
+}
+
+fn default_request_timeout_ms() -> u64 {
+    5000
+}
+
+/// Credentials resolved from their references (never printed).
+pub(crate) enum Auth {
+    None,
+    UserPassword(String, SecretString),
+    Token(SecretString),
+    NKey(SecretString),
+    Creds(SecretString),
+}
+
+impl JetStreamConfig {
+    /// Checks the settings; `key` is where they sit in the config file (`queue`) and is
+    /// named in every error.
+    pub fn validate(&self, key: &str) -> Result<(), Error> {
+        if self.servers.is_empty() {
+            return Err(Error::config(format!(
+                "`{key}.servers`: give at least one server URL"
+            )));
+        }
+        for (i, url) in self.servers.iter().enumerate() {
+            let scheme_ok = ["nats://", "tls://", "ws://", "wss://"]
+                .iter()
+                .any(|s| url.starts_with(s));
+            if !scheme_ok || url.contains('@') {
+                return Err(Error::config(format!(
+                    "`{key}.servers[{i}]`: expected nats://host:port or tls://host:port without credentials (put them in `{key}.user`/`password`, `token`, `nkey_seed` or `credentials`)"
+                )));
+            }
+        }
+        let methods = [
+            self.password.is_some() || self.user.is_some(),
+            self.token.is_some(),
+            self.nkey_seed.is_some(),
+            self.credentials.is_some(),
+        ];
+        if methods.iter().filter(|m| **m).count() > 1 {
+            return Err(Error::config(format!(
+                "`{key}`: choose one of user/password, token, nkey_seed or credentials"
+            )));
+        }
+        if self.user.is_some() != self.password.is_some() {
+            return Err(Error::config(format!(
+                "`{key}.password`: user and password go together"
+            )));
+        }
+        if let Some(tls) = &self.tls
+            && tls.cert_file.is_some() != tls.key_file.is_some()
+        {
+            return Err(Error::config(format!(
+                "`{key}.tls.key_file`: cert_file and key_file go together"
+            )));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(Error::config(format!(
+                "`{key}.request_timeout_ms`: must be > 0"
+            )));
+        }
+        let s = &self.stream;
+        if !valid_name(&s.name) {
+            return Err(Error::config(format!(
+                "`{key}.stream.name`: letters, digits, `-` and `_` only"
+            )));
+        }
+        if s.subject.is_empty()
+            || s.subject.contains([' ', '*', '>'])
+            || s.subject.starts_with('.')
+            || s.subject.ends_with('.')
+            || s.subject.contains("..")
+        {
+            return Err(Error::config(format!(
+                "`{key}.stream.subject`: a literal subject such as vowguard.events"
+            )));
+        }
+        if !matches!(s.replicas, 1 | 3 | 5) {
+            return Err(Error::config(format!("`{key}.stream.replicas`: 1, 3 or 5")));
+        }
+        if s.max_bytes <= 0 || s.max_age_secs == 0 || s.duplicate_window_secs == 0 {
+            return Err(Error::config(format!(
+                "`{key}.stream`: max_bytes, max_age_secs and duplicate_window_secs must be > 0"
+            )));
+        }
+        if s.duplicate_window_secs > s.max_age_secs {
+            return Err(Error::config(format!(
+                "`{key}.stream.duplicate_window_secs`: longer than max_age_secs"
+            )));
+        }
+        let c = &self.consumers;
+        if c.ack_wait_secs == 0 {
+            return Err(Error::config(format!(
+                "`{key}.consumers.ack_wait_secs`: must be > 0"
+            )));
+        }
+        if c.max_deliver < 1 {
+            return Err(Error::config(format!(
+                "`{key}.consumers.max_deliver`: must be >= 1"
+            )));
+        }
+        if c.max_ack_pending < 1 || c.batch == 0 || c.batch as i64 > c.max_ack_pending {
+            return Err(Error::config(format!(
+                "`{key}.consumers.batch`: between 1 and max_ack_pending"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The deadline of API calls and PubAcks.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub(crate) fn resolve_auth(
+        &self,
+        key: &str,
+        lookup: &dyn SecretLookup,
+        base_dir: &Path,
+    ) -> Result<Auth, Error> {
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            let pass = password.resolve(&format!("{key}.password"), lookup, base_dir)?;
+            return Ok(Auth::UserPassword(user.clone(), pass));
+        }
+        if let Some(token) = &self.token {
+            return Ok(Auth::Token(token.resolve(
+                &format!("{key}.token"),
+                lookup,
+                base_dir,
+            )?));
+        }
+        if let Some(seed) = &self.nkey_seed {
+            let seed = seed.resolve(&format!("{key}.nkey_seed"), lookup, base_dir)?;
+            if !seed.expose_secret().starts_with("SU") {
+                return Err(Error::config(format!(
+                    "`{key}.nkey_seed`: not a user NKey seed (it starts with SU)"
+                )));
+            }
+            return Ok(Auth::NKey(seed));
+        }
+        if let Some(creds) = &self.credentials {
+            let text = creds.resolve(&format!("{key}.credentials"), lookup, base_dir)?;
+            if !text.expose_secret().contains("BEGIN NATS USER JWT") {
+                return Err(Error::config(format!(
+                    "`{key}.credentials`: not a NATS creds file (no USER JWT block)"
+                )));
+            }
+            return Ok(Auth::Creds(text));
+        }
+        Ok(Auth::None)
+    }
+
+    /// The config key of the credential in use, named when the server refuses it.
+    pub(crate) fn auth_key(&self, key: &str) -> String {
+        if self.password.is_some() {
+            format!("{key}.user/{key}.password")
+        } else if self.token.is_some() {
+            format!("{key}.token")
+        } else if self.nkey_seed.is_some() {
+            format!("{key}.nkey_seed")
+        } else if self.credentials.is_some() {
+            format!("{key}.credentials")
+        } else {
+            format!("{key} (no credentials configured)")
+        }
+    }
+}
+
+/// Stream and consumer names: `[A-Za-z0-9_-]+`.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> JetStreamConfig {
+        toml::from_str(text).expect("parses")
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = parse("");
+        c.validate("queue").expect("valid");
+        assert_eq!(c.stream.name, "VOWGUARD");
+        assert_eq!(c.consumers.max_deliver, 8);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("servers = []", "`queue.servers`"),
+            ("servers = [\"nats://u:p@h:4222\"]", "`queue.servers[0]`"),
+            ("user = \"a\"", "`queue.password`"),
+            (
+                "token = { env = \"T\" }\nnkey_seed = { env = \"N\" }",
+                "choose one",
+            ),
+            ("[stream]\nreplicas = 2", "`queue.stream.replicas`"),
+            ("[stream]\nname = \"a.b\"", "`queue.stream.name`"),
+            ("[stream]\nsubject = \"a.>\"", "`queue.stream.subject`"),
+            (
+                "[consumers]\nmax_deliver = 0",
+                "`queue.consumers.max_deliver`",
+            ),
+            ("[consumers]\nbatch = 2000", "`queue.consumers.batch`"),
+            ("[tls]\ncert_file = \"c.pem\"", "`queue.tls.key_file`"),
+        ];
+        for (text, want) in cases {
+            let err = parse(text).validate("queue").expect_err(text);
+            assert!(err.message().contains(want), "{text}: {}", err.message());
+        }
+    }
+
+    #[test]
+    fn inline_secrets_and_unknown_keys_are_refused() {
+        assert!(toml::from_str::<JetStreamConfig>("token = \"abc\"").is_err());
+        assert!(toml::from_str::<JetStreamConfig>("sever = []").is_err());
+    }
+
+    #[test]
+    fn credentials_are_resolved_and_checked_without_echo() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("bad.creds"), "hunter2").expect("write");
+        let c = parse("credentials = { file = \"bad.creds\" }");
+        let err = c
+            .resolve_auth("queue", &vowguard_core::SecretMap::new(), dir.path())
+            .err()
+            .expect("refused");
+        assert!(err.message().contains("`queue.credentials`"));
+        assert!(!err.message().contains("hunter2"));
+
+        let c = parse("nkey_seed = { env = \"SEED\" }");
+        let lookup = vowguard_core::SecretMap::new().with("SEED", "SAxyz");
+        let err = c
+            .resolve_auth("queue", &lookup, dir.path())
+            .err()
+            .expect("refused");
+        assert!(err.message().contains("`queue.nkey_seed`"));
+        assert!(!err.message().contains("SAxyz"));
+
+        let c = parse("user = \"u\"\npassword = { env = \"MISSING\" }");
+        let err = c
+            .resolve_auth("queue", &vowguard_core::SecretMap::new(), dir.path())
+            .err()
+            .expect("refused");
+        assert!(err.message().contains("queue.password"));
+    }
+}

@@ -1,0 +1,35 @@
+//! The NATS JetStream queue backend of vowguard: several replicas share one durable stream,
+//! nothing acknowledged is lost, nothing is sent twice.
+//!
+//! * [`JetStream::connect`] connects with the configured credentials (user/password, token,
+//!   NKey, creds file; TLS) and creates the event stream or checks the existing one,
+//!   refusing a conflicting field by name.
+//! * [`JetStream::publish`] stores an event with `Nats-Msg-Id` = event id and waits for the
+//!   PubAck; intake acknowledges its client only after it. A retried publish inside the
+//!   duplicate window is a success.
+//! * [`JetStream::consumer`] opens the durable pull consumer of a sink (or of the alert path),
+//!   shared by all replicas so the work spreads; [`SinkConsumer::process`] acks each event
+//!   only after its outcome (see the [`consumer`] module).
+//! * [`JetStream::shared_state`] is a KV bucket for "already sent" marks and leases decided
+//!   by the server, so two replicas never page twice (see the [`kv`] module).
+//!
+//! * [`JetStreamDelivery`] runs the sinks of this replica from their consumers, and
+//!   [`JetStream`] implements the pipeline's `EventQueue` for intake.
+//!
+//! Semantics relied on are in `shared/PROTOCOLS-RESPONSE.md` §8.
+
+mod client;
+mod config;
+pub mod consumer;
+mod delivery;
+pub mod kv;
+mod status;
+
+pub use client::{JetStream, Published, RETRY_AFTER};
+pub use config::{ConsumerSettings, JetStreamConfig, Storage, StreamSettings, TlsSettings};
+pub use consumer::{
+    BatchHandler, BatchReport, ConsumerCounts, Delivery, ExhaustedEvents, SinkConsumer,
+};
+pub use delivery::{DeliveryCounters, JetStreamDelivery};
+pub use kv::{Lease, SharedState};
+pub use status::{ConsumerStatus, StreamStatus};
