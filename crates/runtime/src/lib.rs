@@ -21,6 +21,7 @@ pub mod response_api;
 pub mod response_cli;
 pub mod server;
 pub mod source;
+pub mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -224,6 +225,8 @@ async fn run_server(
     };
     let response_api = response_api::router(assembly.response.clone(), admin_token.clone());
     let pipeline_audit = audit_log.as_ref().map(|l| audit::pipeline_audit(l, "http"));
+    // Before the pipeline starts, so its latency histogram registers with the exporter.
+    telemetry::exporter();
     let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
