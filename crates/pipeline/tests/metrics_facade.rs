@@ -40,11 +40,7 @@ type Entry = (
 fn find<'a>(entries: &'a [Entry], name: &str, label: Option<(&str, &str)>) -> Option<&'a Entry> {
     entries.iter().find(|(key, ..)| {
         key.key().name() == name
-            && label.is_none_or(|(k, v)| {
-                key.key()
-                    .labels()
-                    .any(|l| l.key() == k && l.value() == v)
-            })
+            && label.is_none_or(|(k, v)| key.key().labels().any(|l| l.key() == k && l.value() == v))
     })
 }
 
@@ -52,7 +48,9 @@ fn find<'a>(entries: &'a [Entry], name: &str, label: Option<(&str, &str)>) -> Op
 async fn a_host_recorder_receives_the_pipelines_metrics() {
     let recorder = DebuggingRecorder::new();
     let snapshotter: Snapshotter = recorder.snapshotter();
-    recorder.install().expect("no other recorder in this test binary");
+    recorder
+        .install()
+        .expect("no other recorder in this test binary");
 
     let dir = tempfile::tempdir().unwrap();
     let pipeline = Pipeline::start(PipelineSpec {
@@ -79,8 +77,8 @@ async fn a_host_recorder_receives_the_pipelines_metrics() {
     pipeline.metrics().emit();
 
     let entries = snapshotter.snapshot().into_vec();
-    let (key, ..) = find(&entries, "vowguard_events_received_total", None)
-        .expect("events received is emitted");
+    let (key, ..) =
+        find(&entries, "vowguard_events_received_total", None).expect("events received is emitted");
     assert_eq!(key.kind(), MetricKind::Counter);
     match find(&entries, "vowguard_events_received_total", None) {
         Some((_, _, _, DebugValue::Counter(n))) => assert_eq!(*n, 5),
@@ -94,7 +92,11 @@ async fn a_host_recorder_receives_the_pipelines_metrics() {
         Some((_, _, _, DebugValue::Counter(n))) => assert_eq!(*n, 5),
         other => panic!("{other:?}"),
     }
-    match find(&entries, "vowguard_sink_queue_depth", Some(("sink", "splunk"))) {
+    match find(
+        &entries,
+        "vowguard_sink_queue_depth",
+        Some(("sink", "splunk")),
+    ) {
         Some((key, _, _, DebugValue::Gauge(_))) => assert_eq!(key.kind(), MetricKind::Gauge),
         other => panic!("{other:?}"),
     }

@@ -14,6 +14,7 @@ pub mod assemble;
 pub mod audit;
 pub mod breach_watch;
 pub mod config;
+pub mod console;
 pub mod dlq;
 pub mod logging;
 pub mod reports;
@@ -227,6 +228,7 @@ async fn run_server(
     let pipeline_audit = audit_log.as_ref().map(|l| audit::pipeline_audit(l, "http"));
     // Before the pipeline starts, so its latency histogram registers with the exporter.
     telemetry::exporter();
+    let console_sinks = assembly.spec.sinks.clone();
     let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
@@ -272,7 +274,18 @@ async fn run_server(
     tracing::info!(listen = %settings.listen, data_dir = %assembly.data_dir.display(), "vowguard started; serving POST /v1/events");
     let served = axum::serve(
         listener,
-        server::router(state.clone(), max_body_bytes).merge(response_api),
+        server::router(state.clone(), max_body_bytes)
+            .merge(response_api)
+            .merge(
+                console::Console::new(
+                    state.clone(),
+                    assembly.response.clone(),
+                    console_sinks,
+                    audit_log.clone(),
+                    assembly.data_dir.clone(),
+                )
+                .router(),
+            ),
     )
     .with_graceful_shutdown(stop)
     .await
