@@ -70,6 +70,16 @@ pub struct ReplayReport {
 /// Sends the pending dead letters (of `sink`, or all) to their sinks again, through a
 /// pipeline of its own (shared retry policy, circuit breaker off so it ends).
 pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayReport, Error> {
+    replay_reporting(assembly, sink, &|| {}).await
+}
+
+/// Like [`replay`], calling `done` as each letter is finished (delivered or failed again):
+/// what the progress bar of `vowguard dlq replay` counts.
+pub async fn replay_reporting(
+    assembly: Assembly,
+    sink: Option<&str>,
+    done: &(dyn Fn() + Sync),
+) -> Result<ReplayReport, Error> {
     // Replays are audited (the events re-accepted, their outcomes, who replayed what).
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     let actor = format!(
@@ -82,6 +92,7 @@ pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayRepo
         audit_log.as_ref(),
         &actor,
         sink,
+        done,
     )
     .await;
     crate::audit::close(audit_log).await;
@@ -96,6 +107,7 @@ pub async fn replay_with(
     audit_log: Option<&vowguard_audit::AuditLog>,
     actor: &str,
     sink: Option<&str>,
+    done: &(dyn Fn() + Sync),
 ) -> Result<ReplayReport, Error> {
     let letters = pending(data_dir, sink)?;
     let mut report = ReplayReport::default();
@@ -126,8 +138,14 @@ pub async fn replay_with(
             audit_log.map(|l| crate::audit::pipeline_audit(l, "replay")),
         )
         .await?;
+        let mut deliveries = Vec::with_capacity(batch.len());
         for letter in &batch {
-            pipeline.submit(letter.event.clone()).await?;
+            deliveries.push(pipeline.submit(letter.event.clone()).await?.delivery);
+        }
+        for delivery in deliveries {
+            // Resolves once the sink is done with the letter (delivered or failed again).
+            let _ = delivery.await;
+            done();
         }
         pipeline.shutdown().await;
         let failed_again = read_dead_letters(&dir.join("dead_letters.jsonl"))?;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod console;
 pub mod dlq;
 pub mod logging;
+pub mod progress;
 pub mod reports;
 pub mod response_api;
 pub mod response_cli;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use vowguard_core::{Error, ProcessEnv, SecretLookup, registry};
 use vowguard_runtime::logging::{escape_control, escape_control_keep_lines};
-use vowguard_runtime::{Config, Environment, SourceConfig, assemble};
+use vowguard_runtime::{Config, Environment, SourceConfig, assemble, progress};
 
 /// vowguard forwards a wedding platform's security events to SIEMs (Splunk, Elasticsearch,
 /// Datadog, ArcSight, QRadar), enriches them with threat intelligence and wedding context,
@@ -826,7 +826,11 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
         }
         DlqAction::Replay { config, sink } => {
             let assembly = load(&config)?;
-            let report = dlq::replay(assembly, sink.as_deref()).await?;
+            let total = dlq::pending(&assembly.data_dir, sink.as_deref())?.len();
+            let bar = progress::bar(total as u64, "replaying");
+            let report = dlq::replay_reporting(assembly, sink.as_deref(), &|| bar.inc(1)).await;
+            bar.finish_and_clear();
+            let report = report?;
             println!(
                 "replayed {}: {} delivered, {} failed again, {} skipped (sink no longer configured)",
                 report.replayed,

@@ -522,6 +522,7 @@ async fn replay(
         console.audit.as_ref(),
         "console",
         Some(&form.sink),
+        &|| {},
     )
     .await;
     let body = match result {
@@ -604,7 +605,7 @@ async fn incidents(State(console): State<Arc<Console>>, headers: HeaderMap) -> R
         }
         Ok(reports) => match tokio::time::timeout(STORE_TIMEOUT, reports.store.breaches()).await {
             Err(_) => {
-                body.push_str("<p class=\"bad\">The report store did not answer in time.</p>")
+                body.push_str("<p class=\"bad\">The report store did not answer in time.</p>");
             }
             Ok(Err(e)) => {
                 let _ = write!(
