@@ -24,6 +24,7 @@ pub mod response_cli;
 pub mod server;
 pub mod source;
 pub mod telemetry;
+pub mod top;
 
 use std::future::Future;
 use std::sync::Arc;

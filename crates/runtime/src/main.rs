@@ -53,6 +53,16 @@ enum LogFormat {
     reason = "parsed once per process; boxing would only obscure the clap definitions"
 )]
 enum Command {
+    /// A live terminal view of a running instance (its `/metrics`): sinks, notifiers,
+    /// totals and rates, refreshed every interval; `q` quits.
+    Top {
+        /// The instance's HTTP server (its `[server] listen` address).
+        #[arg(long, default_value = "http://127.0.0.1:8686")]
+        url: String,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+    },
     /// Run the pipeline: read events from the configured source until it ends, deliver
     /// every one, then exit 0.
     Run {
@@ -345,6 +355,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run { config } => run(&config).await,
+            Command::Top { url, interval } => match Duration::try_from_secs_f64(interval) {
+                Ok(every) if every >= Duration::from_millis(100) => {
+                    vowguard_runtime::top::run(&url, every).await
+                }
+                _ => Err(Error::invalid_input(
+                    "--interval must be at least 0.1 (seconds)",
+                )),
+            },
             Command::Validate {
                 config,
                 skip_healthchecks,
