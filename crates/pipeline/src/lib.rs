@@ -54,7 +54,8 @@ pub use enrich::{EnricherBreakerOptions, EnricherMetrics};
 pub use intake::DEFAULT_MAX_INTAKE_BYTES;
 pub use metrics::{
     DeadLetterMetrics, IntakeMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram,
-    LogFileMetrics, MetricsSnapshot, NotifierMetrics, SinkMetrics,
+    LogFileMetrics, METRICS, MetricsSnapshot, NotifierMetrics, PUBLISH_INTERVAL,
+    SINK_REQUEST_DURATION, SinkMetrics, describe_metrics,
 };
 pub use notify::{NOTIFICATIONS_FILE, NotificationLog, NotificationRecord};
 pub use pipeline::{

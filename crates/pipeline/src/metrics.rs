@@ -1,4 +1,13 @@
-//! Counters kept by the pipeline, per sink and per notifier.
+//! Counters kept by the pipeline, per sink and per notifier, and their emission through
+//! the [`metrics`] facade.
+//!
+//! The pipeline keeps its own counters (read with [`crate::Pipeline::metrics`]) and
+//! publishes them through the `metrics` facade, so the recorder a host installs
+//! (`metrics::set_global_recorder`, a Prometheus or StatsD exporter, a test recorder) sees
+//! them under the names below: counters and gauges every [`PUBLISH_INTERVAL`] while the
+//! pipeline runs (and whenever [`MetricsSnapshot::emit`] is called), the sink request
+//! latency histogram ([`SINK_REQUEST_DURATION`]) sample by sample as requests complete.
+//! Without an installed recorder the facade does nothing.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -11,11 +20,36 @@ pub const LATENCY_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// How often a running pipeline publishes its counters and gauges through the `metrics`
+/// facade.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The name of the per-sink request latency histogram (seconds, label `sink`), recorded
+/// through the `metrics` facade as each request completes. Exporters should use
+/// [`LATENCY_BUCKETS`] as its buckets.
+pub const SINK_REQUEST_DURATION: &str = "vowguard_sink_request_duration_seconds";
+
+/// A handle on the facade's histogram (the no-op one until a sink id registers it).
+struct FacadeHistogram(metrics::Histogram);
+
+impl Default for FacadeHistogram {
+    fn default() -> Self {
+        Self(metrics::Histogram::noop())
+    }
+}
+
+impl std::fmt::Debug for FacadeHistogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FacadeHistogram")
+    }
+}
+
 /// A fixed-bucket latency histogram (Prometheus style: cumulative when rendered).
 #[derive(Debug, Default)]
 pub(crate) struct Histogram {
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     sum_micros: AtomicU64,
+    facade: FacadeHistogram,
 }
 
 impl Histogram {
@@ -28,6 +62,7 @@ impl Histogram {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_micros
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.facade.0.record(secs);
     }
 
     fn snapshot(&self) -> LatencyHistogram {
@@ -231,6 +266,22 @@ impl MetricsSnapshot {
 }
 
 impl SinkCounters {
+    /// Counters of the sink `id`, its latency histogram registered with the `metrics`
+    /// recorder installed now (the global one, or none).
+    pub(crate) fn new(id: &str) -> Self {
+        let counters = Self::default();
+        Self {
+            latency: Histogram {
+                facade: FacadeHistogram(metrics::histogram!(
+                    SINK_REQUEST_DURATION,
+                    "sink" => id.to_owned()
+                )),
+                ..counters.latency
+            },
+            ..counters
+        }
+    }
+
     pub(crate) fn snapshot(&self, queued: u64) -> SinkMetrics {
         let oldest = self.oldest_pending_ms.load(Ordering::Relaxed);
         let age = if oldest == 0 {
@@ -260,6 +311,275 @@ impl NotifierCounters {
             sent: self.sent.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Every metric the pipeline emits through the `metrics` facade: name, kind
+/// (`counter`, `gauge` or `histogram`) and help text.
+pub const METRICS: &[(&str, &str, &str)] = &[
+    (
+        "vowguard_events_received_total",
+        "counter",
+        "Events submitted to the pipeline.",
+    ),
+    (
+        "vowguard_events_journaled_total",
+        "counter",
+        "Events made durable in the journal (enriched, when enrichers are configured).",
+    ),
+    (
+        "vowguard_events_dropped_total",
+        "counter",
+        "Events refused because the journal was full.",
+    ),
+    (
+        "vowguard_intake_journaled_total",
+        "counter",
+        "Events made durable in the intake journal, raw, before enrichment (0 without enrichers).",
+    ),
+    (
+        "vowguard_enrichment_lag_events",
+        "gauge",
+        "Events durable in the intake journal and not yet enriched into the journal.",
+    ),
+    (
+        "vowguard_intake_journal_bytes",
+        "gauge",
+        "Bytes of the intake journal on disk.",
+    ),
+    (
+        "vowguard_intake_journal_max_bytes",
+        "gauge",
+        "Configured bound of the intake journal (0 without enrichers: no intake journal).",
+    ),
+    (
+        "vowguard_intake_journal_records",
+        "gauge",
+        "Records retained in the intake journal.",
+    ),
+    (
+        "vowguard_events_not_fully_enriched_total",
+        "counter",
+        "Events an enricher did not contribute to.",
+    ),
+    (
+        "vowguard_alerts_routed_total",
+        "counter",
+        "Alerts handed to notifiers.",
+    ),
+    (
+        "vowguard_journal_bytes",
+        "gauge",
+        "Bytes of the journal on disk.",
+    ),
+    (
+        "vowguard_journal_max_bytes",
+        "gauge",
+        "Configured bound of the journal.",
+    ),
+    (
+        "vowguard_journal_records",
+        "gauge",
+        "Records retained in the journal.",
+    ),
+    (
+        "vowguard_dead_letter_bytes",
+        "gauge",
+        "Bytes of the dead-letter files (never deleted before they are replayed).",
+    ),
+    (
+        "vowguard_dead_letter_records",
+        "gauge",
+        "Dead letters stored.",
+    ),
+    (
+        "vowguard_dead_letter_files",
+        "gauge",
+        "Dead-letter files (the active one and rotated ones).",
+    ),
+    (
+        "vowguard_dead_letter_write_failures_total",
+        "counter",
+        "Dead-letter writes that failed and were retried (the events stayed in the journal).",
+    ),
+    (
+        "vowguard_notification_log_bytes",
+        "gauge",
+        "Bytes of the notification log files.",
+    ),
+    (
+        "vowguard_notification_log_records",
+        "gauge",
+        "Records in the notification log files.",
+    ),
+    (
+        "vowguard_notification_log_files",
+        "gauge",
+        "Notification log files (the active one and rotated ones).",
+    ),
+    (
+        "vowguard_sink_delivered_total",
+        "counter",
+        "Events delivered per sink.",
+    ),
+    (
+        "vowguard_sink_retried_total",
+        "counter",
+        "Event deliveries retried per sink.",
+    ),
+    (
+        "vowguard_sink_dead_lettered_total",
+        "counter",
+        "Events dead-lettered per sink.",
+    ),
+    (
+        "vowguard_sink_queue_depth",
+        "gauge",
+        "Journaled events a sink has not finished.",
+    ),
+    (
+        "vowguard_sink_oldest_undelivered_age_seconds",
+        "gauge",
+        "Age of the oldest event being delivered.",
+    ),
+    (
+        "vowguard_sink_circuit_open",
+        "gauge",
+        "1 while the sink's circuit breaker is open.",
+    ),
+    (
+        "vowguard_sink_requests_in_flight",
+        "gauge",
+        "Batches a sink has in flight now.",
+    ),
+    (
+        "vowguard_sink_concurrency_limit",
+        "gauge",
+        "Batches a sink may have in flight (request.concurrency, or the adaptive limit now).",
+    ),
+    (
+        SINK_REQUEST_DURATION,
+        "histogram",
+        "Duration of requests to each sink.",
+    ),
+    (
+        "vowguard_enricher_calls_total",
+        "counter",
+        "Calls made to each enricher (probes included).",
+    ),
+    (
+        "vowguard_enricher_timeouts_total",
+        "counter",
+        "Enricher calls that ran out of time.",
+    ),
+    (
+        "vowguard_enricher_errors_total",
+        "counter",
+        "Enricher calls that returned an error.",
+    ),
+    (
+        "vowguard_enricher_skipped_total",
+        "counter",
+        "Events that skipped an enricher because its circuit was open.",
+    ),
+    (
+        "vowguard_enricher_circuit_opened_total",
+        "counter",
+        "Times an enricher's circuit opened.",
+    ),
+    (
+        "vowguard_enricher_circuit_open",
+        "gauge",
+        "1 while an enricher is skipped (circuit open or half-open).",
+    ),
+    (
+        "vowguard_notifier_sent_total",
+        "counter",
+        "Alerts delivered per notifier.",
+    ),
+    (
+        "vowguard_notifier_failed_total",
+        "counter",
+        "Alerts not delivered per notifier.",
+    ),
+    (
+        "vowguard_notifier_retried_total",
+        "counter",
+        "Alert retries per notifier.",
+    ),
+];
+
+/// Describes every metric of [`METRICS`] (help text, and seconds as the latency
+/// histogram's unit) to the recorder installed now.
+pub fn describe_metrics() {
+    for &(name, kind, help) in METRICS {
+        match kind {
+            "counter" => metrics::describe_counter!(name, help),
+            "gauge" => metrics::describe_gauge!(name, help),
+            _ => metrics::describe_histogram!(name, metrics::Unit::Seconds, help),
+        }
+    }
+}
+
+impl MetricsSnapshot {
+    /// Emits every counter and gauge of this snapshot through the `metrics` facade (to the
+    /// recorder installed now): counters as absolute values, gauges set, with the names of
+    /// [`METRICS`] and the labels `sink`, `notifier` and `enricher`. The latency histogram
+    /// is not here: its samples are recorded as requests complete.
+    pub fn emit(&self) {
+        use metrics::{counter, gauge};
+        counter!("vowguard_events_received_total").absolute(self.events_in);
+        counter!("vowguard_events_journaled_total").absolute(self.events_journaled);
+        counter!("vowguard_events_dropped_total").absolute(self.events_dropped_full());
+        let intake = self.intake.clone().unwrap_or_default();
+        counter!("vowguard_intake_journaled_total").absolute(intake.journaled);
+        gauge!("vowguard_enrichment_lag_events").set(intake.awaiting_enrichment as f64);
+        gauge!("vowguard_intake_journal_bytes").set(intake.journal.bytes as f64);
+        gauge!("vowguard_intake_journal_max_bytes").set(intake.journal.max_bytes as f64);
+        gauge!("vowguard_intake_journal_records").set(intake.journal.records as f64);
+        counter!("vowguard_events_not_fully_enriched_total")
+            .absolute(self.events_not_fully_enriched);
+        counter!("vowguard_alerts_routed_total").absolute(self.alerts_routed);
+        gauge!("vowguard_journal_bytes").set(self.journal.bytes as f64);
+        gauge!("vowguard_journal_max_bytes").set(self.journal.max_bytes as f64);
+        gauge!("vowguard_journal_records").set(self.journal.records as f64);
+        gauge!("vowguard_dead_letter_bytes").set(self.dead_letters.bytes as f64);
+        gauge!("vowguard_dead_letter_records").set(self.dead_letters.letters as f64);
+        gauge!("vowguard_dead_letter_files").set(self.dead_letters.files as f64);
+        counter!("vowguard_dead_letter_write_failures_total")
+            .absolute(self.dead_letters.write_failures);
+        gauge!("vowguard_notification_log_bytes").set(self.notification_log.bytes as f64);
+        gauge!("vowguard_notification_log_records").set(self.notification_log.records as f64);
+        gauge!("vowguard_notification_log_files").set(self.notification_log.files as f64);
+        for (id, s) in &self.sinks {
+            let sink = [("sink", id.clone())];
+            counter!("vowguard_sink_delivered_total", &sink).absolute(s.delivered);
+            counter!("vowguard_sink_retried_total", &sink).absolute(s.retried);
+            counter!("vowguard_sink_dead_lettered_total", &sink).absolute(s.dead_lettered);
+            gauge!("vowguard_sink_queue_depth", &sink).set(s.queued as f64);
+            gauge!("vowguard_sink_oldest_undelivered_age_seconds", &sink)
+                .set(s.oldest_undelivered_age_seconds);
+            gauge!("vowguard_sink_circuit_open", &sink).set(f64::from(u8::from(s.circuit_open)));
+            gauge!("vowguard_sink_requests_in_flight", &sink).set(s.requests_in_flight as f64);
+            gauge!("vowguard_sink_concurrency_limit", &sink).set(s.concurrency_limit as f64);
+        }
+        for (id, e) in &self.enrichers {
+            let enricher = [("enricher", id.clone())];
+            counter!("vowguard_enricher_calls_total", &enricher).absolute(e.calls);
+            counter!("vowguard_enricher_timeouts_total", &enricher).absolute(e.timeouts);
+            counter!("vowguard_enricher_errors_total", &enricher).absolute(e.errors);
+            counter!("vowguard_enricher_skipped_total", &enricher).absolute(e.skipped);
+            counter!("vowguard_enricher_circuit_opened_total", &enricher)
+                .absolute(e.circuit_opened);
+            gauge!("vowguard_enricher_circuit_open", &enricher)
+                .set(f64::from(u8::from(e.circuit_open)));
+        }
+        for (id, n) in &self.notifiers {
+            let notifier = [("notifier", id.clone())];
+            counter!("vowguard_notifier_sent_total", &notifier).absolute(n.sent);
+            counter!("vowguard_notifier_failed_total", &notifier).absolute(n.failed);
+            counter!("vowguard_notifier_retried_total", &notifier).absolute(n.retried);
         }
     }
 }

@@ -379,7 +379,7 @@ impl Pipeline {
                 return Err(Error::config(format!("duplicate sink id `{}`", sink.id)));
             }
             sink.request.validate(&sink.id)?;
-            let counters = Arc::new(SinkCounters::default());
+            let counters = Arc::new(SinkCounters::new(&sink.id));
             sink_counters.insert(sink.id.clone(), counters.clone());
             let worker = SinkWorker {
                 reader: journal.reader(&sink_reader(&sink.id))?,
@@ -534,6 +534,8 @@ impl Pipeline {
             shared: shared.clone(),
         };
         let stage = tokio::spawn(stage.run(rx));
+        crate::metrics::describe_metrics();
+        tokio::spawn(publish_metrics(Arc::downgrade(&shared)));
         Ok(Self {
             intake,
             shared,
@@ -970,5 +972,19 @@ impl Stage {
                 }
             }
         }
+    }
+}
+
+/// Publishes the pipeline's counters and gauges through the `metrics` facade every
+/// [`crate::metrics::PUBLISH_INTERVAL`] until the pipeline is gone.
+async fn publish_metrics(shared: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(crate::metrics::PUBLISH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.snapshot().emit();
     }
 }

@@ -70,17 +70,53 @@ pub struct ReplayReport {
 /// Sends the pending dead letters (of `sink`, or all) to their sinks again, through a
 /// pipeline of its own (shared retry policy, circuit breaker off so it ends).
 pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayReport, Error> {
-    let data_dir = assembly.data_dir.clone();
-    let letters = pending(&data_dir, sink)?;
-    let mut report = ReplayReport::default();
+    replay_reporting(assembly, sink, &|| {}).await
+}
+
+/// Like [`replay`], calling `done` as each letter is finished (delivered or failed again):
+/// what the progress bar of `vowguard dlq replay` counts.
+pub async fn replay_reporting(
+    assembly: Assembly,
+    sink: Option<&str>,
+    done: &(dyn Fn() + Sync),
+) -> Result<ReplayReport, Error> {
     // Replays are audited (the events re-accepted, their outcomes, who replayed what).
-    let audit_log = assembly.audit.open(&data_dir).await?;
+    let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     let actor = format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     );
-    let scratch = data_dir.join(format!("replay-{}", std::process::id()));
-    let mut sinks = assembly.spec.sinks;
+    let report = replay_with(
+        &assembly.data_dir,
+        assembly.spec.sinks,
+        audit_log.as_ref(),
+        &actor,
+        sink,
+        done,
+    )
+    .await;
+    crate::audit::close(audit_log).await;
+    report
+}
+
+/// Like [`replay`], with the sinks, the audit log (left open) and the actor given: what
+/// the operator console's replay runs in a running instance.
+pub async fn replay_with(
+    data_dir: &Path,
+    mut sinks: Vec<vowguard_pipeline::SinkSpec>,
+    audit_log: Option<&vowguard_audit::AuditLog>,
+    actor: &str,
+    sink: Option<&str>,
+    done: &(dyn Fn() + Sync),
+) -> Result<ReplayReport, Error> {
+    let letters = pending(data_dir, sink)?;
+    let mut report = ReplayReport::default();
+    let actor = actor.to_owned();
+    let scratch = data_dir.join(format!(
+        "replay-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    ));
     let mut ids: Vec<String> = letters.iter().map(|l| l.sink.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -99,13 +135,17 @@ pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayRepo
                 sinks: vec![spec],
                 ..PipelineSpec::default()
             },
-            audit_log
-                .as_ref()
-                .map(|l| crate::audit::pipeline_audit(l, "replay")),
+            audit_log.map(|l| crate::audit::pipeline_audit(l, "replay")),
         )
         .await?;
+        let mut deliveries = Vec::with_capacity(batch.len());
         for letter in &batch {
-            pipeline.submit(letter.event.clone()).await?;
+            deliveries.push(pipeline.submit(letter.event.clone()).await?.delivery);
+        }
+        for delivery in deliveries {
+            // Resolves once the sink is done with the letter (delivered or failed again).
+            let _ = delivery.await;
+            done();
         }
         pipeline.shutdown().await;
         let failed_again = read_dead_letters(&dir.join("dead_letters.jsonl"))?;
@@ -126,7 +166,7 @@ pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayRepo
                 .and_then(|()| done.sync_data())
                 .map_err(|e| Error::io("cannot write dead_letters.replayed.jsonl", e))?;
         }
-        if let Some(log) = &audit_log {
+        if let Some(log) = audit_log {
             use vowguard_core::AuditTrail as _;
             let delivered: Vec<String> = batch
                 .iter()
@@ -161,7 +201,6 @@ pub async fn replay(assembly: Assembly, sink: Option<&str>) -> Result<ReplayRepo
                 .push((letter.sink, letter.event.id, letter.reason));
         }
     }
-    crate::audit::close(audit_log).await;
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(report)
 }

@@ -15,8 +15,10 @@ pub mod audit;
 pub mod breach_api;
 pub mod breach_watch;
 pub mod config;
+pub mod console;
 pub mod dlq;
 pub mod logging;
+pub mod progress;
 pub mod reports;
 pub mod response_api;
 pub mod response_cli;
@@ -24,6 +26,8 @@ pub mod server;
 pub mod source;
 pub mod webhooks;
 pub mod vulns;
+pub mod telemetry;
+pub mod top;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -253,6 +257,9 @@ async fn run_server(
     };
     let response_api = response_api::router(assembly.response.clone(), admin_token.clone());
     let pipeline_audit = audit_log.as_ref().map(|l| audit::pipeline_audit(l, "http"));
+    // Before the pipeline starts, so its latency histogram registers with the exporter.
+    telemetry::exporter();
+    let console_sinks = assembly.spec.sinks.clone();
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
     let webhooks = webhooks::Intake::open(
@@ -312,7 +319,17 @@ async fn run_server(
             .merge(breach_api::router(
                 state.reports.clone(),
                 state.admin_token.clone(),
-            )),
+            ))
+            .merge(
+                console::Console::new(
+                    state.clone(),
+                    assembly.response.clone(),
+                    console_sinks,
+                    audit_log.clone(),
+                    assembly.data_dir.clone(),
+                )
+                .router(),
+            ),
     )
     .with_graceful_shutdown(stop)
     .await

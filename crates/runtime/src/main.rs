@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use vowguard_core::{Error, ProcessEnv, SecretLookup, registry};
 use vowguard_runtime::logging::{escape_control, escape_control_keep_lines};
-use vowguard_runtime::{Config, Environment, SourceConfig, assemble};
+use vowguard_runtime::{Config, Environment, SourceConfig, assemble, progress};
 
 /// vowguard forwards a wedding platform's security events to SIEMs (Splunk, Elasticsearch,
 /// Datadog, ArcSight, QRadar), enriches them with threat intelligence and wedding context,
@@ -53,6 +53,16 @@ enum LogFormat {
     reason = "parsed once per process; boxing would only obscure the clap definitions"
 )]
 enum Command {
+    /// A live terminal view of a running instance (its `/metrics`): sinks, notifiers,
+    /// totals and rates, refreshed every interval; `q` quits.
+    Top {
+        /// The instance's HTTP server (its `[server] listen` address).
+        #[arg(long, default_value = "http://127.0.0.1:8686")]
+        url: String,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+    },
     /// Run the pipeline: read events from the configured source until it ends, deliver
     /// every one, then exit 0.
     Run {
@@ -355,6 +365,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run { config } => run(&config).await,
+            Command::Top { url, interval } => match Duration::try_from_secs_f64(interval) {
+                Ok(every) if every >= Duration::from_millis(100) => {
+                    vowguard_runtime::top::run(&url, every).await
+                }
+                _ => Err(Error::invalid_input(
+                    "--interval must be at least 0.1 (seconds)",
+                )),
+            },
             Command::Validate {
                 config,
                 skip_healthchecks,
@@ -845,7 +863,11 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
         }
         DlqAction::Replay { config, sink } => {
             let assembly = load(&config)?;
-            let report = dlq::replay(assembly, sink.as_deref()).await?;
+            let total = dlq::pending(&assembly.data_dir, sink.as_deref())?.len();
+            let bar = progress::bar(total as u64, "replaying");
+            let report = dlq::replay_reporting(assembly, sink.as_deref(), &|| bar.inc(1)).await;
+            bar.finish_and_clear();
+            let report = report?;
             println!(
                 "replayed {}: {} delivered, {} failed again, {} skipped (sink no longer configured)",
                 report.replayed,

@@ -1,5 +1,5 @@
 //! The HTTP server: the `http` source (`POST /v1/events`), `GET /health` and
-//! `GET /metrics` (Prometheus text format).
+//! `GET /metrics` (Prometheus text format, rendered by [`crate::telemetry`]).
 //!
 //! `POST /v1/events` takes one event object or an array of them. Each valid event is
 //! submitted; the answer is `202 Accepted` only once every accepted event is durable in the
@@ -9,7 +9,6 @@
 //! "drop_newest"`) the answer is `503` with `Retry-After` and nothing in the request is
 //! acknowledged.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,7 +24,7 @@ use vowguard_core::{
     AlertRouting, Category, EncodedEvent, ErrorKind, Event, EventOutcome, Notifier, Priority, Sink,
     WeddingContext, WeddingPhase,
 };
-use vowguard_pipeline::{LATENCY_BUCKETS, MetricsSnapshot, Pipeline};
+use vowguard_pipeline::Pipeline;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -664,7 +663,14 @@ async fn health(State(state): State<Arc<ServerState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
-    let text = render_prometheus(&state.pipeline.metrics(), &state);
+    let mut text = crate::telemetry::exporter().render(
+        &state.pipeline.metrics(),
+        state.accepted.load(Ordering::Relaxed),
+        state.rejected.load(Ordering::Relaxed),
+    );
+    if let Some(webhooks) = &state.webhooks {
+        webhooks.render_prometheus(&mut text);
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -673,313 +679,4 @@ async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
         text,
     )
         .into_response()
-}
-
-/// Escapes a Prometheus label value (`\`, `"` and newlines).
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Renders the pipeline counters in the Prometheus text exposition format.
-pub fn render_prometheus(m: &MetricsSnapshot, state: &ServerState) -> String {
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
-    let one = |v: u64| vec![(String::new(), v.to_string())];
-    metric(
-        "vowguard_events_received_total",
-        "counter",
-        "Events submitted to the pipeline.",
-        one(m.events_in),
-    );
-    metric(
-        "vowguard_events_journaled_total",
-        "counter",
-        "Events made durable in the journal (enriched, when enrichers are configured).",
-        one(m.events_journaled),
-    );
-    metric(
-        "vowguard_http_events_accepted_total",
-        "counter",
-        "Events accepted on POST /v1/events.",
-        one(state.accepted.load(Ordering::Relaxed)),
-    );
-    metric(
-        "vowguard_http_events_rejected_total",
-        "counter",
-        "Invalid events refused on POST /v1/events.",
-        one(state.rejected.load(Ordering::Relaxed)),
-    );
-    metric(
-        "vowguard_events_dropped_total",
-        "counter",
-        "Events refused because the journal was full.",
-        one(m.events_dropped_full()),
-    );
-    let intake = m.intake.clone().unwrap_or_default();
-    metric(
-        "vowguard_intake_journaled_total",
-        "counter",
-        "Events made durable in the intake journal, raw, before enrichment (0 without enrichers).",
-        one(intake.journaled),
-    );
-    metric(
-        "vowguard_enrichment_lag_events",
-        "gauge",
-        "Events durable in the intake journal and not yet enriched into the journal.",
-        one(intake.awaiting_enrichment),
-    );
-    metric(
-        "vowguard_intake_journal_bytes",
-        "gauge",
-        "Bytes of the intake journal on disk.",
-        one(intake.journal.bytes),
-    );
-    metric(
-        "vowguard_intake_journal_max_bytes",
-        "gauge",
-        "Configured bound of the intake journal (0 without enrichers: no intake journal).",
-        one(intake.journal.max_bytes),
-    );
-    metric(
-        "vowguard_intake_journal_records",
-        "gauge",
-        "Records retained in the intake journal.",
-        one(intake.journal.records),
-    );
-    metric(
-        "vowguard_events_not_fully_enriched_total",
-        "counter",
-        "Events an enricher did not contribute to.",
-        one(m.events_not_fully_enriched),
-    );
-    metric(
-        "vowguard_alerts_routed_total",
-        "counter",
-        "Alerts handed to notifiers.",
-        one(m.alerts_routed),
-    );
-    metric(
-        "vowguard_journal_bytes",
-        "gauge",
-        "Bytes of the journal on disk.",
-        one(m.journal.bytes),
-    );
-    metric(
-        "vowguard_journal_max_bytes",
-        "gauge",
-        "Configured bound of the journal.",
-        one(m.journal.max_bytes),
-    );
-    metric(
-        "vowguard_journal_records",
-        "gauge",
-        "Records retained in the journal.",
-        one(m.journal.records),
-    );
-    metric(
-        "vowguard_dead_letter_bytes",
-        "gauge",
-        "Bytes of the dead-letter files (never deleted before they are replayed).",
-        one(m.dead_letters.bytes),
-    );
-    metric(
-        "vowguard_dead_letter_records",
-        "gauge",
-        "Dead letters stored.",
-        one(m.dead_letters.letters),
-    );
-    metric(
-        "vowguard_dead_letter_files",
-        "gauge",
-        "Dead-letter files (the active one and rotated ones).",
-        one(m.dead_letters.files),
-    );
-    metric(
-        "vowguard_dead_letter_write_failures_total",
-        "counter",
-        "Dead-letter writes that failed and were retried (the events stayed in the journal).",
-        one(m.dead_letters.write_failures),
-    );
-    metric(
-        "vowguard_notification_log_bytes",
-        "gauge",
-        "Bytes of the notification log files.",
-        one(m.notification_log.bytes),
-    );
-    metric(
-        "vowguard_notification_log_records",
-        "gauge",
-        "Records in the notification log files.",
-        one(m.notification_log.records),
-    );
-    metric(
-        "vowguard_notification_log_files",
-        "gauge",
-        "Notification log files (the active one and rotated ones).",
-        one(m.notification_log.files),
-    );
-    let per_sink = |f: &dyn Fn(&vowguard_pipeline::SinkMetrics) -> String| {
-        m.sinks
-            .iter()
-            .map(|(id, s)| (format!("{{sink=\"{}\"}}", label(id)), f(s)))
-            .collect::<Vec<_>>()
-    };
-    metric(
-        "vowguard_sink_delivered_total",
-        "counter",
-        "Events delivered per sink.",
-        per_sink(&|s| s.delivered.to_string()),
-    );
-    metric(
-        "vowguard_sink_retried_total",
-        "counter",
-        "Event deliveries retried per sink.",
-        per_sink(&|s| s.retried.to_string()),
-    );
-    metric(
-        "vowguard_sink_dead_lettered_total",
-        "counter",
-        "Events dead-lettered per sink.",
-        per_sink(&|s| s.dead_lettered.to_string()),
-    );
-    metric(
-        "vowguard_sink_queue_depth",
-        "gauge",
-        "Journaled events a sink has not finished.",
-        per_sink(&|s| s.queued.to_string()),
-    );
-    metric(
-        "vowguard_sink_oldest_undelivered_age_seconds",
-        "gauge",
-        "Age of the oldest event being delivered.",
-        per_sink(&|s| s.oldest_undelivered_age_seconds.to_string()),
-    );
-    metric(
-        "vowguard_sink_circuit_open",
-        "gauge",
-        "1 while the sink's circuit breaker is open.",
-        per_sink(&|s| u8::from(s.circuit_open).to_string()),
-    );
-    metric(
-        "vowguard_sink_requests_in_flight",
-        "gauge",
-        "Batches a sink has in flight now.",
-        per_sink(&|s| s.requests_in_flight.to_string()),
-    );
-    metric(
-        "vowguard_sink_concurrency_limit",
-        "gauge",
-        "Batches a sink may have in flight (request.concurrency, or the adaptive limit now).",
-        per_sink(&|s| s.concurrency_limit.to_string()),
-    );
-    let per_enricher = |f: &dyn Fn(&vowguard_pipeline::EnricherMetrics) -> u64| {
-        m.enrichers
-            .iter()
-            .map(|(id, e)| (format!("{{enricher=\"{}\"}}", label(id)), f(e).to_string()))
-            .collect::<Vec<_>>()
-    };
-    for (name, kind, help, value) in [
-        (
-            "vowguard_enricher_calls_total",
-            "counter",
-            "Calls made to each enricher (probes included).",
-            (|e| e.calls) as fn(&vowguard_pipeline::EnricherMetrics) -> u64,
-        ),
-        (
-            "vowguard_enricher_timeouts_total",
-            "counter",
-            "Enricher calls that ran out of time.",
-            |e| e.timeouts,
-        ),
-        (
-            "vowguard_enricher_errors_total",
-            "counter",
-            "Enricher calls that returned an error.",
-            |e| e.errors,
-        ),
-        (
-            "vowguard_enricher_skipped_total",
-            "counter",
-            "Events that skipped an enricher because its circuit was open.",
-            |e| e.skipped,
-        ),
-        (
-            "vowguard_enricher_circuit_opened_total",
-            "counter",
-            "Times an enricher's circuit opened.",
-            |e| e.circuit_opened,
-        ),
-        (
-            "vowguard_enricher_circuit_open",
-            "gauge",
-            "1 while an enricher is skipped (circuit open or half-open).",
-            |e| u64::from(e.circuit_open),
-        ),
-    ] {
-        metric(name, kind, help, per_enricher(&value));
-    }
-    let mut histogram = Vec::new();
-    for (id, s) in &m.sinks {
-        let mut cumulative = 0;
-        for (i, count) in s.latency.counts.iter().enumerate() {
-            cumulative += count;
-            let le = LATENCY_BUCKETS
-                .get(i)
-                .map_or("+Inf".to_owned(), |b| b.to_string());
-            histogram.push((
-                format!("_bucket{{sink=\"{}\",le=\"{le}\"}}", label(id)),
-                cumulative.to_string(),
-            ));
-        }
-        histogram.push((
-            format!("_sum{{sink=\"{}\"}}", label(id)),
-            s.latency.sum_seconds.to_string(),
-        ));
-        histogram.push((
-            format!("_count{{sink=\"{}\"}}", label(id)),
-            cumulative.to_string(),
-        ));
-    }
-    metric(
-        "vowguard_sink_request_duration_seconds",
-        "histogram",
-        "Duration of requests to each sink.",
-        histogram,
-    );
-    let per_notifier = |f: &dyn Fn(&vowguard_pipeline::NotifierMetrics) -> u64| {
-        m.notifiers
-            .iter()
-            .map(|(id, n)| (format!("{{notifier=\"{}\"}}", label(id)), f(n).to_string()))
-            .collect::<Vec<_>>()
-    };
-    metric(
-        "vowguard_notifier_sent_total",
-        "counter",
-        "Alerts delivered per notifier.",
-        per_notifier(&|n| n.sent),
-    );
-    metric(
-        "vowguard_notifier_failed_total",
-        "counter",
-        "Alerts not delivered per notifier.",
-        per_notifier(&|n| n.failed),
-    );
-    metric(
-        "vowguard_notifier_retried_total",
-        "counter",
-        "Alert retries per notifier.",
-        per_notifier(&|n| n.retried),
-    );
-    if let Some(webhooks) = &state.webhooks {
-        webhooks.render_prometheus(&mut out);
-    }
-    out
 }
