@@ -37,6 +37,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "email",
     "greenbone_xml",
     "qualys_xml",
+    "nessus_xml",
     "webhook_verify",
 ];
 

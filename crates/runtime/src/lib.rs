@@ -24,10 +24,10 @@ pub mod response_api;
 pub mod response_cli;
 pub mod server;
 pub mod source;
-pub mod webhooks;
-pub mod vulns;
 pub mod telemetry;
 pub mod top;
+pub mod vulns;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;

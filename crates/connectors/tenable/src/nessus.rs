@@ -178,6 +178,19 @@ impl<R: BufRead> NessusReader<R> {
     }
 
     fn error(&self, position: u64, message: impl std::fmt::Display) -> Error {
+        // The message may quote the input: keep it on one line.
+        let message: String = message
+            .to_string()
+            .chars()
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect();
         Error::invalid_input(format!("{}: byte {position}: {message}", self.label))
     }
 
