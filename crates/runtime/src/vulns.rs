@@ -89,8 +89,13 @@ impl Drop for Running {
     }
 }
 
-/// Opens the store, loads its findings into the shared index and starts the schedule. A
-/// store that cannot be opened is logged: events flow on without correlation.
+/// How often a running instance checks `vulns.db` for syncs made by another process.
+const STORE_RELOAD_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Opens the store, loads its findings into the shared index and starts the schedule and
+/// the store reloader (a `vowguard vulns sync` from another process takes effect within
+/// [`STORE_RELOAD_CHECK`]). A store that cannot be opened is logged: events flow on
+/// without correlation.
 pub async fn start(setup: Option<&VulnSetup>, data_dir: &Path) -> Option<Running> {
     let setup = setup?;
     let path = store_path(data_dir);
@@ -107,7 +112,8 @@ pub async fn start(setup: Option<&VulnSetup>, data_dir: &Path) -> Option<Running
                 scanners = setup.scanners.len(),
                 "vulnerability findings loaded; scanner syncs scheduled"
             );
-            let tasks = service.spawn();
+            let mut tasks = service.spawn();
+            tasks.push(service.spawn_reloader(STORE_RELOAD_CHECK));
             Some(Running { service, tasks })
         }
         Err(e) => {

@@ -187,6 +187,53 @@ impl VulnService {
         }
     }
 
+    /// Reloads the index from the store when the store's scanner states differ from `seen`
+    /// (another process, such as `vowguard vulns sync`, synced into the same store); `seen`
+    /// is updated. Returns whether it reloaded. The index is loaded privately and swapped
+    /// in, so lookups never wait on the store.
+    pub async fn reload_if_changed(
+        &self,
+        seen: &mut Vec<crate::store::ScannerStatus>,
+    ) -> Result<bool, Error> {
+        let now = self.store.statuses().await?;
+        if &now == seen {
+            return Ok(false);
+        }
+        let mut loaded = crate::index::FindingIndex::new();
+        self.store
+            .load(|finding, generation| {
+                loaded.apply(finding, generation);
+            })
+            .await?;
+        *self.index.write() = loaded;
+        *seen = now;
+        Ok(true)
+    }
+
+    /// Starts a task that checks the store every `every` and reloads the index when another
+    /// process changed it (see [`VulnService::reload_if_changed`]), so `vowguard vulns sync`
+    /// run beside a running instance takes effect without a restart.
+    pub fn spawn_reloader(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut seen = service.store.statuses().await.unwrap_or_default();
+            let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                match service.reload_if_changed(&mut seen).await {
+                    Ok(true) => tracing::info!(
+                        findings = service.index.read().len(),
+                        "findings store changed; index reloaded"
+                    ),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot check the findings store"),
+                }
+            }
+        })
+    }
+
     /// Starts one background task per scanner: a sync now, then one every `refresh`. A
     /// failed sync is logged and retried at the next tick; the findings kept stay in use.
     pub fn spawn(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {

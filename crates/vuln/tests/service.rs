@@ -183,3 +183,48 @@ async fn sync_feeds_correlation_and_a_down_scanner_keeps_the_last_findings() {
             .contains("configured: tio")
     );
 }
+
+/// `vowguard vulns sync` in another process writes the same store: a running instance's
+/// index picks the new findings up through `reload_if_changed`, and only when something
+/// changed.
+#[tokio::test]
+async fn a_sync_by_another_process_reaches_the_running_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vulns.db");
+    let running = VulnService::open(FindingStore::open(&path).await.unwrap(), Vec::new())
+        .await
+        .unwrap();
+    let enricher = VulnCorrelation::new(running.index());
+    let mut seen = running.store().statuses().await.unwrap();
+    assert!(!running.reload_if_changed(&mut seen).await.unwrap());
+
+    // The CLI process: its own service over the same file, with the scanner configured.
+    let scanner = Arc::new(Scripted::default());
+    *scanner.answers.lock().unwrap() = vec![Ok(vec![finding(
+        "10.0.0.9",
+        "9",
+        443,
+        FindingState::Open,
+        None,
+    )])];
+    let cli = VulnService::open(
+        FindingStore::open(&path).await.unwrap(),
+        vec![ScannerEntry {
+            id: "tio".into(),
+            scanner,
+            refresh: Duration::from_secs(3600),
+        }],
+    )
+    .await
+    .unwrap();
+    cli.sync("tio", false).await.unwrap();
+
+    let before = enricher.enrich(&attack("10.0.0.9", 443)).await.unwrap();
+    assert!(before.vulnerabilities.is_empty());
+    assert!(running.reload_if_changed(&mut seen).await.unwrap());
+    let after = enricher.enrich(&attack("10.0.0.9", 443)).await.unwrap();
+    assert_eq!(after.vulnerabilities.len(), 1);
+    assert_eq!(after.vulnerabilities[0].cves, ["CVE-2024-3400"]);
+    // Nothing changed since: no second reload.
+    assert!(!running.reload_if_changed(&mut seen).await.unwrap());
+}
