@@ -29,6 +29,11 @@ pub struct ApiResponse {
 /// options. The client is [`vowguard_http::build_client`]'s (rustls, timeouts, no
 /// redirects); the key is marked sensitive and never appears in `Debug` output, which shows
 /// only the API's origin and the header's name.
+/// The default cap on one vendor answer: every keyed lookup is bounded in memory whatever
+/// the vendor sends (a threat-intel answer about one indicator is kilobytes; VirusTotal's
+/// largest file reports stay well under this).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
 pub struct KeyedApi {
     client: reqwest::Client,
     base: Url,
@@ -36,8 +41,8 @@ pub struct KeyedApi {
     header: HeaderName,
     key: HeaderValue,
     redactor: Redactor,
-    /// Most bytes of a response body read (`None`: the whole body).
-    max_response_bytes: Option<usize>,
+    /// Most bytes of a response body read.
+    max_response_bytes: usize,
 }
 
 impl fmt::Debug for KeyedApi {
@@ -71,7 +76,7 @@ impl KeyedApi {
             base,
             header,
             key,
-            max_response_bytes: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
     }
 
@@ -79,7 +84,7 @@ impl KeyedApi {
     /// ([`vowguard_http::read_capped`]), so a vendor cannot make an answer cost unbounded
     /// memory; a cut JSON body then fails to parse and the lookup is an error.
     pub fn with_max_response_bytes(mut self, max: usize) -> Self {
-        self.max_response_bytes = Some(max);
+        self.max_response_bytes = max;
         self
     }
 
@@ -100,7 +105,8 @@ impl KeyedApi {
     }
 
     /// One `GET url` with the key header and `Accept: application/json`. Any status is an
-    /// answer; the body is cut at [`Self::with_max_response_bytes`] when set; a failure to send or to read the body is an error from
+    /// answer; the body is cut at [`Self::with_max_response_bytes`] ([`DEFAULT_MAX_RESPONSE_BYTES`]
+    /// unless set); a failure to send or to read the body is an error from
     /// [`vowguard_http::transport_error`] naming `what` (timeouts `Timeout`, the rest
     /// `Unavailable`), never the URL.
     pub async fn get(&self, url: Url, what: &str) -> Result<ApiResponse, Error> {
@@ -114,16 +120,8 @@ impl KeyedApi {
             .map_err(|e| transport_error(e, what))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = match self.max_response_bytes {
-            Some(max) => {
-                let bytes = vowguard_http::read_capped(response, max, what).await?;
-                String::from_utf8_lossy(&bytes).into_owned()
-            }
-            None => response
-                .text()
-                .await
-                .map_err(|e| transport_error(e, what))?,
-        };
+        let bytes = vowguard_http::read_capped(response, self.max_response_bytes, what).await?;
+        let body = String::from_utf8_lossy(&bytes).into_owned();
         Ok(ApiResponse {
             status,
             headers,
@@ -225,6 +223,25 @@ mod tests {
         );
         let a = a.with_max_response_bytes(1_000);
         assert_eq!(a.get(url, "lookup").await.unwrap().body.len(), 1_000);
+    }
+
+    /// Every keyed provider is bounded, not only those that set a cap.
+    #[tokio::test]
+    async fn bodies_are_cut_at_the_default_cap_when_none_is_set() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_string("x".repeat(DEFAULT_MAX_RESPONSE_BYTES + 4096)),
+            )
+            .mount(&server)
+            .await;
+        let a = api(Some(&server.uri())).unwrap();
+        let url = a.base().join("huge").unwrap();
+        assert_eq!(
+            a.get(url, "lookup").await.unwrap().body.len(),
+            DEFAULT_MAX_RESPONSE_BYTES
+        );
     }
 
     #[tokio::test]

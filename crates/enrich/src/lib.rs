@@ -17,7 +17,7 @@
 //! * [`KeyedApi`] is the HTTP side of an API keyed by a request header: the shared reqwest
 //!   client, the base URL (config override or the vendor's default) and the key as a
 //!   sensitive header; [`KeyedApi::get`] makes one JSON `GET` (its body capped with
-//!   [`KeyedApi::with_max_response_bytes`]).
+//!   [`KeyedApi::with_max_response_bytes`], [`DEFAULT_MAX_RESPONSE_BYTES`] unless set).
 //!
 //! # Combining answers
 //!
@@ -67,7 +67,7 @@ mod provider;
 mod quota;
 mod text;
 
-pub use api::{ApiResponse, KeyedApi};
+pub use api::{ApiResponse, DEFAULT_MAX_RESPONSE_BYTES, KeyedApi};
 pub use cache::{CacheOptions, CacheStats, LookupCache};
 pub use combine::{band, combine, default_score, most_restrictive_tlp, normalised_score, tlp_rank};
 pub use gate::{LimitsConfig, ProviderGate, ProviderLimits};
