@@ -22,6 +22,11 @@ pub struct ApiResponse {
     pub body: String,
 }
 
+/// The default cap on one vendor answer: every keyed lookup is bounded in memory whatever
+/// the vendor sends (a threat-intel answer about one indicator is kilobytes; VirusTotal's
+/// largest file reports stay well under this).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
 /// A reqwest client for one API, with its base URL and its key as a sensitive header.
 ///
 /// Built from the provider's config: the `base_url` override (else the vendor's default),
@@ -29,11 +34,6 @@ pub struct ApiResponse {
 /// options. The client is [`vowguard_http::build_client`]'s (rustls, timeouts, no
 /// redirects); the key is marked sensitive and never appears in `Debug` output, which shows
 /// only the API's origin and the header's name.
-/// The default cap on one vendor answer: every keyed lookup is bounded in memory whatever
-/// the vendor sends (a threat-intel answer about one indicator is kilobytes; VirusTotal's
-/// largest file reports stay well under this).
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-
 pub struct KeyedApi {
     client: reqwest::Client,
     base: Url,
