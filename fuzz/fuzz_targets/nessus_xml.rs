@@ -1,7 +1,7 @@
 //! The streaming `.nessus` v2 reader (`vowguard-tenable`) on arbitrary bytes: it never
 //! panics or loops, and either refuses the input as invalid with the file and byte position
 //! named on one line (input cannot forge log lines), or returns findings within the model's
-//! ranges (confidence 0..=1, CVSS in (0, 10], a named asset, the configured scanner id).
+//! ranges (confidence 0..=1, CVSS in 0..=10 as the core model says, a named asset, the configured scanner id).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(finding.scanner, "nessus");
                 assert!((0.0..=1.0).contains(&finding.confidence), "{finding:?}");
                 assert!(
-                    finding.cvss.is_none_or(|s| s > 0.0 && s <= 10.0),
+                    finding.cvss.is_none_or(|s| (0.0..=10.0).contains(&s)),
                     "{finding:?}"
                 );
                 let a = &finding.asset;
