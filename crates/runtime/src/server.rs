@@ -663,14 +663,12 @@ async fn health(State(state): State<Arc<ServerState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
-    let mut text = crate::telemetry::exporter().render(
+    let text = crate::telemetry::exporter().render(
         &state.pipeline.metrics(),
         state.accepted.load(Ordering::Relaxed),
         state.rejected.load(Ordering::Relaxed),
+        state.webhooks.as_deref(),
     );
-    if let Some(webhooks) = &state.webhooks {
-        webhooks.render_prometheus(&mut text);
-    }
     (
         [(
             header::CONTENT_TYPE,

@@ -107,9 +107,18 @@ impl Exporter {
 
     /// Emits `snapshot` and the HTTP server's counters (`accepted`, `rejected`) and renders
     /// everything in the Prometheus text exposition format.
-    pub fn render(&self, snapshot: &MetricsSnapshot, accepted: u64, rejected: u64) -> String {
+    pub fn render(
+        &self,
+        snapshot: &MetricsSnapshot,
+        accepted: u64,
+        rejected: u64,
+        webhooks: Option<&crate::webhooks::Intake>,
+    ) -> String {
         self.with_recorder(|| {
             snapshot.emit();
+            if let Some(webhooks) = webhooks {
+                webhooks.emit();
+            }
             metrics::counter!(SERVER_METRICS[0].0).absolute(accepted);
             metrics::counter!(SERVER_METRICS[1].0).absolute(rejected);
         });

@@ -150,55 +150,23 @@ impl Intake {
         }))
     }
 
-    /// Appends the webhook counters to a Prometheus text exposition.
-    pub fn render_prometheus(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let mut ids: Vec<&String> = self.sources.keys().collect();
-        ids.sort();
-        let _ = writeln!(
-            out,
-            "# HELP vowguard_webhook_requests_total Webhook requests per source and result.\n# TYPE vowguard_webhook_requests_total counter"
-        );
-        for id in &ids {
-            let live = &self.sources[*id];
-            let _ = writeln!(
-                out,
-                "vowguard_webhook_requests_total{{source=\"{id}\",result=\"accepted\"}} {}",
-                live.accepted.load(Ordering::Relaxed)
-            );
-            let _ = writeln!(
-                out,
-                "vowguard_webhook_requests_total{{source=\"{id}\",result=\"replayed\"}} {}",
-                live.replayed.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vowguard_webhook_refused_total Webhook requests refused per source and reason.\n# TYPE vowguard_webhook_refused_total counter"
-        );
-        for id in &ids {
-            for (reason, count) in lock(&self.sources[*id].refused).iter() {
-                let _ = writeln!(
-                    out,
-                    "vowguard_webhook_refused_total{{source=\"{id}\",reason=\"{reason}\"}} {count}"
-                );
+    /// Publishes the webhook counters through the `metrics` facade (rendered on `/metrics`
+    /// by the exporter, like the pipeline's counters; a host's recorder sees them too).
+    pub fn emit(&self) {
+        metrics::counter!("vowguard_webhook_unknown_source_total")
+            .absolute(self.unknown.load(Ordering::Relaxed));
+        for (id, live) in &self.sources {
+            let source = id.clone();
+            metrics::counter!("vowguard_webhook_requests_total", "source" => source.clone(), "result" => "accepted")
+                .absolute(live.accepted.load(Ordering::Relaxed));
+            metrics::counter!("vowguard_webhook_requests_total", "source" => source.clone(), "result" => "replayed")
+                .absolute(live.replayed.load(Ordering::Relaxed));
+            metrics::counter!("vowguard_webhook_events_total", "source" => source.clone())
+                .absolute(live.events.load(Ordering::Relaxed));
+            for (reason, count) in lock(&live.refused).iter() {
+                metrics::counter!("vowguard_webhook_refused_total", "source" => source.clone(), "reason" => *reason)
+                    .absolute(*count);
             }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vowguard_webhook_unknown_source_total Webhook requests for a source id that is not configured.\n# TYPE vowguard_webhook_unknown_source_total counter\nvowguard_webhook_unknown_source_total {}",
-            self.unknown.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vowguard_webhook_events_total Events submitted from webhooks per source.\n# TYPE vowguard_webhook_events_total counter"
-        );
-        for id in &ids {
-            let _ = writeln!(
-                out,
-                "vowguard_webhook_events_total{{source=\"{id}\"}} {}",
-                self.sources[*id].events.load(Ordering::Relaxed)
-            );
         }
     }
 
