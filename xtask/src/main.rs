@@ -139,7 +139,7 @@ fn ci() -> Result {
     // README command 1 must keep working: run the demo end to end (local mocks only).
     cargo(&["run", "--locked", "--example", "wedding_day"])?;
     feature_isolation()?;
-    fuzz::run(fuzz::TARGETS, fuzz::CI_SECONDS)?;
+    fuzz::run(fuzz::TARGETS, fuzz::CI_SECONDS, Some(fuzz::CI_SEED))?;
     if !succeeds("cargo", &["deny", "--version"]) {
         cargo(&["install", "--locked", "cargo-deny"])?;
     }

@@ -9,6 +9,8 @@
 //!   and are parsed as mailboxes, never from the event.
 //! * The HTML part escapes `& < > " '` in every event-derived string ([`escape_html`]) and
 //!   never turns event text into links.
+//! * The subject is written so the receiver decodes exactly the rendered text: event text
+//!   that looks like an RFC 2047 encoded word is itself encoded, never passed through.
 //! * Both parts are quoted-printable, so long or non-ASCII event text cannot produce
 //!   over-long lines or need 8BITMIME.
 
@@ -534,6 +536,47 @@ pub struct BuiltMessage {
     pub message_id: String,
 }
 
+/// Longest run of UTF-8 bytes in one encoded word: 39 bytes are 52 base64 characters, so
+/// `=?utf-8?b?…?=` is 64 characters and `Subject: ` plus one word stays within 78.
+const ENCODED_WORD_BYTES: usize = 39;
+
+/// The `Subject` header, so that a receiver decodes exactly `subject`.
+///
+/// lettre passes every ASCII word through as it is, so event text shaped like an RFC 2047
+/// encoded word (`=?utf-8?q?…?=`) would be decoded by the receiver: the subject it shows
+/// differs from the one vowguard rendered, and the whitespace around such words vanishes.
+/// A subject that contains `=?` or anything beyond printable ASCII is therefore written
+/// entirely as base64 encoded words (each holding whole characters, RFC 2047 section 5),
+/// folded one word per line; any other subject goes through lettre's own encoder.
+fn subject_header(subject: &str) -> HeaderValue {
+    use base64::Engine as _;
+    let name = HeaderName::new_from_ascii_str("Subject");
+    let plain = subject.bytes().all(|b| (b' '..=b'~').contains(&b));
+    if plain && !subject.contains("=?") {
+        return HeaderValue::new(name, subject.to_owned());
+    }
+    let mut encoded = String::with_capacity(subject.len() * 2);
+    let mut word_start = 0;
+    let mut emit = |chunk: &str, encoded: &mut String| {
+        if !encoded.is_empty() {
+            encoded.push_str("\r\n ");
+        }
+        encoded.push_str("=?utf-8?b?");
+        base64::engine::general_purpose::STANDARD.encode_string(chunk, encoded);
+        encoded.push_str("?=");
+    };
+    for (at, c) in subject.char_indices() {
+        if at + c.len_utf8() - word_start > ENCODED_WORD_BYTES {
+            emit(&subject[word_start..at], &mut encoded);
+            word_start = at;
+        }
+    }
+    if word_start < subject.len() {
+        emit(&subject[word_start..], &mut encoded);
+    }
+    HeaderValue::dangerous_new_pre_encoded(name, subject.to_owned(), encoded)
+}
+
 /// Builds the alert's message: From, To (the route's recipients or `to`), sanitised
 /// Subject, `Date` = `date`, a stable `Message-ID`, priority headers and a
 /// multipart/alternative body with a text/plain and a text/html part.
@@ -551,7 +594,7 @@ pub fn build_message(
 
     let mut builder = Message::builder()
         .from(from.clone())
-        .subject(rendered.subject)
+        .raw_header(subject_header(&rendered.subject))
         .date(date)
         .message_id(Some(message_id.clone()))
         .user_agent(concat!("vowguard/", env!("CARGO_PKG_VERSION")).to_owned());
@@ -699,6 +742,67 @@ mod tests {
         assert!(s.chars().count() <= MAX_SUBJECT_CHARS);
         assert!(s.ends_with('…'));
         assert!(!s.chars().any(|c| c.is_control()));
+    }
+
+    /// Decodes a header written by [`subject_header`] (base64 encoded words only).
+    fn decode_words(encoded: &str) -> String {
+        use base64::Engine as _;
+        let mut bytes = Vec::new();
+        for word in encoded.split("\r\n ") {
+            let b64 = word
+                .strip_prefix("=?utf-8?b?")
+                .and_then(|w| w.strip_suffix("?="))
+                .unwrap_or_else(|| panic!("not an encoded word: {word:?}"));
+            bytes.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap(),
+            );
+        }
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn header_line(value: &HeaderValue) -> String {
+        let mut headers = lettre::message::header::Headers::new();
+        headers.insert_raw(value.clone());
+        headers.to_string()
+    }
+
+    #[test]
+    fn subject_shaped_like_an_encoded_word_is_itself_encoded() {
+        let forged = "[vowguard] P0_CRITICAL =?utf-8?q?forged?= \u{2013} x =?utf-8?b?QQ==?=";
+        let line = header_line(&subject_header(forged));
+        assert_eq!(
+            line,
+            "Subject: =?utf-8?b?W3Zvd2d1YXJkXSBQMF9DUklUSUNBTCA9P3V0Zi04P3E/Zm9yZ2Vk?=\r\n \
+             =?utf-8?b?Pz0g4oCTIHggPT91dGYtOD9iP1FRPT0/PQ==?=\r\n"
+        );
+        let value = line
+            .strip_prefix("Subject: ")
+            .and_then(|l| l.strip_suffix("\r\n"))
+            .unwrap();
+        assert_eq!(decode_words(value), forged);
+        // ASCII with no `=?` stays readable.
+        assert_eq!(
+            header_line(&subject_header("[vowguard] P1_HIGH login.failed")),
+            "Subject: [vowguard] P1_HIGH login.failed\r\n"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn subject_header_decodes_to_the_subject(subject in "\\PC{0,200}") {
+            let line = header_line(&subject_header(&subject));
+            let value = line.strip_prefix("Subject: ").unwrap().strip_suffix("\r\n").unwrap();
+            if value.starts_with("=?utf-8?b?") {
+                for l in line.split("\r\n") {
+                    prop_assert!(l.len() <= 78, "{l:?}");
+                }
+                prop_assert_eq!(decode_words(value), subject);
+            } else {
+                prop_assert!(!subject.contains("=?"));
+            }
+        }
     }
 
     #[test]
