@@ -540,6 +540,8 @@ async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
     let source_kind = match source {
         SourceConfig::Stdin { .. } => "stdin",
         SourceConfig::Http {} => "http",
+        #[cfg(feature = "nats")]
+        SourceConfig::Nats(_) => "nats",
     };
     let spec = &assembly.spec;
     println!(

@@ -17,7 +17,6 @@ use crate::sink::parse_table;
 /// Where the source reads from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum SourceMode {
     /// A durable pull consumer on a JetStream stream (default): nothing is lost while
     /// vowguard is down, and a message is acked only once its event is durable here.
