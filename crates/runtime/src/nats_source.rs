@@ -41,6 +41,10 @@ pub struct NatsSourceCounters {
     received: AtomicU64,
     accepted: AtomicU64,
     terminated: AtomicU64,
+    too_large: AtomicU64,
+    not_utf8: AtomicU64,
+    invalid_event: AtomicU64,
+    terminated_other: AtomicU64,
     requeued: AtomicU64,
     ack_failures: AtomicU64,
 }
@@ -56,6 +60,12 @@ pub struct NatsSourceStats {
     /// Messages refused for good (too large, not UTF-8, not a valid event, refused by the
     /// queue as invalid): terminated, never redelivered.
     pub terminated: u64,
+    /// Of `terminated`: larger than `max_message_bytes`.
+    pub too_large: u64,
+    /// Of `terminated`: not UTF-8.
+    pub not_utf8: u64,
+    /// Of `terminated`: not JSON, or breaking the event contract (the log names the field).
+    pub invalid_event: u64,
     /// Messages NAKed with a delay because vowguard's queue could not take them yet.
     pub requeued: u64,
     /// Acks the server did not confirm (the message may be delivered again; the event id
@@ -70,6 +80,9 @@ impl NatsSourceCounters {
             received: self.received.load(Ordering::Relaxed),
             accepted: self.accepted.load(Ordering::Relaxed),
             terminated: self.terminated.load(Ordering::Relaxed),
+            too_large: self.too_large.load(Ordering::Relaxed),
+            not_utf8: self.not_utf8.load(Ordering::Relaxed),
+            invalid_event: self.invalid_event.load(Ordering::Relaxed),
             requeued: self.requeued.load(Ordering::Relaxed),
             ack_failures: self.ack_failures.load(Ordering::Relaxed),
         }
@@ -328,6 +341,13 @@ struct HandlerContext {
 impl HandlerContext {
     fn terminated(&self, reason: &'static str) {
         self.counters.terminated.fetch_add(1, Ordering::Relaxed);
+        match reason {
+            "too_large" => &self.counters.too_large,
+            "not_utf8" => &self.counters.not_utf8,
+            "invalid_event" => &self.counters.invalid_event,
+            _ => &self.counters.terminated_other,
+        }
+        .fetch_add(1, Ordering::Relaxed);
         metrics::counter!("vowguard_nats_source_terminated_total", "source" => self.source.clone(), "reason" => reason)
             .increment(1);
     }
