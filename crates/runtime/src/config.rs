@@ -170,7 +170,7 @@ pub enum SourceConfig {
     /// consumer (acked once the event is durable here), or a core subject in a queue group;
     /// runs until SIGTERM/SIGINT.
     #[cfg(feature = "nats")]
-    Nats(vowguard_nats::NatsSourceConfig),
+    Nats(Box<vowguard_nats::NatsSourceConfig>),
 }
 
 fn default_max_line_bytes() -> usize {

@@ -481,7 +481,7 @@ async fn run_nats(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunReport, Error> {
     let (source_id, config) = match assembly.source()? {
-        (id, SourceConfig::Nats(config)) => (id.to_owned(), config.clone()),
+        (id, SourceConfig::Nats(config)) => (id.to_owned(), (**config).clone()),
         (id, _) => {
             return Err(Error::internal(format!(
                 "`sources.{id}` is not a nats source"

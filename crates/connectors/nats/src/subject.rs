@@ -155,7 +155,7 @@ impl SubjectTemplate {
                 Part::Literal(text) => out.push_str(text),
                 Part::Field(name) => push_token(&mut out, field(event, name).as_deref()),
                 Part::Label(name) => {
-                    push_token(&mut out, event.labels.get(name).map(String::as_str))
+                    push_token(&mut out, event.labels.get(name).map(String::as_str));
                 }
             }
         }
