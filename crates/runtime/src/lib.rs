@@ -200,7 +200,7 @@ pub async fn run(
     }
     #[cfg(feature = "nats")]
     if matches!(assembly.sources.as_slice(), [(_, SourceConfig::Nats(_))]) {
-        return run_nats(assembly, stop).await;
+        return Box::pin(run_nats(assembly, stop)).await;
     }
     let input = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
     run_with_input(assembly, input, stop).await

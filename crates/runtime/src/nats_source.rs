@@ -164,9 +164,14 @@ impl NatsSource {
         let mut in_flight: FuturesUnordered<Handling> = FuturesUnordered::new();
         let mut failures = 0u32;
         let result = 'connect: loop {
-            let client = tokio::select! {
-                client = self.settings.connect() => client,
-                () = &mut stop => break 'connect Ok(()),
+            // Messages already in flight keep being handled while (re)connecting.
+            let mut connecting = Box::pin(self.settings.connect());
+            let client = loop {
+                tokio::select! {
+                    client = &mut connecting => break client,
+                    () = &mut stop => break 'connect Ok(()),
+                    Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+                }
             };
             let client = match client {
                 Ok(client) => client,
@@ -178,10 +183,10 @@ impl NatsSource {
                     failures += 1;
                     let delay = self.retry.backoff_ceiling(failures);
                     tracing::warn!(source = %self.id, error = %e, retry_in_ms = delay.as_millis() as u64, "NATS source cannot connect; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => continue 'connect,
-                        () = &mut stop => break 'connect Ok(()),
+                    if pause(delay, &mut in_flight, &mut stop).await {
+                        continue 'connect;
                     }
+                    break 'connect Ok(());
                 }
             };
             let outcome = match self.config.mode {
@@ -207,9 +212,8 @@ impl NatsSource {
                     failures += 1;
                     let delay = self.retry.backoff_ceiling(failures);
                     tracing::warn!(source = %self.id, error = %e, retry_in_ms = delay.as_millis() as u64, "NATS source interrupted; resuming");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = &mut stop => break 'connect Ok(()),
+                    if !pause(delay, &mut in_flight, &mut stop).await {
+                        break 'connect Ok(());
                     }
                 }
                 Err(e) => break 'connect Err(e.with_component(self.id.clone())),
@@ -318,6 +322,23 @@ impl NatsSource {
             retry: self.retry,
             max_message_bytes: self.config.max_message_bytes,
             progress_every: Duration::from_secs(self.config.ack_wait_secs).div_f64(3.0),
+        }
+    }
+}
+
+/// Waits `delay` while handling the messages in flight; `false` when `stop` completed first.
+async fn pause(
+    delay: Duration,
+    in_flight: &mut FuturesUnordered<Handling>,
+    stop: &mut Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return true,
+            () = &mut *stop => return false,
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
         }
     }
 }
