@@ -327,21 +327,31 @@ impl NatsSink {
         // Every publish is sent before any PubAck is awaited: one round trip per batch, not
         // per event. The batch limits bound what is in flight.
         let mut pending = Vec::with_capacity(batch.len());
+        let timeout = self.settings.request_timeout();
         for event in batch {
             let (subject, payload) = split(&event.bytes);
             let message = PublishMessage::build()
                 .payload(Bytes::copy_from_slice(payload))
                 .message_id(event.event_id.as_str());
-            let sent = connected
+            // Bounded: while disconnected the client's buffer can fill up.
+            let publish = connected
                 .jetstream
-                .send_publish(subject.to_owned(), message)
-                .await;
+                .send_publish(subject.to_owned(), message);
+            let sent = match tokio::time::timeout(timeout, publish).await {
+                Ok(Ok(ack)) => Ok(ack),
+                Ok(Err(e)) => {
+                    Err(self.publish_error(&e, subject, &event.event_id, event.bytes.len()))
+                }
+                Err(_) => Err(self.not_handed_over(subject, &event.event_id)),
+            };
             pending.push((subject, sent));
         }
         let mut outcomes = Vec::with_capacity(batch.len());
         for (event, (subject, sent)) in batch.iter().zip(pending) {
             let result = match sent {
-                Ok(ack) => ack.await,
+                Ok(ack) => ack.await.map_err(|e| {
+                    self.publish_error(&e, subject, &event.event_id, event.bytes.len())
+                }),
                 Err(e) => Err(e),
             };
             outcomes.push(match result {
@@ -351,15 +361,23 @@ impl NatsSink {
                     }
                     EventOutcome::Delivered
                 }
-                Err(e) => EventOutcome::from_error(self.tag(self.publish_error(
-                    &e,
-                    subject,
-                    &event.event_id,
-                    event.bytes.len(),
-                ))),
+                Err(e) => EventOutcome::from_error(self.tag(e)),
             });
         }
         outcomes
+    }
+
+    /// A publish the client could not take within the deadline (disconnected, its buffer
+    /// full): retried.
+    fn not_handed_over(&self, subject: &str, event_id: &str) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "publish of event {event_id} to {subject} on {}: the client could not send it within {} ms (disconnected?); the event will be sent again",
+                self.settings.servers(),
+                self.settings.request_timeout().as_millis()
+            ),
+        )
     }
 
     /// Maps a JetStream publish failure onto the pipeline's model.
@@ -409,10 +427,17 @@ impl NatsSink {
             let (subject, payload) = split(&event.bytes);
             let mut headers = HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, event.event_id.as_str());
-            let result = connected
-                .client
-                .publish_with_headers(subject.to_owned(), headers, Bytes::copy_from_slice(payload))
-                .await;
+            let publish = connected.client.publish_with_headers(
+                subject.to_owned(),
+                headers,
+                Bytes::copy_from_slice(payload),
+            );
+            let Ok(result) = tokio::time::timeout(self.settings.request_timeout(), publish).await
+            else {
+                let error = self.not_handed_over(subject, &event.event_id);
+                outcomes.push(Some(EventOutcome::from_error(self.tag(error))));
+                continue;
+            };
             outcomes.push(match result {
                 Ok(()) => None,
                 Err(e) => {
