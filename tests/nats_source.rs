@@ -510,3 +510,76 @@ batch = {{ max_events = 20, max_wait_ms = 10 }}
         "every message acked"
     );
 }
+
+/// A queue that cannot take events for its first `refuse` calls (a full or unreachable
+/// backend), then stores them.
+#[derive(Debug)]
+struct BusyQueue {
+    refuse: AtomicUsize,
+    stored: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl EventQueue for BusyQueue {
+    fn backend(&self) -> &'static str {
+        "test"
+    }
+
+    async fn enqueue(&self, event: Event) -> Result<(), Error> {
+        if self
+            .refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(
+                Error::unavailable("journal full").with_retry_after(Duration::from_millis(50))
+            );
+        }
+        self.stored.lock().unwrap().push(event.id);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_queue_that_cannot_take_events_yet_gets_them_redelivered_after_a_delay() {
+    let server = NatsServer::start(&[]);
+    let (_client, js) = platform_stream(&server).await;
+    for n in 0..3 {
+        publish(&js, serde_json::to_vec(&fixtures::event(n)).unwrap()).await;
+    }
+    // An event without an id: its redelivery keeps the id derived from the message.
+    publish(&js, br#"{"action":"login","severity":"low"}"#.to_vec()).await;
+    let queue = Arc::new(BusyQueue {
+        refuse: AtomicUsize::new(6),
+        stored: Mutex::default(),
+    });
+    let nats = source(
+        "stream = \"PLATFORM\"\nconsumer = \"vowguard\"\nack_wait_secs = 30",
+        &server.url(),
+        &SecretMap::new(),
+    );
+    let watch = queue.clone();
+    let dyn_queue: Arc<dyn EventQueue> = queue.clone();
+    let stats = nats
+        .run(dyn_queue, async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while watch.stored.lock().unwrap().len() < 4 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("source runs");
+    let mut stored = queue.stored.lock().unwrap().clone();
+    stored.sort();
+    let mut expected: Vec<String> = (0..3).map(|n| fixtures::event(n).id).collect();
+    expected.push("nats-PLATFORM-4".into());
+    expected.sort();
+    assert_eq!(stored, expected, "every event stored once after the NAKs");
+    assert_eq!(
+        (stats.requeued, stats.accepted, stats.terminated),
+        (6, 4, 0),
+        "{stats:?}"
+    );
+    // Redelivered by a NAK with delay (ack_wait is 30 s, so not by an expired ack wait).
+    assert_eq!(stats.received, 10, "{stats:?}");
+}
