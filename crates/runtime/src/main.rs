@@ -1288,6 +1288,11 @@ fn connectors() {
         "{:<10} {:<16} POST /v1/events on the [server] (one event or an array); runs until SIGTERM",
         "source", "http"
     );
+    #[cfg(feature = "nats")]
+    println!(
+        "{:<10} {:<16} a NATS JetStream durable pull consumer (acked once durable) or a core subject; runs until SIGTERM",
+        "source", "nats"
+    );
     for factory in registry::connectors() {
         // One word per column (`ticket system` would shift the TYPE column).
         println!(
