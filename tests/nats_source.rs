@@ -427,7 +427,7 @@ async fn the_binary_killed_mid_stream_loses_nothing() {
             }
             ResponseTemplate::new(200)
                 .set_body_string(r#"{"text":"Success","code":0}"#)
-                .set_delay(Duration::from_millis(20))
+                .set_delay(Duration::from_millis(50))
         })
         .mount(&hec)
         .await;
