@@ -583,3 +583,56 @@ async fn a_queue_that_cannot_take_events_yet_gets_them_redelivered_after_a_delay
     // Redelivered by a NAK with delay (ack_wait is 30 s, so not by an expired ack wait).
     assert_eq!(stats.received, 10, "{stats:?}");
 }
+
+/// `vowguard validate` checks the nats source: a missing stream is named, an existing one
+/// is healthy (and validate creates no consumer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_checks_the_stream() {
+    let server = NatsServer::start(&[]);
+    let hec = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/services/collector/health"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(r#"{"text":"HEC is healthy","code":17}"#),
+        )
+        .mount(&hec)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vowguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\n[sources.platform]\ntype = \"nats\"\nservers = [\"{}\"]\nstream = \"PLATFORM\"\nconsumer = \"vowguard\"\n[sinks.splunk]\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken = {{ env = \"NATS_TEST_HEC_TOKEN\" }}\n",
+            server.url(),
+            hec.uri()
+        ),
+    )
+    .unwrap();
+    let validate = move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args(["validate", "--config", config.to_str().unwrap()])
+            .env("NATS_TEST_HEC_TOKEN", "t")
+            .output()
+            .unwrap()
+    };
+    let output = tokio::task::spawn_blocking(validate.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("source platform (nats): UNHEALTHY")
+            && stdout.contains("`sources.platform.stream`"),
+        "{stdout}"
+    );
+    let (_client, js) = platform_stream(&server).await;
+    let output = tokio::task::spawn_blocking(validate).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("source platform (nats): healthy"),
+        "{stdout}"
+    );
+    assert!(
+        try_consumer_info(&js).await.is_none(),
+        "validate created no consumer"
+    );
+}

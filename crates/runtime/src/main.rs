@@ -570,6 +570,15 @@ async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
         let result = tokio::time::timeout(timeout, notifier.notifier.healthcheck()).await;
         failures += report_health("notifier", &notifier.id, notifier.notifier.kind(), result);
     }
+    #[cfg(feature = "nats")]
+    if let (SourceConfig::Nats(config), Some(settings)) = (source, &assembly.nats_settings) {
+        let result = tokio::time::timeout(
+            timeout,
+            vowguard_runtime::nats_source::healthcheck(source_id, config, settings),
+        )
+        .await;
+        failures += report_health("source", source_id, "nats", result);
+    }
     if failures > 0 {
         return Err(Error::unavailable(format!(
             "{failures} healthcheck(s) failed"

@@ -326,6 +326,24 @@ impl NatsSource {
     }
 }
 
+/// What `vowguard validate` checks of a `nats` source: the server takes the connection and
+/// credentials, and in JetStream mode the stream exists and an existing consumer fits.
+pub async fn healthcheck(
+    id: &str,
+    config: &NatsSourceConfig,
+    settings: &NatsClientSettings,
+) -> Result<(), Error> {
+    let key = format!("sources.{id}");
+    let client = settings.connect().await?;
+    match config.mode {
+        SourceMode::Jetstream => config.check(&client, &key).await,
+        SourceMode::Core => client
+            .flush()
+            .await
+            .map_err(|e| Error::unavailable(format!("`{key}`: NATS did not answer: {e}"))),
+    }
+}
+
 /// Waits `delay` while handling the messages in flight; `false` when `stop` completed first.
 async fn pause(
     delay: Duration,

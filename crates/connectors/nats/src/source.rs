@@ -241,6 +241,23 @@ impl NatsSourceConfig {
         client: &async_nats::Client,
         key: &str,
     ) -> Result<consumer::Consumer<pull::Config>, Error> {
+        self.find_consumer(client, key, true)
+            .await?
+            .ok_or_else(|| Error::internal(format!("`{key}.consumer`: not created")))
+    }
+
+    /// What `vowguard validate` checks: the stream exists, and the consumer, when it exists,
+    /// is a pull consumer with explicit acks (a missing one is created by the run, not here).
+    pub async fn check(&self, client: &async_nats::Client, key: &str) -> Result<(), Error> {
+        self.find_consumer(client, key, false).await.map(|_| ())
+    }
+
+    async fn find_consumer(
+        &self,
+        client: &async_nats::Client,
+        key: &str,
+        create: bool,
+    ) -> Result<Option<consumer::Consumer<pull::Config>>, Error> {
         let (Some(stream_name), Some(name)) = (&self.stream, &self.consumer) else {
             return Err(Error::config(format!(
                 "`{key}`: `stream` and `consumer` are required with mode = \"jetstream\""
@@ -274,17 +291,21 @@ impl NatsSourceConfig {
                         "`{key}.consumer`: consumer {name} is a push consumer (deliver_subject {deliver:?}); the source needs a pull consumer"
                     )));
                 }
-                Ok(consumer)
+                Ok(Some(consumer))
             }
             Err(e) => {
                 let not_found = matches!(e.kind(), jetstream::stream::ConsumerErrorKind::JetStream(j) if j.error_code() == ErrorCode::CONSUMER_NOT_FOUND);
                 if !not_found {
                     return Err(api_error(key, "consumer lookup", &e));
                 }
+                if !create {
+                    return Ok(None);
+                }
                 tracing::info!(consumer = %name, stream = %stream_name, "creating the source's durable pull consumer");
                 stream
                     .create_consumer(self.consumer_config())
                     .await
+                    .map(Some)
                     .map_err(|e| api_error(key, "consumer create", &e))
             }
         }
