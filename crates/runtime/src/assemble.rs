@@ -58,6 +58,9 @@ pub struct Assembly {
     /// Vulnerability scanners (`[scanners.*]`) and the index the `vuln_correlation`
     /// enricher reads; `None` without scanners.
     pub vulns: Option<crate::vulns::VulnSetup>,
+    /// The `nats` source's connection settings, credentials resolved (when one is configured).
+    #[cfg(feature = "nats")]
+    pub nats_settings: Option<vowguard_nats::NatsClientSettings>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -79,7 +82,7 @@ impl Assembly {
                 "no source configured: add\n[sources.in]\ntype = \"stdin\"",
             )),
             _ => Err(Error::config(
-                "exactly one source can be configured (stdin or http)",
+                "exactly one source can be configured (stdin, http or nats)",
             )),
         }
     }
@@ -281,6 +284,20 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
     };
     let webhooks =
         crate::webhooks::build_sources(config, env, http_sources.is_empty(), &mut errors);
+    // The `nats` source's credentials are read now, so `validate` reports them.
+    #[cfg(feature = "nats")]
+    let nats_settings = config.sources.iter().find_map(|(id, source)| match source {
+        SourceConfig::Nats(nats) => {
+            match nats.resolve(&format!("sources.{id}"), env.secrets, env.config_dir) {
+                Ok(settings) => Some(settings),
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            }
+        }
+        _ => None,
+    });
     if config.sinks.is_empty() && config.notifiers.is_empty() {
         errors.push(Error::config(
             "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
@@ -325,6 +342,8 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         response_audit,
         webhooks,
         vulns,
+        #[cfg(feature = "nats")]
+        nats_settings,
     })
 }
 

@@ -166,6 +166,11 @@ pub enum SourceConfig {
     },
     /// `POST /v1/events` on the `[server]`; runs until SIGTERM/SIGINT.
     Http {},
+    /// Events a platform publishes to NATS: a JetStream stream read through a durable pull
+    /// consumer (acked once the event is durable here), or a core subject in a queue group;
+    /// runs until SIGTERM/SIGINT.
+    #[cfg(feature = "nats")]
+    Nats(Box<vowguard_nats::NatsSourceConfig>),
 }
 
 fn default_max_line_bytes() -> usize {

@@ -3,7 +3,7 @@
 //! * [`config`]: the TOML file (components keyed by id with `type`, secrets by reference).
 //! * [`assemble`]: builds every component through the connector registry and reports all
 //!   configuration errors at once.
-//! * [`source`]: the stdin NDJSON source.
+//! * [`source`]: the stdin NDJSON source; `nats_source` (feature `nats`): the NATS source.
 //! * [`run`]: starts the pipeline, feeds it from the sources and drains it.
 //!
 //! Connectors are chosen by cargo features (one per connector, all on by default). rustc
@@ -18,6 +18,8 @@ pub mod config;
 pub mod console;
 pub mod dlq;
 pub mod logging;
+#[cfg(feature = "nats")]
+pub mod nats_source;
 pub mod progress;
 pub mod reports;
 pub mod response_api;
@@ -167,6 +169,9 @@ pub fn enabled_connector_kinds() -> Vec<&'static str> {
         kinds.push("tenable");
         kinds.push("nessus_file");
     }
+    if cfg!(feature = "nats") {
+        kinds.push("nats");
+    }
     kinds
 }
 
@@ -192,6 +197,10 @@ pub async fn run(
 ) -> Result<RunReport, Error> {
     if matches!(assembly.sources.as_slice(), [(_, SourceConfig::Http {})]) {
         return run_server(assembly, stop).await;
+    }
+    #[cfg(feature = "nats")]
+    if matches!(assembly.sources.as_slice(), [(_, SourceConfig::Nats(_))]) {
+        return Box::pin(run_nats(assembly, stop)).await;
     }
     let input = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
     run_with_input(assembly, input, stop).await
@@ -402,6 +411,12 @@ where
                 "`sources.{id}` is an http source; use `run`"
             )));
         }
+        #[cfg(feature = "nats")]
+        (id, SourceConfig::Nats(_)) => {
+            return Err(Error::config(format!(
+                "`sources.{id}` is a nats source; use `run`"
+            )));
+        }
     };
     let shutdown_timeout = assembly.shutdown_timeout;
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
@@ -455,4 +470,77 @@ where
     }
     audit::close(audit_log).await;
     Ok(RunReport { source, metrics })
+}
+
+/// Runs the `nats` source until `stop`: each event is acked to NATS once durable in the
+/// pipeline's queue; then in-flight deliveries finish within `pipeline.shutdown_timeout_ms`
+/// (what is left stays in the journal for the next start).
+#[cfg(feature = "nats")]
+async fn run_nats(
+    mut assembly: Assembly,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunReport, Error> {
+    let (source_id, config) = match assembly.source()? {
+        (id, SourceConfig::Nats(config)) => (id.to_owned(), (**config).clone()),
+        (id, _) => {
+            return Err(Error::internal(format!(
+                "`sources.{id}` is not a nats source"
+            )));
+        }
+    };
+    let settings = assembly.nats_settings.take().ok_or_else(|| {
+        Error::internal(format!(
+            "`sources.{source_id}`: connection settings were not resolved"
+        ))
+    })?;
+    let shutdown_timeout = assembly.shutdown_timeout;
+    let audit_log = assembly.audit.open(&assembly.data_dir).await?;
+    assembly.response_audit.bind_log(&audit_log);
+    if let Some(engine) = &assembly.response {
+        engine.start();
+    }
+    let breach_recorder = assembly
+        .breaches
+        .start(reports::breach_trail(&audit_log, &assembly.data_dir));
+    let pipeline_audit = audit_log
+        .as_ref()
+        .map(|l| audit::pipeline_audit(l, &format!("nats:{source_id}")));
+    let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
+    telemetry::exporter();
+    let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
+    tracing::info!(
+        source = %source_id,
+        data_dir = %assembly.data_dir.display(),
+        "vowguard started; reading events from NATS"
+    );
+    let source = nats_source::NatsSource::new(source_id, config, settings);
+    let queue: Arc<dyn vowguard_pipeline::EventQueue> = pipeline.clone();
+    let read = source.run(queue, stop).await;
+    // The source's handlers are done (or dropped): the pipeline is ours again.
+    let pipeline = Arc::try_unwrap(pipeline).map_err(|_| {
+        Error::internal("the nats source still holds the pipeline after it stopped")
+    })?;
+    tracing::info!(
+        timeout_ms = shutdown_timeout.as_millis() as u64,
+        "source stopped; draining in-flight deliveries (undelivered events stay in the journal)"
+    );
+    let metrics = pipeline.shutdown_within(Some(shutdown_timeout)).await;
+    if let Some(engine) = &assembly.response {
+        engine.shutdown(shutdown_timeout).await;
+    }
+    drop(vulns);
+    if let Some(recorder) = breach_recorder {
+        recorder.finish().await;
+    }
+    audit::close(audit_log).await;
+    let stats = read?;
+    Ok(RunReport {
+        source: SourceStats {
+            lines: stats.received,
+            accepted: stats.accepted,
+            rejected: stats.terminated,
+            stopped: true,
+        },
+        metrics,
+    })
 }

@@ -540,6 +540,8 @@ async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
     let source_kind = match source {
         SourceConfig::Stdin { .. } => "stdin",
         SourceConfig::Http {} => "http",
+        #[cfg(feature = "nats")]
+        SourceConfig::Nats(_) => "nats",
     };
     let spec = &assembly.spec;
     println!(
@@ -567,6 +569,15 @@ async fn validate(path: &Path, skip_healthchecks: bool) -> Result<(), Error> {
     for notifier in &spec.notifiers {
         let result = tokio::time::timeout(timeout, notifier.notifier.healthcheck()).await;
         failures += report_health("notifier", &notifier.id, notifier.notifier.kind(), result);
+    }
+    #[cfg(feature = "nats")]
+    if let (SourceConfig::Nats(config), Some(settings)) = (source, &assembly.nats_settings) {
+        let result = tokio::time::timeout(
+            timeout,
+            vowguard_runtime::nats_source::healthcheck(source_id, config, settings),
+        )
+        .await;
+        failures += report_health("source", source_id, "nats", result);
     }
     if failures > 0 {
         return Err(Error::unavailable(format!(
@@ -1285,6 +1296,11 @@ fn connectors() {
     println!(
         "{:<10} {:<16} POST /v1/events on the [server] (one event or an array); runs until SIGTERM",
         "source", "http"
+    );
+    #[cfg(feature = "nats")]
+    println!(
+        "{:<10} {:<16} a NATS JetStream durable pull consumer (acked once durable) or a core subject; runs until SIGTERM",
+        "source", "nats"
     );
     for factory in registry::connectors() {
         // One word per column (`ticket system` would shift the TYPE column).

@@ -5,6 +5,8 @@
 //!   shared retry policy, dead letters) against a wiremock server.
 //! * [`notifier_suite::run`]: every HTTP notifier, driven through the shared retry policy.
 //! * [`enricher_suite::run`]: every HTTP enricher, driven through the real pipeline.
+//! * [`nats_sink_suite::run`]: every NATS sink, through the real pipeline against a private
+//!   `nats-server -js` (JetStream PubAck and dedup, core NATS, restarts, credentials).
 //! * [`ticket_suite::run`]: every ticket connector, against a simulated vendor with
 //!   injected faults (idempotent open, restart, hostile text, credential hygiene).
 //!
@@ -16,6 +18,7 @@
 pub mod enricher_suite;
 pub mod fixtures;
 pub mod nats;
+pub mod nats_sink_suite;
 pub mod notifier_suite;
 pub mod receivers;
 pub mod sink_suite;
