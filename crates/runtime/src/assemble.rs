@@ -58,6 +58,9 @@ pub struct Assembly {
     /// Vulnerability scanners (`[scanners.*]`) and the index the `vuln_correlation`
     /// enricher reads; `None` without scanners.
     pub vulns: Option<crate::vulns::VulnSetup>,
+    /// `[queue] type = "jetstream"`: the NATS JetStream queue shared by the replicas, with
+    /// its credentials resolved; `None` on the local journal.
+    pub cluster: Option<crate::cluster::ClusterSetup>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -286,6 +289,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
         ));
     }
+    let cluster = crate::cluster::setup(config, env, &spec, &mut errors);
     if !errors.is_empty() {
         let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
         return Err(Error::config(format!(
@@ -325,6 +329,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         response_audit,
         webhooks,
         vulns,
+        cluster,
     })
 }
 

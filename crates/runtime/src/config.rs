@@ -84,6 +84,23 @@ pub struct Config {
     /// the http source's server.
     #[serde(default)]
     pub webhooks: BTreeMap<String, vowguard_webhooks::WebhookConfig>,
+    /// `[queue]`: where accepted events wait for the sinks and the alert path: `local`
+    /// (this process's journal, the default) or `jetstream` (a NATS JetStream stream
+    /// shared by several replicas).
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+/// `[queue]`: the queue backend.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum QueueConfig {
+    /// The journal of this process (`<data_dir>/journal`), the default.
+    #[default]
+    Local,
+    /// A NATS JetStream stream shared by every replica (see `vowguard-jetstream`):
+    /// `servers`, credentials, `[queue.tls]`, `[queue.stream]`, `[queue.consumers]`.
+    Jetstream(vowguard_jetstream::JetStreamConfig),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -225,7 +242,7 @@ impl Config {
     /// Parses config text. An error reads ``line L, column C: `key`: message``; it never quotes
     /// the line itself (toml's own rendering does, and the line can hold an inline secret).
     pub fn parse(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e: toml::de::Error| {
+        let config: Self = toml::from_str(text).map_err(|e: toml::de::Error| {
             let (key, message) = vowguard_core::toml_error_parts(&e);
             let position = e.span().map_or_else(String::new, |span| {
                 let before = &text[..span.start.min(text.len())];
@@ -235,7 +252,11 @@ impl Config {
             });
             let key = key.map_or_else(String::new, |key| format!("`{key}`: "));
             Error::config(format!("{position}{key}{message}"))
-        })
+        })?;
+        if let QueueConfig::Jetstream(queue) = &config.queue {
+            queue.validate("queue")?;
+        }
+        Ok(config)
     }
 }
 
