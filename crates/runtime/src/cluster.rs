@@ -21,7 +21,7 @@
 //! guards, playbook runs and the audit log.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -95,33 +95,60 @@ pub(crate) fn setup(
             )));
         }
     }
-    let mut secrets = SecretMap::new();
-    for (key, secret) in [
-        ("queue.password", &queue.password),
-        ("queue.token", &queue.token),
-        ("queue.nkey_seed", &queue.nkey_seed),
-        ("queue.credentials", &queue.credentials),
-    ] {
-        let Some(secret) = secret else { continue };
-        // Resolved once here so a missing variable or file is reported with the others.
-        if let Err(e) = secret.resolve(key, env.secrets, env.config_dir) {
-            errors.push(e);
-            continue;
-        }
-        if let SecretRef::Env(name) = secret
-            && let Some(value) = env.secrets.var(name)
-        {
-            secrets = secrets.with(name.clone(), value);
+    match ClusterSetup::resolve(queue, env) {
+        Ok(setup) => Some(setup),
+        Err(mut found) => {
+            errors.append(&mut found);
+            None
         }
     }
-    Some(ClusterSetup {
-        config: queue.clone(),
-        secrets,
-        config_dir: env.config_dir.to_path_buf(),
-    })
 }
 
 impl ClusterSetup {
+    /// The `[queue]` of a config file alone (for `vowguard cluster status`): `None` on the
+    /// local backend.
+    pub fn from_config(config: &Config, env: &Environment<'_>) -> Result<Option<Self>, Error> {
+        let QueueConfig::Jetstream(queue) = &config.queue else {
+            return Ok(None);
+        };
+        Self::resolve(queue, env).map(Some).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            Error::config(lines.join("\n"))
+        })
+    }
+
+    /// Resolves the credentials once, so a missing variable or file is reported at load
+    /// with the other errors (by key), and keeps the `{ env }` values for the connection.
+    fn resolve(queue: &JetStreamConfig, env: &Environment<'_>) -> Result<Self, Vec<Error>> {
+        let mut secrets = SecretMap::new();
+        let mut errors = Vec::new();
+        for (key, secret) in [
+            ("queue.password", &queue.password),
+            ("queue.token", &queue.token),
+            ("queue.nkey_seed", &queue.nkey_seed),
+            ("queue.credentials", &queue.credentials),
+        ] {
+            let Some(secret) = secret else { continue };
+            if let Err(e) = secret.resolve(key, env.secrets, env.config_dir) {
+                errors.push(e);
+                continue;
+            }
+            if let SecretRef::Env(name) = secret
+                && let Some(value) = env.secrets.var(name)
+            {
+                secrets = secrets.with(name.clone(), value);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            config: queue.clone(),
+            secrets,
+            config_dir: env.config_dir.to_path_buf(),
+        })
+    }
+
     /// The `[queue]` settings.
     pub fn config(&self) -> &JetStreamConfig {
         &self.config
@@ -826,12 +853,4 @@ pub fn router(
     axum::Router::new()
         .route("/api/cluster/status", axum::routing::get(status))
         .with_state(Arc::new((cluster, token)))
-}
-
-/// Where a config file's relative paths are resolved.
-pub fn config_dir(path: &Path) -> PathBuf {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
 }
