@@ -384,4 +384,52 @@ mod tests {
         assert!(!err.contains("Vg5ecretCanary9Z"), "{err}");
         assert!(err.contains("line 2"), "{err}");
     }
+
+    #[test]
+    fn the_queue_is_local_unless_configured() {
+        let base = "[sources.in]\ntype = \"stdin\"\n";
+        assert_eq!(Config::parse(base).unwrap().queue, QueueConfig::Local);
+        let local = format!("{base}[queue]\ntype = \"local\"\n");
+        assert_eq!(Config::parse(&local).unwrap().queue, QueueConfig::Local);
+        let js = format!("{base}[queue]\ntype = \"jetstream\"\n[queue.stream]\nreplicas = 3\n");
+        let QueueConfig::Jetstream(queue) = Config::parse(&js).unwrap().queue else {
+            panic!("jetstream expected");
+        };
+        assert_eq!(queue.stream.replicas, 3);
+    }
+
+    #[test]
+    fn queue_errors_name_the_key() {
+        let base = "[sources.in]\ntype = \"stdin\"\n[queue]\n";
+        for (text, want) in [
+            ("type = \"kafka\"\n", "`queue`"),
+            (
+                "type = \"jetstream\"\n[queue.stream]\nreplicas = 2\n",
+                "`queue.stream.replicas`",
+            ),
+            ("type = \"jetstream\"\nservers = []\n", "`queue.servers`"),
+            (
+                "type = \"jetstream\"\n[queue.consumers]\nmax_deliver = 0\n",
+                "`queue.consumers.max_deliver`",
+            ),
+            (
+                "type = \"jetstream\"\nsevers = [\"nats://a:4222\"]\n",
+                "severs",
+            ),
+            (
+                "type = \"local\"\nservers = [\"nats://a:4222\"]\n",
+                "servers",
+            ),
+            (
+                "type = \"jetstream\"\ntoken = \"Vg5ecretCanary9Z\"\n",
+                "inline secrets are not accepted",
+            ),
+        ] {
+            let err = Config::parse(&format!("{base}{text}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{text}: {err}");
+            assert!(!err.contains("Vg5ecretCanary9Z"), "{err}");
+        }
+    }
 }
