@@ -452,6 +452,57 @@ async fn nats_restart_mid_stream_loses_nothing() {
     stop(replica);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_publishes_and_exits_once_the_stream_is_drained() {
+    let nats = NatsServer::start(&[]);
+    let (hec, seen) = hec_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        free_port(),
+        &nats.url(),
+        "STDIN",
+        &hec.uri(),
+        false,
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace("[server]\n", "")
+        .replace("type = \"http\"", "type = \"stdin\"");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("listen = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, text).unwrap();
+    let input: String = (0..500)
+        .map(|n| format!("{}\n", event(n)))
+        .chain(std::iter::once("not json\n".to_owned()))
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+        .env("VOWGUARD_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // The exit waits for the stream to drain: every event is at the SIEM already.
+    let seen = seen.lock().unwrap();
+    let missing: Vec<u64> = (0..500)
+        .filter(|n| !seen.contains_key(&format!("c-{n}")))
+        .collect();
+    assert!(missing.is_empty(), "not delivered: {missing:?}");
+}
+
 fn run_to_exit(config: &Path) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_vowguard"))
         .args(["run", "--config"])

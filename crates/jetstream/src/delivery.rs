@@ -83,7 +83,11 @@ impl JetStreamDelivery {
                 spec,
                 dead_letters: dead_letters.clone(),
             });
-            this.add(js, &id, handler, retry, wait).await?;
+            if let Err(e) = this.add(js, &id, handler, retry, wait).await {
+                // The workers already started must not keep running behind the caller.
+                this.shutdown().await;
+                return Err(e);
+            }
         }
         Ok(this)
     }

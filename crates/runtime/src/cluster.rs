@@ -497,12 +497,22 @@ impl Workers {
             let config = js.config();
             let stream = &config.stream.name;
             let lease_ttl = Duration::from_secs(config.consumers.ack_wait_secs.max(5));
-            let sent = js
-                .shared_state(&format!("{stream}_sent"), SENT_MEMORY, owner)
-                .await?;
-            let leases = js
-                .shared_state(&format!("{stream}_leases"), lease_ttl, owner)
-                .await?;
+            let buckets = async {
+                let sent = js
+                    .shared_state(&format!("{stream}_sent"), SENT_MEMORY, owner)
+                    .await?;
+                let leases = js
+                    .shared_state(&format!("{stream}_leases"), lease_ttl, owner)
+                    .await?;
+                Ok::<_, Error>((sent, leases))
+            };
+            let (sent, leases) = match buckets.await {
+                Ok(buckets) => buckets,
+                Err(e) => {
+                    delivery.shutdown().await;
+                    return Err(e);
+                }
+            };
             let handler = AlertHandler {
                 router: self.alerts.router.clone(),
                 notifiers: self
@@ -515,7 +525,7 @@ impl Workers {
                 leases,
                 dead_letters: self.dead_letters.clone(),
             };
-            delivery
+            if let Err(e) = delivery
                 .add(
                     js,
                     ALERTS_CONSUMER,
@@ -523,7 +533,11 @@ impl Workers {
                     RetryPolicy::default(),
                     Duration::from_millis(100),
                 )
-                .await?;
+                .await
+            {
+                delivery.shutdown().await;
+                return Err(e);
+            }
         }
         Ok(delivery)
     }

@@ -100,7 +100,7 @@ pub enum QueueConfig {
     Local,
     /// A NATS JetStream stream shared by every replica (see `vowguard-jetstream`):
     /// `servers`, credentials, `[queue.tls]`, `[queue.stream]`, `[queue.consumers]`.
-    Jetstream(vowguard_jetstream::JetStreamConfig),
+    Jetstream(Box<vowguard_jetstream::JetStreamConfig>),
 }
 
 fn default_data_dir() -> PathBuf {

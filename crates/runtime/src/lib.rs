@@ -191,11 +191,12 @@ pub async fn run(
     assembly: Assembly,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunReport, Error> {
+    // Boxed: the runs hold every component's state, too large for a caller's stack frame.
     if matches!(assembly.sources.as_slice(), [(_, SourceConfig::Http {})]) {
-        return run_server(assembly, stop).await;
+        return Box::pin(run_server(assembly, stop)).await;
     }
     let input = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
-    run_with_input(assembly, input, stop).await
+    Box::pin(run_with_input(assembly, input, stop)).await
 }
 
 /// Serves the HTTP source until `stop`.
@@ -264,7 +265,7 @@ async fn run_server(
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
     let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
-    let cluster = start_cluster(cluster_parts, &pipeline).await?;
+    let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let webhooks = webhooks::Intake::open(
         assembly.webhooks,
         &assembly.data_dir,
@@ -341,7 +342,7 @@ async fn run_server(
     .map_err(|e| Error::io("the HTTP server failed", e));
     if let Some(cluster) = &cluster {
         // Batches in flight are settled; what is left stays in the stream for the others.
-        cluster.shutdown(assembly.shutdown_timeout).await;
+        Box::pin(cluster.shutdown(assembly.shutdown_timeout)).await;
     }
     let _ = follow_stop.send(());
     let _ = watch_stop.send(());
@@ -471,7 +472,7 @@ where
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
     let pipeline = Pipeline::start_with_audit(spec, pipeline_audit).await?;
-    let cluster = start_cluster(cluster_parts, &pipeline).await?;
+    let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let stop = futures::FutureExt::shared(stop);
     tracing::info!(
         source = %source_id,
@@ -480,13 +481,13 @@ where
     );
     let source = match &cluster {
         Some(cluster) => {
-            cluster::read_ndjson_to_queue(
+            Box::pin(cluster::read_ndjson_to_queue(
                 &source_id,
                 input,
                 max_line_bytes,
                 cluster.clone(),
                 stop.clone(),
-            )
+            ))
             .await
         }
         None => {
@@ -498,18 +499,17 @@ where
         // Every event published is delivered or dead-lettered (by any replica) before the
         // exit; a stop bounds the wait by the shutdown timeout.
         let give_up = stop.clone();
-        let drained = cluster
-            .drained(async move {
-                give_up.await;
-                tokio::time::sleep(shutdown_timeout).await;
-            })
-            .await;
+        let drained = Box::pin(cluster.drained(async move {
+            give_up.await;
+            tokio::time::sleep(shutdown_timeout).await;
+        }))
+        .await;
         if !drained {
             tracing::warn!(
                 "stopping before the stream is drained; the other replicas (or the next start) deliver the rest"
             );
         }
-        cluster.shutdown(shutdown_timeout).await;
+        Box::pin(cluster.shutdown(shutdown_timeout)).await;
     }
     tracing::info!(
         lines = source.lines,
