@@ -91,13 +91,19 @@ pub struct Config {
     pub queue: QueueConfig,
 }
 
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self::Local {}
+    }
+}
+
 /// `[queue]`: the queue backend.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum QueueConfig {
-    /// The journal of this process (`<data_dir>/journal`), the default.
-    #[default]
-    Local,
+    /// The journal of this process (`<data_dir>/journal`), the default. Its settings are
+    /// in `[pipeline]`; a key here is refused by name.
+    Local {},
     /// A NATS JetStream stream shared by every replica (see `vowguard-jetstream`):
     /// `servers`, credentials, `[queue.tls]`, `[queue.stream]`, `[queue.consumers]`.
     Jetstream(Box<vowguard_jetstream::JetStreamConfig>),
@@ -388,9 +394,9 @@ mod tests {
     #[test]
     fn the_queue_is_local_unless_configured() {
         let base = "[sources.in]\ntype = \"stdin\"\n";
-        assert_eq!(Config::parse(base).unwrap().queue, QueueConfig::Local);
+        assert_eq!(Config::parse(base).unwrap().queue, QueueConfig::Local {});
         let local = format!("{base}[queue]\ntype = \"local\"\n");
-        assert_eq!(Config::parse(&local).unwrap().queue, QueueConfig::Local);
+        assert_eq!(Config::parse(&local).unwrap().queue, QueueConfig::Local {});
         let js = format!("{base}[queue]\ntype = \"jetstream\"\n[queue.stream]\nreplicas = 3\n");
         let QueueConfig::Jetstream(queue) = Config::parse(&js).unwrap().queue else {
             panic!("jetstream expected");
@@ -402,7 +408,10 @@ mod tests {
     fn queue_errors_name_the_key() {
         let base = "[sources.in]\ntype = \"stdin\"\n[queue]\n";
         for (text, want) in [
-            ("type = \"kafka\"\n", "`queue`"),
+            (
+                "type = \"kafka\"\n",
+                "`queue.type`: unknown variant `kafka`",
+            ),
             (
                 "type = \"jetstream\"\n[queue.stream]\nreplicas = 2\n",
                 "`queue.stream.replicas`",
