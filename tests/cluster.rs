@@ -26,6 +26,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const HEC_TOKEN: &str = "cluster-hec-token-41f2";
 const SLACK_PATH: &str = "/services/T1/B1/cluster-slack-secret";
+const VENUE_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 fn seed() -> u64 {
     let seed = match std::env::var("VOWGUARD_CLUSTER_SEED") {
@@ -157,6 +158,7 @@ fn spawn(config: &Path, slack_url: &str) -> Child {
         .args(["run", "--config", config.to_str().unwrap()])
         .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
         .env("CLUSTER_SLACK_WEBHOOK", slack_url)
+        .env("CLUSTER_WH_VENUE", VENUE_SECRET)
         .env("VOWGUARD_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -501,6 +503,95 @@ async fn stdin_publishes_and_exits_once_the_stream_is_drained() {
         .filter(|n| !seen.contains_key(&format!("c-{n}")))
         .collect();
     assert!(missing.is_empty(), "not delivered: {missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivery_retried_to_another_replica_is_a_duplicate() {
+    let nats = NatsServer::start(&[]);
+    let (hec, _seen) = hec_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_port(), free_port()];
+    let configs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            let config = write_config(
+                &dir.path().join(format!("r{i}")),
+                ports[i],
+                &nats.url(),
+                "HOOKS",
+                &hec.uri(),
+                false,
+            );
+            let mut text = std::fs::read_to_string(&config).unwrap();
+            text.push_str(
+                "[webhooks.venue]\ntype = \"standard_webhooks\"\nsecret = { env = \"CLUSTER_WH_VENUE\" }\n",
+            );
+            std::fs::write(&config, text).unwrap();
+            config
+        })
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut replicas = Vec::new();
+    for (config, port) in configs.iter().zip(ports) {
+        replicas.push(spawn(config, "http://127.0.0.1:9/unused"));
+        wait_healthy(&client, port).await;
+    }
+    let body = dir.path().join("venue.json");
+    std::fs::write(
+        &body,
+        r#"{"type":"venue.door_forced","data":{"wedding_id":"w-9","severity":"critical"}}"#,
+    )
+    .unwrap();
+    let signed = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args([
+            "webhook",
+            "sign",
+            "--source",
+            "venue",
+            "--id",
+            "msg_cluster_1",
+            "--config",
+        ])
+        .arg(&configs[0])
+        .arg("--body")
+        .arg(&body)
+        .env("CLUSTER_WH_VENUE", VENUE_SECRET)
+        .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let headers: Vec<(String, String)> = String::from_utf8(signed.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    let mut answers = Vec::new();
+    for port in ports {
+        let mut request = client.post(format!("http://127.0.0.1:{port}/v1/webhooks/venue"));
+        for (name, value) in &headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = request
+            .body(std::fs::read(&body).unwrap())
+            .send()
+            .await
+            .unwrap();
+        answers.push((response.status().as_u16(), response.text().await.unwrap()));
+    }
+    assert_eq!(answers[0].0, 200, "{answers:?}");
+    assert!(!answers[0].1.contains("duplicate"), "{answers:?}");
+    assert_eq!(answers[1].0, 200, "{answers:?}");
+    assert!(answers[1].1.contains("duplicate"), "{answers:?}");
+    for replica in replicas {
+        stop(replica);
+    }
 }
 
 fn run_to_exit(config: &Path) -> (bool, String) {

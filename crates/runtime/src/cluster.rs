@@ -16,9 +16,9 @@
 //!   `vowguard cluster status` and `GET /api/cluster/status`.
 //!
 //! Shared across replicas: the events, each sink's and the alert path's position and
-//! in-flight set, "already sent" marks and alert-group leases. Per replica (not shared):
-//! the router's inhibition state, dead-letter files, the notification log, webhook replay
-//! guards, playbook runs and the audit log.
+//! in-flight set, "already sent" marks and alert-group leases, webhook delivery claims and
+//! "seen" marks (24 h). Per replica (not shared): the router's inhibition state,
+//! dead-letter files, the notification log, playbook runs and the audit log.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,6 +46,10 @@ pub const ALERTS_CONSUMER: &str = "_alerts";
 /// How long "already sent" marks are kept: longer than any redelivery of the event that
 /// caused the notification.
 const SENT_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// How long webhook deliveries are remembered across replicas (the local replay guard
+/// keeps each source's `replay_window_secs` on top).
+const WEBHOOK_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// The `[queue]` of a jetstream deployment with its secrets resolved.
 #[derive(Clone)]
@@ -184,6 +188,8 @@ pub struct Cluster {
     /// Why intake cannot publish right now (connecting, or a fatal conflict).
     problem: RwLock<Option<String>>,
     delivery: tokio::sync::Mutex<Option<JetStreamDelivery>>,
+    /// Webhook delivery claims (leases) and "seen" marks, once connected.
+    webhooks: RwLock<Option<WebhookState>>,
     stop: watch::Sender<bool>,
     connector: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -241,6 +247,7 @@ impl Cluster {
             js: RwLock::new(None),
             problem: RwLock::new(Some("connecting to NATS".into())),
             delivery: tokio::sync::Mutex::new(None),
+            webhooks: RwLock::new(None),
             stop,
             connector: std::sync::Mutex::new(None),
         });
@@ -267,8 +274,9 @@ impl Cluster {
 
     async fn attempt(&self, workers: &Workers) -> Result<(), Error> {
         let js = self.setup.connect().await?;
-        let delivery = workers.start(&js, &self.owner).await?;
+        let (delivery, webhooks) = workers.start(&js, &self.owner).await?;
         *self.delivery.lock().await = Some(delivery);
+        write(&self.webhooks, Some(webhooks));
         write(&self.js, Some(js));
         write(&self.problem, None);
         tracing::info!(
@@ -490,29 +498,34 @@ struct Workers {
 }
 
 impl Workers {
-    async fn start(&self, js: &JetStream, owner: &str) -> Result<JetStreamDelivery, Error> {
+    async fn start(
+        &self,
+        js: &JetStream,
+        owner: &str,
+    ) -> Result<(JetStreamDelivery, WebhookState), Error> {
+        let config = js.config();
+        let stream = &config.stream.name;
+        let lease_ttl = Duration::from_secs(config.consumers.ack_wait_secs.max(5));
+        let buckets = async {
+            let sent = js
+                .shared_state(&format!("{stream}_sent"), SENT_MEMORY, owner)
+                .await?;
+            let leases = js
+                .shared_state(&format!("{stream}_leases"), lease_ttl, owner)
+                .await?;
+            let seen = js
+                .shared_state(&format!("{stream}_webhooks"), WEBHOOK_MEMORY, owner)
+                .await?;
+            Ok::<_, Error>((sent, leases, seen))
+        };
+        let (sent, leases, seen) = buckets.await?;
+        let webhooks = WebhookState {
+            leases: leases.clone(),
+            seen,
+        };
         let mut delivery =
             JetStreamDelivery::start(js, self.sinks.clone(), self.dead_letters.clone()).await?;
         if !self.alerts.notifiers.is_empty() {
-            let config = js.config();
-            let stream = &config.stream.name;
-            let lease_ttl = Duration::from_secs(config.consumers.ack_wait_secs.max(5));
-            let buckets = async {
-                let sent = js
-                    .shared_state(&format!("{stream}_sent"), SENT_MEMORY, owner)
-                    .await?;
-                let leases = js
-                    .shared_state(&format!("{stream}_leases"), lease_ttl, owner)
-                    .await?;
-                Ok::<_, Error>((sent, leases))
-            };
-            let (sent, leases) = match buckets.await {
-                Ok(buckets) => buckets,
-                Err(e) => {
-                    delivery.shutdown().await;
-                    return Err(e);
-                }
-            };
             let handler = AlertHandler {
                 router: self.alerts.router.clone(),
                 notifiers: self
@@ -539,7 +552,77 @@ impl Workers {
                 return Err(e);
             }
         }
-        Ok(delivery)
+        Ok((delivery, webhooks))
+    }
+}
+
+/// Webhook deliveries across replicas: a lease while one replica publishes a delivery's
+/// events, a "seen" mark once they are stored.
+#[derive(Debug, Clone)]
+struct WebhookState {
+    leases: SharedState,
+    seen: SharedState,
+}
+
+/// What a replica may do with a webhook delivery (see [`Cluster::claim_webhook`]).
+#[derive(Debug)]
+pub enum WebhookClaim {
+    /// Not seen by any replica: publish it, then [`Cluster::commit_webhook`].
+    Fresh(vowguard_jetstream::Lease),
+    /// Already stored by some replica: answer as a duplicate.
+    Replay,
+    /// Another replica is publishing it right now.
+    InFlight,
+}
+
+impl Cluster {
+    fn webhook_key(source: &str, key: &[u8]) -> String {
+        let mut out = format!("webhook/{source}/");
+        for b in key {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
+    /// Claims webhook delivery `key` of `source` across the replicas (the local replay
+    /// guard has claimed it on this one). Without a connection nothing can be claimed:
+    /// `Unavailable` (the sender retries).
+    pub async fn claim_webhook(&self, source: &str, key: &[u8]) -> Result<WebhookClaim, Error> {
+        let Some(state) = read(&self.webhooks) else {
+            return Err(Error::unavailable("the JetStream queue is not available")
+                .with_retry_after(vowguard_jetstream::RETRY_AFTER));
+        };
+        let k = Self::webhook_key(source, key);
+        if state.seen.holder(&k).await?.is_some() {
+            return Ok(WebhookClaim::Replay);
+        }
+        let Some(lease) = state.leases.acquire(&k).await? else {
+            return Ok(WebhookClaim::InFlight);
+        };
+        if state.seen.holder(&k).await?.is_some() {
+            state.leases.release(lease).await?;
+            return Ok(WebhookClaim::Replay);
+        }
+        Ok(WebhookClaim::Fresh(lease))
+    }
+
+    /// Marks the delivery stored (its events are in the stream) and releases the claim.
+    pub async fn commit_webhook(&self, source: &str, key: &[u8], lease: vowguard_jetstream::Lease) {
+        let Some(state) = read(&self.webhooks) else {
+            return;
+        };
+        let k = Self::webhook_key(source, key);
+        if let Err(e) = state.seen.mark_once(&k).await {
+            tracing::warn!(source, error = %e, "webhook delivery not marked as seen across replicas; a retry may be published again");
+        }
+        let _ = state.leases.release(lease).await;
+    }
+
+    /// Gives the claim up (the events were not stored): the sender's retry is processed.
+    pub async fn release_webhook(&self, lease: vowguard_jetstream::Lease) {
+        if let Some(state) = read(&self.webhooks) {
+            let _ = state.leases.release(lease).await;
+        }
     }
 }
 

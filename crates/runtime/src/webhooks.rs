@@ -358,6 +358,26 @@ pub(crate) async fn receive(
     let ids: Vec<String> = mapped.events.iter().map(|e| e.id.clone()).collect();
     let mut events = mapped.events;
     if let Some(cluster) = &intake.cluster {
+        // Claimed across the replicas too: a delivery retried to another replica is a
+        // duplicate there once stored here.
+        let lease = match cluster.claim_webhook(&source_id, &key).await {
+            Ok(crate::cluster::WebhookClaim::Fresh(lease)) => lease,
+            Ok(crate::cluster::WebhookClaim::Replay) => {
+                live.replayed.fetch_add(1, Ordering::Relaxed);
+                return axum::Json(json!({ "status": "duplicate" })).into_response();
+            }
+            Ok(crate::cluster::WebhookClaim::InFlight) => {
+                live.refuse("in_flight");
+                return retry_after(json_error(
+                    StatusCode::CONFLICT,
+                    "this delivery is being processed",
+                ));
+            }
+            Err(e) => {
+                live.refuse("unavailable");
+                return crate::server::not_queued(&e);
+            }
+        };
         // Every event stored in the stream (PubAck) before the sender gets its 2xx.
         let stored = futures::future::join_all(
             std::mem::take(&mut events)
@@ -366,9 +386,11 @@ pub(crate) async fn receive(
         )
         .await;
         if let Some(e) = stored.into_iter().find_map(Result::err) {
+            cluster.release_webhook(lease).await;
             live.refuse("unavailable");
             return crate::server::not_queued(&e);
         }
+        cluster.commit_webhook(&source_id, &key, lease).await;
     }
     let mut pending = Vec::with_capacity(events.len());
     for event in events {
