@@ -594,6 +594,80 @@ async fn a_webhook_delivery_retried_to_another_replica_is_a_duplicate() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_down_at_start_is_reported_and_retried() {
+    let mut nats = NatsServer::start(&[]);
+    nats.kill();
+    let (hec, seen) = hec_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, &nats.url(), "LATE", &hec.uri(), false);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let replica = spawn(&config, "http://127.0.0.1:9/unused");
+    // Serving, but unhealthy with the reason, and refusing events with 503 + Retry-After.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica did not start serving"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(health.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let health: serde_json::Value = health.json().await.unwrap();
+    assert!(
+        health["queue"]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("cannot connect to NATS")),
+        "{health}"
+    );
+    let refused = client
+        .post(format!("http://127.0.0.1:{port}/v1/events"))
+        .json(&event(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+
+    nats.restart();
+    let mut next = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let acknowledged = loop {
+        let got = post(&client, port, &mut next, 10).await;
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "intake did not start once NATS was up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    wait_for(
+        "the events at the HEC mock",
+        Duration::from_secs(60),
+        || {
+            let seen = seen.lock().unwrap();
+            acknowledged
+                .iter()
+                .all(|n| seen.contains_key(&format!("c-{n}")))
+        },
+    )
+    .await;
+    stop(replica);
+}
+
 fn run_to_exit(config: &Path) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_vowguard"))
         .args(["run", "--config"])
