@@ -306,7 +306,8 @@ fn every_readme_toml_block_parses() {
                 "VENUE_WEBHOOK_SECRET",
                 "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
             )
-            .with("FLORIST_WEBHOOK_SECRET", "readme-florist-secret");
+            .with("FLORIST_WEBHOOK_SECRET", "readme-florist-secret")
+            .with("NATS_PASSWORD", "readme-nats-password");
         vowguard_runtime::assemble(
             &config,
             &vowguard_runtime::Environment {

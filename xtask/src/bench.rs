@@ -63,6 +63,16 @@ pub(crate) fn bench(which: &[String]) -> Result {
                 "--example",
                 "journal_bench",
             ])?,
+            // Needs a `nats-server` (`cargo xtask prerequisites`); not in the default set.
+            "cluster" => cargo(&[
+                "run",
+                "--release",
+                "--locked",
+                "-p",
+                "vowguard-jetstream",
+                "--example",
+                "throughput",
+            ])?,
             "encoders" | "pipeline" | "notify" | "http" => cargo(&[
                 "run",
                 "--release",
@@ -76,7 +86,7 @@ pub(crate) fn bench(which: &[String]) -> Result {
             ])?,
             other => {
                 return Err(format!(
-                    "unknown benchmark `{other}`; expected one of {}, or compare, or scenarios",
+                    "unknown benchmark `{other}`; expected one of {}, or cluster, compare, scenarios",
                     all.join(", ")
                 ));
             }

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use vowguard_core::{EncodedEvent, Error, Event, EventOutcome};
+use vowguard_core::{EncodedEvent, Error, Event, EventOutcome, RetryPolicy};
 use vowguard_pipeline::{DeadLetter, DeadLetterStore, EventQueue, SinkSpec};
 
 use crate::client::JetStream;
@@ -69,39 +69,74 @@ impl JetStreamDelivery {
         sinks: Vec<SinkSpec>,
         dead_letters: DeadLetterStore,
     ) -> Result<Self, Error> {
-        let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        let mut counters = BTreeMap::new();
+        let (stop, _) = watch::channel(false);
+        let mut this = Self {
+            stop,
+            tasks: Vec::new(),
+            counters: BTreeMap::new(),
+        };
         for spec in sinks {
-            if counters.contains_key(&spec.id) {
-                return Err(Error::config(format!("duplicate sink id `{}`", spec.id)));
-            }
-            let exhausted = js.exhausted_events(&spec.id).await?;
-            let consumer = js.consumer(&spec.id, None).await?;
-            let count = Arc::new(DeliveryCounters::default());
-            counters.insert(spec.id.clone(), count.clone());
+            let wait = spec.batch.max_wait();
+            let retry = spec.retry;
+            let id = spec.id.clone();
             let handler = Arc::new(SinkHandler {
                 spec,
                 dead_letters: dead_letters.clone(),
             });
-            tasks.push(tokio::spawn(dead_letter_exhausted(
-                exhausted,
-                handler.clone(),
-                count.clone(),
-                stop_rx.clone(),
-            )));
-            tasks.push(tokio::spawn(run(consumer, handler, count, stop_rx.clone())));
+            if let Err(e) = this.add(js, &id, handler, retry, wait).await {
+                // The workers already started must not keep running behind the caller.
+                this.shutdown().await;
+                return Err(e);
+            }
         }
-        Ok(Self {
-            stop,
-            tasks,
-            counters,
-        })
+        Ok(this)
+    }
+
+    /// Opens (or checks) the durable consumer `name` and starts a worker feeding its
+    /// batches to `handler` (the alert path uses this with its own handler). `retry` gives
+    /// the NAK delays and the dead-letter write retries; `max_wait` how long a pull waits
+    /// for a batch to fill (clamped to 100 ms ..= 5 s).
+    pub async fn add(
+        &mut self,
+        js: &JetStream,
+        name: &str,
+        handler: Arc<dyn BatchHandler>,
+        retry: RetryPolicy,
+        max_wait: Duration,
+    ) -> Result<Arc<DeliveryCounters>, Error> {
+        if self.counters.contains_key(name) {
+            return Err(Error::config(format!("duplicate consumer `{name}`")));
+        }
+        let exhausted = js.exhausted_events(name).await?;
+        let consumer = js.consumer(name, None).await?;
+        let count = Arc::new(DeliveryCounters::default());
+        self.counters.insert(name.to_owned(), count.clone());
+        let worker = Worker {
+            name: name.to_owned(),
+            handler,
+            retry,
+            wait: max_wait.clamp(Duration::from_millis(100), Duration::from_secs(5)),
+            counters: count.clone(),
+        };
+        let worker = Arc::new(worker);
+        self.tasks.push(tokio::spawn(dead_letter_exhausted(
+            exhausted,
+            worker.clone(),
+            self.stop.subscribe(),
+        )));
+        self.tasks
+            .push(tokio::spawn(run(consumer, worker, self.stop.subscribe())));
+        Ok(count)
     }
 
     /// The counts of sink `id` on this replica.
     pub fn counters(&self, id: &str) -> Option<&Arc<DeliveryCounters>> {
         self.counters.get(id)
+    }
+
+    /// The counts of every consumer of this replica, by name.
+    pub fn all_counters(&self) -> &BTreeMap<String, Arc<DeliveryCounters>> {
+        &self.counters
     }
 
     /// Stops after the batches in flight are settled; what is left stays in the stream for
@@ -114,12 +149,20 @@ impl JetStreamDelivery {
     }
 }
 
+/// One consumer's worker: its handler, retry policy and counts.
+struct Worker {
+    name: String,
+    handler: Arc<dyn BatchHandler>,
+    retry: RetryPolicy,
+    wait: Duration,
+    counters: Arc<DeliveryCounters>,
+}
+
 /// Dead-letters the events whose every delivery ended without an ack (see
 /// [`crate::ExhaustedEvents`]).
 async fn dead_letter_exhausted(
     mut exhausted: crate::ExhaustedEvents,
-    handler: Arc<SinkHandler>,
-    counters: Arc<DeliveryCounters>,
+    worker: Arc<Worker>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -131,7 +174,7 @@ async fn dead_letter_exhausted(
         let delivery = match next {
             Ok(delivery) => delivery,
             Err(e) => {
-                tracing::error!(sink = %handler.spec.id, error = %e, "an event that reached MaxDeliver could not be read");
+                tracing::error!(consumer = %worker.name, error = %e, "an event that reached MaxDeliver could not be read");
                 continue;
             }
         };
@@ -139,37 +182,29 @@ async fn dead_letter_exhausted(
             "not acknowledged after {} deliveries (the replica handling it stopped or hung each time)",
             delivery.attempt()
         ));
-        let (stored, _) = handler
-            .spec
+        let (stored, _) = worker
             .retry
-            .run(|_| handler.dead_letter(&delivery, &error))
+            .run(|_| worker.handler.dead_letter(&delivery, &error))
             .await;
         match stored {
             Ok(()) => {
-                counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                worker
+                    .counters
+                    .dead_lettered
+                    .fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
-                tracing::error!(sink = %handler.spec.id, event_id = ?delivery.event_id(), error = %e, "dead letter not stored for an event that reached MaxDeliver");
+                tracing::error!(consumer = %worker.name, event_id = ?delivery.event_id(), error = %e, "dead letter not stored for an event that reached MaxDeliver");
             }
         }
     }
 }
 
-async fn run(
-    consumer: SinkConsumer,
-    handler: Arc<SinkHandler>,
-    counters: Arc<DeliveryCounters>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn run(consumer: SinkConsumer, worker: Arc<Worker>, mut stop: watch::Receiver<bool>) {
     let mut failures = 0u32;
     while !*stop.borrow() {
-        let wait = handler
-            .spec
-            .batch
-            .max_wait()
-            .clamp(Duration::from_millis(100), Duration::from_secs(5));
         let batch = tokio::select! {
-            batch = consumer.next_batch(wait) => batch,
+            batch = consumer.next_batch(worker.wait) => batch,
             _ = stop.changed() => break,
         };
         let batch = match batch {
@@ -180,8 +215,8 @@ async fn run(
             Err(e) => {
                 // Missed heartbeats, a server restart: not terminal, pull again after a backoff.
                 failures += 1;
-                let delay = handler.spec.retry.delay(failures, &e);
-                tracing::warn!(sink = %handler.spec.id, error = %e, ?delay, "pull failed; retrying");
+                let delay = worker.retry.delay(failures, &e);
+                tracing::warn!(consumer = %worker.name, error = %e, ?delay, "pull failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => continue,
                     _ = stop.changed() => break,
@@ -191,9 +226,11 @@ async fn run(
         if batch.is_empty() {
             continue;
         }
+        // Not interrupted by the stop: a batch in flight is settled before the worker ends.
         let report = consumer
-            .process(&batch, handler.as_ref(), &handler.spec.retry)
+            .process(&batch, worker.handler.as_ref(), &worker.retry)
             .await;
+        let counters = &worker.counters;
         counters
             .delivered
             .fetch_add(report.delivered as u64, Ordering::Relaxed);

@@ -61,6 +61,9 @@ pub struct Assembly {
     /// The `nats` source's connection settings, credentials resolved (when one is configured).
     #[cfg(feature = "nats")]
     pub nats_settings: Option<vowguard_nats::NatsClientSettings>,
+    /// `[queue] type = "jetstream"`: the NATS JetStream queue shared by the replicas, with
+    /// its credentials resolved; `None` on the local journal.
+    pub cluster: Option<crate::cluster::ClusterSetup>,
 }
 
 /// Which alert routes apply, for `vowguard validate` to report.
@@ -303,6 +306,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             "nothing to deliver to: configure at least one `[sinks.<id>]` or `[notifiers.<id>]`",
         ));
     }
+    let cluster = crate::cluster::setup(config, env, &spec, &mut errors);
     if !errors.is_empty() {
         let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
         return Err(Error::config(format!(
@@ -344,6 +348,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         vulns,
         #[cfg(feature = "nats")]
         nats_settings,
+        cluster,
     })
 }
 

@@ -84,6 +84,29 @@ pub struct Config {
     /// the http source's server.
     #[serde(default)]
     pub webhooks: BTreeMap<String, vowguard_webhooks::WebhookConfig>,
+    /// `[queue]`: where accepted events wait for the sinks and the alert path: `local`
+    /// (this process's journal, the default) or `jetstream` (a NATS JetStream stream
+    /// shared by several replicas).
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self::Local {}
+    }
+}
+
+/// `[queue]`: the queue backend.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum QueueConfig {
+    /// The journal of this process (`<data_dir>/journal`), the default. Its settings are
+    /// in `[pipeline]`; a key here is refused by name.
+    Local {},
+    /// A NATS JetStream stream shared by every replica (see `vowguard-jetstream`):
+    /// `servers`, credentials, `[queue.tls]`, `[queue.stream]`, `[queue.consumers]`.
+    Jetstream(Box<vowguard_jetstream::JetStreamConfig>),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -230,7 +253,7 @@ impl Config {
     /// Parses config text. An error reads ``line L, column C: `key`: message``; it never quotes
     /// the line itself (toml's own rendering does, and the line can hold an inline secret).
     pub fn parse(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e: toml::de::Error| {
+        let config: Self = toml::from_str(text).map_err(|e: toml::de::Error| {
             let (key, message) = vowguard_core::toml_error_parts(&e);
             let position = e.span().map_or_else(String::new, |span| {
                 let before = &text[..span.start.min(text.len())];
@@ -240,7 +263,11 @@ impl Config {
             });
             let key = key.map_or_else(String::new, |key| format!("`{key}`: "));
             Error::config(format!("{position}{key}{message}"))
-        })
+        })?;
+        if let QueueConfig::Jetstream(queue) = &config.queue {
+            queue.validate("queue")?;
+        }
+        Ok(config)
     }
 }
 
@@ -367,5 +394,56 @@ mod tests {
             .to_string();
         assert!(!err.contains("Vg5ecretCanary9Z"), "{err}");
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn the_queue_is_local_unless_configured() {
+        let base = "[sources.in]\ntype = \"stdin\"\n";
+        assert_eq!(Config::parse(base).unwrap().queue, QueueConfig::Local {});
+        let local = format!("{base}[queue]\ntype = \"local\"\n");
+        assert_eq!(Config::parse(&local).unwrap().queue, QueueConfig::Local {});
+        let js = format!("{base}[queue]\ntype = \"jetstream\"\n[queue.stream]\nreplicas = 3\n");
+        let QueueConfig::Jetstream(queue) = Config::parse(&js).unwrap().queue else {
+            panic!("jetstream expected");
+        };
+        assert_eq!(queue.stream.replicas, 3);
+    }
+
+    #[test]
+    fn queue_errors_name_the_key() {
+        let base = "[sources.in]\ntype = \"stdin\"\n[queue]\n";
+        for (text, want) in [
+            (
+                "type = \"kafka\"\n",
+                "`queue.type`: unknown variant `kafka`",
+            ),
+            (
+                "type = \"jetstream\"\n[queue.stream]\nreplicas = 2\n",
+                "`queue.stream.replicas`",
+            ),
+            ("type = \"jetstream\"\nservers = []\n", "`queue.servers`"),
+            (
+                "type = \"jetstream\"\n[queue.consumers]\nmax_deliver = 0\n",
+                "`queue.consumers.max_deliver`",
+            ),
+            (
+                "type = \"jetstream\"\nsevers = [\"nats://a:4222\"]\n",
+                "severs",
+            ),
+            (
+                "type = \"local\"\nservers = [\"nats://a:4222\"]\n",
+                "servers",
+            ),
+            (
+                "type = \"jetstream\"\ntoken = \"Vg5ecretCanary9Z\"\n",
+                "inline secrets are not accepted",
+            ),
+        ] {
+            let err = Config::parse(&format!("{base}{text}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{text}: {err}");
+            assert!(!err.contains("Vg5ecretCanary9Z"), "{err}");
+        }
     }
 }

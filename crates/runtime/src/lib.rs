@@ -14,6 +14,7 @@ pub mod assemble;
 pub mod audit;
 pub mod breach_api;
 pub mod breach_watch;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod dlq;
@@ -195,15 +196,16 @@ pub async fn run(
     assembly: Assembly,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunReport, Error> {
+    // Boxed: the runs hold every component's state, too large for a caller's stack frame.
     if matches!(assembly.sources.as_slice(), [(_, SourceConfig::Http {})]) {
-        return run_server(assembly, stop).await;
+        return Box::pin(run_server(assembly, stop)).await;
     }
     #[cfg(feature = "nats")]
     if matches!(assembly.sources.as_slice(), [(_, SourceConfig::Nats(_))]) {
         return Box::pin(run_nats(assembly, stop)).await;
     }
     let input = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
-    run_with_input(assembly, input, stop).await
+    Box::pin(run_with_input(assembly, input, stop)).await
 }
 
 /// Serves the HTTP source until `stop`.
@@ -270,14 +272,16 @@ async fn run_server(
     telemetry::exporter();
     let console_sinks = assembly.spec.sinks.clone();
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
-    let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
+    let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
+    let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
+    let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let webhooks = webhooks::Intake::open(
         assembly.webhooks,
         &assembly.data_dir,
         pipeline.clone(),
         assembly.response.clone(),
     )?
-    .map(Arc::new);
+    .map(|intake| Arc::new(intake.with_cluster(cluster.clone())));
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
         accepted: Default::default(),
@@ -288,6 +292,7 @@ async fn run_server(
         router,
         reports,
         webhooks,
+        cluster: cluster.clone(),
     });
     // The store follows the audit log (catching up after an outage) until the server stops.
     let (follow_stop, follow_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -329,6 +334,7 @@ async fn run_server(
                 state.reports.clone(),
                 state.admin_token.clone(),
             ))
+            .merge(cluster::router(cluster.clone(), state.admin_token.clone()))
             .merge(
                 console::Console::new(
                     state.clone(),
@@ -343,6 +349,10 @@ async fn run_server(
     .with_graceful_shutdown(stop)
     .await
     .map_err(|e| Error::io("the HTTP server failed", e));
+    if let Some(cluster) = &cluster {
+        // Batches in flight are settled; what is left stays in the stream for the others.
+        Box::pin(cluster.shutdown(assembly.shutdown_timeout)).await;
+    }
     let _ = follow_stop.send(());
     let _ = watch_stop.send(());
     if let Some(watcher) = watcher {
@@ -395,6 +405,50 @@ async fn run_server(
     Ok(RunReport { source, metrics })
 }
 
+/// On the jetstream backend the sinks run from the stream, not from the local pipeline:
+/// they are taken out of `spec` and handed to the cluster with the notifiers and router.
+fn cluster_parts(
+    mut spec: vowguard_pipeline::PipelineSpec,
+    setup: Option<cluster::ClusterSetup>,
+) -> (
+    vowguard_pipeline::PipelineSpec,
+    Option<(
+        cluster::ClusterSetup,
+        Vec<vowguard_pipeline::SinkSpec>,
+        cluster::AlertSetup,
+    )>,
+) {
+    let Some(setup) = setup else {
+        return (spec, None);
+    };
+    let sinks = std::mem::take(&mut spec.sinks);
+    let router: Arc<dyn vowguard_core::AlertRouting> = match &spec.router {
+        Some(router) => router.clone(),
+        None => Arc::new(vowguard_router::Router::default()),
+    };
+    let alerts = cluster::AlertSetup {
+        router,
+        notifiers: spec.notifiers.clone(),
+    };
+    (spec, Some((setup, sinks, alerts)))
+}
+
+async fn start_cluster(
+    parts: Option<(
+        cluster::ClusterSetup,
+        Vec<vowguard_pipeline::SinkSpec>,
+        cluster::AlertSetup,
+    )>,
+    pipeline: &Pipeline,
+) -> Result<Option<Arc<cluster::Cluster>>, Error> {
+    let Some((setup, sinks, alerts)) = parts else {
+        return Ok(None);
+    };
+    let cluster =
+        cluster::Cluster::start(setup, sinks, alerts, pipeline.dead_letters().clone()).await?;
+    Ok(Some(cluster))
+}
+
 /// [`run`] with any input in place of standard input (for tests and embedding).
 pub async fn run_with_input<R>(
     assembly: Assembly,
@@ -431,16 +485,47 @@ where
         .as_ref()
         .map(|l| audit::pipeline_audit(l, &format!("stdin:{source_id}")));
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
-    let pipeline = Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?;
+    let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
+    let pipeline = Pipeline::start_with_audit(spec, pipeline_audit).await?;
+    let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let stop = futures::FutureExt::shared(stop);
     tracing::info!(
         source = %source_id,
         data_dir = %assembly.data_dir.display(),
         "vowguard started; reading events"
     );
-    let source = source::read_ndjson(&source_id, input, max_line_bytes, &pipeline, stop.clone())
-        .await
-        .map_err(|e| Error::io("reading input failed", e))?;
+    let source = match &cluster {
+        Some(cluster) => {
+            Box::pin(cluster::read_ndjson_to_queue(
+                &source_id,
+                input,
+                max_line_bytes,
+                cluster.clone(),
+                stop.clone(),
+            ))
+            .await
+        }
+        None => {
+            source::read_ndjson(&source_id, input, max_line_bytes, &pipeline, stop.clone()).await
+        }
+    }
+    .map_err(|e| Error::io("reading input failed", e))?;
+    if let Some(cluster) = &cluster {
+        // Every event published is delivered or dead-lettered (by any replica) before the
+        // exit; a stop bounds the wait by the shutdown timeout.
+        let give_up = stop.clone();
+        let drained = Box::pin(cluster.drained(async move {
+            give_up.await;
+            tokio::time::sleep(shutdown_timeout).await;
+        }))
+        .await;
+        if !drained {
+            tracing::warn!(
+                "stopping before the stream is drained; the other replicas (or the next start) deliver the rest"
+            );
+        }
+        Box::pin(cluster.shutdown(shutdown_timeout)).await;
+    }
     tracing::info!(
         lines = source.lines,
         accepted = source.accepted,
@@ -507,15 +592,25 @@ async fn run_nats(
         .map(|l| audit::pipeline_audit(l, &format!("nats:{source_id}")));
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     telemetry::exporter();
-    let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
+    let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
+    let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
+    let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     tracing::info!(
         source = %source_id,
         data_dir = %assembly.data_dir.display(),
         "vowguard started; reading events from NATS"
     );
     let source = nats_source::NatsSource::new(source_id, config, settings);
-    let queue: Arc<dyn vowguard_pipeline::EventQueue> = pipeline.clone();
+    // On `[queue] type = "jetstream"` an event is durable once the stream holds it, so the
+    // source acks its NATS message after the cluster's PubAck; else after the journal.
+    let queue: Arc<dyn vowguard_pipeline::EventQueue> = match &cluster {
+        Some(cluster) => cluster.clone(),
+        None => pipeline.clone(),
+    };
     let read = source.run(queue, stop).await;
+    if let Some(cluster) = &cluster {
+        Box::pin(cluster.shutdown(shutdown_timeout)).await;
+    }
     // The source's handlers are done (or dropped): the pipeline is ours again.
     let pipeline = Arc::try_unwrap(pipeline).map_err(|_| {
         Error::internal("the nats source still holds the pipeline after it stopped")

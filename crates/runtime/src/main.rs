@@ -143,6 +143,25 @@ enum Command {
         #[command(subcommand)]
         action: vowguard_runtime::vulns::VulnsAction,
     },
+    /// The JetStream queue of a cluster (`[queue] type = "jetstream"`).
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterAction {
+    /// The stream (events, bytes, replicas) and every durable consumer on it (pending,
+    /// ack pending, redelivered, waiting pulls), read from NATS with the config's `[queue]`.
+    Status {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -407,6 +426,9 @@ fn main() -> ExitCode {
                 })
             }
             Command::Vulns { action } => vowguard_runtime::vulns::vulns(action).await,
+            Command::Cluster {
+                action: ClusterAction::Status { config, json },
+            } => cluster_status(&config, json).await,
         }
     });
     match result {
@@ -526,6 +548,30 @@ async fn next_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+#[allow(clippy::print_stdout)]
+async fn cluster_status(path: &Path, json: bool) -> Result<(), Error> {
+    use vowguard_runtime::cluster;
+    let config = Config::load(path)?;
+    let dir = config_dir(path);
+    let env = Environment {
+        config_dir: &dir,
+        secrets: &ProcessEnv,
+    };
+    let Some(setup) = cluster::ClusterSetup::from_config(&config, &env)? else {
+        return Err(Error::config(format!(
+            "{}: `[queue]` is the local journal; `vowguard cluster status` needs `[queue] type = \"jetstream\"`",
+            path.display()
+        )));
+    };
+    let status = cluster::status_of(&setup).await?;
+    if json {
+        println!("{status:#}");
+    } else {
+        print!("{}", cluster::render_status(&status));
+    }
+    Ok(())
 }
 
 #[allow(clippy::print_stdout)]

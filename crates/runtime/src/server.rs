@@ -47,6 +47,9 @@ pub struct ServerState {
     pub reports: Result<Arc<crate::reports::Reports>, String>,
     /// The webhook intake (`[webhooks.*]`), when any source is configured.
     pub webhooks: Option<Arc<crate::webhooks::Intake>>,
+    /// The JetStream queue (`[queue] type = "jetstream"`): intake publishes there instead
+    /// of the local journal. `None` on the local backend.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// The HTTP routes.
@@ -227,10 +230,25 @@ async fn ingest(State(state): State<Arc<ServerState>>, body: Bytes) -> Response 
     let (items_tx, mut items) = tokio::sync::mpsc::channel::<ParsedItem>(64);
     let parser = tokio::task::spawn_blocking(move || parse_events(&body, &items_tx));
     let mut pending = std::collections::VecDeque::new();
+    // On the jetstream backend: publishes waiting for their PubAck.
+    let mut published = futures::stream::FuturesUnordered::new();
     let mut ids = Vec::new();
     let mut failure = None;
     while let Some(event) = items.recv().await {
         ids.push(event.id.clone());
+        if let Some(cluster) = &state.cluster {
+            let cluster = cluster.clone();
+            published.push(async move {
+                vowguard_pipeline::EventQueue::enqueue(cluster.as_ref(), event).await
+            });
+            if published.len() > MAX_PENDING_PER_REQUEST
+                && let Some(Err(e)) = futures::StreamExt::next(&mut published).await
+            {
+                failure = Some(not_queued(&e));
+                break;
+            }
+            continue;
+        }
         match state.pipeline.submit(event).await {
             Ok(submitted) => pending.push_back(submitted.durable),
             Err(e) => {
@@ -294,6 +312,11 @@ async fn ingest(State(state): State<Arc<ServerState>>, body: Bytes) -> Response 
             return not_durable(&e);
         }
     }
+    while let Some(result) = futures::StreamExt::next(&mut published).await {
+        if let Err(e) = result {
+            return not_queued(&e);
+        }
+    }
     state
         .accepted
         .fetch_add(ids.len() as u64, Ordering::Relaxed);
@@ -320,6 +343,25 @@ fn not_durable(e: &vowguard_core::Error) -> Response {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// The answer when the JetStream queue did not store an event (nothing is acknowledged):
+/// 503 with `Retry-After` while it cannot take events, 400 for an event it refuses.
+pub(crate) fn not_queued(e: &vowguard_core::Error) -> Response {
+    if e.kind() == ErrorKind::InvalidInput {
+        return json_error(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let status = if e.is_retryable() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let seconds = e.retry_after().map_or(1, |d| d.as_secs().max(1));
+    let mut response = json_error(status, e.to_string());
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
     response
 }
 
@@ -659,7 +701,19 @@ async fn health(State(state): State<Arc<ServerState>>) -> Response {
         .map(|(id, _)| id)
         .collect();
     let status = if open.is_empty() { "ok" } else { "degraded" };
-    axum::Json(json!({ "status": status, "circuit_open": open })).into_response()
+    let Some(cluster) = &state.cluster else {
+        return axum::Json(json!({ "status": status, "circuit_open": open })).into_response();
+    };
+    // On the jetstream backend intake needs NATS: without it the replica takes no events.
+    let queue = cluster.health();
+    if cluster.problem().is_some() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "unavailable", "circuit_open": open, "queue": queue })),
+        )
+            .into_response();
+    }
+    axum::Json(json!({ "status": status, "circuit_open": open, "queue": queue })).into_response()
 }
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
@@ -668,6 +722,7 @@ async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
         state.accepted.load(Ordering::Relaxed),
         state.rejected.load(Ordering::Relaxed),
         state.webhooks.as_deref(),
+        state.cluster.as_deref(),
     );
     (
         [(

@@ -76,10 +76,24 @@ async fn next_line<R: AsyncBufRead + Unpin>(
     }))
 }
 
+/// Where the source hands its events: the local pipeline, or the cluster's queue.
+pub(crate) trait Accept {
+    /// Takes one event; `false` when nothing more can be taken (input is left unread).
+    async fn accept(&mut self, event: Event) -> bool;
+}
+
+struct ToPipeline<'a>(&'a Pipeline);
+
+impl Accept for ToPipeline<'_> {
+    async fn accept(&mut self, event: Event) -> bool {
+        self.0.submit(event).await.is_ok()
+    }
+}
+
 /// Reads events from `input` until it ends (or `stop` completes) and submits them.
 pub async fn read_ndjson<R, S>(
     source_id: &str,
-    mut input: R,
+    input: R,
     max_line_bytes: usize,
     pipeline: &Pipeline,
     stop: S,
@@ -87,6 +101,29 @@ pub async fn read_ndjson<R, S>(
 where
     R: AsyncBufRead + Unpin,
     S: std::future::Future<Output = ()>,
+{
+    read_events(
+        source_id,
+        input,
+        max_line_bytes,
+        stop,
+        &mut ToPipeline(pipeline),
+    )
+    .await
+}
+
+/// [`read_ndjson`] handing the events to any [`Accept`].
+pub(crate) async fn read_events<R, S, A>(
+    source_id: &str,
+    mut input: R,
+    max_line_bytes: usize,
+    stop: S,
+    sink: &mut A,
+) -> std::io::Result<SourceStats>
+where
+    R: AsyncBufRead + Unpin,
+    S: std::future::Future<Output = ()>,
+    A: Accept,
 {
     let mut stats = SourceStats::default();
     let mut buf = Vec::new();
@@ -129,7 +166,7 @@ where
         }
         match Event::from_json_str(&text) {
             Ok(event) => {
-                if pipeline.submit(event).await.is_err() {
+                if !sink.accept(event).await {
                     tracing::error!(
                         source = source_id,
                         line = number,

@@ -113,9 +113,13 @@ impl Exporter {
         accepted: u64,
         rejected: u64,
         webhooks: Option<&crate::webhooks::Intake>,
+        cluster: Option<&crate::cluster::Cluster>,
     ) -> String {
         self.with_recorder(|| {
             snapshot.emit();
+            if let Some(cluster) = cluster {
+                cluster.emit();
+            }
             if let Some(webhooks) = webhooks {
                 webhooks.emit();
             }

@@ -90,6 +90,8 @@ pub struct Intake {
     pipeline: Arc<Pipeline>,
     response: Option<vowguard_response::ResponseEngine>,
     unknown: AtomicU64,
+    /// The JetStream queue the events go to instead of the local pipeline, when set.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Where the replay guards live.
@@ -147,7 +149,15 @@ impl Intake {
             pipeline,
             response,
             unknown: AtomicU64::new(0),
+            cluster: None,
         }))
+    }
+
+    /// Sends the events to the JetStream queue (`[queue] type = "jetstream"`) instead of
+    /// the local pipeline: the sender gets its 2xx only after every PubAck.
+    pub fn with_cluster(mut self, cluster: Option<Arc<crate::cluster::Cluster>>) -> Self {
+        self.cluster = cluster;
+        self
     }
 
     /// Publishes the webhook counters through the `metrics` facade (rendered on `/metrics`
@@ -346,8 +356,44 @@ pub(crate) async fn receive(
     };
     let mapped = delivery.mapped;
     let ids: Vec<String> = mapped.events.iter().map(|e| e.id.clone()).collect();
-    let mut pending = Vec::with_capacity(mapped.events.len());
-    for event in mapped.events {
+    let mut events = mapped.events;
+    if let Some(cluster) = &intake.cluster {
+        // Claimed across the replicas too: a delivery retried to another replica is a
+        // duplicate there once stored here.
+        let lease = match cluster.claim_webhook(&source_id, &key).await {
+            Ok(crate::cluster::WebhookClaim::Fresh(lease)) => lease,
+            Ok(crate::cluster::WebhookClaim::Replay) => {
+                live.replayed.fetch_add(1, Ordering::Relaxed);
+                return axum::Json(json!({ "status": "duplicate" })).into_response();
+            }
+            Ok(crate::cluster::WebhookClaim::InFlight) => {
+                live.refuse("in_flight");
+                return retry_after(json_error(
+                    StatusCode::CONFLICT,
+                    "this delivery is being processed",
+                ));
+            }
+            Err(e) => {
+                live.refuse("unavailable");
+                return crate::server::not_queued(&e);
+            }
+        };
+        // Every event stored in the stream (PubAck) before the sender gets its 2xx.
+        let stored = futures::future::join_all(
+            std::mem::take(&mut events)
+                .into_iter()
+                .map(|event| vowguard_pipeline::EventQueue::enqueue(cluster.as_ref(), event)),
+        )
+        .await;
+        if let Some(e) = stored.into_iter().find_map(Result::err) {
+            cluster.release_webhook(lease).await;
+            live.refuse("unavailable");
+            return crate::server::not_queued(&e);
+        }
+        cluster.commit_webhook(&source_id, &key, lease).await;
+    }
+    let mut pending = Vec::with_capacity(events.len());
+    for event in events {
         match intake.pipeline.submit(event).await {
             Ok(submitted) => pending.push(submitted.durable),
             Err(e) => {

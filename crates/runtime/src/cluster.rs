@@ -1,0 +1,953 @@
+//! The cluster mode: `[queue] type = "jetstream"`. Several replicas share one NATS
+//! JetStream stream (see `vowguard-jetstream`).
+//!
+//! * Intake (`POST /v1/events`, `POST /v1/webhooks/<id>`, stdin) publishes every event to
+//!   the stream through [`EventQueue`] and acknowledges its client only after the PubAck.
+//!   While no PubAck can be had (NATS down or restarting, stream full) HTTP answers 503
+//!   with `Retry-After` and stdin waits.
+//! * Delivery: one durable pull consumer per sink, shared by the replicas
+//!   ([`JetStreamDelivery`]); dead letters go to this replica's `dead_letters.jsonl`.
+//! * The alert path: its own durable consumer ([`ALERTS_CONSUMER`]). Each alert is sent
+//!   once per alert group and channel across the cluster: a replica takes a KV lease on
+//!   `group/channel`, checks the KV "already sent" mark, sends, marks, releases. A replica
+//!   that dies while holding a lease stops renewing it; the lease expires after AckWait,
+//!   the event is redelivered to another replica, which takes the lease over.
+//! * [`Cluster::status`]: stream, consumers and this replica's connection, for
+//!   `vowguard cluster status` and `GET /api/cluster/status`.
+//!
+//! Shared across replicas: the events, each sink's and the alert path's position and
+//! in-flight set, "already sent" marks and alert-group leases, webhook delivery claims and
+//! "seen" marks (24 h). Per replica (not shared): the router's inhibition state,
+//! dead-letter files, the notification log, playbook runs and the audit log.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use vowguard_core::{
+    Alert, AlertRouting, Error, ErrorKind, Event, RetryPolicy, SecretLookup, SecretMap, SecretRef,
+};
+use vowguard_jetstream::consumer::{BatchHandler, Delivery};
+use vowguard_jetstream::{JetStream, JetStreamConfig, JetStreamDelivery, SharedState};
+use vowguard_pipeline::{DeadLetter, DeadLetterStore, EventQueue, NotifierSpec, SinkSpec};
+
+use crate::assemble::Environment;
+use crate::config::{Config, QueueConfig};
+
+/// The durable consumer of the alert path (sink ids cannot take this name).
+pub const ALERTS_CONSUMER: &str = "_alerts";
+
+/// How long "already sent" marks are kept: longer than any redelivery of the event that
+/// caused the notification.
+const SENT_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// How long webhook deliveries are remembered across replicas (the local replay guard
+/// keeps each source's `replay_window_secs` on top).
+const WEBHOOK_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// The `[queue]` of a jetstream deployment with its secrets resolved.
+#[derive(Clone)]
+pub struct ClusterSetup {
+    config: JetStreamConfig,
+    secrets: SecretMap,
+    config_dir: PathBuf,
+}
+
+impl std::fmt::Debug for ClusterSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSetup")
+            .field("servers", &self.config.servers)
+            .field("stream", &self.config.stream.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks what the jetstream backend needs of the rest of the config and resolves the
+/// credentials (errors are pushed, naming the key). `None` on the local backend.
+pub(crate) fn setup(
+    config: &Config,
+    env: &Environment<'_>,
+    spec: &vowguard_pipeline::PipelineSpec,
+    errors: &mut Vec<Error>,
+) -> Option<ClusterSetup> {
+    let QueueConfig::Jetstream(queue) = &config.queue else {
+        return None;
+    };
+    if !spec.enrichers.is_empty() {
+        let ids: Vec<String> = spec.enrichers.iter().map(|e| e.id.clone()).collect();
+        errors.push(Error::config(format!(
+            "`queue.type = \"jetstream\"`: enrichers ({}) do not run on the jetstream backend yet; remove them (or `[scanners]`, which add vuln_correlation) or use `[queue] type = \"local\"`",
+            ids.join(", ")
+        )));
+    }
+    for sink in &spec.sinks {
+        let valid = !sink.id.is_empty()
+            && sink
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid || sink.id == ALERTS_CONSUMER {
+            errors.push(Error::config(format!(
+                "`sinks.{}`: on the jetstream backend a sink id names its durable consumer: letters, digits, `-` and `_` only, and not `{ALERTS_CONSUMER}`",
+                sink.id
+            )));
+        }
+    }
+    match ClusterSetup::resolve(queue, env) {
+        Ok(setup) => Some(setup),
+        Err(mut found) => {
+            errors.append(&mut found);
+            None
+        }
+    }
+}
+
+impl ClusterSetup {
+    /// The `[queue]` of a config file alone (for `vowguard cluster status`): `None` on the
+    /// local backend.
+    pub fn from_config(config: &Config, env: &Environment<'_>) -> Result<Option<Self>, Error> {
+        let QueueConfig::Jetstream(queue) = &config.queue else {
+            return Ok(None);
+        };
+        Self::resolve(queue, env).map(Some).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            Error::config(lines.join("\n"))
+        })
+    }
+
+    /// Resolves the credentials once, so a missing variable or file is reported at load
+    /// with the other errors (by key), and keeps the `{ env }` values for the connection.
+    fn resolve(queue: &JetStreamConfig, env: &Environment<'_>) -> Result<Self, Vec<Error>> {
+        let mut secrets = SecretMap::new();
+        let mut errors = Vec::new();
+        for (key, secret) in [
+            ("queue.password", &queue.password),
+            ("queue.token", &queue.token),
+            ("queue.nkey_seed", &queue.nkey_seed),
+            ("queue.credentials", &queue.credentials),
+        ] {
+            let Some(secret) = secret else { continue };
+            if let Err(e) = secret.resolve(key, env.secrets, env.config_dir) {
+                errors.push(e);
+                continue;
+            }
+            if let SecretRef::Env(name) = secret
+                && let Some(value) = env.secrets.var(name)
+            {
+                secrets = secrets.with(name.clone(), value);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            config: queue.clone(),
+            secrets,
+            config_dir: env.config_dir.to_path_buf(),
+        })
+    }
+
+    /// The `[queue]` settings.
+    pub fn config(&self) -> &JetStreamConfig {
+        &self.config
+    }
+
+    /// Connects once and creates or checks the stream.
+    pub async fn connect(&self) -> Result<JetStream, Error> {
+        JetStream::connect(
+            self.config.clone(),
+            "queue",
+            &self.secrets as &dyn SecretLookup,
+            &self.config_dir,
+        )
+        .await
+    }
+}
+
+/// What the alert path of a replica is built from.
+#[derive(Debug, Clone)]
+pub struct AlertSetup {
+    /// The router (shared with the local pipeline).
+    pub router: Arc<dyn AlertRouting>,
+    /// The notifiers by id.
+    pub notifiers: Vec<NotifierSpec>,
+}
+
+/// The connection of this replica and its workers.
+pub struct Cluster {
+    setup: ClusterSetup,
+    owner: String,
+    /// Set once connected with the stream checked and the workers started.
+    js: RwLock<Option<JetStream>>,
+    /// Why intake cannot publish right now (connecting, or a fatal conflict).
+    problem: RwLock<Option<String>>,
+    delivery: tokio::sync::Mutex<Option<JetStreamDelivery>>,
+    /// Webhook delivery claims (leases) and "seen" marks, once connected.
+    webhooks: RwLock<Option<WebhookState>>,
+    stop: watch::Sender<bool>,
+    connector: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("setup", &self.setup)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+fn write<T>(lock: &RwLock<T>, value: T) {
+    *lock
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+}
+
+/// This replica's name in leases and KV marks: host, pid and start time.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "vowguard".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("{host}-{}-{started}", std::process::id())
+}
+
+impl Cluster {
+    /// Connects and starts the sink and alert workers of this replica. A refusal that a
+    /// retry cannot fix (credentials, a conflicting stream or consumer, TLS) is returned;
+    /// while NATS cannot be reached, it keeps trying in the background with the shared
+    /// retry policy's backoff, intake answers 503 and `/health` says why.
+    pub async fn start(
+        setup: ClusterSetup,
+        sinks: Vec<SinkSpec>,
+        alerts: AlertSetup,
+        dead_letters: DeadLetterStore,
+    ) -> Result<Arc<Self>, Error> {
+        let (stop, _) = watch::channel(false);
+        let this = Arc::new(Self {
+            setup,
+            owner: replica_name(),
+            js: RwLock::new(None),
+            problem: RwLock::new(Some("connecting to NATS".into())),
+            delivery: tokio::sync::Mutex::new(None),
+            webhooks: RwLock::new(None),
+            stop,
+            connector: std::sync::Mutex::new(None),
+        });
+        let workers = Workers {
+            sinks,
+            alerts,
+            dead_letters,
+        };
+        match this.attempt(&workers).await {
+            Ok(()) => return Ok(this),
+            Err(e) if !e.is_retryable() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "JetStream not reachable; intake answers 503 until it is, retrying");
+                write(&this.problem, Some(e.to_string()));
+            }
+        }
+        let connector = tokio::spawn(this.clone().keep_connecting(workers));
+        *this
+            .connector
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connector);
+        Ok(this)
+    }
+
+    async fn attempt(&self, workers: &Workers) -> Result<(), Error> {
+        let js = self.setup.connect().await?;
+        let (delivery, webhooks) = workers.start(&js, &self.owner).await?;
+        *self.delivery.lock().await = Some(delivery);
+        write(&self.webhooks, Some(webhooks));
+        write(&self.js, Some(js));
+        write(&self.problem, None);
+        tracing::info!(
+            servers = %self.setup.config.servers.join(","),
+            stream = %self.setup.config.stream.name,
+            replica = %self.owner,
+            "JetStream queue ready"
+        );
+        Ok(())
+    }
+
+    async fn keep_connecting(self: Arc<Self>, workers: Workers) {
+        let policy = RetryPolicy {
+            max_attempts: u32::MAX,
+            ..RetryPolicy::default()
+        };
+        let mut stop = self.stop.subscribe();
+        let mut failures = 0u32;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match self.attempt(&workers).await {
+                Ok(()) => return,
+                Err(e) if !e.is_retryable() => {
+                    tracing::error!(error = %e, "JetStream queue refused; intake answers 503");
+                    write(&self.problem, Some(e.to_string()));
+                    return;
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let delay = policy.delay(failures, &e);
+                    tracing::warn!(error = %e, ?delay, "JetStream not reachable; retrying");
+                    write(&self.problem, Some(e.to_string()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connection, once ready.
+    pub fn jetstream(&self) -> Option<JetStream> {
+        read(&self.js)
+    }
+
+    /// `None` when intake can publish; otherwise why not (for `/health`).
+    pub fn problem(&self) -> Option<String> {
+        match self.jetstream() {
+            Some(js) if !js.is_connected() => Some(format!(
+                "NATS unreachable (reconnecting to {})",
+                self.setup.config.servers.join(", ")
+            )),
+            Some(_) => None,
+            None => Some(read(&self.problem).unwrap_or_else(|| "connecting to NATS".into())),
+        }
+    }
+
+    /// The `/health` section of the queue.
+    pub fn health(&self) -> Value {
+        let problem = self.problem();
+        json!({
+            "backend": "jetstream",
+            "stream": self.setup.config.stream.name,
+            "replica": self.owner,
+            "ready": problem.is_none(),
+            "problem": problem,
+        })
+    }
+
+    /// Stream and consumer state from the server, and this replica's connection and
+    /// counts.
+    pub async fn status(&self) -> Value {
+        let mut replica = json!({
+            "name": self.owner,
+            "connected": self.jetstream().is_some_and(|js| js.is_connected()),
+            "problem": self.problem(),
+        });
+        if let Some(delivery) = self.delivery.lock().await.as_ref() {
+            let counts: serde_json::Map<String, Value> = delivery
+                .all_counters()
+                .iter()
+                .map(|(name, c)| {
+                    (
+                        name.clone(),
+                        json!({
+                            "delivered": c.delivered.load(Ordering::Relaxed),
+                            "dead_lettered": c.dead_lettered.load(Ordering::Relaxed),
+                            "retried": c.retried.load(Ordering::Relaxed),
+                            "unconfirmed": c.unconfirmed.load(Ordering::Relaxed),
+                        }),
+                    )
+                })
+                .collect();
+            replica["consumers"] = Value::Object(counts);
+        }
+        let stream = match self.jetstream() {
+            Some(js) => match js.status().await {
+                Ok(status) => stream_json(&status),
+                Err(e) => json!({ "error": e.to_string() }),
+            },
+            None => Value::Null,
+        };
+        json!({ "backend": "jetstream", "stream": stream, "replica": replica })
+    }
+
+    /// Publishes this replica's delivery counts through the `metrics` facade.
+    pub fn emit(&self) {
+        let Ok(delivery) = self.delivery.try_lock() else {
+            return;
+        };
+        let Some(delivery) = delivery.as_ref() else {
+            return;
+        };
+        for (name, c) in delivery.all_counters() {
+            for (outcome, count) in [
+                ("delivered", &c.delivered),
+                ("dead_lettered", &c.dead_lettered),
+                ("retried", &c.retried),
+                ("unconfirmed", &c.unconfirmed),
+            ] {
+                metrics::counter!("vowguard_cluster_consumer_events_total", "consumer" => name.clone(), "outcome" => outcome)
+                    .absolute(count.load(Ordering::Relaxed));
+            }
+        }
+        metrics::gauge!("vowguard_cluster_connected").set(if self.problem().is_none() {
+            1.0
+        } else {
+            0.0
+        });
+    }
+
+    /// Waits until no consumer of the stream has pending or unacknowledged events (every
+    /// event published so far is delivered or dead-lettered, by some replica), or `give_up`.
+    pub async fn drained(&self, give_up: impl std::future::Future<Output = ()>) -> bool {
+        let mut give_up = std::pin::pin!(give_up);
+        loop {
+            if let Some(js) = self.jetstream()
+                && let Ok(status) = js.status().await
+                && status
+                    .consumers
+                    .iter()
+                    .all(|c| c.pending == 0 && c.ack_pending == 0)
+            {
+                return true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                () = &mut give_up => return false,
+            }
+        }
+    }
+
+    /// Stops pulling; the batches in flight are settled first (within `timeout`). What is
+    /// left stays in the stream for the other replicas.
+    pub async fn shutdown(&self, timeout: Duration) {
+        let _ = self.stop.send(true);
+        let connector = self
+            .connector
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(connector) = connector {
+            connector.abort();
+        }
+        if let Some(delivery) = self.delivery.lock().await.take()
+            && tokio::time::timeout(timeout, delivery.shutdown())
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "batches still in flight after the shutdown timeout; the server redelivers them"
+            );
+        }
+    }
+}
+
+fn stream_json(status: &vowguard_jetstream::StreamStatus) -> Value {
+    json!({
+        "name": status.name,
+        "messages": status.messages,
+        "bytes": status.bytes,
+        "replicas": status.replicas,
+        "consumers": status.consumers.iter().map(|c| json!({
+            "name": c.name,
+            "pending": c.pending,
+            "ack_pending": c.ack_pending,
+            "redelivered": c.redelivered,
+            "waiting": c.waiting,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[async_trait]
+impl EventQueue for Cluster {
+    fn backend(&self) -> &'static str {
+        "jetstream"
+    }
+
+    async fn enqueue(&self, event: Event) -> Result<(), Error> {
+        match self.jetstream() {
+            Some(js) => js.enqueue(event).await,
+            None => Err(Error::unavailable(format!(
+                "the JetStream queue is not available: {}",
+                self.problem().unwrap_or_default()
+            ))
+            .with_retry_after(vowguard_jetstream::RETRY_AFTER)),
+        }
+    }
+}
+
+/// What the workers of a replica are built from.
+struct Workers {
+    sinks: Vec<SinkSpec>,
+    alerts: AlertSetup,
+    dead_letters: DeadLetterStore,
+}
+
+impl Workers {
+    async fn start(
+        &self,
+        js: &JetStream,
+        owner: &str,
+    ) -> Result<(JetStreamDelivery, WebhookState), Error> {
+        let config = js.config();
+        let stream = &config.stream.name;
+        let lease_ttl = Duration::from_secs(config.consumers.ack_wait_secs.max(5));
+        let buckets = async {
+            let sent = js
+                .shared_state(&format!("{stream}_sent"), SENT_MEMORY, owner)
+                .await?;
+            let leases = js
+                .shared_state(&format!("{stream}_leases"), lease_ttl, owner)
+                .await?;
+            let seen = js
+                .shared_state(&format!("{stream}_webhooks"), WEBHOOK_MEMORY, owner)
+                .await?;
+            Ok::<_, Error>((sent, leases, seen))
+        };
+        let (sent, leases, seen) = buckets.await?;
+        let webhooks = WebhookState {
+            leases: leases.clone(),
+            seen,
+        };
+        let mut delivery =
+            JetStreamDelivery::start(js, self.sinks.clone(), self.dead_letters.clone()).await?;
+        if !self.alerts.notifiers.is_empty() {
+            let handler = AlertHandler {
+                router: self.alerts.router.clone(),
+                notifiers: self
+                    .alerts
+                    .notifiers
+                    .iter()
+                    .map(|n| (n.id.clone(), n.clone()))
+                    .collect(),
+                sent,
+                leases,
+                dead_letters: self.dead_letters.clone(),
+            };
+            if let Err(e) = delivery
+                .add(
+                    js,
+                    ALERTS_CONSUMER,
+                    Arc::new(handler),
+                    RetryPolicy::default(),
+                    Duration::from_millis(100),
+                )
+                .await
+            {
+                delivery.shutdown().await;
+                return Err(e);
+            }
+        }
+        Ok((delivery, webhooks))
+    }
+}
+
+/// Webhook deliveries across replicas: a lease while one replica publishes a delivery's
+/// events, a "seen" mark once they are stored.
+#[derive(Debug, Clone)]
+struct WebhookState {
+    leases: SharedState,
+    seen: SharedState,
+}
+
+/// What a replica may do with a webhook delivery (see [`Cluster::claim_webhook`]).
+#[derive(Debug)]
+pub enum WebhookClaim {
+    /// Not seen by any replica: publish it, then [`Cluster::commit_webhook`].
+    Fresh(vowguard_jetstream::Lease),
+    /// Already stored by some replica: answer as a duplicate.
+    Replay,
+    /// Another replica is publishing it right now.
+    InFlight,
+}
+
+impl Cluster {
+    fn webhook_key(source: &str, key: &[u8]) -> String {
+        let mut out = format!("webhook/{source}/");
+        for b in key {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
+    /// Claims webhook delivery `key` of `source` across the replicas (the local replay
+    /// guard has claimed it on this one). Without a connection nothing can be claimed:
+    /// `Unavailable` (the sender retries).
+    pub async fn claim_webhook(&self, source: &str, key: &[u8]) -> Result<WebhookClaim, Error> {
+        let Some(state) = read(&self.webhooks) else {
+            return Err(Error::unavailable("the JetStream queue is not available")
+                .with_retry_after(vowguard_jetstream::RETRY_AFTER));
+        };
+        let k = Self::webhook_key(source, key);
+        if state.seen.holder(&k).await?.is_some() {
+            return Ok(WebhookClaim::Replay);
+        }
+        let Some(lease) = state.leases.acquire(&k).await? else {
+            return Ok(WebhookClaim::InFlight);
+        };
+        if state.seen.holder(&k).await?.is_some() {
+            state.leases.release(lease).await?;
+            return Ok(WebhookClaim::Replay);
+        }
+        Ok(WebhookClaim::Fresh(lease))
+    }
+
+    /// Marks the delivery stored (its events are in the stream) and releases the claim.
+    pub async fn commit_webhook(&self, source: &str, key: &[u8], lease: vowguard_jetstream::Lease) {
+        let Some(state) = read(&self.webhooks) else {
+            return;
+        };
+        let k = Self::webhook_key(source, key);
+        if let Err(e) = state.seen.mark_once(&k).await {
+            tracing::warn!(source, error = %e, "webhook delivery not marked as seen across replicas; a retry may be published again");
+        }
+        let _ = state.leases.release(lease).await;
+    }
+
+    /// Gives the claim up (the events were not stored): the sender's retry is processed.
+    pub async fn release_webhook(&self, lease: vowguard_jetstream::Lease) {
+        if let Some(state) = read(&self.webhooks) {
+            let _ = state.leases.release(lease).await;
+        }
+    }
+}
+
+/// The alert path on the stream: routes each event and sends each alert once per group
+/// and channel across the cluster.
+struct AlertHandler {
+    router: Arc<dyn AlertRouting>,
+    notifiers: HashMap<String, NotifierSpec>,
+    sent: SharedState,
+    leases: SharedState,
+    dead_letters: DeadLetterStore,
+}
+
+/// What one (alert, channel) came to.
+enum Sent {
+    Sent,
+    AlreadySent,
+}
+
+impl AlertHandler {
+    async fn route(&self, event: Event) -> Result<(), Error> {
+        let event = Arc::new(event);
+        let mut outcome = Ok(());
+        for (index, mut routed) in self.router.route(&event).into_iter().enumerate() {
+            // The same event routed again (a redelivery) gets the same alert id.
+            routed.alert.id = Alert::derive_id(&["jetstream", &event.id, &index.to_string()]);
+            self.router.on_routed(&routed);
+            // One notification per group and group interval (by event time, so a
+            // redelivered event lands in the same window); ungrouped alerts by their id.
+            let group = match self.router.grouping(&routed) {
+                Some(g) => {
+                    let window = event.timestamp.timestamp().max(0) as u64
+                        / g.group_interval.as_secs().max(1);
+                    format!("{}/{window}", g.key)
+                }
+                None => routed.alert.id.clone(),
+            };
+            for notifier in &routed.notifiers {
+                let key = format!("{group}/{notifier}");
+                let result = self.send_once(&key, notifier, &routed.alert).await;
+                let label = match &result {
+                    Ok(Sent::Sent) => "sent",
+                    Ok(Sent::AlreadySent) => "already_sent",
+                    Err(_) => "failed",
+                };
+                metrics::counter!("vowguard_cluster_notifications_total", "notifier" => notifier.clone(), "outcome" => label).increment(1);
+                if let Err(e) = result {
+                    tracing::warn!(notifier = %notifier, alert_id = %routed.alert.id, error = %e, "notification not sent");
+                    // A retryable failure wins: the event comes again and only the channels
+                    // without an "already sent" mark are tried.
+                    if outcome.is_ok() || e.is_retryable() {
+                        outcome = Err(e);
+                    }
+                }
+            }
+        }
+        outcome
+    }
+
+    async fn send_once(&self, key: &str, notifier: &str, alert: &Alert) -> Result<Sent, Error> {
+        let Some(spec) = self.notifiers.get(notifier) else {
+            tracing::error!(notifier, route = %alert.route, "route names an unknown notifier");
+            return Ok(Sent::AlreadySent);
+        };
+        if self.sent.holder(key).await?.is_some() {
+            return Ok(Sent::AlreadySent);
+        }
+        let Some(lease) = self.leases.acquire(key).await? else {
+            let holder = self.leases.holder(key).await.ok().flatten();
+            return Err(Error::unavailable(format!(
+                "alert group {key} is being notified by replica {}",
+                holder.as_deref().unwrap_or("(unknown)")
+            ))
+            .with_retry_after(Duration::from_secs(1)));
+        };
+        // Another replica may have sent and released between the check and the lease.
+        if self.sent.holder(key).await?.is_some() {
+            self.leases.release(lease).await?;
+            return Ok(Sent::AlreadySent);
+        }
+        let (result, _) = spec.retry.run(|_| spec.notifier.notify(alert)).await;
+        let outcome = match result {
+            Ok(_) => {
+                if let Err(e) = self.sent.mark_once(key).await {
+                    // Sent but not marked: a redelivery could send it again; said loudly.
+                    tracing::error!(key, error = %e, "notification sent but the \"already sent\" mark was not stored");
+                }
+                tracing::info!(notifier, alert_id = %alert.id, priority = ?alert.priority, "notification sent");
+                Ok(Sent::Sent)
+            }
+            Err(e) => Err(e),
+        };
+        self.leases.release(lease).await?;
+        outcome
+    }
+}
+
+fn decode(delivery: &Delivery) -> Result<Event, Error> {
+    serde_json::from_slice(delivery.payload()).map_err(|e| {
+        Error::rejected(format!(
+            "stream message {:?} is not a vowguard event: {e}",
+            delivery.event_id()
+        ))
+    })
+}
+
+#[async_trait]
+impl BatchHandler for AlertHandler {
+    async fn deliver(&self, batch: &[Delivery]) -> Vec<Result<(), Error>> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            outcomes.push(match decode(delivery) {
+                Ok(event) => self.route(event).await,
+                Err(e) => Err(e),
+            });
+        }
+        outcomes
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, error: &Error) -> Result<(), Error> {
+        match decode(delivery) {
+            Ok(event) => {
+                let letter = DeadLetter::new(ALERTS_CONSUMER, &event, error, delivery.attempt());
+                self.dead_letters.write(Arc::from(vec![letter])).await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "dropping a stream message that is not an event");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Publishes `event`, waiting while the queue cannot take it (NATS down or restarting):
+/// the backpressure of a source that has no client to answer 503 to. `Err` only for an
+/// event the queue refuses for good, or when `stop` completes first.
+pub async fn enqueue_waiting(
+    queue: &dyn EventQueue,
+    event: Event,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
+    let policy = RetryPolicy {
+        max_attempts: u32::MAX,
+        ..RetryPolicy::default()
+    };
+    let mut stop = std::pin::pin!(stop);
+    let mut failures = 0u32;
+    loop {
+        match queue.enqueue(event.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_retryable() => {
+                failures = failures.saturating_add(1);
+                let delay = policy.delay(failures, &e);
+                if failures == 1 || failures.is_multiple_of(20) {
+                    tracing::warn!(event_id = %event.id, error = %e, ?delay, "the queue cannot take events; waiting");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    () = &mut stop => return Err(Error::new(ErrorKind::Unavailable, "stopped while waiting for the queue")),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Most events of the stdin source being published at once.
+const STDIN_IN_FLIGHT: usize = 256;
+
+/// Hands stdin events to the queue, [`STDIN_IN_FLIGHT`] at a time.
+struct ToQueue {
+    queue: Arc<dyn EventQueue>,
+    stopped: watch::Receiver<bool>,
+    in_flight:
+        futures::stream::FuturesUnordered<futures::future::BoxFuture<'static, Result<(), Error>>>,
+    refused: u64,
+}
+
+impl ToQueue {
+    fn settled(&mut self, result: Result<(), Error>) {
+        if let Err(e) = result {
+            self.refused += 1;
+            tracing::error!(error = %e, "event not queued");
+        }
+    }
+}
+
+impl crate::source::Accept for ToQueue {
+    async fn accept(&mut self, event: Event) -> bool {
+        let queue = self.queue.clone();
+        let mut stopped = self.stopped.clone();
+        self.in_flight.push(Box::pin(async move {
+            enqueue_waiting(queue.as_ref(), event, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+        }));
+        if self.in_flight.len() >= STDIN_IN_FLIGHT
+            && let Some(result) = self.in_flight.next().await
+        {
+            self.settled(result);
+        }
+        true
+    }
+}
+
+/// Reads NDJSON events from `input` and publishes them (up to [`STDIN_IN_FLIGHT`] at
+/// once; each waits while the queue cannot take it) until the input ends or `stop`
+/// completes. `accepted` counts the events the queue stored.
+pub async fn read_ndjson_to_queue<R, S>(
+    source_id: &str,
+    input: R,
+    max_line_bytes: usize,
+    queue: Arc<dyn EventQueue>,
+    stop: S,
+) -> std::io::Result<crate::SourceStats>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+    S: std::future::Future<Output = ()> + Clone,
+{
+    let (stop_tx, stopped) = watch::channel(false);
+    let mut sink = ToQueue {
+        queue,
+        stopped,
+        in_flight: futures::stream::FuturesUnordered::new(),
+        refused: 0,
+    };
+    let mut stats =
+        crate::source::read_events(source_id, input, max_line_bytes, stop.clone(), &mut sink)
+            .await?;
+    if stats.stopped {
+        let _ = stop_tx.send(true);
+    }
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        tokio::select! {
+            next = sink.in_flight.next() => match next {
+                Some(result) => sink.settled(result),
+                None => break,
+            },
+            () = &mut stop, if !*stop_tx.borrow() => {
+                let _ = stop_tx.send(true);
+            }
+        }
+    }
+    stats.accepted = stats.accepted.saturating_sub(sink.refused);
+    stats.rejected += sink.refused;
+    Ok(stats)
+}
+
+/// `vowguard cluster status`: connects with the config's `[queue]` and reads the stream.
+pub async fn status_of(setup: &ClusterSetup) -> Result<Value, Error> {
+    let js = setup.connect().await?;
+    let status = js.status().await?;
+    Ok(json!({
+        "backend": "jetstream",
+        "servers": setup.config.servers,
+        "connected": js.is_connected(),
+        "stream": stream_json(&status),
+    }))
+}
+
+/// Renders [`status_of`]'s answer as text.
+pub fn render_status(status: &Value) -> String {
+    let mut out = String::new();
+    let stream = &status["stream"];
+    out.push_str(&format!(
+        "stream {}: {} events, {} bytes, {} replica(s); connected to {}: {}\n",
+        stream["name"].as_str().unwrap_or("?"),
+        stream["messages"],
+        stream["bytes"],
+        stream["replicas"],
+        status["servers"]
+            .as_array()
+            .map(|s| s
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default(),
+        status["connected"],
+    ));
+    out.push_str(&format!(
+        "{:<24} {:>10} {:>12} {:>12} {:>8}\n",
+        "consumer", "pending", "ack_pending", "redelivered", "waiting"
+    ));
+    for c in stream["consumers"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<24} {:>10} {:>12} {:>12} {:>8}\n",
+            crate::logging::escape_control(c["name"].as_str().unwrap_or("?")),
+            c["pending"],
+            c["ack_pending"],
+            c["redelivered"],
+            c["waiting"],
+        ));
+    }
+    out
+}
+
+/// The admin route `GET /api/cluster/status` (bearer token).
+pub fn router(
+    cluster: Option<Arc<Cluster>>,
+    token: Option<vowguard_core::secrecy::SecretString>,
+) -> axum::Router {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    type St = (
+        Option<Arc<Cluster>>,
+        Option<vowguard_core::secrecy::SecretString>,
+    );
+    async fn status(State(state): State<Arc<St>>, headers: HeaderMap) -> axum::response::Response {
+        if let Err(refused) = crate::server::authorize_token(state.1.as_ref(), &headers) {
+            return refused;
+        }
+        match &state.0 {
+            Some(cluster) => axum::Json(cluster.status().await).into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({ "backend": "local", "error": "not in cluster mode: `[queue] type = \"jetstream\"` is not configured" })),
+            )
+                .into_response(),
+        }
+    }
+    axum::Router::new()
+        .route("/api/cluster/status", axum::routing::get(status))
+        .with_state(Arc::new((cluster, token)))
+}

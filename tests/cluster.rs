@@ -1,0 +1,744 @@
+//! Cluster mode against a real NATS server (a private `nats-server -js` per test, from
+//! `vowguard-testkit`): replicas of the real `vowguard` binary sharing one stream.
+//!
+//! * Three replicas, events streamed in through two of them, the third SIGKILLed at seeded
+//!   random moments and restarted: every acknowledged event reaches the HEC mock, every
+//!   alert group is paged exactly once at the Slack mock, and SIEM duplicates are reported.
+//! * NATS stopped and restarted mid-stream: intake answers 503 with `Retry-After` and
+//!   `/health` says why while it is down; nothing acknowledged is lost.
+//! * A stream whose config conflicts with ours is refused, naming the field; wrong
+//!   credentials are refused, naming the key, without the secret.
+//!
+//! Seeded randomness: `VOWGUARD_CLUSTER_SEED=<seed>` replays a run.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::{free_port, terminate, wait_healthy};
+use vowguard_testkit::nats::NatsServer;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const HEC_TOKEN: &str = "cluster-hec-token-41f2";
+const SLACK_PATH: &str = "/services/T1/B1/cluster-slack-secret";
+const VENUE_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+fn seed() -> u64 {
+    let seed = match std::env::var("VOWGUARD_CLUSTER_SEED") {
+        Ok(text) => text.trim().parse().expect("VOWGUARD_CLUSTER_SEED is a u64"),
+        Err(_) => fastrand::u64(..),
+    };
+    eprintln!("cluster test seed: {seed} (replay with VOWGUARD_CLUSTER_SEED={seed})");
+    seed
+}
+
+/// Ids delivered to the HEC mock, with how often each arrived.
+type Seen = Arc<Mutex<HashMap<String, usize>>>;
+
+async fn hec_mock() -> (MockServer, Seen) {
+    let seen: Seen = Arc::default();
+    let hec = MockServer::start().await;
+    let record = seen.clone();
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(move |request: &Request| {
+            let mut record = record.lock().unwrap();
+            for value in serde_json::Deserializer::from_slice(&request.body)
+                .into_iter::<serde_json::Value>()
+                .flatten()
+            {
+                if let Some(id) = value["event"]["id"].as_str() {
+                    *record.entry(id.to_owned()).or_default() += 1;
+                }
+            }
+            ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#)
+        })
+        .mount(&hec)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/services/collector/health"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(r#"{"text":"HEC is healthy","code":17}"#),
+        )
+        .mount(&hec)
+        .await;
+    (hec, seen)
+}
+
+/// Slack messages received, as their bodies.
+async fn slack_mock() -> (MockServer, Arc<Mutex<Vec<String>>>) {
+    let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+    let slack = MockServer::start().await;
+    let record = bodies.clone();
+    Mock::given(method("POST"))
+        .and(path(SLACK_PATH))
+        .respond_with(move |request: &Request| {
+            record
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&request.body).into_owned());
+            ResponseTemplate::new(200).set_body_string("ok")
+        })
+        .mount(&slack)
+        .await;
+    (slack, bodies)
+}
+
+/// The config of one replica: HTTP intake, the JetStream queue, a Splunk sink and, when
+/// `slack` is set, a Slack notifier paged once per user for critical events.
+fn write_config(
+    dir: &Path,
+    port: u16,
+    nats: &str,
+    stream: &str,
+    hec: &str,
+    slack: bool,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut text = format!(
+        r#"
+data_dir = "data"
+[server]
+listen = "127.0.0.1:{port}"
+[sources.api]
+type = "http"
+[pipeline]
+shutdown_timeout_ms = 5000
+[queue]
+type = "jetstream"
+servers = ["{nats}"]
+request_timeout_ms = 2000
+[queue.stream]
+name = "{stream}"
+subject = "{stream}.events"
+[queue.consumers]
+ack_wait_secs = 2
+max_deliver = 1000
+batch = 50
+[sinks.splunk]
+type = "splunk_hec"
+endpoint = "{hec}"
+token = {{ env = "CLUSTER_HEC_TOKEN" }}
+batch = {{ max_events = 50, max_wait_ms = 10 }}
+retry = {{ max_attempts = 100000, initial_backoff_ms = 5, max_backoff_ms = 100 }}
+"#
+    );
+    if slack {
+        text.push_str(
+            r#"
+[notifiers.secops]
+type = "slack"
+webhook_url = { env = "CLUSTER_SLACK_WEBHOOK" }
+[[routes]]
+name = "critical"
+match = { severity = ["critical"] }
+notify = ["secops"]
+group_by = ["user_id"]
+group_interval = "1h"
+"#,
+        );
+    }
+    let file = dir.join("vowguard.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn spawn(config: &Path, slack_url: &str) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("vowguard.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+        .env("CLUSTER_SLACK_WEBHOOK", slack_url)
+        .env("CLUSTER_WH_VENUE", VENUE_SECRET)
+        .env("VOWGUARD_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("vowguard starts")
+}
+
+fn kill9(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn stop(mut child: Child) {
+    terminate(&child);
+    let _ = child.wait();
+}
+
+/// `vowguard cluster status --json` with `config`.
+fn cluster_status(config: &Path) -> Option<serde_json::Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["cluster", "status", "--json", "--config"])
+        .arg(config)
+        .env("VOWGUARD_LOG", "error")
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&output.stdout).ok()
+}
+
+/// One event; every 10th is critical, for one of 20 users.
+fn event(n: u64) -> serde_json::Value {
+    if n.is_multiple_of(10) {
+        serde_json::json!({
+            "id": format!("c-{n}"),
+            "timestamp": "2026-06-20T10:00:00Z",
+            "category": "data_export",
+            "action": "guest_list.export",
+            "severity": "critical",
+            "user_id": format!("user-{}", (n / 10) % 20),
+        })
+    } else {
+        serde_json::json!({
+            "id": format!("c-{n}"),
+            "action": "login",
+            "outcome": "failure",
+            "severity": "low",
+            "user_id": format!("planner-{}", n % 7),
+        })
+    }
+}
+
+/// Posts `count` events starting at `*next` to `port`; returns the acknowledged ids.
+async fn post(client: &reqwest::Client, port: u16, next: &mut u64, count: u64) -> Vec<u64> {
+    let numbers: Vec<u64> = (*next..*next + count).collect();
+    *next += count;
+    let body: Vec<serde_json::Value> = numbers.iter().map(|n| event(*n)).collect();
+    match client
+        .post(format!("http://127.0.0.1:{port}/v1/events"))
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED => numbers,
+        _ => Vec::new(),
+    }
+}
+
+/// The number `n` of the first critical event id `c-<n>` mentioned in `text`.
+fn critical_event_in(text: &str) -> Option<u64> {
+    text.match_indices("c-").find_map(|(at, _)| {
+        let digits: String = text[at + 2..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse::<u64>().ok().filter(|n| n.is_multiple_of(10))
+    })
+}
+
+/// Waits until `done` holds, polling; panics with `what` after `within`.
+async fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_survive_sigkill_without_loss_or_double_pages() {
+    let seed = seed();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let nats = NatsServer::start(&[]);
+    let (hec, seen) = hec_mock().await;
+    let (slack, pages) = slack_mock().await;
+    let slack_url = format!("{}{SLACK_PATH}", slack.uri());
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let configs: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            write_config(
+                &dir.path().join(format!("r{i}")),
+                ports[i],
+                &nats.url(),
+                "SHARED",
+                &hec.uri(),
+                true,
+            )
+        })
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut replicas: Vec<Child> = Vec::new();
+    for (config, port) in configs.iter().zip(&ports) {
+        replicas.push(spawn(config, &slack_url));
+        wait_healthy(&client, *port).await;
+    }
+
+    let mut acknowledged: BTreeSet<u64> = BTreeSet::new();
+    let mut next = 0u64;
+    let kills = 4;
+    for _ in 0..kills {
+        // Events in through replicas 0 and 1 while replica 2 works, then SIGKILL it mid-work.
+        let until = Instant::now() + Duration::from_millis(300 + rng.u64(0..700));
+        while Instant::now() < until {
+            let port = ports[rng.usize(0..2)];
+            acknowledged.extend(post(&client, port, &mut next, 20).await);
+        }
+        kill9(&mut replicas[2]);
+        for _ in 0..5 {
+            let port = ports[rng.usize(0..2)];
+            acknowledged.extend(post(&client, port, &mut next, 20).await);
+        }
+        replicas[2] = spawn(&configs[2], &slack_url);
+        wait_healthy(&client, ports[2]).await;
+    }
+    assert!(
+        acknowledged.len() > 200,
+        "too few events acknowledged: {}",
+        acknowledged.len()
+    );
+
+    // Every acknowledged event reaches the SIEM.
+    wait_for(
+        "every acknowledged event at the HEC mock",
+        Duration::from_secs(120),
+        || {
+            let seen = seen.lock().unwrap();
+            acknowledged
+                .iter()
+                .all(|n| seen.contains_key(&format!("c-{n}")))
+        },
+    )
+    .await;
+    // The alert path has settled every event (nothing pending or unacknowledged).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let settled = cluster_status(&configs[0]).is_some_and(|status| {
+            status["stream"]["consumers"]
+                .as_array()
+                .is_some_and(|consumers| {
+                    consumers.len() == 2
+                        && consumers
+                            .iter()
+                            .all(|c| c["pending"] == 0 && c["ack_pending"] == 0)
+                })
+        });
+        if settled {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the consumers did not settle");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Each alert group (one per user among the acknowledged critical events) paged once.
+    let users: BTreeSet<String> = acknowledged
+        .iter()
+        .filter(|n| n.is_multiple_of(10))
+        .map(|n| format!("user-{}", (n / 10) % 20))
+        .collect();
+    let pages = pages.lock().unwrap().clone();
+    let mut per_user: BTreeMap<String, usize> = BTreeMap::new();
+    for body in &pages {
+        // The message names the event that raised it (`c-<n>`, a critical one).
+        let user = critical_event_in(body)
+            .map(|n| format!("user-{}", (n / 10) % 20))
+            .unwrap_or_else(|| format!("(no event id) {body}"));
+        *per_user.entry(user).or_default() += 1;
+    }
+    let twice: Vec<_> = per_user.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "paged more than once: {twice:?}");
+    assert_eq!(
+        per_user.keys().cloned().collect::<BTreeSet<_>>(),
+        users,
+        "every alert group paged"
+    );
+
+    let seen = seen.lock().unwrap();
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    let total: usize = seen.values().sum();
+    eprintln!(
+        "cluster: {} events acknowledged, {} deliveries at the SIEM, {} duplicates ({:.2} %), {} pages for {} groups, {kills} SIGKILLs",
+        acknowledged.len(),
+        total,
+        duplicates,
+        100.0 * duplicates as f64 / total.max(1) as f64,
+        pages.len(),
+        users.len()
+    );
+    drop(seen);
+
+    // The admin API shows the same stream and this replica's connection.
+    let status = cluster_status(&configs[1]).expect("cluster status");
+    assert_eq!(status["stream"]["name"], "SHARED");
+    assert_eq!(status["connected"], true);
+    for replica in replicas {
+        stop(replica);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_restart_mid_stream_loses_nothing() {
+    let mut nats = NatsServer::start(&[]);
+    let (hec, seen) = hec_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, &nats.url(), "RESTART", &hec.uri(), false);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let replica = spawn(&config, "http://127.0.0.1:9/unused");
+    wait_healthy(&client, port).await;
+    let mut acknowledged = BTreeSet::new();
+    let mut next = 0u64;
+    for _ in 0..10 {
+        acknowledged.extend(post(&client, port, &mut next, 50).await);
+    }
+
+    // NATS down: intake refuses with 503 + Retry-After, /health says why.
+    nats.kill();
+    let body: Vec<serde_json::Value> = (1_000_000..1_000_010).map(event).collect();
+    let refused = client
+        .post(format!("http://127.0.0.1:{port}/v1/events"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+    let health = client
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let health: serde_json::Value = health.json().await.unwrap();
+    let problem = health["queue"]["problem"].as_str().unwrap_or_default();
+    assert!(problem.contains("NATS unreachable"), "{health}");
+
+    // Back up on the same port and store: intake resumes, nothing acknowledged is lost.
+    nats.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut after = 0;
+    while after < 10 {
+        let got = post(&client, port, &mut next, 50).await;
+        if got.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "intake did not resume after the restart"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        } else {
+            after += 1;
+        }
+        acknowledged.extend(got);
+    }
+    wait_for(
+        "every acknowledged event at the HEC mock",
+        Duration::from_secs(60),
+        || {
+            let seen = seen.lock().unwrap();
+            acknowledged
+                .iter()
+                .all(|n| seen.contains_key(&format!("c-{n}")))
+        },
+    )
+    .await;
+    stop(replica);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_publishes_and_exits_once_the_stream_is_drained() {
+    let nats = NatsServer::start(&[]);
+    let (hec, seen) = hec_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        free_port(),
+        &nats.url(),
+        "STDIN",
+        &hec.uri(),
+        false,
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace("[server]\n", "")
+        .replace("type = \"http\"", "type = \"stdin\"");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("listen = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, text).unwrap();
+    let input: String = (0..500)
+        .map(|n| format!("{}\n", event(n)))
+        .chain(std::iter::once("not json\n".to_owned()))
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+        .env("VOWGUARD_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // The exit waits for the stream to drain: every event is at the SIEM already.
+    let seen = seen.lock().unwrap();
+    let missing: Vec<u64> = (0..500)
+        .filter(|n| !seen.contains_key(&format!("c-{n}")))
+        .collect();
+    assert!(missing.is_empty(), "not delivered: {missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivery_retried_to_another_replica_is_a_duplicate() {
+    let nats = NatsServer::start(&[]);
+    let (hec, _seen) = hec_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_port(), free_port()];
+    let configs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            let config = write_config(
+                &dir.path().join(format!("r{i}")),
+                ports[i],
+                &nats.url(),
+                "HOOKS",
+                &hec.uri(),
+                false,
+            );
+            let mut text = std::fs::read_to_string(&config).unwrap();
+            text.push_str(
+                "[webhooks.venue]\ntype = \"standard_webhooks\"\nsecret = { env = \"CLUSTER_WH_VENUE\" }\n",
+            );
+            std::fs::write(&config, text).unwrap();
+            config
+        })
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut replicas = Vec::new();
+    for (config, port) in configs.iter().zip(ports) {
+        replicas.push(spawn(config, "http://127.0.0.1:9/unused"));
+        wait_healthy(&client, port).await;
+    }
+    let body = dir.path().join("venue.json");
+    std::fs::write(
+        &body,
+        r#"{"type":"venue.door_forced","data":{"wedding_id":"w-9","severity":"critical"}}"#,
+    )
+    .unwrap();
+    let signed = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args([
+            "webhook",
+            "sign",
+            "--source",
+            "venue",
+            "--id",
+            "msg_cluster_1",
+            "--config",
+        ])
+        .arg(&configs[0])
+        .arg("--body")
+        .arg(&body)
+        .env("CLUSTER_WH_VENUE", VENUE_SECRET)
+        .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let headers: Vec<(String, String)> = String::from_utf8(signed.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    let mut answers = Vec::new();
+    for port in ports {
+        let mut request = client.post(format!("http://127.0.0.1:{port}/v1/webhooks/venue"));
+        for (name, value) in &headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = request
+            .body(std::fs::read(&body).unwrap())
+            .send()
+            .await
+            .unwrap();
+        answers.push((response.status().as_u16(), response.text().await.unwrap()));
+    }
+    assert_eq!(answers[0].0, 200, "{answers:?}");
+    assert!(!answers[0].1.contains("duplicate"), "{answers:?}");
+    assert_eq!(answers[1].0, 200, "{answers:?}");
+    assert!(answers[1].1.contains("duplicate"), "{answers:?}");
+    for replica in replicas {
+        stop(replica);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_down_at_start_is_reported_and_retried() {
+    let mut nats = NatsServer::start(&[]);
+    nats.kill();
+    let (hec, seen) = hec_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, &nats.url(), "LATE", &hec.uri(), false);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let replica = spawn(&config, "http://127.0.0.1:9/unused");
+    // Serving, but unhealthy with the reason, and refusing events with 503 + Retry-After.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica did not start serving"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(health.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let health: serde_json::Value = health.json().await.unwrap();
+    assert!(
+        health["queue"]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("cannot connect to NATS")),
+        "{health}"
+    );
+    let refused = client
+        .post(format!("http://127.0.0.1:{port}/v1/events"))
+        .json(&event(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+
+    nats.restart();
+    let mut next = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let acknowledged = loop {
+        let got = post(&client, port, &mut next, 10).await;
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "intake did not start once NATS was up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    wait_for(
+        "the events at the HEC mock",
+        Duration::from_secs(60),
+        || {
+            let seen = seen.lock().unwrap();
+            acknowledged
+                .iter()
+                .all(|n| seen.contains_key(&format!("c-{n}")))
+        },
+    )
+    .await;
+    stop(replica);
+}
+
+fn run_to_exit(config: &Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+        .env("CLUSTER_NATS_PASSWORD", "Wr0ngCanary77")
+        .env("VOWGUARD_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_stream_is_refused_naming_the_field() {
+    let nats = NatsServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_config(
+        &dir.path().join("a"),
+        free_port(),
+        &nats.url(),
+        "CONFLICT",
+        "http://127.0.0.1:9",
+        false,
+    );
+    // Creates the stream with subject CONFLICT.events.
+    assert!(cluster_status(&first).is_some(), "first config connects");
+    let second = dir.path().join("b/vowguard.toml");
+    write_config(
+        &dir.path().join("b"),
+        free_port(),
+        &nats.url(),
+        "CONFLICT",
+        "http://127.0.0.1:9",
+        false,
+    );
+    let text = std::fs::read_to_string(&second).unwrap().replace(
+        "subject = \"CONFLICT.events\"",
+        "subject = \"other.events\"",
+    );
+    std::fs::write(&second, text).unwrap();
+    let (ok, stderr) = run_to_exit(&second);
+    assert!(!ok);
+    assert!(
+        stderr.contains("`queue.stream`") && stderr.contains("subjects"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_named_without_the_secret() {
+    let nats = NatsServer::start(&["--user", "vowguard", "--pass", "right-password"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        free_port(),
+        &nats.url(),
+        "CREDS",
+        "http://127.0.0.1:9",
+        false,
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "request_timeout_ms = 2000",
+        "request_timeout_ms = 2000\nuser = \"vowguard\"\npassword = { env = \"CLUSTER_NATS_PASSWORD\" }",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (ok, stderr) = run_to_exit(&config);
+    assert!(!ok);
+    assert!(stderr.contains("queue.user/queue.password"), "{stderr}");
+    assert!(!stderr.contains("Wr0ngCanary77"), "{stderr}");
+}
