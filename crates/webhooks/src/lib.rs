@@ -17,10 +17,13 @@ pub mod map;
 pub mod replay;
 pub mod verify;
 
-pub use config::{Source, WebhookConfig, WebhookKind};
-pub use map::{IncidentChange, IncidentSync, Mapped, Mapping, PayloadError, Vendor};
+pub use config::{ServiceNowAuthKind, Source, WebhookConfig, WebhookKind};
+pub use map::{
+    IncidentChange, IncidentSync, Mapped, Mapping, PayloadError, StatusMap, StatusTarget,
+    TicketStatus, TicketVendor, Vendor,
+};
 pub use replay::{Claim, ReplayGuard};
-pub use verify::{Key, Rejection, Request, Scheme, Verified};
+pub use verify::{Key, Rejection, Request, Scheme, ServiceNowAuth, Verified};
 
 /// Why [`Source::accept`] refused a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +60,19 @@ impl Source {
             .map_err(Refusal::Unverified)?;
         let mut mapped =
             map::map(self.vendor, request, self.mapping.as_ref()).map_err(Refusal::Payload)?;
-        let replay_key = match verified.delivery_id.or_else(|| mapped.delivery_id.clone()) {
+        if let Some(statuses) = &self.statuses {
+            for ticket in &mut mapped.tickets {
+                ticket.change = statuses.change(ticket);
+            }
+        }
+        // ServiceNow's replay key is the record's `sys_id` and `sys_mod_count` (each update
+        // of a record once); the others prefer the delivery id of the headers.
+        let delivery_id = if self.vendor == Vendor::ServiceNow {
+            mapped.delivery_id.clone().or(verified.delivery_id)
+        } else {
+            verified.delivery_id.or_else(|| mapped.delivery_id.clone())
+        };
+        let replay_key = match delivery_id {
             Some(id) => format!("id:{id}"),
             None => format!("sha256:{}", verify::hex_encode(&verified.digest)),
         };
