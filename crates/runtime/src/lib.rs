@@ -206,6 +206,8 @@ async fn run_server(
         .server
         .as_ref()
         .ok_or_else(|| Error::config("an http source needs a `[server]` table"))?;
+    // First: a replay guard that cannot be opened stops the start before anything runs.
+    let replay_guards = webhooks::ReplayGuards::open(assembly.webhooks, &assembly.data_dir)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::io(format!("cannot listen on {}", settings.listen), e))?;
@@ -262,13 +264,9 @@ async fn run_server(
     let console_sinks = assembly.spec.sinks.clone();
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     let pipeline = Arc::new(Pipeline::start_with_audit(assembly.spec, pipeline_audit).await?);
-    let webhooks = webhooks::Intake::open(
-        assembly.webhooks,
-        &assembly.data_dir,
-        pipeline.clone(),
-        assembly.response.clone(),
-    )?
-    .map(Arc::new);
+    let webhooks = replay_guards
+        .start(pipeline.clone(), assembly.response.clone())
+        .map(Arc::new);
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
         accepted: Default::default(),
