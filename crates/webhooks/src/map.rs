@@ -931,7 +931,7 @@ fn servicenow(payload: Value) -> Result<Mapped, PayloadError> {
             number.as_deref().unwrap_or(&sys_id)
         ));
         let mut keys = vec![sys_id.clone()];
-        keys.extend(number.clone());
+        keys.extend(number);
         tickets.push(TicketStatus {
             vendor: TicketVendor::ServiceNow,
             keys,
