@@ -8,7 +8,10 @@
 //! replay guard (a processed delivery is `200` again without processing; one being
 //! processed right now is `409`), the events submitted through the same path as
 //! `POST /v1/events`, and `200` only once they are durable. Incident updates (PagerDuty
-//! acknowledged/resolved, Slack "Acknowledge") are applied after that. Every outcome is
+//! acknowledged/resolved, Slack "Acknowledge", Jira / ServiceNow ticket status changes) are
+//! applied after that; a ticket status goes to the incident whose ticket it is and is never
+//! pushed back to that ticket. The replay guards are opened ([`ReplayGuards::open`]) before
+//! anything else of `vowguard run` starts. Every outcome is
 //! counted per source and reason in `/metrics`; secrets never leave the verifier.
 
 use std::collections::{BTreeMap, HashMap};

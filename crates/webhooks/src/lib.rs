@@ -1,10 +1,13 @@
 //! Inbound security webhooks: verified, replay-proof intake from external tools.
 //!
 //! * [`verify`]: the signature schemes (Standard Webhooks `v1`/`v1a`, GitHub, Stripe,
-//!   Slack, PagerDuty v3, Twilio, generic HMAC), on the raw bytes, in constant time, every
+//!   Slack, PagerDuty v3, Twilio, generic HMAC, Jira, ServiceNow HMAC or bearer token), on
+//!   the raw bytes, in constant time, every
 //!   signature against every key, timestamps within a tolerance; and [`verify::sign`], the
 //!   sender's side (for `vowguard webhook sign` and tests).
-//! * [`map`]: vendor payloads to [`vowguard_core::Event`]s (and incident updates).
+//! * [`map`]: vendor payloads to [`vowguard_core::Event`]s (and incident updates: PagerDuty
+//!   and Slack as [`IncidentSync`]s, Jira and ServiceNow ticket status changes as
+//!   [`TicketStatus`]es mapped through the source's [`StatusMap`]).
 //! * [`replay`]: the persisted, time-bounded set of processed delivery ids.
 //! * [`config`]: `[webhooks.<id>]` to a ready [`Source`].
 //!
