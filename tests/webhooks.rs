@@ -886,6 +886,71 @@ ticket_system = "snow"
     }
     assert!(!metrics.contains("Vg5ecretCanary"));
 
+    // `webhook sign` for the Jira source prints headers Jira would send (accepted); for the
+    // bearer-token source it refuses (the header would be the secret) and prints nothing.
+    let body_file = dir.path().join("jira.json");
+    std::fs::write(
+        &body_file,
+        jira_status_body("SEC-7", "10153", "Blocked", "Done", "done"),
+    )
+    .unwrap();
+    let cli = |source: &str| {
+        Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args([
+                "webhook",
+                "sign",
+                "--config",
+                config.to_str().unwrap(),
+                "--source",
+                source,
+            ])
+            .args([
+                "--body",
+                body_file.to_str().unwrap(),
+                "--id",
+                "cli-delivery-1",
+            ])
+            .envs(env)
+            .env("VOWGUARD_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let signed = cli("jira");
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let cli_headers: Vec<(String, String)> = String::from_utf8(signed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (n, v) = l.split_once(": ").unwrap();
+            (n.to_owned(), v.to_owned())
+        })
+        .collect();
+    assert_eq!(cli_headers[0].0, "X-Hub-Signature");
+    let (status, answer) = post(
+        &client,
+        port,
+        "jira",
+        &cli_headers,
+        std::fs::read(&body_file).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let refused = cli("snow");
+    assert!(!refused.status.success());
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        printed.contains("bearer") && !printed.contains("Vg5ecretCanary"),
+        "{printed}"
+    );
+
     terminate(&child);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

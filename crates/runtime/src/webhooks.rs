@@ -671,6 +671,16 @@ pub fn webhook(action: WebhookAction) -> Result<String, Error> {
             query,
         } => {
             let source = cli_source(&config, &source)?;
+            if matches!(
+                source.scheme,
+                vowguard_webhooks::Scheme::ServiceNow(vowguard_webhooks::ServiceNowAuth::Bearer)
+            ) {
+                // The header would be the secret itself: never printed.
+                return Err(Error::invalid_input(
+                    "a bearer-token source signs nothing: the sender sends `Authorization: \
+                     Bearer <the source's secret>` (not printed here, it is the secret)",
+                ));
+            }
             let body = read_body(&body)?;
             let key = source
                 .keys
