@@ -1,4 +1,5 @@
-//! vowguard benchmarks: `cargo xtask bench [encoders|pipeline|notify]` (release build).
+//! vowguard benchmarks: `cargo xtask bench [encoders|pipeline|notify|http|webhooks]`
+//! (release build).
 //!
 //! * `encoders`: events/s of every sink's encoder on ~600-byte events.
 //! * `pipeline`: stdin NDJSON → parse → pipeline → each sink alone, against a local
@@ -11,6 +12,12 @@
 //!   rate limits are raised for this run so the figure is vowguard's own latency.
 //! * `http`: the same end to end from `POST /v1/events` (the HTTP source, acknowledged
 //!   after the journal) under a steady load of 20 P0 events/s for 15 s.
+//! * `webhooks`: `POST /v1/webhooks/{id}` for every signature scheme against the same
+//!   event on `POST /v1/events`, in one run: verified webhooks/s (sequential and 8 in
+//!   flight) and the p99 latency a webhook adds (verification, mapping, replay guard);
+//!   plus the in-process cost of verification and mapping alone ([`Source::accept`]).
+//!   Seeded (`VOWGUARD_BENCH_SEED`, default 14); `VOWGUARD_BENCH_WEBHOOKS` requests per
+//!   scheme and endpoint (default 2000).
 //!
 //! These are measurements, not tests: they print figures and never fail on a number.
 #![allow(clippy::print_stdout, missing_docs)]
@@ -582,8 +589,13 @@ fn ms(d: Duration) -> f64 {
 async fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     println!(
-        "vowguard benchmarks ({} cores, release build); load average at the start: {}\n",
+        "vowguard benchmarks ({} cores, {} build); load average at the start: {}\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if cfg!(debug_assertions) {
+            "debug (unoptimised)"
+        } else {
+            "release"
+        },
         load_average()
     );
     if matches!(which.as_str(), "encoders" | "all") {
@@ -600,6 +612,9 @@ async fn main() {
     }
     if matches!(which.as_str(), "audit" | "all") {
         audit_overhead().await;
+    }
+    if matches!(which.as_str(), "webhooks" | "all") {
+        webhooks().await;
     }
     println!("load average at the end: {}", load_average());
 }
@@ -673,4 +688,342 @@ async fn audit_overhead() {
         );
     }
     println!();
+}
+
+/// One webhook source of the `webhooks` benchmark: its id, its `[webhooks.<id>]` table,
+/// and a vendor payload for request `i`.
+struct HookCase {
+    id: &'static str,
+    table: &'static str,
+    body: fn(usize, u64) -> String,
+}
+
+const HOOK_SECRETS: [(&str, &str); 4] = [
+    ("BENCH_WH_STD", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
+    (
+        "BENCH_WH_ED",
+        "whsk_CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
+    ),
+    ("BENCH_WH_KEY", "bench-webhook-key"),
+    ("BENCH_WH_TOKEN", "bench-servicenow-token"),
+];
+
+fn hook_cases() -> Vec<HookCase> {
+    vec![
+        HookCase {
+            id: "standard_v1",
+            table: "type = \"standard_webhooks\"\nsecret = { env = \"BENCH_WH_STD\" }",
+            body: |i, r| {
+                format!(
+                    r#"{{"type":"venue.door_forced","timestamp":"2026-06-20T11:30:00Z","data":{{"wedding_id":"w-{}","severity":"high","message":"Back door forced, sensor {r}","n":{i}}}}}"#,
+                    r % 40
+                )
+            },
+        },
+        HookCase {
+            id: "standard_v1a",
+            table: "type = \"standard_webhooks\"\nsecret = { env = \"BENCH_WH_ED\" }",
+            body: |i, r| {
+                format!(
+                    r#"{{"type":"venue.door_forced","timestamp":"2026-06-20T11:30:00Z","data":{{"wedding_id":"w-{}","severity":"high","message":"Back door forced, sensor {r}","n":{i}}}}}"#,
+                    r % 40
+                )
+            },
+        },
+        HookCase {
+            id: "github",
+            table: "type = \"github\"\nsecret = { env = \"BENCH_WH_KEY\" }",
+            body: |i, r| {
+                format!(
+                    r#"{{"action":"created","alert":{{"number":{i},"secret_type":"stripe_api_key","html_url":"https://github.com/o/r/security/secret-scanning/{i}"}},"repository":{{"full_name":"vowguard/site-{}"}},"sender":{{"login":"dev{r}","id":{r}}}}}"#,
+                    r % 9
+                )
+            },
+        },
+        HookCase {
+            id: "stripe",
+            table: "type = \"stripe\"\nsecret = { env = \"BENCH_WH_KEY\" }",
+            body: |i, r| {
+                format!(
+                    r#"{{"id":"evt_bench_{i}","type":"radar.early_fraud_warning.created","data":{{"object":{{"id":"issfr_{r}","object":"radar.early_fraud_warning","fraud_type":"made_with_stolen_card","metadata":{{"wedding_id":"w-{}"}}}}}}}}"#,
+                    r % 40
+                )
+            },
+        },
+        HookCase {
+            id: "slack",
+            table: "type = \"slack\"\nsecret = { env = \"BENCH_WH_KEY\" }",
+            body: |i, r| {
+                format!(
+                    r#"{{"type":"event_callback","event_id":"Ev{i}","event":{{"type":"member_joined_channel","user":"U{r}"}}}}"#
+                )
+            },
+        },
+        HookCase {
+            id: "pagerduty",
+            table: "type = \"pagerduty\"\nsecret = { env = \"BENCH_WH_KEY\" }",
+            body: |i, r| {
+                format!(
+                    r#"{{"event":{{"id":"01BENCH{i}","event_type":"incident.triggered","resource_type":"incident","agent":{{"id":"PU{r}","summary":"Ana Ops"}},"data":{{"id":"Q{i}","type":"incident","title":"door sensor {r}","urgency":"high"}}}}}}"#
+                )
+            },
+        },
+        HookCase {
+            id: "twilio",
+            table: "type = \"twilio\"\nsecret = { env = \"BENCH_WH_KEY\" }\nurl = \"https://hooks.example.com/v1/webhooks/twilio\"",
+            body: |i, r| {
+                format!(
+                    "MessageSid=SM{i:08}&MessageStatus=undelivered&ErrorCode=30003&To=%2B4477009{r:05}&AccountSid=AC1"
+                )
+            },
+        },
+        HookCase {
+            id: "generic_hmac",
+            table: "type = \"generic_hmac\"\nsecret = { env = \"BENCH_WH_KEY\" }\nheader = \"X-Venue-Signature\"\nprefix = \"sha256=\"\nsigned = \"{timestamp}.{body}\"\ntimestamp_header = \"X-Venue-Timestamp\"\nid_header = \"X-Venue-Delivery\"\n[webhooks.generic_hmac.mapping]\naction = \"/kind\"\nseverity = \"/level\"\nwedding_id = \"/wedding\"\nmessage = \"/text\"",
+            body: |i, r| {
+                format!(
+                    r#"{{"kind":"venue.badge_denied","level":"medium","wedding":"w-{}","text":"badge {r} denied at gate {i}"}}"#,
+                    r % 40
+                )
+            },
+        },
+        HookCase {
+            id: "jira",
+            table: "type = \"jira\"\nsecret = { env = \"BENCH_WH_KEY\" }",
+            body: |i, r| {
+                format!(
+                    r#"{{"webhookEvent":"jira:issue_updated","user":{{"accountId":"acc{r}","displayName":"Ana Ops"}},"issue":{{"key":"SEC-{r}","fields":{{"status":{{"name":"In Progress","statusCategory":{{"key":"indeterminate"}}}}}}}},"changelog":{{"id":"{i}","items":[{{"field":"status","fieldId":"status","fromString":"To Do","toString":"In Progress"}}]}}}}"#
+                )
+            },
+        },
+        HookCase {
+            id: "servicenow",
+            table: "type = \"servicenow\"\nsecret = { env = \"BENCH_WH_TOKEN\" }\nauth = \"bearer\"",
+            body: |i, r| {
+                format!(
+                    r#"{{"sys_id":"{r:032x}","number":"INC{i:07}","state":"2","sys_updated_by":"ana.ops","sys_mod_count":"{i}"}}"#
+                )
+            },
+        },
+    ]
+}
+
+/// A signed webhook request ready to send.
+struct SignedHook {
+    headers: Vec<(String, String)>,
+    query: Option<String>,
+    body: String,
+    /// The first event the payload maps to, sent as is on `/v1/events` for the reference.
+    event: String,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// `POST /v1/webhooks/{id}` for every scheme against the same events on `/v1/events`.
+async fn webhooks() {
+    use futures::StreamExt as _;
+    let per_scheme: usize = std::env::var("VOWGUARD_BENCH_WEBHOOKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(2000);
+    let seed: u64 = std::env::var("VOWGUARD_BENCH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(14);
+    let cases = hook_cases();
+    let delivered = Arc::new(Delivered {
+        events: 0.into(),
+        target: u64::MAX,
+        all_at: std::sync::OnceLock::new(),
+    });
+    let endpoint = counting_receiver("splunk_hec", delivered).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = format!(
+        "data_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\nmax_body_bytes = 1048576\n[sources.api]\ntype = \"http\"\n{}\n\
+         [tickets.jira]\ntype = \"jira\"\nurl = \"http://127.0.0.1:9\"\nemail = \"bot@example.org\"\napi_token = {{ env = \"BENCH_TOKEN\" }}\nproject = \"SEC\"\n\
+         [tickets.snow]\ntype = \"servicenow\"\nurl = \"http://127.0.0.1:9\"\nauth = {{ type = \"bearer\", token = {{ env = \"BENCH_TOKEN\" }} }}\n",
+        dir.path().display(),
+        sink_table("splunk_hec", &endpoint)
+    );
+    for case in &cases {
+        config.push_str(&format!("[webhooks.{}]\n{}\n", case.id, case.table));
+    }
+    let parsed = Config::parse(&config).expect("bench config parses");
+    let mut secrets = secrets();
+    for (name, value) in HOOK_SECRETS {
+        secrets = secrets.with(name, value);
+    }
+    let assembly = assemble(
+        &parsed,
+        &Environment {
+            config_dir: dir.path(),
+            secrets: &secrets,
+        },
+    )
+    .expect("bench config assembles");
+    let sources: std::collections::HashMap<String, vowguard_webhooks::Source> = assembly
+        .webhooks
+        .iter()
+        .map(|s| (s.id.clone(), s.clone()))
+        .collect();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vowguard_runtime::run(assembly, async move {
+        let _ = stop_rx.await;
+    }));
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "## Inbound webhooks: `POST /v1/webhooks/{{id}}` vs the same event on `POST /v1/events` ({per_scheme} requests per scheme and endpoint, seed {seed})\n"
+    );
+    println!(
+        "| scheme | verify+map in-process p50 / p99 | webhooks/s sequential | webhooks/s 8 in flight | /v1/events/s 8 in flight | p50 webhook / events | p99 webhook / events | p99 added |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for case in &cases {
+        // Per scheme: each scheme's requests are sent well within the 5-minute tolerance.
+        let now = chrono::Utc::now().timestamp();
+        let source = &sources[case.id];
+        // Signed before timing: signing is the sender's work. Three batches: sequential
+        // latency, concurrent webhooks, concurrent /v1/events.
+        let make = |rng: &mut fastrand::Rng, i: usize| -> SignedHook {
+            let body = (case.body)(i, rng.u64(..1_000_000));
+            let query = None;
+            let headers = vowguard_webhooks::verify::sign(
+                &source.scheme,
+                &source.keys[0],
+                &format!("msg_bench_{}_{i}", case.id),
+                now,
+                query.as_deref(),
+                body.as_bytes(),
+            )
+            .expect("the bench key signs");
+            let pairs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let delivery = source
+                .accept(
+                    &vowguard_webhooks::Request {
+                        headers: &pairs,
+                        query: query.as_deref(),
+                        body: body.as_bytes(),
+                    },
+                    now,
+                )
+                .expect("the bench request verifies and maps");
+            let mut event = delivery.mapped.events[0].clone();
+            event.id = format!("ref-{}-{i}", case.id);
+            SignedHook {
+                event: serde_json::to_string(&event).unwrap(),
+                headers,
+                query,
+                body,
+            }
+        };
+        let requests: Vec<SignedHook> = (0..3 * per_scheme).map(|i| make(&mut rng, i)).collect();
+        // Verification and mapping alone, in process.
+        let mut accept_times = Vec::with_capacity(per_scheme);
+        for hook in &requests[..per_scheme] {
+            let pairs: Vec<(&str, &str)> = hook
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let request = vowguard_webhooks::Request {
+                headers: &pairs,
+                query: hook.query.as_deref(),
+                body: hook.body.as_bytes(),
+            };
+            let t = Instant::now();
+            let delivery = source.accept(&request, now).unwrap();
+            accept_times.push(t.elapsed());
+            std::hint::black_box(delivery);
+        }
+        accept_times.sort();
+        let send_hook = |hook: &SignedHook| {
+            let mut request = client
+                .post(format!("{base}/v1/webhooks/{}", case.id))
+                .body(hook.body.clone());
+            for (name, value) in &hook.headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            async move {
+                let t = Instant::now();
+                let response = request.send().await.unwrap();
+                assert_eq!(
+                    response.status(),
+                    200,
+                    "{}",
+                    response.text().await.unwrap_or_default()
+                );
+                t.elapsed()
+            }
+        };
+        let send_event = |hook: &SignedHook| {
+            let request = client
+                .post(format!("{base}/v1/events"))
+                .header("content-type", "application/json")
+                .body(hook.event.clone());
+            async move {
+                let t = Instant::now();
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 202);
+                t.elapsed()
+            }
+        };
+        // Sequential, interleaved (one webhook, then its event on /v1/events), so load
+        // from the rest of the machine hits both alike.
+        let mut hook_lat = Vec::with_capacity(per_scheme);
+        let mut event_lat = Vec::with_capacity(per_scheme);
+        let mut hook_time = Duration::ZERO;
+        for hook in &requests[..per_scheme] {
+            let d = send_hook(hook).await;
+            hook_time += d;
+            hook_lat.push(d);
+            event_lat.push(send_event(hook).await);
+        }
+        hook_lat.sort();
+        event_lat.sort();
+        let sequential_rate = per_scheme as f64 / hook_time.as_secs_f64();
+        let t = Instant::now();
+        futures::stream::iter(&requests[per_scheme..2 * per_scheme])
+            .map(send_hook)
+            .buffer_unordered(8)
+            .for_each(|_| async {})
+            .await;
+        let hook_rate = per_scheme as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        futures::stream::iter(&requests[2 * per_scheme..])
+            .map(send_event)
+            .buffer_unordered(8)
+            .for_each(|_| async {})
+            .await;
+        let event_rate = per_scheme as f64 / t.elapsed().as_secs_f64();
+        let (h99, e99) = (pct(&hook_lat, 0.99), pct(&event_lat, 0.99));
+        println!(
+            "| {} | {:.1} / {:.1} µs | {sequential_rate:.0} | {hook_rate:.0} | {event_rate:.0} | {:.2} / {:.2} ms | {:.2} / {:.2} ms | {:+.2} ms |",
+            case.id,
+            pct(&accept_times, 0.5).as_secs_f64() * 1e6,
+            pct(&accept_times, 0.99).as_secs_f64() * 1e6,
+            ms(pct(&hook_lat, 0.5)),
+            ms(pct(&event_lat, 0.5)),
+            ms(h99),
+            ms(e99),
+            ms(h99) - ms(e99),
+        );
+    }
+    println!();
+    let _ = stop_tx.send(());
+    let _ = server.await;
 }

@@ -307,7 +307,14 @@ fn every_readme_toml_block_parses() {
                 "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
             )
             .with("FLORIST_WEBHOOK_SECRET", "readme-florist-secret")
-            .with("NATS_PASSWORD", "readme-nats-password");
+            .with("NATS_PASSWORD", "readme-nats-password")
+            .with("JIRA_API_TOKEN", "readme-jira-token")
+            .with("SN_TOKEN", "readme-servicenow-token")
+            .with("JIRA_WEBHOOK_SECRET", "readme-jira-webhook-secret")
+            .with(
+                "SERVICENOW_WEBHOOK_TOKEN",
+                "readme-servicenow-webhook-token",
+            );
         vowguard_runtime::assemble(
             &config,
             &vowguard_runtime::Environment {

@@ -538,85 +538,470 @@ secret = {{ env = "WH_PD" }}
     assert!(!stderr.contains("Vg5ecretCanary"), "{stderr}");
 }
 
-/// Figures, not a check (`cargo nextest run -p vowguard-runtime --test webhooks --run-ignored
-/// only`): sequential requests to `/v1/events` and to a Standard Webhooks source with the
-/// same event, each answered once durable; prints throughput and p50/p99 of both, and the
-/// difference (what verification, the replay guard and mapping add).
+const SNOW_SYS_ID: &str = "9d385017c611228701d22104cc95c371";
+const JIRA_HOOK_SECRET: &str = "jira-hook-Vg5ecretCanaryE5";
+const SNOW_HOOK_TOKEN: &str = "snow-hook-Vg5ecretCanaryF6";
+
+fn jira_status_body(key: &str, changelog: &str, from: &str, to: &str, category: &str) -> String {
+    serde_json::json!({
+        "timestamp": 1_764_579_600_000_u64,
+        "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_generic",
+        "user": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Ana Ops"},
+        "issue": {"id": "10042", "key": key, "fields": {"status": {"name": to, "statusCategory": {"key": category}}}},
+        "changelog": {"id": changelog, "items": [
+            {"field": "status", "fieldtype": "jira", "fieldId": "status", "from": "1", "fromString": from, "to": "3", "toString": to}
+        ]}
+    })
+    .to_string()
+}
+
+fn jira_headers(secret: &str, delivery: &str, body: &str) -> Vec<(String, String)> {
+    sign(
+        &Scheme::Jira,
+        &Key::Hmac(secret.as_bytes().to_vec()),
+        delivery,
+        now(),
+        None,
+        body.as_bytes(),
+    )
+    .unwrap()
+}
+
+fn timeline_has(incident: &serde_json::Value, action: &str, system: &str) -> bool {
+    incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == action && e["fields"]["system"] == system)
+}
+
+/// Jira and ServiceNow status changes update the incident the tickets were opened for, by
+/// the person who changed the ticket, and are pushed to the incident's other ticket but
+/// never back to the one they came from; replays, bad signatures and unknown tickets are
+/// answered and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement; prints figures"]
-async fn measure_webhook_intake() {
-    const N: usize = 2000;
-    let hec = MockServer::start().await;
+async fn jira_and_servicenow_status_changes_sync_the_incident_without_a_loop() {
+    use wiremock::matchers::path;
+    let slack_hook = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#))
-        .mount(&hec)
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack_hook)
         .await;
+    // Jira: search finds nothing, create answers SEC-7; reading the issue (before a
+    // resolve) says it is done already; comments are accepted.
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/search/jql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"issues": []})))
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            serde_json::json!({"id": "10042", "key": "SEC-7", "self": "https://example.invalid/rest/api/3/issue/10042"}),
+        ))
+        .mount(&jira)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/SEC-7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"key": "SEC-7", "fields": {"status": {"name": "Done", "statusCategory": {"key": "done"}}}}),
+        ))
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/SEC-7/comment"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"id": "1"})))
+        .mount(&jira)
+        .await;
+    // ServiceNow: the lookup by correlation_id finds nothing, create answers a sys_id,
+    // work notes (PATCH) are accepted.
+    let snow = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/now/table/incident"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"result": []})))
+        .mount(&snow)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/now/table/incident"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            serde_json::json!({"result": {"sys_id": SNOW_SYS_ID, "number": "INC0010042"}}),
+        ))
+        .mount(&snow)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/api/now/table/incident/{SNOW_SYS_ID}")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"result": {"sys_id": SNOW_SYS_ID, "state": "2"}}),
+            ),
+        )
+        .mount(&snow)
+        .await;
+
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = config(dir.path(), &hec.uri(), port);
-    let child = spawn_run(&config, &ENV, Stdio::null());
+    let config = dir.path().join("vowguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+data_dir = "data"
+[server]
+listen = "127.0.0.1:{port}"
+admin_token = {{ env = "WH_ADMIN" }}
+[sources.api]
+type = "http"
+[notifiers.oncall]
+type = "slack"
+webhook_url = {{ env = "WH_SLACK_HOOK" }}
+[tickets.jira]
+type = "jira"
+url = "{jira}"
+email = "secops-bot@example.org"
+api_token = {{ env = "WH_JIRA_TOKEN" }}
+project = "SEC"
+[tickets.snow]
+type = "servicenow"
+url = "{snow}"
+auth = {{ type = "bearer", token = {{ env = "WH_SNOW_TOKEN" }} }}
+[response]
+default_playbooks = false
+[playbooks.tickets]
+version = 1
+trigger = {{ categories = ["authentication"] }}
+[[playbooks.tickets.steps]]
+id = "jira"
+kind = "ticket"
+system = "jira"
+title = "Admin login {{{{ event.id }}}}"
+[[playbooks.tickets.steps]]
+id = "snow"
+kind = "ticket"
+system = "snow"
+title = "Admin login {{{{ event.id }}}}"
+[webhooks.jira]
+type = "jira"
+secret = {{ env = "WH_JIRA_HOOK" }}
+[webhooks.snow]
+type = "servicenow"
+auth = "bearer"
+secret = {{ env = "WH_SNOW_HOOK" }}
+ticket_system = "snow"
+"#,
+            jira = jira.uri(),
+            snow = snow.uri(),
+        ),
+    )
+    .unwrap();
+    let hook = format!("{}/services/T/B/x", slack_hook.uri());
+    let env = [
+        ("WH_ADMIN", ADMIN),
+        ("WH_SLACK_HOOK", hook.as_str()),
+        ("WH_JIRA_TOKEN", "jira-api-token-Vg5ecretCanaryG7"),
+        ("WH_SNOW_TOKEN", "snow-api-token-Vg5ecretCanaryH8"),
+        ("WH_JIRA_HOOK", JIRA_HOOK_SECRET),
+        ("WH_SNOW_HOOK", SNOW_HOOK_TOKEN),
+    ];
+    let child = spawn_run(&config, &env, Stdio::piped());
     let client = reqwest::Client::new();
     wait_healthy(&client, port).await;
-    let key = vowguard_webhooks::config::parse_key(
-        vowguard_webhooks::WebhookKind::StandardWebhooks,
-        VENUE,
-    )
-    .unwrap();
-    let percentiles = |mut v: Vec<Duration>| {
-        v.sort();
-        (v[v.len() / 2], v[v.len() * 99 / 100])
-    };
-    let mut plain = Vec::with_capacity(N);
-    let started = std::time::Instant::now();
-    for i in 0..N {
-        let body = format!(
-            r#"{{"id":"b-{i}","category":"detection","action":"venue.door_forced","severity":"high"}}"#
-        );
-        let t = std::time::Instant::now();
-        let r = client
-            .post(format!("http://127.0.0.1:{port}/v1/events"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        plain.push(t.elapsed());
-    }
-    let plain_rate = N as f64 / started.elapsed().as_secs_f64();
-    let mut hooks = Vec::with_capacity(N);
-    let started = std::time::Instant::now();
-    for i in 0..N {
-        let body =
-            format!(r#"{{"type":"venue.door_forced","data":{{"severity":"high","n":{i}}}}}"#);
-        let headers = sign(
-            &Scheme::StandardWebhooks,
-            &key,
-            &format!("msg_bench_{i}"),
-            now(),
-            None,
-            body.as_bytes(),
-        )
+    let r = client
+        .post(format!("http://127.0.0.1:{port}/v1/events"))
+        .json(&serde_json::json!({"id": "sync-tickets-1", "category": "authentication", "action": "admin.login",
+            "outcome": "success", "severity": "critical", "user_id": "admin-7"}))
+        .send()
+        .await
         .unwrap();
-        let t = std::time::Instant::now();
-        let (status, _) = post(&client, port, "venue", &headers, body).await;
-        assert_eq!(status, 200);
-        hooks.push(t.elapsed());
+    assert_eq!(r.status(), 202);
+    let incident = wait_incident(&client, port, |i| {
+        i["tickets"]["jira"]["key"] == "SEC-7" && i["tickets"]["snow"]["key"] == SNOW_SYS_ID
+    })
+    .await;
+    assert_eq!(incident["state"], "open");
+
+    // Jira: In Progress by Ana Ops acknowledges the incident.
+    let body = jira_status_body("SEC-7", "10150", "To Do", "In Progress", "indeterminate");
+    let headers = jira_headers(JIRA_HOOK_SECRET, "", &body);
+    let (status, answer) = post(&client, port, "jira", &headers, body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    let incident = wait_incident(&client, port, |i| {
+        i["state"] == "acknowledged" && timeline_has(i, "ticket_updated", "snow")
+    })
+    .await;
+    assert_eq!(incident["acknowledged"]["by"], "jira:Ana_Ops");
+    let changed = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "ticket_status_changed")
+        .unwrap();
+    assert_eq!(changed["actor"], "jira:Ana_Ops");
+    assert_eq!(changed["fields"]["key"], "SEC-7");
+    assert_eq!(changed["fields"]["status"], "In Progress");
+    assert_eq!(changed["fields"]["maps_to"], "acknowledged");
+    // No loop: the acknowledgement went to ServiceNow, not back to Jira.
+    assert!(
+        !timeline_has(&incident, "ticket_updated", "jira"),
+        "{incident:#}"
+    );
+    let jira_comments = jira
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/comment"))
+        .count();
+    assert_eq!(jira_comments, 0);
+
+    // The same delivery again: 200, not processed again.
+    let (status, answer) = post(&client, port, "jira", &headers, body.clone()).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, r#"{"status":"duplicate"}"#)
+    );
+    // Signed with another secret: 401, counted.
+    let forged = jira_headers("not-the-secret", "", &body);
+    let (status, answer) = post(&client, port, "jira", &forged, body).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (401, r#"{"error":"unauthorized"}"#)
+    );
+    // A ticket vowguard never opened: 200 (Jira must not retry), counted.
+    let body = jira_status_body("SEC-999", "10151", "To Do", "Done", "done");
+    let headers = jira_headers(JIRA_HOOK_SECRET, "b1c2-unknown", &body);
+    let (status, answer) = post(&client, port, "jira", &headers, body).await;
+    assert_eq!(status, 200, "{answer}");
+    // A status with no meaning for the incident: on the timeline, the state unchanged.
+    let body = jira_status_body("SEC-7", "10152", "In Progress", "Blocked", "indeterminate");
+    let headers = jira_headers(JIRA_HOOK_SECRET, "", &body);
+    let (status, answer) = post(&client, port, "jira", &headers, body).await;
+    assert_eq!(status, 200, "{answer}");
+    let incident = admin_get(
+        &client,
+        port,
+        &format!("/api/incidents/{}", incident["id"].as_str().unwrap()),
+    )
+    .await;
+    let incident = &incident["incident"];
+    assert_eq!(incident["state"], "acknowledged");
+    let blocked = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "ticket_status_changed" && e["fields"]["status"] == "Blocked")
+        .unwrap_or_else(|| panic!("{incident:#}"));
+    assert!(blocked["fields"]["maps_to"].is_null(), "{blocked:#}");
+
+    // ServiceNow: state 6 (Resolved) by ana.ops resolves the incident; Jira's ticket is
+    // resolved (read: already done), ServiceNow's is not written back.
+    let snow_body = serde_json::json!({"sys_id": SNOW_SYS_ID, "number": "INC0010042", "state": "6",
+        "sys_updated_by": "ana.ops", "sys_mod_count": "4", "sys_class_name": "incident"})
+    .to_string();
+    let bearer = vec![(
+        "Authorization".to_owned(),
+        format!("Bearer {SNOW_HOOK_TOKEN}"),
+    )];
+    let patches_before = snow
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "PATCH")
+        .count();
+    let (status, answer) = post(&client, port, "snow", &bearer, snow_body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    let incident = wait_incident(&client, port, |i| i["state"] == "resolved").await;
+    assert_eq!(incident["resolved"]["by"], "servicenow:ana.ops");
+    assert!(
+        timeline_has(&incident, "ticket_resolved", "jira"),
+        "{incident:#}"
+    );
+    assert!(
+        !timeline_has(&incident, "ticket_resolved", "snow"),
+        "{incident:#}"
+    );
+    let patches_after = snow
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "PATCH")
+        .count();
+    assert_eq!(
+        patches_after, patches_before,
+        "nothing written back to ServiceNow"
+    );
+    // Replayed: 200 duplicate; a wrong token: 401.
+    let (status, answer) = post(&client, port, "snow", &bearer, snow_body.clone()).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, r#"{"status":"duplicate"}"#)
+    );
+    let wrong = vec![(
+        "Authorization".to_owned(),
+        "Bearer snow-hook-guess".to_owned(),
+    )];
+    let (status, _) = post(&client, port, "snow", &wrong, snow_body).await;
+    assert_eq!(status, 401);
+
+    let metrics = scrape_metrics(&client, port).await;
+    let count = |line: &str| metric(&metrics, line);
+    for (line, want) in [
+        (
+            "vowguard_webhook_ticket_sync_total{source=\"jira\",result=\"applied\"}",
+            1,
+        ),
+        (
+            "vowguard_webhook_ticket_sync_total{source=\"jira\",result=\"unknown_ticket\"}",
+            1,
+        ),
+        (
+            "vowguard_webhook_ticket_sync_total{source=\"jira\",result=\"unmapped_status\"}",
+            1,
+        ),
+        (
+            "vowguard_webhook_ticket_sync_total{source=\"snow\",result=\"applied\"}",
+            1,
+        ),
+        (
+            "vowguard_webhook_refused_total{source=\"jira\",reason=\"bad_signature\"}",
+            1,
+        ),
+        (
+            "vowguard_webhook_refused_total{source=\"snow\",reason=\"bad_signature\"}",
+            1,
+        ),
+        (
+            "vowguard_webhook_requests_total{source=\"jira\",result=\"replayed\"}",
+            1,
+        ),
+        (
+            "vowguard_webhook_requests_total{source=\"snow\",result=\"replayed\"}",
+            1,
+        ),
+    ] {
+        assert_eq!(count(line), Some(want), "{line}\n{metrics}");
     }
-    let hook_rate = N as f64 / started.elapsed().as_secs_f64();
-    let (p50, p99) = percentiles(plain);
-    let (h50, h99) = percentiles(hooks);
-    let mut out = std::io::stderr().lock();
-    use std::io::Write as _;
-    writeln!(
-        out,
-        "/v1/events:   {plain_rate:.0} req/s sequential, p50 {p50:?}, p99 {p99:?}"
+    assert!(!metrics.contains("Vg5ecretCanary"));
+
+    // `webhook sign` for the Jira source prints headers Jira would send (accepted); for the
+    // bearer-token source it refuses (the header would be the secret) and prints nothing.
+    let body_file = dir.path().join("jira.json");
+    std::fs::write(
+        &body_file,
+        jira_status_body("SEC-7", "10153", "Blocked", "Done", "done"),
     )
     .unwrap();
-    writeln!(
-        out,
-        "/v1/webhooks: {hook_rate:.0} req/s sequential, p50 {h50:?}, p99 {h99:?}"
+    let cli = |source: &str| {
+        Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args([
+                "webhook",
+                "sign",
+                "--config",
+                config.to_str().unwrap(),
+                "--source",
+                source,
+            ])
+            .args([
+                "--body",
+                body_file.to_str().unwrap(),
+                "--id",
+                "cli-delivery-1",
+            ])
+            .envs(env)
+            .env("VOWGUARD_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let signed = cli("jira");
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let cli_headers: Vec<(String, String)> = String::from_utf8(signed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (n, v) = l.split_once(": ").unwrap();
+            (n.to_owned(), v.to_owned())
+        })
+        .collect();
+    assert_eq!(cli_headers[0].0, "X-Hub-Signature");
+    let (status, answer) = post(
+        &client,
+        port,
+        "jira",
+        &cli_headers,
+        std::fs::read(&body_file).unwrap(),
     )
-    .unwrap();
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let refused = cli("snow");
+    assert!(!refused.status.success());
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        printed.contains("bearer") && !printed.contains("Vg5ecretCanary"),
+        "{printed}"
+    );
+
     terminate(&child);
-    let _ = child.wait_with_output();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("Vg5ecretCanary"), "{stderr}");
+}
+
+/// A replay guard that cannot be opened (its `replay_dir` is a file) stops `vowguard run`
+/// at start with an error naming the key, before anything listens or writes.
+#[test]
+fn a_bad_replay_dir_fails_the_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(dir.path().join("not-a-dir"), "x").unwrap();
+    let config = dir.path().join("vowguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+data_dir = "data"
+[server]
+listen = "127.0.0.1:{port}"
+[sources.api]
+type = "http"
+[sinks.splunk]
+type = "splunk_hec"
+endpoint = "http://127.0.0.1:9"
+token = {{ env = "WH_HEC_TOKEN" }}
+[webhooks.venue]
+type = "standard_webhooks"
+secret = {{ env = "WH_VENUE" }}
+replay_dir = "not-a-dir/replay"
+"#
+        ),
+    )
+    .unwrap();
+    let child = spawn_run(&config, &ENV, Stdio::piped());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`webhooks.venue.replay_dir`") && stderr.contains("not-a-dir"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(VENUE), "{stderr}");
+    // Nothing half-started: no listener was bound, no journal or audit log written.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    for started in ["journal", "audit", "intake"] {
+        assert!(
+            !dir.path().join("data").join(started).exists(),
+            "{started} was created"
+        );
+    }
 }

@@ -27,6 +27,9 @@ const TABLES: &[&str] = &[
     "type = \"pagerduty\"\nsecret = { env = \"K\" }",
     "type = \"twilio\"\nsecret = { env = \"K\" }\nurl = \"https://hooks.example.com/v1/webhooks/sms\"",
     "type = \"generic_hmac\"\nsecret = { env = \"K\" }\nheader = \"X-Sig\"\nencoding = \"base64\"\nprefix = \"v=\"\nsigned = \"{id}.{timestamp}.{body}\"\ntimestamp_header = \"X-Ts\"\nid_header = \"X-Id\"\n[mapping]\nevents = \"/a\"\naction = \"/k\"\nseverity = \"/s\"",
+    "type = \"jira\"\nsecret = { env = \"K\" }\nstatuses = { \"Triage\" = \"acknowledged\" }",
+    "type = \"servicenow\"\nsecret = { env = \"K\" }\nauth = \"hmac\"\nheader = \"X-SN-Signature\"\nencoding = \"base64\"\nsigned = \"{timestamp}.{body}\"\ntimestamp_header = \"X-SN-Timestamp\"",
+    "type = \"servicenow\"\nsecret = { env = \"K\" }\nauth = \"bearer\"",
 ];
 
 fn source(index: u8) -> Source {

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [encoders|pipeline|notify|http|journal|compare]`: the benchmarks,
+//! `cargo xtask bench [encoders|pipeline|notify|http|webhooks|journal|compare]`: the benchmarks,
 //! built in release mode, printing the figures BENCHMARKS.md quotes.
 //!
 //! `compare` runs, in one go against the same fast local Splunk HEC receiver
@@ -41,7 +41,9 @@ mod scenarios;
 
 /// Dispatches `cargo xtask bench <which…>`; no argument runs every benchmark but `compare`.
 pub(crate) fn bench(which: &[String]) -> Result {
-    let all = ["encoders", "pipeline", "notify", "http", "journal"];
+    let all = [
+        "encoders", "pipeline", "notify", "http", "webhooks", "journal",
+    ];
     match which.first().map(String::as_str) {
         Some("compare") => return compare(&which[1..]),
         Some("scenarios") => return scenarios::scenarios(&which[1..]),
@@ -73,7 +75,7 @@ pub(crate) fn bench(which: &[String]) -> Result {
                 "--example",
                 "throughput",
             ])?,
-            "encoders" | "pipeline" | "notify" | "http" => cargo(&[
+            "encoders" | "pipeline" | "notify" | "http" | "webhooks" => cargo(&[
                 "run",
                 "--release",
                 "--locked",

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | demo | prerequisites | bench [encoders|pipeline|notify|http|journal|compare|scenarios] | fuzz [target] [seconds]>"
+                "usage: cargo xtask <ci | demo | prerequisites | bench [encoders|pipeline|notify|http|webhooks|journal|compare|scenarios] | fuzz [target] [seconds]>"
             );
             return ExitCode::from(2);
         }

@@ -317,6 +317,38 @@ enum Queued {
     Flush(oneshot::Sender<()>),
 }
 
+/// A status change made in a ticket system, for [`ResponseEngine::ticket_status_changed`].
+#[derive(Debug, Clone, Copy)]
+pub struct TicketStatusChange<'a> {
+    /// The ticket system id (`[tickets.<id>]`) the ticket belongs to.
+    pub system: &'a str,
+    /// The ticket's key (`SEC-42`, a ServiceNow `sys_id`).
+    pub key: &'a str,
+    /// The new status, as the ticket system names it.
+    pub status: &'a str,
+    /// The previous status, when known.
+    pub from: Option<&'a str>,
+    /// The state the status means for the incident; `None`: a status with no meaning
+    /// (recorded only).
+    pub to: Option<IncidentState>,
+    /// Who changed the ticket (`jira:Ana_Ops`).
+    pub actor: &'a str,
+}
+
+/// What [`ResponseEngine::ticket_status_changed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketSync {
+    /// Recorded, and the incident moved to this state.
+    Applied(IncidentState),
+    /// Recorded; the incident already was in (or beyond) the state the status means, and is
+    /// in this state.
+    AlreadyThere(IncidentState),
+    /// Recorded; the status means nothing for the incident.
+    Recorded,
+    /// The ticket's last recorded status is this one already: nothing recorded.
+    Unchanged,
+}
+
 /// What [`ResponseEngine::shutdown`] left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShutdownReport {
@@ -725,10 +757,31 @@ impl ResponseEngine {
         actor: &str,
         note: &str,
     ) -> Result<Incident, Error> {
+        self.resolve_from(incident_id, actor, note, None).await
+    }
+
+    /// [`ResponseEngine::resolve`], except that the ticket of `origin` (the ticket system
+    /// id and key the resolution came from) is not resolved again.
+    async fn resolve_from(
+        &self,
+        incident_id: &str,
+        actor: &str,
+        note: &str,
+        origin: Option<(&str, &str)>,
+    ) -> Result<Incident, Error> {
         let inc = self
-            .set_state(incident_id, IncidentState::Resolved, actor, Some(note))
+            .set_state_from(
+                incident_id,
+                IncidentState::Resolved,
+                actor,
+                Some(note),
+                origin,
+            )
             .await?;
         for (system_id, ticket) in &inc.tickets {
+            if origin.is_some_and(|(system, _)| system == system_id) {
+                continue;
+            }
             let Some(system) = self.inner.tickets.get(system_id) else {
                 continue;
             };
@@ -763,6 +816,21 @@ impl ResponseEngine {
         to: IncidentState,
         actor: &str,
         note: Option<&str>,
+    ) -> Result<Incident, Error> {
+        self.set_state_from(incident_id, to, actor, note, None)
+            .await
+    }
+
+    /// [`ResponseEngine::set_state`] for a change that came from the ticket `origin`
+    /// (system id, key): the timeline entry names the ticket, and the change is not pushed
+    /// back to that ticket system.
+    async fn set_state_from(
+        &self,
+        incident_id: &str,
+        to: IncidentState,
+        actor: &str,
+        note: Option<&str>,
+        origin: Option<(&str, &str)>,
     ) -> Result<Incident, Error> {
         let incident_write = self.inner.incident_writes.lock().await;
         let now = Utc::now();
@@ -800,6 +868,9 @@ impl ResponseEngine {
                         .collect(),
                 );
             }
+            if let Some((system, key)) = origin {
+                fields["ticket"] = json!({"system": system, "key": key});
+            }
             inc.state = to;
             vec![
                 Record::Incident {
@@ -821,6 +892,9 @@ impl ResponseEngine {
         // down never holds up the state change; the outcome is on the timeline.
         if matches!(to, IncidentState::Acknowledged | IncidentState::Contained) {
             for (system_id, ticket) in incident.tickets.clone() {
+                if origin.is_some_and(|(system, _)| system == system_id) {
+                    continue;
+                }
                 let Some(system) = self.inner.tickets.get(&system_id).cloned() else {
                     continue;
                 };
@@ -857,6 +931,127 @@ impl ResponseEngine {
             }
         }
         Ok(incident)
+    }
+
+    /// The ids of the configured ticket systems of connector `kind` (`jira`,
+    /// `servicenow`), sorted.
+    pub fn ticket_systems_of_kind(&self, kind: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .inner
+            .tickets
+            .iter()
+            .filter(|(_, system)| system.kind() == kind)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The incident a ticket was opened for: the first of `keys` that is the key of a
+    /// ticket of one of `systems` (ticket system ids) on an incident. An incident not yet
+    /// resolved wins over a resolved one, then the most recently opened. Returns the
+    /// incident with the system id and key that matched.
+    pub fn incident_for_ticket(
+        &self,
+        systems: &[String],
+        keys: &[String],
+    ) -> Option<(Incident, String, String)> {
+        let state = lock(&self.inner.state);
+        for key in keys {
+            let best = state
+                .incidents
+                .values()
+                .filter_map(|inc| {
+                    inc.tickets
+                        .iter()
+                        .find(|(system, ticket)| systems.contains(system) && &ticket.key == key)
+                        .map(|(system, _)| (inc, system))
+                })
+                .max_by_key(|(inc, _)| (inc.state != IncidentState::Resolved, inc.opened.at));
+            if let Some((inc, system)) = best {
+                return Some((inc.clone(), system.clone(), key.clone()));
+            }
+        }
+        None
+    }
+
+    /// Applies a status change made in a ticket system to the incident the ticket was
+    /// opened for (two-way sync).
+    ///
+    /// The change is recorded on the timeline as `ticket_status_changed` by `actor` (the
+    /// person who changed the ticket), unless the ticket's last recorded status is already
+    /// `status` (a sender that posts every update of the record). Then, when `to` is set
+    /// and the incident is not already there, the incident moves to `to` by `actor`, and
+    /// the change is pushed to the incident's other tickets but never back to `system`
+    /// (no loop). A change the incident cannot take (it is already there or beyond) is
+    /// [`TicketSync::AlreadyThere`].
+    pub async fn ticket_status_changed(
+        &self,
+        incident_id: &str,
+        change: &TicketStatusChange<'_>,
+    ) -> Result<TicketSync, Error> {
+        let current = self
+            .incident(incident_id)
+            .ok_or_else(|| Error::invalid_input(format!("unknown incident `{incident_id}`")))?;
+        let last_status = current
+            .timeline
+            .iter()
+            .rev()
+            .find(|e| {
+                e.action == "ticket_status_changed"
+                    && e.fields.get("system").and_then(Value::as_str) == Some(change.system)
+                    && e.fields.get("key").and_then(Value::as_str) == Some(change.key)
+            })
+            .and_then(|e| e.fields.get("status").and_then(Value::as_str));
+        if last_status == Some(change.status) {
+            return Ok(TicketSync::Unchanged);
+        }
+        let clean =
+            |text: &str| -> String { text.chars().filter(|c| !c.is_control()).take(256).collect() };
+        let mut fields = json!({
+            "system": change.system,
+            "key": change.key,
+            "status": clean(change.status),
+            "maps_to": change.to.map(IncidentState::as_str),
+        });
+        if let Some(from) = change.from {
+            fields["from_status"] = Value::String(clean(from));
+        }
+        self.commit(vec![Record::Timeline {
+            incident_id: incident_id.to_owned(),
+            entry: entry(Utc::now(), change.actor, "ticket_status_changed", fields),
+        }])
+        .await?;
+        let Some(to) = change.to else {
+            return Ok(TicketSync::Recorded);
+        };
+        if current.state >= to {
+            return Ok(TicketSync::AlreadyThere(current.state));
+        }
+        let origin = Some((change.system, change.key));
+        let note = format!(
+            "{} in {} {} (status {})",
+            to.as_str(),
+            change.system,
+            change.key,
+            clean(change.status)
+        );
+        let result = if to == IncidentState::Resolved {
+            self.resolve_from(incident_id, change.actor, &note, origin)
+                .await
+        } else {
+            self.set_state_from(incident_id, to, change.actor, Some(&note), origin)
+                .await
+        };
+        match result {
+            Ok(incident) => Ok(TicketSync::Applied(incident.state)),
+            // Moved on between the look and the change (another writer): nothing to undo.
+            Err(e) if e.kind() == ErrorKind::Rejected => {
+                let state = self.incident(incident_id).map_or(to, |i| i.state);
+                Ok(TicketSync::AlreadyThere(state))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Records an approval decision on a waiting approval step. Someone not among the

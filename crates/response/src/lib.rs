@@ -38,8 +38,8 @@ pub use config::{
 };
 pub use defaults::DEFAULT_PLAYBOOKS;
 pub use engine::{
-    EngineBuilder, ResponseEngine, ShutdownReport, TriggerExplanation, action_signature,
-    read_records,
+    EngineBuilder, ResponseEngine, ShutdownReport, TicketStatusChange, TicketSync,
+    TriggerExplanation, action_signature, read_records,
 };
 pub use model::{
     Incident, IncidentState, Run, RunState, StateChange, StepRecord, StepStatus, TimelineEntry,

@@ -1448,3 +1448,162 @@ retry = { max_attempts = 3, initial_backoff_ms = 1, max_backoff_ms = 2 }
         .to_string();
     assert!(err.contains("`response.action_hook.url`"), "{err}");
 }
+
+const TWO_TICKETS: &str = r#"
+[tickets_both]
+version = 1
+trigger = { protocols = ["guest_data_breach"] }
+[[tickets_both.steps]]
+id = "jira"
+kind = "ticket"
+system = "jira"
+title = "Incident {{ event.id }}"
+[[tickets_both.steps]]
+id = "snow"
+kind = "ticket"
+system = "snow"
+title = "Incident {{ event.id }}"
+"#;
+
+/// A status change made in one ticket system moves the incident, is on the timeline (and
+/// in the audit trail) by the person who made it, reaches the incident's other ticket, and
+/// is never pushed back to the ticket it came from.
+#[tokio::test]
+async fn a_ticket_status_change_syncs_the_incident_without_pushing_back() {
+    use crate::engine::{TicketStatusChange, TicketSync};
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let snow = Arc::new(TestTickets::default());
+    let config = ResponseConfig {
+        default_playbooks: false,
+        ..ResponseConfig::default()
+    };
+    let mut b = ResponseEngine::builder(config)
+        .ticket_system("jira", f.tickets.clone())
+        .ticket_system("snow", snow.clone())
+        .audit(f.audit.clone());
+    for (name, config) in parse_playbooks(TWO_TICKETS, "test").unwrap() {
+        b = b.playbook(name, config);
+    }
+    let engine = b.build(dir.path()).unwrap();
+    engine.start();
+    assert_eq!(engine.ticket_systems_of_kind("test"), ["jira", "snow"]);
+    let incident_id = engine
+        .handle_alert(&breach_alert("export"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run_id = engine.runs(Some(&incident_id))[0].id.clone();
+    let run = engine.wait_run(&run_id, WAIT).await.unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:#?}");
+    let systems = vec!["jira".to_owned()];
+    let (found, system, key) = engine
+        .incident_for_ticket(&systems, &["nope".into(), "SEC-1".into()])
+        .unwrap();
+    assert_eq!(
+        (found.id.as_str(), system.as_str(), key.as_str()),
+        (incident_id.as_str(), "jira", "SEC-1")
+    );
+    assert!(
+        engine
+            .incident_for_ticket(&systems, &["SEC-9".into()])
+            .is_none()
+    );
+
+    let change = |status, to| TicketStatusChange {
+        system: "jira",
+        key: "SEC-1",
+        status,
+        from: Some("To Do"),
+        to,
+        actor: "jira:Ana_Ops",
+    };
+    // An unknown status: on the timeline, no state change; the same status again: nothing.
+    let outcome = engine
+        .ticket_status_changed(&incident_id, &change("Triage", None))
+        .await
+        .unwrap();
+    assert_eq!(outcome, TicketSync::Recorded);
+    let outcome = engine
+        .ticket_status_changed(&incident_id, &change("Triage", None))
+        .await
+        .unwrap();
+    assert_eq!(outcome, TicketSync::Unchanged);
+    assert_eq!(
+        engine.incident(&incident_id).unwrap().state,
+        IncidentState::Open
+    );
+    // In Progress acknowledges; Done resolves.
+    let outcome = engine
+        .ticket_status_changed(
+            &incident_id,
+            &change("In Progress", Some(IncidentState::Acknowledged)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, TicketSync::Applied(IncidentState::Acknowledged));
+    let outcome = engine
+        .ticket_status_changed(&incident_id, &change("Done", Some(IncidentState::Resolved)))
+        .await
+        .unwrap();
+    assert_eq!(outcome, TicketSync::Applied(IncidentState::Resolved));
+    // Reopened then closed again in Jira: recorded, the incident stays resolved.
+    let outcome = engine
+        .ticket_status_changed(
+            &incident_id,
+            &change("In Progress", Some(IncidentState::Acknowledged)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, TicketSync::AlreadyThere(IncidentState::Resolved));
+    engine.shutdown(WAIT).await;
+
+    let inc = engine.incident(&incident_id).unwrap();
+    assert_eq!(inc.acknowledged.as_ref().unwrap().by, "jira:Ana_Ops");
+    assert_eq!(inc.resolved.as_ref().unwrap().by, "jira:Ana_Ops");
+    let resolved = inc
+        .timeline
+        .iter()
+        .find(|e| e.action == "resolved")
+        .unwrap();
+    assert_eq!(
+        resolved.fields["ticket"],
+        serde_json::json!({"system": "jira", "key": "SEC-1"})
+    );
+    let statuses: Vec<&str> = inc
+        .timeline
+        .iter()
+        .filter(|e| e.action == "ticket_status_changed")
+        .map(|e| e.fields["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["Triage", "In Progress", "Done", "In Progress"]);
+    // No loop: Jira got nothing back; ServiceNow got the acknowledgement and the resolution.
+    assert!(
+        f.tickets.updates.lock().unwrap().is_empty(),
+        "{:?}",
+        f.tickets.updates
+    );
+    let pushed = snow.updates.lock().unwrap().clone();
+    assert_eq!(pushed.len(), 2, "{pushed:?}");
+    assert!(
+        pushed[0].contains("acknowledged by jira:Ana_Ops"),
+        "{pushed:?}"
+    );
+    assert!(
+        pushed[1].starts_with("resolved: resolved in jira SEC-1"),
+        "{pushed:?}"
+    );
+    // Every entry is in the audit trail, with the person who acted.
+    let audited = f
+        .audit
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            matches!(r, AuditRecord::Incident { action, actor, .. }
+            if action == "ticket_status_changed" && actor == "jira:Ana_Ops")
+        })
+        .count();
+    assert_eq!(audited, 4);
+}

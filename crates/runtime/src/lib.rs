@@ -217,6 +217,8 @@ async fn run_server(
         .server
         .as_ref()
         .ok_or_else(|| Error::config("an http source needs a `[server]` table"))?;
+    // First: a replay guard that cannot be opened stops the start before anything runs.
+    let replay_guards = webhooks::ReplayGuards::open(assembly.webhooks, &assembly.data_dir)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::io(format!("cannot listen on {}", settings.listen), e))?;
@@ -275,13 +277,9 @@ async fn run_server(
     let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
     let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
     let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
-    let webhooks = webhooks::Intake::open(
-        assembly.webhooks,
-        &assembly.data_dir,
-        pipeline.clone(),
-        assembly.response.clone(),
-    )?
-    .map(|intake| Arc::new(intake.with_cluster(cluster.clone())));
+    let webhooks = replay_guards
+        .start(pipeline.clone(), assembly.response.clone())
+        .map(|intake| Arc::new(intake.with_cluster(cluster.clone())));
     let state = Arc::new(server::ServerState {
         pipeline: pipeline.clone(),
         accepted: Default::default(),

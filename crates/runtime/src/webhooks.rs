@@ -8,7 +8,10 @@
 //! replay guard (a processed delivery is `200` again without processing; one being
 //! processed right now is `409`), the events submitted through the same path as
 //! `POST /v1/events`, and `200` only once they are durable. Incident updates (PagerDuty
-//! acknowledged/resolved, Slack "Acknowledge") are applied after that. Every outcome is
+//! acknowledged/resolved, Slack "Acknowledge", Jira / ServiceNow ticket status changes) are
+//! applied after that; a ticket status goes to the incident whose ticket it is and is never
+//! pushed back to that ticket. The replay guards are opened ([`ReplayGuards::open`]) before
+//! anything else of `vowguard run` starts. Every outcome is
 //! counted per source and reason in `/metrics`; secrets never leave the verifier.
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,8 +27,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use vowguard_core::{Error, ErrorKind, RateLimit};
 use vowguard_pipeline::Pipeline;
+use vowguard_response::{IncidentState, TicketStatusChange, TicketSync};
 use vowguard_webhooks::{
-    Claim, IncidentChange, IncidentSync, Refusal, ReplayGuard, Request, Source,
+    Claim, IncidentChange, IncidentSync, Refusal, ReplayGuard, Request, Source, TicketStatus,
 };
 
 use crate::server::{ServerState, json_error};
@@ -71,11 +75,19 @@ struct Live {
     replayed: AtomicU64,
     events: AtomicU64,
     refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// jira / servicenow: the ticket system ids whose tickets this source updates.
+    ticket_systems: Vec<String>,
+    /// Ticket status changes by result (`applied`, `unknown_ticket`, ...).
+    ticket_sync: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Live {
     fn refuse(&self, reason: &'static str) {
         *lock(&self.refused).entry(reason).or_default() += 1;
+    }
+
+    fn ticket_synced(&self, result: &'static str) {
+        *lock(&self.ticket_sync).entry(result).or_default() += 1;
     }
 }
 
@@ -103,34 +115,71 @@ fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-impl Intake {
-    /// Opens the replay guard of every source (`<data_dir>/webhooks/<id>.replay`). `None`
-    /// when no source is configured.
-    pub fn open(
-        sources: Vec<Source>,
-        data_dir: &Path,
-        pipeline: Arc<Pipeline>,
-        response: Option<vowguard_response::ResponseEngine>,
-    ) -> Result<Option<Self>, Error> {
-        if sources.is_empty() {
-            return Ok(None);
-        }
-        let dir = replay_dir(data_dir);
+/// The webhook sources with their replay guards open, before anything else starts:
+/// [`ReplayGuards::open`] at the very start of `vowguard run`, [`ReplayGuards::start`] once
+/// the pipeline runs.
+#[derive(Debug)]
+pub struct ReplayGuards {
+    opened: Vec<(Source, ReplayGuard)>,
+}
+
+impl ReplayGuards {
+    /// Opens the replay guard of every source (`<replay_dir>/<id>.replay`, by default
+    /// `<data_dir>/webhooks`). An error names the source's `replay_dir` key and the path.
+    pub fn open(sources: Vec<Source>, data_dir: &Path) -> Result<Self, Error> {
+        let default_dir = replay_dir(data_dir);
         let now = now_unix();
-        let mut live = HashMap::new();
+        let mut opened = Vec::with_capacity(sources.len());
         for source in sources {
+            let (dir, key) = match &source.replay_dir {
+                Some(dir) => (dir.clone(), format!("`webhooks.{}.replay_dir`", source.id)),
+                None => (
+                    default_dir.clone(),
+                    format!(
+                        "`webhooks.{}.replay_dir` (default `<data_dir>/webhooks`)",
+                        source.id
+                    ),
+                ),
+            };
             let guard = ReplayGuard::open(&dir, &source.id, source.replay_window_secs, now)
                 .map_err(|e| {
                     Error::io(
                         format!(
-                            "cannot open the replay guard of webhooks.{} in {}",
-                            source.id,
-                            dir.display()
+                            "{key}: cannot open the replay guard {}",
+                            dir.join(format!("{}.replay", source.id)).display()
                         ),
                         e,
                     )
                 })?;
+            opened.push((source, guard));
+        }
+        Ok(Self { opened })
+    }
+
+    /// The intake serving the opened sources; `None` when no source is configured.
+    pub fn start(
+        self,
+        pipeline: Arc<Pipeline>,
+        response: Option<vowguard_response::ResponseEngine>,
+    ) -> Option<Intake> {
+        if self.opened.is_empty() {
+            return None;
+        }
+        let mut live = HashMap::new();
+        for (source, guard) in self.opened {
             let bucket = source.rate_limit.map(|l| Mutex::new(Bucket::new(l)));
+            let ticket_systems = match (&source.ticket_system, source.vendor) {
+                (Some(system), _) => vec![system.clone()],
+                (None, vowguard_webhooks::Vendor::Jira) => response
+                    .as_ref()
+                    .map(|e| e.ticket_systems_of_kind("jira"))
+                    .unwrap_or_default(),
+                (None, vowguard_webhooks::Vendor::ServiceNow) => response
+                    .as_ref()
+                    .map(|e| e.ticket_systems_of_kind("servicenow"))
+                    .unwrap_or_default(),
+                (None, _) => Vec::new(),
+            };
             live.insert(
                 source.id.clone(),
                 Live {
@@ -141,16 +190,32 @@ impl Intake {
                     replayed: AtomicU64::new(0),
                     events: AtomicU64::new(0),
                     refused: Mutex::new(BTreeMap::new()),
+                    ticket_systems,
+                    ticket_sync: Mutex::new(BTreeMap::new()),
                 },
             );
         }
-        Ok(Some(Self {
+        Some(Intake {
             sources: live,
             pipeline,
             response,
             unknown: AtomicU64::new(0),
             cluster: None,
-        }))
+        })
+    }
+}
+
+impl Intake {
+    /// Opens the replay guard of every source and starts the intake ([`ReplayGuards`] in
+    /// one go, for hosts that have nothing to start in between). `None` when no source is
+    /// configured.
+    pub fn open(
+        sources: Vec<Source>,
+        data_dir: &Path,
+        pipeline: Arc<Pipeline>,
+        response: Option<vowguard_response::ResponseEngine>,
+    ) -> Result<Option<Self>, Error> {
+        Ok(ReplayGuards::open(sources, data_dir)?.start(pipeline, response))
     }
 
     /// Sends the events to the JetStream queue (`[queue] type = "jetstream"`) instead of
@@ -175,6 +240,10 @@ impl Intake {
                 .absolute(live.events.load(Ordering::Relaxed));
             for (reason, count) in lock(&live.refused).iter() {
                 metrics::counter!("vowguard_webhook_refused_total", "source" => source.clone(), "reason" => *reason)
+                    .absolute(*count);
+            }
+            for (result, count) in lock(&live.ticket_sync).iter() {
+                metrics::counter!("vowguard_webhook_ticket_sync_total", "source" => source.clone(), "result" => *result)
                     .absolute(*count);
             }
         }
@@ -218,6 +287,62 @@ impl Intake {
             }
             Err(e) => {
                 tracing::info!(source = source_id, incident = %incident.id, error = %e, "incident update from webhook not applied");
+            }
+        }
+    }
+}
+
+impl Intake {
+    /// Applies a ticket status change (Jira, ServiceNow) to the incident the ticket was
+    /// opened for. Never fails the request: the events are durable, and the sender could
+    /// not fix an unknown ticket by retrying. Every outcome is counted per source.
+    async fn ticket_status(&self, live: &Live, ticket: &TicketStatus) {
+        let source_id = live.source.id.as_str();
+        let Some(engine) = &self.response else {
+            live.ticket_synced("response_off");
+            tracing::info!(
+                source = source_id,
+                "webhook ticket status ignored: automated response is off"
+            );
+            return;
+        };
+        let Some((incident, system, key)) =
+            engine.incident_for_ticket(&live.ticket_systems, &ticket.keys)
+        else {
+            live.ticket_synced("unknown_ticket");
+            tracing::info!(
+                source = source_id,
+                vendor = ticket.vendor.as_str(),
+                "webhook ticket status names no ticket vowguard opened"
+            );
+            return;
+        };
+        let to = ticket.change.map(|c| match c {
+            IncidentChange::Acknowledge => IncidentState::Acknowledged,
+            IncidentChange::Resolve => IncidentState::Resolved,
+        });
+        let change = TicketStatusChange {
+            system: &system,
+            key: &key,
+            status: &ticket.status,
+            from: ticket.from.as_deref(),
+            to,
+            actor: &ticket.actor,
+        };
+        match engine.ticket_status_changed(&incident.id, &change).await {
+            Ok(outcome) => {
+                let result = match outcome {
+                    TicketSync::Applied(_) => "applied",
+                    TicketSync::AlreadyThere(_) => "already_there",
+                    TicketSync::Recorded => "unmapped_status",
+                    TicketSync::Unchanged => "unchanged",
+                };
+                live.ticket_synced(result);
+                tracing::info!(source = source_id, incident = %incident.id, ticket = %key, actor = %ticket.actor, result, "incident synced from ticket status");
+            }
+            Err(e) => {
+                live.ticket_synced("failed");
+                tracing::warn!(source = source_id, incident = %incident.id, error = %e, "ticket status not applied to the incident");
             }
         }
     }
@@ -417,6 +542,9 @@ pub(crate) async fn receive(
     for sync in &mapped.sync {
         intake.sync(&source_id, sync).await;
     }
+    for ticket in &mapped.tickets {
+        intake.ticket_status(live, ticket).await;
+    }
     claim.held = false;
     // The append is synced: off the async workers.
     let committer = intake.clone();
@@ -507,11 +635,58 @@ pub(crate) fn build_sources(
             continue;
         }
         match table.build(id, env.secrets, env.config_dir) {
-            Ok(source) => sources.push(source),
+            Ok(source) => {
+                if let Err(e) = check_ticket_system(config, &source) {
+                    errors.push(e);
+                }
+                sources.push(source);
+            }
             Err(e) => errors.push(e),
         }
     }
     sources
+}
+
+/// A jira / servicenow source's `ticket_system` names a `[tickets.<id>]` of its type; without
+/// it, one of its type must be configured (else no status change could ever find its
+/// incident).
+fn check_ticket_system(config: &crate::Config, source: &Source) -> Result<(), Error> {
+    let kind = match source.vendor {
+        vowguard_webhooks::Vendor::Jira => "jira",
+        vowguard_webhooks::Vendor::ServiceNow => "servicenow",
+        _ => return Ok(()),
+    };
+    let type_of = |table: &toml::Table| {
+        table
+            .get("type")
+            .and_then(|t| t.as_str())
+            .map(str::to_owned)
+    };
+    match &source.ticket_system {
+        Some(name) => match config.tickets.get(name) {
+            None => Err(Error::config(format!(
+                "`webhooks.{}.ticket_system`: no `[tickets.{name}]` is configured",
+                source.id
+            ))),
+            Some(table) if type_of(table).as_deref() != Some(kind) => Err(Error::config(format!(
+                "`webhooks.{}.ticket_system`: `[tickets.{name}]` is not of type `{kind}`",
+                source.id
+            ))),
+            Some(_) => Ok(()),
+        },
+        None if config
+            .tickets
+            .values()
+            .any(|t| type_of(t).as_deref() == Some(kind)) =>
+        {
+            Ok(())
+        }
+        None => Err(Error::config(format!(
+            "`webhooks.{}`: a `{kind}` source updates incidents through the tickets vowguard \
+             opened, but no `[tickets.<id>] type = \"{kind}\"` is configured",
+            source.id
+        ))),
+    }
 }
 
 fn cli_source(config: &Path, id: &str) -> Result<Source, Error> {
@@ -542,6 +717,16 @@ pub fn webhook(action: WebhookAction) -> Result<String, Error> {
             query,
         } => {
             let source = cli_source(&config, &source)?;
+            if matches!(
+                source.scheme,
+                vowguard_webhooks::Scheme::ServiceNow(vowguard_webhooks::ServiceNowAuth::Bearer)
+            ) {
+                // The header would be the secret itself: never printed.
+                return Err(Error::invalid_input(
+                    "a bearer-token source signs nothing: the sender sends `Authorization: \
+                     Bearer <the source's secret>` (not printed here, it is the secret)",
+                ));
+            }
             let body = read_body(&body)?;
             let key = source
                 .keys

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use vowguard_core::secrecy::ExposeSecret;
 use vowguard_core::{Error, RateLimit, SecretLookup, SecretRef};
 
-use crate::map::{Mapping, Vendor};
-use crate::verify::{Algorithm, Encoding, GenericHmac, Key, Scheme};
+use crate::map::{Mapping, StatusMap, TicketVendor, Vendor};
+use crate::verify::{Algorithm, Encoding, GenericHmac, Key, Scheme, ServiceNowAuth};
 
 /// The default timestamp tolerance, in seconds (the vendors' libraries use 5 minutes).
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
@@ -42,6 +42,23 @@ pub enum WebhookKind {
     Twilio,
     /// A configurable HMAC for suppliers' and venues' systems.
     GenericHmac,
+    /// Jira issue webhooks (`X-Hub-Signature`); status changes sync incidents.
+    Jira,
+    /// ServiceNow records from a business rule (HMAC header or bearer token); state
+    /// changes sync incidents.
+    Servicenow,
+}
+
+/// How a `servicenow` source authenticates its sender (`auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServiceNowAuthKind {
+    /// An HMAC header (`header`, and optionally `algorithm`, `encoding`, `prefix`,
+    /// `signed`, `timestamp_header`, `id_header`, as for `generic_hmac`).
+    Hmac,
+    /// `Authorization: Bearer <secret>`.
+    Bearer,
 }
 
 /// `[webhooks.<id>]` as written.
@@ -100,6 +117,21 @@ pub struct WebhookConfig {
     /// Field mapping (`field = "/json/pointer"` or a literal); see [`Mapping`].
     #[serde(default)]
     pub mapping: Option<BTreeMap<String, String>>,
+    /// servicenow: `hmac` or `bearer`.
+    #[serde(default)]
+    pub auth: Option<ServiceNowAuthKind>,
+    /// jira / servicenow: status (or Jira `category:<key>`) to `acknowledged`, `resolved`
+    /// or `ignore`, on top of the defaults (see [`StatusMap::defaults`]).
+    #[serde(default)]
+    pub statuses: Option<BTreeMap<String, String>>,
+    /// jira / servicenow: the `[tickets.<id>]` whose tickets this source updates (default:
+    /// every ticket system of the same type).
+    #[serde(default)]
+    pub ticket_system: Option<String>,
+    /// Where the replay guard is kept (`<dir>/<id>.replay`; default `<data_dir>/webhooks`,
+    /// relative paths from the config file's directory).
+    #[serde(default)]
+    pub replay_dir: Option<std::path::PathBuf>,
 }
 
 fn default_tolerance() -> u64 {
@@ -139,6 +171,13 @@ pub struct Source {
     pub rate_limit: Option<RateLimit>,
     /// The field mapping, if any.
     pub mapping: Option<Mapping>,
+    /// jira / servicenow: what ticket statuses do to the incident.
+    pub statuses: Option<StatusMap>,
+    /// jira / servicenow: the `[tickets.<id>]` named by `ticket_system`, if any.
+    pub ticket_system: Option<String>,
+    /// The replay guard's directory when `replay_dir` is set (resolved against the config
+    /// file's directory); `None`: `<data_dir>/webhooks`.
+    pub replay_dir: Option<std::path::PathBuf>,
 }
 
 /// Whether `id` may name a webhook source (it becomes a URL segment and a file name).
@@ -248,11 +287,55 @@ impl WebhookConfig {
             ("timestamp_header", self.timestamp_header.is_some()),
             ("id_header", self.id_header.is_some()),
         ];
+        let hmac_servicenow =
+            self.kind == WebhookKind::Servicenow && self.auth == Some(ServiceNowAuthKind::Hmac);
         if self.kind != WebhookKind::GenericHmac
+            && !hmac_servicenow
             && let Some((field, _)) = generic_only.iter().find(|(_, set)| *set)
         {
-            return Err(bad(field, "only `type = \"generic_hmac\"` takes this key"));
+            return Err(bad(
+                field,
+                "only `type = \"generic_hmac\"` (or `servicenow` with `auth = \"hmac\"`) takes this key",
+            ));
         }
+        let ticket_vendor = match self.kind {
+            WebhookKind::Jira => Some(TicketVendor::Jira),
+            WebhookKind::Servicenow => Some(TicketVendor::ServiceNow),
+            _ => None,
+        };
+        if ticket_vendor.is_none() {
+            for (field, set) in [
+                ("statuses", self.statuses.is_some()),
+                ("ticket_system", self.ticket_system.is_some()),
+            ] {
+                if set {
+                    return Err(bad(
+                        field,
+                        "only `type = \"jira\"` or `\"servicenow\"` takes this key",
+                    ));
+                }
+            }
+        }
+        if self.kind != WebhookKind::Servicenow && self.auth.is_some() {
+            return Err(bad("auth", "only `type = \"servicenow\"` takes this key"));
+        }
+        if self
+            .replay_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return Err(bad("replay_dir", "an empty path"));
+        }
+        let statuses = match ticket_vendor {
+            Some(vendor) => Some(
+                StatusMap::with_overrides(
+                    vendor,
+                    self.statuses.as_ref().unwrap_or(&BTreeMap::new()),
+                )
+                .map_err(|why| bad("statuses", &why))?,
+            ),
+            None => None,
+        };
         if self.kind != WebhookKind::Twilio && self.url.is_some() {
             return Err(bad("url", "only `type = \"twilio\"` takes this key"));
         }
@@ -275,40 +358,24 @@ impl WebhookConfig {
                 }
                 (Scheme::Twilio { url }, Vendor::Twilio)
             }
-            WebhookKind::GenericHmac => {
-                let header = self
-                    .header
-                    .clone()
-                    .ok_or_else(|| bad("header", "missing: the header carrying the signature"))?;
-                let signed =
-                    GenericHmac::parse_template(self.signed.as_deref().unwrap_or("{body}"))
-                        .map_err(|why| bad("signed", &why))?;
-                let generic = GenericHmac {
-                    header: header.to_ascii_lowercase(),
-                    algorithm: self.algorithm.unwrap_or(Algorithm::Sha256),
-                    encoding: self.encoding.unwrap_or(Encoding::Hex),
-                    prefix: self.prefix.clone().unwrap_or_default(),
-                    timestamp_header: self
-                        .timestamp_header
-                        .as_ref()
-                        .map(|h| h.to_ascii_lowercase()),
-                    id_header: self.id_header.as_ref().map(|h| h.to_ascii_lowercase()),
-                    signed,
-                };
-                if generic.signed.contains(&crate::verify::Part::Timestamp)
-                    && generic.timestamp_header.is_none()
-                {
+            WebhookKind::Jira => (Scheme::Jira, Vendor::Jira),
+            WebhookKind::Servicenow => match self.auth {
+                None => {
                     return Err(bad(
-                        "timestamp_header",
-                        "`signed` uses {timestamp}: name its header",
+                        "auth",
+                        "missing: `hmac` (a signature header, set like generic_hmac's) or `bearer` (Authorization: Bearer <secret>)",
                     ));
                 }
-                if generic.signed.contains(&crate::verify::Part::Id) && generic.id_header.is_none()
-                {
-                    return Err(bad("id_header", "`signed` uses {id}: name its header"));
-                }
-                (Scheme::GenericHmac(generic), Vendor::Generic)
-            }
+                Some(ServiceNowAuthKind::Bearer) => (
+                    Scheme::ServiceNow(ServiceNowAuth::Bearer),
+                    Vendor::ServiceNow,
+                ),
+                Some(ServiceNowAuthKind::Hmac) => (
+                    Scheme::ServiceNow(ServiceNowAuth::Hmac(self.generic(&bad)?)),
+                    Vendor::ServiceNow,
+                ),
+            },
+            WebhookKind::GenericHmac => (Scheme::GenericHmac(self.generic(&bad)?), Vendor::Generic),
         };
         let mapping = match &self.mapping {
             None => None,
@@ -328,6 +395,43 @@ impl WebhookConfig {
             replay_window_secs: self.replay_window_secs.max(self.tolerance_secs),
             rate_limit: self.rate_limit,
             mapping,
+            statuses,
+            ticket_system: self.ticket_system.clone(),
+            replay_dir: self.replay_dir.as_ref().map(|d| base_dir.join(d)),
         })
+    }
+
+    /// The HMAC scheme of `generic_hmac` (and of `servicenow` with `auth = "hmac"`).
+    fn generic(&self, bad: &dyn Fn(&str, &str) -> Error) -> Result<GenericHmac, Error> {
+        let header = self
+            .header
+            .clone()
+            .ok_or_else(|| bad("header", "missing: the header carrying the signature"))?;
+        let signed = GenericHmac::parse_template(self.signed.as_deref().unwrap_or("{body}"))
+            .map_err(|why| bad("signed", &why))?;
+        let generic = GenericHmac {
+            header: header.to_ascii_lowercase(),
+            algorithm: self.algorithm.unwrap_or(Algorithm::Sha256),
+            encoding: self.encoding.unwrap_or(Encoding::Hex),
+            prefix: self.prefix.clone().unwrap_or_default(),
+            timestamp_header: self
+                .timestamp_header
+                .as_ref()
+                .map(|h| h.to_ascii_lowercase()),
+            id_header: self.id_header.as_ref().map(|h| h.to_ascii_lowercase()),
+            signed,
+        };
+        if generic.signed.contains(&crate::verify::Part::Timestamp)
+            && generic.timestamp_header.is_none()
+        {
+            return Err(bad(
+                "timestamp_header",
+                "`signed` uses {timestamp}: name its header",
+            ));
+        }
+        if generic.signed.contains(&crate::verify::Part::Id) && generic.id_header.is_none() {
+            return Err(bad("id_header", "`signed` uses {id}: name its header"));
+        }
+        Ok(generic)
     }
 }

@@ -1,10 +1,13 @@
 //! Inbound security webhooks: verified, replay-proof intake from external tools.
 //!
 //! * [`verify`]: the signature schemes (Standard Webhooks `v1`/`v1a`, GitHub, Stripe,
-//!   Slack, PagerDuty v3, Twilio, generic HMAC), on the raw bytes, in constant time, every
+//!   Slack, PagerDuty v3, Twilio, generic HMAC, Jira, ServiceNow HMAC or bearer token), on
+//!   the raw bytes, in constant time, every
 //!   signature against every key, timestamps within a tolerance; and [`verify::sign`], the
 //!   sender's side (for `vowguard webhook sign` and tests).
-//! * [`map`]: vendor payloads to [`vowguard_core::Event`]s (and incident updates).
+//! * [`map`]: vendor payloads to [`vowguard_core::Event`]s (and incident updates: PagerDuty
+//!   and Slack as [`IncidentSync`]s, Jira and ServiceNow ticket status changes as
+//!   [`TicketStatus`]es mapped through the source's [`StatusMap`]).
 //! * [`replay`]: the persisted, time-bounded set of processed delivery ids.
 //! * [`config`]: `[webhooks.<id>]` to a ready [`Source`].
 //!
@@ -17,10 +20,13 @@ pub mod map;
 pub mod replay;
 pub mod verify;
 
-pub use config::{Source, WebhookConfig, WebhookKind};
-pub use map::{IncidentChange, IncidentSync, Mapped, Mapping, PayloadError, Vendor};
+pub use config::{ServiceNowAuthKind, Source, WebhookConfig, WebhookKind};
+pub use map::{
+    IncidentChange, IncidentSync, Mapped, Mapping, PayloadError, StatusMap, StatusTarget,
+    TicketStatus, TicketVendor, Vendor,
+};
 pub use replay::{Claim, ReplayGuard};
-pub use verify::{Key, Rejection, Request, Scheme, Verified};
+pub use verify::{Key, Rejection, Request, Scheme, ServiceNowAuth, Verified};
 
 /// Why [`Source::accept`] refused a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +63,19 @@ impl Source {
             .map_err(Refusal::Unverified)?;
         let mut mapped =
             map::map(self.vendor, request, self.mapping.as_ref()).map_err(Refusal::Payload)?;
-        let replay_key = match verified.delivery_id.or_else(|| mapped.delivery_id.clone()) {
+        if let Some(statuses) = &self.statuses {
+            for ticket in &mut mapped.tickets {
+                ticket.change = statuses.change(ticket);
+            }
+        }
+        // ServiceNow's replay key is the record's `sys_id` and `sys_mod_count` (each update
+        // of a record once); the others prefer the delivery id of the headers.
+        let delivery_id = if self.vendor == Vendor::ServiceNow {
+            mapped.delivery_id.clone().or(verified.delivery_id)
+        } else {
+            verified.delivery_id.or_else(|| mapped.delivery_id.clone())
+        };
+        let replay_key = match delivery_id {
             Some(id) => format!("id:{id}"),
             None => format!("sha256:{}", verify::hex_encode(&verified.digest)),
         };

@@ -43,6 +43,10 @@ pub enum Vendor {
     Twilio,
     /// A generic JSON sender (mapped by the `mapping` table).
     Generic,
+    /// Jira issue webhooks (`jira:issue_updated` status changes sync incidents).
+    Jira,
+    /// ServiceNow records posted by a business rule (state changes sync incidents).
+    ServiceNow,
 }
 
 /// A `mapping` table: event field name to a JSON pointer into the payload (`/alert/level`)
@@ -143,6 +147,162 @@ pub enum IncidentChange {
     Resolve,
 }
 
+/// The ticket system a [`TicketStatus`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketVendor {
+    /// Jira (the key is the issue key, `SEC-42`).
+    Jira,
+    /// ServiceNow (the key is the record's `sys_id`, or its `number`).
+    ServiceNow,
+}
+
+impl TicketVendor {
+    /// The connector kind (`jira`, `servicenow`): the `type` of the `[tickets.<id>]` whose
+    /// tickets this vendor's webhooks update.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketVendor::Jira => "jira",
+            TicketVendor::ServiceNow => "servicenow",
+        }
+    }
+}
+
+/// A ticket's status changed in the ticket system (two-way sync of the incident the
+/// ticket was opened for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketStatus {
+    /// Where the change happened.
+    pub vendor: TicketVendor,
+    /// What may name the ticket vowguard opened, most specific first: the Jira issue key;
+    /// the ServiceNow `sys_id`, then its `number`.
+    pub keys: Vec<String>,
+    /// The new status as the ticket system names it (a Jira status name; a ServiceNow
+    /// state value such as `6`, or its display value).
+    pub status: String,
+    /// The status's display name, when the payload gives it apart from the status (a
+    /// ServiceNow state's display value, `Resolved` for `6`).
+    pub display: Option<String>,
+    /// The previous status, when the payload says.
+    pub from: Option<String>,
+    /// Jira's status category key (`new`, `indeterminate`, `done`), when the payload says.
+    pub category: Option<String>,
+    /// What the change does to the incident, from the source's status map; `None`: a
+    /// status the map does not know (recorded on the timeline, the state is left alone).
+    pub change: Option<IncidentChange>,
+    /// Who changed it, as `<vendor>:<name>` (letters, digits, `-_.@:` only).
+    pub actor: String,
+}
+
+/// What a ticket status does to the incident (`statuses` of a `jira` / `servicenow`
+/// source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusTarget {
+    /// Acknowledge the incident.
+    Acknowledged,
+    /// Resolve the incident.
+    Resolved,
+    /// Record the change on the timeline only.
+    Ignore,
+}
+
+/// A source's status map: a status (compared without case) or, for Jira, a status
+/// category written `category:<key>`, to what it does. A status is looked up first, then
+/// its category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusMap {
+    targets: BTreeMap<String, StatusTarget>,
+}
+
+impl StatusMap {
+    /// The defaults of `vendor`: Jira category `done` resolves and `In Progress`
+    /// acknowledges; ServiceNow states 6 (Resolved) and 7 (Closed) resolve and 2 (In
+    /// Progress) acknowledges (by value or display value).
+    pub fn defaults(vendor: TicketVendor) -> Self {
+        let pairs: &[(&str, StatusTarget)] = match vendor {
+            TicketVendor::Jira => &[
+                ("category:done", StatusTarget::Resolved),
+                ("in progress", StatusTarget::Acknowledged),
+            ],
+            TicketVendor::ServiceNow => &[
+                ("2", StatusTarget::Acknowledged),
+                ("in progress", StatusTarget::Acknowledged),
+                ("6", StatusTarget::Resolved),
+                ("resolved", StatusTarget::Resolved),
+                ("7", StatusTarget::Resolved),
+                ("closed", StatusTarget::Resolved),
+            ],
+        };
+        Self {
+            targets: pairs.iter().map(|(k, t)| ((*k).to_owned(), *t)).collect(),
+        }
+    }
+
+    /// The defaults of `vendor` with `overrides` (status to `acknowledged`, `resolved` or
+    /// `ignore`) on top. Errors name the status.
+    pub fn with_overrides(
+        vendor: TicketVendor,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Self, String> {
+        let mut map = Self::defaults(vendor);
+        for (status, target) in overrides {
+            let key = status.trim().to_lowercase();
+            if key.is_empty() {
+                return Err("an empty status".into());
+            }
+            if vendor == TicketVendor::ServiceNow && key.starts_with("category:") {
+                return Err(format!(
+                    "`{status}`: status categories are Jira's; ServiceNow states are values (`6`) or display values (`Resolved`)"
+                ));
+            }
+            let target = match target.as_str() {
+                "acknowledged" => StatusTarget::Acknowledged,
+                "resolved" => StatusTarget::Resolved,
+                "ignore" => StatusTarget::Ignore,
+                other => {
+                    return Err(format!(
+                        "`{status}`: `{other}` is not `acknowledged`, `resolved` or `ignore`"
+                    ));
+                }
+            };
+            map.targets.insert(key, target);
+        }
+        Ok(map)
+    }
+
+    /// What `status` does: looked up by itself, then by its `display` name, then by its
+    /// Jira `category`.
+    pub fn target(
+        &self,
+        status: &str,
+        display: Option<&str>,
+        category: Option<&str>,
+    ) -> Option<StatusTarget> {
+        self.targets
+            .get(&status.trim().to_lowercase())
+            .or_else(|| display.and_then(|d| self.targets.get(&d.trim().to_lowercase())))
+            .or_else(|| {
+                category.and_then(|c| {
+                    self.targets
+                        .get(&format!("category:{}", c.trim().to_lowercase()))
+                })
+            })
+            .copied()
+    }
+
+    /// The incident change for `ticket`'s status, `None` when unknown or ignored.
+    pub fn change(&self, ticket: &TicketStatus) -> Option<IncidentChange> {
+        match self.target(
+            &ticket.status,
+            ticket.display.as_deref(),
+            ticket.category.as_deref(),
+        )? {
+            StatusTarget::Acknowledged => Some(IncidentChange::Acknowledge),
+            StatusTarget::Resolved => Some(IncidentChange::Resolve),
+            StatusTarget::Ignore => None,
+        }
+    }
+}
+
 /// What a verified delivery becomes.
 #[derive(Debug, Clone, Default)]
 pub struct Mapped {
@@ -155,6 +315,9 @@ pub struct Mapped {
     pub sync: Vec<IncidentSync>,
     /// A body the sender expects back (Slack's `url_verification` challenge).
     pub reply: Option<String>,
+    /// Ticket status changes (Jira, ServiceNow) for the host to apply to the incidents the
+    /// tickets were opened for.
+    pub tickets: Vec<TicketStatus>,
 }
 
 /// Why a verified body is refused (`400`; counted as `bad_payload`).
@@ -187,6 +350,8 @@ pub fn map(
                 (Vendor::GitHub, None) => github(request, payload),
                 (Vendor::Stripe, None) => stripe(payload)?,
                 (Vendor::PagerDuty, None) => pagerduty(payload)?,
+                (Vendor::Jira, None) => jira(payload)?,
+                (Vendor::ServiceNow, None) => servicenow(payload)?,
                 (_, None) => standard(payload)?,
             }
         }
@@ -536,7 +701,7 @@ fn pagerduty(payload: Value) -> Result<Mapped, PayloadError> {
         events: vec![with_payload(event, "pagerduty", payload)],
         delivery_id: Some(id),
         sync,
-        reply: None,
+        ..Mapped::default()
     })
 }
 
@@ -606,7 +771,7 @@ fn slack(request: &Request<'_>) -> Result<Mapped, PayloadError> {
         events: vec![with_payload(event, "slack", payload)],
         delivery_id,
         sync,
-        reply: None,
+        ..Mapped::default()
     })
 }
 
@@ -637,6 +802,152 @@ fn twilio(request: &Request<'_>) -> Result<Mapped, PayloadError> {
     event.message = text_at(&payload, "/ErrorMessage");
     Ok(Mapped {
         events: vec![with_payload(event, "twilio", payload)],
+        ..Mapped::default()
+    })
+}
+
+/// The acting person of a Jira payload: display name, else user name, else account id.
+fn jira_user(user: Option<&Value>) -> (Option<String>, Option<String>) {
+    let Some(user) = user else {
+        return (None, None);
+    };
+    let name = text_at(user, "/displayName")
+        .or_else(|| text_at(user, "/name"))
+        .or_else(|| text_at(user, "/emailAddress"));
+    let id = text_at(user, "/accountId")
+        .or_else(|| text_at(user, "/key"))
+        .or_else(|| text_at(user, "/name"));
+    (name, id)
+}
+
+/// Jira issue webhooks. `jira:issue_updated` with a `status` item in its changelog is a
+/// status change of the issue; every event becomes an audit-style event.
+fn jira(payload: Value) -> Result<Mapped, PayloadError> {
+    let kind = text_at(&payload, "/webhookEvent")
+        .ok_or_else(|| PayloadError("missing `webhookEvent` (a Jira webhook)".into()))?;
+    let key = text_at(&payload, "/issue/key");
+    let (user_name, user_id) = jira_user(payload.get("user"));
+    let name = kind.strip_prefix("jira:").unwrap_or(&kind);
+    let mut event = Event::new(
+        Category::AdminAction,
+        format!("jira.{}", action_part(name)),
+        Severity::Info,
+    );
+    event.user_name.clone_from(&user_name);
+    event.user_id = user_id.clone();
+    event.resource_type = Some("jira_issue".into());
+    event.resource_id.clone_from(&key);
+    let mut tickets = Vec::new();
+    let status_item = payload
+        .pointer("/changelog/items")
+        .and_then(Value::as_array)
+        .and_then(|items| {
+            items.iter().take(256).find(|item| {
+                text_at(item, "/fieldId").as_deref() == Some("status")
+                    || text_at(item, "/field").is_some_and(|f| f.eq_ignore_ascii_case("status"))
+            })
+        });
+    if kind == "jira:issue_updated"
+        && let Some(item) = status_item
+    {
+        let key = key
+            .clone()
+            .ok_or_else(|| PayloadError("a status change without `issue.key`".into()))?;
+        let status = text_at(item, "/toString")
+            .or_else(|| text_at(&payload, "/issue/fields/status/name"))
+            .ok_or_else(|| PayloadError("a status change without `toString`".into()))?;
+        let from = text_at(item, "/fromString");
+        let category = text_at(&payload, "/issue/fields/status/statusCategory/key");
+        event.action = "jira.issue_status_changed".into();
+        event.message = Some(match &from {
+            Some(from) => format!("Jira {key}: status {from} -> {status}"),
+            None => format!("Jira {key}: status -> {status}"),
+        });
+        tickets.push(TicketStatus {
+            vendor: TicketVendor::Jira,
+            keys: vec![key],
+            status,
+            display: None,
+            from,
+            category,
+            change: None,
+            actor: actor("jira", user_name.or(user_id)),
+        });
+    }
+    let delivery_id = match (&key, text_at(&payload, "/changelog/id")) {
+        (Some(key), Some(changelog)) => Some(format!("jira:{key}:{changelog}")),
+        _ => None,
+    };
+    Ok(Mapped {
+        events: vec![with_payload(event, "jira", payload)],
+        delivery_id,
+        tickets,
+        ..Mapped::default()
+    })
+}
+
+/// A ServiceNow field: a plain value, or `{"value", "display_value"}` (a record read with
+/// `sysparm_display_value=all`). Returns the value and the display value.
+fn servicenow_field(payload: &Value, name: &str) -> (Option<String>, Option<String>) {
+    match payload.get(name) {
+        Some(Value::Object(field)) => (
+            field.get("value").and_then(scalar_text),
+            field.get("display_value").and_then(scalar_text),
+        ),
+        Some(other) => (scalar_text(other), None),
+        None => (None, None),
+    }
+}
+
+/// A ServiceNow record posted by a business rule: `sys_id`, `number`, `state` (or
+/// `incident_state`), `sys_updated_by`, `sys_mod_count`.
+fn servicenow(payload: Value) -> Result<Mapped, PayloadError> {
+    let sys_id = servicenow_field(&payload, "sys_id")
+        .0
+        .ok_or_else(|| PayloadError("missing `sys_id` (a ServiceNow record)".into()))?;
+    let number = servicenow_field(&payload, "number").0;
+    let (mut state, mut state_display) = servicenow_field(&payload, "state");
+    if state.is_none() {
+        (state, state_display) = servicenow_field(&payload, "incident_state");
+    }
+    let updated_by = servicenow_field(&payload, "sys_updated_by").0;
+    let mod_count = servicenow_field(&payload, "sys_mod_count").0;
+    let table = servicenow_field(&payload, "sys_class_name")
+        .0
+        .unwrap_or_else(|| "incident".into());
+    let mut event = Event::new(
+        Category::AdminAction,
+        "servicenow.record_updated",
+        Severity::Info,
+    );
+    event.user_name.clone_from(&updated_by);
+    event.resource_type = Some(format!("servicenow_{}", action_part(&table)));
+    event.resource_id = Some(number.clone().unwrap_or_else(|| sys_id.clone()));
+    let mut tickets = Vec::new();
+    if let Some(state) = state {
+        let shown = state_display.clone().unwrap_or_else(|| state.clone());
+        event.message = Some(format!(
+            "ServiceNow {}: state {shown}",
+            number.as_deref().unwrap_or(&sys_id)
+        ));
+        let mut keys = vec![sys_id.clone()];
+        keys.extend(number);
+        tickets.push(TicketStatus {
+            vendor: TicketVendor::ServiceNow,
+            keys,
+            status: state,
+            display: state_display,
+            from: None,
+            category: None,
+            change: None,
+            actor: actor("servicenow", updated_by),
+        });
+    }
+    let delivery_id = mod_count.map(|n| format!("servicenow:{sys_id}:{n}"));
+    Ok(Mapped {
+        events: vec![with_payload(event, "servicenow", payload)],
+        delivery_id,
+        tickets,
         ..Mapped::default()
     })
 }

@@ -156,6 +156,23 @@ pub enum Scheme {
     },
     /// A generic HMAC.
     GenericHmac(GenericHmac),
+    /// Jira (Cloud and Data Center admin webhooks with a secret): `X-Hub-Signature:
+    /// sha256=<hex>` over the body; id `X-Atlassian-Webhook-Identifier` when sent.
+    Jira,
+    /// ServiceNow (an outbound REST message from a business rule): a shared-secret HMAC
+    /// header, or a bearer token.
+    ServiceNow(ServiceNowAuth),
+}
+
+/// How a ServiceNow sender proves itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceNowAuth {
+    /// An HMAC header, configured like `generic_hmac`.
+    Hmac(GenericHmac),
+    /// `Authorization: Bearer <secret>`, compared in constant time (digests of both sides,
+    /// so neither the content nor the length of the secret shows in the timing).
+    Bearer,
 }
 
 /// The request as received: header pairs (names in any case), the query string and the raw
@@ -308,7 +325,54 @@ pub fn verify(
         }
         Scheme::Twilio { url } => twilio(url, keys, request),
         Scheme::GenericHmac(generic) => generic_hmac(generic, keys, request, now, tolerance_secs),
+        Scheme::Jira => {
+            let header = request
+                .header("x-hub-signature")
+                .ok_or(Rejection::MissingHeader)?;
+            let sigs: Vec<Vec<u8>> = header
+                .split(',')
+                .filter_map(|s| s.trim().strip_prefix("sha256=").and_then(hex_decode))
+                .take(MAX_SIGNATURES)
+                .collect();
+            if sigs.is_empty() {
+                return Err(Rejection::Malformed);
+            }
+            let delivery_id = delivery_header(request, "x-atlassian-webhook-identifier")?;
+            let parts: &[&[u8]] = &[request.body];
+            check_hmac(keys, Algorithm::Sha256, parts, sigs.into_iter())?;
+            Ok(verified(delivery_id, None, parts))
+        }
+        Scheme::ServiceNow(ServiceNowAuth::Hmac(generic)) => {
+            generic_hmac(generic, keys, request, now, tolerance_secs)
+        }
+        Scheme::ServiceNow(ServiceNowAuth::Bearer) => bearer(keys, request),
     }
+}
+
+/// `Authorization: Bearer <token>` against every key, comparing SHA-256 digests in constant
+/// time. The digest of the body is the replay fallback (nothing else is signed).
+fn bearer(keys: &[Key], request: &Request<'_>) -> Result<Verified, Rejection> {
+    let header = request
+        .header("authorization")
+        .ok_or(Rejection::MissingHeader)?;
+    let (scheme, token) = header.trim().split_once(' ').ok_or(Rejection::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Rejection::Malformed);
+    }
+    let presented = Sha256::digest(token.trim().as_bytes());
+    let mut ok = subtle::Choice::from(0u8);
+    for key in keys {
+        if let Key::Hmac(secret) = key {
+            ok |= subtle::ConstantTimeEq::ct_eq(
+                Sha256::digest(secret).as_slice(),
+                presented.as_slice(),
+            );
+        }
+    }
+    if !bool::from(ok) {
+        return Err(Rejection::BadSignature);
+    }
+    Ok(verified(None, None, &[request.body]))
 }
 
 fn verified(delivery_id: Option<String>, timestamp: Option<i64>, parts: &[&[u8]]) -> Verified {
@@ -652,23 +716,53 @@ pub fn sign(
                 h("I-Twilio-Idempotency-Token", id.to_owned()),
             ]
         }
-        Scheme::GenericHmac(generic) => {
-            let parts = generic_parts(generic, id, &ts, body);
-            let sig = mac(generic.algorithm, hmac_key?, &parts);
-            let encoded = match generic.encoding {
-                Encoding::Hex => hex_encode(&sig),
-                Encoding::Base64 => B64.encode(sig),
-            };
-            let mut headers = vec![h(&generic.header, format!("{}{encoded}", generic.prefix))];
-            if let Some(name) = &generic.timestamp_header {
-                headers.push(h(name, ts));
-            }
-            if let Some(name) = &generic.id_header {
-                headers.push(h(name, id.to_owned()));
+        Scheme::GenericHmac(generic) | Scheme::ServiceNow(ServiceNowAuth::Hmac(generic)) => {
+            sign_generic(generic, hmac_key?, id, &ts, body)
+        }
+        Scheme::Jira => {
+            let mut headers = vec![h(
+                "X-Hub-Signature",
+                format!(
+                    "sha256={}",
+                    hex_encode(&mac(Algorithm::Sha256, hmac_key?, &[body]))
+                ),
+            )];
+            if !id.is_empty() {
+                headers.push(h("X-Atlassian-Webhook-Identifier", id.to_owned()));
             }
             headers
         }
+        Scheme::ServiceNow(ServiceNowAuth::Bearer) => {
+            let token = std::str::from_utf8(hmac_key?).ok()?;
+            vec![h("Authorization", format!("Bearer {token}"))]
+        }
     })
+}
+
+fn sign_generic(
+    generic: &GenericHmac,
+    key: &[u8],
+    id: &str,
+    ts: &str,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let parts = generic_parts(generic, id, ts, body);
+    let sig = mac(generic.algorithm, key, &parts);
+    let encoded = match generic.encoding {
+        Encoding::Hex => hex_encode(&sig),
+        Encoding::Base64 => B64.encode(sig),
+    };
+    let mut headers = vec![(
+        generic.header.clone(),
+        format!("{}{encoded}", generic.prefix),
+    )];
+    if let Some(name) = &generic.timestamp_header {
+        headers.push((name.clone(), ts.to_owned()));
+    }
+    if let Some(name) = &generic.id_header {
+        headers.push((name.clone(), id.to_owned()));
+    }
+    headers
 }
 
 /// Lower-case hex.

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use vowguard_webhooks::WebhookKind;
 use vowguard_webhooks::config::parse_key;
 use vowguard_webhooks::verify::{
-    self, Algorithm, Encoding, GenericHmac, Key, Rejection, Request, Scheme, hex_decode, hex_encode,
+    self, Algorithm, Encoding, GenericHmac, Key, Rejection, Request, Scheme, ServiceNowAuth,
+    hex_decode, hex_encode,
 };
 
 fn check(
@@ -452,6 +453,180 @@ fn missing_and_malformed_headers() {
     );
 }
 
+/// ServiceNow with an HMAC header as a business rule computes it
+/// (`GlideCertificateEncryption.generateMac`: base64 HMAC-SHA256), over `{timestamp}.{body}`.
+fn servicenow_hmac() -> GenericHmac {
+    GenericHmac {
+        header: "x-sn-signature".into(),
+        algorithm: Algorithm::Sha256,
+        encoding: Encoding::Base64,
+        prefix: String::new(),
+        signed: GenericHmac::parse_template("{timestamp}.{body}").unwrap(),
+        timestamp_header: Some("x-sn-timestamp".into()),
+        id_header: None,
+    }
+}
+
+const JIRA_DONE: &[u8] = br#"{"timestamp":1764579600000,"webhookEvent":"jira:issue_updated","user":{"accountId":"5b10ac8d82e05b22cc7d4ef5","displayName":"Ana Ops"},"issue":{"id":"10042","key":"SEC-42","fields":{"status":{"name":"Done","statusCategory":{"key":"done"}}}},"changelog":{"id":"10150","items":[{"field":"status","fieldtype":"jira","fieldId":"status","from":"3","fromString":"In Progress","to":"10001","toString":"Done"}]}}"#;
+
+const SNOW_RESOLVED: &[u8] = br#"{"sys_id":"9d385017c611228701d22104cc95c371","number":"INC0010042","state":"6","sys_updated_by":"ana.ops","sys_mod_count":"7"}"#;
+
+/// Jira: `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>`. The expected value was
+/// computed apart from this code (Python's `hmac.new(secret, body, sha256).hexdigest()`).
+#[test]
+fn jira_golden_vector() {
+    let key = hmac_key("jira-webhook-secret-Vg5");
+    let sig = "sha256=ca6bae2399e58936d007e89a32a9f557d3919f95f44fd3d2df2d54fac2c3a054";
+    let headers = [
+        ("X-Hub-Signature", sig),
+        (
+            "X-Atlassian-Webhook-Identifier",
+            "a5d6b57c-24ac-4a9b-a3a5-1f0d5e0f1a2b",
+        ),
+    ];
+    let ok = check(
+        &Scheme::Jira,
+        std::slice::from_ref(&key),
+        &headers,
+        None,
+        JIRA_DONE,
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        ok.delivery_id.as_deref(),
+        Some("a5d6b57c-24ac-4a9b-a3a5-1f0d5e0f1a2b")
+    );
+    let signed = verify::sign(&Scheme::Jira, &key, "", 0, None, JIRA_DONE).unwrap();
+    assert_eq!(signed, [("X-Hub-Signature".to_owned(), sig.to_owned())]);
+    // Without the identifier header: verified, no delivery id (the payload's issue key and
+    // changelog id become the replay key).
+    let ok = check(
+        &Scheme::Jira,
+        std::slice::from_ref(&key),
+        &headers[..1],
+        None,
+        JIRA_DONE,
+        0,
+    )
+    .unwrap();
+    assert_eq!(ok.delivery_id, None);
+    assert_eq!(
+        check(
+            &Scheme::Jira,
+            &[hmac_key("other")],
+            &headers,
+            None,
+            JIRA_DONE,
+            0
+        ),
+        Err(Rejection::BadSignature)
+    );
+    assert_eq!(
+        check(
+            &Scheme::Jira,
+            std::slice::from_ref(&key),
+            &[("X-Hub-Signature", "md5=00")],
+            None,
+            JIRA_DONE,
+            0
+        ),
+        Err(Rejection::Malformed)
+    );
+    assert_eq!(
+        check(&Scheme::Jira, &[key], &[], None, JIRA_DONE, 0),
+        Err(Rejection::MissingHeader)
+    );
+}
+
+/// ServiceNow with an HMAC header: base64 HMAC-SHA256 over `<timestamp>.<body>` (computed
+/// apart from this code with Python's `hmac`), the timestamp within the tolerance.
+#[test]
+fn servicenow_hmac_golden_vector() {
+    let scheme = Scheme::ServiceNow(ServiceNowAuth::Hmac(servicenow_hmac()));
+    let key = hmac_key("snow-shared-secret-Vg5");
+    let headers = [
+        (
+            "X-SN-Signature",
+            "4xG/qcwAzOX0hY0Bv4mtH9ffpk/VXfRrE7GC/5uSfkw=",
+        ),
+        ("X-SN-Timestamp", "1764579600"),
+    ];
+    check(
+        &scheme,
+        std::slice::from_ref(&key),
+        &headers,
+        None,
+        SNOW_RESOLVED,
+        1_764_579_600,
+    )
+    .unwrap();
+    let signed = verify::sign(&scheme, &key, "", 1_764_579_600, None, SNOW_RESOLVED).unwrap();
+    assert_eq!(signed[0].1, headers[0].1);
+    assert_eq!(
+        check(
+            &scheme,
+            std::slice::from_ref(&key),
+            &headers,
+            None,
+            SNOW_RESOLVED,
+            1_764_579_600 + 301
+        ),
+        Err(Rejection::Stale)
+    );
+}
+
+/// ServiceNow with a bearer token: any configured token (rotation), compared in constant
+/// time; anything else is refused.
+#[test]
+fn servicenow_bearer_token() {
+    let scheme = Scheme::ServiceNow(ServiceNowAuth::Bearer);
+    let keys = [hmac_key("old-token-Vg5"), hmac_key("new-token-Vg5")];
+    for token in ["Bearer new-token-Vg5", "bearer old-token-Vg5"] {
+        check(
+            &scheme,
+            &keys,
+            &[("Authorization", token)],
+            None,
+            SNOW_RESOLVED,
+            0,
+        )
+        .unwrap();
+    }
+    for (header, why) in [
+        ("Bearer new-token-Vg6", Rejection::BadSignature),
+        ("Bearer new-token-Vg5x", Rejection::BadSignature),
+        ("Bearer ", Rejection::Malformed),
+        ("Basic bmV3LXRva2Vu", Rejection::Malformed),
+        ("new-token-Vg5", Rejection::Malformed),
+    ] {
+        assert_eq!(
+            check(
+                &scheme,
+                &keys,
+                &[("Authorization", header)],
+                None,
+                SNOW_RESOLVED,
+                0
+            ),
+            Err(why),
+            "{header}"
+        );
+    }
+    assert_eq!(
+        check(&scheme, &keys, &[], None, SNOW_RESOLVED, 0),
+        Err(Rejection::MissingHeader)
+    );
+    let signed = verify::sign(&scheme, &keys[1], "", 0, None, b"").unwrap();
+    assert_eq!(
+        signed,
+        [(
+            "Authorization".to_owned(),
+            "Bearer new-token-Vg5".to_owned()
+        )]
+    );
+}
+
 /// A scheme, a key, and which of (id, timestamp) it signs.
 fn schemes() -> Vec<(Scheme, Key, bool, bool, Option<&'static str>)> {
     let std_key = parse_key(
@@ -487,6 +662,14 @@ fn schemes() -> Vec<(Scheme, Key, bool, bool, Option<&'static str>)> {
             true,
             None,
         ),
+        (Scheme::Jira, hmac_key("jira"), false, false, None),
+        (
+            Scheme::ServiceNow(ServiceNowAuth::Hmac(servicenow_hmac())),
+            hmac_key("snow"),
+            false,
+            true,
+            None,
+        ),
     ]
 }
 
@@ -509,6 +692,8 @@ fn is_signature_header(name: &str) -> bool {
             | "x-pagerduty-signature"
             | "x-twilio-signature"
             | "x-venue-signature"
+            | "x-hub-signature"
+            | "x-sn-signature"
     )
 }
 
@@ -518,6 +703,7 @@ fn mutate_signature(name: &str, value: &str, index: usize, bit: u8) -> String {
         "webhook-signature" => (value.find(',').unwrap() + 1, true),
         "x-twilio-signature" => (0, true),
         "x-venue-signature" => ("sig=".len(), true),
+        "x-sn-signature" => (0, true),
         _ => (value.find('=').unwrap() + 1, false),
     };
     let mut bytes = if base64 {
@@ -542,7 +728,7 @@ proptest! {
     /// rejected, for every scheme.
     #[test]
     fn any_single_byte_change_is_rejected(
-        which in 0usize..8,
+        which in 0usize..10,
         body in proptest::collection::vec(any::<u8>(), 1..200),
         target in prop_oneof![Just(Target::Body), Just(Target::Id), Just(Target::Timestamp), Just(Target::Signature)],
         index in any::<usize>(),
@@ -581,7 +767,7 @@ proptest! {
             Target::Timestamp if signs_ts => {
                 for (name, value) in &mut headers2 {
                     let lower = name.to_ascii_lowercase();
-                    if lower == "webhook-timestamp" || lower == "x-slack-request-timestamp" || lower == "x-venue-timestamp" {
+                    if lower == "webhook-timestamp" || lower == "x-slack-request-timestamp" || lower == "x-venue-timestamp" || lower == "x-sn-timestamp" {
                         let mut bytes = value.clone().into_bytes();
                         let i = bytes.len() - 1 - index % 3;
                         bytes[i] = if bytes[i] == b'9' { b'8' } else { bytes[i] + 1 };
@@ -611,5 +797,28 @@ proptest! {
         let pairs2: Vec<(&str, &str)> = headers2.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let result = check(&scheme, &verify_keys, &pairs2, query.as_deref(), &body2, now);
         prop_assert!(result.is_err(), "{target:?} change accepted");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, rng_seed: proptest::test_runner::RngSeed::Fixed(15), ..ProptestConfig::default() })]
+
+    /// A bearer token signs nothing but itself: any single-byte change to it is rejected.
+    #[test]
+    fn any_single_byte_change_to_a_bearer_token_is_rejected(
+        token in "[A-Za-z0-9._~+/-]{8,64}",
+        index in any::<usize>(),
+        replace in proptest::char::range('!', '~'),
+    ) {
+        let scheme = Scheme::ServiceNow(ServiceNowAuth::Bearer);
+        let keys = [Key::Hmac(token.clone().into_bytes())];
+        let good = format!("Bearer {token}");
+        prop_assert!(check(&scheme, &keys, &[("Authorization", &good)], None, b"[]", 0).is_ok());
+        let mut bytes = token.into_bytes();
+        let i = index % bytes.len();
+        let replace = replace as u8;
+        bytes[i] = if bytes[i] == replace { if replace == b'~' { b'!' } else { replace + 1 } } else { replace };
+        let bad = format!("Bearer {}", String::from_utf8(bytes).unwrap());
+        prop_assert!(check(&scheme, &keys, &[("Authorization", &bad)], None, b"[]", 0).is_err());
     }
 }
