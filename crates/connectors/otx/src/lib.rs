@@ -27,7 +27,11 @@
 //! cached (1 h, unknown 10 min) and lookups limited by [`DEFAULT_LIMITS`] (3 s each, 4 at
 //! once, 10/s with bursts of 20).
 //!
-//! Answers map onto [`vowguard_core::Error`] in one function, [`response_error`]: 429
+//! Build it in code with [`Otx::builder`] (the resolved API key passed directly), or from
+//! the `[enrichers.<id>]` table with [`OtxConfig::into_builder`]; the plumbing (client,
+//! key, answer cap, cache, limits, 429 pause) is [`vowguard_enrich::IntelProvider`]'s.
+//!
+//! Answers map onto [`vowguard_core::Error`] in one place ([`vowguard_enrich::answer_error`]): 429
 //! `RateLimited` with `Retry-After` (60 s when absent; the provider makes no request until
 //! it has passed), 5xx retryable, 401/403 `Unauthorized`, other 4xx `Rejected`, with OTX's
 //! `detail`. The API key never appears in `Debug` output or errors.
@@ -40,9 +44,7 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Enricher, Error};
 
-pub use client::{
-    DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE, OtxProvider, enricher, response_error,
-};
+pub use client::{Otx, OtxBuilder, OtxEnricher, OtxProvider};
 pub use config::{DEFAULT_BASE_URL, DEFAULT_LIMITS, OtxConfig};
 pub use encode::{
     MALICIOUS_PULSES, MAX_ACTORS, MAX_CATEGORIES, OtxType, PROVIDER, category, error_reason,
@@ -63,12 +65,10 @@ vowguard_core::inventory::submit! {
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Enricher>, Error> {
     let config: OtxConfig = ctx.parse(table)?;
     let api_key = ctx.secret("api_key", &config.api_key)?;
-    let provider = OtxProvider::new(&config, &api_key)
-        .map_err(|e| e.with_component(ctx.id))?
-        .with_component(ctx.id);
-    Ok(Arc::new(vowguard_enrich::ThreatEnricher::new(
-        provider,
-        config.cache,
-        config.limits(),
-    )))
+    let enricher = config
+        .into_builder(api_key)
+        .id(ctx.id)
+        .build()
+        .map_err(|e| e.with_component(ctx.id))?;
+    Ok(Arc::new(enricher))
 }
