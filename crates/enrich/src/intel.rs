@@ -14,12 +14,16 @@ use vowguard_http::reqwest::header::{ACCEPT, HeaderName, HeaderValue};
 use vowguard_http::reqwest::{self, RequestBuilder, StatusCode, Url};
 use vowguard_http::{Answer, Exchange, HttpOptions, build_client, origin, parse_url};
 
-use crate::api::DEFAULT_MAX_RESPONSE_BYTES;
 use crate::cache::CacheOptions;
 use crate::gate::ProviderLimits;
 use crate::indicator::{Indicator, IndicatorKind};
 use crate::provider::{ReputationProvider, ThreatEnricher};
 use crate::quota::QuotaPause;
+
+/// The default cap on one vendor answer: every lookup is bounded in memory whatever the
+/// vendor sends (a threat-intel answer about one indicator is kilobytes; VirusTotal's
+/// largest file reports stay well under this).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What one threat-intelligence vendor does differently from the others. Everything else
 /// (client, key, cap, redaction, 429 pause, cache, limits) is [`IntelProvider`]'s.
@@ -450,5 +454,226 @@ impl<V: IntelVendor> IntelBuilder<V> {
             quota: QuotaPause::with_limits(QuotaPause::DEFAULT_PAUSE, QuotaPause::MAX_PAUSE),
         };
         Ok((provider, self.cache, self.limits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vowguard_core::{Verdict, secrecy::SecretString};
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+
+    const KEY: &str = "sekrit-key-42";
+
+    /// A vendor answering `GET /v1/{value}` with `{"score": n}`.
+    #[derive(Debug, Default)]
+    struct Toy;
+
+    impl IntelVendor for Toy {
+        const KIND: &'static str = "toy";
+        const NAME: &'static str = "Toy";
+        const DEFAULT_BASE_URL: Option<&'static str> = Some("https://api.example.com");
+        const API_KEY: Option<(HeaderName, &'static str)> =
+            Some((HeaderName::from_static("x-apikey"), "api_key"));
+        const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(1_000, 2, None);
+        const MAX_RESPONSE_BYTES: usize = 1_000;
+
+        fn supports(&self, kind: &IndicatorKind) -> bool {
+            *kind == IndicatorKind::Ip
+        }
+
+        fn request(&self, api: &IntelApi, indicator: &Indicator) -> Result<RequestBuilder, Error> {
+            let url = api
+                .base()
+                .join(&format!("v1/{}", indicator.value))
+                .map_err(|e| Error::internal(e.to_string()))?;
+            Ok(api.get(url))
+        }
+
+        fn error_reason(&self, body: &str) -> Option<String> {
+            body.strip_prefix("error: ").map(str::to_owned)
+        }
+
+        fn parse(&self, body: &str, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+            let score: u8 = body
+                .trim()
+                .parse()
+                .map_err(|_| Error::rejected(format!("unreadable Toy answer: {body}")))?;
+            let _ = indicator;
+            Ok(Some(ThreatIntel {
+                verdict: Verdict::Malicious,
+                score,
+                ..ThreatIntel::default()
+            }))
+        }
+    }
+
+    fn builder(server: &MockServer) -> IntelBuilder<Toy> {
+        IntelBuilder::new(Toy)
+            .base_url(server.uri())
+            .api_key(SecretString::from(format!("  {KEY}\n")))
+    }
+
+    fn ip() -> Indicator {
+        Indicator::new(IndicatorKind::Ip, "203.0.113.7")
+    }
+
+    #[test]
+    fn build_errors_name_the_field() {
+        let cases: [(IntelBuilder<Toy>, &str); 6] = [
+            (IntelBuilder::new(Toy), "`api_key`: is required"),
+            (
+                IntelBuilder::new(Toy).api_key(SecretString::from(" ")),
+                "`api_key`: is empty",
+            ),
+            (
+                IntelBuilder::new(Toy).api_key(SecretString::from("bad\u{7f}key")),
+                "`api_key`: contains characters not allowed in an HTTP header",
+            ),
+            (
+                IntelBuilder::new(Toy)
+                    .api_key(KEY.into())
+                    .base_url("ftp://x"),
+                "`base_url`: scheme must be http or https, got ftp",
+            ),
+            (
+                IntelBuilder::new(Toy)
+                    .api_key(KEY.into())
+                    .limits(ProviderLimits::new(1_000, 0, None)),
+                "`limits.concurrency`: must be at least 1",
+            ),
+            (
+                IntelBuilder::new(Toy)
+                    .api_key(KEY.into())
+                    .limits(ProviderLimits::new(0, 1, None)),
+                "`limits.timeout_ms`: must be at least 1",
+            ),
+        ];
+        for (builder, message) in cases {
+            let e = builder.build_provider().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{message}");
+            assert_eq!(e.to_string(), message);
+            assert!(!e.to_string().contains("bad\u{7f}key"));
+        }
+    }
+
+    #[test]
+    fn defaults_and_debug_without_the_key() {
+        let p = IntelBuilder::new(Toy)
+            .api_key(KEY.into())
+            .build_provider()
+            .unwrap();
+        assert_eq!(p.api().base().as_str(), "https://api.example.com/");
+        assert_eq!(p.api().origin(), "https://api.example.com");
+        assert_eq!(p.component(), "toy");
+        let text = format!("{p:?}");
+        assert!(!text.contains(KEY), "{text}");
+        assert!(text.contains("https://api.example.com"), "{text}");
+        let builder = format!("{:?}", IntelBuilder::new(Toy).api_key(KEY.into()));
+        assert!(!builder.contains(KEY), "{builder}");
+    }
+
+    #[tokio::test]
+    async fn lookups_send_the_trimmed_key_and_parse_answers() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/203.0.113.7"))
+            .and(header("x-apikey", KEY))
+            .and(header("accept", "application/json"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("88"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let p = builder(&server).id("intel").build_provider().unwrap();
+        let intel = p.lookup(&ip()).await.unwrap().unwrap();
+        assert_eq!(intel.score, 88);
+        let e = p
+            .lookup(&Indicator::new(IndicatorKind::Domain, "evil.example"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(e.component(), Some("intel"));
+    }
+
+    #[tokio::test]
+    async fn a_404_is_unknown_and_errors_carry_the_reason_without_the_key() {
+        let server = MockServer::start().await;
+        Mock::given(path("/v1/203.0.113.7"))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        Mock::given(path("/v1/203.0.113.8"))
+            .respond_with(
+                ResponseTemplate::new(401).set_body_string(format!("error: key {KEY} is wrong")),
+            )
+            .mount(&server)
+            .await;
+        let p = builder(&server).build_provider().unwrap();
+        assert!(p.lookup(&ip()).await.unwrap().is_none());
+        let e = p
+            .lookup(&Indicator::new(IndicatorKind::Ip, "203.0.113.8"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        assert!(e.to_string().contains("key [redacted] is wrong"), "{e}");
+        assert!(!e.to_string().contains(KEY), "{e}");
+        assert!(
+            e.to_string().contains("Toy ip lookup of 203.0.113.8"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_429_pauses_lookups_until_its_retry_after() {
+        let server = MockServer::start().await;
+        Mock::given(path("/v1/203.0.113.7"))
+            .respond_with(ResponseTemplate::new(429))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let p = builder(&server).build_provider().unwrap();
+        let e = p.lookup(&ip()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(e.retry_after(), Some(QuotaPause::DEFAULT_PAUSE));
+        let e = p.lookup(&ip()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited, "no second request");
+    }
+
+    #[tokio::test]
+    async fn answers_are_cut_at_the_vendor_cap() {
+        let server = MockServer::start().await;
+        Mock::given(path("/v1/203.0.113.7"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("1".repeat(5_000)))
+            .mount(&server)
+            .await;
+        let p = builder(&server).build_provider().unwrap();
+        let e = p.lookup(&ip()).await.unwrap_err();
+        assert!(e.to_string().contains("unreadable Toy answer"), "{e}");
+        assert!(
+            e.to_string().len() < 1_200,
+            "the cut body is quoted at most: {e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn transport_failures_name_what_not_the_url() {
+        let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+        reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = reserved.local_addr().unwrap();
+        let p = IntelBuilder::new(Toy)
+            .base_url(format!("http://{addr}/secret/path"))
+            .api_key(KEY.into())
+            .build_provider()
+            .unwrap();
+        let e = p.lookup(&ip()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(
+            e.to_string()
+                .starts_with("toy: Toy ip lookup of 203.0.113.7"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("secret/path"), "{e}");
     }
 }

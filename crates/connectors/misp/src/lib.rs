@@ -15,6 +15,10 @@
 //! `misp-galaxy:threat-actor="..."`, TLP is the most restrictive `tlp:*` tag, first/last
 //! seen the earliest `first_seen` / latest `last_seen` (or `timestamp`).
 //!
+//! Build it in code with [`Misp::builder`] (the resolved key passed directly), or from the
+//! `[enrichers.<id>]` table with [`MispConfig::into_builder`]; the plumbing (client, key,
+//! answer cap, 429 pause) is [`vowguard_enrich::IntelProvider`]'s.
+//!
 //! Lookups go through [`vowguard_enrich::ThreatEnricher`]: a shared TTL cache with negative
 //! caching and single-flight, a per-lookup timeout (default 2000 ms), a concurrency limit
 //! (default 8) and an optional rate limit. Answers map onto [`vowguard_core::Error`] in one
@@ -31,7 +35,7 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Enricher, Error};
 
-pub use client::{MispEnricher, MispProvider};
+pub use client::{Misp, MispBuilder, MispEnricher, MispProvider};
 pub use config::{DEFAULT_LIMITS, MispConfig};
 pub use encode::{
     Attribute, BENIGN_SCORE, EventInfo, MALICIOUS_SCORE, PROVIDER, SEARCH_LIMIT, SIGHTING_SOURCE,
@@ -54,17 +58,21 @@ vowguard_core::inventory::submit! {
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Enricher>, Error> {
     let config: MispConfig = ctx.parse(table)?;
     let api_key = ctx.secret("api_key", &config.api_key)?;
-    let enricher = client::build_enricher(&config, api_key).map_err(|e| {
-        if e.kind() == vowguard_core::ErrorKind::Config {
-            Error::config(format!(
-                "`{}.{}`: {}",
-                ctx.role.section(),
-                ctx.id,
-                e.message()
-            ))
-        } else {
-            e.with_component(ctx.id)
-        }
-    })?;
-    Ok(enricher)
+    let enricher = config
+        .into_builder(api_key)
+        .id(ctx.id)
+        .build()
+        .map_err(|e| {
+            if e.kind() == vowguard_core::ErrorKind::Config {
+                Error::config(format!(
+                    "`{}.{}`: {}",
+                    ctx.role.section(),
+                    ctx.id,
+                    e.message()
+                ))
+            } else {
+                e.with_component(ctx.id)
+            }
+        })?;
+    Ok(Arc::new(enricher))
 }
