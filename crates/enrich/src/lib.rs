@@ -4,9 +4,9 @@
 //! * [`indicators`] extracts an event's observables: `source_ip` (public addresses only;
 //!   documentation ranges are kept), `domain`, `url`, `file_hash`, normalised and
 //!   de-duplicated.
-//! * [`LookupCache`] is a TTL cache with negative caching (unknown answers are kept for a
-//!   shorter time), no caching of errors, single-flight (concurrent lookups of one
-//!   indicator share one request) and a size bound.
+//! * [`LookupCache`] is a TTL cache on `moka` with negative caching (unknown answers are
+//!   kept for a shorter time), no caching of errors, single-flight (concurrent lookups of
+//!   one indicator share one request) and a size bound (least recently used evicted).
 //! * [`ProviderGate`] applies a provider's [`ProviderLimits`]: a timeout per lookup, a
 //!   concurrency limit and an optional rate limit ([`vowguard_core::TokenBucket`]).
 //! * [`combine`] turns provider answers into one verdict and score.
