@@ -1,6 +1,6 @@
 //! [`AbuseIpdb`]: what the AbuseIPDB enricher does differently from the other
 //! threat-intelligence providers (IP addresses only, the request `GET /api/v2/check`, the
-//! key in `Key`, `X-RateLimit-Reset` on a 429, the answer parsed by [`parse_check`]); the
+//! key in `Key`, `X-RateLimit-Reset` on a 429, the answer parsed by `parse_check`); the
 //! rest is [`IntelProvider`]'s.
 
 use std::net::IpAddr;

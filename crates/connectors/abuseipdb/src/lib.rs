@@ -10,7 +10,7 @@
 //! ```
 //!
 //! and adds a [`ThreatIntel`](vowguard_core::ThreatIntel) to the event's enrichment
-//! ([`parse_check`], a pure function):
+//! (`parse_check`, a pure function):
 //!
 //! * verdict from `abuseConfidenceScore`: `>= 75` malicious, `>= 25` suspicious, below that
 //!   benign; the score is the confidence score. AbuseIPDB answers for every public address,
@@ -49,8 +49,14 @@ pub use client::{AbuseIpdb, AbuseIpdbBuilder, AbuseIpdbEnricher, AbuseIpdbProvid
 pub use config::{AbuseIpdbConfig, DEFAULT_BASE_URL, DEFAULT_LIMITS};
 pub use encode::{
     CATEGORIES, MALICIOUS_SCORE, MAX_AGE_IN_DAYS, MAX_CATEGORIES, PROVIDER, SUSPICIOUS_SCORE,
-    category_name, check_url, error_reason, parse_check, verdict_for,
 };
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{category_name, check_url, error_reason, parse_check, verdict_for};
+}
 
 /// The connector kind, as written in `type = "abuseipdb"`.
 pub const KIND: &str = "abuseipdb";

@@ -2,12 +2,12 @@
 //!
 //! For each event, the IP (public addresses only), domain, URL and file hash
 //! ([`vowguard_enrich::indicators`]) are looked up concurrently with
-//! `POST {url}/attributes/restSearch` ([`search_body`]: `returnFormat` json, the value, the
+//! `POST {url}/attributes/restSearch` (`search_body`: `returnFormat` json, the value, the
 //! MISP attribute types for the indicator kind, `includeEventTags`, `limit` 50, and
 //! `to_ids: true` with `to_ids_only`), authenticated with `Authorization: <api key>`.
 //!
-//! The answer's attributes ([`parse_attributes`]; MISP's string ids and timestamps are
-//! accepted) become [`vowguard_core::ThreatIntel`] ([`intel_from_attributes`]): no
+//! The answer's attributes (`parse_attributes`; MISP's string ids and timestamps are
+//! accepted) become [`vowguard_core::ThreatIntel`] (`intel_from_attributes`): no
 //! attributes is *unknown* (never benign); an attribute flagged `to_ids` is Malicious
 //! (score 90, +1 per further event, at most 100); attributes without `to_ids` are Suspicious
 //! (50); attributes all tagged with a `benign_tags` tag are Benign (5). Categories come from
@@ -38,11 +38,19 @@ use vowguard_core::{BuildContext, Enricher, Error};
 pub use client::{Misp, MispBuilder, MispEnricher, MispProvider};
 pub use config::{DEFAULT_LIMITS, MispConfig};
 pub use encode::{
-    Attribute, BENIGN_SCORE, EventInfo, MALICIOUS_SCORE, PROVIDER, SEARCH_LIMIT, SIGHTING_SOURCE,
-    SUSPICIOUS_SCORE, SearchBody, Tag, epoch, galaxy_cluster, intel_from_attributes, misp_types,
-    parse_attributes, parse_time, search_body, sighting_body,
+    BENIGN_SCORE, MALICIOUS_SCORE, PROVIDER, SEARCH_LIMIT, SIGHTING_SOURCE, SUSPICIOUS_SCORE,
 };
-pub use vowguard_enrich::tlp_rank;
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{
+        Attribute, EventInfo, SearchBody, Tag, epoch, galaxy_cluster, intel_from_attributes,
+        misp_types, parse_attributes, parse_time, search_body, sighting_body,
+    };
+    pub use vowguard_enrich::tlp_rank;
+}
 
 /// The connector kind, as written in `type = "misp"`.
 pub const KIND: &str = "misp";

@@ -1,6 +1,6 @@
 //! [`Otx`]: what the OTX enricher does differently from the other threat-intelligence
 //! providers (the request `GET /api/v1/indicators/{type}/{value}/general`, the API key in
-//! `X-OTX-API-KEY`, the answer parsed by [`parse_general`]); the rest is
+//! `X-OTX-API-KEY`, the answer parsed by `parse_general`); the rest is
 //! [`IntelProvider`]'s.
 
 use std::net::IpAddr;

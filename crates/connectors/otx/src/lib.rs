@@ -11,7 +11,7 @@
 //! (`example.org`) and `hostname` for longer ones (`login.example.org`), `url` for URLs (the
 //! URL percent-encoded as one path segment) and `file` for MD5 / SHA-1 / SHA-256 hashes.
 //!
-//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) ([`parse_general`], a
+//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) (`parse_general`, a
 //! pure function):
 //!
 //! * `validation` entries (OTX whitelists) -> **benign**, score 0, whatever pulses mention
@@ -46,10 +46,16 @@ use vowguard_core::{BuildContext, Enricher, Error};
 
 pub use client::{Otx, OtxBuilder, OtxEnricher, OtxProvider};
 pub use config::{DEFAULT_BASE_URL, DEFAULT_LIMITS, OtxConfig};
-pub use encode::{
-    MALICIOUS_PULSES, MAX_ACTORS, MAX_CATEGORIES, OtxType, PROVIDER, category, error_reason,
-    general_url, parse_general, verdict_for,
-};
+pub use encode::{MALICIOUS_PULSES, MAX_ACTORS, MAX_CATEGORIES, PROVIDER};
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{
+        OtxType, category, error_reason, general_url, parse_general, verdict_for,
+    };
+}
 
 /// The connector kind, as written in `type = "otx"`.
 pub const KIND: &str = "otx";

@@ -1,6 +1,6 @@
 //! [`RecordedFuture`]: what the Recorded Future enricher does differently from the other
 //! threat-intelligence providers (the request `GET /v2/{type}/{value}?fields=...`, the token
-//! in `X-RFToken`, the answer parsed by [`parse_lookup`]); the rest is [`IntelProvider`]'s.
+//! in `X-RFToken`, the answer parsed by `parse_lookup`); the rest is [`IntelProvider`]'s.
 
 use vowguard_core::{Error, ThreatIntel};
 use vowguard_enrich::{

@@ -9,14 +9,14 @@
 //!
 //! with the value percent-encoded as one path segment (a URL's `/`, `?` and `#` too).
 //!
-//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) ([`parse_lookup`], a
+//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) (`parse_lookup`, a
 //! pure function):
 //!
-//! * verdict and score from the risk score's band ([`verdict_for`]): 0 (no risk evidence)
+//! * verdict and score from the risk score's band (`verdict_for`): 0 (no risk evidence)
 //!   **unknown**, 1-24 (Unusual) benign, 25-64 (Suspicious) suspicious, 65-89 (Malicious)
 //!   and 90-99 (Very Malicious) malicious; each band mapped linearly onto vowguard's score
 //!   band for the verdict (25-64 -> 25-74, 65-89 -> 75-89, 90-99 -> 90-100);
-//! * categories from the evidence rules ([`rule_category`]): `Current C&C Server` -> `c2`,
+//! * categories from the evidence rules (`rule_category`): `Current C&C Server` -> `c2`,
 //!   `Historical Brute Force` -> `brute-force`, `Tor Node` -> `tor`, ...; other rules by
 //!   name; the most critical evidence first, at most [`MAX_CATEGORIES`];
 //! * `first_seen` / `last_seen` from `timestamps`.
@@ -47,10 +47,16 @@ pub use client::{
     RecordedFuture, RecordedFutureBuilder, RecordedFutureEnricher, RecordedFutureProvider,
 };
 pub use config::{DEFAULT_BASE_URL, DEFAULT_LIMITS, RecordedFutureConfig};
-pub use encode::{
-    FIELDS, MAX_CATEGORIES, PROVIDER, RfType, RiskBand, error_reason, lookup_url, parse_lookup,
-    rule_category, verdict_for,
-};
+pub use encode::{FIELDS, MAX_CATEGORIES, PROVIDER};
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{
+        RfType, RiskBand, error_reason, lookup_url, parse_lookup, rule_category, verdict_for,
+    };
+}
 
 /// The connector kind, as written in `type = "recorded_future"`.
 pub const KIND: &str = "recorded_future";

@@ -1,6 +1,6 @@
 //! [`ThreatConnect`]: what the ThreatConnect enricher does differently from the other
 //! threat-intelligence providers (the request `GET /v3/indicators/{summary}?fields=...`,
-//! signed with HMAC or carrying a token, the answer parsed by [`parse_indicator`]); the rest
+//! signed with HMAC or carrying a token, the answer parsed by `parse_indicator`); the rest
 //! is [`IntelProvider`]'s.
 
 use std::fmt;

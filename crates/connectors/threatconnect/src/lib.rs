@@ -14,10 +14,10 @@
 //! s>` and `Authorization: TC <access id>:<base64 HMAC-SHA256 of "<path?query>:GET:<timestamp>">`.
 //! The Secret Key never leaves the process.
 //!
-//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) ([`parse_indicator`],
+//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) (`parse_indicator`,
 //! a pure function): the owner's threat rating (0-5 skulls) and confidence (0-100), or
 //! ThreatConnect's ThreatAssess rating and confidence when the owner has not rated it, give
-//! the verdict; the ThreatAssess score (0-1000) / 10 gives the score ([`verdict_for`]).
+//! the verdict; the ThreatAssess score (0-1000) / 10 gives the score (`verdict_for`).
 //! Unrated and inactive indicators are unknown, a false-positive flag is benign. Tags
 //! become categories, `TLP:` security labels the TLP.
 //!
@@ -51,10 +51,14 @@ pub use client::{
 pub use config::{
     AuthConfig, AuthError, Credentials, DEFAULT_BASE_URL, DEFAULT_LIMITS, ThreatConnectConfig,
 };
-pub use encode::{
-    FIELDS, MALICIOUS_RATING, MAX_CATEGORIES, PROVIDER, TRUSTED_CONFIDENCE, error_reason,
-    indicator_url, parse_indicator, summary, verdict_for,
-};
+pub use encode::{FIELDS, MALICIOUS_RATING, MAX_CATEGORIES, PROVIDER, TRUSTED_CONFIDENCE};
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{error_reason, indicator_url, parse_indicator, summary, verdict_for};
+}
 
 /// The connector kind, as written in `type = "threatconnect"`.
 pub const KIND: &str = "threatconnect";

@@ -1,6 +1,6 @@
 //! [`VirusTotal`]: what the VirusTotal enricher does differently from the other
 //! threat-intelligence providers (the request `GET /api/v3/{collection}/{id}`, the key in
-//! `x-apikey`, a 404 `NotFoundError` as unknown, the answer parsed by [`parse_object`]); the
+//! `x-apikey`, a 404 `NotFoundError` as unknown, the answer parsed by `parse_object`); the
 //! rest is [`IntelProvider`]'s.
 
 use vowguard_core::{Error, ThreatIntel};

@@ -7,11 +7,11 @@
 //! |---|---|
 //! | IP address | `GET {base_url}/api/v3/ip_addresses/{ip}` |
 //! | domain | `GET {base_url}/api/v3/domains/{domain}` |
-//! | URL | `GET {base_url}/api/v3/urls/{url_id}`, `url_id` = unpadded base64url of the URL ([`url_id`]) |
+//! | URL | `GET {base_url}/api/v3/urls/{url_id}`, `url_id` = unpadded base64url of the URL (`url_id`) |
 //! | file hash | `GET {base_url}/api/v3/files/{md5, sha1 or sha256}` |
 //!
 //! The answer's `data.attributes` become a [`ThreatIntel`](vowguard_core::ThreatIntel)
-//! ([`parse_object`], a pure function):
+//! (`parse_object`, a pure function):
 //!
 //! * verdict from `last_analysis_stats`: 3 or more engines malicious -> malicious; 1 or 2
 //!   malicious, or 2 or more suspicious -> suspicious; otherwise benign;
@@ -51,11 +51,17 @@ use vowguard_core::{BuildContext, Enricher, Error};
 
 pub use client::{VirusTotal, VirusTotalBuilder, VirusTotalEnricher, VirusTotalProvider};
 pub use config::{DEFAULT_BASE_URL, DEFAULT_LIMITS, VirusTotalConfig};
-pub use encode::{
-    AnalysisStats, Collection, MALICIOUS_ENGINES, MAX_CATEGORIES, PROVIDER, SUSPICIOUS_ENGINES,
-    category, error_code, error_reason, is_file_hash, object_url, parse_object, url_id,
-    verdict_for,
-};
+pub use encode::{MALICIOUS_ENGINES, MAX_CATEGORIES, PROVIDER, SUSPICIOUS_ENGINES};
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{
+        AnalysisStats, Collection, category, error_code, error_reason, is_file_hash, object_url,
+        parse_object, url_id, verdict_for,
+    };
+}
 
 /// The connector kind, as written in `type = "virustotal"`.
 pub const KIND: &str = "virustotal";

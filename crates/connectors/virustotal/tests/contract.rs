@@ -9,7 +9,8 @@ use vowguard_core::{
     SecretRef, Severity, Verdict,
 };
 use vowguard_enrich::{Indicator, IndicatorKind, ReputationProvider, ThreatEnricher};
-use vowguard_virustotal::{KIND, VirusTotalConfig, VirusTotalProvider, url_id};
+use vowguard_virustotal::testing::url_id;
+use vowguard_virustotal::{KIND, VirusTotalConfig, VirusTotalProvider};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
