@@ -1,13 +1,15 @@
-//! A TTL cache with negative caching, single-flight and a size bound.
+//! A TTL cache with negative caching, single-flight and a size bound, on `moka`.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use moka::Expiry;
+use moka::future::Cache;
+use moka::policy::EvictionPolicy;
 use serde::Deserialize;
-use tokio::sync::watch;
 use tokio::time::Instant;
 use vowguard_core::Error;
 
@@ -19,8 +21,8 @@ pub struct CacheOptions {
     pub ttl_secs: u64,
     /// Seconds an "unknown to the provider" answer (`Ok(None)`) is kept. Default 600.
     pub negative_ttl_secs: u64,
-    /// Most entries kept; the oldest are evicted beyond it. Default 100 000. 0 disables
-    /// caching (concurrent lookups are still shared).
+    /// Most entries kept; the least recently used are evicted beyond it. Default 100 000.
+    /// 0 disables caching (concurrent lookups are still shared).
     pub max_entries: usize,
 }
 
@@ -45,54 +47,88 @@ pub struct CacheStats {
     pub negative_hits: u64,
     /// Lookups that joined a fetch already in flight for the same key.
     pub in_flight_joins: u64,
-    /// Entries currently stored (fresh or not yet purged).
+    /// Entries currently stored (fresh or not yet purged), as of the cache's last
+    /// maintenance (see [`LookupCache::run_pending_tasks`]).
     pub entries: usize,
 }
 
-struct Entry<V> {
+/// What the cache stores for a key: the answer and when it stops being fresh.
+#[derive(Clone)]
+struct Stored<V> {
     value: Option<V>,
+    /// On tokio's clock, so tests can use its paused time; moka's own expiry (on the real
+    /// clock, same durations) reclaims the memory.
     expires_at: Instant,
-    seq: u64,
 }
 
-/// What a flight's waiters receive: the value or a shared copy of the error.
-type FlightResult<V> = Option<Result<Option<V>, Error>>;
-
-struct Inner<V> {
-    entries: HashMap<String, Entry<V>>,
-    /// Keys in insertion order with the sequence number they were inserted with; a pair
-    /// whose sequence no longer matches the entry is stale and skipped.
-    order: VecDeque<(String, u64)>,
-    in_flight: HashMap<String, watch::Sender<FlightResult<V>>>,
-    next_seq: u64,
-    stats: CacheStats,
+/// moka's per-entry expiry: known answers live `ttl`, unknown answers `negative_ttl`.
+struct PerAnswerTtl {
+    ttl: Duration,
+    negative_ttl: Duration,
 }
 
-struct Shared<V> {
-    options: CacheOptions,
-    inner: Mutex<Inner<V>>,
-}
-
-impl<V> Shared<V> {
-    fn lock(&self) -> MutexGuard<'_, Inner<V>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+impl PerAnswerTtl {
+    fn of<V>(&self, stored: &Stored<V>) -> Duration {
+        if stored.value.is_some() {
+            self.ttl
+        } else {
+            self.negative_ttl
+        }
     }
 }
 
-/// A TTL cache with negative caching and single-flight.
+impl<V> Expiry<String, Stored<V>> for PerAnswerTtl {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Stored<V>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(self.of(value))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Stored<V>,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.of(value))
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    negative_hits: AtomicU64,
+    /// Signed: a lookup counts itself as a join before moka decides, and the one whose
+    /// fetch runs takes it back.
+    in_flight_joins: AtomicI64,
+}
+
+struct Shared<V: Clone + Send + Sync + 'static> {
+    options: CacheOptions,
+    cache: Cache<String, Stored<V>>,
+    counters: Counters,
+}
+
+/// A TTL cache with negative caching and single-flight, on a `moka` cache.
 ///
 /// * `Ok(Some(v))` answers are kept for [`CacheOptions::ttl_secs`], `Ok(None)` ("the
 ///   provider does not know it", i.e. unknown) for [`CacheOptions::negative_ttl_secs`].
 /// * Errors are never cached: the next lookup tries again.
-/// * Concurrent lookups of the same key share one fetch; every waiter gets the value or a
-///   copy of the error. If the fetching caller is cancelled, a waiter takes over.
-/// * At most [`CacheOptions::max_entries`] entries: beyond it the oldest inserted are
-///   evicted (amortised O(1)).
+/// * Concurrent lookups of the same key share one fetch (moka's coalesced insert); every
+///   waiter gets the value or a copy of the error. If the fetching caller is cancelled, a
+///   waiter takes over.
+/// * At most [`CacheOptions::max_entries`] entries, least recently used evicted first, in
+///   O(1) per insert. moka applies evictions in its maintenance, which runs as writes
+///   accumulate (or with [`Self::run_pending_tasks`]), so the count can briefly exceed the
+///   bound by the writes not yet applied.
 ///
-/// Time is [`tokio::time::Instant`], so tests can use tokio's paused clock. Cloning is
-/// cheap and shares the cache.
+/// Freshness is judged on [`tokio::time::Instant`], so tests can use tokio's paused clock.
+/// Cloning is cheap and shares the cache.
 pub struct LookupCache<V: Clone + Send + Sync + 'static> {
     shared: Arc<Shared<V>>,
 }
@@ -114,42 +150,23 @@ impl<V: Clone + Send + Sync + 'static> fmt::Debug for LookupCache<V> {
     }
 }
 
-enum Step<V> {
-    Done(Option<V>),
-    Join(watch::Receiver<FlightResult<V>>),
-    Lead,
-}
-
-/// Removes the flight if the leader is dropped before finishing, so waiters take over.
-struct FlightGuard<'a, V: Clone + Send + Sync + 'static> {
-    cache: &'a LookupCache<V>,
-    key: &'a str,
-    done: bool,
-}
-
-impl<V: Clone + Send + Sync + 'static> Drop for FlightGuard<'_, V> {
-    fn drop(&mut self) {
-        if !self.done {
-            // Dropping the sender wakes the waiters with "closed"; they retry.
-            let sender = self.cache.shared.lock().in_flight.remove(self.key);
-            drop(sender);
-        }
-    }
-}
-
 impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
     /// An empty cache.
     pub fn new(options: CacheOptions) -> Self {
+        let expiry = PerAnswerTtl {
+            ttl: Duration::from_secs(options.ttl_secs),
+            negative_ttl: Duration::from_secs(options.negative_ttl_secs),
+        };
+        let cache = Cache::builder()
+            .max_capacity(options.max_entries as u64)
+            .eviction_policy(EvictionPolicy::lru())
+            .expire_after(expiry)
+            .build();
         Self {
             shared: Arc::new(Shared {
                 options,
-                inner: Mutex::new(Inner {
-                    entries: HashMap::new(),
-                    order: VecDeque::new(),
-                    in_flight: HashMap::new(),
-                    next_seq: 0,
-                    stats: CacheStats::default(),
-                }),
+                cache,
+                counters: Counters::default(),
             }),
         }
     }
@@ -157,6 +174,26 @@ impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
     /// The options the cache was built with.
     pub fn options(&self) -> CacheOptions {
         self.shared.options
+    }
+
+    fn ttl_of(&self, value: &Option<V>) -> u64 {
+        if value.is_some() {
+            self.shared.options.ttl_secs
+        } else {
+            self.shared.options.negative_ttl_secs
+        }
+    }
+
+    fn stored(&self, value: Option<V>) -> Stored<V> {
+        let ttl = Duration::from_secs(self.ttl_of(&value));
+        Stored {
+            value,
+            expires_at: Instant::now() + ttl,
+        }
+    }
+
+    fn keeps(&self, value: &Option<V>) -> bool {
+        self.shared.options.max_entries > 0 && self.ttl_of(value) > 0
     }
 
     /// Cached value if fresh; otherwise runs `fetch` once for all concurrent callers of the
@@ -167,147 +204,65 @@ impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, Error>>,
     {
-        loop {
-            match self.step(key) {
-                Step::Done(value) => return Ok(value),
-                Step::Join(mut rx) => {
-                    let outcome = rx
-                        .wait_for(Option::is_some)
-                        .await
-                        .ok()
-                        .and_then(|r| r.clone());
-                    match outcome {
-                        Some(Ok(value)) => return Ok(value),
-                        Some(Err(e)) => return Err(e),
-                        // The leader was cancelled: look again (maybe lead ourselves).
-                        None => continue,
-                    }
-                }
-                Step::Lead => return self.lead(key, fetch).await,
-            }
-        }
-    }
-
-    fn step(&self, key: &str) -> Step<V> {
-        let now = Instant::now();
-        let mut inner = self.shared.lock();
-        let inner = &mut *inner;
-        match inner.entries.get(key) {
-            Some(entry) if entry.expires_at > now => {
-                if entry.value.is_some() {
-                    inner.stats.hits += 1;
+        let shared = &self.shared;
+        let counters = &shared.counters;
+        if let Some(stored) = shared.cache.get(key).await {
+            if stored.expires_at > Instant::now() {
+                let counter = if stored.value.is_some() {
+                    &counters.hits
                 } else {
-                    inner.stats.negative_hits += 1;
-                }
-                return Step::Done(entry.value.clone());
+                    &counters.negative_hits
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return Ok(stored.value);
             }
-            Some(_) => {
-                inner.entries.remove(key);
-            }
-            None => {}
+            shared.cache.invalidate(key).await;
         }
-        if let Some(sender) = inner.in_flight.get(key) {
-            inner.stats.in_flight_joins += 1;
-            return Step::Join(sender.subscribe());
-        }
-        inner.stats.misses += 1;
-        let (sender, _) = watch::channel(None);
-        inner.in_flight.insert(key.to_owned(), sender);
-        Step::Lead
-    }
-
-    async fn lead<F, Fut>(&self, key: &str, fetch: F) -> Result<Option<V>, Error>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Option<V>, Error>>,
-    {
-        let mut guard = FlightGuard {
-            cache: self,
-            key,
-            done: false,
+        // Counted as a join until moka runs this caller's fetch (then it is the miss).
+        counters.in_flight_joins.fetch_add(1, Ordering::Relaxed);
+        let init = async {
+            counters.in_flight_joins.fetch_sub(1, Ordering::Relaxed);
+            counters.misses.fetch_add(1, Ordering::Relaxed);
+            fetch().await.map(|value| self.stored(value))
         };
-        let result = fetch().await;
-        guard.done = true;
-        let sender = {
-            let mut inner = self.shared.lock();
-            let sender = inner.in_flight.remove(key);
-            if let Ok(value) = &result {
-                self.insert_locked(&mut inner, key, value.clone());
-            }
-            sender
-        };
-        match result {
-            Ok(value) => {
-                if let Some(sender) = sender {
-                    sender.send_replace(Some(Ok(value.clone())));
-                }
-                Ok(value)
-            }
-            Err(error) => {
-                if let Some(sender) = sender {
-                    sender.send_replace(Some(Err(error.clone())));
-                }
-                Err(error)
-            }
+        let entry = shared
+            .cache
+            .entry_by_ref(key)
+            .or_try_insert_with(init)
+            .await
+            .map_err(|error| Error::clone(&error))?;
+        let fresh = entry.is_fresh();
+        let stored = entry.into_value();
+        if fresh && !self.keeps(&stored.value) {
+            shared.cache.invalidate(key).await;
         }
-    }
-
-    fn insert_locked(&self, inner: &mut Inner<V>, key: &str, value: Option<V>) {
-        let options = self.shared.options;
-        let ttl = if value.is_some() {
-            options.ttl_secs
-        } else {
-            options.negative_ttl_secs
-        };
-        if options.max_entries == 0 || ttl == 0 {
-            return;
-        }
-        let seq = inner.next_seq;
-        inner.next_seq += 1;
-        let expires_at = Instant::now() + Duration::from_secs(ttl);
-        inner.entries.insert(
-            key.to_owned(),
-            Entry {
-                value,
-                expires_at,
-                seq,
-            },
-        );
-        inner.order.push_back((key.to_owned(), seq));
-        while inner.entries.len() > options.max_entries {
-            let Some((old_key, old_seq)) = inner.order.pop_front() else {
-                break;
-            };
-            if inner
-                .entries
-                .get(&old_key)
-                .is_some_and(|e| e.seq == old_seq)
-            {
-                inner.entries.remove(&old_key);
-            }
-        }
-        // Stale pairs (entries expired and re-inserted, or removed) are compacted away
-        // once they outnumber live entries, keeping the queue O(entries).
-        if inner.order.len() > 2 * inner.entries.len() + 64 {
-            let entries = &inner.entries;
-            inner
-                .order
-                .retain(|(k, s)| entries.get(k).is_some_and(|e| e.seq == *s));
-        }
+        Ok(stored.value)
     }
 
     /// Stores `value` for `key` as if a fetch had returned it.
-    pub fn insert(&self, key: &str, value: Option<V>) {
-        let mut inner = self.shared.lock();
-        self.insert_locked(&mut inner, key, value);
+    pub async fn insert(&self, key: &str, value: Option<V>) {
+        if self.keeps(&value) {
+            let stored = self.stored(value);
+            self.shared.cache.insert(key.to_owned(), stored).await;
+        }
+    }
+
+    /// Applies moka's pending maintenance now: evictions beyond the size bound and removal
+    /// of expired entries (it otherwise runs as writes accumulate).
+    pub async fn run_pending_tasks(&self) {
+        self.shared.cache.run_pending_tasks().await;
     }
 
     /// Counters and the current number of entries.
     pub fn stats(&self) -> CacheStats {
-        let inner = self.shared.lock();
+        let counters = &self.shared.counters;
         CacheStats {
-            entries: inner.entries.len(),
-            ..inner.stats
+            hits: counters.hits.load(Ordering::Relaxed),
+            misses: counters.misses.load(Ordering::Relaxed),
+            negative_hits: counters.negative_hits.load(Ordering::Relaxed),
+            in_flight_joins: u64::try_from(counters.in_flight_joins.load(Ordering::Relaxed))
+                .unwrap_or(0),
+            entries: usize::try_from(self.shared.cache.entry_count()).unwrap_or(usize::MAX),
         }
     }
 }

@@ -4,9 +4,9 @@
 //! * [`indicators`] extracts an event's observables: `source_ip` (public addresses only;
 //!   documentation ranges are kept), `domain`, `url`, `file_hash`, normalised and
 //!   de-duplicated.
-//! * [`LookupCache`] is a TTL cache with negative caching (unknown answers are kept for a
-//!   shorter time), no caching of errors, single-flight (concurrent lookups of one
-//!   indicator share one request) and a size bound.
+//! * [`LookupCache`] is a TTL cache on `moka` with negative caching (unknown answers are
+//!   kept for a shorter time), no caching of errors, single-flight (concurrent lookups of
+//!   one indicator share one request) and a size bound (least recently used evicted).
 //! * [`ProviderGate`] applies a provider's [`ProviderLimits`]: a timeout per lookup, a
 //!   concurrency limit and an optional rate limit ([`vowguard_core::TokenBucket`]).
 //! * [`combine`] turns provider answers into one verdict and score.
@@ -14,10 +14,14 @@
 //! * [`QuotaPause`] remembers a provider's 429 and makes lookups fail fast (`RateLimited`)
 //!   until its `Retry-After` has passed (60 s without one, at most 1 h).
 //! * [`category_slug`] cleans vendor tags and families into category names.
-//! * [`KeyedApi`] is the HTTP side of an API keyed by a request header: the shared reqwest
-//!   client, the base URL (config override or the vendor's default) and the key as a
-//!   sensitive header; [`KeyedApi::get`] makes one JSON `GET` (its body capped with
-//!   [`KeyedApi::with_max_response_bytes`], [`DEFAULT_MAX_RESPONSE_BYTES`] unless set).
+//! * [`IntelProvider`] is the one provider plumbing every vendor shares: the reqwest
+//!   client, the base URL (the builder's or the vendor's default), the API key as a
+//!   sensitive header, answers read through [`vowguard_http::Exchange`] (capped at
+//!   [`IntelVendor::MAX_RESPONSE_BYTES`], [`DEFAULT_MAX_RESPONSE_BYTES`] unless the vendor
+//!   sets one), non-2xx answers classified once ([`answer_error`]), secrets redacted and a
+//!   429 pausing lookups ([`QuotaPause`]). A vendor crate implements [`IntelVendor`] (its
+//!   request, its error reason, what "unknown" looks like, its parser) and exposes
+//!   [`IntelBuilder`] as `<Vendor>::builder()`.
 //!
 //! # Combining answers
 //!
@@ -50,28 +54,33 @@
 //!
 //! # Writing a provider
 //!
-//! Implement [`ReputationProvider`] (one HTTP attempt per `lookup`, `Ok(None)` for "not
-//! known"), then build `ThreatEnricher::new(provider, config.cache, config.limits.resolve(DEFAULTS))`
-//! and register it with `vowguard_core::ConnectorFactory::enricher`. Config convention:
-//! `cache` is a [`CacheOptions`] table, `limits` a [`LimitsConfig`] table whose keys
-//! override the provider's default [`ProviderLimits`].
+//! Implement [`IntelVendor`] for a type holding the vendor's own settings (one request
+//! per lookup, `Ok(None)` for "not known"), and build the enricher with
+//! `IntelBuilder::new(vendor).api_key(key).build()?`; register a build function with
+//! `vowguard_core::ConnectorFactory::enricher` that converts the serde config into the
+//! builder. Config convention: `cache` is a [`CacheOptions`] table, `limits` a
+//! [`LimitsConfig`] table whose keys override [`IntelVendor::DEFAULT_LIMITS`]. A source
+//! that is not an HTTP API implements [`ReputationProvider`] directly and wraps it in
+//! [`ThreatEnricher::new`].
 #![forbid(unsafe_code)]
 
-mod api;
 mod cache;
 mod combine;
 mod gate;
 mod indicator;
+mod intel;
 mod path;
 mod provider;
 mod quota;
 mod text;
 
-pub use api::{ApiResponse, DEFAULT_MAX_RESPONSE_BYTES, KeyedApi};
 pub use cache::{CacheOptions, CacheStats, LookupCache};
 pub use combine::{band, combine, default_score, most_restrictive_tlp, normalised_score, tlp_rank};
 pub use gate::{LimitsConfig, ProviderGate, ProviderLimits};
 pub use indicator::{Indicator, IndicatorKind, indicators, is_lookup_worthy, normalise_hash};
+pub use intel::{
+    DEFAULT_MAX_RESPONSE_BYTES, IntelApi, IntelBuilder, IntelProvider, IntelVendor, answer_error,
+};
 pub use path::{encode_segment, indicator_url};
 pub use provider::{ReputationProvider, ThreatEnricher};
 pub use quota::QuotaPause;

@@ -67,6 +67,7 @@ async fn hit_then_expiry() {
         Some(8)
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+    cache.run_pending_tasks().await;
     assert_eq!(
         cache.stats(),
         CacheStats {
@@ -119,6 +120,7 @@ async fn errors_are_not_cached() {
         assert_eq!(err.status(), Some(429));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 3);
+    cache.run_pending_tasks().await;
     assert_eq!(cache.stats().entries, 0);
     assert_eq!(
         fetch_count(&cache, "k", &calls, Some(3)).await.unwrap(),
@@ -230,6 +232,7 @@ async fn eviction_keeps_the_bound_and_drops_the_oldest() {
         fetch_count(&cache, &format!("k{i}"), &calls, Some(i))
             .await
             .unwrap();
+        cache.run_pending_tasks().await;
         assert!(cache.stats().entries <= 10);
     }
     assert_eq!(cache.stats().entries, 10);
@@ -263,11 +266,16 @@ async fn re_inserting_expired_keys_stays_bounded() {
         tokio::time::advance(Duration::from_secs(1)).await;
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1000);
+    cache.run_pending_tasks().await;
     assert!(cache.stats().entries <= 3);
-    // the older of two live entries is evicted first, stale queue pairs are skipped
+    // Two live keys and two new ones: the bound holds, the least recently used goes.
     fetch_count(&cache, "c", &calls, Some(1)).await.unwrap();
     fetch_count(&cache, "d", &calls, Some(1)).await.unwrap();
+    cache.run_pending_tasks().await;
     assert_eq!(cache.stats().entries, 3);
+    let before = calls.load(Ordering::SeqCst);
+    fetch_count(&cache, "d", &calls, Some(1)).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), before, "the newest is kept");
 }
 
 #[tokio::test]
@@ -280,6 +288,7 @@ async fn zero_max_entries_disables_caching() {
     fetch_count(&cache, "k", &calls, Some(1)).await.unwrap();
     fetch_count(&cache, "k", &calls, Some(1)).await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+    cache.run_pending_tasks().await;
     assert_eq!(cache.stats().entries, 0);
 }
 

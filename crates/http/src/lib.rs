@@ -7,6 +7,9 @@
 //! * [`transport_error`]: maps reqwest failures, with the URL stripped (webhook URLs carry
 //!   secrets in their path).
 //! * [`origin`]: the part of a URL that is safe to print.
+//! * [`Exchange`]: send one request, read its status and body (capped), classify a non-2xx
+//!   answer with the connector's secrets redacted: the one request/response exchange of
+//!   the ticket, SOAR and threat-intel connectors.
 //! * [`send_splitting_on_413`] / [`send_ranges_splitting_on_413`]: send a batch and, on a
 //!   413 answer, in halves down to single events (a single event still 413 is rejected).
 
@@ -24,7 +27,9 @@ pub use reqwest;
 /// answer a connector expects is far smaller).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
+mod exchange;
 mod split;
+pub use exchange::{Answer, Exchange};
 pub use split::{map_outcome_error, send_ranges_splitting_on_413, send_splitting_on_413};
 
 /// Timeouts and identity of a connector's HTTP client (the `http` table of a component).

@@ -1,134 +1,143 @@
-//! The call: `GET /api/v2/check`, and the one function that maps every AbuseIPDB answer
-//! onto a vowguard [`Error`].
+//! [`AbuseIpdb`]: what the AbuseIPDB enricher does differently from the other
+//! threat-intelligence providers (IP addresses only, the request `GET /api/v2/check`, the
+//! key in `Key`, `X-RateLimit-Reset` on a 429, the answer parsed by `parse_check`); the
+//! rest is [`IntelProvider`]'s.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use secrecy::SecretString;
-use vowguard_core::{Error, ErrorKind, Redactor, ThreatIntel};
+use vowguard_core::{Error, ThreatIntel};
 use vowguard_enrich::{
-    ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
+    Indicator, IndicatorKind, IntelApi, IntelBuilder, IntelProvider, IntelVendor, ProviderLimits,
+    ThreatEnricher,
 };
-use vowguard_http::classify_status;
-use vowguard_http::reqwest::StatusCode;
+use vowguard_http::Answer;
+use vowguard_http::reqwest::RequestBuilder;
 use vowguard_http::reqwest::header::{HeaderMap, HeaderName};
 
 use crate::KIND;
-use crate::config::{AbuseIpdbConfig, DEFAULT_BASE_URL};
-use crate::encode::{check_url, error_reason, parse_check};
+use crate::config::{DEFAULT_BASE_URL, DEFAULT_LIMITS};
+use crate::encode::{MAX_AGE_IN_DAYS, check_url, error_reason, parse_check};
 
-/// How long lookups pause after a 429 that carries no `Retry-After` (nor
-/// `X-RateLimit-Reset`).
-pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = QuotaPause::DEFAULT_PAUSE;
-
-/// The longest pause a 429 can impose (the daily quota can announce a reset hours away;
-/// after this long one lookup tries again).
-pub const MAX_RATE_LIMIT_PAUSE: Duration = QuotaPause::MAX_PAUSE;
-
-const KEY_HEADER: HeaderName = HeaderName::from_static("key");
-
-/// Looks IP addresses up in AbuseIPDB (see the crate docs). Wrap it in a
-/// [`ThreatEnricher`] (or use [`enricher`]) to enrich events.
-pub struct AbuseIpdbProvider {
-    /// Client, base URL and the API key (marked sensitive; never printed).
-    api: KeyedApi,
+/// The AbuseIPDB vendor and its one setting, `max_age_in_days`.
+///
+/// ```no_run
+/// use vowguard_abuseipdb::AbuseIpdb;
+/// use vowguard_core::secrecy::SecretString;
+///
+/// # fn main() -> Result<(), vowguard_core::Error> {
+/// let enricher = AbuseIpdb::builder()
+///     .api_key(SecretString::from("abuseipdb-api-key"))
+///     .id("reputation")
+///     .build()?;
+/// // Reports from the last 30 days only:
+/// let recent = AbuseIpdb::default()
+///     .max_age_in_days(30)
+///     .into_builder()
+///     .api_key(SecretString::from("abuseipdb-api-key"))
+///     .build()?;
+/// # let _ = (enricher, recent);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AbuseIpdb {
     max_age_in_days: u32,
-    component: String,
-    /// After a 429: no request until the pause has passed.
-    quota: QuotaPause,
 }
 
-impl fmt::Debug for AbuseIpdbProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AbuseIpdbProvider")
-            .field("component", &self.component)
-            .field("origin", &self.api.origin())
-            .field("max_age_in_days", &self.max_age_in_days)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AbuseIpdbProvider {
-    /// A provider for `config`, authenticating with `api_key` (the resolved `api_key`).
-    pub fn new(config: &AbuseIpdbConfig, api_key: &SecretString) -> Result<Self, Error> {
-        if !(1..=365).contains(&config.max_age_in_days) {
-            return Err(Error::config(format!(
-                "`max_age_in_days`: must be 1..=365, got {}",
-                config.max_age_in_days
-            )));
+impl Default for AbuseIpdb {
+    fn default() -> Self {
+        Self {
+            max_age_in_days: MAX_AGE_IN_DAYS,
         }
-        let api = KeyedApi::new(
-            config.base_url.as_deref(),
-            DEFAULT_BASE_URL,
-            KEY_HEADER,
-            api_key,
-            &config.http,
-        )?;
-        Ok(Self {
-            api,
-            max_age_in_days: config.max_age_in_days,
-            component: KIND.to_owned(),
-            quota: QuotaPause::with_limits(DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE),
-        })
+    }
+}
+
+/// Builds an AbuseIPDB enricher ([`AbuseIpdb::builder`]).
+pub type AbuseIpdbBuilder = IntelBuilder<AbuseIpdb>;
+/// The AbuseIPDB provider: [`IntelProvider`] with the [`AbuseIpdb`] vendor.
+pub type AbuseIpdbProvider = IntelProvider<AbuseIpdb>;
+/// The AbuseIPDB enricher: the provider behind its cache and limits.
+pub type AbuseIpdbEnricher = ThreatEnricher<AbuseIpdbProvider>;
+
+impl AbuseIpdb {
+    /// A builder with every default (reports of the last 90 days); set at least
+    /// [`IntelBuilder::api_key`].
+    pub fn builder() -> AbuseIpdbBuilder {
+        IntelBuilder::new(Self::default())
     }
 
-    /// Names the component (the config id) in errors; [`KIND`] unless set.
-    pub fn with_component(mut self, id: impl Into<String>) -> Self {
-        self.component = id.into();
+    /// Only reports from the last `days` days count (`maxAgeInDays`, 1..=365, checked at
+    /// build).
+    pub fn max_age_in_days(mut self, days: u32) -> Self {
+        self.max_age_in_days = days;
         self
     }
 
-    fn tag(&self, error: Error) -> Error {
-        error.with_component(self.component.clone())
-    }
-
-    fn pause(&self, error: &Error) {
-        if let Some(wait) = self.quota.record(error) {
-            tracing::warn!(
-                target: "vowguard::abuseipdb",
-                component = %self.component,
-                pause_secs = wait.as_secs(),
-                "AbuseIPDB rate limit reached; no lookups until the pause ends"
-            );
-        }
-    }
-
-    async fn check(&self, ip: IpAddr, value: &str) -> Result<Option<ThreatIntel>, Error> {
-        let what = format!("AbuseIPDB check of {ip} at {}", self.api.origin());
-        self.quota
-            .check(&what, "AbuseIPDB asked to pause after a 429")?;
-        let url = check_url(self.api.base(), ip, self.max_age_in_days)?;
-        let ApiResponse {
-            status,
-            headers,
-            body,
-        } = self.api.get(url, &what).await?;
-        if !status.is_success() {
-            let error = response_error(status, &headers, &what, &body);
-            self.pause(&error);
-            return Err(error);
-        }
-        parse_check(&body, value)
+    /// A builder for these settings.
+    pub fn into_builder(self) -> AbuseIpdbBuilder {
+        IntelBuilder::new(self)
     }
 }
 
-/// Maps a non-2xx AbuseIPDB answer onto an [`Error`]: 429 `RateLimited` with `Retry-After`
-/// (or, without it, the time until `X-RateLimit-Reset`); 5xx / 408 retryable; 401 / 403
-/// `Unauthorized`; 422 (an address AbuseIPDB refuses) and other 4xx `Rejected`. The message
-/// carries AbuseIPDB's `errors[].detail`.
-pub fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
-    let reason = error_reason(body);
-    let Err(error) = classify_status(status, headers, what, &reason) else {
-        return Error::internal(format!("{what}: HTTP {status} is not an error"));
-    };
-    let reset = (error.kind() == ErrorKind::RateLimited && error.retry_after().is_none())
-        .then(|| rate_limit_reset(headers))
-        .flatten();
-    match reset {
-        Some(reset) => error.with_retry_after(reset),
-        None => error,
+impl IntelVendor for AbuseIpdb {
+    const KIND: &'static str = KIND;
+    const NAME: &'static str = "AbuseIPDB";
+    const DEFAULT_BASE_URL: Option<&'static str> = Some(DEFAULT_BASE_URL);
+    const API_KEY: Option<(HeaderName, &'static str)> =
+        Some((HeaderName::from_static("key"), "api_key"));
+    const DEFAULT_LIMITS: ProviderLimits = DEFAULT_LIMITS;
+    /// Without `Retry-After`, `X-RateLimit-Reset` says how long ([`Self::rate_limit_reset`]).
+    const DEFAULT_RETRY_AFTER: Option<Duration> = None;
+
+    fn validate(&self) -> Result<(), Error> {
+        if (1..=365).contains(&self.max_age_in_days) {
+            Ok(())
+        } else {
+            Err(Error::config(format!(
+                "`max_age_in_days`: must be 1..=365, got {}",
+                self.max_age_in_days
+            )))
+        }
+    }
+
+    /// IP addresses only.
+    fn supports(&self, kind: &IndicatorKind) -> bool {
+        *kind == IndicatorKind::Ip
+    }
+
+    fn what(&self, indicator: &Indicator, origin: &str) -> String {
+        format!("AbuseIPDB check of {} at {origin}", indicator.value.trim())
+    }
+
+    fn request(&self, api: &IntelApi, indicator: &Indicator) -> Result<RequestBuilder, Error> {
+        let ip: IpAddr = indicator.value.trim().parse().map_err(|_| {
+            Error::invalid_input(format!(
+                "AbuseIPDB check: {:?} is not an IP address",
+                indicator.value
+            ))
+        })?;
+        Ok(api.get(check_url(api.base(), ip, self.max_age_in_days)?))
+    }
+
+    /// AbuseIPDB's `errors[].detail`.
+    fn error_reason(&self, body: &str) -> Option<String> {
+        Some(error_reason(body))
+    }
+
+    /// AbuseIPDB answers for every address it accepts; a 404 is an error, not unknown.
+    fn unknown(&self, _answer: &Answer) -> bool {
+        false
+    }
+
+    /// The time until `X-RateLimit-Reset` (a Unix timestamp).
+    fn rate_limit_reset(&self, answer: &Answer) -> Option<Duration> {
+        rate_limit_reset(&answer.headers)
+    }
+
+    fn parse(&self, body: &str, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+        parse_check(body, &indicator.value)
     }
 }
 
@@ -149,54 +158,15 @@ fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-#[async_trait]
-impl ReputationProvider for AbuseIpdbProvider {
-    fn name(&self) -> &'static str {
-        KIND
-    }
-
-    fn redactor(&self) -> &Redactor {
-        self.api.redactor()
-    }
-
-    /// IP addresses only.
-    fn supports(&self, kind: &IndicatorKind) -> bool {
-        *kind == IndicatorKind::Ip
-    }
-
-    async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
-        if indicator.kind != IndicatorKind::Ip {
-            return Err(self.tag(Error::invalid_input(format!(
-                "AbuseIPDB looks up IP addresses only, not a {}",
-                indicator.kind
-            ))));
-        }
-        let ip: IpAddr = indicator.value.trim().parse().map_err(|_| {
-            self.tag(Error::invalid_input(format!(
-                "AbuseIPDB check: {:?} is not an IP address",
-                indicator.value
-            )))
-        })?;
-        self.check(ip, &indicator.value)
-            .await
-            .map_err(|e| self.tag(e))
-    }
-}
-
-/// An enricher for `config`: an [`AbuseIpdbProvider`] behind the cache and limits the
-/// config asks for. This is what `type = "abuseipdb"` builds.
-pub fn enricher(
-    config: &AbuseIpdbConfig,
-    api_key: &SecretString,
-) -> Result<ThreatEnricher<AbuseIpdbProvider>, Error> {
-    let provider = AbuseIpdbProvider::new(config, api_key)?;
-    Ok(ThreatEnricher::new(provider, config.cache, config.limits()))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use vowguard_core::ErrorKind;
+    use vowguard_enrich::answer_error;
+    use vowguard_http::Exchange;
+    use vowguard_http::reqwest::StatusCode;
     use vowguard_http::reqwest::header::HeaderValue;
+
+    use super::*;
 
     fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -204,6 +174,16 @@ mod tests {
             h.insert(*k, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
+        let answer = Answer {
+            status,
+            headers: headers.clone(),
+            body: body.to_owned(),
+            truncated: false,
+        };
+        answer_error(&AbuseIpdb::default(), &Exchange::new(), &answer, what)
     }
 
     #[test]
@@ -245,6 +225,20 @@ mod tests {
             let e = response_error(StatusCode::from_u16(status).unwrap(), &none, "check", "");
             assert_eq!(e.kind(), kind, "{status}");
             assert_eq!(e.status(), Some(status));
+        }
+    }
+
+    #[test]
+    fn max_age_is_checked_at_build() {
+        for days in [0, 366] {
+            let e = AbuseIpdb::default()
+                .max_age_in_days(days)
+                .into_builder()
+                .api_key("k".into())
+                .build()
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.to_string().contains("`max_age_in_days`"), "{e}");
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The `[enrichers.<id>]` table of a `type = "abuseipdb"` enricher.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use vowguard_core::{RateLimit, SecretRef};
 use vowguard_enrich::{CacheOptions, LimitsConfig, ProviderLimits};
 use vowguard_http::HttpOptions;
 
+use crate::client::{AbuseIpdb, AbuseIpdbBuilder};
 use crate::encode::MAX_AGE_IN_DAYS;
 
 /// Where the AbuseIPDB API lives unless `base_url` says otherwise.
@@ -38,6 +40,7 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AbuseIpdbConfig {
     /// API base URL, default [`DEFAULT_BASE_URL`] (tests point it at a mock).
     #[serde(default)]
@@ -78,6 +81,22 @@ impl AbuseIpdbConfig {
     /// The limits in force: [`DEFAULT_LIMITS`] with the configured overrides.
     pub fn limits(&self) -> ProviderLimits {
         self.limits.resolve(DEFAULT_LIMITS)
+    }
+
+    /// The builder this table describes, with `api_key` the resolved `api_key`.
+    pub fn into_builder(self, api_key: SecretString) -> AbuseIpdbBuilder {
+        let limits = self.limits();
+        let builder = AbuseIpdb::default()
+            .max_age_in_days(self.max_age_in_days)
+            .into_builder()
+            .api_key(api_key)
+            .cache(self.cache)
+            .limits(limits)
+            .http(self.http);
+        match self.base_url {
+            Some(url) => builder.base_url(url),
+            None => builder,
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! and adds a [`ThreatIntel`](vowguard_core::ThreatIntel) to the event's enrichment
-//! ([`parse_check`], a pure function):
+//! (`parse_check`, a pure function):
 //!
 //! * verdict from `abuseConfidenceScore`: `>= 75` malicious, `>= 25` suspicious, below that
 //!   benign; the score is the confidence score. AbuseIPDB answers for every public address,
@@ -26,9 +26,14 @@
 //! limited by [`DEFAULT_LIMITS`] (2 s each, 4 at once, 1/s with bursts of 10), and an
 //! error marks the event "not enriched by abuseipdb" without delaying it.
 //!
-//! Answers map onto [`vowguard_core::Error`] in one function, [`response_error`]: 429 is
+//! Build it in code with [`AbuseIpdb::builder`] (the resolved key passed directly), or
+//! from the `[enrichers.<id>]` table with [`AbuseIpdbConfig::into_builder`]; the plumbing
+//! (client, key, answer cap, cache, limits, 429 pause) is
+//! [`vowguard_enrich::IntelProvider`]'s.
+//!
+//! Answers map onto [`vowguard_core::Error`] in one place ([`vowguard_enrich::answer_error`]): 429 is
 //! `RateLimited` with `Retry-After` (and the provider makes no request until it has passed,
-//! at most [`MAX_RATE_LIMIT_PAUSE`]), 5xx retryable, 401/403 `Unauthorized`, 422 and other
+//! at most [`vowguard_enrich::QuotaPause::MAX_PAUSE`]), 5xx retryable, 401/403 `Unauthorized`, 422 and other
 //! 4xx `Rejected`, with AbuseIPDB's `errors[].detail`. The API key never appears in `Debug`
 //! output or errors.
 
@@ -40,14 +45,18 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Enricher, Error};
 
-pub use client::{
-    AbuseIpdbProvider, DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE, enricher, response_error,
-};
+pub use client::{AbuseIpdb, AbuseIpdbBuilder, AbuseIpdbEnricher, AbuseIpdbProvider};
 pub use config::{AbuseIpdbConfig, DEFAULT_BASE_URL, DEFAULT_LIMITS};
 pub use encode::{
     CATEGORIES, MALICIOUS_SCORE, MAX_AGE_IN_DAYS, MAX_CATEGORIES, PROVIDER, SUSPICIOUS_SCORE,
-    category_name, check_url, error_reason, parse_check, verdict_for,
 };
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{category_name, check_url, error_reason, parse_check, verdict_for};
+}
 
 /// The connector kind, as written in `type = "abuseipdb"`.
 pub const KIND: &str = "abuseipdb";
@@ -63,12 +72,10 @@ vowguard_core::inventory::submit! {
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Enricher>, Error> {
     let config: AbuseIpdbConfig = ctx.parse(table)?;
     let api_key = ctx.secret("api_key", &config.api_key)?;
-    let provider = AbuseIpdbProvider::new(&config, &api_key)
-        .map_err(|e| e.with_component(ctx.id))?
-        .with_component(ctx.id);
-    Ok(Arc::new(vowguard_enrich::ThreatEnricher::new(
-        provider,
-        config.cache,
-        config.limits(),
-    )))
+    let enricher = config
+        .into_builder(api_key)
+        .id(ctx.id)
+        .build()
+        .map_err(|e| e.with_component(ctx.id))?;
+    Ok(Arc::new(enricher))
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use vowguard_abuseipdb::{AbuseIpdbConfig, AbuseIpdbProvider, KIND, enricher};
+use vowguard_abuseipdb::{AbuseIpdbConfig, AbuseIpdbProvider, KIND};
 use vowguard_core::secrecy::SecretString;
 use vowguard_core::{
     BuildContext, Builder, Category, Enricher, ErrorKind, Event, Role, SecretMap, SecretRef,
@@ -35,7 +35,7 @@ fn key() -> SecretString {
 }
 
 fn build(server: &MockServer) -> ThreatEnricher<AbuseIpdbProvider> {
-    enricher(&config(server), &key()).unwrap()
+    config(server).into_builder(key()).build().unwrap()
 }
 
 fn event(ip: &str) -> Event {
@@ -294,7 +294,7 @@ async fn slow_answers_time_out() {
     .await;
     let mut c = config(&server);
     c.limits.timeout_ms = Some(150);
-    let e = enricher(&c, &key()).unwrap();
+    let e = c.into_builder(key()).build().unwrap();
     assert!(e.timeout() < Duration::from_secs(1));
     let err = e.enrich(&event("203.0.113.7")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);

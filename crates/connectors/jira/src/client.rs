@@ -14,8 +14,9 @@ use tokio::sync::Mutex;
 use vowguard_core::{
     Error, ErrorKind, Redactor, SnapshotFile, TicketDraft, TicketRef, TicketSystem, TicketUpdate,
 };
-use vowguard_http::reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
-use vowguard_http::reqwest::{Client, Method, StatusCode, Url};
+use vowguard_http::reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use vowguard_http::reqwest::{Client, Method, Url};
+use vowguard_http::{Answer, Exchange};
 
 use crate::config::{JiraConfig, PriorityNames};
 use crate::encode::{self, IssueTemplate};
@@ -28,7 +29,8 @@ pub struct JiraTickets {
     base: Url,
     authorization: HeaderValue,
     client: Client,
-    redactor: Redactor,
+    /// Send, read (capped), classify; holds the redactor of the token and credentials.
+    exchange: Exchange,
     template: IssueTemplate,
     priorities: Option<PriorityNames>,
     resolve_transition: String,
@@ -64,10 +66,12 @@ impl JiraTickets {
             base: config.base_url(&prefix)?,
             authorization,
             client: vowguard_http::build_client(&config.http)?,
-            redactor: Redactor::new()
-                .secret(api_token)
-                .text(&encoded)
-                .text(&credentials),
+            exchange: Exchange::new().with_redactor(
+                Redactor::new()
+                    .secret(api_token)
+                    .text(&encoded)
+                    .text(&credentials),
+            ),
             template: IssueTemplate {
                 project: config.project.clone(),
                 issue_type: config.issue_type.clone(),
@@ -140,15 +144,8 @@ impl JiraTickets {
                 .map_err(|e| Error::encode(format!("{what}: cannot encode the body: {e}")))?;
             request = request.header(CONTENT_TYPE, "application/json").body(bytes);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body =
-            vowguard_http::read_capped(response, vowguard_http::MAX_RESPONSE_BYTES, what).await?;
-        map_response(status, &headers, &String::from_utf8_lossy(&body), what)
+        let answer = self.exchange.send(request, what).await?;
+        map_response(&self.exchange, &answer, what)
     }
 
     async fn search(&self, label: &str) -> Result<Option<String>, Error> {
@@ -379,7 +376,9 @@ impl TicketSystem for JiraTickets {
     /// with the fingerprint label; else creates one (see [`crate::state`] for what happens
     /// after an answer that leaves the outcome unknown).
     async fn open(&self, draft: &TicketDraft) -> Result<TicketRef, Error> {
-        self.redactor.result(self.open_locked(draft).await)
+        self.exchange
+            .redactor()
+            .result(self.open_locked(draft).await)
     }
 
     /// Adds an ADF comment: `[time] author`, then the text.
@@ -394,18 +393,22 @@ impl TicketSystem for JiraTickets {
                 .await
         }
         .await;
-        self.redactor.result(result)
+        self.exchange.redactor().result(result)
     }
 
     /// Does nothing when the issue's status is already in the Done category; else comments
     /// `Resolved: <note>` and applies the transition named `resolve_transition`.
     async fn resolve(&self, ticket: &TicketRef, note: &str) -> Result<(), Error> {
-        self.redactor.result(self.resolve_inner(ticket, note).await)
+        self.exchange
+            .redactor()
+            .result(self.resolve_inner(ticket, note).await)
     }
 
     /// Checks the credentials (`GET /rest/api/3/myself`) and the project.
     async fn healthcheck(&self) -> Result<(), Error> {
-        self.redactor.result(self.healthcheck_inner().await)
+        self.exchange
+            .redactor()
+            .result(self.healthcheck_inner().await)
     }
 }
 
@@ -448,12 +451,12 @@ fn checked_key(key: &str) -> Result<&str, Error> {
 /// Maps Jira's answer: 2xx is the parsed JSON body (`Null` when empty); anything else an
 /// error (429/5xx retryable with `Retry-After`, 401/403 unauthorized, other 4xx rejected)
 /// carrying Jira's `errorMessages` and `errors`.
-pub fn map_response(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
+pub(crate) fn map_response(
+    exchange: &Exchange,
+    answer: &Answer,
     what: &str,
 ) -> Result<Value, Error> {
+    let (status, body) = (answer.status, answer.body.as_str());
     if status.is_success() {
         if body.trim().is_empty() {
             return Ok(Value::Null);
@@ -468,10 +471,8 @@ pub fn map_response(
     let reason = serde_json::from_str::<Value>(body)
         .ok()
         .as_ref()
-        .and_then(vendor_reason)
-        .unwrap_or_else(|| body.to_owned());
-    vowguard_http::classify_status(status, headers, what, &reason)?;
-    Err(Error::internal(format!("{what}: unexpected HTTP {status}")))
+        .and_then(vendor_reason);
+    Err(exchange.failure(answer, what, reason))
 }
 
 /// `message; message; field: message` from a Jira error body.
@@ -499,9 +500,25 @@ fn vendor_reason(body: &Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use vowguard_http::reqwest::header::RETRY_AFTER;
+    use vowguard_http::reqwest::StatusCode;
+    use vowguard_http::reqwest::header::{HeaderMap, RETRY_AFTER};
 
     use super::*;
+
+    fn map_response(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &str,
+        what: &str,
+    ) -> Result<Value, Error> {
+        let answer = Answer {
+            status,
+            headers: headers.clone(),
+            body: body.to_owned(),
+            truncated: false,
+        };
+        super::map_response(&Exchange::new(), &answer, what)
+    }
 
     #[test]
     fn maps_answers() {

@@ -1,195 +1,178 @@
-//! The MISP calls: attribute search and sightings.
+//! [`Misp`]: what the MISP enricher does differently from the other threat-intelligence
+//! providers (a `POST /attributes/restSearch` per indicator, the key in `Authorization`,
+//! "Nothing found" 404s as unknown, sightings after a hit); the rest is
+//! [`IntelProvider`]'s.
 
-use std::fmt;
-use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
-use vowguard_core::{Error, Redactor, ThreatIntel};
-use vowguard_enrich::{Indicator, IndicatorKind, ReputationProvider, ThreatEnricher};
-use vowguard_http::reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
-use vowguard_http::reqwest::{Client, StatusCode, Url};
-
-use crate::config::MispConfig;
-use crate::encode::{
-    PROVIDER, intel_from_attributes, parse_attributes, search_body, sighting_body,
+use vowguard_core::{Error, ThreatIntel};
+use vowguard_enrich::{
+    Indicator, IntelApi, IntelBuilder, IntelProvider, IntelVendor, ProviderLimits, ThreatEnricher,
 };
+use vowguard_http::Answer;
+use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
+use vowguard_http::reqwest::{RequestBuilder, StatusCode, Url};
 
-/// The MISP enricher: [`MispProvider`] behind the shared cache and limits.
-pub type MispEnricher = ThreatEnricher<MispProvider>;
+use crate::KIND;
+use crate::config::DEFAULT_LIMITS;
+use crate::encode::{intel_from_attributes, parse_attributes, search_body, sighting_body};
 
-/// Looks indicators up in MISP with `POST /attributes/restSearch`.
-pub struct MispProvider {
-    client: Client,
-    search_url: Url,
-    sightings_url: Url,
-    origin: String,
-    headers: HeaderMap,
-    redactor: Redactor,
+/// The MISP vendor and its settings: which attributes count and whether hits are
+/// reported back as sightings.
+///
+/// ```no_run
+/// use vowguard_core::secrecy::SecretString;
+/// use vowguard_misp::Misp;
+///
+/// # fn main() -> Result<(), vowguard_core::Error> {
+/// let enricher = Misp::default()
+///     .to_ids_only(true)
+///     .report_sightings(true)
+///     .into_builder()
+///     .base_url("https://misp.example.org")
+///     .api_key(SecretString::from("misp-automation-key"))
+///     .id("intel")
+///     .build()?;
+/// # let _ = enricher;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Misp {
     to_ids_only: bool,
     benign_tags: Vec<String>,
     report_sightings: bool,
 }
 
-impl fmt::Debug for MispProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MispProvider")
-            .field("origin", &self.origin)
-            .field("to_ids_only", &self.to_ids_only)
-            .field("benign_tags", &self.benign_tags)
-            .field("report_sightings", &self.report_sightings)
-            .finish_non_exhaustive()
+impl Default for Misp {
+    /// Every attribute counts, `false-positive` marks a known false positive, no
+    /// sightings.
+    fn default() -> Self {
+        Self {
+            to_ids_only: false,
+            benign_tags: vec!["false-positive".to_owned()],
+            report_sightings: false,
+        }
     }
 }
 
-fn endpoint(base: &str, path: &str) -> Result<Url, Error> {
+/// Builds a MISP enricher ([`Misp::builder`]); its base URL (the `url` key) is required.
+pub type MispBuilder = IntelBuilder<Misp>;
+/// The MISP provider: [`IntelProvider`] with the [`Misp`] vendor.
+pub type MispProvider = IntelProvider<Misp>;
+/// The MISP enricher: the provider behind its cache and limits.
+pub type MispEnricher = ThreatEnricher<MispProvider>;
+
+impl Misp {
+    /// A builder with the default settings; set at least [`IntelBuilder::base_url`] and
+    /// [`IntelBuilder::api_key`].
+    pub fn builder() -> MispBuilder {
+        IntelBuilder::new(Self::default())
+    }
+
+    /// Ask MISP only for attributes flagged `to_ids`.
+    pub fn to_ids_only(mut self, yes: bool) -> Self {
+        self.to_ids_only = yes;
+        self
+    }
+
+    /// Tags (case-insensitive) that mark an attribute as a known false positive.
+    pub fn benign_tags(mut self, tags: Vec<String>) -> Self {
+        self.benign_tags = tags;
+        self
+    }
+
+    /// After a hit, report a sighting (`POST /sightings/add`), fire-and-forget.
+    pub fn report_sightings(mut self, yes: bool) -> Self {
+        self.report_sightings = yes;
+        self
+    }
+
+    /// A builder for these settings.
+    pub fn into_builder(self) -> MispBuilder {
+        IntelBuilder::new(self)
+    }
+}
+
+fn endpoint(base: &Url, path: &str) -> Result<Url, Error> {
     vowguard_http::parse_url(
         "url",
-        &format!("{}/{path}", base.trim().trim_end_matches('/')),
+        &format!("{}/{path}", base.as_str().trim_end_matches('/')),
     )
 }
 
-impl MispProvider {
-    /// A provider for `config` with the resolved `api_key`.
-    #[allow(
-        clippy::needless_pass_by_value,
-        reason = "ownership of the secret moves into the provider (zeroized on drop)"
-    )]
-    pub fn new(config: &MispConfig, api_key: SecretString) -> Result<Self, Error> {
-        let search_url = endpoint(&config.url, "attributes/restSearch")?;
-        let sightings_url = endpoint(&config.url, "sightings/add")?;
-        if api_key.expose_secret().trim().is_empty() {
-            return Err(Error::config("`api_key`: the MISP API key is empty"));
-        }
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            AUTHORIZATION,
-            vowguard_http::sensitive_header(api_key.expose_secret().trim())?,
-        );
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Ok(Self {
-            client: vowguard_http::build_client(&config.http)?,
-            origin: vowguard_http::origin(&search_url),
-            search_url,
-            sightings_url,
-            headers,
-            redactor: Redactor::new().secret(&api_key),
-            to_ids_only: config.to_ids_only,
-            benign_tags: config.benign_tags.clone(),
-            report_sightings: config.report_sightings,
-        })
+impl IntelVendor for Misp {
+    const KIND: &'static str = KIND;
+    const NAME: &'static str = "MISP";
+    /// A MISP instance is your own: no default.
+    const DEFAULT_BASE_URL: Option<&'static str> = None;
+    const BASE_URL_FIELD: &'static str = "url";
+    const API_KEY: Option<(HeaderName, &'static str)> = Some((AUTHORIZATION, "api_key"));
+    const DEFAULT_LIMITS: ProviderLimits = DEFAULT_LIMITS;
+    /// MISP sends no quota; a 429 without `Retry-After` pauses the default 60 s.
+    const DEFAULT_RETRY_AFTER: Option<Duration> = None;
+
+    /// `MISP attribute search at {origin}` (the indicator is in the request body, not the
+    /// message).
+    fn what(&self, _indicator: &Indicator, origin: &str) -> String {
+        format!("MISP attribute search at {origin}")
     }
 
-    /// The whole enricher: this provider with the config's cache and limits.
-    pub fn enricher(config: &MispConfig, api_key: SecretString) -> Result<MispEnricher, Error> {
-        let provider = Self::new(config, api_key)?;
-        Ok(ThreatEnricher::new(
-            provider,
-            config.cache,
-            config.provider_limits(),
+    fn request(&self, api: &IntelApi, indicator: &Indicator) -> Result<RequestBuilder, Error> {
+        Ok(api
+            .post(endpoint(api.base(), "attributes/restSearch")?)
+            .header(CONTENT_TYPE, "application/json")
+            .body(search_body(indicator, self.to_ids_only)))
+    }
+
+    /// The body as it is (MISP's errors are short JSON documents).
+    fn error_reason(&self, _body: &str) -> Option<String> {
+        None
+    }
+
+    /// 404 "Nothing found" / "No matches" (older MISP) is no attributes.
+    fn unknown(&self, answer: &Answer) -> bool {
+        answer.status == StatusCode::NOT_FOUND
+            && (answer.body.contains("Nothing found") || answer.body.contains("No matches"))
+    }
+
+    /// Malformed JSON is rejected.
+    fn parse(&self, body: &str, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+        let attributes = parse_attributes(body.as_bytes())?;
+        Ok(intel_from_attributes(
+            &attributes,
+            indicator,
+            &self.benign_tags,
         ))
     }
 
-    /// Maps one restSearch answer onto attributes or an [`Error`]: 2xx parsed (malformed
-    /// JSON rejected), 404 "Nothing found" / "No matches" (older MISP) is no attributes,
-    /// 429/5xx/408 retryable with `Retry-After`, 401/403 unauthorized, other 4xx rejected.
-    fn interpret(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Vec<crate::encode::Attribute>, Error> {
-        let text = self
-            .redactor
-            .redact(&String::from_utf8_lossy(body))
-            .into_owned();
-        let what = format!("MISP attribute search at {}", self.origin);
-        if status == StatusCode::NOT_FOUND
-            && (text.contains("Nothing found") || text.contains("No matches"))
-        {
-            return Ok(Vec::new());
+    /// With `report_sightings`, posts a sighting in the background; its failure is logged
+    /// at debug level (redacted) and never fails the enrichment.
+    fn after_hit(&self, api: &IntelApi, indicator: &Indicator) {
+        if !self.report_sightings {
+            return;
         }
-        vowguard_http::classify_status(status, headers, &what, &text)?;
-        parse_attributes(body).map_err(|e| self.redactor.error(e))
-    }
-
-    fn spawn_sighting(&self, indicator: &Indicator) {
-        let request = self
-            .client
-            .post(self.sightings_url.clone())
-            .headers(self.headers.clone())
-            .body(sighting_body(indicator));
-        let origin = self.origin.clone();
-        let kind = indicator.kind.clone();
-        let redactor = self.redactor.clone();
+        let Ok(url) = endpoint(api.base(), "sightings/add") else {
+            return;
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let request = api
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(sighting_body(indicator));
+        let exchange = api.exchange().clone();
+        let what = format!("MISP sighting at {}", api.origin());
+        let kind = indicator.kind.clone();
         runtime.spawn(async move {
-            let what = format!("MISP sighting at {origin}");
-            let result = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    let body = response.text().await.unwrap_or_default();
-                    vowguard_http::classify_status(status, &headers, &what, &body)
-                }
-                Err(e) => Err(vowguard_http::transport_error(e, &what)),
-            };
-            match redactor.result(result) {
-                Ok(()) => tracing::debug!(indicator = %kind, "MISP sighting reported"),
+            match exchange.send_ok(request, &what, |_| None).await {
+                Ok(_) => tracing::debug!(indicator = %kind, "MISP sighting reported"),
                 Err(error) => {
                     tracing::debug!(indicator = %kind, error = %error, "MISP sighting failed");
                 }
             }
         });
     }
-}
-
-#[async_trait]
-impl ReputationProvider for MispProvider {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn supports(&self, _kind: &IndicatorKind) -> bool {
-        true
-    }
-
-    fn redactor(&self) -> &Redactor {
-        &self.redactor
-    }
-
-    async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
-        let what = format!("MISP attribute search at {}", self.origin);
-        let response = self
-            .client
-            .post(self.search_url.clone())
-            .headers(self.headers.clone())
-            .body(search_body(indicator, self.to_ids_only))
-            .send()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, &what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, &what))?;
-        let attributes = self.interpret(status, &headers, &body)?;
-        let intel = intel_from_attributes(&attributes, indicator, &self.benign_tags);
-        if intel.is_some() && self.report_sightings {
-            self.spawn_sighting(indicator);
-        }
-        Ok(intel)
-    }
-}
-
-/// Builds the enricher for the registry.
-pub(crate) fn build_enricher(
-    config: &MispConfig,
-    api_key: SecretString,
-) -> Result<Arc<MispEnricher>, Error> {
-    MispProvider::enricher(config, api_key).map(Arc::new)
 }

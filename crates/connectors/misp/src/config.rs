@@ -1,9 +1,12 @@
 //! The `[enrichers.<id>]` table of a `type = "misp"` enricher.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use vowguard_core::SecretRef;
 use vowguard_enrich::{CacheOptions, LimitsConfig, ProviderLimits};
 use vowguard_http::HttpOptions;
+
+use crate::client::{Misp, MispBuilder};
 
 /// The MISP enricher's default limits: 2000 ms per lookup, 8 concurrent lookups, no rate
 /// limit (a MISP instance is usually your own).
@@ -24,6 +27,7 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(2_000, 8, None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MispConfig {
     /// Base URL of the MISP instance, e.g. `https://misp.example.org` (a path prefix is
     /// kept; tests point it at a mock).
@@ -76,5 +80,20 @@ impl MispConfig {
     /// The effective per-lookup limits.
     pub fn provider_limits(&self) -> ProviderLimits {
         self.limits.resolve(DEFAULT_LIMITS)
+    }
+
+    /// The builder this table describes, with `api_key` the resolved `api_key`.
+    pub fn into_builder(self, api_key: SecretString) -> MispBuilder {
+        let limits = self.provider_limits();
+        Misp::default()
+            .to_ids_only(self.to_ids_only)
+            .benign_tags(self.benign_tags)
+            .report_sightings(self.report_sightings)
+            .into_builder()
+            .base_url(self.url)
+            .api_key(api_key)
+            .cache(self.cache)
+            .limits(limits)
+            .http(self.http)
     }
 }

@@ -14,7 +14,7 @@ use vowguard_core::{
     Severity, Verdict,
 };
 use vowguard_enrich::{Indicator, IndicatorKind, LimitsConfig, ReputationProvider};
-use vowguard_misp::{MispConfig, MispEnricher, MispProvider};
+use vowguard_misp::{MispConfig, MispEnricher};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -31,7 +31,10 @@ fn config(server: &MockServer) -> MispConfig {
 }
 
 fn enricher_with(c: &MispConfig) -> MispEnricher {
-    MispProvider::enricher(c, SecretString::from(KEY)).unwrap()
+    c.clone()
+        .into_builder(SecretString::from(KEY))
+        .build()
+        .unwrap()
 }
 
 fn enricher(server: &MockServer) -> MispEnricher {
@@ -338,7 +341,7 @@ async fn rate_limited_with_retry_after() {
     let server = MockServer::start().await;
     search()
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "30"))
-        .expect(2)
+        .expect(1)
         .mount(&server)
         .await;
     let e = enricher(&server);
@@ -346,8 +349,14 @@ async fn rate_limited_with_retry_after() {
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert!(err.is_retryable());
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
-    // errors are not cached: the next event asks again
-    e.enrich(&ip_event()).await.unwrap_err();
+    // Like every threat-intel provider, MISP is not asked again before its Retry-After has
+    // passed: the next event fails fast, without a request, still rate-limited.
+    let err = e.enrich(&ip_event()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert!(
+        err.retry_after()
+            .is_some_and(|d| d <= Duration::from_secs(30))
+    );
 }
 
 #[tokio::test]
@@ -582,7 +591,10 @@ async fn registered_and_built_from_config() {
     let threat = enricher.enrich(&ip_event()).await.unwrap().threat.unwrap();
     assert_eq!(threat.verdict, Verdict::Malicious);
     let debug = format!("{enricher:?}");
-    assert!(debug.contains("MispProvider"), "{debug}");
+    assert!(
+        debug.contains("IntelProvider") && debug.contains("Misp {"),
+        "{debug}"
+    );
     assert!(!debug.contains(KEY), "{debug}");
 }
 
@@ -693,10 +705,24 @@ async fn api_key_never_in_debug_errors_or_logs() {
 #[test]
 fn empty_key_and_bad_url_refused() {
     let mut c = MispConfig::new("https://misp.example", SecretRef::Env("X".into()));
-    let err = MispProvider::new(&c, SecretString::from("  ")).unwrap_err();
+    let err = c
+        .clone()
+        .into_builder(SecretString::from("  "))
+        .build_provider()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("`api_key`"), "{err}");
     c.url = "not a url".into();
-    let err = MispProvider::new(&c, SecretString::from(KEY)).unwrap_err();
+    let err = c
+        .into_builder(SecretString::from(KEY))
+        .build_provider()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("`url`"), "{err}");
     assert!(!err.to_string().contains(KEY));
+    let err = vowguard_misp::Misp::builder()
+        .api_key(SecretString::from(KEY))
+        .build_provider()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "`url`: is required");
 }

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use vowguard_core::{Enricher, SecretRef};
-use vowguard_misp::{MispConfig, MispProvider};
+use vowguard_core::Enricher;
 use vowguard_testkit::enricher_suite::{self, HttpEnricherHarness};
 use wiremock::ResponseTemplate;
 
@@ -16,10 +15,12 @@ impl HttpEnricherHarness for Misp {
     }
 
     fn build(&self, base_url: &str) -> Arc<dyn Enricher> {
-        let config = MispConfig::new(base_url.to_owned(), SecretRef::Env("MISP_API_KEY".into()));
-        Arc::new(
-            MispProvider::enricher(&config, SecretString::from(self.secret().to_owned())).unwrap(),
-        )
+        let enricher = vowguard_misp::Misp::builder()
+            .base_url(base_url)
+            .api_key(SecretString::from(self.secret().to_owned()))
+            .build()
+            .unwrap();
+        Arc::new(enricher)
     }
 
     fn refuse_key(&self, secret: &str) -> ResponseTemplate {

@@ -1,87 +1,56 @@
-//! The call: `GET /api/v1/indicators/{type}/{value}/general`, and the one function that
-//! maps every OTX answer onto a vowguard [`Error`] (or onto "unknown" for a 404).
+//! [`Otx`]: what the OTX enricher does differently from the other threat-intelligence
+//! providers (the request `GET /api/v1/indicators/{type}/{value}/general`, the API key in
+//! `X-OTX-API-KEY`, the answer parsed by `parse_general`); the rest is
+//! [`IntelProvider`]'s.
 
-use std::fmt;
 use std::net::IpAddr;
-use std::time::Duration;
 
-use async_trait::async_trait;
-use secrecy::SecretString;
-use vowguard_core::{Error, ErrorKind, Redactor, ThreatIntel};
+use vowguard_core::{Error, ThreatIntel};
 use vowguard_enrich::{
-    ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
+    Indicator, IndicatorKind, IntelApi, IntelBuilder, IntelProvider, IntelVendor, ProviderLimits,
+    ThreatEnricher,
 };
-use vowguard_http::classify_status;
-use vowguard_http::reqwest::StatusCode;
-use vowguard_http::reqwest::header::{HeaderMap, HeaderName};
+use vowguard_http::reqwest::RequestBuilder;
+use vowguard_http::reqwest::header::HeaderName;
 
 use crate::KIND;
-use crate::config::{DEFAULT_BASE_URL, OtxConfig};
+use crate::config::{DEFAULT_BASE_URL, DEFAULT_LIMITS};
 use crate::encode::{OtxType, error_reason, general_url, parse_general};
 
-/// How long a 429 pauses lookups when OTX sends no `Retry-After`.
-pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = QuotaPause::DEFAULT_PAUSE;
+/// The OTX vendor: no settings of its own beyond the shared ones of [`IntelBuilder`].
+///
+/// ```no_run
+/// use vowguard_core::secrecy::SecretString;
+/// use vowguard_otx::Otx;
+///
+/// # fn main() -> Result<(), vowguard_core::Error> {
+/// let enricher = Otx::builder()
+///     .api_key(SecretString::from("otx-api-key"))
+///     .id("otx")
+///     .build()?;
+/// # let _ = enricher;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Otx;
 
-/// The longest pause a 429 can impose.
-pub const MAX_RATE_LIMIT_PAUSE: Duration = QuotaPause::MAX_PAUSE;
+/// Builds an OTX enricher ([`Otx::builder`]).
+pub type OtxBuilder = IntelBuilder<Otx>;
+/// The OTX provider: [`IntelProvider`] with the [`Otx`] vendor.
+pub type OtxProvider = IntelProvider<Otx>;
+/// The OTX enricher: the provider behind its cache and limits.
+pub type OtxEnricher = ThreatEnricher<OtxProvider>;
 
-const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-otx-api-key");
-
-/// Looks IPs, domains, URLs and file hashes up in AlienVault OTX (see the crate docs). Wrap
-/// it in a [`ThreatEnricher`] (or use [`enricher`]) to enrich events.
-pub struct OtxProvider {
-    /// Client, base URL and the API key (marked sensitive; never printed).
-    api: KeyedApi,
-    component: String,
-    /// After a 429: no request until the pause has passed.
-    quota: QuotaPause,
-}
-
-impl fmt::Debug for OtxProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OtxProvider")
-            .field("component", &self.component)
-            .field("origin", &self.api.origin())
-            .finish_non_exhaustive()
-    }
-}
-
-impl OtxProvider {
-    /// A provider for `config`, authenticating with `api_key` (the resolved `api_key`).
-    pub fn new(config: &OtxConfig, api_key: &SecretString) -> Result<Self, Error> {
-        let api = KeyedApi::new(
-            config.base_url.as_deref(),
-            DEFAULT_BASE_URL,
-            API_KEY_HEADER,
-            api_key,
-            &config.http,
-        )?;
-        Ok(Self {
-            api,
-            component: KIND.to_owned(),
-            quota: QuotaPause::with_limits(DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE),
-        })
+impl Otx {
+    /// A builder with every default; set at least [`IntelBuilder::api_key`].
+    pub fn builder() -> OtxBuilder {
+        IntelBuilder::new(Self)
     }
 
-    /// Names the component (the config id) in errors; [`KIND`] unless set.
-    pub fn with_component(mut self, id: impl Into<String>) -> Self {
-        self.component = id.into();
-        self
-    }
-
-    fn pause(&self, error: &Error) {
-        if let Some(wait) = self.quota.record(error) {
-            tracing::warn!(
-                target: "vowguard::otx",
-                component = %self.component,
-                pause_secs = wait.as_secs(),
-                "OTX rate limit reached; no lookups until the pause ends"
-            );
-        }
-    }
-
-    async fn fetch(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
-        let kind = match indicator.kind {
+    fn otx_type(indicator: &Indicator) -> Result<OtxType, Error> {
+        Ok(match indicator.kind {
             IndicatorKind::Ip => {
                 let ip: IpAddr = indicator.value.trim().parse().map_err(|_| {
                     Error::invalid_input(format!(
@@ -94,101 +63,77 @@ impl OtxProvider {
             IndicatorKind::Domain => OtxType::for_domain(&indicator.value),
             IndicatorKind::Url => OtxType::Url,
             IndicatorKind::FileHash => OtxType::File,
-        };
-        // A URL may carry tokens in its query: errors name only the type.
-        let what = if kind == OtxType::Url {
-            format!("OTX url lookup at {}", self.api.origin())
-        } else {
-            format!(
-                "OTX {} lookup of {} at {}",
+        })
+    }
+}
+
+impl IntelVendor for Otx {
+    const KIND: &'static str = KIND;
+    const NAME: &'static str = "OTX";
+    const DEFAULT_BASE_URL: Option<&'static str> = Some(DEFAULT_BASE_URL);
+    const API_KEY: Option<(HeaderName, &'static str)> =
+        Some((HeaderName::from_static("x-otx-api-key"), "api_key"));
+    const DEFAULT_LIMITS: ProviderLimits = DEFAULT_LIMITS;
+
+    /// `OTX {type} lookup of {value} at {origin}`; a URL's value is left out.
+    fn what(&self, indicator: &Indicator, origin: &str) -> String {
+        if indicator.kind == IndicatorKind::Url {
+            return format!("OTX url lookup at {origin}");
+        }
+        match Self::otx_type(indicator) {
+            Ok(kind) => format!(
+                "OTX {} lookup of {} at {origin}",
                 kind.as_str(),
-                indicator.value,
-                self.api.origin()
-            )
-        };
-        self.quota.check(&what, "OTX asked to slow down")?;
-        let url = general_url(self.api.base(), kind, &indicator.value)?;
-        let ApiResponse {
-            status,
-            headers,
-            body,
-        } = self.api.get(url, &what).await?;
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
+                indicator.value
+            ),
+            Err(_) => format!("OTX {} lookup at {origin}", indicator.kind),
         }
-        if !status.is_success() {
-            let error = response_error(status, &headers, &what, &body);
-            self.pause(&error);
-            return Err(error);
-        }
-        parse_general(&body, &indicator.value)
-    }
-}
-
-/// Maps a non-2xx OTX answer other than 404 (which is "unknown") onto an [`Error`]: 429
-/// `RateLimited` with `Retry-After` (60 s when absent); 5xx / 408 retryable; 401 / 403
-/// (an invalid key) `Unauthorized`; other 4xx (`400` for a malformed indicator) `Rejected`.
-/// The message carries OTX's `detail`.
-pub fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
-    let reason = error_reason(body);
-    let Err(error) = classify_status(status, headers, what, &reason) else {
-        return Error::internal(format!("{what}: HTTP {status} is not an error"));
-    };
-    if error.kind() == ErrorKind::RateLimited && error.retry_after().is_none() {
-        return error.with_retry_after(DEFAULT_RATE_LIMIT_PAUSE);
-    }
-    error
-}
-
-#[async_trait]
-impl ReputationProvider for OtxProvider {
-    fn name(&self) -> &'static str {
-        KIND
     }
 
-    fn redactor(&self) -> &Redactor {
-        self.api.redactor()
+    fn request(&self, api: &IntelApi, indicator: &Indicator) -> Result<RequestBuilder, Error> {
+        let kind = Self::otx_type(indicator)?;
+        Ok(api.get(general_url(api.base(), kind, &indicator.value)?))
     }
 
-    /// IP addresses, domains and host names, URLs and file hashes.
-    fn supports(&self, kind: &IndicatorKind) -> bool {
-        matches!(
-            kind,
-            IndicatorKind::Ip
-                | IndicatorKind::Domain
-                | IndicatorKind::Url
-                | IndicatorKind::FileHash
-        )
+    /// OTX's `detail`.
+    fn error_reason(&self, body: &str) -> Option<String> {
+        Some(error_reason(body))
     }
 
-    async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
-        self.fetch(indicator)
-            .await
-            .map_err(|e| e.with_component(self.component.clone()))
+    fn parse(&self, body: &str, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+        parse_general(body, &indicator.value)
     }
-}
-
-/// An enricher for `config`: an [`OtxProvider`] behind the cache and limits the config asks
-/// for. This is what `type = "otx"` builds.
-pub fn enricher(
-    config: &OtxConfig,
-    api_key: &SecretString,
-) -> Result<ThreatEnricher<OtxProvider>, Error> {
-    let provider = OtxProvider::new(config, api_key)?;
-    Ok(ThreatEnricher::new(provider, config.cache, config.limits()))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use vowguard_core::ErrorKind;
+    use vowguard_enrich::{QuotaPause, answer_error};
+    use vowguard_http::reqwest::StatusCode;
+    use vowguard_http::reqwest::header::{HeaderMap, HeaderValue};
+    use vowguard_http::{Answer, Exchange};
+
     use super::*;
-    use vowguard_http::reqwest::header::HeaderValue;
+
+    fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
+        let answer = Answer {
+            status,
+            headers: headers.clone(),
+            body: body.to_owned(),
+            truncated: false,
+        };
+        let exchange = Exchange::new().with_default_retry_after(QuotaPause::DEFAULT_PAUSE);
+        answer_error(&Otx, &exchange, &answer, what)
+    }
 
     #[test]
     fn maps_statuses() {
         let none = HeaderMap::new();
         let e = response_error(StatusCode::TOO_MANY_REQUESTS, &none, "lookup", "");
         assert_eq!(e.kind(), ErrorKind::RateLimited);
-        assert_eq!(e.retry_after(), Some(DEFAULT_RATE_LIMIT_PAUSE));
+        assert_eq!(e.retry_after(), Some(QuotaPause::DEFAULT_PAUSE));
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("7"));
         let e = response_error(StatusCode::TOO_MANY_REQUESTS, &h, "lookup", "");

@@ -1,9 +1,12 @@
 //! The `[enrichers.<id>]` table of a `type = "otx"` enricher.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use vowguard_core::{RateLimit, SecretRef};
 use vowguard_enrich::{CacheOptions, LimitsConfig, ProviderLimits};
 use vowguard_http::HttpOptions;
+
+use crate::client::{Otx, OtxBuilder};
 
 /// Where the OTX API lives unless `base_url` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://otx.alienvault.com";
@@ -35,6 +38,7 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct OtxConfig {
     /// API base URL, default [`DEFAULT_BASE_URL`] (tests point it at a mock).
     #[serde(default)]
@@ -67,6 +71,20 @@ impl OtxConfig {
     /// The limits in force: [`DEFAULT_LIMITS`] with the configured overrides.
     pub fn limits(&self) -> ProviderLimits {
         self.limits.resolve(DEFAULT_LIMITS)
+    }
+
+    /// The builder this table describes, with `api_key` the resolved `api_key`.
+    pub fn into_builder(self, api_key: SecretString) -> OtxBuilder {
+        let limits = self.limits();
+        let builder = Otx::builder()
+            .api_key(api_key)
+            .cache(self.cache)
+            .limits(limits)
+            .http(self.http);
+        match self.base_url {
+            Some(url) => builder.base_url(url),
+            None => builder,
+        }
     }
 }
 

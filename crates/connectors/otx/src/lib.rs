@@ -11,7 +11,7 @@
 //! (`example.org`) and `hostname` for longer ones (`login.example.org`), `url` for URLs (the
 //! URL percent-encoded as one path segment) and `file` for MD5 / SHA-1 / SHA-256 hashes.
 //!
-//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) ([`parse_general`], a
+//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) (`parse_general`, a
 //! pure function):
 //!
 //! * `validation` entries (OTX whitelists) -> **benign**, score 0, whatever pulses mention
@@ -27,7 +27,11 @@
 //! cached (1 h, unknown 10 min) and lookups limited by [`DEFAULT_LIMITS`] (3 s each, 4 at
 //! once, 10/s with bursts of 20).
 //!
-//! Answers map onto [`vowguard_core::Error`] in one function, [`response_error`]: 429
+//! Build it in code with [`Otx::builder`] (the resolved API key passed directly), or from
+//! the `[enrichers.<id>]` table with [`OtxConfig::into_builder`]; the plumbing (client,
+//! key, answer cap, cache, limits, 429 pause) is [`vowguard_enrich::IntelProvider`]'s.
+//!
+//! Answers map onto [`vowguard_core::Error`] in one place ([`vowguard_enrich::answer_error`]): 429
 //! `RateLimited` with `Retry-After` (60 s when absent; the provider makes no request until
 //! it has passed), 5xx retryable, 401/403 `Unauthorized`, other 4xx `Rejected`, with OTX's
 //! `detail`. The API key never appears in `Debug` output or errors.
@@ -40,14 +44,18 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Enricher, Error};
 
-pub use client::{
-    DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE, OtxProvider, enricher, response_error,
-};
+pub use client::{Otx, OtxBuilder, OtxEnricher, OtxProvider};
 pub use config::{DEFAULT_BASE_URL, DEFAULT_LIMITS, OtxConfig};
-pub use encode::{
-    MALICIOUS_PULSES, MAX_ACTORS, MAX_CATEGORIES, OtxType, PROVIDER, category, error_reason,
-    general_url, parse_general, verdict_for,
-};
+pub use encode::{MALICIOUS_PULSES, MAX_ACTORS, MAX_CATEGORIES, PROVIDER};
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{
+        OtxType, category, error_reason, general_url, parse_general, verdict_for,
+    };
+}
 
 /// The connector kind, as written in `type = "otx"`.
 pub const KIND: &str = "otx";
@@ -63,12 +71,10 @@ vowguard_core::inventory::submit! {
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Enricher>, Error> {
     let config: OtxConfig = ctx.parse(table)?;
     let api_key = ctx.secret("api_key", &config.api_key)?;
-    let provider = OtxProvider::new(&config, &api_key)
-        .map_err(|e| e.with_component(ctx.id))?
-        .with_component(ctx.id);
-    Ok(Arc::new(vowguard_enrich::ThreatEnricher::new(
-        provider,
-        config.cache,
-        config.limits(),
-    )))
+    let enricher = config
+        .into_builder(api_key)
+        .id(ctx.id)
+        .build()
+        .map_err(|e| e.with_component(ctx.id))?;
+    Ok(Arc::new(enricher))
 }

@@ -9,7 +9,7 @@ use vowguard_core::{
     Severity, Verdict,
 };
 use vowguard_enrich::ThreatEnricher;
-use vowguard_otx::{KIND, OtxConfig, OtxProvider, enricher};
+use vowguard_otx::{KIND, OtxConfig, OtxProvider};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -58,7 +58,7 @@ fn key() -> SecretString {
 }
 
 fn build(server: &MockServer) -> ThreatEnricher<OtxProvider> {
-    enricher(&config(server), &key()).unwrap()
+    config(server).into_builder(key()).build().unwrap()
 }
 
 fn event(ip: &str) -> Event {
@@ -318,7 +318,9 @@ async fn slow_answers_time_out() {
     .await;
     let mut c = config(&server);
     c.limits.timeout_ms = Some(150);
-    let err = enricher(&c, &key())
+    let err = c
+        .into_builder(key())
+        .build()
         .unwrap()
         .enrich(&event("203.0.113.7"))
         .await

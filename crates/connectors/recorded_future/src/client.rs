@@ -1,189 +1,128 @@
-//! The call: `GET /v2/{type}/{value}?fields=entity,risk,timestamps`, and the one function
-//! that maps every Recorded Future answer onto a vowguard [`Error`] (or onto "unknown" for a
-//! 404).
+//! [`RecordedFuture`]: what the Recorded Future enricher does differently from the other
+//! threat-intelligence providers (the request `GET /v2/{type}/{value}?fields=...`, the token
+//! in `X-RFToken`, the answer parsed by `parse_lookup`); the rest is [`IntelProvider`]'s.
 
-use std::fmt;
-use std::time::Duration;
-
-use async_trait::async_trait;
-use secrecy::SecretString;
-use vowguard_core::{Error, ErrorKind, Redactor, ThreatIntel};
+use vowguard_core::{Error, ThreatIntel};
 use vowguard_enrich::{
-    ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
+    Indicator, IndicatorKind, IntelApi, IntelBuilder, IntelProvider, IntelVendor, ProviderLimits,
+    ThreatEnricher,
 };
-use vowguard_http::reqwest::StatusCode;
-use vowguard_http::reqwest::header::{HeaderMap, HeaderName};
-use vowguard_http::{MAX_RESPONSE_BYTES, classify_status};
+use vowguard_http::reqwest::RequestBuilder;
+use vowguard_http::reqwest::header::HeaderName;
 
 use crate::KIND;
-use crate::config::{DEFAULT_BASE_URL, RecordedFutureConfig};
+use crate::config::{DEFAULT_BASE_URL, DEFAULT_LIMITS};
 use crate::encode::{RfType, error_reason, lookup_url, parse_lookup};
 
-/// How long a 429 pauses lookups when Recorded Future sends no `Retry-After`.
-pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = QuotaPause::DEFAULT_PAUSE;
+/// The Recorded Future vendor: no settings of its own beyond the shared ones of
+/// [`IntelBuilder`].
+///
+/// ```no_run
+/// use vowguard_core::secrecy::SecretString;
+/// use vowguard_recorded_future::RecordedFuture;
+///
+/// # fn main() -> Result<(), vowguard_core::Error> {
+/// let enricher = RecordedFuture::builder()
+///     .api_key(SecretString::from("rf-api-token"))
+///     .id("rf")
+///     .build()?;
+/// # let _ = enricher;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedFuture;
 
-/// The longest pause a 429 can impose.
-pub const MAX_RATE_LIMIT_PAUSE: Duration = QuotaPause::MAX_PAUSE;
+/// Builds a Recorded Future enricher ([`RecordedFuture::builder`]); its
+/// [`api_key`](IntelBuilder::api_key) is the Connect API token.
+pub type RecordedFutureBuilder = IntelBuilder<RecordedFuture>;
+/// The Recorded Future provider: [`IntelProvider`] with the [`RecordedFuture`] vendor.
+pub type RecordedFutureProvider = IntelProvider<RecordedFuture>;
+/// The Recorded Future enricher: the provider behind its cache and limits.
+pub type RecordedFutureEnricher = ThreatEnricher<RecordedFutureProvider>;
 
-const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-rftoken");
-
-/// Looks IPs, domains, URLs and file hashes up in Recorded Future (see the crate docs).
-/// Wrap it in a [`ThreatEnricher`] (or use [`enricher`]) to enrich events.
-pub struct RecordedFutureProvider {
-    /// Client, base URL and the token (marked sensitive; never printed).
-    api: KeyedApi,
-    component: String,
-    /// After a 429: no request until the pause has passed.
-    quota: QuotaPause,
-}
-
-impl fmt::Debug for RecordedFutureProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecordedFutureProvider")
-            .field("component", &self.component)
-            .field("origin", &self.api.origin())
-            .finish_non_exhaustive()
+impl RecordedFuture {
+    /// A builder with every default; set at least the token ([`IntelBuilder::api_key`]).
+    pub fn builder() -> RecordedFutureBuilder {
+        IntelBuilder::new(Self)
     }
 }
 
-impl RecordedFutureProvider {
-    /// A provider for `config`, authenticating with `api_token` (the resolved `api_token`).
-    pub fn new(config: &RecordedFutureConfig, api_token: &SecretString) -> Result<Self, Error> {
-        let api = KeyedApi::new(
-            config.base_url.as_deref(),
-            DEFAULT_BASE_URL,
-            TOKEN_HEADER,
-            api_token,
-            &config.http,
-        )?
-        .with_max_response_bytes(MAX_RESPONSE_BYTES);
-        Ok(Self {
-            api,
-            component: KIND.to_owned(),
-            quota: QuotaPause::with_limits(DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE),
-        })
+fn rf_type(kind: &IndicatorKind) -> RfType {
+    match kind {
+        IndicatorKind::Ip => RfType::Ip,
+        IndicatorKind::Domain => RfType::Domain,
+        IndicatorKind::Url => RfType::Url,
+        IndicatorKind::FileHash => RfType::Hash,
     }
+}
 
-    /// Names the component (the config id) in errors; [`KIND`] unless set.
-    pub fn with_component(mut self, id: impl Into<String>) -> Self {
-        self.component = id.into();
-        self
-    }
+impl IntelVendor for RecordedFuture {
+    const KIND: &'static str = KIND;
+    const NAME: &'static str = "Recorded Future";
+    const DEFAULT_BASE_URL: Option<&'static str> = Some(DEFAULT_BASE_URL);
+    const API_KEY: Option<(HeaderName, &'static str)> =
+        Some((HeaderName::from_static("x-rftoken"), "api_token"));
+    const DEFAULT_LIMITS: ProviderLimits = DEFAULT_LIMITS;
+    const MAX_RESPONSE_BYTES: usize = vowguard_http::MAX_RESPONSE_BYTES;
 
-    fn pause(&self, error: &Error) {
-        if let Some(wait) = self.quota.record(error) {
-            tracing::warn!(
-                target: "vowguard::recorded_future",
-                component = %self.component,
-                pause_secs = wait.as_secs(),
-                "Recorded Future rate limit or quota reached; no lookups until the pause ends"
-            );
-        }
-    }
-
-    async fn fetch(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
-        let kind = match indicator.kind {
-            IndicatorKind::Ip => RfType::Ip,
-            IndicatorKind::Domain => RfType::Domain,
-            IndicatorKind::Url => RfType::Url,
-            IndicatorKind::FileHash => RfType::Hash,
-        };
-        // A URL may carry tokens in its query: errors name only the type.
-        let what = if kind == RfType::Url {
-            format!("Recorded Future url lookup at {}", self.api.origin())
-        } else {
-            format!(
-                "Recorded Future {} lookup of {} at {}",
+    /// `Recorded Future {type} lookup of {value} at {origin}`; a URL's value is left out.
+    fn what(&self, indicator: &Indicator, origin: &str) -> String {
+        match rf_type(&indicator.kind) {
+            RfType::Url => format!("Recorded Future url lookup at {origin}"),
+            kind => format!(
+                "Recorded Future {} lookup of {} at {origin}",
                 kind.as_str(),
-                indicator.value,
-                self.api.origin()
-            )
-        };
-        self.quota
-            .check(&what, "Recorded Future asked to slow down")?;
-        let url = lookup_url(self.api.base(), kind, &indicator.value)?;
-        let ApiResponse {
-            status,
-            headers,
-            body,
-        } = self.api.get(url, &what).await?;
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
+                indicator.value
+            ),
         }
-        if !status.is_success() {
-            let error = response_error(status, &headers, &what, &body);
-            self.pause(&error);
-            return Err(error);
-        }
-        parse_lookup(&body, &indicator.value)
-    }
-}
-
-/// Maps a non-2xx Recorded Future answer other than 404 (which is "unknown") onto an
-/// [`Error`]: 429 `RateLimited` with `Retry-After` (60 s when absent); 5xx / 408
-/// retryable; 401 / 403 (a wrong or expired token, a lookup the token may not make)
-/// `Unauthorized`; other 4xx `Rejected`. The message carries Recorded Future's
-/// `error.message`.
-pub fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
-    let reason = error_reason(body);
-    let Err(error) = classify_status(status, headers, what, &reason) else {
-        return Error::internal(format!("{what}: HTTP {status} is not an error"));
-    };
-    if error.kind() == ErrorKind::RateLimited && error.retry_after().is_none() {
-        return error.with_retry_after(DEFAULT_RATE_LIMIT_PAUSE);
-    }
-    error
-}
-
-#[async_trait]
-impl ReputationProvider for RecordedFutureProvider {
-    fn name(&self) -> &'static str {
-        KIND
     }
 
-    fn redactor(&self) -> &Redactor {
-        self.api.redactor()
+    fn request(&self, api: &IntelApi, indicator: &Indicator) -> Result<RequestBuilder, Error> {
+        let url = lookup_url(api.base(), rf_type(&indicator.kind), &indicator.value)?;
+        Ok(api.get(url))
     }
 
-    /// IP addresses, domains and host names, URLs and file hashes.
-    fn supports(&self, kind: &IndicatorKind) -> bool {
-        matches!(
-            kind,
-            IndicatorKind::Ip
-                | IndicatorKind::Domain
-                | IndicatorKind::Url
-                | IndicatorKind::FileHash
-        )
+    /// Recorded Future's `error.message`.
+    fn error_reason(&self, body: &str) -> Option<String> {
+        Some(error_reason(body))
     }
 
-    async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
-        self.fetch(indicator)
-            .await
-            .map_err(|e| e.with_component(self.component.clone()))
+    fn parse(&self, body: &str, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+        parse_lookup(body, &indicator.value)
     }
-}
-
-/// An enricher for `config`: a [`RecordedFutureProvider`] behind the cache and limits the
-/// config asks for. This is what `type = "recorded_future"` builds.
-pub fn enricher(
-    config: &RecordedFutureConfig,
-    api_token: &SecretString,
-) -> Result<ThreatEnricher<RecordedFutureProvider>, Error> {
-    let provider = RecordedFutureProvider::new(config, api_token)?;
-    Ok(ThreatEnricher::new(provider, config.cache, config.limits()))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use vowguard_core::ErrorKind;
+    use vowguard_enrich::{QuotaPause, answer_error};
+    use vowguard_http::reqwest::StatusCode;
+    use vowguard_http::reqwest::header::{HeaderMap, HeaderValue};
+    use vowguard_http::{Answer, Exchange};
+
     use super::*;
-    use vowguard_http::reqwest::header::HeaderValue;
+
+    fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
+        let answer = Answer {
+            status,
+            headers: headers.clone(),
+            body: body.to_owned(),
+            truncated: false,
+        };
+        let exchange = Exchange::new().with_default_retry_after(QuotaPause::DEFAULT_PAUSE);
+        answer_error(&RecordedFuture, &exchange, &answer, what)
+    }
 
     #[test]
     fn maps_statuses() {
         let none = HeaderMap::new();
         let e = response_error(StatusCode::TOO_MANY_REQUESTS, &none, "lookup", "");
         assert_eq!(e.kind(), ErrorKind::RateLimited);
-        assert_eq!(e.retry_after(), Some(DEFAULT_RATE_LIMIT_PAUSE));
+        assert_eq!(e.retry_after(), Some(QuotaPause::DEFAULT_PAUSE));
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("7"));
         let e = response_error(StatusCode::TOO_MANY_REQUESTS, &h, "lookup", "");

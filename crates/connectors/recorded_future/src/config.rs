@@ -1,9 +1,12 @@
 //! The `[enrichers.<id>]` table of a `type = "recorded_future"` enricher.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use vowguard_core::{RateLimit, SecretRef};
 use vowguard_enrich::{CacheOptions, LimitsConfig, ProviderLimits};
 use vowguard_http::HttpOptions;
+
+use crate::client::{RecordedFuture, RecordedFutureBuilder};
 
 /// Where the Connect API lives unless `base_url` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.recordedfuture.com";
@@ -35,6 +38,7 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RecordedFutureConfig {
     /// API base URL, default [`DEFAULT_BASE_URL`] (tests point it at a mock).
     #[serde(default)]
@@ -68,6 +72,20 @@ impl RecordedFutureConfig {
     /// The limits in force: [`DEFAULT_LIMITS`] with the configured overrides.
     pub fn limits(&self) -> ProviderLimits {
         self.limits.resolve(DEFAULT_LIMITS)
+    }
+
+    /// The builder this table describes, with `api_token` the resolved `api_token`.
+    pub fn into_builder(self, api_token: SecretString) -> RecordedFutureBuilder {
+        let limits = self.limits();
+        let builder = RecordedFuture::builder()
+            .api_key(api_token)
+            .cache(self.cache)
+            .limits(limits)
+            .http(self.http);
+        match self.base_url {
+            Some(url) => builder.base_url(url),
+            None => builder,
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use vowguard_core::{
     Severity, Verdict,
 };
 use vowguard_enrich::ThreatEnricher;
-use vowguard_recorded_future::{KIND, RecordedFutureConfig, RecordedFutureProvider, enricher};
+use vowguard_recorded_future::{KIND, RecordedFutureConfig, RecordedFutureProvider};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -55,7 +55,7 @@ fn token() -> SecretString {
 }
 
 fn build(server: &MockServer) -> ThreatEnricher<RecordedFutureProvider> {
-    enricher(&config(server), &token()).unwrap()
+    config(server).into_builder(token()).build().unwrap()
 }
 
 fn event(ip: &str) -> Event {
@@ -324,7 +324,9 @@ async fn slow_answers_time_out() {
     .await;
     let mut c = config(&server);
     c.limits.timeout_ms = Some(150);
-    let err = enricher(&c, &token())
+    let err = c
+        .into_builder(token())
+        .build()
         .unwrap()
         .enrich(&event("203.0.113.7"))
         .await

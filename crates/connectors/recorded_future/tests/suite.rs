@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
+use vowguard_core::Enricher;
 use vowguard_core::secrecy::SecretString;
-use vowguard_core::{Enricher, SecretRef};
-use vowguard_recorded_future::{RecordedFutureConfig, enricher};
 use vowguard_testkit::enricher_suite::{self, HttpEnricherHarness};
 use wiremock::ResponseTemplate;
 
@@ -16,9 +15,12 @@ impl HttpEnricherHarness for RecordedFuture {
     }
 
     fn build(&self, base_url: &str) -> Arc<dyn Enricher> {
-        let mut config = RecordedFutureConfig::new(SecretRef::Env("RF_API_TOKEN".into()));
-        config.base_url = Some(base_url.to_owned());
-        Arc::new(enricher(&config, &SecretString::from(self.secret().to_owned())).unwrap())
+        let enricher = vowguard_recorded_future::RecordedFuture::builder()
+            .api_key(SecretString::from(self.secret().to_owned()))
+            .base_url(base_url)
+            .build()
+            .unwrap();
+        Arc::new(enricher)
     }
 
     fn refuse_key(&self, secret: &str) -> ResponseTemplate {

@@ -10,8 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::Mutex;
 use vowguard_core::{Error, Redactor, TicketDraft, TicketRef, TicketSystem, TicketUpdate};
-use vowguard_http::reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
-use vowguard_http::reqwest::{Client, Method, StatusCode, Url};
+use vowguard_http::reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use vowguard_http::reqwest::{Client, Method, Url};
+use vowguard_http::{Answer, Exchange};
 
 use crate::config::{PriorityMap, ServiceNowConfig};
 use crate::encode::{self, IncidentTemplate};
@@ -50,7 +51,8 @@ pub struct ServiceNowTickets {
     table: String,
     authorization: HeaderValue,
     client: Client,
-    redactor: Redactor,
+    /// Send, read (capped), classify; holds the redactor of the credential.
+    exchange: Exchange,
     template: IncidentTemplate,
     priorities: PriorityMap,
     resolve_state: u8,
@@ -98,7 +100,7 @@ impl ServiceNowTickets {
             table: config.table.clone(),
             authorization: vowguard_http::sensitive_header(&header)?,
             client: vowguard_http::build_client(&config.http)?,
-            redactor,
+            exchange: Exchange::new().with_redactor(redactor),
             template: IncidentTemplate {
                 caller_id: config.caller_id.clone(),
                 assignment_group: config.assignment_group.clone(),
@@ -163,15 +165,8 @@ impl ServiceNowTickets {
                 .map_err(|e| Error::encode(format!("{what}: cannot encode the body: {e}")))?;
             request = request.header(CONTENT_TYPE, "application/json").body(bytes);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body =
-            vowguard_http::read_capped(response, vowguard_http::MAX_RESPONSE_BYTES, what).await?;
-        map_response(status, &headers, &String::from_utf8_lossy(&body), what)
+        let answer = self.exchange.send(request, what).await?;
+        map_response(&self.exchange, &answer, what)
     }
 
     async fn lookup(&self, correlation_id: &str) -> Result<Option<String>, Error> {
@@ -306,24 +301,31 @@ impl TicketSystem for ServiceNowTickets {
 
     /// Returns the oldest incident whose `correlation_id` is the draft's, else creates one.
     async fn open(&self, draft: &TicketDraft) -> Result<TicketRef, Error> {
-        self.redactor.result(self.open_inner(draft).await)
+        self.exchange
+            .redactor()
+            .result(self.open_inner(draft).await)
     }
 
     /// Adds a work note: `[time] author`, then the text.
     async fn update(&self, ticket: &TicketRef, update: &TicketUpdate) -> Result<(), Error> {
-        self.redactor
+        self.exchange
+            .redactor()
             .result(self.update_inner(ticket, update).await)
     }
 
     /// Sets `state` (6 or 7), `close_code` and `close_notes`, unless the incident is
     /// already resolved, closed or canceled.
     async fn resolve(&self, ticket: &TicketRef, note: &str) -> Result<(), Error> {
-        self.redactor.result(self.resolve_inner(ticket, note).await)
+        self.exchange
+            .redactor()
+            .result(self.resolve_inner(ticket, note).await)
     }
 
     /// Reads one record of the table (credentials, ACLs, a hibernating instance).
     async fn healthcheck(&self) -> Result<(), Error> {
-        self.redactor.result(self.healthcheck_inner().await)
+        self.exchange
+            .redactor()
+            .result(self.healthcheck_inner().await)
     }
 }
 
@@ -347,12 +349,12 @@ fn checked_sys_id(key: &str) -> Result<&str, Error> {
 /// `null`, which a hibernating instance answers, or the body is not JSON); anything else an
 /// error (429/5xx retryable with `Retry-After`, 401/403 unauthorized, other 4xx rejected)
 /// carrying ServiceNow's `error.message` and `error.detail`.
-pub fn map_response(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
+pub(crate) fn map_response(
+    exchange: &Exchange,
+    answer: &Answer,
     what: &str,
 ) -> Result<Value, Error> {
+    let (status, body) = (answer.status, answer.body.as_str());
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     if status.is_success() {
         return match parsed.as_ref().and_then(|v| v.get("result")) {
@@ -365,12 +367,8 @@ pub fn map_response(
             .with_status(status.as_u16())),
         };
     }
-    let reason = parsed
-        .as_ref()
-        .and_then(vendor_reason)
-        .unwrap_or_else(|| body.to_owned());
-    vowguard_http::classify_status(status, headers, what, &reason)?;
-    Err(Error::internal(format!("{what}: unexpected HTTP {status}")))
+    let reason = parsed.as_ref().and_then(vendor_reason);
+    Err(exchange.failure(answer, what, reason))
 }
 
 /// `message: detail` from a ServiceNow error body.
@@ -391,9 +389,25 @@ mod tests {
     use std::time::Duration;
 
     use vowguard_core::ErrorKind;
-    use vowguard_http::reqwest::header::RETRY_AFTER;
+    use vowguard_http::reqwest::StatusCode;
+    use vowguard_http::reqwest::header::{HeaderMap, RETRY_AFTER};
 
     use super::*;
+
+    fn map_response(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &str,
+        what: &str,
+    ) -> Result<Value, Error> {
+        let answer = Answer {
+            status,
+            headers: headers.clone(),
+            body: body.to_owned(),
+            truncated: false,
+        };
+        super::map_response(&Exchange::new(), &answer, what)
+    }
 
     #[test]
     fn maps_answers() {

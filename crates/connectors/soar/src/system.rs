@@ -10,10 +10,9 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use vowguard_core::{Error, Redactor, TicketDraft, TicketRef, TicketSystem, TicketUpdate};
-use vowguard_http::reqwest::header::{
-    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
-};
-use vowguard_http::reqwest::{Client, StatusCode, Url};
+use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use vowguard_http::reqwest::{Client, Url};
+use vowguard_http::{Answer, Exchange};
 
 use crate::config::{Flavor, SoarConfig, XsoarKeyType, check_url};
 use crate::encode::{self, Subject, XsoarTemplate};
@@ -65,7 +64,9 @@ pub struct SoarTickets {
     reference_pointer: Option<String>,
     source: String,
     client: Client,
-    redactor: Redactor,
+    /// Send, read (capped at [`MAX_RESPONSE_BYTES`]), classify; holds the redactor of every
+    /// secret (URL, headers, API key).
+    http: Exchange,
     random: SystemRandom,
     index: TicketIndex,
 }
@@ -86,12 +87,6 @@ impl fmt::Debug for SoarTickets {
             )
             .finish_non_exhaustive()
     }
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
 }
 
 impl SoarTickets {
@@ -174,7 +169,9 @@ impl SoarTickets {
             reference_pointer: config.reference_pointer().map(str::to_owned),
             source: config.source.clone(),
             client: vowguard_http::build_client(&config.http)?,
-            redactor,
+            http: Exchange::new()
+                .with_max_body_bytes(MAX_RESPONSE_BYTES)
+                .with_redactor(redactor),
             random: SystemRandom::new(),
             index,
         })
@@ -296,30 +293,16 @@ impl SoarTickets {
         {
             request = request.header(name, value);
         }
-        let response = request
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let read = vowguard_http::read_capped(response, MAX_RESPONSE_BYTES, what).await?;
-        let answer = Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&read).into_owned(),
-        };
-        if answer.status.is_success() {
-            if self.flavor == Flavor::Tines && answer.body.contains("No Rules matched") {
-                return Err(Error::rejected(format!(
-                    "{what}: Tines dropped the request: no webhook rule matched it"
-                )));
-            }
-            return Ok(answer);
+        let answer = self
+            .http
+            .send_ok(request.body(bytes), what, vendor_reason)
+            .await?;
+        if self.flavor == Flavor::Tines && answer.body.contains("No Rules matched") {
+            return Err(Error::rejected(format!(
+                "{what}: Tines dropped the request: no webhook rule matched it"
+            )));
         }
-        let reason = vendor_reason(&answer.body).unwrap_or_else(|| answer.body.clone());
-        vowguard_http::classify_status(answer.status, &answer.headers, what, &reason)?;
-        Err(Error::internal(format!("{what}: unexpected HTTP {status}")))
+        Ok(answer)
     }
 
     async fn open_case(&self, draft: &TicketDraft) -> Result<TicketRef, Error> {
@@ -438,18 +421,20 @@ impl TicketSystem for SoarTickets {
     /// Sends the case once per fingerprint: the connector's map answers repeats, the
     /// `Idempotency-Key` (the fingerprint) covers a retry whose first answer was lost.
     async fn open(&self, draft: &TicketDraft) -> Result<TicketRef, Error> {
-        self.redactor.result(self.open_case(draft).await)
+        self.http.redactor().result(self.open_case(draft).await)
     }
 
     /// XSOAR: a war-room entry; webhooks: a call with `action = "update"`.
     async fn update(&self, ticket: &TicketRef, update: &TicketUpdate) -> Result<(), Error> {
-        self.redactor
+        self.http
+            .redactor()
             .result(self.follow_up(ticket, Some(update), "").await)
     }
 
     /// XSOAR: `incident/batchClose`; webhooks: a call with `action = "resolve"`.
     async fn resolve(&self, ticket: &TicketRef, note: &str) -> Result<(), Error> {
-        self.redactor
+        self.http
+            .redactor()
             .result(self.follow_up(ticket, None, note).await)
     }
 

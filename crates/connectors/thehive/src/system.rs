@@ -7,15 +7,13 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use vowguard_core::{Error, Redactor, TicketDraft, TicketRef, TicketSystem, TicketUpdate};
-use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use vowguard_http::reqwest::{Client, Method, StatusCode, Url};
+use vowguard_http::{Answer, Exchange};
 
 use crate::config::{TheHiveConfig, UpdateMode};
 use crate::encode::{self, AlertTemplate};
 use vowguard_core::{TicketIndex, TicketIndexEntry as IndexEntry};
-
-/// Largest response body read, in bytes (the rest is not read).
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// A TheHive 5 organisation as a vowguard ticket system: one alert per incident.
 pub struct TheHiveTickets {
@@ -27,7 +25,9 @@ pub struct TheHiveTickets {
     update_mode: UpdateMode,
     resolve_status: String,
     client: Client,
-    redactor: Redactor,
+    /// Send, read (capped at `vowguard_http::MAX_RESPONSE_BYTES`), classify; holds the
+    /// redactor of the API key.
+    http: Exchange,
     index: TicketIndex,
 }
 
@@ -40,13 +40,6 @@ impl fmt::Debug for TheHiveTickets {
             .field("template", &self.template)
             .finish_non_exhaustive()
     }
-}
-
-/// An HTTP answer: status, headers and (at most [`MAX_RESPONSE_BYTES`] of) the body.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
 }
 
 impl TheHiveTickets {
@@ -77,7 +70,7 @@ impl TheHiveTickets {
         Ok(Self {
             id: id.to_owned(),
             base: config.base_url(&prefix)?,
-            redactor: Redactor::new().secret(&api_key),
+            http: Exchange::new().with_redactor(Redactor::new().secret(&api_key)),
             api_key,
             organisation,
             template: AlertTemplate {
@@ -139,36 +132,21 @@ impl TheHiveTickets {
                 .map_err(|e| Error::encode(format!("{what}: cannot encode the body: {e}")))?;
             request = request.header(CONTENT_TYPE, "application/json").body(bytes);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| vowguard_http::transport_error(e, what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = vowguard_http::read_capped(response, MAX_RESPONSE_BYTES, what).await?;
-        Ok(Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        })
+        self.http.send(request, what).await
     }
 
     /// `Ok(body)` for 2xx, else the mapped error.
-    fn expect_success(answer: Answer, what: &str) -> Result<String, Error> {
+    fn expect_success(&self, answer: Answer, what: &str) -> Result<String, Error> {
         if answer.status.is_success() {
             Ok(answer.body)
         } else {
-            Err(Self::failure(&answer, what))
+            Err(self.failure(&answer, what))
         }
     }
 
     /// The error for a non-2xx answer, with TheHive's `type: message`.
-    fn failure(answer: &Answer, what: &str) -> Error {
-        let reason = vendor_reason(&answer.body).unwrap_or_else(|| answer.body.clone());
-        match vowguard_http::classify_status(answer.status, &answer.headers, what, &reason) {
-            Err(error) => error,
-            Ok(()) => Error::internal(format!("{what}: unexpected HTTP {}", answer.status)),
-        }
+    fn failure(&self, answer: &Answer, what: &str) -> Error {
+        self.http.failure(answer, what, vendor_reason(&answer.body))
     }
 
     fn what(&self, action: &str) -> String {
@@ -207,7 +185,7 @@ impl TheHiveTickets {
             self.find_alert(&encode::source_ref(&draft.fingerprint))
                 .await?
         } else {
-            return Err(Self::failure(&answer, &what));
+            return Err(self.failure(&answer, &what));
         };
         let url = self.alert_link(&id);
         self.index.remember(IndexEntry {
@@ -236,7 +214,7 @@ impl TheHiveTickets {
         let answer = self
             .exchange(Method::POST, url, Some(&query), &what)
             .await?;
-        let body = Self::expect_success(answer, &what)?;
+        let body = self.expect_success(answer, &what)?;
         serde_json::from_str::<Value>(&body)
             .ok()
             .and_then(|v| v.as_array()?.first().and_then(alert_id_of))
@@ -259,13 +237,13 @@ impl TheHiveTickets {
                         &what,
                     )
                     .await?;
-                Self::expect_success(answer, &what).map(drop)
+                self.expect_success(answer, &what).map(drop)
             }
             UpdateMode::Description => {
                 let what = self.what("append to the alert description");
                 let url = self.url(&["api", "v1", "alert", &ticket.key]);
                 let answer = self.exchange(Method::GET, url.clone(), None, &what).await?;
-                let body = Self::expect_success(answer, &what)?;
+                let body = self.expect_success(answer, &what)?;
                 let current = serde_json::from_str::<Value>(&body)
                     .ok()
                     .and_then(|v| v.get("description")?.as_str().map(str::to_owned))
@@ -283,7 +261,7 @@ impl TheHiveTickets {
                         &what,
                     )
                     .await?;
-                Self::expect_success(answer, &what).map(drop)
+                self.expect_success(answer, &what).map(drop)
             }
         }
     }
@@ -299,7 +277,7 @@ impl TheHiveTickets {
             )
             .await?;
         let alert: Value =
-            serde_json::from_str(&Self::expect_success(answer, &what)?).unwrap_or(Value::Null);
+            serde_json::from_str(&self.expect_success(answer, &what)?).unwrap_or(Value::Null);
         if alert.get("stage").and_then(Value::as_str) == Some("Closed")
             || alert.get("status").and_then(Value::as_str) == Some(self.resolve_status.as_str())
         {
@@ -316,7 +294,7 @@ impl TheHiveTickets {
                 &what,
             )
             .await?;
-        Self::expect_success(answer, &what).map(drop)
+        self.expect_success(answer, &what).map(drop)
     }
 }
 
@@ -329,19 +307,22 @@ impl TicketSystem for TheHiveTickets {
     /// Creates the alert (`sourceRef` = fingerprint); a duplicate refused by TheHive is
     /// found with a query and returned, never created twice.
     async fn open(&self, draft: &TicketDraft) -> Result<TicketRef, Error> {
-        self.redactor.result(self.open_alert(draft).await)
+        self.http.redactor().result(self.open_alert(draft).await)
     }
 
     /// Adds a comment (or appends to the description, `update_mode = "description"`).
     async fn update(&self, ticket: &TicketRef, update: &TicketUpdate) -> Result<(), Error> {
-        self.redactor
+        self.http
+            .redactor()
             .result(self.add_entry(ticket, &encode::entry_text(update)).await)
     }
 
     /// Reads the alert; unless it is already closed, records the note like an update and
     /// sets `resolve_status`.
     async fn resolve(&self, ticket: &TicketRef, note: &str) -> Result<(), Error> {
-        self.redactor.result(self.close_alert(ticket, note).await)
+        self.http
+            .redactor()
+            .result(self.close_alert(ticket, note).await)
     }
 
     /// `GET /api/v1/user/current`: the key is valid and TheHive answers.
@@ -356,10 +337,10 @@ impl TicketSystem for TheHiveTickets {
                     &what,
                 )
                 .await?;
-            Self::expect_success(answer, &what).map(drop)
+            self.expect_success(answer, &what).map(drop)
         }
         .await;
-        self.redactor.result(result)
+        self.http.redactor().result(result)
     }
 }
 

@@ -1,58 +1,70 @@
-//! The call: `GET /v3/indicators/{summary}?fields=...`, signed (HMAC) or with a token, and
-//! the one function that maps every ThreatConnect answer onto a vowguard [`Error`] (or onto
-//! "unknown" for a 404).
+//! [`ThreatConnect`]: what the ThreatConnect enricher does differently from the other
+//! threat-intelligence providers (the request `GET /v3/indicators/{summary}?fields=...`,
+//! signed with HMAC or carrying a token, the answer parsed by `parse_indicator`); the rest
+//! is [`IntelProvider`]'s.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
-use secrecy::ExposeSecret;
-use vowguard_core::{Error, ErrorKind, Redactor, ThreatIntel};
-use vowguard_enrich::{Indicator, IndicatorKind, QuotaPause, ReputationProvider, ThreatEnricher};
-use vowguard_http::reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName};
-use vowguard_http::reqwest::{self, StatusCode, Url};
-use vowguard_http::{
-    MAX_RESPONSE_BYTES, build_client, classify_status, origin, parse_url, read_capped,
-    sensitive_header, transport_error,
+use secrecy::{ExposeSecret, SecretString};
+use vowguard_core::{Error, ThreatIntel};
+use vowguard_enrich::{
+    Indicator, IndicatorKind, IntelApi, IntelBuilder, IntelProvider, IntelVendor, ProviderLimits,
+    ThreatEnricher,
 };
+use vowguard_http::reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName};
+use vowguard_http::reqwest::{RequestBuilder, Url};
+use vowguard_http::sensitive_header;
 
 use crate::KIND;
-use crate::config::{Credentials, DEFAULT_BASE_URL, ThreatConnectConfig};
+use crate::config::{Credentials, DEFAULT_BASE_URL, DEFAULT_LIMITS};
 use crate::encode::{error_reason, indicator_url, parse_indicator, summary};
 use crate::sign::{authorization, path_and_query};
 
-/// How long a 429 pauses lookups when ThreatConnect sends no `Retry-After`.
-pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = QuotaPause::DEFAULT_PAUSE;
-
-/// The longest pause a 429 can impose.
-pub const MAX_RATE_LIMIT_PAUSE: Duration = QuotaPause::MAX_PAUSE;
-
 const TIMESTAMP: HeaderName = HeaderName::from_static("timestamp");
 
-/// Looks IPs, domains, URLs and file hashes up as ThreatConnect indicators (see the crate
-/// docs). Wrap it in a [`ThreatEnricher`] (or use [`enricher`]) to enrich events.
-pub struct ThreatConnectProvider {
-    client: reqwest::Client,
-    base: Url,
-    origin: String,
-    owner: Option<String>,
+/// The ThreatConnect vendor: its credentials (an API token, or an Access ID and Secret Key
+/// that sign each request) and the owner indicators are looked up in.
+///
+/// ```no_run
+/// use vowguard_core::secrecy::SecretString;
+/// use vowguard_threatconnect::{Credentials, ThreatConnect};
+///
+/// # fn main() -> Result<(), vowguard_core::Error> {
+/// let enricher = ThreatConnect::new(Credentials::Hmac {
+///     access_id: "12345678901234567890".into(),
+///     secret_key: SecretString::from("tc-secret-key"),
+/// })
+/// .owner("Example Organization")
+/// .into_builder()
+/// .id("tc")
+/// .build()?;
+/// # let _ = enricher;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ThreatConnect {
     credentials: Credentials,
-    redactor: Redactor,
-    component: String,
-    /// After a 429: no request until the pause has passed.
-    quota: QuotaPause,
+    owner: Option<String>,
 }
 
-impl fmt::Debug for ThreatConnectProvider {
+impl fmt::Debug for ThreatConnect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreatConnectProvider")
-            .field("component", &self.component)
-            .field("origin", &self.origin)
-            .field("owner", &self.owner)
+        f.debug_struct("ThreatConnect")
             .field("credentials", &self.credentials)
-            .finish_non_exhaustive()
+            .field("owner", &self.owner)
+            .finish()
     }
 }
+
+/// Builds a ThreatConnect enricher ([`ThreatConnect::into_builder`]).
+pub type ThreatConnectBuilder = IntelBuilder<ThreatConnect>;
+/// The ThreatConnect provider: [`IntelProvider`] with the [`ThreatConnect`] vendor.
+pub type ThreatConnectProvider = IntelProvider<ThreatConnect>;
+/// The ThreatConnect enricher: the provider behind its cache and limits.
+pub type ThreatConnectEnricher = ThreatEnricher<ThreatConnectProvider>;
 
 /// The current Unix time in seconds (the `Timestamp` header).
 fn unix_now() -> u64 {
@@ -61,54 +73,37 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-impl ThreatConnectProvider {
-    /// A provider for `config` with resolved `credentials`. Errors (`Config`): `base_url`
-    /// is not an http(s) URL (named), or a credential holds characters not allowed in a
-    /// header.
-    pub fn new(config: &ThreatConnectConfig, credentials: Credentials) -> Result<Self, Error> {
-        let base = parse_url(
-            "base_url",
-            config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
-        )?;
+impl ThreatConnect {
+    /// A vendor authenticating with resolved `credentials` (surrounding white space
+    /// trimmed; checked at build), looking indicators up in the API user's organization.
+    pub fn new(credentials: Credentials) -> Self {
         let credentials = match credentials {
             Credentials::Token(token) => {
-                let token = token.expose_secret().trim().to_owned();
-                sensitive_header(&format!("TC-Token {token}"))?;
-                Credentials::Token(token.into())
+                Credentials::Token(token.expose_secret().trim().to_owned().into())
             }
             Credentials::Hmac {
                 access_id,
                 secret_key,
-            } => {
-                let access_id = access_id.trim().to_owned();
-                sensitive_header(&format!("TC {access_id}:x"))
-                    .map_err(|_| Error::config("`access_id`: not allowed in an HTTP header"))?;
-                Credentials::Hmac {
-                    access_id,
-                    secret_key: secret_key.expose_secret().trim().to_owned().into(),
-                }
-            }
+            } => Credentials::Hmac {
+                access_id: access_id.trim().to_owned(),
+                secret_key: secret_key.expose_secret().trim().to_owned().into(),
+            },
         };
-        let redactor = match &credentials {
-            Credentials::Token(token) => Redactor::new().secret(token),
-            Credentials::Hmac { secret_key, .. } => Redactor::new().secret(secret_key),
-        };
-        Ok(Self {
-            client: build_client(&config.http)?,
-            origin: origin(&base),
-            base,
-            owner: config.owner.clone(),
+        Self {
             credentials,
-            redactor,
-            component: KIND.to_owned(),
-            quota: QuotaPause::with_limits(DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE),
-        })
+            owner: None,
+        }
     }
 
-    /// Names the component (the config id) in errors; [`KIND`] unless set.
-    pub fn with_component(mut self, id: impl Into<String>) -> Self {
-        self.component = id.into();
+    /// Looks indicators up in this owner (organization, community or source).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
         self
+    }
+
+    /// A builder for these settings.
+    pub fn into_builder(self) -> ThreatConnectBuilder {
+        IntelBuilder::new(self)
     }
 
     /// The authentication headers of a `GET url` made at `timestamp`: `Authorization:
@@ -140,123 +135,116 @@ impl ThreatConnectProvider {
         }
         Ok(headers)
     }
+}
 
-    fn pause(&self, error: &Error) {
-        if let Some(wait) = self.quota.record(error) {
-            tracing::warn!(
-                target: "vowguard::threatconnect",
-                component = %self.component,
-                pause_secs = wait.as_secs(),
-                "ThreatConnect rate limit reached; no lookups until the pause ends"
-            );
+impl IntelVendor for ThreatConnect {
+    const KIND: &'static str = KIND;
+    const NAME: &'static str = "ThreatConnect";
+    const DEFAULT_BASE_URL: Option<&'static str> = Some(DEFAULT_BASE_URL);
+    /// Requests are signed or carry the token in [`ThreatConnect::auth_headers`].
+    const API_KEY: Option<(HeaderName, &'static str)> = None;
+    const DEFAULT_LIMITS: ProviderLimits = DEFAULT_LIMITS;
+    const MAX_RESPONSE_BYTES: usize = vowguard_http::MAX_RESPONSE_BYTES;
+
+    /// The token, or the Access ID, must fit in a header; neither may be empty.
+    fn validate(&self) -> Result<(), Error> {
+        match &self.credentials {
+            Credentials::Token(token) => {
+                if token.expose_secret().is_empty() {
+                    return Err(Error::config("`api_token`: is empty"));
+                }
+                sensitive_header(&format!("TC-Token {}", token.expose_secret())).map_err(|_| {
+                    Error::config("`api_token`: contains characters not allowed in an HTTP header")
+                })?;
+            }
+            Credentials::Hmac {
+                access_id,
+                secret_key,
+            } => {
+                if access_id.is_empty() {
+                    return Err(Error::config("`access_id`: must not be empty"));
+                }
+                if secret_key.expose_secret().is_empty() {
+                    return Err(Error::config("`secret_key`: is empty"));
+                }
+                sensitive_header(&format!("TC {access_id}:x"))
+                    .map_err(|_| Error::config("`access_id`: not allowed in an HTTP header"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn secrets(&self) -> Vec<SecretString> {
+        match &self.credentials {
+            Credentials::Token(token) => vec![token.clone()],
+            Credentials::Hmac { secret_key, .. } => vec![secret_key.clone()],
         }
     }
 
-    async fn fetch(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
-        let summary = summary(&indicator.kind, &indicator.value);
-        // A URL may carry tokens in its query: errors name only the kind.
-        let what = if indicator.kind == IndicatorKind::Url {
-            format!("ThreatConnect url lookup at {}", self.origin)
+    /// `ThreatConnect {kind} lookup of {summary} at {origin}`; a URL's value is left out.
+    fn what(&self, indicator: &Indicator, origin: &str) -> String {
+        if indicator.kind == IndicatorKind::Url {
+            format!("ThreatConnect url lookup at {origin}")
         } else {
             format!(
-                "ThreatConnect {} lookup of {summary} at {}",
-                indicator.kind, self.origin
+                "ThreatConnect {} lookup of {} at {origin}",
+                indicator.kind,
+                summary(&indicator.kind, &indicator.value)
             )
-        };
-        self.quota
-            .check(&what, "ThreatConnect asked to slow down")?;
-        let url = indicator_url(&self.base, &summary, self.owner.as_deref())?;
+        }
+    }
+
+    fn request(&self, api: &IntelApi, indicator: &Indicator) -> Result<RequestBuilder, Error> {
+        let summary = summary(&indicator.kind, &indicator.value);
+        let url = indicator_url(api.base(), &summary, self.owner.as_deref())?;
         let headers = self.auth_headers(&url, unix_now())?;
-        let response = self
-            .client
+        Ok(api
+            .client()
             .get(url)
             .headers(headers)
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &what))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = read_capped(response, MAX_RESPONSE_BYTES, &what).await?;
-        let body = String::from_utf8_lossy(&body);
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            let error = response_error(status, &headers, &what, &body);
-            self.pause(&error);
-            return Err(error);
-        }
-        parse_indicator(&body, &indicator.value)
-    }
-}
-
-/// Maps a non-2xx ThreatConnect answer other than 404 (which is "unknown") onto an
-/// [`Error`]: 429 `RateLimited` with `Retry-After` (60 s when absent); 5xx / 408
-/// retryable; 401 (a bad token) / 403 (a bad signature, a timestamp more than 5 minutes off,
-/// an owner the user may not read) `Unauthorized`; other 4xx `Rejected`. The message carries
-/// ThreatConnect's `message`.
-pub fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
-    let reason = error_reason(body);
-    let Err(error) = classify_status(status, headers, what, &reason) else {
-        return Error::internal(format!("{what}: HTTP {status} is not an error"));
-    };
-    if error.kind() == ErrorKind::RateLimited && error.retry_after().is_none() {
-        return error.with_retry_after(DEFAULT_RATE_LIMIT_PAUSE);
-    }
-    error
-}
-
-#[async_trait]
-impl ReputationProvider for ThreatConnectProvider {
-    fn name(&self) -> &'static str {
-        KIND
+            .header(ACCEPT, "application/json"))
     }
 
-    fn redactor(&self) -> &Redactor {
-        &self.redactor
+    /// ThreatConnect's `message`.
+    fn error_reason(&self, body: &str) -> Option<String> {
+        Some(error_reason(body))
     }
 
-    /// IP addresses (Address), host names (Host), URLs (URL) and file hashes (File).
-    fn supports(&self, kind: &IndicatorKind) -> bool {
-        matches!(
-            kind,
-            IndicatorKind::Ip
-                | IndicatorKind::Domain
-                | IndicatorKind::Url
-                | IndicatorKind::FileHash
-        )
+    fn parse(&self, body: &str, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+        parse_indicator(body, &indicator.value)
     }
-
-    async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
-        self.fetch(indicator)
-            .await
-            .map_err(|e| e.with_component(self.component.clone()))
-    }
-}
-
-/// An enricher for `config` with resolved `credentials`: a [`ThreatConnectProvider`] behind
-/// the cache and limits the config asks for. This is what `type = "threatconnect"` builds.
-pub fn enricher(
-    config: &ThreatConnectConfig,
-    credentials: Credentials,
-) -> Result<ThreatEnricher<ThreatConnectProvider>, Error> {
-    let provider = ThreatConnectProvider::new(config, credentials)?;
-    Ok(ThreatEnricher::new(provider, config.cache, config.limits()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use secrecy::SecretString;
+    use std::time::Duration;
+
+    use vowguard_core::ErrorKind;
+    use vowguard_enrich::{QuotaPause, answer_error};
+    use vowguard_http::reqwest::StatusCode;
     use vowguard_http::reqwest::header::HeaderValue;
+    use vowguard_http::{Answer, Exchange};
+
+    use super::*;
+
+    fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
+        let answer = Answer {
+            status,
+            headers: headers.clone(),
+            body: body.to_owned(),
+            truncated: false,
+        };
+        let exchange = Exchange::new().with_default_retry_after(QuotaPause::DEFAULT_PAUSE);
+        let vendor = ThreatConnect::new(Credentials::Token("t".into()));
+        answer_error(&vendor, &exchange, &answer, what)
+    }
 
     #[test]
     fn maps_statuses() {
         let none = HeaderMap::new();
         let e = response_error(StatusCode::TOO_MANY_REQUESTS, &none, "lookup", "");
         assert_eq!(e.kind(), ErrorKind::RateLimited);
-        assert_eq!(e.retry_after(), Some(DEFAULT_RATE_LIMIT_PAUSE));
+        assert_eq!(e.retry_after(), Some(QuotaPause::DEFAULT_PAUSE));
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("7"));
         let e = response_error(StatusCode::TOO_MANY_REQUESTS, &h, "lookup", "");
@@ -288,47 +276,45 @@ mod tests {
             "https://app.threatconnect.com/api/v3/indicators/evil.example?fields=threatAssess",
         )
         .unwrap();
-        let config = ThreatConnectConfig::with_token(vowguard_core::SecretRef::Env("T".into()));
-        let p = ThreatConnectProvider::new(
-            &config,
-            Credentials::Hmac {
-                access_id: " 12345678901234567890 ".into(),
-                secret_key: SecretString::from("secret-key-for-golden\n"),
-            },
-        )
-        .unwrap();
-        let h = p.auth_headers(&url, 1_767_225_600).unwrap();
+        let v = ThreatConnect::new(Credentials::Hmac {
+            access_id: " 12345678901234567890 ".into(),
+            secret_key: SecretString::from("secret-key-for-golden\n"),
+        });
+        let h = v.auth_headers(&url, 1_767_225_600).unwrap();
         assert_eq!(h.get("timestamp").unwrap(), "1767225600");
         assert_eq!(
             h.get("authorization").unwrap(),
             "TC 12345678901234567890:BNsvPM6EWkR5kYoiEu/CWQhCGYE0heCAtYP3aHKlQbY="
         );
         assert!(h.get("authorization").unwrap().is_sensitive());
-        let p = ThreatConnectProvider::new(&config, Credentials::Token(" tok-1 ".into())).unwrap();
-        let h = p.auth_headers(&url, 1).unwrap();
+        let v = ThreatConnect::new(Credentials::Token(" tok-1 ".into()));
+        let h = v.auth_headers(&url, 1).unwrap();
         assert_eq!(h.get("authorization").unwrap(), "TC-Token tok-1");
         assert!(h.get("timestamp").is_none());
     }
 
     #[test]
     fn bad_credentials_and_base_url_are_config_errors() {
-        let config = ThreatConnectConfig::with_token(vowguard_core::SecretRef::Env("T".into()));
-        let e =
-            ThreatConnectProvider::new(&config, Credentials::Token("a\u{7f}b".into())).unwrap_err();
+        let e = ThreatConnect::new(Credentials::Token("a\u{7f}b".into()))
+            .into_builder()
+            .build()
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("api_token"), "{e}");
         assert!(!e.to_string().contains("a\u{7f}b"));
-        let e = ThreatConnectProvider::new(
-            &config,
-            Credentials::Hmac {
-                access_id: "a\nb".into(),
-                secret_key: "k".into(),
-            },
-        )
+        let e = ThreatConnect::new(Credentials::Hmac {
+            access_id: "a\nb".into(),
+            secret_key: "k".into(),
+        })
+        .into_builder()
+        .build()
         .unwrap_err();
         assert!(e.to_string().contains("access_id"), "{e}");
-        let mut bad = config;
-        bad.base_url = Some("ftp://tc.example".into());
-        let e = ThreatConnectProvider::new(&bad, Credentials::Token("t".into())).unwrap_err();
+        let e = ThreatConnect::new(Credentials::Token("t".into()))
+            .into_builder()
+            .base_url("ftp://tc.example")
+            .build()
+            .unwrap_err();
         assert!(e.to_string().contains("base_url"), "{e}");
     }
 }

@@ -8,6 +8,8 @@ use vowguard_core::{RateLimit, SecretRef};
 use vowguard_enrich::{CacheOptions, LimitsConfig, ProviderLimits};
 use vowguard_http::HttpOptions;
 
+use crate::client::{ThreatConnect, ThreatConnectBuilder};
+
 /// Where the API lives unless `base_url` says otherwise (a dedicated instance is
 /// `https://<instance>/api`).
 pub const DEFAULT_BASE_URL: &str = "https://app.threatconnect.com/api";
@@ -42,6 +44,7 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ThreatConnectConfig {
     /// API base URL including `/api`, default [`DEFAULT_BASE_URL`].
     #[serde(default)]
@@ -160,6 +163,25 @@ impl ThreatConnectConfig {
     /// The limits in force: [`DEFAULT_LIMITS`] with the configured overrides.
     pub fn limits(&self) -> ProviderLimits {
         self.limits.resolve(DEFAULT_LIMITS)
+    }
+
+    /// The builder this table describes, with the resolved `credentials` (see
+    /// [`Self::auth`] for which the table asks for).
+    pub fn into_builder(self, credentials: Credentials) -> ThreatConnectBuilder {
+        let limits = self.limits();
+        let mut vendor = ThreatConnect::new(credentials);
+        if let Some(owner) = self.owner {
+            vendor = vendor.owner(owner);
+        }
+        let builder = vendor
+            .into_builder()
+            .cache(self.cache)
+            .limits(limits)
+            .http(self.http);
+        match self.base_url {
+            Some(url) => builder.base_url(url),
+            None => builder,
+        }
     }
 }
 

@@ -14,10 +14,10 @@
 //! s>` and `Authorization: TC <access id>:<base64 HMAC-SHA256 of "<path?query>:GET:<timestamp>">`.
 //! The Secret Key never leaves the process.
 //!
-//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) ([`parse_indicator`],
+//! The answer becomes a [`ThreatIntel`](vowguard_core::ThreatIntel) (`parse_indicator`,
 //! a pure function): the owner's threat rating (0-5 skulls) and confidence (0-100), or
 //! ThreatConnect's ThreatAssess rating and confidence when the owner has not rated it, give
-//! the verdict; the ThreatAssess score (0-1000) / 10 gives the score ([`verdict_for`]).
+//! the verdict; the ThreatAssess score (0-1000) / 10 gives the score (`verdict_for`).
 //! Unrated and inactive indicators are unknown, a false-positive flag is benign. Tags
 //! become categories, `TLP:` security labels the TLP.
 //!
@@ -25,7 +25,12 @@
 //! cached (1 h, unknown 10 min) and lookups limited by [`DEFAULT_LIMITS`] (3 s each, 4 at
 //! once, 10/s with bursts of 20). Bodies are read up to 1 MiB.
 //!
-//! Answers map onto [`vowguard_core::Error`] in one function, [`response_error`]: 429
+//! Build it in code with [`ThreatConnect::new`] (resolved [`Credentials`] passed directly)
+//! and [`ThreatConnect::into_builder`], or from the `[enrichers.<id>]` table with
+//! [`ThreatConnectConfig::into_builder`]; the plumbing (client, answer cap, cache, limits,
+//! 429 pause) is [`vowguard_enrich::IntelProvider`]'s.
+//!
+//! Answers map onto [`vowguard_core::Error`] in one place ([`vowguard_enrich::answer_error`]): 429
 //! `RateLimited` with `Retry-After` (60 s when absent; the provider makes no request until
 //! it has passed), 5xx retryable, 401/403 `Unauthorized`, other 4xx `Rejected`, with
 //! ThreatConnect's `message`. Neither the token nor the Secret Key appears in `Debug`
@@ -41,15 +46,19 @@ use std::sync::Arc;
 use vowguard_core::{BuildContext, Enricher, Error};
 
 pub use client::{
-    DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE, ThreatConnectProvider, enricher, response_error,
+    ThreatConnect, ThreatConnectBuilder, ThreatConnectEnricher, ThreatConnectProvider,
 };
 pub use config::{
     AuthConfig, AuthError, Credentials, DEFAULT_BASE_URL, DEFAULT_LIMITS, ThreatConnectConfig,
 };
-pub use encode::{
-    FIELDS, MALICIOUS_RATING, MAX_CATEGORIES, PROVIDER, TRUSTED_CONFIDENCE, error_reason,
-    indicator_url, parse_indicator, summary, verdict_for,
-};
+pub use encode::{FIELDS, MALICIOUS_RATING, MAX_CATEGORIES, PROVIDER, TRUSTED_CONFIDENCE};
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{error_reason, indicator_url, parse_indicator, summary, verdict_for};
+}
 
 /// The connector kind, as written in `type = "threatconnect"`.
 pub const KIND: &str = "threatconnect";
@@ -75,12 +84,10 @@ fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Enricher>
         },
         Err(e) => return Err(ctx.config_error(e.field, e.message)),
     };
-    let provider = ThreatConnectProvider::new(&config, credentials)
-        .map_err(|e| e.with_component(ctx.id))?
-        .with_component(ctx.id);
-    Ok(Arc::new(vowguard_enrich::ThreatEnricher::new(
-        provider,
-        config.cache,
-        config.limits(),
-    )))
+    let enricher = config
+        .into_builder(credentials)
+        .id(ctx.id)
+        .build()
+        .map_err(|e| e.with_component(ctx.id))?;
+    Ok(Arc::new(enricher))
 }

@@ -12,9 +12,7 @@ use vowguard_core::{
     Severity, Verdict,
 };
 use vowguard_enrich::ThreatEnricher;
-use vowguard_threatconnect::{
-    Credentials, KIND, ThreatConnectConfig, ThreatConnectProvider, enricher,
-};
+use vowguard_threatconnect::{Credentials, KIND, ThreatConnectConfig, ThreatConnectProvider};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -65,7 +63,7 @@ fn hmac_credentials() -> Credentials {
 }
 
 fn build(server: &MockServer) -> ThreatEnricher<ThreatConnectProvider> {
-    enricher(&token_config(server), token()).unwrap()
+    token_config(server).into_builder(token()).build().unwrap()
 }
 
 fn event(ip: &str) -> Event {
@@ -161,7 +159,7 @@ async fn hmac_signed_request_exact_form() {
     let mut config = hmac_config(&server);
     config.owner = Some("Wedding SecOps".into());
     let before = unix_now();
-    let e = enricher(&config, hmac_credentials()).unwrap();
+    let e = config.into_builder(hmac_credentials()).build().unwrap();
     let threat = e
         .enrich(&event("203.0.113.7"))
         .await
@@ -207,7 +205,10 @@ async fn every_indicator_kind_is_looked_up_by_summary() {
     ev.domain = Some("Login.Example.org".into());
     ev.url = Some("https://evil.example/a b?x=1#frag".into());
     ev.file_hash = Some(HASH.into());
-    let e = enricher(&hmac_config(&server), hmac_credentials()).unwrap();
+    let e = hmac_config(&server)
+        .into_builder(hmac_credentials())
+        .build()
+        .unwrap();
     e.enrich(&ev).await.unwrap();
     let requests = server.received_requests().await.unwrap();
     for r in &requests {
@@ -312,7 +313,10 @@ async fn refused_credentials_name_the_connector_never_the_secret() {
         1,
     )
     .await;
-    let e = enricher(&hmac_config(&server), hmac_credentials()).unwrap();
+    let e = hmac_config(&server)
+        .into_builder(hmac_credentials())
+        .build()
+        .unwrap();
     let err = e.enrich(&event("203.0.113.7")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert!(
@@ -412,7 +416,9 @@ async fn slow_answers_time_out() {
     .await;
     let mut c = token_config(&server);
     c.limits.timeout_ms = Some(150);
-    let err = enricher(&c, token())
+    let err = c
+        .into_builder(token())
+        .build()
         .unwrap()
         .enrich(&event("203.0.113.7"))
         .await

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use vowguard_core::{Enricher, SecretRef};
 use vowguard_testkit::enricher_suite::{self, HttpEnricherHarness};
-use vowguard_threatconnect::{Credentials, ThreatConnectConfig, enricher};
+use vowguard_threatconnect::{Credentials, ThreatConnectConfig};
 use wiremock::ResponseTemplate;
 
 struct ThreatConnect {
@@ -38,7 +38,7 @@ impl HttpEnricherHarness for ThreatConnect {
             )
         };
         config.base_url = Some(base_url.to_owned());
-        Arc::new(enricher(&config, credentials).unwrap())
+        Arc::new(config.into_builder(credentials).build().unwrap())
     }
 
     fn refuse_key(&self, secret: &str) -> ResponseTemplate {

@@ -1,97 +1,78 @@
-//! The call: `GET /api/v3/{collection}/{id}`, and the one function that maps every
-//! VirusTotal answer onto a vowguard [`Error`] (or onto "unknown" for a 404).
+//! [`VirusTotal`]: what the VirusTotal enricher does differently from the other
+//! threat-intelligence providers (the request `GET /api/v3/{collection}/{id}`, the key in
+//! `x-apikey`, a 404 `NotFoundError` as unknown, the answer parsed by `parse_object`); the
+//! rest is [`IntelProvider`]'s.
 
-use std::fmt;
-use std::time::Duration;
-
-use async_trait::async_trait;
-use secrecy::SecretString;
-use vowguard_core::{Error, ErrorKind, Redactor, ThreatIntel};
+use vowguard_core::{Error, ThreatIntel};
 use vowguard_enrich::{
-    ApiResponse, Indicator, IndicatorKind, KeyedApi, QuotaPause, ReputationProvider, ThreatEnricher,
+    Indicator, IndicatorKind, IntelApi, IntelBuilder, IntelProvider, IntelVendor, ProviderLimits,
+    ThreatEnricher,
 };
-use vowguard_http::classify_status;
-use vowguard_http::reqwest::StatusCode;
-use vowguard_http::reqwest::header::{HeaderMap, HeaderName};
+use vowguard_http::Answer;
+use vowguard_http::reqwest::header::HeaderName;
+use vowguard_http::reqwest::{RequestBuilder, StatusCode};
 
 use crate::KIND;
-use crate::config::{DEFAULT_BASE_URL, VirusTotalConfig};
+use crate::config::{DEFAULT_BASE_URL, DEFAULT_LIMITS};
 use crate::encode::{
     Collection, error_code, error_reason, is_file_hash, object_url, parse_object, url_id,
 };
 
-/// How long a 429 (quota exceeded) pauses lookups when VirusTotal sends no `Retry-After`:
-/// the public quota is per minute.
-pub const DEFAULT_RATE_LIMIT_PAUSE: Duration = QuotaPause::DEFAULT_PAUSE;
+/// The VirusTotal vendor: no settings of its own beyond the shared ones of
+/// [`IntelBuilder`].
+///
+/// ```no_run
+/// use vowguard_core::secrecy::SecretString;
+/// use vowguard_virustotal::VirusTotal;
+///
+/// # fn main() -> Result<(), vowguard_core::Error> {
+/// let enricher = VirusTotal::builder()
+///     .api_key(SecretString::from("vt-api-key"))
+///     .id("virustotal")
+///     .build()?;
+/// # let _ = enricher;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VirusTotal;
 
-/// The longest pause a 429 can impose.
-pub const MAX_RATE_LIMIT_PAUSE: Duration = QuotaPause::MAX_PAUSE;
+/// Builds a VirusTotal enricher ([`VirusTotal::builder`]).
+pub type VirusTotalBuilder = IntelBuilder<VirusTotal>;
+/// The VirusTotal provider: [`IntelProvider`] with the [`VirusTotal`] vendor.
+pub type VirusTotalProvider = IntelProvider<VirusTotal>;
+/// The VirusTotal enricher: the provider behind its cache and limits.
+pub type VirusTotalEnricher = ThreatEnricher<VirusTotalProvider>;
 
-const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-apikey");
-
-/// Looks IPs, domains, URLs and file hashes up in VirusTotal (see the crate docs). Wrap it
-/// in a [`ThreatEnricher`] (or use [`enricher`]) to enrich events.
-pub struct VirusTotalProvider {
-    /// Client, base URL and the API key (marked sensitive; never printed).
-    api: KeyedApi,
-    component: String,
-    /// After a 429: no request until the pause has passed.
-    quota: QuotaPause,
-}
-
-impl fmt::Debug for VirusTotalProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VirusTotalProvider")
-            .field("component", &self.component)
-            .field("origin", &self.api.origin())
-            .finish_non_exhaustive()
+impl VirusTotal {
+    /// A builder with every default; set at least [`IntelBuilder::api_key`].
+    pub fn builder() -> VirusTotalBuilder {
+        IntelBuilder::new(Self)
     }
 }
 
-/// What a non-2xx answer means.
-#[derive(Debug)]
-pub enum Answer {
-    /// 404 `NotFoundError`: VirusTotal does not know the object (unknown, not benign).
-    NotFound,
-    /// Any other failure.
-    Failed(Error),
-}
+impl IntelVendor for VirusTotal {
+    const KIND: &'static str = KIND;
+    const NAME: &'static str = "VirusTotal";
+    const DEFAULT_BASE_URL: Option<&'static str> = Some(DEFAULT_BASE_URL);
+    const API_KEY: Option<(HeaderName, &'static str)> =
+        Some((HeaderName::from_static("x-apikey"), "api_key"));
+    const DEFAULT_LIMITS: ProviderLimits = DEFAULT_LIMITS;
 
-impl VirusTotalProvider {
-    /// A provider for `config`, authenticating with `api_key` (the resolved `api_key`).
-    pub fn new(config: &VirusTotalConfig, api_key: &SecretString) -> Result<Self, Error> {
-        let api = KeyedApi::new(
-            config.base_url.as_deref(),
-            DEFAULT_BASE_URL,
-            API_KEY_HEADER,
-            api_key,
-            &config.http,
-        )?;
-        Ok(Self {
-            api,
-            component: KIND.to_owned(),
-            quota: QuotaPause::with_limits(DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE),
-        })
-    }
-
-    /// Names the component (the config id) in errors; [`KIND`] unless set.
-    pub fn with_component(mut self, id: impl Into<String>) -> Self {
-        self.component = id.into();
-        self
-    }
-
-    fn pause(&self, error: &Error) {
-        if let Some(wait) = self.quota.record(error) {
-            tracing::warn!(
-                target: "vowguard::virustotal",
-                component = %self.component,
-                pause_secs = wait.as_secs(),
-                "VirusTotal rate limit reached; no lookups until the pause ends"
-            );
+    /// `VirusTotal lookup of {kind} {value} at {origin}`; a URL's value is left out.
+    fn what(&self, indicator: &Indicator, origin: &str) -> String {
+        if indicator.kind == IndicatorKind::Url {
+            format!("VirusTotal URL lookup at {origin}")
+        } else {
+            format!(
+                "VirusTotal lookup of {} {} at {origin}",
+                indicator.kind, indicator.value
+            )
         }
     }
 
-    async fn fetch(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+    fn request(&self, api: &IntelApi, indicator: &Indicator) -> Result<RequestBuilder, Error> {
         let (collection, id) = match indicator.kind {
             IndicatorKind::Ip => (Collection::IpAddresses, indicator.value.clone()),
             IndicatorKind::Domain => (Collection::Domains, indicator.value.clone()),
@@ -106,140 +87,64 @@ impl VirusTotalProvider {
                 (Collection::Files, indicator.value.clone())
             }
         };
-        // A URL may carry tokens in its query: errors name only the collection.
-        let what = if collection == Collection::Urls {
-            format!("VirusTotal URL lookup at {}", self.api.origin())
-        } else {
-            format!(
-                "VirusTotal lookup of {} {} at {}",
-                indicator.kind,
-                indicator.value,
-                self.api.origin()
-            )
-        };
-        self.quota
-            .check(&what, "the VirusTotal quota was exceeded")?;
-        let url = object_url(self.api.base(), collection, &id)?;
-        let ApiResponse {
-            status,
-            headers,
-            body,
-        } = self.api.get(url, &what).await?;
-        if !status.is_success() {
-            return match classify_response(status, &headers, &what, &body) {
-                Answer::NotFound => Ok(None),
-                Answer::Failed(error) => {
-                    self.pause(&error);
-                    Err(error)
-                }
-            };
-        }
-        parse_object(&body, &indicator.value)
-    }
-}
-
-/// Maps a non-2xx VirusTotal answer: 404 `NotFoundError` is [`Answer::NotFound`]; a 404
-/// without it (a wrong `base_url`) is `Rejected`; 429 (`QuotaExceededError`,
-/// `TooManyRequestsError`) is `RateLimited` with `Retry-After`, or 60 s when absent; 5xx
-/// (`TransientError`, `DeadlineExceededError`) retryable; 401 (`WrongCredentialsError`,
-/// `AuthenticationRequiredError`, `UserNotActiveError`) and 403 (`ForbiddenError`)
-/// `Unauthorized`; other 4xx (`InvalidArgumentError`, `BadRequestError`) `Rejected`. The
-/// message carries VirusTotal's `code: message`.
-pub fn classify_response(
-    status: StatusCode,
-    headers: &HeaderMap,
-    what: &str,
-    body: &str,
-) -> Answer {
-    if status == StatusCode::NOT_FOUND && error_code(body).as_deref() == Some("NotFoundError") {
-        return Answer::NotFound;
-    }
-    let reason = error_reason(body);
-    let error = match classify_status(status, headers, what, &reason) {
-        Err(e) => e,
-        Ok(()) => Error::internal(format!("{what}: HTTP {status} is not an error")),
-    };
-    if error.kind() == ErrorKind::RateLimited && error.retry_after().is_none() {
-        return Answer::Failed(error.with_retry_after(DEFAULT_RATE_LIMIT_PAUSE));
-    }
-    Answer::Failed(error)
-}
-
-#[async_trait]
-impl ReputationProvider for VirusTotalProvider {
-    fn name(&self) -> &'static str {
-        KIND
+        Ok(api.get(object_url(api.base(), collection, &id)?))
     }
 
-    fn redactor(&self) -> &Redactor {
-        self.api.redactor()
+    /// VirusTotal's `code: message`.
+    fn error_reason(&self, body: &str) -> Option<String> {
+        Some(error_reason(body))
     }
 
-    /// IP addresses, domains, URLs and file hashes.
-    fn supports(&self, kind: &IndicatorKind) -> bool {
-        matches!(
-            kind,
-            IndicatorKind::Ip
-                | IndicatorKind::Domain
-                | IndicatorKind::Url
-                | IndicatorKind::FileHash
-        )
+    /// A 404 `NotFoundError`; a 404 without it (a wrong `base_url`) is an error.
+    fn unknown(&self, answer: &Answer) -> bool {
+        answer.status == StatusCode::NOT_FOUND
+            && error_code(&answer.body).as_deref() == Some("NotFoundError")
     }
 
-    async fn lookup(&self, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
-        self.fetch(indicator)
-            .await
-            .map_err(|e| e.with_component(self.component.clone()))
+    fn parse(&self, body: &str, indicator: &Indicator) -> Result<Option<ThreatIntel>, Error> {
+        parse_object(body, &indicator.value)
     }
-}
-
-/// An enricher for `config`: a [`VirusTotalProvider`] behind the cache and limits the config
-/// asks for. This is what `type = "virustotal"` builds.
-pub fn enricher(
-    config: &VirusTotalConfig,
-    api_key: &SecretString,
-) -> Result<ThreatEnricher<VirusTotalProvider>, Error> {
-    let provider = VirusTotalProvider::new(config, api_key)?;
-    Ok(ThreatEnricher::new(provider, config.cache, config.limits()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use vowguard_http::reqwest::header::HeaderValue;
+    use std::time::Duration;
 
-    fn failed(answer: Answer) -> Error {
-        match answer {
-            Answer::Failed(e) => e,
-            Answer::NotFound => panic!("expected an error"),
+    use vowguard_core::ErrorKind;
+    use vowguard_enrich::{QuotaPause, answer_error};
+    use vowguard_http::Exchange;
+    use vowguard_http::reqwest::header::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn answer(status: StatusCode, headers: &HeaderMap, body: &str) -> Answer {
+        Answer {
+            status,
+            headers: headers.clone(),
+            body: body.to_owned(),
+            truncated: false,
         }
+    }
+
+    fn failed(status: StatusCode, headers: &HeaderMap, body: &str) -> Error {
+        let answer = answer(status, headers, body);
+        assert!(!VirusTotal.unknown(&answer), "expected an error");
+        let exchange = Exchange::new().with_default_retry_after(QuotaPause::DEFAULT_PAUSE);
+        answer_error(&VirusTotal, &exchange, &answer, "lookup")
     }
 
     #[test]
     fn maps_answers() {
         let none = HeaderMap::new();
         let not_found = r#"{"error":{"code":"NotFoundError","message":"Resource not found."}}"#;
-        assert!(matches!(
-            classify_response(StatusCode::NOT_FOUND, &none, "lookup", not_found),
-            Answer::NotFound
-        ));
-        let e = failed(classify_response(
-            StatusCode::NOT_FOUND,
-            &none,
-            "lookup",
-            "<html>Not Found</html>",
-        ));
+        assert!(VirusTotal.unknown(&answer(StatusCode::NOT_FOUND, &none, not_found)));
+        let e = failed(StatusCode::NOT_FOUND, &none, "<html>Not Found</html>");
         assert_eq!(e.kind(), ErrorKind::Rejected);
 
         let quota = r#"{"error":{"code":"QuotaExceededError","message":"Quota exceeded"}}"#;
-        let e = failed(classify_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &none,
-            "lookup",
-            quota,
-        ));
+        let e = failed(StatusCode::TOO_MANY_REQUESTS, &none, quota);
         assert_eq!(e.kind(), ErrorKind::RateLimited);
-        assert_eq!(e.retry_after(), Some(DEFAULT_RATE_LIMIT_PAUSE));
+        assert_eq!(e.retry_after(), Some(QuotaPause::DEFAULT_PAUSE));
         assert!(
             e.to_string().contains("QuotaExceededError: Quota exceeded"),
             "{e}"
@@ -247,12 +152,7 @@ mod tests {
 
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("5"));
-        let e = failed(classify_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &h,
-            "lookup",
-            quota,
-        ));
+        let e = failed(StatusCode::TOO_MANY_REQUESTS, &h, quota);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(5)));
 
         for (status, code, kind) in [
@@ -264,12 +164,7 @@ mod tests {
             (504, "DeadlineExceededError", ErrorKind::Unavailable),
         ] {
             let body = format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#);
-            let e = failed(classify_response(
-                StatusCode::from_u16(status).unwrap(),
-                &none,
-                "lookup",
-                &body,
-            ));
+            let e = failed(StatusCode::from_u16(status).unwrap(), &none, &body);
             assert_eq!(e.kind(), kind, "{status} {code}");
             assert!(e.to_string().contains(code), "{e}");
         }

@@ -7,11 +7,11 @@
 //! |---|---|
 //! | IP address | `GET {base_url}/api/v3/ip_addresses/{ip}` |
 //! | domain | `GET {base_url}/api/v3/domains/{domain}` |
-//! | URL | `GET {base_url}/api/v3/urls/{url_id}`, `url_id` = unpadded base64url of the URL ([`url_id`]) |
+//! | URL | `GET {base_url}/api/v3/urls/{url_id}`, `url_id` = unpadded base64url of the URL (`url_id`) |
 //! | file hash | `GET {base_url}/api/v3/files/{md5, sha1 or sha256}` |
 //!
 //! The answer's `data.attributes` become a [`ThreatIntel`](vowguard_core::ThreatIntel)
-//! ([`parse_object`], a pure function):
+//! (`parse_object`, a pure function):
 //!
 //! * verdict from `last_analysis_stats`: 3 or more engines malicious -> malicious; 1 or 2
 //!   malicious, or 2 or more suspicious -> suspicious; otherwise benign;
@@ -30,7 +30,12 @@
 //! pipeline's per-enricher timeout then marks those events "not enriched by virustotal"
 //! rather than holding them, which is intended.
 //!
-//! Answers map onto [`vowguard_core::Error`] in one function, [`classify_response`]: 429
+//! Build it in code with [`VirusTotal::builder`] (the resolved key passed directly), or
+//! from the `[enrichers.<id>]` table with [`VirusTotalConfig::into_builder`]; the plumbing
+//! (client, key, answer cap, cache, limits, 429 pause) is
+//! [`vowguard_enrich::IntelProvider`]'s.
+//!
+//! Answers map onto [`vowguard_core::Error`] in one place ([`vowguard_enrich::answer_error`]): 429
 //! `QuotaExceededError` is `RateLimited` (with `Retry-After`, or 60 s since the quota is per
 //! minute; the provider makes no request until it has passed), 5xx retryable, 401/403
 //! `Unauthorized`, other 4xx `Rejected`, with VirusTotal's `code: message`. The API key never
@@ -44,16 +49,19 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Enricher, Error};
 
-pub use client::{
-    Answer, DEFAULT_RATE_LIMIT_PAUSE, MAX_RATE_LIMIT_PAUSE, VirusTotalProvider, classify_response,
-    enricher,
-};
+pub use client::{VirusTotal, VirusTotalBuilder, VirusTotalEnricher, VirusTotalProvider};
 pub use config::{DEFAULT_BASE_URL, DEFAULT_LIMITS, VirusTotalConfig};
-pub use encode::{
-    AnalysisStats, Collection, MALICIOUS_ENGINES, MAX_CATEGORIES, PROVIDER, SUSPICIOUS_ENGINES,
-    category, error_code, error_reason, is_file_hash, object_url, parse_object, url_id,
-    verdict_for,
-};
+pub use encode::{MALICIOUS_ENGINES, MAX_CATEGORIES, PROVIDER, SUSPICIOUS_ENGINES};
+
+/// Internals for this crate's tests (the pure request builders and answer parsers); not a
+/// stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::encode::{
+        AnalysisStats, Collection, category, error_code, error_reason, is_file_hash, object_url,
+        parse_object, url_id, verdict_for,
+    };
+}
 
 /// The connector kind, as written in `type = "virustotal"`.
 pub const KIND: &str = "virustotal";
@@ -69,12 +77,10 @@ vowguard_core::inventory::submit! {
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Enricher>, Error> {
     let config: VirusTotalConfig = ctx.parse(table)?;
     let api_key = ctx.secret("api_key", &config.api_key)?;
-    let provider = VirusTotalProvider::new(&config, &api_key)
-        .map_err(|e| e.with_component(ctx.id))?
-        .with_component(ctx.id);
-    Ok(Arc::new(vowguard_enrich::ThreatEnricher::new(
-        provider,
-        config.cache,
-        config.limits(),
-    )))
+    let enricher = config
+        .into_builder(api_key)
+        .id(ctx.id)
+        .build()
+        .map_err(|e| e.with_component(ctx.id))?;
+    Ok(Arc::new(enricher))
 }

@@ -9,7 +9,8 @@ use vowguard_core::{
     SecretRef, Severity, Verdict,
 };
 use vowguard_enrich::{Indicator, IndicatorKind, ReputationProvider, ThreatEnricher};
-use vowguard_virustotal::{KIND, VirusTotalConfig, VirusTotalProvider, enricher, url_id};
+use vowguard_virustotal::testing::url_id;
+use vowguard_virustotal::{KIND, VirusTotalConfig, VirusTotalProvider};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -48,7 +49,7 @@ fn key() -> SecretString {
 }
 
 fn build(server: &MockServer) -> ThreatEnricher<VirusTotalProvider> {
-    enricher(&config(server), &key()).unwrap()
+    config(server).into_builder(key()).build().unwrap()
 }
 
 fn event(ip: &str) -> Event {
@@ -277,7 +278,9 @@ async fn slow_answers_time_out() {
     .await;
     let mut c = config(&server);
     c.limits.timeout_ms = Some(150);
-    let err = enricher(&c, &key())
+    let err = c
+        .into_builder(key())
+        .build()
         .unwrap()
         .enrich(&event("203.0.113.7"))
         .await
@@ -351,7 +354,7 @@ async fn default_quota_holds_the_fifth_lookup_until_the_enricher_times_out() {
         .await;
     let mut c = config(&server);
     c.limits.rate = None; // back to the default: 4 a minute
-    let e = enricher(&c, &key()).unwrap();
+    let e = c.into_builder(key()).build().unwrap();
     for n in 1..=4 {
         e.enrich(&event(&format!("203.0.113.{n}"))).await.unwrap();
     }

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
+use vowguard_core::Enricher;
 use vowguard_core::secrecy::SecretString;
-use vowguard_core::{Enricher, SecretRef};
 use vowguard_testkit::enricher_suite::{self, HttpEnricherHarness};
-use vowguard_virustotal::{VirusTotalConfig, enricher};
 use wiremock::ResponseTemplate;
 
 struct VirusTotal;
@@ -16,9 +15,12 @@ impl HttpEnricherHarness for VirusTotal {
     }
 
     fn build(&self, base_url: &str) -> Arc<dyn Enricher> {
-        let mut config = VirusTotalConfig::new(SecretRef::Env("VT_API_KEY".into()));
-        config.base_url = Some(base_url.to_owned());
-        Arc::new(enricher(&config, &SecretString::from(self.secret().to_owned())).unwrap())
+        let enricher = vowguard_virustotal::VirusTotal::builder()
+            .api_key(SecretString::from(self.secret().to_owned()))
+            .base_url(base_url)
+            .build()
+            .unwrap();
+        Arc::new(enricher)
     }
 
     fn refuse_key(&self, secret: &str) -> ResponseTemplate {
