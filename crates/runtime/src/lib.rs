@@ -18,6 +18,8 @@ pub mod config;
 pub mod console;
 pub mod dlq;
 pub mod logging;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod progress;
 pub mod reports;
 pub mod response_api;
