@@ -1,7 +1,7 @@
 //! The vowguard runtime: configuration in, running pipeline out.
 //!
 //! * [`config`]: the TOML file (components keyed by id with `type`, secrets by reference).
-//! * [`assemble`]: builds every component through the connector registry and reports all
+//! * [`assemble`](mod@assemble): builds every component through the connector registry and reports all
 //!   configuration errors at once.
 //! * [`source`]: the stdin NDJSON source.
 //! * [`run`]: starts the pipeline, feeds it from the sources and drains it.

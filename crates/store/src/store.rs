@@ -311,7 +311,7 @@ impl Store {
     }
 
     /// Like [`Store::catch_up`], calling `progress` after each transaction of
-    /// [`APPLY_CHUNK`] records with where the store stands (see [`CatchUpProgress`]).
+    /// `APPLY_CHUNK` records with where the store stands (see [`CatchUpProgress`]).
     pub async fn catch_up_with_progress(
         &self,
         source: &dyn AuditSource,
@@ -341,7 +341,7 @@ impl Store {
     }
 
     /// Empties the projection and applies `records` (consecutive, from index 0), in
-    /// transactions of [`APPLY_CHUNK`] records: `vowguard audit rebuild-store`.
+    /// transactions of `APPLY_CHUNK` records: `vowguard audit rebuild-store`.
     pub async fn rebuild<I>(&self, records: I) -> Result<RebuildSummary, Error>
     where
         I: IntoIterator<Item = Result<(u64, AuditRecord), Error>>,

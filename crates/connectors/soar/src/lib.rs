@@ -6,9 +6,9 @@
 //! * [`encode`]: pure functions: the incident JSON, StackStorm's `{"trigger","payload"}`,
 //!   the XSOAR incident / entry / close bodies, idempotency keys, the XSOAR advanced-key
 //!   signature.
-//! * [`index`]: the connector's fingerprint → case map in
+//! * [`TicketIndex`] (from vowguard-core): the connector's fingerprint → case map in
 //!   `<data_dir>/state/ticket-<id>.json`, and one open at a time per fingerprint.
-//! * [`system`]: [`SoarTickets`], the [`TicketSystem`](vowguard_core::TicketSystem).
+//! * [`system`]: [`SoarTickets`], the [`TicketSystem`].
 //!
 //! Idempotency: webhooks have no dedup key of their own, so the connector remembers every
 //! case it opened (durably, before `open` returns) and answers a repeated open from that

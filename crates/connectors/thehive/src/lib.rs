@@ -3,9 +3,9 @@
 //! * [`config`]: the `[tickets.<id>]` table ([`TheHiveConfig`]).
 //! * [`encode`]: pure functions from a ticket draft to the alert body (Markdown-escaped
 //!   description, tags, observables deduplicated within the alert, severity by priority).
-//! * [`index`]: the connector's fingerprint → alert map in
+//! * [`TicketIndex`] (from vowguard-core): the connector's fingerprint → alert map in
 //!   `<data_dir>/state/ticket-<id>.json`, and one open at a time per fingerprint.
-//! * [`system`]: [`TheHiveTickets`], the [`TicketSystem`](vowguard_core::TicketSystem).
+//! * [`system`]: [`TheHiveTickets`], the [`TicketSystem`].
 //!
 //! Idempotency: the alert's `sourceRef` is the incident fingerprint. TheHive refuses a
 //! second alert with the same (`type`, `source`, `sourceRef`) with a 400 "already exists";
