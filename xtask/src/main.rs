@@ -3,8 +3,10 @@
 //! * `ci`: everything CI checks, in order: formatting, clippy with `-D warnings`, the test
 //!   prerequisites (rsyslog, aiosmtpd, installed privately under `target/test-prereqs`,
 //!   never touching system packages), every test of every crate with all features,
-//!   doc tests, a run of the demo, the feature-isolation check, and cargo-deny (bans,
-//!   licenses, sources).
+//!   doc tests, `cargo doc` with warnings denied, runs of the demo and of the embedding
+//!   example, the feature-isolation checks (a Splunk-only runtime; every crate building
+//!   alone with the tokio features it asks for), one `base64` in the lock file, packaging
+//!   of every publishable crate, and cargo-deny (bans, licenses, sources).
 //! * `demo`: the wedding-day demo against local mocks.
 //! * `prerequisites`: installs the test prerequisites privately (see [`prerequisites`]).
 //! * `bench`: the benchmarks (release build), figures printed for BENCHMARKS.md; `bench
@@ -136,9 +138,25 @@ fn ci() -> Result {
         &env,
         &["test", "--workspace", "--all-features", "--locked", "--doc"],
     )?;
+    // Docs build clean: broken intra-doc links, bad code blocks and missing docs fail.
+    cargo_with_env(
+        &[("RUSTDOCFLAGS".to_owned(), "-D warnings".to_owned())],
+        &[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--all-features",
+            "--locked",
+        ],
+    )?;
     // README command 1 must keep working: run the demo end to end (local mocks only).
     cargo(&["run", "--locked", "--example", "wedding_day"])?;
+    // A host service embedding the library (Splunk + Slack + router + its own hook).
+    cargo(&["run", "--locked", "--example", "embed"])?;
     feature_isolation()?;
+    each_crate_builds_alone()?;
+    one_base64()?;
+    package()?;
     fuzz::run(fuzz::TARGETS, fuzz::CI_SECONDS, Some(fuzz::CI_SEED))?;
     if !succeeds("cargo", &["deny", "--version"]) {
         cargo(&["install", "--locked", "cargo-deny"])?;
@@ -608,5 +626,122 @@ fn feature_isolation() -> Result {
         "--locked",
     ])?;
     println!("feature isolation ok: only vowguard-splunk is compiled in");
+    Ok(())
+}
+
+/// The workspace members' package names (from the manifests: xtask has no dependencies).
+fn workspace_packages() -> std::result::Result<Vec<(String, bool)>, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml"))
+        .map_err(|e| format!("cannot read Cargo.toml: {e}"))?;
+    let members = manifest
+        .split_once("members = [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .ok_or("Cargo.toml has no `members = [...]`")?
+        .0;
+    let mut packages = Vec::new();
+    for member in members.split('"').skip(1).step_by(2) {
+        let path = root.join(member).join("Cargo.toml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .ok_or_else(|| format!("{} has no package name", path.display()))?;
+        let publish = !text.lines().any(|l| l.trim() == "publish = false");
+        packages.push((name.to_owned(), publish));
+    }
+    Ok(packages)
+}
+
+/// Every crate builds on its own (`cargo check -p <crate>`), so each one asks for every
+/// tokio (and other) feature it uses instead of borrowing one a sibling enabled in a
+/// whole-workspace build.
+fn each_crate_builds_alone() -> Result {
+    for (name, _) in workspace_packages()? {
+        if name == "xtask" {
+            continue;
+        }
+        cargo(&["check", "-p", &name, "--locked", "--quiet"])?;
+    }
+    println!("every crate builds alone");
+    Ok(())
+}
+
+/// One `base64` in the lock file (issue 17). When the ecosystem moves (reqwest, hyper-util
+/// and lettre are on 0.23 from reqwest 0.13.5 / hyper-util 0.1.21 / lettre 0.11.23 on,
+/// sqlx, async-nats, metrics-exporter-prometheus and wiremock on 0.22), the lock file
+/// keeps the releases that agree; this names the crates pulling in a second one.
+fn one_base64() -> Result {
+    let output = Command::new("cargo")
+        .args([
+            "tree",
+            "--workspace",
+            "--locked",
+            "-e",
+            "normal,build,dev",
+            "-i",
+            "base64",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        // `-i base64` is ambiguous when two versions are in the lock file.
+        let text = Command::new("cargo")
+            .args([
+                "tree",
+                "--workspace",
+                "--locked",
+                "-d",
+                "-e",
+                "normal,build,dev",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        return Err(format!(
+            "more than one base64 in the lock file ({}); `cargo tree -d` says:\n{text}",
+            stderr.trim()
+        ));
+    }
+    println!("one base64 in the lock file");
+    Ok(())
+}
+
+/// Packages every publishable crate (everything but `publish = false`): manifest
+/// metadata, path dependencies with versions, the files that go into each `.crate`.
+///
+/// `--workspace` packages the crates in dependency order and resolves their dependencies
+/// on each other against a temporary local registry of the crates just packaged, so crates
+/// whose path dependencies are not on crates.io package too (a per-crate
+/// `cargo publish --dry-run` fails for every crate that depends on another vowguard crate:
+/// it resolves e.g. `vowguard-core 0.1.0` against crates.io). `--no-verify` skips compiling every packaged
+/// crate again from scratch (the tests above build the same sources); `--offline` keeps it
+/// to the local registry cache, which the builds above filled; `--allow-dirty` packages the
+/// working tree as it is (what CI checks is the packaging, not the commit state).
+fn package() -> Result {
+    let mut args = vec![
+        "package",
+        "--workspace",
+        "--no-verify",
+        "--locked",
+        "--offline",
+        "--allow-dirty",
+    ];
+    let packages = workspace_packages()?;
+    for (name, publish) in &packages {
+        if !publish {
+            args.extend(["--exclude", name.as_str()]);
+        }
+    }
+    cargo(&args)?;
+    println!(
+        "packaged {} crates",
+        packages.iter().filter(|(_, publish)| *publish).count()
+    );
     Ok(())
 }

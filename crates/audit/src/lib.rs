@@ -40,7 +40,7 @@ pub use log::{AuditLog, AuditOptions};
 pub use note::{Checkpoint, NoteError, NoteSigner, NoteVerifier, hex, key_id, valid_key_name};
 pub use proof::{PROOF_HEADER, ProvenEntry, export_proof, verify_proof};
 pub use reader::{AuditReader, Entries, FileLeafHashes, checkpoint_ref};
-pub use verify::{Problem, VerifyReport, verify_dir};
+pub use verify::{Problem, VerifyReport, verify_dir, verify_dir_with_progress};
 pub use witness::{HttpWitness, Witness};
 
 #[cfg(test)]

@@ -175,8 +175,19 @@ impl VerifyReport {
 
 /// Verifies the log in `dir` (the `audit` directory) against `verifier`.
 pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> Result<VerifyReport, Error> {
+    verify_dir_with_progress(dir, verifier, &|_, _| {})
+}
+
+/// Like [`verify_dir`], calling `progress(bytes_read, total_bytes)` as the entry log is
+/// read and hashed (the long part: every entry is read once), at most once per MiB read
+/// and once at the end.
+pub fn verify_dir_with_progress(
+    dir: &Path,
+    verifier: &NoteVerifier,
+    progress: &dyn Fn(u64, u64),
+) -> Result<VerifyReport, Error> {
     let mut report = VerifyReport::default();
-    let (data, checksum_bad, torn) = read_log(&dir.join(LOG_FILE))?;
+    let (data, checksum_bad, torn) = read_log(&dir.join(LOG_FILE), progress)?;
     let index = read_index(&dir.join(INDEX_FILE))?;
     report.entries = data.len() as u64;
     report.indexed = index.len() as u64;
@@ -210,7 +221,7 @@ pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> Result<VerifyReport, E
 /// Leaf hashes of the whole frames, indices failing their checksum, bytes of a torn tail.
 type LogScan = (Vec<Hash>, Vec<u64>, Option<u64>);
 
-fn read_log(path: &Path) -> Result<LogScan, Error> {
+fn read_log(path: &Path, progress: &dyn Fn(u64, u64)) -> Result<LogScan, Error> {
     let file = File::open(path).map_err(|e| Error::io(format!("cannot open {}", show(path)), e))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut r = BufReader::with_capacity(1 << 20, file);
@@ -227,9 +238,16 @@ fn read_log(path: &Path) -> Result<LogScan, Error> {
     let mut hashes = Vec::new();
     let mut bad = Vec::new();
     let mut payload = Vec::new();
+    const PROGRESS_EVERY: u64 = 1 << 20;
+    let mut reported = 0u64;
     loop {
+        if pos - reported >= PROGRESS_EVERY {
+            progress(pos, total);
+            reported = pos;
+        }
         let remaining = total - pos;
         if remaining == 0 {
+            progress(pos, total);
             return Ok((hashes, bad, None));
         }
         let mut header = [0u8; FRAME_HEADER];

@@ -1,7 +1,7 @@
 //! One-pass ingest parsing: JSON text (or a [`serde_json::Value`]) straight into an
 //! [`Event`], without building a value tree of the whole event first.
 //!
-//! The parser reads the object once, keeping each known field as a small [`Raw`] (a
+//! The parser reads the object once, keeping each known field as a small `Raw` (a
 //! borrowed string where the text has no escapes), each unknown top-level field as a
 //! [`Value`], and then checks the fields in the fixed order of the ingest contract. Because
 //! the checks run only after the whole object is read, a syntax error anywhere wins over

@@ -5,7 +5,7 @@
 //! * [`SharedState::mark_once`]: the per-channel "already sent" memory. The first replica to
 //!   mark a key sends the notification; every other replica sees `false` and stays quiet.
 //!   Marks expire with the bucket's TTL (the memory's length).
-//! * [`SharedState::acquire`] / [`Lease::renew`] / [`Lease::release`]: an alert group or
+//! * [`SharedState::acquire`] / [`SharedState::renew`] / [`SharedState::release`]: an alert group or
 //!   a playbook run owned by one replica. The owner renews (CAS on the revision it holds);
 //!   a replica that dies stops renewing, its lease expires with the TTL and another
 //!   replica acquires it: the group is handed over.

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use vowguard_core::{Event, NotEnriched};
 
 use crate::pipeline::EnricherSpec;
@@ -233,7 +234,24 @@ async fn call(
     let mut guard = ProbeGuard { slot, armed: probe };
     let deadline = slot.spec.enricher.timeout().min(budget);
     slot.counters.calls.fetch_add(1, Ordering::Relaxed);
-    let outcome = tokio::time::timeout(deadline, slot.spec.enricher.enrich(event)).await;
+    let span = tracing::debug_span!(
+        target: crate::TRACE_TARGET,
+        "enricher",
+        enricher = %slot.spec.id,
+        event_id = %event.id,
+        outcome = tracing::field::Empty,
+    );
+    let outcome = tokio::time::timeout(deadline, slot.spec.enricher.enrich(event))
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "outcome",
+        match &outcome {
+            Ok(Ok(_)) => "answered",
+            Ok(Err(_)) => "error",
+            Err(_) => "timeout",
+        },
+    );
     guard.armed = false;
     let now = Instant::now();
     match outcome {
@@ -270,10 +288,17 @@ pub(crate) async fn enrich(
     if enrichers.is_empty() {
         return event;
     }
+    let span = tracing::debug_span!(
+        target: crate::TRACE_TARGET,
+        "enrich",
+        event_id = %event.id,
+        enrichers = enrichers.len(),
+    );
     let results = join_all(enrichers.iter().map(|slot| {
         let event = &event;
         async move { (slot.spec.id.as_str(), call(slot, event, budget).await) }
     }))
+    .instrument(span)
     .await;
     for (id, outcome) in results {
         match outcome {

@@ -329,6 +329,29 @@ impl EnrichmentStage {
             )
             .count() as u64;
         let events = &self.shared.journal;
+        // One span per event while its enriched form is written to the events journal
+        // (only when the spans are enabled: nothing is allocated for them otherwise).
+        let spans: Vec<tracing::Span> = if tracing::span_enabled!(target: crate::TRACE_TARGET, tracing::Level::DEBUG)
+        {
+            group
+                .iter()
+                .map(|(_, record)| {
+                    let span = tracing::debug_span!(
+                        target: crate::TRACE_TARGET,
+                        "journal",
+                        journal = "events",
+                        event_id = tracing::field::Empty,
+                        seq = tracing::field::Empty,
+                    );
+                    if let Record::Enriched(event) = record {
+                        span.record("event_id", event.id.as_str());
+                    }
+                    span
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut attempt = 0u32;
         loop {
             // Part of the group may already be there: an append that failed after storing
@@ -376,6 +399,9 @@ impl EnrichmentStage {
                     tokio::time::sleep(delay).await;
                 }
             }
+        }
+        for (span, seq) in spans.into_iter().zip(first_events..) {
+            span.record("seq", seq);
         }
         for i in 0..count {
             let events_seq = first_events + i;

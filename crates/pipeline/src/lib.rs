@@ -27,6 +27,16 @@
 //! recomputed. Each submitted event also carries an acknowledgement ([`Delivery`]) that
 //! completes once every sink has delivered or dead-lettered it.
 
+//! # Traces
+//!
+//! Each event's way through the pipeline is visible as `tracing` spans, all with the
+//! event id (`event_id`) and at DEBUG level under the target [`TRACE_TARGET`]:
+//! `enrich` (with one `enricher` span per enricher), `journal`, `sink.send` (one per
+//! batch and attempt, with one `sink.event` span per event in it) and `notify` (per alert
+//! and channel). With the usual `info` filter they are disabled and cost one cached
+//! callsite check each; enable them with a `vowguard::trace=debug` directive or hand
+//! them to an OpenTelemetry layer (the runtime's `otlp` feature does).
+
 mod ack;
 mod alerts;
 mod audit;
@@ -67,3 +77,6 @@ pub use response::{ResponseHook, RoutingWithResponse};
 /// Re-exported: the rate limiter the dispatcher uses lives in core.
 pub use vowguard_core::TokenBucket;
 pub use vowguard_journal::WhenFull;
+
+/// The `tracing` target of the per-event spans (see [Traces](crate#traces)).
+pub const TRACE_TARGET: &str = "vowguard::trace";

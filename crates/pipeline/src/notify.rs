@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 use vowguard_core::jsonl_log::{JsonlLog, Rotation};
 use vowguard_core::{Alert, Error, Priority, TokenBucket};
 
@@ -218,6 +219,18 @@ async fn dispatch(
     log: &NotificationLog,
     counters: &NotifierCounters,
 ) -> NotificationRecord {
+    let span = tracing::debug_span!(
+        target: crate::TRACE_TARGET,
+        "notify",
+        notifier = %spec.id,
+        kind = spec.notifier.kind(),
+        event_id = %alert.event.id,
+        alert_id = %alert.id,
+        route = %alert.route,
+        priority = %alert.priority,
+        delivered = tracing::field::Empty,
+        attempts = tracing::field::Empty,
+    );
     let (result, attempts) = spec
         .retry
         .run(|_| async {
@@ -226,7 +239,10 @@ async fn dispatch(
             }
             spec.notifier.notify(alert).await
         })
+        .instrument(span.clone())
         .await;
+    span.record("delivered", result.is_ok());
+    span.record("attempts", attempts);
     counters
         .retried
         .fetch_add(u64::from(attempts.saturating_sub(1)), Ordering::Relaxed);

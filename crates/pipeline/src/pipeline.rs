@@ -894,12 +894,35 @@ impl Stage {
             .audit
             .as_ref()
             .map(|_| Vec::with_capacity(group.len()));
+        let journal_name = match &self.target {
+            Target::Events => "events",
+            Target::Intake { .. } => "intake",
+        };
+        // One span per event, open while its group is written and synced (only when the
+        // spans are enabled: nothing is allocated for them otherwise).
+        let mut spans: Vec<tracing::Span> = if tracing::span_enabled!(target: crate::TRACE_TARGET, tracing::Level::DEBUG)
+        {
+            Vec::with_capacity(group.len())
+        } else {
+            Vec::new()
+        };
+        let traced = spans.capacity() > 0;
         for Submission {
             event,
             ack,
             durable,
         } in group
         {
+            if traced {
+                spans.push(tracing::debug_span!(
+                    target: crate::TRACE_TARGET,
+                    "journal",
+                    journal = journal_name,
+                    event_id = %event.id,
+                    seq = tracing::field::Empty,
+                    error = tracing::field::Empty,
+                ));
+            }
             scratch.clear();
             serde_json::to_writer(&mut scratch, &event).expect("an Event always serialises");
             if let Some(digests) = digests.as_mut() {
@@ -914,7 +937,20 @@ impl Stage {
             Target::Events => &self.shared.journal,
             Target::Intake { journal, .. } => journal,
         };
-        match journal.append_decoded(records, events).await {
+        let appended = journal.append_decoded(records, events).await;
+        match &appended {
+            Ok(range) => {
+                for (span, seq) in spans.drain(..).zip(range.clone()) {
+                    span.record("seq", seq);
+                }
+            }
+            Err(e) => {
+                for span in spans.drain(..) {
+                    span.record("error", tracing::field::display(e));
+                }
+            }
+        }
+        match appended {
             Ok(range) => {
                 let count = promises.len() as u64;
                 let mut durables = Vec::with_capacity(promises.len());

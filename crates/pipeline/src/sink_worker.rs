@@ -14,6 +14,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use vowguard_core::{EncodedEvent, Error, Event, EventOutcome};
 use vowguard_journal::{JournalError, JournalReader, Record};
 
@@ -385,9 +386,37 @@ impl Sender {
                 refs.iter().map(|e| e.bytes.len() as u64).sum(),
                 Ordering::Relaxed,
             );
+            // One span per request, and inside it one per event (only when the span is
+            // enabled: nothing is allocated for them otherwise).
+            let batch_span = tracing::debug_span!(
+                target: crate::TRACE_TARGET,
+                "sink.send",
+                sink = %self.spec.id,
+                kind = self.spec.sink.kind(),
+                events = items.len(),
+                attempt = attempts,
+            );
+            let mut event_spans: Vec<tracing::Span> = if batch_span.is_disabled() {
+                Vec::new()
+            } else {
+                items
+                    .iter()
+                    .map(|item| {
+                        tracing::debug_span!(
+                            target: crate::TRACE_TARGET,
+                            parent: &batch_span,
+                            "sink.event",
+                            sink = %self.spec.id,
+                            event_id = %item.event.id,
+                            seq = item.seq,
+                            outcome = tracing::field::Empty,
+                        )
+                    })
+                    .collect()
+            };
             let started = Instant::now();
             let mut outcomes = tokio::select! {
-                outcomes = self.spec.sink.send(&refs) => outcomes,
+                outcomes = self.spec.sink.send(&refs).instrument(batch_span.clone()) => outcomes,
                 () = aborted(&mut abort) => return Err(Aborted),
             };
             let rtt = started.elapsed();
@@ -411,7 +440,19 @@ impl Sender {
             let mut retry = Vec::new();
             let mut last_error: Option<Error> = None;
             let mut audited = Vec::new();
-            for (item, outcome) in items.into_iter().zip(outcomes) {
+            for (i, (item, outcome)) in items.into_iter().zip(outcomes).enumerate() {
+                if let Some(span) = event_spans.get_mut(i) {
+                    span.record(
+                        "outcome",
+                        match &outcome {
+                            EventOutcome::Delivered => "delivered",
+                            EventOutcome::Rejected(_) => "rejected",
+                            EventOutcome::Retry(_) => "retry",
+                        },
+                    );
+                    // Closed now: the event's time in this sink's request ends here.
+                    drop(std::mem::replace(span, tracing::Span::none()));
+                }
                 match outcome {
                     EventOutcome::Delivered => {
                         if self.audit.is_some() {

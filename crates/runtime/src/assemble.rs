@@ -106,6 +106,9 @@ pub struct ServerSettings {
 pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Error> {
     let data_dir = env.config_dir.join(&config.data_dir);
     let mut errors: Vec<Error> = Vec::new();
+    if let Err(e) = config.telemetry.validate() {
+        errors.push(e);
+    }
     let mut spec = PipelineSpec {
         data_dir: data_dir.clone(),
         options: PipelineOptions {

@@ -89,6 +89,9 @@ pub struct Config {
     /// shared by several replicas).
     #[serde(default)]
     pub queue: QueueConfig,
+    /// `[telemetry]`: trace export (`[telemetry.otlp]`, in builds with the `otlp` feature).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 impl Default for QueueConfig {
@@ -107,6 +110,90 @@ pub enum QueueConfig {
     /// A NATS JetStream stream shared by every replica (see `vowguard-jetstream`):
     /// `servers`, credentials, `[queue.tls]`, `[queue.stream]`, `[queue.consumers]`.
     Jetstream(Box<vowguard_jetstream::JetStreamConfig>),
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `[telemetry.otlp]`: exports the per-event spans (enrichment, journal, each sink,
+    /// each notifier; see `vowguard_pipeline::TRACE_TARGET`) to an OpenTelemetry
+    /// collector over OTLP/HTTP (protobuf). Needs a build with the `otlp` cargo feature.
+    #[serde(default)]
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// `[telemetry.otlp]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// The collector's OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318`: spans are posted
+    /// to `<endpoint>/v1/traces` (an endpoint already ending in `/v1/traces` is used as
+    /// it is). `http` or `https` (rustls).
+    pub endpoint: String,
+    /// Longest time one export request may take, in milliseconds (default 10000).
+    #[serde(default = "default_otlp_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The `service.name` resource attribute (default `vowguard`).
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_otlp_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_service_name() -> String {
+    "vowguard".to_owned()
+}
+
+impl TelemetryConfig {
+    /// Checks `[telemetry]`: the endpoint is an http(s) URL with a host, the timeout
+    /// positive, and the build has the `otlp` feature. Errors name the key.
+    pub fn validate(&self) -> Result<(), Error> {
+        let Some(otlp) = &self.otlp else {
+            return Ok(());
+        };
+        if !cfg!(feature = "otlp") {
+            return Err(Error::config(
+                "`telemetry.otlp`: this vowguard was built without the `otlp` feature (cargo build --features otlp)",
+            ));
+        }
+        otlp.traces_url()?;
+        if otlp.timeout_ms == 0 {
+            return Err(Error::config(
+                "`telemetry.otlp.timeout_ms`: must be at least 1",
+            ));
+        }
+        if otlp.service_name.trim().is_empty() {
+            return Err(Error::config(
+                "`telemetry.otlp.service_name`: must not be empty",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl OtlpConfig {
+    /// `<endpoint>/v1/traces`, checked: an `http` or `https` URL with a host.
+    pub fn traces_url(&self) -> Result<String, Error> {
+        let endpoint = self.endpoint.trim().trim_end_matches('/');
+        let url = reqwest::Url::parse(endpoint).map_err(|e| {
+            Error::config(format!(
+                "`telemetry.otlp.endpoint`: not a URL ({e}); expected e.g. `http://127.0.0.1:4318`"
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(Error::config(
+                "`telemetry.otlp.endpoint`: must be an http:// or https:// URL with a host",
+            ));
+        }
+        if endpoint.ends_with("/v1/traces") {
+            Ok(endpoint.to_owned())
+        } else {
+            Ok(format!("{endpoint}/v1/traces"))
+        }
+    }
 }
 
 fn default_data_dir() -> PathBuf {

@@ -1,7 +1,7 @@
 //! The vowguard runtime: configuration in, running pipeline out.
 //!
 //! * [`config`]: the TOML file (components keyed by id with `type`, secrets by reference).
-//! * [`assemble`]: builds every component through the connector registry and reports all
+//! * [`assemble`](mod@assemble): builds every component through the connector registry and reports all
 //!   configuration errors at once.
 //! * [`source`]: the stdin NDJSON source; `nats_source` (feature `nats`): the NATS source.
 //! * [`run`]: starts the pipeline, feeds it from the sources and drains it.
@@ -21,6 +21,8 @@ pub mod dlq;
 pub mod logging;
 #[cfg(feature = "nats")]
 pub mod nats_source;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod progress;
 pub mod reports;
 pub mod response_api;

@@ -370,7 +370,20 @@ enum DlqAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, &cli.log_level);
+    // `[telemetry.otlp]` of `vowguard run`'s config is read before logging starts, so the
+    // exporter is part of the subscriber (the whole file is checked when `run` loads it).
+    // Declared before the runtime: dropped after it, flushing the spans still batched.
+    let otlp = match &cli.command {
+        Command::Run { config } => otlp_config(config),
+        _ => None,
+    };
+    let _otlp_guard = match init_logging(cli.log_format, &cli.log_level, otlp.as_ref()) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {}", escape_control_keep_lines(&e.to_string()));
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -468,12 +481,64 @@ fn parse_log_filter(value: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn init_logging(format: LogFormat, filter: &str) {
+/// What keeps the trace exporter running (and flushes it when dropped).
+#[cfg(feature = "otlp")]
+type OtlpGuard = vowguard_runtime::otlp::OtlpGuard;
+/// Nothing to keep without the `otlp` feature.
+#[cfg(not(feature = "otlp"))]
+type OtlpGuard = ();
+
+/// The `[telemetry.otlp]` table of the config at `path`, when present and valid; anything
+/// wrong there (or elsewhere in the file) is reported when `run` loads the whole config.
+fn otlp_config(path: &Path) -> Option<vowguard_runtime::config::OtlpConfig> {
+    #[derive(serde::Deserialize)]
+    struct TelemetryOnly {
+        #[serde(default)]
+        telemetry: vowguard_runtime::config::TelemetryConfig,
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let only: TelemetryOnly = toml::from_str(&text).ok()?;
+    only.telemetry.validate().ok()?;
+    only.telemetry.otlp
+}
+
+fn init_logging(
+    format: LogFormat,
+    filter: &str,
+    otlp: Option<&vowguard_runtime::config::OtlpConfig>,
+) -> Result<Option<OtlpGuard>, Error> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .expect("the log filter was checked by parse_log_filter");
     // Colours only on a terminal: a file, a pipe or journald gets plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
+    #[cfg(feature = "otlp")]
+    if let Some(otlp) = otlp {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        // The log keeps its filter as a per-layer filter; the exporter takes the
+        // pipeline's spans (its own filter), which the log filter would otherwise hide.
+        let (exporter, guard) = vowguard_runtime::otlp::layer(otlp)?;
+        let log = tracing_subscriber::fmt::layer()
+            .with_ansi(colour)
+            .with_writer(std::io::stderr);
+        let registry = tracing_subscriber::registry().with(exporter);
+        match format {
+            LogFormat::Human => registry
+                .with(
+                    log.fmt_fields(vowguard_runtime::logging::EscapedFields)
+                        .with_filter(filter),
+                )
+                .init(),
+            LogFormat::Json => registry
+                .with(log.json().flatten_event(true).with_filter(filter))
+                .init(),
+        }
+        return Ok(Some(guard));
+    }
+    #[cfg(not(feature = "otlp"))]
+    let _ = otlp;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
@@ -485,6 +550,7 @@ fn init_logging(format: LogFormat, filter: &str) {
             .init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    Ok(None)
 }
 
 fn config_dir(path: &Path) -> PathBuf {
@@ -706,14 +772,24 @@ fn audit_only(path: &Path) -> Result<AuditOnly, Error> {
 #[allow(clippy::print_stdout)]
 async fn rebuild_store(config: &Path) -> Result<(), Error> {
     let (reports, _) = open_reports(config, false).await?;
-    let summary = reports.store.rebuild_from(reports.source.as_ref()).await?;
+    let started = std::time::Instant::now();
+    let bar = progress::bar(0, "rebuilding the store");
+    let summary = reports
+        .store
+        .rebuild_from_with_progress(reports.source.as_ref(), &|at| {
+            progress::catch_up(&bar, at);
+        })
+        .await;
+    bar.finish_and_clear();
+    let summary = summary?;
     println!(
-        "store rebuilt from the audit log: {} record(s) applied{}",
+        "store rebuilt from the audit log: {} record(s) applied{} in {:.1} s",
         summary.records,
         summary
             .applied_through
             .map(|i| format!(", through entry {i}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -739,7 +815,15 @@ fn audit(action: AuditAction) -> Result<(), Error> {
                 None => assembly.audit.verifier(&assembly.data_dir)?,
             };
             let dir = vowguard_audit::AuditConfig::dir(&assembly.data_dir);
-            let report = vowguard_audit::verify_dir(&dir, &verifier)?;
+            let started = std::time::Instant::now();
+            let bar = progress::byte_bar(0, "verifying");
+            let report =
+                vowguard_audit::verify_dir_with_progress(&dir, &verifier, &|done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                });
+            bar.finish_and_clear();
+            let report = report?;
             println!(
                 "{} entries, {} indexed, {} checkpoint(s); key {}",
                 report.entries,
@@ -760,7 +844,11 @@ fn audit(action: AuditAction) -> Result<(), Error> {
                 println!("  {problem}");
             }
             if report.is_ok() {
-                println!("audit log ok");
+                println!(
+                    "audit log ok: {} entries verified in {:.1} s",
+                    report.entries,
+                    started.elapsed().as_secs_f64()
+                );
                 Ok(())
             } else {
                 Err(Error::invalid_input(format!(
@@ -1321,12 +1409,42 @@ async fn report(
     let format: ReportFormat = format.parse()?;
     let params = ReportParams::parse(kind, from, to)?;
     let (reports, _) = open_reports(config, false).await?;
-    let text = reports.report(&params).await?.render(format)?;
+    let started = std::time::Instant::now();
+    // The long part over a long history is catching the store up with the audit log.
+    let bar = progress::bar(0, "reading the audit log");
+    let report = reports
+        .report_with_progress(&params, &|at| progress::catch_up(&bar, at))
+        .await;
+    bar.finish_and_clear();
+    let report = report?;
+    let applied = report.evidence.applied_through;
+    let (from, to) = (report.from, report.to);
+    let text = report.render(format)?;
+    let summary = format!(
+        "{} report {} .. {}: {} bytes{} in {:.1} s",
+        kind.as_str(),
+        from.to_rfc3339(),
+        to.to_rfc3339(),
+        text.len(),
+        applied
+            .map(|i| format!(", audit log through entry {i}"))
+            .unwrap_or_default(),
+        started.elapsed().as_secs_f64()
+    );
     match output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| Error::io(format!("write the report to {}", path.display()), e)),
+        Some(path) => {
+            std::fs::write(path, text)
+                .map_err(|e| Error::io(format!("write the report to {}", path.display()), e))?;
+            println!("{summary} written to {}", path.display());
+            Ok(())
+        }
         None => {
             print!("{text}");
+            // The report itself is on standard output: the summary goes to a terminal's
+            // standard error only, so a piped report stays exactly the report.
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("{summary}");
+            }
             Ok(())
         }
     }

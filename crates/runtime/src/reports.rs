@@ -11,7 +11,7 @@ use vowguard_router::{BreachLog, BreachRecord};
 use vowguard_store::breach::opening_record;
 use vowguard_store::config::StoreLocation;
 use vowguard_store::report::{Report, ReportParams};
-use vowguard_store::{AuditSource, BreachRegister, JsonlAudit, Store};
+use vowguard_store::{AuditSource, BreachRegister, CatchUpProgress, JsonlAudit, Store};
 
 /// The store, the audit log it is projected from, and the breach register.
 #[derive(Debug, Clone)]
@@ -111,6 +111,16 @@ impl AuditSource for MerkleSource {
         .map_err(|e| Error::unavailable(format!("audit reader task failed: {e}")))?
     }
 
+    async fn record_count(&self) -> Result<Option<u64>, Error> {
+        if !self.exists() {
+            return Ok(Some(0));
+        }
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || AuditReader::open(dir)?.len().map(Some))
+            .await
+            .map_err(|e| Error::unavailable(format!("audit reader task failed: {e}")))?
+    }
+
     async fn checkpoint(&self) -> Result<Option<CheckpointRef>, Error> {
         if !self.exists() {
             return Ok(None);
@@ -141,7 +151,19 @@ impl Reports {
     /// Brings the store up to date with the audit log, then computes the report citing the
     /// log's latest checkpoint.
     pub async fn report(&self, params: &ReportParams) -> Result<Report, Error> {
-        self.store.catch_up(self.source.as_ref()).await?;
+        self.report_with_progress(params, &|_| {}).await
+    }
+
+    /// Like [`Reports::report`], reporting how the catch-up with the audit log stands
+    /// (the long part over a long history; see [`Store::catch_up_with_progress`]).
+    pub async fn report_with_progress(
+        &self,
+        params: &ReportParams,
+        progress: &(dyn Fn(CatchUpProgress) + Sync),
+    ) -> Result<Report, Error> {
+        self.store
+            .catch_up_with_progress(self.source.as_ref(), progress)
+            .await?;
         let checkpoint = self.source.checkpoint().await?;
         self.store.report(params, checkpoint).await
     }

@@ -94,7 +94,7 @@ const STORE_RELOAD_CHECK: std::time::Duration = std::time::Duration::from_secs(3
 
 /// Opens the store, loads its findings into the shared index and starts the schedule and
 /// the store reloader (a `vowguard vulns sync` from another process takes effect within
-/// [`STORE_RELOAD_CHECK`]). A store that cannot be opened is logged: events flow on
+/// 30 seconds, `STORE_RELOAD_CHECK`). A store that cannot be opened is logged: events flow on
 /// without correlation.
 pub async fn start(setup: Option<&VulnSetup>, data_dir: &Path) -> Option<Running> {
     let setup = setup?;

@@ -42,6 +42,6 @@ pub use breach::{
 pub use config::{StoreConfig, StoreUrl};
 pub use latency::Objective;
 pub use source::{AuditSource, JsonlAudit, MemoryAudit};
-pub use store::{Backend, RebuildSummary, Store};
+pub use store::{Backend, CatchUpProgress, RebuildSummary, Store};
 
 pub use vowguard_core::{AuditRecord, CheckpointRef};

@@ -21,6 +21,12 @@ pub trait AuditSource: Send + Sync + std::fmt::Debug {
 
     /// The latest signed checkpoint, if the log keeps them.
     async fn checkpoint(&self) -> Result<Option<CheckpointRef>, Error>;
+
+    /// How many records the log holds, when the source can tell cheaply (progress
+    /// display: `vowguard audit rebuild-store`, `vowguard report`). Default: unknown.
+    async fn record_count(&self) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
 }
 
 /// An audit log in memory (tests, benchmarks). No checkpoints unless one is set.
@@ -89,6 +95,15 @@ impl AuditSource for MemoryAudit {
             .take(limit)
             .map(|(i, r)| (i as u64, r.clone()))
             .collect())
+    }
+
+    async fn record_count(&self) -> Result<Option<u64>, Error> {
+        Ok(Some(
+            self.records
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len() as u64,
+        ))
     }
 
     async fn checkpoint(&self) -> Result<Option<CheckpointRef>, Error> {

@@ -53,6 +53,18 @@ pub struct RebuildSummary {
     pub applied_through: Option<u64>,
 }
 
+/// Where a catch-up stands, handed to the progress callback of
+/// [`Store::catch_up_with_progress`] before each transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUpProgress {
+    /// The index of the next audit record to apply (everything before it is applied).
+    pub next_index: u64,
+    /// How many records the audit log holds, if its source can tell.
+    pub total: Option<u64>,
+    /// Records applied by this call so far.
+    pub applied: u64,
+}
+
 /// Maps a database error to the one error model, naming the store and what was being done.
 pub(crate) fn db_error(store: &str, doing: &str, e: &sqlx::Error) -> Error {
     let unavailable = matches!(
@@ -295,9 +307,25 @@ impl Store {
 
     /// Applies every record `source` has beyond the applied index; returns how many.
     pub async fn catch_up(&self, source: &dyn AuditSource) -> Result<u64, Error> {
+        self.catch_up_with_progress(source, &|_| {}).await
+    }
+
+    /// Like [`Store::catch_up`], calling `progress` after each transaction of
+    /// `APPLY_CHUNK` records with where the store stands (see [`CatchUpProgress`]).
+    pub async fn catch_up_with_progress(
+        &self,
+        source: &dyn AuditSource,
+        progress: &(dyn Fn(CatchUpProgress) + Sync),
+    ) -> Result<u64, Error> {
+        let total = source.record_count().await?;
         let mut applied = 0;
         loop {
             let next = self.next_index().await?;
+            progress(CatchUpProgress {
+                next_index: next,
+                total,
+                applied,
+            });
             let records = source.records_from(next, APPLY_CHUNK).await?;
             let Some((first, _)) = records.first() else {
                 return Ok(applied);
@@ -313,7 +341,7 @@ impl Store {
     }
 
     /// Empties the projection and applies `records` (consecutive, from index 0), in
-    /// transactions of [`APPLY_CHUNK`] records: `vowguard audit rebuild-store`.
+    /// transactions of `APPLY_CHUNK` records: `vowguard audit rebuild-store`.
     pub async fn rebuild<I>(&self, records: I) -> Result<RebuildSummary, Error>
     where
         I: IntoIterator<Item = Result<(u64, AuditRecord), Error>>,
@@ -344,8 +372,18 @@ impl Store {
 
     /// Empties the projection and applies everything `source` holds.
     pub async fn rebuild_from(&self, source: &dyn AuditSource) -> Result<RebuildSummary, Error> {
+        self.rebuild_from_with_progress(source, &|_| {}).await
+    }
+
+    /// Like [`Store::rebuild_from`], reporting progress as
+    /// [`Store::catch_up_with_progress`] does.
+    pub async fn rebuild_from_with_progress(
+        &self,
+        source: &dyn AuditSource,
+        progress: &(dyn Fn(CatchUpProgress) + Sync),
+    ) -> Result<RebuildSummary, Error> {
         self.clear().await?;
-        let records = self.catch_up(source).await?;
+        let records = self.catch_up_with_progress(source, progress).await?;
         Ok(RebuildSummary {
             records,
             applied_through: self.applied_through().await?,
