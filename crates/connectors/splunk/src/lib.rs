@@ -65,11 +65,10 @@ vowguard_core::inventory::submit! {
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
     let config: SplunkHecConfig = ctx.parse(table)?;
     let token = ctx.secret("token", &config.token)?;
-    let sink = config.into_builder(token).id(ctx.id).build().map_err(|e| {
-        Error::new(
-            e.kind(),
-            format!("`{}.{}`: {}", ctx.role.section(), ctx.id, e.message()),
-        )
-    })?;
+    let sink = config
+        .into_builder(token)
+        .id(ctx.id)
+        .build()
+        .map_err(|e| ctx.builder_error(&e))?;
     Ok(Arc::new(sink))
 }
