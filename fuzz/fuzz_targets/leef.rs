@@ -51,7 +51,7 @@ fuzz_target!(|input: Input| {
     } else {
         config.delimiter = Some(delimiter);
     }
-    let sink = QRadarSink::new(config).expect("sink builds without network");
+    let sink = config.into_builder().build().expect("sink builds without network");
     let event = input.event.build();
     let message = sink.encode(&event).expect("LEEF encoding never fails");
     assert!(!has_cr_lf(&message), "raw CR/LF in the message");

@@ -7,7 +7,9 @@
 //!   [`vowguard_syslog::SyslogClient`] (UDP, TCP or TLS; octet counting or LF framing),
 //!   reporting one outcome per event; it is a thin wrapper around
 //!   [`vowguard_syslog::SyslogSink`] with the CEF encoder as its [`vowguard_syslog::LineEncoder`].
-//! * [`ArcSightConfig`] is the `[sinks.<id>]` table of `type = "arcsight"`.
+//! * [`ArcSightSink::builder`] makes a sink in code; [`ArcSightConfig`] is the `[sinks.<id>]`
+//!   table of `type = "arcsight"`, which [`ArcSightConfig::into_builder`] turns into the same
+//!   builder.
 //!
 //! The CEF line never contains a raw CR or LF, so LF framing stays one message a line.
 
