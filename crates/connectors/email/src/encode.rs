@@ -557,7 +557,7 @@ fn subject_header(subject: &str) -> HeaderValue {
     }
     let mut encoded = String::with_capacity(subject.len() * 2);
     let mut word_start = 0;
-    let mut emit = |chunk: &str, encoded: &mut String| {
+    let emit = |chunk: &str, encoded: &mut String| {
         if !encoded.is_empty() {
             encoded.push_str("\r\n ");
         }
