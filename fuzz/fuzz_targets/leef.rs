@@ -8,7 +8,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use vowguard_core::Sink;
 use vowguard_fuzz::{FuzzEvent, has_cr_lf, leef, prefix_chars, rfc5424};
-use vowguard_qradar::{Delimiter, LeefVersion, QRadarConfig, QRadarSink};
+use vowguard_qradar::{Delimiter, LeefVersion, QRadarConfig};
 use vowguard_syslog::{SyslogConfig, SyslogSeverity};
 
 #[derive(Debug, Arbitrary)]
