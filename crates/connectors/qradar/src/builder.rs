@@ -22,7 +22,7 @@ use crate::sink::QRadarSink;
 /// syslog.transport = Transport::Tls;
 /// syslog.tls = Some(TlsConfig::default().with_ca_file("/etc/vowguard/siem-ca.pem"));
 /// let sink = QRadarSink::builder(syslog)
-///     .device_product("wedding-security")
+///     .product("wedding-security")
 ///     .hostname("gw1")
 ///     .id("qradar")
 ///     .build()?;
