@@ -79,7 +79,7 @@ fn setup(hostile: bool) -> &'static Setup {
         config.device_version = version.into();
         config.hostname = Some("gw1".into());
         Setup {
-            sink: ArcSightSink::new(config).expect("sink builds without network"),
+            sink: config.into_builder().build().expect("sink builds without network"),
             vendor,
             product,
             version,

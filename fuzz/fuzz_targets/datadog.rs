@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use vowguard_datadog::{LogEncoder, array_body};
+use vowguard_datadog::LogEncoder;
+use vowguard_datadog::testing::array_body;
 use vowguard_fuzz::FuzzEvent;
 
 fuzz_target!(|input: (FuzzEvent, FuzzEvent)| {

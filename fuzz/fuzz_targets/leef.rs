@@ -8,7 +8,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use vowguard_core::Sink;
 use vowguard_fuzz::{FuzzEvent, has_cr_lf, leef, prefix_chars, rfc5424};
-use vowguard_qradar::{Delimiter, LeefVersion, QRadarConfig, QRadarSink};
+use vowguard_qradar::{Delimiter, LeefVersion, QRadarConfig};
 use vowguard_syslog::{SyslogConfig, SyslogSeverity};
 
 #[derive(Debug, Arbitrary)]
@@ -51,7 +51,7 @@ fuzz_target!(|input: Input| {
     } else {
         config.delimiter = Some(delimiter);
     }
-    let sink = QRadarSink::new(config).expect("sink builds without network");
+    let sink = config.into_builder().build().expect("sink builds without network");
     let event = input.event.build();
     let message = sink.encode(&event).expect("LEEF encoding never fails");
     assert!(!has_cr_lf(&message), "raw CR/LF in the message");

@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use vowguard_core::{EncodedEvent, Event};
 use vowguard_fuzz::{FuzzEvent, has_cr_lf};
-use vowguard_splunk::{HecEncoder, batch_body};
+use vowguard_splunk::HecEncoder;
+use vowguard_splunk::testing::batch_body;
 
 fuzz_target!(|input: (FuzzEvent, FuzzEvent)| {
     let encoder = HecEncoder::new("gw1", "vowguard", "vowguard:event", Some("security".into()));

@@ -283,4 +283,61 @@ impl BuildContext<'_> {
     pub fn config_error(&self, field: &str, message: impl fmt::Display) -> Error {
         Error::config(format!("`{}`: {message}", self.key(field)))
     }
+
+    /// Places an error from a connector's builder in this component: a message naming a
+    /// field, ``"`index`: must not be empty"``, names the full key instead
+    /// (``"`sinks.splunk.index`: must not be empty"``); any other message is prefixed with the
+    /// component (``"`sinks.splunk`: ..."``). The kind is kept.
+    pub fn builder_error(&self, error: &Error) -> Error {
+        let message = error.message();
+        let field = message
+            .strip_prefix('`')
+            .and_then(|rest| rest.split_once("`: "))
+            .filter(|(field, _)| {
+                !field.is_empty()
+                    && field
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            });
+        let text = match field {
+            Some((field, rest)) => format!("`{}`: {rest}", self.key(field)),
+            None => format!("`{}.{}`: {message}", self.role.section(), self.id),
+        };
+        Error::new(error.kind(), text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::{ErrorKind, SecretMap};
+
+    #[test]
+    fn builder_errors_name_the_full_key() {
+        let secrets = SecretMap::new();
+        let ctx = BuildContext {
+            id: "splunk",
+            role: Role::Sink,
+            data_dir: Path::new("."),
+            config_dir: Path::new("."),
+            secrets: &secrets,
+        };
+        let e = ctx.builder_error(&Error::config("`index`: must not be empty"));
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(e.message(), "`sinks.splunk.index`: must not be empty");
+        let e = ctx.builder_error(&Error::config(
+            "`acknowledgements.timeout_ms`: must be greater than 0",
+        ));
+        assert_eq!(
+            e.message(),
+            "`sinks.splunk.acknowledgements.timeout_ms`: must be greater than 0"
+        );
+        let e = ctx.builder_error(&Error::new(ErrorKind::Internal, "no TLS roots"));
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert_eq!(e.message(), "`sinks.splunk`: no TLS roots");
+        let e = ctx.builder_error(&Error::config("`a b`: x"));
+        assert_eq!(e.message(), "`sinks.splunk`: `a b`: x");
+    }
 }

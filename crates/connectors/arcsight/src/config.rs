@@ -28,6 +28,7 @@ pub const DEFAULT_APP_NAME: &str = "vowguard";
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ArcSightConfig {
     /// Where and how to send: address, transport (udp / tcp / tls), framing, TLS, timeouts.
     pub syslog: SyslogConfig,

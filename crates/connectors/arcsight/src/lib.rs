@@ -7,7 +7,9 @@
 //!   [`vowguard_syslog::SyslogClient`] (UDP, TCP or TLS; octet counting or LF framing),
 //!   reporting one outcome per event; it is a thin wrapper around
 //!   [`vowguard_syslog::SyslogSink`] with the CEF encoder as its [`vowguard_syslog::LineEncoder`].
-//! * [`ArcSightConfig`] is the `[sinks.<id>]` table of `type = "arcsight"`.
+//! * [`ArcSightSink::builder`] makes a sink in code; [`ArcSightConfig`] is the `[sinks.<id>]`
+//!   table of `type = "arcsight"`, which [`ArcSightConfig::into_builder`] turns into the same
+//!   builder.
 //!
 //! The CEF line never contains a raw CR or LF, so LF framing stays one message a line.
 
@@ -15,17 +17,23 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Error, Sink};
 
-pub mod config;
+mod builder;
+mod config;
 pub mod encode;
-pub mod sink;
+mod sink;
 
-pub use config::ArcSightConfig;
+pub use builder::ArcSightSinkBuilder;
+pub use config::{ArcSightConfig, DEFAULT_APP_NAME, DEFAULT_DEVICE_PRODUCT, DEFAULT_DEVICE_VENDOR};
 pub use encode::CefEncoder;
-pub use sink::{ArcSightSink, KIND};
+pub use sink::{ArcSightSink, KIND, MSGID};
 
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
     let config: ArcSightConfig = ctx.parse(table)?;
-    let sink = ArcSightSink::new(config).map_err(|e| e.with_component(ctx.id))?;
+    let sink = config
+        .into_builder()
+        .id(ctx.id)
+        .build()
+        .map_err(|e| ctx.builder_error(&e))?;
     Ok(Arc::new(sink))
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vowguard_arcsight::{ArcSightConfig, ArcSightSink};
+use vowguard_arcsight::ArcSightSink;
 use vowguard_core::Sink;
 use vowguard_syslog::SyslogConfig;
 use vowguard_testkit::stream_sink_suite::{self, StreamSinkHarness};
@@ -14,7 +14,11 @@ impl StreamSinkHarness for ArcSight {
         "arcsight"
     }
     fn build(&self, address: &str) -> Arc<dyn Sink> {
-        Arc::new(ArcSightSink::new(ArcSightConfig::new(SyslogConfig::new(address))).unwrap())
+        Arc::new(
+            ArcSightSink::builder(SyslogConfig::new(address))
+                .build()
+                .unwrap(),
+        )
     }
     fn event_id(&self, message: &str) -> Option<String> {
         let at = message.find(" externalId=")? + " externalId=".len();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rsyslog::{Listener, Rsyslog};
 use serde_json::json;
-use vowguard_arcsight::{ArcSightConfig, ArcSightSink};
+use vowguard_arcsight::ArcSightConfig;
 use vowguard_core::{EncodedEvent, Event, Sink};
 use vowguard_syslog::SyslogConfig;
 
@@ -18,7 +18,7 @@ async fn rsyslog_receives_cef_lines_intact() {
     let rsyslog = Rsyslog::start(Listener::Tcp);
     let mut config = ArcSightConfig::new(SyslogConfig::new(format!("127.0.0.1:{}", rsyslog.port)));
     config.hostname = Some("gw1".into());
-    let sink = ArcSightSink::new(config).unwrap();
+    let sink = config.into_builder().build().unwrap();
 
     let events: Vec<Event> = [
         json!({"id":"r1","action":"login","category":"authentication","severity":"high","source_ip":"198.51.100.4"}),

@@ -270,7 +270,9 @@ async fn healthcheck_connects() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let accept = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
-    let sink = ArcSightSink::new(ArcSightConfig::new(SyslogConfig::new(addr))).unwrap();
+    let sink = ArcSightSink::builder(SyslogConfig::new(addr))
+        .build()
+        .unwrap();
     sink.healthcheck().await.unwrap();
     tokio::time::timeout(WAIT, accept)
         .await
@@ -320,7 +322,9 @@ fn defaults() {
 
 #[test]
 fn default_hostname_is_the_machine_s() {
-    let sink = ArcSightSink::new(ArcSightConfig::new(SyslogConfig::new("127.0.0.1:514"))).unwrap();
+    let sink = ArcSightSink::builder(SyslogConfig::new("127.0.0.1:514"))
+        .build()
+        .unwrap();
     let msg = String::from_utf8(sink.encode(&events()[2]).unwrap()).unwrap();
     let host = parse_5424(&msg)[2].clone();
     assert!(!host.is_empty() && host != "gw1");

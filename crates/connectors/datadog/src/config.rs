@@ -31,6 +31,7 @@ pub const DEFAULT_SITE: &str = "datadoghq.com";
 /// handled by the runtime and are not part of it).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct DatadogConfig {
     /// The API key, sent as `DD-API-KEY`.
     pub api_key: SecretRef,
@@ -88,39 +89,40 @@ impl DatadogConfig {
             http: HttpOptions::default(),
         }
     }
+}
 
-    /// The logs intake base URL: `endpoint`, else `https://http-intake.logs.<site>`.
-    pub fn intake_base(&self) -> Result<String, Error> {
-        match &self.endpoint {
-            Some(endpoint) => Ok(endpoint.trim_end_matches('/').to_owned()),
-            None => Ok(format!("https://http-intake.logs.{}", self.known_site()?)),
-        }
+/// The logs intake base URL: `endpoint`, else `https://http-intake.logs.<site>`.
+pub(crate) fn intake_base(site: &str, endpoint: Option<&str>) -> Result<String, Error> {
+    match endpoint {
+        Some(endpoint) => Ok(endpoint.trim_end_matches('/').to_owned()),
+        None => Ok(format!("https://http-intake.logs.{}", known_site(site)?)),
     }
+}
 
-    /// The API base URL: `api_endpoint`, else `https://api.<site>`.
-    pub fn api_base(&self) -> Result<String, Error> {
-        match &self.api_endpoint {
-            Some(endpoint) => Ok(endpoint.trim_end_matches('/').to_owned()),
-            None => Ok(format!("https://api.{}", self.known_site()?)),
-        }
+/// The API base URL: `api_endpoint`, else `https://api.<site>`.
+pub(crate) fn api_base(site: &str, api_endpoint: Option<&str>) -> Result<String, Error> {
+    match api_endpoint {
+        Some(endpoint) => Ok(endpoint.trim_end_matches('/').to_owned()),
+        None => Ok(format!("https://api.{}", known_site(site)?)),
     }
+}
 
-    fn known_site(&self) -> Result<&str, Error> {
-        let site = self.site.trim().trim_end_matches('/');
-        if SITES.contains(&site) {
-            Ok(site)
-        } else {
-            Err(Error::config(format!(
-                "`site`: unknown Datadog site {site:?}; expected one of {} (or set `endpoint` and `api_endpoint`)",
-                SITES.join(", ")
-            )))
-        }
+fn known_site(site: &str) -> Result<&str, Error> {
+    let site = site.trim().trim_end_matches('/');
+    if SITES.contains(&site) {
+        Ok(site)
+    } else {
+        Err(Error::config(format!(
+            "`site`: unknown Datadog site {site:?}; expected one of {} (or set `endpoint` and `api_endpoint`)",
+            SITES.join(", ")
+        )))
     }
 }
 
 /// Tags as a list or a comma-separated string (default: none).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum Tags {
     /// `"env:prod,team:secops"`.
     Joined(String),
@@ -153,6 +155,7 @@ impl Tags {
 /// Request body compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Compression {
     /// Send the body as is.
     None,
@@ -186,10 +189,13 @@ mod tests {
     fn site_to_urls() {
         let mut c = config();
         assert_eq!(
-            c.intake_base().unwrap(),
+            intake_base(&c.site, c.endpoint.as_deref()).unwrap(),
             "https://http-intake.logs.datadoghq.com"
         );
-        assert_eq!(c.api_base().unwrap(), "https://api.datadoghq.com");
+        assert_eq!(
+            api_base(&c.site, c.api_endpoint.as_deref()).unwrap(),
+            "https://api.datadoghq.com"
+        );
         for (site, intake) in [
             ("datadoghq.eu", "https://http-intake.logs.datadoghq.eu"),
             (
@@ -207,17 +213,25 @@ mod tests {
             ("ddog-gov.com", "https://http-intake.logs.ddog-gov.com"),
         ] {
             c.site = site.into();
-            assert_eq!(c.intake_base().unwrap(), intake);
-            assert_eq!(c.api_base().unwrap(), format!("https://api.{site}"));
+            assert_eq!(intake_base(&c.site, c.endpoint.as_deref()).unwrap(), intake);
+            assert_eq!(
+                api_base(&c.site, c.api_endpoint.as_deref()).unwrap(),
+                format!("https://api.{site}")
+            );
         }
         c.site = "datadoghq.evil".into();
-        let err = c.intake_base().unwrap_err().to_string();
+        let err = intake_base(&c.site, c.endpoint.as_deref())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("unknown Datadog site") && err.contains("datadoghq.eu"),
             "{err}"
         );
         c.endpoint = Some("http://127.0.0.1:1/".into());
-        assert_eq!(c.intake_base().unwrap(), "http://127.0.0.1:1");
+        assert_eq!(
+            intake_base(&c.site, c.endpoint.as_deref()).unwrap(),
+            "http://127.0.0.1:1"
+        );
     }
 
     #[test]

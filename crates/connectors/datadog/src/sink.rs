@@ -5,7 +5,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use vowguard_core::secrecy::{ExposeSecret, SecretString};
+use vowguard_core::secrecy::ExposeSecret;
 use vowguard_core::{
     BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Redactor, Sink,
 };
@@ -14,7 +14,8 @@ use vowguard_http::reqwest::header::{
 };
 use vowguard_http::reqwest::{self, StatusCode, Url};
 
-use crate::config::{Compression, DatadogConfig, machine_hostname};
+use crate::builder::DatadogLogsSinkBuilder;
+use crate::config::{Compression, machine_hostname};
 use crate::encode::{LogEncoder, MAX_BODY_BYTES, MAX_ENTRIES_PER_REQUEST, array_body};
 
 /// The connector kind, as written in `type = "..."`.
@@ -57,38 +58,61 @@ impl fmt::Debug for DatadogLogsSink {
 }
 
 impl DatadogLogsSink {
-    /// A sink from a config and the resolved API key (the `api_key` reference in `config`
-    /// is not read here).
-    pub fn new(config: &DatadogConfig, api_key: &SecretString) -> Result<Self, Error> {
-        let intake = config.intake_base()?;
-        let api = config.api_base()?;
+    /// A builder for a sink; [`DatadogLogsSinkBuilder::api_key`] is required.
+    ///
+    /// ```no_run
+    /// use vowguard_core::secrecy::SecretString;
+    /// use vowguard_datadog::DatadogLogsSink;
+    ///
+    /// # fn main() -> Result<(), vowguard_core::Error> {
+    /// let sink = DatadogLogsSink::builder()
+    ///     .api_key(SecretString::from("dd-api-key"))
+    ///     .build()?;
+    /// # let _ = sink;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder() -> DatadogLogsSinkBuilder {
+        DatadogLogsSinkBuilder::new()
+    }
+
+    /// The sink a builder describes (the builder's checks are here).
+    pub(crate) fn from_builder(builder: DatadogLogsSinkBuilder) -> Result<Self, Error> {
+        let (intake, api) = builder.bases()?;
+        let DatadogLogsSinkBuilder {
+            api_key,
+            hostname,
+            service,
+            ddsource,
+            tags,
+            compression,
+            http,
+            id,
+            ..
+        } = builder;
+        let api_key = api_key.ok_or_else(|| {
+            Error::config("`api_key`: required (the Datadog API key, set with `.api_key(..)`)")
+        })?;
         let logs_url = vowguard_http::parse_url("endpoint", &format!("{intake}/api/v2/logs"))?;
         let validate_url =
             vowguard_http::parse_url("api_endpoint", &format!("{api}/api/v1/validate"))?;
-        let hostname = config.hostname.clone().unwrap_or_else(machine_hostname);
+        let hostname = hostname.unwrap_or_else(machine_hostname);
+        let header =
+            vowguard_http::sensitive_header(api_key.expose_secret().trim()).map_err(|_| {
+                Error::config("`api_key`: contains characters not allowed in an HTTP header")
+            })?;
         Ok(Self {
-            component: KIND.to_owned(),
-            client: vowguard_http::build_client(&config.http)?,
+            component: id.unwrap_or_else(|| KIND.to_owned()),
+            client: vowguard_http::build_client(&http)?,
             intake_origin: vowguard_http::origin(&logs_url),
             api_origin: vowguard_http::origin(&validate_url),
             logs_url,
             validate_url,
-            api_key: vowguard_http::sensitive_header(api_key.expose_secret().trim())?,
-            redactor: Redactor::new().secret(api_key),
-            compression: config.compression,
-            encoder: LogEncoder::new(
-                config.ddsource.clone(),
-                config.service.clone(),
-                hostname,
-                &config.ddtags.to_vec(),
-            ),
+            api_key: header,
+            redactor: Redactor::new().secret(&api_key),
+            compression,
+            encoder: LogEncoder::new(ddsource, service, hostname, &tags),
         })
-    }
-
-    /// Names the component (the config table key) in errors.
-    pub fn with_component_id(mut self, id: impl Into<String>) -> Self {
-        self.component = id.into();
-        self
     }
 
     /// The encoder this sink uses.
@@ -135,7 +159,12 @@ impl DatadogLogsSink {
 /// Maps a non-2xx Datadog answer onto an [`Error`] with the shared status rules: 400
 /// rejected, 401/403 unauthorized, 408/429/5xx retryable (Retry-After kept), 413 rejected
 /// (the sink splits before giving up). The reason is Datadog's `errors` text when present.
-pub fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
+pub(crate) fn response_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    what: &str,
+    body: &str,
+) -> Error {
     #[derive(Deserialize)]
     struct ErrorBody {
         errors: Vec<serde_json::Value>,
@@ -168,7 +197,7 @@ pub fn response_error(status: StatusCode, headers: &HeaderMap, what: &str, body:
 
 /// Cuts `batch` into ranges of at most [`MAX_ENTRIES_PER_REQUEST`] entries and
 /// [`MAX_BODY_BYTES`] of array body each.
-pub fn request_ranges(batch: &[&EncodedEvent]) -> Vec<(usize, usize)> {
+pub(crate) fn request_ranges(batch: &[&EncodedEvent]) -> Vec<(usize, usize)> {
     let mut ranges = Vec::new();
     let mut start = 0;
     let mut bytes = 2; // the brackets

@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 use vowguard_core::secrecy::SecretString;
 use vowguard_core::{
     BuildContext, Category, EncodedEvent, ErrorKind, Event, EventOutcome, Role, SecretMap,
-    SecretRef, Severity, Sink,
+    Severity, Sink,
 };
-use vowguard_datadog::{Compression, DatadogConfig, DatadogLogsSink, Tags};
+use vowguard_datadog::{Compression, DatadogLogsSink, DatadogLogsSinkBuilder};
+use vowguard_http::HttpOptions;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
@@ -27,18 +28,21 @@ fn event(id: &str) -> Event {
     e
 }
 
-fn config(server: &MockServer) -> DatadogConfig {
-    let mut c = DatadogConfig::new(SecretRef::Env("DD_API_KEY".into()));
-    c.endpoint = Some(server.uri());
-    c.api_endpoint = Some(server.uri());
-    c.hostname = Some("gw1".into());
-    c.ddtags = Tags::List(vec!["env:prod".into()]);
-    c.http.timeout_ms = 2_000;
-    c
+fn config(server: &MockServer) -> DatadogLogsSinkBuilder {
+    DatadogLogsSink::builder()
+        .api_key(SecretString::from(API_KEY))
+        .endpoint(server.uri())
+        .api_endpoint(server.uri())
+        .hostname("gw1")
+        .tags(["env:prod"])
+        .http(HttpOptions {
+            timeout_ms: 2_000,
+            ..HttpOptions::default()
+        })
 }
 
-fn sink_from(c: &DatadogConfig) -> DatadogLogsSink {
-    DatadogLogsSink::new(c, &SecretString::from(API_KEY)).unwrap()
+fn sink_from(c: DatadogLogsSinkBuilder) -> DatadogLogsSink {
+    c.build().unwrap()
 }
 
 fn encode_all(sink: &DatadogLogsSink, events: &[Event]) -> Vec<EncodedEvent> {
@@ -92,7 +96,7 @@ async fn posts_gzip_json_array_with_api_key() {
         .expect(1)
         .mount(&server)
         .await;
-    let sink = sink_from(&config(&server));
+    let sink = sink_from(config(&server));
     let encoded = encode_all(&sink, &[event("evt-1"), event("evt-2")]);
     let out = send(&sink, &encoded).await;
     assert!(out.iter().all(EventOutcome::is_delivered), "{out:?}");
@@ -133,9 +137,7 @@ async fn uncompressed_when_configured() {
         .expect(1)
         .mount(&server)
         .await;
-    let mut c = config(&server);
-    c.compression = Compression::None;
-    let sink = sink_from(&c);
+    let sink = sink_from(config(&server).compression(Compression::None));
     let encoded = encode_all(&sink, &[event("evt-1")]);
     assert!(send(&sink, &encoded).await[0].is_delivered());
     let request = &server.received_requests().await.unwrap()[0];
@@ -173,7 +175,7 @@ async fn rate_limit_server_error_and_rejection() {
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    let sink = sink_from(&config(&server)).with_component_id("dd");
+    let sink = sink_from(config(&server).id("dd"));
     let encoded = encode_all(&sink, &[event("a"), event("b")]);
 
     let out = send(&sink, &encoded).await;
@@ -221,9 +223,10 @@ async fn timeout_is_retryable() {
         .respond_with(ResponseTemplate::new(202).set_delay(Duration::from_secs(10)))
         .mount(&server)
         .await;
-    let mut c = config(&server);
-    c.http.timeout_ms = 200;
-    let sink = sink_from(&c);
+    let sink = sink_from(config(&server).http(HttpOptions {
+        timeout_ms: 200,
+        ..HttpOptions::default()
+    }));
     let out = send(&sink, &encode_all(&sink, &[event("a")])).await;
     assert!(
         matches!(&out[0], EventOutcome::Retry(e) if e.kind() == ErrorKind::Timeout),
@@ -252,7 +255,7 @@ async fn splits_on_413() {
         .respond_with(ResponseTemplate::new(202))
         .mount(&server)
         .await;
-    let sink = sink_from(&config(&server));
+    let sink = sink_from(config(&server));
     let events: Vec<Event> = ["e1", "e2", "e3"].iter().map(|id| event(id)).collect();
     let out = send(&sink, &encode_all(&sink, &events)).await;
     assert!(out.iter().all(EventOutcome::is_delivered), "{out:?}");
@@ -290,9 +293,8 @@ async fn healthcheck_validates_key() {
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({"errors": ["Forbidden"]})))
         .mount(&server)
         .await;
-    let c = config(&server);
-    sink_from(&c).healthcheck().await.unwrap();
-    let bad = DatadogLogsSink::new(&c, &SecretString::from("wrong-key")).unwrap();
+    sink_from(config(&server)).healthcheck().await.unwrap();
+    let bad = sink_from(config(&server).api_key(SecretString::from("wrong-key")));
     let err = bad.healthcheck().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert!(!err.to_string().contains("wrong-key"), "{err}");
@@ -307,7 +309,7 @@ async fn healthcheck_valid_false_is_unauthorized() {
         .expect(1)
         .mount(&server)
         .await;
-    let err = sink_from(&config(&server)).healthcheck().await.unwrap_err();
+    let err = sink_from(config(&server)).healthcheck().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
 }
 

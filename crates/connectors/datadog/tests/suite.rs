@@ -4,9 +4,10 @@ use std::io::Read as _;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use vowguard_core::Sink;
 use vowguard_core::secrecy::SecretString;
-use vowguard_core::{SecretRef, Sink};
-use vowguard_datadog::{DatadogConfig, DatadogLogsSink};
+use vowguard_datadog::DatadogLogsSink;
+use vowguard_http::HttpOptions;
 use vowguard_testkit::sink_suite::{self, HttpSinkHarness};
 use wiremock::{Request, ResponseTemplate};
 
@@ -18,12 +19,18 @@ impl HttpSinkHarness for Harness {
     }
 
     fn build(&self, base_url: &str) -> Arc<dyn Sink> {
-        let mut config = DatadogConfig::new(SecretRef::Env("DD_API_KEY".into()));
-        config.endpoint = Some(base_url.to_owned());
-        config.api_endpoint = Some(base_url.to_owned());
-        config.hostname = Some("suite".into());
-        config.http.timeout_ms = 2_000;
-        Arc::new(DatadogLogsSink::new(&config, &SecretString::from(self.secret())).unwrap())
+        let sink = DatadogLogsSink::builder()
+            .api_key(SecretString::from(self.secret()))
+            .endpoint(base_url)
+            .api_endpoint(base_url)
+            .hostname("suite")
+            .http(HttpOptions {
+                timeout_ms: 2_000,
+                ..HttpOptions::default()
+            })
+            .build()
+            .unwrap();
+        Arc::new(sink)
     }
 
     fn ingest(&self) -> (&'static str, String) {

@@ -22,6 +22,7 @@ pub const DEFAULT_INDEX: &str = "wedding-security-%Y-%m";
 /// handled by the runtime and are not part of it).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ElasticsearchConfig {
     /// Base URL of the cluster, e.g. `https://es.example.org:9200` (a path prefix is kept).
     pub endpoint: String,
@@ -103,6 +104,7 @@ impl ElasticsearchConfig {
 /// The bulk action written in each action line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BulkAction {
     /// `index`: create or overwrite the document with this `_id`.
     #[default]
@@ -124,6 +126,7 @@ impl BulkAction {
 /// Request body compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Compression {
     /// Send the body as is.
     #[default]
@@ -134,6 +137,7 @@ pub enum Compression {
 
 /// Where documents go.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Target {
     /// A time-based index name with the configured action.
     Index {

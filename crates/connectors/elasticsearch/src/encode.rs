@@ -16,10 +16,10 @@ use vowguard_core::{
 use crate::config::{BulkAction, Target};
 
 /// The ECS version the documents follow.
-pub const ECS_VERSION: &str = "8.11.0";
+pub(crate) const ECS_VERSION: &str = "8.11.0";
 
 /// Longest `_id` Elasticsearch accepts, in bytes.
-pub const MAX_ID_BYTES: usize = 512;
+pub(crate) const MAX_ID_BYTES: usize = 512;
 
 /// Encodes events into bulk lines for one [`Target`].
 #[derive(Debug, Clone)]
@@ -103,7 +103,9 @@ pub fn ecs_document(event: &Event) -> Value {
 }
 
 /// ECS `event.category` and `event.type` for a vowguard category (allowed ECS values only).
-pub fn ecs_category(category: Category) -> (&'static [&'static str], &'static [&'static str]) {
+pub(crate) fn ecs_category(
+    category: Category,
+) -> (&'static [&'static str], &'static [&'static str]) {
     match category {
         Category::Authentication => (&["authentication"], &["info"]),
         Category::Authorization => (&["iam"], &["info"]),

@@ -15,6 +15,7 @@ use vowguard_http::reqwest::header::{
 };
 use vowguard_http::reqwest::{self, StatusCode, Url};
 
+use crate::builder::ElasticsearchSinkBuilder;
 use crate::config::{BulkAction, Compression, ElasticsearchConfig};
 use crate::encode::BulkEncoder;
 
@@ -22,7 +23,7 @@ use crate::encode::BulkEncoder;
 pub const KIND: &str = "elasticsearch";
 
 /// How the sink authenticates.
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// No `Authorization` header (a cluster without security, or a proxy that adds it).
     None,
     /// `Authorization: ApiKey <value>`; `value` is the base64 of `id:key`.
@@ -114,9 +115,33 @@ impl fmt::Debug for ElasticsearchSink {
 }
 
 impl ElasticsearchSink {
-    /// A sink from a config and already-resolved credentials (the `api_key` / `password`
-    /// references in `config` are not read here; [`Credentials`] carries the values).
-    pub fn new(config: &ElasticsearchConfig, credentials: &Credentials) -> Result<Self, Error> {
+    /// A builder for a sink posting to `endpoint`, the cluster's base URL (e.g.
+    /// `https://es.example.org:9200`; a path prefix is kept).
+    ///
+    /// ```no_run
+    /// use vowguard_core::secrecy::SecretString;
+    /// use vowguard_elasticsearch::ElasticsearchSink;
+    ///
+    /// # fn main() -> Result<(), vowguard_core::Error> {
+    /// let sink = ElasticsearchSink::builder("https://es.example.org:9200")
+    ///     .basic_auth("elastic", SecretString::from("changeme"))
+    ///     .data_stream("logs-vowguard-default")
+    ///     .build()?;
+    /// # let _ = sink;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder(endpoint: impl Into<String>) -> ElasticsearchSinkBuilder {
+        ElasticsearchSinkBuilder::new(endpoint)
+    }
+
+    /// A sink from a checked config and already-resolved credentials (the `api_key` /
+    /// `password` references in `config` are not read here).
+    pub(crate) fn from_parts(
+        config: &ElasticsearchConfig,
+        credentials: &Credentials,
+        id: Option<String>,
+    ) -> Result<Self, Error> {
         let endpoint = vowguard_http::parse_url("endpoint", &config.endpoint)?;
         if !endpoint.username().is_empty() || endpoint.password().is_some() {
             return Err(Error::config(
@@ -134,7 +159,7 @@ impl ElasticsearchSink {
         }
         let health_url = vowguard_http::parse_url("endpoint", &format!("{base}/"))?;
         Ok(Self {
-            component: KIND.to_owned(),
+            component: id.unwrap_or_else(|| KIND.to_owned()),
             client: vowguard_http::build_client(&config.http)?,
             origin: vowguard_http::origin(&endpoint),
             bulk_url,
@@ -144,12 +169,6 @@ impl ElasticsearchSink {
             compression: config.compression,
             encoder: BulkEncoder::new(config.target()?),
         })
-    }
-
-    /// Names the component (the config table key) in errors.
-    pub fn with_component_id(mut self, id: impl Into<String>) -> Self {
-        self.component = id.into();
-        self
     }
 
     /// The encoder this sink uses.
@@ -212,7 +231,12 @@ impl ElasticsearchSink {
 /// Maps a non-2xx bulk or health response onto an [`Error`]: the shared status rules
 /// (429/408/5xx retryable with Retry-After, 401/403 unauthorized, other 4xx rejected), with
 /// Elasticsearch's `error.type: error.reason` as the reason when the body has one.
-pub fn request_error(status: StatusCode, headers: &HeaderMap, what: &str, body: &str) -> Error {
+pub(crate) fn request_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    what: &str,
+    body: &str,
+) -> Error {
     let reason = serde_json::from_str::<ErrorBody>(body)
         .ok()
         .and_then(|b| b.error)
@@ -231,42 +255,42 @@ struct ErrorBody {
 
 /// The filtered bulk response (`filter_path=errors,items.*.status,items.*.error`).
 #[derive(Debug, Deserialize)]
-pub struct BulkResponse {
+pub(crate) struct BulkResponse {
     /// True when at least one item failed.
     #[serde(default)]
-    pub errors: bool,
+    pub(crate) errors: bool,
     /// One entry per action, keyed by the action name (`index`, `create`).
     #[serde(default)]
-    pub items: Vec<HashMap<String, BulkItem>>,
+    pub(crate) items: Vec<HashMap<String, BulkItem>>,
 }
 
 /// The result of one action.
 #[derive(Debug, Deserialize)]
-pub struct BulkItem {
+pub(crate) struct BulkItem {
     /// The HTTP-like status of this item.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Why it failed, when it did.
     #[serde(default)]
-    pub error: Option<ItemError>,
+    pub(crate) error: Option<ItemError>,
 }
 
 /// An Elasticsearch error object.
 #[derive(Debug, Deserialize)]
-pub struct ItemError {
+pub(crate) struct ItemError {
     /// e.g. `document_parsing_exception`.
     #[serde(rename = "type", default)]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// Human reason.
     #[serde(default)]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// The underlying cause, when given.
     #[serde(default)]
-    pub caused_by: Option<Box<ItemError>>,
+    pub(crate) caused_by: Option<Box<ItemError>>,
 }
 
 impl ItemError {
     /// `type: reason (caused by: type: reason)`, control characters removed.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut out = match (&self.kind, &self.reason) {
             (Some(k), Some(r)) => format!("{k}: {r}"),
             (Some(k), None) => k.clone(),
@@ -284,7 +308,7 @@ impl ItemError {
 
 /// The outcome of one bulk item: <300 delivered; 409 on `create` delivered (already
 /// there); 429 and 5xx retry that item only; any other status rejected with the reason.
-pub fn item_outcome(action: BulkAction, item: &BulkItem, event_id: &str) -> EventOutcome {
+pub(crate) fn item_outcome(action: BulkAction, item: &BulkItem, event_id: &str) -> EventOutcome {
     let status = item.status;
     if status < 300 || (status == 409 && action == BulkAction::Create) {
         return EventOutcome::Delivered;
@@ -305,7 +329,7 @@ pub fn item_outcome(action: BulkAction, item: &BulkItem, event_id: &str) -> Even
 /// Per-event outcomes from a 2xx bulk answer. `errors:false` delivers everything; with
 /// `errors:true` each item decides; an unreadable answer or a wrong item count retries all
 /// (safe: the `_id` makes a resend idempotent).
-pub fn bulk_outcomes(
+pub(crate) fn bulk_outcomes(
     body: &str,
     events: &[&EncodedEvent],
     action: BulkAction,
@@ -508,14 +532,14 @@ mod tests {
         assert!(!format!("{c:?}").contains("c2VjcmV0"));
         let mut config = ElasticsearchConfig::new("http://127.0.0.1:9200");
         config.username = Some("elastic".into());
-        let sink = ElasticsearchSink::new(&config, &c).unwrap();
+        let sink = ElasticsearchSink::from_parts(&config, &c, None).unwrap();
         assert!(!format!("{sink:?}").contains("c2VjcmV0"), "{sink:?}");
     }
 
     #[test]
     fn refuses_credentials_in_url() {
         let config = ElasticsearchConfig::new("https://elastic:pw@es.example.org");
-        let err = ElasticsearchSink::new(&config, &Credentials::None)
+        let err = ElasticsearchSink::from_parts(&config, &Credentials::None, None)
             .unwrap_err()
             .to_string();
         assert!(

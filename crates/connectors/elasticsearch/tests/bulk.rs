@@ -11,8 +11,9 @@ use vowguard_core::{
     Severity, Sink,
 };
 use vowguard_elasticsearch::{
-    BulkAction, Compression, Credentials, ElasticsearchConfig, ElasticsearchSink,
+    BulkAction, Compression, ElasticsearchSink, ElasticsearchSinkBuilder,
 };
+use vowguard_http::HttpOptions;
 use wiremock::matchers::{body_string, header, method, path, query_param};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
@@ -28,19 +29,24 @@ fn event(id: &str, timestamp: &str) -> Event {
     e
 }
 
+fn http(timeout_ms: u64) -> HttpOptions {
+    HttpOptions {
+        timeout_ms,
+        ..HttpOptions::default()
+    }
+}
+
 fn sink_with(
     server: &MockServer,
-    f: impl FnOnce(&mut ElasticsearchConfig),
-    creds: &Credentials,
+    f: impl FnOnce(ElasticsearchSinkBuilder) -> ElasticsearchSinkBuilder,
 ) -> ElasticsearchSink {
-    let mut config = ElasticsearchConfig::new(server.uri());
-    config.http.timeout_ms = 2_000;
-    f(&mut config);
-    ElasticsearchSink::new(&config, creds).unwrap()
+    f(ElasticsearchSink::builder(server.uri()).http(http(2_000)))
+        .build()
+        .unwrap()
 }
 
 fn sink(server: &MockServer) -> ElasticsearchSink {
-    sink_with(server, |_| {}, &Credentials::None)
+    sink_with(server, |b| b)
 }
 
 fn encode_all(sink: &ElasticsearchSink, events: &[Event]) -> Vec<EncodedEvent> {
@@ -139,19 +145,10 @@ async fn api_key_and_basic_headers() {
         .expect(1)
         .mount(&server)
         .await;
-    let api = sink_with(
-        &server,
-        |_| {},
-        &Credentials::ApiKey(SecretString::from(API_KEY)),
-    );
-    let basic = sink_with(
-        &server,
-        |_| {},
-        &Credentials::Basic {
-            username: "elastic".into(),
-            password: SecretString::from(PASSWORD),
-        },
-    );
+    let api = sink_with(&server, |b| b.api_key(SecretString::from(API_KEY)));
+    let basic = sink_with(&server, |b| {
+        b.basic_auth("elastic", SecretString::from(PASSWORD))
+    });
     for s in [&api, &basic] {
         let encoded = encode_all(s, &[event("evt-1", "2026-06-01T00:00:00Z")]);
         assert!(send(s, &encoded).await[0].is_delivered());
@@ -182,11 +179,7 @@ async fn per_item_outcomes_then_resend_only_retries() {
         .expect(1)
         .mount(&server)
         .await;
-    let sink = sink_with(
-        &server,
-        |c| c.action = Some(BulkAction::Create),
-        &Credentials::None,
-    );
+    let sink = sink_with(&server, |b| b.action(BulkAction::Create));
     let ids = ["evt-a", "evt-b", "evt-c", "evt-d", "evt-e"];
     let events: Vec<Event> = ids
         .iter()
@@ -323,11 +316,7 @@ async fn data_stream_mode_uses_create_and_timestamp() {
         .expect(1)
         .mount(&server)
         .await;
-    let sink = sink_with(
-        &server,
-        |c| c.data_stream = Some("logs-vowguard-default".into()),
-        &Credentials::None,
-    );
+    let sink = sink_with(&server, |b| b.data_stream("logs-vowguard-default"));
     let out = send(
         &sink,
         &encode_all(&sink, &[event("evt-9", "2026-06-20T12:00:00Z")]),
@@ -375,12 +364,9 @@ async fn request_level_statuses() {
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    let sink = sink_with(
-        &server,
-        |_| {},
-        &Credentials::ApiKey(SecretString::from(API_KEY)),
-    )
-    .with_component_id("es-prod");
+    let sink = sink_with(&server, |b| {
+        b.api_key(SecretString::from(API_KEY)).id("es-prod")
+    });
     let encoded = encode_all(
         &sink,
         &[
@@ -434,7 +420,7 @@ async fn timeout_and_refused_connection_are_retryable() {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(10)))
         .mount(&server)
         .await;
-    let sink = sink_with(&server, |c| c.http.timeout_ms = 200, &Credentials::None);
+    let sink = sink_with(&server, |b| b.http(http(200)));
     let encoded = encode_all(&sink, &[event("a", "2026-06-20T12:00:00Z")]);
     let out = send(&sink, &encoded).await;
     assert!(
@@ -442,8 +428,9 @@ async fn timeout_and_refused_connection_are_retryable() {
         "{out:?}"
     );
 
-    let config = ElasticsearchConfig::new("http://127.0.0.1:9");
-    let refused = ElasticsearchSink::new(&config, &Credentials::None).unwrap();
+    let refused = ElasticsearchSink::builder("http://127.0.0.1:9")
+        .build()
+        .unwrap();
     let out = send(&refused, &encoded).await;
     assert!(
         matches!(&out[0], EventOutcome::Retry(e) if e.kind() == ErrorKind::Unavailable),
@@ -466,10 +453,11 @@ async fn pipeline_parameter_and_gzip() {
         .expect(1)
         .mount(&server)
         .await;
-    let mut config = ElasticsearchConfig::new(format!("{}/prefix/", server.uri()));
-    config.pipeline = Some("vowguard-geo".into());
-    config.compression = Compression::Gzip;
-    let sink = ElasticsearchSink::new(&config, &Credentials::None).unwrap();
+    let sink = ElasticsearchSink::builder(format!("{}/prefix/", server.uri()))
+        .pipeline("vowguard-geo")
+        .compression(Compression::Gzip)
+        .build()
+        .unwrap();
     let encoded = encode_all(&sink, &[event("a", "2026-06-20T12:00:00Z")]);
     assert!(send(&sink, &encoded).await[0].is_delivered());
     let body = &server.received_requests().await.unwrap()[0].body;
@@ -497,13 +485,9 @@ async fn healthcheck() {
         .respond_with(ResponseTemplate::new(401))
         .mount(&server)
         .await;
-    let ok = sink_with(
-        &server,
-        |_| {},
-        &Credentials::ApiKey(SecretString::from(API_KEY)),
-    );
+    let ok = sink_with(&server, |b| b.api_key(SecretString::from(API_KEY)));
     ok.healthcheck().await.unwrap();
-    let bad = sink_with(&server, |_| {}, &Credentials::None);
+    let bad = sink(&server);
     let err = bad.healthcheck().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use serde_json::json;
 use vowguard_core::Sink;
 use vowguard_core::secrecy::SecretString;
-use vowguard_elasticsearch::{Credentials, ElasticsearchConfig, ElasticsearchSink};
+use vowguard_elasticsearch::ElasticsearchSink;
+use vowguard_http::HttpOptions;
 use vowguard_testkit::sink_suite::{self, HttpSinkHarness};
 use wiremock::{Request, ResponseTemplate};
 
@@ -17,10 +18,15 @@ impl HttpSinkHarness for Harness {
     }
 
     fn build(&self, base_url: &str) -> Arc<dyn Sink> {
-        let mut config = ElasticsearchConfig::new(base_url);
-        config.http.timeout_ms = 2_000;
-        let credentials = Credentials::ApiKey(SecretString::from(self.secret()));
-        Arc::new(ElasticsearchSink::new(&config, &credentials).unwrap())
+        let sink = ElasticsearchSink::builder(base_url)
+            .api_key(SecretString::from(self.secret()))
+            .http(HttpOptions {
+                timeout_ms: 2_000,
+                ..HttpOptions::default()
+            })
+            .build()
+            .unwrap();
+        Arc::new(sink)
     }
 
     fn ingest(&self) -> (&'static str, String) {

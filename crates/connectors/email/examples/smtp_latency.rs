@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vowguard_core::{Alert, Category, Event, Notifier, Priority, Severity};
-use vowguard_email::{EmailConfig, EmailNotifier, TlsMode};
+use vowguard_email::{EmailNotifier, TlsMode};
 
 fn number(args: &[String], name: &str, default: u64) -> Result<u64, String> {
     match args.iter().position(|a| a == name) {
@@ -47,14 +47,13 @@ async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let port = u16::try_from(number(&args, "--port", 2525)?).map_err(|e| e.to_string())?;
     let messages = number(&args, "--messages", 500)?.max(1);
-    let mut config = EmailConfig::new(
-        "127.0.0.1",
-        "vowguard@example.org",
-        vec!["security@example.org".into()],
-    );
-    config.port = Some(port);
-    config.tls = TlsMode::None;
-    let notifier = EmailNotifier::new(config, None).map_err(|e| e.to_string())?;
+    let notifier = EmailNotifier::builder("127.0.0.1")
+        .from("vowguard@example.org")
+        .to(["security@example.org"])
+        .port(port)
+        .tls(TlsMode::None)
+        .build()
+        .map_err(|e| e.to_string())?;
     notifier
         .notify(&alert(0))
         .await

@@ -22,6 +22,7 @@ use vowguard_core::{Error, SecretRef};
 /// How the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TlsMode {
     /// Plain connection upgraded with `STARTTLS` (RFC 3207). The upgrade is required: a
     /// server that does not offer it is refused, never used in plain text. Port 587.
@@ -72,6 +73,7 @@ impl<'de> Deserialize<'de> for TlsMode {
 /// Configuration of the email notifier. Every key but `host`, `from` and `to` has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct EmailConfig {
     /// SMTP server host name (or IP address); also the name the TLS certificate must carry.
     pub host: String,

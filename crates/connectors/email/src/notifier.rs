@@ -12,6 +12,7 @@ use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use secrecy::{ExposeSecret, SecretString};
 use vowguard_core::{Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, Redactor};
 
+use crate::builder::EmailNotifierBuilder;
 use crate::config::{EmailConfig, TlsMode};
 use crate::encode::{self, BuiltMessage};
 use crate::smtp::{Security, SmtpClient, SmtpFailure, implicit_tls_config};
@@ -34,6 +35,8 @@ pub struct EmailNotifier {
     smtp: SmtpClient,
     /// Removes the SMTP password from server replies in every error.
     redactor: Redactor,
+    /// Whether the notifier authenticates (only this is shown by `Debug`).
+    has_password: bool,
 }
 
 impl fmt::Debug for EmailNotifier {
@@ -43,10 +46,7 @@ impl fmt::Debug for EmailNotifier {
             .field("server", &self.server)
             .field("tls", &self.config.tls)
             .field("username", &self.config.username)
-            .field(
-                "password",
-                &self.config.password.as_ref().map(|_| "<redacted>"),
-            )
+            .field("password", &self.has_password.then_some("<redacted>"))
             .field("from", &self.config.from)
             .field("to", &self.config.to)
             .finish_non_exhaustive()
@@ -54,30 +54,41 @@ impl fmt::Debug for EmailNotifier {
 }
 
 impl EmailNotifier {
-    /// Builds a notifier from its configuration and the resolved SMTP password (required
-    /// exactly when `username` is set). Errors name the config key at fault; a relative
-    /// `ca_file` is taken from the working directory.
-    pub fn new(config: EmailConfig, password: Option<SecretString>) -> Result<Self, Error> {
-        Self::build(
-            None,
-            config,
-            password,
-            &|field| field.to_owned(),
-            Path::new("."),
-        )
+    /// A builder for a notifier sending through the SMTP server `host`;
+    /// [`from`](EmailNotifierBuilder::from) and [`to`](EmailNotifierBuilder::to) are
+    /// required.
+    ///
+    /// ```no_run
+    /// use vowguard_email::EmailNotifier;
+    ///
+    /// # fn main() -> Result<(), vowguard_core::Error> {
+    /// let notifier = EmailNotifier::builder("smtp.example.org")
+    ///     .from("vowguard <alerts@example.org>")
+    ///     .to(["secops@example.org"])
+    ///     .build()?;
+    /// # let _ = notifier;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder(host: impl Into<String>) -> EmailNotifierBuilder {
+        EmailNotifierBuilder::new(host.into())
     }
 
-    /// Like [`EmailNotifier::new`], for the component `id`: errors carry the component and
-    /// name full config keys (`notifiers.<id>.<field>`), and a relative `ca_file` is taken
-    /// from `config_dir`.
-    pub fn with_component(
-        id: &str,
+    /// The notifier for `config` (whose `password` reference is not read) and the resolved
+    /// `password`. With a `component` id, errors carry it and name full config keys
+    /// (`notifiers.<id>.<field>`); a relative `ca_file` is taken from `config_dir`.
+    pub(crate) fn from_parts(
+        component: Option<String>,
         config: EmailConfig,
         password: Option<SecretString>,
         config_dir: &Path,
     ) -> Result<Self, Error> {
-        let key = |field: &str| format!("notifiers.{id}.{field}");
-        Self::build(Some(id.to_owned()), config, password, &key, config_dir)
+        let prefix = component
+            .as_ref()
+            .map(|id| format!("notifiers.{id}."))
+            .unwrap_or_default();
+        let key = |field: &str| format!("{prefix}{field}");
+        Self::build(component, config, password, &key, config_dir)
     }
 
     fn build(
@@ -150,6 +161,7 @@ impl EmailNotifier {
             }
             TlsMode::None => Security::None,
         };
+        let has_password = password.is_some();
         let redactor = password
             .as_ref()
             .map_or_else(Redactor::new, |p| Redactor::new().secret(p));
@@ -175,11 +187,12 @@ impl EmailNotifier {
             to: valid.to,
             smtp,
             redactor,
+            has_password,
             config,
         })
     }
 
-    /// The configuration this notifier was built from.
+    /// The configuration this notifier was built from (without the password reference).
     pub fn config(&self) -> &EmailConfig {
         &self.config
     }
@@ -306,7 +319,7 @@ fn pem_certificates(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<
 ///   or `ca_file`/`tls`.
 /// * Anything else lettre refuses locally (e.g. an address needing SMTPUTF8 the server
 ///   lacks) → `Rejected`.
-pub fn classify(what: &str, e: &lettre::transport::smtp::Error) -> Error {
+pub(crate) fn classify(what: &str, e: &lettre::transport::smtp::Error) -> Error {
     let reason = reason(e);
     if let Some(code) = e.status() {
         let status = code.to_string().parse::<u16>().unwrap_or_default();

@@ -21,12 +21,19 @@ const FROM: &str = "vowguard <alerts@example.org>";
 const TO: &str = "secops@example.org";
 
 fn config(server: &SmtpServer, tls: TlsMode) -> EmailConfig {
-    EmailConfig {
-        port: Some(server.port),
-        tls,
-        timeout_ms: 5_000,
-        ..EmailConfig::new("127.0.0.1", FROM, vec![TO.to_owned()])
-    }
+    let mut c = EmailConfig::new("127.0.0.1", FROM, vec![TO.to_owned()]);
+    c.port = Some(server.port);
+    c.tls = tls;
+    c.timeout_ms = 5_000;
+    c
+}
+
+/// A notifier from a config and its resolved password: the path the registry's factory takes.
+fn notifier_from(
+    config: EmailConfig,
+    password: Option<SecretString>,
+) -> Result<EmailNotifier, vowguard_core::Error> {
+    config.into_builder(password).build()
 }
 
 fn with_ca(mut config: EmailConfig, certs: &Certs) -> EmailConfig {
@@ -85,7 +92,7 @@ fn assert_well_formed(m: &Received) {
 #[tokio::test]
 async fn plain_relay_delivers_a_valid_mime_message() {
     let server = SmtpServer::start(Mode::Plain, None, false);
-    let notifier = EmailNotifier::new(config(&server, TlsMode::None), None).unwrap();
+    let notifier = notifier_from(config(&server, TlsMode::None), None).unwrap();
     let receipt = notifier.notify(&alert(event())).await.unwrap();
 
     let m = only(&server);
@@ -119,7 +126,7 @@ async fn starttls_with_private_ca_and_auth_delivers() {
     let certs = Certs::generate();
     let server = SmtpServer::start(Mode::Starttls, Some(&certs), true);
     let (config, password) = with_auth(with_ca(config(&server, TlsMode::Starttls), &certs));
-    let notifier = EmailNotifier::new(config, password).unwrap();
+    let notifier = notifier_from(config, password).unwrap();
     notifier.healthcheck().await.unwrap();
     // Two alerts through the same pooled transport.
     notifier.notify(&alert(event())).await.unwrap();
@@ -142,7 +149,7 @@ async fn starttls_never_downgrades_to_plain_text() {
     // This server does not offer STARTTLS at all (as a stripping attacker would show it).
     let server = SmtpServer::start(Mode::Plain, None, false);
     let notifier =
-        EmailNotifier::new(with_ca(config(&server, TlsMode::Starttls), &certs), None).unwrap();
+        notifier_from(with_ca(config(&server, TlsMode::Starttls), &certs), None).unwrap();
     let err = notifier.notify(&alert(event())).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     assert!(!err.is_retryable());
@@ -161,7 +168,7 @@ async fn wrong_password_is_unauthorized_and_not_retryable() {
     let server = SmtpServer::start(Mode::Starttls, Some(&certs), true);
     let (config, _) = with_auth(with_ca(config(&server, TlsMode::Starttls), &certs));
     let wrong = "not-the-password-Zq9";
-    let notifier = EmailNotifier::new(config, Some(SecretString::from(wrong))).unwrap();
+    let notifier = notifier_from(config, Some(SecretString::from(wrong))).unwrap();
     let err = notifier.notify(&alert(event())).await.unwrap_err();
     assert_eq!(
         err.kind(),
@@ -182,7 +189,7 @@ async fn implicit_tls_delivers() {
     let certs = Certs::generate();
     let server = SmtpServer::start(Mode::Tls, Some(&certs), true);
     let (config, password) = with_auth(with_ca(config(&server, TlsMode::Tls), &certs));
-    let notifier = EmailNotifier::new(config, password).unwrap();
+    let notifier = notifier_from(config, password).unwrap();
     notifier.notify(&alert(event())).await.unwrap();
     let m = only(&server);
     assert_well_formed(&m);
@@ -195,8 +202,7 @@ async fn untrusted_certificate_is_a_non_retryable_tls_error() {
     let certs = Certs::generate();
     let other_ca = Certs::generate();
     let server = SmtpServer::start(Mode::Tls, Some(&certs), false);
-    let notifier =
-        EmailNotifier::new(with_ca(config(&server, TlsMode::Tls), &other_ca), None).unwrap();
+    let notifier = notifier_from(with_ca(config(&server, TlsMode::Tls), &other_ca), None).unwrap();
     let err = notifier.notify(&alert(event())).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     assert!(!err.is_retryable());
@@ -206,7 +212,7 @@ async fn untrusted_certificate_is_a_non_retryable_tls_error() {
     // The same with STARTTLS: the upgrade fails, nothing is sent.
     let server = SmtpServer::start(Mode::Starttls, Some(&certs), false);
     let notifier =
-        EmailNotifier::new(with_ca(config(&server, TlsMode::Starttls), &other_ca), None).unwrap();
+        notifier_from(with_ca(config(&server, TlsMode::Starttls), &other_ca), None).unwrap();
     let err = notifier.notify(&alert(event())).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     assert!(server.received().is_empty());
@@ -215,7 +221,7 @@ async fn untrusted_certificate_is_a_non_retryable_tls_error() {
 #[tokio::test]
 async fn reply_codes_map_to_error_kinds() {
     let server = SmtpServer::start(Mode::Plain, None, false);
-    let notifier = EmailNotifier::new(config(&server, TlsMode::None), None).unwrap();
+    let notifier = notifier_from(config(&server, TlsMode::None), None).unwrap();
 
     let mut a = alert(event());
     a.params
@@ -248,7 +254,7 @@ async fn unreachable_and_silent_servers_are_retryable() {
     c.port = Some(port);
     c.tls = TlsMode::None;
     c.timeout_ms = 2_000;
-    let notifier = EmailNotifier::new(c.clone(), None).unwrap();
+    let notifier = notifier_from(c.clone(), None).unwrap();
     let err = notifier.notify(&alert(event())).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.is_retryable());
@@ -261,7 +267,7 @@ async fn unreachable_and_silent_servers_are_retryable() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     c.port = Some(silent.local_addr().unwrap().port());
     c.timeout_ms = 200;
-    let notifier = EmailNotifier::new(c, None).unwrap();
+    let notifier = notifier_from(c, None).unwrap();
     let err = tokio::time::timeout(Duration::from_secs(30), notifier.notify(&alert(event())))
         .await
         .expect("the notifier's own timeout ends the attempt")
@@ -274,7 +280,7 @@ async fn unreachable_and_silent_servers_are_retryable() {
 #[tokio::test]
 async fn hostile_event_text_adds_no_headers_or_recipients() {
     let server = SmtpServer::start(Mode::Plain, None, false);
-    let notifier = EmailNotifier::new(config(&server, TlsMode::None), None).unwrap();
+    let notifier = notifier_from(config(&server, TlsMode::None), None).unwrap();
     let mut e = event();
     e.wedding_id = None;
     e.action = "login\r\nBcc: victim@example.org".into();
@@ -347,7 +353,7 @@ async fn hostile_event_text_adds_no_headers_or_recipients() {
 #[tokio::test]
 async fn per_route_recipients_and_priority_from_params() {
     let server = SmtpServer::start(Mode::Plain, None, false);
-    let notifier = EmailNotifier::new(config(&server, TlsMode::None), None).unwrap();
+    let notifier = notifier_from(config(&server, TlsMode::None), None).unwrap();
     let mut a = alert(event());
     a.priority = Priority::P2Medium;
     a.params.insert(
@@ -484,7 +490,7 @@ fn registry_config_errors_name_the_key() {
         assert!(!shown.contains(PASSWORD), "{shown}");
     }
     // Without a `tls` key the notifier uses STARTTLS on 587, never plain SMTP.
-    let notifier = EmailNotifier::new(
+    let notifier = notifier_from(
         toml::from_str(&format!("{base}to = [\"ok@example.org\"]")).unwrap(),
         None,
     )
@@ -528,7 +534,7 @@ async fn a_reply_quoting_the_password_is_redacted() {
     c.tls = TlsMode::None;
     c.timeout_ms = 5_000;
     c.username = Some(USER.to_owned());
-    let notifier = EmailNotifier::new(c, Some(SecretString::from(SECRET))).unwrap();
+    let notifier = notifier_from(c, Some(SecretString::from(SECRET))).unwrap();
     let err = notifier.notify(&alert(event())).await.unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(!text.contains(SECRET), "{text}");

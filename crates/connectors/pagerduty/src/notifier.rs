@@ -9,7 +9,9 @@ use vowguard_core::{Alert, Error, Notifier, RateLimit, Receipt, Redactor};
 use vowguard_http::reqwest::header::{CONTENT_TYPE, HeaderMap};
 use vowguard_http::reqwest::{Client, StatusCode, Url};
 
-use crate::config::PagerDutyConfig;
+use vowguard_http::HttpOptions;
+
+use crate::builder::PagerDutyNotifierBuilder;
 use crate::encode::{self, EventTemplate};
 
 /// Length of an Events API v2 integration (routing) key.
@@ -36,32 +38,37 @@ impl fmt::Debug for PagerDutyNotifier {
 }
 
 impl PagerDutyNotifier {
-    /// A notifier from `config` and the resolved routing key. Config errors name keys under
-    /// `notifiers.pagerduty`; use [`PagerDutyNotifier::with_id`] to name another component.
-    pub fn new(config: &PagerDutyConfig, routing_key: SecretString) -> Result<Self, Error> {
-        Self::with_id("pagerduty", config, routing_key)
+    /// A builder for a notifier; [`PagerDutyNotifierBuilder::routing_key`] is required.
+    ///
+    /// ```no_run
+    /// use secrecy::SecretString;
+    /// use vowguard_pagerduty::PagerDutyNotifier;
+    ///
+    /// # fn main() -> Result<(), vowguard_core::Error> {
+    /// let notifier = PagerDutyNotifier::builder()
+    ///     .routing_key(SecretString::from("R0UTINGKEYR0UTINGKEYR0UTINGKEY12"))
+    ///     .build()?;
+    /// # let _ = notifier;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder() -> PagerDutyNotifierBuilder {
+        PagerDutyNotifierBuilder::new()
     }
 
-    /// Like [`PagerDutyNotifier::new`], for the component `id` (`[notifiers.<id>]`).
-    pub fn with_id(
-        id: &str,
-        config: &PagerDutyConfig,
+    /// The notifier for checked parts (the builder's checks are done).
+    pub(crate) fn from_parts(
+        url: Url,
         routing_key: SecretString,
+        template: EventTemplate,
+        http: &HttpOptions,
     ) -> Result<Self, Error> {
-        let prefix = format!("notifiers.{id}");
-        config.validate(&prefix)?;
         Ok(Self {
-            url: config.enqueue_url(&prefix)?,
+            url,
             redactor: Redactor::new().secret(&routing_key),
             routing_key,
-            template: EventTemplate {
-                source: config.resolved_source(),
-                component: config.component.clone(),
-                client: config.client.clone(),
-                client_url: config.client_url.clone(),
-                links: config.links.clone(),
-            },
-            client: vowguard_http::build_client(&config.http)?,
+            template,
+            client: vowguard_http::build_client(http)?,
         })
     }
 
@@ -127,7 +134,7 @@ impl Notifier for PagerDutyNotifier {
 }
 
 /// Checks the shape of an integration key without printing it.
-pub fn check_routing_key(key: &str) -> Result<(), Error> {
+pub(crate) fn check_routing_key(key: &str) -> Result<(), Error> {
     if key.len() == ROUTING_KEY_LEN && key.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(())
     } else {
@@ -144,7 +151,7 @@ pub fn check_routing_key(key: &str) -> Result<(), Error> {
 /// receipt carries the `dedup_key` PagerDuty answered, else `sent_dedup_key`); 400 rejected
 /// with PagerDuty's `message` and `errors`; 429 rate limited and 5xx unavailable (both
 /// retryable, with `Retry-After` when sent); 401/403 unauthorized.
-pub fn map_response(
+pub(crate) fn map_response(
     status: StatusCode,
     headers: &HeaderMap,
     body: &str,

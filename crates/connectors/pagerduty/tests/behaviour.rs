@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use vowguard_core::{Notifier, SecretRef};
-use vowguard_pagerduty::{PagerDutyConfig, PagerDutyNotifier};
+use vowguard_core::Notifier;
+use vowguard_pagerduty::PagerDutyNotifier;
 use vowguard_testkit::notifier_suite::{self, HttpNotifierHarness};
 use wiremock::{Request, ResponseTemplate};
 
@@ -18,10 +18,12 @@ impl HttpNotifierHarness for PagerDuty {
         "R0uT1nGKeYvgSuite000000000000042"
     }
     fn build(&self, base_url: &str) -> Arc<dyn Notifier> {
-        let mut config = PagerDutyConfig::new(SecretRef::Env("UNUSED".into()));
-        config.endpoint = Some(base_url.to_owned());
         Arc::new(
-            PagerDutyNotifier::new(&config, SecretString::from(self.secret().to_owned())).unwrap(),
+            PagerDutyNotifier::builder()
+                .routing_key(SecretString::from(self.secret().to_owned()))
+                .endpoint(base_url)
+                .build()
+                .unwrap(),
         )
     }
     fn endpoint(&self) -> (&'static str, String) {

@@ -10,24 +10,32 @@ use serde_json::{Value, json};
 use vowguard_core::registry::{Role, find};
 use vowguard_core::{
     Alert, AlertAction, BuildContext, Builder, Category, ErrorKind, Event, Notifier, Priority,
-    RateLimit, SecretMap, SecretRef, Severity,
+    RateLimit, SecretMap, Severity,
 };
-use vowguard_pagerduty::{PagerDutyConfig, PagerDutyNotifier};
+use vowguard_http::HttpOptions;
+use vowguard_pagerduty::{PagerDutyNotifier, PagerDutyNotifierBuilder};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "R0UTINGKEYR0UTINGKEYR0UTINGKEY12";
 
-fn config(server: &MockServer) -> PagerDutyConfig {
-    let mut c = PagerDutyConfig::new(SecretRef::Env("PD_KEY".into()));
-    c.endpoint = Some(server.uri());
-    c.source = Some("vg-host".into());
-    c.http.timeout_ms = 2_000;
-    c
+fn http(timeout_ms: u64) -> HttpOptions {
+    HttpOptions {
+        timeout_ms,
+        ..HttpOptions::default()
+    }
+}
+
+fn config(server: &MockServer) -> PagerDutyNotifierBuilder {
+    PagerDutyNotifier::builder()
+        .routing_key(SecretString::from(KEY))
+        .endpoint(server.uri())
+        .source("vg-host")
+        .http(http(2_000))
 }
 
 fn notifier(server: &MockServer) -> PagerDutyNotifier {
-    PagerDutyNotifier::new(&config(server), SecretString::from(KEY)).unwrap()
+    config(server).build().unwrap()
 }
 
 fn alert(message: &str) -> Alert {
@@ -251,9 +259,7 @@ async fn timeout_is_retryable() {
         .respond_with(accepted("k").set_delay(Duration::from_secs(5)))
         .mount(&server)
         .await;
-    let mut c = config(&server);
-    c.http.timeout_ms = 200;
-    let n = PagerDutyNotifier::new(&c, SecretString::from(KEY)).unwrap();
+    let n = config(&server).http(http(200)).build().unwrap();
     let e = n.notify(&alert("x")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(e.is_retryable());
@@ -291,8 +297,10 @@ async fn healthcheck_checks_key_shape_without_sending() {
         .mount(&server)
         .await;
     assert!(notifier(&server).healthcheck().await.is_ok());
-    let bad =
-        PagerDutyNotifier::new(&config(&server), SecretString::from("not-a-key-secret")).unwrap();
+    let bad = config(&server)
+        .routing_key(SecretString::from("not-a-key-secret"))
+        .build()
+        .unwrap();
     let e = bad.healthcheck().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(!e.to_string().contains("not-a-key-secret"));

@@ -33,6 +33,7 @@ pub const DEFAULT_APP_NAME: &str = "vowguard";
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct QRadarConfig {
     /// Where and how to send: address, transport (udp / tcp / tls), framing, TLS, timeouts.
     pub syslog: SyslogConfig,

@@ -7,7 +7,9 @@
 //!   [`vowguard_syslog::SyslogClient`] (UDP, TCP or TLS; octet counting or LF framing),
 //!   reporting one outcome per event; it is a thin wrapper around
 //!   [`vowguard_syslog::SyslogSink`] with the LEEF encoder as its [`vowguard_syslog::LineEncoder`].
-//! * [`QRadarConfig`] is the `[sinks.<id>]` table of `type = "qradar"`.
+//! * [`QRadarSink::builder`] makes a sink in code; [`QRadarConfig`] is the `[sinks.<id>]`
+//!   table of `type = "qradar"`, which [`QRadarConfig::into_builder`] turns into the same
+//!   builder.
 //!
 //! LEEF has no escaping: the encoder replaces the delimiter, CR and LF in values with a
 //! space and `|` in header fields with `/`, so a record is never broken and always one line.
@@ -16,17 +18,23 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Error, Sink};
 
-pub mod config;
+mod builder;
+mod config;
 pub mod encode;
-pub mod sink;
+mod sink;
 
-pub use config::QRadarConfig;
+pub use builder::QRadarSinkBuilder;
+pub use config::{DEFAULT_APP_NAME, DEFAULT_PRODUCT, DEFAULT_VENDOR, QRadarConfig};
 pub use encode::{Delimiter, LeefEncoder, LeefVersion};
-pub use sink::{KIND, QRadarSink};
+pub use sink::{KIND, MSGID, QRadarSink};
 
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
     let config: QRadarConfig = ctx.parse(table)?;
-    let sink = QRadarSink::new(config).map_err(|e| e.with_component(ctx.id))?;
+    let sink = config
+        .into_builder()
+        .id(ctx.id)
+        .build()
+        .map_err(|e| ctx.builder_error(&e))?;
     Ok(Arc::new(sink))
 }
 

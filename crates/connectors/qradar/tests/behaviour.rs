@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use vowguard_core::Sink;
-use vowguard_qradar::{QRadarConfig, QRadarSink};
+use vowguard_qradar::QRadarSink;
 use vowguard_syslog::SyslogConfig;
 use vowguard_testkit::stream_sink_suite::{self, StreamSinkHarness};
 
@@ -14,7 +14,11 @@ impl StreamSinkHarness for QRadar {
         "qradar"
     }
     fn build(&self, address: &str) -> Arc<dyn Sink> {
-        Arc::new(QRadarSink::new(QRadarConfig::new(SyslogConfig::new(address))).unwrap())
+        Arc::new(
+            QRadarSink::builder(SyslogConfig::new(address))
+                .build()
+                .unwrap(),
+        )
     }
     fn event_id(&self, message: &str) -> Option<String> {
         let at = message.find("^eventId=")? + "^eventId=".len();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rsyslog::{Listener, Rsyslog};
 use serde_json::json;
 use vowguard_core::{EncodedEvent, Event, Sink};
-use vowguard_qradar::{QRadarConfig, QRadarSink};
+use vowguard_qradar::QRadarConfig;
 use vowguard_syslog::SyslogConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,7 +18,7 @@ async fn rsyslog_receives_leef_lines_intact() {
     let rsyslog = Rsyslog::start(Listener::Tcp);
     let mut config = QRadarConfig::new(SyslogConfig::new(format!("127.0.0.1:{}", rsyslog.port)));
     config.hostname = Some("gw1".into());
-    let sink = QRadarSink::new(config).unwrap();
+    let sink = config.into_builder().build().unwrap();
 
     let events: Vec<Event> = [
         json!({"id":"r1","action":"login","category":"authentication","severity":"high","source_ip":"198.51.100.4"}),

@@ -250,7 +250,9 @@ async fn healthcheck_connects() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let accept = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
-    let sink = QRadarSink::new(QRadarConfig::new(SyslogConfig::new(addr))).unwrap();
+    let sink = QRadarSink::builder(SyslogConfig::new(addr))
+        .build()
+        .unwrap();
     sink.healthcheck().await.unwrap();
     tokio::time::timeout(WAIT, accept)
         .await

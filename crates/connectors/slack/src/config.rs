@@ -30,6 +30,7 @@ const MAX_CHANNEL_LEN: usize = 100;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SlackConfig {
     /// Incoming-webhook URL (a secret: anyone holding it can post). Mutually exclusive
     /// with `bot_token`.
@@ -58,6 +59,7 @@ pub struct SlackConfig {
 
 /// Which of the two delivery modes a config selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// Incoming webhook: fixed channel.
     Webhook,
@@ -86,6 +88,20 @@ impl Problem {
             field: None,
             message: message.into(),
         }
+    }
+
+    /// Both credentials are set.
+    pub(crate) fn both_credentials() -> Self {
+        Self::whole(
+            "set exactly one of `webhook_url` (incoming webhook) and `bot_token` (chat.postMessage), not both",
+        )
+    }
+
+    /// No credential is set.
+    pub(crate) fn no_credential() -> Self {
+        Self::whole(
+            "set exactly one of `webhook_url` (incoming webhook) and `bot_token` (chat.postMessage)",
+        )
     }
 
     /// The problem as an error naming the field relative to the component.
@@ -120,12 +136,8 @@ impl SlackConfig {
         match (&self.webhook_url, &self.bot_token) {
             (Some(_), None) => Ok(Mode::Webhook),
             (None, Some(_)) => Ok(Mode::Bot),
-            (Some(_), Some(_)) => Err(Problem::whole(
-                "set exactly one of `webhook_url` (incoming webhook) and `bot_token` (chat.postMessage), not both",
-            )),
-            (None, None) => Err(Problem::whole(
-                "set exactly one of `webhook_url` (incoming webhook) and `bot_token` (chat.postMessage)",
-            )),
+            (Some(_), Some(_)) => Err(Problem::both_credentials()),
+            (None, None) => Err(Problem::no_credential()),
         }
     }
 
@@ -213,6 +225,7 @@ pub(crate) fn clean_channels<S: AsRef<str>>(channels: &[S]) -> Result<Vec<String
 /// Only configuration (the notifier's `mentions`, a route's `mention` param) creates
 /// mentions; event text that looks like one is escaped and pings nobody.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Mention {
     /// `<!channel>`: every member of the channel.
     Channel,

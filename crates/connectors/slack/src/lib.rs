@@ -7,7 +7,9 @@
 //! Every event-derived text is escaped for mrkdwn, so an event cannot ping anyone or
 //! inject markup; only mentions from the configuration notify.
 //!
-//! Two modes ([`SlackConfig`]):
+//! [`SlackNotifier::builder`] makes a notifier in code, taking the resolved secret directly;
+//! [`SlackConfig`] (the `[notifiers.<id>]` table) turns into the same builder with
+//! [`SlackConfig::into_builder`] once its secret is resolved. Two modes:
 //!
 //! * **incoming webhook** (`webhook_url`, a secret): `POST` the message to the URL; success
 //!   is `200 ok`;
@@ -20,6 +22,7 @@
 //! token problems unauthorized, everything else rejected with Slack's reason.
 //! The webhook URL and the token never appear in `Debug` output or errors.
 
+mod builder;
 mod config;
 mod encode;
 mod notifier;
@@ -28,12 +31,13 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Error, Notifier};
 
+pub use builder::SlackNotifierBuilder;
 pub use config::{DEFAULT_API_BASE_URL, Mention, Mode, SlackConfig};
 pub use encode::{
     MAX_BLOCKS, MAX_FALLBACK_TEXT, MAX_FIELD_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT,
     build_message, clean, escape_mrkdwn, escape_within, text_len,
 };
-pub use notifier::{DELIVERY_MEMORY, SlackCredential, SlackNotifier};
+pub use notifier::{DELIVERY_MEMORY, SlackNotifier};
 
 /// The connector kind, as written in `type = "slack"`.
 pub const KIND: &str = "slack";
@@ -48,16 +52,26 @@ vowguard_core::inventory::submit! {
 
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>, Error> {
     let config: SlackConfig = ctx.parse(table)?;
-    let mode = config.mode_problem().map_err(|p| p.into_error_in(ctx))?;
-    config.validate(mode).map_err(|p| p.into_error_in(ctx))?;
-    let credential = match (&config.webhook_url, &config.bot_token) {
-        (Some(url), _) => SlackCredential::WebhookUrl(ctx.secret("webhook_url", url)?),
-        (None, Some(token)) => SlackCredential::BotToken(ctx.secret("bot_token", token)?),
-        (None, None) => return Err(Error::internal("Slack mode checked above")),
-    };
-    let notifier = SlackNotifier::new(&config, credential).map_err(|e| e.with_component(ctx.id))?;
+    // The mode is checked before any secret is looked up.
+    config.mode_problem().map_err(|p| p.into_error_in(ctx))?;
+    let webhook_url = config
+        .webhook_url
+        .as_ref()
+        .map(|url| ctx.secret("webhook_url", url))
+        .transpose()?;
+    let bot_token = config
+        .bot_token
+        .as_ref()
+        .map(|token| ctx.secret("bot_token", token))
+        .transpose()?;
     // Which channels already got each alert is kept across restarts.
     let state =
         vowguard_core::SnapshotFile::in_data_dir(ctx.data_dir, &format!("notifier-{}", ctx.id));
-    Ok(Arc::new(notifier.with_state_file(state)))
+    let notifier = config
+        .into_builder(webhook_url, bot_token)
+        .state_file(state)
+        .id(ctx.id)
+        .build()
+        .map_err(|e| ctx.builder_error(&e))?;
+    Ok(Arc::new(notifier))
 }

@@ -19,6 +19,7 @@ use vowguard_http::{
     transport_error,
 };
 
+use crate::builder::SlackNotifierBuilder;
 use crate::config::{Mention, Mode, SlackConfig, clean_channels};
 use crate::encode::build_message;
 
@@ -29,7 +30,7 @@ const JSON_UTF8: &str = "application/json; charset=utf-8";
 
 /// The secret a Slack notifier authenticates with; which one selects the mode.
 #[derive(Debug)]
-pub enum SlackCredential {
+pub(crate) enum SlackCredential {
     /// An incoming-webhook URL (`https://hooks.slack.com/services/...`).
     WebhookUrl(SecretString),
     /// A bot token (`xoxb-...`) for `chat.postMessage`.
@@ -60,6 +61,8 @@ pub struct SlackNotifier {
     delivered: Mutex<DeliveryMemory>,
     /// Removes the webhook URL (and its parts) or the bot token from every vendor answer.
     redactor: Redactor,
+    /// The component id, named in every error this notifier returns.
+    id: Option<String>,
 }
 
 impl fmt::Debug for SlackNotifier {
@@ -76,21 +79,38 @@ impl fmt::Debug for SlackNotifier {
 }
 
 impl SlackNotifier {
-    /// A notifier for `config`, authenticating with `credential` (a webhook URL or a bot
-    /// token, which must match `webhook_url` / `bot_token` when the config names one).
-    pub fn new(config: &SlackConfig, credential: SlackCredential) -> Result<Self, Error> {
+    /// A builder for a notifier: set [`webhook_url`](SlackNotifierBuilder::webhook_url)
+    /// or [`bot_token`](SlackNotifierBuilder::bot_token) (with
+    /// [`channels`](SlackNotifierBuilder::channels)).
+    ///
+    /// ```no_run
+    /// use vowguard_core::secrecy::SecretString;
+    /// use vowguard_slack::SlackNotifier;
+    ///
+    /// # fn main() -> Result<(), vowguard_core::Error> {
+    /// let url = std::env::var("SLACK_WEBHOOK_URL").unwrap_or_default();
+    /// let notifier = SlackNotifier::builder()
+    ///     .webhook_url(SecretString::from(url))
+    ///     .build()?;
+    /// # let _ = notifier;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder() -> SlackNotifierBuilder {
+        SlackNotifierBuilder::new()
+    }
+
+    /// A notifier for the non-secret values of `config` (its secret references are not
+    /// read), authenticating with `credential`, which selects the mode.
+    pub(crate) fn from_parts(
+        config: &SlackConfig,
+        credential: SlackCredential,
+        id: Option<String>,
+    ) -> Result<Self, Error> {
         let mode = match &credential {
             SlackCredential::WebhookUrl(_) => Mode::Webhook,
             SlackCredential::BotToken(_) => Mode::Bot,
         };
-        if let (Some(_), _) | (_, Some(_)) = (&config.webhook_url, &config.bot_token) {
-            let configured = config.mode()?;
-            if configured != mode {
-                return Err(Error::config(format!(
-                    "the config selects {configured:?} mode but the credential is for {mode:?} mode"
-                )));
-            }
-        }
         let valid = config
             .validate(mode)
             .map_err(crate::config::Problem::into_error)?;
@@ -133,14 +153,14 @@ impl SlackNotifier {
             mentions: valid.mentions,
             delivered: Mutex::new(DeliveryMemory::new(DELIVERY_MEMORY)),
             redactor,
+            id,
         })
     }
 
     /// Keeps the per-alert channel memory in `file` (loaded now, replaced on every
     /// change), so a restart neither posts an alert again to a channel that already has it
     /// nor loses track of a partial delivery. An unreadable file is logged and ignored.
-    #[must_use]
-    pub fn with_state_file(self, file: SnapshotFile) -> Self {
+    pub(crate) fn with_state_file(self, file: SnapshotFile) -> Self {
         {
             let mut memory = self.memory();
             match file.load::<Vec<(String, Vec<(String, String)>)>>() {
@@ -312,6 +332,34 @@ impl Notifier for SlackNotifier {
     }
 
     async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
+        self.deliver(alert).await.map_err(|e| self.tag(e))
+    }
+
+    /// Bot mode calls `auth.test`; webhook mode only checks the URL (posting would send a
+    /// message to the channel).
+    async fn healthcheck(&self) -> Result<(), Error> {
+        self.check().await.map_err(|e| self.tag(e))
+    }
+
+    /// Slack allows about one message per second per channel, with short bursts.
+    fn rate_limit(&self) -> Option<RateLimit> {
+        Some(RateLimit {
+            per_second: 1.0,
+            burst: 3,
+        })
+    }
+}
+
+impl SlackNotifier {
+    /// Names the component in `error`, when the notifier has an id.
+    fn tag(&self, error: Error) -> Error {
+        match &self.id {
+            Some(id) => error.with_component(id.clone()),
+            None => error,
+        }
+    }
+
+    async fn deliver(&self, alert: &Alert) -> Result<Receipt, Error> {
         let mentions = self.mentions_for(alert)?;
         let message = build_message(alert, &mentions);
         match &self.target {
@@ -328,9 +376,7 @@ impl Notifier for SlackNotifier {
         }
     }
 
-    /// Bot mode calls `auth.test`; webhook mode only checks the URL (posting would send a
-    /// message to the channel).
-    async fn healthcheck(&self) -> Result<(), Error> {
+    async fn check(&self) -> Result<(), Error> {
         match &self.target {
             Target::Webhook { .. } => Ok(()),
             Target::Bot { auth_test, .. } => {
@@ -339,14 +385,6 @@ impl Notifier for SlackNotifier {
                 classify_response(Api::WebApi, a.status, &a.headers, &a.body, &what).map(|_| ())
             }
         }
-    }
-
-    /// Slack allows about one message per second per channel, with short bursts.
-    fn rate_limit(&self) -> Option<RateLimit> {
-        Some(RateLimit {
-            per_second: 1.0,
-            burst: 3,
-        })
     }
 }
 
@@ -813,12 +851,11 @@ mod tests {
                 server.uri()
             ))
             .unwrap();
-            SlackNotifier::new(
-                &config,
-                SlackCredential::BotToken(SecretString::from("xoxb-1")),
-            )
-            .unwrap()
-            .with_state_file(file.clone())
+            config
+                .into_builder(None, Some(SecretString::from("xoxb-1")))
+                .state_file(file.clone())
+                .build()
+                .unwrap()
         };
         let mut event = vowguard_core::Event::new(
             vowguard_core::Category::Authentication,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use vowguard_core::Notifier;
-use vowguard_slack::{SlackConfig, SlackCredential, SlackNotifier};
+use vowguard_slack::SlackNotifier;
 use vowguard_testkit::notifier_suite::{self, HttpNotifierHarness};
 use wiremock::{Request, ResponseTemplate};
 
@@ -18,11 +18,10 @@ impl HttpNotifierHarness for Slack {
     fn build(&self, base_url: &str) -> Arc<dyn Notifier> {
         let url = format!("{base_url}{}", self.endpoint().1);
         Arc::new(
-            SlackNotifier::new(
-                &SlackConfig::default(),
-                SlackCredential::WebhookUrl(SecretString::from(url)),
-            )
-            .unwrap(),
+            SlackNotifier::builder()
+                .webhook_url(SecretString::from(url))
+                .build()
+                .unwrap(),
         )
     }
     fn endpoint(&self) -> (&'static str, String) {

@@ -13,8 +13,7 @@ use vowguard_core::{
     SecretMap, Severity,
 };
 use vowguard_slack::{
-    MAX_FIELD_TEXT, MAX_SECTION_TEXT, Mention, SlackConfig, SlackCredential, SlackNotifier,
-    build_message, text_len,
+    MAX_FIELD_TEXT, MAX_SECTION_TEXT, Mention, SlackConfig, SlackNotifier, build_message, text_len,
 };
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -54,7 +53,9 @@ fn config(text: &str) -> SlackConfig {
 fn webhook(server: &MockServer, extra: &str) -> SlackNotifier {
     let url = format!("{}{HOOK_PATH}", server.uri());
     let c = config(&format!("webhook_url = {{ env = \"W\" }}\n{extra}"));
-    SlackNotifier::new(&c, SlackCredential::WebhookUrl(SecretString::from(url))).unwrap()
+    c.into_builder(Some(SecretString::from(url)), None)
+        .build()
+        .unwrap()
 }
 
 fn bot(server: &MockServer, channels: &str, extra: &str) -> SlackNotifier {
@@ -62,7 +63,9 @@ fn bot(server: &MockServer, channels: &str, extra: &str) -> SlackNotifier {
         "bot_token = {{ env = \"T\" }}\nchannels = {channels}\napi_base_url = \"{}/api\"\n{extra}",
         server.uri()
     ));
-    SlackNotifier::new(&c, SlackCredential::BotToken(SecretString::from(TOKEN))).unwrap()
+    c.into_builder(None, Some(SecretString::from(TOKEN)))
+        .build()
+        .unwrap()
 }
 
 async fn bodies(server: &MockServer) -> Vec<Vec<u8>> {
@@ -686,7 +689,7 @@ async fn secrets_stay_out_of_debug_and_errors() {
     // Nothing listens on port 9 of loopback: the transport error must not print the URL.
     let c = config("webhook_url = { env = \"W\" }");
     let url = SecretString::from(format!("http://127.0.0.1:9{HOOK_PATH}"));
-    let n = SlackNotifier::new(&c, SlackCredential::WebhookUrl(url)).unwrap();
+    let n = c.into_builder(Some(url), None).build().unwrap();
     let e = n.notify(&alert()).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
     assert!(
@@ -711,20 +714,20 @@ async fn secrets_stay_out_of_debug_and_errors() {
 }
 
 #[test]
-fn credential_must_match_the_configured_mode() {
-    let c = config("bot_token = { env = \"T\" }\nchannels = [\"#a\"]");
-    let e = SlackNotifier::new(
-        &c,
-        SlackCredential::WebhookUrl(SecretString::from("https://hooks.slack.com/x")),
-    )
-    .unwrap_err();
+fn exactly_one_credential_selects_the_mode() {
+    let both = SlackNotifier::builder()
+        .webhook_url(SecretString::from("https://hooks.slack.com/x"))
+        .bot_token(SecretString::from(TOKEN))
+        .channels(["#a"]);
+    let e = both.build().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
-    // An embedder may leave both secret references out: the credential picks the mode.
-    let c = SlackConfig {
-        channels: vec!["#a".into()],
-        ..SlackConfig::default()
-    };
-    SlackNotifier::new(&c, SlackCredential::BotToken(SecretString::from(TOKEN))).unwrap();
+    assert!(e.to_string().contains("not both"), "{e}");
+    // An embedder passes the secret directly: no secret reference is needed.
+    SlackNotifier::builder()
+        .bot_token(SecretString::from(TOKEN))
+        .channels(["#a"])
+        .build()
+        .unwrap();
 }
 
 /// A data directory of this test run (the notifier keeps its delivery memory there).

@@ -24,6 +24,7 @@ pub const MAX_LINK_BASE_CHARS: usize = 100;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SmsConfig {
     /// The Twilio Account SID, `AC` and 32 hex digits (not a secret).
     pub account_sid: String,
@@ -57,6 +58,7 @@ fn default_api_base_url() -> String {
 
 /// Who messages are sent from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Sender {
     /// A phone number (`From`).
     Number(String),
@@ -84,9 +86,55 @@ impl SmsConfig {
         }
     }
 
+    /// The non-secret values, as the builder holds them.
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            account_sid: self.account_sid.clone(),
+            from: self.from.clone(),
+            messaging_service_sid: self.messaging_service_sid.clone(),
+            to: self.to.clone(),
+            api_base_url: self.api_base_url.clone(),
+            link_base: self.link_base.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    /// [`Settings::validate`] of this configuration.
+    #[cfg(test)]
+    pub(crate) fn validate(&self, prefix: &str) -> Result<Sender, Error> {
+        self.settings().validate(prefix)
+    }
+}
+
+/// Every non-secret value of an SMS notifier (what [`SmsConfig`] holds besides the token).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Settings {
+    pub(crate) account_sid: String,
+    pub(crate) from: Option<String>,
+    pub(crate) messaging_service_sid: Option<String>,
+    pub(crate) to: Vec<String>,
+    pub(crate) api_base_url: String,
+    pub(crate) link_base: Option<String>,
+    pub(crate) http: HttpOptions,
+}
+
+impl Settings {
+    /// Defaults for the account `account_sid`: no sender, no recipients.
+    pub(crate) fn new(account_sid: String) -> Self {
+        Self {
+            account_sid,
+            from: None,
+            messaging_service_sid: None,
+            to: Vec::new(),
+            api_base_url: default_api_base_url(),
+            link_base: None,
+            http: HttpOptions::default(),
+        }
+    }
+
     /// Checks every value serde cannot; `prefix` is the component's config path (e.g.
     /// `notifiers.oncall-sms`), and errors name the key at fault.
-    pub fn validate(&self, prefix: &str) -> Result<Sender, Error> {
+    pub(crate) fn validate(&self, prefix: &str) -> Result<Sender, Error> {
         let key = |field: &str| format!("{prefix}.{field}");
         check_sid(&key("account_sid"), &self.account_sid, "AC")?;
         let sender = match (&self.from, &self.messaging_service_sid) {

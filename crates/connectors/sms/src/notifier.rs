@@ -15,14 +15,15 @@ use vowguard_core::{
 use vowguard_http::reqwest::header::HeaderMap;
 use vowguard_http::reqwest::{Client, StatusCode, Url};
 
-use crate::config::{Sender, SmsConfig, validate_e164};
+use crate::builder::SmsNotifierBuilder;
+use crate::config::{Sender, Settings, validate_e164};
 use crate::encode::{self, MessageOptions};
 
 /// Alerts whose per-recipient delivery state is remembered (oldest forgotten first).
-pub const DELIVERY_LOG_CAPACITY: usize = 4096;
+pub(crate) const DELIVERY_LOG_CAPACITY: usize = 4096;
 
 /// Twilio error codes that refuse one recipient or message for good.
-pub const PERMANENT_CODES: &[u64] = &[
+pub(crate) const PERMANENT_CODES: &[u64] = &[
     21211, // invalid To number
     21408, // permission to send to this region not enabled
     21610, // recipient replied STOP (opted out): never retry
@@ -31,7 +32,7 @@ pub const PERMANENT_CODES: &[u64] = &[
     21617, // body too long
 ];
 /// Twilio's "too many requests" error code.
-pub const RATE_LIMIT_CODE: u64 = 20429;
+pub(crate) const RATE_LIMIT_CODE: u64 = 20429;
 
 /// What became of one recipient of one alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,14 +131,32 @@ impl fmt::Debug for SmsNotifier {
 }
 
 impl SmsNotifier {
-    /// A notifier from `config` and the resolved auth token. Config errors name keys under
-    /// `notifiers.sms`; use [`SmsNotifier::with_id`] to name another component.
-    pub fn new(config: &SmsConfig, auth_token: SecretString) -> Result<Self, Error> {
-        Self::with_id("sms", config, auth_token)
+    /// A builder for a notifier of the Twilio account `account_sid` (`AC` and 32 hex
+    /// digits); [`SmsNotifierBuilder::auth_token`] and a sender are required.
+    ///
+    /// ```no_run
+    /// use secrecy::SecretString;
+    /// use vowguard_sms::SmsNotifier;
+    ///
+    /// # fn main() -> Result<(), vowguard_core::Error> {
+    /// let notifier = SmsNotifier::builder("AC0123456789abcdef0123456789abcdef")
+    ///     .auth_token(SecretString::from("twilio-auth-token"))
+    ///     .messaging_service_sid("MG0123456789abcdef0123456789abcdef")
+    ///     .build()?;
+    /// # let _ = notifier;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder(account_sid: impl Into<String>) -> SmsNotifierBuilder {
+        SmsNotifierBuilder::new(account_sid.into())
     }
 
-    /// Like [`SmsNotifier::new`], for the component `id` (`[notifiers.<id>]`).
-    pub fn with_id(id: &str, config: &SmsConfig, auth_token: SecretString) -> Result<Self, Error> {
+    /// The notifier for the component `id` (`[notifiers.<id>]`, named in errors).
+    pub(crate) fn from_parts(
+        id: &str,
+        config: &Settings,
+        auth_token: SecretString,
+    ) -> Result<Self, Error> {
         let prefix = format!("notifiers.{id}");
         let sender = config.validate(&prefix)?;
         let base = config.api_base_url.trim_end_matches('/');
@@ -171,8 +190,7 @@ impl SmsNotifier {
     /// Keeps the per-alert recipient log in `file` (loaded now, replaced on every change),
     /// so a restart never texts a recipient again an alert they already got. An unreadable
     /// file is logged and ignored.
-    #[must_use]
-    pub fn with_state_file(self, file: SnapshotFile) -> Self {
+    pub(crate) fn with_state_file(self, file: SnapshotFile) -> Self {
         {
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
             match file.load::<Vec<StoredAlert>>() {
@@ -400,7 +418,7 @@ impl Notifier for SmsNotifier {
 }
 
 /// `+4477****23`: enough of a number to tell recipients apart in logs and errors.
-pub fn mask(number: &str) -> String {
+pub(crate) fn mask(number: &str) -> String {
     let chars: Vec<char> = number.chars().collect();
     if chars.len() <= 6 {
         return "*".repeat(chars.len());
@@ -425,7 +443,7 @@ fn with_message(e: &Error, message: String) -> Error {
 /// 429 rate limited; codes 21211, 21408, 21610, 21612, 21614, 21617 rejected for good;
 /// 401/403 unauthorized; 5xx unavailable; other 4xx rejected. Errors carry Twilio's `code`
 /// and `message`.
-pub fn map_response(
+pub(crate) fn map_response(
     status: StatusCode,
     headers: &HeaderMap,
     body: &str,
@@ -596,16 +614,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = SnapshotFile::in_data_dir(dir.path(), "notifier-sms");
         let open = || {
-            let mut c = SmsConfig::new(
+            let mut c = crate::SmsConfig::new(
                 "AC0123456789abcdef0123456789abcdef",
                 vowguard_core::SecretRef::Env("TW".into()),
                 "+15005550006",
                 vec!["+447700900123".into(), "+15551234567".into()],
             );
             c.api_base_url = server.uri();
-            SmsNotifier::new(&c, SecretString::from("tok"))
+            c.into_builder(SecretString::from("tok"))
+                .state_file(file.clone())
+                .build()
                 .unwrap()
-                .with_state_file(file.clone())
         };
         let event = vowguard_core::Event::new(
             vowguard_core::Category::Authentication,

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use vowguard_core::{Notifier, SecretRef};
-use vowguard_sms::{SmsConfig, SmsNotifier, segments};
+use vowguard_core::Notifier;
+use vowguard_sms::{SmsNotifier, segments};
 use vowguard_testkit::notifier_suite::{self, HttpNotifierHarness};
 use wiremock::{Request, ResponseTemplate};
 
@@ -17,14 +17,14 @@ impl HttpNotifierHarness for Sms {
         "sms"
     }
     fn build(&self, base_url: &str) -> Arc<dyn Notifier> {
-        let mut config = SmsConfig::new(
-            SID,
-            SecretRef::Env("UNUSED".into()),
-            "+15005550006",
-            vec!["+447700900123".into()],
-        );
-        config.api_base_url = base_url.to_owned();
-        Arc::new(SmsNotifier::new(&config, SecretString::from(self.secret().to_owned())).unwrap())
+        let notifier = SmsNotifier::builder(SID)
+            .auth_token(SecretString::from(self.secret().to_owned()))
+            .from("+15005550006")
+            .to(["+447700900123"])
+            .api_base_url(base_url)
+            .build()
+            .unwrap();
+        Arc::new(notifier)
     }
     fn endpoint(&self) -> (&'static str, String) {
         ("POST", format!("/2010-04-01/Accounts/{SID}/Messages.json"))

@@ -9,9 +9,10 @@ use serde_json::json;
 use vowguard_core::registry::{Role, find};
 use vowguard_core::{
     Alert, BuildContext, Builder, Category, ErrorKind, Event, Notifier, Priority, RateLimit,
-    SecretMap, SecretRef, Severity,
+    SecretMap, Severity,
 };
-use vowguard_sms::{SmsConfig, SmsNotifier, segments};
+use vowguard_http::HttpOptions;
+use vowguard_sms::{SmsNotifier, SmsNotifierBuilder, segments};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -25,20 +26,28 @@ const ANA: &str = "+447700900123";
 const BEN: &str = "+15551234567";
 const CAL: &str = "+33612345678";
 
-fn config(server: &MockServer, to: &[&str]) -> SmsConfig {
-    let mut c = SmsConfig::new(
-        SID,
-        SecretRef::Env("TW".into()),
-        FROM,
-        to.iter().map(|s| s.to_string()).collect(),
-    );
-    c.api_base_url = server.uri();
-    c.http.timeout_ms = 2_000;
-    c
+fn http(timeout_ms: u64) -> HttpOptions {
+    HttpOptions {
+        timeout_ms,
+        ..HttpOptions::default()
+    }
+}
+
+/// Everything but the sender.
+fn account(server: &MockServer, to: &[&str]) -> SmsNotifierBuilder {
+    SmsNotifier::builder(SID)
+        .auth_token(SecretString::from(TOKEN))
+        .to(to.iter().copied())
+        .api_base_url(server.uri())
+        .http(http(2_000))
+}
+
+fn config(server: &MockServer, to: &[&str]) -> SmsNotifierBuilder {
+    account(server, to).from(FROM)
 }
 
 fn notifier(server: &MockServer, to: &[&str]) -> SmsNotifier {
-    SmsNotifier::new(&config(server, to), SecretString::from(TOKEN)).unwrap()
+    config(server, to).build().unwrap()
 }
 
 fn alert() -> Alert {
@@ -95,10 +104,9 @@ async fn sends_the_exact_form_with_basic_auth() {
 async fn messaging_service_sid_replaces_from() {
     let server = MockServer::start().await;
     mount_for(&server, ANA, created("SM1"), 1).await;
-    let mut c = config(&server, &[ANA]);
-    c.from = None;
-    c.messaging_service_sid = Some("MG0123456789abcdef0123456789abcdef".into());
-    SmsNotifier::new(&c, SecretString::from(TOKEN))
+    account(&server, &[ANA])
+        .messaging_service_sid("MG0123456789abcdef0123456789abcdef")
+        .build()
         .unwrap()
         .notify(&alert())
         .await
@@ -326,9 +334,9 @@ async fn timeout_is_retryable() {
         .respond_with(created("SM1").set_delay(Duration::from_secs(5)))
         .mount(&server)
         .await;
-    let mut c = config(&server, &[ANA]);
-    c.http.timeout_ms = 200;
-    let e = SmsNotifier::new(&c, SecretString::from(TOKEN))
+    let e = config(&server, &[ANA])
+        .http(http(200))
+        .build()
         .unwrap()
         .notify(&alert())
         .await

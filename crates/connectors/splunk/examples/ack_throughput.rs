@@ -26,8 +26,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use secrecy::SecretString;
-use vowguard_core::{Category, EncodedEvent, Event, EventOutcome, SecretRef, Severity, Sink};
-use vowguard_splunk::{SplunkHecConfig, SplunkHecSink};
+use vowguard_core::{Category, EncodedEvent, Event, EventOutcome, Severity, Sink};
+use vowguard_splunk::{AckConfig, SplunkHecSink};
 
 const BATCH: usize = 500;
 
@@ -146,12 +146,12 @@ async fn run(o: &Options) -> Result<RunFigures, String> {
     let (address, receiver) = start_receiver(Duration::from_millis(o.latency_ms))
         .await
         .map_err(|e| format!("cannot start the receiver: {e}"))?;
-    let mut config =
-        SplunkHecConfig::new(format!("http://{address}"), SecretRef::Env("UNUSED".into()));
-    config.acknowledgements.enabled = true;
-    config.acknowledgements.poll_interval_ms = o.interval_ms;
     let sink = Arc::new(
-        SplunkHecSink::new(config, SecretString::from("bench-token")).map_err(|e| e.to_string())?,
+        SplunkHecSink::builder(format!("http://{address}"))
+            .token(SecretString::from("bench-token"))
+            .acknowledgements(AckConfig::enabled_with(o.interval_ms, 30_000))
+            .build()
+            .map_err(|e| e.to_string())?,
     );
     let events: Vec<EncodedEvent> = (0..BATCH)
         .map(|i| {

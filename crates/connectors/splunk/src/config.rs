@@ -1,7 +1,7 @@
 //! Configuration of the `splunk_hec` sink (the `[sinks.<id>]` table).
 
 use serde::Deserialize;
-use vowguard_core::{Error, SecretRef};
+use vowguard_core::SecretRef;
 use vowguard_http::HttpOptions;
 
 /// Configuration of one Splunk HTTP Event Collector sink.
@@ -17,6 +17,7 @@ use vowguard_http::HttpOptions;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SplunkHecConfig {
     /// Base URL of the collector, e.g. `https://splunk.example.org:8088` (required). The
     /// sink appends `/services/collector/event`, `/services/collector/ack` and
@@ -51,6 +52,7 @@ pub struct SplunkHecConfig {
 /// How request bodies are compressed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Compression {
     /// Sent as is.
     #[default]
@@ -67,6 +69,7 @@ pub enum Compression {
 /// enabled too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct AckConfig {
     /// Whether to wait for indexer acknowledgement. Default `false`.
     pub enabled: bool,
@@ -87,6 +90,17 @@ impl Default for AckConfig {
     }
 }
 
+impl AckConfig {
+    /// Acknowledgement on: poll every `poll_interval_ms`, resend after `timeout_ms`.
+    pub fn enabled_with(poll_interval_ms: u64, timeout_ms: u64) -> Self {
+        Self {
+            enabled: true,
+            poll_interval_ms,
+            timeout_ms,
+        }
+    }
+}
+
 impl SplunkHecConfig {
     /// A configuration with every optional key at its default.
     pub fn new(endpoint: impl Into<String>, token: SecretRef) -> Self {
@@ -101,38 +115,6 @@ impl SplunkHecConfig {
             acknowledgements: AckConfig::default(),
             http: HttpOptions::default(),
         }
-    }
-
-    /// Checks the values serde cannot: non-empty metadata and positive ack timings. The
-    /// endpoint is checked when the sink is built.
-    pub fn validate(&self) -> Result<(), Error> {
-        for (key, value) in [
-            ("host", &self.host),
-            ("source", &self.source),
-            ("sourcetype", &self.sourcetype),
-        ] {
-            if value.trim().is_empty() {
-                return Err(Error::config(format!("`{key}`: must not be empty")));
-            }
-        }
-        if matches!(&self.index, Some(index) if index.trim().is_empty()) {
-            return Err(Error::config(
-                "`index`: must not be empty (leave it out to use the token's default index)",
-            ));
-        }
-        if self.acknowledgements.enabled {
-            if self.acknowledgements.poll_interval_ms == 0 {
-                return Err(Error::config(
-                    "`acknowledgements.poll_interval_ms`: must be greater than 0",
-                ));
-            }
-            if self.acknowledgements.timeout_ms == 0 {
-                return Err(Error::config(
-                    "`acknowledgements.timeout_ms`: must be greater than 0",
-                ));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -192,7 +174,6 @@ mod tests {
                 SecretRef::Env("T".into())
             )
         );
-        c.validate().unwrap();
     }
 
     #[test]
@@ -240,30 +221,6 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("zstd"), "{err}");
-    }
-
-    #[test]
-    fn validation_names_the_key() {
-        let mut c = SplunkHecConfig::new("https://x", SecretRef::Env("T".into()));
-        c.index = Some(String::new());
-        assert!(c.validate().unwrap_err().to_string().contains("`index`"));
-        let mut c = SplunkHecConfig::new("https://x", SecretRef::Env("T".into()));
-        c.sourcetype = " ".into();
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("`sourcetype`")
-        );
-        let mut c = SplunkHecConfig::new("https://x", SecretRef::Env("T".into()));
-        c.acknowledgements.enabled = true;
-        c.acknowledgements.timeout_ms = 0;
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("acknowledgements.timeout_ms")
-        );
     }
 
     #[test]

@@ -2,20 +2,38 @@
 //!
 //! How the pieces fit:
 //!
-//! * [`SplunkHecConfig`] is the `[sinks.<id>]` table (`type = "splunk_hec"`).
+//! * [`SplunkHecSink::builder`] makes a sink in code, taking the resolved token directly;
+//!   [`SplunkHecConfig`] is the `[sinks.<id>]` table (`type = "splunk_hec"`), which
+//!   [`SplunkHecConfig::into_builder`] turns into the same builder once its secret is resolved.
 //! * [`HecEncoder`] / [`encode_event`] turn one [`Event`](vowguard_core::Event) into one
-//!   HEC JSON envelope (pure: tested with golden vectors and property tests);
-//!   [`batch_body`] concatenates envelopes into a request body.
+//!   HEC JSON envelope (pure: tested with golden vectors and property tests); a request body
+//!   is the envelopes concatenated.
 //! * [`SplunkHecSink`] posts a batch to `{endpoint}/services/collector/event` (one attempt),
-//!   maps the answer onto one outcome per event in [`map_response`], and, with indexer
+//!   maps the answer onto one outcome per event, and, with indexer
 //!   acknowledgement enabled, waits until the batch is indexed: one background task per sink
 //!   polls `{endpoint}/services/collector/ack` once per interval for every batch in flight
 //!   (one request lists all outstanding ids), and an acknowledgement that never comes makes
 //!   the batch retryable, never dropped.
 //!
 //! The sink registers itself with the vowguard registry; the runtime builds it from config.
+//!
+//! ```no_run
+//! use secrecy::SecretString;
+//! use vowguard_splunk::{AckConfig, SplunkHecSink};
+//!
+//! # fn main() -> Result<(), vowguard_core::Error> {
+//! let sink = SplunkHecSink::builder("https://splunk.example.org:8088")
+//!     .token(SecretString::from("hec-token"))
+//!     .index("wedding-security")
+//!     .acknowledgements(AckConfig::enabled_with(500, 30_000))
+//!     .build()?;
+//! # let _ = sink;
+//! # Ok(())
+//! # }
+//! ```
 
 mod ack;
+mod builder;
 mod config;
 mod encode;
 mod sink;
@@ -24,10 +42,17 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Error, Sink};
 
-pub use ack::{ack_request, parse_acks};
+pub use builder::SplunkHecSinkBuilder;
 pub use config::{AckConfig, Compression, SplunkHecConfig, default_host};
-pub use encode::{HecEncoder, batch_body, encode_event, format_time, indexed_fields};
-pub use sink::{CHANNEL_HEADER, HecReply, SplunkHecSink, map_response, parse_ack};
+pub use encode::{HecEncoder, encode_event, format_time, indexed_fields};
+pub use sink::{CHANNEL_HEADER, SplunkHecSink};
+
+/// Internals for this crate's integration tests, benches and fuzz targets; not a stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::ack::{ack_request, parse_acks};
+    pub use crate::encode::batch_body;
+}
 
 /// The connector kind, as written in `type = "splunk_hec"`.
 pub const KIND: &str = "splunk_hec";
@@ -40,11 +65,10 @@ vowguard_core::inventory::submit! {
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
     let config: SplunkHecConfig = ctx.parse(table)?;
     let token = ctx.secret("token", &config.token)?;
-    let sink = SplunkHecSink::new(config, token).map_err(|e| {
-        Error::new(
-            e.kind(),
-            format!("`{}.{}`: {}", ctx.role.section(), ctx.id, e.message()),
-        )
-    })?;
-    Ok(Arc::new(sink.with_id(ctx.id)))
+    let sink = config
+        .into_builder(token)
+        .id(ctx.id)
+        .build()
+        .map_err(|e| ctx.builder_error(&e))?;
+    Ok(Arc::new(sink))
 }

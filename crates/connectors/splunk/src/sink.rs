@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use vowguard_core::{
     BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Redactor, Sink,
@@ -19,8 +19,9 @@ use vowguard_http::{
 };
 
 use crate::KIND;
-use crate::ack::{AckEndpoint, AckFailure, AckPoller, parse_acks};
-use crate::config::{AckConfig, Compression, SplunkHecConfig};
+use crate::ack::{AckEndpoint, AckFailure, AckPoller};
+use crate::builder::SplunkHecSinkBuilder;
+use crate::config::{AckConfig, Compression};
 use crate::encode::{HecEncoder, batch_body};
 
 /// The header naming the data channel used for indexer acknowledgement.
@@ -28,7 +29,7 @@ pub const CHANNEL_HEADER: &str = "X-Splunk-Request-Channel";
 
 /// Sends events to a Splunk HTTP Event Collector.
 ///
-/// Build one with [`SplunkHecSink::new`] (or from config through the registry as
+/// Build one with [`SplunkHecSink::builder`] (or from config through the registry as
 /// `type = "splunk_hec"`). `Debug` never shows the token.
 pub struct SplunkHecSink {
     client: Client,
@@ -63,33 +64,52 @@ impl fmt::Debug for SplunkHecSink {
 }
 
 impl SplunkHecSink {
-    /// A sink for `config`, authenticating with `token` (the resolved `config.token`).
+    /// A builder for a sink posting to `endpoint`, the collector's base URL (e.g.
+    /// `https://splunk.example.org:8088`); the sink appends `/services/collector/event`,
+    /// `/services/collector/ack` and `/services/collector/health`.
     ///
-    /// The token is taken by value so the caller's copy is zeroized when this returns; only
-    /// the sensitive `Authorization` header value keeps it.
-    #[allow(
-        clippy::needless_pass_by_value,
-        reason = "ownership of the secret moves into the sink"
-    )]
-    pub fn new(config: SplunkHecConfig, token: SecretString) -> Result<Self, Error> {
-        config.validate()?;
-        let base = base_url(&config.endpoint)?;
-        let auth =
-            sensitive_header(&format!("Splunk {}", token.expose_secret())).map_err(|_| {
-                Error::config("`token`: contains characters not allowed in an HTTP header")
-            })?;
-        let redactor = Redactor::new().secret(&token);
-        let client = vowguard_http::build_client(&config.http)?;
-        let config_timeout_ms = config.http.timeout_ms;
-        let SplunkHecConfig {
+    /// ```no_run
+    /// use secrecy::SecretString;
+    /// use vowguard_splunk::SplunkHecSink;
+    ///
+    /// # fn main() -> Result<(), vowguard_core::Error> {
+    /// let sink = SplunkHecSink::builder("https://splunk.example.org:8088")
+    ///     .token(SecretString::from("hec-token"))
+    ///     .index("wedding-security")
+    ///     .build()?;
+    /// # let _ = sink;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder(endpoint: impl Into<String>) -> SplunkHecSinkBuilder {
+        SplunkHecSinkBuilder::new(endpoint)
+    }
+
+    /// The sink a checked builder describes.
+    ///
+    /// The token moves in, so no copy outlives this call except the sensitive
+    /// `Authorization` header value.
+    pub(crate) fn from_builder(builder: SplunkHecSinkBuilder) -> Result<Self, Error> {
+        let SplunkHecSinkBuilder {
+            endpoint,
+            token,
             index,
             host,
             source,
             sourcetype,
             compression,
             acknowledgements,
-            ..
-        } = config;
+            http,
+            id,
+        } = builder;
+        let token = token.ok_or_else(|| Error::config("`token`: required"))?;
+        let base = base_url(&endpoint)?;
+        let auth =
+            sensitive_header(&format!("Splunk {}", token.expose_secret())).map_err(|_| {
+                Error::config("`token`: contains characters not allowed in an HTTP header")
+            })?;
+        let redactor = Redactor::new().secret(&token);
+        let client = vowguard_http::build_client(&http)?;
         let channel = acknowledgements
             .enabled
             .then(|| uuid::Uuid::now_v7().to_string());
@@ -100,7 +120,7 @@ impl SplunkHecSink {
                 auth: auth.clone(),
                 channel: channel.clone(),
                 origin: origin(&base),
-                request_timeout: Duration::from_millis(config_timeout_ms),
+                request_timeout: Duration::from_millis(http.timeout_ms),
                 poll_interval: Duration::from_millis(acknowledgements.poll_interval_ms),
             })
         });
@@ -116,14 +136,8 @@ impl SplunkHecSink {
             acknowledgements,
             channel,
             acks,
-            id: None,
+            id,
         })
-    }
-
-    /// Names the component (the id chosen in the config) in every error this sink returns.
-    pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
     }
 
     /// The encoder this sink uses.
@@ -242,8 +256,14 @@ impl SplunkHecSink {
 
 /// Whether an ack answer `{"acks":{"<id>":true}}` confirms `ack_id`; `None` when the
 /// answer is not of that shape.
-pub fn parse_ack(body: &str, ack_id: u64) -> Option<bool> {
-    Some(parse_acks(body)?.get(&ack_id).copied().unwrap_or(false))
+#[cfg(test)]
+pub(crate) fn parse_ack(body: &str, ack_id: u64) -> Option<bool> {
+    Some(
+        crate::ack::parse_acks(body)?
+            .get(&ack_id)
+            .copied()
+            .unwrap_or(false),
+    )
 }
 
 #[async_trait]
@@ -321,7 +341,7 @@ impl Sink for SplunkHecSink {
 
 /// What Splunk said about one request to `/services/collector/event`.
 #[derive(Debug)]
-pub enum HecReply {
+pub(crate) enum HecReply {
     /// Every event was accepted (code 0). With indexer acknowledgement, `ack_id` is the id
     /// to poll before counting the batch as delivered.
     Accepted {
@@ -359,7 +379,7 @@ struct HecResponse {
 /// | other | | by HTTP status: 429/5xx/408 retried, 401/403 unauthorized, other 4xx rejected |
 ///
 /// A body that is not HEC JSON counts as success only with HTTP 200.
-pub fn map_response(
+pub(crate) fn map_response(
     status: StatusCode,
     headers: &HeaderMap,
     body: &str,

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use vowguard_core::{SecretRef, Sink};
-use vowguard_splunk::{SplunkHecConfig, SplunkHecSink};
+use vowguard_core::Sink;
+use vowguard_splunk::SplunkHecSink;
 use vowguard_testkit::sink_suite::{self, HttpSinkHarness};
 use wiremock::{Request, ResponseTemplate};
 
@@ -15,8 +15,11 @@ impl HttpSinkHarness for Hec {
         "splunk_hec"
     }
     fn build(&self, base_url: &str) -> Arc<dyn Sink> {
-        let config = SplunkHecConfig::new(base_url, SecretRef::Env("UNUSED".into()));
-        Arc::new(SplunkHecSink::new(config, SecretString::from(self.secret().to_owned())).unwrap())
+        let sink = SplunkHecSink::builder(base_url)
+            .token(SecretString::from(self.secret().to_owned()))
+            .build()
+            .unwrap();
+        Arc::new(sink)
     }
     fn ingest(&self) -> (&'static str, String) {
         ("POST", "/services/collector/event".into())

@@ -10,26 +10,27 @@ use serde_json::json;
 use vowguard_core::registry::{self, Builder, Role};
 use vowguard_core::{
     BuildContext, Category, EncodedEvent, ErrorKind, Event, EventOutcome, Outcome, SecretMap,
-    SecretRef, Severity, Sink, ThreatIntel, Verdict,
+    Severity, Sink, ThreatIntel, Verdict,
 };
-use vowguard_splunk::{CHANNEL_HEADER, Compression, SplunkHecConfig, SplunkHecSink};
+use vowguard_http::HttpOptions;
+use vowguard_splunk::{
+    AckConfig, CHANNEL_HEADER, Compression, SplunkHecSink, SplunkHecSinkBuilder,
+};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const TOKEN: &str = "s3cr3t-hec-TOKEN-1234";
 
-fn config(server: &MockServer) -> SplunkHecConfig {
-    let mut c = SplunkHecConfig::new(server.uri(), SecretRef::Env("SPLUNK_HEC_TOKEN".into()));
-    c.host = "gw1".into();
-    c.source = "wedsync-security-audit".into();
-    c.index = Some("wedding-security".into());
-    c
+fn config(server: &MockServer) -> SplunkHecSinkBuilder {
+    SplunkHecSink::builder(server.uri())
+        .token(SecretString::from(TOKEN))
+        .host("gw1")
+        .source("wedsync-security-audit")
+        .index("wedding-security")
 }
 
-fn sink_with(c: SplunkHecConfig) -> SplunkHecSink {
-    SplunkHecSink::new(c, SecretString::from(TOKEN))
-        .unwrap()
-        .with_id("splunk")
+fn sink_with(c: SplunkHecSinkBuilder) -> SplunkHecSink {
+    c.id("splunk").build().unwrap()
 }
 
 fn event_one() -> Event {
@@ -168,9 +169,7 @@ async fn gzip_body_decompresses_to_the_same_bytes() {
         .expect(1)
         .mount(&server)
         .await;
-    let mut c = config(&server);
-    c.compression = Compression::Gzip;
-    let sink = sink_with(c);
+    let sink = sink_with(config(&server).compression(Compression::Gzip));
     let outcomes = send(&sink, &[event_one(), event_two()]).await;
     assert_eq!(describe(&outcomes), ["delivered", "delivered"]);
 
@@ -314,17 +313,23 @@ async fn timeout_is_retryable() {
         )
         .mount(&server)
         .await;
-    let mut c = config(&server);
-    c.http.timeout_ms = 200;
-    let sink = sink_with(c);
+    let sink = sink_with(config(&server).http(HttpOptions {
+        timeout_ms: 200,
+        ..HttpOptions::default()
+    }));
     assert_eq!(describe(&send(&sink, &events(1)).await), ["retry:timeout"]);
 }
 
 #[tokio::test]
 async fn connection_refused_is_retryable() {
-    let mut c = SplunkHecConfig::new("http://127.0.0.1:9", SecretRef::Env("T".into()));
-    c.http.connect_timeout_ms = 1000;
-    let sink = sink_with(c);
+    let sink = sink_with(
+        SplunkHecSink::builder("http://127.0.0.1:9")
+            .token(SecretString::from(TOKEN))
+            .http(HttpOptions {
+                connect_timeout_ms: 1000,
+                ..HttpOptions::default()
+            }),
+    );
     let outcomes = send(&sink, &events(2)).await;
     assert_eq!(describe(&outcomes), ["retry:unavailable"; 2]);
     for text in errors(&outcomes) {
@@ -332,12 +337,8 @@ async fn connection_refused_is_retryable() {
     }
 }
 
-fn ack_config(server: &MockServer, timeout_ms: u64) -> SplunkHecConfig {
-    let mut c = config(server);
-    c.acknowledgements.enabled = true;
-    c.acknowledgements.poll_interval_ms = 10;
-    c.acknowledgements.timeout_ms = timeout_ms;
-    c
+fn ack_config(server: &MockServer, timeout_ms: u64) -> SplunkHecSinkBuilder {
+    config(server).acknowledgements(AckConfig::enabled_with(10, timeout_ms))
 }
 
 #[tokio::test]
@@ -544,7 +545,9 @@ async fn debug_and_errors_never_show_the_token() {
         assert!(!text.contains(TOKEN), "{text}");
     }
     // A token that cannot be a header value is refused without echoing it.
-    let err = SplunkHecSink::new(config(&server), SecretString::from("bad\ntoken-VALUE"))
+    let err = config(&server)
+        .token(SecretString::from("bad\ntoken-VALUE"))
+        .build()
         .unwrap_err()
         .to_string();
     assert!(

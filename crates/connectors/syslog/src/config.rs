@@ -234,6 +234,7 @@ impl<'de> Deserialize<'de> for SyslogSeverity {
 /// How messages travel to the receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Transport {
     /// RFC 5426: one message per datagram, no delivery guarantee, at most 2048 octets.
     Udp,
@@ -258,6 +259,7 @@ impl Transport {
 /// How messages are delimited on a TCP/TLS stream (ignored for UDP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Framing {
     /// `LEN SP MSG` (RFC 6587 section 3.4.1; mandatory for TLS). Default.
     #[default]
@@ -295,6 +297,7 @@ fn default_write_timeout_ms() -> u64 {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SyslogConfig {
     /// The receiver as `host:port` (IPv6 literals in brackets: `[::1]:6514`).
     pub address: String,
@@ -368,6 +371,7 @@ impl SyslogConfig {
 /// TLS settings of a syslog destination. Certificate verification is always on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TlsConfig {
     /// Extra CA certificate(s) (PEM) trusted in addition to the system roots.
     #[serde(default)]
@@ -381,6 +385,34 @@ pub struct TlsConfig {
     /// The name to send as SNI and verify the certificate against; default: the host of `address`.
     #[serde(default)]
     pub server_name: Option<String>,
+}
+
+impl TlsConfig {
+    /// Trusts the CA certificate(s) (PEM) in `path` in addition to the system roots.
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// The client certificate chain (PEM) for mutual TLS; needs
+    /// [`with_client_key_file`](Self::with_client_key_file).
+    pub fn with_client_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.client_cert_file = Some(path.into());
+        self
+    }
+
+    /// The client private key (PEM: PKCS#8, PKCS#1 or SEC1) for mutual TLS.
+    pub fn with_client_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.client_key_file = Some(path.into());
+        self
+    }
+
+    /// The name sent as SNI and verified against the certificate (default: the host of
+    /// `address`).
+    pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
 }
 
 /// Splits `host:port` (or `[v6]:port`) into its parts.

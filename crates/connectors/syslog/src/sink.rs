@@ -21,6 +21,7 @@ pub trait LineEncoder: fmt::Debug + Send + Sync {
 
 /// The RFC 5424 header fields that are the same for every message of a sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeaderFields {
     /// Syslog facility.
     pub facility: Facility,
@@ -28,6 +29,21 @@ pub struct HeaderFields {
     pub app_name: String,
     /// HOSTNAME (sanitised and cut to 255 octets when written); see [`resolve_hostname`].
     pub hostname: String,
+}
+
+impl HeaderFields {
+    /// The header fields of every message: `facility`, `app_name`, `hostname`.
+    pub fn new(
+        facility: Facility,
+        app_name: impl Into<String>,
+        hostname: impl Into<String>,
+    ) -> Self {
+        Self {
+            facility,
+            app_name: app_name.into(),
+            hostname: hostname.into(),
+        }
+    }
 }
 
 /// Sends every event as `encoder.encode_line(event)` in an RFC 5424 message

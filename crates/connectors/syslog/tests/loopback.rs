@@ -185,10 +185,7 @@ async fn tls_with_ca_file_verifies_and_delivers() {
     let (addr, server) = tls_server(&pki, false).await;
     let client = SyslogClient::new(tls_config(
         addr,
-        TlsConfig {
-            ca_file: Some(pki.ca_file.clone()),
-            ..TlsConfig::default()
-        },
+        TlsConfig::default().with_ca_file(pki.ca_file.clone()),
     ))
     .unwrap();
     let messages: Vec<Vec<u8>> = (0..20).map(siem_message).collect();
@@ -208,11 +205,9 @@ async fn tls_server_name_override_is_used_for_verification() {
     let (addr, server) = tls_server(&pki, false).await;
     let client = SyslogClient::new(tls_config(
         addr,
-        TlsConfig {
-            ca_file: Some(pki.ca_file.clone()),
-            server_name: Some("syslog.test".into()),
-            ..TlsConfig::default()
-        },
+        TlsConfig::default()
+            .with_ca_file(pki.ca_file.clone())
+            .with_server_name("syslog.test"),
     ))
     .unwrap();
     assert_all_ok(client.send(&[siem_message(7).as_slice()]).await);
@@ -263,10 +258,7 @@ async fn tls_with_wrong_server_name_fails_verification() {
     let (addr, _server) = tls_server(&pki, false).await;
     let client = SyslogClient::new(tls_config(
         addr,
-        TlsConfig {
-            ca_file: Some(pki.ca_file.clone()),
-            ..TlsConfig::default()
-        },
+        TlsConfig::default().with_ca_file(pki.ca_file.clone()),
     ))
     .unwrap();
     let e = client.healthcheck().await.unwrap_err();
@@ -280,12 +272,10 @@ async fn mutual_tls_presents_the_client_certificate() {
     let (addr, server) = tls_server(&pki, true).await;
     let client = SyslogClient::new(tls_config(
         addr,
-        TlsConfig {
-            ca_file: Some(pki.ca_file.clone()),
-            client_cert_file: Some(pki.client_cert_file.clone()),
-            client_key_file: Some(pki.client_key_file.clone()),
-            server_name: None,
-        },
+        TlsConfig::default()
+            .with_ca_file(pki.ca_file.clone())
+            .with_client_cert_file(pki.client_cert_file.clone())
+            .with_client_key_file(pki.client_key_file.clone()),
     ))
     .unwrap();
     assert_all_ok(client.send(&[siem_message(3).as_slice()]).await);
@@ -302,31 +292,19 @@ async fn mutual_tls_presents_the_client_certificate() {
 async fn tls_config_errors() {
     let pki = TestPki::generate(&["127.0.0.1"]);
     let addr: std::net::SocketAddr = "127.0.0.1:6514".parse().unwrap();
-    let mut lf = tls_config(
-        addr,
-        TlsConfig {
-            ca_file: Some(pki.ca_file.clone()),
-            ..TlsConfig::default()
-        },
-    );
+    let mut lf = tls_config(addr, TlsConfig::default().with_ca_file(pki.ca_file.clone()));
     lf.framing = Framing::Lf;
     assert_eq!(SyslogClient::new(lf).unwrap_err().kind(), ErrorKind::Config);
     let missing = tls_config(
         addr,
-        TlsConfig {
-            ca_file: Some(pki.dir.path().join("nope.pem")),
-            ..TlsConfig::default()
-        },
+        TlsConfig::default().with_ca_file(pki.dir.path().join("nope.pem")),
     );
     let e = SyslogClient::new(missing).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.to_string().contains("nope.pem"), "{e}");
     let not_pem = tls_config(
         addr,
-        TlsConfig {
-            ca_file: Some(pki.server_key_file.clone()),
-            ..TlsConfig::default()
-        },
+        TlsConfig::default().with_ca_file(pki.server_key_file.clone()),
     );
     assert_eq!(
         SyslogClient::new(not_pem).unwrap_err().kind(),
@@ -334,12 +312,10 @@ async fn tls_config_errors() {
     );
     let bad_key = tls_config(
         addr,
-        TlsConfig {
-            ca_file: Some(pki.ca_file.clone()),
-            client_cert_file: Some(pki.client_cert_file.clone()),
-            client_key_file: Some(pki.ca_file),
-            server_name: None,
-        },
+        TlsConfig::default()
+            .with_ca_file(pki.ca_file.clone())
+            .with_client_cert_file(pki.client_cert_file.clone())
+            .with_client_key_file(pki.ca_file),
     );
     assert_eq!(
         SyslogClient::new(bad_key).unwrap_err().kind(),

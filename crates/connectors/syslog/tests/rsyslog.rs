@@ -86,11 +86,11 @@ async fn rsyslog_receives_100_messages_over_tls() {
     config.transport = Transport::Tls;
     config.connect_timeout_ms = 3000;
     config.write_timeout_ms = 3000;
-    config.tls = Some(TlsConfig {
-        ca_file: Some(pki.ca_file.clone()),
-        server_name: Some("localhost".into()),
-        ..TlsConfig::default()
-    });
+    config.tls = Some(
+        TlsConfig::default()
+            .with_ca_file(pki.ca_file.clone())
+            .with_server_name("localhost"),
+    );
     let client = SyslogClient::new(config).unwrap();
     client.healthcheck().await.unwrap_or_else(|e| {
         panic!(

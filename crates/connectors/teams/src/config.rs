@@ -24,6 +24,7 @@ pub struct CardLink {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TeamsConfig {
     /// The Workflows (Power Automate) "When a Teams webhook request is received" URL. A
     /// secret: it carries a `sig=` signature. Tests point it at a mock server.
@@ -46,17 +47,17 @@ impl TeamsConfig {
             http: HttpOptions::default(),
         }
     }
+}
 
-    /// Checks the link URLs; `prefix` is the component's config path, named in errors.
-    pub fn validate(&self, prefix: &str) -> Result<(), Error> {
-        for (i, link) in self.links.iter().enumerate() {
-            vowguard_http::parse_url(&format!("{prefix}.links[{i}].url"), &link.url)?;
-            if link.title.trim().is_empty() {
-                return Err(Error::config(format!(
-                    "`{prefix}.links[{i}].title`: must not be empty"
-                )));
-            }
+/// Checks the link URLs; `prefix` is the component's config path, named in errors.
+pub(crate) fn validate_links(links: &[CardLink], prefix: &str) -> Result<(), Error> {
+    for (i, link) in links.iter().enumerate() {
+        vowguard_http::parse_url(&format!("{prefix}.links[{i}].url"), &link.url)?;
+        if link.title.trim().is_empty() {
+            return Err(Error::config(format!(
+                "`{prefix}.links[{i}].title`: must not be empty"
+            )));
         }
-        Ok(())
     }
+    Ok(())
 }

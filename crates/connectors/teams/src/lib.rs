@@ -3,10 +3,12 @@
 //! Office 365 connectors (MessageCard) are retired, so alerts go to a Workflows (Power
 //! Automate) webhook as a `message` carrying an Adaptive Card 1.4.
 //!
-//! * [`config`]: the `[notifiers.<id>]` table ([`TeamsConfig`]).
+//! * [`TeamsNotifier::builder`] makes a notifier in code, taking the resolved webhook URL
+//!   directly; [`TeamsConfig`] (the `[notifiers.<id>]` table) turns into the same builder
+//!   with [`TeamsConfig::into_builder`].
 //! * [`encode`]: pure functions building the card; every event-derived string is
 //!   neutralised ([`encode::neutralize`]) so it cannot create links, markup or mentions.
-//! * [`notifier`]: [`TeamsNotifier`], which posts the card and maps the answer (200/202 ok,
+//! * [`TeamsNotifier`] posts the card and maps the answer (200/202 ok,
 //!   429 and 5xx retryable, 400/404 permanent). The webhook URL is a secret: only its
 //!   origin ever appears in `Debug` output and errors.
 //!
@@ -17,10 +19,12 @@ use std::sync::Arc;
 
 use vowguard_core::{BuildContext, Error, Notifier};
 
-pub mod config;
+mod builder;
+mod config;
 pub mod encode;
-pub mod notifier;
+mod notifier;
 
+pub use builder::TeamsNotifierBuilder;
 pub use config::{CardLink, TeamsConfig};
 pub use encode::{encode_message, neutralize};
 pub use notifier::TeamsNotifier;
@@ -31,11 +35,9 @@ pub const KIND: &str = "teams";
 fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>, Error> {
     let config: TeamsConfig = ctx.parse(table)?;
     let webhook_url = ctx.secret("webhook_url", &config.webhook_url)?;
-    Ok(Arc::new(TeamsNotifier::with_id(
-        ctx.id,
-        &config,
-        webhook_url,
-    )?))
+    // The builder's errors already name the full key (`notifiers.<id>.links[0].url`).
+    let notifier = config.into_builder(webhook_url).id(ctx.id).build()?;
+    Ok(Arc::new(notifier))
 }
 
 vowguard_core::inventory::submit! {

@@ -3,12 +3,13 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use vowguard_core::{Alert, Error, Notifier, RateLimit, Receipt, Redactor};
 use vowguard_http::reqwest::header::{CONTENT_TYPE, HeaderMap};
 use vowguard_http::reqwest::{Client, StatusCode, Url};
 
-use crate::config::{CardLink, TeamsConfig};
+use crate::builder::TeamsNotifierBuilder;
+use crate::config::{CardLink, validate_links};
 use crate::encode;
 
 /// Delivers alerts as Adaptive Cards to a Teams Workflows webhook.
@@ -18,6 +19,8 @@ pub struct TeamsNotifier {
     redactor: Redactor,
     links: Vec<CardLink>,
     client: Client,
+    /// The component id, named in every error this notifier returns.
+    id: String,
 }
 
 impl fmt::Debug for TeamsNotifier {
@@ -30,24 +33,42 @@ impl fmt::Debug for TeamsNotifier {
 }
 
 impl TeamsNotifier {
-    /// A notifier from `config` and the resolved webhook URL. Config errors name keys under
-    /// `notifiers.teams`; use [`TeamsNotifier::with_id`] to name another component.
-    pub fn new(config: &TeamsConfig, webhook_url: SecretString) -> Result<Self, Error> {
-        Self::with_id("teams", config, webhook_url)
+    /// A builder for a notifier; [`TeamsNotifierBuilder::webhook_url`] is required.
+    ///
+    /// ```no_run
+    /// use secrecy::SecretString;
+    /// use vowguard_teams::TeamsNotifier;
+    ///
+    /// # fn main() -> Result<(), vowguard_core::Error> {
+    /// let url = std::env::var("TEAMS_WEBHOOK_URL").unwrap_or_default();
+    /// let notifier = TeamsNotifier::builder()
+    ///     .webhook_url(SecretString::from(url))
+    ///     .build()?;
+    /// # let _ = notifier;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder() -> TeamsNotifierBuilder {
+        TeamsNotifierBuilder::new()
     }
 
-    /// Like [`TeamsNotifier::new`], for the component `id` (`[notifiers.<id>]`).
-    #[allow(
-        clippy::needless_pass_by_value,
-        reason = "ownership of the secret moves into the notifier (zeroized on drop)"
-    )]
-    pub fn with_id(
-        id: &str,
-        config: &TeamsConfig,
-        webhook_url: SecretString,
-    ) -> Result<Self, Error> {
+    /// The notifier a builder describes (the builder's checks are here). The URL moves in
+    /// and is dropped (zeroized) once parsed.
+    pub(crate) fn from_builder(builder: TeamsNotifierBuilder) -> Result<Self, Error> {
+        let TeamsNotifierBuilder {
+            webhook_url,
+            links,
+            http,
+            id,
+        } = builder;
+        let id = id.unwrap_or_else(|| "teams".to_owned());
         let prefix = format!("notifiers.{id}");
-        config.validate(&prefix)?;
+        let Some(webhook_url) = webhook_url else {
+            return Err(Error::config(format!(
+                "`{prefix}.webhook_url`: required (the Workflows webhook URL, set with `.webhook_url(..)`)"
+            )));
+        };
+        validate_links(&links, &prefix)?;
         let url = vowguard_http::parse_url(
             &format!("{prefix}.webhook_url"),
             webhook_url.expose_secret(),
@@ -57,8 +78,9 @@ impl TeamsNotifier {
             redactor: Redactor::new()
                 .secret(&webhook_url)
                 .url(webhook_url.expose_secret()),
-            links: config.links.clone(),
-            client: vowguard_http::build_client(&config.http)?,
+            links,
+            client: vowguard_http::build_client(&http)?,
+            id,
         })
     }
 
@@ -98,7 +120,9 @@ impl Notifier for TeamsNotifier {
 
     /// Posts the card; every error comes back without the webhook URL or its parts.
     async fn notify(&self, alert: &Alert) -> Result<Receipt, Error> {
-        self.redactor.result(self.post(alert).await)
+        self.redactor
+            .result(self.post(alert).await)
+            .map_err(|e| e.with_component(self.id.clone()))
     }
 
     /// Refuses retired Office 365 connector URLs (`*.webhook.office.com`); sends nothing,
@@ -109,7 +133,8 @@ impl Notifier for TeamsNotifier {
             return Err(Error::config(
                 "the Teams webhook is an Office 365 connector URL, which Microsoft retired; \
                  create a Workflows \"When a Teams webhook request is received\" flow and use its URL",
-            ));
+            )
+            .with_component(self.id.clone()));
         }
         Ok(())
     }
@@ -126,7 +151,7 @@ impl Notifier for TeamsNotifier {
 /// Maps the webhook's answer: 200/202 (any 2xx) delivered; 429 rate limited and 5xx
 /// unavailable (retryable, with `Retry-After`); 401/403 unauthorized; 400/404 and other
 /// codes rejected. The notifier redacts the error it returns.
-pub fn map_response(
+pub(crate) fn map_response(
     status: StatusCode,
     headers: &HeaderMap,
     body: &str,

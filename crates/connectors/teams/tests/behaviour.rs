@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use vowguard_core::{Notifier, SecretRef};
-use vowguard_teams::{TeamsConfig, TeamsNotifier};
+use vowguard_core::Notifier;
+use vowguard_teams::TeamsNotifier;
 use vowguard_testkit::notifier_suite::{self, HttpNotifierHarness};
 use wiremock::{Request, ResponseTemplate};
 
@@ -21,8 +21,12 @@ impl HttpNotifierHarness for Teams {
             self.endpoint().1,
             self.secret()
         );
-        let config = TeamsConfig::new(SecretRef::Env("UNUSED".into()));
-        Arc::new(TeamsNotifier::new(&config, SecretString::from(url)).unwrap())
+        Arc::new(
+            TeamsNotifier::builder()
+                .webhook_url(SecretString::from(url))
+                .build()
+                .unwrap(),
+        )
     }
     fn endpoint(&self) -> (&'static str, String) {
         (

@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 use vowguard_core::registry::{Role, find};
 use vowguard_core::{
     Alert, BuildContext, Builder, Category, ErrorKind, Event, Notifier, Priority, RateLimit,
-    SecretMap, SecretRef, Severity,
+    SecretMap, Severity,
 };
-use vowguard_teams::{CardLink, TeamsConfig, TeamsNotifier};
+use vowguard_http::HttpOptions;
+use vowguard_teams::{CardLink, TeamsNotifier};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -26,13 +27,22 @@ fn url(server: &MockServer) -> String {
 }
 
 fn notifier(server: &MockServer) -> TeamsNotifier {
-    let mut config = TeamsConfig::new(SecretRef::Env("TEAMS_URL".into()));
-    config.http.timeout_ms = 2_000;
-    config.links.push(CardLink {
-        title: "Runbook".into(),
-        url: "https://runbook.example.org".into(),
-    });
-    TeamsNotifier::new(&config, SecretString::from(url(server))).unwrap()
+    TeamsNotifier::builder()
+        .webhook_url(SecretString::from(url(server)))
+        .http(http(2_000))
+        .links([CardLink {
+            title: "Runbook".into(),
+            url: "https://runbook.example.org".into(),
+        }])
+        .build()
+        .unwrap()
+}
+
+fn http(timeout_ms: u64) -> HttpOptions {
+    HttpOptions {
+        timeout_ms,
+        ..HttpOptions::default()
+    }
 }
 
 fn alert() -> Alert {
@@ -202,9 +212,11 @@ async fn timeout_is_retryable_and_hides_the_url() {
         .respond_with(ResponseTemplate::new(202).set_delay(Duration::from_secs(5)))
         .mount(&server)
         .await;
-    let mut config = TeamsConfig::new(SecretRef::Env("TEAMS_URL".into()));
-    config.http.timeout_ms = 200;
-    let n = TeamsNotifier::new(&config, SecretString::from(url(&server))).unwrap();
+    let n = TeamsNotifier::builder()
+        .webhook_url(SecretString::from(url(&server)))
+        .http(http(200))
+        .build()
+        .unwrap();
     let e = n.notify(&alert()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(!e.to_string().contains(SIG));
@@ -212,12 +224,12 @@ async fn timeout_is_retryable_and_hides_the_url() {
 
 #[tokio::test]
 async fn healthcheck_refuses_retired_connector_urls() {
-    let config = TeamsConfig::new(SecretRef::Env("TEAMS_URL".into()));
-    let old = TeamsNotifier::new(
-        &config,
-        SecretString::from("https://acme.webhook.office.com/webhookb2/x/IncomingWebhook/y/z"),
-    )
-    .unwrap();
+    let old = TeamsNotifier::builder()
+        .webhook_url(SecretString::from(
+            "https://acme.webhook.office.com/webhookb2/x/IncomingWebhook/y/z",
+        ))
+        .build()
+        .unwrap();
     let e = old.healthcheck().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(!e.to_string().contains("IncomingWebhook"));
