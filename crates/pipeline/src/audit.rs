@@ -156,6 +156,18 @@ mod tests {
     use async_trait::async_trait;
     use vowguard_core::{BatchLimits, EncodedEvent, EventOutcome, RetryPolicy, Severity, Sink};
 
+    #[test]
+    fn sha256_hex_is_the_lowercase_hex_digest() {
+        assert_eq!(
+            super::sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            super::sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
     use super::*;
     use crate::{Pipeline, PipelineSpec, SinkSpec};
 
