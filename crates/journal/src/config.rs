@@ -10,8 +10,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// Default shortest interval between two cursor persists: 100 ms.
 pub const DEFAULT_CURSOR_PERSIST_INTERVAL_MS: u64 = 100;
-/// Default bound on the decoded tail kept in memory: 4 MiB of record payload.
-pub const DEFAULT_TAIL_CACHE_BYTES: u64 = 4 << 20;
+/// Default bound on the tail kept in memory: 8 MiB (stored bytes plus decoded events; about
+/// 4,000 events of 650 bytes).
+pub const DEFAULT_TAIL_CACHE_BYTES: u64 = 8 << 20;
 
 /// Where the journal lives and how large it may grow.
 ///
@@ -23,7 +24,7 @@ pub const DEFAULT_TAIL_CACHE_BYTES: u64 = 4 << 20;
 /// when_full = "block"         # or "drop_newest"
 /// segment_bytes = 67108864    # 64 MiB
 /// cursor_persist_interval_ms = 100
-/// tail_cache_bytes = 4194304  # 4 MiB
+/// tail_cache_bytes = 8388608  # 8 MiB
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,11 +51,12 @@ pub struct JournalConfig {
     #[serde(default = "default_cursor_persist_interval_ms")]
     pub cursor_persist_interval_ms: u64,
     /// Bound on the recent tail kept in memory in decoded form (records appended with
-    /// [`Journal::append_decoded`](crate::Journal::append_decoded)), counted in bytes of
-    /// record payload. Readers at the tail ([`JournalReader::next_records`](crate::JournalReader::next_records))
+    /// [`Journal::append_decoded`](crate::Journal::append_decoded)), counted in memory: a
+    /// record's payload bytes, plus for a decoded event its struct and about as many heap
+    /// bytes again as its payload. Readers at the tail ([`JournalReader::next_records`](crate::JournalReader::next_records))
     /// get those events without reading or decoding the file; older records are read from
     /// disk. An entry leaves when every reader has committed past it or when the bound is
-    /// reached. Default 4 MiB; 0 keeps nothing in memory.
+    /// reached. Default 8 MiB; 0 keeps nothing in memory.
     #[serde(default = "default_tail_cache_bytes")]
     pub tail_cache_bytes: u64,
 }

@@ -112,7 +112,22 @@ pub(crate) struct TailEntry {
     pub(crate) stored: Arc<[u8]>,
 }
 
-/// The recent durable records, contiguous in sequence numbers, bounded in payload bytes.
+impl TailEntry {
+    /// What the entry counts against `tail_cache_bytes`: its stored bytes and, when it
+    /// holds a decoded event, that event's struct plus about as many heap bytes again as
+    /// its stored text (the decoded strings), so the bound is on memory, not on bytes
+    /// stored.
+    pub(crate) fn weight(&self) -> usize {
+        let stored = self.stored.len();
+        match self.event {
+            Some(_) => 2 * stored + std::mem::size_of::<Event>(),
+            None => stored,
+        }
+    }
+}
+
+/// The recent durable records, contiguous in sequence numbers, bounded in memory (the sum
+/// of [`TailEntry::weight`]).
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
     /// Sequence number of `entries[0]`.
@@ -141,7 +156,7 @@ impl Tail {
             self.first_seq = seq;
         }
         for entry in entries {
-            self.bytes += entry.stored.len();
+            self.bytes += entry.weight();
             self.entries.push_back(entry);
         }
         while self.bytes > self.limit {
@@ -151,7 +166,7 @@ impl Tail {
 
     fn pop_front(&mut self) {
         if let Some(entry) = self.entries.pop_front() {
-            self.bytes -= entry.stored.len();
+            self.bytes -= entry.weight();
             self.first_seq += 1;
         }
     }

@@ -127,6 +127,11 @@ impl AckRegistry {
     /// Registers the acknowledgement of record `seq` once it is durable. Called in
     /// sequence order.
     pub(crate) fn register(&self, seq: u64, ack: AckState) {
+        if !ack.is_awaited() {
+            // Nobody holds its `Delivery` (any longer): nothing to keep or complete.
+            self.register_untracked(seq);
+            return;
+        }
         let mut inner = self.inner.lock().expect("ack registry poisoned");
         inner.next_unregistered = inner.next_unregistered.max(seq + 1);
         let entries = &mut inner.entries;
@@ -225,13 +230,17 @@ impl IntakeAcks {
     }
 
     /// The intake stage: the records `seqs` are durable with these acknowledgements.
-    pub(crate) fn hand_over(&self, acks: impl IntoIterator<Item = (u64, AckState)>) {
+    /// `None`: the submitter awaits nothing for that record.
+    pub(crate) fn hand_over(&self, acks: impl IntoIterator<Item = (u64, Option<AckState>)>) {
         let mut end = None;
         {
             let mut waiting = self.waiting.lock().expect("intake acks poisoned");
             for (seq, ack) in acks {
                 end = Some(seq + 1);
-                if !ack.is_complete() && ack.is_awaited() {
+                if let Some(ack) = ack
+                    && !ack.is_complete()
+                    && ack.is_awaited()
+                {
                     waiting.insert(seq, ack);
                 }
             }
@@ -362,7 +371,7 @@ mod tests {
         let (awaited, delivery) = AckState::new(1);
         let (unawaited, dropped) = AckState::new(1);
         drop(dropped);
-        acks.hand_over([(5, unawaited), (6, awaited)]);
+        acks.hand_over([(5, Some(unawaited)), (6, Some(awaited))]);
         assert!(
             taker.await.unwrap(),
             "the awaited acknowledgement is handed on"

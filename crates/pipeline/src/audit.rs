@@ -27,13 +27,15 @@ pub struct PipelineAudit {
 
 /// Lowercase hex SHA-256.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut hex = [0u8; 64];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.iter()) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    // Built from ASCII digits only: one allocation, no formatting machinery per byte.
+    String::from_utf8_lossy(&hex).into_owned()
 }
 
 /// Milliseconds from `since` to now (0 when `since` is in the future).
@@ -153,6 +155,18 @@ mod tests {
 
     use async_trait::async_trait;
     use vowguard_core::{BatchLimits, EncodedEvent, EventOutcome, RetryPolicy, Severity, Sink};
+
+    #[test]
+    fn sha256_hex_is_the_lowercase_hex_digest() {
+        assert_eq!(
+            super::sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            super::sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     use super::*;
     use crate::{Pipeline, PipelineSpec, SinkSpec};

@@ -226,8 +226,17 @@ pub struct PipelineSpec {
 }
 
 /// An accepted event waiting to be journaled, with the promises made to its submitter.
+///
+/// The event is boxed in its `Arc` here, once: the journal's tail and every reader share
+/// it, and the intake channel moves a pointer instead of the whole event. A submission
+/// nobody awaits ([`Pipeline::submit_unawaited`]) carries no promises at all.
 struct Submission {
-    event: Event,
+    event: Arc<Event>,
+    promises: Option<Promises>,
+}
+
+/// What the submitter of one event awaits.
+struct Promises {
     ack: AckState,
     durable: oneshot::Sender<Result<u64, Error>>,
 }
@@ -553,19 +562,36 @@ impl Pipeline {
     pub async fn submit(&self, event: Event) -> Result<Submitted, Error> {
         let (ack, delivery) = AckState::new(self.shared.sink_count);
         let (durable, durable_rx) = oneshot::channel();
-        self.intake
-            .send(Submission {
-                event,
-                ack,
-                durable,
-            })
-            .await
-            .map_err(|_| Error::unavailable("the pipeline has stopped"))?;
-        self.shared.events_in.fetch_add(1, Ordering::Relaxed);
+        self.hand_over(Submission {
+            event: Arc::new(event),
+            promises: Some(Promises { ack, durable }),
+        })
+        .await?;
         Ok(Submitted {
             durable: Durable(durable_rx),
             delivery,
         })
+    }
+
+    /// Hands an event to the pipeline, waiting while intake is full, for a submitter that
+    /// awaits neither durability nor delivery (the stdin source): the same journaling and
+    /// delivery as [`submit`](Self::submit), without the two promises (and their
+    /// allocations and locking) per event.
+    pub async fn submit_unawaited(&self, event: Event) -> Result<(), Error> {
+        self.hand_over(Submission {
+            event: Arc::new(event),
+            promises: None,
+        })
+        .await
+    }
+
+    async fn hand_over(&self, submission: Submission) -> Result<(), Error> {
+        self.intake
+            .send(submission)
+            .await
+            .map_err(|_| Error::unavailable("the pipeline has stopped"))?;
+        self.shared.events_in.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Counters at this moment.
@@ -909,8 +935,7 @@ impl Stage {
         let traced = spans.capacity() > 0;
         for Submission {
             event,
-            ack,
-            durable,
+            promises: promised,
         } in group
         {
             if traced {
@@ -924,14 +949,14 @@ impl Stage {
                 ));
             }
             scratch.clear();
-            serde_json::to_writer(&mut scratch, &event).expect("an Event always serialises");
+            serde_json::to_writer(&mut scratch, &*event).expect("an Event always serialises");
             if let Some(digests) = digests.as_mut() {
                 digests.push(PipelineAudit::digest(&event, &scratch));
             }
             // One allocation, shared by the journal's tail and every reader.
             records.push(Arc::<[u8]>::from(scratch.as_slice()));
-            events.push(Arc::new(event));
-            promises.push((ack, durable));
+            events.push(event);
+            promises.push(promised);
         }
         let journal = match &self.target {
             Target::Events => &self.shared.journal,
@@ -957,9 +982,14 @@ impl Stage {
                 match &self.target {
                     Target::Events => {
                         self.shared.journaled.fetch_add(count, Ordering::Relaxed);
-                        for ((ack, promise), seq) in promises.into_iter().zip(range) {
-                            self.acks.register(seq, ack);
-                            durables.push((promise, seq));
+                        for (promised, seq) in promises.into_iter().zip(range) {
+                            match promised {
+                                Some(Promises { ack, durable }) => {
+                                    self.acks.register(seq, ack);
+                                    durables.push((durable, seq));
+                                }
+                                None => self.acks.register_untracked(seq),
+                            }
                         }
                     }
                     Target::Intake { acks, .. } => {
@@ -967,9 +997,14 @@ impl Stage {
                             .intake_journaled
                             .fetch_add(count, Ordering::Relaxed);
                         let mut handed = Vec::with_capacity(count as usize);
-                        for ((ack, promise), seq) in promises.into_iter().zip(range) {
-                            handed.push((seq, ack));
-                            durables.push((promise, seq));
+                        for (promised, seq) in promises.into_iter().zip(range) {
+                            match promised {
+                                Some(Promises { ack, durable }) => {
+                                    handed.push((seq, Some(ack)));
+                                    durables.push((durable, seq));
+                                }
+                                None => handed.push((seq, None)),
+                            }
                         }
                         acks.hand_over(handed);
                     }
@@ -1003,7 +1038,7 @@ impl Stage {
                 } else {
                     tracing::error!(events = promises.len(), error = %error, "events could not be journaled");
                 }
-                for (_, durable) in promises {
+                for Promises { durable, .. } in promises.into_iter().flatten() {
                     let _ = durable.send(Err(error.clone()));
                 }
             }
