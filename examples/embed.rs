@@ -24,15 +24,15 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use vowguard_core::secrecy::SecretString;
 use vowguard_core::{
-    Category, Enricher, Enrichment, Error, Event, Outcome, Season, SecretRef, Severity,
-    WeddingContext, WeddingPhase,
+    Category, Enricher, Enrichment, Error, Event, Outcome, Season, Severity, WeddingContext,
+    WeddingPhase,
 };
 use vowguard_pipeline::{
     EnricherSpec, NotificationRecord, NotifierSpec, Pipeline, PipelineSpec, SinkSpec,
 };
 use vowguard_router::{ActionHook, RequestedAction, RouteConfig, Router, RouterConfig};
-use vowguard_slack::{SlackConfig, SlackCredential, SlackNotifier};
-use vowguard_splunk::{SplunkHecConfig, SplunkHecSink};
+use vowguard_slack::SlackNotifier;
+use vowguard_splunk::SplunkHecSink;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -175,13 +175,12 @@ pub async fn run_host(snapshotter: &Snapshotter) -> Result<HostReport, Box<dyn s
     let hec_token = SecretString::from("host-resolved-hec-token");
     let webhook = SecretString::from(format!("{}/services/T0/B0/secops", slack.uri()));
 
-    let mut hec = SplunkHecConfig::new(splunk.uri(), SecretRef::Env("UNUSED".into()));
-    hec.index = Some("wedding-security".into());
-    let splunk_sink = SplunkHecSink::new(hec, hec_token)?;
-    let slack_notifier = SlackNotifier::new(
-        &SlackConfig::default(),
-        SlackCredential::WebhookUrl(webhook),
-    )?;
+    // Each connector has a builder that takes the resolved secret directly.
+    let splunk_sink = SplunkHecSink::builder(splunk.uri())
+        .token(hec_token)
+        .index("wedding-security")
+        .build()?;
+    let slack_notifier = SlackNotifier::builder().webhook_url(webhook).build()?;
 
     // Routes in code: high and critical events page #secops at once. The protocols
     // (Saturday escalation, active wedding protection, guest data breach) keep their

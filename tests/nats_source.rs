@@ -16,12 +16,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use support::{spawn_run, terminate};
 use vowguard_core::secrecy::SecretString;
-use vowguard_core::{Error, Event, SecretMap, SecretRef};
+use vowguard_core::{Error, Event, SecretMap};
 use vowguard_nats::NatsSourceConfig;
 use vowguard_nats::async_nats::{self, jetstream};
 use vowguard_pipeline::{EventQueue, Pipeline, PipelineSpec, SinkSpec};
 use vowguard_runtime::nats_source::{NatsSource, NatsSourceStats};
-use vowguard_splunk::{SplunkHecConfig, SplunkHecSink};
+use vowguard_splunk::SplunkHecSink;
 use vowguard_testkit::fixtures;
 use vowguard_testkit::nats::NatsServer;
 use wiremock::matchers::{method, path};
@@ -195,11 +195,10 @@ async fn a_vowguard_dying_before_durability_loses_nothing() {
         .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#))
         .mount(&hec)
         .await;
-    let sink = SplunkHecSink::new(
-        SplunkHecConfig::new(hec.uri(), SecretRef::Env("T".into())),
-        SecretString::from("hec-token"),
-    )
-    .expect("sink");
+    let sink = SplunkHecSink::builder(hec.uri())
+        .token(SecretString::from("hec-token"))
+        .build()
+        .expect("sink");
     let dir = tempfile::tempdir().unwrap();
     let mut spec = SinkSpec::new("splunk", Arc::new(sink));
     spec.batch.max_wait_ms = 20;
