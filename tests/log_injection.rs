@@ -166,15 +166,22 @@ fn run(config: &Path, mocks: &Mocks, format: &str) -> Output {
     output
 }
 
-/// `2026-06-20T10:00:00.123456Z  INFO target: ...`
+/// `2026-06-20T10:00:00.123456Z  INFO target: ...`, or with the span it was logged in:
+/// `2026-06-20T10:00:00.123456Z  WARN notify{notifier=secops ...}: target: ...`.
 fn is_log_line(line: &str) -> bool {
     let mut parts = line.split_whitespace();
     let (Some(time), Some(level), Some(target)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
+    let span_context = target.split_once('{').is_some_and(|(name, _)| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+    });
     chrono::DateTime::parse_from_rfc3339(time).is_ok()
         && ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level)
-        && target.ends_with(':')
+        && (target.ends_with(':') || span_context)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
