@@ -829,7 +829,7 @@ impl crate::source::Accept for ToQueue {
     }
 }
 
-/// Reads NDJSON events from `input` and publishes them (up to [`STDIN_IN_FLIGHT`] at
+/// Reads NDJSON events from `input` and publishes them (up to 256 (`STDIN_IN_FLIGHT`) at
 /// once; each waits while the queue cannot take it) until the input ends or `stop`
 /// completes. `accepted` counts the events the queue stored.
 pub async fn read_ndjson_to_queue<R, S>(
