@@ -560,7 +560,9 @@ async fn an_event_whose_handler_dies_every_time_is_reported_after_max_deliver() 
         .expect("publish");
     let mut attempts = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while attempts.len() < 2 {
+    // Under load a first delivery has been seen twice ([1, 1, 2]; see .config/nextest.toml):
+    // what this test holds to is that the event comes back until its last attempt.
+    while !attempts.contains(&2) {
         assert!(Instant::now() < deadline, "not redelivered: {attempts:?}");
         let batch = consumer
             .next_batch(Duration::from_millis(500))
@@ -569,7 +571,9 @@ async fn an_event_whose_handler_dies_every_time_is_reported_after_max_deliver() 
         // The handler "crashes": the batch is dropped unsettled.
         attempts.extend(batch.iter().map(|d| d.attempt()));
     }
-    assert_eq!(attempts, [1, 2]);
+    assert_eq!(attempts.first(), Some(&1), "{attempts:?}");
+    assert_eq!(attempts.last(), Some(&2), "{attempts:?}");
+    assert!(attempts.windows(2).all(|w| w[0] <= w[1]), "{attempts:?}");
     // The server notices the exhausted event when it next looks for work for a pull
     // request (live replicas always have one waiting): pull while waiting for the advisory.
     let (advisory, again) = tokio::join!(
