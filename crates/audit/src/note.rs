@@ -352,13 +352,7 @@ impl Checkpoint {
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    vowguard_core::hex::encode(bytes)
 }
 
 #[cfg(test)]

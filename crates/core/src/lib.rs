@@ -20,6 +20,7 @@ pub mod enrichment;
 pub mod error;
 pub mod event;
 pub mod group_summary;
+pub mod hex;
 pub mod ingest;
 pub mod jsonl_log;
 pub mod priority;

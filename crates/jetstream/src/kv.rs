@@ -206,11 +206,8 @@ pub(crate) fn kv_key(raw: &str) -> String {
     if plain {
         format!("k.{raw}")
     } else {
-        let mut out = String::with_capacity(2 + raw.len() * 2);
-        out.push_str("h.");
-        for b in raw.bytes() {
-            out.push_str(&format!("{b:02x}"));
-        }
+        let mut out = String::from("h.");
+        vowguard_core::hex::encode_into(raw.as_bytes(), &mut out);
         out
     }
 }

@@ -27,15 +27,7 @@ pub struct PipelineAudit {
 
 /// Lowercase hex SHA-256.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
-    let mut hex = [0u8; 64];
-    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.iter()) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
-    }
-    // Built from ASCII digits only: one allocation, no formatting machinery per byte.
-    String::from_utf8_lossy(&hex).into_owned()
+    vowguard_core::hex::encode(&Sha256::digest(bytes))
 }
 
 /// Milliseconds from `since` to now (0 when `since` is in the future).

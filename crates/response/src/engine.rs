@@ -2307,17 +2307,12 @@ impl ResponseEngine {
 /// Hex HMAC-SHA256 of `<timestamp>.<body>` under `key`: the `X-Vowguard-Signature` of an
 /// action hook request (the receiver recomputes it and checks the timestamp is recent).
 pub fn action_signature(key: &[u8], timestamp: &str, body: &[u8]) -> String {
-    use std::fmt::Write as _;
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
     let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
     ctx.update(timestamp.as_bytes());
     ctx.update(b".");
     ctx.update(body);
-    let mut out = String::with_capacity(64);
-    for b in ctx.sign().as_ref() {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    vowguard_core::hex::encode(ctx.sign().as_ref())
 }
 
 fn step_key(p: &Playbook, run: &Run, step_id: &str, engine: &ResponseEngine) -> String {

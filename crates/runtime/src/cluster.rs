@@ -578,9 +578,7 @@ pub enum WebhookClaim {
 impl Cluster {
     fn webhook_key(source: &str, key: &[u8]) -> String {
         let mut out = format!("webhook/{source}/");
-        for b in key {
-            out.push_str(&format!("{b:02x}"));
-        }
+        vowguard_core::hex::encode_into(key, &mut out);
         out
     }
 

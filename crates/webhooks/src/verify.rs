@@ -767,13 +767,7 @@ fn sign_generic(
 
 /// Lower-case hex.
 pub fn hex_encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
+    vowguard_core::hex::encode(bytes)
 }
 
 /// Decodes hex (either case); `None` for odd lengths or other characters.

@@ -56,7 +56,7 @@ pub struct IssueTemplate {
 /// ```
 pub fn fingerprint_label(fingerprint: &str) -> String {
     let digest = Sha256::digest(fingerprint.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = vowguard_core::hex::encode(&digest[..16]);
     format!("{LABEL_PREFIX}{hex}")
 }
 

@@ -56,7 +56,7 @@ pub fn correlation_id(fingerprint: &str) -> String {
         return fingerprint.to_owned();
     }
     let digest = Sha256::digest(fingerprint.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = vowguard_core::hex::encode(&digest[..16]);
     format!("vowguard-{hex}")
 }
 

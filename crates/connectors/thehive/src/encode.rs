@@ -109,9 +109,7 @@ pub fn source_ref(fingerprint: &str) -> String {
     }
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, fingerprint.as_bytes());
     let mut out = String::from("sha256-");
-    for b in digest.as_ref() {
-        out.push_str(&format!("{b:02x}"));
-    }
+    vowguard_core::hex::encode_into(digest.as_ref(), &mut out);
     out
 }
 

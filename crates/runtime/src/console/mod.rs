@@ -141,10 +141,7 @@ fn derived(token: &SecretString, purpose: &str) -> String {
         .chain_update(b"\0")
         .chain_update(token.expose_secret().as_bytes())
         .finalize();
-    digest.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    vowguard_core::hex::encode(&digest)
 }
 
 fn equal(a: &str, b: &str) -> bool {
