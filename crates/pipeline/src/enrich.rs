@@ -7,6 +7,22 @@
 //! (half-open) while the others still skip; an answer closes the breaker, another failure
 //! opens it for a new cool-down. So an enricher that never answers costs its timeout once
 //! per cool-down, not once per event.
+//!
+//! Waiting for the first timeouts would still hold every event in flight for a whole
+//! timeout when an enricher stops answering (a black hole accepts the connection and never
+//! replies): the stage enriches `enrichment_concurrency` events at once, so the events
+//! behind them wait in the intake journal, and their delay adds up to the timeout plus the
+//! time to catch up. So the breaker also watches for a stall: when at least
+//! `failure_threshold` calls are waiting on the enricher and none of its calls has answered
+//! for four times its usual answer time (a quarter of the call's deadline before it has
+//! ever answered; between 100 ms and the deadline), the circuit opens at once. And
+//! whenever the circuit opens, every call still waiting on the enricher is released (the
+//! event records "circuit opened while waiting"), so events already under way do not wait
+//! out their own timeouts either. An enricher that answers slowly but steadily does not
+//! stall: each answer restarts the window, and the window grows with its answer time. The
+//! price: an enricher that is slow from its very first call (slower than a quarter of its
+//! deadline while `failure_threshold` calls wait) is skipped for one cool-down, until its
+//! probe answers and sets its usual answer time.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +30,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 use vowguard_core::{Event, NotEnriched};
@@ -53,6 +70,9 @@ pub struct EnricherMetrics {
     pub errors: u64,
     /// Events that skipped the enricher because its circuit was open.
     pub skipped: u64,
+    /// Calls released unanswered because the circuit opened while they waited (a stall,
+    /// or the timeouts of earlier calls).
+    pub released: u64,
     /// Times the circuit opened.
     pub circuit_opened: u64,
     /// Whether the circuit is open or half-open now (the enricher is being skipped).
@@ -65,8 +85,28 @@ struct Counters {
     timeouts: AtomicU64,
     errors: AtomicU64,
     skipped: AtomicU64,
+    released: AtomicU64,
     circuit_opened: AtomicU64,
     circuit_open: AtomicBool,
+}
+
+/// The shortest stall window: a quarter of a very short deadline would open circuits on
+/// ordinary jitter.
+pub(crate) const MIN_STALL: Duration = Duration::from_millis(100);
+
+/// The calls waiting on an enricher, for stall detection.
+#[derive(Debug, Default)]
+struct Waiting {
+    /// Calls started and not yet ended.
+    calls: usize,
+    /// Since when no call has answered while some were waiting: the later of the last
+    /// answer and the moment the first of the waiting calls started. `None` when no call
+    /// waits.
+    since: Option<Instant>,
+    /// Moving average of how long the enricher takes to answer (`None` until it first
+    /// answers): the stall window is four times that, so a slow but steady enricher is
+    /// not taken for a stalled one.
+    typical: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +142,9 @@ pub(crate) struct EnricherSlot {
     options: EnricherBreakerOptions,
     state: Mutex<State>,
     counters: Counters,
+    waiting: Mutex<Waiting>,
+    /// Bumped every time the circuit opens: releases the calls waiting on the enricher.
+    opened: watch::Sender<u64>,
 }
 
 impl EnricherSlot {
@@ -111,7 +154,79 @@ impl EnricherSlot {
             options,
             state: Mutex::new(State::Closed { failures: 0 }),
             counters: Counters::default(),
+            waiting: Mutex::new(Waiting::default()),
+            opened: watch::Sender::new(0),
         }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().expect("enricher waiting lock poisoned")
+    }
+
+    /// A call starts waiting on the enricher.
+    fn call_started(&self, now: Instant) {
+        let mut waiting = self.waiting();
+        waiting.calls += 1;
+        waiting.since.get_or_insert(now);
+    }
+
+    /// A call that started at `started` ended; `answered` when the enricher answered it
+    /// (restarting the stall window for the calls still waiting).
+    fn call_ended(&self, now: Instant, started: Instant, answered: bool) {
+        let mut waiting = self.waiting();
+        waiting.calls = waiting.calls.saturating_sub(1);
+        if answered {
+            let took = now.duration_since(started);
+            waiting.typical = Some(match waiting.typical {
+                None => took,
+                Some(typical) => (typical * 4 + took) / 5,
+            });
+        }
+        if waiting.calls == 0 {
+            waiting.since = None;
+        } else if answered {
+            waiting.since = Some(now);
+        }
+    }
+
+    /// How long calls may wait with no answer before the enricher counts as stalled:
+    /// four times its usual answer time (a quarter of `deadline` until it has answered
+    /// once), between [`MIN_STALL`] and `deadline`.
+    fn stall_window(&self, deadline: Duration) -> Duration {
+        let window = self
+            .waiting()
+            .typical
+            .map_or(deadline / 4, |typical| typical * 4);
+        window.clamp(MIN_STALL.min(deadline), deadline)
+    }
+
+    /// Opens a closed circuit when at least `failure_threshold` calls wait and none has
+    /// answered for `window`; true when it did.
+    fn open_if_stalled(&self, now: Instant, window: Duration) -> bool {
+        if self.options.failure_threshold == 0 {
+            return false;
+        }
+        let (calls, since) = {
+            let waiting = self.waiting();
+            (waiting.calls, waiting.since)
+        };
+        let threshold = usize::try_from(self.options.failure_threshold).unwrap_or(usize::MAX);
+        let stalled = calls >= threshold && since.is_some_and(|t| now.duration_since(t) >= window);
+        if !stalled {
+            return false;
+        }
+        let mut state = self.lock();
+        let State::Closed { failures } = *state else {
+            return false;
+        };
+        tracing::warn!(
+            enricher = %self.spec.id,
+            waiting = calls,
+            stalled_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            "enricher stalled: calls are waiting and none has answered"
+        );
+        self.open(&mut state, now, failures);
+        true
     }
 
     pub(crate) fn metrics(&self) -> EnricherMetrics {
@@ -121,6 +236,7 @@ impl EnricherSlot {
             timeouts: c.timeouts.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
             skipped: c.skipped.load(Ordering::Relaxed),
+            released: c.released.load(Ordering::Relaxed),
             circuit_opened: c.circuit_opened.load(Ordering::Relaxed),
             circuit_open: c.circuit_open.load(Ordering::Relaxed),
         }
@@ -186,6 +302,8 @@ impl EnricherSlot {
         };
         self.counters.circuit_opened.fetch_add(1, Ordering::Relaxed);
         self.counters.circuit_open.store(true, Ordering::Relaxed);
+        self.opened
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
         tracing::warn!(
             enricher = %self.spec.id,
             failures,
@@ -216,6 +334,21 @@ impl Drop for ProbeGuard<'_> {
     }
 }
 
+/// Ends a call's wait on the enricher however the call ends (answered, timed out,
+/// released, or dropped at a shutdown deadline).
+struct WaitingGuard<'a> {
+    slot: &'a EnricherSlot,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.slot
+            .call_ended(Instant::now(), self.started, self.answered);
+    }
+}
+
 /// Runs one enricher on `event` within `deadline`, through its breaker.
 async fn call(
     slot: &EnricherSlot,
@@ -241,19 +374,53 @@ async fn call(
         event_id = %event.id,
         outcome = tracing::field::Empty,
     );
-    let outcome = tokio::time::timeout(deadline, slot.spec.enricher.enrich(event))
-        .instrument(span.clone())
-        .await;
+    let mut opened = slot.opened.subscribe();
+    let stall_window = slot.stall_window(deadline);
+    let started = Instant::now();
+    slot.call_started(started);
+    let mut waiting = WaitingGuard {
+        slot,
+        started,
+        answered: false,
+    };
+    let answer =
+        tokio::time::timeout(deadline, slot.spec.enricher.enrich(event)).instrument(span.clone());
+    tokio::pin!(answer);
+    let stall_check = tokio::time::sleep_until(started + stall_window);
+    tokio::pin!(stall_check);
+    let mut stall_checked = false;
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            outcome = &mut answer => break Some(outcome),
+            () = &mut stall_check, if !stall_checked => {
+                stall_checked = true;
+                slot.open_if_stalled(Instant::now(), stall_window);
+            }
+            Ok(()) = opened.changed() => break None,
+        }
+    };
     span.record(
         "outcome",
         match &outcome {
-            Ok(Ok(_)) => "answered",
-            Ok(Err(_)) => "error",
-            Err(_) => "timeout",
+            Some(Ok(Ok(_))) => "answered",
+            Some(Ok(Err(_))) => "error",
+            Some(Err(_)) => "timeout",
+            None => "released",
         },
     );
     guard.armed = false;
     let now = Instant::now();
+    let Some(outcome) = outcome else {
+        // The circuit opened while this call waited (a stall, or the timeouts of calls
+        // that started earlier): the event goes on without this enricher.
+        slot.counters.released.fetch_add(1, Ordering::Relaxed);
+        return Err(format!(
+            "circuit opened while waiting ({} ms): the enricher stopped answering",
+            now.duration_since(started).as_millis()
+        ));
+    };
+    waiting.answered = matches!(outcome, Ok(Ok(_)) | Ok(Err(_)));
     match outcome {
         Ok(Ok(enrichment)) => {
             slot.record(now, Outcome::Answered);
@@ -422,7 +589,10 @@ mod tests {
         );
         let m = slots[0].metrics();
         assert_eq!(m.calls, waited);
-        assert_eq!(m.timeouts, waited);
+        // The first calls are released when the stall opens the circuit; the probes time
+        // out.
+        assert_eq!(m.timeouts + m.released, waited);
+        assert!(m.released >= u64::from(THRESHOLD), "{m:?}");
         assert_eq!(m.skipped + m.calls, 1_000);
         assert!(m.circuit_open);
         assert!(
@@ -444,7 +614,9 @@ mod tests {
                     .ends_with("consecutive timeouts or unavailable answers")
         }));
         assert!(
-            events[0].enrichment.not_enriched[0].reason == "timeout after 2000 ms",
+            events[0].enrichment.not_enriched[0]
+                .reason
+                .starts_with("circuit opened while waiting (500 ms)"),
             "{:?}",
             events[0].enrichment.not_enriched
         );
@@ -485,5 +657,155 @@ mod tests {
         let e = enrich(event(2), &slots, Duration::from_secs(10)).await;
         assert!(e.enrichment.not_enriched.is_empty(), "{:?}", e.enrichment);
         assert!(!slots[0].metrics().circuit_open);
+    }
+
+    /// Answers every call after `delay`.
+    #[derive(Debug)]
+    struct Slow {
+        delay: Duration,
+    }
+
+    #[async_trait]
+    impl Enricher for Slow {
+        fn kind(&self) -> &'static str {
+            "slow"
+        }
+
+        fn timeout(&self) -> Duration {
+            TIMEOUT
+        }
+
+        async fn enrich(&self, _: &Event) -> Result<Enrichment, Error> {
+            tokio::time::sleep(self.delay).await;
+            Ok(Enrichment::default())
+        }
+    }
+
+    fn slow_slot(delay: Duration) -> Arc<[EnricherSlot]> {
+        vec![EnricherSlot::new(
+            EnricherSpec {
+                id: "otx".into(),
+                enricher: Arc::new(Slow { delay }),
+            },
+            EnricherBreakerOptions {
+                failure_threshold: THRESHOLD,
+                cooldown_ms: COOLDOWN_MS,
+            },
+        )]
+        .into()
+    }
+
+    /// Enriches `n` events that all arrive at once; returns them and the virtual time.
+    async fn burst(slots: &Arc<[EnricherSlot]>, n: usize) -> (Vec<Event>, Duration) {
+        let started = Instant::now();
+        let events =
+            join_all((0..n).map(|i| enrich(event(i), slots, Duration::from_secs(10)))).await;
+        (events, started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_enricher_releases_every_waiting_event_after_a_quarter_of_its_timeout() {
+        let enricher = Arc::new(BlackHole::default());
+        let slots = slot(enricher.clone(), THRESHOLD);
+        let (events, elapsed) = burst(&slots, 8).await;
+        // Not the 2 s timeout: the stall is seen after 500 ms and every call is released.
+        assert_eq!(elapsed, TIMEOUT / 4);
+        for e in &events {
+            assert_eq!(e.enrichment.not_enriched.len(), 1);
+            assert_eq!(
+                e.enrichment.not_enriched[0].reason,
+                "circuit opened while waiting (500 ms): the enricher stopped answering"
+            );
+        }
+        let m = slots[0].metrics();
+        assert_eq!((m.calls, m.released, m.timeouts, m.skipped), (8, 8, 0, 0));
+        assert_eq!(m.circuit_opened, 1);
+        assert!(m.circuit_open);
+        // The next event skips at once.
+        let (events, elapsed) = burst(&slots, 1).await;
+        assert_eq!(elapsed, Duration::ZERO);
+        assert!(
+            events[0].enrichment.not_enriched[0]
+                .reason
+                .starts_with("circuit open after ")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fewer_waiting_calls_than_the_threshold_are_not_a_stall() {
+        let enricher = Arc::new(BlackHole::default());
+        let slots = slot(enricher.clone(), THRESHOLD);
+        let (events, elapsed) = burst(&slots, THRESHOLD as usize - 1).await;
+        assert_eq!(elapsed, TIMEOUT, "each waits out its own timeout");
+        assert!(
+            events
+                .iter()
+                .all(|e| e.enrichment.not_enriched[0].reason == "timeout after 2000 ms")
+        );
+        assert_eq!(slots[0].metrics().released, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_circuit_opened_by_a_timeout_releases_the_calls_still_waiting() {
+        // The first call has a 100 ms budget, so it times out (opening the circuit at a
+        // threshold of 1) before any stall window of the second call ends.
+        let enricher = Arc::new(BlackHole::default());
+        let slots = slot(enricher.clone(), 1);
+        let first = enrich(event(0), &slots, Duration::from_millis(100));
+        let later = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            enrich(event(1), &slots, Duration::from_secs(10)).await
+        };
+        let started = Instant::now();
+        let (first, later) = tokio::join!(first, later);
+        assert_eq!(started.elapsed(), Duration::from_millis(100));
+        assert_eq!(
+            first.enrichment.not_enriched[0].reason,
+            "timeout after 100 ms"
+        );
+        assert_eq!(
+            later.enrichment.not_enriched[0].reason,
+            "circuit opened while waiting (50 ms): the enricher stopped answering"
+        );
+        let m = slots[0].metrics();
+        assert_eq!((m.timeouts, m.released, m.circuit_opened), (1, 1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_but_steady_enricher_is_not_a_stall() {
+        // Answers take 1.5 s (within the 2 s timeout). Once it has answered, its usual
+        // answer time sets the stall window, so a steady flow of events is enriched.
+        let slots = slow_slot(Duration::from_millis(1_500));
+        let warm = enrich(event(0), &slots, Duration::from_secs(10)).await;
+        assert!(warm.enrichment.not_enriched.is_empty());
+        let (events, _) = run(&slots, 100).await;
+        assert!(
+            events.iter().all(|e| e.enrichment.not_enriched.is_empty()),
+            "{:?}",
+            events
+                .iter()
+                .find(|e| !e.enrichment.not_enriched.is_empty())
+        );
+        let m = slots[0].metrics();
+        assert_eq!((m.circuit_opened, m.released, m.timeouts), (0, 0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_enricher_slow_from_its_first_call_is_skipped_for_one_cool_down() {
+        // The documented price of stall detection: before any answer, the window is a
+        // quarter of the deadline. After the cool-down the probe answers and sets the
+        // usual answer time; from then on the same load is enriched.
+        let slots = slow_slot(Duration::from_millis(1_500));
+        let (events, _) = burst(&slots, 8).await;
+        assert!(events.iter().all(|e| {
+            e.enrichment.not_enriched[0]
+                .reason
+                .starts_with("circuit opened while waiting")
+        }));
+        tokio::time::advance(Duration::from_millis(COOLDOWN_MS)).await;
+        let probe = enrich(event(100), &slots, Duration::from_secs(10)).await;
+        assert!(probe.enrichment.not_enriched.is_empty());
+        let (events, _) = burst(&slots, 8).await;
+        assert!(events.iter().all(|e| e.enrichment.not_enriched.is_empty()));
     }
 }

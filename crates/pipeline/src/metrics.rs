@@ -484,6 +484,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Events that skipped an enricher because its circuit was open.",
     ),
     (
+        "vowguard_enricher_released_total",
+        "counter",
+        "Enricher calls released unanswered because the circuit opened while they waited.",
+    ),
+    (
         "vowguard_enricher_circuit_opened_total",
         "counter",
         "Times an enricher's circuit opened.",
@@ -570,6 +575,7 @@ impl MetricsSnapshot {
             counter!("vowguard_enricher_timeouts_total", &enricher).absolute(e.timeouts);
             counter!("vowguard_enricher_errors_total", &enricher).absolute(e.errors);
             counter!("vowguard_enricher_skipped_total", &enricher).absolute(e.skipped);
+            counter!("vowguard_enricher_released_total", &enricher).absolute(e.released);
             counter!("vowguard_enricher_circuit_opened_total", &enricher)
                 .absolute(e.circuit_opened);
             gauge!("vowguard_enricher_circuit_open", &enricher)
