@@ -414,6 +414,7 @@ fn convert(raw: RawResult, options: &ParseOptions) -> Outcome {
         first_seen: created,
         last_seen: modified.or(created),
         confidence: confidence_from_qod(qod),
+        details_missing: false,
     }))
 }
 

@@ -76,6 +76,7 @@ impl Scanner for OpenvasScanner {
                 findings: 0,
                 pages: 0,
                 checkpoint: Some(modified),
+                ..SyncSummary::default()
             });
         }
         if metadata.len() > self.options.limits.max_bytes {
@@ -116,6 +117,7 @@ impl Scanner for OpenvasScanner {
             findings: 0,
             pages: 0,
             checkpoint: modified,
+            ..SyncSummary::default()
         };
         while let Some(page) = rx.recv().await {
             summary.findings += page.len() as u64;

@@ -531,6 +531,7 @@ impl<R: BufRead> NessusReader<R> {
             first_seen: host.seen,
             last_seen: host.seen,
             confidence: 1.0,
+            details_missing: false,
         })
     }
 }
