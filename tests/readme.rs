@@ -296,6 +296,7 @@ fn every_readme_toml_block_parses() {
             .with("SPLUNK_HEC_TOKEN", "readme-hec-token")
             .with("TENABLE_ACCESS_KEY", "readme-tenable-access")
             .with("TENABLE_SECRET_KEY", "readme-tenable-secret")
+            .with("GVMD_PASSWORD", "readme-gvmd-password")
             .with(
                 "SLACK_WEBHOOK_URL",
                 "https://hooks.slack.com/services/T0/B0/x",

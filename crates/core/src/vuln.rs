@@ -92,6 +92,12 @@ pub struct Finding {
     /// How sure the scanner is, 0.0..=1.0 (Greenbone QoD / 100; Qualys "potential" 0.5;
     /// confirmed 1.0).
     pub confidence: f32,
+    /// The scanner's details of the check (title, CVEs, CVSS) could not be fetched for this
+    /// sync (e.g. the Qualys KnowledgeBase was down or over quota): `title`, `cves` and
+    /// `cvss` are empty for that reason, not because the check has none. A later sync
+    /// fills them in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub details_missing: bool,
 }
 
 impl Finding {
@@ -124,6 +130,18 @@ pub struct SyncSummary {
     /// when it gives one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<DateTime<Utc>>,
+    /// Findings handed on without the scanner's details of their check (see
+    /// [`Finding::details_missing`]); the sync then returns no `checkpoint`, so the next
+    /// incremental sync lists them again and fills the details in.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub details_missing: u64,
+    /// Why those details are missing (the first failure, without secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details_missing_reason: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Receives findings page by page during a sync, so memory stays bounded by a page.

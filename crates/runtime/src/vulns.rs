@@ -215,14 +215,25 @@ pub async fn vulns(action: VulnsAction) -> Result<(), Error> {
             let mut failed = 0;
             for id in ids {
                 match service.sync(&id, full).await {
-                    Ok(r) => write_out(&format!(
-                        "{}: {} sync, {} finding(s) in {} page(s), {} retired\n",
-                        r.scanner,
-                        if r.full { "full" } else { "incremental" },
-                        r.findings,
-                        r.pages,
-                        r.retired
-                    ))?,
+                    Ok(r) => {
+                        let mut line = format!(
+                            "{}: {} sync, {} finding(s) in {} page(s), {} retired",
+                            r.scanner,
+                            if r.full { "full" } else { "incremental" },
+                            r.findings,
+                            r.pages,
+                            r.retired
+                        );
+                        if r.details_missing > 0 {
+                            line.push_str(&format!(
+                                "; {} finding(s) stored without CVE/CVSS details ({}), filled in by the next sync",
+                                r.details_missing,
+                                clean(r.details_missing_reason.as_deref().unwrap_or("reason unknown"))
+                            ));
+                        }
+                        line.push('\n');
+                        write_out(&line)?;
+                    }
                     Err(e) if e.kind() == vowguard_core::ErrorKind::Config => return Err(e),
                     Err(e) => {
                         failed += 1;

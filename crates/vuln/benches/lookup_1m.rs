@@ -56,6 +56,7 @@ fn main() {
                     first_seen: None,
                     last_seen: None,
                     confidence: 1.0,
+                    details_missing: false,
                 },
                 1,
             );

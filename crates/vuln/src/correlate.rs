@@ -305,6 +305,7 @@ mod tests {
             first_seen: None,
             last_seen: None,
             confidence,
+            details_missing: false,
         }
     }
 

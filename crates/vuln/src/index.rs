@@ -198,6 +198,7 @@ mod tests {
             first_seen: None,
             last_seen: None,
             confidence: 1.0,
+            details_missing: false,
         }
     }
 

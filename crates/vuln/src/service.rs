@@ -37,6 +37,11 @@ pub struct SyncReport {
     pub pages: u64,
     /// Findings retired because a full sync no longer reported them.
     pub retired: u64,
+    /// Findings stored without the scanner's details of their check (CVEs, CVSS, title),
+    /// filled in by the next sync; see [`vowguard_core::Finding::details_missing`].
+    pub details_missing: u64,
+    /// Why those details are missing (no secrets in it).
+    pub details_missing_reason: Option<String>,
 }
 
 /// The findings service: the store, the shared index and the scanners.
@@ -169,12 +174,25 @@ impl VulnService {
                 if full {
                     self.index.write().retire_older(id, generation);
                 }
+                if summary.details_missing > 0 {
+                    tracing::warn!(
+                        scanner = id,
+                        findings = summary.details_missing,
+                        reason = summary
+                            .details_missing_reason
+                            .as_deref()
+                            .unwrap_or("unknown"),
+                        "findings stored without the scanner's details (CVEs, CVSS); the next sync fills them in"
+                    );
+                }
                 Ok(SyncReport {
                     scanner: id.to_owned(),
                     full,
                     findings: summary.findings,
                     pages: summary.pages,
                     retired,
+                    details_missing: summary.details_missing,
+                    details_missing_reason: summary.details_missing_reason,
                 })
             }
             Err(e) => {

@@ -288,6 +288,7 @@ mod tests {
             first_seen: None,
             last_seen: None,
             confidence: 1.0,
+            details_missing: false,
         }
     }
 

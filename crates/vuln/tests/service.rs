@@ -10,7 +10,7 @@ use vowguard_core::{
     Asset, Category, Enricher, Error, Event, Finding, FindingPages, FindingState, Scanner,
     Severity, SyncSummary,
 };
-use vowguard_vuln::{FindingStore, ScannerEntry, VulnCorrelation, VulnService};
+use vowguard_vuln::{FindingStore, HostKey, ScannerEntry, VulnCorrelation, VulnService};
 
 /// A scanner that answers scripted results and records the `since` it was asked.
 #[derive(Debug, Default)]
@@ -39,6 +39,7 @@ impl Scanner for Scripted {
             findings: n,
             pages: 1,
             checkpoint: Some(Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap()),
+            ..SyncSummary::default()
         })
     }
 }
@@ -62,6 +63,7 @@ fn finding(ip: &str, plugin: &str, port: u16, state: FindingState, first: Option
         first_seen: first.and_then(|s| DateTime::from_timestamp(s, 0)),
         last_seen: None,
         confidence: 1.0,
+        details_missing: false,
     }
 }
 
@@ -227,4 +229,106 @@ async fn a_sync_by_another_process_reaches_the_running_index() {
     assert_eq!(after.vulnerabilities[0].cves, ["CVE-2024-3400"]);
     // Nothing changed since: no second reload.
     assert!(!running.reload_if_changed(&mut seen).await.unwrap());
+}
+
+/// Answers one finding: without its details (no checkpoint, counted, a reason) on the
+/// syncs listed in `without`, with them otherwise; records the `since` asked.
+#[derive(Debug, Default)]
+struct KbFlaky {
+    calls: Mutex<Vec<Option<DateTime<Utc>>>>,
+}
+
+#[async_trait]
+impl Scanner for KbFlaky {
+    fn kind(&self) -> &'static str {
+        "kb_flaky"
+    }
+
+    async fn sync(
+        &self,
+        since: Option<DateTime<Utc>>,
+        out: &mut dyn FindingPages,
+    ) -> Result<SyncSummary, Error> {
+        let call = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(since);
+            calls.len()
+        };
+        let mut f = finding("10.0.0.9", "38909", 443, FindingState::Open, None);
+        let missing = call == 2;
+        if missing {
+            f.cves.clear();
+            f.cvss = None;
+            f.title = None;
+            f.details_missing = true;
+        }
+        out.page(vec![f]).await?;
+        Ok(SyncSummary {
+            findings: 1,
+            pages: 1,
+            checkpoint: (!missing)
+                .then(|| Utc.with_ymd_and_hms(2026, 5, call as u32, 0, 0, 0).unwrap()),
+            details_missing: u64::from(missing),
+            details_missing_reason: missing.then(|| "KnowledgeBase: HTTP 500".to_owned()),
+        })
+    }
+}
+
+#[tokio::test]
+async fn findings_without_details_are_stored_reported_and_filled_by_the_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let scanner = Arc::new(KbFlaky::default());
+    let service = VulnService::open(
+        FindingStore::open(&dir.path().join("vulns.db"))
+            .await
+            .unwrap(),
+        vec![ScannerEntry {
+            id: "qualys".into(),
+            scanner: scanner.clone(),
+            refresh: Duration::from_secs(3600),
+        }],
+    )
+    .await
+    .unwrap();
+    let first = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+    let report = service.sync("qualys", false).await.unwrap();
+    assert_eq!(
+        (report.details_missing, report.details_missing_reason),
+        (0, None)
+    );
+
+    let report = service.sync("qualys", false).await.unwrap();
+    assert_eq!(report.findings, 1);
+    assert_eq!(report.details_missing, 1);
+    assert_eq!(
+        report.details_missing_reason.as_deref(),
+        Some("KnowledgeBase: HTTP 500")
+    );
+    let status = service.store().status("qualys").await.unwrap().unwrap();
+    assert_eq!(
+        status.checkpoint,
+        Some(first),
+        "the checkpoint did not move"
+    );
+    let key = HostKey::Ip("10.0.0.9".parse().unwrap());
+    let stored = service.index().read().on_host(&key)[0].clone();
+    assert!(stored.details_missing && stored.cves.is_empty());
+    // Still correlated on host and port while the details are missing.
+    let enricher = VulnCorrelation::new(service.index());
+    assert_eq!(
+        enricher
+            .enrich(&attack("10.0.0.9", 443))
+            .await
+            .unwrap()
+            .vulnerabilities
+            .len(),
+        1
+    );
+
+    // The next sync starts from the same checkpoint and fills the details in.
+    service.sync("qualys", false).await.unwrap();
+    assert_eq!(scanner.calls.lock().unwrap()[2], Some(first));
+    let stored = service.index().read().on_host(&key)[0].clone();
+    assert!(!stored.details_missing);
+    assert_eq!(stored.cves, ["CVE-2024-3400"]);
 }

@@ -31,7 +31,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use vowguard_core::{Asset, Error, Finding, FindingState, Severity};
-use vowguard_xml::{Limits, XmlEvent, XmlReader};
+use vowguard_xml::{Element, Limits, XmlEvent, XmlReader};
 
 /// Skipped results logged one by one per file (a hostile file cannot flood the log).
 const MAX_SKIP_WARNINGS: u64 = 10;
@@ -112,6 +112,22 @@ pub fn parse_report<R: BufRead>(
     options: &ParseOptions,
     on_finding: &mut dyn FnMut(Finding) -> Result<(), Error>,
 ) -> Result<ParseSummary, Error> {
+    parse_document(input, source, options, None, on_finding)
+}
+
+/// Checks the root element of a document before its content is read.
+pub(crate) type RootCheck<'a> = &'a dyn Fn(&Element, u64) -> Result<(), Error>;
+
+/// Parses one document. With `root_check` (a GMP answer read from a live connection) the
+/// root element is checked by it and the parse ends with the root element's end: the
+/// connection stays open, so nothing after it is read.
+pub(crate) fn parse_document<R: BufRead>(
+    input: R,
+    source: &str,
+    options: &ParseOptions,
+    root_check: Option<RootCheck<'_>>,
+    on_finding: &mut dyn FnMut(Finding) -> Result<(), Error>,
+) -> Result<ParseSummary, Error> {
     let mut reader = XmlReader::new(input, source, options.limits);
     let mut summary = ParseSummary::default();
     let mut saw_root = false;
@@ -119,6 +135,9 @@ pub fn parse_report<R: BufRead>(
         let position = reader.position();
         match reader.next_event()? {
             XmlEvent::Start(element) => {
+                if !saw_root && let Some(check) = root_check {
+                    check(&element, position)?;
+                }
                 saw_root = true;
                 if element.name == "result" {
                     summary.results += 1;
@@ -145,6 +164,7 @@ pub fn parse_report<R: BufRead>(
                 }
             }
             XmlEvent::Eof => break,
+            XmlEvent::End(_) if root_check.is_some() && reader.depth() == 0 => break,
             XmlEvent::End(_) | XmlEvent::Text(_) => {}
         }
     }
@@ -414,6 +434,7 @@ fn convert(raw: RawResult, options: &ParseOptions) -> Outcome {
         first_seen: created,
         last_seen: modified.or(created),
         confidence: confidence_from_qod(qod),
+        details_missing: false,
     }))
 }
 

@@ -326,7 +326,18 @@ impl QualysScanner {
 
     /// Fills title, CVEs and CVSS of `findings` from the KnowledgeBase, asking it only for
     /// QIDs not cached (or expired).
-    async fn fill_kb(&self, findings: &mut [Finding]) -> Result<(), Error> {
+    ///
+    /// A KnowledgeBase call that fails (after the retries) or answers something unreadable
+    /// does not fail the sync: it is recorded in `failure` (the first one), no further
+    /// KnowledgeBase call is made in this sync, an expired entry still cached is used as
+    /// it is, and a finding whose QID has no entry at all is handed on with
+    /// [`Finding::details_missing`] set. Returns how many findings were so marked. The
+    /// QIDs not fetched are not cached, so the next sync asks for them again.
+    async fn fill_kb(
+        &self,
+        findings: &mut [Finding],
+        failure: &mut Option<String>,
+    ) -> Result<u64, Error> {
         let mut cache = self.kb.lock().await;
         let now = Instant::now();
         let mut missing: Vec<String> = Vec::new();
@@ -340,7 +351,7 @@ impl QualysScanner {
                 missing.push(f.plugin_id.clone());
             }
         }
-        if !missing.is_empty() {
+        if !missing.is_empty() && failure.is_none() {
             if cache.entries.len() + missing.len() > MAX_KB_ENTRIES {
                 let ttl = self.kb_ttl;
                 cache
@@ -361,15 +372,33 @@ impl QualysScanner {
                     ("details", "All".to_owned()),
                     ("ids", batch.join(",")),
                 ];
-                let body = self
+                let answer = match self
                     .call(Method::POST, &url, Some(&form), &what, true)
-                    .await?;
-                let mut entries = tokio::task::spawn_blocking(move || {
-                    parse_knowledge_base(&body, "Qualys KnowledgeBase answer")
-                })
-                .await
-                .map_err(|e| Error::internal(format!("the KnowledgeBase parser stopped: {e}")))?
-                .map_err(|e| e.with_component(&self.id))?;
+                    .await
+                {
+                    Ok(body) => tokio::task::spawn_blocking(move || {
+                        parse_knowledge_base(&body, "Qualys KnowledgeBase answer")
+                    })
+                    .await
+                    .map_err(|e| {
+                        Error::internal(format!("the KnowledgeBase parser stopped: {e}"))
+                    })?,
+                    Err(e) => Err(e),
+                };
+                let mut entries = match answer {
+                    Ok(entries) => entries,
+                    Err(e) => {
+                        let e = e.with_component(&self.id);
+                        tracing::warn!(
+                            scanner = %self.id,
+                            qids = batch.len(),
+                            error = %e,
+                            "the Qualys KnowledgeBase failed; findings are kept without CVE/CVSS details until the next sync"
+                        );
+                        *failure = Some(e.to_string());
+                        break;
+                    }
+                };
                 let fetched = Instant::now();
                 for qid in batch {
                     // A QID the KnowledgeBase does not know is remembered as such.
@@ -378,12 +407,16 @@ impl QualysScanner {
                 }
             }
         }
+        let mut marked = 0;
         for f in findings.iter_mut() {
             if let Some((entry, _)) = cache.entries.get(&f.plugin_id) {
                 apply_kb(f, entry);
+            } else {
+                f.details_missing = true;
+                marked += 1;
             }
         }
-        Ok(())
+        Ok(marked)
     }
 }
 
@@ -445,7 +478,8 @@ impl Scanner for QualysScanner {
 
     /// Lists host detections (processed after `since` when given), page by page following
     /// `WARNING/URL`, each page's QIDs mapped through the KnowledgeBase before it is handed
-    /// on. The checkpoint is Qualys' `DATETIME` of the first page.
+    /// on. The checkpoint is Qualys' `DATETIME` of the first page, or none when the
+    /// KnowledgeBase failed and some findings were handed on without their details.
     async fn sync(
         &self,
         since: Option<DateTime<Utc>>,
@@ -458,6 +492,7 @@ impl Scanner for QualysScanner {
         );
         let mut url = self.detection_url(since);
         let mut summary = SyncSummary::default();
+        let mut kb_failure: Option<String> = None;
         loop {
             let body = self.call(Method::GET, &url, None, &what, false).await?;
             let number = summary.pages + 1;
@@ -480,7 +515,7 @@ impl Scanner for QualysScanner {
                 tracing::warn!(scanner = %self.id, page = number, skipped = page.skipped, "skipped unreadable Qualys detections");
             }
             let mut findings = page.findings;
-            self.fill_kb(&mut findings).await?;
+            summary.details_missing += self.fill_kb(&mut findings, &mut kb_failure).await?;
             summary.pages += 1;
             summary.findings += findings.len() as u64;
             if !findings.is_empty() {
@@ -496,6 +531,12 @@ impl Scanner for QualysScanner {
                 }
                 None => break,
             }
+        }
+        if summary.details_missing > 0 {
+            // Not moving the checkpoint makes the next sync list these detections again,
+            // with the KnowledgeBase asked for the QIDs it could not give this time.
+            summary.checkpoint = None;
+            summary.details_missing_reason = kb_failure;
         }
         Ok(summary)
     }

@@ -29,6 +29,17 @@
 //! `max_page_bytes` (64 MiB); a bigger one is refused (lower `truncation_limit`). The
 //! password never appears in `Debug` output or errors.
 //!
+//! **A KnowledgeBase that fails does not fail the sync.** When a KnowledgeBase call still
+//! fails after the retries (5xx, timeouts, 409 over quota) or answers something
+//! unreadable, the detections are handed on all the same (QID, host, port, severity,
+//! state, dates), those whose QID has no cached entry with
+//! [`Finding::details_missing`](vowguard_core::Finding::details_missing) set and no
+//! title, CVEs or CVSS; an expired cached entry is used as it is. No further
+//! KnowledgeBase call is made in that sync. Its [`SyncSummary`](vowguard_core::SyncSummary)
+//! counts those findings (`details_missing`) and says why (`details_missing_reason`,
+//! without credentials), and it returns no checkpoint, so the next sync lists the same
+//! detections again, asks the KnowledgeBase for the QIDs it lacks and fills them in.
+//!
 //! **Incremental sync.** With a `since`, only hosts whose VM data was processed after it
 //! are listed (`vm_processed_after`); the checkpoint is Qualys' own `DATETIME` of the first
 //! page.

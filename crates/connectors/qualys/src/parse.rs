@@ -346,6 +346,7 @@ fn host_findings(host: RawHost, scanner: &str, include_info: bool, page: &mut De
             first_seen: parse_time(&d.first_found),
             last_seen: parse_time(&d.last_found),
             confidence,
+            details_missing: false,
         });
     }
 }

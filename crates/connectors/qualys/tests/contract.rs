@@ -424,3 +424,146 @@ fn registered_and_built_from_config() {
     let err = build(&ctx, table).unwrap_err().to_string();
     assert!(err.contains("`scanners.vmdr.truncation_limit`"), "{err}");
 }
+
+/// The detection pages only; each test mounts its own KnowledgeBase.
+async fn mount_detection_pages(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path(DETECTION))
+        .and(query_param_is_missing("id_min"))
+        .respond_with(xml(body("detections_page1.xml", &server.uri())))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(DETECTION))
+        .and(query_param("id_min", "114303"))
+        .respond_with(xml(body("detections_page2.xml", &server.uri())))
+        .mount(server)
+        .await;
+}
+
+/// A KnowledgeBase that answers `failure` `times` times, then its real answer: the first
+/// sync stores every finding without its CVE/CVSS details (marked, counted, the reason
+/// given, no checkpoint so the next sync lists them again); the second fills them in.
+async fn kb_failure_keeps_findings(failure: ResponseTemplate, times: u64, reason: &str) {
+    let server = MockServer::start().await;
+    mount_detection_pages(&server).await;
+    Mock::given(method("POST"))
+        .and(path(KB))
+        .respond_with(failure)
+        .up_to_n_times(times)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(KB))
+        .respond_with(xml(body("kb.xml", &server.uri())))
+        .mount(&server)
+        .await;
+    let scanner = scanner(&config(&server));
+
+    let mut pages = Pages::default();
+    let summary = scanner.sync(None, &mut pages).await.unwrap();
+    assert_eq!((summary.pages, summary.findings), (2, 5), "{reason}");
+    assert_eq!(summary.details_missing, 5, "{reason}");
+    assert_eq!(
+        summary.checkpoint, None,
+        "{reason}: the checkpoint stays where it was"
+    );
+    let why = summary.details_missing_reason.clone().unwrap();
+    assert!(why.contains(reason), "{why}");
+    assert!(why.contains("KnowledgeBase"), "{why}");
+    assert!(!why.contains(PASSWORD), "{why}");
+    let found: Vec<&Finding> = pages.0.iter().flatten().collect();
+    assert_eq!(found.len(), 5);
+    for f in &found {
+        assert!(f.details_missing, "{reason}: {f:?}");
+        assert!(f.cves.is_empty() && f.cvss.is_none(), "{f:?}");
+    }
+    let first = found.iter().find(|f| f.plugin_id == "38909").unwrap();
+    assert_eq!(first.port, 443, "the detection itself is kept");
+    assert_eq!(
+        scanner.stats().kb_requests,
+        times,
+        "{reason}: no further KnowledgeBase call after it failed (page 2 reuses the failure)"
+    );
+
+    // The next sync asks again and the findings get their details.
+    let mut pages = Pages::default();
+    let summary = scanner.sync(None, &mut pages).await.unwrap();
+    assert_eq!(summary.details_missing, 0);
+    assert_eq!(summary.details_missing_reason, None);
+    assert!(summary.checkpoint.is_some());
+    let found: Vec<&Finding> = pages.0.iter().flatten().collect();
+    assert!(found.iter().all(|f| !f.details_missing));
+    let first = found.iter().find(|f| f.plugin_id == "38909").unwrap();
+    assert_eq!(first.cves, ["CVE-2024-5535", "CVE-2024-9143"]);
+    assert_eq!(first.cvss, Some(9.1));
+}
+
+#[tokio::test]
+async fn a_knowledge_base_500_keeps_the_findings_without_details() {
+    kb_failure_keeps_findings(
+        ResponseTemplate::new(500).set_body_string("kb down"),
+        3,
+        "kb down",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_knowledge_base_answer_that_is_not_xml_keeps_the_findings_without_details() {
+    kb_failure_keeps_findings(
+        ResponseTemplate::new(200).set_body_raw(b"\x00\xffnot xml at all".to_vec(), "text/xml"),
+        1,
+        "Qualys KnowledgeBase answer",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_knowledge_base_over_quota_keeps_the_findings_without_details() {
+    kb_failure_keeps_findings(
+        ResponseTemplate::new(409).set_body_raw(body("simple_return_409.xml", ""), "text/xml"),
+        3,
+        "code 1960",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_incremental_sync_with_the_knowledge_base_down_keeps_its_checkpoint() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(DETECTION))
+        .and(query_param("vm_processed_after", "2026-11-29T06:00:00Z"))
+        .respond_with(xml(body("detections_page2.xml", &server.uri())))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(KB))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(KB))
+        .respond_with(xml(body("kb.xml", &server.uri())))
+        .mount(&server)
+        .await;
+    let since = "2026-11-29T06:00:00Z".parse().unwrap();
+    let scanner = scanner(&config(&server));
+    let summary = scanner
+        .sync(Some(since), &mut Pages::default())
+        .await
+        .unwrap();
+    assert_eq!((summary.findings, summary.details_missing), (1, 1));
+    assert_eq!(summary.checkpoint, None);
+    // The caller syncs from the same point again: the detection is listed once more and
+    // gets its details.
+    let mut pages = Pages::default();
+    let summary = scanner.sync(Some(since), &mut pages).await.unwrap();
+    assert_eq!(summary.details_missing, 0);
+    assert_eq!(pages.0[0][0].cves, ["CVE-2024-5535", "CVE-2024-9143"]);
+}

@@ -13,7 +13,8 @@
 //!   findings, so fixed ones can be retired. Records map onto findings in one pure
 //!   function, [`parse_record`].
 //! * `nessus_file` ([`NessusFileScanner`]): imports `.nessus` v2 files written by Nessus,
-//!   through a streaming parser ([`NessusReader`]) that refuses DTDs and entity
+//!   through a streaming parser ([`NessusReader`], on the hardened [`vowguard_xml::XmlReader`]
+//!   the Greenbone and Qualys parsers share) that refuses DTDs and entity
 //!   references other than the five predefined ones and character references, caps the
 //!   size of any one XML event ([`MAX_EVENT_BYTES`]), accepts UTF-8 only, and names the file
 //!   and byte offset of anything it refuses.

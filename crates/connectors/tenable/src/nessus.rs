@@ -6,29 +6,30 @@
 //! (repeatable: every one is kept), `cvss3_base_score`, `cvss_base_score`, `cvss3_vector`,
 //! `cvss_vector`.
 //!
-//! Hostile input is refused with the file and byte offset named: a DTD (`<!DOCTYPE`, so no
-//! entity can be declared, which rules out entity-expansion bombs and external entities),
-//! entity references other than the five predefined ones and character references, an
-//! encoding other than UTF-8, nesting deeper than [`MAX_DEPTH`], and any single XML event
-//! (a tag, a run of text) larger than [`MAX_EVENT_BYTES`]. Memory stays bounded by that
-//! limit plus one finding, whatever the file's size.
+//! The XML is read by [`vowguard_xml::XmlReader`], the hardened reader the Greenbone and
+//! Qualys parsers use too, so hostile input is refused the same way with the file and byte
+//! offset named: a DTD (`<!DOCTYPE`, so no entity can be declared, which rules out
+//! entity-expansion bombs and external entities), entity references other than the five
+//! predefined ones and character references, an encoding other than UTF-8, nesting deeper
+//! than [`MAX_DEPTH`], and any single XML token (a tag with its attributes, a run of text)
+//! larger than [`NessusOptions::max_event_bytes`] (default [`MAX_EVENT_BYTES`]). Memory
+//! stays bounded by that limit plus one finding, whatever the file's size.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event};
 use vowguard_core::{
     Asset, Error, Finding, FindingPages, FindingState, Scanner, Severity, SyncSummary,
 };
+use vowguard_xml::{Element, Limits, XmlEvent, XmlReader};
 
 use crate::record::{host_name, normalise_cve};
 
-/// Largest single XML event (start tag with its attributes, or a run of text) accepted.
+/// Largest single XML token (start tag with its attributes, or a run of text) accepted.
 pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 /// Deepest element nesting accepted (real files nest 5 deep).
 pub const MAX_DEPTH: usize = 32;
@@ -52,53 +53,6 @@ impl Default for NessusOptions {
             include_info: false,
             max_event_bytes: MAX_EVENT_BYTES,
         }
-    }
-}
-
-/// A `BufRead` that fails once more than `limit` bytes were consumed since the last
-/// [`Limited::reset`]: quick-xml buffers a whole event, this caps that buffer.
-struct Limited<R> {
-    inner: R,
-    since_reset: usize,
-    limit: usize,
-}
-
-impl<R> Limited<R> {
-    fn reset(&mut self) {
-        self.since_reset = 0;
-    }
-
-    fn over(&self) -> bool {
-        self.since_reset > self.limit
-    }
-}
-
-impl<R: BufRead> Read for Limited<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.fill_buf()?.len().min(buf.len());
-        buf[..n].copy_from_slice(&self.inner.fill_buf()?[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Limited<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.over() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "XML event too large",
-            ));
-        }
-        // Hand out no more than one byte past the limit, so the next call notices.
-        let room = self.limit + 1 - self.since_reset;
-        let buf = self.inner.fill_buf()?;
-        Ok(&buf[..buf.len().min(room)])
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.since_reset = self.since_reset.saturating_add(amt);
-        self.inner.consume(amt);
     }
 }
 
@@ -127,11 +81,9 @@ struct Item {
 
 /// Reads findings one by one from a `.nessus` v2 document.
 pub struct NessusReader<R: BufRead> {
-    reader: Reader<Limited<R>>,
-    label: String,
+    reader: XmlReader<R>,
     scanner: String,
     options: NessusOptions,
-    buf: Vec<u8>,
     path: Vec<String>,
     text: String,
     tag: Option<String>,
@@ -144,7 +96,7 @@ pub struct NessusReader<R: BufRead> {
 impl<R: BufRead> std::fmt::Debug for NessusReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NessusReader")
-            .field("label", &self.label)
+            .field("label", &self.reader.source())
             .finish_non_exhaustive()
     }
 }
@@ -153,20 +105,18 @@ impl<R: BufRead> NessusReader<R> {
     /// A reader of `input`; `label` (the file name) prefixes every error, `scanner` is the
     /// component id the findings carry.
     pub fn new(input: R, label: &str, scanner: &str, options: NessusOptions) -> Self {
-        let mut reader = Reader::from_reader(Limited {
-            inner: input,
-            since_reset: 0,
-            limit: options.max_event_bytes,
-        });
-        let config = reader.config_mut();
-        config.check_end_names = true;
-        config.expand_empty_elements = false;
+        let limits = Limits {
+            // A .nessus file is read in one pass with memory bounded per token, so its total
+            // size is not capped.
+            max_bytes: u64::MAX,
+            max_token_bytes: options.max_event_bytes as u64,
+            max_depth: MAX_DEPTH,
+            max_text_chars: MAX_FIELD_CHARS,
+        };
         Self {
-            reader,
-            label: label.to_owned(),
+            reader: XmlReader::new(input, label.replace(['\n', '\r'], "?"), limits),
             scanner: scanner.to_owned(),
             options,
-            buf: Vec::new(),
             path: Vec::new(),
             text: String::new(),
             tag: None,
@@ -178,20 +128,7 @@ impl<R: BufRead> NessusReader<R> {
     }
 
     fn error(&self, position: u64, message: impl std::fmt::Display) -> Error {
-        // The message may quote the input: keep it on one line.
-        let message: String = message
-            .to_string()
-            .chars()
-            .flat_map(|c| {
-                let escaped: Vec<char> = if c.is_control() {
-                    c.escape_default().collect()
-                } else {
-                    vec![c]
-                };
-                escaped
-            })
-            .collect();
-        Error::invalid_input(format!("{}: byte {position}: {message}", self.label))
+        self.reader.error_at(position, message)
     }
 
     /// The next finding, `Ok(None)` at the end of the document.
@@ -206,91 +143,12 @@ impl<R: BufRead> NessusReader<R> {
 
     /// Reads one XML event; returns a finding when it closed a `ReportItem`.
     fn step(&mut self) -> Result<Option<Finding>, Error> {
-        self.reader.get_mut().reset();
-        self.buf.clear();
-        let position = self.reader.buffer_position();
-        let event = match self.reader.read_event_into(&mut self.buf) {
-            Ok(event) => event.into_owned(),
-            Err(e) => {
-                let message = if self.reader.get_ref().over() {
-                    format!(
-                        "an XML event is larger than {} bytes",
-                        self.options.max_event_bytes
-                    )
-                } else {
-                    e.to_string()
-                };
-                let at = self.reader.error_position().max(position);
-                return Err(self.error(at, message));
-            }
-        };
-        match event {
-            Event::Decl(decl) => {
-                if let Some(encoding) = decl.encoding() {
-                    let encoding = encoding.map_err(|e| self.error(position, e))?;
-                    if !matches!(
-                        encoding.to_ascii_lowercase().as_str(),
-                        "utf-8" | "utf8" | "us-ascii"
-                    ) {
-                        return Err(self.error(
-                            position,
-                            format_args!(
-                                "encoding `{}` is not supported (UTF-8 only)",
-                                printable(&encoding)
-                            ),
-                        ));
-                    }
-                }
-            }
-            Event::DocType(_) => {
-                return Err(self.error(position, "a DTD (<!DOCTYPE>) is not allowed"));
-            }
-            Event::Start(start) => {
-                self.open(&start, position)?;
-            }
-            Event::Empty(start) => {
-                self.open(&start, position)?;
-                return self.close(position);
-            }
-            Event::End(_) => return self.close(position),
-            Event::Text(text) => {
-                let text = text.xml10_content();
-                self.push_text(&text);
-            }
-            Event::CData(data) => {
-                let data = data.into_inner();
-                self.push_text(&data);
-            }
-            Event::GeneralRef(reference) => {
-                let resolved = match reference.resolve_char_ref() {
-                    Ok(Some(c)) => c,
-                    Ok(None) => match &*reference.into_inner() {
-                        "lt" => '<',
-                        "gt" => '>',
-                        "amp" => '&',
-                        "apos" => '\'',
-                        "quot" => '"',
-                        other => {
-                            return Err(self.error(
-                                position,
-                                format_args!(
-                                    "entity reference `&{};` is not allowed",
-                                    printable(other)
-                                ),
-                            ));
-                        }
-                    },
-                    Err(e) => return Err(self.error(position, e)),
-                };
-                self.push_text(resolved.encode_utf8(&mut [0; 4]));
-            }
-            Event::Eof => {
-                if let Some(open) = self.path.last() {
-                    return Err(self.error(
-                        position,
-                        format_args!("unexpected end of file inside <{}>", printable(open)),
-                    ));
-                }
+        let position = self.reader.position();
+        match self.reader.next_event()? {
+            XmlEvent::Start(start) => self.open(&start, position)?,
+            XmlEvent::End(_) => return self.close(position),
+            XmlEvent::Text(text) => self.push_text(&text),
+            XmlEvent::Eof => {
                 if !self.saw_root {
                     return Err(
                         self.error(position, "not a .nessus v2 file (no <NessusClientData_v2>)")
@@ -298,7 +156,6 @@ impl<R: BufRead> NessusReader<R> {
                 }
                 self.done = true;
             }
-            Event::Comment(_) | Event::PI(_) => {}
         }
         Ok(None)
     }
@@ -316,24 +173,8 @@ impl<R: BufRead> NessusReader<R> {
         }
     }
 
-    fn attr(
-        &self,
-        start: &BytesStart<'_>,
-        name: &str,
-        position: u64,
-    ) -> Result<Option<String>, Error> {
-        match start.try_get_attribute(name) {
-            Ok(Some(a)) => a
-                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map(|v| Some(v.into_owned()))
-                .map_err(|e| self.error(position, format_args!("attribute `{name}`: {e}"))),
-            Ok(None) => Ok(None),
-            Err(e) => Err(self.error(position, e)),
-        }
-    }
-
-    fn open(&mut self, start: &BytesStart<'_>, position: u64) -> Result<(), Error> {
-        let name = start.local_name().as_ref().to_owned();
+    fn open(&mut self, start: &Element, position: u64) -> Result<(), Error> {
+        let name = start.name.clone();
         if self.path.is_empty() {
             if self.saw_root {
                 return Err(self.error(position, "content after the root element"));
@@ -349,27 +190,21 @@ impl<R: BufRead> NessusReader<R> {
             }
             self.saw_root = true;
         }
-        if self.path.len() >= MAX_DEPTH {
-            return Err(self.error(
-                position,
-                format_args!("elements nested deeper than {MAX_DEPTH}"),
-            ));
-        }
         self.text.clear();
         match name.as_str() {
             "ReportHost" => {
-                let host_name = self.attr(start, "name", position)?.unwrap_or_default();
+                let host_name = start.attr("name").map(str::to_owned).unwrap_or_default();
                 self.host = Some(Host {
                     name: host_name,
                     ..Host::default()
                 });
             }
-            "tag" if self.host.is_some() => self.tag = self.attr(start, "name", position)?,
+            "tag" if self.host.is_some() => self.tag = start.attr("name").map(str::to_owned),
             "ReportItem" => {
                 if self.host.is_none() {
                     return Err(self.error(position, "<ReportItem> outside <ReportHost>"));
                 }
-                let port = match self.attr(start, "port", position)? {
+                let port = match start.attr("port").map(str::to_owned) {
                     None => 0,
                     Some(p) => p.trim().parse::<u16>().map_err(|_| {
                         self.error(
@@ -378,7 +213,7 @@ impl<R: BufRead> NessusReader<R> {
                         )
                     })?,
                 };
-                let severity = match self.attr(start, "severity", position)? {
+                let severity = match start.attr("severity").map(str::to_owned) {
                     None => 0,
                     Some(s) => {
                         s.trim()
@@ -396,20 +231,20 @@ impl<R: BufRead> NessusReader<R> {
                             })?
                     }
                 };
-                let plugin_id = self
-                    .attr(start, "pluginID", position)?
+                let plugin_id = start
+                    .attr("pluginID")
                     .map(|p| p.trim().to_owned())
                     .filter(|p| !p.is_empty())
                     .ok_or_else(|| self.error(position, "ReportItem without pluginID"))?;
                 self.item = Some(Item {
                     port,
-                    protocol: self
-                        .attr(start, "protocol", position)?
+                    protocol: start
+                        .attr("protocol")
                         .map(|p| p.trim().to_ascii_lowercase())
                         .unwrap_or_else(|| "tcp".into()),
                     severity,
                     plugin_id,
-                    title: self.attr(start, "pluginName", position)?.map(|t| cut(&t)),
+                    title: start.attr("pluginName").map(cut),
                     ..Item::default()
                 });
             }
@@ -531,6 +366,7 @@ impl<R: BufRead> NessusReader<R> {
             first_seen: host.seen,
             last_seen: host.seen,
             confidence: 1.0,
+            details_missing: false,
         })
     }
 }

@@ -197,6 +197,7 @@ pub fn parse_record(scanner: &str, record: &Value) -> Result<Finding, String> {
         first_seen: time(record.get("first_found")),
         last_seen: time(record.get("last_found")),
         confidence: 1.0,
+        details_missing: false,
     })
 }
 

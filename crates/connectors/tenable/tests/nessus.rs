@@ -103,16 +103,16 @@ fn hostile_files_are_refused_with_file_and_position() {
     assert!(refused(bomb).contains("DTD"));
     let xxe = "<NessusClientData_v2><Report><ReportHost name=\"x\"><ReportItem port=\"1\" severity=\"4\" pluginID=\"1\"><cve>&xxe;</cve></ReportItem></ReportHost></Report></NessusClientData_v2>";
     let m = refused(xxe);
-    assert!(m.contains("entity reference `&xxe;`"), "{m}");
+    assert!(
+        m.contains("entity `&xxe` is not one of the five predefined"),
+        "{m}"
+    );
     let m = refused("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><NessusClientData_v2/>");
     assert!(m.contains("ISO-8859-1"), "{m}");
     assert!(refused("<html><body/></html>").contains("root element is <html>"));
     assert!(refused("").contains("not a .nessus v2 file"));
     let m = refused("<NessusClientData_v2><Report><ReportHost name=\"x\">");
-    assert!(
-        m.contains("unexpected end of file inside <ReportHost>"),
-        "{m}"
-    );
+    assert!(m.contains("the input ends inside an element"), "{m}");
     let m = refused("<NessusClientData_v2><Report></ReportHost></NessusClientData_v2>");
     assert!(m.contains("byte 29:") && m.contains("ReportHost"), "{m}");
     let m = refused(
@@ -131,6 +131,54 @@ fn hostile_files_are_refused_with_file_and_position() {
         NessusOptions::default(),
     );
     assert!(reader.next_finding().is_err(), "invalid UTF-8 is refused");
+}
+
+#[test]
+fn an_entity_bomb_and_an_over_long_attribute_are_refused_at_their_position() {
+    // The shared reader (vowguard-xml) refuses the DOCTYPE itself, before any entity is
+    // declared, at the byte where it starts.
+    let bomb = format!(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [<!ENTITY lol \"lol\">{}]>\n<NessusClientData_v2/>",
+        (1..10)
+            .map(|i| format!(
+                "<!ENTITY lol{i} \"{}\">",
+                format!("&lol{};", i - 1).repeat(10)
+            ))
+            .collect::<String>()
+    );
+    assert_eq!(
+        refused(&bomb),
+        "t.nessus: byte 22: a DOCTYPE is not accepted (no DTD or entity expansion)"
+    );
+
+    // A pluginName of 100 KiB: the tag is larger than max_event_bytes; the refusal names
+    // the byte where the reader stopped, within the tag, having buffered no more than the
+    // limit.
+    let options = NessusOptions {
+        include_info: false,
+        max_event_bytes: 4096,
+    };
+    let head = "<NessusClientData_v2><Report><ReportHost name=\"10.0.0.1\">";
+    let text = format!(
+        "{head}<ReportItem port=\"1\" severity=\"4\" pluginID=\"1\" pluginName=\"{}\"/></ReportHost></Report></NessusClientData_v2>",
+        "A".repeat(100_000)
+    );
+    let err = read_all(&text, options).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let message = err.to_string();
+    let at: usize = message
+        .strip_prefix("t.nessus: byte ")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no position: {message}"));
+    assert!(
+        (head.len()..=head.len() + 4096 + 1).contains(&at),
+        "the position {at} is inside the <ReportItem> tag: {message}"
+    );
+    assert!(
+        message.ends_with("a single tag or text run is larger than 4096 bytes"),
+        "{message}"
+    );
 }
 
 #[test]
