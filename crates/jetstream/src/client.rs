@@ -16,6 +16,18 @@ use vowguard_core::{Error, ErrorKind, SecretLookup};
 use crate::config::{Auth, JetStreamConfig, Storage, valid_name};
 use crate::consumer::{ExhaustedEvents, SinkConsumer};
 
+/// The durable consumer that enriches raw events (sink ids cannot take this name).
+pub const ENRICH_CONSUMER: &str = "_enrich";
+
+/// Appended to an event id to make the `Nats-Msg-Id` of its enriched copy (the raw event
+/// has the event id itself; both share the stream's duplicate window).
+pub const ENRICHED_SUFFIX: &str = ":enriched";
+
+/// The `Nats-Msg-Id` of the enriched copy of event `event_id`.
+pub fn enriched_message_id(event_id: &str) -> String {
+    format!("{event_id}{ENRICHED_SUFFIX}")
+}
+
 /// How long intake tells its clients to wait when JetStream cannot take events.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -156,7 +168,7 @@ impl JetStream {
         let s = &self.config.stream;
         stream::Config {
             name: s.name.clone(),
-            subjects: vec![s.subject.clone()],
+            subjects: s.subjects(),
             retention: RetentionPolicy::Limits,
             discard: DiscardPolicy::New,
             storage: match s.storage {
@@ -207,14 +219,44 @@ impl JetStream {
         }
     }
 
-    /// Creates the durable pull consumer `name` (a sink id, or `alerts`) or checks the
-    /// existing one: fields fixed at creation that differ are refused, named; AckWait,
-    /// MaxDeliver and MaxAckPending are updated to ours. `ack_wait` overrides the default
-    /// for this sink.
+    /// Creates the durable pull consumer `name` (a sink id, or `_alerts`) of the enriched
+    /// events or checks the existing one: fields fixed at creation that differ are
+    /// refused, named; AckWait, MaxDeliver and MaxAckPending are updated to ours.
+    /// `ack_wait` overrides the default for this sink.
     pub async fn consumer(
         &self,
         name: &str,
         ack_wait: Option<Duration>,
+    ) -> Result<SinkConsumer, Error> {
+        let c = &self.config.consumers;
+        let ack_wait = ack_wait.unwrap_or(Duration::from_secs(c.ack_wait_secs));
+        let filter = self.config.stream.subject.clone();
+        self.open_consumer(name, ack_wait, filter, c.max_deliver)
+            .await
+    }
+
+    /// The shared durable consumer [`ENRICH_CONSUMER`] of the raw events (only when
+    /// [`crate::StreamSettings::raw_intake`] is set). It has no MaxDeliver limit: the
+    /// enrichment itself never fails, and a limit would only drop good events while the
+    /// enriched copy cannot be published (NATS down, stream full).
+    pub async fn enrich_consumer(&self) -> Result<SinkConsumer, Error> {
+        let stream = &self.config.stream;
+        if !stream.raw_intake {
+            return Err(Error::internal(
+                "the enrichment consumer needs `raw_intake` (raw events on their own subject)",
+            ));
+        }
+        let ack_wait = Duration::from_secs(self.config.consumers.ack_wait_secs);
+        self.open_consumer(ENRICH_CONSUMER, ack_wait, stream.raw_subject(), -1)
+            .await
+    }
+
+    async fn open_consumer(
+        &self,
+        name: &str,
+        ack_wait: Duration,
+        filter_subject: String,
+        max_deliver: i64,
     ) -> Result<SinkConsumer, Error> {
         if !valid_name(name) {
             return Err(Error::config(format!(
@@ -222,16 +264,15 @@ impl JetStream {
             )));
         }
         let c = &self.config.consumers;
-        let ack_wait = ack_wait.unwrap_or(Duration::from_secs(c.ack_wait_secs));
         let wanted = pull::Config {
             durable_name: Some(name.to_owned()),
             description: Some(format!("vowguard {name}")),
             deliver_policy: DeliverPolicy::All,
             ack_policy: AckPolicy::Explicit,
             ack_wait,
-            max_deliver: c.max_deliver,
+            max_deliver,
             max_ack_pending: c.max_ack_pending,
-            filter_subject: self.config.stream.subject.clone(),
+            filter_subject,
             ..Default::default()
         };
         let stream_name = &self.config.stream.name;
@@ -280,7 +321,7 @@ impl JetStream {
             consumer,
             name.to_owned(),
             ack_wait,
-            c.max_deliver,
+            max_deliver,
             c.batch,
         ))
     }
@@ -307,11 +348,39 @@ impl JetStream {
     /// A duplicate (the same id inside the duplicate window, e.g. a retried publish whose
     /// first PubAck was lost) is a success. While the server cannot be reached or does not
     /// answer, the error is `Unavailable` with a `Retry-After` (intake answers 503).
+    /// With enrichers on the stream (`raw_intake`) the event goes to the raw subject, for
+    /// the [`ENRICH_CONSUMER`]; else straight to the subject the sinks read.
     pub async fn publish(&self, event_id: &str, payload: Bytes) -> Result<Published, Error> {
-        let subject = self.config.stream.subject.clone();
+        self.publish_to(self.config.stream.intake_subject(), event_id, payload)
+            .await
+    }
+
+    /// Publishes the enriched copy of event `event_id` to the subject the sinks and the
+    /// alert path read, with `Nats-Msg-Id` = [`enriched_message_id`] and waits for the
+    /// PubAck: a raw event enriched again after a redelivery (its replica died before the
+    /// ack) is stored once, a duplicate inside the duplicate window.
+    pub async fn publish_enriched(
+        &self,
+        event_id: &str,
+        payload: Bytes,
+    ) -> Result<Published, Error> {
+        self.publish_to(
+            self.config.stream.subject.clone(),
+            &enriched_message_id(event_id),
+            payload,
+        )
+        .await
+    }
+
+    async fn publish_to(
+        &self,
+        subject: String,
+        message_id: &str,
+        payload: Bytes,
+    ) -> Result<Published, Error> {
         let message = PublishMessage::build()
             .payload(payload)
-            .message_id(event_id);
+            .message_id(message_id);
         let ack = self
             .context
             .send_publish(subject, message)

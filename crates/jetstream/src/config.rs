@@ -123,6 +123,37 @@ pub struct StreamSettings {
     pub duplicate_window_secs: u64,
     /// Where the server stores the events.
     pub storage: Storage,
+    /// Set by the runtime when enrichers are configured (not a config key): intake
+    /// publishes raw events to [`StreamSettings::raw_subject`], the shared `_enrich`
+    /// consumer enriches them onto `subject`, and the stream carries both subjects.
+    #[serde(skip)]
+    pub raw_intake: bool,
+}
+
+impl StreamSettings {
+    /// The subject of raw events awaiting enrichment: `<subject>.raw`.
+    pub fn raw_subject(&self) -> String {
+        format!("{}.raw", self.subject)
+    }
+
+    /// Where intake publishes: the raw subject when enrichers run on the stream, else
+    /// `subject`.
+    pub fn intake_subject(&self) -> String {
+        if self.raw_intake {
+            self.raw_subject()
+        } else {
+            self.subject.clone()
+        }
+    }
+
+    /// The subjects of the stream: `subject`, and the raw subject with enrichers.
+    pub fn subjects(&self) -> Vec<String> {
+        let mut subjects = vec![self.subject.clone()];
+        if self.raw_intake {
+            subjects.push(self.raw_subject());
+        }
+        subjects
+    }
 }
 
 impl Default for StreamSettings {
@@ -135,6 +166,7 @@ impl Default for StreamSettings {
             max_age_secs: 7 * 24 * 3600,
             duplicate_window_secs: 120,
             storage: Storage::File,
+            raw_intake: false,
         }
     }
 }

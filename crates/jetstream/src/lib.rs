@@ -15,6 +15,10 @@
 //!
 //! * [`JetStreamDelivery`] runs the sinks of this replica from their consumers, and
 //!   [`JetStream`] implements the pipeline's `EventQueue` for intake.
+//! * With enrichers ([`StreamSettings::raw_intake`]), intake publishes raw events to
+//!   `<subject>.raw`; the shared consumer [`ENRICH_CONSUMER`] enriches them
+//!   ([`EnrichHandler`]), publishes each enriched copy to `<subject>` (what sinks and the
+//!   alert path read) and acks the raw message after that PubAck.
 //!
 //! Semantics relied on are in `shared/PROTOCOLS-RESPONSE.md` §8.
 
@@ -22,14 +26,18 @@ mod client;
 mod config;
 pub mod consumer;
 mod delivery;
+mod enrich;
 pub mod kv;
 mod status;
 
-pub use client::{JetStream, Published, RETRY_AFTER};
+pub use client::{
+    ENRICH_CONSUMER, ENRICHED_SUFFIX, JetStream, Published, RETRY_AFTER, enriched_message_id,
+};
 pub use config::{ConsumerSettings, JetStreamConfig, Storage, StreamSettings, TlsSettings};
 pub use consumer::{
     BatchHandler, BatchReport, ConsumerCounts, Delivery, ExhaustedEvents, SinkConsumer,
 };
 pub use delivery::{DeliveryCounters, JetStreamDelivery};
+pub use enrich::EnrichHandler;
 pub use kv::{Lease, SharedState};
 pub use status::{ConsumerStatus, StreamStatus};

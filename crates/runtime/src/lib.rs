@@ -412,16 +412,14 @@ fn cluster_parts(
     setup: Option<cluster::ClusterSetup>,
 ) -> (
     vowguard_pipeline::PipelineSpec,
-    Option<(
-        cluster::ClusterSetup,
-        Vec<vowguard_pipeline::SinkSpec>,
-        cluster::AlertSetup,
-    )>,
+    Option<(cluster::ClusterSetup, ClusterWorkers)>,
 ) {
     let Some(setup) = setup else {
         return (spec, None);
     };
     let sinks = std::mem::take(&mut spec.sinks);
+    // The enrichers run on the stream (the `_enrich` consumer), not in the local pipeline.
+    let enrichers = std::mem::take(&mut spec.enrichers);
     let router: Arc<dyn vowguard_core::AlertRouting> = match &spec.router {
         Some(router) => router.clone(),
         None => Arc::new(vowguard_router::Router::default()),
@@ -430,22 +428,40 @@ fn cluster_parts(
         router,
         notifiers: spec.notifiers.clone(),
     };
-    (spec, Some((setup, sinks, alerts)))
+    let workers = ClusterWorkers {
+        sinks,
+        enrichers,
+        options: spec.options,
+        alerts,
+    };
+    (spec, Some((setup, workers)))
+}
+
+/// What the cluster's workers are built from, taken out of the local pipeline's spec.
+struct ClusterWorkers {
+    sinks: Vec<vowguard_pipeline::SinkSpec>,
+    enrichers: Vec<vowguard_pipeline::EnricherSpec>,
+    /// The enrichment budget, concurrency and breakers (`[pipeline]`).
+    options: vowguard_pipeline::PipelineOptions,
+    alerts: cluster::AlertSetup,
 }
 
 async fn start_cluster(
-    parts: Option<(
-        cluster::ClusterSetup,
-        Vec<vowguard_pipeline::SinkSpec>,
-        cluster::AlertSetup,
-    )>,
+    parts: Option<(cluster::ClusterSetup, ClusterWorkers)>,
     pipeline: &Pipeline,
 ) -> Result<Option<Arc<cluster::Cluster>>, Error> {
-    let Some((setup, sinks, alerts)) = parts else {
+    let Some((setup, workers)) = parts else {
         return Ok(None);
     };
-    let cluster =
-        cluster::Cluster::start(setup, sinks, alerts, pipeline.dead_letters().clone()).await?;
+    let enrichers = vowguard_pipeline::Enrichers::new(workers.enrichers, &workers.options)?;
+    let cluster = cluster::Cluster::start(
+        setup,
+        workers.sinks,
+        enrichers,
+        workers.alerts,
+        pipeline.dead_letters().clone(),
+    )
+    .await?;
     Ok(Some(cluster))
 }
 
