@@ -8,12 +8,10 @@ use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, ErrorCode};
-use async_nats::{ConnectErrorKind, ConnectOptions};
 use bytes::Bytes;
-use secrecy::ExposeSecret;
 use vowguard_core::{Error, ErrorKind, SecretLookup};
 
-use crate::config::{Auth, JetStreamConfig, Storage, valid_name};
+use crate::config::{JetStreamConfig, Storage, valid_name};
 use crate::consumer::{ExhaustedEvents, SinkConsumer};
 
 /// The durable consumer that enriches raw events (sink ids cannot take this name).
@@ -27,6 +25,9 @@ pub const ENRICHED_SUFFIX: &str = ":enriched";
 pub fn enriched_message_id(event_id: &str) -> String {
     format!("{event_id}{ENRICHED_SUFFIX}")
 }
+
+/// The longest pause between two reconnect attempts of the queue's connection.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
 /// How long intake tells its clients to wait when JetStream cannot take events.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -71,70 +72,19 @@ impl JetStream {
         base_dir: &Path,
     ) -> Result<Self, Error> {
         config.validate(key)?;
-        let auth = config.resolve_auth(key, lookup, base_dir)?;
-        let mut options = match auth {
-            Auth::None => ConnectOptions::new(),
-            Auth::UserPassword(user, pass) => {
-                ConnectOptions::with_user_and_password(user, pass.expose_secret().to_owned())
-            }
-            Auth::Token(token) => ConnectOptions::with_token(token.expose_secret().to_owned()),
-            Auth::NKey(seed) => ConnectOptions::with_nkey(seed.expose_secret().to_owned()),
-            Auth::Creds(text) => {
-                ConnectOptions::with_credentials(text.expose_secret()).map_err(|e| {
-                    Error::config(format!("`{key}.credentials`: unreadable creds file: {e}"))
-                })?
-            }
-        };
-        if let Some(tls) = &config.tls {
-            options = options.require_tls(true);
-            if let Some(ca) = &tls.ca_file {
-                options = options.add_root_certificates(base_dir.join(ca));
-            }
-            if let (Some(cert), Some(pem_key)) = (&tls.cert_file, &tls.key_file) {
-                options =
-                    options.add_client_certificate(base_dir.join(cert), base_dir.join(pem_key));
-            }
-        }
+        let settings = config
+            .connection()
+            .resolve(key, lookup, base_dir)?
+            // Short: intake answers 503 while the connection is down.
+            .with_max_reconnect_delay(MAX_RECONNECT_DELAY);
         let timeout = config.request_timeout();
-        options = options
-            .name("vowguard")
-            .connection_timeout(timeout)
-            .request_timeout(Some(timeout))
-            // Reconnect forever, with a capped backoff: a NATS restart must not end the
-            // process; intake answers 503 meanwhile.
-            .max_reconnects(None)
-            .reconnect_delay_callback(|attempts| {
-                Duration::from_millis((100u64 << attempts.min(5) as u32).min(2000))
-            });
-        let servers: Vec<async_nats::ServerAddr> = config
-            .servers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.parse().map_err(|e| {
-                    Error::config(format!("`{key}.servers[{i}]`: not a server URL: {e}"))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let client = options.connect(servers).await.map_err(|e| {
-            let what = format!("cannot connect to NATS at {}", config.servers.join(", "));
-            match e.kind() {
-                ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
-                    Error::new(
-                        ErrorKind::Unauthorized,
-                        format!(
-                            "{what}: the server refused the credentials in `{}`",
-                            config.auth_key(key)
-                        ),
-                    )
-                }
-                ConnectErrorKind::Tls => {
-                    Error::config(format!("{what}: TLS failed ({e}); check `{key}.tls`"))
-                }
-                ConnectErrorKind::ServerParse => Error::config(format!("`{key}.servers`: {e}")),
-                _ => Error::unavailable(format!("{what}: {e}")).with_retry_after(RETRY_AFTER),
+        let client = settings.connect().await.map_err(|e| {
+            let e = e.with_component(key.to_owned());
+            if e.is_retryable() {
+                e.with_retry_after(RETRY_AFTER)
+            } else {
+                e
             }
-            .with_component(key.to_owned())
         })?;
         let context = jetstream::ContextBuilder::new()
             .timeout(timeout)

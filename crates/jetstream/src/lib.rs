@@ -2,8 +2,9 @@
 //! nothing acknowledged is lost, nothing is sent twice.
 //!
 //! * [`JetStream::connect`] connects with the configured credentials (user/password, token,
-//!   NKey, creds file; TLS) and creates the event stream or checks the existing one,
-//!   refusing a conflicting field by name.
+//!   NKey, creds file; TLS) through [`connection`], the one NATS connection code of vowguard
+//!   (the `nats` sink and source use it too), and creates the event stream or checks the
+//!   existing one, refusing a conflicting field by name.
 //! * [`JetStream::publish`] stores an event with `Nats-Msg-Id` = event id and waits for the
 //!   PubAck; intake acknowledges its client only after it. A retried publish inside the
 //!   duplicate window is a success.
@@ -24,6 +25,7 @@
 
 mod client;
 mod config;
+pub mod connection;
 pub mod consumer;
 mod delivery;
 mod enrich;
