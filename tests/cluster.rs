@@ -6,6 +6,9 @@
 //!   alert group is paged exactly once at the Slack mock, and SIEM duplicates are reported.
 //! * NATS stopped and restarted mid-stream: intake answers 503 with `Retry-After` and
 //!   `/health` says why while it is down; nothing acknowledged is lost.
+//! * Two replicas with a threat-intel enricher whose provider never answers: intake
+//!   acknowledges at once, the shared `_enrich` consumer enriches each event once, and the
+//!   SIEM receives each enriched event once.
 //! * A stream whose config conflicts with ours is refused, naming the field; wrong
 //!   credentials are refused, naming the key, without the secret.
 //!
@@ -741,4 +744,166 @@ async fn wrong_credentials_are_named_without_the_secret() {
     assert!(!ok);
     assert!(stderr.contains("queue.user/queue.password"), "{stderr}");
     assert!(!stderr.contains("Wr0ngCanary77"), "{stderr}");
+}
+
+/// A loopback endpoint that accepts every connection and never answers (a black-holed
+/// threat-intelligence provider). Returns its port; the connections are held until the
+/// test process ends.
+fn black_hole() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_enrich_on_the_stream_and_a_black_holed_enricher_holds_nothing_up() {
+    let nats = NatsServer::start(&[]);
+    // The HEC mock keeps each delivered event's body, by id (with how often it came).
+    let bodies: Arc<Mutex<HashMap<String, (usize, serde_json::Value)>>> = Arc::default();
+    let hec = MockServer::start().await;
+    let record = bodies.clone();
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(move |request: &Request| {
+            let mut record = record.lock().unwrap();
+            for value in serde_json::Deserializer::from_slice(&request.body)
+                .into_iter::<serde_json::Value>()
+                .flatten()
+            {
+                if let Some(id) = value["event"]["id"].as_str() {
+                    let entry = record
+                        .entry(id.to_owned())
+                        .or_insert((0, serde_json::Value::Null));
+                    entry.0 += 1;
+                    entry.1 = value["event"].clone();
+                }
+            }
+            ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#)
+        })
+        .mount(&hec)
+        .await;
+    let misp = black_hole();
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut replicas = Vec::new();
+    let mut ports = Vec::new();
+    for name in ["a", "b"] {
+        let port = free_port();
+        let config = write_config(
+            &dir.path().join(name),
+            port,
+            &nats.url(),
+            "ENRICH",
+            &hec.uri(),
+            false,
+        );
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            r#"
+[enrichers.intel]
+type = "misp"
+url = "http://127.0.0.1:{misp}"
+api_key = {{ env = "CLUSTER_MISP_KEY" }}
+limits = {{ timeout_ms = 300 }}
+"#
+        ));
+        std::fs::write(&config, text).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+            .env("CLUSTER_MISP_KEY", "cluster-misp-key-5a1d")
+            .env("VOWGUARD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(config.with_file_name("vowguard.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("vowguard starts");
+        replicas.push((child, config));
+        ports.push(port);
+    }
+    for port in &ports {
+        wait_healthy(&client, *port).await;
+    }
+    // Intake acknowledges on either replica while MISP never answers (each event has a
+    // source IP to look up).
+    let mut acknowledged = Vec::new();
+    for round in 0..6u64 {
+        let numbers: Vec<u64> = (round * 10..round * 10 + 10).collect();
+        let body: Vec<serde_json::Value> = numbers
+            .iter()
+            .map(|n| {
+                let mut e = event(*n);
+                e["source_ip"] = format!("198.51.100.{}", n + 1).into();
+                e
+            })
+            .collect();
+        let response = client
+            .post(format!(
+                "http://127.0.0.1:{}/v1/events",
+                ports[round as usize % 2]
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+        acknowledged.extend(numbers);
+    }
+    wait_for("60 events at the SIEM", Duration::from_secs(120), || {
+        bodies.lock().unwrap().len() == 60
+    })
+    .await;
+    // Every event once, and the copy at the SIEM is the enriched one: it records that
+    // the black-holed enricher did not contribute (a timeout, then its open circuit).
+    {
+        let bodies = bodies.lock().unwrap();
+        for n in &acknowledged {
+            let (times, event) = &bodies[&format!("c-{n}")];
+            assert_eq!(*times, 1, "c-{n} arrived {times} times");
+            let reasons = &event["enrichment"]["not_enriched"];
+            assert_eq!(reasons[0]["enricher"], "intel", "c-{n}: {event}");
+        }
+    }
+    // The shared `_enrich` consumer is drained, and every replica exports the enricher's
+    // circuit in /metrics.
+    let (_, config) = &replicas[0];
+    let mut status = None;
+    wait_for("_enrich drained", Duration::from_secs(60), || {
+        status = cluster_status(config);
+        status.as_ref().is_some_and(|s| {
+            s["stream"]["consumers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["name"] == "_enrich" && c["pending"] == 0 && c["ack_pending"] == 0)
+        })
+    })
+    .await;
+    let mut calls = 0.0;
+    for port in &ports {
+        let metrics = support::scrape_metrics(&client, *port).await;
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("vowguard_enricher_calls_total{enricher=\"intel\"}"))
+            .unwrap_or_else(|| panic!("no enricher calls in /metrics:\n{metrics}"));
+        calls += line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .expect("a count");
+    }
+    assert!(calls >= 1.0, "MISP was never asked");
+    for (child, config) in replicas {
+        stop(child);
+        let log = std::fs::read_to_string(config.with_file_name("vowguard.log")).unwrap();
+        assert!(!log.contains("cluster-misp-key-5a1d"), "{log}");
+    }
 }

@@ -635,3 +635,106 @@ async fn validate_checks_the_stream() {
         "validate created no consumer"
     );
 }
+
+/// A nats-only run with `[server]` serves `/health`, `/metrics` (the source's counts
+/// included) and the admin API, and no intake route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_run_with_a_server_table_serves_health_metrics_and_the_admin_api() {
+    let server = NatsServer::start(&[]);
+    let (_client, js) = platform_stream(&server).await;
+    let hec = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"text":"Success","code":0}"#))
+        .mount(&hec)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/services/collector/health"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(r#"{"text":"HEC is healthy","code":17}"#),
+        )
+        .mount(&hec)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let config = dir.path().join("vowguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+data_dir = "data"
+[server]
+listen = "127.0.0.1:{port}"
+admin_token = {{ env = "NATS_TEST_ADMIN_TOKEN" }}
+[sources.platform]
+type = "nats"
+servers = ["{}"]
+stream = "PLATFORM"
+consumer = "vowguard"
+[sinks.splunk]
+type = "splunk_hec"
+endpoint = "{}"
+token = {{ env = "NATS_TEST_HEC_TOKEN" }}
+batch = {{ max_events = 20, max_wait_ms = 10 }}
+"#,
+            server.url(),
+            hec.uri()
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("NATS_TEST_HEC_TOKEN", "nats-test-token"),
+        ("NATS_TEST_ADMIN_TOKEN", "nats-admin-token-8c1e"),
+    ];
+    let child = spawn_run(&config, &env, Stdio::piped());
+    let client = reqwest::Client::new();
+    support::wait_healthy(&client, port).await;
+    for n in 0..5 {
+        publish(&js, serde_json::to_vec(&fixtures::event(n)).unwrap()).await;
+    }
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    // The source's counts are in /metrics once it has taken the five events.
+    let mut metrics = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !metrics.contains("vowguard_nats_source_accepted_total{source=\"platform\"} 5") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the source's count never reached 5:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        metrics = support::scrape_metrics(&client, port).await;
+    }
+    assert!(
+        metrics.contains("vowguard_sink_delivered_total"),
+        "{metrics}"
+    );
+    let health = client.get(url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+    let health: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    // No intake over HTTP: the source is NATS.
+    let ingest = client
+        .post(url("/v1/events"))
+        .json(&serde_json::json!([]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ingest.status(), reqwest::StatusCode::NOT_FOUND);
+    // The admin API answers behind the token.
+    let refused = client.get(url("/api/cluster/status")).send().await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let status = client
+        .get(url("/api/cluster/status"))
+        .bearer_auth("nats-admin-token-8c1e")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), reqwest::StatusCode::NOT_FOUND);
+    let status: serde_json::Value = status.json().await.unwrap();
+    assert_eq!(status["backend"], "local");
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("nats-admin-token-8c1e"), "{stderr}");
+}

@@ -8,13 +8,26 @@ use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, ErrorCode};
-use async_nats::{ConnectErrorKind, ConnectOptions};
 use bytes::Bytes;
-use secrecy::ExposeSecret;
 use vowguard_core::{Error, ErrorKind, SecretLookup};
 
-use crate::config::{Auth, JetStreamConfig, Storage, valid_name};
+use crate::config::{JetStreamConfig, Storage, valid_name};
 use crate::consumer::{ExhaustedEvents, SinkConsumer};
+
+/// The durable consumer that enriches raw events (sink ids cannot take this name).
+pub const ENRICH_CONSUMER: &str = "_enrich";
+
+/// Appended to an event id to make the `Nats-Msg-Id` of its enriched copy (the raw event
+/// has the event id itself; both share the stream's duplicate window).
+pub const ENRICHED_SUFFIX: &str = ":enriched";
+
+/// The `Nats-Msg-Id` of the enriched copy of event `event_id`.
+pub fn enriched_message_id(event_id: &str) -> String {
+    format!("{event_id}{ENRICHED_SUFFIX}")
+}
+
+/// The longest pause between two reconnect attempts of the queue's connection.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
 /// How long intake tells its clients to wait when JetStream cannot take events.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -59,70 +72,19 @@ impl JetStream {
         base_dir: &Path,
     ) -> Result<Self, Error> {
         config.validate(key)?;
-        let auth = config.resolve_auth(key, lookup, base_dir)?;
-        let mut options = match auth {
-            Auth::None => ConnectOptions::new(),
-            Auth::UserPassword(user, pass) => {
-                ConnectOptions::with_user_and_password(user, pass.expose_secret().to_owned())
-            }
-            Auth::Token(token) => ConnectOptions::with_token(token.expose_secret().to_owned()),
-            Auth::NKey(seed) => ConnectOptions::with_nkey(seed.expose_secret().to_owned()),
-            Auth::Creds(text) => {
-                ConnectOptions::with_credentials(text.expose_secret()).map_err(|e| {
-                    Error::config(format!("`{key}.credentials`: unreadable creds file: {e}"))
-                })?
-            }
-        };
-        if let Some(tls) = &config.tls {
-            options = options.require_tls(true);
-            if let Some(ca) = &tls.ca_file {
-                options = options.add_root_certificates(base_dir.join(ca));
-            }
-            if let (Some(cert), Some(pem_key)) = (&tls.cert_file, &tls.key_file) {
-                options =
-                    options.add_client_certificate(base_dir.join(cert), base_dir.join(pem_key));
-            }
-        }
+        let settings = config
+            .connection()
+            .resolve(key, lookup, base_dir)?
+            // Short: intake answers 503 while the connection is down.
+            .with_max_reconnect_delay(MAX_RECONNECT_DELAY);
         let timeout = config.request_timeout();
-        options = options
-            .name("vowguard")
-            .connection_timeout(timeout)
-            .request_timeout(Some(timeout))
-            // Reconnect forever, with a capped backoff: a NATS restart must not end the
-            // process; intake answers 503 meanwhile.
-            .max_reconnects(None)
-            .reconnect_delay_callback(|attempts| {
-                Duration::from_millis((100u64 << attempts.min(5) as u32).min(2000))
-            });
-        let servers: Vec<async_nats::ServerAddr> = config
-            .servers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.parse().map_err(|e| {
-                    Error::config(format!("`{key}.servers[{i}]`: not a server URL: {e}"))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let client = options.connect(servers).await.map_err(|e| {
-            let what = format!("cannot connect to NATS at {}", config.servers.join(", "));
-            match e.kind() {
-                ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
-                    Error::new(
-                        ErrorKind::Unauthorized,
-                        format!(
-                            "{what}: the server refused the credentials in `{}`",
-                            config.auth_key(key)
-                        ),
-                    )
-                }
-                ConnectErrorKind::Tls => {
-                    Error::config(format!("{what}: TLS failed ({e}); check `{key}.tls`"))
-                }
-                ConnectErrorKind::ServerParse => Error::config(format!("`{key}.servers`: {e}")),
-                _ => Error::unavailable(format!("{what}: {e}")).with_retry_after(RETRY_AFTER),
+        let client = settings.connect().await.map_err(|e| {
+            let e = e.with_component(key.to_owned());
+            if e.is_retryable() {
+                e.with_retry_after(RETRY_AFTER)
+            } else {
+                e
             }
-            .with_component(key.to_owned())
         })?;
         let context = jetstream::ContextBuilder::new()
             .timeout(timeout)
@@ -156,7 +118,7 @@ impl JetStream {
         let s = &self.config.stream;
         stream::Config {
             name: s.name.clone(),
-            subjects: vec![s.subject.clone()],
+            subjects: s.subjects(),
             retention: RetentionPolicy::Limits,
             discard: DiscardPolicy::New,
             storage: match s.storage {
@@ -207,14 +169,44 @@ impl JetStream {
         }
     }
 
-    /// Creates the durable pull consumer `name` (a sink id, or `alerts`) or checks the
-    /// existing one: fields fixed at creation that differ are refused, named; AckWait,
-    /// MaxDeliver and MaxAckPending are updated to ours. `ack_wait` overrides the default
-    /// for this sink.
+    /// Creates the durable pull consumer `name` (a sink id, or `_alerts`) of the enriched
+    /// events or checks the existing one: fields fixed at creation that differ are
+    /// refused, named; AckWait, MaxDeliver and MaxAckPending are updated to ours.
+    /// `ack_wait` overrides the default for this sink.
     pub async fn consumer(
         &self,
         name: &str,
         ack_wait: Option<Duration>,
+    ) -> Result<SinkConsumer, Error> {
+        let c = &self.config.consumers;
+        let ack_wait = ack_wait.unwrap_or(Duration::from_secs(c.ack_wait_secs));
+        let filter = self.config.stream.subject.clone();
+        self.open_consumer(name, ack_wait, filter, c.max_deliver)
+            .await
+    }
+
+    /// The shared durable consumer [`ENRICH_CONSUMER`] of the raw events (only when
+    /// [`crate::StreamSettings::raw_intake`] is set). It has no MaxDeliver limit: the
+    /// enrichment itself never fails, and a limit would only drop good events while the
+    /// enriched copy cannot be published (NATS down, stream full).
+    pub async fn enrich_consumer(&self) -> Result<SinkConsumer, Error> {
+        let stream = &self.config.stream;
+        if !stream.raw_intake {
+            return Err(Error::internal(
+                "the enrichment consumer needs `raw_intake` (raw events on their own subject)",
+            ));
+        }
+        let ack_wait = Duration::from_secs(self.config.consumers.ack_wait_secs);
+        self.open_consumer(ENRICH_CONSUMER, ack_wait, stream.raw_subject(), -1)
+            .await
+    }
+
+    async fn open_consumer(
+        &self,
+        name: &str,
+        ack_wait: Duration,
+        filter_subject: String,
+        max_deliver: i64,
     ) -> Result<SinkConsumer, Error> {
         if !valid_name(name) {
             return Err(Error::config(format!(
@@ -222,16 +214,15 @@ impl JetStream {
             )));
         }
         let c = &self.config.consumers;
-        let ack_wait = ack_wait.unwrap_or(Duration::from_secs(c.ack_wait_secs));
         let wanted = pull::Config {
             durable_name: Some(name.to_owned()),
             description: Some(format!("vowguard {name}")),
             deliver_policy: DeliverPolicy::All,
             ack_policy: AckPolicy::Explicit,
             ack_wait,
-            max_deliver: c.max_deliver,
+            max_deliver,
             max_ack_pending: c.max_ack_pending,
-            filter_subject: self.config.stream.subject.clone(),
+            filter_subject,
             ..Default::default()
         };
         let stream_name = &self.config.stream.name;
@@ -280,7 +271,7 @@ impl JetStream {
             consumer,
             name.to_owned(),
             ack_wait,
-            c.max_deliver,
+            max_deliver,
             c.batch,
         ))
     }
@@ -307,11 +298,39 @@ impl JetStream {
     /// A duplicate (the same id inside the duplicate window, e.g. a retried publish whose
     /// first PubAck was lost) is a success. While the server cannot be reached or does not
     /// answer, the error is `Unavailable` with a `Retry-After` (intake answers 503).
+    /// With enrichers on the stream (`raw_intake`) the event goes to the raw subject, for
+    /// the [`ENRICH_CONSUMER`]; else straight to the subject the sinks read.
     pub async fn publish(&self, event_id: &str, payload: Bytes) -> Result<Published, Error> {
-        let subject = self.config.stream.subject.clone();
+        self.publish_to(self.config.stream.intake_subject(), event_id, payload)
+            .await
+    }
+
+    /// Publishes the enriched copy of event `event_id` to the subject the sinks and the
+    /// alert path read, with `Nats-Msg-Id` = [`enriched_message_id`] and waits for the
+    /// PubAck: a raw event enriched again after a redelivery (its replica died before the
+    /// ack) is stored once, a duplicate inside the duplicate window.
+    pub async fn publish_enriched(
+        &self,
+        event_id: &str,
+        payload: Bytes,
+    ) -> Result<Published, Error> {
+        self.publish_to(
+            self.config.stream.subject.clone(),
+            &enriched_message_id(event_id),
+            payload,
+        )
+        .await
+    }
+
+    async fn publish_to(
+        &self,
+        subject: String,
+        message_id: &str,
+        payload: Bytes,
+    ) -> Result<Published, Error> {
         let message = PublishMessage::build()
             .payload(payload)
-            .message_id(event_id);
+            .message_id(message_id);
         let ack = self
             .context
             .send_publish(subject, message)

@@ -12,12 +12,13 @@
 //! replicas = 3
 //! ```
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use vowguard_core::{Error, SecretLookup, SecretRef};
+use vowguard_core::{Error, SecretRef};
+
+use crate::connection::NatsConnection;
+pub use crate::connection::TlsSettings;
 
 /// Connection, credentials, stream and consumer settings of the JetStream queue.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -74,22 +75,6 @@ impl Default for JetStreamConfig {
     }
 }
 
-/// TLS settings; the system roots are trusted unless `ca_file` is given.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TlsSettings {
-    /// PEM file of the CA that signed the servers' certificates.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate for mutual TLS (with `key_file`).
-    #[serde(default)]
-    pub cert_file: Option<PathBuf>,
-    /// PEM private key of `cert_file`.
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-}
-
 /// How events are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -123,6 +108,37 @@ pub struct StreamSettings {
     pub duplicate_window_secs: u64,
     /// Where the server stores the events.
     pub storage: Storage,
+    /// Set by the runtime when enrichers are configured (not a config key): intake
+    /// publishes raw events to [`StreamSettings::raw_subject`], the shared `_enrich`
+    /// consumer enriches them onto `subject`, and the stream carries both subjects.
+    #[serde(skip)]
+    pub raw_intake: bool,
+}
+
+impl StreamSettings {
+    /// The subject of raw events awaiting enrichment: `<subject>.raw`.
+    pub fn raw_subject(&self) -> String {
+        format!("{}.raw", self.subject)
+    }
+
+    /// Where intake publishes: the raw subject when enrichers run on the stream, else
+    /// `subject`.
+    pub fn intake_subject(&self) -> String {
+        if self.raw_intake {
+            self.raw_subject()
+        } else {
+            self.subject.clone()
+        }
+    }
+
+    /// The subjects of the stream: `subject`, and the raw subject with enrichers.
+    pub fn subjects(&self) -> Vec<String> {
+        let mut subjects = vec![self.subject.clone()];
+        if self.raw_intake {
+            subjects.push(self.raw_subject());
+        }
+        subjects
+    }
 }
 
 impl Default for StreamSettings {
@@ -135,6 +151,7 @@ impl Default for StreamSettings {
             max_age_secs: 7 * 24 * 3600,
             duplicate_window_secs: 120,
             storage: Storage::File,
+            raw_intake: false,
         }
     }
 }
@@ -175,62 +192,11 @@ fn default_request_timeout_ms() -> u64 {
     5000
 }
 
-/// Credentials resolved from their references (never printed).
-pub(crate) enum Auth {
-    None,
-    UserPassword(String, SecretString),
-    Token(SecretString),
-    NKey(SecretString),
-    Creds(SecretString),
-}
-
 impl JetStreamConfig {
     /// Checks the settings; `key` is where they sit in the config file (`queue`) and is
     /// named in every error.
     pub fn validate(&self, key: &str) -> Result<(), Error> {
-        if self.servers.is_empty() {
-            return Err(Error::config(format!(
-                "`{key}.servers`: give at least one server URL"
-            )));
-        }
-        for (i, url) in self.servers.iter().enumerate() {
-            let scheme_ok = ["nats://", "tls://", "ws://", "wss://"]
-                .iter()
-                .any(|s| url.starts_with(s));
-            if !scheme_ok || url.contains('@') {
-                return Err(Error::config(format!(
-                    "`{key}.servers[{i}]`: expected nats://host:port or tls://host:port without credentials (put them in `{key}.user`/`password`, `token`, `nkey_seed` or `credentials`)"
-                )));
-            }
-        }
-        let methods = [
-            self.password.is_some() || self.user.is_some(),
-            self.token.is_some(),
-            self.nkey_seed.is_some(),
-            self.credentials.is_some(),
-        ];
-        if methods.iter().filter(|m| **m).count() > 1 {
-            return Err(Error::config(format!(
-                "`{key}`: choose one of user/password, token, nkey_seed or credentials"
-            )));
-        }
-        if self.user.is_some() != self.password.is_some() {
-            return Err(Error::config(format!(
-                "`{key}.password`: user and password go together"
-            )));
-        }
-        if let Some(tls) = &self.tls
-            && tls.cert_file.is_some() != tls.key_file.is_some()
-        {
-            return Err(Error::config(format!(
-                "`{key}.tls.key_file`: cert_file and key_file go together"
-            )));
-        }
-        if self.request_timeout_ms == 0 {
-            return Err(Error::config(format!(
-                "`{key}.request_timeout_ms`: must be > 0"
-            )));
-        }
+        self.connection().validate(key)?;
         let s = &self.stream;
         if !valid_name(&s.name) {
             return Err(Error::config(format!(
@@ -284,56 +250,18 @@ impl JetStreamConfig {
         Duration::from_millis(self.request_timeout_ms)
     }
 
-    pub(crate) fn resolve_auth(
-        &self,
-        key: &str,
-        lookup: &dyn SecretLookup,
-        base_dir: &Path,
-    ) -> Result<Auth, Error> {
-        if let (Some(user), Some(password)) = (&self.user, &self.password) {
-            let pass = password.resolve(&format!("{key}.password"), lookup, base_dir)?;
-            return Ok(Auth::UserPassword(user.clone(), pass));
-        }
-        if let Some(token) = &self.token {
-            return Ok(Auth::Token(token.resolve(
-                &format!("{key}.token"),
-                lookup,
-                base_dir,
-            )?));
-        }
-        if let Some(seed) = &self.nkey_seed {
-            let seed = seed.resolve(&format!("{key}.nkey_seed"), lookup, base_dir)?;
-            if !seed.expose_secret().starts_with("SU") {
-                return Err(Error::config(format!(
-                    "`{key}.nkey_seed`: not a user NKey seed (it starts with SU)"
-                )));
-            }
-            return Ok(Auth::NKey(seed));
-        }
-        if let Some(creds) = &self.credentials {
-            let text = creds.resolve(&format!("{key}.credentials"), lookup, base_dir)?;
-            if !text.expose_secret().contains("BEGIN NATS USER JWT") {
-                return Err(Error::config(format!(
-                    "`{key}.credentials`: not a NATS creds file (no USER JWT block)"
-                )));
-            }
-            return Ok(Auth::Creds(text));
-        }
-        Ok(Auth::None)
-    }
-
-    /// The config key of the credential in use, named when the server refuses it.
-    pub(crate) fn auth_key(&self, key: &str) -> String {
-        if self.password.is_some() {
-            format!("{key}.user/{key}.password")
-        } else if self.token.is_some() {
-            format!("{key}.token")
-        } else if self.nkey_seed.is_some() {
-            format!("{key}.nkey_seed")
-        } else if self.credentials.is_some() {
-            format!("{key}.credentials")
-        } else {
-            format!("{key} (no credentials configured)")
+    /// The connection part of these settings (servers, credential, TLS, deadline), for
+    /// [`NatsConnection::resolve`] and its `connect`.
+    pub fn connection(&self) -> NatsConnection {
+        NatsConnection {
+            servers: self.servers.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            nkey_seed: self.nkey_seed.clone(),
+            credentials: self.credentials.clone(),
+            tls: self.tls.clone(),
+            request_timeout_ms: self.request_timeout_ms,
         }
     }
 }
@@ -401,26 +329,26 @@ mod tests {
         std::fs::write(dir.path().join("bad.creds"), "hunter2").expect("write");
         let c = parse("credentials = { file = \"bad.creds\" }");
         let err = c
-            .resolve_auth("queue", &vowguard_core::SecretMap::new(), dir.path())
-            .err()
-            .expect("refused");
+            .connection()
+            .resolve("queue", &vowguard_core::SecretMap::new(), dir.path())
+            .expect_err("refused");
         assert!(err.message().contains("`queue.credentials`"));
         assert!(!err.message().contains("hunter2"));
 
         let c = parse("nkey_seed = { env = \"SEED\" }");
         let lookup = vowguard_core::SecretMap::new().with("SEED", "SAxyz");
         let err = c
-            .resolve_auth("queue", &lookup, dir.path())
-            .err()
-            .expect("refused");
+            .connection()
+            .resolve("queue", &lookup, dir.path())
+            .expect_err("refused");
         assert!(err.message().contains("`queue.nkey_seed`"));
         assert!(!err.message().contains("SAxyz"));
 
         let c = parse("user = \"u\"\npassword = { env = \"MISSING\" }");
         let err = c
-            .resolve_auth("queue", &vowguard_core::SecretMap::new(), dir.path())
-            .err()
-            .expect("refused");
+            .connection()
+            .resolve("queue", &vowguard_core::SecretMap::new(), dir.path())
+            .expect_err("refused");
         assert!(err.message().contains("queue.password"));
     }
 }

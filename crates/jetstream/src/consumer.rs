@@ -60,10 +60,14 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
+/// The event id from `Nats-Msg-Id` (an enriched copy's suffix removed).
 fn message_id(headers: Option<&async_nats::HeaderMap>) -> Option<String> {
-    headers?
-        .get(async_nats::header::NATS_MESSAGE_ID)
-        .map(|v| v.as_str().to_owned())
+    let id = headers?.get(async_nats::header::NATS_MESSAGE_ID)?.as_str();
+    Some(
+        id.strip_suffix(crate::client::ENRICHED_SUFFIX)
+            .unwrap_or(id)
+            .to_owned(),
+    )
 }
 
 impl Delivery {
@@ -83,7 +87,8 @@ impl Delivery {
         &self.payload
     }
 
-    /// The event id (`Nats-Msg-Id`), when the publisher set one.
+    /// The event id (`Nats-Msg-Id`, without the suffix of an enriched copy), when the
+    /// publisher set one.
     pub fn event_id(&self) -> Option<&str> {
         self.event_id.as_deref()
     }

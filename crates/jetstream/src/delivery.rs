@@ -109,10 +109,53 @@ impl JetStreamDelivery {
         }
         let exhausted = js.exhausted_events(name).await?;
         let consumer = js.consumer(name, None).await?;
+        Ok(self.spawn(consumer, exhausted, handler, retry, max_wait))
+    }
+
+    /// Opens (or checks) the shared consumer of the raw events ([`crate::ENRICH_CONSUMER`])
+    /// and starts this replica's enrichment worker: each raw event is enriched by
+    /// `enrichers` (the local pipeline's stage: breakers, budget, concurrency), its
+    /// enriched copy published (see [`JetStream::publish_enriched`]), and the raw message
+    /// acked only after that PubAck. Needs [`crate::StreamSettings::raw_intake`].
+    pub async fn add_enrichment(
+        &mut self,
+        js: &JetStream,
+        enrichers: vowguard_pipeline::Enrichers,
+        dead_letters: DeadLetterStore,
+    ) -> Result<Arc<DeliveryCounters>, Error> {
+        let name = crate::client::ENRICH_CONSUMER;
+        if self.counters.contains_key(name) {
+            return Err(Error::config(format!("duplicate consumer `{name}`")));
+        }
+        let exhausted = js.exhausted_events(name).await?;
+        let consumer = js.enrich_consumer().await?;
+        let handler = Arc::new(crate::enrich::EnrichHandler::new(
+            js.clone(),
+            enrichers,
+            dead_letters,
+        ));
+        Ok(self.spawn(
+            consumer,
+            exhausted,
+            handler,
+            RetryPolicy::default(),
+            Duration::from_millis(100),
+        ))
+    }
+
+    fn spawn(
+        &mut self,
+        consumer: SinkConsumer,
+        exhausted: crate::ExhaustedEvents,
+        handler: Arc<dyn BatchHandler>,
+        retry: RetryPolicy,
+        max_wait: Duration,
+    ) -> Arc<DeliveryCounters> {
+        let name = consumer.name().to_owned();
         let count = Arc::new(DeliveryCounters::default());
-        self.counters.insert(name.to_owned(), count.clone());
+        self.counters.insert(name.clone(), count.clone());
         let worker = Worker {
-            name: name.to_owned(),
+            name,
             handler,
             retry,
             wait: max_wait.clamp(Duration::from_millis(100), Duration::from_secs(5)),
@@ -126,7 +169,7 @@ impl JetStreamDelivery {
         )));
         self.tasks
             .push(tokio::spawn(run(consumer, worker, self.stop.subscribe())));
-        Ok(count)
+        count
     }
 
     /// The counts of sink `id` on this replica.

@@ -2,8 +2,9 @@
 //! nothing acknowledged is lost, nothing is sent twice.
 //!
 //! * [`JetStream::connect`] connects with the configured credentials (user/password, token,
-//!   NKey, creds file; TLS) and creates the event stream or checks the existing one,
-//!   refusing a conflicting field by name.
+//!   NKey, creds file; TLS) through [`connection`], the one NATS connection code of vowguard
+//!   (the `nats` sink and source use it too), and creates the event stream or checks the
+//!   existing one, refusing a conflicting field by name.
 //! * [`JetStream::publish`] stores an event with `Nats-Msg-Id` = event id and waits for the
 //!   PubAck; intake acknowledges its client only after it. A retried publish inside the
 //!   duplicate window is a success.
@@ -15,21 +16,30 @@
 //!
 //! * [`JetStreamDelivery`] runs the sinks of this replica from their consumers, and
 //!   [`JetStream`] implements the pipeline's `EventQueue` for intake.
+//! * With enrichers ([`StreamSettings::raw_intake`]), intake publishes raw events to
+//!   `<subject>.raw`; the shared consumer [`ENRICH_CONSUMER`] enriches them
+//!   ([`EnrichHandler`]), publishes each enriched copy to `<subject>` (what sinks and the
+//!   alert path read) and acks the raw message after that PubAck.
 //!
 //! Semantics relied on are in `shared/PROTOCOLS-RESPONSE.md` §8.
 
 mod client;
 mod config;
+pub mod connection;
 pub mod consumer;
 mod delivery;
+mod enrich;
 pub mod kv;
 mod status;
 
-pub use client::{JetStream, Published, RETRY_AFTER};
+pub use client::{
+    ENRICH_CONSUMER, ENRICHED_SUFFIX, JetStream, Published, RETRY_AFTER, enriched_message_id,
+};
 pub use config::{ConsumerSettings, JetStreamConfig, Storage, StreamSettings, TlsSettings};
 pub use consumer::{
     BatchHandler, BatchReport, ConsumerCounts, Delivery, ExhaustedEvents, SinkConsumer,
 };
 pub use delivery::{DeliveryCounters, JetStreamDelivery};
+pub use enrich::EnrichHandler;
 pub use kv::{Lease, SharedState};
 pub use status::{ConsumerStatus, StreamStatus};

@@ -24,8 +24,8 @@
 //! deadline while `failure_threshold` calls wait) is skipped for one cool-down, until its
 //! probe answers and sets its usual answer time.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -77,6 +77,23 @@ pub struct EnricherMetrics {
     pub circuit_opened: u64,
     /// Whether the circuit is open or half-open now (the enricher is being skipped).
     pub circuit_open: bool,
+}
+
+impl EnricherMetrics {
+    /// Publishes these counts of enricher `id` through the `metrics` facade
+    /// (`vowguard_enricher_*{enricher}`).
+    pub fn emit(&self, id: &str) {
+        let enricher = [("enricher", id.to_owned())];
+        metrics::counter!("vowguard_enricher_calls_total", &enricher).absolute(self.calls);
+        metrics::counter!("vowguard_enricher_timeouts_total", &enricher).absolute(self.timeouts);
+        metrics::counter!("vowguard_enricher_errors_total", &enricher).absolute(self.errors);
+        metrics::counter!("vowguard_enricher_skipped_total", &enricher).absolute(self.skipped);
+        metrics::counter!("vowguard_enricher_released_total", &enricher).absolute(self.released);
+        metrics::counter!("vowguard_enricher_circuit_opened_total", &enricher)
+            .absolute(self.circuit_opened);
+        metrics::gauge!("vowguard_enricher_circuit_open", &enricher)
+            .set(f64::from(u8::from(self.circuit_open)));
+    }
 }
 
 #[derive(Debug, Default)]
@@ -477,6 +494,67 @@ pub(crate) async fn enrich(
         }
     }
     event
+}
+
+/// The configured enrichers with their circuit breakers, the per-event budget and how many
+/// events are enriched at once: the enrichment stage of the local pipeline, and what the
+/// `_enrich` consumer of the jetstream backend runs, so both enrich the same way.
+#[derive(Debug, Clone)]
+pub struct Enrichers {
+    pub(crate) slots: Arc<[EnricherSlot]>,
+    budget: Duration,
+    concurrency: usize,
+}
+
+impl Enrichers {
+    /// Gives each enricher its breaker (`options.enricher_breaker`); the budget and
+    /// concurrency are `options.enrichment_budget` and `options.enrichment_concurrency`.
+    /// Two enrichers with one id are refused.
+    pub fn new(
+        specs: Vec<EnricherSpec>,
+        options: &crate::PipelineOptions,
+    ) -> Result<Self, vowguard_core::Error> {
+        let mut slots: Vec<EnricherSlot> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if slots.iter().any(|e| e.spec.id == spec.id) {
+                return Err(vowguard_core::Error::config(format!(
+                    "duplicate enricher id `{}`",
+                    spec.id
+                )));
+            }
+            slots.push(EnricherSlot::new(spec, options.enricher_breaker));
+        }
+        Ok(Self {
+            slots: slots.into(),
+            budget: options.enrichment_budget,
+            concurrency: options.enrichment_concurrency.max(1),
+        })
+    }
+
+    /// Whether no enricher is configured.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Events to enrich at once (at least 1).
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Runs every enricher on `event` concurrently, each within its timeout and the
+    /// budget, through its breaker; what did not answer is recorded in
+    /// `enrichment.not_enriched`. Never fails.
+    pub async fn enrich(&self, event: Event) -> Event {
+        enrich(event, &self.slots, self.budget).await
+    }
+
+    /// Each enricher's counters, by id.
+    pub fn metrics(&self) -> std::collections::BTreeMap<String, EnricherMetrics> {
+        self.slots
+            .iter()
+            .map(|e| (e.spec.id.clone(), e.metrics()))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub use dead_letter::{
     DEAD_LETTERS_FILE, DeadLetter, DeadLetterStore, REPLAYED_FILE, ReplayedLetter,
     read_dead_letters, read_replayed,
 };
-pub use enrich::{EnricherBreakerOptions, EnricherMetrics};
+pub use enrich::{EnricherBreakerOptions, EnricherMetrics, Enrichers};
 pub use intake::DEFAULT_MAX_INTAKE_BYTES;
 pub use metrics::{
     DeadLetterMetrics, IntakeMetrics, JournalMetrics, LATENCY_BUCKETS, LatencyHistogram,

@@ -570,16 +570,7 @@ impl MetricsSnapshot {
             gauge!("vowguard_sink_concurrency_limit", &sink).set(s.concurrency_limit as f64);
         }
         for (id, e) in &self.enrichers {
-            let enricher = [("enricher", id.clone())];
-            counter!("vowguard_enricher_calls_total", &enricher).absolute(e.calls);
-            counter!("vowguard_enricher_timeouts_total", &enricher).absolute(e.timeouts);
-            counter!("vowguard_enricher_errors_total", &enricher).absolute(e.errors);
-            counter!("vowguard_enricher_skipped_total", &enricher).absolute(e.skipped);
-            counter!("vowguard_enricher_released_total", &enricher).absolute(e.released);
-            counter!("vowguard_enricher_circuit_opened_total", &enricher)
-                .absolute(e.circuit_opened);
-            gauge!("vowguard_enricher_circuit_open", &enricher)
-                .set(f64::from(u8::from(e.circuit_open)));
+            e.emit(id);
         }
         for (id, n) in &self.notifiers {
             let notifier = [("notifier", id.clone())];

@@ -22,7 +22,7 @@ use crate::alerts::AlertWorker;
 use crate::audit::PipelineAudit;
 use crate::concurrency::RequestOptions;
 use crate::dead_letter::DeadLetterStore;
-use crate::enrich::{EnricherBreakerOptions, EnricherSlot};
+use crate::enrich::{EnricherBreakerOptions, EnricherSlot, Enrichers};
 use crate::intake::{EnrichmentStage, Intake, awaiting_enrichment};
 use crate::metrics::{
     IntakeMetrics, JournalMetrics, MetricsSnapshot, NotifierCounters, SinkCounters,
@@ -444,20 +444,7 @@ impl Pipeline {
             readers.push(tokio::spawn(worker.run()));
         }
 
-        let mut enrichers = Vec::with_capacity(spec.enrichers.len());
-        for enricher in spec.enrichers {
-            if enrichers
-                .iter()
-                .any(|e: &EnricherSlot| e.spec.id == enricher.id)
-            {
-                return Err(Error::config(format!(
-                    "duplicate enricher id `{}`",
-                    enricher.id
-                )));
-            }
-            enrichers.push(EnricherSlot::new(enricher, options.enricher_breaker));
-        }
-        let enrichers: Arc<[EnricherSlot]> = enrichers.into();
+        let enrichers = Enrichers::new(spec.enrichers, &options)?.slots;
         let shared = Arc::new(Shared {
             events_in: AtomicU64::new(0),
             journaled: AtomicU64::new(0),

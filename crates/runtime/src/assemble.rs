@@ -92,7 +92,7 @@ impl Assembly {
 }
 
 /// The `[server]` table with its secret resolved.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ServerSettings {
     /// Where to listen.
     pub listen: std::net::SocketAddr,
@@ -235,13 +235,21 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             ids.join(", ")
         )));
     }
+    // A nats source serves /health, /metrics and the admin API on `[server]` (no intake
+    // routes); stdin runs have no server.
+    let serves_http = |source: &SourceConfig| match source {
+        SourceConfig::Http {} => true,
+        #[cfg(feature = "nats")]
+        SourceConfig::Nats(_) => true,
+        SourceConfig::Stdin { .. } => false,
+    };
     if config.server.is_some()
-        && http_sources.is_empty()
-        && let Some(id) = config.sources.keys().next()
+        && let Some((id, _)) = config.sources.iter().find(|(_, s)| !serves_http(s))
     {
         errors.push(Error::config(format!(
-            "`server`: only an http source uses the `[server]` table, and `sources.{id}` is \
-             not one: remove `[server]`, or set `sources.{id}.type = \"http\"`"
+            "`server`: only an http source uses the `[server]` table (and a nats source, for \
+             /health, /metrics and the admin API), and `sources.{id}` is neither: remove \
+             `[server]`, or set `sources.{id}.type = \"http\"`"
         )));
     }
     let audit_key = match config

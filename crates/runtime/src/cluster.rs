@@ -34,8 +34,12 @@ use vowguard_core::{
     Alert, AlertRouting, Error, ErrorKind, Event, RetryPolicy, SecretLookup, SecretMap, SecretRef,
 };
 use vowguard_jetstream::consumer::{BatchHandler, Delivery};
-use vowguard_jetstream::{JetStream, JetStreamConfig, JetStreamDelivery, SharedState};
-use vowguard_pipeline::{DeadLetter, DeadLetterStore, EventQueue, NotifierSpec, SinkSpec};
+use vowguard_jetstream::{
+    ENRICH_CONSUMER, JetStream, JetStreamConfig, JetStreamDelivery, SharedState,
+};
+use vowguard_pipeline::{
+    DeadLetter, DeadLetterStore, Enrichers, EventQueue, NotifierSpec, SinkSpec,
+};
 
 use crate::assemble::Environment;
 use crate::config::{Config, QueueConfig};
@@ -79,27 +83,20 @@ pub(crate) fn setup(
     let QueueConfig::Jetstream(queue) = &config.queue else {
         return None;
     };
-    if !spec.enrichers.is_empty() {
-        let ids: Vec<String> = spec.enrichers.iter().map(|e| e.id.clone()).collect();
-        errors.push(Error::config(format!(
-            "`queue.type = \"jetstream\"`: enrichers ({}) do not run on the jetstream backend yet; remove them (or `[scanners]`, which add vuln_correlation) or use `[queue] type = \"local\"`",
-            ids.join(", ")
-        )));
-    }
     for sink in &spec.sinks {
         let valid = !sink.id.is_empty()
             && sink
                 .id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid || sink.id == ALERTS_CONSUMER {
+        if !valid || sink.id == ALERTS_CONSUMER || sink.id == ENRICH_CONSUMER {
             errors.push(Error::config(format!(
-                "`sinks.{}`: on the jetstream backend a sink id names its durable consumer: letters, digits, `-` and `_` only, and not `{ALERTS_CONSUMER}`",
+                "`sinks.{}`: on the jetstream backend a sink id names its durable consumer: letters, digits, `-` and `_` only, and not `{ALERTS_CONSUMER}` or `{ENRICH_CONSUMER}`",
                 sink.id
             )));
         }
     }
-    match ClusterSetup::resolve(queue, env) {
+    match ClusterSetup::resolve(queue, env, !spec.enrichers.is_empty()) {
         Ok(setup) => Some(setup),
         Err(mut found) => {
             errors.append(&mut found);
@@ -115,15 +112,25 @@ impl ClusterSetup {
         let QueueConfig::Jetstream(queue) = &config.queue else {
             return Ok(None);
         };
-        Self::resolve(queue, env).map(Some).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            Error::config(lines.join("\n"))
-        })
+        // Enrichers (or scanners, which add `vuln_correlation`) put raw events on their
+        // own subject: the stream is checked with the subjects the replicas use.
+        let enriching = !config.enrichers.is_empty() || !config.scanners.is_empty();
+        Self::resolve(queue, env, enriching)
+            .map(Some)
+            .map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                Error::config(lines.join("\n"))
+            })
     }
 
     /// Resolves the credentials once, so a missing variable or file is reported at load
     /// with the other errors (by key), and keeps the `{ env }` values for the connection.
-    fn resolve(queue: &JetStreamConfig, env: &Environment<'_>) -> Result<Self, Vec<Error>> {
+    /// `enriching`: enrichers run on the stream (intake publishes raw events).
+    fn resolve(
+        queue: &JetStreamConfig,
+        env: &Environment<'_>,
+        enriching: bool,
+    ) -> Result<Self, Vec<Error>> {
         let mut secrets = SecretMap::new();
         let mut errors = Vec::new();
         for (key, secret) in [
@@ -146,8 +153,10 @@ impl ClusterSetup {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let mut config = queue.clone();
+        config.stream.raw_intake = enriching;
         Ok(Self {
-            config: queue.clone(),
+            config,
             secrets,
             config_dir: env.config_dir.to_path_buf(),
         })
@@ -192,6 +201,9 @@ pub struct Cluster {
     webhooks: RwLock<Option<WebhookState>>,
     stop: watch::Sender<bool>,
     connector: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The enrichers of the `_enrich` worker (shared breakers and counters); empty when
+    /// events are not enriched.
+    enrichers: Enrichers,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -234,12 +246,22 @@ impl Cluster {
     /// retry cannot fix (credentials, a conflicting stream or consumer, TLS) is returned;
     /// while NATS cannot be reached, it keeps trying in the background with the shared
     /// retry policy's backoff, intake answers 503 and `/health` says why.
+    ///
+    /// With `enrichers` (not empty), this replica also runs the shared `_enrich` consumer:
+    /// intake publishes raw events, which are enriched here (or on another replica) and
+    /// published again for the sinks and the alert path.
     pub async fn start(
         setup: ClusterSetup,
         sinks: Vec<SinkSpec>,
+        enrichers: Enrichers,
         alerts: AlertSetup,
         dead_letters: DeadLetterStore,
     ) -> Result<Arc<Self>, Error> {
+        if setup.config.stream.raw_intake == enrichers.is_empty() {
+            return Err(Error::internal(
+                "the cluster setup and the enrichers disagree on whether events are enriched on the stream",
+            ));
+        }
         let (stop, _) = watch::channel(false);
         let this = Arc::new(Self {
             setup,
@@ -250,9 +272,11 @@ impl Cluster {
             webhooks: RwLock::new(None),
             stop,
             connector: std::sync::Mutex::new(None),
+            enrichers: enrichers.clone(),
         });
         let workers = Workers {
             sinks,
+            enrichers,
             alerts,
             dead_letters,
         };
@@ -387,6 +411,9 @@ impl Cluster {
 
     /// Publishes this replica's delivery counts through the `metrics` facade.
     pub fn emit(&self) {
+        for (id, m) in self.enrichers.metrics() {
+            m.emit(&id);
+        }
         let Ok(delivery) = self.delivery.try_lock() else {
             return;
         };
@@ -493,6 +520,7 @@ impl EventQueue for Cluster {
 /// What the workers of a replica are built from.
 struct Workers {
     sinks: Vec<SinkSpec>,
+    enrichers: Enrichers,
     alerts: AlertSetup,
     dead_letters: DeadLetterStore,
 }
@@ -525,6 +553,14 @@ impl Workers {
         };
         let mut delivery =
             JetStreamDelivery::start(js, self.sinks.clone(), self.dead_letters.clone()).await?;
+        if !self.enrichers.is_empty()
+            && let Err(e) = delivery
+                .add_enrichment(js, self.enrichers.clone(), self.dead_letters.clone())
+                .await
+        {
+            delivery.shutdown().await;
+            return Err(e);
+        }
         if !self.alerts.notifiers.is_empty() {
             let handler = AlertHandler {
                 router: self.alerts.router.clone(),

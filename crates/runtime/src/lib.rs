@@ -370,23 +370,7 @@ async fn run_server(
         stopped: true,
     };
     drop(state);
-    // Connection tasks can outlive the graceful shutdown by a moment; give them a few seconds.
-    let mut pipeline = pipeline;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    let pipeline = loop {
-        match Arc::try_unwrap(pipeline) {
-            Ok(pipeline) => break pipeline,
-            Err(shared) if tokio::time::Instant::now() < deadline => {
-                pipeline = shared;
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            Err(_) => {
-                return Err(Error::internal(
-                    "HTTP connections still hold the pipeline 5 s after the server stopped",
-                ));
-            }
-        }
-    };
+    let pipeline = reclaim_pipeline(pipeline).await?;
     tracing::info!(
         timeout_ms = assembly.shutdown_timeout.as_millis() as u64,
         "server stopped; draining in-flight deliveries (undelivered events stay in the journal)"
@@ -405,6 +389,53 @@ async fn run_server(
     Ok(RunReport { source, metrics })
 }
 
+/// Takes the pipeline back once the HTTP server stopped. Connection tasks can outlive the
+/// graceful shutdown by a moment; they get a few seconds.
+async fn reclaim_pipeline(mut pipeline: Arc<Pipeline>) -> Result<Pipeline, Error> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Arc::try_unwrap(pipeline) {
+            Ok(pipeline) => return Ok(pipeline),
+            Err(shared) if tokio::time::Instant::now() < deadline => {
+                pipeline = shared;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(_) => {
+                return Err(Error::internal(
+                    "HTTP connections still hold the pipeline 5 s after the server stopped",
+                ));
+            }
+        }
+    }
+}
+
+/// The HTTP server of a `nats` run with `[server]`: `/health`, `/metrics`, the admin API
+/// (SIEM and routing tests, playbooks and incidents, `GET /api/cluster/status`) on
+/// `state`; no intake routes.
+#[cfg(feature = "nats")]
+fn serve_monitoring(
+    listener: tokio::net::TcpListener,
+    settings: &assemble::ServerSettings,
+    state: &Arc<server::ServerState>,
+    response: Option<vowguard_response::ResponseEngine>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), Error>> {
+    let app = server::monitoring_router(state.clone(), settings.max_body_bytes)
+        .merge(response_api::router(response, state.admin_token.clone()))
+        .merge(cluster::router(
+            state.cluster.clone(),
+            state.admin_token.clone(),
+        ));
+    let listen = settings.listen;
+    tracing::info!(%listen, "serving /health, /metrics and the admin API");
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+            .map_err(|e| Error::io(format!("the HTTP server on {listen} failed"), e))
+    })
+}
+
 /// On the jetstream backend the sinks run from the stream, not from the local pipeline:
 /// they are taken out of `spec` and handed to the cluster with the notifiers and router.
 fn cluster_parts(
@@ -412,16 +443,14 @@ fn cluster_parts(
     setup: Option<cluster::ClusterSetup>,
 ) -> (
     vowguard_pipeline::PipelineSpec,
-    Option<(
-        cluster::ClusterSetup,
-        Vec<vowguard_pipeline::SinkSpec>,
-        cluster::AlertSetup,
-    )>,
+    Option<(cluster::ClusterSetup, ClusterWorkers)>,
 ) {
     let Some(setup) = setup else {
         return (spec, None);
     };
     let sinks = std::mem::take(&mut spec.sinks);
+    // The enrichers run on the stream (the `_enrich` consumer), not in the local pipeline.
+    let enrichers = std::mem::take(&mut spec.enrichers);
     let router: Arc<dyn vowguard_core::AlertRouting> = match &spec.router {
         Some(router) => router.clone(),
         None => Arc::new(vowguard_router::Router::default()),
@@ -430,22 +459,40 @@ fn cluster_parts(
         router,
         notifiers: spec.notifiers.clone(),
     };
-    (spec, Some((setup, sinks, alerts)))
+    let workers = ClusterWorkers {
+        sinks,
+        enrichers,
+        options: spec.options,
+        alerts,
+    };
+    (spec, Some((setup, workers)))
+}
+
+/// What the cluster's workers are built from, taken out of the local pipeline's spec.
+struct ClusterWorkers {
+    sinks: Vec<vowguard_pipeline::SinkSpec>,
+    enrichers: Vec<vowguard_pipeline::EnricherSpec>,
+    /// The enrichment budget, concurrency and breakers (`[pipeline]`).
+    options: vowguard_pipeline::PipelineOptions,
+    alerts: cluster::AlertSetup,
 }
 
 async fn start_cluster(
-    parts: Option<(
-        cluster::ClusterSetup,
-        Vec<vowguard_pipeline::SinkSpec>,
-        cluster::AlertSetup,
-    )>,
+    parts: Option<(cluster::ClusterSetup, ClusterWorkers)>,
     pipeline: &Pipeline,
 ) -> Result<Option<Arc<cluster::Cluster>>, Error> {
-    let Some((setup, sinks, alerts)) = parts else {
+    let Some((setup, workers)) = parts else {
         return Ok(None);
     };
-    let cluster =
-        cluster::Cluster::start(setup, sinks, alerts, pipeline.dead_letters().clone()).await?;
+    let enrichers = vowguard_pipeline::Enrichers::new(workers.enrichers, &workers.options)?;
+    let cluster = cluster::Cluster::start(
+        setup,
+        workers.sinks,
+        enrichers,
+        workers.alerts,
+        pipeline.dead_letters().clone(),
+    )
+    .await?;
     Ok(Some(cluster))
 }
 
@@ -579,6 +626,21 @@ async fn run_nats(
         ))
     })?;
     let shutdown_timeout = assembly.shutdown_timeout;
+    // `[server]`: /health, /metrics and the admin API. Bound first, so a port in use stops
+    // the start before anything runs.
+    let listener = match &assembly.server {
+        Some(settings) => Some(
+            tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .map_err(|e| {
+                    Error::io(
+                        format!("`server.listen`: cannot listen on {}", settings.listen),
+                        e,
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     assembly.response_audit.bind_log(&audit_log);
     if let Some(engine) = &assembly.response {
@@ -592,9 +654,52 @@ async fn run_nats(
         .map(|l| audit::pipeline_audit(l, &format!("nats:{source_id}")));
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     telemetry::exporter();
-    let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
+    // What the admin API lists, before the sinks move to the cluster's workers.
+    let sinks: Vec<(String, Arc<dyn vowguard_core::Sink>)> = assembly
+        .spec
+        .sinks
+        .iter()
+        .map(|s| (s.id.clone(), s.sink.clone()))
+        .collect();
+    let notifiers: Vec<(String, Arc<dyn vowguard_core::Notifier>)> = assembly
+        .spec
+        .notifiers
+        .iter()
+        .map(|n| (n.id.clone(), n.notifier.clone()))
+        .collect();
+    let spec = std::mem::take(&mut assembly.spec);
+    let (spec, cluster_parts) = cluster_parts(spec, assembly.cluster.take());
     let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
     let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
+    let stop = futures::FutureExt::shared(stop);
+    let monitoring = match (listener, &assembly.server) {
+        (Some(listener), Some(settings)) => {
+            let state = Arc::new(server::ServerState {
+                pipeline: pipeline.clone(),
+                accepted: Default::default(),
+                rejected: Default::default(),
+                admin_token: settings.admin_token.clone(),
+                sinks,
+                notifiers,
+                router: assembly.router.clone(),
+                // The report store follows the audit log in runs with an http source.
+                reports: Err(
+                    "reports are served by a run with an http source (this run reads a nats source)"
+                        .into(),
+                ),
+                webhooks: None,
+                cluster: cluster.clone(),
+            });
+            Some(serve_monitoring(
+                listener,
+                settings,
+                &state,
+                assembly.response.clone(),
+                stop.clone(),
+            ))
+        }
+        _ => None,
+    };
     tracing::info!(
         source = %source_id,
         data_dir = %assembly.data_dir.display(),
@@ -608,13 +713,18 @@ async fn run_nats(
         None => pipeline.clone(),
     };
     let read = source.run(queue, stop).await;
+    // The server stops on the same signal; its state holds the pipeline until then.
+    let served = match monitoring {
+        Some(task) => task
+            .await
+            .unwrap_or_else(|e| Err(Error::internal(format!("the HTTP server task: {e}")))),
+        None => Ok(()),
+    };
     if let Some(cluster) = &cluster {
         Box::pin(cluster.shutdown(shutdown_timeout)).await;
     }
     // The source's handlers are done (or dropped): the pipeline is ours again.
-    let pipeline = Arc::try_unwrap(pipeline).map_err(|_| {
-        Error::internal("the nats source still holds the pipeline after it stopped")
-    })?;
+    let pipeline = reclaim_pipeline(pipeline).await?;
     tracing::info!(
         timeout_ms = shutdown_timeout.as_millis() as u64,
         "source stopped; draining in-flight deliveries (undelivered events stay in the journal)"
@@ -629,6 +739,7 @@ async fn run_nats(
     }
     audit::close(audit_log).await;
     let stats = read?;
+    served?;
     Ok(RunReport {
         source: SourceStats {
             lines: stats.received,

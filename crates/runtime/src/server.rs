@@ -52,10 +52,9 @@ pub struct ServerState {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
-/// The HTTP routes.
-pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
+/// `/health`, `/metrics` and the admin routes: what every server serves.
+fn monitoring_routes() -> Router<Arc<ServerState>> {
     Router::new()
-        .route("/v1/events", post(ingest))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route(
@@ -64,7 +63,28 @@ pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
         )
         .route("/api/security/test-alert-routing", post(test_alert_routing))
         .route("/api/reports/{kind}", get(report))
-        .route("/v1/webhooks/{source_id}", post(crate::webhooks::receive))
+}
+
+/// The routes of a run whose source is not HTTP (a `nats` source with `[server]`):
+/// `/health`, `/metrics` and the admin routes, no intake.
+pub fn monitoring_router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
+    with_body_limit(monitoring_routes(), max_body_bytes).with_state(state)
+}
+
+/// The HTTP routes.
+pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
+    let routes = monitoring_routes()
+        .route("/v1/events", post(ingest))
+        .route("/v1/webhooks/{source_id}", post(crate::webhooks::receive));
+    with_body_limit(routes, max_body_bytes).with_state(state)
+}
+
+/// `server.max_body_bytes` on every route, its 413 naming the key.
+fn with_body_limit(
+    routes: Router<Arc<ServerState>>,
+    max_body_bytes: usize,
+) -> Router<Arc<ServerState>> {
+    routes
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::map_response(
             move |response: Response| async move {
@@ -85,7 +105,6 @@ pub fn router(state: Arc<ServerState>, max_body_bytes: usize) -> Router {
                 }
             },
         ))
-        .with_state(state)
 }
 
 pub(crate) fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
