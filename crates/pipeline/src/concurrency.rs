@@ -15,7 +15,9 @@ use tokio::time::Instant;
 /// Four batches in flight multiply what one sink can push through a slow acknowledgement
 /// path (Splunk indexer acknowledgement: `max_events / ack latency` per request) by four,
 /// while keeping what a crash may send twice small (at most the three batches finished
-/// above an unfinished one) and the memory per sink bounded (four batches).
+/// above an unfinished one) and the memory per sink bounded (four batches). A sink may ask
+/// for another default ([`Sink::default_concurrency`](vowguard_core::Sink::default_concurrency):
+/// Splunk HEC with indexer acknowledgement asks for 16); `request.concurrency` overrides both.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// Ceiling of the adaptive limit when nothing is configured.
