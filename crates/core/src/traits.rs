@@ -103,6 +103,14 @@ pub trait Sink: Send + Sync + Debug {
         BatchLimits::default()
     }
 
+    /// Requests this destination should have in flight when `request.concurrency` is not
+    /// configured; `None` (the default) leaves the pipeline's default. A sink whose requests
+    /// wait long after the destination answered (Splunk indexer acknowledgement) needs more
+    /// batches in flight to keep up.
+    fn default_concurrency(&self) -> Option<usize> {
+        None
+    }
+
     /// Encodes one event. An error rejects that event alone.
     fn encode(&self, event: &Event) -> Result<Vec<u8>, Error>;
 

@@ -15,7 +15,9 @@ use tokio::time::Instant;
 /// Four batches in flight multiply what one sink can push through a slow acknowledgement
 /// path (Splunk indexer acknowledgement: `max_events / ack latency` per request) by four,
 /// while keeping what a crash may send twice small (at most the three batches finished
-/// above an unfinished one) and the memory per sink bounded (four batches).
+/// above an unfinished one) and the memory per sink bounded (four batches). A sink may ask
+/// for another default ([`Sink::default_concurrency`](vowguard_core::Sink::default_concurrency):
+/// Splunk HEC with indexer acknowledgement asks for 16); `request.concurrency` overrides both.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// Ceiling of the adaptive limit when nothing is configured.
@@ -84,7 +86,8 @@ impl<'de> Deserialize<'de> for Concurrency {
 #[serde(deny_unknown_fields, default)]
 pub struct RequestOptions {
     /// Batches in flight at once (`request.concurrency`): a number (default
-    /// [`DEFAULT_CONCURRENCY`]; 1 sends one batch at a time) or `"adaptive"`.
+    /// [`DEFAULT_CONCURRENCY`], or the sink's own, see [`RequestOptions::for_sink`]; 1 sends
+    /// one batch at a time) or `"adaptive"`.
     pub concurrency: Concurrency,
     /// Ceiling of the adaptive limit (`request.max_concurrency`, default
     /// [`DEFAULT_MAX_CONCURRENCY`]); ignored with a fixed concurrency.
@@ -101,6 +104,17 @@ impl Default for RequestOptions {
 }
 
 impl RequestOptions {
+    /// The defaults for `sink`: its own [`Sink::default_concurrency`](vowguard_core::Sink::default_concurrency)
+    /// as a fixed number when it has one, else [`DEFAULT_CONCURRENCY`].
+    pub fn for_sink(sink: &dyn vowguard_core::Sink) -> Self {
+        Self {
+            concurrency: sink
+                .default_concurrency()
+                .map_or_else(Concurrency::default, |n| Concurrency::Fixed(n.max(1))),
+            ..Self::default()
+        }
+    }
+
     /// Checks the values; errors name the key (`sinks.<id>.request.…`).
     pub fn validate(&self, sink_id: &str) -> Result<(), vowguard_core::Error> {
         if self.concurrency == Concurrency::Fixed(0) {

@@ -80,16 +80,18 @@ pub struct SinkSpec {
 }
 
 impl SinkSpec {
-    /// A spec with the sink's preferred batch limits and the default retry and breaker.
+    /// A spec with the sink's preferred batch limits and requests in flight, and the default
+    /// retry and breaker.
     pub fn new(id: impl Into<String>, sink: Arc<dyn Sink>) -> Self {
         let batch = sink.batch_limits();
+        let request = RequestOptions::for_sink(sink.as_ref());
         Self {
             id: id.into(),
             sink,
             batch,
             retry: RetryPolicy::default(),
             breaker: BreakerOptions::default(),
-            request: RequestOptions::default(),
+            request,
         }
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use vowguard_core::registry::{self, Builder};
 use vowguard_core::{BuildContext, Error, Role, SecretLookup};
-use vowguard_pipeline::{EnricherSpec, NotifierSpec, PipelineOptions, PipelineSpec, SinkSpec};
+use vowguard_pipeline::{
+    EnricherSpec, NotifierSpec, PipelineOptions, PipelineSpec, RequestOptions, SinkSpec,
+};
 use vowguard_router::{Router, RouterConfig, default_config};
 
 use crate::config::{Config, SourceConfig, take_common_keys};
@@ -440,13 +442,21 @@ fn build_component(
     } else {
         None
     };
-    let common = take_common_keys(ctx.role, ctx.id, &mut table)?;
+    // Without `request.concurrency` a sink gets its own default (see `Sink::default_concurrency`).
+    let concurrency_configured = table
+        .get("request")
+        .and_then(toml::Value::as_table)
+        .is_some_and(|request| request.contains_key("concurrency"));
+    let mut common = take_common_keys(ctx.role, ctx.id, &mut table)?;
     let factory = registry::find(ctx.role, &common.kind)
         .map_err(|e| Error::config(format!("`{}`: {}", ctx.key("type"), e.message())))?;
     match factory.builder {
         Builder::Sink(build) => {
             let sink = build(ctx, table)?;
             let batch = common.batch.apply(sink.batch_limits());
+            if !concurrency_configured {
+                common.request.concurrency = RequestOptions::for_sink(sink.as_ref()).concurrency;
+            }
             spec.sinks.push(SinkSpec {
                 id: ctx.id.to_owned(),
                 sink,

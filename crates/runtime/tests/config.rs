@@ -409,3 +409,49 @@ fn request_concurrency_and_the_enricher_breaker_are_configured_by_key() {
     let e = err(&format!("{GOOD}request = {{ concurrenc = 2 }}\n"));
     assert!(e.contains("`sinks.siem.request`"), "{e}");
 }
+
+#[cfg(feature = "splunk")]
+#[test]
+fn splunk_with_acknowledgement_keeps_more_batches_in_flight_unless_configured() {
+    use vowguard_pipeline::{Concurrency, DEFAULT_CONCURRENCY};
+    let splunk = |extra: &str| {
+        format!(
+            "data_dir = \"vg-test\"\n[sources.in]\ntype = \"stdin\"\n[sinks.siem]\ntype = \"splunk_hec\"\n\
+             endpoint = \"http://127.0.0.1:1\"\ntoken = {{ env = \"TOK\" }}\n{extra}"
+        )
+    };
+    let concurrency = |text: &str| {
+        assemble_text(text, &SecretMap::new().with("TOK", "t0k3n"))
+            .unwrap()
+            .spec
+            .sinks[0]
+            .request
+            .concurrency
+    };
+    assert_eq!(
+        concurrency(&splunk("")),
+        Concurrency::Fixed(DEFAULT_CONCURRENCY)
+    );
+    assert_eq!(
+        concurrency(&splunk("acknowledgements = { enabled = true }\n")),
+        Concurrency::Fixed(vowguard_splunk::ACK_CONCURRENCY)
+    );
+    assert_eq!(
+        concurrency(&splunk(
+            "acknowledgements = { enabled = true }\nrequest = { max_concurrency = 9 }\n"
+        )),
+        Concurrency::Fixed(vowguard_splunk::ACK_CONCURRENCY)
+    );
+    assert_eq!(
+        concurrency(&splunk(
+            "acknowledgements = { enabled = true }\nrequest = { concurrency = 2 }\n"
+        )),
+        Concurrency::Fixed(2)
+    );
+    assert_eq!(
+        concurrency(&splunk(
+            "acknowledgements = { enabled = true }\nrequest = { concurrency = \"adaptive\" }\n"
+        )),
+        Concurrency::Adaptive
+    );
+}

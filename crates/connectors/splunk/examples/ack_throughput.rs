@@ -4,8 +4,10 @@
 //! `--latency-ms` (default 50): `/services/collector/event` with the next `ackId`,
 //! `/services/collector/ack` confirming every id it has accepted. Then keeps
 //! `--concurrency` batches of 500 pre-encoded events in flight through one sink (what the
-//! pipeline does with `request.concurrency`) until `--batches` batches are confirmed, and
-//! prints events/s, ack polls and polls per batch, for `--runs` runs (min / median / max).
+//! pipeline does with `request.concurrency`; default [`ACK_CONCURRENCY`], the pipeline's
+//! default with acknowledgement on) until `--batches` batches are confirmed, and prints
+//! events/s, ack polls and polls per batch, for `--runs` runs (min / median / max).
+//! `--interval-ms` is a fixed poll interval, or `adaptive` (the default: the sink's own).
 //!
 //! ```sh
 //! cargo run --release -p vowguard-splunk --example ack_throughput -- \
@@ -27,13 +29,14 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use secrecy::SecretString;
 use vowguard_core::{Category, EncodedEvent, Event, EventOutcome, Severity, Sink};
-use vowguard_splunk::{AckConfig, SplunkHecSink};
+use vowguard_splunk::{ACK_CONCURRENCY, AckConfig, SplunkHecSink};
 
 const BATCH: usize = 500;
 
 struct Options {
     concurrency: usize,
-    interval_ms: u64,
+    /// `None`: adaptive.
+    interval_ms: Option<u64>,
     latency_ms: u64,
     batches: usize,
     runs: usize,
@@ -41,8 +44,8 @@ struct Options {
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
-        concurrency: 16,
-        interval_ms: 100,
+        concurrency: ACK_CONCURRENCY,
+        interval_ms: None,
         latency_ms: 50,
         batches: 1_000,
         runs: 5,
@@ -60,7 +63,8 @@ fn options() -> Result<Options, String> {
         };
         match args[i].as_str() {
             "--concurrency" => o.concurrency = number("--concurrency")?.max(1) as usize,
-            "--interval-ms" => o.interval_ms = number("--interval-ms")?.max(1),
+            "--interval-ms" if value == "adaptive" => o.interval_ms = None,
+            "--interval-ms" => o.interval_ms = Some(number("--interval-ms")?.max(1)),
             "--latency-ms" => o.latency_ms = number("--latency-ms")?,
             "--batches" => o.batches = number("--batches")?.max(1) as usize,
             "--runs" => o.runs = number("--runs")?.max(1) as usize,
@@ -149,7 +153,10 @@ async fn run(o: &Options) -> Result<RunFigures, String> {
     let sink = Arc::new(
         SplunkHecSink::builder(format!("http://{address}"))
             .token(SecretString::from("bench-token"))
-            .acknowledgements(AckConfig::enabled_with(o.interval_ms, 30_000))
+            .acknowledgements(
+                o.interval_ms
+                    .map_or_else(AckConfig::enabled, |ms| AckConfig::enabled_with(ms, 30_000)),
+            )
             .build()
             .map_err(|e| e.to_string())?,
     );
@@ -225,9 +232,14 @@ fn min_median_max(mut values: Vec<f64>) -> (f64, f64, f64) {
 async fn main() -> Result<(), String> {
     let o = options()?;
     println!(
-        "ack_throughput: {} batches of {BATCH} events, concurrency {}, poll interval {} ms, \
+        "ack_throughput: {} batches of {BATCH} events, concurrency {}, poll interval {}, \
          receiver latency {} ms (event and ack requests), {} runs",
-        o.batches, o.concurrency, o.interval_ms, o.latency_ms, o.runs
+        o.batches,
+        o.concurrency,
+        o.interval_ms
+            .map_or_else(|| "adaptive".to_owned(), |ms| format!("{ms} ms")),
+        o.latency_ms,
+        o.runs
     );
     let mut rates = Vec::new();
     let mut per_batch = Vec::new();

@@ -2,9 +2,10 @@
 //!
 //! Each `send` that got an `ackId` registers it here and waits. One task per sink (started
 //! on the first registration, ending when nothing is outstanding) posts every outstanding id
-//! in one `POST /services/collector/ack` per `poll_interval_ms` and wakes the batches Splunk
+//! in one `POST /services/collector/ack` per poll interval and wakes the batches Splunk
 //! confirmed. So with `request.concurrency` batches in flight there is one poll per interval,
-//! not one per batch. A batch whose confirmation does not come within `timeout_ms` is retried
+//! not one per batch. The interval is `poll_interval_ms` when configured; by default it
+//! follows how fast Splunk confirms ([`PollPace`]). A batch whose confirmation does not come within `timeout_ms` is retried
 //! (sent again), never dropped; so is a batch whose `ackId` Splunk hands out again on the same
 //! channel before confirming the first (the old id is then unknowable).
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::oneshot;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use vowguard_http::reqwest::{Client, Url};
 use vowguard_http::{classify_status, snippet, transport_error};
@@ -25,6 +26,13 @@ use crate::sink::CHANNEL_HEADER;
 
 /// The shortest time one acknowledgement poll is given, even right at a deadline.
 const MIN_POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The first interval of the adaptive pace.
+const ADAPTIVE_START: Duration = Duration::from_millis(100);
+/// The shortest adaptive interval: at most 50 polls per second per sink.
+const ADAPTIVE_MIN: Duration = Duration::from_millis(20);
+/// The longest adaptive interval.
+const ADAPTIVE_MAX: Duration = Duration::from_millis(1_000);
 
 /// At most this many ids in one poll (HEC has no documented limit; this keeps each request
 /// and answer small). More outstanding ids are polled in several requests of one round.
@@ -53,7 +61,67 @@ pub(crate) struct AckEndpoint {
     pub(crate) origin: String,
     /// The client's whole-request timeout (`http.timeout_ms`): no poll waits longer.
     pub(crate) request_timeout: Duration,
-    pub(crate) poll_interval: Duration,
+    /// How long between two polls (the start of one to the start of the next).
+    pub(crate) pace: PollPace,
+}
+
+/// The time between two acknowledgement polls: fixed (`poll_interval_ms` configured) or
+/// adaptive (the default).
+///
+/// Adaptive: it starts at 100 ms and stays between 20 ms and 1 s. After each poll, if an id
+/// that had already waited a whole interval before the poll is still unconfirmed, indexing
+/// takes longer than the interval: it grows by a quarter (polling sooner would only ask
+/// again). Otherwise, if the poll confirmed something, indexing was at least as fast as the
+/// interval: it shrinks by a quarter. A failed poll doubles it. So the interval settles
+/// near Splunk's indexing latency: a batch waits little beyond its confirmation, and a slow
+/// indexer is not polled more often than it confirms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PollPace {
+    interval: Duration,
+    adaptive: bool,
+}
+
+impl PollPace {
+    /// Always `interval`.
+    pub(crate) fn fixed(interval: Duration) -> Self {
+        Self {
+            interval,
+            adaptive: false,
+        }
+    }
+
+    /// Follows how fast Splunk confirms.
+    pub(crate) fn adaptive() -> Self {
+        Self {
+            interval: ADAPTIVE_START,
+            adaptive: true,
+        }
+    }
+
+    /// The current interval.
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// After a poll that answered: `overdue_pending` when an id that had waited at least the
+    /// interval before the poll is still unconfirmed; `confirmed` how many ids it confirmed.
+    fn answered(&mut self, overdue_pending: bool, confirmed: usize) {
+        if !self.adaptive {
+            return;
+        }
+        if overdue_pending {
+            self.interval = (self.interval * 5 / 4).min(ADAPTIVE_MAX);
+        } else if confirmed > 0 {
+            self.interval = (self.interval * 3 / 4).max(ADAPTIVE_MIN);
+        }
+    }
+
+    /// After a poll that failed.
+    fn failed(&mut self) {
+        if self.adaptive {
+            self.interval = (self.interval * 2).min(ADAPTIVE_MAX);
+        }
+    }
 }
 
 /// The outstanding acknowledgements of one sink and its poller.
@@ -62,7 +130,6 @@ pub(crate) struct AckPoller {
     state: Mutex<AckState>,
 }
 
-#[derive(Default)]
 struct AckState {
     /// `ackId` → the batch waiting for it.
     waiting: HashMap<u64, Waiter>,
@@ -73,6 +140,8 @@ struct AckState {
     last_problem: Option<String>,
     /// Polls sent so far (for tests and `Debug`).
     polls: u64,
+    /// The time between two polls (adapted after each poll unless fixed).
+    pace: PollPace,
     /// Tells waiters apart when Splunk reuses an id.
     next_serial: u64,
 }
@@ -80,6 +149,8 @@ struct AckState {
 struct Waiter {
     /// Unique per registration.
     serial: u64,
+    /// When the batch started waiting.
+    registered: Instant,
     deadline: Instant,
     /// Told `true` once Splunk confirms the id; dropped (the waiter sees an error) when the
     /// id is superseded.
@@ -90,7 +161,7 @@ impl fmt::Debug for AckPoller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.lock();
         f.debug_struct("AckPoller")
-            .field("poll_interval", &self.endpoint.poll_interval)
+            .field("pace", &state.pace)
             .field("outstanding", &state.waiting.len())
             .field("polls", &state.polls)
             .finish_non_exhaustive()
@@ -99,9 +170,17 @@ impl fmt::Debug for AckPoller {
 
 impl AckPoller {
     pub(crate) fn new(endpoint: AckEndpoint) -> Arc<Self> {
+        let pace = endpoint.pace;
         Arc::new(Self {
             endpoint,
-            state: Mutex::new(AckState::default()),
+            state: Mutex::new(AckState {
+                waiting: HashMap::new(),
+                task: None,
+                last_problem: None,
+                polls: 0,
+                pace,
+                next_serial: 0,
+            }),
         })
     }
 
@@ -115,13 +194,19 @@ impl AckPoller {
         self.lock().polls
     }
 
+    /// The time between two polls now.
+    pub(crate) fn poll_interval(&self) -> Duration {
+        self.lock().pace.interval()
+    }
+
     /// Waits until Splunk confirms `ack_id` (`Ok`) or `timeout` passes (`Err`).
     pub(crate) async fn wait(
         self: &Arc<Self>,
         ack_id: u64,
         timeout: Duration,
     ) -> Result<(), AckFailure> {
-        let deadline = Instant::now() + timeout;
+        let registered = Instant::now();
+        let deadline = registered + timeout;
         let (done, confirmed) = oneshot::channel();
         let serial;
         {
@@ -139,6 +224,7 @@ impl AckPoller {
                     // Dropping the old sender tells the earlier batch it was superseded.
                     old.insert(Waiter {
                         serial,
+                        registered,
                         deadline,
                         done,
                     });
@@ -146,6 +232,7 @@ impl AckPoller {
                 Entry::Vacant(slot) => {
                     slot.insert(Waiter {
                         serial,
+                        registered,
                         deadline,
                         done,
                     });
@@ -177,19 +264,20 @@ impl AckPoller {
 
     /// The background task: polls every outstanding id once per interval until none is left.
     async fn run(self: Arc<Self>) {
-        let interval = self.endpoint.poll_interval;
         // Indexing takes a moment: the first poll comes one interval after the first batch.
-        let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut next = Instant::now() + self.poll_interval();
         loop {
-            ticks.tick().await;
+            tokio::time::sleep_until(next).await;
+            let started = Instant::now();
             let Some((ids, poll_timeout)) = self.round() else {
                 return;
             };
             for chunk in ids.chunks(MAX_IDS_PER_POLL) {
                 let answer = self.poll(chunk, poll_timeout).await;
-                self.settle(chunk, answer);
+                self.settle(chunk, answer, started);
             }
+            // One interval from the start of this poll; at once if the poll took longer.
+            next = started + self.poll_interval();
         }
     }
 
@@ -225,22 +313,32 @@ impl AckPoller {
         Some((ids, timeout))
     }
 
-    /// Wakes the confirmed batches, or records why the poll failed.
-    fn settle(&self, ids: &[u64], answer: Result<HashMap<u64, bool>, String>) {
+    /// Wakes the confirmed batches, or records why the poll failed; adapts the pace to the
+    /// answer of the poll that `started` then.
+    fn settle(&self, ids: &[u64], answer: Result<HashMap<u64, bool>, String>, started: Instant) {
         let mut state = self.lock();
         match answer {
             Ok(acks) => {
                 state.last_problem = None;
+                let due = started.checked_sub(state.pace.interval());
+                let (mut confirmed, mut overdue_pending) = (0, false);
                 for id in ids {
-                    if acks.get(id).copied().unwrap_or(false)
-                        && let Some(waiter) = state.waiting.remove(id)
-                    {
-                        // The batch may have stopped waiting meanwhile: nothing to tell.
-                        let _ = waiter.done.send(true);
+                    if acks.get(id).copied().unwrap_or(false) {
+                        if let Some(waiter) = state.waiting.remove(id) {
+                            confirmed += 1;
+                            // The batch may have stopped waiting meanwhile: nothing to tell.
+                            let _ = waiter.done.send(true);
+                        }
+                    } else if let Some(waiter) = state.waiting.get(id) {
+                        overdue_pending |= due.is_some_and(|due| waiter.registered <= due);
                     }
                 }
+                state.pace.answered(overdue_pending, confirmed);
             }
-            Err(problem) => state.last_problem = Some(problem),
+            Err(problem) => {
+                state.last_problem = Some(problem);
+                state.pace.failed();
+            }
         }
     }
 
@@ -322,6 +420,36 @@ pub fn parse_acks(body: &str) -> Option<HashMap<u64, bool>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adaptive_pace_follows_the_confirmations() {
+        let ms = Duration::from_millis;
+        let mut pace = PollPace::adaptive();
+        assert_eq!(pace.interval(), ADAPTIVE_START);
+        // Confirmed at once, poll after poll: down to the floor, never below.
+        for _ in 0..20 {
+            pace.answered(false, 3);
+        }
+        assert_eq!(pace.interval(), ADAPTIVE_MIN);
+        // Ids that waited a whole interval still pending: up to the ceiling, never above.
+        for _ in 0..30 {
+            pace.answered(true, 1);
+        }
+        assert_eq!(pace.interval(), ADAPTIVE_MAX);
+        // Nothing confirmed and nothing overdue (only fresh ids pending): unchanged.
+        pace.answered(false, 0);
+        assert_eq!(pace.interval(), ADAPTIVE_MAX);
+        pace.answered(false, 1);
+        assert_eq!(pace.interval(), ms(750));
+        pace.failed();
+        assert_eq!(pace.interval(), ADAPTIVE_MAX);
+        // A configured interval never moves.
+        let mut fixed = PollPace::fixed(ms(500));
+        fixed.answered(false, 5);
+        fixed.answered(true, 0);
+        fixed.failed();
+        assert_eq!(fixed.interval(), ms(500));
+    }
 
     #[test]
     fn request_lists_every_id() {

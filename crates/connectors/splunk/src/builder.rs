@@ -164,7 +164,7 @@ impl SplunkHecSinkBuilder {
             ));
         }
         if self.acknowledgements.enabled {
-            if self.acknowledgements.poll_interval_ms == 0 {
+            if self.acknowledgements.poll_interval_ms == Some(0) {
                 return Err(Error::config(
                     "`acknowledgements.poll_interval_ms`: must be greater than 0",
                 ));
@@ -245,7 +245,7 @@ mod tests {
         assert!(error(builder().acknowledgements(ack)).contains("acknowledgements.timeout_ms"));
         let ack = AckConfig {
             enabled: true,
-            poll_interval_ms: 0,
+            poll_interval_ms: Some(0),
             ..AckConfig::default()
         };
         assert!(

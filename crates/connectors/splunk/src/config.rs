@@ -73,8 +73,10 @@ pub enum Compression {
 pub struct AckConfig {
     /// Whether to wait for indexer acknowledgement. Default `false`.
     pub enabled: bool,
-    /// Time between two polls of `/services/collector/ack`, in milliseconds. Default 500.
-    pub poll_interval_ms: u64,
+    /// Time between two polls of `/services/collector/ack`, in milliseconds. Default: not
+    /// set, the interval follows how fast Splunk confirms (starts at 100 ms, kept between
+    /// 20 ms and 1 000 ms; see the crate README). Set, it is fixed.
+    pub poll_interval_ms: Option<u64>,
     /// How long to wait for the acknowledgement before resending, in milliseconds.
     /// Default 30000.
     pub timeout_ms: u64,
@@ -84,19 +86,28 @@ impl Default for AckConfig {
     fn default() -> Self {
         Self {
             enabled: false,
-            poll_interval_ms: 500,
+            poll_interval_ms: None,
             timeout_ms: 30_000,
         }
     }
 }
 
 impl AckConfig {
-    /// Acknowledgement on: poll every `poll_interval_ms`, resend after `timeout_ms`.
+    /// Acknowledgement on: poll every `poll_interval_ms` (fixed), resend after `timeout_ms`.
     pub fn enabled_with(poll_interval_ms: u64, timeout_ms: u64) -> Self {
         Self {
             enabled: true,
-            poll_interval_ms,
+            poll_interval_ms: Some(poll_interval_ms),
             timeout_ms,
+        }
+    }
+
+    /// Acknowledgement on with the defaults: the poll interval follows how fast Splunk
+    /// confirms, resend after 30 s.
+    pub fn enabled() -> Self {
+        Self {
+            enabled: true,
+            ..Self::default()
         }
     }
 }
@@ -162,7 +173,7 @@ mod tests {
             c.acknowledgements,
             AckConfig {
                 enabled: false,
-                poll_interval_ms: 500,
+                poll_interval_ms: None,
                 timeout_ms: 30_000
             }
         );
@@ -196,7 +207,7 @@ mod tests {
         assert_eq!(c.host, "gw1");
         assert_eq!(c.compression, Compression::Gzip);
         assert!(c.acknowledgements.enabled);
-        assert_eq!(c.acknowledgements.poll_interval_ms, 100);
+        assert_eq!(c.acknowledgements.poll_interval_ms, Some(100));
         assert_eq!(c.acknowledgements.timeout_ms, 30_000);
         assert_eq!(c.http.timeout_ms, 2000);
     }

@@ -45,7 +45,7 @@ use vowguard_core::{BuildContext, Error, Sink};
 pub use builder::SplunkHecSinkBuilder;
 pub use config::{AckConfig, Compression, SplunkHecConfig, default_host};
 pub use encode::{HecEncoder, encode_event, format_time, indexed_fields};
-pub use sink::{CHANNEL_HEADER, SplunkHecSink};
+pub use sink::{ACK_CONCURRENCY, CHANNEL_HEADER, SplunkHecSink};
 
 /// Internals for this crate's integration tests, benches and fuzz targets; not a stable API.
 #[doc(hidden)]

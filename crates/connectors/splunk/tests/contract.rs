@@ -396,6 +396,77 @@ async fn pending_ack_is_polled_again() {
     assert_eq!(describe(&send(&sink, &events(1)).await), ["delivered"]);
 }
 
+/// By default the poll interval follows Splunk: confirmed at the first poll, batch after
+/// batch, it shortens (to its 20 ms floor); an id still pending after a whole interval
+/// lengthens it. The pipeline keeps more batches in flight with acknowledgement on.
+#[tokio::test]
+async fn default_poll_interval_follows_how_fast_splunk_confirms() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(hec(200, json!({"text":"Success","code":0,"ackId":4})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/ack"))
+        .respond_with(hec(200, json!({"acks":{"4":true}})))
+        .mount(&server)
+        .await;
+    let sink = sink_with(config(&server).acknowledgements(AckConfig::enabled()));
+    assert_eq!(
+        sink.default_concurrency(),
+        Some(vowguard_splunk::ACK_CONCURRENCY)
+    );
+    assert_eq!(sink.ack_poll_interval(), Some(Duration::from_millis(100)));
+    let mut intervals = Vec::new();
+    for _ in 0..8 {
+        assert_eq!(describe(&send(&sink, &events(1)).await), ["delivered"]);
+        intervals.push(sink.ack_poll_interval().unwrap().as_millis());
+    }
+    assert_eq!(intervals, [75, 56, 42, 31, 23, 20, 20, 20]);
+    assert_eq!(
+        sink.ack_polls(),
+        8,
+        "one poll per batch, each confirming it"
+    );
+
+    // Pending at two polls that came a whole interval after the batch: longer each time;
+    // then confirmed: a quarter shorter.
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .respond_with(hec(200, json!({"text":"Success","code":0,"ackId":0})))
+        .mount(&slow)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/ack"))
+        .respond_with(hec(200, json!({"acks":{"0":false}})))
+        .up_to_n_times(2)
+        .mount(&slow)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/ack"))
+        .respond_with(hec(200, json!({"acks":{"0":true}})))
+        .mount(&slow)
+        .await;
+    let sink = sink_with(config(&slow).acknowledgements(AckConfig::enabled()));
+    assert_eq!(describe(&send(&sink, &events(1)).await), ["delivered"]);
+    assert_eq!(sink.ack_polls(), 3);
+    // 100 → 125 → 156 (pending twice) → 117 (confirmed).
+    assert_eq!(
+        sink.ack_poll_interval(),
+        Some(Duration::from_nanos(117_187_500))
+    );
+
+    // A configured interval stays as configured; no acknowledgement, no default.
+    let fixed = sink_with(config(&server).acknowledgements(AckConfig::enabled_with(40, 5_000)));
+    assert_eq!(describe(&send(&fixed, &events(1)).await), ["delivered"]);
+    assert_eq!(fixed.ack_poll_interval(), Some(Duration::from_millis(40)));
+    let plain = sink_with(config(&server));
+    assert_eq!(plain.default_concurrency(), None);
+    assert_eq!(plain.ack_poll_interval(), None);
+}
+
 #[tokio::test]
 async fn missing_ack_means_resend_not_drop() {
     let server = MockServer::start().await;

@@ -17,6 +17,10 @@ use crate::config::{SyslogConfig, Transport, split_host_port};
 use crate::encode::frame;
 use crate::tls;
 
+/// The most frame bytes written at once over plain TCP (a single larger frame is written
+/// alone).
+const WRITE_CHUNK_BYTES: usize = 64 * 1024;
+
 /// A connected (lazily, reconnecting) syslog client.
 ///
 /// It holds at most one connection (a TCP stream, a TLS stream or a connected UDP socket)
@@ -29,7 +33,9 @@ use crate::tls;
 /// to the socket, i.e. accepted by the local kernel. Such a message is never written again
 /// by the client. When a write fails or times out, the connection is dropped, that message
 /// and every later one of the batch are reported as retryable errors (the pipeline resends
-/// exactly those), and the next call reconnects.
+/// exactly those), and the next call reconnects. Over plain TCP consecutive frames are
+/// written together (up to 64 KiB at a time) with the bytes taken counted, so this holds per
+/// frame as well.
 ///
 /// TCP cannot do better without an application-level acknowledgement, which syslog does not
 /// have: bytes accepted by the kernel are lost if the receiver dies before reading them, and
@@ -100,6 +106,8 @@ impl SyslogClient {
     ///
     /// Returns one result per message: `Ok` = written and flushed to the socket; a retryable
     /// `Err` for messages not written (connection broken / timeout; the next call reconnects).
+    /// Over plain TCP consecutive frames are written together, up to 64 KiB at a time; a
+    /// frame the socket took whole is `Ok` even when a later one of the same write fails.
     /// Messages that were counted `Ok` are never written again by the client. If connecting
     /// fails, every message gets the connect error (retryable unless the TLS certificate
     /// was refused).
@@ -130,18 +138,49 @@ impl SyslogClient {
 
         let write_timeout = Duration::from_millis(self.config.write_timeout_ms);
         let total = messages.len();
+        // Over plain TCP consecutive frames go out together, up to `WRITE_CHUNK_BYTES` (a
+        // few syscalls and one timeout per chunk, not per message), and the bytes written are
+        // counted, so every frame written whole is still reported `Ok` when a later part of
+        // the chunk fails. UDP sends one datagram per message; TLS writes and flushes one
+        // message at a time (what it buffered is not on the socket until flushed).
+        let coalesce = self.config.transport == Transport::Tcp;
         let mut results = Vec::with_capacity(total);
-        for (i, msg) in messages.iter().enumerate() {
-            let bytes = frame(self.config.transport, self.config.framing, msg);
-            let failure = match tokio::time::timeout(write_timeout, conn.write_frame(&bytes)).await
-            {
+        let mut chunk = Vec::new();
+        // End offset in `chunk` of each message's frame.
+        let mut ends = Vec::new();
+        let mut first = 0;
+        while first < total {
+            chunk.clear();
+            ends.clear();
+            while first + ends.len() < total {
+                let bytes = frame(
+                    self.config.transport,
+                    self.config.framing,
+                    messages[first + ends.len()],
+                );
+                if !ends.is_empty() && chunk.len() + bytes.len() > WRITE_CHUNK_BYTES {
+                    break;
+                }
+                chunk.extend_from_slice(&bytes);
+                ends.push(chunk.len());
+                if !coalesce {
+                    break;
+                }
+            }
+            let mut written = 0;
+            let outcome =
+                tokio::time::timeout(write_timeout, conn.write_chunk(&chunk, &mut written)).await;
+            // Frames written whole are delivered, whatever happened after them.
+            let whole = ends.iter().take_while(|&&end| end <= written).count();
+            results.extend((0..whole).map(|_| Ok(())));
+            let failure = match outcome {
                 Ok(Ok(())) => {
-                    results.push(Ok(()));
+                    first += ends.len();
                     continue;
                 }
                 Ok(Err(e)) => Error::unavailable(format!(
                     "syslog: writing message {} of {total} to {} failed; the connection was dropped and is reopened on the next send",
-                    i + 1,
+                    first + whole + 1,
                     self.config.address
                 ))
                 .with_source(e),
@@ -149,15 +188,16 @@ impl SyslogClient {
                     ErrorKind::Timeout,
                     format!(
                         "syslog: writing message {} of {total} to {} timed out after {} ms; the connection was dropped and is reopened on the next send",
-                        i + 1,
+                        first + whole + 1,
                         self.config.address,
                         self.config.write_timeout_ms
                     ),
                 ),
             };
+            let failed = first + whole;
             tracing::warn!(address = %self.config.address, error = %failure, "syslog: write failed");
             *guard = None;
-            results.extend((i + 1..total).map(|_| {
+            results.extend((failed + 1..total).map(|_| {
                 Err(Error::new(
                     failure.kind(),
                     format!(
@@ -165,7 +205,7 @@ impl SyslogClient {
                     ),
                 ))
             }));
-            results.insert(i, Err(failure));
+            results.insert(failed, Err(failure));
             return results;
         }
         results
@@ -294,6 +334,28 @@ fn replicate(err: &Error) -> Error {
 }
 
 impl Connection {
+    /// Writes `bytes` (whole frames), counting in `written` the bytes the socket took, so a
+    /// caller that gives up (timeout) still knows which frames went out whole. TLS and UDP
+    /// count all or nothing.
+    async fn write_chunk(&mut self, bytes: &[u8], written: &mut usize) -> io::Result<()> {
+        if let Self::Tcp(stream) = self {
+            while *written < bytes.len() {
+                let n = stream.write(&bytes[*written..]).await?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the connection took no more bytes",
+                    ));
+                }
+                *written += n;
+            }
+            return Ok(());
+        }
+        self.write_frame(bytes).await?;
+        *written = bytes.len();
+        Ok(())
+    }
+
     async fn write_frame(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Self::Udp(socket) => {
