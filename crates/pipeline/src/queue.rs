@@ -13,6 +13,30 @@ use vowguard_core::{Error, Event};
 
 use crate::pipeline::Pipeline;
 
+/// What holds a pipeline's accepted events until every sink and the alert path are done
+/// with them ([`PipelineSpec::queue`](crate::PipelineSpec::queue)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueStorage {
+    /// The durable journal in `<data_dir>/journal` (and `<data_dir>/intake` with
+    /// enrichers): an event is acknowledged once fsynced and reaches every sink at least
+    /// once, across crashes and restarts. The default.
+    #[default]
+    Journal,
+    /// Memory only, **at-most-once**: an event is "durable" ([`crate::Submitted::durable`])
+    /// once it is in this process's memory, and whatever the sinks have not finished when
+    /// the pipeline stops (a shutdown deadline, a crash) is lost. Nothing is written to
+    /// `<data_dir>/journal` or `<data_dir>/intake`, nor the alert path's state. Memory is
+    /// bounded by `max_journal_bytes` (and `max_intake_journal_bytes` with enrichers),
+    /// counted as the events' size in memory; when it is full, `when_full` applies as on
+    /// disk (`block`: `submit` waits until the sinks catch up; `drop_newest`: refused).
+    /// For tests and for hosts that accept losing queued events; dead letters and the
+    /// notification log are still files in `data_dir` unless
+    /// [`PipelineSpec::dead_letters`](crate::PipelineSpec::dead_letters) and
+    /// [`PipelineSpec::notification_log`](crate::PipelineSpec::notification_log) say
+    /// otherwise.
+    Memory,
+}
+
 /// Where accepted events wait for the sinks and the alert path.
 #[async_trait]
 pub trait EventQueue: Send + Sync + std::fmt::Debug {

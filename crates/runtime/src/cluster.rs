@@ -35,7 +35,7 @@ use vowguard_core::{
 };
 use vowguard_jetstream::consumer::{BatchHandler, Delivery};
 use vowguard_jetstream::{JetStream, JetStreamConfig, JetStreamDelivery, SharedState};
-use vowguard_pipeline::{DeadLetter, DeadLetterStore, EventQueue, NotifierSpec, SinkSpec};
+use vowguard_pipeline::{DeadLetter, DeadLetterStorage, EventQueue, NotifierSpec, SinkSpec};
 
 use crate::assemble::Environment;
 use crate::config::{Config, QueueConfig};
@@ -238,7 +238,7 @@ impl Cluster {
         setup: ClusterSetup,
         sinks: Vec<SinkSpec>,
         alerts: AlertSetup,
-        dead_letters: DeadLetterStore,
+        dead_letters: Arc<dyn DeadLetterStorage>,
     ) -> Result<Arc<Self>, Error> {
         let (stop, _) = watch::channel(false);
         let this = Arc::new(Self {
@@ -494,7 +494,7 @@ impl EventQueue for Cluster {
 struct Workers {
     sinks: Vec<SinkSpec>,
     alerts: AlertSetup,
-    dead_letters: DeadLetterStore,
+    dead_letters: Arc<dyn DeadLetterStorage>,
 }
 
 impl Workers {
@@ -631,7 +631,7 @@ struct AlertHandler {
     notifiers: HashMap<String, NotifierSpec>,
     sent: SharedState,
     leases: SharedState,
-    dead_letters: DeadLetterStore,
+    dead_letters: Arc<dyn DeadLetterStorage>,
 }
 
 /// What one (alert, channel) came to.
