@@ -34,6 +34,56 @@ pub enum QueueStorage {
     /// [`PipelineSpec::dead_letters`](crate::PipelineSpec::dead_letters) and
     /// [`PipelineSpec::notification_log`](crate::PipelineSpec::notification_log) say
     /// otherwise.
+    ///
+    /// A pipeline that writes nothing at all (no `data_dir` needed):
+    ///
+    /// ```
+    /// # use std::sync::{Arc, Mutex};
+    /// # use async_trait::async_trait;
+    /// # use vowguard_core::{EncodedEvent, Error, Event, EventOutcome, Severity, Sink};
+    /// use vowguard_pipeline::{
+    ///     MemoryDeadLetters, MemoryNotificationLog, Pipeline, PipelineSpec, QueueStorage,
+    ///     SinkSpec,
+    /// };
+    ///
+    /// /// The host's own destination: here, a list.
+    /// #[derive(Debug, Default)]
+    /// struct Collect(Mutex<Vec<String>>);
+    ///
+    /// #[async_trait]
+    /// impl Sink for Collect {
+    ///     fn kind(&self) -> &'static str { "collect" }
+    ///     fn encode(&self, event: &Event) -> Result<Vec<u8>, Error> {
+    ///         Ok(event.action.clone().into_bytes())
+    ///     }
+    ///     async fn healthcheck(&self) -> Result<(), Error> { Ok(()) }
+    ///     async fn send(&self, batch: &[&EncodedEvent]) -> Vec<EventOutcome> {
+    ///         let mut got = self.0.lock().unwrap();
+    ///         got.extend(batch.iter().map(|e| String::from_utf8_lossy(&e.bytes).into_owned()));
+    ///         batch.iter().map(|_| EventOutcome::Delivered).collect()
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let sink = Arc::new(Collect::default());
+    /// let pipeline = Pipeline::start(PipelineSpec {
+    ///     sinks: vec![SinkSpec::new("collect", sink.clone())],
+    ///     queue: QueueStorage::Memory,
+    ///     dead_letters: Some(Arc::new(MemoryDeadLetters::new(10_000))),
+    ///     notification_log: Some(Arc::new(MemoryNotificationLog::new(1_000))),
+    ///     ..PipelineSpec::default()
+    /// })
+    /// .await?;
+    /// let submitted = pipeline
+    ///     .submit(Event::new(vowguard_core::Category::Authentication, "login", Severity::High))
+    ///     .await?;
+    /// submitted.durable.await?; // in memory: lost if the process stops before delivery
+    /// submitted.delivery.await;
+    /// pipeline.shutdown().await;
+    /// assert_eq!(*sink.0.lock().unwrap(), ["login"]);
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
     Memory,
 }
 
