@@ -232,7 +232,7 @@ fn uuid_like() -> String {
 
 /// Sample line `i`: half carry every optional field, half only the usual few.
 fn line(i: usize) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         format!(
             r#"{{"id":"evt-{i:08}","timestamp":"2026-06-20T14:03:07.{ms:03}Z","category":"authentication","action":"login","outcome":"failure","severity":"high","risk_score":{risk},"message":"failed login {i} for planner account","user_id":"planner-{u}","user_name":"alex.planner","source_ip":"203.0.113.{oct}","user_agent":"Mozilla/5.0 (X11; Linux x86_64)","domain":"example.org","url":"https://example.org/login","resource_type":"account","resource_id":"acct-{u}","wedding_id":"w-2026-06-20-smith","destination_ip":"198.51.100.7","destination_host":"auth.internal","destination_port":443,"record_count":1,"labels":{{"env":"prod","team":"identity"}},"attributes":{{"attempt":{a},"mfa":false}},"tenant":"acme"}}"#,
             ms = i % 1000,

@@ -57,8 +57,8 @@ async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn letter(sink: &str, event: Event) -> DeadLetter {
-    DeadLetter::new(sink, &event, &Error::rejected("HTTP 400: bad field"), 3)
+fn letter(sink: &str, event: &Event) -> DeadLetter {
+    DeadLetter::new(sink, event, &Error::rejected("HTTP 400: bad field"), 3)
 }
 
 /// Runs every dead-letter scenario against `harness`.
@@ -79,8 +79,8 @@ pub async fn dead_letters(harness: &dyn DeadLetterHarness) {
     );
 
     // Letters come back whole and in order, hostile text included.
-    let mut written = vec![letter("siem", fixtures::hostile_event())];
-    written.extend((0..9).map(|i| letter("siem", fixtures::event(i))));
+    let mut written = vec![letter("siem", &fixtures::hostile_event())];
+    written.extend((0..9).map(|i| letter("siem", &fixtures::event(i))));
     storage.write(Arc::from(&written[..1])).await.unwrap();
     storage.write(Arc::from(&written[1..])).await.unwrap();
     assert_eq!(
@@ -102,7 +102,7 @@ pub async fn dead_letters(harness: &dyn DeadLetterHarness) {
         tasks.spawn(async move {
             for b in 0..5 {
                 let batch: Vec<DeadLetter> = (0..3)
-                    .map(|i| letter(&format!("w{w}"), fixtures::event(100 * w + 10 * b + i)))
+                    .map(|i| letter(&format!("w{w}"), &fixtures::event(100 * w + 10 * b + i)))
                     .collect();
                 storage.write(Arc::from(batch)).await.unwrap();
             }
@@ -302,9 +302,9 @@ fn record(n: usize) -> NotificationRecord {
         notifier: "pager".into(),
         priority: alert.priority,
         event_id: alert.event.id.clone(),
-        delivered: n % 2 == 0,
+        delivered: n.is_multiple_of(2),
         delivery_id: None,
-        error: (n % 2 == 1).then(|| "HTTP 502\n<script>".to_owned()),
+        error: (!n.is_multiple_of(2)).then(|| "HTTP 502\n<script>".to_owned()),
         attempts: 1,
         group_size: None,
     }
