@@ -122,7 +122,7 @@ async fn jetstream_run(
     let started = Instant::now();
     let mut workers = Vec::new();
     for js in &connections {
-        let dead = DeadLetterStore::open(dir.path()).expect("dlq");
+        let dead = Arc::new(DeadLetterStore::open(dir.path()).expect("dlq"));
         workers.push(
             JetStreamDelivery::start(js, vec![spec(&sink, batch, Concurrency::Fixed(1))], dead)
                 .await

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vowguard_core::{EncodedEvent, Error, Event, EventOutcome, RetryPolicy};
-use vowguard_pipeline::{DeadLetter, DeadLetterStore, EventQueue, SinkSpec};
+use vowguard_pipeline::{DeadLetter, DeadLetterStorage, EventQueue, SinkSpec};
 
 use crate::client::JetStream;
 use crate::consumer::{BatchHandler, Delivery, SinkConsumer};
@@ -67,7 +67,7 @@ impl JetStreamDelivery {
     pub async fn start(
         js: &JetStream,
         sinks: Vec<SinkSpec>,
-        dead_letters: DeadLetterStore,
+        dead_letters: Arc<dyn DeadLetterStorage>,
     ) -> Result<Self, Error> {
         let (stop, _) = watch::channel(false);
         let mut this = Self {
@@ -121,7 +121,7 @@ impl JetStreamDelivery {
         &mut self,
         js: &JetStream,
         enrichers: vowguard_pipeline::Enrichers,
-        dead_letters: DeadLetterStore,
+        dead_letters: Arc<dyn DeadLetterStorage>,
     ) -> Result<Arc<DeliveryCounters>, Error> {
         let name = crate::client::ENRICH_CONSUMER;
         if self.counters.contains_key(name) {
@@ -292,7 +292,7 @@ async fn run(consumer: SinkConsumer, worker: Arc<Worker>, mut stop: watch::Recei
 /// A sink and its dead-letter store, fed by a consumer.
 struct SinkHandler {
     spec: SinkSpec,
-    dead_letters: DeadLetterStore,
+    dead_letters: Arc<dyn DeadLetterStorage>,
 }
 
 fn decode(delivery: &Delivery) -> Result<Event, Error> {

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use vowguard_core::{Error, Event};
-use vowguard_pipeline::{DeadLetter, DeadLetterStore, Enrichers};
+use vowguard_pipeline::{DeadLetter, DeadLetterStorage, Enrichers};
 
 use crate::client::{ENRICH_CONSUMER, JetStream};
 use crate::consumer::{BatchHandler, Delivery};
@@ -30,7 +30,7 @@ use crate::consumer::{BatchHandler, Delivery};
 pub struct EnrichHandler {
     js: JetStream,
     enrichers: Enrichers,
-    dead_letters: DeadLetterStore,
+    dead_letters: Arc<dyn DeadLetterStorage>,
 }
 
 impl std::fmt::Debug for EnrichHandler {
@@ -43,7 +43,11 @@ impl std::fmt::Debug for EnrichHandler {
 
 impl EnrichHandler {
     /// A handler publishing through `js` (whose stream has `raw_intake`).
-    pub fn new(js: JetStream, enrichers: Enrichers, dead_letters: DeadLetterStore) -> Self {
+    pub fn new(
+        js: JetStream,
+        enrichers: Enrichers,
+        dead_letters: Arc<dyn DeadLetterStorage>,
+    ) -> Self {
         Self {
             js,
             enrichers,

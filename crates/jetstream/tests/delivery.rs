@@ -84,7 +84,8 @@ async fn three_replicas_deliver_every_queued_event_once_and_dead_letter_refusals
     let mut deliveries = Vec::new();
     for i in 0..3 {
         let js = connect(&server).await;
-        let dead = DeadLetterStore::open(&data.path().join(format!("r{i}"))).expect("dlq");
+        let dead =
+            Arc::new(DeadLetterStore::open(&data.path().join(format!("r{i}"))).expect("dlq"));
         deliveries.push(
             JetStreamDelivery::start(&js, vec![spec(&sink)], dead)
                 .await

@@ -22,7 +22,8 @@ use vowguard_jetstream::{
     BatchHandler, ENRICH_CONSUMER, EnrichHandler, JetStream, JetStreamConfig, JetStreamDelivery,
 };
 use vowguard_pipeline::{
-    DeadLetterStore, EnricherSpec, Enrichers, EventQueue, PipelineOptions, SinkSpec,
+    DeadLetterStorage, DeadLetterStore, EnricherSpec, Enrichers, EventQueue, PipelineOptions,
+    SinkSpec,
 };
 use vowguard_testkit::fixtures;
 
@@ -159,7 +160,7 @@ async fn replica(
     enricher: &Arc<TestEnricher>,
     dead: &Path,
 ) -> JetStreamDelivery {
-    let dead = DeadLetterStore::open(dead).expect("dlq");
+    let dead: Arc<dyn DeadLetterStorage> = Arc::new(DeadLetterStore::open(dead).expect("dlq"));
     let mut delivery = JetStreamDelivery::start(js, vec![sink_spec(sink)], dead.clone())
         .await
         .expect("start");
@@ -274,7 +275,8 @@ async fn a_replica_dying_between_the_enriched_publish_and_the_ack_delivers_one_e
             .await
             .expect("pull");
         assert!(!batch.is_empty());
-        let dead = DeadLetterStore::open(&data.path().join("doomed")).expect("dlq");
+        let dead: Arc<dyn DeadLetterStorage> =
+            Arc::new(DeadLetterStore::open(&data.path().join("doomed")).expect("dlq"));
         let handler = EnrichHandler::new(doomed.clone(), enrichers(&enricher), dead);
         let outcomes = handler.deliver(&batch).await;
         assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");

@@ -24,6 +24,10 @@
 //!   ([`WhenFull::Block`]) or fail with [`JournalError::Full`] ([`WhenFull::DropNewest`],
 //!   counted in [`JournalStats::dropped_full`] and logged).
 //!
+//! [`Journal::in_memory`] opens a journal that keeps its records in memory only (no files,
+//! no threads), with the same readers and bounds: for tests and for hosts that accept
+//! losing what is queued when the process stops (at-most-once).
+//!
 //! See `crates/journal/README.md` for the format, the durability argument and the
 //! measurements behind the choice of a segmented log over an embedded database.
 
@@ -31,6 +35,7 @@ mod config;
 mod error;
 mod format;
 mod maint;
+mod memory;
 mod reader;
 mod recover;
 mod state;
@@ -127,8 +132,8 @@ struct Inner {
     shared: Arc<Shared>,
     writer_tx: Mutex<Option<mpsc::Sender<WriterMsg>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// The directory lock (released when the last handle is dropped).
-    _lock: std::fs::File,
+    /// The directory lock (released when the last handle is dropped); none in memory.
+    _lock: Option<std::fs::File>,
 }
 
 impl Journal {
@@ -171,6 +176,8 @@ impl Journal {
             cursor_persists: AtomicU64::new(0),
             cursor_io: Mutex::new(()),
             maint_tx,
+            in_memory: false,
+            freed: tokio::sync::Notify::new(),
             #[cfg(test)]
             fail_writes: std::sync::atomic::AtomicU32::new(0),
         });
@@ -194,10 +201,68 @@ impl Journal {
                 shared,
                 writer_tx: Mutex::new(Some(writer_tx)),
                 threads: Mutex::new(vec![writer_thread, maint_thread]),
-                _lock: recovered.lock,
+                _lock: Some(recovered.lock),
             }),
         };
         Ok((journal, recovery))
+    }
+
+    /// A journal in memory only: no files (`config.dir` is not touched), no background
+    /// threads; the same readers, commits and `when_full` behaviour. `max_bytes` bounds the
+    /// memory of the records kept (each record's bytes, and for an event appended with
+    /// [`append_decoded`](Self::append_decoded) its decoded form, counted as in
+    /// [`JournalConfig::tail_cache_bytes`]); a record is freed once every reader has
+    /// committed past it. `tail_cache_bytes`, `segment_bytes` and
+    /// `cursor_persist_interval_ms` do not apply.
+    ///
+    /// **At-most-once**: an append returns once the records are in memory; whatever is not
+    /// committed when the journal is dropped or the process stops is lost. Use it for tests
+    /// and for hosts that accept that; [`open`](Self::open) is the durable journal.
+    pub fn in_memory(config: JournalConfig) -> Journal {
+        let (durable, _) = watch::channel(Durable {
+            next_seq: 0,
+            closed: false,
+        });
+        // No maintenance thread: its channel has no receiver and pokes go nowhere.
+        let (maint_tx, _) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            segment_limit: config.effective_segment_bytes(),
+            config,
+            state: Mutex::new(state::State {
+                segments: Default::default(),
+                next_seq: 0,
+                total_bytes: 0,
+                readers: Default::default(),
+                next_reader_id: 0,
+                tail: state::Tail::new(u64::MAX),
+            }),
+            space: Condvar::new(),
+            durable,
+            closing: AtomicBool::new(false),
+            dropped_full: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
+            blocked: AtomicBool::new(false),
+            cursor_persists: AtomicU64::new(0),
+            cursor_io: Mutex::new(()),
+            maint_tx,
+            in_memory: true,
+            freed: tokio::sync::Notify::new(),
+            #[cfg(test)]
+            fail_writes: std::sync::atomic::AtomicU32::new(0),
+        });
+        Journal {
+            inner: Arc::new(Inner {
+                shared,
+                writer_tx: Mutex::new(None),
+                threads: Mutex::new(Vec::new()),
+                _lock: None,
+            }),
+        }
+    }
+
+    /// Whether this journal lives in memory only ([`in_memory`](Self::in_memory)).
+    pub fn is_in_memory(&self) -> bool {
+        self.inner.shared.in_memory
     }
 
     /// Appends records durably (written and fsynced) before returning their sequence
@@ -244,6 +309,9 @@ impl Journal {
         if records.is_empty() {
             let next = shared.lock().next_seq;
             return Ok(next..next);
+        }
+        if shared.in_memory {
+            return memory::append(shared, records, decoded).await;
         }
         let (reply, rx) = oneshot::channel();
         {
@@ -305,7 +373,9 @@ impl Journal {
         );
         drop(st);
         let dir = shared.config.dir.as_path();
-        if let Err(e) = format::write_cursor(dir, name, start).and_then(|()| format::sync_dir(dir))
+        if !shared.in_memory
+            && let Err(e) =
+                format::write_cursor(dir, name, start).and_then(|()| format::sync_dir(dir))
         {
             shared.lock().readers.remove(name);
             return Err(e);
@@ -332,6 +402,10 @@ impl Journal {
             }
             st.trim_tail();
         }
+        if shared.in_memory {
+            shared.committed();
+            return Ok(());
+        }
         let dir = shared.config.dir.as_path();
         let path = format::cursor_path(dir, name);
         match std::fs::remove_file(&path) {
@@ -351,7 +425,11 @@ impl Journal {
         let st = shared.lock();
         let first_seq = st.first_seq();
         JournalStats {
-            bytes: st.total_bytes,
+            bytes: if shared.in_memory {
+                st.tail.bytes as u64
+            } else {
+                st.total_bytes
+            },
             max_bytes: shared.config.max_bytes,
             records: st.next_seq - first_seq,
             first_seq,

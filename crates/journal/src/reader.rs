@@ -118,6 +118,15 @@ impl JournalReader {
             if state.closed {
                 return Ok(Vec::new());
             }
+            if self.shared.in_memory {
+                let batch = self.read_tail(max_records, max_bytes)?;
+                if !batch.is_empty() {
+                    return Ok(batch
+                        .into_iter()
+                        .map(|r| (r.seq, r.stored.to_vec()))
+                        .collect());
+                }
+            }
             let batch = self.read_batch(max_records, max_bytes, |seq, payload| {
                 (seq, payload.to_vec())
             })?;
@@ -240,7 +249,7 @@ impl JournalReader {
         };
         self.read_pos = self.read_pos.max(self.committed);
         if changed {
-            self.shared.poke_maintenance();
+            self.shared.committed();
         }
         Ok(())
     }
@@ -278,7 +287,8 @@ impl JournalReader {
                 self.read_pos = first;
                 self.committed = self.committed.max(first);
             }
-            if self.read_pos >= st.next_seq {
+            if self.read_pos >= st.next_seq || self.shared.in_memory {
+                // In memory every retained record is in the tail, read by `read_tail`.
                 return Ok(Vec::new());
             }
             let i = st

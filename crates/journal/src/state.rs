@@ -89,7 +89,12 @@ pub(crate) struct State {
 impl State {
     /// Sequence number of the oldest retained record.
     pub(crate) fn first_seq(&self) -> u64 {
-        self.segments.front().map_or(self.next_seq, |s| s.first_seq)
+        match self.segments.front() {
+            Some(segment) => segment.first_seq,
+            // In memory (no segments), the tail holds every retained record.
+            None if !self.tail.entries.is_empty() => self.tail.first_seq,
+            None => self.next_seq,
+        }
     }
 
     /// Drops the tail entries every reader has committed past.
@@ -211,6 +216,12 @@ pub(crate) struct Shared {
     /// Serialises cursor-file I/O (maintenance thread, `reader`, `remove_reader`).
     pub(crate) cursor_io: Mutex<()>,
     pub(crate) maint_tx: mpsc::Sender<MaintMsg>,
+    /// Whether the journal lives in memory only (no files, no threads: see
+    /// [`Journal::in_memory`](crate::Journal::in_memory)).
+    pub(crate) in_memory: bool,
+    /// Signalled when readers free memory (in memory only: blocked appends wait on it)
+    /// and on close.
+    pub(crate) freed: tokio::sync::Notify,
     /// Test hook: the next this-many segment writes fail with "storage full".
     #[cfg(test)]
     pub(crate) fail_writes: std::sync::atomic::AtomicU32,
@@ -245,6 +256,17 @@ impl Shared {
         self.closing.store(true, Ordering::Release);
         drop(self.lock());
         self.space.notify_all();
+        self.freed.notify_waiters();
+    }
+
+    /// After readers committed: in memory, wakes appends waiting for space; on disk,
+    /// tells the maintenance thread (which persists cursors and frees segments).
+    pub(crate) fn committed(&self) {
+        if self.in_memory {
+            self.freed.notify_waiters();
+        } else {
+            self.poke_maintenance();
+        }
     }
 
     pub(crate) fn mark_closed(&self) {

@@ -1,6 +1,10 @@
 //! The dead-letter store: events a sink rejected for good, with the reason.
 //!
-//! One JSON object per line in `<data_dir>/dead_letters.jsonl`, rotated by size into
+//! Behind the [`DeadLetterStorage`] trait so a host can keep them elsewhere (its own
+//! database); [`DeadLetterStore`] (files in the data directory) is the default and
+//! [`MemoryDeadLetters`] keeps them in memory (tests, hosts without a disk).
+//!
+//! The file store: one JSON object per line in `<data_dir>/dead_letters.jsonl`, rotated by size into
 //! `dead_letters.<n>.jsonl` (see [`vowguard_core::jsonl_log`]). The letters of one journal
 //! batch are written with one write and one `fdatasync`, on a blocking thread, before any
 //! of those events counts as done for that sink (and before the sink's journal position
@@ -13,9 +17,10 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use vowguard_core::jsonl_log::{self, JsonlLog, JsonlUsage, Rotation};
@@ -99,7 +104,112 @@ pub fn read_replayed(data_dir: &Path) -> Result<HashSet<ReplayedLetter>, Error> 
     }
 }
 
-/// Appends dead letters to `dead_letters.jsonl` in the data directory.
+/// Where a pipeline keeps its dead letters.
+///
+/// # Durability contract
+///
+/// [`write`](Self::write) returns `Ok` only once every letter it was given is stored as
+/// durably as the implementation promises (the file store: written and `fdatasync`ed; a
+/// host's database: committed). Until it does, the events stay unfinished: a sink's
+/// journal position never passes an event whose dead letter is not stored, and a failed
+/// write is retried with the sink's backoff (the events stay in the journal meanwhile,
+/// across restarts). A write that fails must store none or all of its letters *or*
+/// tolerate seeing them again: a retried batch is written again in full
+/// (at-least-once). Implementations never drop a letter that was acknowledged with `Ok`
+/// until the operator says so (replay, purge).
+///
+/// `write` may be called concurrently (one caller per sink worker); letters are read back
+/// in the order their writes completed.
+#[async_trait]
+pub trait DeadLetterStorage: Send + Sync + std::fmt::Debug {
+    /// Stores `letters` durably (see the trait's contract); an empty slice is `Ok`.
+    async fn write(&self, letters: Arc<[DeadLetter]>) -> Result<(), Error>;
+
+    /// Every letter stored, oldest first (replayed ones included until they are removed).
+    async fn read_all(&self) -> Result<Vec<DeadLetter>, Error>;
+
+    /// What the storage holds now and how its writes went.
+    fn metrics(&self) -> DeadLetterMetrics;
+}
+
+/// Dead letters kept in memory, at most `max_letters` of them: for tests and for hosts that
+/// move them elsewhere themselves ([`take`](Self::take)). `Ok` from `write` means the
+/// letters are in this process's memory only: they are lost with the process. A write that
+/// would pass the bound stores none of its letters and fails (`unavailable`): the pipeline
+/// retries it and the events wait in the journal, so memory stays bounded and nothing is
+/// dropped silently.
+#[derive(Debug)]
+pub struct MemoryDeadLetters {
+    letters: Mutex<Vec<DeadLetter>>,
+    max_letters: usize,
+    writes: AtomicU64,
+    write_failures: AtomicU64,
+}
+
+impl MemoryDeadLetters {
+    /// An empty store holding at most `max_letters` letters.
+    pub fn new(max_letters: usize) -> Self {
+        Self {
+            letters: Mutex::default(),
+            max_letters,
+            writes: AtomicU64::new(0),
+            write_failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Removes and returns every letter stored, oldest first (making room for more).
+    pub fn take(&self) -> Vec<DeadLetter> {
+        std::mem::take(&mut *self.letters.lock().expect("dead letters lock poisoned"))
+    }
+}
+
+#[async_trait]
+impl DeadLetterStorage for MemoryDeadLetters {
+    async fn write(&self, letters: Arc<[DeadLetter]>) -> Result<(), Error> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        let mut stored = self.letters.lock().expect("dead letters lock poisoned");
+        if stored.len() + letters.len() > self.max_letters {
+            self.write_failures.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::unavailable(format!(
+                "the in-memory dead-letter store is full ({} of {} letters; {} more refused)",
+                stored.len(),
+                self.max_letters,
+                letters.len()
+            )));
+        }
+        stored.extend(letters.iter().cloned());
+        Ok(())
+    }
+
+    async fn read_all(&self) -> Result<Vec<DeadLetter>, Error> {
+        Ok(self
+            .letters
+            .lock()
+            .expect("dead letters lock poisoned")
+            .clone())
+    }
+
+    fn metrics(&self) -> DeadLetterMetrics {
+        let letters = self
+            .letters
+            .lock()
+            .expect("dead letters lock poisoned")
+            .len();
+        DeadLetterMetrics {
+            bytes: 0,
+            letters: letters as u64,
+            files: 0,
+            writes: self.writes.load(Ordering::Relaxed),
+            write_failures: self.write_failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Appends dead letters to `dead_letters.jsonl` in the data directory: the default
+/// [`DeadLetterStorage`].
 #[derive(Debug, Clone)]
 pub struct DeadLetterStore {
     data_dir: PathBuf,
@@ -234,6 +344,24 @@ impl DeadLetterStore {
             );
         }
         Ok(removed)
+    }
+}
+
+#[async_trait]
+impl DeadLetterStorage for DeadLetterStore {
+    async fn write(&self, letters: Arc<[DeadLetter]>) -> Result<(), Error> {
+        DeadLetterStore::write(self, letters).await
+    }
+
+    async fn read_all(&self) -> Result<Vec<DeadLetter>, Error> {
+        let path = self.path().to_path_buf();
+        tokio::task::spawn_blocking(move || read_dead_letters(&path))
+            .await
+            .map_err(|e| Error::internal(format!("dead-letter read task failed: {e}")))?
+    }
+
+    fn metrics(&self) -> DeadLetterMetrics {
+        DeadLetterStore::metrics(self)
     }
 }
 

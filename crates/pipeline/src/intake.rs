@@ -87,10 +87,37 @@ fn pairing_file(data_dir: &Path) -> SnapshotFile {
 pub(crate) struct Intake {
     pub(crate) journal: Journal,
     pub(crate) pairing: Pairing,
-    file: SnapshotFile,
+    /// Where the pairing is kept; none in memory.
+    file: Option<SnapshotFile>,
 }
 
 impl Intake {
+    /// An intake journal in memory only (the pipeline's memory queue): nothing to recover
+    /// or pair with an earlier run, nothing written to the data directory.
+    pub(crate) fn in_memory(
+        options: &PipelineOptions,
+        events: &Journal,
+    ) -> Result<(Self, JournalReader), Error> {
+        let journal = Journal::in_memory(JournalConfig {
+            max_bytes: options.max_intake_journal_bytes,
+            when_full: options.when_full,
+            ..JournalConfig::new(INTAKE_DIR)
+        });
+        let reader = journal.reader(ENRICHMENT_READER)?;
+        let pairing = Pairing {
+            intake_seq: 0,
+            events_seq: events.stats().next_seq,
+        };
+        Ok((
+            Self {
+                journal,
+                pairing,
+                file: None,
+            },
+            reader,
+        ))
+    }
+
     /// Opens `<data_dir>/intake` (creating it only when `create`; `None` when it does not
     /// exist and is not wanted) and moves the enrichment reader past every record already
     /// in `events`. Returns the journal and the enrichment stage's reader.
@@ -169,7 +196,7 @@ impl Intake {
             Self {
                 journal,
                 pairing,
-                file,
+                file: Some(file),
             },
             reader,
         )))
@@ -180,7 +207,10 @@ impl Intake {
     /// pairs afresh.
     pub(crate) async fn retire(self) -> Result<(), Error> {
         self.journal.close().await?;
-        self.file.store(&PairingState { pairing: None })
+        match &self.file {
+            Some(file) => file.store(&PairingState { pairing: None }),
+            None => Ok(()),
+        }
     }
 }
 

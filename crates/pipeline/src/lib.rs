@@ -57,8 +57,8 @@ pub use ack::{Delivery, DeliverySummary};
 pub use audit::PipelineAudit;
 pub use concurrency::{Concurrency, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, RequestOptions};
 pub use dead_letter::{
-    DEAD_LETTERS_FILE, DeadLetter, DeadLetterStore, REPLAYED_FILE, ReplayedLetter,
-    read_dead_letters, read_replayed,
+    DEAD_LETTERS_FILE, DeadLetter, DeadLetterStorage, DeadLetterStore, MemoryDeadLetters,
+    REPLAYED_FILE, ReplayedLetter, read_dead_letters, read_replayed,
 };
 pub use enrich::{EnricherBreakerOptions, EnricherMetrics, Enrichers};
 pub use intake::DEFAULT_MAX_INTAKE_BYTES;
@@ -67,12 +67,15 @@ pub use metrics::{
     LogFileMetrics, METRICS, MetricsSnapshot, NotifierMetrics, PUBLISH_INTERVAL,
     SINK_REQUEST_DURATION, SinkMetrics, describe_metrics,
 };
-pub use notify::{NOTIFICATIONS_FILE, NotificationLog, NotificationRecord};
+pub use notify::{
+    MemoryNotificationLog, NOTIFICATIONS_FILE, NotificationLog, NotificationRecord,
+    NotificationStorage,
+};
 pub use pipeline::{
     ABORT_GRACE, BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions,
     PipelineSpec, SinkSpec, Submitted,
 };
-pub use queue::EventQueue;
+pub use queue::{EventQueue, QueueStorage};
 pub use response::{ResponseHook, RoutingWithResponse};
 /// Re-exported: the rate limiter the dispatcher uses lives in core.
 pub use vowguard_core::TokenBucket;

@@ -154,7 +154,7 @@ pub struct NotifierMetrics {
 /// The journal at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct JournalMetrics {
-    /// Bytes on disk.
+    /// Bytes on disk (in memory with `QueueStorage::Memory`).
     pub bytes: u64,
     /// The configured bound.
     pub max_bytes: u64,
@@ -164,6 +164,9 @@ pub struct JournalMetrics {
     pub dropped_full: u64,
     /// Group commits (fsyncs) since start.
     pub fsyncs: u64,
+    /// Whether appends are waiting for space right now (`when_full = "block"`: intake is
+    /// being pushed back until the sinks catch up).
+    pub appends_blocked: bool,
 }
 
 impl From<vowguard_journal::JournalStats> for JournalMetrics {
@@ -174,6 +177,7 @@ impl From<vowguard_journal::JournalStats> for JournalMetrics {
             records: stats.records,
             dropped_full: stats.dropped_full,
             fsyncs: stats.fsyncs,
+            appends_blocked: stats.appends_blocked,
         }
     }
 }

@@ -1,11 +1,14 @@
 //! Alert dispatch: one worker per notifier, rate-limited (alerts wait, in order, never
-//! dropped), retried with the shared policy, every result written to the notification log.
+//! dropped), retried with the shared policy, every result written to the notification log
+//! (a [`NotificationStorage`]: the [`NotificationLog`] file by default,
+//! [`MemoryNotificationLog`] or a host's own).
 
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
@@ -61,13 +64,101 @@ pub struct NotificationRecord {
 /// File name of the active notification log in the data directory.
 pub const NOTIFICATIONS_FILE: &str = "notifications.jsonl";
 
+/// Where a pipeline records the result of every notification.
+///
+/// # Durability contract
+///
+/// The notification log is a report, not part of delivery: an alert counts as dispatched
+/// once its channel answered (or the retries ran out), whether or not its record could be
+/// stored. [`record`](Self::record) may return before the record is durable (the file log
+/// writes to the page cache without `fdatasync`); a record that fails to store is logged
+/// as an error and not retried. Records are passed in the order their dispatch finished.
+#[async_trait]
+pub trait NotificationStorage: Send + Sync + std::fmt::Debug {
+    /// Stores one result.
+    async fn record(&self, record: NotificationRecord) -> Result<(), Error>;
+
+    /// The most recent records (a bounded number, at least the last one stored when
+    /// anything was), oldest first.
+    fn recent(&self) -> Vec<NotificationRecord>;
+
+    /// What the storage's files hold now (zero for storage without files).
+    fn usage(&self) -> LogFileMetrics;
+}
+
+/// The last records, at most `capacity`, oldest first.
+#[derive(Debug)]
+struct RecentRecords {
+    records: Mutex<VecDeque<NotificationRecord>>,
+    capacity: usize,
+}
+
+impl RecentRecords {
+    fn new(capacity: usize) -> Self {
+        Self {
+            records: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn push(&self, record: NotificationRecord) {
+        let mut records = self.records.lock().expect("log lock poisoned");
+        if records.len() == self.capacity {
+            records.pop_front();
+        }
+        records.push_back(record);
+    }
+
+    fn list(&self) -> Vec<NotificationRecord> {
+        self.records
+            .lock()
+            .expect("log lock poisoned")
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Notification records kept in memory only (the last `capacity` of them): for tests and
+/// hosts that report notifications their own way. Nothing survives the process.
+#[derive(Debug)]
+pub struct MemoryNotificationLog {
+    recent: RecentRecords,
+}
+
+impl MemoryNotificationLog {
+    /// A log keeping the last `capacity` records (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            recent: RecentRecords::new(capacity),
+        }
+    }
+}
+
+#[async_trait]
+impl NotificationStorage for MemoryNotificationLog {
+    async fn record(&self, record: NotificationRecord) -> Result<(), Error> {
+        self.recent.push(record);
+        Ok(())
+    }
+
+    fn recent(&self) -> Vec<NotificationRecord> {
+        self.recent.list()
+    }
+
+    fn usage(&self) -> LogFileMetrics {
+        LogFileMetrics::default()
+    }
+}
+
 /// Every notification result: appended to `<data_dir>/notifications.jsonl` (rotated by
 /// size into `notifications.<n>.jsonl`, the oldest deleted beyond the configured number of
-/// files) and kept in a bounded in-memory list for reports.
+/// files) and kept in a bounded in-memory list for reports: the default
+/// [`NotificationStorage`].
 #[derive(Debug)]
 pub struct NotificationLog {
-    file: Option<JsonlLog>,
-    recent: Mutex<VecDeque<NotificationRecord>>,
+    file: JsonlLog,
+    recent: RecentRecords,
 }
 
 impl NotificationLog {
@@ -89,48 +180,36 @@ impl NotificationLog {
             .map_err(|e| Error::io(format!("cannot create data_dir {}", data_dir.display()), e))?;
         let file = JsonlLog::open(&data_dir.join(NOTIFICATIONS_FILE), rotation)?;
         Ok(Self {
-            file: Some(file),
-            recent: Mutex::new(VecDeque::new()),
+            file,
+            recent: RecentRecords::new(RECENT_CAPACITY),
         })
     }
 
-    /// Where the log writes (the active file), if anywhere.
-    pub fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(JsonlLog::path)
+    /// Where the log writes (the active file).
+    pub fn path(&self) -> &Path {
+        self.file.path()
     }
+}
 
-    /// What the log files hold now.
-    pub fn usage(&self) -> LogFileMetrics {
-        self.file
-            .as_ref()
-            .map(|f| f.usage().into())
-            .unwrap_or_default()
+#[async_trait]
+impl NotificationStorage for NotificationLog {
+    async fn record(&self, record: NotificationRecord) -> Result<(), Error> {
+        let line = serde_json::to_vec(&record).expect("a record always serialises");
+        // Kept in memory whether or not the file takes it: reports still show it.
+        self.recent.push(record);
+        // Not synced: a page-cache write; the record is a report, the alert itself is
+        // tracked by the alert path's journal position.
+        self.file.append(&[line], false)
     }
 
     /// The most recent records (up to 10 000), oldest first.
-    pub fn recent(&self) -> Vec<NotificationRecord> {
-        self.recent
-            .lock()
-            .expect("log lock poisoned")
-            .iter()
-            .cloned()
-            .collect()
+    fn recent(&self) -> Vec<NotificationRecord> {
+        self.recent.list()
     }
 
-    fn record(&self, record: NotificationRecord) {
-        if let Some(file) = &self.file {
-            let line = serde_json::to_vec(&record).expect("a record always serialises");
-            // Not synced: a page-cache write; the record is a report, the alert itself is
-            // tracked by the alert path's journal position.
-            if let Err(e) = file.append(&[line], false) {
-                tracing::error!(error = %e, "cannot write notification log");
-            }
-        }
-        let mut recent = self.recent.lock().expect("log lock poisoned");
-        if recent.len() == RECENT_CAPACITY {
-            recent.pop_front();
-        }
-        recent.push_back(record);
+    /// What the log files hold now.
+    fn usage(&self) -> LogFileMetrics {
+        self.file.usage().into()
     }
 }
 
@@ -140,7 +219,7 @@ pub(crate) type Dispatch = (Alert, oneshot::Sender<()>);
 pub(crate) struct NotifierWorker {
     pub(crate) spec: NotifierSpec,
     pub(crate) rx: mpsc::Receiver<Dispatch>,
-    pub(crate) log: Arc<NotificationLog>,
+    pub(crate) log: Arc<dyn NotificationStorage>,
     pub(crate) counters: Arc<NotifierCounters>,
     /// Becomes true when the worker must stop at once (shutdown deadline passed): alerts
     /// in flight are abandoned; the alert path has not committed them, so they are sent
@@ -183,7 +262,7 @@ impl NotifierWorker {
             let counters = self.counters.clone();
             let audit = self.audit.clone();
             tasks.spawn(async move {
-                let result = dispatch(&spec, bucket.as_deref(), &alert, &log, &counters).await;
+                let result = dispatch(&spec, bucket.as_deref(), &alert, &*log, &counters).await;
                 if let Some(audit) = audit {
                     let detail = result.delivery_id.or(result.error);
                     let record = crate::audit::PipelineAudit::notification(
@@ -216,7 +295,7 @@ async fn dispatch(
     spec: &NotifierSpec,
     bucket: Option<&TokenBucket>,
     alert: &Alert,
-    log: &NotificationLog,
+    log: &dyn NotificationStorage,
     counters: &NotifierCounters,
 ) -> NotificationRecord {
     let span = tracing::debug_span!(
@@ -290,6 +369,8 @@ async fn dispatch(
             record.error = Some(e.to_string());
         }
     }
-    log.record(record.clone());
+    if let Err(e) = log.record(record.clone()).await {
+        tracing::error!(notifier = %spec.id, error = %e, "cannot write notification log");
+    }
     record
 }

@@ -21,13 +21,14 @@ use crate::ack::{AckRegistry, AckState, Delivery, IntakeAcks};
 use crate::alerts::AlertWorker;
 use crate::audit::PipelineAudit;
 use crate::concurrency::RequestOptions;
-use crate::dead_letter::DeadLetterStore;
+use crate::dead_letter::{DeadLetterStorage, DeadLetterStore};
 use crate::enrich::{EnricherBreakerOptions, EnricherSlot, Enrichers};
 use crate::intake::{EnrichmentStage, Intake, awaiting_enrichment};
 use crate::metrics::{
     IntakeMetrics, JournalMetrics, MetricsSnapshot, NotifierCounters, SinkCounters,
 };
-use crate::notify::{NotificationLog, NotifierWorker};
+use crate::notify::{NotificationLog, NotificationStorage, NotifierWorker};
+use crate::queue::QueueStorage;
 use crate::sink_worker::SinkWorker;
 
 /// The journal reader name of a sink.
@@ -225,6 +226,15 @@ pub struct PipelineSpec {
     pub router: Option<Arc<dyn AlertRouting>>,
     /// Stage tuning.
     pub options: PipelineOptions,
+    /// Where dead letters go; `None`: [`DeadLetterStore`] in `data_dir` (rotated at
+    /// `options.log_file_bytes`). A host's own must keep the durability contract of
+    /// [`DeadLetterStorage`].
+    pub dead_letters: Option<Arc<dyn DeadLetterStorage>>,
+    /// Where notification results go; `None`: [`NotificationLog`] in `data_dir`.
+    pub notification_log: Option<Arc<dyn NotificationStorage>>,
+    /// What holds accepted events until the sinks are done: the durable journal (default)
+    /// or memory only (at-most-once, see [`QueueStorage::Memory`]).
+    pub queue: QueueStorage,
 }
 
 /// An accepted event waiting to be journaled, with the promises made to its submitter.
@@ -299,8 +309,8 @@ pub(crate) struct Shared {
     pub(crate) journal: Journal,
     /// The intake journal (`<data_dir>/intake`), when enrichers are configured.
     pub(crate) intake: Option<Journal>,
-    dead_letters: DeadLetterStore,
-    notifications: Arc<NotificationLog>,
+    dead_letters: Arc<dyn DeadLetterStorage>,
+    notifications: Arc<dyn NotificationStorage>,
     audit: Option<PipelineAudit>,
 }
 
@@ -339,14 +349,23 @@ impl Pipeline {
     ) -> Result<Self, Error> {
         let options = spec.options;
         let with_intake = !spec.enrichers.is_empty();
-        let dead_letters = DeadLetterStore::open_with(&spec.data_dir, options.log_file_bytes)?;
-        let notifications = Arc::new(NotificationLog::open_with(
-            &spec.data_dir,
-            Rotation {
-                max_file_bytes: options.log_file_bytes,
-                max_files: Some(options.notification_log_max_files),
-            },
-        )?);
+        let dead_letters: Arc<dyn DeadLetterStorage> = match spec.dead_letters {
+            Some(storage) => storage,
+            None => Arc::new(DeadLetterStore::open_with(
+                &spec.data_dir,
+                options.log_file_bytes,
+            )?),
+        };
+        let notifications: Arc<dyn NotificationStorage> = match spec.notification_log {
+            Some(storage) => storage,
+            None => Arc::new(NotificationLog::open_with(
+                &spec.data_dir,
+                Rotation {
+                    max_file_bytes: options.log_file_bytes,
+                    max_files: Some(options.notification_log_max_files),
+                },
+            )?),
+        };
         let journal_config = JournalConfig {
             max_bytes: options.max_journal_bytes,
             // Behind the intake journal, every event here is already acknowledged: the
@@ -358,16 +377,32 @@ impl Pipeline {
             },
             ..JournalConfig::new(spec.data_dir.join("journal"))
         };
-        let (journal, recovery) = Journal::open(journal_config).await?;
-        if recovery.records > 0 || recovery.torn_records_dropped > 0 {
+        let in_memory = spec.queue == QueueStorage::Memory;
+        let journal = if in_memory {
             tracing::info!(
-                records = recovery.records,
-                torn_records_dropped = recovery.torn_records_dropped,
-                "journal recovered; every sink resumes where it stopped"
+                max_bytes = options.max_journal_bytes,
+                "queue in memory (at-most-once): events not delivered when the pipeline stops are lost"
             );
-        }
+            Journal::in_memory(journal_config)
+        } else {
+            let (journal, recovery) = Journal::open(journal_config).await?;
+            if recovery.records > 0 || recovery.torn_records_dropped > 0 {
+                tracing::info!(
+                    records = recovery.records,
+                    torn_records_dropped = recovery.torn_records_dropped,
+                    "journal recovered; every sink resumes where it stopped"
+                );
+            }
+            journal
+        };
         let acks = Arc::new(AckRegistry::new(journal.stats().next_seq));
-        let intake = Intake::open(&spec.data_dir, &options, &journal, with_intake).await?;
+        let intake = if !in_memory {
+            Intake::open(&spec.data_dir, &options, &journal, with_intake).await?
+        } else if with_intake {
+            Some(Intake::in_memory(&options, &journal)?)
+        } else {
+            None
+        };
         let (abort, abort_rx) = watch::channel(false);
         let (draining, draining_rx) = watch::channel(false);
 
@@ -435,10 +470,8 @@ impl Pipeline {
                 router,
                 notifiers: notifier_txs,
                 routed: alerts_routed.clone(),
-                state: Some(vowguard_core::SnapshotFile::in_data_dir(
-                    &spec.data_dir,
-                    "alerts",
-                )),
+                state: (!in_memory)
+                    .then(|| vowguard_core::SnapshotFile::in_data_dir(&spec.data_dir, "alerts")),
                 abort: abort_rx,
                 draining: draining_rx,
                 audit: audit.clone(),
@@ -589,7 +622,7 @@ impl Pipeline {
     }
 
     /// The log of every notification sent (or not).
-    pub fn notifications(&self) -> Arc<NotificationLog> {
+    pub fn notifications(&self) -> Arc<dyn NotificationStorage> {
         self.shared.notifications.clone()
     }
 
@@ -598,8 +631,8 @@ impl Pipeline {
         self.shared.audit.as_ref()
     }
 
-    /// The dead-letter store.
-    pub fn dead_letters(&self) -> &DeadLetterStore {
+    /// The dead-letter storage.
+    pub fn dead_letters(&self) -> &Arc<dyn DeadLetterStorage> {
         &self.shared.dead_letters
     }
 

@@ -21,7 +21,7 @@ use vowguard_journal::{JournalError, JournalReader, Record};
 use crate::ack::AckRegistry;
 use crate::audit::PipelineAudit;
 use crate::concurrency::ConcurrencyLimit;
-use crate::dead_letter::{DeadLetter, DeadLetterStore};
+use crate::dead_letter::{DeadLetter, DeadLetterStorage};
 use crate::metrics::SinkCounters;
 use crate::pipeline::SinkSpec;
 
@@ -37,7 +37,7 @@ pub(crate) struct SinkWorker {
     pub(crate) spec: SinkSpec,
     pub(crate) reader: JournalReader,
     pub(crate) acks: Arc<AckRegistry>,
-    pub(crate) dead_letters: DeadLetterStore,
+    pub(crate) dead_letters: Arc<dyn DeadLetterStorage>,
     pub(crate) counters: Arc<SinkCounters>,
     /// Becomes true when the worker must stop at once (shutdown deadline passed).
     pub(crate) abort: watch::Receiver<bool>,
@@ -48,7 +48,7 @@ pub(crate) struct SinkWorker {
 struct Sender {
     spec: SinkSpec,
     acks: Arc<AckRegistry>,
-    dead_letters: DeadLetterStore,
+    dead_letters: Arc<dyn DeadLetterStorage>,
     counters: Arc<SinkCounters>,
     abort: watch::Receiver<bool>,
     audit: Option<PipelineAudit>,

@@ -12,7 +12,7 @@ use vowguard_core::{
     BatchLimits, EncodedEvent, Error, Event, EventOutcome, RetryPolicy, Severity, Sink,
 };
 
-use crate::{Pipeline, PipelineSpec, SinkSpec, read_dead_letters};
+use crate::{DeadLetterStore, Pipeline, PipelineSpec, SinkSpec, read_dead_letters};
 
 /// How a [`TestSink`] answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,13 +132,11 @@ fn committed(pipeline: &Pipeline) -> u64 {
 #[tokio::test]
 async fn a_failed_dead_letter_write_is_retried_and_the_position_waits_for_it() {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = Pipeline::start(spec(dir.path(), TestSink::new(Mode::Reject), 10))
-        .await
-        .unwrap();
-    pipeline
-        .dead_letters()
-        .fail_writes
-        .store(3, Ordering::Release);
+    let store = DeadLetterStore::open(dir.path()).unwrap();
+    store.fail_writes.store(3, Ordering::Release);
+    let mut spec = spec(dir.path(), TestSink::new(Mode::Reject), 10);
+    spec.dead_letters = Some(Arc::new(store.clone()));
+    let pipeline = Pipeline::start(spec).await.unwrap();
     let submitted = pipeline.submit(event("e-1")).await.unwrap();
     assert_eq!(submitted.durable.await.unwrap(), 0);
     let summary = tokio::time::timeout(Duration::from_secs(30), submitted.delivery)
@@ -146,7 +144,7 @@ async fn a_failed_dead_letter_write_is_retried_and_the_position_waits_for_it() {
         .expect("the event is dead-lettered once a write succeeds");
     let summary = summary.expect("a summary");
     assert_eq!(summary.dead_lettered, 1, "{summary:?}");
-    let letters = pipeline.dead_letters().read_all().unwrap();
+    let letters = pipeline.dead_letters().read_all().await.unwrap();
     assert_eq!(letters.len(), 1, "the letter is on disk: {letters:?}");
     assert_eq!(letters[0].event.id, "e-1");
     let m = pipeline.metrics();
@@ -163,13 +161,11 @@ async fn a_failed_dead_letter_write_is_retried_and_the_position_waits_for_it() {
 #[tokio::test]
 async fn an_event_whose_dead_letter_cannot_be_written_stays_in_the_journal() {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = Pipeline::start(spec(dir.path(), TestSink::new(Mode::Reject), 10))
-        .await
-        .unwrap();
-    pipeline
-        .dead_letters()
-        .fail_writes
-        .store(u32::MAX, Ordering::Release);
+    let store = DeadLetterStore::open(dir.path()).unwrap();
+    store.fail_writes.store(u32::MAX, Ordering::Release);
+    let mut first = spec(dir.path(), TestSink::new(Mode::Reject), 10);
+    first.dead_letters = Some(Arc::new(store));
+    let pipeline = Pipeline::start(first).await.unwrap();
     let submitted = pipeline.submit(event("e-1")).await.unwrap();
     submitted.durable.await.unwrap();
     wait_for("a failed write", || {
@@ -200,7 +196,7 @@ async fn an_event_whose_dead_letter_cannot_be_written_stays_in_the_journal() {
         pipeline.metrics().dead_letters.letters == 1
     })
     .await;
-    let letters = pipeline.dead_letters().read_all().unwrap();
+    let letters = pipeline.dead_letters().read_all().await.unwrap();
     assert_eq!(letters[0].event.id, "e-1");
     pipeline.shutdown().await;
 }

@@ -38,7 +38,7 @@ use vowguard_jetstream::{
     ENRICH_CONSUMER, JetStream, JetStreamConfig, JetStreamDelivery, SharedState,
 };
 use vowguard_pipeline::{
-    DeadLetter, DeadLetterStore, Enrichers, EventQueue, NotifierSpec, SinkSpec,
+    DeadLetter, DeadLetterStorage, Enrichers, EventQueue, NotifierSpec, SinkSpec,
 };
 
 use crate::assemble::Environment;
@@ -255,7 +255,7 @@ impl Cluster {
         sinks: Vec<SinkSpec>,
         enrichers: Enrichers,
         alerts: AlertSetup,
-        dead_letters: DeadLetterStore,
+        dead_letters: Arc<dyn DeadLetterStorage>,
     ) -> Result<Arc<Self>, Error> {
         if setup.config.stream.raw_intake == enrichers.is_empty() {
             return Err(Error::internal(
@@ -522,7 +522,7 @@ struct Workers {
     sinks: Vec<SinkSpec>,
     enrichers: Enrichers,
     alerts: AlertSetup,
-    dead_letters: DeadLetterStore,
+    dead_letters: Arc<dyn DeadLetterStorage>,
 }
 
 impl Workers {
@@ -667,7 +667,7 @@ struct AlertHandler {
     notifiers: HashMap<String, NotifierSpec>,
     sent: SharedState,
     leases: SharedState,
-    dead_letters: DeadLetterStore,
+    dead_letters: Arc<dyn DeadLetterStorage>,
 }
 
 /// What one (alert, channel) came to.

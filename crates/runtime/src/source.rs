@@ -4,7 +4,9 @@
 //! bounded), parsed per the event contract, and submitted; a malformed line is reported with
 //! its line number and the field at fault, and the lines around it still flow.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use bytes::BytesMut;
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt};
+use tokio_util::codec::{Decoder, LinesCodec, LinesCodecError};
 use vowguard_core::Event;
 use vowguard_pipeline::Pipeline;
 
@@ -21,61 +23,67 @@ pub struct SourceStats {
     pub stopped: bool,
 }
 
-/// One line (borrowed from the line buffer: parsed from there, never copied), or why it
-/// could not be read.
-enum Line<'a> {
-    Text(&'a str),
-    TooLong(usize),
+/// One line, or why it could not be read.
+enum Line {
+    Text(String),
+    TooLong,
     NotUtf8,
 }
 
-/// Reads lines of at most `max` bytes; returns `None` at end of input.
-async fn next_line<'a, R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    max: usize,
-    buf: &'a mut Vec<u8>,
-) -> std::io::Result<Option<Line<'a>>> {
-    buf.clear();
-    let mut total = 0usize;
-    let mut saw_any = false;
-    loop {
-        let chunk = reader.fill_buf().await?;
-        if chunk.is_empty() {
-            break;
-        }
-        saw_any = true;
-        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
-            Some(pos) => (pos + 1, true),
-            None => (chunk.len(), false),
-        };
-        let content = if done {
-            &chunk[..take - 1]
-        } else {
-            &chunk[..take]
-        };
-        total += content.len();
-        if total <= max {
-            buf.extend_from_slice(content);
-        }
-        reader.consume(take);
-        if done {
-            break;
+/// Bytes asked of the input per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads lines of at most `max` bytes with tokio-util's [`LinesCodec`]: a longer line is
+/// reported once and skipped (its bytes are discarded as they arrive, so memory stays
+/// bounded by `max` plus one read), a line that is not UTF-8 likewise.
+///
+/// The codec is driven by a plain read loop rather than `FramedRead`, which after a
+/// decoding error (an over-long line) yields `None` and then waits for more input before
+/// decoding the lines it already holds. Measured against the hand-written reader this
+/// replaced (BENCHMARKS.md, "NDJSON line reader"): no slower with parsing, faster reading.
+struct LineReader<R> {
+    input: R,
+    codec: LinesCodec,
+    buf: BytesMut,
+    eof: bool,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    fn new(input: R, max: usize) -> Self {
+        Self {
+            input,
+            codec: LinesCodec::new_with_max_length(max),
+            buf: BytesMut::new(),
+            eof: false,
         }
     }
-    if !saw_any {
-        return Ok(None);
+
+    /// The next line; `None` at end of input. Cancel-safe (a cancelled call loses
+    /// nothing: the bytes read stay in the buffer).
+    async fn next(&mut self) -> std::io::Result<Option<Line>> {
+        loop {
+            let decoded = if self.eof {
+                self.codec.decode_eof(&mut self.buf)
+            } else {
+                self.codec.decode(&mut self.buf)
+            };
+            match decoded {
+                Ok(Some(text)) => return Ok(Some(Line::Text(text))),
+                Ok(None) if self.eof => return Ok(None),
+                Ok(None) => {}
+                Err(LinesCodecError::MaxLineLengthExceeded) => return Ok(Some(Line::TooLong)),
+                // The codec's only own I/O error: the line is not UTF-8 (it is consumed).
+                Err(LinesCodecError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Ok(Some(Line::NotUtf8));
+                }
+                Err(LinesCodecError::Io(e)) => return Err(e),
+            }
+            self.buf.reserve(READ_CHUNK);
+            if self.input.read_buf(&mut self.buf).await? == 0 {
+                self.eof = true;
+            }
+        }
     }
-    if total > max {
-        return Ok(Some(Line::TooLong(total)));
-    }
-    if buf.last() == Some(&b'\r') {
-        buf.pop();
-    }
-    let line: &'a [u8] = buf;
-    Ok(Some(match std::str::from_utf8(line) {
-        Ok(text) => Line::Text(text),
-        Err(_) => Line::NotUtf8,
-    }))
 }
 
 /// Where the source hands its events: the local pipeline, or the cluster's queue.
@@ -130,11 +138,11 @@ where
     A: Accept,
 {
     let mut stats = SourceStats::default();
-    let mut buf = Vec::new();
+    let mut lines = LineReader::new(&mut input, max_line_bytes);
     let mut stop = std::pin::pin!(stop);
     loop {
         let line = tokio::select! {
-            line = next_line(&mut input, max_line_bytes, &mut buf) => line?,
+            line = lines.next() => line?,
             () = &mut stop => {
                 tracing::info!(source = source_id, "stop requested; no more input is read");
                 stats.stopped = true;
@@ -146,12 +154,12 @@ where
         let number = stats.lines;
         let text = match line {
             Line::Text(text) => text,
-            Line::TooLong(len) => {
+            Line::TooLong => {
                 stats.rejected += 1;
                 tracing::warn!(
                     source = source_id,
                     line = number,
-                    "line skipped: {len} bytes is longer than max_line_bytes ({max_line_bytes})"
+                    "line skipped: longer than max_line_bytes ({max_line_bytes})"
                 );
                 continue;
             }
@@ -168,7 +176,7 @@ where
         if text.trim().is_empty() {
             continue;
         }
-        match Event::from_json_str(text) {
+        match Event::from_json_str(&text) {
             Ok(event) => {
                 if !sink.accept(event).await {
                     tracing::error!(
@@ -199,20 +207,51 @@ mod tests {
 
     #[tokio::test]
     async fn caps_line_length_and_keeps_going() {
-        let input = format!("short\n{}\r\nafter\nno-newline-at-end", "x".repeat(100));
-        let mut reader = tokio::io::BufReader::with_capacity(8, input.as_bytes());
-        let mut buf = Vec::new();
+        let mut input = format!("short\n{}\r\nafter\n", "x".repeat(100)).into_bytes();
+        input.extend_from_slice(b"\xff\xfe\n{}\n");
+        input.extend_from_slice(format!("{}\nno-newline-at-end", "y".repeat(51)).as_bytes());
+        let mut reader =
+            LineReader::new(tokio::io::BufReader::with_capacity(8, input.as_slice()), 50);
         let mut seen = Vec::new();
-        while let Some(line) = next_line(&mut reader, 50, &mut buf).await.unwrap() {
+        while let Some(line) = reader.next().await.unwrap() {
             seen.push(match line {
-                Line::Text(t) => t.to_owned(),
-                Line::TooLong(n) => format!("too long {n}"),
+                Line::Text(t) => t,
+                Line::TooLong => "too long".into(),
                 Line::NotUtf8 => "not utf8".into(),
             });
         }
         assert_eq!(
             seen,
-            ["short", "too long 101", "after", "no-newline-at-end"]
+            [
+                "short",
+                "too long",
+                "after",
+                "not utf8",
+                "{}",
+                "too long",
+                "no-newline-at-end"
+            ]
         );
+    }
+
+    /// A line after an over-long one is read from what is already buffered, without
+    /// waiting for more input (the input below never ends).
+    #[tokio::test]
+    async fn a_line_after_an_overlong_one_does_not_wait_for_more_input() {
+        let (mut tx, rx) = tokio::io::duplex(1 << 16);
+        tokio::io::AsyncWriteExt::write_all(
+            &mut tx,
+            format!("{}\nnext\n", "x".repeat(100)).as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut reader = LineReader::new(rx, 50);
+        assert!(matches!(reader.next().await.unwrap(), Some(Line::TooLong)));
+        let next = tokio::time::timeout(std::time::Duration::from_secs(30), reader.next())
+            .await
+            .expect("the buffered line is returned at once")
+            .unwrap();
+        assert!(matches!(next, Some(Line::Text(t)) if t == "next"));
+        drop(tx);
     }
 }

@@ -9,6 +9,9 @@
 //!   `nats-server -js` (JetStream PubAck and dedup, core NATS, restarts, credentials).
 //! * [`ticket_suite::run`]: every ticket connector, against a simulated vendor with
 //!   injected faults (idempotent open, restart, hostile text, credential hygiene).
+//! * [`storage_suite::dead_letters`] and [`storage_suite::notifications`]: every
+//!   dead-letter and notification storage (the file defaults, the in-memory ones, a host's
+//!   own), directly and through the real pipeline.
 //!
 //! A connector implements [`sink_suite::HttpSinkHarness`] or
 //! [`notifier_suite::HttpNotifierHarness`] (how to build it, what its vendor answers) and calls
@@ -22,6 +25,7 @@ pub mod nats_sink_suite;
 pub mod notifier_suite;
 pub mod receivers;
 pub mod sink_suite;
+pub mod storage_suite;
 pub mod stream_sink_suite;
 pub mod ticket_suite;
 
