@@ -35,6 +35,7 @@ use crate::config::{
     Catalog, DEFAULT_APPROVAL_SECONDS, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, Step,
     StepKind, TicketOp,
 };
+use crate::coordination::{ResponseCoordination, RunClaim};
 use crate::model::{
     Incident, IncidentState, MAX_LINKED_ALERTS, Run, RunState, StateChange, StepRecord, StepStatus,
     TimelineEntry,
@@ -248,6 +249,7 @@ impl EngineBuilder {
                 stopped: AtomicBool::new(false),
                 commits: AtomicUsize::new(0),
                 reaper_every: self.reaper_every,
+                coordination: std::sync::RwLock::new(None),
             }),
         })
     }
@@ -297,6 +299,8 @@ struct Inner {
     /// its audit record.
     commits: AtomicUsize,
     reaper_every: Duration,
+    /// Shared decisions in cluster mode ([`ResponseEngine::coordinate_with`]).
+    coordination: std::sync::RwLock<Option<Arc<dyn ResponseCoordination>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -431,6 +435,24 @@ impl ResponseEngine {
                 ResponseEngine { inner }.reap(Utc::now());
             }
         });
+    }
+
+    /// Shares incident ids and run claims with the other replicas of a cluster through
+    /// `coordination` (see [`crate::coordination`]) from now on.
+    pub fn coordinate_with(&self, coordination: Arc<dyn ResponseCoordination>) {
+        *self
+            .inner
+            .coordination
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(coordination);
+    }
+
+    fn coordination(&self) -> Option<Arc<dyn ResponseCoordination>> {
+        self.inner
+            .coordination
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Hands `alert` to the engine without waiting (called from routing; never blocks).
@@ -631,6 +653,31 @@ impl ResponseEngine {
         let _incident_write = self.inner.incident_writes.lock().await;
         let now = Utc::now();
         let event = &alert.event;
+        // In a cluster, a new incident takes the id the replicas agree on for the
+        // fingerprint (this replica's proposal when it is the first).
+        let agreed = match self.coordination() {
+            Some(coordination) => {
+                let proposed = {
+                    let state = lock(&self.inner.state);
+                    let open = state
+                        .open_by_fingerprint
+                        .get(fingerprint)
+                        .is_some_and(|id| state.incidents.contains_key(id));
+                    (!open).then(|| {
+                        let generation = state.generations.get(fingerprint).copied().unwrap_or(0);
+                        format!(
+                            "inc-{}",
+                            Alert::derive_id(&["incident", fingerprint, &generation.to_string()])
+                        )
+                    })
+                };
+                match proposed {
+                    Some(proposed) => Some(coordination.incident_id(fingerprint, &proposed).await?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
         let (records, id) = {
             let state = lock(&self.inner.state);
             match state
@@ -678,10 +725,12 @@ impl ResponseEngine {
                 }
                 None => {
                     let generation = state.generations.get(fingerprint).copied().unwrap_or(0);
-                    let id = format!(
-                        "inc-{}",
-                        Alert::derive_id(&["incident", fingerprint, &generation.to_string()])
-                    );
+                    let id = agreed.clone().unwrap_or_else(|| {
+                        format!(
+                            "inc-{}",
+                            Alert::derive_id(&["incident", fingerprint, &generation.to_string()])
+                        )
+                    });
                     let title = match &event.wedding_id {
                         Some(w) => format!(
                             "{} {} (wedding {w})",
@@ -778,6 +827,11 @@ impl ResponseEngine {
                 origin,
             )
             .await?;
+        if let Some(coordination) = self.coordination()
+            && let Err(e) = coordination.incident_resolved(&inc.fingerprint).await
+        {
+            tracing::warn!(incident = %inc.id, error = %e, "incident resolution not shared with the other replicas: their next alert links to it until its id expires");
+        }
         for (system_id, ticket) in &inc.tickets {
             if origin.is_some_and(|(system, _)| system == system_id) {
                 continue;
@@ -1282,6 +1336,22 @@ impl ResponseEngine {
         if lock(&self.inner.state).runs.contains_key(&id) {
             return Ok(id);
         }
+        if let Some(coordination) = self.coordination()
+            && let RunClaim::Elsewhere(holder) = coordination.claim_run(&id).await?
+        {
+            // Another replica drives (or drove) this run: say so, start nothing.
+            self.commit(vec![Record::Timeline {
+                incident_id: incident_id.to_owned(),
+                entry: entry(
+                    Utc::now(),
+                    actor,
+                    "run_claimed_elsewhere",
+                    json!({"run_id": id, "playbook": p.name, "version": p.config.version, "replica": holder}),
+                ),
+            }])
+            .await?;
+            return Ok(id);
+        }
         let now = Utc::now();
         let run = Run {
             id: id.clone(),
@@ -1319,12 +1389,22 @@ impl ResponseEngine {
         let engine = self.clone();
         let name = format!("run:{run_id}");
         self.spawn_tracked(Some(name), async move {
-            let outcome = engine.drive(&run_id).await;
+            let coordination = engine.coordination();
+            let outcome = match &coordination {
+                None => engine.drive(&run_id).await,
+                Some(c) => engine.drive_claimed(&run_id, c.as_ref()).await,
+            };
             if let Err(e) = outcome {
                 tracing::error!(run = run_id.as_str(), error = %e, "playbook run driver failed");
                 let _ = engine
                     .end_run(&run_id, RunState::Failed, Some(e.to_string()))
                     .await;
+            }
+            if let Some(c) = coordination
+                && engine.run(&run_id).is_some_and(|r| r.state.is_terminal())
+                && let Err(e) = c.run_finished(&run_id).await
+            {
+                tracing::warn!(run = run_id.as_str(), error = %e, "run end not shared with the other replicas; its claim expires instead");
             }
         });
     }
@@ -1600,6 +1680,39 @@ impl ResponseEngine {
             "playbook": {"name": run.playbook, "version": run.version},
             "run": {"id": run.id, "dry_run": run.dry_run},
         }))
+    }
+
+    /// [`drive`](Self::drive) under a cluster claim: the claim is (re)taken first (a run
+    /// resumed at start may have been taken over meanwhile: it ends here, recorded as
+    /// such) and renewed while the run is driven.
+    async fn drive_claimed(
+        &self,
+        run_id: &str,
+        coordination: &dyn ResponseCoordination,
+    ) -> Result<(), Error> {
+        if let RunClaim::Elsewhere(holder) = coordination.claim_run(run_id).await? {
+            return self
+                .end_run(
+                    run_id,
+                    RunState::Failed,
+                    Some(format!("taken over by replica {holder}")),
+                )
+                .await;
+        }
+        let drive = self.drive(run_id);
+        let mut drive = std::pin::pin!(drive);
+        let mut renew = tokio::time::interval(coordination.renew_every());
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut drive => return result,
+                _ = renew.tick() => match coordination.renew_run(run_id).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::error!(run = run_id, "another replica took this run over (its claim expired); this replica finishes its steps in flight"),
+                    Err(e) => tracing::warn!(run = run_id, error = %e, "run claim not renewed"),
+                },
+            }
+        }
     }
 
     async fn drive(&self, run_id: &str) -> Result<(), Error> {

@@ -38,6 +38,7 @@ use vowguard_jetstream::{JetStream, JetStreamConfig, JetStreamDelivery, SharedSt
 use vowguard_pipeline::{DeadLetter, DeadLetterStore, EventQueue, NotifierSpec, SinkSpec};
 
 use crate::assemble::Environment;
+use crate::cluster_state::{KvInhibition, KvResponseCoordination};
 use crate::config::{Config, QueueConfig};
 
 /// The durable consumer of the alert path (sink ids cannot take this name).
@@ -46,6 +47,9 @@ pub const ALERTS_CONSUMER: &str = "_alerts";
 /// How long "already sent" marks are kept: longer than any redelivery of the event that
 /// caused the notification.
 const SENT_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// How long incident ids by fingerprint and "run finished" marks are kept across replicas.
+const RESPONSE_MEMORY: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How long webhook deliveries are remembered across replicas (the local replay guard
 /// keeps each source's `replay_window_secs` on top).
@@ -177,6 +181,12 @@ pub struct AlertSetup {
     pub router: Arc<dyn AlertRouting>,
     /// The notifiers by id.
     pub notifiers: Vec<NotifierSpec>,
+    /// The same router as its concrete type, whose inhibition sources are shared with the
+    /// other replicas (`None`: inhibition stays per replica).
+    pub inhibition: Option<Arc<vowguard_router::Router>>,
+    /// The response engine, whose incident ids and run claims are shared with the other
+    /// replicas.
+    pub response: Option<vowguard_response::ResponseEngine>,
 }
 
 /// The connection of this replica and its workers.
@@ -519,6 +529,35 @@ impl Workers {
             Ok::<_, Error>((sent, leases, seen))
         };
         let (sent, leases, seen) = buckets.await?;
+        let inhibition = match &self.alerts.inhibition {
+            Some(router) if router.inhibitor().has_rules() => {
+                // Kept as long as the longest rule mutes (at least a minute).
+                let ttl = router
+                    .inhibitor()
+                    .longest_duration()
+                    .max(Duration::from_secs(60));
+                let bucket = js
+                    .shared_state(&format!("{stream}_inhibition"), ttl, owner)
+                    .await?;
+                router.share_inhibition();
+                Some((router.clone(), KvInhibition::new(bucket)))
+            }
+            _ => None,
+        };
+        if let Some(engine) = &self.alerts.response {
+            let incidents = js
+                .shared_state(&format!("{stream}_incidents"), RESPONSE_MEMORY, owner)
+                .await?;
+            let finished = js
+                .shared_state(&format!("{stream}_runs"), RESPONSE_MEMORY, owner)
+                .await?;
+            engine.coordinate_with(Arc::new(KvResponseCoordination::new(
+                incidents,
+                finished,
+                leases.clone(),
+                lease_ttl,
+            )));
+        }
         let webhooks = WebhookState {
             leases: leases.clone(),
             seen,
@@ -534,6 +573,7 @@ impl Workers {
                     .iter()
                     .map(|n| (n.id.clone(), n.clone()))
                     .collect(),
+                inhibition,
                 sent,
                 leases,
                 dead_letters: self.dead_letters.clone(),
@@ -628,6 +668,8 @@ impl Cluster {
 /// and channel across the cluster.
 struct AlertHandler {
     router: Arc<dyn AlertRouting>,
+    /// The router's inhibition, shared through KV.
+    inhibition: Option<(Arc<vowguard_router::Router>, KvInhibition)>,
     notifiers: HashMap<String, NotifierSpec>,
     sent: SharedState,
     leases: SharedState,
@@ -643,8 +685,17 @@ enum Sent {
 impl AlertHandler {
     async fn route(&self, event: Event) -> Result<(), Error> {
         let event = Arc::new(event);
+        // What other replicas remembered that could mute this event's alert, before the
+        // (local, indexed) check; what this replica remembers, before anything is sent.
+        if let Some((router, shared)) = &self.inhibition {
+            router.load_shared_inhibition(&event, shared).await?;
+        }
+        let routed = self.router.route(&event);
+        if let Some((router, shared)) = &self.inhibition {
+            router.store_shared_inhibition(shared).await?;
+        }
         let mut outcome = Ok(());
-        for (index, mut routed) in self.router.route(&event).into_iter().enumerate() {
+        for (index, mut routed) in routed.into_iter().enumerate() {
             // The same event routed again (a redelivery) gets the same alert id.
             routed.alert.id = Alert::derive_id(&["jetstream", &event.id, &index.to_string()]);
             self.router.on_routed(&routed);

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod breach_api;
 pub mod breach_watch;
 pub mod cluster;
+pub mod cluster_state;
 pub mod config;
 pub mod console;
 pub mod dlq;
@@ -276,7 +277,12 @@ async fn run_server(
     telemetry::exporter();
     let console_sinks = assembly.spec.sinks.clone();
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
-    let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
+    let (spec, cluster_parts) = cluster_parts(
+        assembly.spec,
+        assembly.cluster,
+        &assembly.router,
+        assembly.response.as_ref(),
+    );
     let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
     let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let webhooks = replay_guards
@@ -410,6 +416,8 @@ async fn run_server(
 fn cluster_parts(
     mut spec: vowguard_pipeline::PipelineSpec,
     setup: Option<cluster::ClusterSetup>,
+    router: &Arc<vowguard_router::Router>,
+    response: Option<&vowguard_response::ResponseEngine>,
 ) -> (
     vowguard_pipeline::PipelineSpec,
     Option<(
@@ -422,6 +430,7 @@ fn cluster_parts(
         return (spec, None);
     };
     let sinks = std::mem::take(&mut spec.sinks);
+    let router_impl = router;
     let router: Arc<dyn vowguard_core::AlertRouting> = match &spec.router {
         Some(router) => router.clone(),
         None => Arc::new(vowguard_router::Router::default()),
@@ -429,6 +438,8 @@ fn cluster_parts(
     let alerts = cluster::AlertSetup {
         router,
         notifiers: spec.notifiers.clone(),
+        inhibition: spec.router.is_some().then(|| router_impl.clone()),
+        response: response.cloned(),
     };
     (spec, Some((setup, sinks, alerts)))
 }
@@ -485,7 +496,12 @@ where
         .as_ref()
         .map(|l| audit::pipeline_audit(l, &format!("stdin:{source_id}")));
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
-    let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
+    let (spec, cluster_parts) = cluster_parts(
+        assembly.spec,
+        assembly.cluster,
+        &assembly.router,
+        assembly.response.as_ref(),
+    );
     let pipeline = Pipeline::start_with_audit(spec, pipeline_audit).await?;
     let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let stop = futures::FutureExt::shared(stop);
@@ -592,7 +608,12 @@ async fn run_nats(
         .map(|l| audit::pipeline_audit(l, &format!("nats:{source_id}")));
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
     telemetry::exporter();
-    let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
+    let (spec, cluster_parts) = cluster_parts(
+        assembly.spec,
+        assembly.cluster,
+        &assembly.router,
+        assembly.response.as_ref(),
+    );
     let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
     let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     tracing::info!(

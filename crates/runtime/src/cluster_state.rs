@@ -1,0 +1,224 @@
+//! State of the alert and response paths shared by the replicas in JetStream KV (cluster
+//! mode), next to the "already sent" marks and leases of [`crate::cluster`]:
+//!
+//! * [`KvInhibition`]: the router's inhibition sources, the newest per rule and `equal`
+//!   values, in the bucket `<stream>_inhibition` (entries kept for the longest rule
+//!   duration; each source's own event time and rule duration decide what it mutes).
+//! * [`KvResponseCoordination`]: incident ids by fingerprint (`<stream>_incidents`), run
+//!   claims (leases in `<stream>_leases`, renewed while the run is live) and "run
+//!   finished" marks (`<stream>_runs`), for `vowguard_response::coordination`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use vowguard_core::Error;
+use vowguard_jetstream::{Lease, SharedState};
+use vowguard_response::{ResponseCoordination, RunClaim};
+use vowguard_router::{InhibitionKey, InhibitionSource, SharedInhibition};
+
+/// Longest key text used as is (hex-escaped by the KV layer when needed); longer ones are
+/// hashed so an attacker-sized field value cannot make an oversized subject.
+const MAX_PLAIN_KEY: usize = 160;
+
+/// The inhibition sources of all replicas in a KV bucket.
+#[derive(Debug, Clone)]
+pub struct KvInhibition {
+    bucket: SharedState,
+}
+
+impl KvInhibition {
+    /// Sources in `bucket` (opened with a TTL of at least the longest rule duration).
+    pub fn new(bucket: SharedState) -> Self {
+        Self { bucket }
+    }
+
+    /// `inhibit/<rule hash>/<equal values>`: the rule by a hash of its text (rules are
+    /// configured, not attacker-controlled, but long), the values as JSON, or by their
+    /// SHA-256 when long. The KV layer hex-escapes what is not a plain key.
+    pub fn storage_key(key: &InhibitionKey) -> String {
+        let rule = Sha256::digest(key.rule.as_bytes());
+        let mut out = String::from("inhibit/");
+        vowguard_core::hex::encode_into(&rule[..8], &mut out);
+        out.push('/');
+        let values = serde_json::to_string(&key.equal_values).unwrap_or_default();
+        if values.len() <= MAX_PLAIN_KEY {
+            out.push_str(&values);
+        } else {
+            let _ = write!(out, "sha256:");
+            vowguard_core::hex::encode_into(&Sha256::digest(values.as_bytes()), &mut out);
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl SharedInhibition for KvInhibition {
+    async fn fetch(&self, keys: &[InhibitionKey]) -> Result<Vec<InhibitionSource>, Error> {
+        let mut found = Vec::new();
+        for key in keys {
+            let Some(value) = self.bucket.get(&Self::storage_key(key)).await? else {
+                continue;
+            };
+            match serde_json::from_slice::<InhibitionSource>(&value) {
+                // A hash collision or a foreign writer cannot mute another key.
+                Ok(source)
+                    if source.rule == key.rule && source.equal_values == key.equal_values =>
+                {
+                    found.push(source);
+                }
+                Ok(_) => tracing::warn!("shared inhibition entry does not match its key; ignored"),
+                Err(e) => tracing::warn!(error = %e, "shared inhibition entry unreadable; ignored"),
+            }
+        }
+        Ok(found)
+    }
+
+    async fn store(&self, sources: &[(InhibitionKey, InhibitionSource)]) -> Result<(), Error> {
+        for (key, source) in sources {
+            let value = serde_json::to_vec(source)
+                .map_err(|e| Error::internal(format!("inhibition source: {e}")))?;
+            self.bucket.put(&Self::storage_key(key), value).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Incident ids, run claims and "run finished" marks of all replicas in KV.
+#[derive(Debug)]
+pub struct KvResponseCoordination {
+    incidents: SharedState,
+    finished: SharedState,
+    leases: SharedState,
+    renew_every: Duration,
+    /// The run claims this replica holds, by run id.
+    held: Mutex<HashMap<String, Lease>>,
+}
+
+impl KvResponseCoordination {
+    /// Incident ids in `incidents`, "run finished" marks in `finished`, run claims in
+    /// `leases` (whose TTL is the claim's life: renewed every third of `lease_ttl`).
+    pub fn new(
+        incidents: SharedState,
+        finished: SharedState,
+        leases: SharedState,
+        lease_ttl: Duration,
+    ) -> Self {
+        Self {
+            incidents,
+            finished,
+            leases,
+            renew_every: (lease_ttl / 3).max(Duration::from_millis(100)),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn run_key(run_id: &str) -> String {
+    format!("run/{run_id}")
+}
+
+#[async_trait]
+impl ResponseCoordination for KvResponseCoordination {
+    async fn incident_id(&self, fingerprint: &str, proposed: &str) -> Result<String, Error> {
+        let agreed = self
+            .incidents
+            .agree(&format!("incident/{fingerprint}"), proposed.as_bytes())
+            .await?;
+        String::from_utf8(agreed).map_err(|_| Error::internal("a shared incident id is not UTF-8"))
+    }
+
+    async fn incident_resolved(&self, fingerprint: &str) -> Result<(), Error> {
+        self.incidents
+            .forget(&format!("incident/{fingerprint}"))
+            .await
+    }
+
+    async fn claim_run(&self, run_id: &str) -> Result<RunClaim, Error> {
+        let key = run_key(run_id);
+        if let Some(by) = self.finished.holder(&key).await? {
+            return Ok(RunClaim::Elsewhere(format!("{by} (finished)")));
+        }
+        let Some(lease) = self.leases.acquire(&key).await? else {
+            let by = self
+                .leases
+                .holder(&key)
+                .await?
+                .unwrap_or_else(|| "(unknown)".into());
+            return Ok(RunClaim::Elsewhere(by));
+        };
+        // It may have finished (and been released) between the check and the claim.
+        if let Some(by) = self.finished.holder(&key).await? {
+            self.leases.release(lease).await?;
+            return Ok(RunClaim::Elsewhere(format!("{by} (finished)")));
+        }
+        self.held().insert(run_id.to_owned(), lease);
+        Ok(RunClaim::Claimed)
+    }
+
+    async fn renew_run(&self, run_id: &str) -> Result<bool, Error> {
+        let Some(lease) = self.held().get(run_id).cloned() else {
+            return Ok(false);
+        };
+        match self.leases.renew(&lease).await? {
+            Some(renewed) => {
+                self.held().insert(run_id.to_owned(), renewed);
+                Ok(true)
+            }
+            None => {
+                self.held().remove(run_id);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn run_finished(&self, run_id: &str) -> Result<(), Error> {
+        // Only the replica holding the claim marks the run finished (one that lost it to
+        // a takeover leaves the mark to the new holder).
+        let Some(lease) = self.held().remove(run_id) else {
+            return Ok(());
+        };
+        self.finished.mark_once(&run_key(run_id)).await?;
+        self.leases.release(lease).await
+    }
+
+    fn renew_every(&self) -> Duration {
+        self.renew_every
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_keys_are_bounded_and_distinct() {
+        let key = |rule: &str, values: Vec<Vec<String>>| InhibitionKey {
+            rule: rule.into(),
+            equal_values: values,
+        };
+        let a = KvInhibition::storage_key(&key("r", vec![vec!["w-1".into()]]));
+        let b = KvInhibition::storage_key(&key("r", vec![vec!["w-2".into()]]));
+        let c = KvInhibition::storage_key(&key("s", vec![vec!["w-1".into()]]));
+        let split = KvInhibition::storage_key(&key("r", vec![vec!["w".into(), "1".into()]]));
+        assert!(
+            a.starts_with("inhibit/") && a.ends_with(r#"[["w-1"]]"#),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, split);
+        let long = KvInhibition::storage_key(&key("r", vec![vec!["x".repeat(100_000)]]));
+        assert!(long.len() < 120, "{}", long.len());
+        assert!(long.contains("sha256:"));
+    }
+}
