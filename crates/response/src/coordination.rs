@@ -16,8 +16,9 @@
 //!   sent with the same idempotency key as before (HTTP `Idempotency-Key`, the ticket
 //!   fingerprint, the notification's alert id), so a step the dead replica had already
 //!   done is recognised where the receiving system deduplicates; elsewhere it is
-//!   at-least-once. The dead replica resumes its own copy at restart only if nobody took
-//!   the run over ([`ResponseCoordination::claim_run`] at resume).
+//!   at-least-once. A replica that finds its claim lost (it could not renew in time) ends
+//!   its copy of the run (`failed`, "taken over"); one restarting after a kill resumes its
+//!   own copy only if it can claim the run again.
 
 use async_trait::async_trait;
 use vowguard_core::Error;

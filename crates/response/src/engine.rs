@@ -1708,7 +1708,19 @@ impl ResponseEngine {
                 result = &mut drive => return result,
                 _ = renew.tick() => match coordination.renew_run(run_id).await {
                     Ok(true) => {}
-                    Ok(false) => tracing::error!(run = run_id, "another replica took this run over (its claim expired); this replica finishes its steps in flight"),
+                    Ok(false) => {
+                        // Its claim expired here (this replica could not renew in time)
+                        // and another replica drives it now: stop, so no step runs twice
+                        // from here on.
+                        tracing::error!(run = run_id, "another replica took this run over; it ends here");
+                        return self
+                            .end_run(
+                                run_id,
+                                RunState::Failed,
+                                Some("taken over by another replica (its claim expired here)".into()),
+                            )
+                            .await;
+                    }
                     Err(e) => tracing::warn!(run = run_id, error = %e, "run claim not renewed"),
                 },
             }
