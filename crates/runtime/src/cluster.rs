@@ -17,8 +17,10 @@
 //!
 //! Shared across replicas: the events, each sink's and the alert path's position and
 //! in-flight set, "already sent" marks and alert-group leases, webhook delivery claims and
-//! "seen" marks (24 h). Per replica (not shared): the router's inhibition state,
-//! dead-letter files, the notification log, playbook runs and the audit log.
+//! "seen" marks (24 h), the router's inhibition sources and the response engine's
+//! incident ids and run claims (see [`crate::cluster_state`]). Per replica (not shared):
+//! dead-letter files, the notification log, notifier rate limits, each replica's copy of
+//! an incident, and the audit log.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
