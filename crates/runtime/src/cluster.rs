@@ -18,9 +18,9 @@
 //! Shared across replicas: the events, each sink's and the alert path's position and
 //! in-flight set, "already sent" marks and alert-group leases, webhook delivery claims and
 //! "seen" marks (24 h), the router's inhibition sources and the response engine's
-//! incident ids and run claims (see [`crate::cluster_state`]). Per replica (not shared):
-//! dead-letter files, the notification log, notifier rate limits, each replica's copy of
-//! an incident, and the audit log.
+//! incident ids and run claims, and the notifiers' rate-limit counts (see
+//! [`crate::cluster_state`]). Per replica (not shared): dead-letter files, the
+//! notification log, each replica's copy of an incident, and the audit log.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -40,7 +40,7 @@ use vowguard_jetstream::{JetStream, JetStreamConfig, JetStreamDelivery, SharedSt
 use vowguard_pipeline::{DeadLetter, DeadLetterStore, EventQueue, NotifierSpec, SinkSpec};
 
 use crate::assemble::Environment;
-use crate::cluster_state::{KvInhibition, KvResponseCoordination};
+use crate::cluster_state::{KvInhibition, KvRateLimits, KvResponseCoordination};
 use crate::config::{Config, QueueConfig};
 
 /// The durable consumer of the alert path (sink ids cannot take this name).
@@ -528,9 +528,17 @@ impl Workers {
             let seen = js
                 .shared_state(&format!("{stream}_webhooks"), WEBHOOK_MEMORY, owner)
                 .await?;
-            Ok::<_, Error>((sent, leases, seen))
+            let rates = js
+                .shared_state(
+                    &format!("{stream}_ratelimits"),
+                    crate::cluster_state::RATE_WINDOW * 6,
+                    owner,
+                )
+                .await?;
+            Ok::<_, Error>((sent, leases, seen, rates))
         };
-        let (sent, leases, seen) = buckets.await?;
+        let (sent, leases, seen, rates) = buckets.await?;
+        let rate_limits = KvRateLimits::new(rates);
         let inhibition = match &self.alerts.inhibition {
             Some(router) if router.inhibitor().has_rules() => {
                 // Kept as long as the longest rule mutes (at least a minute).
@@ -578,6 +586,7 @@ impl Workers {
                 inhibition,
                 sent,
                 leases,
+                rate_limits,
                 dead_letters: self.dead_letters.clone(),
             };
             if let Err(e) = delivery
@@ -675,6 +684,8 @@ struct AlertHandler {
     notifiers: HashMap<String, NotifierSpec>,
     sent: SharedState,
     leases: SharedState,
+    /// Each notifier's rate limit, counted for the whole cluster.
+    rate_limits: KvRateLimits,
     dead_letters: DeadLetterStore,
 }
 
@@ -753,6 +764,12 @@ impl AlertHandler {
         if self.sent.holder(key).await?.is_some() {
             self.leases.release(lease).await?;
             return Ok(Sent::AlreadySent);
+        }
+        if let Some(limit) = spec.rate_limit.or_else(|| spec.notifier.rate_limit())
+            && let Err(e) = self.rate_limits.admit(notifier, limit).await
+        {
+            self.leases.release(lease).await?;
+            return Err(e);
         }
         let (result, _) = spec.retry.run(|_| spec.notifier.notify(alert)).await;
         let outcome = match result {

@@ -7,6 +7,9 @@
 //! * [`KvResponseCoordination`]: incident ids by fingerprint (`<stream>_incidents`), run
 //!   claims (leases in `<stream>_leases`, renewed while the run is live) and "run
 //!   finished" marks (`<stream>_runs`), for `vowguard_response::coordination`.
+//! * [`KvRateLimits`]: each notifier's rate limit counted for the whole cluster in
+//!   [`RATE_WINDOW`] windows (`<stream>_ratelimits`), so three replicas do not send three
+//!   times the limit.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -15,7 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use vowguard_core::Error;
+use vowguard_core::{Error, ErrorKind, RateLimit};
 use vowguard_jetstream::{Lease, SharedState};
 use vowguard_response::{ResponseCoordination, RunClaim};
 use vowguard_router::{InhibitionKey, InhibitionSource, SharedInhibition};
@@ -196,9 +199,81 @@ impl ResponseCoordination for KvResponseCoordination {
     }
 }
 
+/// The window a notifier's sends are counted in across replicas.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Longest a notification waits for room under its notifier's limit before the event is
+/// handed back for a later redelivery (the alert path's batch stays in flight meanwhile).
+const MAX_RATE_WAIT: Duration = Duration::from_secs(30);
+
+/// Sends per [`RATE_WINDOW`] a limit allows: its sustained rate over the window, at least
+/// its burst and at least one.
+pub fn sends_per_window(limit: RateLimit) -> u64 {
+    let sustained = limit.per_second.max(0.0) * RATE_WINDOW.as_secs_f64();
+    let allowed = sustained.floor().max(f64::from(limit.burst)).max(1.0);
+    if allowed >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        allowed as u64
+    }
+}
+
+/// Every notifier's sends counted per window for the whole cluster.
+#[derive(Debug, Clone)]
+pub struct KvRateLimits {
+    bucket: SharedState,
+}
+
+impl KvRateLimits {
+    /// Counters in `bucket` (whose TTL outlives a window).
+    pub fn new(bucket: SharedState) -> Self {
+        Self { bucket }
+    }
+
+    /// Waits until `notifier` may send once more under `limit` across the cluster and
+    /// counts the send. Past [`MAX_RATE_WAIT`]: `RateLimited` (retryable; the event comes
+    /// again and only its unsent channels are tried).
+    pub async fn admit(&self, notifier: &str, limit: RateLimit) -> Result<(), Error> {
+        let allowed = sends_per_window(limit);
+        let window = RATE_WINDOW.as_secs();
+        let give_up = tokio::time::Instant::now() + MAX_RATE_WAIT;
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let current = now.as_secs() / window;
+            let key = format!("rate/{notifier}/{current}");
+            if self.bucket.count_up_to(&key, allowed).await?.is_some() {
+                return Ok(());
+            }
+            let next = Duration::from_secs((current + 1) * window).saturating_sub(now);
+            if tokio::time::Instant::now() + next > give_up {
+                return Err(Error::new(
+                    ErrorKind::RateLimited,
+                    format!(
+                        "notifier {notifier}: {allowed} sends per {window} s reached across the cluster"
+                    ),
+                )
+                .with_retry_after(next));
+            }
+            tokio::time::sleep(next).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_allows_the_sustained_rate_at_least_the_burst_and_one() {
+        let l = |per_second, burst| RateLimit { per_second, burst };
+        assert_eq!(sends_per_window(l(1.0, 1)), 10);
+        assert_eq!(sends_per_window(l(0.05, 1)), 1);
+        assert_eq!(sends_per_window(l(0.5, 20)), 20);
+        assert_eq!(sends_per_window(l(0.0, 0)), 1);
+        assert_eq!(sends_per_window(l(f64::INFINITY, 0)), u64::MAX);
+    }
 
     #[test]
     fn storage_keys_are_bounded_and_distinct() {
