@@ -661,3 +661,39 @@ async fn kv_counters_never_exceed_the_limit_across_replicas() {
         "another window counts on its own"
     );
 }
+
+/// Records appended by two replicas are read back by either, oldest first, newest
+/// `limit` only; the count bound drops the oldest.
+#[tokio::test]
+async fn a_shared_log_is_read_back_from_every_replica() {
+    let server = NatsServer::start(&[]);
+    let a = connect(support::config(&server)).await;
+    let b = connect(support::config(&server)).await;
+    let la = a
+        .shared_log("NOTES", Duration::from_secs(3600), 5)
+        .await
+        .expect("log");
+    let lb = b
+        .shared_log("NOTES", Duration::from_secs(3600), 5)
+        .await
+        .expect("log");
+    assert!(la.recent(10).await.expect("empty").is_empty());
+    for i in 0..4 {
+        la.append(format!("a{i}").into_bytes())
+            .await
+            .expect("append");
+        lb.append(format!("b{i}").into_bytes())
+            .await
+            .expect("append");
+    }
+    let all: Vec<String> = lb
+        .recent(100)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|r| String::from_utf8(r).unwrap())
+        .collect();
+    assert_eq!(all, ["b1", "a2", "b2", "a3", "b3"], "the newest 5 kept");
+    let two: Vec<Vec<u8>> = la.recent(2).await.expect("read");
+    assert_eq!(two, [b"a3".to_vec(), b"b3".to_vec()]);
+}
