@@ -979,6 +979,34 @@ async fn three_replicas_share_inhibition_playbook_runs_and_tickets() {
         .map(|d| timeline_count(d, "run_claimed_elsewhere"))
         .sum();
     assert_eq!(skipped, 2, "one per later alert");
+    // The cluster's notification log, read through any replica's config, has every
+    // replica's sends: replica 0's P0 page and the other wedding's page from 1 or 2.
+    let output = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["cluster", "notifications", "--json", "--config"])
+        .arg(&configs[2])
+        .env("VOWGUARD_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let logged: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = logged
+        .iter()
+        .filter_map(|r| r["event_id"].as_str())
+        .collect();
+    assert_eq!(events, ["p0-first", "p2-other"], "{logged:#?}");
+    assert!(
+        logged
+            .iter()
+            .all(|r| r["delivered"] == true && r["notifier"] == "secops")
+    );
     // Every replica's copy of the incident has the one agreed id.
     let mut ids = BTreeSet::new();
     for d in &dirs {

@@ -36,8 +36,10 @@ use vowguard_core::{
     Alert, AlertRouting, Error, ErrorKind, Event, RetryPolicy, SecretLookup, SecretMap, SecretRef,
 };
 use vowguard_jetstream::consumer::{BatchHandler, Delivery};
-use vowguard_jetstream::{JetStream, JetStreamConfig, JetStreamDelivery, SharedState};
-use vowguard_pipeline::{DeadLetter, DeadLetterStore, EventQueue, NotifierSpec, SinkSpec};
+use vowguard_jetstream::{JetStream, JetStreamConfig, JetStreamDelivery, SharedLog, SharedState};
+use vowguard_pipeline::{
+    DeadLetter, DeadLetterStore, EventQueue, NotificationRecord, NotifierSpec, SinkSpec,
+};
 
 use crate::assemble::Environment;
 use crate::cluster_state::{KvInhibition, KvRateLimits, KvResponseCoordination};
@@ -535,9 +537,16 @@ impl Workers {
                     owner,
                 )
                 .await?;
-            Ok::<_, Error>((sent, leases, seen, rates))
+            let notification_log = js
+                .shared_log(
+                    &notification_log_name(stream),
+                    NOTIFICATION_LOG_AGE,
+                    NOTIFICATION_LOG_RECORDS,
+                )
+                .await?;
+            Ok::<_, Error>((sent, leases, seen, rates, notification_log))
         };
-        let (sent, leases, seen, rates) = buckets.await?;
+        let (sent, leases, seen, rates, notification_log) = buckets.await?;
         let rate_limits = KvRateLimits::new(rates);
         let inhibition = match &self.alerts.inhibition {
             Some(router) if router.inhibitor().has_rules() => {
@@ -587,6 +596,7 @@ impl Workers {
                 sent,
                 leases,
                 rate_limits,
+                notification_log,
                 dead_letters: self.dead_letters.clone(),
             };
             if let Err(e) = delivery
@@ -686,6 +696,8 @@ struct AlertHandler {
     leases: SharedState,
     /// Each notifier's rate limit, counted for the whole cluster.
     rate_limits: KvRateLimits,
+    /// The cluster's notification log (every replica's sends).
+    notification_log: SharedLog,
     dead_letters: DeadLetterStore,
 }
 
@@ -771,7 +783,9 @@ impl AlertHandler {
             self.leases.release(lease).await?;
             return Err(e);
         }
-        let (result, _) = spec.retry.run(|_| spec.notifier.notify(alert)).await;
+        let (result, attempts) = spec.retry.run(|_| spec.notifier.notify(alert)).await;
+        self.log_notification(notifier, alert, &result, attempts)
+            .await;
         let outcome = match result {
             Ok(_) => {
                 if let Err(e) = self.sent.mark_once(key).await {
@@ -786,6 +800,92 @@ impl AlertHandler {
         self.leases.release(lease).await?;
         outcome
     }
+}
+
+impl AlertHandler {
+    /// Appends the outcome of one send to the cluster's notification log (a failure to do
+    /// so is logged; the notification itself stands).
+    async fn log_notification(
+        &self,
+        notifier: &str,
+        alert: &Alert,
+        result: &Result<vowguard_core::Receipt, Error>,
+        attempts: u32,
+    ) {
+        let record = NotificationRecord {
+            time: chrono::Utc::now(),
+            alert_id: alert.id.clone(),
+            dedup_key: alert.dedup_key.clone(),
+            route: alert.route.clone(),
+            notifier: notifier.to_owned(),
+            priority: alert.priority,
+            event_id: alert.event.id.clone(),
+            delivered: result.is_ok(),
+            delivery_id: result.as_ref().ok().and_then(|r| r.delivery_id.clone()),
+            error: result.as_ref().err().map(ToString::to_string),
+            attempts,
+            group_size: None,
+        };
+        let line = serde_json::to_vec(&record).expect("a record always serialises");
+        if let Err(e) = self.notification_log.append(line).await {
+            tracing::warn!(notifier, alert_id = %alert.id, error = %e, "notification not written to the cluster's notification log");
+        }
+    }
+}
+
+/// How long the cluster's notification log keeps records, and how many at most.
+const NOTIFICATION_LOG_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+const NOTIFICATION_LOG_RECORDS: i64 = 100_000;
+
+/// The name of the cluster's notification log stream for event stream `stream`.
+fn notification_log_name(stream: &str) -> String {
+    format!("{stream}_notifications")
+}
+
+/// `vowguard cluster notifications`: the newest `limit` records of the cluster's
+/// notification log (every replica's sends), oldest first.
+pub async fn notifications_of(
+    setup: &ClusterSetup,
+    limit: usize,
+) -> Result<Vec<NotificationRecord>, Error> {
+    let js = setup.connect().await?;
+    let log = js
+        .shared_log(
+            &notification_log_name(&setup.config.stream.name),
+            NOTIFICATION_LOG_AGE,
+            NOTIFICATION_LOG_RECORDS,
+        )
+        .await?;
+    Ok(log
+        .recent(limit)
+        .await?
+        .iter()
+        .filter_map(|line| serde_json::from_slice(line).ok())
+        .collect())
+}
+
+/// Renders [`notifications_of`]'s answer as text, one line per send (event fields
+/// escaped).
+pub fn render_notifications(records: &[NotificationRecord]) -> String {
+    use crate::logging::escape_control as esc;
+    let mut out = String::new();
+    for r in records {
+        out.push_str(&format!(
+            "{} {} {} alert={} event={} route={} attempts={}{}\n",
+            r.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            esc(&r.notifier),
+            if r.delivered { "delivered" } else { "failed" },
+            esc(&r.alert_id),
+            esc(&r.event_id),
+            esc(&r.route),
+            r.attempts,
+            r.error
+                .as_deref()
+                .map(|e| format!(" error={}", esc(e)))
+                .unwrap_or_default(),
+        ));
+    }
+    out
 }
 
 fn decode(delivery: &Delivery) -> Result<Event, Error> {
