@@ -336,9 +336,11 @@ impl Router {
     }
 
     /// The alert whose inhibition [`AlertRouting::route`] checks for `event` (classified and
-    /// matched against the routes, nothing routed).
-    fn inhibition_probe(&self, event: &Arc<Event>) -> Alert {
-        self.plan(event, self.classifier.classify(event)).probe
+    /// matched against the routes, nothing routed); `None` when the event raises no alert
+    /// (nothing to mute).
+    fn inhibition_probe(&self, event: &Arc<Event>) -> Option<Alert> {
+        let plan = self.plan(event, self.classifier.classify(event));
+        (!plan.alerts.is_empty()).then_some(plan.probe)
     }
 
     /// Decides how `event` is routed now, without any side effect: no action requested,

@@ -73,11 +73,14 @@ impl Router {
     }
 
     /// The keys of the sources that could mute the alert `event` raises (see
-    /// [`Inhibitor::keys_for`](crate::Inhibitor::keys_for)).
+    /// [`Inhibitor::keys_for`](crate::Inhibitor::keys_for)); none when it raises no alert
+    /// or no rule is configured. Costs one classification of the event.
     pub fn inhibition_keys(&self, event: &Arc<Event>) -> Vec<InhibitionKey> {
         if !self.inhibitor().has_rules() {
             return Vec::new();
         }
-        self.inhibitor().keys_for(&self.inhibition_probe(event))
+        self.inhibition_probe(event)
+            .map(|probe| self.inhibitor().keys_for(&probe))
+            .unwrap_or_default()
     }
 }
