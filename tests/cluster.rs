@@ -921,18 +921,18 @@ async fn three_replicas_share_inhibition_playbook_runs_and_tickets() {
     // Replicas 1 and 2 (which saw none of that) get more of the P0's group and w-1's P2s,
     // muted only if the P0 is known through NATS, and a P2 of another wedding.
     let mut replicas = Vec::new();
-    for i in 1..3 {
-        replicas.push(spawn(&configs[i], &slack_url));
-        wait_healthy(&client, ports[i]).await;
+    for (config, port) in configs.iter().zip(&ports).skip(1) {
+        replicas.push(spawn(config, &slack_url));
+        wait_healthy(&client, *port).await;
     }
-    for i in 1..3 {
+    for (i, port) in ports.iter().copied().enumerate().skip(1) {
         send(
-            ports[i],
+            port,
             vec![shared_event(&format!("p0-more-{i}"), "critical", "w-1")],
         )
         .await;
         send(
-            ports[i],
+            port,
             vec![shared_event(&format!("p2-muted-{i}"), "medium", "w-1")],
         )
         .await;

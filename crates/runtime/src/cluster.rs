@@ -288,7 +288,8 @@ impl Cluster {
 
     async fn attempt(&self, workers: &Workers) -> Result<(), Error> {
         let js = self.setup.connect().await?;
-        let (delivery, webhooks) = workers.start(&js, &self.owner).await?;
+        // Boxed: opening every bucket and consumer makes a large future.
+        let (delivery, webhooks) = Box::pin(workers.start(&js, &self.owner)).await?;
         *self.delivery.lock().await = Some(delivery);
         write(&self.webhooks, Some(webhooks));
         write(&self.js, Some(js));
