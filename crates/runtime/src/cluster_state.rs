@@ -231,7 +231,7 @@ impl KvRateLimits {
     }
 
     /// Waits until `notifier` may send once more under `limit` across the cluster and
-    /// counts the send. Past [`MAX_RATE_WAIT`]: `RateLimited` (retryable; the event comes
+    /// counts the send. Past 30 s (`MAX_RATE_WAIT`): `RateLimited` (retryable; the event comes
     /// again and only its unsent channels are tried).
     pub async fn admit(&self, notifier: &str, limit: RateLimit) -> Result<(), Error> {
         let allowed = sends_per_window(limit);
