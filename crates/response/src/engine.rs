@@ -402,7 +402,24 @@ impl ResponseEngine {
                 while let Some(queued) = rx.recv().await {
                     match queued {
                         Queued::Alert(alert) => {
-                            if let Err(e) = engine.handle_alert(&alert).await {
+                            // Retryable failures (a cluster's shared state unreachable for
+                            // a moment) are retried with the shared policy; handling an
+                            // alert again links it to its incident once and finds its runs.
+                            let (result, _) = RetryPolicy::default()
+                                .run(|attempt| {
+                                    let (engine, alert) = (&engine, &alert);
+                                    async move {
+                                        if attempt > 1 && engine.is_stopping() {
+                                            return Err(Error::new(
+                                                ErrorKind::Internal,
+                                                "engine stopping; not retried",
+                                            ));
+                                        }
+                                        engine.handle_alert(alert).await
+                                    }
+                                })
+                                .await;
+                            if let Err(e) = result {
                                 tracing::error!(error = %e, alert_id = alert.alert.id.as_str(), "response engine could not handle an alert");
                             }
                         }
