@@ -296,4 +296,116 @@ mod tests {
         assert!(long.len() < 120, "{}", long.len());
         assert!(long.contains("sha256:"));
     }
+
+    async fn replica(
+        server: &vowguard_testkit::nats::NatsServer,
+        name: &str,
+        lease_ttl: Duration,
+    ) -> (vowguard_jetstream::JetStream, KvResponseCoordination) {
+        let config: vowguard_jetstream::JetStreamConfig = toml::from_str(&format!(
+            "servers = [\"{}\"]\nrequest_timeout_ms = 2000\n[stream]\nmax_bytes = 10000000\n",
+            server.url()
+        ))
+        .unwrap();
+        let js = vowguard_jetstream::JetStream::connect(
+            config,
+            "queue",
+            &vowguard_core::SecretMap::new(),
+            std::path::Path::new("."),
+        )
+        .await
+        .expect("connect");
+        let bucket = |b: &'static str, ttl| {
+            let js = js.clone();
+            async move { js.shared_state(b, ttl, name).await.expect("kv") }
+        };
+        let coordination = KvResponseCoordination::new(
+            bucket("incidents", Duration::from_secs(3600)).await,
+            bucket("runs", Duration::from_secs(3600)).await,
+            bucket("leases", lease_ttl).await,
+            lease_ttl,
+        );
+        (js, coordination)
+    }
+
+    /// Against a real nats-server: two replicas agree on an incident id, one claims a
+    /// run; once finished nobody claims it again; a claim left to expire is taken over and
+    /// the old holder's renewal says it lost it.
+    #[tokio::test]
+    async fn response_decisions_are_shared_through_nats() {
+        let server = vowguard_testkit::nats::NatsServer::start(&[]);
+        let ttl = Duration::from_secs(1);
+        let (_a_conn, a) = replica(&server, "replica-a", ttl).await;
+        let (_b_conn, b) = replica(&server, "replica-b", ttl).await;
+        let fingerprint = "vowguard-critical-<w 1>";
+        let (ia, ib) = tokio::join!(
+            a.incident_id(fingerprint, "inc-a"),
+            b.incident_id(fingerprint, "inc-b")
+        );
+        assert_eq!(ia.unwrap(), ib.unwrap());
+
+        assert_eq!(a.claim_run("run-1").await.unwrap(), RunClaim::Claimed);
+        assert_eq!(
+            b.claim_run("run-1").await.unwrap(),
+            RunClaim::Elsewhere("replica-a".into())
+        );
+        assert!(a.renew_run("run-1").await.unwrap());
+        a.run_finished("run-1").await.unwrap();
+        assert_eq!(
+            b.claim_run("run-1").await.unwrap(),
+            RunClaim::Elsewhere("replica-a (finished)".into())
+        );
+
+        // replica-a claims run-2 and stops renewing (it died): after the TTL, b takes it.
+        assert_eq!(a.claim_run("run-2").await.unwrap(), RunClaim::Claimed);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while b.claim_run("run-2").await.unwrap() != RunClaim::Claimed {
+            assert!(tokio::time::Instant::now() < deadline, "never taken over");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(!a.renew_run("run-2").await.unwrap(), "a lost its claim");
+        a.run_finished("run-2").await.unwrap();
+        assert_eq!(
+            a.claim_run("run-2").await.unwrap(),
+            RunClaim::Elsewhere("replica-b".into()),
+            "a's end did not mark b's run finished"
+        );
+
+        a.incident_resolved(fingerprint).await.unwrap();
+        assert_eq!(b.incident_id(fingerprint, "inc-c").await.unwrap(), "inc-c");
+    }
+
+    /// Against a real nats-server: a source stored by one replica is fetched by another
+    /// under its key only.
+    #[tokio::test]
+    async fn inhibition_sources_are_shared_through_nats() {
+        let server = vowguard_testkit::nats::NatsServer::start(&[]);
+        let (a_conn, _) = replica(&server, "replica-a", Duration::from_secs(5)).await;
+        let (b_conn, _) = replica(&server, "replica-b", Duration::from_secs(5)).await;
+        let bucket = Duration::from_secs(3600);
+        let a = KvInhibition::new(a_conn.shared_state("inh", bucket, "a").await.unwrap());
+        let b = KvInhibition::new(b_conn.shared_state("inh", bucket, "b").await.unwrap());
+        let key = InhibitionKey {
+            rule: "priority=\"P0_CRITICAL\" mutes ...".into(),
+            equal_values: vec![vec!["w-1 <\"x\">".into()]],
+        };
+        let other = InhibitionKey {
+            equal_values: vec![vec!["w-2".into()]],
+            ..key.clone()
+        };
+        let source = InhibitionSource {
+            rule: key.rule.clone(),
+            at: "2026-06-17T10:00:00Z".parse().unwrap(),
+            equal_values: key.equal_values.clone(),
+            description: "P0_CRITICAL event e-1 wedding_id=w-1".into(),
+        };
+        assert!(
+            b.fetch(std::slice::from_ref(&key))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        a.store(&[(key.clone(), source.clone())]).await.unwrap();
+        assert_eq!(b.fetch(&[key, other]).await.unwrap(), vec![source]);
+    }
 }
