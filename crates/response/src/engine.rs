@@ -249,7 +249,8 @@ impl EngineBuilder {
                 stopped: AtomicBool::new(false),
                 commits: AtomicUsize::new(0),
                 reaper_every: self.reaper_every,
-                coordination: std::sync::RwLock::new(None),
+                coordination: watch::channel(None).0,
+                awaits_coordination: AtomicBool::new(false),
             }),
         })
     }
@@ -300,7 +301,9 @@ struct Inner {
     commits: AtomicUsize,
     reaper_every: Duration,
     /// Shared decisions in cluster mode ([`ResponseEngine::coordinate_with`]).
-    coordination: std::sync::RwLock<Option<Arc<dyn ResponseCoordination>>>,
+    coordination: watch::Sender<Option<Arc<dyn ResponseCoordination>>>,
+    /// Set by [`ResponseEngine::await_coordination`]: run drivers wait for it.
+    awaits_coordination: AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -457,19 +460,36 @@ impl ResponseEngine {
     /// Shares incident ids and run claims with the other replicas of a cluster through
     /// `coordination` (see [`crate::coordination`]) from now on.
     pub fn coordinate_with(&self, coordination: Arc<dyn ResponseCoordination>) {
-        *self
-            .inner
-            .coordination
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(coordination);
+        self.inner.coordination.send_replace(Some(coordination));
+    }
+
+    /// Says that [`coordinate_with`](Self::coordinate_with) will be called (cluster mode):
+    /// until it is, run drivers (of new runs and of runs resumed at
+    /// [`start`](Self::start)) wait before their first step, so a run another replica took
+    /// over while this one was down is not driven twice. Call before `start`.
+    pub fn await_coordination(&self) {
+        self.inner.awaits_coordination.store(true, Ordering::SeqCst);
     }
 
     fn coordination(&self) -> Option<Arc<dyn ResponseCoordination>> {
-        self.inner
-            .coordination
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.inner.coordination.borrow().clone()
+    }
+
+    /// The coordination once set, when the engine awaits it (`None` when it does not, or
+    /// when the engine stops first).
+    async fn coordination_when_set(&self) -> Option<Arc<dyn ResponseCoordination>> {
+        if let Some(c) = self.coordination() {
+            return Some(c);
+        }
+        if !self.inner.awaits_coordination.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut set = self.inner.coordination.subscribe();
+        let mut stopping = self.inner.stopping.subscribe();
+        tokio::select! {
+            c = set.wait_for(Option::is_some) => c.ok().and_then(|c| c.clone()),
+            _ = stopping.wait_for(|s| *s) => None,
+        }
     }
 
     /// Hands `alert` to the engine without waiting (called from routing; never blocks).
@@ -1406,7 +1426,7 @@ impl ResponseEngine {
         let engine = self.clone();
         let name = format!("run:{run_id}");
         self.spawn_tracked(Some(name), async move {
-            let coordination = engine.coordination();
+            let coordination = engine.coordination_when_set().await;
             let outcome = match &coordination {
                 None => engine.drive(&run_id).await,
                 Some(c) => engine.drive_claimed(&run_id, c.as_ref()).await,

@@ -1787,3 +1787,37 @@ async fn an_expired_run_claim_is_taken_over_by_another_replica() {
         "the ticket system deduplicated the re-sent ticket"
     );
 }
+
+/// An engine told to await coordination starts no step before it has it: a run whose
+/// claim another replica holds by then ends here without any step.
+#[tokio::test]
+async fn runs_wait_for_coordination_and_yield_to_the_claim_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let decisions = Arc::new(MemoryDecisions::default());
+    let engine = f.build(dir.path(), BREACH).unwrap();
+    engine.await_coordination();
+    engine.start();
+    engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run_id = engine.runs(None)[0].id.clone();
+    decisions
+        .claims
+        .lock()
+        .unwrap()
+        .insert(run_id.clone(), "replica-x".into());
+    engine.coordinate_with(Replica::new("replica-a", &decisions));
+    assert!(
+        engine
+            .wait_until(WAIT, |e| e
+                .run(&run_id)
+                .is_some_and(|r| r.state == RunState::Failed))
+            .await
+    );
+    assert!(f.hook.actions().is_empty(), "no step ran");
+    assert_eq!(f.tickets.opens.load(Ordering::SeqCst), 0);
+    assert!(engine.run(&run_id).unwrap().steps.is_empty());
+}

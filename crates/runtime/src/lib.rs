@@ -243,6 +243,10 @@ async fn run_server(
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     assembly.response_audit.bind_log(&audit_log);
     if let Some(engine) = &assembly.response {
+        if assembly.cluster.is_some() {
+            // Runs wait for the cluster's run claims (set once NATS is reached).
+            engine.await_coordination();
+        }
         engine.start();
     }
     let breach_recorder = assembly
@@ -487,6 +491,10 @@ where
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     assembly.response_audit.bind_log(&audit_log);
     if let Some(engine) = &assembly.response {
+        if assembly.cluster.is_some() {
+            // Runs wait for the cluster's run claims (set once NATS is reached).
+            engine.await_coordination();
+        }
         engine.start();
     }
     let breach_recorder = assembly
@@ -598,6 +606,10 @@ async fn run_nats(
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     assembly.response_audit.bind_log(&audit_log);
     if let Some(engine) = &assembly.response {
+        if assembly.cluster.is_some() {
+            // Runs wait for the cluster's run claims (set once NATS is reached).
+            engine.await_coordination();
+        }
         engine.start();
     }
     let breach_recorder = assembly
