@@ -9,6 +9,9 @@
 //! * Two replicas with a threat-intel enricher whose provider never answers: intake
 //!   acknowledges at once, the shared `_enrich` consumer enriches each event once, and the
 //!   SIEM receives each enriched event once.
+//! * Three replicas sharing inhibition and response: a P0 for a wedding routed by one
+//!   replica mutes that wedding's lower alerts on the others; alerts of one group sent
+//!   through all three page once and give one playbook run and one Jira ticket.
 //! * A stream whose config conflicts with ours is refused, naming the field; wrong
 //!   credentials are refused, naming the key, without the secret.
 //!
@@ -162,6 +165,7 @@ fn spawn(config: &Path, slack_url: &str) -> Child {
         .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
         .env("CLUSTER_SLACK_WEBHOOK", slack_url)
         .env("CLUSTER_WH_VENUE", VENUE_SECRET)
+        .env("CLUSTER_JIRA_TOKEN", "cluster-jira-token")
         .env("VOWGUARD_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -906,4 +910,281 @@ limits = {{ timeout_ms = 300 }}
         let log = std::fs::read_to_string(config.with_file_name("vowguard.log")).unwrap();
         assert!(!log.contains("cluster-misp-key-5a1d"), "{log}");
     }
+}
+
+/// A config of [`write_config`] without a Slack notifier, plus: P0s and P2s paged per
+/// wedding, the default inhibit rule (a wedding's P0 mutes its P2-P4 for an hour), and a
+/// playbook opening a Jira ticket for every P0 incident.
+fn write_shared_config(dir: &Path, port: u16, nats: &str, hec: &str, jira: &str) -> PathBuf {
+    let config = write_config(dir, port, nats, "SHARE", hec, false);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        r#"
+[notifiers.secops]
+type = "slack"
+webhook_url = {{ env = "CLUSTER_SLACK_WEBHOOK" }}
+[[routes]]
+name = "critical"
+match = {{ severity = ["critical"] }}
+notify = ["secops"]
+group_by = ["wedding_id"]
+group_interval = "1h"
+[[routes]]
+name = "medium"
+match = {{ severity = ["medium"] }}
+notify = ["secops"]
+group_by = ["wedding_id"]
+group_interval = "1h"
+[[inhibit_rules]]
+source_matchers = ['priority="P0_CRITICAL"']
+target_matchers = ['priority=~"P2_MEDIUM|P3_LOW|P4_INFO"']
+equal = ["wedding_id"]
+duration = "1h"
+[tickets.jira]
+type = "jira"
+url = "{jira}"
+email = "secops-bot@example.org"
+api_token = {{ env = "CLUSTER_JIRA_TOKEN" }}
+project = "SEC"
+[response]
+default_playbooks = false
+[playbooks.escalate]
+version = 1
+trigger = {{ routes = ["critical"] }}
+[[playbooks.escalate.steps]]
+id = "ticket"
+kind = "ticket"
+system = "jira"
+title = "Wedding emergency {{{{ event.wedding_id }}}}"
+"#
+    ));
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Jira issues created (the search never finds one: only vowguard's claims keep it at one).
+async fn jira_mock() -> (MockServer, Arc<Mutex<usize>>) {
+    let created: Arc<Mutex<usize>> = Arc::default();
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/search/jql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"issues": []})))
+        .mount(&jira)
+        .await;
+    let count = created.clone();
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue"))
+        .respond_with(move |_: &Request| {
+            let mut n = count.lock().unwrap();
+            *n += 1;
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({
+                "id": format!("1004{n}"), "key": format!("SEC-{n}"),
+                "self": format!("https://example.invalid/rest/api/3/issue/1004{n}"),
+            }))
+        })
+        .mount(&jira)
+        .await;
+    (jira, created)
+}
+
+/// Timeline entries named `action` in a replica's response record file.
+fn timeline_count(replica_dir: &Path, action: &str) -> usize {
+    let file = replica_dir.join("data/response/records.jsonl");
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.pointer("/entry/action").and_then(|a| a.as_str()) == Some(action))
+        .count()
+}
+
+/// A critical malware detection (P0) or a medium network scan (P2) for `wedding`, on a
+/// Wednesday (no Saturday escalation), in no protocol.
+fn shared_event(id: &str, severity: &str, wedding: &str) -> serde_json::Value {
+    let (category, action) = match severity {
+        "critical" => ("malware", "detected"),
+        _ => ("network", "scan"),
+    };
+    serde_json::json!({
+        "id": id,
+        "timestamp": "2026-06-17T10:00:00Z",
+        "category": category,
+        "action": action,
+        "severity": severity,
+        "wedding_id": wedding,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_inhibition_playbook_runs_and_tickets() {
+    let nats = NatsServer::start(&[]);
+    let (hec, _seen) = hec_mock().await;
+    let (slack, pages) = slack_mock().await;
+    let (jira, tickets) = jira_mock().await;
+    let slack_url = format!("{}{SLACK_PATH}", slack.uri());
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let dirs: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("r{i}"))).collect();
+    let configs: Vec<PathBuf> = (0..3)
+        .map(|i| write_shared_config(&dirs[i], ports[i], &nats.url(), &hec.uri(), &jira.uri()))
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let send = |port: u16, events: Vec<serde_json::Value>| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .post(format!("http://127.0.0.1:{port}/v1/events"))
+                .json(&events)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+        }
+    };
+    let pages_for = |pages: &Arc<Mutex<Vec<String>>>, id_prefix: &str| {
+        pages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.contains(id_prefix))
+            .count()
+    };
+    let alerts_drained = || {
+        cluster_status(&configs[0]).is_some_and(|s| {
+            s["stream"]["consumers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["name"] == "_alerts")
+                .all(|c| c["pending"] == 0 && c["ack_pending"] == 0)
+        })
+    };
+    let handled = |dirs: &[PathBuf]| {
+        dirs.iter()
+            .map(|d| timeline_count(d, "alert_linked") + timeline_count(d, "opened"))
+            .sum::<usize>()
+    };
+
+    // Replica 0 alone routes a P0 for wedding w-1: paged once, its playbook opens a ticket.
+    let first = spawn(&configs[0], &slack_url);
+    wait_healthy(&client, ports[0]).await;
+    send(ports[0], vec![shared_event("p0-first", "critical", "w-1")]).await;
+    wait_for("the P0 page", Duration::from_secs(60), || {
+        pages_for(&pages, "p0-") == 1
+    })
+    .await;
+    wait_for(
+        "the Jira ticket and the run's end",
+        Duration::from_secs(60),
+        || *tickets.lock().unwrap() == 1 && timeline_count(&dirs[0], "run_finished") == 1,
+    )
+    .await;
+    stop(first);
+
+    // Replicas 1 and 2 (which saw none of that) get more of the P0's group and w-1's P2s,
+    // muted only if the P0 is known through NATS, and a P2 of another wedding.
+    let mut replicas = Vec::new();
+    for (config, port) in configs.iter().zip(&ports).skip(1) {
+        replicas.push(spawn(config, &slack_url));
+        wait_healthy(&client, *port).await;
+    }
+    for (i, port) in ports.iter().copied().enumerate().skip(1) {
+        send(
+            port,
+            vec![shared_event(&format!("p0-more-{i}"), "critical", "w-1")],
+        )
+        .await;
+        send(
+            port,
+            vec![shared_event(&format!("p2-muted-{i}"), "medium", "w-1")],
+        )
+        .await;
+    }
+    send(ports[2], vec![shared_event("p2-other", "medium", "w-2")]).await;
+    wait_for("the other wedding's page", Duration::from_secs(60), || {
+        pages_for(&pages, "p2-other") == 1
+    })
+    .await;
+    wait_for(
+        "every event routed",
+        Duration::from_secs(60),
+        alerts_drained,
+    )
+    .await;
+    wait_for(
+        "the later P0 alerts handed to response",
+        Duration::from_secs(60),
+        || handled(&dirs[1..]) >= 2,
+    )
+    .await;
+    for replica in replicas {
+        stop(replica);
+    }
+    let all_pages = pages.lock().unwrap().clone();
+    assert_eq!(
+        pages_for(&pages, "p0-"),
+        1,
+        "one page for w-1's P0 group: {all_pages:#?}"
+    );
+    assert_eq!(
+        pages_for(&pages, "p2-muted"),
+        0,
+        "w-1's P2s are inhibited: {all_pages:#?}"
+    );
+    assert_eq!(pages_for(&pages, "p2-other"), 1, "{all_pages:#?}");
+    let runs: usize = dirs.iter().map(|d| timeline_count(d, "run_started")).sum();
+    assert_eq!(runs, 1, "one playbook run across the replicas");
+    assert_eq!(*tickets.lock().unwrap(), 1, "one Jira ticket");
+    assert_eq!(timeline_count(&dirs[0], "run_started"), 1);
+    // Replicas 1 and 2 got the group's later alerts and say why they ran nothing.
+    let skipped: usize = dirs[1..]
+        .iter()
+        .map(|d| timeline_count(d, "run_claimed_elsewhere"))
+        .sum();
+    assert_eq!(skipped, 2, "one per later alert");
+    // The cluster's notification log, read through any replica's config, has every
+    // replica's sends: replica 0's P0 page and the other wedding's page from 1 or 2.
+    let output = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["cluster", "notifications", "--json", "--config"])
+        .arg(&configs[2])
+        .env("VOWGUARD_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let logged: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = logged
+        .iter()
+        .filter_map(|r| r["event_id"].as_str())
+        .collect();
+    assert_eq!(events, ["p0-first", "p2-other"], "{logged:#?}");
+    assert!(
+        logged
+            .iter()
+            .all(|r| r["delivered"] == true && r["notifier"] == "secops")
+    );
+    // Every replica's copy of the incident has the one agreed id.
+    let mut ids = BTreeSet::new();
+    for d in &dirs {
+        let text =
+            std::fs::read_to_string(d.join("data/response/records.jsonl")).unwrap_or_default();
+        for v in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        {
+            if let Some(id) = v.pointer("/incident/id").and_then(|i| i.as_str()) {
+                ids.insert(id.to_owned());
+            }
+        }
+    }
+    assert_eq!(ids.len(), 1, "one incident id: {ids:?}");
 }

@@ -138,6 +138,116 @@ impl SharedState {
         }
     }
 
+    /// The value stored under `key`, if any (a deleted or expired key has none).
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let entry = self
+            .store
+            .entry(kv_key(key))
+            .await
+            .map_err(|e| self.error("read", &e))?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .map(|e| e.value.to_vec()))
+    }
+
+    /// Stores `value` under `key`, replacing what was there (last writer wins).
+    pub async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), Error> {
+        self.store
+            .put(kv_key(key), Bytes::from(value))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error("write", &e))
+    }
+
+    /// Stores `value` under `key` unless a value is there: the value every replica agrees
+    /// on, ours when we were first. Decided by the server (create-if-absent), so two
+    /// replicas proposing different values both get the same answer.
+    pub async fn agree(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, Error> {
+        let k = kv_key(key);
+        // A value can expire between a failed create and the read: try again (bounded).
+        for _ in 0..3 {
+            match self.store.create(&k, Bytes::copy_from_slice(value)).await {
+                Ok(_) => return Ok(value.to_vec()),
+                Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
+                Err(e) => return Err(self.error("create", &e)),
+            }
+            let entry = self
+                .store
+                .entry(&k)
+                .await
+                .map_err(|e| self.error("read", &e))?;
+            if let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) {
+                return Ok(entry.value.to_vec());
+            }
+        }
+        Err(Error::unavailable(format!(
+            "KV bucket {}: key kept changing while agreeing on its value",
+            self.bucket
+        ))
+        .with_retry_after(crate::RETRY_AFTER))
+    }
+
+    /// Forgets `key` (for everyone), so the next [`agree`](Self::agree) decides anew.
+    pub async fn forget(&self, key: &str) -> Result<(), Error> {
+        self.store
+            .delete(kv_key(key))
+            .await
+            .map_err(|e| self.error("delete", &e))
+    }
+
+    /// Adds one to the counter under `key` unless it already reached `limit`, by
+    /// compare-and-set (retried on conflict), so replicas counting at once never exceed it
+    /// together. `Some(new count)` when counted, `None` when the limit is reached. The
+    /// counter expires with the bucket's TTL: put the window in the key.
+    pub async fn count_up_to(&self, key: &str, limit: u64) -> Result<Option<u64>, Error> {
+        let k = kv_key(key);
+        for _ in 0..64 {
+            let entry = self
+                .store
+                .entry(&k)
+                .await
+                .map_err(|e| self.error("read", &e))?;
+            let (count, revision) = match entry {
+                Some(e) if e.operation == kv::Operation::Put => (
+                    std::str::from_utf8(&e.value)
+                        .ok()
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .unwrap_or(0),
+                    Some(e.revision),
+                ),
+                Some(e) => (0, Some(e.revision)),
+                None => (0, None),
+            };
+            if count >= limit {
+                return Ok(None);
+            }
+            let next = Bytes::from((count + 1).to_string());
+            let written = match revision {
+                None => self.store.create(&k, next).await.map_err(|e| {
+                    (e.kind() == CreateErrorKind::AlreadyExists)
+                        .then_some(())
+                        .ok_or_else(|| self.error("create", &e))
+                }),
+                Some(r) => self.store.update(&k, next, r).await.map_err(|e| {
+                    (e.kind() == UpdateErrorKind::WrongLastRevision)
+                        .then_some(())
+                        .ok_or_else(|| self.error("update", &e))
+                }),
+            };
+            match written {
+                Ok(_) => return Ok(Some(count + 1)),
+                // Another replica counted first: read again.
+                Err(Ok(())) => continue,
+                Err(Err(e)) => return Err(e),
+            }
+        }
+        Err(Error::unavailable(format!(
+            "KV bucket {}: counter {key:?} too contended",
+            self.bucket
+        ))
+        .with_retry_after(crate::RETRY_AFTER))
+    }
+
     /// Who holds `key`, if anyone.
     pub async fn holder(&self, key: &str) -> Result<Option<String>, Error> {
         let entry = self

@@ -13,6 +13,8 @@
 //!   only after its outcome (see the [`consumer`] module).
 //! * [`JetStream::shared_state`] is a KV bucket for "already sent" marks and leases decided
 //!   by the server, so two replicas never page twice (see the [`kv`] module).
+//! * [`JetStream::shared_log`] is a bounded stream of records all replicas append to (the
+//!   cluster's notification log; see the [`log`] module).
 //!
 //! * [`JetStreamDelivery`] runs the sinks of this replica from their consumers, and
 //!   [`JetStream`] implements the pipeline's `EventQueue` for intake.
@@ -30,6 +32,7 @@ pub mod consumer;
 mod delivery;
 mod enrich;
 pub mod kv;
+pub mod log;
 mod status;
 
 pub use client::{
@@ -42,4 +45,5 @@ pub use consumer::{
 pub use delivery::{DeliveryCounters, JetStreamDelivery};
 pub use enrich::EnrichHandler;
 pub use kv::{Lease, SharedState};
+pub use log::SharedLog;
 pub use status::{ConsumerStatus, StreamStatus};

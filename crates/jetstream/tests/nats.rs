@@ -592,3 +592,108 @@ async fn an_event_whose_handler_dies_every_time_is_reported_after_max_deliver() 
     let again = again.expect("batch");
     assert!(again.is_empty(), "delivered past MaxDeliver");
 }
+
+/// `agree`: two replicas proposing different values for one key both get the first one;
+/// after `forget` the next proposal wins. `get`/`put`: last writer wins, escaped keys.
+#[tokio::test]
+async fn kv_agreement_and_values_are_shared_across_replicas() {
+    let server = NatsServer::start(&[]);
+    let a = connect(support::config(&server)).await;
+    let b = connect(support::config(&server)).await;
+    let sa = a
+        .shared_state("incidents", Duration::from_secs(3600), "replica-a")
+        .await
+        .expect("kv");
+    let sb = b
+        .shared_state("incidents", Duration::from_secs(3600), "replica-b")
+        .await
+        .expect("kv");
+    let key = "incident/vowguard-critical-<w 1>";
+    let (va, vb) = tokio::join!(sa.agree(key, b"inc-a"), sb.agree(key, b"inc-b"));
+    let (va, vb) = (va.expect("a"), vb.expect("b"));
+    assert_eq!(va, vb, "both replicas use one id");
+    assert!(va == b"inc-a" || va == b"inc-b");
+    assert_eq!(sb.agree(key, b"inc-c").await.expect("again"), va);
+    sa.forget(key).await.expect("forget");
+    assert_eq!(sa.get(key).await.expect("get"), None);
+    assert_eq!(sb.agree(key, b"inc-d").await.expect("anew"), b"inc-d");
+
+    assert_eq!(sa.get("inhibit/x").await.expect("get"), None);
+    sa.put("inhibit/x", b"one".to_vec()).await.expect("put");
+    sb.put("inhibit/x", b"two".to_vec()).await.expect("put");
+    assert_eq!(
+        sa.get("inhibit/x").await.expect("get").as_deref(),
+        Some(&b"two"[..])
+    );
+}
+
+/// `count_up_to`: three replicas counting at once into one window never pass the limit
+/// together, and each count is handed out once.
+#[tokio::test]
+async fn kv_counters_never_exceed_the_limit_across_replicas() {
+    let server = NatsServer::start(&[]);
+    let mut states = Vec::new();
+    for name in ["replica-a", "replica-b", "replica-c"] {
+        let js = connect(support::config(&server)).await;
+        let state = js
+            .shared_state("ratelimits", Duration::from_secs(3600), name)
+            .await
+            .expect("kv");
+        states.push((js, state));
+    }
+    let tries = states
+        .iter()
+        .flat_map(|(_, s)| (0..8).map(move |_| s.count_up_to("pagerduty/window-1", 10)));
+    let results = futures::future::join_all(tries).await;
+    let mut granted: Vec<u64> = results
+        .into_iter()
+        .filter_map(|r| r.expect("count"))
+        .collect();
+    granted.sort_unstable();
+    assert_eq!(granted, (1..=10).collect::<Vec<_>>(), "24 tries, limit 10");
+    assert_eq!(
+        states[0]
+            .1
+            .count_up_to("pagerduty/window-2", 10)
+            .await
+            .expect("count"),
+        Some(1),
+        "another window counts on its own"
+    );
+}
+
+/// Records appended by two replicas are read back by either, oldest first, newest
+/// `limit` only; the count bound drops the oldest.
+#[tokio::test]
+async fn a_shared_log_is_read_back_from_every_replica() {
+    let server = NatsServer::start(&[]);
+    let a = connect(support::config(&server)).await;
+    let b = connect(support::config(&server)).await;
+    let la = a
+        .shared_log("NOTES", Duration::from_secs(3600), 5)
+        .await
+        .expect("log");
+    let lb = b
+        .shared_log("NOTES", Duration::from_secs(3600), 5)
+        .await
+        .expect("log");
+    assert!(la.recent(10).await.expect("empty").is_empty());
+    for i in 0..4 {
+        la.append(format!("a{i}").into_bytes())
+            .await
+            .expect("append");
+        lb.append(format!("b{i}").into_bytes())
+            .await
+            .expect("append");
+    }
+    let all: Vec<String> = lb
+        .recent(100)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|r| String::from_utf8(r).unwrap())
+        .collect();
+    assert_eq!(all, ["b1", "a2", "b2", "a3", "b3"], "the newest 5 kept");
+    let two: Vec<Vec<u8>> = la.recent(2).await.expect("read");
+    assert_eq!(two, [b"a3".to_vec(), b"b3".to_vec()]);
+}

@@ -35,6 +35,7 @@ use crate::config::{
     Catalog, DEFAULT_APPROVAL_SECONDS, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, Step,
     StepKind, TicketOp,
 };
+use crate::coordination::{ResponseCoordination, RunClaim};
 use crate::model::{
     Incident, IncidentState, MAX_LINKED_ALERTS, Run, RunState, StateChange, StepRecord, StepStatus,
     TimelineEntry,
@@ -248,6 +249,8 @@ impl EngineBuilder {
                 stopped: AtomicBool::new(false),
                 commits: AtomicUsize::new(0),
                 reaper_every: self.reaper_every,
+                coordination: watch::channel(None).0,
+                awaits_coordination: AtomicBool::new(false),
             }),
         })
     }
@@ -297,6 +300,10 @@ struct Inner {
     /// its audit record.
     commits: AtomicUsize,
     reaper_every: Duration,
+    /// Shared decisions in cluster mode ([`ResponseEngine::coordinate_with`]).
+    coordination: watch::Sender<Option<Arc<dyn ResponseCoordination>>>,
+    /// Set by [`ResponseEngine::await_coordination`]: run drivers wait for it.
+    awaits_coordination: AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -398,7 +405,24 @@ impl ResponseEngine {
                 while let Some(queued) = rx.recv().await {
                     match queued {
                         Queued::Alert(alert) => {
-                            if let Err(e) = engine.handle_alert(&alert).await {
+                            // Retryable failures (a cluster's shared state unreachable for
+                            // a moment) are retried with the shared policy; handling an
+                            // alert again links it to its incident once and finds its runs.
+                            let (result, _) = RetryPolicy::default()
+                                .run(|attempt| {
+                                    let (engine, alert) = (&engine, &alert);
+                                    async move {
+                                        if attempt > 1 && engine.is_stopping() {
+                                            return Err(Error::new(
+                                                ErrorKind::Internal,
+                                                "engine stopping; not retried",
+                                            ));
+                                        }
+                                        engine.handle_alert(alert).await
+                                    }
+                                })
+                                .await;
+                            if let Err(e) = result {
                                 tracing::error!(error = %e, alert_id = alert.alert.id.as_str(), "response engine could not handle an alert");
                             }
                         }
@@ -431,6 +455,41 @@ impl ResponseEngine {
                 ResponseEngine { inner }.reap(Utc::now());
             }
         });
+    }
+
+    /// Shares incident ids and run claims with the other replicas of a cluster through
+    /// `coordination` (see [`crate::coordination`]) from now on.
+    pub fn coordinate_with(&self, coordination: Arc<dyn ResponseCoordination>) {
+        self.inner.coordination.send_replace(Some(coordination));
+    }
+
+    /// Says that [`coordinate_with`](Self::coordinate_with) will be called (cluster mode):
+    /// until it is, run drivers (of new runs and of runs resumed at
+    /// [`start`](Self::start)) wait before their first step, so a run another replica took
+    /// over while this one was down is not driven twice. Call before `start`.
+    pub fn await_coordination(&self) {
+        self.inner.awaits_coordination.store(true, Ordering::SeqCst);
+    }
+
+    fn coordination(&self) -> Option<Arc<dyn ResponseCoordination>> {
+        self.inner.coordination.borrow().clone()
+    }
+
+    /// The coordination once set, when the engine awaits it (`None` when it does not, or
+    /// when the engine stops first).
+    async fn coordination_when_set(&self) -> Option<Arc<dyn ResponseCoordination>> {
+        if let Some(c) = self.coordination() {
+            return Some(c);
+        }
+        if !self.inner.awaits_coordination.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut set = self.inner.coordination.subscribe();
+        let mut stopping = self.inner.stopping.subscribe();
+        tokio::select! {
+            c = set.wait_for(Option::is_some) => c.ok().and_then(|c| c.clone()),
+            _ = stopping.wait_for(|s| *s) => None,
+        }
     }
 
     /// Hands `alert` to the engine without waiting (called from routing; never blocks).
@@ -631,6 +690,31 @@ impl ResponseEngine {
         let _incident_write = self.inner.incident_writes.lock().await;
         let now = Utc::now();
         let event = &alert.event;
+        // In a cluster, a new incident takes the id the replicas agree on for the
+        // fingerprint (this replica's proposal when it is the first).
+        let agreed = match self.coordination() {
+            Some(coordination) => {
+                let proposed = {
+                    let state = lock(&self.inner.state);
+                    let open = state
+                        .open_by_fingerprint
+                        .get(fingerprint)
+                        .is_some_and(|id| state.incidents.contains_key(id));
+                    (!open).then(|| {
+                        let generation = state.generations.get(fingerprint).copied().unwrap_or(0);
+                        format!(
+                            "inc-{}",
+                            Alert::derive_id(&["incident", fingerprint, &generation.to_string()])
+                        )
+                    })
+                };
+                match proposed {
+                    Some(proposed) => Some(coordination.incident_id(fingerprint, &proposed).await?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
         let (records, id) = {
             let state = lock(&self.inner.state);
             match state
@@ -678,10 +762,12 @@ impl ResponseEngine {
                 }
                 None => {
                     let generation = state.generations.get(fingerprint).copied().unwrap_or(0);
-                    let id = format!(
-                        "inc-{}",
-                        Alert::derive_id(&["incident", fingerprint, &generation.to_string()])
-                    );
+                    let id = agreed.clone().unwrap_or_else(|| {
+                        format!(
+                            "inc-{}",
+                            Alert::derive_id(&["incident", fingerprint, &generation.to_string()])
+                        )
+                    });
                     let title = match &event.wedding_id {
                         Some(w) => format!(
                             "{} {} (wedding {w})",
@@ -778,6 +864,11 @@ impl ResponseEngine {
                 origin,
             )
             .await?;
+        if let Some(coordination) = self.coordination()
+            && let Err(e) = coordination.incident_resolved(&inc.fingerprint).await
+        {
+            tracing::warn!(incident = %inc.id, error = %e, "incident resolution not shared with the other replicas: their next alert links to it until its id expires");
+        }
         for (system_id, ticket) in &inc.tickets {
             if origin.is_some_and(|(system, _)| system == system_id) {
                 continue;
@@ -1282,6 +1373,22 @@ impl ResponseEngine {
         if lock(&self.inner.state).runs.contains_key(&id) {
             return Ok(id);
         }
+        if let Some(coordination) = self.coordination()
+            && let RunClaim::Elsewhere(holder) = coordination.claim_run(&id).await?
+        {
+            // Another replica drives (or drove) this run: say so, start nothing.
+            self.commit(vec![Record::Timeline {
+                incident_id: incident_id.to_owned(),
+                entry: entry(
+                    Utc::now(),
+                    actor,
+                    "run_claimed_elsewhere",
+                    json!({"run_id": id, "playbook": p.name, "version": p.config.version, "replica": holder}),
+                ),
+            }])
+            .await?;
+            return Ok(id);
+        }
         let now = Utc::now();
         let run = Run {
             id: id.clone(),
@@ -1319,12 +1426,22 @@ impl ResponseEngine {
         let engine = self.clone();
         let name = format!("run:{run_id}");
         self.spawn_tracked(Some(name), async move {
-            let outcome = engine.drive(&run_id).await;
+            let coordination = engine.coordination_when_set().await;
+            let outcome = match &coordination {
+                None => engine.drive(&run_id).await,
+                Some(c) => engine.drive_claimed(&run_id, c.as_ref()).await,
+            };
             if let Err(e) = outcome {
                 tracing::error!(run = run_id.as_str(), error = %e, "playbook run driver failed");
                 let _ = engine
                     .end_run(&run_id, RunState::Failed, Some(e.to_string()))
                     .await;
+            }
+            if let Some(c) = coordination
+                && engine.run(&run_id).is_some_and(|r| r.state.is_terminal())
+                && let Err(e) = c.run_finished(&run_id).await
+            {
+                tracing::warn!(run = run_id.as_str(), error = %e, "run end not shared with the other replicas; its claim expires instead");
             }
         });
     }
@@ -1600,6 +1717,51 @@ impl ResponseEngine {
             "playbook": {"name": run.playbook, "version": run.version},
             "run": {"id": run.id, "dry_run": run.dry_run},
         }))
+    }
+
+    /// [`drive`](Self::drive) under a cluster claim: the claim is (re)taken first (a run
+    /// resumed at start may have been taken over meanwhile: it ends here, recorded as
+    /// such) and renewed while the run is driven.
+    async fn drive_claimed(
+        &self,
+        run_id: &str,
+        coordination: &dyn ResponseCoordination,
+    ) -> Result<(), Error> {
+        if let RunClaim::Elsewhere(holder) = coordination.claim_run(run_id).await? {
+            return self
+                .end_run(
+                    run_id,
+                    RunState::Failed,
+                    Some(format!("taken over by replica {holder}")),
+                )
+                .await;
+        }
+        let drive = self.drive(run_id);
+        let mut drive = std::pin::pin!(drive);
+        let mut renew = tokio::time::interval(coordination.renew_every());
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut drive => return result,
+                _ = renew.tick() => match coordination.renew_run(run_id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Its claim expired here (this replica could not renew in time)
+                        // and another replica drives it now: stop, so no step runs twice
+                        // from here on.
+                        tracing::error!(run = run_id, "another replica took this run over; it ends here");
+                        return self
+                            .end_run(
+                                run_id,
+                                RunState::Failed,
+                                Some("taken over by another replica (its claim expired here)".into()),
+                            )
+                            .await;
+                    }
+                    Err(e) => tracing::warn!(run = run_id, error = %e, "run claim not renewed"),
+                },
+            }
+        }
     }
 
     async fn drive(&self, run_id: &str) -> Result<(), Error> {

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod coordination;
 pub mod defaults;
 pub mod engine;
 pub mod expr;
@@ -36,6 +37,7 @@ pub use config::{
     ActionEndpointConfig, Catalog, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, StepConfig,
     StepKind, TicketOp, TriggerConfig, parse_playbooks,
 };
+pub use coordination::{ResponseCoordination, RunClaim};
 pub use defaults::DEFAULT_PLAYBOOKS;
 pub use engine::{
     EngineBuilder, ResponseEngine, ShutdownReport, TicketStatusChange, TicketSync,

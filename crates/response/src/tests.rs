@@ -1607,3 +1607,217 @@ async fn a_ticket_status_change_syncs_the_incident_without_pushing_back() {
         .count();
     assert_eq!(audited, 4);
 }
+
+/// The decisions of [`crate::coordination`] in memory, shared by "replicas" (engines with
+/// their own record files); `expire` plays a dead replica's claim running out.
+#[derive(Debug, Default)]
+struct MemoryDecisions {
+    incident_ids: Mutex<HashMap<String, String>>,
+    claims: Mutex<HashMap<String, String>>,
+    finished: Mutex<HashMap<String, String>>,
+}
+
+#[derive(Debug)]
+struct Replica {
+    name: String,
+    shared: Arc<MemoryDecisions>,
+}
+
+impl Replica {
+    fn new(name: &str, shared: &Arc<MemoryDecisions>) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.into(),
+            shared: shared.clone(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ResponseCoordination for Replica {
+    async fn incident_id(&self, fingerprint: &str, proposed: &str) -> Result<String, Error> {
+        let mut ids = self.shared.incident_ids.lock().unwrap();
+        Ok(ids
+            .entry(fingerprint.to_owned())
+            .or_insert_with(|| proposed.to_owned())
+            .clone())
+    }
+
+    async fn incident_resolved(&self, fingerprint: &str) -> Result<(), Error> {
+        self.shared.incident_ids.lock().unwrap().remove(fingerprint);
+        Ok(())
+    }
+
+    async fn claim_run(&self, run_id: &str) -> Result<crate::RunClaim, Error> {
+        if let Some(by) = self.shared.finished.lock().unwrap().get(run_id) {
+            return Ok(crate::RunClaim::Elsewhere(format!("{by} (finished)")));
+        }
+        let mut claims = self.shared.claims.lock().unwrap();
+        let holder = claims
+            .entry(run_id.to_owned())
+            .or_insert_with(|| self.name.clone());
+        Ok(if *holder == self.name {
+            crate::RunClaim::Claimed
+        } else {
+            crate::RunClaim::Elsewhere(holder.clone())
+        })
+    }
+
+    async fn renew_run(&self, run_id: &str) -> Result<bool, Error> {
+        Ok(self.shared.claims.lock().unwrap().get(run_id) == Some(&self.name))
+    }
+
+    async fn run_finished(&self, run_id: &str) -> Result<(), Error> {
+        if self.shared.claims.lock().unwrap().get(run_id) == Some(&self.name) {
+            self.shared
+                .finished
+                .lock()
+                .unwrap()
+                .insert(run_id.to_owned(), self.name.clone());
+        }
+        Ok(())
+    }
+
+    fn renew_every(&self) -> Duration {
+        Duration::from_millis(20)
+    }
+}
+
+/// Two replicas (two engines, two record files) get alerts of one fingerprint: one
+/// incident id, one run, one ticket and one lock action across both; the other replica
+/// records that the run is claimed elsewhere.
+#[tokio::test]
+async fn two_replicas_give_one_incident_id_one_run_and_one_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let decisions = Arc::new(MemoryDecisions::default());
+    let a = f.build(&dir.path().join("a"), BREACH).unwrap();
+    let b = f.build(&dir.path().join("b"), BREACH).unwrap();
+    a.coordinate_with(Replica::new("replica-a", &decisions));
+    b.coordinate_with(Replica::new("replica-b", &decisions));
+    a.start();
+    b.start();
+    let first = breach_alert("x");
+    let mut second = breach_alert("x");
+    second.alert.id = Alert::derive_id(&["test", "2"]);
+    let (ia, ib) = tokio::join!(a.handle_alert(&first), b.handle_alert(&second));
+    let (ia, ib) = (ia.unwrap().unwrap(), ib.unwrap().unwrap());
+    assert_eq!(ia, ib, "one incident id across the replicas");
+    let runs: Vec<_> = a.runs(None).into_iter().chain(b.runs(None)).collect();
+    assert_eq!(runs.len(), 1, "one run: {runs:?}");
+    let (driver, other) = if a.runs(None).is_empty() {
+        (&b, &a)
+    } else {
+        (&a, &b)
+    };
+    let run_id = runs[0].id.clone();
+    assert!(
+        driver
+            .wait_until(WAIT, |e| step_status(e, &run_id, "approve")
+                == Some(StepStatus::Running))
+            .await
+    );
+    assert_eq!(f.tickets.opens.load(Ordering::SeqCst), 1, "one ticket");
+    assert_eq!(
+        f.hook
+            .actions()
+            .iter()
+            .filter(|a| *a == "lock_accounts")
+            .count(),
+        1
+    );
+    let timeline = other.incident(&ia).unwrap().timeline;
+    let skipped = timeline
+        .iter()
+        .find(|e| e.action == "run_claimed_elsewhere")
+        .expect("the other replica says why it ran nothing");
+    assert_eq!(skipped.fields["run_id"], run_id.as_str());
+    assert!(!timeline.iter().any(|e| e.action == "run_started"));
+}
+
+/// A replica whose claim ran out (it died) hands the run over: the next alert on another
+/// replica starts it there, with the same step idempotency keys; the replica that lost
+/// the claim ends its copy instead of driving it further.
+#[tokio::test]
+async fn an_expired_run_claim_is_taken_over_by_another_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let decisions = Arc::new(MemoryDecisions::default());
+    let a = f.build(&dir.path().join("a"), BREACH).unwrap();
+    let b = f.build(&dir.path().join("b"), BREACH).unwrap();
+    a.coordinate_with(Replica::new("replica-a", &decisions));
+    b.coordinate_with(Replica::new("replica-b", &decisions));
+    a.start();
+    b.start();
+    let inc = a.handle_alert(&breach_alert("x")).await.unwrap().unwrap();
+    let run_id = a.runs(None)[0].id.clone();
+    assert!(
+        a.wait_until(WAIT, |e| step_status(e, &run_id, "approve")
+            == Some(StepStatus::Running))
+            .await
+    );
+    // Replica a's claim expires and b takes the run on the next alert.
+    decisions.claims.lock().unwrap().clear();
+    let mut next = breach_alert("x");
+    next.alert.id = Alert::derive_id(&["test", "3"]);
+    assert_eq!(b.handle_alert(&next).await.unwrap().unwrap(), inc);
+    assert_eq!(b.runs(None).len(), 1, "taken over");
+    assert_eq!(b.runs(None)[0].id, run_id);
+    assert!(
+        b.wait_until(WAIT, |e| step_status(e, &run_id, "approve")
+            == Some(StepStatus::Running))
+            .await
+    );
+    assert!(
+        a.wait_until(WAIT, |e| e
+            .run(&run_id)
+            .is_some_and(|r| r.state == RunState::Failed))
+            .await,
+        "replica a stops driving the run it lost"
+    );
+    let key_a = a.run(&run_id).unwrap().steps["ticket"]
+        .idempotency_key
+        .clone();
+    let key_b = b.run(&run_id).unwrap().steps["ticket"]
+        .idempotency_key
+        .clone();
+    assert_eq!(key_a, key_b, "the same key reaches the ticket system");
+    assert_eq!(
+        f.tickets.by_fingerprint.lock().unwrap().len(),
+        1,
+        "the ticket system deduplicated the re-sent ticket"
+    );
+}
+
+/// An engine told to await coordination starts no step before it has it: a run whose
+/// claim another replica holds by then ends here without any step.
+#[tokio::test]
+async fn runs_wait_for_coordination_and_yield_to_the_claim_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let decisions = Arc::new(MemoryDecisions::default());
+    let engine = f.build(dir.path(), BREACH).unwrap();
+    engine.await_coordination();
+    engine.start();
+    engine
+        .handle_alert(&breach_alert("x"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run_id = engine.runs(None)[0].id.clone();
+    decisions
+        .claims
+        .lock()
+        .unwrap()
+        .insert(run_id.clone(), "replica-x".into());
+    engine.coordinate_with(Replica::new("replica-a", &decisions));
+    assert!(
+        engine
+            .wait_until(WAIT, |e| e
+                .run(&run_id)
+                .is_some_and(|r| r.state == RunState::Failed))
+            .await
+    );
+    assert!(f.hook.actions().is_empty(), "no step ran");
+    assert_eq!(f.tickets.opens.load(Ordering::SeqCst), 0);
+    assert!(engine.run(&run_id).unwrap().steps.is_empty());
+}

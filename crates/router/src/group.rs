@@ -623,6 +623,9 @@ pub struct Inhibitor {
     rules: Vec<CompiledRule>,
     capacity: usize,
     index: Mutex<SourceIndex>,
+    /// The sources remembered by [`observe`](Self::observe) since the last
+    /// [`take_observed`](Self::take_observed), when sharing is on (cluster mode).
+    outbox: Mutex<Option<Vec<(InhibitionKey, InhibitionSource)>>>,
 }
 
 impl Default for Inhibitor {
@@ -631,9 +634,25 @@ impl Default for Inhibitor {
             rules: Vec::new(),
             capacity: MAX_SOURCES,
             index: Mutex::new(SourceIndex::default()),
+            outbox: Mutex::new(None),
         }
     }
 }
+
+/// What an inhibition source is found by: its rule and its values of the rule's `equal`
+/// fields. A target alert is muted by a source with the same key (and a recent enough
+/// event time), so a store shared by replicas keeps one entry per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InhibitionKey {
+    /// The rule, as `source mutes target with equal fields` (as in [`InhibitionSource::rule`]).
+    pub rule: String,
+    /// The values of the rule's `equal` fields.
+    pub equal_values: Vec<Vec<String>>,
+}
+
+/// Most sources waiting in the sharing outbox; beyond, the oldest are dropped (a caller
+/// that stopped taking them must not grow memory).
+const MAX_OUTBOX: usize = 10_000;
 
 /// One remembered inhibition source, as [`Inhibitor::export`] writes it. The rule is named
 /// by its text, so a restart with changed rules drops the sources of removed rules.
@@ -707,7 +726,105 @@ impl Inhibitor {
             rules: compiled,
             capacity: MAX_SOURCES,
             index: Mutex::new(SourceIndex::with_rules(n)),
+            outbox: Mutex::new(None),
         })
+    }
+
+    /// Whether any rule is configured.
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// The longest `duration` of the rules (zero without rules): how long a shared store
+    /// must keep a source.
+    pub fn longest_duration(&self) -> Duration {
+        self.rules
+            .iter()
+            .filter_map(|r| r.duration.to_std().ok())
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Starts collecting every source [`observe`](Self::observe) remembers, for
+    /// [`take_observed`](Self::take_observed) (cluster mode shares them with the other
+    /// replicas).
+    pub fn share_observed(&self) {
+        let mut outbox = lock(&self.outbox);
+        if outbox.is_none() {
+            *outbox = Some(Vec::new());
+        }
+    }
+
+    /// The sources remembered since the last call (empty unless
+    /// [`share_observed`](Self::share_observed) was called).
+    pub fn take_observed(&self) -> Vec<(InhibitionKey, InhibitionSource)> {
+        lock(&self.outbox)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The keys of the sources that could mute `alert`: one per rule whose target matchers
+    /// it satisfies and whose `equal` fields it has. Looking these up in a shared store
+    /// (and [`learn`](Self::learn)ing what is found) before the check makes the check see
+    /// the sources of other replicas.
+    pub fn keys_for(&self, alert: &Alert) -> Vec<InhibitionKey> {
+        let protocols = alert_protocols(alert);
+        let ctx = MatchContext {
+            event: &alert.event,
+            priority: alert.priority,
+            protocols: &protocols,
+        };
+        let mut keys = Vec::new();
+        for rule in &self.rules {
+            if !rule.target.iter().all(|m| m.matches(&ctx)) {
+                continue;
+            }
+            let equal_values: Vec<Vec<String>> =
+                rule.equal.iter().map(|(_, f)| f.values(&ctx)).collect();
+            if equal_values.iter().any(Vec::is_empty) {
+                continue;
+            }
+            keys.push(InhibitionKey {
+                rule: rule.text.clone(),
+                equal_values,
+            });
+        }
+        keys
+    }
+
+    /// Remembers a source another replica observed (from a shared store), unless the
+    /// newest source remembered for its key is the same one or its rule is no longer
+    /// configured. True when it was taken.
+    pub fn learn(&self, source: InhibitionSource) -> bool {
+        let Some(rule) = self.rules.iter().position(|r| r.text == source.rule) else {
+            return false;
+        };
+        if source.equal_values.len() != self.rules[rule].equal.len()
+            || source.equal_values.iter().any(Vec::is_empty)
+        {
+            return false;
+        }
+        let mut index = self.index();
+        let known = index.buckets[rule]
+            .get(&source.equal_values)
+            .and_then(|bucket| bucket.back())
+            .and_then(|id| index.sources.get(id))
+            .is_some_and(|s| s.at >= source.at);
+        if known {
+            return false;
+        }
+        self.remember(
+            &mut index,
+            Source {
+                rule,
+                at: source.at,
+                expires: expiry(source.at, self.rules[rule].duration),
+                key: source.equal_values,
+                description: source.description,
+            },
+        );
+        true
     }
 
     /// The same inhibitor remembering at most `capacity` sources (default 10,000).
@@ -796,6 +913,23 @@ impl Inhibitor {
                     .map(|((name, _), v)| format!(" {name}={}", v.join(",")))
                     .collect::<String>()
             );
+            if let Some(outbox) = lock(&self.outbox).as_mut() {
+                if outbox.len() >= MAX_OUTBOX {
+                    outbox.remove(0);
+                }
+                outbox.push((
+                    InhibitionKey {
+                        rule: rule.text.clone(),
+                        equal_values: equal_values.clone(),
+                    },
+                    InhibitionSource {
+                        rule: rule.text.clone(),
+                        at: alert.event.timestamp,
+                        equal_values: equal_values.clone(),
+                        description: description.clone(),
+                    },
+                ));
+            }
             let index = index.get_or_insert_with(|| self.index());
             self.remember(
                 index,
@@ -864,6 +998,10 @@ impl Inhibitor {
         }
         taken
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn expiry(at: DateTime<Utc>, duration: chrono::Duration) -> DateTime<Utc> {

@@ -36,6 +36,7 @@ mod defaults;
 mod group;
 mod interval;
 mod matcher;
+mod shared;
 mod tree;
 mod vuln_text;
 
@@ -54,10 +55,12 @@ pub use config::{
 };
 pub use defaults::{DEFAULT_ROUTES_TOML, default_config};
 pub use group::{
-    AlertGrouper, GroupSnapshot, GroupTiming, GrouperSnapshot, InhibitionSource, Inhibitor,
+    AlertGrouper, GroupSnapshot, GroupTiming, GrouperSnapshot, InhibitionKey, InhibitionSource,
+    Inhibitor,
 };
 pub use interval::TimeInterval;
 pub use matcher::{BREACH_DEADLINE_LABEL, MATCHER_FIELDS, MatchContext, Matcher};
+pub use shared::SharedInhibition;
 pub use vuln_text::describe as describe_vulnerability;
 
 use tree::{Compiler, RouteNode, walk};
@@ -330,6 +333,14 @@ impl Router {
     /// The inhibitor (shared with clones of this router).
     pub fn inhibitor(&self) -> &Inhibitor {
         &self.inhibitor
+    }
+
+    /// The alert whose inhibition [`AlertRouting::route`] checks for `event` (classified and
+    /// matched against the routes, nothing routed); `None` when the event raises no alert
+    /// (nothing to mute).
+    fn inhibition_probe(&self, event: &Arc<Event>) -> Option<Alert> {
+        let plan = self.plan(event, self.classifier.classify(event));
+        (!plan.alerts.is_empty()).then_some(plan.probe)
     }
 
     /// Decides how `event` is routed now, without any side effect: no action requested,

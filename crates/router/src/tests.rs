@@ -959,3 +959,109 @@ fn router_log_lines_cannot_be_forged_by_event_text() {
     }
     assert!(!text.contains('\r'), "{text:?}");
 }
+
+/// A [`SharedInhibition`] in memory: the newest source per key, counting lookups.
+#[derive(Debug, Default)]
+struct MemoryInhibition {
+    sources: Mutex<std::collections::HashMap<InhibitionKey, InhibitionSource>>,
+    fetches: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl SharedInhibition for MemoryInhibition {
+    async fn fetch(&self, keys: &[InhibitionKey]) -> Result<Vec<InhibitionSource>, Error> {
+        self.fetches
+            .fetch_add(keys.len(), std::sync::atomic::Ordering::Relaxed);
+        let sources = self.sources.lock().unwrap();
+        Ok(keys
+            .iter()
+            .filter_map(|k| sources.get(k).cloned())
+            .collect())
+    }
+
+    async fn store(&self, sources: &[(InhibitionKey, InhibitionSource)]) -> Result<(), Error> {
+        let mut stored = self.sources.lock().unwrap();
+        for (k, s) in sources {
+            stored.insert(k.clone(), s.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Two replicas' routers sharing one store: a P0 routed by one mutes the same wedding's
+/// P2 on the other (and not another wedding's), with one lookup per matching rule; a
+/// source learned twice is remembered once.
+#[tokio::test]
+async fn a_p0_on_one_replica_inhibits_on_another_through_the_shared_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _, _) = default_router(&dir.path().join("a"));
+    let (b, _, _) = default_router(&dir.path().join("b"));
+    a.share_inhibition();
+    b.share_inhibition();
+    let shared = MemoryInhibition::default();
+    let mut p0 = at(
+        Category::Malware,
+        "detected",
+        Severity::Critical,
+        "2026-06-17T10:00:00Z",
+    );
+    p0.wedding_id = Some("w-1".into());
+    let p0 = Arc::new(p0);
+    let mut p2 = at(
+        Category::Network,
+        "scan",
+        Severity::Medium,
+        "2026-06-17T10:20:00Z",
+    );
+    p2.wedding_id = Some("w-1".into());
+    let p2 = Arc::new(p2);
+    let mut other = (*p2).clone();
+    other.wedding_id = Some("w-2".into());
+    let other = Arc::new(other);
+
+    // A P0 is no target of the default rule: nothing to look up.
+    assert!(a.inhibition_keys(&p0).is_empty());
+    assert_eq!(a.load_shared_inhibition(&p0, &shared).await.unwrap(), 0);
+    assert!(!a.route(&p0).is_empty());
+    assert_eq!(a.store_shared_inhibition(&shared).await.unwrap(), 1);
+    assert_eq!(
+        a.store_shared_inhibition(&shared).await.unwrap(),
+        0,
+        "taken once"
+    );
+
+    assert_eq!(b.inhibition_keys(&p2).len(), 1);
+    assert_eq!(b.load_shared_inhibition(&p2, &shared).await.unwrap(), 1);
+    assert!(b.route(&p2).is_empty(), "muted by replica a's P0");
+    assert_eq!(
+        b.load_shared_inhibition(&p2, &shared).await.unwrap(),
+        0,
+        "already known"
+    );
+    assert_eq!(b.inhibitor().sources(), 1);
+    assert_eq!(b.load_shared_inhibition(&other, &shared).await.unwrap(), 0);
+    assert_eq!(b.route(&other).len(), 1, "another wedding");
+    assert_eq!(
+        b.store_shared_inhibition(&shared).await.unwrap(),
+        0,
+        "b remembered no source of its own"
+    );
+    assert_eq!(
+        shared.fetches.load(std::sync::atomic::Ordering::Relaxed),
+        3,
+        "one lookup per routed target alert, none for the P0"
+    );
+}
+
+/// Without sharing switched on, routing collects nothing (the local backend keeps only
+/// its index).
+#[test]
+fn the_local_backend_collects_no_sources_to_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let (router, _, _) = default_router(dir.path());
+    let mut p0 = at(Category::Malware, "detected", Severity::Critical, WEDNESDAY);
+    p0.wedding_id = Some("w-1".into());
+    assert!(!router.route(&Arc::new(p0)).is_empty());
+    assert_eq!(router.inhibitor().sources(), 1);
+    assert!(router.inhibitor().take_observed().is_empty());
+}

@@ -17,8 +17,10 @@
 //!
 //! Shared across replicas: the events, each sink's and the alert path's position and
 //! in-flight set, "already sent" marks and alert-group leases, webhook delivery claims and
-//! "seen" marks (24 h). Per replica (not shared): the router's inhibition state,
-//! dead-letter files, the notification log, playbook runs and the audit log.
+//! "seen" marks (24 h), the router's inhibition sources and the response engine's
+//! incident ids and run claims, and the notifiers' rate-limit counts (see
+//! [`crate::cluster_state`]). Per replica (not shared): dead-letter files, the
+//! notification log, each replica's copy of an incident, and the audit log.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,13 +37,15 @@ use vowguard_core::{
 };
 use vowguard_jetstream::consumer::{BatchHandler, Delivery};
 use vowguard_jetstream::{
-    ENRICH_CONSUMER, JetStream, JetStreamConfig, JetStreamDelivery, SharedState,
+    ENRICH_CONSUMER, JetStream, JetStreamConfig, JetStreamDelivery, SharedLog, SharedState,
 };
 use vowguard_pipeline::{
-    DeadLetter, DeadLetterStorage, Enrichers, EventQueue, NotifierSpec, SinkSpec,
+    DeadLetter, DeadLetterStorage, Enrichers, EventQueue, NotificationRecord, NotifierSpec,
+    SinkSpec,
 };
 
 use crate::assemble::Environment;
+use crate::cluster_state::{KvInhibition, KvRateLimits, KvResponseCoordination};
 use crate::config::{Config, QueueConfig};
 
 /// The durable consumer of the alert path (sink ids cannot take this name).
@@ -50,6 +54,9 @@ pub const ALERTS_CONSUMER: &str = "_alerts";
 /// How long "already sent" marks are kept: longer than any redelivery of the event that
 /// caused the notification.
 const SENT_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// How long incident ids by fingerprint and "run finished" marks are kept across replicas.
+const RESPONSE_MEMORY: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How long webhook deliveries are remembered across replicas (the local replay guard
 /// keeps each source's `replay_window_secs` on top).
@@ -186,6 +193,12 @@ pub struct AlertSetup {
     pub router: Arc<dyn AlertRouting>,
     /// The notifiers by id.
     pub notifiers: Vec<NotifierSpec>,
+    /// The same router as its concrete type, whose inhibition sources are shared with the
+    /// other replicas (`None`: inhibition stays per replica).
+    pub inhibition: Option<Arc<vowguard_router::Router>>,
+    /// The response engine, whose incident ids and run claims are shared with the other
+    /// replicas.
+    pub response: Option<vowguard_response::ResponseEngine>,
 }
 
 /// The connection of this replica and its workers.
@@ -298,7 +311,8 @@ impl Cluster {
 
     async fn attempt(&self, workers: &Workers) -> Result<(), Error> {
         let js = self.setup.connect().await?;
-        let (delivery, webhooks) = workers.start(&js, &self.owner).await?;
+        // Boxed: opening every bucket and consumer makes a large future.
+        let (delivery, webhooks) = Box::pin(workers.start(&js, &self.owner)).await?;
         *self.delivery.lock().await = Some(delivery);
         write(&self.webhooks, Some(webhooks));
         write(&self.js, Some(js));
@@ -544,9 +558,53 @@ impl Workers {
             let seen = js
                 .shared_state(&format!("{stream}_webhooks"), WEBHOOK_MEMORY, owner)
                 .await?;
-            Ok::<_, Error>((sent, leases, seen))
+            let rates = js
+                .shared_state(
+                    &format!("{stream}_ratelimits"),
+                    crate::cluster_state::RATE_WINDOW * 6,
+                    owner,
+                )
+                .await?;
+            let notification_log = js
+                .shared_log(
+                    &notification_log_name(stream),
+                    NOTIFICATION_LOG_AGE,
+                    NOTIFICATION_LOG_RECORDS,
+                )
+                .await?;
+            Ok::<_, Error>((sent, leases, seen, rates, notification_log))
         };
-        let (sent, leases, seen) = buckets.await?;
+        let (sent, leases, seen, rates, notification_log) = buckets.await?;
+        let rate_limits = KvRateLimits::new(rates);
+        let inhibition = match &self.alerts.inhibition {
+            Some(router) if router.inhibitor().has_rules() => {
+                // Kept as long as the longest rule mutes (at least a minute).
+                let ttl = router
+                    .inhibitor()
+                    .longest_duration()
+                    .max(Duration::from_secs(60));
+                let bucket = js
+                    .shared_state(&format!("{stream}_inhibition"), ttl, owner)
+                    .await?;
+                router.share_inhibition();
+                Some((router.clone(), KvInhibition::new(bucket)))
+            }
+            _ => None,
+        };
+        if let Some(engine) = &self.alerts.response {
+            let incidents = js
+                .shared_state(&format!("{stream}_incidents"), RESPONSE_MEMORY, owner)
+                .await?;
+            let finished = js
+                .shared_state(&format!("{stream}_runs"), RESPONSE_MEMORY, owner)
+                .await?;
+            engine.coordinate_with(Arc::new(KvResponseCoordination::new(
+                incidents,
+                finished,
+                leases.clone(),
+                lease_ttl,
+            )));
+        }
         let webhooks = WebhookState {
             leases: leases.clone(),
             seen,
@@ -570,8 +628,11 @@ impl Workers {
                     .iter()
                     .map(|n| (n.id.clone(), n.clone()))
                     .collect(),
+                inhibition,
                 sent,
                 leases,
+                rate_limits,
+                notification_log,
                 dead_letters: self.dead_letters.clone(),
             };
             if let Err(e) = delivery
@@ -664,9 +725,15 @@ impl Cluster {
 /// and channel across the cluster.
 struct AlertHandler {
     router: Arc<dyn AlertRouting>,
+    /// The router's inhibition, shared through KV.
+    inhibition: Option<(Arc<vowguard_router::Router>, KvInhibition)>,
     notifiers: HashMap<String, NotifierSpec>,
     sent: SharedState,
     leases: SharedState,
+    /// Each notifier's rate limit, counted for the whole cluster.
+    rate_limits: KvRateLimits,
+    /// The cluster's notification log (every replica's sends).
+    notification_log: SharedLog,
     dead_letters: Arc<dyn DeadLetterStorage>,
 }
 
@@ -679,8 +746,17 @@ enum Sent {
 impl AlertHandler {
     async fn route(&self, event: Event) -> Result<(), Error> {
         let event = Arc::new(event);
+        // What other replicas remembered that could mute this event's alert, before the
+        // (local, indexed) check; what this replica remembers, before anything is sent.
+        if let Some((router, shared)) = &self.inhibition {
+            router.load_shared_inhibition(&event, shared).await?;
+        }
+        let routed = self.router.route(&event);
+        if let Some((router, shared)) = &self.inhibition {
+            router.store_shared_inhibition(shared).await?;
+        }
         let mut outcome = Ok(());
-        for (index, mut routed) in self.router.route(&event).into_iter().enumerate() {
+        for (index, mut routed) in routed.into_iter().enumerate() {
             // The same event routed again (a redelivery) gets the same alert id.
             routed.alert.id = Alert::derive_id(&["jetstream", &event.id, &index.to_string()]);
             self.router.on_routed(&routed);
@@ -737,7 +813,15 @@ impl AlertHandler {
             self.leases.release(lease).await?;
             return Ok(Sent::AlreadySent);
         }
-        let (result, _) = spec.retry.run(|_| spec.notifier.notify(alert)).await;
+        if let Some(limit) = spec.rate_limit.or_else(|| spec.notifier.rate_limit())
+            && let Err(e) = self.rate_limits.admit(notifier, limit).await
+        {
+            self.leases.release(lease).await?;
+            return Err(e);
+        }
+        let (result, attempts) = spec.retry.run(|_| spec.notifier.notify(alert)).await;
+        self.log_notification(notifier, alert, &result, attempts)
+            .await;
         let outcome = match result {
             Ok(_) => {
                 if let Err(e) = self.sent.mark_once(key).await {
@@ -752,6 +836,92 @@ impl AlertHandler {
         self.leases.release(lease).await?;
         outcome
     }
+}
+
+impl AlertHandler {
+    /// Appends the outcome of one send to the cluster's notification log (a failure to do
+    /// so is logged; the notification itself stands).
+    async fn log_notification(
+        &self,
+        notifier: &str,
+        alert: &Alert,
+        result: &Result<vowguard_core::Receipt, Error>,
+        attempts: u32,
+    ) {
+        let record = NotificationRecord {
+            time: chrono::Utc::now(),
+            alert_id: alert.id.clone(),
+            dedup_key: alert.dedup_key.clone(),
+            route: alert.route.clone(),
+            notifier: notifier.to_owned(),
+            priority: alert.priority,
+            event_id: alert.event.id.clone(),
+            delivered: result.is_ok(),
+            delivery_id: result.as_ref().ok().and_then(|r| r.delivery_id.clone()),
+            error: result.as_ref().err().map(ToString::to_string),
+            attempts,
+            group_size: None,
+        };
+        let line = serde_json::to_vec(&record).expect("a record always serialises");
+        if let Err(e) = self.notification_log.append(line).await {
+            tracing::warn!(notifier, alert_id = %alert.id, error = %e, "notification not written to the cluster's notification log");
+        }
+    }
+}
+
+/// How long the cluster's notification log keeps records, and how many at most.
+const NOTIFICATION_LOG_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+const NOTIFICATION_LOG_RECORDS: i64 = 100_000;
+
+/// The name of the cluster's notification log stream for event stream `stream`.
+fn notification_log_name(stream: &str) -> String {
+    format!("{stream}_notifications")
+}
+
+/// `vowguard cluster notifications`: the newest `limit` records of the cluster's
+/// notification log (every replica's sends), oldest first.
+pub async fn notifications_of(
+    setup: &ClusterSetup,
+    limit: usize,
+) -> Result<Vec<NotificationRecord>, Error> {
+    let js = setup.connect().await?;
+    let log = js
+        .shared_log(
+            &notification_log_name(&setup.config.stream.name),
+            NOTIFICATION_LOG_AGE,
+            NOTIFICATION_LOG_RECORDS,
+        )
+        .await?;
+    Ok(log
+        .recent(limit)
+        .await?
+        .iter()
+        .filter_map(|line| serde_json::from_slice(line).ok())
+        .collect())
+}
+
+/// Renders [`notifications_of`]'s answer as text, one line per send (event fields
+/// escaped).
+pub fn render_notifications(records: &[NotificationRecord]) -> String {
+    use crate::logging::escape_control as esc;
+    let mut out = String::new();
+    for r in records {
+        out.push_str(&format!(
+            "{} {} {} alert={} event={} route={} attempts={}{}\n",
+            r.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            esc(&r.notifier),
+            if r.delivered { "delivered" } else { "failed" },
+            esc(&r.alert_id),
+            esc(&r.event_id),
+            esc(&r.route),
+            r.attempts,
+            r.error
+                .as_deref()
+                .map(|e| format!(" error={}", esc(e)))
+                .unwrap_or_default(),
+        ));
+    }
+    out
 }
 
 fn decode(delivery: &Delivery) -> Result<Event, Error> {

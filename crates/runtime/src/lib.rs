@@ -15,6 +15,7 @@ pub mod audit;
 pub mod breach_api;
 pub mod breach_watch;
 pub mod cluster;
+pub mod cluster_state;
 pub mod config;
 pub mod console;
 pub mod dlq;
@@ -242,6 +243,10 @@ async fn run_server(
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     assembly.response_audit.bind_log(&audit_log);
     if let Some(engine) = &assembly.response {
+        if assembly.cluster.is_some() {
+            // Runs wait for the cluster's run claims (set once NATS is reached).
+            engine.await_coordination();
+        }
         engine.start();
     }
     let breach_recorder = assembly
@@ -276,7 +281,12 @@ async fn run_server(
     telemetry::exporter();
     let console_sinks = assembly.spec.sinks.clone();
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
-    let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
+    let (spec, cluster_parts) = cluster_parts(
+        assembly.spec,
+        assembly.cluster,
+        &assembly.router,
+        assembly.response.as_ref(),
+    );
     let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
     let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let webhooks = replay_guards
@@ -441,6 +451,8 @@ fn serve_monitoring(
 fn cluster_parts(
     mut spec: vowguard_pipeline::PipelineSpec,
     setup: Option<cluster::ClusterSetup>,
+    router: &Arc<vowguard_router::Router>,
+    response: Option<&vowguard_response::ResponseEngine>,
 ) -> (
     vowguard_pipeline::PipelineSpec,
     Option<(cluster::ClusterSetup, ClusterWorkers)>,
@@ -451,6 +463,7 @@ fn cluster_parts(
     let sinks = std::mem::take(&mut spec.sinks);
     // The enrichers run on the stream (the `_enrich` consumer), not in the local pipeline.
     let enrichers = std::mem::take(&mut spec.enrichers);
+    let router_impl = router;
     let router: Arc<dyn vowguard_core::AlertRouting> = match &spec.router {
         Some(router) => router.clone(),
         None => Arc::new(vowguard_router::Router::default()),
@@ -458,6 +471,8 @@ fn cluster_parts(
     let alerts = cluster::AlertSetup {
         router,
         notifiers: spec.notifiers.clone(),
+        inhibition: spec.router.is_some().then(|| router_impl.clone()),
+        response: response.cloned(),
     };
     let workers = ClusterWorkers {
         sinks,
@@ -523,6 +538,10 @@ where
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     assembly.response_audit.bind_log(&audit_log);
     if let Some(engine) = &assembly.response {
+        if assembly.cluster.is_some() {
+            // Runs wait for the cluster's run claims (set once NATS is reached).
+            engine.await_coordination();
+        }
         engine.start();
     }
     let breach_recorder = assembly
@@ -532,7 +551,12 @@ where
         .as_ref()
         .map(|l| audit::pipeline_audit(l, &format!("stdin:{source_id}")));
     let vulns = vulns::start(assembly.vulns.as_ref(), &assembly.data_dir).await;
-    let (spec, cluster_parts) = cluster_parts(assembly.spec, assembly.cluster);
+    let (spec, cluster_parts) = cluster_parts(
+        assembly.spec,
+        assembly.cluster,
+        &assembly.router,
+        assembly.response.as_ref(),
+    );
     let pipeline = Pipeline::start_with_audit(spec, pipeline_audit).await?;
     let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let stop = futures::FutureExt::shared(stop);
@@ -644,6 +668,10 @@ async fn run_nats(
     let audit_log = assembly.audit.open(&assembly.data_dir).await?;
     assembly.response_audit.bind_log(&audit_log);
     if let Some(engine) = &assembly.response {
+        if assembly.cluster.is_some() {
+            // Runs wait for the cluster's run claims (set once NATS is reached).
+            engine.await_coordination();
+        }
         engine.start();
     }
     let breach_recorder = assembly
@@ -668,7 +696,12 @@ async fn run_nats(
         .map(|n| (n.id.clone(), n.notifier.clone()))
         .collect();
     let spec = std::mem::take(&mut assembly.spec);
-    let (spec, cluster_parts) = cluster_parts(spec, assembly.cluster.take());
+    let (spec, cluster_parts) = cluster_parts(
+        spec,
+        assembly.cluster.take(),
+        &assembly.router,
+        assembly.response.as_ref(),
+    );
     let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
     let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let stop = futures::FutureExt::shared(stop);

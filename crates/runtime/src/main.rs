@@ -162,6 +162,19 @@ enum ClusterAction {
         #[arg(long)]
         json: bool,
     },
+    /// The newest records of the cluster's notification log (every replica's sends,
+    /// delivered or failed), oldest first, read from NATS with the config's `[queue]`.
+    Notifications {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// How many records (at most 10000).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -442,6 +455,14 @@ fn main() -> ExitCode {
             Command::Cluster {
                 action: ClusterAction::Status { config, json },
             } => cluster_status(&config, json).await,
+            Command::Cluster {
+                action:
+                    ClusterAction::Notifications {
+                        config,
+                        limit,
+                        json,
+                    },
+            } => cluster_notifications(&config, limit, json).await,
         }
     });
     match result {
@@ -614,6 +635,32 @@ async fn next_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+#[allow(clippy::print_stdout)]
+async fn cluster_notifications(path: &Path, limit: usize, json: bool) -> Result<(), Error> {
+    use vowguard_runtime::cluster;
+    let config = Config::load(path)?;
+    let dir = config_dir(path);
+    let env = Environment {
+        config_dir: &dir,
+        secrets: &ProcessEnv,
+    };
+    let Some(setup) = cluster::ClusterSetup::from_config(&config, &env)? else {
+        return Err(Error::config(format!(
+            "{}: `[queue]` is the local journal (its notification log is <data_dir>/notifications.jsonl); `vowguard cluster notifications` needs `[queue] type = \"jetstream\"`",
+            path.display()
+        )));
+    };
+    let records = cluster::notifications_of(&setup, limit).await?;
+    if json {
+        for r in &records {
+            println!("{}", serde_json::to_string(r).unwrap_or_default());
+        }
+    } else {
+        print!("{}", cluster::render_notifications(&records));
+    }
+    Ok(())
 }
 
 #[allow(clippy::print_stdout)]

@@ -1,0 +1,411 @@
+//! State of the alert and response paths shared by the replicas in JetStream KV (cluster
+//! mode), next to the "already sent" marks and leases of [`crate::cluster`]:
+//!
+//! * [`KvInhibition`]: the router's inhibition sources, the newest per rule and `equal`
+//!   values, in the bucket `<stream>_inhibition` (entries kept for the longest rule
+//!   duration; each source's own event time and rule duration decide what it mutes).
+//! * [`KvResponseCoordination`]: incident ids by fingerprint (`<stream>_incidents`), run
+//!   claims (leases in `<stream>_leases`, renewed while the run is live) and "run
+//!   finished" marks (`<stream>_runs`), for `vowguard_response::coordination`.
+//! * [`KvRateLimits`]: each notifier's rate limit counted for the whole cluster in
+//!   [`RATE_WINDOW`] windows (`<stream>_ratelimits`), so three replicas do not send three
+//!   times the limit.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use vowguard_core::{Error, ErrorKind, RateLimit};
+use vowguard_jetstream::{Lease, SharedState};
+use vowguard_response::{ResponseCoordination, RunClaim};
+use vowguard_router::{InhibitionKey, InhibitionSource, SharedInhibition};
+
+/// Longest key text used as is (hex-escaped by the KV layer when needed); longer ones are
+/// hashed so an attacker-sized field value cannot make an oversized subject.
+const MAX_PLAIN_KEY: usize = 160;
+
+/// The inhibition sources of all replicas in a KV bucket.
+#[derive(Debug, Clone)]
+pub struct KvInhibition {
+    bucket: SharedState,
+}
+
+impl KvInhibition {
+    /// Sources in `bucket` (opened with a TTL of at least the longest rule duration).
+    pub fn new(bucket: SharedState) -> Self {
+        Self { bucket }
+    }
+
+    /// `inhibit/<rule hash>/<equal values>`: the rule by a hash of its text (rules are
+    /// configured, not attacker-controlled, but long), the values as JSON, or by their
+    /// SHA-256 when long. The KV layer hex-escapes what is not a plain key.
+    pub fn storage_key(key: &InhibitionKey) -> String {
+        let rule = Sha256::digest(key.rule.as_bytes());
+        let mut out = String::from("inhibit/");
+        vowguard_core::hex::encode_into(&rule[..8], &mut out);
+        out.push('/');
+        let values = serde_json::to_string(&key.equal_values).unwrap_or_default();
+        if values.len() <= MAX_PLAIN_KEY {
+            out.push_str(&values);
+        } else {
+            let _ = write!(out, "sha256:");
+            vowguard_core::hex::encode_into(&Sha256::digest(values.as_bytes()), &mut out);
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl SharedInhibition for KvInhibition {
+    async fn fetch(&self, keys: &[InhibitionKey]) -> Result<Vec<InhibitionSource>, Error> {
+        let mut found = Vec::new();
+        for key in keys {
+            let Some(value) = self.bucket.get(&Self::storage_key(key)).await? else {
+                continue;
+            };
+            match serde_json::from_slice::<InhibitionSource>(&value) {
+                // A hash collision or a foreign writer cannot mute another key.
+                Ok(source)
+                    if source.rule == key.rule && source.equal_values == key.equal_values =>
+                {
+                    found.push(source);
+                }
+                Ok(_) => tracing::warn!("shared inhibition entry does not match its key; ignored"),
+                Err(e) => tracing::warn!(error = %e, "shared inhibition entry unreadable; ignored"),
+            }
+        }
+        Ok(found)
+    }
+
+    async fn store(&self, sources: &[(InhibitionKey, InhibitionSource)]) -> Result<(), Error> {
+        for (key, source) in sources {
+            let value = serde_json::to_vec(source)
+                .map_err(|e| Error::internal(format!("inhibition source: {e}")))?;
+            self.bucket.put(&Self::storage_key(key), value).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Incident ids, run claims and "run finished" marks of all replicas in KV.
+#[derive(Debug)]
+pub struct KvResponseCoordination {
+    incidents: SharedState,
+    finished: SharedState,
+    leases: SharedState,
+    renew_every: Duration,
+    /// The run claims this replica holds, by run id.
+    held: Mutex<HashMap<String, Lease>>,
+}
+
+impl KvResponseCoordination {
+    /// Incident ids in `incidents`, "run finished" marks in `finished`, run claims in
+    /// `leases` (whose TTL is the claim's life: renewed every third of `lease_ttl`).
+    pub fn new(
+        incidents: SharedState,
+        finished: SharedState,
+        leases: SharedState,
+        lease_ttl: Duration,
+    ) -> Self {
+        Self {
+            incidents,
+            finished,
+            leases,
+            renew_every: (lease_ttl / 3).max(Duration::from_millis(100)),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn run_key(run_id: &str) -> String {
+    format!("run/{run_id}")
+}
+
+#[async_trait]
+impl ResponseCoordination for KvResponseCoordination {
+    async fn incident_id(&self, fingerprint: &str, proposed: &str) -> Result<String, Error> {
+        let agreed = self
+            .incidents
+            .agree(&format!("incident/{fingerprint}"), proposed.as_bytes())
+            .await?;
+        String::from_utf8(agreed).map_err(|_| Error::internal("a shared incident id is not UTF-8"))
+    }
+
+    async fn incident_resolved(&self, fingerprint: &str) -> Result<(), Error> {
+        self.incidents
+            .forget(&format!("incident/{fingerprint}"))
+            .await
+    }
+
+    async fn claim_run(&self, run_id: &str) -> Result<RunClaim, Error> {
+        let key = run_key(run_id);
+        if let Some(by) = self.finished.holder(&key).await? {
+            return Ok(RunClaim::Elsewhere(format!("{by} (finished)")));
+        }
+        let Some(lease) = self.leases.acquire(&key).await? else {
+            let by = self
+                .leases
+                .holder(&key)
+                .await?
+                .unwrap_or_else(|| "(unknown)".into());
+            return Ok(RunClaim::Elsewhere(by));
+        };
+        // It may have finished (and been released) between the check and the claim.
+        if let Some(by) = self.finished.holder(&key).await? {
+            self.leases.release(lease).await?;
+            return Ok(RunClaim::Elsewhere(format!("{by} (finished)")));
+        }
+        self.held().insert(run_id.to_owned(), lease);
+        Ok(RunClaim::Claimed)
+    }
+
+    async fn renew_run(&self, run_id: &str) -> Result<bool, Error> {
+        let Some(lease) = self.held().get(run_id).cloned() else {
+            return Ok(false);
+        };
+        match self.leases.renew(&lease).await? {
+            Some(renewed) => {
+                self.held().insert(run_id.to_owned(), renewed);
+                Ok(true)
+            }
+            None => {
+                self.held().remove(run_id);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn run_finished(&self, run_id: &str) -> Result<(), Error> {
+        // Only the replica holding the claim marks the run finished (one that lost it to
+        // a takeover leaves the mark to the new holder).
+        let Some(lease) = self.held().remove(run_id) else {
+            return Ok(());
+        };
+        self.finished.mark_once(&run_key(run_id)).await?;
+        self.leases.release(lease).await
+    }
+
+    fn renew_every(&self) -> Duration {
+        self.renew_every
+    }
+}
+
+/// The window a notifier's sends are counted in across replicas.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Longest a notification waits for room under its notifier's limit before the event is
+/// handed back for a later redelivery (the alert path's batch stays in flight meanwhile).
+const MAX_RATE_WAIT: Duration = Duration::from_secs(30);
+
+/// Sends per [`RATE_WINDOW`] a limit allows: its sustained rate over the window, at least
+/// its burst and at least one.
+pub fn sends_per_window(limit: RateLimit) -> u64 {
+    let sustained = limit.per_second.max(0.0) * RATE_WINDOW.as_secs_f64();
+    let allowed = sustained.floor().max(f64::from(limit.burst)).max(1.0);
+    if allowed >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        allowed as u64
+    }
+}
+
+/// Every notifier's sends counted per window for the whole cluster.
+#[derive(Debug, Clone)]
+pub struct KvRateLimits {
+    bucket: SharedState,
+}
+
+impl KvRateLimits {
+    /// Counters in `bucket` (whose TTL outlives a window).
+    pub fn new(bucket: SharedState) -> Self {
+        Self { bucket }
+    }
+
+    /// Waits until `notifier` may send once more under `limit` across the cluster and
+    /// counts the send. Past 30 s (`MAX_RATE_WAIT`): `RateLimited` (retryable; the event comes
+    /// again and only its unsent channels are tried).
+    pub async fn admit(&self, notifier: &str, limit: RateLimit) -> Result<(), Error> {
+        let allowed = sends_per_window(limit);
+        let window = RATE_WINDOW.as_secs();
+        let give_up = tokio::time::Instant::now() + MAX_RATE_WAIT;
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let current = now.as_secs() / window;
+            let key = format!("rate/{notifier}/{current}");
+            if self.bucket.count_up_to(&key, allowed).await?.is_some() {
+                return Ok(());
+            }
+            let next = Duration::from_secs((current + 1) * window).saturating_sub(now);
+            if tokio::time::Instant::now() + next > give_up {
+                return Err(Error::new(
+                    ErrorKind::RateLimited,
+                    format!(
+                        "notifier {notifier}: {allowed} sends per {window} s reached across the cluster"
+                    ),
+                )
+                .with_retry_after(next));
+            }
+            tokio::time::sleep(next).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_allows_the_sustained_rate_at_least_the_burst_and_one() {
+        let l = |per_second, burst| RateLimit { per_second, burst };
+        assert_eq!(sends_per_window(l(1.0, 1)), 10);
+        assert_eq!(sends_per_window(l(0.05, 1)), 1);
+        assert_eq!(sends_per_window(l(0.5, 20)), 20);
+        assert_eq!(sends_per_window(l(0.0, 0)), 1);
+        assert_eq!(sends_per_window(l(f64::INFINITY, 0)), u64::MAX);
+    }
+
+    #[test]
+    fn storage_keys_are_bounded_and_distinct() {
+        let key = |rule: &str, values: Vec<Vec<String>>| InhibitionKey {
+            rule: rule.into(),
+            equal_values: values,
+        };
+        let a = KvInhibition::storage_key(&key("r", vec![vec!["w-1".into()]]));
+        let b = KvInhibition::storage_key(&key("r", vec![vec!["w-2".into()]]));
+        let c = KvInhibition::storage_key(&key("s", vec![vec!["w-1".into()]]));
+        let split = KvInhibition::storage_key(&key("r", vec![vec!["w".into(), "1".into()]]));
+        assert!(
+            a.starts_with("inhibit/") && a.ends_with(r#"[["w-1"]]"#),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, split);
+        let long = KvInhibition::storage_key(&key("r", vec![vec!["x".repeat(100_000)]]));
+        assert!(long.len() < 120, "{}", long.len());
+        assert!(long.contains("sha256:"));
+    }
+
+    async fn replica(
+        server: &vowguard_testkit::nats::NatsServer,
+        name: &str,
+        lease_ttl: Duration,
+    ) -> (vowguard_jetstream::JetStream, KvResponseCoordination) {
+        let config: vowguard_jetstream::JetStreamConfig = toml::from_str(&format!(
+            "servers = [\"{}\"]\nrequest_timeout_ms = 2000\n[stream]\nmax_bytes = 10000000\n",
+            server.url()
+        ))
+        .unwrap();
+        let js = vowguard_jetstream::JetStream::connect(
+            config,
+            "queue",
+            &vowguard_core::SecretMap::new(),
+            std::path::Path::new("."),
+        )
+        .await
+        .expect("connect");
+        let bucket = |b: &'static str, ttl| {
+            let js = js.clone();
+            async move { js.shared_state(b, ttl, name).await.expect("kv") }
+        };
+        let coordination = KvResponseCoordination::new(
+            bucket("incidents", Duration::from_secs(3600)).await,
+            bucket("runs", Duration::from_secs(3600)).await,
+            bucket("leases", lease_ttl).await,
+            lease_ttl,
+        );
+        (js, coordination)
+    }
+
+    /// Against a real nats-server: two replicas agree on an incident id, one claims a
+    /// run; once finished nobody claims it again; a claim left to expire is taken over and
+    /// the old holder's renewal says it lost it.
+    #[tokio::test]
+    async fn response_decisions_are_shared_through_nats() {
+        let server = vowguard_testkit::nats::NatsServer::start(&[]);
+        let ttl = Duration::from_secs(1);
+        let (_a_conn, a) = replica(&server, "replica-a", ttl).await;
+        let (_b_conn, b) = replica(&server, "replica-b", ttl).await;
+        let fingerprint = "vowguard-critical-<w 1>";
+        let (ia, ib) = tokio::join!(
+            a.incident_id(fingerprint, "inc-a"),
+            b.incident_id(fingerprint, "inc-b")
+        );
+        assert_eq!(ia.unwrap(), ib.unwrap());
+
+        assert_eq!(a.claim_run("run-1").await.unwrap(), RunClaim::Claimed);
+        assert_eq!(
+            b.claim_run("run-1").await.unwrap(),
+            RunClaim::Elsewhere("replica-a".into())
+        );
+        assert!(a.renew_run("run-1").await.unwrap());
+        a.run_finished("run-1").await.unwrap();
+        assert_eq!(
+            b.claim_run("run-1").await.unwrap(),
+            RunClaim::Elsewhere("replica-a (finished)".into())
+        );
+
+        // replica-a claims run-2 and stops renewing (it died): after the TTL, b takes it.
+        assert_eq!(a.claim_run("run-2").await.unwrap(), RunClaim::Claimed);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while b.claim_run("run-2").await.unwrap() != RunClaim::Claimed {
+            assert!(tokio::time::Instant::now() < deadline, "never taken over");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(!a.renew_run("run-2").await.unwrap(), "a lost its claim");
+        a.run_finished("run-2").await.unwrap();
+        assert_eq!(
+            a.claim_run("run-2").await.unwrap(),
+            RunClaim::Elsewhere("replica-b".into()),
+            "a's end did not mark b's run finished"
+        );
+
+        a.incident_resolved(fingerprint).await.unwrap();
+        assert_eq!(b.incident_id(fingerprint, "inc-c").await.unwrap(), "inc-c");
+    }
+
+    /// Against a real nats-server: a source stored by one replica is fetched by another
+    /// under its key only.
+    #[tokio::test]
+    async fn inhibition_sources_are_shared_through_nats() {
+        let server = vowguard_testkit::nats::NatsServer::start(&[]);
+        let (a_conn, _) = replica(&server, "replica-a", Duration::from_secs(5)).await;
+        let (b_conn, _) = replica(&server, "replica-b", Duration::from_secs(5)).await;
+        let bucket = Duration::from_secs(3600);
+        let a = KvInhibition::new(a_conn.shared_state("inh", bucket, "a").await.unwrap());
+        let b = KvInhibition::new(b_conn.shared_state("inh", bucket, "b").await.unwrap());
+        let key = InhibitionKey {
+            rule: "priority=\"P0_CRITICAL\" mutes ...".into(),
+            equal_values: vec![vec!["w-1 <\"x\">".into()]],
+        };
+        let other = InhibitionKey {
+            equal_values: vec![vec!["w-2".into()]],
+            ..key.clone()
+        };
+        let source = InhibitionSource {
+            rule: key.rule.clone(),
+            at: "2026-06-17T10:00:00Z".parse().unwrap(),
+            equal_values: key.equal_values.clone(),
+            description: "P0_CRITICAL event e-1 wedding_id=w-1".into(),
+        };
+        assert!(
+            b.fetch(std::slice::from_ref(&key))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        a.store(&[(key.clone(), source.clone())]).await.unwrap();
+        assert_eq!(b.fetch(&[key, other]).await.unwrap(), vec![source]);
+    }
+}
