@@ -36,6 +36,7 @@ mod defaults;
 mod group;
 mod interval;
 mod matcher;
+mod params;
 mod tree;
 mod vuln_text;
 
@@ -58,6 +59,7 @@ pub use group::{
 };
 pub use interval::TimeInterval;
 pub use matcher::{BREACH_DEADLINE_LABEL, MATCHER_FIELDS, MatchContext, Matcher};
+pub use params::{ParamValue, Params};
 pub use vuln_text::describe as describe_vulnerability;
 
 use tree::{Compiler, RouteNode, walk};
