@@ -15,6 +15,7 @@ pub mod audit;
 pub mod breach_api;
 pub mod breach_watch;
 pub mod cluster;
+mod component_config;
 pub mod config;
 pub mod console;
 pub mod dlq;
