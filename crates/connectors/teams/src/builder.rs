@@ -25,10 +25,7 @@ use crate::notifier::TeamsNotifier;
 /// let url = std::env::var("TEAMS_WEBHOOK_URL").unwrap_or_default();
 /// let notifier = TeamsNotifier::builder()
 ///     .webhook_url(SecretString::from(url))
-///     .links([CardLink {
-///         title: "Runbook".into(),
-///         url: "https://runbooks.example.org/security".into(),
-///     }])
+///     .links([CardLink::new("Runbook", "https://runbooks.example.org/security")])
 ///     .id("secops-teams")
 ///     .build()?;
 /// # let _ = notifier;

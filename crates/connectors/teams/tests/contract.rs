@@ -30,10 +30,7 @@ fn notifier(server: &MockServer) -> TeamsNotifier {
     TeamsNotifier::builder()
         .webhook_url(SecretString::from(url(server)))
         .http(http(2_000))
-        .links([CardLink {
-            title: "Runbook".into(),
-            url: "https://runbook.example.org".into(),
-        }])
+        .links([CardLink::new("Runbook", "https://runbook.example.org")])
         .build()
         .unwrap()
 }
