@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use vowguard_teams::HttpSinkBuilder;
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
