@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{NaiveDate, TimeZone, Utc};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use vowguard_core::secrecy::SecretString;
 use vowguard_core::{
@@ -186,12 +186,11 @@ pub async fn run_host(snapshotter: &Snapshotter) -> Result<HostReport, Box<dyn s
     // (Saturday escalation, active wedding protection, guest data breach) keep their
     // defaults; their extra notifier ids (`oncall`, `legal`) are not configured here, so
     // they are skipped.
-    let route: RouteConfig = serde_json::from_value(json!({
-        "name": "security",
-        "matchers": ["severity=~\"high|critical\""],
-        "notify": ["secops"],
-        "group_wait": "0s",
-    }))?;
+    let route = RouteConfig::new("security")
+        .matchers([r#"severity=~"high|critical""#])
+        .notify(["secops"])
+        .param("channel", "#security")
+        .group_wait(Duration::ZERO);
     let (requests, mut requested) = mpsc::unbounded_channel();
     let router = Router::from_config(
         RouterConfig {

@@ -46,15 +46,15 @@ fuzz_target!(|input: Input| {
         input.msgid.build(),
         input.msg.build(),
     );
-    let header = Rfc5424Header {
-        facility: Facility(input.facility % 24),
-        severity: SyslogSeverity(input.severity % 8),
+    let header = Rfc5424Header::new(
+        Facility(input.facility % 24),
+        SyslogSeverity(input.severity % 8),
         timestamp,
-        hostname: &hostname,
-        app_name: &app_name,
-        procid: &procid,
-        msgid: &msgid,
-    };
+    )
+    .hostname(&hostname)
+    .app_name(&app_name)
+    .procid(&procid)
+    .msgid(&msgid);
     let message = format_rfc5424(&header, &msg);
     let check = |bytes: &[u8], expected_msg: &str| {
         let m = rfc5424::parse(bytes).unwrap_or_else(|e| panic!("RFC 5424: {e}"));

@@ -35,10 +35,10 @@ fn inert(text: &str) {
 }
 
 fuzz_target!(|input: FuzzAlert| {
-    let links = [CardLink {
-        title: "Runbook".into(),
-        url: "https://runbook.example.org/vowguard".into(),
-    }];
+    let links = [CardLink::new(
+        "Runbook",
+        "https://runbook.example.org/vowguard",
+    )];
     let alert = input.build();
     let bytes = encode_message(&alert, &links);
     let message: Value = serde_json::from_slice(&bytes).expect("valid JSON");

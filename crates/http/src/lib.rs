@@ -10,6 +10,8 @@
 //! * [`Exchange`]: send one request, read its status and body (capped), classify a non-2xx
 //!   answer with the connector's secrets redacted: the one request/response exchange of
 //!   the ticket, SOAR and threat-intel connectors.
+//! * [`HttpSinkOptions`] / [`HttpSinkBuilder`]: the component id and HTTP options every
+//!   connector builder embeds, with their shared setters.
 //! * [`send_splitting_on_413`] / [`send_ranges_splitting_on_413`]: send a batch and, on a
 //!   413 answer, in halves down to single events (a single event still 413 is rejected).
 
@@ -28,8 +30,10 @@ pub use reqwest;
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 mod exchange;
+mod sink_options;
 mod split;
 pub use exchange::{Answer, Exchange};
+pub use sink_options::{HttpSinkBuilder, HttpSinkOptions};
 pub use split::{map_outcome_error, send_ranges_splitting_on_413, send_splitting_on_413};
 
 /// Timeouts and identity of a connector's HTTP client (the `http` table of a component).

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vowguard_core::{Enrichment, Error, Event, Priority};
 
+use crate::params::{Params, params_to_json};
 use crate::{RouteDecision, Router};
 
 /// A file of routing test cases.
@@ -36,11 +37,12 @@ impl CasesFile {
 pub struct RouteCase {
     /// Shown in the results.
     pub name: String,
-    /// The event, as in the Event JSON ingest contract (a TOML table).
-    pub event: toml::Table,
+    /// The event, as in the Event JSON ingest contract (a TOML table; datetimes become
+    /// RFC 3339 text). Checked when the case runs: an invalid event fails that case only.
+    pub event: Params,
     /// Enrichment to attach (threat, wedding, geo, patterns), as in the storage form.
     #[serde(default)]
-    pub enrichment: Option<toml::Table>,
+    pub enrichment: Option<Params>,
     /// What must come out; absent keys are not checked.
     #[serde(default)]
     pub expect: CaseExpectation,
@@ -75,23 +77,6 @@ pub struct CaseResult {
     pub decision: Option<RouteDecision>,
 }
 
-/// TOML datetimes become RFC 3339 strings; everything else maps one to one.
-fn toml_to_json(value: &toml::Value) -> Value {
-    match value {
-        toml::Value::String(s) => Value::from(s.clone()),
-        toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => Value::from(*f),
-        toml::Value::Boolean(b) => Value::from(*b),
-        toml::Value::Datetime(d) => Value::from(d.to_string()),
-        toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => Value::Object(
-            t.iter()
-                .map(|(k, v)| (k.clone(), toml_to_json(v)))
-                .collect(),
-        ),
-    }
-}
-
 fn sorted(list: &[String]) -> Vec<String> {
     let mut v = list.to_vec();
     v.sort();
@@ -100,11 +85,11 @@ fn sorted(list: &[String]) -> Vec<String> {
 }
 
 fn run_one(router: &Router, case: &RouteCase) -> Result<(Vec<String>, RouteDecision), String> {
-    let json = toml_to_json(&toml::Value::Table(case.event.clone()));
+    let json = Value::Object(params_to_json(&case.event));
     let mut event = Event::from_json_value(json).map_err(|e| format!("event: {e}"))?;
     if let Some(table) = &case.enrichment {
         event.enrichment =
-            serde_json::from_value::<Enrichment>(toml_to_json(&toml::Value::Table(table.clone())))
+            serde_json::from_value::<Enrichment>(Value::Object(params_to_json(table)))
                 .map_err(|e| format!("enrichment: {e}"))?;
     }
     let d = router.explain(&event);

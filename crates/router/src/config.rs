@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use vowguard_core::{Category, Outcome, Priority, Severity, WeddingPhase};
 
+use crate::params::{ParamValue, Params};
+
 /// Everything the router is configured with. Every field has a default; the runtime
 /// flattens these as top-level config keys.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -151,8 +153,29 @@ pub struct RouteMatch {
 }
 
 /// One route (`[[routes]]` entry, or an entry of a route's `routes`).
+///
+/// From a config file it is deserialized; in code it starts at [`RouteConfig::new`] and
+/// the chained setters below (or by setting the public fields):
+///
+/// ```
+/// use std::time::Duration;
+/// use vowguard_router::{RouteConfig, Router, RouterConfig};
+///
+/// let route = RouteConfig::new("security")
+///     .matchers([r#"severity=~"high|critical""#])
+///     .notify(["secops", "oncall"])
+///     .param("channel", "#security")
+///     .receiver_param("oncall", "severity", "critical")
+///     .group_wait(Duration::ZERO);
+/// let mut config = RouterConfig::default();
+/// config.routes.push(route);
+/// let router = Router::from_config(config, &["secops", "oncall"])?;
+/// # let _ = router;
+/// # Ok::<(), vowguard_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RouteConfig {
     /// Route name, shown in alerts (nested routes as `parent/child`).
     pub name: String,
@@ -176,10 +199,10 @@ pub struct RouteConfig {
     /// Receiver parameters handed to every notifier of the route (e.g. `channel`,
     /// `mention`, `severity`, `recipients`); merged over the parent's.
     #[serde(default)]
-    pub params: toml::Table,
+    pub params: Params,
     /// Parameters for one notifier only, keyed by notifier id; merged over `params`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub receiver_params: BTreeMap<String, toml::Table>,
+    pub receiver_params: BTreeMap<String, Params>,
     /// How long a new group waits for more alerts before its first notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_wait: Option<HumanDuration>,
@@ -199,6 +222,123 @@ pub struct RouteConfig {
     /// when none matches, this route handles it itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteConfig>,
+}
+
+impl RouteConfig {
+    /// A route named `name` that matches every event, notifies nobody of its own (it
+    /// inherits its parent's notifiers) and inherits every other setting.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            matcher: RouteMatch::default(),
+            matchers: Vec::new(),
+            notify: Vec::new(),
+            continue_matching: false,
+            group_by: None,
+            params: Params::new(),
+            receiver_params: BTreeMap::new(),
+            group_wait: None,
+            group_interval: None,
+            repeat_interval: None,
+            active_time_intervals: None,
+            mute_time_intervals: None,
+            routes: Vec::new(),
+        }
+    }
+
+    /// Adds Alertmanager-style matchers (e.g. `severity=~"high|critical"`); all must hold.
+    /// They are checked when the router is built.
+    pub fn matchers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, matchers: I) -> Self {
+        self.matchers.extend(matchers.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the lists of accepted values (the `match` table).
+    pub fn matching(mut self, matcher: RouteMatch) -> Self {
+        self.matcher = matcher;
+        self
+    }
+
+    /// Adds notifier ids that receive the route's alerts.
+    pub fn notify<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
+        self.notify.extend(ids.into_iter().map(Into::into));
+        self
+    }
+
+    /// Keep evaluating later sibling routes after this one matched (`continue = true`).
+    pub fn continue_matching(mut self, keep_going: bool) -> Self {
+        self.continue_matching = keep_going;
+        self
+    }
+
+    /// The event fields that identify an alert group (see [`GROUP_FIELDS`](crate::GROUP_FIELDS)).
+    pub fn group_by<I: IntoIterator<Item = S>, S: Into<String>>(mut self, fields: I) -> Self {
+        self.group_by = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets a receiver parameter every notifier of the route gets, e.g.
+    /// `.param("channel", "#security")` or `.param("channels", ["#a", "#b"])`.
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<ParamValue>) -> Self {
+        self.params.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets a parameter for the notifier `notifier` only (merged over [`param`](Self::param)s).
+    pub fn receiver_param(
+        mut self,
+        notifier: impl Into<String>,
+        key: impl Into<String>,
+        value: impl Into<ParamValue>,
+    ) -> Self {
+        self.receiver_params
+            .entry(notifier.into())
+            .or_default()
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// How long a new group waits for more alerts before its first notification.
+    pub fn group_wait(mut self, wait: Duration) -> Self {
+        self.group_wait = Some(HumanDuration(wait));
+        self
+    }
+
+    /// Least time between notifications of a group that got new alerts.
+    pub fn group_interval(mut self, interval: Duration) -> Self {
+        self.group_interval = Some(HumanDuration(interval));
+        self
+    }
+
+    /// After how long an unchanged group is notified again.
+    pub fn repeat_interval(mut self, interval: Duration) -> Self {
+        self.repeat_interval = Some(HumanDuration(interval));
+        self
+    }
+
+    /// The route only notifies inside one of these named time intervals.
+    pub fn active_time_intervals<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        names: I,
+    ) -> Self {
+        self.active_time_intervals = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The route does not notify inside any of these named time intervals.
+    pub fn mute_time_intervals<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        names: I,
+    ) -> Self {
+        self.mute_time_intervals = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds a child route (tried in order after the ones added before).
+    pub fn route(mut self, child: RouteConfig) -> Self {
+        self.routes.push(child);
+        self
+    }
 }
 
 /// A named set of times (`[[time_intervals]]`), evaluated at the event's timestamp in

@@ -36,6 +36,7 @@ mod defaults;
 mod group;
 mod interval;
 mod matcher;
+mod params;
 mod shared;
 mod tree;
 mod vuln_text;
@@ -60,6 +61,7 @@ pub use group::{
 };
 pub use interval::TimeInterval;
 pub use matcher::{BREACH_DEADLINE_LABEL, MATCHER_FIELDS, MatchContext, Matcher};
+pub use params::{ParamValue, Params};
 pub use shared::SharedInhibition;
 pub use vuln_text::describe as describe_vulnerability;
 

@@ -1065,3 +1065,68 @@ fn the_local_backend_collects_no_sources_to_share() {
     assert_eq!(router.inhibitor().sources(), 1);
     assert!(router.inhibitor().take_observed().is_empty());
 }
+
+/// A host builds routes and their parameters in code (no TOML, no JSON): the same tree as
+/// the TOML form gives the same alerts.
+#[test]
+fn routes_and_params_built_in_code_match_the_toml_form() {
+    let in_code = RouteConfig::new("root")
+        .notify(["secops"])
+        .param("channel", "#security")
+        .param("channels", ["#a", "#b"])
+        .param("urgent", true)
+        .route(
+            RouteConfig::new("critical")
+                .matchers([r#"severity="critical""#])
+                .notify(["oncall", "secops"])
+                .receiver_param("oncall", "severity", "critical")
+                .receiver_param("oncall", "retries", 2)
+                .group_wait(Duration::from_secs(10)),
+        );
+    let from_toml = routes(
+        r##"
+        [[routes]]
+        name = "root"
+        notify = ["secops"]
+        params = { channel = "#security", channels = ["#a", "#b"], urgent = true }
+
+        [[routes.routes]]
+        name = "critical"
+        matchers = ['severity="critical"']
+        notify = ["oncall", "secops"]
+        group_wait = "10s"
+        receiver_params.oncall = { severity = "critical", retries = 2 }
+        "##,
+    );
+    assert_eq!(vec![in_code.clone()], from_toml);
+
+    let router = Router::from_config(
+        RouterConfig::severity_only(vec![in_code]),
+        &["oncall", "secops"],
+    )
+    .unwrap();
+    let out = router.route(&event(Severity::Critical, "u-1"));
+    assert!(
+        out.iter().all(|r| r.alert.route == "root/critical"),
+        "{out:?}"
+    );
+    let oncall = out
+        .iter()
+        .find(|r| r.notifiers == ["oncall"])
+        .expect("oncall has its own params, so its own alert");
+    assert_eq!(oncall.alert.param_str("severity"), Some("critical"));
+    assert_eq!(oncall.alert.params["retries"], 2);
+    assert_eq!(oncall.alert.param_str("channel"), Some("#security"));
+    let secops = out.iter().find(|r| r.notifiers == ["secops"]).unwrap();
+    assert!(!secops.alert.params.contains_key("severity"));
+    assert_eq!(
+        secops.alert.params["channels"],
+        serde_json::json!(["#a", "#b"])
+    );
+    assert_eq!(secops.alert.params["urgent"], true);
+    // A lower severity falls to the root route, which keeps its own params.
+    let out = router.route(&event(Severity::Low, "u-2"));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].alert.route, "root");
+    assert_eq!(out[0].notifiers, ["secops"]);
+}

@@ -17,6 +17,7 @@ use crate::config::{HumanDuration, RouteConfig, RouteMatch};
 use crate::group::GroupTiming;
 use crate::interval::TimeInterval;
 use crate::matcher::{MatchContext, Matcher, compile_all};
+use crate::params::params_to_json;
 
 /// Settings a child route inherits unless it overrides them.
 #[derive(Debug, Clone)]
@@ -52,13 +53,6 @@ pub(crate) struct RouteNode {
 pub(crate) struct Compiler<'a> {
     pub(crate) known_notifiers: &'a [&'a str],
     pub(crate) intervals: &'a [TimeInterval],
-}
-
-fn table_to_map(table: &toml::Table, key: &str) -> Result<Map<String, Value>, Error> {
-    match serde_json::to_value(table) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Error::config(format!("`{key}`: must be a table"))),
-    }
 }
 
 fn unknown_notifier(key: &str, id: &str, known: &[&str]) -> Error {
@@ -156,7 +150,7 @@ impl Compiler<'_> {
             None => parent.group_by.clone(),
         };
         let mut params = parent.params.clone();
-        params.extend(table_to_map(&route.params, &format!("{key}.params"))?);
+        params.extend(params_to_json(&route.params));
         let mut receiver_params = parent.receiver_params.clone();
         for (id, table) in &route.receiver_params {
             if !self.known_notifiers.contains(&id.as_str()) {
@@ -167,7 +161,7 @@ impl Compiler<'_> {
                 ));
             }
             let entry = receiver_params.entry(id.clone()).or_default();
-            entry.extend(table_to_map(table, &format!("{key}.receiver_params.{id}"))?);
+            entry.extend(params_to_json(table));
         }
         let pick = |own: Option<HumanDuration>, inherited| own.map_or(inherited, |d| d.0);
         let timing = GroupTiming {

@@ -144,7 +144,13 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
                 config_dir: env.config_dir,
                 secrets: env.secrets,
             };
-            match build_component(&ctx, table.clone(), &mut spec, &mut tickets, &mut scanners) {
+            match build_component(
+                &ctx,
+                table.clone().into_table(),
+                &mut spec,
+                &mut tickets,
+                &mut scanners,
+            ) {
                 Ok(()) => {}
                 Err(e) => errors.push(e),
             }

@@ -16,6 +16,8 @@ use vowguard_router::{
     ClassificationConfig, InhibitRule, ProtocolsConfig, RouteConfig, TimeIntervalConfig,
 };
 
+pub use crate::component_config::ComponentConfig;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,20 +36,20 @@ pub struct Config {
     pub sources: BTreeMap<String, SourceConfig>,
     /// Enrichers by id (connector tables).
     #[serde(default)]
-    pub enrichers: BTreeMap<String, toml::Table>,
+    pub enrichers: BTreeMap<String, ComponentConfig>,
     /// Sinks by id (connector tables).
     #[serde(default)]
-    pub sinks: BTreeMap<String, toml::Table>,
+    pub sinks: BTreeMap<String, ComponentConfig>,
     /// Notifiers by id (connector tables).
     #[serde(default)]
-    pub notifiers: BTreeMap<String, toml::Table>,
+    pub notifiers: BTreeMap<String, ComponentConfig>,
     /// Ticket and SOAR systems by id (connector tables), used by playbooks.
     #[serde(default)]
-    pub tickets: BTreeMap<String, toml::Table>,
+    pub tickets: BTreeMap<String, ComponentConfig>,
     /// Vulnerability scanners by id (connector tables, plus `refresh_secs`): their findings
     /// feed the `vuln_correlation` enricher.
     #[serde(default)]
-    pub scanners: BTreeMap<String, toml::Table>,
+    pub scanners: BTreeMap<String, ComponentConfig>,
     /// Alert routes, in order. When none is given, the platform's default routing table is
     /// used, restricted to the notifiers that are configured.
     #[serde(default)]
@@ -359,7 +361,7 @@ impl Config {
 }
 
 /// Splits the runtime's keys off a component table (the rest goes to the connector).
-pub fn take_common_keys(
+pub(crate) fn take_common_keys(
     role: Role,
     id: &str,
     table: &mut toml::Table,

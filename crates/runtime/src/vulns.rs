@@ -32,7 +32,10 @@ pub struct VulnSetup {
 }
 
 /// Takes `refresh_secs` (1..=604800) off a scanner table.
-pub fn take_refresh(ctx: &BuildContext<'_>, table: &mut toml::Table) -> Result<Duration, Error> {
+pub(crate) fn take_refresh(
+    ctx: &BuildContext<'_>,
+    table: &mut toml::Table,
+) -> Result<Duration, Error> {
     match table.remove("refresh_secs") {
         None => Ok(DEFAULT_REFRESH),
         Some(toml::Value::Integer(secs)) if (1..=604_800).contains(&secs) => {

@@ -656,12 +656,7 @@ fn check_ticket_system(config: &crate::Config, source: &Source) -> Result<(), Er
         vowguard_webhooks::Vendor::ServiceNow => "servicenow",
         _ => return Ok(()),
     };
-    let type_of = |table: &toml::Table| {
-        table
-            .get("type")
-            .and_then(|t| t.as_str())
-            .map(str::to_owned)
-    };
+    let type_of = |table: &crate::config::ComponentConfig| table.kind().map(str::to_owned);
     match &source.ticket_system {
         Some(name) => match config.tickets.get(name) {
             None => Err(Error::config(format!(

@@ -5,8 +5,8 @@ use std::fmt;
 
 use secrecy::SecretString;
 use vowguard_core::Error;
-use vowguard_http::HttpOptions;
 use vowguard_http::reqwest::Url;
+use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
 
 use crate::config::{ENQUEUE_PATH, EU_ENDPOINT, Link, PagerDutyConfig, Region, US_ENDPOINT};
 use crate::encode::EventTemplate;
@@ -22,7 +22,7 @@ use crate::notifier::PagerDutyNotifier;
 ///
 /// ```no_run
 /// use secrecy::SecretString;
-/// use vowguard_pagerduty::{PagerDutyNotifier, Region};
+/// use vowguard_pagerduty::{HttpSinkBuilder, PagerDutyNotifier, Region};
 ///
 /// # fn main() -> Result<(), vowguard_core::Error> {
 /// let notifier = PagerDutyNotifier::builder()
@@ -45,8 +45,7 @@ pub struct PagerDutyNotifierBuilder {
     client: String,
     client_url: Option<String>,
     links: Vec<Link>,
-    http: HttpOptions,
-    id: Option<String>,
+    options: HttpSinkOptions,
 }
 
 impl fmt::Debug for PagerDutyNotifierBuilder {
@@ -63,8 +62,7 @@ impl fmt::Debug for PagerDutyNotifierBuilder {
             .field("client", &self.client)
             .field("client_url", &self.client_url)
             .field("links", &self.links)
-            .field("http", &self.http)
-            .field("id", &self.id)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -80,8 +78,7 @@ impl PagerDutyNotifierBuilder {
             client: "vowguard".to_owned(),
             client_url: None,
             links: Vec::new(),
-            http: HttpOptions::default(),
-            id: None,
+            options: HttpSinkOptions::new(),
         }
     }
 
@@ -133,19 +130,6 @@ impl PagerDutyNotifierBuilder {
         self
     }
 
-    /// HTTP client timeouts. Default [`HttpOptions::default`].
-    pub fn http(mut self, http: HttpOptions) -> Self {
-        self.http = http;
-        self
-    }
-
-    /// The component id (the config table key), named in config errors. Default
-    /// `pagerduty`.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
     /// Checks every value and builds the notifier. Nothing is sent over the network.
     ///
     /// # Errors
@@ -154,7 +138,7 @@ impl PagerDutyNotifierBuilder {
     /// `routing_key`, an `endpoint`, `client_url` or link `href` that is not http(s), an
     /// empty `component`, `client` or `source`.
     pub fn build(self) -> Result<PagerDutyNotifier, Error> {
-        let prefix = format!("notifiers.{}", self.id.as_deref().unwrap_or("pagerduty"));
+        let prefix = self.options.key_prefix("notifiers", "pagerduty");
         let url = self.validate(&prefix)?;
         let Some(routing_key) = self.routing_key else {
             return Err(Error::config(format!(
@@ -168,7 +152,7 @@ impl PagerDutyNotifierBuilder {
             client_url: self.client_url,
             links: self.links,
         };
-        PagerDutyNotifier::from_parts(url, routing_key, template, &self.http)
+        PagerDutyNotifier::from_parts(url, routing_key, template, &self.options.http)
     }
 
     /// The full enqueue URL (the endpoint or the region's host, plus `/v2/enqueue`).
@@ -231,9 +215,16 @@ impl PagerDutyConfig {
             client: self.client,
             client_url: self.client_url,
             links: self.links,
-            http: self.http,
-            id: None,
+            options: HttpSinkOptions::new().with_http(self.http),
         }
+    }
+}
+
+/// `.id(..)` (default `pagerduty`, named in config errors), `.http(..)` and
+/// `.with_options(..)`.
+impl HttpSinkBuilder for PagerDutyNotifierBuilder {
+    fn http_sink_options(&mut self) -> &mut HttpSinkOptions {
+        &mut self.options
     }
 }
 

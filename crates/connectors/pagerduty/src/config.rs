@@ -26,12 +26,30 @@ pub enum Region {
 /// A link attached to every triggered incident.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Link {
     /// The URL.
     pub href: String,
     /// The text shown for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+}
+
+impl Link {
+    /// A link to `href` (checked when the notifier is built), shown as the URL itself.
+    pub fn new(href: impl Into<String>) -> Self {
+        Self {
+            href: href.into(),
+            text: None,
+        }
+    }
+
+    /// The text shown for the link instead of its URL.
+    #[must_use]
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
 }
 
 /// `[notifiers.<id>]` with `type = "pagerduty"`.

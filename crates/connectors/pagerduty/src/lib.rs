@@ -24,6 +24,7 @@ pub use builder::PagerDutyNotifierBuilder;
 pub use config::{ENQUEUE_PATH, EU_ENDPOINT, Link, PagerDutyConfig, Region, US_ENDPOINT};
 pub use encode::{EventTemplate, encode_event};
 pub use notifier::{PagerDutyNotifier, ROUTING_KEY_LEN};
+pub use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
 
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "pagerduty";

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use vowguard_pagerduty::HttpSinkBuilder;
 
 use chrono::{TimeZone, Utc};
 use secrecy::SecretString;

@@ -21,8 +21,19 @@ pub const MAX_MSGID: usize = 32;
 /// Largest UDP datagram sent; longer messages are truncated (RFC 5426 recommends 2048).
 pub const MAX_UDP_MESSAGE: usize = 2048;
 
-/// The header fields of one RFC 5424 message.
+/// The header fields of one RFC 5424 message. Start from [`Rfc5424Header::new`]:
+///
+/// ```
+/// use vowguard_syslog::{Facility, Rfc5424Header, SyslogSeverity};
+///
+/// let header = Rfc5424Header::new(Facility::LOCAL4, SyslogSeverity::WARNING, chrono::Utc::now())
+///     .hostname("web-1")
+///     .app_name("vowguard")
+///     .msgid("auth.login");
+/// assert_eq!(header.procid, "-");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Rfc5424Header<'a> {
     /// Facility; PRI = facility * 8 + severity.
     pub facility: Facility,
@@ -38,6 +49,49 @@ pub struct Rfc5424Header<'a> {
     pub procid: &'a str,
     /// Sanitised: printable ASCII, at most 32 octets, `-` if empty.
     pub msgid: &'a str,
+}
+
+impl<'a> Rfc5424Header<'a> {
+    /// A header with every text field the nil value `-`.
+    pub fn new(facility: Facility, severity: SyslogSeverity, timestamp: DateTime<Utc>) -> Self {
+        Self {
+            facility,
+            severity,
+            timestamp,
+            hostname: "-",
+            app_name: "-",
+            procid: "-",
+            msgid: "-",
+        }
+    }
+
+    /// The HOSTNAME field (sanitised when written).
+    #[must_use]
+    pub fn hostname(mut self, hostname: &'a str) -> Self {
+        self.hostname = hostname;
+        self
+    }
+
+    /// The APP-NAME field (sanitised when written).
+    #[must_use]
+    pub fn app_name(mut self, app_name: &'a str) -> Self {
+        self.app_name = app_name;
+        self
+    }
+
+    /// The PROCID field (sanitised when written).
+    #[must_use]
+    pub fn procid(mut self, procid: &'a str) -> Self {
+        self.procid = procid;
+        self
+    }
+
+    /// The MSGID field (sanitised when written).
+    #[must_use]
+    pub fn msgid(mut self, msgid: &'a str) -> Self {
+        self.msgid = msgid;
+        self
+    }
 }
 
 /// The PRI value: `facility * 8 + severity` (facility clamped to 23, severity to 7).

@@ -5,7 +5,7 @@ use std::fmt;
 
 use secrecy::SecretString;
 use vowguard_core::Error;
-use vowguard_http::HttpOptions;
+use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
 
 use crate::config::{CardLink, TeamsConfig};
 use crate::notifier::TeamsNotifier;
@@ -19,16 +19,13 @@ use crate::notifier::TeamsNotifier;
 ///
 /// ```no_run
 /// use secrecy::SecretString;
-/// use vowguard_teams::{CardLink, TeamsNotifier};
+/// use vowguard_teams::{CardLink, HttpSinkBuilder, TeamsNotifier};
 ///
 /// # fn main() -> Result<(), vowguard_core::Error> {
 /// let url = std::env::var("TEAMS_WEBHOOK_URL").unwrap_or_default();
 /// let notifier = TeamsNotifier::builder()
 ///     .webhook_url(SecretString::from(url))
-///     .links([CardLink {
-///         title: "Runbook".into(),
-///         url: "https://runbooks.example.org/security".into(),
-///     }])
+///     .links([CardLink::new("Runbook", "https://runbooks.example.org/security")])
 ///     .id("secops-teams")
 ///     .build()?;
 /// # let _ = notifier;
@@ -39,8 +36,7 @@ use crate::notifier::TeamsNotifier;
 pub struct TeamsNotifierBuilder {
     pub(crate) webhook_url: Option<SecretString>,
     pub(crate) links: Vec<CardLink>,
-    pub(crate) http: HttpOptions,
-    pub(crate) id: Option<String>,
+    pub(crate) options: HttpSinkOptions,
 }
 
 impl fmt::Debug for TeamsNotifierBuilder {
@@ -51,8 +47,7 @@ impl fmt::Debug for TeamsNotifierBuilder {
                 &self.webhook_url.as_ref().map(|_| "[redacted]"),
             )
             .field("links", &self.links)
-            .field("http", &self.http)
-            .field("id", &self.id)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -62,8 +57,7 @@ impl TeamsNotifierBuilder {
         Self {
             webhook_url: None,
             links: Vec::new(),
-            http: HttpOptions::default(),
-            id: None,
+            options: HttpSinkOptions::new(),
         }
     }
 
@@ -77,19 +71,6 @@ impl TeamsNotifierBuilder {
     /// Buttons added to every card (default none); routes may add more.
     pub fn links(mut self, links: impl IntoIterator<Item = CardLink>) -> Self {
         self.links = links.into_iter().collect();
-        self
-    }
-
-    /// HTTP client timeouts. Default [`HttpOptions::default`].
-    pub fn http(mut self, http: HttpOptions) -> Self {
-        self.http = http;
-        self
-    }
-
-    /// The component id (the config table key), named in config errors and every error
-    /// the notifier returns. Default `teams`.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
         self
     }
 
@@ -113,9 +94,16 @@ impl TeamsConfig {
         TeamsNotifierBuilder {
             webhook_url: Some(webhook_url),
             links: self.links,
-            http: self.http,
-            id: None,
+            options: HttpSinkOptions::new().with_http(self.http),
         }
+    }
+}
+
+/// `.id(..)` (default `teams`, named in config errors and every error the notifier
+/// returns), `.http(..)` and `.with_options(..)`.
+impl HttpSinkBuilder for TeamsNotifierBuilder {
+    fn http_sink_options(&mut self) -> &mut HttpSinkOptions {
+        &mut self.options
     }
 }
 

@@ -7,11 +7,22 @@ use vowguard_http::HttpOptions;
 /// A button (`Action.OpenUrl`) shown under every card, e.g. a runbook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CardLink {
     /// The button text.
     pub title: String,
     /// The http(s) URL it opens.
     pub url: String,
+}
+
+impl CardLink {
+    /// A button showing `title` that opens `url` (checked when the notifier is built).
+    pub fn new(title: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            url: url.into(),
+        }
+    }
 }
 
 /// `[notifiers.<id>]` with `type = "teams"`.

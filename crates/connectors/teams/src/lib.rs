@@ -28,6 +28,7 @@ pub use builder::TeamsNotifierBuilder;
 pub use config::{CardLink, TeamsConfig};
 pub use encode::{encode_message, neutralize};
 pub use notifier::TeamsNotifier;
+pub use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
 
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "teams";

@@ -58,11 +58,10 @@ impl TeamsNotifier {
         let TeamsNotifierBuilder {
             webhook_url,
             links,
-            http,
-            id,
+            options,
         } = builder;
-        let id = id.unwrap_or_else(|| "teams".to_owned());
-        let prefix = format!("notifiers.{id}");
+        let id = options.id_or("teams").to_owned();
+        let prefix = options.key_prefix("notifiers", "teams");
         let Some(webhook_url) = webhook_url else {
             return Err(Error::config(format!(
                 "`{prefix}.webhook_url`: required (the Workflows webhook URL, set with `.webhook_url(..)`)"
@@ -79,7 +78,7 @@ impl TeamsNotifier {
                 .secret(&webhook_url)
                 .url(webhook_url.expose_secret()),
             links,
-            client: vowguard_http::build_client(&http)?,
+            client: options.client()?,
             id,
         })
     }

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use vowguard_teams::HttpSinkBuilder;
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -30,10 +31,7 @@ fn notifier(server: &MockServer) -> TeamsNotifier {
     TeamsNotifier::builder()
         .webhook_url(SecretString::from(url(server)))
         .http(http(2_000))
-        .links([CardLink {
-            title: "Runbook".into(),
-            url: "https://runbook.example.org".into(),
-        }])
+        .links([CardLink::new("Runbook", "https://runbook.example.org")])
         .build()
         .unwrap()
 }

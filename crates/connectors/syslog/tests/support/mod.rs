@@ -12,16 +12,15 @@ use vowguard_syslog::{Facility, Rfc5424Header, SyslogSeverity, format_rfc5424};
 /// A full RFC 5424 message with CEF/LEEF-like content (`|`, `=`, `\`, non-ASCII) and a
 /// unique marker `vg-seq=<i>` so receivers can be checked message by message.
 pub fn siem_message(i: usize) -> Vec<u8> {
-    let header = Rfc5424Header {
-        facility: Facility::LOCAL4,
-        severity: SyslogSeverity::WARNING,
-        timestamp: chrono::Utc.with_ymd_and_hms(2026, 6, 20, 12, 3, 7).unwrap()
+    let header = Rfc5424Header::new(
+        Facility::LOCAL4,
+        SyslogSeverity::WARNING,
+        chrono::Utc.with_ymd_and_hms(2026, 6, 20, 12, 3, 7).unwrap()
             + chrono::Duration::milliseconds(123),
-        hostname: "vowguard-test",
-        app_name: "vowguard",
-        procid: "-",
-        msgid: "auth.login",
-    };
+    )
+    .hostname("vowguard-test")
+    .app_name("vowguard")
+    .msgid("auth.login");
     let body = if i.is_multiple_of(2) {
         format!(
             "CEF:0|Vowguard|Wedding \\| Platform|1.0|auth.login|Login failed for Zoë Ångström|7|vgseq={i:05} src=203.0.113.7 request=https://example.com/a?b\\=c path=C:\\\\Users\\\\zoë cs1Label=Venue cs1=Schloß Hochzeit – ☃ 💍"
