@@ -165,8 +165,8 @@ impl JetStream {
             },
             num_replicas: s.replicas,
             max_bytes: s.max_bytes,
-            max_age: Duration::from_secs(s.max_age_secs),
-            duplicate_window: Duration::from_secs(s.duplicate_window_secs),
+            max_age: s.max_age,
+            duplicate_window: s.duplicate_window,
             description: Some("vowguard security events".into()),
             // The server's spelling of "unlimited", so a second start compares equal.
             max_messages: -1,
@@ -222,7 +222,7 @@ impl JetStream {
             )));
         }
         let c = &self.config.consumers;
-        let ack_wait = ack_wait.unwrap_or(Duration::from_secs(c.ack_wait_secs));
+        let ack_wait = ack_wait.unwrap_or(c.ack_wait);
         let wanted = pull::Config {
             durable_name: Some(name.to_owned()),
             description: Some(format!("vowguard {name}")),
