@@ -112,9 +112,9 @@ impl EmailNotifierBuilder {
         self
     }
 
-    /// Timeout of each network operation, in milliseconds; 10 000 by default.
-    pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
-        self.config.timeout_ms = timeout_ms;
+    /// Timeout of each network operation; 10 seconds by default.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.config.timeout = timeout;
         self
     }
 

@@ -41,10 +41,10 @@ pub struct NatsConnection {
     /// TLS to the servers (required once this table is present).
     #[serde(default)]
     pub tls: Option<TlsSettings>,
-    /// Deadline of connecting, of each PubAck / flush and of acks, in milliseconds.
-    /// Default 5000.
-    #[serde(default = "default_request_timeout_ms")]
-    pub request_timeout_ms: u64,
+    /// Deadline of connecting, of each PubAck / flush and of acks
+    /// (`request_timeout = "5s"`, the default).
+    #[serde(default = "default_request_timeout", with = "vowguard_core::duration")]
+    pub request_timeout: Duration,
 }
 
 impl Default for NatsConnection {
@@ -57,7 +57,7 @@ impl Default for NatsConnection {
             nkey_seed: None,
             credentials: None,
             tls: None,
-            request_timeout_ms: default_request_timeout_ms(),
+            request_timeout: default_request_timeout(),
         }
     }
 }
@@ -87,15 +87,15 @@ pub(crate) const CONNECTION_KEYS: &[&str] = &[
     "nkey_seed",
     "credentials",
     "tls",
-    "request_timeout_ms",
+    "request_timeout",
 ];
 
 fn default_servers() -> Vec<String> {
     vec!["nats://127.0.0.1:4222".into()]
 }
 
-fn default_request_timeout_ms() -> u64 {
-    5000
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// A resolved credential (never printed).
@@ -186,9 +186,9 @@ impl NatsConnection {
                 "`{key}.tls.key_file`: cert_file and key_file go together"
             )));
         }
-        if self.request_timeout_ms == 0 {
+        if self.request_timeout.is_zero() {
             return Err(Error::config(format!(
-                "`{key}.request_timeout_ms`: must be greater than 0"
+                "`{key}.request_timeout`: must be greater than 0"
             )));
         }
         let (auth, auth_key) = self.resolve_auth(key, lookup, base_dir)?;
@@ -206,7 +206,7 @@ impl NatsConnection {
             tls: self.tls.clone(),
             tls_key: format!("{key}.tls"),
             base_dir: base_dir.to_owned(),
-            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            request_timeout: self.request_timeout,
             name: "vowguard".into(),
             subscription_capacity: None,
             redactor,
@@ -403,7 +403,7 @@ mod tests {
                 "choose one",
             ),
             ("[tls]\ncert_file = \"c.pem\"", "`sinks.bus.tls.key_file`"),
-            ("request_timeout_ms = 0", "`sinks.bus.request_timeout_ms`"),
+            ("request_timeout = \"0s\"", "`sinks.bus.request_timeout`"),
             ("token = { env = \"MISSING\" }", "`sinks.bus.token`"),
         ];
         for (text, want) in cases {

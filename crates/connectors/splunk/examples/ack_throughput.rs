@@ -149,7 +149,10 @@ async fn run(o: &Options) -> Result<RunFigures, String> {
     let sink = Arc::new(
         SplunkHecSink::builder(format!("http://{address}"))
             .token(SecretString::from("bench-token"))
-            .acknowledgements(AckConfig::enabled_with(o.interval_ms, 30_000))
+            .acknowledgements(AckConfig::enabled_with(
+                Duration::from_millis(o.interval_ms),
+                Duration::from_secs(30),
+            ))
             .build()
             .map_err(|e| e.to_string())?,
     );

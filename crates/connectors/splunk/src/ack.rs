@@ -2,7 +2,7 @@
 //!
 //! Each `send` that got an `ackId` registers it here and waits. One task per sink (started
 //! on the first registration, ending when nothing is outstanding) posts every outstanding id
-//! in one `POST /services/collector/ack` per `poll_interval_ms` and wakes the batches Splunk
+//! in one `POST /services/collector/ack` per `poll_interval` and wakes the batches Splunk
 //! confirmed. So with `request.concurrency` batches in flight there is one poll per interval,
 //! not one per batch. A batch whose confirmation does not come within `timeout_ms` is retried
 //! (sent again), never dropped; so is a batch whose `ackId` Splunk hands out again on the same
@@ -51,7 +51,7 @@ pub(crate) struct AckEndpoint {
     pub(crate) channel: String,
     /// `scheme://host:port`, for messages.
     pub(crate) origin: String,
-    /// The client's whole-request timeout (`http.timeout_ms`): no poll waits longer.
+    /// The client's whole-request timeout (`http.timeout`): no poll waits longer.
     pub(crate) request_timeout: Duration,
     pub(crate) poll_interval: Duration,
 }

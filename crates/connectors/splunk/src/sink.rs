@@ -120,8 +120,8 @@ impl SplunkHecSink {
                 auth: auth.clone(),
                 channel: channel.clone(),
                 origin: origin(&base),
-                request_timeout: Duration::from_millis(http.timeout_ms),
-                poll_interval: Duration::from_millis(acknowledgements.poll_interval_ms),
+                request_timeout: http.timeout,
+                poll_interval: acknowledgements.poll_interval,
             })
         });
         Ok(Self {
@@ -224,7 +224,7 @@ impl SplunkHecSink {
         let Some(acks) = &self.acks else {
             return Ok(());
         };
-        let timeout = Duration::from_millis(self.acknowledgements.timeout_ms);
+        let timeout = self.acknowledgements.timeout;
         match acks.wait(ack_id, timeout).await {
             Ok(()) => Ok(()),
             Err(AckFailure::TimedOut { last_problem }) => {
@@ -277,7 +277,7 @@ impl Sink for SplunkHecSink {
         BatchLimits {
             max_events: 500,
             max_bytes: 800_000,
-            max_wait_ms: 1_000,
+            max_wait: Duration::from_millis(1_000),
         }
     }
 

@@ -314,7 +314,7 @@ async fn timeout_is_retryable() {
         .mount(&server)
         .await;
     let sink = sink_with(config(&server).http(HttpOptions {
-        timeout_ms: 200,
+        timeout: std::time::Duration::from_millis(200),
         ..HttpOptions::default()
     }));
     assert_eq!(describe(&send(&sink, &events(1)).await), ["retry:timeout"]);
@@ -326,7 +326,7 @@ async fn connection_refused_is_retryable() {
         SplunkHecSink::builder("http://127.0.0.1:9")
             .token(SecretString::from(TOKEN))
             .http(HttpOptions {
-                connect_timeout_ms: 1000,
+                connect_timeout: std::time::Duration::from_millis(1000),
                 ..HttpOptions::default()
             }),
     );
@@ -338,7 +338,10 @@ async fn connection_refused_is_retryable() {
 }
 
 fn ack_config(server: &MockServer, timeout_ms: u64) -> SplunkHecSinkBuilder {
-    config(server).acknowledgements(AckConfig::enabled_with(10, timeout_ms))
+    config(server).acknowledgements(AckConfig::enabled_with(
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_millis(timeout_ms),
+    ))
 }
 
 #[tokio::test]
@@ -493,7 +496,10 @@ async fn registry_builds_from_toml_and_names_unknown_keys() {
     assert_eq!(sink.kind(), "splunk_hec");
     assert_eq!(sink.batch_limits().max_events, 500);
     assert_eq!(sink.batch_limits().max_bytes, 800_000);
-    assert_eq!(sink.batch_limits().max_wait_ms, 1_000);
+    assert_eq!(
+        sink.batch_limits().max_wait,
+        std::time::Duration::from_secs(1)
+    );
     assert!(!format!("{sink:?}").contains(TOKEN));
     let bytes = sink.encode(&event_one()).unwrap();
     let encoded = EncodedEvent {
