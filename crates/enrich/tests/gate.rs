@@ -20,7 +20,7 @@ async fn timeout_gives_timeout_kind() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(err.is_retryable());
-    assert!(err.to_string().contains("100 ms"), "{err}");
+    assert!(err.to_string().contains("within 100ms"), "{err}");
 }
 
 #[tokio::test(start_paused = true)]

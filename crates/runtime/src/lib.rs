@@ -17,6 +17,7 @@ pub mod breach_watch;
 pub mod cluster;
 pub mod config;
 pub mod console;
+pub mod deprecated;
 pub mod dlq;
 pub mod logging;
 #[cfg(feature = "nats")]
@@ -192,7 +193,7 @@ pub struct RunReport {
 /// * `stdin`: reads standard input until it ends, then waits until every accepted event is
 ///   delivered or dead-lettered and every alert dispatched.
 /// * `http`: serves `POST /v1/events` (and `/health`, `/metrics`) until `stop`, then lets
-///   in-flight deliveries finish within `pipeline.shutdown_timeout_ms`; what is left stays
+///   in-flight deliveries finish within `pipeline.shutdown_timeout`; what is left stays
 ///   in the journal for the next start.
 pub async fn run(
     assembly: Assembly,
@@ -558,7 +559,7 @@ where
 }
 
 /// Runs the `nats` source until `stop`: each event is acked to NATS once durable in the
-/// pipeline's queue; then in-flight deliveries finish within `pipeline.shutdown_timeout_ms`
+/// pipeline's queue; then in-flight deliveries finish within `pipeline.shutdown_timeout`
 /// (what is left stays in the journal for the next start).
 #[cfg(feature = "nats")]
 async fn run_nats(
