@@ -349,7 +349,7 @@ async fn a_conflicting_stream_or_consumer_is_refused_by_field() {
     );
     let other_age = config_with(
         &server,
-        "[stream]\nmax_bytes = 10000000\nmax_age_secs = 3600\n",
+        "[stream]\nmax_bytes = 10000000\nmax_age = \"1h\"\n",
     );
     let err = JetStream::connect(other_age, "queue", &SecretMap::new(), Path::new("."))
         .await

@@ -50,7 +50,7 @@ pub struct MispConfig {
     /// Lookup cache (defaults: 1 h for hits, 10 min for misses, 100 000 entries).
     #[serde(default)]
     pub cache: CacheOptions,
-    /// Overrides of [`DEFAULT_LIMITS`] (`timeout_ms`, `concurrency`, `rate`).
+    /// Overrides of [`DEFAULT_LIMITS`] (`timeout`, `concurrency`, `rate`).
     #[serde(default)]
     pub limits: LimitsConfig,
     /// HTTP client timeouts.

@@ -4,7 +4,7 @@
 //! on the first registration, ending when nothing is outstanding) posts every outstanding id
 //! in one `POST /services/collector/ack` per `poll_interval` and wakes the batches Splunk
 //! confirmed. So with `request.concurrency` batches in flight there is one poll per interval,
-//! not one per batch. A batch whose confirmation does not come within `timeout_ms` is retried
+//! not one per batch. A batch whose confirmation does not come within `timeout` is retried
 //! (sent again), never dropped; so is a batch whose `ackId` Splunk hands out again on the same
 //! channel before confirming the first (the old id is then unknowable).
 
