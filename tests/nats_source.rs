@@ -32,7 +32,7 @@ const KEY: &str = "sources.platform";
 fn source(text: &str, url: &str, lookup: &SecretMap) -> NatsSource {
     let mut table: toml::Table = toml::from_str(text).expect("toml");
     table.insert("servers".into(), toml::Value::Array(vec![url.into()]));
-    table.insert("request_timeout_ms".into(), 2000.into());
+    table.insert("request_timeout".into(), "2s".into());
     let config = NatsSourceConfig::from_table(table, KEY).expect("config");
     let settings = config
         .resolve(KEY, lookup, Path::new("."))

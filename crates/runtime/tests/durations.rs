@@ -596,3 +596,42 @@ fn no_config_struct_has_a_unit_suffixed_field() {
         found.join("\n")
     );
 }
+
+/// A playbook's zero durations are refused naming the key (playbooks compile when the
+/// response engine starts, not at assembly).
+#[test]
+fn zero_playbook_durations_are_refused_naming_the_key() {
+    let config = Config::parse(KITCHEN_SINK).unwrap();
+    let catalog = vowguard_response::Catalog {
+        notifiers: ["mail".to_owned()].into(),
+        tickets: Default::default(),
+        actions: Default::default(),
+    };
+    let playbook = config.playbooks["lockdown"].clone();
+    vowguard_response::Playbook::compile("lockdown", playbook.clone(), &catalog).unwrap();
+    for (edit, key) in [
+        (
+            (|p: &mut vowguard_response::PlaybookConfig| p.deadline = Duration::ZERO)
+                as fn(&mut vowguard_response::PlaybookConfig),
+            "`playbooks.lockdown.deadline`",
+        ),
+        (
+            |p: &mut vowguard_response::PlaybookConfig| p.steps[0].timeout = Duration::ZERO,
+            "`playbooks.lockdown.steps[0].timeout`",
+        ),
+        (
+            |p: &mut vowguard_response::PlaybookConfig| {
+                p.steps[1].deadline = Some(Duration::ZERO);
+            },
+            "`playbooks.lockdown.steps[1].deadline`",
+        ),
+    ] {
+        let mut bad = playbook.clone();
+        edit(&mut bad);
+        let e = vowguard_response::Playbook::compile("lockdown", bad, &catalog)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(key), "{e}");
+    }
+}
