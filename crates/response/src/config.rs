@@ -737,11 +737,45 @@ pub fn parse_playbooks(
     text: &str,
     origin: &str,
 ) -> Result<BTreeMap<String, PlaybookConfig>, Error> {
-    toml::from_str(text).map_err(|e| {
+    let error = |e: toml::de::Error| {
         let (key, msg) = vowguard_core::toml_error_parts(&e);
         Error::config(format!(
             "{origin}: {}{msg}",
             key.map(|k| format!("`{k}`: ")).unwrap_or_default()
         ))
-    })
+    };
+    // The integer duration keys of earlier releases, rewritten with a warning.
+    let mut document: toml::Table = toml::from_str(text).map_err(error)?;
+    let warnings =
+        vowguard_core::duration::migrate_deprecated_keys(&mut document, DEPRECATED_DURATIONS)
+            .map_err(|e| Error::config(format!("{origin}: {}", e.message())))?;
+    if warnings.is_empty() {
+        return toml::from_str(text).map_err(error);
+    }
+    for warning in &warnings {
+        tracing::warn!("{origin}: {warning}");
+    }
+    toml::Value::Table(document).try_into().map_err(error)
 }
+
+/// The deprecated integer duration keys of a playbook file (`[<name>]` tables).
+pub const DEPRECATED_DURATIONS: &[vowguard_core::duration::DeprecatedKey] = &[
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.deadline_seconds",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.timeout_ms",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.deadline_seconds",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.retry.initial_backoff_ms",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.retry.max_backoff_ms",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.retry.max_retry_after_ms",
+    },
+];

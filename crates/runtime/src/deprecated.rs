@@ -55,6 +55,9 @@ pub const DURATION_KEYS: &[DeprecatedKey] = keys![
     "playbooks.*.deadline_seconds",
     "playbooks.*.steps.timeout_ms",
     "playbooks.*.steps.deadline_seconds",
+    "playbooks.*.steps.retry.initial_backoff_ms",
+    "playbooks.*.steps.retry.max_backoff_ms",
+    "playbooks.*.steps.retry.max_retry_after_ms",
     // [webhooks.<id>]
     "webhooks.*.tolerance_secs",
     "webhooks.*.body_timeout_ms",

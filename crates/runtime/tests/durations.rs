@@ -147,6 +147,7 @@ kind = "notify"
 notifier = "mail"
 message = "incident {{ incident.id }}"
 timeout = "45s"
+retry = { max_attempts = 2, initial_backoff = "150ms", max_backoff = "5s", max_retry_after = "30s" }
 
 [[playbooks.lockdown.steps]]
 id = "approve"
@@ -634,4 +635,32 @@ fn zero_playbook_durations_are_refused_naming_the_key() {
             .to_string();
         assert!(e.contains(key), "{e}");
     }
+}
+
+/// Playbook files (`response.playbook_files`) take the old integer keys too.
+#[test]
+fn playbook_files_take_the_old_keys_too() {
+    let new = "[p]\nversion = 1\ndeadline = \"2h\"\ntrigger = { min_priority = \"P1\" }\n\
+               [[p.steps]]\nid = \"tell\"\nkind = \"notify\"\nnotifier = \"mail\"\nmessage = \"m\"\n\
+               timeout = \"45s\"\nretry = { initial_backoff = \"150ms\" }\n";
+    let old = new
+        .replace("deadline = \"2h\"", "deadline_seconds = 7200")
+        .replace("timeout = \"45s\"", "timeout_ms = 45000")
+        .replace("initial_backoff = \"150ms\"", "initial_backoff_ms = 150");
+    assert_ne!(old, new);
+    let want = vowguard_response::parse_playbooks(new, "new.toml").unwrap();
+    let got = vowguard_response::parse_playbooks(&old, "old.toml").unwrap();
+    assert_eq!(format!("{got:?}"), format!("{want:?}"));
+    assert_eq!(want["p"].steps[0].timeout, Duration::from_secs(45));
+    let both = old.replace(
+        "timeout_ms = 45000",
+        "timeout_ms = 45000\ntimeout = \"45s\"",
+    );
+    let e = vowguard_response::parse_playbooks(&both, "both.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("both.toml: `p.steps[0].timeout_ms` and `p.steps[0].timeout` are both set"),
+        "{e}"
+    );
 }
