@@ -45,7 +45,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 /// Renders a duration the way [`parse`] reads it, compactly: `"2h"`, `"1m30s"`, `"250ms"`,
 /// `"1500ms"`, `"0s"` (whole milliseconds that are not whole seconds are written in `ms`).
 pub fn format(duration: Duration) -> String {
-    if duration.subsec_millis() != 0 && duration.subsec_nanos() % 1_000_000 == 0 {
+    if duration.subsec_millis() != 0 && duration.subsec_nanos().is_multiple_of(1_000_000) {
         return format!("{}ms", duration.as_millis());
     }
     humantime::format_duration(duration)

@@ -37,12 +37,12 @@ pub fn take_refresh(ctx: &BuildContext<'_>, table: &mut toml::Table) -> Result<D
     let refresh = match table.remove("refresh") {
         None => return Ok(DEFAULT_REFRESH),
         Some(toml::Value::String(text)) => {
-            vowguard_core::duration::parse(&text).map_err(|e| ctx.config_error("refresh", &e))?
+            vowguard_core::duration::parse(&text).map_err(|e| ctx.config_error("refresh", e))?
         }
         Some(_) => {
             return Err(ctx.config_error(
                 "refresh",
-                &format!("expected {}", vowguard_core::duration::ACCEPTED),
+                format!("expected {}", vowguard_core::duration::ACCEPTED),
             ));
         }
     };
