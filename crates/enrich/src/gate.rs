@@ -105,7 +105,7 @@ impl ProviderGate {
     }
 
     /// Waits for a concurrency slot and a rate token, then runs `f` within
-    /// [`ProviderLimits::timeout_ms`] (elapsed: [`ErrorKind::Timeout`]).
+    /// [`ProviderLimits::timeout`] (elapsed: [`ErrorKind::Timeout`]).
     pub async fn run<T, F, Fut>(&self, f: F) -> Result<T, Error>
     where
         F: FnOnce() -> Fut,
