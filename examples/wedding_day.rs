@@ -113,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut secrets = SecretMap::new();
     let mut config = String::from(
-        "data_dir = \"data\"\n\n[pipeline]\nenrichment_budget_ms = 500\n\n[sources.in]\ntype = \"stdin\"\n",
+        "data_dir = \"data\"\n\n[pipeline]\nenrichment_budget = \"500ms\"\n\n[sources.in]\ntype = \"stdin\"\n",
     );
     if has("wedding_context") {
         // The platform's wedding records (a file provider; hosts implement the provider trait).
@@ -171,7 +171,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
         secrets = secrets.with("DEMO_SPLUNK_TOKEN", "demo-hec-token");
         config += &format!(
-            "\n[sinks.splunk]\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken = {{ env = \"DEMO_SPLUNK_TOKEN\" }}\nindex = \"wedding-security\"\nsource = \"wedsync-security-audit\"\nbatch = {{ max_wait_ms = 100 }}\n",
+            "\n[sinks.splunk]\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken = {{ env = \"DEMO_SPLUNK_TOKEN\" }}\nindex = \"wedding-security\"\nsource = \"wedsync-security-audit\"\nbatch = {{ max_wait = \"100ms\" }}\n",
             server.uri()
         );
         http_mocks.push(("splunk_hec", server));
@@ -185,7 +185,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
         secrets = secrets.with("DEMO_ES_API_KEY", "ZGVtbzpkZW1v");
         config += &format!(
-            "\n[sinks.elastic]\ntype = \"elasticsearch\"\nendpoint = \"{}\"\napi_key = {{ env = \"DEMO_ES_API_KEY\" }}\nbatch = {{ max_wait_ms = 100 }}\n",
+            "\n[sinks.elastic]\ntype = \"elasticsearch\"\nendpoint = \"{}\"\napi_key = {{ env = \"DEMO_ES_API_KEY\" }}\nbatch = {{ max_wait = \"100ms\" }}\n",
             server.uri()
         );
         http_mocks.push(("elasticsearch", server));
@@ -199,7 +199,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
         secrets = secrets.with("DEMO_DD_API_KEY", "demo-dd-key");
         config += &format!(
-            "\n[sinks.datadog]\ntype = \"datadog_logs\"\napi_key = {{ env = \"DEMO_DD_API_KEY\" }}\nendpoint = \"{0}\"\napi_endpoint = \"{0}\"\nbatch = {{ max_wait_ms = 100 }}\n",
+            "\n[sinks.datadog]\ntype = \"datadog_logs\"\napi_key = {{ env = \"DEMO_DD_API_KEY\" }}\nendpoint = \"{0}\"\napi_endpoint = \"{0}\"\nbatch = {{ max_wait = \"100ms\" }}\n",
             server.uri()
         );
         http_mocks.push(("datadog_logs", server));
@@ -208,7 +208,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if has(kind) {
             let (address, received) = syslog_receiver().await;
             config += &format!(
-                "\n[sinks.{id}]\ntype = \"{kind}\"\nbatch = {{ max_wait_ms = 100 }}\n[sinks.{id}.syslog]\naddress = \"{address}\"\n"
+                "\n[sinks.{id}]\ntype = \"{kind}\"\nbatch = {{ max_wait = \"100ms\" }}\n[sinks.{id}.syslog]\naddress = \"{address}\"\n"
             );
             syslog.push((kind, received));
         }

@@ -58,7 +58,7 @@ type = "stdin"
 type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "AUDIT_HEC_TOKEN" }}
-batch = {{ max_events = 10, max_wait_ms = 20 }}
+batch = {{ max_events = 10, max_wait = "20ms" }}
 "#
         ),
     )

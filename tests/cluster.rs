@@ -114,24 +114,24 @@ listen = "127.0.0.1:{port}"
 [sources.api]
 type = "http"
 [pipeline]
-shutdown_timeout_ms = 5000
+shutdown_timeout = "5s"
 [queue]
 type = "jetstream"
 servers = ["{nats}"]
-request_timeout_ms = 2000
+request_timeout = "2s"
 [queue.stream]
 name = "{stream}"
 subject = "{stream}.events"
 [queue.consumers]
-ack_wait_secs = 2
+ack_wait = "2s"
 max_deliver = 1000
 batch = 50
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "CLUSTER_HEC_TOKEN" }}
-batch = {{ max_events = 50, max_wait_ms = 10 }}
-retry = {{ max_attempts = 100000, initial_backoff_ms = 5, max_backoff_ms = 100 }}
+batch = {{ max_events = 50, max_wait = "10ms" }}
+retry = {{ max_attempts = 100000, initial_backoff = "5ms", max_backoff = "100ms" }}
 "#
     );
     if slack {
@@ -740,8 +740,8 @@ async fn wrong_credentials_are_named_without_the_secret() {
         false,
     );
     let text = std::fs::read_to_string(&config).unwrap().replace(
-        "request_timeout_ms = 2000",
-        "request_timeout_ms = 2000\nuser = \"vowguard\"\npassword = { env = \"CLUSTER_NATS_PASSWORD\" }",
+        "request_timeout = \"2s\"",
+        "request_timeout = \"2s\"\nuser = \"vowguard\"\npassword = { env = \"CLUSTER_NATS_PASSWORD\" }",
     );
     std::fs::write(&config, text).unwrap();
     let (ok, stderr) = run_to_exit(&config);
@@ -814,7 +814,7 @@ async fn two_replicas_enrich_on_the_stream_and_a_black_holed_enricher_holds_noth
 type = "misp"
 url = "http://127.0.0.1:{misp}"
 api_key = {{ env = "CLUSTER_MISP_KEY" }}
-limits = {{ timeout_ms = 300 }}
+limits = {{ timeout = "300ms" }}
 "#
         ));
         std::fs::write(&config, text).unwrap();

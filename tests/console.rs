@@ -28,13 +28,13 @@ admin_token = {{ env = "CONSOLE_ADMIN_TOKEN" }}
 [sources.api]
 type = "http"
 [pipeline]
-shutdown_timeout_ms = 2000
+shutdown_timeout = "2s"
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "CONSOLE_HEC_TOKEN" }}
-batch = {{ max_events = 10, max_wait_ms = 20 }}
-retry = {{ max_attempts = 2, initial_backoff_ms = 10, max_backoff_ms = 20 }}
+batch = {{ max_events = 10, max_wait = "20ms" }}
+retry = {{ max_attempts = 2, initial_backoff = "10ms", max_backoff = "20ms" }}
 breaker = {{ failure_threshold = 0 }}
 "#
     );

@@ -87,13 +87,13 @@ listen = "127.0.0.1:{port}"
 [sources.api]
 type = "http"
 [pipeline]
-shutdown_timeout_ms = 5000
+shutdown_timeout = "5s"
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{}"
 token = {{ env = "CRASH_HEC_TOKEN" }}
-batch = {{ max_events = 50, max_wait_ms = 10 }}
-retry = {{ max_attempts = 100000, initial_backoff_ms = 5, max_backoff_ms = 100 }}
+batch = {{ max_events = 50, max_wait = "10ms" }}
+retry = {{ max_attempts = 100000, initial_backoff = "5ms", max_backoff = "100ms" }}
 "#,
             hec.uri()
         ),

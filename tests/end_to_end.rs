@@ -27,8 +27,8 @@ type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "E2E_HEC_TOKEN" }}
 index = "wedding-security"
-batch = {{ max_events = 100, max_wait_ms = 50 }}
-retry = {{ max_attempts = 3, initial_backoff_ms = 20 }}
+batch = {{ max_events = 100, max_wait = "50ms" }}
+retry = {{ max_attempts = 3, initial_backoff = "20ms" }}
 "#
     );
     if slack_enabled {
@@ -360,13 +360,13 @@ listen = "127.0.0.1:{port}"
 [sources.api]
 type = "http"
 [pipeline]
-shutdown_timeout_ms = 2000
+shutdown_timeout = "2s"
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "E2E_HEC_TOKEN" }}
-batch = {{ max_events = 100, max_wait_ms = 20 }}
-retry = {{ max_attempts = 1000, initial_backoff_ms = 20, max_backoff_ms = 200 }}
+batch = {{ max_events = 100, max_wait = "20ms" }}
+retry = {{ max_attempts = 1000, initial_backoff = "20ms", max_backoff = "200ms" }}
 breaker = {{ failure_threshold = 0 }}
 "#
     );
@@ -607,8 +607,8 @@ async fn a_full_journal_answers_503_with_retry_after_and_acknowledges_nothing_it
     let port = free_port();
     let config = http_config(dir.path(), &closed, port);
     let text = std::fs::read_to_string(&config).unwrap().replace(
-        "shutdown_timeout_ms = 2000",
-        "shutdown_timeout_ms = 200\nmax_journal_bytes = 65536\nwhen_full = \"drop_newest\"",
+        "shutdown_timeout = \"2s\"",
+        "shutdown_timeout = \"200ms\"\nmax_journal_bytes = 65536\nwhen_full = \"drop_newest\"",
     );
     std::fs::write(&config, text).unwrap();
     let child = spawn_run(&config, &[("E2E_HEC_TOKEN", HEC_TOKEN)], Stdio::piped());

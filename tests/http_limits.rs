@@ -23,12 +23,12 @@ max_body_bytes = {max_body_bytes}
 [sources.api]
 type = "http"
 [pipeline]
-shutdown_timeout_ms = 2000
+shutdown_timeout = "2s"
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "LIMITS_HEC_TOKEN" }}
-batch = {{ max_events = 100, max_wait_ms = 20 }}
+batch = {{ max_events = 100, max_wait = "20ms" }}
 "#
     );
     let file = dir.join("vowguard.toml");

@@ -42,13 +42,13 @@ listen = "127.0.0.1:{port}"
 [sources.api]
 type = "http"
 [pipeline]
-shutdown_timeout_ms = 300
-enrichment_budget_ms = 600000
+shutdown_timeout = "300ms"
+enrichment_budget = "10m"
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "INTAKE_HEC_TOKEN" }}
-batch = {{ max_events = 100, max_wait_ms = 20 }}
+batch = {{ max_events = 100, max_wait = "20ms" }}
 "#
     );
     if let Some(misp) = misp_port {
@@ -58,7 +58,7 @@ batch = {{ max_events = 100, max_wait_ms = 20 }}
 type = "misp"
 url = "http://127.0.0.1:{misp}"
 api_key = {{ env = "INTAKE_MISP_KEY" }}
-limits = {{ timeout_ms = 600000 }}
+limits = {{ timeout = "10m" }}
 "#
         ));
     }

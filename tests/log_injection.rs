@@ -115,7 +115,7 @@ path = "weddings.json"
 type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "INJECTION_HEC_TOKEN" }}
-batch = {{ max_events = 100, max_wait_ms = 20 }}
+batch = {{ max_events = 100, max_wait = "20ms" }}
 [notifiers.secops]
 type = "slack"
 webhook_url = {{ env = "INJECTION_SLACK_WEBHOOK" }}

@@ -32,16 +32,16 @@ const KEY: &str = "sources.platform";
 fn source(text: &str, url: &str, lookup: &SecretMap) -> NatsSource {
     let mut table: toml::Table = toml::from_str(text).expect("toml");
     table.insert("servers".into(), toml::Value::Array(vec![url.into()]));
-    table.insert("request_timeout_ms".into(), 2000.into());
+    table.insert("request_timeout".into(), "2s".into());
     let config = NatsSourceConfig::from_table(table, KEY).expect("config");
     let settings = config
         .resolve(KEY, lookup, Path::new("."))
         .expect("settings");
     NatsSource::new("platform", config, settings).with_retry(vowguard_core::RetryPolicy {
         max_attempts: 8,
-        initial_backoff_ms: 50,
-        max_backoff_ms: 200,
-        max_retry_after_ms: 1000,
+        initial_backoff: std::time::Duration::from_millis(50),
+        max_backoff: std::time::Duration::from_millis(200),
+        max_retry_after: std::time::Duration::from_millis(1000),
     })
 }
 
@@ -163,7 +163,7 @@ async fn a_vowguard_dying_before_durability_loses_nothing() {
         publish(&js, serde_json::to_vec(event).unwrap()).await;
     }
     let config =
-        "stream = \"PLATFORM\"\nconsumer = \"vowguard\"\nack_wait_secs = 1\nmax_in_flight = 8";
+        "stream = \"PLATFORM\"\nconsumer = \"vowguard\"\nack_wait = \"1s\"\nmax_in_flight = 8";
 
     // Round 1: ten events become durable, the rest wait on a queue that never answers; then
     // the process is gone (the task is dropped mid-stream, nothing more is acked).
@@ -201,7 +201,7 @@ async fn a_vowguard_dying_before_durability_loses_nothing() {
         .expect("sink");
     let dir = tempfile::tempdir().unwrap();
     let mut spec = SinkSpec::new("splunk", Arc::new(sink));
-    spec.batch.max_wait_ms = 20;
+    spec.batch.max_wait = std::time::Duration::from_millis(20);
     let pipeline = Arc::new(
         Pipeline::start(PipelineSpec {
             data_dir: dir.path().to_owned(),
@@ -272,7 +272,7 @@ async fn a_poison_message_is_terminated_once_and_counted() {
 
     let queue = Arc::new(RecordingQueue::default());
     let nats = source(
-        "stream = \"PLATFORM\"\nconsumer = \"vowguard\"\nack_wait_secs = 1\nmax_message_bytes = 2000",
+        "stream = \"PLATFORM\"\nconsumer = \"vowguard\"\nack_wait = \"1s\"\nmax_message_bytes = 2000",
         &server.url(),
         &SecretMap::new(),
     );
@@ -445,19 +445,19 @@ async fn the_binary_killed_mid_stream_loses_nothing() {
             r#"
 data_dir = "data"
 [pipeline]
-shutdown_timeout_ms = 5000
+shutdown_timeout = "5s"
 [sources.platform]
 type = "nats"
 servers = ["{}"]
 stream = "PLATFORM"
 consumer = "vowguard"
-ack_wait_secs = 2
+ack_wait = "2s"
 max_in_flight = 50
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{}"
 token = {{ env = "NATS_TEST_HEC_TOKEN" }}
-batch = {{ max_events = 20, max_wait_ms = 10 }}
+batch = {{ max_events = 20, max_wait = "10ms" }}
 "#,
             server.url(),
             hec.uri()
@@ -553,7 +553,7 @@ async fn a_queue_that_cannot_take_events_yet_gets_them_redelivered_after_a_delay
         stored: Mutex::default(),
     });
     let nats = source(
-        "stream = \"PLATFORM\"\nconsumer = \"vowguard\"\nack_wait_secs = 30",
+        "stream = \"PLATFORM\"\nconsumer = \"vowguard\"\nack_wait = \"30s\"",
         &server.url(),
         &SecretMap::new(),
     );
@@ -675,7 +675,7 @@ consumer = "vowguard"
 type = "splunk_hec"
 endpoint = "{}"
 token = {{ env = "NATS_TEST_HEC_TOKEN" }}
-batch = {{ max_events = 20, max_wait_ms = 10 }}
+batch = {{ max_events = 20, max_wait = "10ms" }}
 "#,
             server.url(),
             hec.uri()

@@ -42,7 +42,7 @@ type = "stdin"
 type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "OTLP_HEC_TOKEN" }}
-batch = {{ max_wait_ms = 20 }}
+batch = {{ max_wait = "20ms" }}
 
 [telemetry.otlp]
 endpoint = "{otlp_endpoint}"

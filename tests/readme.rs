@@ -164,7 +164,7 @@ admin_token = {{ env = "VOWGUARD_ADMIN_TOKEN" }}
 [sources.api]
 type = "http"
 [pipeline]
-shutdown_timeout_ms = 2000
+shutdown_timeout = "2s"
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{hec}"

@@ -36,7 +36,7 @@ type = "stdin"
 [scanners.nessus]
 type = "nessus_file"
 paths = ["scan.nessus"]
-refresh_secs = 3600
+refresh = "1h"
 
 [notifiers.secops]
 type = "slack"

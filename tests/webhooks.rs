@@ -30,12 +30,12 @@ listen = "127.0.0.1:{port}"
 [sources.api]
 type = "http"
 [pipeline]
-shutdown_timeout_ms = 2000
+shutdown_timeout = "2s"
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{hec}"
 token = {{ env = "WH_HEC_TOKEN" }}
-batch = {{ max_events = 100, max_wait_ms = 20 }}
+batch = {{ max_events = 100, max_wait = "20ms" }}
 [webhooks.stripe]
 type = "stripe"
 secrets = [{{ env = "WH_STRIPE_OLD" }}, {{ env = "WH_STRIPE_NEW" }}]
@@ -43,7 +43,7 @@ max_body_bytes = 4096
 [webhooks.venue]
 type = "standard_webhooks"
 secret = {{ env = "WH_VENUE" }}
-body_timeout_ms = 300
+body_timeout = "300ms"
 [webhooks.gate]
 type = "github"
 secret = {{ env = "WH_STRIPE_OLD" }}
@@ -203,7 +203,7 @@ async fn webhooks_are_verified_counted_and_replay_proof_across_a_restart() {
     }
     assert_eq!(statuses, [401, 401, 429]);
 
-    // A slow sender: the body never completes within body_timeout_ms: 408.
+    // A slow sender: the body never completes within body_timeout: 408.
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();

@@ -32,9 +32,10 @@ pub struct AuditConfig {
     pub enabled: bool,
     /// The checkpoint signing key (`PRIVATE+KEY+...` text): `{ file = ".." }` or `{ env = ".." }`.
     pub key: Option<SecretRef>,
-    /// How often a checkpoint is signed while entries arrive, in milliseconds (one is also
-    /// written at shutdown).
-    pub checkpoint_interval_ms: u64,
+    /// How often a checkpoint is signed while entries arrive (`checkpoint_interval = "1m"`;
+    /// one is also written at shutdown).
+    #[serde(with = "vowguard_core::duration")]
+    pub checkpoint_interval: Duration,
     /// A file every checkpoint is also appended to (put it on another disk or share).
     pub witness_file: Option<PathBuf>,
     /// An endpoint every checkpoint note is POSTed to.
@@ -46,7 +47,7 @@ impl Default for AuditConfig {
         Self {
             enabled: true,
             key: None,
-            checkpoint_interval_ms: 60_000,
+            checkpoint_interval: Duration::from_secs(60),
             witness_file: None,
             witness_url: None,
         }
@@ -56,9 +57,9 @@ impl Default for AuditConfig {
 impl AuditConfig {
     /// Checks values that need no I/O; errors name the key.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.checkpoint_interval_ms == 0 {
+        if self.checkpoint_interval.is_zero() {
             return Err(Error::config(
-                "`audit.checkpoint_interval_ms` must be at least 1",
+                "`audit.checkpoint_interval`: must be more than 0s",
             ));
         }
         if let Some(url) = &self.witness_url {
@@ -174,7 +175,7 @@ impl AuditConfig {
         AuditLog::open(AuditOptions {
             dir: Self::dir(data_dir),
             signer,
-            checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms),
+            checkpoint_interval: self.checkpoint_interval,
             witness: Witness {
                 file: witness_file,
                 http,

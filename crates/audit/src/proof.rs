@@ -23,7 +23,7 @@ pub const PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 /// Builds the bundle proving entry `index` is in the log at the latest checkpoint.
 pub fn export_proof(reader: &AuditReader, index: u64) -> Result<String, Error> {
     let cp_ref = reader.latest_checkpoint()?.ok_or_else(|| {
-        Error::invalid_input("the audit log has no checkpoint yet (one is written at shutdown and every checkpoint_interval_ms)")
+        Error::invalid_input("the audit log has no checkpoint yet (one is written at shutdown and every checkpoint_interval)")
     })?;
     if index >= cp_ref.size {
         return Err(Error::invalid_input(format!(

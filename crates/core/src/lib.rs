@@ -16,6 +16,7 @@
 
 pub mod alert;
 pub mod audit;
+pub mod duration;
 pub mod enrichment;
 pub mod error;
 pub mod event;

@@ -328,11 +328,11 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Config);
         assert_eq!(e.message(), "`sinks.splunk.index`: must not be empty");
         let e = ctx.builder_error(&Error::config(
-            "`acknowledgements.timeout_ms`: must be greater than 0",
+            "`acknowledgements.timeout`: must be greater than 0",
         ));
         assert_eq!(
             e.message(),
-            "`sinks.splunk.acknowledgements.timeout_ms`: must be greater than 0"
+            "`sinks.splunk.acknowledgements.timeout`: must be greater than 0"
         );
         let e = ctx.builder_error(&Error::new(ErrorKind::Internal, "no TLS roots"));
         assert_eq!(e.kind(), ErrorKind::Internal);

@@ -16,21 +16,24 @@ pub struct RetryPolicy {
     /// Most attempts in all, the first included. After the last, the event is
     /// dead-lettered (a sink) or the alert reported failed (a notifier).
     pub max_attempts: u32,
-    /// Upper bound of the first backoff, in milliseconds.
-    pub initial_backoff_ms: u64,
-    /// Upper bound of any backoff, in milliseconds.
-    pub max_backoff_ms: u64,
-    /// Longest `Retry-After` honoured, in milliseconds; a longer one is cut to this.
-    pub max_retry_after_ms: u64,
+    /// Upper bound of the first backoff (`initial_backoff = "200ms"`).
+    #[serde(with = "crate::duration")]
+    pub initial_backoff: Duration,
+    /// Upper bound of any backoff (`max_backoff = "30s"`).
+    #[serde(with = "crate::duration")]
+    pub max_backoff: Duration,
+    /// Longest `Retry-After` honoured (`max_retry_after = "5m"`); a longer one is cut to this.
+    #[serde(with = "crate::duration")]
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 8,
-            initial_backoff_ms: 200,
-            max_backoff_ms: 30_000,
-            max_retry_after_ms: 300_000,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
         }
     }
 }
@@ -40,11 +43,9 @@ impl RetryPolicy {
     /// `min(max_backoff, initial * 2^(retry-1))`.
     pub fn backoff_ceiling(&self, retry: u32) -> Duration {
         let exp = retry.saturating_sub(1).min(32);
-        let ms = self
-            .initial_backoff_ms
-            .saturating_mul(1u64 << exp)
-            .min(self.max_backoff_ms);
-        Duration::from_millis(ms)
+        self.initial_backoff
+            .saturating_mul(1u32 << exp.min(31))
+            .min(self.max_backoff)
     }
 
     /// How long to wait before retry number `retry` after `error`: the server's
@@ -52,7 +53,7 @@ impl RetryPolicy {
     /// random duration in `[0, ceiling]`.
     pub fn delay(&self, retry: u32, error: &Error) -> Duration {
         match error.retry_after() {
-            Some(after) => after.min(Duration::from_millis(self.max_retry_after_ms)),
+            Some(after) => after.min(self.max_retry_after),
             None => {
                 let ceiling = self.backoff_ceiling(retry).as_millis() as u64;
                 Duration::from_millis(fastrand::u64(0..=ceiling))
@@ -94,8 +95,8 @@ mod tests {
     #[test]
     fn ceiling_grows_and_caps() {
         let p = RetryPolicy {
-            initial_backoff_ms: 100,
-            max_backoff_ms: 1_000,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1_000),
             ..RetryPolicy::default()
         };
         assert_eq!(p.backoff_ceiling(1), Duration::from_millis(100));
@@ -116,7 +117,7 @@ mod tests {
         assert_eq!(p.delay(1, &e), Duration::from_secs(7));
         let e =
             Error::new(ErrorKind::RateLimited, "x").with_retry_after(Duration::from_secs(9_999));
-        assert_eq!(p.delay(1, &e), Duration::from_millis(p.max_retry_after_ms));
+        assert_eq!(p.delay(1, &e), p.max_retry_after);
     }
 
     #[tokio::test(start_paused = true)]

@@ -66,8 +66,9 @@ pub struct BatchLimits {
     /// Most encoded bytes in one batch (before compression). A single larger event is
     /// still sent, alone.
     pub max_bytes: usize,
-    /// Longest time the first event of a batch waits for others, in milliseconds.
-    pub max_wait_ms: u64,
+    /// Longest time the first event of a batch waits for others (`max_wait = "1s"`).
+    #[serde(with = "crate::duration")]
+    pub max_wait: Duration,
 }
 
 impl Default for BatchLimits {
@@ -75,15 +76,15 @@ impl Default for BatchLimits {
         Self {
             max_events: 500,
             max_bytes: 1_000_000,
-            max_wait_ms: 1_000,
+            max_wait: Duration::from_secs(1),
         }
     }
 }
 
 impl BatchLimits {
-    /// [`BatchLimits::max_wait_ms`] as a duration.
+    /// [`BatchLimits::max_wait`] (kept for callers of the method).
     pub fn max_wait(&self) -> Duration {
-        Duration::from_millis(self.max_wait_ms)
+        self.max_wait
     }
 }
 

@@ -17,10 +17,13 @@ use vowguard_core::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheOptions {
-    /// Seconds a known answer (`Ok(Some(_))`) is kept. Default 3600.
-    pub ttl_secs: u64,
-    /// Seconds an "unknown to the provider" answer (`Ok(None)`) is kept. Default 600.
-    pub negative_ttl_secs: u64,
+    /// How long a known answer (`Ok(Some(_))`) is kept (`ttl = "1h"`, the default).
+    #[serde(with = "vowguard_core::duration")]
+    pub ttl: Duration,
+    /// How long an "unknown to the provider" answer (`Ok(None)`) is kept
+    /// (`negative_ttl = "10m"`, the default).
+    #[serde(with = "vowguard_core::duration")]
+    pub negative_ttl: Duration,
     /// Most entries kept; the least recently used are evicted beyond it. Default 100 000.
     /// 0 disables caching (concurrent lookups are still shared).
     pub max_entries: usize,
@@ -29,8 +32,8 @@ pub struct CacheOptions {
 impl Default for CacheOptions {
     fn default() -> Self {
         Self {
-            ttl_secs: 3600,
-            negative_ttl_secs: 600,
+            ttl: Duration::from_secs(3600),
+            negative_ttl: Duration::from_secs(600),
             max_entries: 100_000,
         }
     }
@@ -116,8 +119,8 @@ struct Shared<V: Clone + Send + Sync + 'static> {
 
 /// A TTL cache with negative caching and single-flight, on a `moka` cache.
 ///
-/// * `Ok(Some(v))` answers are kept for [`CacheOptions::ttl_secs`], `Ok(None)` ("the
-///   provider does not know it", i.e. unknown) for [`CacheOptions::negative_ttl_secs`].
+/// * `Ok(Some(v))` answers are kept for [`CacheOptions::ttl`], `Ok(None)` ("the
+///   provider does not know it", i.e. unknown) for [`CacheOptions::negative_ttl`].
 /// * Errors are never cached: the next lookup tries again.
 /// * Concurrent lookups of the same key share one fetch (moka's coalesced insert); every
 ///   waiter gets the value or a copy of the error. If the fetching caller is cancelled, a
@@ -154,8 +157,8 @@ impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
     /// An empty cache.
     pub fn new(options: CacheOptions) -> Self {
         let expiry = PerAnswerTtl {
-            ttl: Duration::from_secs(options.ttl_secs),
-            negative_ttl: Duration::from_secs(options.negative_ttl_secs),
+            ttl: options.ttl,
+            negative_ttl: options.negative_ttl,
         };
         let cache = Cache::builder()
             .max_capacity(options.max_entries as u64)
@@ -176,16 +179,16 @@ impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
         self.shared.options
     }
 
-    fn ttl_of(&self, value: &Option<V>) -> u64 {
+    fn ttl_of(&self, value: &Option<V>) -> Duration {
         if value.is_some() {
-            self.shared.options.ttl_secs
+            self.shared.options.ttl
         } else {
-            self.shared.options.negative_ttl_secs
+            self.shared.options.negative_ttl
         }
     }
 
     fn stored(&self, value: Option<V>) -> Stored<V> {
-        let ttl = Duration::from_secs(self.ttl_of(&value));
+        let ttl = self.ttl_of(&value);
         Stored {
             value,
             expires_at: Instant::now() + ttl,
@@ -193,7 +196,7 @@ impl<V: Clone + Send + Sync + 'static> LookupCache<V> {
     }
 
     fn keeps(&self, value: &Option<V>) -> bool {
-        self.shared.options.max_entries > 0 && self.ttl_of(value) > 0
+        self.shared.options.max_entries > 0 && !self.ttl_of(value).is_zero()
     }
 
     /// Cached value if fresh; otherwise runs `fetch` once for all concurrent callers of the

@@ -12,9 +12,10 @@ use vowguard_core::{Error, ErrorKind, RateLimit, TokenBucket};
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderLimits {
-    /// Longest one lookup may take, in milliseconds (waiting for a slot or a rate token
+    /// Longest one lookup may take (`timeout = "2s"`; waiting for a slot or a rate token
     /// is not counted; the enricher's overall timeout bounds that).
-    pub timeout_ms: u64,
+    #[serde(with = "vowguard_core::duration")]
+    pub timeout: Duration,
     /// Most lookups in flight at once (0 is treated as 1).
     pub concurrency: usize,
     /// Sustained lookup rate; `None` for no limit.
@@ -30,18 +31,19 @@ impl Default for ProviderLimits {
 }
 
 impl ProviderLimits {
-    /// Limits with these values.
+    /// Limits with these values (the timeout in milliseconds, for the vendors' constant
+    /// defaults).
     pub const fn new(timeout_ms: u64, concurrency: usize, rate: Option<RateLimit>) -> Self {
         Self {
-            timeout_ms,
+            timeout: Duration::from_millis(timeout_ms),
             concurrency,
             rate,
         }
     }
 
-    /// [`ProviderLimits::timeout_ms`] as a duration.
+    /// [`ProviderLimits::timeout`] (kept for callers of the method).
     pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
+        self.timeout
     }
 }
 
@@ -50,8 +52,9 @@ impl ProviderLimits {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Overrides [`ProviderLimits::timeout_ms`].
-    pub timeout_ms: Option<u64>,
+    /// Overrides [`ProviderLimits::timeout`] (`timeout = "2s"`).
+    #[serde(with = "vowguard_core::duration::option")]
+    pub timeout: Option<Duration>,
     /// Overrides [`ProviderLimits::concurrency`].
     pub concurrency: Option<usize>,
     /// Overrides [`ProviderLimits::rate`] (a provider default rate cannot be removed, only
@@ -63,7 +66,7 @@ impl LimitsConfig {
     /// The provider's `defaults` with the configured keys replaced.
     pub fn resolve(&self, defaults: ProviderLimits) -> ProviderLimits {
         ProviderLimits {
-            timeout_ms: self.timeout_ms.unwrap_or(defaults.timeout_ms),
+            timeout: self.timeout.unwrap_or(defaults.timeout),
             concurrency: self.concurrency.unwrap_or(defaults.concurrency),
             rate: self.rate.or(defaults.rate),
         }
@@ -102,7 +105,7 @@ impl ProviderGate {
     }
 
     /// Waits for a concurrency slot and a rate token, then runs `f` within
-    /// [`ProviderLimits::timeout_ms`] (elapsed: [`ErrorKind::Timeout`]).
+    /// [`ProviderLimits::timeout`] (elapsed: [`ErrorKind::Timeout`]).
     pub async fn run<T, F, Fut>(&self, f: F) -> Result<T, Error>
     where
         F: FnOnce() -> Fut,
@@ -120,7 +123,10 @@ impl ProviderGate {
             Ok(result) => result,
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
-                format!("lookup did not finish within {} ms", self.limits.timeout_ms),
+                format!(
+                    "lookup did not finish within {}",
+                    vowguard_core::duration::format(self.limits.timeout)
+                ),
             )),
         }
     }

@@ -408,8 +408,8 @@ impl<V: IntelVendor> IntelBuilder<V> {
         if self.limits.concurrency == 0 {
             return Err(Error::config("`limits.concurrency`: must be at least 1"));
         }
-        if self.limits.timeout_ms == 0 {
-            return Err(Error::config("`limits.timeout_ms`: must be at least 1"));
+        if self.limits.timeout.is_zero() {
+            return Err(Error::config("`limits.timeout`: must be more than 0s"));
         }
         let mut redactor = Redactor::new();
         for secret in self.vendor.secrets() {
@@ -548,7 +548,7 @@ mod tests {
                 IntelBuilder::new(Toy)
                     .api_key(KEY.into())
                     .limits(ProviderLimits::new(0, 1, None)),
-                "`limits.timeout_ms`: must be at least 1",
+                "`limits.timeout`: must be more than 0s",
             ),
         ];
         for (builder, message) in cases {

@@ -10,8 +10,8 @@ use vowguard_enrich::{CacheOptions, CacheStats, LookupCache};
 
 fn options() -> CacheOptions {
     CacheOptions {
-        ttl_secs: 60,
-        negative_ttl_secs: 10,
+        ttl: std::time::Duration::from_secs(60),
+        negative_ttl: std::time::Duration::from_secs(10),
         max_entries: 100,
     }
 }
@@ -34,13 +34,16 @@ async fn fetch_count(
 fn defaults_and_config() {
     let d = CacheOptions::default();
     assert_eq!(
-        (d.ttl_secs, d.negative_ttl_secs, d.max_entries),
-        (3600, 600, 100_000)
+        (d.ttl, d.negative_ttl, d.max_entries),
+        (Duration::from_secs(3600), Duration::from_secs(600), 100_000)
     );
-    let partial: CacheOptions = toml::from_str("ttl_secs = 5").unwrap();
-    assert_eq!((partial.ttl_secs, partial.negative_ttl_secs), (5, 600));
-    let err = toml::from_str::<CacheOptions>("tll_secs = 5").unwrap_err();
-    assert!(err.to_string().contains("tll_secs"), "{err}");
+    let partial: CacheOptions = toml::from_str("ttl = \"5s\"").unwrap();
+    assert_eq!(
+        (partial.ttl, partial.negative_ttl),
+        (Duration::from_secs(5), Duration::from_secs(600))
+    );
+    let err = toml::from_str::<CacheOptions>("tll = \"5s\"").unwrap_err();
+    assert!(err.to_string().contains("tll"), "{err}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -254,8 +257,8 @@ async fn eviction_keeps_the_bound_and_drops_the_oldest() {
 #[tokio::test(start_paused = true)]
 async fn re_inserting_expired_keys_stays_bounded() {
     let cache = LookupCache::new(CacheOptions {
-        ttl_secs: 1,
-        negative_ttl_secs: 1,
+        ttl: std::time::Duration::from_secs(1),
+        negative_ttl: std::time::Duration::from_secs(1),
         max_entries: 3,
     });
     let calls = AtomicUsize::new(0);
@@ -295,5 +298,5 @@ async fn zero_max_entries_disables_caching() {
 #[test]
 fn debug_shows_options() {
     let cache: LookupCache<u32> = LookupCache::new(options());
-    assert!(format!("{cache:?}").contains("ttl_secs: 60"));
+    assert!(format!("{cache:?}").contains("ttl: 60s"));
 }

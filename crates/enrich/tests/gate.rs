@@ -20,7 +20,7 @@ async fn timeout_gives_timeout_kind() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(err.is_retryable());
-    assert!(err.to_string().contains("100 ms"), "{err}");
+    assert!(err.to_string().contains("within 100ms"), "{err}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -116,12 +116,18 @@ fn limits_config_overrides_provider_defaults() {
     let none: LimitsConfig = toml::from_str("").unwrap();
     assert_eq!(none.resolve(defaults), defaults);
     let some: LimitsConfig =
-        toml::from_str("timeout_ms = 300\nrate = { per_second = 2.0, burst = 5 }").unwrap();
+        toml::from_str("timeout = \"300ms\"\nrate = { per_second = 2.0, burst = 5 }").unwrap();
     let r = some.resolve(defaults);
-    assert_eq!((r.timeout_ms, r.concurrency), (300, 4));
+    assert_eq!(
+        (r.timeout, r.concurrency),
+        (std::time::Duration::from_millis(300), 4)
+    );
     assert_eq!(r.rate.unwrap().burst, 5);
     let err = toml::from_str::<LimitsConfig>("timeout = 3").unwrap_err();
     assert!(err.to_string().contains("timeout"), "{err}");
     let d = ProviderLimits::default();
-    assert_eq!((d.timeout_ms, d.concurrency, d.rate), (2000, 8, None));
+    assert_eq!(
+        (d.timeout, d.concurrency, d.rate),
+        (std::time::Duration::from_secs(2), 8, None)
+    );
 }

@@ -40,10 +40,12 @@ pub use split::{map_outcome_error, send_ranges_splitting_on_413, send_splitting_
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpOptions {
-    /// Whole-request timeout, in milliseconds.
-    pub timeout_ms: u64,
-    /// TCP + TLS connect timeout, in milliseconds.
-    pub connect_timeout_ms: u64,
+    /// Whole-request timeout (`timeout = "10s"`).
+    #[serde(with = "vowguard_core::duration")]
+    pub timeout: Duration,
+    /// TCP + TLS connect timeout (`connect_timeout = "5s"`).
+    #[serde(with = "vowguard_core::duration")]
+    pub connect_timeout: Duration,
     /// Idle connections kept per host.
     pub pool_max_idle_per_host: usize,
 }
@@ -51,8 +53,8 @@ pub struct HttpOptions {
 impl Default for HttpOptions {
     fn default() -> Self {
         Self {
-            timeout_ms: 10_000,
-            connect_timeout_ms: 5_000,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
             pool_max_idle_per_host: 8,
         }
     }
@@ -66,8 +68,8 @@ pub const USER_AGENT: &str = concat!("vowguard/", env!("CARGO_PKG_VERSION"));
 pub fn build_client(options: &HttpOptions) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
-        .timeout(Duration::from_millis(options.timeout_ms))
-        .connect_timeout(Duration::from_millis(options.connect_timeout_ms))
+        .timeout(options.timeout)
+        .connect_timeout(options.connect_timeout)
         .pool_max_idle_per_host(options.pool_max_idle_per_host)
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -60,7 +60,7 @@ impl Sink for SlowSink {
 fn spec(sink: &Arc<SlowSink>, batch: usize, concurrency: Concurrency) -> SinkSpec {
     let mut spec = SinkSpec::new("siem", sink.clone());
     spec.batch.max_events = batch;
-    spec.batch.max_wait_ms = 50;
+    spec.batch.max_wait = std::time::Duration::from_millis(50);
     spec.request = RequestOptions {
         concurrency,
         ..RequestOptions::default()

@@ -127,8 +127,8 @@ impl JetStream {
             },
             num_replicas: s.replicas,
             max_bytes: s.max_bytes,
-            max_age: Duration::from_secs(s.max_age_secs),
-            duplicate_window: Duration::from_secs(s.duplicate_window_secs),
+            max_age: s.max_age,
+            duplicate_window: s.duplicate_window,
             description: Some("vowguard security events".into()),
             // The server's spelling of "unlimited", so a second start compares equal.
             max_messages: -1,
@@ -179,7 +179,7 @@ impl JetStream {
         ack_wait: Option<Duration>,
     ) -> Result<SinkConsumer, Error> {
         let c = &self.config.consumers;
-        let ack_wait = ack_wait.unwrap_or(Duration::from_secs(c.ack_wait_secs));
+        let ack_wait = ack_wait.unwrap_or(c.ack_wait);
         let filter = self.config.stream.subject.clone();
         self.open_consumer(name, ack_wait, filter, c.max_deliver)
             .await
@@ -196,7 +196,7 @@ impl JetStream {
                 "the enrichment consumer needs `raw_intake` (raw events on their own subject)",
             ));
         }
-        let ack_wait = Duration::from_secs(self.config.consumers.ack_wait_secs);
+        let ack_wait = self.config.consumers.ack_wait;
         self.open_consumer(ENRICH_CONSUMER, ack_wait, stream.raw_subject(), -1)
             .await
     }

@@ -47,9 +47,10 @@ pub struct JetStreamConfig {
     /// TLS to the servers.
     #[serde(default)]
     pub tls: Option<TlsSettings>,
-    /// Deadline of connecting and of each JetStream API call and PubAck, in milliseconds.
-    #[serde(default = "default_request_timeout_ms")]
-    pub request_timeout_ms: u64,
+    /// Deadline of connecting and of each JetStream API call and PubAck
+    /// (`request_timeout = "5s"`).
+    #[serde(default = "default_request_timeout", with = "vowguard_core::duration")]
+    pub request_timeout: Duration,
     /// The stream that carries the events.
     #[serde(default)]
     pub stream: StreamSettings,
@@ -68,7 +69,7 @@ impl Default for JetStreamConfig {
             nkey_seed: None,
             credentials: None,
             tls: None,
-            request_timeout_ms: default_request_timeout_ms(),
+            request_timeout: default_request_timeout(),
             stream: StreamSettings::default(),
             consumers: ConsumerSettings::default(),
         }
@@ -102,10 +103,13 @@ pub struct StreamSettings {
     /// Bytes kept at most; a full stream refuses new events (discard = new), so intake
     /// answers 503 instead of dropping unconsumed work.
     pub max_bytes: i64,
-    /// Seconds an event is kept at most.
-    pub max_age_secs: u64,
-    /// Window in seconds in which a re-published event id is recognised as a duplicate.
-    pub duplicate_window_secs: u64,
+    /// How long an event is kept at most (`max_age = "7d"`).
+    #[serde(with = "vowguard_core::duration")]
+    pub max_age: Duration,
+    /// Window in which a re-published event id is recognised as a duplicate
+    /// (`duplicate_window = "2m"`).
+    #[serde(with = "vowguard_core::duration")]
+    pub duplicate_window: Duration,
     /// Where the server stores the events.
     pub storage: Storage,
     /// Set by the runtime when enrichers are configured (not a config key): intake
@@ -148,8 +152,8 @@ impl Default for StreamSettings {
             subject: "vowguard.events".into(),
             replicas: 1,
             max_bytes: 1 << 30,
-            max_age_secs: 7 * 24 * 3600,
-            duplicate_window_secs: 120,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            duplicate_window: Duration::from_secs(120),
             storage: Storage::File,
             raw_intake: false,
         }
@@ -161,9 +165,11 @@ impl Default for StreamSettings {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct ConsumerSettings {
-    /// Seconds the server waits for an ack before redelivering; size it to the slowest
-    /// batch of the slowest sink (progress acks extend it while a batch is in flight).
-    pub ack_wait_secs: u64,
+    /// How long the server waits for an ack before redelivering (`ack_wait = "30s"`); size
+    /// it to the slowest batch of the slowest sink (progress acks extend it while a batch
+    /// is in flight).
+    #[serde(with = "vowguard_core::duration")]
+    pub ack_wait: Duration,
     /// Deliveries at most; the last failed one is dead-lettered, never redelivered again.
     pub max_deliver: i64,
     /// Messages delivered and not yet acked, across all replicas: the bound on in-flight
@@ -176,7 +182,7 @@ pub struct ConsumerSettings {
 impl Default for ConsumerSettings {
     fn default() -> Self {
         Self {
-            ack_wait_secs: 30,
+            ack_wait: Duration::from_secs(30),
             max_deliver: 8,
             max_ack_pending: 1000,
             batch: 100,
@@ -188,8 +194,8 @@ fn default_servers() -> Vec<String> {
     vec!["nats://127.0.0.1:4222".into()]
 }
 
-fn default_request_timeout_ms() -> u64 {
-    5000
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 impl JetStreamConfig {
@@ -216,20 +222,20 @@ impl JetStreamConfig {
         if !matches!(s.replicas, 1 | 3 | 5) {
             return Err(Error::config(format!("`{key}.stream.replicas`: 1, 3 or 5")));
         }
-        if s.max_bytes <= 0 || s.max_age_secs == 0 || s.duplicate_window_secs == 0 {
+        if s.max_bytes <= 0 || s.max_age.is_zero() || s.duplicate_window.is_zero() {
             return Err(Error::config(format!(
-                "`{key}.stream`: max_bytes, max_age_secs and duplicate_window_secs must be > 0"
+                "`{key}.stream`: max_bytes, max_age and duplicate_window must be > 0"
             )));
         }
-        if s.duplicate_window_secs > s.max_age_secs {
+        if s.duplicate_window > s.max_age {
             return Err(Error::config(format!(
-                "`{key}.stream.duplicate_window_secs`: longer than max_age_secs"
+                "`{key}.stream.duplicate_window`: longer than max_age"
             )));
         }
         let c = &self.consumers;
-        if c.ack_wait_secs == 0 {
+        if c.ack_wait.is_zero() {
             return Err(Error::config(format!(
-                "`{key}.consumers.ack_wait_secs`: must be > 0"
+                "`{key}.consumers.ack_wait`: must be > 0"
             )));
         }
         if c.max_deliver < 1 {
@@ -247,7 +253,7 @@ impl JetStreamConfig {
 
     /// The deadline of API calls and PubAcks.
     pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
+        self.request_timeout
     }
 
     /// The connection part of these settings (servers, credential, TLS, deadline), for
@@ -261,7 +267,7 @@ impl JetStreamConfig {
             nkey_seed: self.nkey_seed.clone(),
             credentials: self.credentials.clone(),
             tls: self.tls.clone(),
-            request_timeout_ms: self.request_timeout_ms,
+            request_timeout: self.request_timeout,
         }
     }
 }

@@ -44,10 +44,10 @@ pub struct NatsConnection {
     /// TLS to the servers (required once this table is present).
     #[serde(default)]
     pub tls: Option<TlsSettings>,
-    /// Deadline of connecting, of each PubAck / flush and of acks, in milliseconds.
-    /// Default 5000.
-    #[serde(default = "default_request_timeout_ms")]
-    pub request_timeout_ms: u64,
+    /// Deadline of connecting, of each PubAck / flush and of acks
+    /// (`request_timeout = "5s"`, the default).
+    #[serde(default = "default_request_timeout", with = "vowguard_core::duration")]
+    pub request_timeout: Duration,
 }
 
 impl Default for NatsConnection {
@@ -60,7 +60,7 @@ impl Default for NatsConnection {
             nkey_seed: None,
             credentials: None,
             tls: None,
-            request_timeout_ms: default_request_timeout_ms(),
+            request_timeout: default_request_timeout(),
         }
     }
 }
@@ -85,8 +85,8 @@ fn default_servers() -> Vec<String> {
     vec!["nats://127.0.0.1:4222".into()]
 }
 
-fn default_request_timeout_ms() -> u64 {
-    5000
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// A resolved credential (never printed).
@@ -153,7 +153,7 @@ impl NatsConnection {
             tls: self.tls.clone(),
             key: key.to_owned(),
             base_dir: base_dir.to_owned(),
-            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            request_timeout: self.request_timeout,
             max_reconnect_delay: MAX_RECONNECT_DELAY,
             name: "vowguard".into(),
             subscription_capacity: None,
@@ -206,9 +206,9 @@ impl NatsConnection {
                 "`{key}.tls.key_file`: cert_file and key_file go together"
             )));
         }
-        if self.request_timeout_ms == 0 {
+        if self.request_timeout.is_zero() {
             return Err(Error::config(format!(
-                "`{key}.request_timeout_ms`: must be greater than 0"
+                "`{key}.request_timeout`: must be greater than 0"
             )));
         }
         Ok(servers)
@@ -405,7 +405,7 @@ mod tests {
                 "choose one",
             ),
             ("[tls]\ncert_file = \"c.pem\"", "`sinks.bus.tls.key_file`"),
-            ("request_timeout_ms = 0", "`sinks.bus.request_timeout_ms`"),
+            ("request_timeout = \"0s\"", "`sinks.bus.request_timeout`"),
             ("token = { env = \"MISSING\" }", "`sinks.bus.token`"),
         ];
         for (text, want) in cases {

@@ -66,10 +66,10 @@ async fn connect(server: &NatsServer) -> JetStream {
 fn spec(sink: &Arc<RecordingSink>) -> SinkSpec {
     let mut spec = SinkSpec::new("siem", sink.clone());
     spec.batch.max_events = 7;
-    spec.batch.max_wait_ms = 100;
+    spec.batch.max_wait = std::time::Duration::from_millis(100);
     spec.retry = RetryPolicy {
-        initial_backoff_ms: 10,
-        max_backoff_ms: 50,
+        initial_backoff: std::time::Duration::from_millis(10),
+        max_backoff: std::time::Duration::from_millis(50),
         ..RetryPolicy::default()
     };
     spec

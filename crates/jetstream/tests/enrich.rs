@@ -115,7 +115,7 @@ impl Sink for RecordingSink {
 fn config(server: &NatsServer, ack_wait_secs: u64) -> JetStreamConfig {
     let mut config = support::config_with(
         server,
-        &format!("[stream]\nmax_bytes = 10000000\n[consumers]\nack_wait_secs = {ack_wait_secs}\n"),
+        &format!("[stream]\nmax_bytes = 10000000\n[consumers]\nack_wait = \"{ack_wait_secs}s\"\n"),
     );
     config.stream.raw_intake = true;
     config
@@ -144,10 +144,10 @@ fn enrichers(enricher: &Arc<TestEnricher>) -> Enrichers {
 fn sink_spec(sink: &Arc<RecordingSink>) -> SinkSpec {
     let mut spec = SinkSpec::new("siem", sink.clone());
     spec.batch.max_events = 10;
-    spec.batch.max_wait_ms = 100;
+    spec.batch.max_wait = std::time::Duration::from_millis(100);
     spec.retry = RetryPolicy {
-        initial_backoff_ms: 10,
-        max_backoff_ms: 50,
+        initial_backoff: std::time::Duration::from_millis(10),
+        max_backoff: std::time::Duration::from_millis(50),
         ..RetryPolicy::default()
     };
     spec

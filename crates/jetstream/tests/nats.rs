@@ -63,8 +63,8 @@ impl BatchHandler for Recorder {
 
 fn fast_retry() -> RetryPolicy {
     RetryPolicy {
-        initial_backoff_ms: 10,
-        max_backoff_ms: 50,
+        initial_backoff: std::time::Duration::from_millis(10),
+        max_backoff: std::time::Duration::from_millis(50),
         ..RetryPolicy::default()
     }
 }
@@ -185,7 +185,7 @@ async fn replicas_on_one_durable_consumer_split_the_work() {
 #[tokio::test]
 async fn a_killed_replicas_unacked_events_are_redelivered_to_another() {
     let server = NatsServer::start(&[]);
-    let config = config_with(&server, "[consumers]\nack_wait_secs = 1\n");
+    let config = config_with(&server, "[consumers]\nack_wait = \"1s\"\n");
     let doomed = connect(config.clone()).await;
     let ids = publish_n(&doomed, "k", 5).await;
     let consumer = doomed.consumer("sink-k", None).await.expect("consumer");
@@ -216,7 +216,7 @@ async fn a_killed_replicas_unacked_events_are_redelivered_to_another() {
 #[tokio::test]
 async fn progress_acks_keep_a_slow_batch_from_being_redelivered() {
     let server = NatsServer::start(&[]);
-    let config = config_with(&server, "[consumers]\nack_wait_secs = 1\n");
+    let config = config_with(&server, "[consumers]\nack_wait = \"1s\"\n");
     let a = connect(config.clone()).await;
     let b = connect(config).await;
     publish_n(&a, "slow", 3).await;
@@ -349,7 +349,7 @@ async fn a_conflicting_stream_or_consumer_is_refused_by_field() {
     );
     let other_age = config_with(
         &server,
-        "[stream]\nmax_bytes = 10000000\nmax_age_secs = 3600\n",
+        "[stream]\nmax_bytes = 10000000\nmax_age = \"1h\"\n",
     );
     let err = JetStream::connect(other_age, "queue", &SecretMap::new(), Path::new("."))
         .await
@@ -550,7 +550,7 @@ async fn an_event_whose_handler_dies_every_time_is_reported_after_max_deliver() 
     let server = NatsServer::start(&[]);
     let js = connect(config_with(
         &server,
-        "[consumers]\nack_wait_secs = 1\nmax_deliver = 2\n",
+        "[consumers]\nack_wait = \"1s\"\nmax_deliver = 2\n",
     ))
     .await;
     let mut exhausted = js.exhausted_events("sink-crash").await.expect("advisories");

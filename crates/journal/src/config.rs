@@ -1,6 +1,7 @@
 //! Journal configuration.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +10,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// Default segment size: 64 MiB.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// Default shortest interval between two cursor persists: 100 ms.
-pub const DEFAULT_CURSOR_PERSIST_INTERVAL_MS: u64 = 100;
+pub const DEFAULT_CURSOR_PERSIST_INTERVAL: Duration = Duration::from_millis(100);
 /// Default bound on the tail kept in memory: 8 MiB (stored bytes plus decoded events; about
 /// 4,000 events of 650 bytes).
 pub const DEFAULT_TAIL_CACHE_BYTES: u64 = 8 << 20;
@@ -23,7 +24,7 @@ pub const DEFAULT_TAIL_CACHE_BYTES: u64 = 8 << 20;
 /// max_bytes = 1073741824      # 1 GiB
 /// when_full = "block"         # or "drop_newest"
 /// segment_bytes = 67108864    # 64 MiB
-/// cursor_persist_interval_ms = 100
+/// cursor_persist_interval = "100ms"
 /// tail_cache_bytes = 8388608  # 8 MiB
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,10 +47,13 @@ pub struct JournalConfig {
     /// Shortest time between two persists of the reader cursors (each is a file write,
     /// an fsync and a directory fsync): commits made meanwhile are persisted together.
     /// A crash can only make readers repeat what they committed in the last interval,
-    /// never skip anything; `close` persists everything. Default 100 ms; 0 persists after
-    /// every commit.
-    #[serde(default = "default_cursor_persist_interval_ms")]
-    pub cursor_persist_interval_ms: u64,
+    /// never skip anything; `close` persists everything. Default `"100ms"`; `"0s"` persists
+    /// after every commit.
+    #[serde(
+        default = "default_cursor_persist_interval",
+        with = "vowguard_core::duration"
+    )]
+    pub cursor_persist_interval: Duration,
     /// Bound on the recent tail kept in memory in decoded form (records appended with
     /// [`Journal::append_decoded`](crate::Journal::append_decoded)), counted in memory: a
     /// record's payload bytes, plus for a decoded event its struct and about as many heap
@@ -69,7 +73,7 @@ impl JournalConfig {
             max_bytes: DEFAULT_MAX_BYTES,
             when_full: WhenFull::default(),
             segment_bytes: DEFAULT_SEGMENT_BYTES,
-            cursor_persist_interval_ms: DEFAULT_CURSOR_PERSIST_INTERVAL_MS,
+            cursor_persist_interval: DEFAULT_CURSOR_PERSIST_INTERVAL,
             tail_cache_bytes: DEFAULT_TAIL_CACHE_BYTES,
         }
     }
@@ -94,8 +98,8 @@ fn default_segment_bytes() -> u64 {
     DEFAULT_SEGMENT_BYTES
 }
 
-fn default_cursor_persist_interval_ms() -> u64 {
-    DEFAULT_CURSOR_PERSIST_INTERVAL_MS
+fn default_cursor_persist_interval() -> Duration {
+    DEFAULT_CURSOR_PERSIST_INTERVAL
 }
 
 /// Behaviour of [`Journal::append`](crate::Journal::append) when the journal is full

@@ -50,7 +50,7 @@ use tokio::sync::{oneshot, watch};
 use vowguard_core::Event;
 
 pub use config::{
-    DEFAULT_CURSOR_PERSIST_INTERVAL_MS, DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES,
+    DEFAULT_CURSOR_PERSIST_INTERVAL, DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES,
     DEFAULT_TAIL_CACHE_BYTES, JournalConfig, WhenFull,
 };
 pub use error::JournalError;

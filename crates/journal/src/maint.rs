@@ -6,14 +6,14 @@
 //! *persisted* cursor of every reader, so that a crash can never resume a reader inside a
 //! deleted segment. Deleting frees space and wakes appends blocked on a full journal.
 //!
-//! Persists are spaced by at least `cursor_persist_interval_ms`: commits that arrive
+//! Persists are spaced by at least `cursor_persist_interval`: commits that arrive
 //! sooner wait and are persisted together (a crash repeats them, never skips them). A
 //! flush (`close`) is served at once.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -36,7 +36,7 @@ pub(crate) enum MaintMsg {
 }
 
 pub(crate) fn run(shared: &Arc<Shared>, rx: &mpsc::Receiver<MaintMsg>) {
-    let interval = Duration::from_millis(shared.config.cursor_persist_interval_ms);
+    let interval = shared.config.cursor_persist_interval;
     let mut failures = 0u32;
     let mut last_persist: Option<Instant> = None;
     loop {

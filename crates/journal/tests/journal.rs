@@ -796,7 +796,7 @@ async fn damage_a_reader_already_consumed_is_refused() {
 
 fn slow_persists(dir: &Path) -> JournalConfig {
     JournalConfig {
-        cursor_persist_interval_ms: 3_600_000,
+        cursor_persist_interval: std::time::Duration::from_millis(3_600_000),
         ..JournalConfig::new(dir)
     }
 }

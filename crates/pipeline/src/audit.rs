@@ -227,7 +227,7 @@ mod tests {
         sink.batch = BatchLimits {
             max_events: 10,
             max_bytes: 1_000_000,
-            max_wait_ms: 5,
+            max_wait: std::time::Duration::from_millis(5),
         };
         sink.retry = RetryPolicy {
             max_attempts: 1,

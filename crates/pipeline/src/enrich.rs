@@ -3,7 +3,7 @@
 //!
 //! Each enricher has a circuit breaker: after `failure_threshold` consecutive timeouts or
 //! unavailable answers it opens, and the enricher is skipped at once (the event records
-//! why in `enrichment.not_enriched`) for `cooldown_ms`; then one event probes it
+//! why in `enrichment.not_enriched`) for `cooldown`; then one event probes it
 //! (half-open) while the others still skip; an answer closes the breaker, another failure
 //! opens it for a new cool-down. So an enricher that never answers costs its timeout once
 //! per cool-down, not once per event.
@@ -45,16 +45,17 @@ pub struct EnricherBreakerOptions {
     /// Consecutive timeouts or unavailable answers (unreachable, 5xx, 429) that open the
     /// circuit; 0 disables the breaker (every event waits for every enricher).
     pub failure_threshold: u32,
-    /// How long the enricher is skipped once the circuit opens, in milliseconds; then one
-    /// event probes it.
-    pub cooldown_ms: u64,
+    /// How long the enricher is skipped once the circuit opens (`cooldown = "30s"`); then
+    /// one event probes it.
+    #[serde(with = "vowguard_core::duration")]
+    pub cooldown: Duration,
 }
 
 impl Default for EnricherBreakerOptions {
     fn default() -> Self {
         Self {
             failure_threshold: 5,
-            cooldown_ms: 30_000,
+            cooldown: Duration::from_secs(30),
         }
     }
 }
@@ -312,7 +313,7 @@ impl EnricherSlot {
     }
 
     fn open(&self, state: &mut State, now: Instant, failures: u32) {
-        let cooldown = Duration::from_millis(self.options.cooldown_ms);
+        let cooldown = self.options.cooldown;
         *state = State::Open {
             until: now + cooldown,
             failures,
@@ -324,7 +325,7 @@ impl EnricherSlot {
         tracing::warn!(
             enricher = %self.spec.id,
             failures,
-            cooldown_ms = self.options.cooldown_ms,
+            cooldown_ms = self.options.cooldown.as_millis() as u64,
             "enricher circuit open: it keeps timing out or is unavailable; events skip it until the next probe"
         );
     }
@@ -616,7 +617,7 @@ mod tests {
             },
             EnricherBreakerOptions {
                 failure_threshold,
-                cooldown_ms: COOLDOWN_MS,
+                cooldown: Duration::from_millis(COOLDOWN_MS),
             },
         )]
         .into()
@@ -767,7 +768,7 @@ mod tests {
             },
             EnricherBreakerOptions {
                 failure_threshold: THRESHOLD,
-                cooldown_ms: COOLDOWN_MS,
+                cooldown: Duration::from_millis(COOLDOWN_MS),
             },
         )]
         .into()

@@ -570,7 +570,7 @@ mod tests {
         sink.batch = BatchLimits {
             max_events: 100,
             max_bytes: 1_000_000,
-            max_wait_ms: 5,
+            max_wait: std::time::Duration::from_millis(5),
         };
         let mut spec = PipelineSpec {
             data_dir: dir.to_owned(),

@@ -47,18 +47,20 @@ pub struct BreakerOptions {
     /// the circuit opens; 0 disables the breaker. While open, the batch waits (nothing is
     /// dead-lettered) and the endpoint is probed with the sink's healthcheck.
     pub failure_threshold: u32,
-    /// First wait before a probe, in milliseconds (doubles after each failed probe).
-    pub initial_cooldown_ms: u64,
-    /// Longest wait between probes, in milliseconds.
-    pub max_cooldown_ms: u64,
+    /// First wait before a probe (`initial_cooldown = "1s"`; doubles after each failed probe).
+    #[serde(with = "vowguard_core::duration")]
+    pub initial_cooldown: Duration,
+    /// Longest wait between probes (`max_cooldown = "1m"`).
+    #[serde(with = "vowguard_core::duration")]
+    pub max_cooldown: Duration,
 }
 
 impl Default for BreakerOptions {
     fn default() -> Self {
         Self {
             failure_threshold: 5,
-            initial_cooldown_ms: 1_000,
-            max_cooldown_ms: 60_000,
+            initial_cooldown: Duration::from_secs(1),
+            max_cooldown: Duration::from_secs(60),
         }
     }
 }

@@ -556,7 +556,7 @@ impl Sender {
         let breaker = self.spec.breaker;
         self.counters.circuit_open.store(true, Ordering::Relaxed);
         tracing::error!(sink = %self.spec.id, error = %error, "circuit open: the endpoint keeps failing; probing before sending again");
-        let mut cooldown = Duration::from_millis(breaker.initial_cooldown_ms.max(1));
+        let mut cooldown = breaker.initial_cooldown.max(Duration::from_millis(1));
         loop {
             tokio::select! {
                 () = tokio::time::sleep(cooldown) => {}
@@ -571,7 +571,7 @@ impl Sender {
                 Err(e) => {
                     tracing::warn!(sink = %self.spec.id, error = %e, "circuit still open: probe failed");
                     cooldown =
-                        (cooldown * 2).min(Duration::from_millis(breaker.max_cooldown_ms.max(1)));
+                        (cooldown * 2).min(breaker.max_cooldown.max(Duration::from_millis(1)));
                 }
             }
         }

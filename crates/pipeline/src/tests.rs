@@ -94,12 +94,12 @@ fn spec(dir: &std::path::Path, sink: Arc<TestSink>, max_events: usize) -> Pipeli
     sink.batch = BatchLimits {
         max_events,
         max_bytes: 1_000_000,
-        max_wait_ms: 20,
+        max_wait: std::time::Duration::from_millis(20),
     };
     sink.retry = RetryPolicy {
         max_attempts: 3,
-        initial_backoff_ms: 5,
-        max_backoff_ms: 20,
+        initial_backoff: std::time::Duration::from_millis(5),
+        max_backoff: std::time::Duration::from_millis(20),
         ..RetryPolicy::default()
     };
     PipelineSpec {
@@ -402,7 +402,7 @@ impl Sink for GatedSink {
 fn gated_spec(dir: &std::path::Path, sink: Arc<GatedSink>, concurrency: usize) -> PipelineSpec {
     let mut spec = spec(dir, TestSink::new(Mode::Accept), 1);
     spec.sinks[0].sink = sink;
-    spec.sinks[0].batch.max_wait_ms = 0;
+    spec.sinks[0].batch.max_wait = std::time::Duration::from_millis(0);
     spec.sinks[0].request.concurrency = crate::Concurrency::Fixed(concurrency);
     spec
 }

@@ -117,12 +117,12 @@ fn sink_spec(id: &str, sink: Arc<ScriptedSink>, max_events: usize) -> SinkSpec {
     spec.batch = BatchLimits {
         max_events,
         max_bytes: 1_000_000,
-        max_wait_ms: 50,
+        max_wait: std::time::Duration::from_millis(50),
     };
     spec.retry = RetryPolicy {
         max_attempts: 4,
-        initial_backoff_ms: 5,
-        max_backoff_ms: 20,
+        initial_backoff: std::time::Duration::from_millis(5),
+        max_backoff: std::time::Duration::from_millis(20),
         ..RetryPolicy::default()
     };
     spec
@@ -193,7 +193,7 @@ async fn retries_only_failed_events_and_dead_letters_rejected() {
         vec![Answer::Ok],
     ]));
     let mut s = sink_spec("siem", sink.clone(), 3);
-    s.batch.max_wait_ms = 1_000;
+    s.batch.max_wait = std::time::Duration::from_millis(1_000);
     let pipeline = start(spec(dir.path(), vec![s])).await;
     let a = pipeline.submit(event("a")).await.unwrap();
     let b = pipeline.submit(event("b")).await.unwrap();
@@ -244,7 +244,7 @@ async fn gives_up_after_max_attempts_into_dead_letters() {
     // breaker stays closed and the retry budget applies.
     let sink = Arc::new(ScriptedSink::new(vec![vec![Answer::Retry, Answer::Ok]; 10]));
     let mut s = sink_spec("s", sink.clone(), 2);
-    s.batch.max_wait_ms = 1_000;
+    s.batch.max_wait = std::time::Duration::from_millis(1_000);
     let pipeline = start(spec(dir.path(), vec![s])).await;
     let a = pipeline.submit(event("a")).await.unwrap();
     let b = pipeline.submit(event("b")).await.unwrap();
@@ -273,8 +273,8 @@ async fn circuit_breaker_waits_for_the_endpoint_instead_of_dead_lettering() {
     s.retry.max_attempts = 2;
     s.breaker = BreakerOptions {
         failure_threshold: 2,
-        initial_cooldown_ms: 5,
-        max_cooldown_ms: 20,
+        initial_cooldown: Duration::from_millis(5),
+        max_cooldown: Duration::from_millis(20),
     };
     let pipeline = start(spec(dir.path(), vec![s])).await;
     let d = pipeline.submit(event("a")).await.unwrap();
@@ -322,7 +322,7 @@ async fn a_stuck_sink_does_not_delay_another() {
     });
     let healthy = Arc::new(ScriptedSink::default());
     let mut fast = sink_spec("healthy", healthy.clone(), 10);
-    fast.batch.max_wait_ms = 1;
+    fast.batch.max_wait = std::time::Duration::from_millis(1);
     let pipeline = start(spec(
         dir.path(),
         vec![sink_spec("stuck", stuck.clone(), 10), fast],
@@ -516,7 +516,7 @@ async fn alerts_are_dispatched_retried_and_logged_once_across_restarts() {
     let notifier = Arc::new(FlakyNotifier::default());
     let mut s = spec(dir.path(), vec![]);
     let mut pager = NotifierSpec::new("pager", notifier.clone());
-    pager.retry.initial_backoff_ms = 5;
+    pager.retry.initial_backoff = std::time::Duration::from_millis(5);
     s.notifiers.push(pager);
     s.router = Some(Arc::new(EveryEventAlerts));
     let pipeline = start(s).await;

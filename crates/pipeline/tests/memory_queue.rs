@@ -91,7 +91,7 @@ fn event(i: usize, action: &str) -> Event {
 fn spec(dir: &std::path::Path, sink: Arc<HoldingSink>) -> PipelineSpec {
     let mut sink = SinkSpec::new("siem", sink);
     sink.batch.max_events = 50;
-    sink.batch.max_wait_ms = 0;
+    sink.batch.max_wait = std::time::Duration::from_millis(0);
     PipelineSpec {
         data_dir: dir.to_path_buf(),
         sinks: vec![sink],

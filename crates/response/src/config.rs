@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use vowguard_core::{Category, Error, Priority, RetryPolicy, SecretRef};
@@ -175,9 +176,9 @@ pub struct StepConfig {
     /// (starts at once, in parallel with other such steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Vec<String>>,
-    /// Per-attempt deadline.
-    #[serde(default = "default_step_timeout")]
-    pub timeout_ms: u64,
+    /// Per-attempt deadline (`timeout = "30s"`, the default).
+    #[serde(default = "default_step_timeout", with = "vowguard_core::duration")]
+    pub timeout: Duration,
     /// Retry (the shared policy); default: one attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
@@ -223,9 +224,13 @@ pub struct StepConfig {
     /// `approval`: who may decide.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<String>,
-    /// `approval`: how long to wait.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline_seconds: Option<u64>,
+    /// `approval`: how long to wait (`deadline = "30m"`, the default).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "vowguard_core::duration::option"
+    )]
+    pub deadline: Option<Duration>,
     /// `approval`: what a missed deadline means.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_timeout: Option<OnTimeout>,
@@ -329,16 +334,16 @@ impl StepConfig {
     }
 }
 
-fn default_step_timeout() -> u64 {
-    DEFAULT_STEP_TIMEOUT_MS
+fn default_step_timeout() -> Duration {
+    Duration::from_millis(DEFAULT_STEP_TIMEOUT_MS)
 }
 
 fn default_true() -> bool {
     true
 }
 
-fn default_deadline() -> u64 {
-    DEFAULT_DEADLINE_SECONDS
+fn default_deadline() -> Duration {
+    Duration::from_secs(DEFAULT_DEADLINE_SECONDS)
 }
 
 /// One playbook as configured.
@@ -356,9 +361,9 @@ pub struct PlaybookConfig {
     pub enabled: bool,
     /// When it runs.
     pub trigger: TriggerConfig,
-    /// The reaper ends a run still going after this long.
-    #[serde(default = "default_deadline")]
-    pub deadline_seconds: u64,
+    /// The reaper ends a run still going after this long (`deadline = "1h"`, the default).
+    #[serde(default = "default_deadline", with = "vowguard_core::duration")]
+    pub deadline: Duration,
     /// Record what would run without running it.
     #[serde(default)]
     pub dry_run: bool,
@@ -424,8 +429,8 @@ impl Playbook {
         if config.version == 0 {
             return Err(at("version", "must be 1 or more".into()));
         }
-        if config.deadline_seconds == 0 {
-            return Err(at("deadline_seconds", "must be more than 0".into()));
+        if config.deadline.is_zero() {
+            return Err(at("deadline", "must be more than 0s".into()));
         }
         if config.steps.is_empty() {
             return Err(at("steps", "a playbook needs at least one step".into()));
@@ -456,8 +461,8 @@ impl Playbook {
             if seen.contains(&s.id) {
                 return Err(at(&key("id"), format!("step id `{}` is used twice", s.id)));
             }
-            if s.timeout_ms == 0 {
-                return Err(at(&key("timeout_ms"), "must be more than 0".into()));
+            if s.timeout.is_zero() {
+                return Err(at(&key("timeout"), "must be more than 0s".into()));
             }
             let after = match &s.after {
                 Some(list) => list.clone(),
@@ -516,7 +521,7 @@ impl Playbook {
                 ("title", s.title.is_some()),
                 ("tasks", !s.tasks.is_empty()),
                 ("approvers", !s.approvers.is_empty()),
-                ("deadline_seconds", s.deadline_seconds.is_some()),
+                ("deadline", s.deadline.is_some()),
                 ("on_timeout", s.on_timeout.is_some()),
                 ("state", s.state.is_some()),
                 ("response_fields", !s.response_fields.is_empty()),
@@ -528,7 +533,7 @@ impl Playbook {
                 StepKind::Ticket => &["system", "op", "title", "message", "tasks"],
                 StepKind::Approval => &[
                     "approvers",
-                    "deadline_seconds",
+                    "deadline",
                     "on_timeout",
                     "message",
                     "response_fields",
@@ -628,8 +633,8 @@ impl Playbook {
                     if s.approvers.is_empty() {
                         return Err(at(&key("approvers"), "name who may approve".into()));
                     }
-                    if s.deadline_seconds == Some(0) {
-                        return Err(at(&key("deadline_seconds"), "must be more than 0".into()));
+                    if s.deadline.is_some_and(|d| d.is_zero()) {
+                        return Err(at(&key("deadline"), "must be more than 0s".into()));
                     }
                     for (name, field) in &s.response_fields {
                         let field_key = format!("response_fields.{name}");
@@ -732,11 +737,45 @@ pub fn parse_playbooks(
     text: &str,
     origin: &str,
 ) -> Result<BTreeMap<String, PlaybookConfig>, Error> {
-    toml::from_str(text).map_err(|e| {
+    let error = |e: toml::de::Error| {
         let (key, msg) = vowguard_core::toml_error_parts(&e);
         Error::config(format!(
             "{origin}: {}{msg}",
             key.map(|k| format!("`{k}`: ")).unwrap_or_default()
         ))
-    })
+    };
+    // The integer duration keys of earlier releases, rewritten with a warning.
+    let mut document: toml::Table = toml::from_str(text).map_err(error)?;
+    let warnings =
+        vowguard_core::duration::migrate_deprecated_keys(&mut document, DEPRECATED_DURATIONS)
+            .map_err(|e| Error::config(format!("{origin}: {}", e.message())))?;
+    if warnings.is_empty() {
+        return toml::from_str(text).map_err(error);
+    }
+    for warning in &warnings {
+        tracing::warn!("{origin}: {warning}");
+    }
+    toml::Value::Table(document).try_into().map_err(error)
 }
+
+/// The deprecated integer duration keys of a playbook file (`[<name>]` tables).
+pub const DEPRECATED_DURATIONS: &[vowguard_core::duration::DeprecatedKey] = &[
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.deadline_seconds",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.timeout_ms",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.deadline_seconds",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.retry.initial_backoff_ms",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.retry.max_backoff_ms",
+    },
+    vowguard_core::duration::DeprecatedKey {
+        path: "*.steps.retry.max_retry_after_ms",
+    },
+];

@@ -25,7 +25,7 @@ fn step(id: &str, kind: StepKind) -> StepConfig {
         kind,
         when: None,
         after: None,
-        timeout_ms: DEFAULT_STEP_TIMEOUT_MS,
+        timeout: std::time::Duration::from_millis(DEFAULT_STEP_TIMEOUT_MS),
         retry: Some(RetryPolicy {
             max_attempts: 3,
             ..RetryPolicy::default()
@@ -44,7 +44,7 @@ fn step(id: &str, kind: StepKind) -> StepConfig {
         title: None,
         tasks: Vec::new(),
         approvers: Vec::new(),
-        deadline_seconds: None,
+        deadline: None,
         on_timeout: None,
         state: None,
         response_fields: Default::default(),
@@ -143,7 +143,7 @@ pub fn default_playbooks(catalog: &Catalog, approvers: &[String]) -> Vec<(String
         description: "P0 auto-containment: lock accounts, revoke tokens, block the source IP, enhanced logging, preserve evidence, mark contained, open tickets (routing already pages on-call).".into(),
         enabled: true,
         trigger: TriggerConfig { priorities: vec![Priority::P0Critical], ..TriggerConfig::default() },
-        deadline_seconds: 3600,
+        deadline: std::time::Duration::from_secs(3600),
         dry_run: false,
         steps,
     }));
@@ -171,7 +171,7 @@ pub fn default_playbooks(catalog: &Catalog, approvers: &[String]) -> Vec<(String
         description: "P1 auto-response: enhanced logging, preserve evidence, open tickets (routing already notifies secops).".into(),
         enabled: true,
         trigger: TriggerConfig { priorities: vec![Priority::P1High], ..TriggerConfig::default() },
-        deadline_seconds: 3600,
+        deadline: std::time::Duration::from_secs(3600),
         dry_run: false,
         steps,
     }));
@@ -215,7 +215,7 @@ pub fn default_playbooks(catalog: &Catalog, approvers: &[String]) -> Vec<(String
     }
     let mut approve = step("approve_recovery", StepKind::Approval);
     approve.approvers = approvers.to_vec();
-    approve.deadline_seconds = Some(4 * 3600);
+    approve.deadline = Some(std::time::Duration::from_secs(4 * 3600));
     approve.on_timeout = Some(OnTimeout::Reject);
     approve.message =
         Some("Approve recovery (unlock accounts) for incident {{ incident.id }}?".into());
@@ -244,7 +244,7 @@ pub fn default_playbooks(catalog: &Catalog, approvers: &[String]) -> Vec<(String
             protocols: vec!["guest_data_breach".into()],
             ..TriggerConfig::default()
         },
-        deadline_seconds: 6 * 3600,
+        deadline: std::time::Duration::from_secs(6 * 3600),
         dry_run: false,
         steps,
     }));

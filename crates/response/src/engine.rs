@@ -219,7 +219,7 @@ impl EngineBuilder {
         // deadline is enforced by the engine (an explicit `timed_out` step), so the client's
         // own whole-request timeout is only a backstop far beyond any step's.
         let http = vowguard_http::build_client(&vowguard_http::HttpOptions {
-            timeout_ms: 3_600_000,
+            timeout: std::time::Duration::from_millis(3_600_000),
             ..vowguard_http::HttpOptions::default()
         })?;
         let (changed, _) = watch::channel(0u64);
@@ -1271,7 +1271,10 @@ impl ResponseEngine {
         {
             return Ok(p.clone());
         }
-        let config: PlaybookConfig = serde_json::from_value(run.snapshot.clone()).map_err(|e| {
+        // Snapshots taken before durations were strings carry `timeout_ms`-style integers.
+        let mut snapshot = run.snapshot.clone();
+        vowguard_core::duration::upgrade_json_durations(&mut snapshot);
+        let config: PlaybookConfig = serde_json::from_value(snapshot).map_err(|e| {
             Error::internal(format!(
                 "run `{}`: unreadable playbook snapshot: {e}",
                 run.id
@@ -1402,7 +1405,7 @@ impl ResponseEngine {
             started_at: now,
             deadline: now
                 + chrono::Duration::seconds(
-                    i64::try_from(p.config.deadline_seconds)
+                    i64::try_from(p.config.deadline.as_secs())
                         .unwrap_or(i64::MAX / 1000)
                         .min(365 * 86_400),
                 ),
@@ -1977,8 +1980,8 @@ impl ResponseEngine {
                     now + chrono::Duration::seconds(
                         i64::try_from(
                             step.config
-                                .deadline_seconds
-                                .unwrap_or(DEFAULT_APPROVAL_SECONDS),
+                                .deadline
+                                .map_or(DEFAULT_APPROVAL_SECONDS, |d| d.as_secs()),
                         )
                         .unwrap_or(i64::MAX / 1000)
                         .min(365 * 86_400),
@@ -2031,15 +2034,15 @@ impl ResponseEngine {
             max_attempts: 1,
             ..RetryPolicy::default()
         });
-        let timeout = Duration::from_millis(step.config.timeout_ms);
+        let timeout = step.config.timeout;
         let mut timed_out = false;
         let (result, attempts) = policy
             .run(|_| async {
                 match tokio::time::timeout(timeout, self.call(p, step, run_id, &key)).await {
                     Ok(r) => r,
                     Err(_) => Err(Error::unavailable(format!(
-                        "step `{id}` timed out after {} ms",
-                        step.config.timeout_ms
+                        "step `{id}` timed out after {}",
+                        vowguard_core::duration::format(step.config.timeout)
                     ))),
                 }
             })

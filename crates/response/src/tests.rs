@@ -221,7 +221,7 @@ system = "jira"
 title = "Wedding Data Security Incident - {{ event.id }}"
 tasks = ["Investigation", "Containment", "Recovery"]
 after = ["lock", "evidence", "legal"]
-retry = { max_attempts = 4, initial_backoff_ms = 1, max_backoff_ms = 5 }
+retry = { max_attempts = 4, initial_backoff = "1ms", max_backoff = "5ms" }
 [[breach.steps]]
 id = "contain"
 kind = "set_state"
@@ -232,7 +232,7 @@ after = ["ticket"]
 id = "approve"
 kind = "approval"
 approvers = ["alice"]
-deadline_seconds = 3600
+deadline = "1h"
 [[breach.steps]]
 id = "recovery_note"
 kind = "ticket"
@@ -486,7 +486,7 @@ fn the_reaper_ends_an_orphaned_run_and_the_deadline_ends_a_waiting_one() {
     let pb = r#"
 [slow]
 version = 1
-deadline_seconds = 1
+deadline = "1s"
 trigger = { min_priority = "P0" }
 [[slow.steps]]
 id = "lock"
@@ -522,7 +522,7 @@ approvers = ["alice"]
             let e = f
                 .build(
                     dir2.path(),
-                    &pb.replace("deadline_seconds = 1", "deadline_seconds = 3600"),
+                    &pb.replace("deadline = \"1s\"", "deadline = \"1h\""),
                 )
                 .unwrap();
             e.start();
@@ -568,7 +568,7 @@ trigger = {{ min_priority = "P0" }}
 id = "approve"
 kind = "approval"
 approvers = ["alice"]
-deadline_seconds = 1
+deadline = "1s"
 on_timeout = "{on_timeout}"
 [[p.steps]]
 id = "lock"
@@ -632,7 +632,7 @@ trigger = {{ min_priority = "P0" }}
 id = "call"
 kind = "http"
 url = "{}/hook"
-timeout_ms = 100
+timeout = "100ms"
 [[slow.steps]]
 id = "after"
 kind = "action"
@@ -1135,7 +1135,7 @@ trigger = {{ min_priority = "P0" }}
 id = "call"
 kind = "http"
 url = "{}/hook"
-timeout_ms = 120000
+timeout = "2m"
 "#,
         server.uri()
     );
@@ -1173,7 +1173,7 @@ trigger = { min_priority = "P0" }
 id = "approve"
 kind = "approval"
 approvers = ["alice"]
-deadline_seconds = 3600
+deadline = "1h"
 response_fields = { change_ticket = { type = "string", required = true }, scope = { type = "string", one_of = ["wedding", "tenant"] }, guests = { type = "number" } }
 [[gate.steps]]
 id = "lock"
@@ -1375,7 +1375,7 @@ trigger = { min_priority = "P0" }
 id = "lock"
 kind = "action"
 action = "lock_accounts"
-retry = { max_attempts = 3, initial_backoff_ms = 1, max_backoff_ms = 2 }
+retry = { max_attempts = 3, initial_backoff = "1ms", max_backoff = "2ms" }
 "#;
     let mut b = ResponseEngine::builder(config.clone()).secrets(
         Arc::new(SecretMap::new().with("ACTION_HOOK_KEY", secret)),

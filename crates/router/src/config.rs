@@ -2,11 +2,9 @@
 //! `[classification]` and `[protocols]` keys, with their documented defaults.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use vowguard_core::{Category, Outcome, Priority, Severity, WeddingPhase};
 
 use crate::params::{ParamValue, Params};
@@ -722,106 +720,13 @@ impl Default for GuestDataBreach {
     }
 }
 
-/// A duration written as `500ms`, `30s`, `5m`, `4h`, `1d` or combinations like `1h30m`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct HumanDuration(pub Duration);
-
-impl FromStr for HumanDuration {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err =
-            || format!("invalid duration {s:?}: expected e.g. \"30s\", \"5m\", \"4h\", \"1h30m\"");
-        let text = s.trim();
-        if text.is_empty() {
-            return Err(err());
-        }
-        if text == "0" {
-            return Ok(Self(Duration::ZERO));
-        }
-        let mut total = Duration::ZERO;
-        let mut rest = text;
-        while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-            if digits == 0 {
-                return Err(err());
-            }
-            let n: u64 = rest[..digits].parse().map_err(|_| err())?;
-            rest = &rest[digits..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            let unit = match &rest[..unit_len] {
-                "ms" => Duration::from_millis(n),
-                "s" => Duration::from_secs(n),
-                "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(err)?),
-                "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(err)?),
-                "d" => Duration::from_secs(n.checked_mul(86_400).ok_or_else(err)?),
-                _ => return Err(err()),
-            };
-            total = total.checked_add(unit).ok_or_else(err)?;
-            rest = &rest[unit_len..];
-        }
-        Ok(Self(total))
-    }
-}
-
-impl fmt::Display for HumanDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.0;
-        if d.subsec_millis() != 0 || d.is_zero() {
-            return write!(f, "{}ms", d.as_millis());
-        }
-        let s = d.as_secs();
-        match s {
-            s if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
-            s if s % 3600 == 0 => write!(f, "{}h", s / 3600),
-            s if s % 60 == 0 => write!(f, "{}m", s / 60),
-            s => write!(f, "{s}s"),
-        }
-    }
-}
-
-impl Serialize for HumanDuration {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+/// A duration written as `500ms`, `30s`, `5m`, `4h`, `1d` or combinations like `1h30m`: the
+/// configuration's one duration type, [`vowguard_core::duration::HumanDuration`].
+pub use vowguard_core::duration::HumanDuration;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_and_print() {
-        for (text, secs) in [
-            ("30s", 30),
-            ("5m", 300),
-            ("4h", 14_400),
-            ("1h30m", 5400),
-            ("1d", 86_400),
-            ("0", 0),
-        ] {
-            let d: HumanDuration = text.parse().unwrap();
-            assert_eq!(d.0, Duration::from_secs(secs), "{text}");
-        }
-        assert_eq!(
-            "250ms".parse::<HumanDuration>().unwrap().0,
-            Duration::from_millis(250)
-        );
-        for bad in ["", "5", "m", "5x", "-1s", "1.5h"] {
-            assert!(bad.parse::<HumanDuration>().is_err(), "{bad}");
-        }
-        assert_eq!(HumanDuration(Duration::from_secs(7200)).to_string(), "2h");
-        assert_eq!(HumanDuration(Duration::from_secs(90)).to_string(), "90s");
-    }
 
     #[test]
     fn empty_config_is_all_defaults() {

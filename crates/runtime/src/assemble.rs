@@ -114,7 +114,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
     let mut spec = PipelineSpec {
         data_dir: data_dir.clone(),
         options: PipelineOptions {
-            enrichment_budget: Duration::from_millis(config.pipeline.enrichment_budget_ms),
+            enrichment_budget: config.pipeline.enrichment_budget,
             enrichment_concurrency: config.pipeline.enrichment_concurrency,
             max_journal_bytes: config.pipeline.max_journal_bytes,
             max_intake_journal_bytes: config.pipeline.max_intake_journal_bytes,
@@ -348,7 +348,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         sources,
         router,
         data_dir,
-        shutdown_timeout: Duration::from_millis(config.pipeline.shutdown_timeout_ms),
+        shutdown_timeout: config.pipeline.shutdown_timeout,
         server,
         routes,
         tickets,
@@ -442,7 +442,7 @@ fn build_component(
     tickets: &mut Vec<(String, Arc<dyn vowguard_core::TicketSystem>)>,
     scanners: &mut Vec<vowguard_vuln::ScannerEntry>,
 ) -> Result<(), Error> {
-    // `refresh_secs` belongs to the runtime (the sync schedule), not to the connector.
+    // `refresh` belongs to the runtime (the sync schedule), not to the connector.
     let refresh = if ctx.role == Role::Scanner {
         Some(crate::vulns::take_refresh(ctx, &mut table)?)
     } else {

@@ -59,7 +59,7 @@ const SENT_MEMORY: Duration = Duration::from_secs(24 * 3600);
 const RESPONSE_MEMORY: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How long webhook deliveries are remembered across replicas (the local replay guard
-/// keeps each source's `replay_window_secs` on top).
+/// keeps each source's `replay_window` on top).
 const WEBHOOK_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// The `[queue]` of a jetstream deployment with its secrets resolved.
@@ -547,7 +547,7 @@ impl Workers {
     ) -> Result<(JetStreamDelivery, WebhookState), Error> {
         let config = js.config();
         let stream = &config.stream.name;
-        let lease_ttl = Duration::from_secs(config.consumers.ack_wait_secs.max(5));
+        let lease_ttl = config.consumers.ack_wait.max(Duration::from_secs(5));
         let buckets = async {
             let sent = js
                 .shared_state(&format!("{stream}_sent"), SENT_MEMORY, owner)

@@ -303,7 +303,7 @@ mod tests {
         lease_ttl: Duration,
     ) -> (vowguard_jetstream::JetStream, KvResponseCoordination) {
         let config: vowguard_jetstream::JetStreamConfig = toml::from_str(&format!(
-            "servers = [\"{}\"]\nrequest_timeout_ms = 2000\n[stream]\nmax_bytes = 10000000\n",
+            "servers = [\"{}\"]\nrequest_timeout = \"2s\"\n[stream]\nmax_bytes = 10000000\n",
             server.url()
         ))
         .unwrap();

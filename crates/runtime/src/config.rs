@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use vowguard_core::{BatchLimits, Error, RateLimit, RetryPolicy, Role};
@@ -46,7 +47,7 @@ pub struct Config {
     /// Ticket and SOAR systems by id (connector tables), used by playbooks.
     #[serde(default)]
     pub tickets: BTreeMap<String, ComponentConfig>,
-    /// Vulnerability scanners by id (connector tables, plus `refresh_secs`): their findings
+    /// Vulnerability scanners by id (connector tables, plus `refresh`): their findings
     /// feed the `vuln_correlation` enricher.
     #[serde(default)]
     pub scanners: BTreeMap<String, ComponentConfig>,
@@ -94,6 +95,11 @@ pub struct Config {
     /// `[telemetry]`: trace export (`[telemetry.otlp]`, in builds with the `otlp` feature).
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// One warning per deprecated integer duration key the file used (each rewritten into
+    /// its replacement, see [`crate::deprecated`]), e.g. `sinks.splunk.retry.max_backoff_ms
+    /// is deprecated: use sinks.splunk.retry.max_backoff = "30s"`. Also logged at load.
+    #[serde(skip)]
+    pub deprecation_warnings: Vec<String>,
 }
 
 impl Default for QueueConfig {
@@ -133,16 +139,16 @@ pub struct OtlpConfig {
     /// to `<endpoint>/v1/traces` (an endpoint already ending in `/v1/traces` is used as
     /// it is). `http` or `https` (rustls).
     pub endpoint: String,
-    /// Longest time one export request may take, in milliseconds (default 10000).
-    #[serde(default = "default_otlp_timeout_ms")]
-    pub timeout_ms: u64,
+    /// Longest time one export request may take (`timeout = "10s"`, the default).
+    #[serde(default = "default_otlp_timeout", with = "vowguard_core::duration")]
+    pub timeout: Duration,
     /// The `service.name` resource attribute (default `vowguard`).
     #[serde(default = "default_service_name")]
     pub service_name: String,
 }
 
-fn default_otlp_timeout_ms() -> u64 {
-    10_000
+fn default_otlp_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_service_name() -> String {
@@ -162,9 +168,9 @@ impl TelemetryConfig {
             ));
         }
         otlp.traces_url()?;
-        if otlp.timeout_ms == 0 {
+        if otlp.timeout.is_zero() {
             return Err(Error::config(
-                "`telemetry.otlp.timeout_ms`: must be at least 1",
+                "`telemetry.otlp.timeout`: must be more than 0s",
             ));
         }
         if otlp.service_name.trim().is_empty() {
@@ -206,8 +212,9 @@ fn default_data_dir() -> PathBuf {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
-    /// Longest time enrichment may hold one event, in milliseconds.
-    pub enrichment_budget_ms: u64,
+    /// Longest time enrichment may hold one event (`enrichment_budget = "10s"`).
+    #[serde(with = "vowguard_core::duration")]
+    pub enrichment_budget: Duration,
     /// Events enriched concurrently.
     pub enrichment_concurrency: usize,
     /// Upper bound of the durable journal in `<data_dir>/journal`, in bytes.
@@ -220,27 +227,28 @@ pub struct PipelineConfig {
     /// counted; the HTTP source answers 503).
     pub when_full: WhenFull,
     /// On SIGTERM/SIGINT, how long to let sinks finish in-flight batches before exiting
-    /// (what is left stays in the journal for the next start).
-    pub shutdown_timeout_ms: u64,
+    /// (what is left stays in the journal for the next start; `shutdown_timeout = "30s"`).
+    #[serde(with = "vowguard_core::duration")]
+    pub shutdown_timeout: Duration,
     /// Size in bytes at which `dead_letters.jsonl` and `notifications.jsonl` rotate into
     /// numbered files. Dead letters are never deleted before they are replayed.
     pub log_file_bytes: u64,
     /// Rotated notification-log files kept (the oldest beyond this is deleted).
     pub notification_log_max_files: usize,
     /// `[pipeline.enricher_breaker]`: after `failure_threshold` consecutive timeouts or
-    /// unavailable answers an enricher is skipped for `cooldown_ms`, then probed by one event.
+    /// unavailable answers an enricher is skipped for `cooldown`, then probed by one event.
     pub enricher_breaker: EnricherBreakerOptions,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            enrichment_budget_ms: 10_000,
+            enrichment_budget: Duration::from_secs(10),
             enrichment_concurrency: 64,
             max_journal_bytes: 1 << 30,
             max_intake_journal_bytes: vowguard_pipeline::DEFAULT_MAX_INTAKE_BYTES,
             when_full: WhenFull::Block,
-            shutdown_timeout_ms: 30_000,
+            shutdown_timeout: Duration::from_secs(30),
             log_file_bytes: vowguard_core::jsonl_log::DEFAULT_MAX_FILE_BYTES,
             notification_log_max_files: 10,
             enricher_breaker: EnricherBreakerOptions::default(),
@@ -297,8 +305,9 @@ pub struct BatchOverride {
     pub max_events: Option<usize>,
     /// Most encoded bytes per batch.
     pub max_bytes: Option<usize>,
-    /// Longest wait for a batch to fill, in milliseconds.
-    pub max_wait_ms: Option<u64>,
+    /// Longest wait for a batch to fill (`max_wait = "1s"`).
+    #[serde(default, with = "vowguard_core::duration::option")]
+    pub max_wait: Option<Duration>,
 }
 
 impl BatchOverride {
@@ -307,7 +316,7 @@ impl BatchOverride {
         BatchLimits {
             max_events: self.max_events.unwrap_or(defaults.max_events),
             max_bytes: self.max_bytes.unwrap_or(defaults.max_bytes),
-            max_wait_ms: self.max_wait_ms.unwrap_or(defaults.max_wait_ms),
+            max_wait: self.max_wait.unwrap_or(defaults.max_wait),
         }
     }
 }
@@ -341,8 +350,13 @@ impl Config {
 
     /// Parses config text. An error reads ``line L, column C: `key`: message``; it never quotes
     /// the line itself (toml's own rendering does, and the line can hold an inline secret).
+    ///
+    /// Deprecated integer duration keys (`timeout = "10s"`) are rewritten into their
+    /// replacements (`timeout = "10s"`) first, each logged as a warning and kept in
+    /// [`Config::deprecation_warnings`]; with any of them the error of a later key names
+    /// it without a line number.
     pub fn parse(text: &str) -> Result<Self, Error> {
-        let config: Self = toml::from_str(text).map_err(|e: toml::de::Error| {
+        let located = |e: toml::de::Error| {
             let (key, message) = vowguard_core::toml_error_parts(&e);
             let position = e.span().map_or_else(String::new, |span| {
                 let before = &text[..span.start.min(text.len())];
@@ -352,7 +366,27 @@ impl Config {
             });
             let key = key.map_or_else(String::new, |key| format!("`{key}`: "));
             Error::config(format!("{position}{key}{message}"))
-        })?;
+        };
+        let mut document: toml::Table = toml::from_str(text).map_err(located)?;
+        let warnings = vowguard_core::duration::migrate_deprecated_keys(
+            &mut document,
+            crate::deprecated::DURATION_KEYS,
+        )?;
+        let mut config: Self = if warnings.is_empty() {
+            toml::from_str(text).map_err(located)?
+        } else {
+            toml::Value::Table(document)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    let (key, message) = vowguard_core::toml_error_parts(&e);
+                    let key = key.map_or_else(String::new, |key| format!("`{key}`: "));
+                    Error::config(format!("{key}{message}"))
+                })?
+        };
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        config.deprecation_warnings = warnings;
         if let QueueConfig::Jetstream(queue) = &config.queue {
             queue.validate("queue")?;
         }

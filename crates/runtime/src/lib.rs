@@ -19,6 +19,7 @@ pub mod cluster_state;
 mod component_config;
 pub mod config;
 pub mod console;
+pub mod deprecated;
 pub mod dlq;
 pub mod logging;
 #[cfg(feature = "nats")]
@@ -194,7 +195,7 @@ pub struct RunReport {
 /// * `stdin`: reads standard input until it ends, then waits until every accepted event is
 ///   delivered or dead-lettered and every alert dispatched.
 /// * `http`: serves `POST /v1/events` (and `/health`, `/metrics`) until `stop`, then lets
-///   in-flight deliveries finish within `pipeline.shutdown_timeout_ms`; what is left stays
+///   in-flight deliveries finish within `pipeline.shutdown_timeout`; what is left stays
 ///   in the journal for the next start.
 pub async fn run(
     assembly: Assembly,
@@ -630,7 +631,7 @@ where
 }
 
 /// Runs the `nats` source until `stop`: each event is acked to NATS once durable in the
-/// pipeline's queue; then in-flight deliveries finish within `pipeline.shutdown_timeout_ms`
+/// pipeline's queue; then in-flight deliveries finish within `pipeline.shutdown_timeout`
 /// (what is left stays in the journal for the next start).
 #[cfg(feature = "nats")]
 async fn run_nats(

@@ -518,7 +518,15 @@ fn otlp_config(path: &Path) -> Option<vowguard_runtime::config::OtlpConfig> {
         telemetry: vowguard_runtime::config::TelemetryConfig,
     }
     let text = std::fs::read_to_string(path).ok()?;
-    let only: TelemetryOnly = toml::from_str(&text).ok()?;
+    // The deprecated `telemetry.otlp.timeout_ms` is rewritten as `Config::parse` does (which
+    // warns about it once logging runs).
+    let mut document: toml::Table = toml::from_str(&text).ok()?;
+    vowguard_core::duration::migrate_deprecated_keys(
+        &mut document,
+        vowguard_runtime::deprecated::DURATION_KEYS,
+    )
+    .ok()?;
+    let only: TelemetryOnly = toml::Value::Table(document).try_into().ok()?;
     only.telemetry.validate().ok()?;
     only.telemetry.otlp
 }

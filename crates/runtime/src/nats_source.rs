@@ -9,7 +9,7 @@
 //!   While the queue makes it wait (a full journal that blocks), progress acks (`+WPI`)
 //!   keep the server from redelivering it; when the queue refuses it for now, it is NAKed
 //!   with the shared retry policy's delay (no hot loop). A vowguard that dies before the
-//!   ack loses nothing: the server redelivers after `ack_wait_secs`, with the same event id
+//!   ack loses nothing: the server redelivers after `ack_wait`, with the same event id
 //!   (the event's own, else `Nats-Msg-Id`, else `nats-<stream>-<sequence>`).
 //! * Core mode: a subscription in a queue group. Core NATS has no redelivery; a message
 //!   with a reply subject (sent with `request`) is answered once its event is durable, or
@@ -222,7 +222,7 @@ impl NatsSource {
         // Messages in flight finish (acked once durable); bounded, since an unacked message
         // is redelivered anyway.
         let drain = async { while in_flight.next().await.is_some() {} };
-        let deadline = Duration::from_secs(self.config.ack_wait_secs.max(5));
+        let deadline = self.config.ack_wait.max(Duration::from_secs(5));
         if tokio::time::timeout(deadline, drain).await.is_err() {
             tracing::warn!(source = %self.id, "messages still waiting for the queue at stop are left unacked; the server redelivers them");
         }
@@ -321,7 +321,7 @@ impl NatsSource {
             counters: self.counters.clone(),
             retry: self.retry,
             max_message_bytes: self.config.max_message_bytes,
-            progress_every: Duration::from_secs(self.config.ack_wait_secs).div_f64(3.0),
+            progress_every: self.config.ack_wait.div_f64(3.0),
         }
     }
 }

@@ -52,7 +52,7 @@ where
         .with_http()
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(url)
-        .with_timeout(Duration::from_millis(config.timeout_ms.max(1)))
+        .with_timeout(config.timeout.max(Duration::from_millis(1)))
         .build()
         .map_err(|e| Error::config(format!("`telemetry.otlp`: cannot start the exporter: {e}")))?;
     let provider = SdkTracerProvider::builder()

@@ -3,7 +3,7 @@
 //!
 //! Findings live in `<data_dir>/vulns.db`. A run loads them into the shared index before
 //! the pipeline starts (a local read), then syncs every scanner in the background: at start
-//! and every `refresh_secs` (default 3600). Syncs never touch the event path: the enricher
+//! and every `refresh` (default `"1h"`). Syncs never touch the event path: the enricher
 //! only reads the index, and a scanner that is down leaves the last good findings in use.
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use vowguard_vuln::{
     VulnService,
 };
 
-/// How often a scanner is synced unless `refresh_secs` says otherwise.
+/// How often a scanner is synced unless `refresh` says otherwise.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 
 /// The configured scanners and the index the enricher reads.
@@ -31,21 +31,28 @@ pub struct VulnSetup {
     pub scanners: Vec<ScannerEntry>,
 }
 
-/// Takes `refresh_secs` (1..=604800) off a scanner table.
+/// Takes `refresh` (`"1s"` to `"7d"`) off a scanner table.
 pub(crate) fn take_refresh(
     ctx: &BuildContext<'_>,
     table: &mut toml::Table,
 ) -> Result<Duration, Error> {
-    match table.remove("refresh_secs") {
-        None => Ok(DEFAULT_REFRESH),
-        Some(toml::Value::Integer(secs)) if (1..=604_800).contains(&secs) => {
-            Ok(Duration::from_secs(secs as u64))
+    const LONGEST: Duration = Duration::from_secs(7 * 86_400);
+    let refresh = match table.remove("refresh") {
+        None => return Ok(DEFAULT_REFRESH),
+        Some(toml::Value::String(text)) => {
+            vowguard_core::duration::parse(&text).map_err(|e| ctx.config_error("refresh", e))?
         }
-        Some(_) => Err(ctx.config_error(
-            "refresh_secs",
-            "must be a whole number of seconds, 1..=604800",
-        )),
+        Some(_) => {
+            return Err(ctx.config_error(
+                "refresh",
+                format!("expected {}", vowguard_core::duration::ACCEPTED),
+            ));
+        }
+    };
+    if refresh < Duration::from_secs(1) || refresh > LONGEST {
+        return Err(ctx.config_error("refresh", "must be between \"1s\" and \"7d\""));
     }
+    Ok(refresh)
 }
 
 /// With scanners configured: the shared index, and the `vuln_correlation` enricher added to

@@ -3,7 +3,7 @@
 //!
 //! Per request, in order: the source is looked up (an unknown id is `404` with the same
 //! body whatever ids exist), its rate limit taken (`429`), the body read within
-//! `max_body_bytes` (`413`) and `body_timeout_ms` (`408`), the signature checked on the raw
+//! `max_body_bytes` (`413`) and `body_timeout` (`408`), the signature checked on the raw
 //! bytes (`401` with no detail), the payload mapped (`400`), the delivery claimed in the
 //! replay guard (a processed delivery is `200` again without processing; one being
 //! processed right now is `409`), the events submitted through the same path as

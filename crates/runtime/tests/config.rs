@@ -394,7 +394,7 @@ fn the_example_config_in_the_repository_assembles() {
 fn request_concurrency_and_the_enricher_breaker_are_configured_by_key() {
     let text = format!(
         "{GOOD}request = {{ concurrency = \"adaptive\", max_concurrency = 9 }}\n\
-         [pipeline.enricher_breaker]\nfailure_threshold = 3\ncooldown_ms = 1000\n"
+         [pipeline.enricher_breaker]\nfailure_threshold = 3\ncooldown = \"1s\"\n"
     );
     let assembly = assemble_text(&text, &SecretMap::new().with("TOK", "t0k3n")).unwrap();
     let request = assembly.spec.sinks[0].request;

@@ -47,7 +47,7 @@ action = "preserve_evidence"
 id = "approve"
 kind = "approval"
 approvers = ["alice"]
-deadline_seconds = 3600
+deadline = "1h"
 "#,
         data = data.display(),
     );

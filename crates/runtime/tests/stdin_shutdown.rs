@@ -1,5 +1,5 @@
 //! A stop (SIGTERM/SIGINT in the binary) while the stdin source drains bounds the drain by
-//! `pipeline.shutdown_timeout_ms`, like the http source: an endpoint that never recovers
+//! `pipeline.shutdown_timeout`, like the http source: an endpoint that never recovers
 //! cannot keep the process alive, and what is left stays in the journal.
 
 use std::time::Duration;
@@ -22,14 +22,14 @@ async fn a_stop_during_the_drain_ends_it_and_keeps_the_events() {
         r#"
 data_dir = "{data}"
 [pipeline]
-shutdown_timeout_ms = 200
+shutdown_timeout = "200ms"
 [sources.in]
 type = "stdin"
 [sinks.splunk]
 type = "splunk_hec"
 endpoint = "{endpoint}"
 token = {{ env = "HEC_TOKEN" }}
-retry = {{ max_attempts = 1000, initial_backoff_ms = 50, max_backoff_ms = 100 }}
+retry = {{ max_attempts = 1000, initial_backoff = "50ms", max_backoff = "100ms" }}
 breaker = {{ failure_threshold = 0 }}
 "#,
         data = dir.path().join("data").display(),

@@ -73,9 +73,9 @@ pub trait HttpNotifierHarness: Send + Sync + 'static {
 fn policy() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 3,
-        initial_backoff_ms: 10,
-        max_backoff_ms: 50,
-        max_retry_after_ms: 5_000,
+        initial_backoff: std::time::Duration::from_millis(10),
+        max_backoff: std::time::Duration::from_millis(50),
+        max_retry_after: std::time::Duration::from_millis(5_000),
     }
 }
 

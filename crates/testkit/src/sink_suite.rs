@@ -80,13 +80,13 @@ async fn run_pipeline(sink: Arc<dyn Sink>, events: Vec<Event>, max_attempts: u32
     spec.batch = BatchLimits {
         max_events: 50,
         max_bytes: 10_000_000,
-        max_wait_ms: 20,
+        max_wait: std::time::Duration::from_millis(20),
     };
     spec.retry = RetryPolicy {
         max_attempts,
-        initial_backoff_ms: 10,
-        max_backoff_ms: 50,
-        max_retry_after_ms: 5_000,
+        initial_backoff: std::time::Duration::from_millis(10),
+        max_backoff: std::time::Duration::from_millis(50),
+        max_retry_after: std::time::Duration::from_millis(5_000),
     };
     let pipeline = Pipeline::start(PipelineSpec {
         data_dir: dir.path().to_owned(),

@@ -189,11 +189,11 @@ impl DeadLetterStorage for Refusing {
 fn pipeline_spec(data_dir: &std::path::Path) -> PipelineSpec {
     let mut sink = SinkSpec::new("siem", Arc::new(RejectingSink));
     sink.batch.max_events = 10;
-    sink.batch.max_wait_ms = 0;
+    sink.batch.max_wait = std::time::Duration::ZERO;
     sink.retry = RetryPolicy {
         max_attempts: 1,
-        initial_backoff_ms: 5,
-        max_backoff_ms: 20,
+        initial_backoff: std::time::Duration::from_millis(5),
+        max_backoff: std::time::Duration::from_millis(20),
         ..RetryPolicy::default()
     };
     PipelineSpec {

@@ -284,9 +284,9 @@ pub const COMPONENT_ID: &str = "suite";
 fn policy() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 4,
-        initial_backoff_ms: 5,
-        max_backoff_ms: 20,
-        max_retry_after_ms: 20,
+        initial_backoff: std::time::Duration::from_millis(5),
+        max_backoff: std::time::Duration::from_millis(20),
+        max_retry_after: std::time::Duration::from_millis(20),
     }
 }
 

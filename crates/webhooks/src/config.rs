@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -75,18 +76,19 @@ pub struct WebhookConfig {
     /// Several secrets (rotation: any of them verifies).
     #[serde(default)]
     pub secrets: Vec<SecretRef>,
-    /// Timestamp tolerance in seconds, where the scheme signs a timestamp.
-    #[serde(default = "default_tolerance")]
-    pub tolerance_secs: u64,
+    /// Timestamp tolerance, where the scheme signs a timestamp (`tolerance = "5m"`;
+    /// whole seconds count).
+    #[serde(default = "default_tolerance", with = "vowguard_core::duration")]
+    pub tolerance: Duration,
     /// Largest accepted body in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
-    /// How long the sender has to deliver the body, in milliseconds.
-    #[serde(default = "default_body_timeout")]
-    pub body_timeout_ms: u64,
-    /// How long delivery ids are remembered, in seconds.
-    #[serde(default = "default_replay_window")]
-    pub replay_window_secs: u64,
+    /// How long the sender has to deliver the body (`body_timeout = "10s"`).
+    #[serde(default = "default_body_timeout", with = "vowguard_core::duration")]
+    pub body_timeout: Duration,
+    /// How long delivery ids are remembered (`replay_window = "1d"`; whole seconds count).
+    #[serde(default = "default_replay_window", with = "vowguard_core::duration")]
+    pub replay_window: Duration,
     /// Requests per second (and burst) this source may send; more get 429.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
@@ -134,17 +136,17 @@ pub struct WebhookConfig {
     pub replay_dir: Option<std::path::PathBuf>,
 }
 
-fn default_tolerance() -> u64 {
-    DEFAULT_TOLERANCE_SECS
+fn default_tolerance() -> Duration {
+    Duration::from_secs(DEFAULT_TOLERANCE_SECS)
 }
 fn default_max_body() -> usize {
     DEFAULT_MAX_BODY_BYTES
 }
-fn default_body_timeout() -> u64 {
-    DEFAULT_BODY_TIMEOUT_MS
+fn default_body_timeout() -> Duration {
+    Duration::from_millis(DEFAULT_BODY_TIMEOUT_MS)
 }
-fn default_replay_window() -> u64 {
-    DEFAULT_REPLAY_WINDOW_SECS
+fn default_replay_window() -> Duration {
+    Duration::from_secs(DEFAULT_REPLAY_WINDOW_SECS)
 }
 
 /// A configured, ready source: scheme, keys, limits and mapping.
@@ -389,10 +391,10 @@ impl WebhookConfig {
             scheme,
             vendor,
             keys,
-            tolerance_secs: i64::try_from(self.tolerance_secs).unwrap_or(i64::MAX / 2),
+            tolerance_secs: i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX / 2),
             max_body_bytes: self.max_body_bytes,
-            body_timeout_ms: self.body_timeout_ms,
-            replay_window_secs: self.replay_window_secs.max(self.tolerance_secs),
+            body_timeout_ms: u64::try_from(self.body_timeout.as_millis()).unwrap_or(u64::MAX),
+            replay_window_secs: self.replay_window.as_secs().max(self.tolerance.as_secs()),
             rate_limit: self.rate_limit,
             mapping,
             statuses,

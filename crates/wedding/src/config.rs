@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 use vowguard_core::SecretRef;
@@ -33,7 +34,7 @@ pub enum ProviderKind {
 /// provider = "http"
 /// base_url = "https://platform.internal/api"
 /// token = { env = "WEDDING_API_TOKEN" }
-/// cache_ttl_secs = 300
+/// cache_ttl = "5m"
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,23 +44,23 @@ pub struct WeddingContextConfig {
     /// The JSON file (provider `file`), relative to the config file's directory.
     #[serde(default)]
     pub path: Option<PathBuf>,
-    /// How often, at most, the file's modification time is checked (provider `file`),
-    /// in seconds. Default 5.
-    #[serde(default = "default_check_interval_secs")]
-    pub check_interval_secs: u64,
+    /// How often, at most, the file's modification time is checked (provider `file`).
+    /// Default `"5s"`.
+    #[serde(default = "default_check_interval", with = "vowguard_core::duration")]
+    pub check_interval: Duration,
     /// The API base URL (provider `http`); records are at `{base_url}/weddings/{id}`.
     #[serde(default)]
     pub base_url: Option<String>,
     /// Bearer token for the API (provider `http`, optional).
     #[serde(default)]
     pub token: Option<SecretRef>,
-    /// How long API answers (records and 404s) are reused, in seconds (provider `http`).
-    /// Default 300; 0 disables caching.
-    #[serde(default = "default_cache_ttl_secs")]
-    pub cache_ttl_secs: u64,
-    /// Time one enrichment (and one API request) may take, in milliseconds. Default 1500.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
+    /// How long API answers (records and 404s) are reused (provider `http`). Default
+    /// `"5m"`; `"0s"` disables caching.
+    #[serde(default = "default_cache_ttl", with = "vowguard_core::duration")]
+    pub cache_ttl: Duration,
+    /// Time one enrichment (and one API request) may take. Default `"1500ms"`.
+    #[serde(default = "default_timeout", with = "vowguard_core::duration")]
+    pub timeout: Duration,
     /// Days before the wedding that count as `week_of`. Default 7.
     #[serde(default = "default_week_of_days")]
     pub week_of_days: u32,
@@ -68,14 +69,14 @@ pub struct WeddingContextConfig {
     pub hemisphere: Hemisphere,
 }
 
-fn default_check_interval_secs() -> u64 {
-    5
+fn default_check_interval() -> Duration {
+    Duration::from_secs(5)
 }
-fn default_cache_ttl_secs() -> u64 {
-    300
+fn default_cache_ttl() -> Duration {
+    Duration::from_secs(300)
 }
-fn default_timeout_ms() -> u64 {
-    1_500
+fn default_timeout() -> Duration {
+    Duration::from_millis(1_500)
 }
 fn default_week_of_days() -> u32 {
     7
@@ -118,10 +119,13 @@ impl WeddingContextConfig {
                 }
             }
         }
-        if self.timeout_ms == 0 || self.timeout_ms > 60_000 {
+        if self.timeout.is_zero() || self.timeout > Duration::from_secs(60) {
             return Err((
-                "timeout_ms",
-                format!("must be between 1 and 60000, got {}", self.timeout_ms),
+                "timeout",
+                format!(
+                    "must be between \"1ms\" and \"1m\", got \"{}\"",
+                    vowguard_core::duration::format(self.timeout)
+                ),
             ));
         }
         if self.week_of_days > MAX_WEEK_OF_DAYS {
@@ -146,8 +150,9 @@ impl WeddingContextConfig {
 pub struct RuleOverride {
     /// Whether the rule runs.
     pub enabled: Option<bool>,
-    /// Sliding window, seconds (1..=2592000, i.e. 30 days).
-    pub window_secs: Option<u64>,
+    /// Sliding window (`"1s"` to `"30d"`; whole seconds count).
+    #[serde(default, with = "vowguard_core::duration::option")]
+    pub window: Option<Duration>,
     /// Threshold of the rule's measure (≥ 1).
     pub threshold: Option<u64>,
     /// Threshold of the sum of `record_count` in the window; 0 turns it off.
@@ -166,7 +171,7 @@ pub const MAX_WINDOW_SECS: u64 = 30 * 86_400;
 ///
 /// [enrichers.patterns.rules.failed_login_brute_force]
 /// threshold = 20
-/// window_secs = 300
+/// window = "5m"
 ///
 /// [enrichers.patterns.rules.venue_booking_scams]
 /// enabled = false
@@ -241,7 +246,7 @@ impl AttackPatternsConfig {
             let field = |key: &str| format!("rules.{}.{key}", def.name);
             let p = RuleParams {
                 enabled: o.enabled.unwrap_or(def.defaults.enabled),
-                window_secs: o.window_secs.unwrap_or(def.defaults.window_secs),
+                window_secs: o.window.map_or(def.defaults.window_secs, |w| w.as_secs()),
                 threshold: o.threshold.unwrap_or(def.defaults.threshold),
                 record_threshold: match o.record_threshold {
                     Some(0) => None,
@@ -251,10 +256,10 @@ impl AttackPatternsConfig {
             };
             if p.window_secs == 0 || p.window_secs > MAX_WINDOW_SECS {
                 return Err((
-                    field("window_secs"),
+                    field("window"),
                     format!(
-                        "must be between 1 and {MAX_WINDOW_SECS}, got {}",
-                        p.window_secs
+                        "must be between \"1s\" and \"30d\", got \"{}\"",
+                        vowguard_core::duration::format(Duration::from_secs(p.window_secs))
                     ),
                 ));
             }

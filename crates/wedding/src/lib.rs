@@ -70,7 +70,7 @@ fn build_wedding_context(
     let options = config
         .check()
         .map_err(|(field, message)| ctx.config_error(field, message))?;
-    let timeout = Duration::from_millis(config.timeout_ms);
+    let timeout = config.timeout;
     let provider: Arc<dyn WeddingContextProvider> = match config.provider {
         ProviderKind::File => {
             let path = config
@@ -78,9 +78,8 @@ fn build_wedding_context(
                 .as_ref()
                 .ok_or_else(|| ctx.config_error("path", "missing"))?;
             let path = ctx.config_dir.join(path);
-            let provider =
-                JsonFileProvider::new(path, Duration::from_secs(config.check_interval_secs))
-                    .map_err(|e| ctx.config_error("path", e.message()))?;
+            let provider = JsonFileProvider::new(path, config.check_interval)
+                .map_err(|e| ctx.config_error("path", e.message()))?;
             Arc::new(provider)
         }
         ProviderKind::Http => {
@@ -95,12 +94,10 @@ fn build_wedding_context(
                 .transpose()?;
             let options = HttpProviderOptions {
                 base_url,
-                cache_ttl: Duration::from_secs(config.cache_ttl_secs),
+                cache_ttl: config.cache_ttl,
                 http: HttpOptions {
-                    timeout_ms: config.timeout_ms,
-                    connect_timeout_ms: config
-                        .timeout_ms
-                        .min(HttpOptions::default().connect_timeout_ms),
+                    timeout: config.timeout,
+                    connect_timeout: config.timeout.min(HttpOptions::default().connect_timeout),
                     ..HttpOptions::default()
                 },
             };
@@ -115,7 +112,7 @@ fn build_wedding_context(
             Arc::new(provider)
         }
     };
-    // The HTTP request has `timeout_ms`; the enrichment gets a little more so a timed-out
+    // The HTTP request has `timeout`; the enrichment gets a little more so a timed-out
     // request reports its own error rather than the pipeline's deadline.
     let enricher = WeddingContextEnricher::new(provider, options)
         .with_timeout(timeout + Duration::from_millis(250));

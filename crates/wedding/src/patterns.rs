@@ -2,7 +2,7 @@
 //! the built-in [`RULES`](crate::RULES) (kind `attack_patterns`).
 //!
 //! Per rule and key (a user, an IP, a wedding, a venue) the enricher keeps the matching
-//! events of the last `window_secs` (by **event timestamp**, so replays behave like the
+//! events of the last `window` (by **event timestamp**, so replays behave like the
 //! original stream) and computes the rule's measure over them. An event that passes the
 //! rule's filter and leaves its key at or above the threshold gets a
 //! [`PatternMatch`]: the event that crosses the threshold and every later matching event of

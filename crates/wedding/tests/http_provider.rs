@@ -17,7 +17,7 @@ fn provider(server: &MockServer, ttl_secs: u64, token: Option<&str>) -> HttpProv
             base_url: format!("{}/api/", server.uri()),
             cache_ttl: Duration::from_secs(ttl_secs),
             http: HttpOptions {
-                timeout_ms: 2_000,
+                timeout: std::time::Duration::from_millis(2_000),
                 ..HttpOptions::default()
             },
         },
@@ -209,7 +209,7 @@ async fn timeouts_are_retryable() {
             base_url: server.uri(),
             cache_ttl: Duration::from_secs(60),
             http: HttpOptions {
-                timeout_ms: 200,
+                timeout: std::time::Duration::from_millis(200),
                 ..HttpOptions::default()
             },
         },

@@ -352,7 +352,7 @@ fn overrides_change_thresholds_and_windows() {
         FAILED_LOGIN_BRUTE_FORCE.into(),
         RuleOverride {
             threshold: Some(3),
-            window_secs: Some(60),
+            window: Some(std::time::Duration::from_secs(60)),
             ..RuleOverride::default()
         },
     );
@@ -431,10 +431,10 @@ fn bad_config_is_rejected_by_name() {
         ),
         (
             RuleOverride {
-                window_secs: Some(0),
+                window: Some(std::time::Duration::from_secs(0)),
                 ..RuleOverride::default()
             },
-            "`rules.venue_booking_scams.window_secs`: must be between 1 and 2592000",
+            "`rules.venue_booking_scams.window`: must be between \"1s\" and \"30d\"",
         ),
         (
             RuleOverride {
@@ -622,7 +622,7 @@ fn window_boundary_is_exclusive() {
         FAILED_LOGIN_BRUTE_FORCE.into(),
         RuleOverride {
             threshold: Some(2),
-            window_secs: Some(60),
+            window: Some(std::time::Duration::from_secs(60)),
             ..RuleOverride::default()
         },
     );

@@ -108,8 +108,8 @@ async fn http_provider_from_config_with_secret_token() {
             provider = "http"
             base_url = "{}/v1"
             token = {{ env = "WEDDING_API_TOKEN" }}
-            cache_ttl_secs = 60
-            timeout_ms = 2000
+            cache_ttl = "1m"
+            timeout = "2s"
             "#,
             server.uri()
         ),
@@ -231,7 +231,7 @@ async fn attack_patterns_from_config_with_overrides() {
         max_keys = 1000
         [rules.failed_login_brute_force]
         threshold = 2
-        window_secs = 30
+        window = "30s"
         [rules.photographer_portfolio_theft]
         enabled = false
         "#,

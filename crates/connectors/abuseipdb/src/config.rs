@@ -35,8 +35,8 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(
 /// api_key = { env = "ABUSEIPDB_API_KEY" }
 /// # base_url = "https://api.abuseipdb.com"
 /// # max_age_in_days = 90
-/// # cache = { ttl_secs = 3600, negative_ttl_secs = 600, max_entries = 100000 }
-/// # limits = { timeout_ms = 2000, concurrency = 4, rate = { per_second = 1.0, burst = 10 } }
+/// # cache = { ttl = "1h", negative_ttl = "10m", max_entries = 100000 }
+/// # limits = { timeout = "2s", concurrency = 4, rate = { per_second = 1.0, burst = 10 } }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,14 +110,14 @@ mod tests {
         assert_eq!(c, AbuseIpdbConfig::new(SecretRef::Env("K".into())));
         assert_eq!(c.limits(), DEFAULT_LIMITS);
         let c: AbuseIpdbConfig = toml::from_str(
-            "api_key = { env = \"K\" }\nmax_age_in_days = 30\nlimits = { timeout_ms = 500 }\ncache = { ttl_secs = 60 }",
+            "api_key = { env = \"K\" }\nmax_age_in_days = 30\nlimits = { timeout = \"500ms\" }\ncache = { ttl = \"1m\" }",
         )
         .unwrap();
         assert_eq!(c.max_age_in_days, 30);
-        assert_eq!(c.limits().timeout_ms, 500);
+        assert_eq!(c.limits().timeout, std::time::Duration::from_millis(500));
         assert_eq!(c.limits().concurrency, 4);
-        assert_eq!(c.cache.ttl_secs, 60);
-        assert_eq!(c.cache.negative_ttl_secs, 600);
+        assert_eq!(c.cache.ttl, std::time::Duration::from_secs(60));
+        assert_eq!(c.cache.negative_ttl, std::time::Duration::from_secs(600));
     }
 
     #[test]

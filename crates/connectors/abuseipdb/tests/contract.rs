@@ -293,7 +293,7 @@ async fn slow_answers_time_out() {
     )
     .await;
     let mut c = config(&server);
-    c.limits.timeout_ms = Some(150);
+    c.limits.timeout = Some(std::time::Duration::from_millis(150));
     let e = c.into_builder(key()).build().unwrap();
     assert!(e.timeout() < Duration::from_secs(1));
     let err = e.enrich(&event("203.0.113.7")).await.unwrap_err();
@@ -355,7 +355,7 @@ async fn registered_and_built_from_config() {
     .await;
     let secrets = SecretMap::new().with("ABUSEIPDB_API_KEY", KEY);
     let table: toml::Table = toml::from_str(&format!(
-        "api_key = {{ env = \"ABUSEIPDB_API_KEY\" }}\nbase_url = \"{}\"\nlimits = {{ timeout_ms = 1500 }}",
+        "api_key = {{ env = \"ABUSEIPDB_API_KEY\" }}\nbase_url = \"{}\"\nlimits = {{ timeout = \"1500ms\" }}",
         server.uri()
     ))
     .unwrap();

@@ -64,8 +64,8 @@ fn table(address: &str, framing: &str) -> toml::Table {
         address = "{address}"
         transport = "tcp"
         framing = "{framing}"
-        connect_timeout_ms = 2000
-        write_timeout_ms = 2000
+        connect_timeout = "2s"
+        write_timeout = "2s"
         "#
     ))
     .unwrap()
@@ -184,8 +184,8 @@ async fn three_events_octet_counted_round_trip() {
     assert_eq!(sink.kind(), "arcsight");
     let limits = sink.batch_limits();
     assert_eq!(
-        (limits.max_events, limits.max_bytes, limits.max_wait_ms),
-        (200, 256_000, 500)
+        (limits.max_events, limits.max_bytes, limits.max_wait),
+        (200, 256_000, std::time::Duration::from_millis(500))
     );
 
     let events = events();

@@ -227,7 +227,7 @@ impl Sink for DatadogLogsSink {
         BatchLimits {
             max_events: MAX_ENTRIES_PER_REQUEST,
             max_bytes: 4_500_000,
-            max_wait_ms: 1000,
+            max_wait: std::time::Duration::from_millis(1000),
         }
     }
 

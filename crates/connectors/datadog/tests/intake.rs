@@ -36,7 +36,7 @@ fn config(server: &MockServer) -> DatadogLogsSinkBuilder {
         .hostname("gw1")
         .tags(["env:prod"])
         .http(HttpOptions {
-            timeout_ms: 2_000,
+            timeout: std::time::Duration::from_millis(2_000),
             ..HttpOptions::default()
         })
 }
@@ -224,7 +224,7 @@ async fn timeout_is_retryable() {
         .mount(&server)
         .await;
     let sink = sink_from(config(&server).http(HttpOptions {
-        timeout_ms: 200,
+        timeout: std::time::Duration::from_millis(200),
         ..HttpOptions::default()
     }));
     let out = send(&sink, &encode_all(&sink, &[event("a")])).await;

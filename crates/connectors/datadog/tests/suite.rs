@@ -25,7 +25,7 @@ impl HttpSinkHarness for Harness {
             .api_endpoint(base_url)
             .hostname("suite")
             .http(HttpOptions {
-                timeout_ms: 2_000,
+                timeout: std::time::Duration::from_millis(2_000),
                 ..HttpOptions::default()
             })
             .build()

@@ -384,7 +384,7 @@ impl Sink for ElasticsearchSink {
         BatchLimits {
             max_events: 1000,
             max_bytes: 5_000_000,
-            max_wait_ms: 1000,
+            max_wait: std::time::Duration::from_millis(1000),
         }
     }
 

@@ -31,7 +31,7 @@ fn event(id: &str, timestamp: &str) -> Event {
 
 fn http(timeout_ms: u64) -> HttpOptions {
     HttpOptions {
-        timeout_ms,
+        timeout: std::time::Duration::from_millis(timeout_ms),
         ..HttpOptions::default()
     }
 }

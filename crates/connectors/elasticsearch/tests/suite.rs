@@ -21,7 +21,7 @@ impl HttpSinkHarness for Harness {
         let sink = ElasticsearchSink::builder(base_url)
             .api_key(SecretString::from(self.secret()))
             .http(HttpOptions {
-                timeout_ms: 2_000,
+                timeout: std::time::Duration::from_millis(2_000),
                 ..HttpOptions::default()
             })
             .build()

@@ -112,9 +112,9 @@ impl EmailNotifierBuilder {
         self
     }
 
-    /// Timeout of each network operation, in milliseconds; 10 000 by default.
-    pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
-        self.config.timeout_ms = timeout_ms;
+    /// Timeout of each network operation; 10 seconds by default.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.config.timeout = timeout;
         self
     }
 
@@ -139,7 +139,7 @@ impl EmailNotifierBuilder {
     /// A [`Config`](vowguard_core::ErrorKind::Config) error naming the field: a bad `host`,
     /// `from` or `to` mailbox, no recipient, a user without a password or the reverse, a
     /// password over plain SMTP to a non-local host, an unreadable `ca_file`, a zero
-    /// `port`, `pool_max_size` or `timeout_ms`.
+    /// `port`, `pool_max_size` or `timeout`.
     pub fn build(self) -> Result<EmailNotifier, Error> {
         EmailNotifier::from_parts(self.id, self.config, self.password, &self.config_dir)
     }

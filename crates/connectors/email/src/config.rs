@@ -14,6 +14,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
@@ -104,10 +105,10 @@ pub struct EmailConfig {
     /// Most pooled SMTP connections; 4 by default.
     #[serde(default = "default_pool_max_size")]
     pub pool_max_size: u32,
-    /// Timeout of each network operation (connect, each SMTP command), in milliseconds;
-    /// 10 000 by default. One whole delivery may take at most three times this.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
+    /// Timeout of each network operation (connect, each SMTP command); `"10s"` by
+    /// default. One whole delivery may take at most three times this.
+    #[serde(default = "default_timeout", with = "vowguard_core::duration")]
+    pub timeout: Duration,
 }
 
 fn default_subject_prefix() -> String {
@@ -118,8 +119,8 @@ fn default_pool_max_size() -> u32 {
     4
 }
 
-fn default_timeout_ms() -> u64 {
-    10_000
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl EmailConfig {
@@ -136,7 +137,7 @@ impl EmailConfig {
             to,
             subject_prefix: default_subject_prefix(),
             pool_max_size: default_pool_max_size(),
-            timeout_ms: default_timeout_ms(),
+            timeout: default_timeout(),
         }
     }
 
@@ -216,10 +217,10 @@ impl EmailConfig {
                 key("pool_max_size")
             )));
         }
-        if self.timeout_ms == 0 {
+        if self.timeout.is_zero() {
             return Err(Error::config(format!(
-                "`{}`: must be at least 1",
-                key("timeout_ms")
+                "`{}`: must be more than 0s",
+                key("timeout")
             )));
         }
         if self.subject_prefix.chars().any(char::is_control) {
@@ -286,7 +287,7 @@ mod tests {
         assert_eq!(c.effective_port(), 587);
         assert_eq!(c.subject_prefix, "[vowguard]");
         assert_eq!(c.pool_max_size, 4);
-        assert_eq!(c.timeout_ms, 10_000);
+        assert_eq!(c.timeout, std::time::Duration::from_millis(10_000));
         assert_eq!(
             c,
             EmailConfig::new(
@@ -417,11 +418,11 @@ mod tests {
             ),
             (
                 EmailConfig {
-                    timeout_ms: 0,
+                    timeout: Duration::ZERO,
                     ..ok.clone()
                 },
                 false,
-                "`notifiers.mail.timeout_ms`",
+                "`notifiers.mail.timeout`",
             ),
             (
                 EmailConfig {

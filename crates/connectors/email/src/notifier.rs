@@ -177,7 +177,7 @@ impl EmailNotifier {
             port,
             security,
             credentials,
-            Duration::from_millis(config.timeout_ms),
+            config.timeout,
             config.pool_max_size as usize,
         );
         Ok(Self {
@@ -222,7 +222,7 @@ impl EmailNotifier {
 
     /// The whole-delivery deadline: three times the per-operation timeout.
     fn deadline(&self) -> Duration {
-        Duration::from_millis(self.config.timeout_ms.saturating_mul(3))
+        self.config.timeout.saturating_mul(3)
     }
 }
 

@@ -24,7 +24,7 @@ fn config(server: &SmtpServer, tls: TlsMode) -> EmailConfig {
     let mut c = EmailConfig::new("127.0.0.1", FROM, vec![TO.to_owned()]);
     c.port = Some(server.port);
     c.tls = tls;
-    c.timeout_ms = 5_000;
+    c.timeout = std::time::Duration::from_millis(5_000);
     c
 }
 
@@ -253,7 +253,7 @@ async fn unreachable_and_silent_servers_are_retryable() {
     let mut c = EmailConfig::new("127.0.0.1", FROM, vec![TO.to_owned()]);
     c.port = Some(port);
     c.tls = TlsMode::None;
-    c.timeout_ms = 2_000;
+    c.timeout = std::time::Duration::from_millis(2_000);
     let notifier = notifier_from(c.clone(), None).unwrap();
     let err = notifier.notify(&alert(event())).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
@@ -266,7 +266,7 @@ async fn unreachable_and_silent_servers_are_retryable() {
     // A server that accepts the connection but never greets: bounded by the timeout.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     c.port = Some(silent.local_addr().unwrap().port());
-    c.timeout_ms = 200;
+    c.timeout = std::time::Duration::from_millis(200);
     let notifier = notifier_from(c, None).unwrap();
     let err = tokio::time::timeout(Duration::from_secs(30), notifier.notify(&alert(event())))
         .await
@@ -532,7 +532,7 @@ async fn a_reply_quoting_the_password_is_redacted() {
     let mut c = EmailConfig::new("127.0.0.1", FROM, vec![TO.to_owned()]);
     c.port = Some(port);
     c.tls = TlsMode::None;
-    c.timeout_ms = 5_000;
+    c.timeout = std::time::Duration::from_millis(5_000);
     c.username = Some(USER.to_owned());
     let notifier = notifier_from(c, Some(SecretString::from(SECRET))).unwrap();
     let err = notifier.notify(&alert(event())).await.unwrap_err();

@@ -80,7 +80,7 @@ impl JiraTickets {
             },
             priorities: config.set_priority.then(|| config.priorities.clone()),
             resolve_transition: config.resolve_transition.clone(),
-            settle: Duration::from_millis(config.search_settle_ms),
+            settle: config.search_settle,
             max_remembered: config.max_remembered,
             map: Mutex::new(IssueMap::in_memory(config.max_remembered)),
         })

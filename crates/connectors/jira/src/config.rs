@@ -108,9 +108,9 @@ pub struct JiraConfig {
     pub task_style: TaskStyle,
     /// After a create whose outcome is unknown (a 5xx, a timeout), how long Jira's search
     /// is given to show the issue before vowguard concludes it was not created and creates
-    /// it; until then `open` fails retryably. Milliseconds; default 30 000.
-    #[serde(default = "default_search_settle_ms")]
-    pub search_settle_ms: u64,
+    /// it; until then `open` fails retryably. Default `"30s"`.
+    #[serde(default = "default_search_settle", with = "vowguard_core::duration")]
+    pub search_settle: std::time::Duration,
     /// Most fingerprint → issue-key entries kept in the state file (oldest dropped first;
     /// a dropped one is found again by search). Default 50 000.
     #[serde(default = "default_max_remembered")]
@@ -129,8 +129,8 @@ fn default_true() -> bool {
 fn default_resolve_transition() -> String {
     "Done".into()
 }
-fn default_search_settle_ms() -> u64 {
-    30_000
+fn default_search_settle() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
 }
 fn default_max_remembered() -> usize {
     50_000
@@ -155,7 +155,7 @@ impl JiraConfig {
             resolve_transition: default_resolve_transition(),
             labels: Vec::new(),
             task_style: TaskStyle::default(),
-            search_settle_ms: default_search_settle_ms(),
+            search_settle: default_search_settle(),
             max_remembered: default_max_remembered(),
             http: HttpOptions::default(),
         }

@@ -204,7 +204,7 @@ async fn after_the_settle_window_a_missing_issue_is_created() {
         after_commit: false,
         response: ResponseTemplate::new(503),
     });
-    let system = jira.build_with(|c| c.search_settle_ms = 0);
+    let system = jira.build_with(|c| c.search_settle = std::time::Duration::ZERO);
     let draft = ticket_suite::draft("fp-settled");
     assert!(system.open(&draft).await.unwrap_err().is_retryable());
     assert!(jira.vendor.tickets().is_empty(), "the 503 created nothing");

@@ -22,8 +22,8 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(2_000, 8, None);
 /// to_ids_only = false
 /// benign_tags = ["false-positive"]
 /// report_sightings = false
-/// cache = { ttl_secs = 3600, negative_ttl_secs = 600, max_entries = 100000 }
-/// limits = { timeout_ms = 2000, concurrency = 8 }
+/// cache = { ttl = "1h", negative_ttl = "10m", max_entries = 100000 }
+/// limits = { timeout = "2s", concurrency = 8 }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +50,7 @@ pub struct MispConfig {
     /// Lookup cache (defaults: 1 h for hits, 10 min for misses, 100 000 entries).
     #[serde(default)]
     pub cache: CacheOptions,
-    /// Overrides of [`DEFAULT_LIMITS`] (`timeout_ms`, `concurrency`, `rate`).
+    /// Overrides of [`DEFAULT_LIMITS`] (`timeout`, `concurrency`, `rate`).
     #[serde(default)]
     pub limits: LimitsConfig,
     /// HTTP client timeouts.

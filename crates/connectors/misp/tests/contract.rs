@@ -24,7 +24,7 @@ const IP: &str = "203.0.113.7";
 fn config(server: &MockServer) -> MispConfig {
     let mut c = MispConfig::new(server.uri(), SecretRef::Env("MISP_API_KEY".into()));
     c.limits = LimitsConfig {
-        timeout_ms: Some(1_000),
+        timeout: Some(std::time::Duration::from_millis(1_000)),
         ..LimitsConfig::default()
     };
     c
@@ -380,7 +380,7 @@ async fn timeout_is_not_enriched() {
         .mount(&server)
         .await;
     let mut c = config(&server);
-    c.limits.timeout_ms = Some(150);
+    c.limits.timeout = Some(std::time::Duration::from_millis(150));
     let e = enricher_with(&c);
     assert_eq!(e.timeout(), Duration::from_millis(650));
     let err = e.enrich(&ip_event()).await.unwrap_err();
@@ -579,9 +579,9 @@ async fn registered_and_built_from_config() {
         to_ids_only = false
         benign_tags = ["false-positive"]
         report_sightings = false
-        cache = {{ ttl_secs = 60 }}
-        limits = {{ timeout_ms = 1500, concurrency = 2, rate = {{ per_second = 50.0, burst = 10 }} }}
-        http = {{ timeout_ms = 3000 }}
+        cache = {{ ttl = "1m" }}
+        limits = {{ timeout = "1500ms", concurrency = 2, rate = {{ per_second = 50.0, burst = 10 }} }}
+        http = {{ timeout = "3s" }}
         "#,
         server.uri()
     );

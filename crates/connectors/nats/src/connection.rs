@@ -16,7 +16,7 @@ pub(crate) const CONNECTION_KEYS: &[&str] = &[
     "nkey_seed",
     "credentials",
     "tls",
-    "request_timeout_ms",
+    "request_timeout",
 ];
 
 /// Splits a component table into its connection keys and the rest.

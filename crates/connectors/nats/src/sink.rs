@@ -200,7 +200,7 @@ impl NatsSinkBuilder {
 
     /// Deadline of connecting and of each PubAck or flush.
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.config.connection.request_timeout_ms = timeout.as_millis().max(1) as u64;
+        self.config.connection.request_timeout = timeout.max(std::time::Duration::from_millis(1));
         self
     }
 
@@ -502,7 +502,7 @@ impl Sink for NatsSink {
         BatchLimits {
             max_events: 500,
             max_bytes: 4_000_000,
-            max_wait_ms: 200,
+            max_wait: std::time::Duration::from_millis(200),
         }
     }
 

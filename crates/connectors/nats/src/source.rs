@@ -41,8 +41,8 @@ struct OwnKeys {
     stream: Option<String>,
     #[serde(default)]
     consumer: Option<String>,
-    #[serde(default = "default_ack_wait_secs")]
-    ack_wait_secs: u64,
+    #[serde(default = "default_ack_wait", with = "vowguard_core::duration")]
+    ack_wait: Duration,
     #[serde(default = "default_max_deliver")]
     max_deliver: i64,
     #[serde(default = "default_max_in_flight")]
@@ -51,8 +51,8 @@ struct OwnKeys {
     max_message_bytes: usize,
 }
 
-fn default_ack_wait_secs() -> u64 {
-    30
+fn default_ack_wait() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_max_deliver() -> i64 {
@@ -96,9 +96,9 @@ pub struct NatsSourceConfig {
     /// `consumer` (JetStream mode, required): the durable pull consumer's name; created
     /// when missing, checked when present (it must be a pull consumer with explicit acks).
     pub consumer: Option<String>,
-    /// `ack_wait_secs` of a consumer vowguard creates (default 30). While an event waits
+    /// `ack_wait` of a consumer vowguard creates (default `"30s"`). While an event waits
     /// for vowguard's queue, progress acks keep it from being redelivered.
-    pub ack_wait_secs: u64,
+    pub ack_wait: Duration,
     /// `max_deliver` of a consumer vowguard creates (default -1, unlimited): a message is
     /// only redelivered when vowguard could not store it (NAK with a growing delay) or
     /// died before acking; a malformed one is terminated at once, never redelivered, so a
@@ -142,7 +142,7 @@ impl NatsSourceConfig {
             queue_group: own.queue_group.unwrap_or_else(|| "vowguard".into()),
             stream: own.stream,
             consumer: own.consumer,
-            ack_wait_secs: own.ack_wait_secs,
+            ack_wait: own.ack_wait,
             max_deliver: own.max_deliver,
             max_in_flight: own.max_in_flight,
             max_message_bytes: own.max_message_bytes,
@@ -189,8 +189,8 @@ impl NatsSourceConfig {
                 "a subject such as platform.security.> (no whitespace or empty tokens)",
             );
         }
-        if config.ack_wait_secs == 0 {
-            return fail("ack_wait_secs", "must be greater than 0");
+        if config.ack_wait.is_zero() {
+            return fail("ack_wait", "must be greater than 0");
         }
         if config.max_deliver == 0 || config.max_deliver < -1 {
             return fail("max_deliver", "-1 (unlimited) or at least 1");
@@ -224,7 +224,7 @@ impl NatsSourceConfig {
             description: Some("vowguard nats source".into()),
             deliver_policy: DeliverPolicy::All,
             ack_policy: AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(self.ack_wait_secs),
+            ack_wait: self.ack_wait,
             max_deliver: self.max_deliver,
             max_ack_pending: i64::try_from(self.max_in_flight.max(1000)).unwrap_or(1000),
             filter_subject: self.subject.clone().unwrap_or_default(),

@@ -19,7 +19,7 @@ impl NatsSinkHarness for Harness {
         connection.servers = vec![url.to_owned()];
         connection.user = Some(USER.to_owned());
         connection.password = Some(SecretRef::Env("NATS_PASSWORD".into()));
-        connection.request_timeout_ms = 2000;
+        connection.request_timeout = std::time::Duration::from_millis(2000);
         let sink = NatsSink::builder(subject)
             .connection(connection)
             .mode(if jetstream {

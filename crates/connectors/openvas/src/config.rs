@@ -14,8 +14,8 @@ pub const DEFAULT_PAGE_SIZE: usize = 500;
 /// Default [`OpenvasConfig::port`] of gvmd's TLS listener.
 pub const DEFAULT_GMP_PORT: u16 = 9390;
 
-/// Default [`OpenvasConfig::request_timeout_secs`].
-pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 300;
+/// Default [`OpenvasConfig::request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Default [`OpenvasConfig::filter`]: every result, overrides applied (`include_log` and
 /// `min_qod` filter on vowguard's side).
@@ -40,7 +40,7 @@ pub const DEFAULT_FILTER: &str = "apply_overrides=1 min_qod=0 levels=hmlgfd rows
 /// password = { env = "GVMD_PASSWORD" }
 /// task_id = "6f1b1cd3-0d4c-4a46-a3d4-4d3d2a54c9b1"   # or report_id = "…"
 /// # filter = "apply_overrides=1 min_qod=0 levels=hmlgfd rows=-1"
-/// # request_timeout_secs = 300
+/// # request_timeout = "5m"
 /// # ca_file = "/etc/vowguard/gvmd-ca.pem"           # TLS only
 /// # client_cert_file = "…"; client_key_file = "…"   # TLS only, together
 /// ```
@@ -88,9 +88,9 @@ pub struct OpenvasConfig {
     #[serde(default)]
     pub filter: Option<String>,
     /// The longest one GMP request may take (connect, authenticate, each command and its
-    /// whole answer), in seconds. Default 300.
-    #[serde(default = "default_request_timeout_secs")]
-    pub request_timeout_secs: u64,
+    /// whole answer): `request_timeout = "5m"`, the default.
+    #[serde(default = "default_request_timeout", with = "vowguard_core::duration")]
+    pub request_timeout: std::time::Duration,
     /// Keep `Log` results (severity 0). Default false.
     #[serde(default)]
     pub include_log: bool,
@@ -113,8 +113,8 @@ fn default_page_size() -> usize {
     DEFAULT_PAGE_SIZE
 }
 
-fn default_request_timeout_secs() -> u64 {
-    DEFAULT_REQUEST_TIMEOUT_SECS
+fn default_request_timeout() -> std::time::Duration {
+    DEFAULT_REQUEST_TIMEOUT
 }
 
 /// A GMP id (report, task): a UUID as gvmd writes them.
@@ -171,7 +171,7 @@ impl OpenvasConfig {
             report_id: None,
             task_id: None,
             filter: None,
-            request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             include_log: false,
             min_qod: 0,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
@@ -267,8 +267,8 @@ impl OpenvasConfig {
                 }
                 _ => {}
             }
-            if self.request_timeout_secs == 0 {
-                return Err(err("request_timeout_secs", "must be above 0".into()));
+            if self.request_timeout.is_zero() {
+                return Err(err("request_timeout", "must be above 0s".into()));
             }
             if self
                 .filter
@@ -397,8 +397,8 @@ mod tests {
                 "scanners.gb.task_id",
             ),
             (
-                &format!("{gmp}task_id = \"ab\"\nrequest_timeout_secs = 0"),
-                "scanners.gb.request_timeout_secs",
+                &format!("{gmp}task_id = \"ab\"\nrequest_timeout = \"0s\""),
+                "scanners.gb.request_timeout",
             ),
             (
                 &format!("{gmp}task_id = \"ab\"\nport = 9390"),

@@ -4,7 +4,7 @@
 //! GMP is a stream of XML documents, one command and then one answer at a time on one
 //! connection. A session here is blocking (it runs on a blocking thread, like the file
 //! parser) and every request has a deadline: connecting, authenticating, and each command
-//! with its whole answer must be done within `request_timeout_secs`.
+//! with its whole answer must be done within `request_timeout`.
 //!
 //! 1. `<authenticate><credentials><username>…</username><password>…</password>
 //!    </credentials></authenticate>` (both XML-escaped), answered by
@@ -148,7 +148,7 @@ impl GmpClient {
                 .filter
                 .clone()
                 .unwrap_or_else(|| DEFAULT_FILTER.to_owned()),
-            timeout: Duration::from_secs(config.request_timeout_secs),
+            timeout: config.request_timeout,
         })
     }
 
@@ -529,9 +529,7 @@ impl Session {
             .deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::TimedOut, "request_timeout_secs passed")
-            })?;
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "request_timeout passed"))?;
         match &self.stream {
             Stream::Unix(s) => {
                 s.set_read_timeout(Some(left))?;
@@ -581,7 +579,7 @@ impl Session {
             Some(io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => Error::new(
                 ErrorKind::Timeout,
                 format!(
-                    "{source}: gvmd did not answer within request_timeout_secs ({})",
+                    "{source}: gvmd did not answer within request_timeout ({})",
                     error.message()
                 ),
             ),

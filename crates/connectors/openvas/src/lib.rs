@@ -28,7 +28,7 @@
 //! the same limits, never holding the report whole. With a `task_id`, a sync from a
 //! checkpoint reads nothing when the task has no newer report; the checkpoint is that
 //! report's `scan_end`. Each request (connect, authenticate, each command with its answer)
-//! must finish within `request_timeout_secs`. gvmd down, silent, refusing or closing
+//! must finish within `request_timeout`. gvmd down, silent, refusing or closing
 //! mid-report ends the sync with that error; the findings of the last good sync stay in use.
 //! An answer that is an XML bomb is refused like a file, naming the byte.
 //!
@@ -56,7 +56,7 @@ use vowguard_core::{BuildContext, Error, Scanner};
 
 pub use config::{
     DEFAULT_FILTER, DEFAULT_GMP_PORT, DEFAULT_MAX_FILE_BYTES, DEFAULT_PAGE_SIZE,
-    DEFAULT_REQUEST_TIMEOUT_SECS, OpenvasConfig,
+    DEFAULT_REQUEST_TIMEOUT, OpenvasConfig,
 };
 pub use parse::{
     DEFAULT_QOD, ParseOptions, ParseSummary, confidence_from_qod, parse_port, parse_report,

@@ -325,13 +325,13 @@ async fn an_error_status_and_a_silent_gvmd_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (socket, _gvmd) = unix_gvmd(dir.path(), ReportReply::Silent);
     let mut config = unix_config(&socket);
-    config.request_timeout_secs = 1;
+    config.request_timeout = std::time::Duration::from_secs(1);
     let err = scanner(&config, PASSWORD)
         .sync(None, &mut Pages::default())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(err.to_string().contains("request_timeout_secs"), "{err}");
+    assert!(err.to_string().contains("request_timeout"), "{err}");
 
     // Nobody listening.
     let err = scanner(&unix_config(&dir.path().join("none.sock")), PASSWORD)

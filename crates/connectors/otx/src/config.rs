@@ -33,8 +33,8 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(
 /// type = "otx"
 /// api_key = { env = "OTX_API_KEY" }
 /// # base_url = "https://otx.alienvault.com"
-/// # cache = { ttl_secs = 3600, negative_ttl_secs = 600, max_entries = 100000 }
-/// # limits = { timeout_ms = 3000, concurrency = 4, rate = { per_second = 10.0, burst = 20 } }
+/// # cache = { ttl = "1h", negative_ttl = "10m", max_entries = 100000 }
+/// # limits = { timeout = "3s", concurrency = 4, rate = { per_second = 10.0, burst = 20 } }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,7 +102,7 @@ mod tests {
         )
         .unwrap();
         let limits = c.limits();
-        assert_eq!(limits.timeout_ms, 3_000);
+        assert_eq!(limits.timeout, std::time::Duration::from_secs(3));
         assert_eq!(limits.concurrency, 8);
         assert_eq!(limits.rate.unwrap().burst, 50);
     }
@@ -113,8 +113,8 @@ mod tests {
             ("api_key = { env = \"K\" }\nurl = \"x\"", "url"),
             ("api_key = { env = \"K\" }\nlimits = { rps = 1 }", "rps"),
             (
-                "api_key = { env = \"K\" }\nhttp = { timeout = 1 }",
-                "timeout",
+                "api_key = { env = \"K\" }\nhttp = { timeout_s = 1 }",
+                "timeout_s",
             ),
         ] {
             let err = toml::from_str::<OtxConfig>(text).unwrap_err().to_string();

@@ -317,7 +317,7 @@ async fn slow_answers_time_out() {
     )
     .await;
     let mut c = config(&server);
-    c.limits.timeout_ms = Some(150);
+    c.limits.timeout = Some(std::time::Duration::from_millis(150));
     let err = c
         .into_builder(key())
         .build()
@@ -402,7 +402,7 @@ async fn registered_and_built_from_config() {
     .await;
     let secrets = SecretMap::new().with("OTX_API_KEY", KEY);
     let table: toml::Table = toml::from_str(&format!(
-        "api_key = {{ env = \"OTX_API_KEY\" }}\nbase_url = \"{}\"\ncache = {{ ttl_secs = 60 }}",
+        "api_key = {{ env = \"OTX_API_KEY\" }}\nbase_url = \"{}\"\ncache = {{ ttl = \"1m\" }}",
         server.uri()
     ))
     .unwrap();

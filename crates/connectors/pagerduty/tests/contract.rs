@@ -22,7 +22,7 @@ const KEY: &str = "R0UTINGKEYR0UTINGKEYR0UTINGKEY12";
 
 fn http(timeout_ms: u64) -> HttpOptions {
     HttpOptions {
-        timeout_ms,
+        timeout: std::time::Duration::from_millis(timeout_ms),
         ..HttpOptions::default()
     }
 }

@@ -153,8 +153,8 @@ impl QualysScanner {
             truncation_limit: config.truncation_limit,
             include_info: config.include_info,
             max_page_bytes: config.max_page_bytes,
-            max_quota_wait: Duration::from_secs(config.max_quota_wait_secs),
-            kb_ttl: Duration::from_secs(config.kb_cache_ttl_secs),
+            max_quota_wait: config.max_quota_wait,
+            kb_ttl: config.kb_cache_ttl,
             kb_batch: config.kb_batch,
             retry: config.retry,
             quota: Mutex::new(Quota::default()),
@@ -239,7 +239,7 @@ impl QualysScanner {
         Ok(url)
     }
 
-    /// Waits as the last answer's quota headers ask (at most `max_quota_wait_secs`; a
+    /// Waits as the last answer's quota headers ask (at most `max_quota_wait`; a
     /// longer wait is a rate-limit error carrying it).
     async fn wait_for_quota(&self, what: &str) -> Result<(), Error> {
         let Some(wait) = self.quota().wait_before_next() else {
@@ -249,9 +249,9 @@ impl QualysScanner {
             return Err(Error::new(
                 ErrorKind::RateLimited,
                 format!(
-                    "{what}: the Qualys API quota asks for a {} s wait, more than max_quota_wait_secs ({})",
-                    wait.as_secs(),
-                    self.max_quota_wait.as_secs()
+                    "{what}: the Qualys API quota asks for a {} wait, more than max_quota_wait ({})",
+                    vowguard_core::duration::format(wait),
+                    vowguard_core::duration::format(self.max_quota_wait)
                 ),
             )
             .with_retry_after(wait));

@@ -20,11 +20,11 @@ pub const DEFAULT_STATUSES: [&str; 4] = ["New", "Active", "Re-Opened", "Fixed"];
 /// # truncation_limit = 1000                 # hosts per page
 /// # include_info = false                    # TYPE=Info detections
 /// # max_page_bytes = 67108864
-/// # max_quota_wait_secs = 300
-/// # kb_cache_ttl_secs = 86400
+/// # max_quota_wait = "5m"
+/// # kb_cache_ttl = "1d"
 /// # kb_batch = 300
 /// # retry = { max_attempts = 5 }
-/// # http = { timeout_ms = 300000 }
+/// # http = { timeout = "5m" }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,12 +51,12 @@ pub struct QualysConfig {
     #[serde(default = "default_max_page_bytes")]
     pub max_page_bytes: usize,
     /// Longest wait for the API quota (`X-RateLimit-ToWait-Sec`) inside one sync; a longer
-    /// one ends the sync with a rate-limit error carrying the wait. Default 300.
-    #[serde(default = "default_max_quota_wait_secs")]
-    pub max_quota_wait_secs: u64,
-    /// How long a KnowledgeBase entry (QID → CVEs, CVSS, title) is kept. Default 86400.
-    #[serde(default = "default_kb_cache_ttl_secs")]
-    pub kb_cache_ttl_secs: u64,
+    /// one ends the sync with a rate-limit error carrying the wait. Default `"5m"`.
+    #[serde(default = "default_max_quota_wait", with = "vowguard_core::duration")]
+    pub max_quota_wait: std::time::Duration,
+    /// How long a KnowledgeBase entry (QID → CVEs, CVSS, title) is kept. Default `"1d"`.
+    #[serde(default = "default_kb_cache_ttl", with = "vowguard_core::duration")]
+    pub kb_cache_ttl: std::time::Duration,
     /// QIDs per KnowledgeBase request (1..=1000). Default 300.
     #[serde(default = "default_kb_batch")]
     pub kb_batch: usize,
@@ -78,18 +78,18 @@ fn default_truncation_limit() -> u32 {
 fn default_max_page_bytes() -> usize {
     64 * 1024 * 1024
 }
-fn default_max_quota_wait_secs() -> u64 {
-    300
+fn default_max_quota_wait() -> std::time::Duration {
+    std::time::Duration::from_secs(300)
 }
-fn default_kb_cache_ttl_secs() -> u64 {
-    86_400
+fn default_kb_cache_ttl() -> std::time::Duration {
+    std::time::Duration::from_secs(86_400)
 }
 fn default_kb_batch() -> usize {
     300
 }
 fn default_http() -> HttpOptions {
     HttpOptions {
-        timeout_ms: 300_000,
+        timeout: std::time::Duration::from_secs(300),
         ..HttpOptions::default()
     }
 }
@@ -105,8 +105,8 @@ impl QualysConfig {
             truncation_limit: default_truncation_limit(),
             include_info: false,
             max_page_bytes: default_max_page_bytes(),
-            max_quota_wait_secs: default_max_quota_wait_secs(),
-            kb_cache_ttl_secs: default_kb_cache_ttl_secs(),
+            max_quota_wait: default_max_quota_wait(),
+            kb_cache_ttl: default_kb_cache_ttl(),
             kb_batch: default_kb_batch(),
             retry: RetryPolicy::default(),
             http: default_http(),
@@ -184,7 +184,7 @@ mod tests {
                 SecretRef::Env("P".into())
             )
         );
-        assert_eq!(c.http.timeout_ms, 300_000);
+        assert_eq!(c.http.timeout, std::time::Duration::from_secs(300));
         c.validate("scanners.q").unwrap();
     }
 

@@ -14,14 +14,14 @@
 //! [`parse_detection_page`] (pure, a host with one `DETECTION` or many alike), its QIDs are
 //! mapped to CVEs, CVSS and titles through the KnowledgeBase
 //! (`POST /api/2.0/fo/knowledge_base/vuln/` `action=list&details=All&ids=…`, parsed by
-//! [`parse_knowledge_base`]; entries cached in memory for `kb_cache_ttl_secs`, unknown
+//! [`parse_knowledge_base`]; entries cached in memory for `kb_cache_ttl`, unknown
 //! QIDs too), and the page is handed on. See [`parse`] for the field mapping: `Potential`
 //! detections get confidence 0.5, `STATUS` New / Active / Re-Opened / Fixed become open /
 //! open / reopened / fixed, ignored or disabled ones accepted.
 //!
 //! **Quota.** Every answer's `X-RateLimit-*` and `X-Concurrency-Limit-*` headers are kept
 //! ([`Quota`]); before the next call the sync waits as they ask (`ToWait-Sec`, or the window
-//! when `Remaining` is 0), up to `max_quota_wait_secs`; a longer wait ends the sync with a
+//! when `Remaining` is 0), up to `max_quota_wait`; a longer wait ends the sync with a
 //! rate-limit error carrying it. A 409 (concurrency or rate limit exceeded) is a retryable
 //! rate limit with the wait Qualys gives; it, 5xx and timeouts are retried by the shared
 //! [`vowguard_core::RetryPolicy`] (`retry`). 401/403 are `Unauthorized`, other answers

@@ -41,12 +41,12 @@ fn xml(text: String) -> ResponseTemplate {
 fn config(server: &MockServer) -> QualysConfig {
     let mut c = QualysConfig::new(server.uri(), USER, SecretRef::Env("UNUSED".into()));
     c.truncation_limit = 2;
-    c.http.timeout_ms = 5_000;
+    c.http.timeout = std::time::Duration::from_millis(5_000);
     c.retry = RetryPolicy {
         max_attempts: 3,
-        initial_backoff_ms: 1,
-        max_backoff_ms: 2,
-        max_retry_after_ms: 10,
+        initial_backoff: std::time::Duration::from_millis(1),
+        max_backoff: std::time::Duration::from_millis(2),
+        max_retry_after: std::time::Duration::from_millis(10),
     };
     c
 }
@@ -260,8 +260,7 @@ async fn a_quota_wait_above_the_limit_ends_the_sync_with_the_wait() {
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
     assert!(
-        err.to_string()
-            .contains("more than max_quota_wait_secs (300)"),
+        err.to_string().contains("more than max_quota_wait (5m)"),
         "{err}"
     );
     assert_eq!(

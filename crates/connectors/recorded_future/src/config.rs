@@ -33,8 +33,8 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(
 /// type = "recorded_future"
 /// api_token = { env = "RF_API_TOKEN" }
 /// # base_url = "https://api.recordedfuture.com"
-/// # cache = { ttl_secs = 3600, negative_ttl_secs = 600, max_entries = 100000 }
-/// # limits = { timeout_ms = 3000, concurrency = 4, rate = { per_second = 10.0, burst = 20 } }
+/// # cache = { ttl = "1h", negative_ttl = "10m", max_entries = 100000 }
+/// # limits = { timeout = "3s", concurrency = 4, rate = { per_second = 10.0, burst = 20 } }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,7 +101,7 @@ mod tests {
         let c: RecordedFutureConfig =
             toml::from_str("api_token = { env = \"T\" }\nlimits = { concurrency = 8 }").unwrap();
         assert_eq!(c.limits().concurrency, 8);
-        assert_eq!(c.limits().timeout_ms, 3_000);
+        assert_eq!(c.limits().timeout, std::time::Duration::from_secs(3));
     }
 
     #[test]

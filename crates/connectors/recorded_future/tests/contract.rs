@@ -323,7 +323,7 @@ async fn slow_answers_time_out() {
     )
     .await;
     let mut c = config(&server);
-    c.limits.timeout_ms = Some(150);
+    c.limits.timeout = Some(std::time::Duration::from_millis(150));
     let err = c
         .into_builder(token())
         .build()
@@ -406,7 +406,7 @@ async fn registered_and_built_from_config() {
     mock_get(&server, "/v2/ip/203.0.113.7", ok(MALICIOUS_IP), 1).await;
     let secrets = SecretMap::new().with("RF_API_TOKEN", TOKEN);
     let table: toml::Table = toml::from_str(&format!(
-        "api_token = {{ env = \"RF_API_TOKEN\" }}\nbase_url = \"{}\"\ncache = {{ ttl_secs = 60 }}",
+        "api_token = {{ env = \"RF_API_TOKEN\" }}\nbase_url = \"{}\"\ncache = {{ ttl = \"1m\" }}",
         server.uri()
     ))
     .unwrap();

@@ -306,7 +306,7 @@ async fn timeout_is_retryable() {
         )
         .mount(&server)
         .await;
-    let n = webhook(&server, "[http]\ntimeout_ms = 200");
+    let n = webhook(&server, "[http]\ntimeout = \"200ms\"");
     let e = n.notify(&alert()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(!e.to_string().contains("SECRETPATH"), "{e}");

@@ -28,7 +28,7 @@ const CAL: &str = "+33612345678";
 
 fn http(timeout_ms: u64) -> HttpOptions {
     HttpOptions {
-        timeout_ms,
+        timeout: std::time::Duration::from_millis(timeout_ms),
         ..HttpOptions::default()
     }
 }

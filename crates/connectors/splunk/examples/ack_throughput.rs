@@ -153,10 +153,9 @@ async fn run(o: &Options) -> Result<RunFigures, String> {
     let sink = Arc::new(
         SplunkHecSink::builder(format!("http://{address}"))
             .token(SecretString::from("bench-token"))
-            .acknowledgements(
-                o.interval_ms
-                    .map_or_else(AckConfig::enabled, |ms| AckConfig::enabled_with(ms, 30_000)),
-            )
+            .acknowledgements(o.interval_ms.map_or_else(AckConfig::enabled, |ms| {
+                AckConfig::enabled_with(Duration::from_millis(ms), Duration::from_secs(30))
+            }))
             .build()
             .map_err(|e| e.to_string())?,
     );

@@ -4,8 +4,8 @@
 //! on the first registration, ending when nothing is outstanding) posts every outstanding id
 //! in one `POST /services/collector/ack` per poll interval and wakes the batches Splunk
 //! confirmed. So with `request.concurrency` batches in flight there is one poll per interval,
-//! not one per batch. The interval is `poll_interval_ms` when configured; by default it
-//! follows how fast Splunk confirms ([`PollPace`]). A batch whose confirmation does not come within `timeout_ms` is retried
+//! not one per batch. The interval is `poll_interval` when configured; by default it
+//! follows how fast Splunk confirms ([`PollPace`]). A batch whose confirmation does not come within `timeout` is retried
 //! (sent again), never dropped; so is a batch whose `ackId` Splunk hands out again on the same
 //! channel before confirming the first (the old id is then unknowable).
 
@@ -59,7 +59,7 @@ pub(crate) struct AckEndpoint {
     pub(crate) channel: String,
     /// `scheme://host:port`, for messages.
     pub(crate) origin: String,
-    /// The client's whole-request timeout (`http.timeout_ms`): no poll waits longer.
+    /// The client's whole-request timeout (`http.timeout`): no poll waits longer.
     pub(crate) request_timeout: Duration,
     /// How long between two polls (the start of one to the start of the next).
     pub(crate) pace: PollPace,

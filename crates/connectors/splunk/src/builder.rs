@@ -164,14 +164,18 @@ impl SplunkHecSinkBuilder {
             ));
         }
         if self.acknowledgements.enabled {
-            if self.acknowledgements.poll_interval_ms == Some(0) {
+            if self
+                .acknowledgements
+                .poll_interval
+                .is_some_and(|i| i.is_zero())
+            {
                 return Err(Error::config(
-                    "`acknowledgements.poll_interval_ms`: must be greater than 0",
+                    "`acknowledgements.poll_interval`: must be more than 0s",
                 ));
             }
-            if self.acknowledgements.timeout_ms == 0 {
+            if self.acknowledgements.timeout.is_zero() {
                 return Err(Error::config(
-                    "`acknowledgements.timeout_ms`: must be greater than 0",
+                    "`acknowledgements.timeout`: must be more than 0s",
                 ));
             }
         }
@@ -239,18 +243,16 @@ mod tests {
         assert!(error(builder().source("")).contains("`source`"));
         let ack = AckConfig {
             enabled: true,
-            timeout_ms: 0,
+            timeout: std::time::Duration::ZERO,
             ..AckConfig::default()
         };
-        assert!(error(builder().acknowledgements(ack)).contains("acknowledgements.timeout_ms"));
+        assert!(error(builder().acknowledgements(ack)).contains("acknowledgements.timeout`"));
         let ack = AckConfig {
             enabled: true,
-            poll_interval_ms: Some(0),
+            poll_interval: Some(std::time::Duration::ZERO),
             ..AckConfig::default()
         };
-        assert!(
-            error(builder().acknowledgements(ack)).contains("acknowledgements.poll_interval_ms")
-        );
+        assert!(error(builder().acknowledgements(ack)).contains("acknowledgements.poll_interval`"));
         let no_token = SplunkHecSink::builder("https://splunk.example.org:8088");
         assert!(error(no_token).contains("`token`"));
         assert!(error(SplunkHecSink::builder("ftp://x").token("t".into())).contains("`endpoint`"));

@@ -1,5 +1,7 @@
 //! Configuration of the `splunk_hec` sink (the `[sinks.<id>]` table).
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use vowguard_core::SecretRef;
 use vowguard_http::HttpOptions;
@@ -64,7 +66,7 @@ pub enum Compression {
 /// Indexer acknowledgement (the `acknowledgements` table).
 ///
 /// When enabled, a batch counts as delivered only once Splunk confirms it was indexed; a
-/// confirmation that does not come within `timeout_ms` makes the whole batch retryable
+/// confirmation that does not come within `timeout` makes the whole batch retryable
 /// (it is sent again, never dropped). The HEC token must have indexer acknowledgement
 /// enabled too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -73,32 +75,33 @@ pub enum Compression {
 pub struct AckConfig {
     /// Whether to wait for indexer acknowledgement. Default `false`.
     pub enabled: bool,
-    /// Time between two polls of `/services/collector/ack`, in milliseconds. Default: not
-    /// set, the interval follows how fast Splunk confirms (starts at 100 ms, kept between
-    /// 20 ms and 1 000 ms; see the crate README). Set, it is fixed.
-    pub poll_interval_ms: Option<u64>,
-    /// How long to wait for the acknowledgement before resending, in milliseconds.
-    /// Default 30000.
-    pub timeout_ms: u64,
+    /// Time between two polls of `/services/collector/ack`. Default: not set, the interval
+    /// follows how fast Splunk confirms (starts at 100 ms, kept between 20 ms and 1 s; see
+    /// the crate README). Set (`poll_interval = "500ms"`), it is fixed.
+    #[serde(default, with = "vowguard_core::duration::option")]
+    pub poll_interval: Option<Duration>,
+    /// How long to wait for the acknowledgement before resending. Default `"30s"`.
+    #[serde(with = "vowguard_core::duration")]
+    pub timeout: Duration,
 }
 
 impl Default for AckConfig {
     fn default() -> Self {
         Self {
             enabled: false,
-            poll_interval_ms: None,
-            timeout_ms: 30_000,
+            poll_interval: None,
+            timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl AckConfig {
-    /// Acknowledgement on: poll every `poll_interval_ms` (fixed), resend after `timeout_ms`.
-    pub fn enabled_with(poll_interval_ms: u64, timeout_ms: u64) -> Self {
+    /// Acknowledgement on: poll every `poll_interval` (fixed), resend after `timeout`.
+    pub fn enabled_with(poll_interval: Duration, timeout: Duration) -> Self {
         Self {
             enabled: true,
-            poll_interval_ms: Some(poll_interval_ms),
-            timeout_ms,
+            poll_interval: Some(poll_interval),
+            timeout,
         }
     }
 
@@ -173,8 +176,8 @@ mod tests {
             c.acknowledgements,
             AckConfig {
                 enabled: false,
-                poll_interval_ms: None,
-                timeout_ms: 30_000
+                poll_interval: None,
+                timeout: Duration::from_secs(30)
             }
         );
         assert_eq!(c.http, HttpOptions::default());
@@ -198,8 +201,8 @@ mod tests {
             source = "wedsync-security-audit"
             sourcetype = "vowguard:event"
             compression = "gzip"
-            acknowledgements = { enabled = true, poll_interval_ms = 100 }
-            http = { timeout_ms = 2000 }
+            acknowledgements = { enabled = true, poll_interval = "100ms" }
+            http = { timeout = "2s" }
             "#,
         )
         .unwrap();
@@ -207,9 +210,12 @@ mod tests {
         assert_eq!(c.host, "gw1");
         assert_eq!(c.compression, Compression::Gzip);
         assert!(c.acknowledgements.enabled);
-        assert_eq!(c.acknowledgements.poll_interval_ms, Some(100));
-        assert_eq!(c.acknowledgements.timeout_ms, 30_000);
-        assert_eq!(c.http.timeout_ms, 2000);
+        assert_eq!(
+            c.acknowledgements.poll_interval,
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(c.acknowledgements.timeout, Duration::from_secs(30));
+        assert_eq!(c.http.timeout, Duration::from_secs(2));
     }
 
     #[test]

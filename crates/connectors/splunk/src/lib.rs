@@ -18,6 +18,8 @@
 //! The sink registers itself with the vowguard registry; the runtime builds it from config.
 //!
 //! ```no_run
+//! use std::time::Duration;
+//!
 //! use secrecy::SecretString;
 //! use vowguard_splunk::{AckConfig, SplunkHecSink};
 //!
@@ -25,7 +27,10 @@
 //! let sink = SplunkHecSink::builder("https://splunk.example.org:8088")
 //!     .token(SecretString::from("hec-token"))
 //!     .index("wedding-security")
-//!     .acknowledgements(AckConfig::enabled_with(500, 30_000))
+//!     .acknowledgements(AckConfig::enabled_with(
+//!         Duration::from_millis(500),
+//!         Duration::from_secs(30),
+//!     ))
 //!     .build()?;
 //! # let _ = sink;
 //! # Ok(())

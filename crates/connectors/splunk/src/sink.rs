@@ -127,12 +127,10 @@ impl SplunkHecSink {
                 auth: auth.clone(),
                 channel: channel.clone(),
                 origin: origin(&base),
-                request_timeout: Duration::from_millis(http.timeout_ms),
+                request_timeout: http.timeout,
                 pace: acknowledgements
-                    .poll_interval_ms
-                    .map_or_else(PollPace::adaptive, |ms| {
-                        PollPace::fixed(Duration::from_millis(ms))
-                    }),
+                    .poll_interval
+                    .map_or_else(PollPace::adaptive, PollPace::fixed),
             })
         });
         Ok(Self {
@@ -235,7 +233,7 @@ impl SplunkHecSink {
         let Some(acks) = &self.acks else {
             return Ok(());
         };
-        let timeout = Duration::from_millis(self.acknowledgements.timeout_ms);
+        let timeout = self.acknowledgements.timeout;
         match acks.wait(ack_id, timeout).await {
             Ok(()) => Ok(()),
             Err(AckFailure::TimedOut { last_problem }) => {
@@ -295,7 +293,7 @@ impl Sink for SplunkHecSink {
         BatchLimits {
             max_events: 500,
             max_bytes: 800_000,
-            max_wait_ms: 1_000,
+            max_wait: Duration::from_millis(1_000),
         }
     }
 

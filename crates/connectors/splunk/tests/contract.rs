@@ -314,7 +314,7 @@ async fn timeout_is_retryable() {
         .mount(&server)
         .await;
     let sink = sink_with(config(&server).http(HttpOptions {
-        timeout_ms: 200,
+        timeout: std::time::Duration::from_millis(200),
         ..HttpOptions::default()
     }));
     assert_eq!(describe(&send(&sink, &events(1)).await), ["retry:timeout"]);
@@ -326,7 +326,7 @@ async fn connection_refused_is_retryable() {
         SplunkHecSink::builder("http://127.0.0.1:9")
             .token(SecretString::from(TOKEN))
             .http(HttpOptions {
-                connect_timeout_ms: 1000,
+                connect_timeout: std::time::Duration::from_millis(1000),
                 ..HttpOptions::default()
             }),
     );
@@ -338,7 +338,10 @@ async fn connection_refused_is_retryable() {
 }
 
 fn ack_config(server: &MockServer, timeout_ms: u64) -> SplunkHecSinkBuilder {
-    config(server).acknowledgements(AckConfig::enabled_with(10, timeout_ms))
+    config(server).acknowledgements(AckConfig::enabled_with(
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_millis(timeout_ms),
+    ))
 }
 
 #[tokio::test]
@@ -459,7 +462,10 @@ async fn default_poll_interval_follows_how_fast_splunk_confirms() {
     );
 
     // A configured interval stays as configured; no acknowledgement, no default.
-    let fixed = sink_with(config(&server).acknowledgements(AckConfig::enabled_with(40, 5_000)));
+    let fixed = sink_with(config(&server).acknowledgements(AckConfig::enabled_with(
+        Duration::from_millis(40),
+        Duration::from_secs(5),
+    )));
     assert_eq!(describe(&send(&fixed, &events(1)).await), ["delivered"]);
     assert_eq!(fixed.ack_poll_interval(), Some(Duration::from_millis(40)));
     let plain = sink_with(config(&server));
@@ -564,7 +570,10 @@ async fn registry_builds_from_toml_and_names_unknown_keys() {
     assert_eq!(sink.kind(), "splunk_hec");
     assert_eq!(sink.batch_limits().max_events, 500);
     assert_eq!(sink.batch_limits().max_bytes, 800_000);
-    assert_eq!(sink.batch_limits().max_wait_ms, 1_000);
+    assert_eq!(
+        sink.batch_limits().max_wait,
+        std::time::Duration::from_secs(1)
+    );
     assert!(!format!("{sink:?}").contains(TOKEN));
     let bytes = sink.encode(&event_one()).unwrap();
     let encoded = EncodedEvent {

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
@@ -136,7 +135,7 @@ impl SyslogClient {
             },
         };
 
-        let write_timeout = Duration::from_millis(self.config.write_timeout_ms);
+        let write_timeout = self.config.write_timeout;
         let total = messages.len();
         // Over plain TCP consecutive frames go out together, up to `WRITE_CHUNK_BYTES` (a
         // few syscalls and one timeout per chunk, not per message), and the bytes written are
@@ -187,10 +186,10 @@ impl SyslogClient {
                 Err(_) => Error::new(
                     ErrorKind::Timeout,
                     format!(
-                        "syslog: writing message {} of {total} to {} timed out after {} ms; the connection was dropped and is reopened on the next send",
+                        "syslog: writing message {} of {total} to {} timed out after {}; the connection was dropped and is reopened on the next send",
                         first + whole + 1,
                         self.config.address,
-                        self.config.write_timeout_ms
+                        vowguard_core::duration::format(self.config.write_timeout)
                     ),
                 ),
             };
@@ -229,7 +228,7 @@ impl SyslogClient {
     /// Drops the current connection, if any (the next send reconnects).
     pub async fn close(&self) {
         if let Some(Connection::Tls(mut stream)) = self.conn.lock().await.take() {
-            let deadline = Duration::from_millis(self.config.write_timeout_ms);
+            let deadline = self.config.write_timeout;
             let _ = tokio::time::timeout(deadline, stream.shutdown()).await;
         }
     }
@@ -238,15 +237,16 @@ impl SyslogClient {
         &self,
         fut: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        let ms = self.config.connect_timeout_ms;
-        match tokio::time::timeout(Duration::from_millis(ms), fut).await {
+        let timeout = self.config.connect_timeout;
+        match tokio::time::timeout(timeout, fut).await {
             Ok(result) => result,
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
-                    "syslog: connecting to {} ({}) timed out after {ms} ms",
+                    "syslog: connecting to {} ({}) timed out after {}",
                     self.config.address,
-                    self.config.transport.as_str()
+                    self.config.transport.as_str(),
+                    vowguard_core::duration::format(timeout)
                 ),
             )),
         }

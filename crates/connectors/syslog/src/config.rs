@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -268,17 +269,17 @@ pub enum Framing {
     Lf,
 }
 
-/// Default for [`SyslogConfig::connect_timeout_ms`].
-pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5000;
-/// Default for [`SyslogConfig::write_timeout_ms`].
-pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 5000;
+/// Default for [`SyslogConfig::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`SyslogConfig::write_timeout`].
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn default_connect_timeout_ms() -> u64 {
-    DEFAULT_CONNECT_TIMEOUT_MS
+fn default_connect_timeout() -> Duration {
+    DEFAULT_CONNECT_TIMEOUT
 }
 
-fn default_write_timeout_ms() -> u64 {
-    DEFAULT_WRITE_TIMEOUT_MS
+fn default_write_timeout() -> Duration {
+    DEFAULT_WRITE_TIMEOUT
 }
 
 /// Transport settings of a syslog destination.
@@ -290,8 +291,8 @@ fn default_write_timeout_ms() -> u64 {
 /// address = "siem.example.com:6514"
 /// transport = "tls"              # udp | tcp (default) | tls
 /// framing = "octet_counting"     # octet_counting (default; required for tls) | lf
-/// connect_timeout_ms = 5000
-/// write_timeout_ms = 5000
+/// connect_timeout = "5s"
+/// write_timeout = "5s"
 /// [tls]
 /// ca_file = "/etc/vowguard/siem-ca.pem"
 /// ```
@@ -310,12 +311,12 @@ pub struct SyslogConfig {
     /// TLS settings; only allowed with `transport = "tls"`. Defaults: system roots, SNI = host.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
-    /// Deadline for resolving, connecting and the TLS handshake, in milliseconds (default 5000).
-    #[serde(default = "default_connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// Deadline for writing one message, in milliseconds (default 5000).
-    #[serde(default = "default_write_timeout_ms")]
-    pub write_timeout_ms: u64,
+    /// Deadline for resolving, connecting and the TLS handshake (default `"5s"`).
+    #[serde(default = "default_connect_timeout", with = "vowguard_core::duration")]
+    pub connect_timeout: Duration,
+    /// Deadline for writing one message (default `"5s"`).
+    #[serde(default = "default_write_timeout", with = "vowguard_core::duration")]
+    pub write_timeout: Duration,
 }
 
 impl SyslogConfig {
@@ -326,8 +327,8 @@ impl SyslogConfig {
             transport: Transport::default(),
             framing: Framing::default(),
             tls: None,
-            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
-            write_timeout_ms: DEFAULT_WRITE_TIMEOUT_MS,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
     }
 
@@ -359,9 +360,9 @@ impl SyslogConfig {
                 return Err(Error::config("syslog: tls.server_name must not be empty"));
             }
         }
-        if self.connect_timeout_ms == 0 || self.write_timeout_ms == 0 {
+        if self.connect_timeout.is_zero() || self.write_timeout.is_zero() {
             return Err(Error::config(
-                "syslog: connect_timeout_ms and write_timeout_ms must be greater than 0",
+                "syslog: connect_timeout and write_timeout must be more than 0s",
             ));
         }
         Ok(())
@@ -456,8 +457,8 @@ mod tests {
         assert_eq!(c, SyslogConfig::new("siem:514"));
         assert_eq!(c.transport, Transport::Tcp);
         assert_eq!(c.framing, Framing::OctetCounting);
-        assert_eq!(c.connect_timeout_ms, 5000);
-        assert_eq!(c.write_timeout_ms, 5000);
+        assert_eq!(c.connect_timeout, std::time::Duration::from_millis(5000));
+        assert_eq!(c.write_timeout, std::time::Duration::from_millis(5000));
         c.validate().unwrap();
     }
 
@@ -468,8 +469,8 @@ mod tests {
             address = "siem.example.com:6514"
             transport = "tls"
             framing = "octet_counting"
-            connect_timeout_ms = 1000
-            write_timeout_ms = 2000
+            connect_timeout = "1s"
+            write_timeout = "2s"
             [tls]
             ca_file = "/etc/ca.pem"
             client_cert_file = "/etc/c.pem"
@@ -513,7 +514,7 @@ mod tests {
             parse("address = \"a:514\"\ntransport = \"tls\"\n[tls]\nclient_cert_file = \"x\"")
                 .unwrap();
         assert!(half_mtls.validate().is_err());
-        let zero = parse("address = \"a:514\"\nwrite_timeout_ms = 0").unwrap();
+        let zero = parse("address = \"a:514\"\nwrite_timeout = \"0s\"").unwrap();
         assert!(zero.validate().is_err());
     }
 

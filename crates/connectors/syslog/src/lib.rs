@@ -22,7 +22,7 @@ mod tls;
 
 pub use client::SyslogClient;
 pub use config::{
-    DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_WRITE_TIMEOUT_MS, Facility, Framing, SyslogConfig,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_WRITE_TIMEOUT, Facility, Framing, SyslogConfig,
     SyslogSeverity, TlsConfig, Transport,
 };
 pub use encode::{

@@ -132,7 +132,7 @@ impl<E: LineEncoder> Sink for SyslogSink<E> {
         BatchLimits {
             max_events: 200,
             max_bytes: 256_000,
-            max_wait_ms: 500,
+            max_wait: std::time::Duration::from_millis(500),
         }
     }
 

@@ -20,8 +20,8 @@ const LIMIT: Duration = Duration::from_secs(10);
 
 fn config(addr: std::net::SocketAddr) -> SyslogConfig {
     let mut config = SyslogConfig::new(addr.to_string());
-    config.connect_timeout_ms = 2000;
-    config.write_timeout_ms = 2000;
+    config.connect_timeout = std::time::Duration::from_millis(2000);
+    config.write_timeout = std::time::Duration::from_millis(2000);
     config
 }
 
@@ -468,7 +468,7 @@ async fn write_timeout_reports_the_rest_retryable_and_resending_loses_nothing() 
         })
         .collect();
     let mut cfg = config(addr);
-    cfg.write_timeout_ms = 300;
+    cfg.write_timeout = std::time::Duration::from_millis(300);
     let client = SyslogClient::new(cfg).unwrap();
     let results = client.send(&refs(&messages)).await;
     let first_err = results

@@ -14,8 +14,8 @@ const N: usize = 100;
 
 fn tcp_client(port: u16) -> SyslogClient {
     let mut config = SyslogConfig::new(format!("127.0.0.1:{port}"));
-    config.connect_timeout_ms = 2000;
-    config.write_timeout_ms = 2000;
+    config.connect_timeout = std::time::Duration::from_millis(2000);
+    config.write_timeout = std::time::Duration::from_millis(2000);
     SyslogClient::new(config).unwrap()
 }
 
@@ -84,8 +84,8 @@ async fn rsyslog_receives_100_messages_over_tls() {
     });
     let mut config = SyslogConfig::new(format!("127.0.0.1:{}", rsyslog.port));
     config.transport = Transport::Tls;
-    config.connect_timeout_ms = 3000;
-    config.write_timeout_ms = 3000;
+    config.connect_timeout = std::time::Duration::from_millis(3000);
+    config.write_timeout = std::time::Duration::from_millis(3000);
     config.tls = Some(
         TlsConfig::default()
             .with_ca_file(pki.ca_file.clone())

@@ -38,7 +38,7 @@ fn notifier(server: &MockServer) -> TeamsNotifier {
 
 fn http(timeout_ms: u64) -> HttpOptions {
     HttpOptions {
-        timeout_ms,
+        timeout: std::time::Duration::from_millis(timeout_ms),
         ..HttpOptions::default()
     }
 }

@@ -17,7 +17,7 @@ pub const DEFAULT_BASE_URL: &str = "https://cloud.tenable.com";
 /// # base_url = "https://cloud.tenable.com"
 /// # num_assets = 500
 /// # max_chunk_bytes = 67108864
-/// # poll = { initial_ms = 1000, max_ms = 30000, max_wait_secs = 3600 }
+/// # poll = { initial = "1s", max = "30s", max_wait = "1h" }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,25 +51,28 @@ fn default_max_chunk_bytes() -> usize {
     64 * 1024 * 1024
 }
 
-/// Export status polling: exponential backoff from `initial_ms` to `max_ms`, giving up
-/// (a timeout error, retried at the next scheduled sync) after `max_wait_secs`.
+/// Export status polling: exponential backoff from `initial` to `max`, giving up
+/// (a timeout error, retried at the next scheduled sync) after `max_wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PollOptions {
-    /// First wait between two status polls, in milliseconds. Default 1000.
-    pub initial_ms: u64,
-    /// Longest wait between two status polls, in milliseconds. Default 30000.
-    pub max_ms: u64,
-    /// Longest time one export may take, in seconds. Default 3600.
-    pub max_wait_secs: u64,
+    /// First wait between two status polls. Default `"1s"`.
+    #[serde(with = "vowguard_core::duration")]
+    pub initial: std::time::Duration,
+    /// Longest wait between two status polls. Default `"30s"`.
+    #[serde(with = "vowguard_core::duration")]
+    pub max: std::time::Duration,
+    /// Longest time one export may take. Default `"1h"`.
+    #[serde(with = "vowguard_core::duration")]
+    pub max_wait: std::time::Duration,
 }
 
 impl Default for PollOptions {
     fn default() -> Self {
         Self {
-            initial_ms: 1_000,
-            max_ms: 30_000,
-            max_wait_secs: 3_600,
+            initial: std::time::Duration::from_secs(1),
+            max: std::time::Duration::from_secs(30),
+            max_wait: std::time::Duration::from_secs(3_600),
         }
     }
 }

@@ -66,9 +66,9 @@ impl TenableScanner {
                 config.num_assets
             )));
         }
-        if config.poll.initial_ms == 0 || config.poll.max_ms < config.poll.initial_ms {
+        if config.poll.initial.is_zero() || config.poll.max < config.poll.initial {
             return Err(Error::config(format!(
-                "`scanners.{id}.poll`: need 0 < initial_ms <= max_ms"
+                "`scanners.{id}.poll`: need 0s < initial <= max"
             )));
         }
         let keys = vowguard_http::sensitive_header(&format!(
@@ -86,9 +86,9 @@ impl TenableScanner {
             poll: config.poll,
             retry: RetryPolicy {
                 max_attempts: 4,
-                initial_backoff_ms: 1_000,
-                max_backoff_ms: 30_000,
-                max_retry_after_ms: 120_000,
+                initial_backoff: std::time::Duration::from_millis(1_000),
+                max_backoff: std::time::Duration::from_millis(30_000),
+                max_retry_after: std::time::Duration::from_millis(120_000),
             },
         })
     }
@@ -278,8 +278,8 @@ impl Scanner for TenableScanner {
         let started_at = Utc::now();
         let uuid = self.start_export(since).await?;
         let started = Instant::now();
-        let max_wait = Duration::from_secs(self.poll.max_wait_secs);
-        let mut delay = Duration::from_millis(self.poll.initial_ms);
+        let max_wait = self.poll.max_wait;
+        let mut delay = self.poll.initial;
         let mut done = BTreeSet::new();
         let mut summary = SyncSummary::default();
         let mut skipped = 0u64;
@@ -322,16 +322,17 @@ impl Scanner for TenableScanner {
                     return Err(Error::new(
                         ErrorKind::Timeout,
                         format!(
-                            "tenable: export {uuid} not finished after {} s (status {})",
-                            self.poll.max_wait_secs, status.status
+                            "tenable: export {uuid} not finished after {} (status {})",
+                            vowguard_core::duration::format(self.poll.max_wait),
+                            status.status
                         ),
                     )
                     .with_component(&self.id));
                 }
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_millis(self.poll.max_ms));
+                delay = (delay * 2).min(self.poll.max);
             } else {
-                delay = Duration::from_millis(self.poll.initial_ms);
+                delay = self.poll.initial;
             }
         }
         if skipped > 0 {

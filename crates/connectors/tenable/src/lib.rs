@@ -5,7 +5,7 @@
 //! * `tenable` ([`TenableScanner`]): the Tenable Vulnerability Management export API.
 //!   A sync starts an export (`POST /vulns/export`, adopting the job already running when
 //!   Tenable answers 409 with `active_job_id`), polls `GET /vulns/export/{uuid}/status` with
-//!   an exponential backoff (1 s to 30 s by default, bounded overall by `poll.max_wait_secs`),
+//!   an exponential backoff (1 s to 30 s by default, bounded overall by `poll.max_wait`),
 //!   and fetches every chunk as it becomes available (`GET /vulns/export/{uuid}/chunks/{id}`).
 //!   A chunk listed twice is read once; an empty chunk is fine; a chunk that is not valid
 //!   JSON (a truncated answer) is fetched again, three attempts in all. An incremental sync

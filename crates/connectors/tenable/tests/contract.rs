@@ -35,13 +35,13 @@ fn scanner(server: &MockServer) -> TenableScanner {
         num_assets: 50,
         max_chunk_bytes: 64 * 1024,
         poll: PollOptions {
-            initial_ms: 1,
-            max_ms: 4,
-            max_wait_secs: 3600,
+            initial: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(4),
+            max_wait: std::time::Duration::from_secs(3600),
         },
         http: Default::default(),
     };
-    config.http.timeout_ms = 5_000;
+    config.http.timeout = std::time::Duration::from_millis(5_000);
     TenableScanner::new(
         "tio",
         &config,
@@ -51,9 +51,9 @@ fn scanner(server: &MockServer) -> TenableScanner {
     .unwrap()
     .with_retry(RetryPolicy {
         max_attempts: 3,
-        initial_backoff_ms: 1,
-        max_backoff_ms: 2,
-        max_retry_after_ms: 2,
+        initial_backoff: std::time::Duration::from_millis(1),
+        max_backoff: std::time::Duration::from_millis(2),
+        max_retry_after: std::time::Duration::from_millis(2),
     })
 }
 
@@ -327,13 +327,13 @@ async fn unauthorized_is_permanent_and_an_unfinished_export_times_out() {
         num_assets: 50,
         max_chunk_bytes: 1024 * 1024,
         poll: PollOptions {
-            initial_ms: 1,
-            max_ms: 2,
-            max_wait_secs: 0,
+            initial: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(2),
+            max_wait: std::time::Duration::from_secs(0),
         },
         http: Default::default(),
     };
-    config.http.timeout_ms = 5_000;
+    config.http.timeout = std::time::Duration::from_millis(5_000);
     let s = TenableScanner::new(
         "tio",
         &config,

@@ -39,8 +39,8 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(
 /// # api_token = { env = "TC_API_TOKEN" }    # instead of access_id + secret_key
 /// # base_url = "https://app.threatconnect.com/api"
 /// # owner = "Example Organization"         # look indicators up in this owner
-/// # cache = { ttl_secs = 3600, negative_ttl_secs = 600, max_entries = 100000 }
-/// # limits = { timeout_ms = 3000, concurrency = 4, rate = { per_second = 10.0, burst = 20 } }
+/// # cache = { ttl = "1h", negative_ttl = "10m", max_entries = 100000 }
+/// # limits = { timeout = "3s", concurrency = 4, rate = { per_second = 10.0, burst = 20 } }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -415,7 +415,7 @@ async fn slow_answers_time_out() {
     )
     .await;
     let mut c = token_config(&server);
-    c.limits.timeout_ms = Some(150);
+    c.limits.timeout = Some(std::time::Duration::from_millis(150));
     let err = c
         .into_builder(token())
         .build()

@@ -35,8 +35,8 @@ pub const DEFAULT_LIMITS: ProviderLimits = ProviderLimits::new(
 /// type = "virustotal"
 /// api_key = { env = "VT_API_KEY" }
 /// # base_url = "https://www.virustotal.com"
-/// # cache = { ttl_secs = 3600, negative_ttl_secs = 600, max_entries = 100000 }
-/// # limits = { timeout_ms = 3000, concurrency = 2, rate = { per_second = 0.0667, burst = 4 } }
+/// # cache = { ttl = "1h", negative_ttl = "10m", max_entries = 100000 }
+/// # limits = { timeout = "3s", concurrency = 2, rate = { per_second = 0.0667, burst = 4 } }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,7 +104,7 @@ mod tests {
         )
         .unwrap();
         let limits = c.limits();
-        assert_eq!(limits.timeout_ms, 3_000);
+        assert_eq!(limits.timeout, std::time::Duration::from_secs(3));
         assert_eq!(limits.concurrency, 8);
         assert_eq!(limits.rate.unwrap().burst, 50);
     }
@@ -115,8 +115,8 @@ mod tests {
             ("api_key = { env = \"K\" }\nurl = \"x\"", "url"),
             ("api_key = { env = \"K\" }\nlimits = { rps = 1 }", "rps"),
             (
-                "api_key = { env = \"K\" }\nhttp = { timeout = 1 }",
-                "timeout",
+                "api_key = { env = \"K\" }\nhttp = { timeout_s = 1 }",
+                "timeout_s",
             ),
         ] {
             let err = toml::from_str::<VirusTotalConfig>(text)

@@ -277,7 +277,7 @@ async fn slow_answers_time_out() {
     )
     .await;
     let mut c = config(&server);
-    c.limits.timeout_ms = Some(150);
+    c.limits.timeout = Some(std::time::Duration::from_millis(150));
     let err = c
         .into_builder(key())
         .build()

@@ -8,7 +8,7 @@ pub use vowguard_testkit::nats::NatsServer;
 /// A config for `server` with a test-sized stream, plus the TOML fragment `extra`.
 pub fn config_with(server: &NatsServer, extra: &str) -> JetStreamConfig {
     let text = format!(
-        "servers = [\"{}\"]\nrequest_timeout_ms = 2000\n{extra}",
+        "servers = [\"{}\"]\nrequest_timeout = \"2s\"\n{extra}",
         server.url()
     );
     toml::from_str(&text).expect("config")

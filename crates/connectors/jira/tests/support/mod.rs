@@ -23,7 +23,7 @@ pub const DONE_ID: &str = "31";
 
 pub fn config(base_url: &str) -> JiraConfig {
     let mut c = JiraConfig::new(base_url, EMAIL, SecretRef::Env("UNUSED".into()), "SEC");
-    c.http.timeout_ms = 5_000;
+    c.http.timeout = std::time::Duration::from_millis(5_000);
     c
 }
 

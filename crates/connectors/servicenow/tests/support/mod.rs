@@ -29,7 +29,7 @@ pub fn config(base_url: &str) -> ServiceNowConfig {
             password: SecretRef::Env("UNUSED".into()),
         },
     );
-    c.http.timeout_ms = 5_000;
+    c.http.timeout = std::time::Duration::from_millis(5_000);
     c
 }
 
