@@ -820,14 +820,19 @@ impl AlertHandler {
             return Err(e);
         }
         let (result, attempts) = spec.retry.run(|_| spec.notifier.notify(alert)).await;
+        // The "already sent" mark first: a replica killed between the send and the mark
+        // means the group is paged again by the replica that takes it over, so nothing
+        // else (the notification log's round trip) may widen that window.
+        if result.is_ok()
+            && let Err(e) = self.sent.mark_once(key).await
+        {
+            // Sent but not marked: a redelivery could send it again; said loudly.
+            tracing::error!(key, error = %e, "notification sent but the \"already sent\" mark was not stored");
+        }
         self.log_notification(notifier, alert, &result, attempts)
             .await;
         let outcome = match result {
             Ok(_) => {
-                if let Err(e) = self.sent.mark_once(key).await {
-                    // Sent but not marked: a redelivery could send it again; said loudly.
-                    tracing::error!(key, error = %e, "notification sent but the \"already sent\" mark was not stored");
-                }
                 tracing::info!(notifier, alert_id = %alert.id, priority = ?alert.priority, "notification sent");
                 Ok(Sent::Sent)
             }
