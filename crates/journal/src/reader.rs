@@ -92,6 +92,12 @@ impl JournalReader {
         self.committed
     }
 
+    /// Whether the reader has read every record durable now (its position is at the end
+    /// of what [`next_batch`](Self::next_batch) could return without waiting).
+    pub fn caught_up(&self) -> bool {
+        self.read_pos >= self.durable.borrow().next_seq
+    }
+
     /// Waits until at least one record after the read position is durable (or the journal
     /// is closed, then returns an empty vector), then returns up to `max_records` records
     /// with at most `max_bytes` of payload (always at least one record), as

@@ -129,7 +129,11 @@ impl AlertWorker {
                         return;
                     }
                     read_upto = Some(last + 1);
-                    self.snapshot(read_upto, &mut groups, false).await;
+                    // Draining and nothing left to read: the snapshot (and with it the
+                    // commit the drain waits for) is written now, not at the next
+                    // coalescing tick up to a second later.
+                    let now = *draining.borrow() && self.reader.caught_up();
+                    self.snapshot(read_upto, &mut groups, now).await;
                     if self.commit(read_upto, &groups).is_err() {
                         break;
                     }
@@ -155,6 +159,12 @@ impl AlertWorker {
                     if changed.is_err() {
                         // The pipeline is gone; keep serving until the journal closes.
                         draining = watch::channel(true).1;
+                    }
+                    if *draining.borrow() && self.reader.caught_up() {
+                        self.snapshot(read_upto, &mut groups, true).await;
+                        if self.commit(read_upto, &groups).is_err() {
+                            break;
+                        }
                     }
                 }
                 () = aborted(&mut abort) => break,

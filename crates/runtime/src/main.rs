@@ -1,11 +1,24 @@
 //! The `vowguard` command-line tool.
 
-/// mimalloc instead of the system allocator (feature `mimalloc`, off by default): about
-/// 12% fewer CPU-seconds per event but a much higher peak RSS in `cargo xtask bench
-/// compare` (figures in BENCHMARKS.md).
+/// mimalloc instead of jemalloc (feature `mimalloc`, off by default): fewer CPU-seconds
+/// per event than glibc malloc but a much higher peak RSS than jemalloc in `cargo xtask
+/// bench compare` (figures in BENCHMARKS.md).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// jemalloc (feature `jemalloc`, on by default): about 30% fewer CPU-seconds per event than
+/// glibc malloc on the forwarding path, where every event is a dozen short-lived strings
+/// freed on another thread than the one that allocated them, and a lower peak RSS
+/// (BENCHMARKS.md, "Allocator"). Its tuning is built in from `.cargo/config.toml`
+/// (`JEMALLOC_SYS_WITH_MALLOC_CONF`, since the workspace forbids the `unsafe` a
+/// `malloc_conf` static would need): one arena (a forwarder's threads mostly hand buffers
+/// to each other, and one arena kept the peak RSS lowest, measured), dirty pages given
+/// back after a second, no lazily purged ("muzzy") pages kept. The `_RJEM_MALLOC_CONF`
+/// environment variable overrides it option by option at run time.
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc"), not(target_env = "msvc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
