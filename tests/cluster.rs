@@ -1474,21 +1474,32 @@ limits = {{ timeout = "300ms" }}
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     };
-    let log = std::fs::File::create(config.with_file_name("vowguard.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_vowguard"))
-        .args(["run", "--config", config.to_str().unwrap()])
-        .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
-        .env("CLUSTER_MISP_KEY", "cluster-misp-key-5a1d")
-        .env("VOWGUARD_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("vowguard starts");
+    let start = || {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.with_file_name("vowguard.log"))
+            .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+            .env("CLUSTER_MISP_KEY", "cluster-misp-key-5a1d")
+            .env("VOWGUARD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("vowguard starts")
+    };
+    // The replica runs once (the stream and its `_enrich` consumer exist) and stops: the
+    // CLI replays with the replica's data directory, whose audit log it appends to.
     let client = reqwest::Client::new();
+    let child = start();
     wait_healthy(&client, port).await;
+    stop(child);
     // The dead letter the `_enrich` consumer writes when the stream refuses an event's
-    // enriched copy for good (here: written as it does, into the replica's file).
+    // enriched copy for good (here: written as it does, into the replica's file; the
+    // jetstream crate's tests drive that refusal for real).
     let mut event: vowguard_core::Event = serde_json::from_value(event(40)).expect("a valid event");
     event.source_ip = Some("198.51.100.40".parse().unwrap());
     let letter = vowguard_pipeline::DeadLetter::new(
@@ -1525,19 +1536,49 @@ limits = {{ timeout = "300ms" }}
         replayed.contains("replayed 1: 0 delivered, 1 requeued to the stream, 0 failed again"),
         "{replayed}"
     );
-    // Republished raw: the running replica enriches it and the SIEM gets it once.
+    // Republished raw, it waits in the stream: the replica started again enriches it and
+    // the SIEM gets it once.
+    let child = start();
+    wait_healthy(&client, port).await;
     wait_for(
         "the replayed event at the SIEM",
         Duration::from_secs(60),
         || seen.lock().unwrap().get("c-40") == Some(&1),
     )
     .await;
+    let enriched = hec_body(&hec, "c-40").await;
+    assert_eq!(
+        enriched["enrichment"]["not_enriched"][0]["enricher"], "intel",
+        "it went through the enrichers: {enriched}"
+    );
+    stop(child);
     let (ok, listed, _) = command(&["dlq", "list"]);
     assert!(ok);
     assert!(listed.contains("0 dead letter(s)"), "{listed}");
     // A second replay finds nothing left to send.
     let (ok, replayed, _) = command(&["dlq", "replay"]);
     assert!(ok && replayed.contains("replayed 0:"), "{replayed}");
-    stop(child);
     assert_eq!(seen.lock().unwrap().get("c-40"), Some(&1), "delivered once");
+}
+
+/// The last body the HEC mock received for event `id` (its `event` object), read from
+/// the requests it recorded.
+async fn hec_body(hec: &MockServer, id: &str) -> serde_json::Value {
+    for request in hec
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .rev()
+    {
+        for value in serde_json::Deserializer::from_slice(&request.body)
+            .into_iter::<serde_json::Value>()
+            .flatten()
+        {
+            if value["event"]["id"] == id {
+                return value["event"].clone();
+            }
+        }
+    }
+    panic!("no HEC request carried {id}");
 }
