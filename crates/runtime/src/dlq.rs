@@ -100,9 +100,7 @@ pub async fn replay_reporting(
     );
     // The stream is reached only when `_enrich` letters are to be replayed.
     let needs_stream = sink.is_none_or(|s| s == ENRICH_CONSUMER)
-        && pending(&assembly.data_dir, Some(ENRICH_CONSUMER))?
-            .first()
-            .is_some();
+        && !pending(&assembly.data_dir, Some(ENRICH_CONSUMER))?.is_empty();
     let stream = match (&assembly.cluster, needs_stream) {
         (Some(setup), true) => Some(setup.connect().await?),
         _ => None,

@@ -520,7 +520,9 @@ async fn replay(
             page("Replay refused", body),
         );
     }
-    if !(enrich && stream.is_some()) && !console.sinks.iter().any(|s| s.id == form.sink) {
+    let replayable =
+        (enrich && stream.is_some()) || console.sinks.iter().any(|s| s.id == form.sink);
+    if !replayable {
         let body = format!(
             "<p class=\"bad\">No sink <strong>{}</strong> is configured.</p>",
             esc(&form.sink)
