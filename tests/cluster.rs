@@ -12,6 +12,12 @@
 //! * Three replicas sharing inhibition and response: a P0 for a wedding routed by one
 //!   replica mutes that wedding's lower alerts on the others; alerts of one group sent
 //!   through all three page once and give one playbook run and one Jira ticket.
+//! * A replica SIGKILLed between two steps of a playbook run (a Jira ticket opened, an
+//!   approval waiting) hands the run over: another replica resumes it from the run state
+//!   shared in KV, the ticket is not opened again, and the approval given there finishes
+//!   the run (its Jira comment reaches the ticket the first replica opened).
+//! * A dead letter of the `_enrich` consumer is listed by `vowguard dlq list` and
+//!   replayed by `vowguard dlq replay` into the stream, enriched, and delivered to the SIEM.
 //! * A stream whose config conflicts with ours is refused, naming the field; wrong
 //!   credentials are refused, naming the key, without the secret.
 //!
@@ -33,6 +39,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 const HEC_TOKEN: &str = "cluster-hec-token-41f2";
 const SLACK_PATH: &str = "/services/T1/B1/cluster-slack-secret";
 const VENUE_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+const ADMIN_TOKEN: &str = "cluster-admin-token-7d21";
 
 fn seed() -> u64 {
     let seed = match std::env::var("VOWGUARD_CLUSTER_SEED") {
@@ -166,6 +173,7 @@ fn spawn(config: &Path, slack_url: &str) -> Child {
         .env("CLUSTER_SLACK_WEBHOOK", slack_url)
         .env("CLUSTER_WH_VENUE", VENUE_SECRET)
         .env("CLUSTER_JIRA_TOKEN", "cluster-jira-token")
+        .env("CLUSTER_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("VOWGUARD_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1187,4 +1195,390 @@ async fn three_replicas_share_inhibition_playbook_runs_and_tickets() {
         }
     }
     assert_eq!(ids.len(), 1, "one incident id: {ids:?}");
+}
+
+/// Timeline entries named `action` in a replica's response record file, with their fields.
+fn timeline(replica_dir: &Path, action: &str) -> Vec<serde_json::Value> {
+    let file = replica_dir.join("data/response/records.jsonl");
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.pointer("/entry/action").and_then(|a| a.as_str()) == Some(action))
+        .map(|v| v["entry"]["fields"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_taken_over_after_sigkill_resumes_without_repeating_a_step() {
+    let nats = NatsServer::start(&[]);
+    let (hec, _seen) = hec_mock().await;
+    let (slack, _pages) = slack_mock().await;
+    let (jira, tickets) = jira_mock().await;
+    let comments: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = comments.clone();
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex(
+            r"^/rest/api/3/issue/[^/]+/comment$",
+        ))
+        .respond_with(move |request: &Request| {
+            record.lock().unwrap().push(request.url.path().to_owned());
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"id": "1"}))
+        })
+        .mount(&jira)
+        .await;
+    let slack_url = format!("{}{SLACK_PATH}", slack.uri());
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let dirs: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("r{i}"))).collect();
+    let configs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            let config = write_config(
+                &dirs[i],
+                ports[i],
+                &nats.url(),
+                "TAKEOVER",
+                &hec.uri(),
+                false,
+            );
+            let text = std::fs::read_to_string(&config).unwrap().replace(
+                "[server]\n",
+                "[server]\nadmin_token = { env = \"CLUSTER_ADMIN_TOKEN\" }\n",
+            );
+            std::fs::write(
+                &config,
+                text + &format!(
+                    r#"
+[notifiers.secops]
+type = "slack"
+webhook_url = {{ env = "CLUSTER_SLACK_WEBHOOK" }}
+[[routes]]
+name = "critical"
+match = {{ severity = ["critical"] }}
+notify = ["secops"]
+group_by = ["wedding_id"]
+group_interval = "1h"
+[tickets.jira]
+type = "jira"
+url = "{jira}"
+email = "secops-bot@example.org"
+api_token = {{ env = "CLUSTER_JIRA_TOKEN" }}
+project = "SEC"
+[response]
+default_playbooks = false
+[playbooks.escalate]
+version = 1
+trigger = {{ routes = ["critical"] }}
+[[playbooks.escalate.steps]]
+id = "ticket"
+kind = "ticket"
+system = "jira"
+title = "Wedding emergency {{{{ event.wedding_id }}}}"
+[[playbooks.escalate.steps]]
+id = "approve"
+kind = "approval"
+approvers = ["alice"]
+deadline = "1h"
+[[playbooks.escalate.steps]]
+id = "note"
+kind = "ticket"
+system = "jira"
+op = "update"
+message = "Recovery approved"
+"#,
+                    jira = jira.uri()
+                ),
+            )
+            .unwrap();
+            config
+        })
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let send = |port: u16, id: String| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("http://127.0.0.1:{port}/v1/events"))
+                .json(&vec![shared_event(&id, "critical", "w-7")])
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == reqwest::StatusCode::ACCEPTED)
+        }
+    };
+
+    // Replica 0 alone: the P0 starts the run, the ticket is opened, the approval waits.
+    let mut first = spawn(&configs[0], &slack_url);
+    wait_healthy(&client, ports[0]).await;
+    assert!(send(ports[0], "p0-start".into()).await);
+    wait_for(
+        "the ticket, then the approval waiting",
+        Duration::from_secs(60),
+        || {
+            *tickets.lock().unwrap() == 1
+                && timeline(&dirs[0], "step_started")
+                    .iter()
+                    .any(|f| f["step_id"] == "approve")
+        },
+    )
+    .await;
+    // Killed between the two steps: no shutdown, its run claim stops being renewed.
+    kill9(&mut first);
+
+    // Replica 1 gets more alerts of the group; once the dead replica's claim expired
+    // (ack_wait, at least 5 s) one of them takes the run over.
+    let second = spawn(&configs[1], &slack_url);
+    wait_healthy(&client, ports[1]).await;
+    let mut n = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while timeline(&dirs[1], "run_taken_over").is_empty() {
+        assert!(Instant::now() < deadline, "the run was never taken over");
+        if timeline(&dirs[1], "run_claimed_elsewhere").len() >= n {
+            n += 1;
+            assert!(send(ports[1], format!("p0-more-{n}")).await);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let taken = timeline(&dirs[1], "run_taken_over").remove(0);
+    let run_id = taken["run_id"].as_str().unwrap().to_owned();
+    // Resumed with the header it started with on replica 0, not restarted.
+    let started_at = |d: &Path| {
+        std::fs::read_to_string(d.join("data/response/records.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["record"] == "run")
+            .map(|v| v["run"]["started_at"].clone())
+    };
+    assert_eq!(started_at(&dirs[1]), started_at(&dirs[0]));
+    assert_eq!(Some(taken["started_at"].clone()), started_at(&dirs[0]));
+    assert_eq!(
+        timeline(&dirs[0], "run_started")[0]["run_id"],
+        run_id.as_str(),
+        "the same run"
+    );
+    wait_for("the steps taken over", Duration::from_secs(30), || {
+        !timeline(&dirs[1], "steps_taken_over").is_empty()
+    })
+    .await;
+    let steps = timeline(&dirs[1], "steps_taken_over").remove(0)["steps"].clone();
+    assert!(
+        steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["step_id"] == "ticket" && s["status"] == "succeeded"),
+        "{steps}"
+    );
+    assert!(
+        timeline(&dirs[1], "step_started")
+            .iter()
+            .all(|f| f["step_id"] != "ticket"),
+        "the finished ticket step is not started again"
+    );
+    assert_eq!(
+        *tickets.lock().unwrap(),
+        1,
+        "the ticket is not opened again"
+    );
+
+    // The approval waits on replica 1; given there, the run finishes with its last step.
+    let approve = |client: reqwest::Client| {
+        let url = format!(
+            "http://127.0.0.1:{}/api/playbook-runs/{run_id}/approve",
+            ports[1]
+        );
+        async move {
+            client
+                .post(url)
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&serde_json::json!({"step": "approve", "as": "alice"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = approve(client.clone()).await;
+        if r.status().is_success() {
+            break;
+        }
+        // The driver may still be taking the run in: the approval step is not waiting yet.
+        assert!(
+            Instant::now() < deadline,
+            "approval refused: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for("the run's end", Duration::from_secs(60), || {
+        timeline(&dirs[1], "run_finished")
+            .iter()
+            .any(|f| f["run_id"] == run_id.as_str())
+    })
+    .await;
+    stop(second);
+    let finished = timeline(&dirs[1], "run_finished");
+    assert_eq!(finished[0]["state"], "succeeded", "{finished:?}");
+    assert_eq!(*tickets.lock().unwrap(), 1, "one Jira ticket in all");
+    let comments = comments.lock().unwrap().clone();
+    assert_eq!(
+        comments,
+        ["/rest/api/3/issue/SEC-1/comment"],
+        "the last step comments on the ticket replica 0 opened"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrich_dead_letter_is_listed_and_replayed_to_the_siem() {
+    let nats = NatsServer::start(&[]);
+    let (hec, seen) = hec_mock().await;
+    let misp = black_hole();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(
+        &dir.path().join("r0"),
+        port,
+        &nats.url(),
+        "REPLAY",
+        &hec.uri(),
+        false,
+    );
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        r#"
+[enrichers.intel]
+type = "misp"
+url = "http://127.0.0.1:{misp}"
+api_key = {{ env = "CLUSTER_MISP_KEY" }}
+limits = {{ timeout = "300ms" }}
+"#
+    ));
+    std::fs::write(&config, text).unwrap();
+    let command = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+            .env("CLUSTER_MISP_KEY", "cluster-misp-key-5a1d")
+            .env("VOWGUARD_LOG", "error")
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let start = || {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.with_file_name("vowguard.log"))
+            .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_vowguard"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+            .env("CLUSTER_MISP_KEY", "cluster-misp-key-5a1d")
+            .env("VOWGUARD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("vowguard starts")
+    };
+    // The replica runs once (the stream and its `_enrich` consumer exist) and stops: the
+    // CLI replays with the replica's data directory, whose audit log it appends to.
+    let client = reqwest::Client::new();
+    let child = start();
+    wait_healthy(&client, port).await;
+    stop(child);
+    // The dead letter the `_enrich` consumer writes when the stream refuses an event's
+    // enriched copy for good (here: written as it does, into the replica's file; the
+    // jetstream crate's tests drive that refusal for real).
+    let mut event: vowguard_core::Event = serde_json::from_value(event(40)).expect("a valid event");
+    event.source_ip = Some("198.51.100.40".parse().unwrap());
+    let letter = vowguard_pipeline::DeadLetter::new(
+        "_enrich",
+        &event,
+        &vowguard_core::Error::invalid_input(
+            "publish to stream REPLAY failed: maximum payload exceeded",
+        ),
+        1,
+    );
+    let file = dir.path().join("r0/data/dead_letters.jsonl");
+    let mut line = serde_json::to_string(&letter).unwrap();
+    line.push('\n');
+    std::io::Write::write_all(
+        &mut std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .unwrap(),
+        line.as_bytes(),
+    )
+    .unwrap();
+
+    let (ok, listed, stderr) = command(&["dlq", "list"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        listed.contains("_enrich") && listed.contains("c-40"),
+        "{listed}"
+    );
+    assert!(listed.contains("1 dead letter(s)"), "{listed}");
+    let (ok, replayed, stderr) = command(&["dlq", "replay", "--sink", "_enrich"]);
+    assert!(ok, "{replayed}{stderr}");
+    assert!(
+        replayed.contains("replayed 1: 0 delivered, 1 requeued to the stream, 0 failed again"),
+        "{replayed}"
+    );
+    // Republished raw, it waits in the stream: the replica started again enriches it and
+    // the SIEM gets it once.
+    let child = start();
+    wait_healthy(&client, port).await;
+    wait_for(
+        "the replayed event at the SIEM",
+        Duration::from_secs(60),
+        || seen.lock().unwrap().get("c-40") == Some(&1),
+    )
+    .await;
+    let enriched = hec_body(&hec, "c-40").await;
+    assert_eq!(
+        enriched["enrichment"]["not_enriched"][0]["enricher"], "intel",
+        "it went through the enrichers: {enriched}"
+    );
+    stop(child);
+    let (ok, listed, _) = command(&["dlq", "list"]);
+    assert!(ok);
+    assert!(listed.contains("0 dead letter(s)"), "{listed}");
+    // A second replay finds nothing left to send.
+    let (ok, replayed, _) = command(&["dlq", "replay"]);
+    assert!(ok && replayed.contains("replayed 0:"), "{replayed}");
+    assert_eq!(seen.lock().unwrap().get("c-40"), Some(&1), "delivered once");
+}
+
+/// The last body the HEC mock received for event `id` (its `event` object), read from
+/// the requests it recorded.
+async fn hec_body(hec: &MockServer, id: &str) -> serde_json::Value {
+    for request in hec
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .rev()
+    {
+        for value in serde_json::Deserializer::from_slice(&request.body)
+            .into_iter::<serde_json::Value>()
+            .flatten()
+        {
+            if value["event"]["id"] == id {
+                return value["event"].clone();
+            }
+        }
+    }
+    panic!("no HEC request carried {id}");
 }

@@ -640,7 +640,7 @@ async fn validate_checks_the_stream() {
 /// included) and the admin API, and no intake route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_run_with_a_server_table_serves_health_metrics_and_the_admin_api() {
-    let server = NatsServer::start(&[]);
+    let mut server = NatsServer::start(&[]);
     let (_client, js) = platform_stream(&server).await;
     let hec = MockServer::start().await;
     Mock::given(method("POST"))
@@ -732,6 +732,40 @@ batch = {{ max_events = 20, max_wait = "10ms" }}
     assert_eq!(status.status(), reqwest::StatusCode::NOT_FOUND);
     let status: serde_json::Value = status.json().await.unwrap();
     assert_eq!(status["backend"], "local");
+    // /health names the source's connection: connected now...
+    assert_eq!(health["source"]["id"], "platform");
+    assert_eq!(health["source"]["state"], "connected", "{health}");
+    // ...reconnecting, and why, while its server is down (the run reads nothing: 503)...
+    server.kill();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let down: serde_json::Value = loop {
+        let r = client.get(url("/health")).send().await.unwrap();
+        if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            break r.json().await.unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/health never reported the source's server down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(down["status"], "unavailable", "{down}");
+    assert_eq!(down["source"]["state"], "reconnecting", "{down}");
+    assert_eq!(down["source"]["connected"], false, "{down}");
+    let why = down["source"]["problem"].as_str().unwrap_or_default();
+    assert!(!why.is_empty(), "the problem says why: {down}");
+    // ...and connected again once it is back.
+    server.restart();
+    support::wait_healthy(&client, port).await;
+    let health: serde_json::Value = client
+        .get(url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["source"]["state"], "connected", "{health}");
     terminate(&child);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

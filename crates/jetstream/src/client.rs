@@ -12,6 +12,7 @@ use bytes::Bytes;
 use vowguard_core::{Error, ErrorKind, SecretLookup};
 
 use crate::config::{JetStreamConfig, Storage, valid_name};
+use crate::connection::NatsClientSettings;
 use crate::consumer::{ExhaustedEvents, SinkConsumer};
 
 /// The durable consumer that enriches raw events (sink ids cannot take this name).
@@ -45,7 +46,7 @@ pub struct JetStream {
 impl std::fmt::Debug for JetStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JetStream")
-            .field("servers", &self.config.servers)
+            .field("servers", &self.config.connection.servers)
             .field("stream", &self.config.stream.name)
             .finish_non_exhaustive()
     }
@@ -72,11 +73,20 @@ impl JetStream {
         base_dir: &Path,
     ) -> Result<Self, Error> {
         config.validate(key)?;
-        let settings = config
-            .connection()
-            .resolve(key, lookup, base_dir)?
-            // Short: intake answers 503 while the connection is down.
-            .with_max_reconnect_delay(MAX_RECONNECT_DELAY);
+        let settings = config.connection.resolve(key, lookup, base_dir)?;
+        Self::connect_resolved(config, settings, key).await
+    }
+
+    /// [`JetStream::connect`] with the connection settings of `config` already resolved
+    /// (by [`crate::connection::NatsConnection::resolve`], e.g. once at config load).
+    pub async fn connect_resolved(
+        config: JetStreamConfig,
+        settings: NatsClientSettings,
+        key: &str,
+    ) -> Result<Self, Error> {
+        config.validate(key)?;
+        // Short: intake answers 503 while the connection is down.
+        let settings = settings.with_max_reconnect_delay(MAX_RECONNECT_DELAY);
         let timeout = config.request_timeout();
         let client = settings.connect().await.map_err(|e| {
             let e = e.with_component(key.to_owned());
@@ -302,6 +312,15 @@ impl JetStream {
     /// the [`ENRICH_CONSUMER`]; else straight to the subject the sinks read.
     pub async fn publish(&self, event_id: &str, payload: Bytes) -> Result<Published, Error> {
         self.publish_to(self.config.stream.intake_subject(), event_id, payload)
+            .await
+    }
+
+    /// Publishes an event again where intake publishes it (see [`JetStream::publish`]),
+    /// under `message_id` instead of its event id: a replay of a dead letter, whose first
+    /// publish may still be inside the duplicate window (a replay retried inside it is
+    /// stored once).
+    pub async fn republish(&self, message_id: &str, payload: Bytes) -> Result<Published, Error> {
+        self.publish_to(self.config.stream.intake_subject(), message_id, payload)
             .await
     }
 

@@ -15,65 +15,31 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use vowguard_core::{Error, SecretRef};
+use vowguard_core::Error;
 
 use crate::connection::NatsConnection;
 pub use crate::connection::TlsSettings;
 
 /// Connection, credentials, stream and consumer settings of the JetStream queue.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+///
+/// The connection keys (`servers`, `user`/`password`, `token`, `nkey_seed`,
+/// `credentials`, `[queue.tls]`, `request_timeout`) are the one [`NatsConnection`] of
+/// vowguard, flattened: they are written at the top of `[queue]`, as in a `nats` sink or
+/// source table, and checked and resolved by the same code.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct JetStreamConfig {
-    /// Server URLs (`nats://host:port` or `tls://host:port`); the client fails over between
-    /// them and learns the rest of the cluster from the server.
-    #[serde(default = "default_servers")]
-    pub servers: Vec<String>,
-    /// User name for user/password authentication (with `password`).
-    #[serde(default)]
-    pub user: Option<String>,
-    /// Password for `user`.
-    #[serde(default)]
-    pub password: Option<SecretRef>,
-    /// Token authentication.
-    #[serde(default)]
-    pub token: Option<SecretRef>,
-    /// An NKey seed (`SU...`) for NKey authentication.
-    #[serde(default)]
-    pub nkey_seed: Option<SecretRef>,
-    /// A decentralised-auth creds file (JWT and NKey seed), as `nsc` writes it.
-    #[serde(default)]
-    pub credentials: Option<SecretRef>,
-    /// TLS to the servers.
-    #[serde(default)]
-    pub tls: Option<TlsSettings>,
-    /// Deadline of connecting and of each JetStream API call and PubAck
-    /// (`request_timeout = "5s"`).
-    #[serde(default = "default_request_timeout", with = "vowguard_core::duration")]
-    pub request_timeout: Duration,
+    /// Servers, credential, TLS and the deadline of connecting, of each JetStream API
+    /// call and of each PubAck.
+    #[serde(flatten)]
+    pub connection: NatsConnection,
     /// The stream that carries the events.
     #[serde(default)]
     pub stream: StreamSettings,
     /// Defaults of the durable consumers (one per sink and one for the alert path).
     #[serde(default)]
     pub consumers: ConsumerSettings,
-}
-
-impl Default for JetStreamConfig {
-    fn default() -> Self {
-        Self {
-            servers: default_servers(),
-            user: None,
-            password: None,
-            token: None,
-            nkey_seed: None,
-            credentials: None,
-            tls: None,
-            request_timeout: default_request_timeout(),
-            stream: StreamSettings::default(),
-            consumers: ConsumerSettings::default(),
-        }
-    }
 }
 
 /// How events are stored.
@@ -190,19 +156,11 @@ impl Default for ConsumerSettings {
     }
 }
 
-fn default_servers() -> Vec<String> {
-    vec!["nats://127.0.0.1:4222".into()]
-}
-
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-
 impl JetStreamConfig {
     /// Checks the settings; `key` is where they sit in the config file (`queue`) and is
     /// named in every error.
     pub fn validate(&self, key: &str) -> Result<(), Error> {
-        self.connection().validate(key)?;
+        self.connection.validate(key)?;
         let s = &self.stream;
         if !valid_name(&s.name) {
             return Err(Error::config(format!(
@@ -251,24 +209,9 @@ impl JetStreamConfig {
         Ok(())
     }
 
-    /// The deadline of API calls and PubAcks.
+    /// The deadline of API calls and PubAcks (`request_timeout`).
     pub fn request_timeout(&self) -> Duration {
-        self.request_timeout
-    }
-
-    /// The connection part of these settings (servers, credential, TLS, deadline), for
-    /// [`NatsConnection::resolve`] and its `connect`.
-    pub fn connection(&self) -> NatsConnection {
-        NatsConnection {
-            servers: self.servers.clone(),
-            user: self.user.clone(),
-            password: self.password.clone(),
-            token: self.token.clone(),
-            nkey_seed: self.nkey_seed.clone(),
-            credentials: self.credentials.clone(),
-            tls: self.tls.clone(),
-            request_timeout: self.request_timeout,
-        }
+        self.connection.request_timeout
     }
 }
 
@@ -326,7 +269,35 @@ mod tests {
     #[test]
     fn inline_secrets_and_unknown_keys_are_refused() {
         assert!(toml::from_str::<JetStreamConfig>("token = \"abc\"").is_err());
-        assert!(toml::from_str::<JetStreamConfig>("sever = []").is_err());
+        let err = toml::from_str::<JetStreamConfig>("sever = []").expect_err("refused");
+        assert!(err.to_string().contains("sever"), "{err}");
+        assert!(toml::from_str::<JetStreamConfig>("[tls]\nca = \"x\"").is_err());
+        assert!(toml::from_str::<JetStreamConfig>("[stream]\nnmae = \"x\"").is_err());
+    }
+
+    /// The connection keys are the one `NatsConnection`, flattened: written at the top of
+    /// `[queue]` as before, next to `[queue.stream]` and `[queue.consumers]`.
+    #[test]
+    fn connection_keys_sit_at_the_top_of_the_table() {
+        let c = parse(
+            "servers = [\"nats://10.0.0.1:4222\", \"tls://10.0.0.2:4222\"]\n\
+             token = { env = \"T\" }\nrequest_timeout = \"2s\"\n\
+             [tls]\nca_file = \"ca.pem\"\n[stream]\nreplicas = 3\n[consumers]\nbatch = 10",
+        );
+        assert_eq!(
+            c.connection.servers,
+            ["nats://10.0.0.1:4222", "tls://10.0.0.2:4222"]
+        );
+        assert!(c.connection.token.is_some());
+        assert_eq!(c.request_timeout(), Duration::from_secs(2));
+        assert_eq!(
+            c.connection.tls.as_ref().and_then(|t| t.ca_file.as_deref()),
+            Some(std::path::Path::new("ca.pem"))
+        );
+        assert_eq!((c.stream.replicas, c.consumers.batch), (3, 10));
+        let defaults = parse("");
+        assert_eq!(defaults.connection, NatsConnection::default());
+        assert_eq!(defaults.request_timeout(), Duration::from_secs(5));
     }
 
     #[test]
@@ -335,7 +306,7 @@ mod tests {
         std::fs::write(dir.path().join("bad.creds"), "hunter2").expect("write");
         let c = parse("credentials = { file = \"bad.creds\" }");
         let err = c
-            .connection()
+            .connection
             .resolve("queue", &vowguard_core::SecretMap::new(), dir.path())
             .expect_err("refused");
         assert!(err.message().contains("`queue.credentials`"));
@@ -344,7 +315,7 @@ mod tests {
         let c = parse("nkey_seed = { env = \"SEED\" }");
         let lookup = vowguard_core::SecretMap::new().with("SEED", "SAxyz");
         let err = c
-            .connection()
+            .connection
             .resolve("queue", &lookup, dir.path())
             .expect_err("refused");
         assert!(err.message().contains("`queue.nkey_seed`"));
@@ -352,7 +323,7 @@ mod tests {
 
         let c = parse("user = \"u\"\npassword = { env = \"MISSING\" }");
         let err = c
-            .connection()
+            .connection
             .resolve("queue", &vowguard_core::SecretMap::new(), dir.path())
             .expect_err("refused");
         assert!(err.message().contains("queue.password"));

@@ -17,8 +17,9 @@ use vowguard_core::{Error, ErrorKind, Redactor, SecretLookup, SecretRef};
 /// Longest pause between two reconnect attempts.
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 
-/// The connection keys of a `nats` sink or source table (written at the top level of the
-/// table, next to the component's own keys).
+/// The connection keys of a `nats` sink or source table and of `[queue]` (written at the
+/// top level of the table, next to the component's own keys; `JetStreamConfig` flattens
+/// it).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct NatsConnection {
@@ -90,6 +91,7 @@ fn default_request_timeout() -> Duration {
 }
 
 /// A resolved credential (never printed).
+#[derive(Clone)]
 enum Auth {
     None,
     UserPassword(String, SecretString),
@@ -99,7 +101,9 @@ enum Auth {
 }
 
 /// Connection settings with their secrets resolved and every value checked: ready to
-/// [`connect`](NatsClientSettings::connect). `Debug` never shows a secret.
+/// [`connect`](NatsClientSettings::connect). `Debug` never shows a secret; a clone shares
+/// nothing mutable (each `connect` makes its own client).
+#[derive(Clone)]
 pub struct NatsClientSettings {
     servers: Vec<ServerAddr>,
     server_text: String,

@@ -9,6 +9,9 @@
 //!   a playbook run owned by one replica. The owner renews (CAS on the revision it holds);
 //!   a replica that dies stops renewing, its lease expires with the TTL and another
 //!   replica acquires it: the group is handed over.
+//! * [`SharedState::entry`] / [`SharedState::compare_and_set`]: a record several replicas
+//!   may write (a playbook run's shared state), each write conditional on the revision
+//!   the writer read, so a writer that lost the record cannot overwrite its new owner.
 
 use std::time::Duration;
 
@@ -148,6 +151,48 @@ impl SharedState {
         Ok(entry
             .filter(|e| e.operation == kv::Operation::Put)
             .map(|e| e.value.to_vec()))
+    }
+
+    /// The value stored under `key` with its revision, if any (a deleted or expired key
+    /// has none): what a [`compare_and_set`](Self::compare_and_set) expects.
+    pub async fn entry(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>, Error> {
+        let entry = self
+            .store
+            .entry(kv_key(key))
+            .await
+            .map_err(|e| self.error("read", &e))?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .map(|e| (e.value.to_vec(), e.revision)))
+    }
+
+    /// Stores `value` under `key` only if the key is still at `revision` (`None`: only if
+    /// it holds no value), decided by the server. `Some(new revision)` when written;
+    /// `None` when another writer changed the key since.
+    pub async fn compare_and_set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        revision: Option<u64>,
+    ) -> Result<Option<u64>, Error> {
+        let k = kv_key(key);
+        match revision {
+            None => match self.store.create(&k, Bytes::from(value)).await {
+                Ok(revision) => Ok(Some(revision)),
+                Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(self.error("create", &e)),
+            },
+            Some(revision) => match self.store.update(&k, Bytes::from(value), revision).await {
+                Ok(revision) => Ok(Some(revision)),
+                Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(None),
+                Err(e) => Err(self.error("update", &e)),
+            },
+        }
+    }
+
+    /// This replica's name in the leases and marks it writes.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Stores `value` under `key`, replacing what was there (last writer wins).

@@ -1,8 +1,9 @@
 //! Enrichment on the stream against a real `nats-server -js`: intake publishes raw events,
 //! the shared `_enrich` consumer enriches each once and publishes the enriched copy, sinks
 //! read only enriched copies, a replica dying between that publish and its ack costs a
-//! duplicate publish the server drops, and an enricher that never answers does not hold
-//! intake up.
+//! duplicate publish the server drops, an enricher that never answers does not hold
+//! intake up, and an event whose enriched copy the stream refuses for good is
+//! dead-lettered under `_enrich` and goes through enrichment again when republished.
 
 mod support;
 
@@ -28,12 +29,14 @@ use vowguard_pipeline::{
 use vowguard_testkit::fixtures;
 
 /// Adds `geo.org = "enriched-by-test"`, counting calls per event id; while `held` is set it
-/// does not answer (a black-holed provider) until released.
+/// does not answer (a black-holed provider) until released; while `bloated` is set the
+/// org it adds is 8 KiB long.
 #[derive(Debug, Default)]
 struct TestEnricher {
     calls: Mutex<BTreeMap<String, u32>>,
     total: AtomicU32,
     held: AtomicBool,
+    bloated: AtomicBool,
     release: tokio::sync::Notify,
 }
 
@@ -62,9 +65,14 @@ impl Enricher for TestEnricher {
             }
             released.await;
         }
+        let org = if self.bloated.load(Ordering::SeqCst) {
+            "x".repeat(8192)
+        } else {
+            "enriched-by-test".into()
+        };
         Ok(Enrichment {
             geo: Some(Geo {
-                org: Some("enriched-by-test".into()),
+                org: Some(org),
                 ..Geo::default()
             }),
             ..Enrichment::default()
@@ -371,4 +379,71 @@ async fn a_stream_without_the_raw_subject_is_refused_naming_subjects() {
     assert!(err.message().contains("`queue.stream`"), "{err}");
     assert!(err.message().contains("subjects"), "{err}");
     assert!(err.message().contains("vowguard.events.raw"), "{err}");
+}
+
+/// The stream refuses an event's enriched copy for good (larger than the server's
+/// `max_payload`): the `_enrich` consumer dead-letters it under its own name, once, and
+/// does not loop on it. Published again under another message id (what `vowguard dlq
+/// replay` does) once the cause is gone, it is enriched again and reaches the sink once.
+#[tokio::test]
+async fn an_enriched_copy_refused_for_good_is_dead_lettered_and_replayable() {
+    let conf = tempfile::tempdir().expect("tempdir");
+    let conf_file = conf.path().join("nats.conf");
+    std::fs::write(&conf_file, "max_payload: 4096\n").expect("write");
+    let server = NatsServer::start(&["-c", conf_file.to_str().expect("utf-8")]);
+    let data = tempfile::tempdir().expect("tempdir");
+    let sink = Arc::new(RecordingSink::default());
+    let enricher = Arc::new(TestEnricher::default());
+    enricher.bloated.store(true, Ordering::SeqCst);
+    let js = connect(config(&server, 30)).await.expect("connect");
+    let delivery = replica(&js, &sink, &enricher, data.path()).await;
+    let event = fixtures::event(7);
+    EventQueue::enqueue(&js, event.clone())
+        .await
+        .expect("the raw event fits");
+    let letters_file = data.path().join(vowguard_pipeline::DEAD_LETTERS_FILE);
+    wait_for(
+        "the _enrich dead letter",
+        Duration::from_secs(60),
+        async || {
+            vowguard_pipeline::read_dead_letters(&letters_file)
+                .map(|l| !l.is_empty())
+                .unwrap_or(false)
+                && backlog(&js, ENRICH_CONSUMER).await == (0, 0)
+        },
+    )
+    .await;
+    let letters = vowguard_pipeline::read_dead_letters(&letters_file).expect("letters");
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].sink, ENRICH_CONSUMER);
+    assert_eq!(letters[0].event.id, event.id);
+    assert_eq!(letters[0].kind, "invalid_input", "{letters:?}");
+    assert_eq!(
+        enricher.calls.lock().expect("lock")[&event.id],
+        1,
+        "no loop"
+    );
+    assert!(sink.seen.lock().expect("lock").is_empty());
+
+    // The cause fixed, the letter's event is published again where intake publishes.
+    enricher.bloated.store(false, Ordering::SeqCst);
+    let payload = serde_json::to_vec(&letters[0].event).expect("json");
+    let first = js
+        .republish("replay:7", bytes::Bytes::from(payload.clone()))
+        .await
+        .expect("republished");
+    assert!(!first.duplicate);
+    let again = js
+        .republish("replay:7", bytes::Bytes::from(payload))
+        .await
+        .expect("a retried replay");
+    assert!(again.duplicate, "a retried replay is stored once");
+    wait_for(
+        "the replayed event at the sink",
+        Duration::from_secs(60),
+        async || sink.seen.lock().expect("lock").get(&event.id) == Some(&(1, true)),
+    )
+    .await;
+    delivery.shutdown().await;
+    assert_eq!(enricher.calls.lock().expect("lock")[&event.id], 2);
 }

@@ -10,18 +10,32 @@
 //!   finished at its end. Any other replica that would start the same run (same playbook,
 //!   version and incident) records `run_claimed_elsewhere` in its incident's timeline and
 //!   starts nothing: no second ticket, no second destructive action.
-//! * **Takeover.** A replica that dies mid-run stops renewing; once its claim expired, the
-//!   next alert for the incident on another replica claims the run and starts it there
-//!   from its first step (that replica's record file has no steps of it). Each step is
-//!   sent with the same idempotency key as before (HTTP `Idempotency-Key`, the ticket
-//!   fingerprint, the notification's alert id), so a step the dead replica had already
-//!   done is recognised where the receiving system deduplicates; elsewhere it is
-//!   at-least-once. A replica that finds its claim lost (it could not renew in time) ends
-//!   its copy of the run (`failed`, "taken over"); one restarting after a kill resumes its
-//!   own copy only if it can claim the run again.
+//! * **Shared run state.** The replica driving a run records it in the shared state
+//!   ([`ResponseCoordination::share_run`]): the run's header when it starts, each step
+//!   when it starts and again, with its outcome, when it finishes, before the run moves
+//!   on. The write is a compare-and-set on the revision this replica last wrote, so a
+//!   replica that lost the run (its claim expired and another replica took it over) can
+//!   no longer record anything in it: its write fails, and it ends its copy (`failed`,
+//!   "taken over").
+//! * **Takeover resumes.** A replica that dies mid-run stops renewing; once its claim
+//!   expired, the next alert for the incident on another replica claims the run and
+//!   resumes it from the shared state ([`ResponseCoordination::shared_run`]): with the
+//!   header the run started with (its event, playbook snapshot and deadline), and every
+//!   step recorded there taken into its own record file (`steps_taken_over` in the
+//!   timeline), so a step recorded as finished is never executed again. A step recorded as
+//!   started and not finished is resumed as the single-process resume after a kill -9
+//!   resumes it: called again under the same idempotency key (HTTP `Idempotency-Key`, the
+//!   ticket fingerprint, the notification's alert id), so the receiving system recognises
+//!   it where it deduplicates; an approval waits on for a decision, under its recorded
+//!   deadline. Only a step the dead replica started and had not yet recorded (the kill
+//!   fell between the call and the record) can reach the outside world twice, under the
+//!   same key. A replica restarting after a kill resumes its own copy only if it can claim
+//!   the run again, and first takes in what another replica recorded meanwhile.
 
 use async_trait::async_trait;
 use vowguard_core::Error;
+
+use crate::model::Run;
 
 /// The answer to [`ResponseCoordination::claim_run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,4 +67,35 @@ pub trait ResponseCoordination: Send + Sync + std::fmt::Debug {
 
     /// How often a live run's claim is renewed.
     fn renew_every(&self) -> std::time::Duration;
+
+    /// Run `run_id` as the replicas that drove it recorded it (header and steps), if any
+    /// did: what a replica taking the run over resumes from.
+    async fn shared_run(&self, run_id: &str) -> Result<Option<Run>, Error>;
+
+    /// Records `run` (its header and its steps so far) in the shared state while this
+    /// replica holds the run's claim, merged with what is there ([`merge_shared_run`]:
+    /// a step recorded as finished stays finished). The first write after a claim takes
+    /// the run over; every later one is a compare-and-set on the revision this replica
+    /// wrote last. `Ok(false)`: this replica no longer holds the run (another replica
+    /// took it over, or wrote it since): drive it no further here.
+    async fn share_run(&self, run: &Run) -> Result<bool, Error>;
+}
+
+/// `run` merged into `shared` (what the shared state holds): the header is `run`'s, every
+/// step of either is kept, and a step finished in one stays finished (a later record of
+/// it as started, from a stale copy, does not undo that).
+pub fn merge_shared_run(shared: Option<Run>, run: &Run) -> Run {
+    let mut merged = run.clone();
+    let Some(shared) = shared else {
+        return merged;
+    };
+    for (id, step) in shared.steps {
+        match merged.steps.get(&id) {
+            Some(ours) if ours.status.is_terminal() || !step.status.is_terminal() => {}
+            _ => {
+                merged.steps.insert(id, step);
+            }
+        }
+    }
+    merged
 }

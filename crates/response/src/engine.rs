@@ -1376,20 +1376,54 @@ impl ResponseEngine {
         if lock(&self.inner.state).runs.contains_key(&id) {
             return Ok(id);
         }
-        if let Some(coordination) = self.coordination()
-            && let RunClaim::Elsewhere(holder) = coordination.claim_run(&id).await?
-        {
-            // Another replica drives (or drove) this run: say so, start nothing.
-            self.commit(vec![Record::Timeline {
-                incident_id: incident_id.to_owned(),
-                entry: entry(
-                    Utc::now(),
-                    actor,
-                    "run_claimed_elsewhere",
-                    json!({"run_id": id, "playbook": p.name, "version": p.config.version, "replica": holder}),
-                ),
-            }])
+        // In a cluster: the run as another replica recorded it before it died (its steps
+        // are taken in by the driver; see `crate::coordination`).
+        let mut taken_over = None;
+        if let Some(coordination) = self.coordination() {
+            if let RunClaim::Elsewhere(holder) = coordination.claim_run(&id).await? {
+                // Another replica drives (or drove) this run: say so, start nothing.
+                self.commit(vec![Record::Timeline {
+                    incident_id: incident_id.to_owned(),
+                    entry: entry(
+                        Utc::now(),
+                        actor,
+                        "run_claimed_elsewhere",
+                        json!({"run_id": id, "playbook": p.name, "version": p.config.version, "replica": holder}),
+                    ),
+                }])
+                .await?;
+                return Ok(id);
+            }
+            taken_over = coordination.shared_run(&id).await?.filter(|r| {
+                r.incident_id == incident_id
+                    && r.playbook == p.name
+                    && r.version == p.config.version
+            });
+        }
+        if let Some(shared) = taken_over {
+            // Resumed with the header it started with (event, snapshot, deadline).
+            let now = Utc::now();
+            let recorded: Vec<&String> = shared.steps.keys().collect();
+            let fields = json!({
+                "run_id": id, "playbook": p.name, "version": p.config.version,
+                "started_by": shared.started_by, "started_at": shared.started_at,
+                "steps_recorded": recorded,
+            });
+            let run = Run {
+                state: RunState::Running,
+                finished_at: None,
+                steps: Default::default(),
+                ..shared
+            };
+            self.commit(vec![
+                Record::Run { run: Box::new(run) },
+                Record::Timeline {
+                    incident_id: incident_id.to_owned(),
+                    entry: entry(now, actor, "run_taken_over", fields),
+                },
+            ])
             .await?;
+            self.spawn_driver(id.clone());
             return Ok(id);
         }
         let now = Utc::now();
@@ -1701,6 +1735,8 @@ impl ResponseEngine {
             },
         ])
         .await?;
+        // The outcome reaches the shared state before the run moves on.
+        self.share(run_id).await?;
         Ok(true)
     }
 
@@ -1739,6 +1775,15 @@ impl ResponseEngine {
                 )
                 .await;
         }
+        // What another replica recorded of the run (it drove it before this one): taken
+        // in, so no step it finished runs again here. Then this replica's first write
+        // takes the shared state over (a replica that lost the run can write no more).
+        self.take_in_shared_steps(run_id, coordination).await?;
+        if let Err(e) = self.share(run_id).await {
+            return self
+                .end_run(run_id, RunState::Failed, Some(e.to_string()))
+                .await;
+        }
         let drive = self.drive(run_id);
         let mut drive = std::pin::pin!(drive);
         let mut renew = tokio::time::interval(coordination.renew_every());
@@ -1765,6 +1810,116 @@ impl ResponseEngine {
                 },
             }
         }
+    }
+
+    /// Records run `run_id` as it is here in the cluster's shared state (cluster mode
+    /// only; see [`crate::coordination`]) before the run moves on. A shared state that is
+    /// unreachable for a moment is retried with the shared policy; one that stays
+    /// unreachable is logged and the run goes on (a replica taking it over may then call
+    /// this step again, under its idempotency key). `Err` when this replica no longer
+    /// holds the run: another replica took it over.
+    async fn share(&self, run_id: &str) -> Result<(), Error> {
+        let Some(coordination) = self.coordination() else {
+            return Ok(());
+        };
+        let Some(run) = self.run(run_id).filter(|r| !r.state.is_terminal()) else {
+            return Ok(());
+        };
+        let (result, _) = RetryPolicy::default()
+            .run(|_| coordination.share_run(&run))
+            .await;
+        match result {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::new(
+                ErrorKind::Rejected,
+                "taken over by another replica (it holds the run's claim and recorded the run since)",
+            )),
+            Err(e) => {
+                tracing::error!(run = run_id, error = %e, "run state not shared with the other replicas; a replica taking the run over may call its last step again (same idempotency key)");
+                Ok(())
+            }
+        }
+    }
+
+    /// Takes into this replica's record what the cluster's shared state holds of run
+    /// `run_id` and this record does not: steps another replica started or finished
+    /// (and the tickets its finished `ticket` steps opened). One `steps_taken_over`
+    /// timeline entry names them.
+    async fn take_in_shared_steps(
+        &self,
+        run_id: &str,
+        coordination: &dyn ResponseCoordination,
+    ) -> Result<(), Error> {
+        let (shared, _) = RetryPolicy::default()
+            .run(|_| coordination.shared_run(run_id))
+            .await;
+        let Some(shared) = shared? else {
+            return Ok(());
+        };
+        let _incident_write = self.inner.incident_writes.lock().await;
+        let records = {
+            let state = lock(&self.inner.state);
+            let Some(run) = state.runs.get(run_id).filter(|r| !r.state.is_terminal()) else {
+                return Ok(());
+            };
+            let p = self.playbook_of(run)?;
+            let mut records = Vec::new();
+            let mut taken = Vec::new();
+            let mut tickets = Vec::new();
+            for (id, step) in &shared.steps {
+                let newer = match run.steps.get(id) {
+                    None => true,
+                    Some(ours) => !ours.status.is_terminal() && step.status.is_terminal(),
+                };
+                let Some(def) = p.steps.iter().find(|s| &s.config.id == id) else {
+                    continue;
+                };
+                if !newer {
+                    continue;
+                }
+                if step.status == StepStatus::Succeeded
+                    && !step.dry_run
+                    && def.config.kind == StepKind::Ticket
+                    && def.config.op.unwrap_or_default() == TicketOp::Open
+                    && let Ok(ticket) =
+                        serde_json::from_value::<vowguard_core::TicketRef>(step.output.clone())
+                {
+                    tickets.push(ticket);
+                }
+                taken.push(json!({"step_id": id, "status": step.status}));
+                records.push(Record::Step {
+                    run_id: run_id.to_owned(),
+                    step: step.clone(),
+                });
+            }
+            if records.is_empty() {
+                return Ok(());
+            }
+            if let Some(incident) = state.incidents.get(&run.incident_id) {
+                let mut inc = incident.clone();
+                inc.timeline = Vec::new();
+                let before = inc.tickets.len();
+                for t in tickets {
+                    inc.tickets.entry(t.system.clone()).or_insert(t);
+                }
+                if inc.tickets.len() != before {
+                    records.push(Record::Incident {
+                        incident: Box::new(inc),
+                    });
+                }
+            }
+            records.push(Record::Timeline {
+                incident_id: run.incident_id.clone(),
+                entry: entry(
+                    Utc::now(),
+                    &format!("playbook:{}", run.playbook),
+                    "steps_taken_over",
+                    json!({"run_id": run_id, "steps": taken}),
+                ),
+            });
+            records
+        };
+        self.commit(records).await
     }
 
     async fn drive(&self, run_id: &str) -> Result<(), Error> {
@@ -2014,6 +2169,9 @@ impl ResponseEngine {
                     },
                 ])
                 .await?;
+                // Shared before the call: a replica taking the run over knows the step
+                // was started (it calls it again under the same key, or waits on).
+                self.share(run_id).await?;
                 r
             }
         };

@@ -14,7 +14,9 @@
 //! * The [`ResponseEngine`] drives runs and keeps everything in an append-only, fsynced
 //!   record file under `<data_dir>/response/` replayed at start: a run interrupted by
 //!   kill -9 resumes at the step it was in; a step that finished under its idempotency key
-//!   is never executed again. Every timeline entry also goes to the
+//!   is never executed again. In a cluster each step is also recorded in the replicas'
+//!   shared state before the run moves on, and a replica taking a run over resumes it
+//!   from there (see [`coordination`]). Every timeline entry also goes to the
 //!   [`AuditTrail`](vowguard_core::AuditTrail).
 //!
 //! The pipeline hands each routed alert to the engine through
@@ -37,7 +39,7 @@ pub use config::{
     ActionEndpointConfig, Catalog, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, StepConfig,
     StepKind, TicketOp, TriggerConfig, parse_playbooks,
 };
-pub use coordination::{ResponseCoordination, RunClaim};
+pub use coordination::{ResponseCoordination, RunClaim, merge_shared_run};
 pub use defaults::DEFAULT_PLAYBOOKS;
 pub use engine::{
     EngineBuilder, ResponseEngine, ShutdownReport, TicketStatusChange, TicketSync,

@@ -1615,6 +1615,8 @@ struct MemoryDecisions {
     incident_ids: Mutex<HashMap<String, String>>,
     claims: Mutex<HashMap<String, String>>,
     finished: Mutex<HashMap<String, String>>,
+    /// The shared run states, with the replica that wrote each last.
+    runs: Mutex<HashMap<String, (String, crate::Run)>>,
 }
 
 #[derive(Debug)]
@@ -1680,6 +1682,27 @@ impl crate::ResponseCoordination for Replica {
     fn renew_every(&self) -> Duration {
         Duration::from_millis(20)
     }
+
+    async fn shared_run(&self, run_id: &str) -> Result<Option<crate::Run>, Error> {
+        Ok(self
+            .shared
+            .runs
+            .lock()
+            .unwrap()
+            .get(run_id)
+            .map(|(_, r)| r.clone()))
+    }
+
+    async fn share_run(&self, run: &crate::Run) -> Result<bool, Error> {
+        if self.shared.claims.lock().unwrap().get(&run.id) != Some(&self.name) {
+            return Ok(false);
+        }
+        let mut runs = self.shared.runs.lock().unwrap();
+        let before = runs.remove(&run.id).map(|(_, r)| r);
+        let merged = crate::merge_shared_run(before, run);
+        runs.insert(run.id.clone(), (self.name.clone(), merged));
+        Ok(true)
+    }
 }
 
 /// Two replicas (two engines, two record files) get alerts of one fingerprint: one
@@ -1735,10 +1758,12 @@ async fn two_replicas_give_one_incident_id_one_run_and_one_ticket() {
 }
 
 /// A replica whose claim ran out (it died) hands the run over: the next alert on another
-/// replica starts it there, with the same step idempotency keys; the replica that lost
-/// the claim ends its copy instead of driving it further.
+/// replica resumes it there from the shared run state: the ticket step the first replica
+/// finished is not called again, and the approval it was waiting for waits on under its
+/// recorded deadline; the replica that lost the claim ends its copy instead of driving it
+/// further.
 #[tokio::test]
-async fn an_expired_run_claim_is_taken_over_by_another_replica() {
+async fn an_expired_run_claim_is_taken_over_and_resumed_by_another_replica() {
     let dir = tempfile::tempdir().unwrap();
     let f = Fixture::new();
     let decisions = Arc::new(MemoryDecisions::default());
@@ -1752,9 +1777,19 @@ async fn an_expired_run_claim_is_taken_over_by_another_replica() {
     let run_id = a.runs(None)[0].id.clone();
     assert!(
         a.wait_until(WAIT, |e| step_status(e, &run_id, "approve")
-            == Some(StepStatus::Running))
+            == Some(StepStatus::Running)
+            && step_status(e, &run_id, "ticket") == Some(StepStatus::Succeeded)
+            && step_status(e, &run_id, "contain")
+                .is_some_and(|s| s.is_terminal()))
             .await
     );
+    assert_eq!(f.tickets.opens.load(Ordering::SeqCst), 1);
+    let actions_before = f.hook.actions().len();
+    // What replica a recorded in the shared state: the finished ticket, the approval
+    // waiting.
+    let shared = decisions.runs.lock().unwrap()[&run_id].1.clone();
+    assert_eq!(shared.steps["ticket"].status, StepStatus::Succeeded);
+    assert_eq!(shared.steps["approve"].status, StepStatus::Running);
     // Replica a's claim expires and b takes the run on the next alert.
     decisions.claims.lock().unwrap().clear();
     let mut next = breach_alert("x");
@@ -1774,18 +1809,41 @@ async fn an_expired_run_claim_is_taken_over_by_another_replica() {
             .await,
         "replica a stops driving the run it lost"
     );
-    let key_a = a.run(&run_id).unwrap().steps["ticket"]
-        .idempotency_key
-        .clone();
-    let key_b = b.run(&run_id).unwrap().steps["ticket"]
-        .idempotency_key
-        .clone();
-    assert_eq!(key_a, key_b, "the same key reaches the ticket system");
+    let (run_a, run_b) = (a.run(&run_id).unwrap(), b.run(&run_id).unwrap());
+    assert_eq!(run_b.started_at, run_a.started_at, "resumed, not restarted");
+    assert_eq!(run_b.deadline, run_a.deadline);
     assert_eq!(
-        f.tickets.by_fingerprint.lock().unwrap().len(),
-        1,
-        "the ticket system deduplicated the re-sent ticket"
+        run_b.steps["ticket"], run_a.steps["ticket"],
+        "the ticket step is taken over as replica a finished it"
     );
+    assert_eq!(
+        run_b.steps["approve"].deadline, run_a.steps["approve"].deadline,
+        "the approval waits on under its recorded deadline"
+    );
+    assert_eq!(
+        f.tickets.opens.load(Ordering::SeqCst),
+        1,
+        "the ticket system was not called again"
+    );
+    assert_eq!(f.hook.actions().len(), actions_before, "no action repeated");
+    // b's incident knows the ticket a opened, and its timeline says what was taken over.
+    let incident = b.incident(&inc).unwrap();
+    assert!(incident.tickets.contains_key("jira"), "{incident:?}");
+    let actions: Vec<&str> = incident
+        .timeline
+        .iter()
+        .map(|e| e.action.as_str())
+        .collect();
+    assert!(actions.contains(&"run_taken_over"), "{actions:?}");
+    assert!(actions.contains(&"steps_taken_over"), "{actions:?}");
+    assert!(!actions.contains(&"run_started"), "{actions:?}");
+    // The approval decided on b finishes the run there, with every later step.
+    b.decide(&run_id, "approve", "alice", true)
+        .await
+        .expect("decided");
+    let done = b.wait_run(&run_id, WAIT).await.unwrap();
+    assert_eq!(done.state, RunState::Succeeded, "{done:?}");
+    assert_eq!(f.tickets.opens.load(Ordering::SeqCst), 1);
 }
 
 /// An engine told to await coordination starts no step before it has it: a run whose

@@ -18,12 +18,12 @@
 //! Shared across replicas: the events, each sink's and the alert path's position and
 //! in-flight set, "already sent" marks and alert-group leases, webhook delivery claims and
 //! "seen" marks (24 h), the router's inhibition sources and the response engine's
-//! incident ids and run claims, and the notifiers' rate-limit counts (see
+//! incident ids, run claims and run states (each step recorded before a run moves on, so
+//! a replica taking a run over resumes it), and the notifiers' rate-limit counts (see
 //! [`crate::cluster_state`]). Per replica (not shared): dead-letter files, the
 //! notification log, each replica's copy of an incident, and the audit log.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -32,9 +32,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use vowguard_core::{
-    Alert, AlertRouting, Error, ErrorKind, Event, RetryPolicy, SecretLookup, SecretMap, SecretRef,
-};
+use vowguard_core::{Alert, AlertRouting, Error, ErrorKind, Event, RetryPolicy};
+use vowguard_jetstream::connection::NatsClientSettings;
 use vowguard_jetstream::consumer::{BatchHandler, Delivery};
 use vowguard_jetstream::{
     ENRICH_CONSUMER, JetStream, JetStreamConfig, JetStreamDelivery, SharedLog, SharedState,
@@ -66,14 +65,15 @@ const WEBHOOK_MEMORY: Duration = Duration::from_secs(24 * 3600);
 #[derive(Clone)]
 pub struct ClusterSetup {
     config: JetStreamConfig,
-    secrets: SecretMap,
-    config_dir: PathBuf,
+    /// The connection keys of `[queue]`, checked and resolved once (the one NATS
+    /// connection code: `vowguard_jetstream::connection`).
+    connection: NatsClientSettings,
 }
 
 impl std::fmt::Debug for ClusterSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterSetup")
-            .field("servers", &self.config.servers)
+            .field("connection", &self.connection)
             .field("stream", &self.config.stream.name)
             .finish_non_exhaustive()
     }
@@ -130,43 +130,21 @@ impl ClusterSetup {
             })
     }
 
-    /// Resolves the credentials once, so a missing variable or file is reported at load
-    /// with the other errors (by key), and keeps the `{ env }` values for the connection.
+    /// Resolves the connection settings once (through the one NATS connection code), so a
+    /// missing variable or file is reported at load with the other errors, by key.
     /// `enriching`: enrichers run on the stream (intake publishes raw events).
     fn resolve(
         queue: &JetStreamConfig,
         env: &Environment<'_>,
         enriching: bool,
     ) -> Result<Self, Vec<Error>> {
-        let mut secrets = SecretMap::new();
-        let mut errors = Vec::new();
-        for (key, secret) in [
-            ("queue.password", &queue.password),
-            ("queue.token", &queue.token),
-            ("queue.nkey_seed", &queue.nkey_seed),
-            ("queue.credentials", &queue.credentials),
-        ] {
-            let Some(secret) = secret else { continue };
-            if let Err(e) = secret.resolve(key, env.secrets, env.config_dir) {
-                errors.push(e);
-                continue;
-            }
-            if let SecretRef::Env(name) = secret
-                && let Some(value) = env.secrets.var(name)
-            {
-                secrets = secrets.with(name.clone(), value);
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        let connection = queue
+            .connection
+            .resolve("queue", env.secrets, env.config_dir)
+            .map_err(|e| vec![e])?;
         let mut config = queue.clone();
         config.stream.raw_intake = enriching;
-        Ok(Self {
-            config,
-            secrets,
-            config_dir: env.config_dir.to_path_buf(),
-        })
+        Ok(Self { config, connection })
     }
 
     /// The `[queue]` settings.
@@ -176,13 +154,7 @@ impl ClusterSetup {
 
     /// Connects once and creates or checks the stream.
     pub async fn connect(&self) -> Result<JetStream, Error> {
-        JetStream::connect(
-            self.config.clone(),
-            "queue",
-            &self.secrets as &dyn SecretLookup,
-            &self.config_dir,
-        )
-        .await
+        JetStream::connect_resolved(self.config.clone(), self.connection.clone(), "queue").await
     }
 }
 
@@ -318,7 +290,7 @@ impl Cluster {
         write(&self.js, Some(js));
         write(&self.problem, None);
         tracing::info!(
-            servers = %self.setup.config.servers.join(","),
+            servers = %self.setup.connection.servers(),
             stream = %self.setup.config.stream.name,
             replica = %self.owner,
             "JetStream queue ready"
@@ -368,7 +340,7 @@ impl Cluster {
         match self.jetstream() {
             Some(js) if !js.is_connected() => Some(format!(
                 "NATS unreachable (reconnecting to {})",
-                self.setup.config.servers.join(", ")
+                self.setup.connection.servers()
             )),
             Some(_) => None,
             None => Some(read(&self.problem).unwrap_or_else(|| "connecting to NATS".into())),
@@ -598,10 +570,14 @@ impl Workers {
             let finished = js
                 .shared_state(&format!("{stream}_runs"), RESPONSE_MEMORY, owner)
                 .await?;
+            let states = js
+                .shared_state(&format!("{stream}_runstate"), RESPONSE_MEMORY, owner)
+                .await?;
             engine.coordinate_with(Arc::new(KvResponseCoordination::new(
                 incidents,
                 finished,
                 leases.clone(),
+                states,
                 lease_ttl,
             )));
         }
@@ -1088,7 +1064,7 @@ pub async fn status_of(setup: &ClusterSetup) -> Result<Value, Error> {
     let status = js.status().await?;
     Ok(json!({
         "backend": "jetstream",
-        "servers": setup.config.servers,
+        "servers": setup.config.connection.servers,
         "connected": js.is_connected(),
         "stream": stream_json(&status),
     }))

@@ -5,8 +5,10 @@
 //!   values, in the bucket `<stream>_inhibition` (entries kept for the longest rule
 //!   duration; each source's own event time and rule duration decide what it mutes).
 //! * [`KvResponseCoordination`]: incident ids by fingerprint (`<stream>_incidents`), run
-//!   claims (leases in `<stream>_leases`, renewed while the run is live) and "run
-//!   finished" marks (`<stream>_runs`), for `vowguard_response::coordination`.
+//!   claims (leases in `<stream>_leases`, renewed while the run is live), "run
+//!   finished" marks (`<stream>_runs`) and each run's shared state, its header and step
+//!   records written by compare-and-set (`<stream>_runstate`), for
+//!   `vowguard_response::coordination`.
 //! * [`KvRateLimits`]: each notifier's rate limit counted for the whole cluster in
 //!   [`RATE_WINDOW`] windows (`<stream>_ratelimits`), so three replicas do not send three
 //!   times the limit.
@@ -20,7 +22,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use vowguard_core::{Error, ErrorKind, RateLimit};
 use vowguard_jetstream::{Lease, SharedState};
-use vowguard_response::{ResponseCoordination, RunClaim};
+use vowguard_response::{ResponseCoordination, Run, RunClaim, merge_shared_run};
 use vowguard_router::{InhibitionKey, InhibitionSource, SharedInhibition};
 
 /// Longest key text used as is (hex-escaped by the KV layer when needed); longer ones are
@@ -90,32 +92,56 @@ impl SharedInhibition for KvInhibition {
     }
 }
 
-/// Incident ids, run claims and "run finished" marks of all replicas in KV.
+/// Incident ids, run claims, "run finished" marks and run states of all replicas in KV.
 #[derive(Debug)]
 pub struct KvResponseCoordination {
     incidents: SharedState,
     finished: SharedState,
     leases: SharedState,
+    states: SharedState,
     renew_every: Duration,
     /// The run claims this replica holds, by run id.
     held: Mutex<HashMap<String, Lease>>,
+    /// The run states this replica wrote last (revision and content), by run id, for the
+    /// runs it holds: the base of its next compare-and-set. One writer at a time.
+    written: tokio::sync::Mutex<HashMap<String, (u64, Run)>>,
+}
+
+/// Longest encoded run state written to KV; beyond it the largest step outputs are
+/// left out of the shared copy (a NATS message is 1 MiB at most by default).
+const MAX_SHARED_RUN_BYTES: usize = 512 * 1024;
+
+/// Step outputs longer than this (encoded) are the first left out of an oversized state.
+const MAX_SHARED_OUTPUT_BYTES: usize = 4 * 1024;
+
+/// A run's shared state as stored in KV.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SharedRunState {
+    /// The replica that wrote it.
+    owner: String,
+    /// The run, with every step recorded so far.
+    run: Run,
 }
 
 impl KvResponseCoordination {
     /// Incident ids in `incidents`, "run finished" marks in `finished`, run claims in
-    /// `leases` (whose TTL is the claim's life: renewed every third of `lease_ttl`).
+    /// `leases` (whose TTL is the claim's life: renewed every third of `lease_ttl`), run
+    /// states in `states`.
     pub fn new(
         incidents: SharedState,
         finished: SharedState,
         leases: SharedState,
+        states: SharedState,
         lease_ttl: Duration,
     ) -> Self {
         Self {
             incidents,
             finished,
             leases,
+            states,
             renew_every: (lease_ttl / 3).max(Duration::from_millis(100)),
             held: Mutex::new(HashMap::new()),
+            written: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -124,6 +150,57 @@ impl KvResponseCoordination {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// The stored state of a run: its revision, and the run when it is readable.
+    async fn read_state(&self, run_id: &str) -> Result<Option<(u64, Option<Run>)>, Error> {
+        let Some((bytes, revision)) = self.states.entry(&state_key(run_id)).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice::<SharedRunState>(&bytes) {
+            Ok(state) => Ok(Some((revision, Some(state.run)))),
+            Err(e) => {
+                tracing::error!(run = run_id, error = %e, "unreadable shared run state; replaced by this replica's copy");
+                Ok(Some((revision, None)))
+            }
+        }
+    }
+
+    /// `run` as stored: the largest step outputs left out when it is too large.
+    fn encode(&self, run: &Run) -> Result<Vec<u8>, Error> {
+        let encode = |run: &Run| {
+            serde_json::to_vec(&SharedRunState {
+                owner: self.states.owner().to_owned(),
+                run: run.clone(),
+            })
+            .map_err(|e| Error::internal(format!("encode the shared state of {}: {e}", run.id)))
+        };
+        let bytes = encode(run)?;
+        if bytes.len() <= MAX_SHARED_RUN_BYTES {
+            return Ok(bytes);
+        }
+        let mut slim = run.clone();
+        for step in slim.steps.values_mut() {
+            let size = serde_json::to_vec(&step.output).map_or(0, |b| b.len());
+            if size > MAX_SHARED_OUTPUT_BYTES {
+                step.output = serde_json::json!({
+                    "omitted": format!("an output of {size} bytes (kept in the record file of the replica that ran the step)")
+                });
+            }
+        }
+        let bytes = encode(&slim)?;
+        if bytes.len() > MAX_SHARED_RUN_BYTES {
+            return Err(Error::rejected(format!(
+                "the shared state of run {} is {} bytes, over {MAX_SHARED_RUN_BYTES}",
+                run.id,
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+fn state_key(run_id: &str) -> String {
+    format!("state/{run_id}")
 }
 
 fn run_key(run_id: &str) -> String {
@@ -179,6 +256,7 @@ impl ResponseCoordination for KvResponseCoordination {
             }
             None => {
                 self.held().remove(run_id);
+                self.written.lock().await.remove(run_id);
                 Ok(false)
             }
         }
@@ -187,6 +265,7 @@ impl ResponseCoordination for KvResponseCoordination {
     async fn run_finished(&self, run_id: &str) -> Result<(), Error> {
         // Only the replica holding the claim marks the run finished (one that lost it to
         // a takeover leaves the mark to the new holder).
+        self.written.lock().await.remove(run_id);
         let Some(lease) = self.held().remove(run_id) else {
             return Ok(());
         };
@@ -196,6 +275,55 @@ impl ResponseCoordination for KvResponseCoordination {
 
     fn renew_every(&self) -> Duration {
         self.renew_every
+    }
+
+    async fn shared_run(&self, run_id: &str) -> Result<Option<Run>, Error> {
+        Ok(self.read_state(run_id).await?.and_then(|(_, run)| run))
+    }
+
+    async fn share_run(&self, run: &Run) -> Result<bool, Error> {
+        let mut written = self.written.lock().await;
+        if !self.held().contains_key(&run.id) {
+            written.remove(&run.id);
+            return Ok(false);
+        }
+        let key = state_key(&run.id);
+        // The first write after the claim takes the state over from whoever wrote it
+        // (re-read on a conflict: a dead or lost replica's last write); every later one
+        // expects this replica's own last write, and a conflict means the run was taken.
+        let taking_over = !written.contains_key(&run.id);
+        let mut base = match written.get(&run.id) {
+            Some((revision, before)) => (Some(*revision), Some(before.clone())),
+            None => self
+                .read_state(&run.id)
+                .await?
+                .map_or((None, None), |(r, b)| (Some(r), b)),
+        };
+        for _ in 0..8 {
+            let merged = merge_shared_run(base.1.take(), run);
+            let bytes = self.encode(&merged)?;
+            match self.states.compare_and_set(&key, bytes, base.0).await? {
+                Some(revision) => {
+                    written.insert(run.id.clone(), (revision, merged));
+                    return Ok(true);
+                }
+                None if taking_over => {
+                    base = self
+                        .read_state(&run.id)
+                        .await?
+                        .map_or((None, None), |(r, b)| (Some(r), b));
+                }
+                None => {
+                    written.remove(&run.id);
+                    return Ok(false);
+                }
+            }
+        }
+        Err(Error::unavailable(format!(
+            "the shared state of run {} kept changing while this replica took it over",
+            run.id
+        ))
+        .with_retry_after(vowguard_jetstream::RETRY_AFTER))
     }
 }
 
@@ -323,6 +451,7 @@ mod tests {
             bucket("incidents", Duration::from_secs(3600)).await,
             bucket("runs", Duration::from_secs(3600)).await,
             bucket("leases", lease_ttl).await,
+            bucket("runstate", Duration::from_secs(3600)).await,
             lease_ttl,
         );
         (js, coordination)
@@ -373,6 +502,112 @@ mod tests {
 
         a.incident_resolved(fingerprint).await.unwrap();
         assert_eq!(b.incident_id(fingerprint, "inc-c").await.unwrap(), "inc-c");
+    }
+
+    fn step(id: &str, status: vowguard_response::StepStatus) -> vowguard_response::StepRecord {
+        vowguard_response::StepRecord {
+            step_id: id.into(),
+            status,
+            attempts: 1,
+            idempotency_key: format!("key-{id}"),
+            started_at: None,
+            finished_at: None,
+            deadline: None,
+            output: serde_json::json!({"id": id}),
+            error: None,
+            dry_run: false,
+        }
+    }
+
+    fn run(id: &str, steps: &[vowguard_response::StepRecord]) -> Run {
+        let now = chrono::Utc::now();
+        Run {
+            id: id.into(),
+            playbook: "escalate".into(),
+            version: 1,
+            snapshot: serde_json::json!({}),
+            incident_id: "inc-1".into(),
+            event: serde_json::json!({"id": "e-1"}),
+            dry_run: false,
+            state: vowguard_response::RunState::Running,
+            started_at: now,
+            deadline: now,
+            finished_at: None,
+            started_by: "alert:a-1".into(),
+            steps: steps
+                .iter()
+                .map(|s| (s.step_id.clone(), s.clone()))
+                .collect(),
+        }
+    }
+
+    /// Against a real nats-server: the holder of a run records its steps; a replica that
+    /// takes the run over reads them and takes the state over, after which the old
+    /// holder can record nothing more; a stale copy does not undo a finished step; a
+    /// replica without the claim writes nothing.
+    #[tokio::test]
+    async fn run_states_are_shared_by_compare_and_set_through_nats() {
+        use vowguard_response::StepStatus::{Running, Succeeded};
+        let server = vowguard_testkit::nats::NatsServer::start(&[]);
+        let ttl = Duration::from_secs(1);
+        let (_a_conn, a) = replica(&server, "replica-a", ttl).await;
+        let (_b_conn, b) = replica(&server, "replica-b", ttl).await;
+        assert_eq!(a.shared_run("run-s").await.unwrap(), None);
+        assert!(
+            !b.share_run(&run("run-s", &[])).await.unwrap(),
+            "no claim, no write"
+        );
+        assert_eq!(a.claim_run("run-s").await.unwrap(), RunClaim::Claimed);
+        assert!(
+            a.share_run(&run("run-s", &[step("ticket", Running)]))
+                .await
+                .unwrap()
+        );
+        assert!(
+            a.share_run(&run("run-s", &[step("ticket", Succeeded)]))
+                .await
+                .unwrap()
+        );
+        // A stale copy (the step still running) written after: the step stays finished,
+        // and a step only in the stale copy is added.
+        assert!(
+            a.share_run(&run(
+                "run-s",
+                &[step("ticket", Running), step("approve", Running)]
+            ))
+            .await
+            .unwrap()
+        );
+        let shared = b.shared_run("run-s").await.unwrap().expect("shared");
+        assert_eq!(shared.steps["ticket"].status, Succeeded);
+        assert_eq!(shared.steps["approve"].status, Running);
+        assert_eq!(shared.started_by, "alert:a-1");
+
+        // a stops renewing (it died): b claims the run, reads it and takes it over.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while b.claim_run("run-s").await.unwrap() != RunClaim::Claimed {
+            assert!(tokio::time::Instant::now() < deadline, "never taken over");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut resumed = b.shared_run("run-s").await.unwrap().expect("shared");
+        assert!(
+            b.share_run(&resumed).await.unwrap(),
+            "b takes the state over"
+        );
+        resumed
+            .steps
+            .insert("approve".into(), step("approve", Succeeded));
+        assert!(b.share_run(&resumed).await.unwrap());
+        // a, which does not know yet that it lost the run, records nothing more.
+        assert!(
+            !a.share_run(&run("run-s", &[step("lock", Succeeded)]))
+                .await
+                .unwrap(),
+            "the old holder's write is refused"
+        );
+        let shared = a.shared_run("run-s").await.unwrap().expect("shared");
+        assert_eq!(shared.steps["approve"].status, Succeeded);
+        assert!(!shared.steps.contains_key("lock"));
     }
 
     /// Against a real nats-server: a source stored by one replica is fetched by another

@@ -305,6 +305,7 @@ async fn run_server(
         reports,
         webhooks,
         cluster: cluster.clone(),
+        source: None,
     });
     // The store follows the audit log (catching up after an outage) until the server stops.
     let (follow_stop, follow_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -707,6 +708,7 @@ async fn run_nats(
     let pipeline = Arc::new(Pipeline::start_with_audit(spec, pipeline_audit).await?);
     let cluster = Box::pin(start_cluster(cluster_parts, &pipeline)).await?;
     let stop = futures::FutureExt::shared(stop);
+    let source = nats_source::NatsSource::new(source_id.clone(), config, settings);
     let monitoring = match (listener, &assembly.server) {
         (Some(listener), Some(settings)) => {
             let state = Arc::new(server::ServerState {
@@ -724,6 +726,7 @@ async fn run_nats(
                 ),
                 webhooks: None,
                 cluster: cluster.clone(),
+                source: Some(source.health()),
             });
             Some(serve_monitoring(
                 listener,
@@ -740,7 +743,6 @@ async fn run_nats(
         data_dir = %assembly.data_dir.display(),
         "vowguard started; reading events from NATS"
     );
-    let source = nats_source::NatsSource::new(source_id, config, settings);
     // On `[queue] type = "jetstream"` an event is durable once the stream holds it, so the
     // source acks its NATS message after the cluster's PubAck; else after the journal.
     let queue: Arc<dyn vowguard_pipeline::EventQueue> = match &cluster {

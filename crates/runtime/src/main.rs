@@ -1081,8 +1081,14 @@ async fn dlq(action: DlqAction) -> Result<(), Error> {
             let report = dlq::replay_reporting(assembly, sink.as_deref(), &|| bar.inc(1)).await;
             bar.finish_and_clear();
             let report = report?;
+            // Letters requeued to the JetStream queue (`_enrich`) are named only when any were.
+            let requeued = if report.requeued > 0 {
+                format!(", {} requeued to the stream", report.requeued)
+            } else {
+                String::new()
+            };
             println!(
-                "replayed {}: {} delivered, {} failed again, {} skipped (sink no longer configured)",
+                "replayed {}: {} delivered{requeued}, {} failed again, {} skipped (sink no longer configured)",
                 report.replayed,
                 report.delivered,
                 report.failed.len(),

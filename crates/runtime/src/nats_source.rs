@@ -89,6 +89,90 @@ impl NatsSourceCounters {
     }
 }
 
+/// Where the connection of a `nats` source stands, for `/health`: `connecting` (before
+/// the first connection), `connected`, `reconnecting` (with why: the server cannot be
+/// reached, the connection was lost, the consumer stream failed), `failed` (refused for
+/// good, e.g. credentials) or `stopped`. Shared with the HTTP server while the source runs.
+#[derive(Debug)]
+pub struct NatsSourceHealth {
+    id: String,
+    mode: &'static str,
+    servers: String,
+    state: std::sync::Mutex<Connection>,
+}
+
+#[derive(Debug)]
+struct Connection {
+    state: &'static str,
+    problem: Option<String>,
+    /// The live client once connected: its own reconnecting shows between our attempts.
+    client: Option<async_nats::Client>,
+}
+
+impl NatsSourceHealth {
+    fn set(
+        &self,
+        state: &'static str,
+        problem: Option<String>,
+        client: Option<async_nats::Client>,
+    ) {
+        let mut c = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *c = Connection {
+            state,
+            problem,
+            client,
+        };
+    }
+
+    /// The state now and why it is not `connected` (`None` when it is).
+    pub fn state(&self) -> (&'static str, Option<String>) {
+        let c = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &c.client {
+            Some(client)
+                if c.state == "connected"
+                    && client.connection_state() != async_nats::connection::State::Connected =>
+            {
+                (
+                    "reconnecting",
+                    Some(format!(
+                        "connection to NATS lost; the client is reconnecting to {}",
+                        self.servers
+                    )),
+                )
+            }
+            _ => (c.state, c.problem.clone()),
+        }
+    }
+}
+
+impl crate::server::SourceHealth for NatsSourceHealth {
+    fn problem(&self) -> Option<String> {
+        match self.state() {
+            ("connected", _) => None,
+            (state, problem) => Some(problem.unwrap_or_else(|| state.to_owned())),
+        }
+    }
+
+    fn health(&self) -> serde_json::Value {
+        let (state, problem) = self.state();
+        serde_json::json!({
+            "id": self.id,
+            "type": "nats",
+            "mode": self.mode,
+            "servers": self.servers,
+            "state": state,
+            "connected": state == "connected",
+            "problem": problem,
+        })
+    }
+}
+
 /// One configured `nats` source.
 ///
 /// ```no_run
@@ -116,6 +200,7 @@ pub struct NatsSource {
     config: NatsSourceConfig,
     settings: NatsClientSettings,
     counters: Arc<NatsSourceCounters>,
+    health: Arc<NatsSourceHealth>,
     retry: RetryPolicy,
 }
 
@@ -129,12 +214,26 @@ impl NatsSource {
         settings: NatsClientSettings,
     ) -> Self {
         let id = id.into();
+        let health = Arc::new(NatsSourceHealth {
+            id: id.clone(),
+            mode: match config.mode {
+                SourceMode::Jetstream => "jetstream",
+                SourceMode::Core => "core",
+            },
+            servers: settings.servers().to_owned(),
+            state: std::sync::Mutex::new(Connection {
+                state: "connecting",
+                problem: Some(format!("connecting to NATS at {}", settings.servers())),
+                client: None,
+            }),
+        });
         Self {
             key: format!("sources.{id}"),
             id,
             config,
             settings,
             counters: Arc::default(),
+            health,
             retry: RetryPolicy::default(),
         }
     }
@@ -149,6 +248,11 @@ impl NatsSource {
     /// The live counters.
     pub fn counters(&self) -> Arc<NatsSourceCounters> {
         self.counters.clone()
+    }
+
+    /// The live state of its connection (for `/health`).
+    pub fn health(&self) -> Arc<NatsSourceHealth> {
+        self.health.clone()
     }
 
     /// Reads until `stop` completes, handing each event to `queue`; then stops pulling,
@@ -178,8 +282,10 @@ impl NatsSource {
                 Err(e) => {
                     let e = e.with_component(self.id.clone());
                     if !e.is_retryable() {
+                        self.health.set("failed", Some(e.to_string()), None);
                         break 'connect Err(e);
                     }
+                    self.health.set("reconnecting", Some(e.to_string()), None);
                     failures += 1;
                     let delay = self.retry.backoff_ceiling(failures);
                     tracing::warn!(source = %self.id, error = %e, retry_in_ms = delay.as_millis() as u64, "NATS source cannot connect; retrying");
@@ -189,6 +295,7 @@ impl NatsSource {
                     break 'connect Ok(());
                 }
             };
+            self.health.set("connected", None, Some(client.clone()));
             let outcome = match self.config.mode {
                 SourceMode::Jetstream => {
                     self.consume_jetstream(
@@ -209,6 +316,7 @@ impl NatsSource {
                 Ok(Continue::Stopped) => break 'connect Ok(()),
                 Ok(Continue::Rebuild) => {}
                 Err(e) if e.is_retryable() => {
+                    self.health.set("reconnecting", Some(e.to_string()), None);
                     failures += 1;
                     let delay = self.retry.backoff_ceiling(failures);
                     tracing::warn!(source = %self.id, error = %e, retry_in_ms = delay.as_millis() as u64, "NATS source interrupted; resuming");
@@ -216,9 +324,17 @@ impl NatsSource {
                         break 'connect Ok(());
                     }
                 }
-                Err(e) => break 'connect Err(e.with_component(self.id.clone())),
+                Err(e) => {
+                    let e = e.with_component(self.id.clone());
+                    self.health.set("failed", Some(e.to_string()), None);
+                    break 'connect Err(e);
+                }
             }
         };
+        if result.is_ok() {
+            self.health
+                .set("stopped", Some("the source stopped".into()), None);
+        }
         // Messages in flight finish (acked once durable); bounded, since an unacked message
         // is redelivered anyway.
         let drain = async { while in_flight.next().await.is_some() {} };

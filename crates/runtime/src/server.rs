@@ -50,6 +50,18 @@ pub struct ServerState {
     /// The JetStream queue (`[queue] type = "jetstream"`): intake publishes there instead
     /// of the local journal. `None` on the local backend.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The source whose connection `/health` reports (the `nats` source of a nats-only
+    /// run); `None` for intake over HTTP.
+    pub source: Option<Arc<dyn SourceHealth>>,
+}
+
+/// A source with a connection of its own (the `nats` source), reported by `/health` as
+/// the queue's is: its state, and why it cannot read.
+pub trait SourceHealth: Send + Sync + std::fmt::Debug {
+    /// `None` while the source can read; otherwise why not.
+    fn problem(&self) -> Option<String>;
+    /// The `source` section of `/health`.
+    fn health(&self) -> serde_json::Value;
 }
 
 /// `/health`, `/metrics` and the admin routes: what every server serves.
@@ -720,19 +732,23 @@ async fn health(State(state): State<Arc<ServerState>>) -> Response {
         .map(|(id, _)| id)
         .collect();
     let status = if open.is_empty() { "ok" } else { "degraded" };
-    let Some(cluster) = &state.cluster else {
-        return axum::Json(json!({ "status": status, "circuit_open": open })).into_response();
-    };
+    let mut body = json!({ "status": status, "circuit_open": open });
+    let mut unavailable = false;
     // On the jetstream backend intake needs NATS: without it the replica takes no events.
-    let queue = cluster.health();
-    if cluster.problem().is_some() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "status": "unavailable", "circuit_open": open, "queue": queue })),
-        )
-            .into_response();
+    if let Some(cluster) = &state.cluster {
+        body["queue"] = cluster.health();
+        unavailable |= cluster.problem().is_some();
     }
-    axum::Json(json!({ "status": status, "circuit_open": open, "queue": queue })).into_response()
+    // A nats-only run reads nothing while its source cannot reach its server.
+    if let Some(source) = &state.source {
+        body["source"] = source.health();
+        unavailable |= source.problem().is_some();
+    }
+    if unavailable {
+        body["status"] = json!("unavailable");
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    }
+    axum::Json(body).into_response()
 }
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> Response {

@@ -256,6 +256,7 @@ async fn the_admin_api_serves_reports_and_validates_the_period() {
         reports: Ok(Arc::new(reports)),
         webhooks: None,
         cluster: None,
+        source: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

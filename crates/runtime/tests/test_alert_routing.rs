@@ -84,6 +84,7 @@ async fn a_routing_test_has_no_side_effect_and_says_test_everywhere() {
         reports: Err("no report store in this test".into()),
         webhooks: None,
         cluster: None,
+        source: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

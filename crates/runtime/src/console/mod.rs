@@ -58,6 +58,8 @@ pub struct Console {
     sinks: Vec<SinkSpec>,
     audit: Option<vowguard_audit::AuditLog>,
     data_dir: PathBuf,
+    /// The JetStream queue, which the `_enrich` dead letters are replayed into.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
     history: Arc<History>,
     replaying: tokio::sync::Mutex<()>,
 }
@@ -73,7 +75,9 @@ impl std::fmt::Debug for Console {
 impl Console {
     /// The console of the server `server`: `response` for incidents, `sinks` (their
     /// specs) and `audit` for the replay, `data_dir` for the dead letters. Call within a
-    /// tokio runtime: starts sampling the pipeline for the charts.
+    /// tokio runtime: starts sampling the pipeline for the charts. On the jetstream
+    /// backend the enrichment consumer's dead letters (`_enrich`) are replayed into the
+    /// stream of the server's cluster.
     pub fn new(
         server: Arc<ServerState>,
         response: Option<vowguard_response::ResponseEngine>,
@@ -81,6 +85,7 @@ impl Console {
         audit: Option<vowguard_audit::AuditLog>,
         data_dir: PathBuf,
     ) -> Self {
+        let cluster = server.cluster.clone();
         let history = Arc::new(History::default());
         tokio::spawn(history::sample(Arc::downgrade(&server), history.clone()));
         Self {
@@ -89,6 +94,7 @@ impl Console {
             sinks,
             audit,
             data_dir,
+            cluster,
             history,
             replaying: tokio::sync::Mutex::new(()),
         }
@@ -505,7 +511,18 @@ async fn replay(
             ),
         );
     }
-    if !console.sinks.iter().any(|s| s.id == form.sink) {
+    let stream = console.cluster.as_ref().and_then(|c| c.jetstream());
+    let enrich = form.sink == vowguard_jetstream::ENRICH_CONSUMER;
+    if enrich && console.cluster.is_some() && stream.is_none() {
+        let body = "<p class=\"bad\">The JetStream queue is not reachable right now: the enrichment dead letters cannot be replayed into it. Try again once <code>/health</code> says it is.</p>";
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            page("Replay refused", body),
+        );
+    }
+    let replayable =
+        (enrich && stream.is_some()) || console.sinks.iter().any(|s| s.id == form.sink);
+    if !replayable {
         let body = format!(
             "<p class=\"bad\">No sink <strong>{}</strong> is configured.</p>",
             esc(&form.sink)
@@ -516,6 +533,7 @@ async fn replay(
     let result = crate::dlq::replay_with(
         &console.data_dir,
         console.sinks.clone(),
+        stream.as_ref(),
         console.audit.as_ref(),
         "console",
         Some(&form.sink),
@@ -525,10 +543,15 @@ async fn replay(
     let body = match result {
         Ok(report) => {
             let mut body = format!(
-                "<p class=\"ok\">Replayed {} dead letter(s) of {}: {} delivered, {} failed again.</p>",
+                "<p class=\"ok\">Replayed {} dead letter(s) of {}: {} delivered{}, {} failed again.</p>",
                 report.replayed,
                 esc(&form.sink),
                 report.delivered,
+                if report.requeued > 0 {
+                    format!(", {} requeued to the stream", report.requeued)
+                } else {
+                    String::new()
+                },
                 report.failed.len()
             );
             for (sink, event, reason) in report.failed.iter().take(MAX_ROWS) {
