@@ -37,7 +37,7 @@ pub use config::{
     ActionEndpointConfig, Catalog, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, StepConfig,
     StepKind, TicketOp, TriggerConfig, parse_playbooks,
 };
-pub use coordination::{ResponseCoordination, RunClaim};
+pub use coordination::{IncidentAdvance, ResponseCoordination, RunClaim, SharedIncidentState};
 pub use defaults::DEFAULT_PLAYBOOKS;
 pub use engine::{
     EngineBuilder, ResponseEngine, ShutdownReport, TicketStatusChange, TicketSync,
