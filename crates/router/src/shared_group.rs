@@ -28,7 +28,13 @@ use crate::group::{GroupTiming, Reasons, widen};
 /// another replica is not counted twice. The group's size beyond that is a count.
 pub const MAX_REMEMBERED_ALERT_IDS: usize = 256;
 
-/// One alert group shared by the replicas; see the [module docs](self).
+/// One alert group shared by the replicas: the same timers and notification as
+/// [`AlertGrouper`](crate::AlertGrouper), on wall-clock milliseconds. A flush is two
+/// steps, so a replica that dies in the middle hands the group over without losing or
+/// repeating anything: [`seal`](Self::seal) stores the next notification in the group
+/// (numbered by [`generation`](Self::generation); later alerts wait for the one after),
+/// and once every channel has it, [`sent`](Self::sent) clears it. Until then, a replica
+/// taking the group over sends the same sealed notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SharedGroup {
     /// The group key.
@@ -285,7 +291,7 @@ mod tests {
         assert_eq!(g.generation(), 1);
         // Sealed until sent: the same notification again (a takeover), due at once.
         assert_eq!(g.due_at_ms(), i64::MIN);
-        assert_eq!(g.seal(31 * S), Some(sent.clone()));
+        assert_eq!(g.seal(31 * S), Some(sent));
         assert_eq!(g.generation(), 1);
         // An alert arriving meanwhile waits for the next notification.
         assert!(g.offer(alert("a3", "z", 9), timing(), 40 * S));
