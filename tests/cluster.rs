@@ -12,6 +12,12 @@
 //! * Three replicas sharing inhibition and response: a P0 for a wedding routed by one
 //!   replica mutes that wedding's lower alerts on the others; alerts of one group sent
 //!   through all three page once and give one playbook run and one Jira ticket.
+//! * `group_wait` across replicas: alerts of one group routed by two replicas give ONE
+//!   notification per channel standing for all of them; the replica sending a group's
+//!   notification SIGKILLed mid-send hands it over (the channel it had sent is not sent
+//!   again, the other gets the same sealed notification from the survivor).
+//! * An incident acknowledged through one replica and resolved through the other reads as
+//!   resolved, with both changes, through either; the next alerts open a new incident.
 //! * A stream whose config conflicts with ours is refused, naming the field; wrong
 //!   credentials are refused, naming the key, without the secret.
 //!
