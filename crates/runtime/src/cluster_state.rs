@@ -333,31 +333,33 @@ impl KvAlertGroups {
         let k = group_storage_key(key);
         for _ in 0..MAX_CAS_ATTEMPTS {
             let now = now_ms();
-            let written = match self.read(key).await? {
-                None => {
-                    let group = SharedGroup::new(
-                        key.to_owned(),
-                        notifiers.to_vec(),
-                        alert.clone(),
-                        timing,
-                        now,
-                    );
-                    let value = encode_group(&group)?;
-                    if value.len() > MAX_GROUP_BYTES {
-                        return Ok(Grouped::TooLarge);
-                    }
-                    self.bucket.create_new(&k, value).await?
-                }
-                Some((mut group, revision)) => {
+            let (current, revision) = match self.bucket.read(&k).await? {
+                Some((value, revision)) => (decode_group(key, &value), Some(revision)),
+                None => (None, None),
+            };
+            // A new group, or one replacing an unreadable entry (at its revision).
+            let group = match current {
+                Some(mut group) => {
                     if !group.offer(alert.clone(), timing, now) {
                         return Ok(Grouped::Stored);
                     }
-                    let value = encode_group(&group)?;
-                    if value.len() > MAX_GROUP_BYTES {
-                        return Ok(Grouped::TooLarge);
-                    }
-                    self.bucket.update_at(&k, value, revision).await?
+                    group
                 }
+                None => SharedGroup::new(
+                    key.to_owned(),
+                    notifiers.to_vec(),
+                    alert.clone(),
+                    timing,
+                    now,
+                ),
+            };
+            let value = encode_group(&group)?;
+            if value.len() > MAX_GROUP_BYTES {
+                return Ok(Grouped::TooLarge);
+            }
+            let written = match revision {
+                Some(revision) => self.bucket.update_at(&k, value, revision).await?,
+                None => self.bucket.create_new(&k, value).await?,
             };
             if written.is_some() {
                 return Ok(Grouped::Stored);
@@ -367,23 +369,13 @@ impl KvAlertGroups {
         Err(contended(key))
     }
 
-    /// Group `key` with its revision, if it exists. An unreadable entry (a foreign
-    /// writer, another version) is reported and treated as absent.
+    /// Group `key` with its revision, if it exists. An unreadable entry is reported and
+    /// treated as absent.
     pub async fn read(&self, key: &str) -> Result<Option<(SharedGroup, u64)>, Error> {
         let Some((value, revision)) = self.bucket.read(&group_storage_key(key)).await? else {
             return Ok(None);
         };
-        match serde_json::from_slice::<SharedGroup>(&value) {
-            Ok(group) if group.key == key => Ok(Some((group, revision))),
-            Ok(_) => {
-                tracing::warn!("shared alert group does not match its key; replaced");
-                Ok(None)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "shared alert group unreadable; replaced");
-                Ok(None)
-            }
-        }
+        Ok(decode_group(key, &value).map(|group| (group, revision)))
     }
 
     /// Writes `group` if it is still at `revision`: false when another replica changed it.
@@ -421,6 +413,23 @@ impl KvAlertGroups {
             }
         }
         Err(contended(key))
+    }
+}
+
+/// The group stored under `key`; `None` (reported) for an entry that is not one (a
+/// foreign writer, another version, a hash collision of keys): the next alert of the
+/// group replaces it.
+fn decode_group(key: &str, value: &[u8]) -> Option<SharedGroup> {
+    match serde_json::from_slice::<SharedGroup>(value) {
+        Ok(group) if group.key == key => Some(group),
+        Ok(_) => {
+            tracing::warn!("shared alert group does not match its key; replaced");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "shared alert group unreadable; replaced");
+            None
+        }
     }
 }
 
