@@ -18,6 +18,12 @@
 //!   the run (its Jira comment reaches the ticket the first replica opened).
 //! * A dead letter of the `_enrich` consumer is listed by `vowguard dlq list` and
 //!   replayed by `vowguard dlq replay` into the stream, enriched, and delivered to the SIEM.
+//! * `group_wait` across replicas: alerts of one group routed by two replicas give ONE
+//!   notification per channel standing for all of them; the replica sending a group's
+//!   notification SIGKILLed mid-send hands it over (the channel it had sent is not sent
+//!   again, the other gets the same sealed notification from the survivor).
+//! * An incident acknowledged through one replica and resolved through the other reads as
+//!   resolved, with both changes, through either; the next alerts open a new incident.
 //! * A stream whose config conflicts with ours is refused, naming the field; wrong
 //!   credentials are refused, naming the key, without the secret.
 //!
@@ -152,6 +158,7 @@ name = "critical"
 match = { severity = ["critical"] }
 notify = ["secops"]
 group_by = ["user_id"]
+group_wait = "1s"
 group_interval = "1h"
 "#,
         );
@@ -352,12 +359,26 @@ async fn three_replicas_survive_sigkill_without_loss_or_double_pages() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // Each alert group (one per user among the acknowledged critical events) paged once.
+    // Each alert group (one per user among the acknowledged critical events) paged once,
+    // one group_wait after its first alert, by whichever replica claimed it.
     let users: BTreeSet<String> = acknowledged
         .iter()
         .filter(|n| n.is_multiple_of(10))
         .map(|n| format!("user-{}", (n / 10) % 20))
         .collect();
+    let paged_users = || -> BTreeSet<String> {
+        pages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|body| critical_event_in(body))
+            .map(|n| format!("user-{}", (n / 10) % 20))
+            .collect()
+    };
+    wait_for("every alert group paged", Duration::from_secs(60), || {
+        paged_users().is_superset(&users)
+    })
+    .await;
     let pages = pages.lock().unwrap().clone();
     let mut per_user: BTreeMap<String, usize> = BTreeMap::new();
     for body in &pages {
@@ -936,12 +957,14 @@ name = "critical"
 match = {{ severity = ["critical"] }}
 notify = ["secops"]
 group_by = ["wedding_id"]
+group_wait = "1s"
 group_interval = "1h"
 [[routes]]
 name = "medium"
 match = {{ severity = ["medium"] }}
 notify = ["secops"]
 group_by = ["wedding_id"]
+group_wait = "1s"
 group_interval = "1h"
 [[inhibit_rules]]
 source_matchers = ['priority="P0_CRITICAL"']
@@ -1581,4 +1604,449 @@ async fn hec_body(hec: &MockServer, id: &str) -> serde_json::Value {
         }
     }
     panic!("no HEC request carried {id}");
+}
+
+/// Slack requests by path (each replica and channel has its own webhook path), in
+/// arrival order. The first request to a path ending in `hang_suffix` is answered only
+/// after a minute (the replica sending it is killed meanwhile).
+type SlackLog = Arc<Mutex<Vec<(String, String)>>>;
+
+async fn slack_paths_mock(hang_suffix: Option<&'static str>) -> (MockServer, SlackLog) {
+    let log: SlackLog = Arc::default();
+    let slack = MockServer::start().await;
+    let record = log.clone();
+    Mock::given(method("POST"))
+        .respond_with(move |request: &Request| {
+            let mut log = record.lock().unwrap();
+            let path = request.url.path().to_owned();
+            let first_hang = hang_suffix.is_some_and(|suffix| {
+                path.ends_with(suffix) && !log.iter().any(|(p, _)| p.ends_with(suffix))
+            });
+            log.push((path, String::from_utf8_lossy(&request.body).into_owned()));
+            let response = ResponseTemplate::new(200).set_body_string("ok");
+            if first_hang {
+                response.set_delay(Duration::from_secs(60))
+            } else {
+                response
+            }
+        })
+        .mount(&slack)
+        .await;
+    (slack, log)
+}
+
+/// The config of replica `index` for the group tests: HTTP intake with an admin token, the
+/// jetstream queue (stream `stream`), a Splunk sink, and critical events grouped per user
+/// (`group_wait` 3 s, `group_interval` 1 h) to two Slack channels, `secops` then `oncall`,
+/// whose webhook paths name the replica (`/r<index>/secops`).
+fn write_group_config(dir: &Path, port: u16, nats: &str, stream: &str, hec: &str) -> PathBuf {
+    let config = write_config(dir, port, nats, stream, hec, false);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "[server]\n",
+        "[server]\nadmin_token = { env = \"CLUSTER_ADMIN_TOKEN\" }\n",
+    );
+    text.push_str(
+        r#"
+[notifiers.secops]
+type = "slack"
+webhook_url = { env = "CLUSTER_SLACK_WEBHOOK" }
+[notifiers.oncall]
+type = "slack"
+webhook_url = { env = "CLUSTER_ONCALL_WEBHOOK" }
+[[routes]]
+name = "critical"
+match = { severity = ["critical"] }
+notify = ["secops", "oncall"]
+group_by = ["user_id"]
+group_wait = "3s"
+group_interval = "1h"
+[response]
+default_playbooks = false
+"#,
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Starts replica `index` of the group tests, with its own Slack paths on `slack`.
+fn spawn_group_replica(config: &Path, slack: &str, index: usize) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("vowguard.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_vowguard"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("CLUSTER_HEC_TOKEN", HEC_TOKEN)
+        .env("CLUSTER_SLACK_WEBHOOK", format!("{slack}/r{index}/secops"))
+        .env("CLUSTER_ONCALL_WEBHOOK", format!("{slack}/r{index}/oncall"))
+        .env("CLUSTER_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("VOWGUARD_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("vowguard starts")
+}
+
+/// A critical event `id` of `user` at 2026-06-20 10:`minute`:00 UTC.
+fn user_event(id: &str, user: &str, minute: u32) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "timestamp": format!("2026-06-20T10:{minute:02}:00Z"),
+        "category": "data_export",
+        "action": "guest_list.export",
+        "severity": "critical",
+        "user_id": user,
+    })
+}
+
+async fn post_events(client: &reqwest::Client, port: u16, events: Vec<serde_json::Value>) {
+    let r = client
+        .post(format!("http://127.0.0.1:{port}/v1/events"))
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+}
+
+/// How many requests of `log` went to a path ending in `suffix` and mention `text`.
+fn requests(log: &SlackLog, suffix: &str, text: &str) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, body)| p.ends_with(suffix) && body.contains(text))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_wait_batches_alerts_from_two_replicas_into_one_notification() {
+    let nats = NatsServer::start(&[]);
+    let (hec, _seen) = hec_mock().await;
+    let (slack, log) = slack_paths_mock(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let configs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            write_group_config(
+                &dir.path().join(format!("r{i}")),
+                ports[i],
+                &nats.url(),
+                "GROUPS",
+                &hec.uri(),
+            )
+        })
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut replicas = Vec::new();
+    for (i, (config, port)) in configs.iter().zip(&ports).enumerate() {
+        replicas.push(spawn_group_replica(config, &slack.uri(), i));
+        wait_healthy(&client, *port).await;
+    }
+    // Six alerts of one group, in through both replicas one at a time (each routed by
+    // whichever replica pulls it), all within the group's 3 s group_wait.
+    for minute in 0..6u32 {
+        let port = ports[minute as usize % 2];
+        post_events(
+            &client,
+            port,
+            vec![user_event(&format!("g-{minute}"), "user-g", minute)],
+        )
+        .await;
+    }
+    // A second group, started afterwards: once its page is in, the first group's flush
+    // is long over (a second page of it would have come with the first).
+    post_events(&client, ports[1], vec![user_event("h-0", "user-h", 30)]).await;
+    wait_for("both groups paged", Duration::from_secs(60), || {
+        requests(&log, "/oncall", "h-0") == 1 && requests(&log, "/secops", "h-0") == 1
+    })
+    .await;
+    let all = log.lock().unwrap().clone();
+    let first_group: Vec<&(String, String)> =
+        all.iter().filter(|(_, body)| body.contains("g-")).collect();
+    assert_eq!(
+        first_group.len(),
+        2,
+        "one notification per channel for the six alerts: {all:#?}"
+    );
+    for channel in ["/secops", "/oncall"] {
+        let (_, body) = first_group
+            .iter()
+            .find(|(p, _)| p.ends_with(channel))
+            .unwrap_or_else(|| panic!("no {channel} page: {all:#?}"));
+        // The notification stands for all six alerts, from the earliest to the latest.
+        assert!(
+            body.contains("6 events from 2026-06-20 10:00:00 to 10:05:00 UTC"),
+            "{body}"
+        );
+    }
+    for replica in replicas {
+        stop(replica);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_whose_replica_is_killed_mid_flush_is_flushed_by_another() {
+    let nats = NatsServer::start(&[]);
+    let (hec, _seen) = hec_mock().await;
+    // The first `oncall` page hangs: the replica flushing the group has sent `secops`
+    // (and marked it) and is stuck on `oncall` when it is killed.
+    let (slack, log) = slack_paths_mock(Some("/oncall")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let configs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            write_group_config(
+                &dir.path().join(format!("r{i}")),
+                ports[i],
+                &nats.url(),
+                "HANDOVER",
+                &hec.uri(),
+            )
+        })
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut replicas: Vec<Option<Child>> = Vec::new();
+    for (i, (config, port)) in configs.iter().zip(&ports).enumerate() {
+        replicas.push(Some(spawn_group_replica(config, &slack.uri(), i)));
+        wait_healthy(&client, *port).await;
+    }
+    for minute in 0..3u32 {
+        post_events(
+            &client,
+            ports[minute as usize % 2],
+            vec![user_event(&format!("k-{minute}"), "user-k", minute)],
+        )
+        .await;
+    }
+    wait_for("the hanging oncall page", Duration::from_secs(60), || {
+        requests(&log, "/oncall", "k-") == 1
+    })
+    .await;
+    let holder = {
+        let log = log.lock().unwrap();
+        let (path, _) = log.iter().find(|(p, _)| p.ends_with("/oncall")).unwrap();
+        usize::from(path.starts_with("/r1/"))
+    };
+    kill9(replicas[holder].as_mut().unwrap());
+    replicas[holder] = None;
+    let other = 1 - holder;
+    // The other replica takes the group over once the dead one's claim expired, and
+    // sends the sealed notification to the channel that does not have it.
+    wait_for(
+        "the oncall page from the other replica",
+        Duration::from_secs(60),
+        || requests(&log, &format!("/r{other}/oncall"), "k-") == 1,
+    )
+    .await;
+    // A later group through the survivor: once it is paged, the handover is over.
+    post_events(&client, ports[other], vec![user_event("m-0", "user-m", 40)]).await;
+    wait_for("the later group's pages", Duration::from_secs(60), || {
+        requests(&log, "/oncall", "m-0") == 1 && requests(&log, "/secops", "m-0") == 1
+    })
+    .await;
+    let all = log.lock().unwrap().clone();
+    assert_eq!(
+        requests(&log, "/secops", "k-"),
+        1,
+        "secops had it from the dead replica and got it once: {all:#?}"
+    );
+    assert_eq!(
+        requests(&log, "/oncall", "k-"),
+        2,
+        "the hung request and the takeover's: {all:#?}"
+    );
+    let bodies: Vec<&String> = all
+        .iter()
+        .filter(|(p, b)| p.ends_with("/oncall") && b.contains("k-"))
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(bodies[0], bodies[1], "the same sealed notification");
+    assert!(
+        bodies[1].contains("3 events from 2026-06-20 10:00:00 to 10:02:00 UTC"),
+        "{}",
+        bodies[1]
+    );
+    for replica in replicas.into_iter().flatten() {
+        stop(replica);
+    }
+}
+
+/// `GET /api/incidents` of the replica on `port`.
+async fn incidents_of(client: &reqwest::Client, port: u16) -> Vec<serde_json::Value> {
+    let r = client
+        .get(format!("http://127.0.0.1:{port}/api/incidents"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let body: serde_json::Value = r.json().await.unwrap();
+    body["incidents"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_resolved_on_one_replica_reads_as_resolved_on_the_other() {
+    let nats = NatsServer::start(&[]);
+    let (hec, _seen) = hec_mock().await;
+    let (slack, _log) = slack_paths_mock(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let configs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            write_group_config(
+                &dir.path().join(format!("r{i}")),
+                ports[i],
+                &nats.url(),
+                "INCIDENTS",
+                &hec.uri(),
+            )
+        })
+        .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut replicas = Vec::new();
+    for (i, (config, port)) in configs.iter().zip(&ports).enumerate() {
+        replicas.push(spawn_group_replica(config, &slack.uri(), i));
+        wait_healthy(&client, *port).await;
+    }
+    // Alerts of one user until both replicas have routed one: each has its copy of the
+    // incident, under the id they agreed on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0u32;
+    let id = loop {
+        let a = incidents_of(&client, ports[0]).await;
+        let b = incidents_of(&client, ports[1]).await;
+        if let (Some(a), Some(b)) = (a.first(), b.first()) {
+            assert_eq!(a["id"], b["id"], "one agreed incident id");
+            break a["id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both replicas never had the incident"
+        );
+        post_events(
+            &client,
+            ports[n as usize % 2],
+            vec![user_event(&format!("i-{n}"), "user-i", n % 60)],
+        )
+        .await;
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    // Acknowledged through replica 1, resolved through replica 0 (which never saw the
+    // acknowledgement): replica 1 then reads it resolved, with both changes.
+    let ack = client
+        .post(format!(
+            "http://127.0.0.1:{}/api/incidents/{id}/ack",
+            ports[1]
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"as": "bob"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(ack.status().is_success(), "{}", ack.text().await.unwrap());
+    let resolve = client
+        .post(format!(
+            "http://127.0.0.1:{}/api/incidents/{id}/resolve",
+            ports[0]
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"as": "alice", "note": "false alarm"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resolve.status().is_success(),
+        "{}",
+        resolve.text().await.unwrap()
+    );
+    let shown: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{}/api/incidents/{id}", ports[1]))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let incident = &shown["incident"];
+    assert_eq!(incident["state"], "resolved", "{shown:#}");
+    assert_eq!(incident["resolved"]["by"], "alice", "{shown:#}");
+    assert_eq!(incident["acknowledged"]["by"], "bob", "{shown:#}");
+    let on_a: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{}/api/incidents/{id}", ports[0]))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(on_a["incident"]["acknowledged"]["by"], "bob", "{on_a:#}");
+    // Resolving it again through replica 1 is refused: it is resolved.
+    let again = client
+        .post(format!(
+            "http://127.0.0.1:{}/api/incidents/{id}/resolve",
+            ports[1]
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"as": "carol", "note": "again"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(again.status().is_client_error(), "{}", again.status());
+    // Its list agrees.
+    let listed = incidents_of(&client, ports[1]).await;
+    let listed = listed.iter().find(|i| i["id"] == id.as_str()).unwrap();
+    assert_eq!(listed["state"], "resolved");
+    // The next alerts of the user open a new incident, on whichever replica routes them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut fresh = 0;
+        for port in &ports {
+            fresh += incidents_of(&client, *port)
+                .await
+                .iter()
+                .filter(|i| i["id"] != id.as_str() && i["state"] == "open")
+                .count();
+        }
+        if fresh > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new incident after the resolution"
+        );
+        post_events(
+            &client,
+            ports[n as usize % 2],
+            vec![user_event(&format!("i-{n}"), "user-i", n % 60)],
+        )
+        .await;
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for port in &ports {
+        for i in incidents_of(&client, *port).await {
+            if i["id"] == id.as_str() {
+                assert_eq!(i["state"], "resolved", "replica {port}: {i:#}");
+            }
+        }
+    }
+    for replica in replicas {
+        stop(replica);
+    }
 }

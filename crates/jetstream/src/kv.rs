@@ -293,6 +293,96 @@ impl SharedState {
         .with_retry_after(crate::RETRY_AFTER))
     }
 
+    /// The value under `key` with its revision, for a later
+    /// [`update_at`](Self::update_at) (a deleted or expired key has none).
+    pub async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>, Error> {
+        let entry = self
+            .store
+            .entry(kv_key(key))
+            .await
+            .map_err(|e| self.error("read", &e))?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .map(|e| (e.value.to_vec(), e.revision)))
+    }
+
+    /// Stores `value` under `key` if no value is there (or it was deleted): `Some(new
+    /// revision)`, or `None` when another replica stored one first.
+    pub async fn create_new(&self, key: &str, value: Vec<u8>) -> Result<Option<u64>, Error> {
+        match self.store.create(kv_key(key), Bytes::from(value)).await {
+            Ok(revision) => Ok(Some(revision)),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(self.error("create", &e)),
+        }
+    }
+
+    /// Replaces the value under `key` if it is still at `revision` (compare-and-set):
+    /// `Some(new revision)`, or `None` when another replica wrote it meanwhile (read it
+    /// again and redo the change).
+    pub async fn update_at(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        revision: u64,
+    ) -> Result<Option<u64>, Error> {
+        match self
+            .store
+            .update(kv_key(key), Bytes::from(value), revision)
+            .await
+        {
+            Ok(revision) => Ok(Some(revision)),
+            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(e) => Err(self.error("update", &e)),
+        }
+    }
+
+    /// Deletes `key` if it is still at `revision`: false when it was not deleted
+    /// (another replica wrote it meanwhile, or the server could not be asked; the
+    /// bucket's TTL removes it in the end).
+    pub async fn delete_at(&self, key: &str, revision: u64) -> bool {
+        match self
+            .store
+            .delete_expect_revision(kv_key(key), Some(revision))
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(bucket = %self.bucket, error = %e, "KV entry not deleted");
+                false
+            }
+        }
+    }
+
+    /// Every value of the bucket (the newest per key), then every change as it happens:
+    /// `(stored key, Some(value))` for a write, `(stored key, None)` for a delete. The
+    /// stored key is the KV key (see [`storage_key`]), not the key given to the writes;
+    /// keep what identifies an entry in its value. The stream ends (or yields an error)
+    /// when the watch breaks: watch again.
+    pub async fn watch(
+        &self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<(String, Option<Vec<u8>>), Error>> + Send + use<>,
+        Error,
+    > {
+        use futures::StreamExt;
+        let bucket = self.bucket.clone();
+        let watch = self
+            .store
+            .watch_with_history(">")
+            .await
+            .map_err(|e| self.error("watch", &e))?;
+        Ok(watch.map(move |entry| match entry {
+            Ok(entry) => Ok((
+                entry.key,
+                (entry.operation == kv::Operation::Put).then(|| entry.value.to_vec()),
+            )),
+            Err(e) => Err(
+                Error::unavailable(format!("KV bucket {bucket}: watch failed: {e}"))
+                    .with_retry_after(crate::RETRY_AFTER),
+            ),
+        }))
+    }
+
     /// Who holds `key`, if anyone.
     pub async fn holder(&self, key: &str) -> Result<Option<String>, Error> {
         let entry = self
@@ -345,6 +435,12 @@ impl SharedState {
         Error::unavailable(format!("KV bucket {}: {what} failed: {e}", self.bucket))
             .with_retry_after(crate::RETRY_AFTER)
     }
+}
+
+/// The KV key a key given to [`SharedState`] is stored under (as
+/// [`SharedState::watch`] reports it).
+pub fn storage_key(raw: &str) -> String {
+    kv_key(raw)
 }
 
 /// KV keys take `[-/_=.a-zA-Z0-9]`; any other key (a dedup key built from event fields) is

@@ -35,7 +35,7 @@ use crate::config::{
     Catalog, DEFAULT_APPROVAL_SECONDS, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, Step,
     StepKind, TicketOp,
 };
-use crate::coordination::{ResponseCoordination, RunClaim};
+use crate::coordination::{IncidentAdvance, ResponseCoordination, RunClaim, SharedIncidentState};
 use crate::model::{
     Incident, IncidentState, MAX_LINKED_ALERTS, Run, RunState, StateChange, StepRecord, StepStatus,
     TimelineEntry,
@@ -690,6 +690,23 @@ impl ResponseEngine {
         let _incident_write = self.inner.incident_writes.lock().await;
         let now = Utc::now();
         let event = &alert.event;
+        // In a cluster, the open incident of this fingerprint may have been resolved on
+        // another replica: taken in first, so the alert opens a new incident instead.
+        if let Some(coordination) = self.coordination() {
+            let open = {
+                let state = lock(&self.inner.state);
+                state.open_by_fingerprint.get(fingerprint).cloned()
+            };
+            if let Some(open) = open {
+                match coordination.incident_state(&open).await {
+                    Ok(Some(shared)) => self.take_shared_state(&open, &shared).await?,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(incident = %open, error = %e, "shared incident state not readable; the alert links to this replica's open copy");
+                    }
+                }
+            }
+        }
         // In a cluster, a new incident takes the id the replicas agree on for the
         // fingerprint (this replica's proposal when it is the first).
         let agreed = match self.coordination() {
@@ -830,6 +847,99 @@ impl ResponseEngine {
         Ok(id)
     }
 
+    /// In a cluster, brings this replica's copy of incident `incident_id` up to the state
+    /// the replicas share (acknowledged, contained or resolved on another replica: the
+    /// timeline says by whom and that it happened elsewhere), and returns it. Without a
+    /// cluster, or when the shared state cannot be read (logged), this replica's copy as
+    /// it is. `None`: no such incident here.
+    pub async fn refresh_incident(&self, incident_id: &str) -> Option<Incident> {
+        if let Some(coordination) = self.coordination()
+            && self
+                .incident(incident_id)
+                .is_some_and(|i| i.state < IncidentState::Resolved)
+        {
+            match coordination.incident_state(incident_id).await {
+                Ok(Some(shared)) => {
+                    let _incident_write = self.inner.incident_writes.lock().await;
+                    if let Err(e) = self.take_shared_state(incident_id, &shared).await {
+                        tracing::warn!(incident = %incident_id, error = %e, "shared incident state not recorded here");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(incident = %incident_id, error = %e, "shared incident state not readable; showing this replica's copy");
+                }
+            }
+        }
+        self.incident(incident_id)
+    }
+
+    /// Every incident, most recently opened first, each not resolved here brought up to
+    /// the state the replicas share (see [`refresh_incident`](Self::refresh_incident)).
+    pub async fn refresh_incidents(&self) -> Vec<Incident> {
+        if self.coordination().is_some() {
+            let unresolved: Vec<String> = self
+                .incidents()
+                .into_iter()
+                .filter(|i| i.state < IncidentState::Resolved)
+                .map(|i| i.id)
+                .collect();
+            for id in unresolved {
+                self.refresh_incident(&id).await;
+            }
+        }
+        self.incidents()
+    }
+
+    /// Records on this replica's copy of `incident_id` a state `shared` says another
+    /// replica moved it to (nothing when the copy is there already). The caller holds
+    /// `incident_writes`.
+    async fn take_shared_state(
+        &self,
+        incident_id: &str,
+        shared: &SharedIncidentState,
+    ) -> Result<(), Error> {
+        let records = {
+            let state = lock(&self.inner.state);
+            let Some(inc) = state.incidents.get(incident_id) else {
+                return Ok(());
+            };
+            if inc.state >= shared.state {
+                return Ok(());
+            }
+            let mut inc = inc.clone();
+            inc.timeline = Vec::new();
+            let from = inc.state;
+            let mut merged = SharedIncidentState::of(&inc);
+            merged.merge(shared);
+            inc.state = merged.state;
+            inc.acknowledged = merged.acknowledged.clone();
+            inc.contained = merged.contained.clone();
+            inc.resolved = merged.resolved.clone();
+            let (at, by) = merged
+                .current_change()
+                .map_or((Utc::now(), "another replica".to_owned()), |c| {
+                    (c.at, c.by.clone())
+                });
+            let entry = entry(
+                at,
+                &by,
+                merged.state.as_str(),
+                json!({"from": from.as_str(), "to": merged.state.as_str(), "on_another_replica": true}),
+            );
+            vec![
+                Record::Incident {
+                    incident: Box::new(inc),
+                },
+                Record::Timeline {
+                    incident_id: incident_id.to_owned(),
+                    entry,
+                },
+            ]
+        };
+        self.commit(records).await
+    }
+
     /// Acknowledges an incident.
     pub async fn acknowledge(&self, incident_id: &str, actor: &str) -> Result<Incident, Error> {
         self.set_state(incident_id, IncidentState::Acknowledged, actor, None)
@@ -925,6 +1035,36 @@ impl ResponseEngine {
     ) -> Result<Incident, Error> {
         let incident_write = self.inner.incident_writes.lock().await;
         let now = Utc::now();
+        // In a cluster the shared state moves first (compare-and-set): a change another
+        // replica made meanwhile is taken in, and one that already went further wins.
+        let mut shared = None;
+        if let Some(coordination) = self.coordination()
+            && let Some(local) = self.incident(incident_id)
+            && local.state < to
+        {
+            let change = StateChange {
+                by: actor.to_owned(),
+                at: now,
+            };
+            match coordination
+                .advance_incident(incident_id, &SharedIncidentState::of(&local), to, &change)
+                .await?
+            {
+                IncidentAdvance::Moved(state) => shared = Some(state),
+                IncidentAdvance::AlreadyThere(state) => {
+                    self.take_shared_state(incident_id, &state).await?;
+                    let by = state
+                        .current_change()
+                        .map(|c| format!(" (by {}, on another replica)", c.by))
+                        .unwrap_or_default();
+                    return Err(Error::rejected(format!(
+                        "incident `{incident_id}` is {}{by}; it cannot become {}",
+                        state.state.as_str(),
+                        to.as_str()
+                    )));
+                }
+            }
+        }
         let records = {
             let state = lock(&self.inner.state);
             let inc = state
@@ -949,6 +1089,18 @@ impl ResponseEngine {
                 IncidentState::Contained => inc.contained = change,
                 IncidentState::Resolved => inc.resolved = change,
                 IncidentState::Open => {}
+            }
+            // What other replicas recorded (an acknowledgement before this resolution).
+            if let Some(shared) = &shared {
+                for (mine, theirs) in [
+                    (&mut inc.acknowledged, &shared.acknowledged),
+                    (&mut inc.contained, &shared.contained),
+                    (&mut inc.resolved, &shared.resolved),
+                ] {
+                    if mine.is_none() {
+                        mine.clone_from(theirs);
+                    }
+                }
             }
             let mut fields = json!({"from": inc.state.as_str(), "to": to.as_str()});
             if let Some(note) = note {
@@ -2467,9 +2619,22 @@ impl ResponseEngine {
                 if incident.state >= to {
                     return Ok(json!({"state": incident.state.as_str(), "changed": false}));
                 }
-                self.set_state(&incident.id, to, &format!("playbook:{}", p.name), None)
-                    .await?;
-                Ok(json!({"state": to.as_str(), "changed": true}))
+                match self
+                    .set_state(&incident.id, to, &format!("playbook:{}", p.name), None)
+                    .await
+                {
+                    Ok(_) => Ok(json!({"state": to.as_str(), "changed": true})),
+                    // Another replica moved it there (or past it) first: taken in here.
+                    Err(e) if e.kind() == ErrorKind::Rejected => {
+                        match self.incident(&incident.id) {
+                            Some(now) if now.state >= to => {
+                                Ok(json!({"state": now.state.as_str(), "changed": false}))
+                            }
+                            _ => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
             }
             StepKind::Approval => Err(Error::internal("approval steps are not called")),
         }

@@ -39,7 +39,9 @@ pub use config::{
     ActionEndpointConfig, Catalog, OnTimeout, Playbook, PlaybookConfig, ResponseConfig, StepConfig,
     StepKind, TicketOp, TriggerConfig, parse_playbooks,
 };
-pub use coordination::{ResponseCoordination, RunClaim, merge_shared_run};
+pub use coordination::{
+    IncidentAdvance, ResponseCoordination, RunClaim, SharedIncidentState, merge_shared_run,
+};
 pub use defaults::DEFAULT_PLAYBOOKS;
 pub use engine::{
     EngineBuilder, ResponseEngine, ShutdownReport, TicketStatusChange, TicketSync,

@@ -1617,6 +1617,7 @@ struct MemoryDecisions {
     finished: Mutex<HashMap<String, String>>,
     /// The shared run states, with the replica that wrote each last.
     runs: Mutex<HashMap<String, (String, crate::Run)>>,
+    states: Mutex<HashMap<String, crate::SharedIncidentState>>,
 }
 
 #[derive(Debug)]
@@ -1647,6 +1648,32 @@ impl crate::ResponseCoordination for Replica {
     async fn incident_resolved(&self, fingerprint: &str) -> Result<(), Error> {
         self.shared.incident_ids.lock().unwrap().remove(fingerprint);
         Ok(())
+    }
+
+    async fn advance_incident(
+        &self,
+        incident_id: &str,
+        local: &crate::SharedIncidentState,
+        to: IncidentState,
+        change: &crate::StateChange,
+    ) -> Result<crate::IncidentAdvance, Error> {
+        let mut states = self.shared.states.lock().unwrap();
+        let state = states
+            .entry(incident_id.to_owned())
+            .or_insert_with(|| local.clone());
+        state.merge(local);
+        Ok(if state.advance(to, change.clone()) {
+            crate::IncidentAdvance::Moved(state.clone())
+        } else {
+            crate::IncidentAdvance::AlreadyThere(state.clone())
+        })
+    }
+
+    async fn incident_state(
+        &self,
+        incident_id: &str,
+    ) -> Result<Option<crate::SharedIncidentState>, Error> {
+        Ok(self.shared.states.lock().unwrap().get(incident_id).cloned())
     }
 
     async fn claim_run(&self, run_id: &str) -> Result<crate::RunClaim, Error> {
@@ -1755,6 +1782,107 @@ async fn two_replicas_give_one_incident_id_one_run_and_one_ticket() {
         .expect("the other replica says why it ran nothing");
     assert_eq!(skipped.fields["run_id"], run_id.as_str());
     assert!(!timeline.iter().any(|e| e.action == "run_started"));
+}
+
+/// An incident acknowledged on one replica and resolved on another reads as resolved,
+/// with both changes, on both; changing it again where it is past that is refused, and the
+/// next alert of its fingerprint opens a new incident on the replica that had not seen
+/// the resolution.
+#[tokio::test]
+async fn incident_states_are_shared_across_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let decisions = Arc::new(MemoryDecisions::default());
+    let a = f.build(&dir.path().join("a"), BREACH).unwrap();
+    let b = f.build(&dir.path().join("b"), BREACH).unwrap();
+    a.coordinate_with(Replica::new("replica-a", &decisions));
+    b.coordinate_with(Replica::new("replica-b", &decisions));
+    a.start();
+    b.start();
+    let first = breach_alert("x");
+    let mut second = breach_alert("x");
+    second.alert.id = Alert::derive_id(&["test", "2"]);
+    let id = a.handle_alert(&first).await.unwrap().unwrap();
+    assert_eq!(b.handle_alert(&second).await.unwrap().unwrap(), id);
+
+    b.acknowledge(&id, "bob").await.unwrap();
+    let resolved = a.resolve(&id, "alice", "false alarm").await.unwrap();
+    assert_eq!(resolved.state, IncidentState::Resolved);
+    assert_eq!(resolved.acknowledged.unwrap().by, "bob", "b's change kept");
+    // b's copy is still acknowledged until it is read through the shared state.
+    assert_eq!(b.incident(&id).unwrap().state, IncidentState::Acknowledged);
+    let on_b = b.refresh_incident(&id).await.unwrap();
+    assert_eq!(on_b.state, IncidentState::Resolved);
+    assert_eq!(on_b.resolved.as_ref().unwrap().by, "alice");
+    let taken = on_b
+        .timeline
+        .iter()
+        .find(|e| e.action == "resolved")
+        .expect("a timeline entry for the resolution");
+    assert_eq!(taken.actor, "alice");
+    assert_eq!(taken.fields["on_another_replica"], true);
+    let err = b.resolve(&id, "carol", "again").await.unwrap_err();
+    assert_eq!(err.kind(), vowguard_core::ErrorKind::Rejected);
+
+    // The next alerts of the fingerprint open one new incident on both.
+    let mut third = breach_alert("x");
+    third.alert.id = Alert::derive_id(&["test", "3"]);
+    let next = a.handle_alert(&third).await.unwrap().unwrap();
+    assert_ne!(next, id, "a resolved incident takes no more alerts");
+    let mut fourth = breach_alert("x");
+    fourth.alert.id = Alert::derive_id(&["test", "4"]);
+    assert_eq!(b.handle_alert(&fourth).await.unwrap().unwrap(), next);
+}
+
+/// A replica that has not read an incident since another resolved it takes the
+/// resolution in before it links an alert: the alert opens a new incident.
+#[tokio::test]
+async fn an_alert_is_not_linked_to_an_incident_resolved_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let decisions = Arc::new(MemoryDecisions::default());
+    let a = f.build(&dir.path().join("a"), BREACH).unwrap();
+    let b = f.build(&dir.path().join("b"), BREACH).unwrap();
+    a.coordinate_with(Replica::new("replica-a", &decisions));
+    b.coordinate_with(Replica::new("replica-b", &decisions));
+    a.start();
+    b.start();
+    let id = a.handle_alert(&breach_alert("x")).await.unwrap().unwrap();
+    let mut second = breach_alert("x");
+    second.alert.id = Alert::derive_id(&["test", "2"]);
+    assert_eq!(b.handle_alert(&second).await.unwrap().unwrap(), id);
+    a.resolve(&id, "alice", "done").await.unwrap();
+    let mut third = breach_alert("x");
+    third.alert.id = Alert::derive_id(&["test", "3"]);
+    let next = b.handle_alert(&third).await.unwrap().unwrap();
+    assert_ne!(next, id);
+    let old = b.incident(&id).unwrap();
+    assert_eq!(old.state, IncidentState::Resolved);
+    assert!(!old.alert_ids.contains(&third.alert.id));
+}
+
+/// A change refused because another replica already moved the incident further names
+/// who did, and brings this replica's copy up to it.
+#[tokio::test]
+async fn a_change_another_replica_went_past_is_refused_and_taken_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let decisions = Arc::new(MemoryDecisions::default());
+    let a = f.build(&dir.path().join("a"), BREACH).unwrap();
+    let b = f.build(&dir.path().join("b"), BREACH).unwrap();
+    a.coordinate_with(Replica::new("replica-a", &decisions));
+    b.coordinate_with(Replica::new("replica-b", &decisions));
+    a.start();
+    b.start();
+    let id = a.handle_alert(&breach_alert("x")).await.unwrap().unwrap();
+    let mut second = breach_alert("x");
+    second.alert.id = Alert::derive_id(&["test", "2"]);
+    b.handle_alert(&second).await.unwrap();
+    a.resolve(&id, "alice", "done").await.unwrap();
+    let err = b.acknowledge(&id, "bob").await.unwrap_err();
+    assert_eq!(err.kind(), vowguard_core::ErrorKind::Rejected);
+    assert!(err.to_string().contains("by alice"), "{err}");
+    assert_eq!(b.incident(&id).unwrap().state, IncidentState::Resolved);
 }
 
 /// A replica whose claim ran out (it died) hands the run over: the next alert on another

@@ -66,19 +66,19 @@ const MAX_REASONS: usize = 20;
 /// that repeats (exactly, or differing only in its numbers: `mass guest data query (812
 /// records ≥ 500)` and `(640 records ≥ 500)`) is kept once with how many alerts gave it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Reasons {
+pub(crate) struct Reasons {
     /// `(first text, shape, count)`.
     items: Vec<(String, String, u32)>,
 }
 
 impl Reasons {
-    fn from_alert(reasons: &[String]) -> Self {
+    pub(crate) fn from_alert(reasons: &[String]) -> Self {
         let mut out = Self::default();
         out.merge(reasons);
         out
     }
 
-    fn merge(&mut self, from: &[String]) {
+    pub(crate) fn merge(&mut self, from: &[String]) {
         for r in from {
             let shape = reason_shape(r);
             if let Some(item) = self.items.iter_mut().find(|(_, s, _)| *s == shape) {
@@ -89,7 +89,7 @@ impl Reasons {
         }
     }
 
-    fn render(&self) -> Vec<String> {
+    pub(crate) fn render(&self) -> Vec<String> {
         self.items
             .iter()
             .map(|(text, _, n)| {
@@ -599,7 +599,7 @@ impl SourceIndex {
 }
 
 /// `span` stretched to include `time`.
-fn widen(
+pub(crate) fn widen(
     span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     time: DateTime<Utc>,
 ) -> (DateTime<Utc>, DateTime<Utc>) {

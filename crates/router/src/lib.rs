@@ -38,6 +38,7 @@ mod interval;
 mod matcher;
 mod params;
 mod shared;
+mod shared_group;
 mod tree;
 mod vuln_text;
 
@@ -63,6 +64,7 @@ pub use interval::TimeInterval;
 pub use matcher::{BREACH_DEADLINE_LABEL, MATCHER_FIELDS, MatchContext, Matcher};
 pub use params::{ParamValue, Params};
 pub use shared::SharedInhibition;
+pub use shared_group::{MAX_REMEMBERED_ALERT_IDS, SharedGroup};
 pub use vuln_text::describe as describe_vulnerability;
 
 use tree::{Compiler, RouteNode, walk};
@@ -392,6 +394,33 @@ impl Router {
             actions,
             breach_deadline,
         }
+    }
+
+    /// The longest grouping timer of any route (`group_wait`, `group_interval`,
+    /// `repeat_interval`, `forget_after`): how long a store shared by replicas must keep a
+    /// group.
+    pub fn longest_group_timer(&self) -> std::time::Duration {
+        fn longest(nodes: &[RouteNode]) -> std::time::Duration {
+            nodes
+                .iter()
+                .map(|n| {
+                    let t = n.timing;
+                    t.group_wait
+                        .max(t.group_interval)
+                        .max(t.repeat_interval)
+                        .max(t.forget_after)
+                        .max(longest(&n.children))
+                })
+                .max()
+                .unwrap_or_default()
+        }
+        let d = GroupTiming::default();
+        longest(&self.routes).max(
+            d.group_wait
+                .max(d.group_interval)
+                .max(d.repeat_interval)
+                .max(d.forget_after),
+        )
     }
 
     /// The grouping key and timers for a routed alert, for an [`AlertGrouper`]: the key is

@@ -7,21 +7,29 @@
 //!   with `Retry-After` and stdin waits.
 //! * Delivery: one durable pull consumer per sink, shared by the replicas
 //!   ([`JetStreamDelivery`]); dead letters go to this replica's `dead_letters.jsonl`.
-//! * The alert path: its own durable consumer ([`ALERTS_CONSUMER`]). Each alert is sent
-//!   once per alert group and channel across the cluster: a replica takes a KV lease on
-//!   `group/channel`, checks the KV "already sent" mark, sends, marks, releases. A replica
-//!   that dies while holding a lease stops renewing it; the lease expires after AckWait,
-//!   the event is redelivered to another replica, which takes the lease over.
+//! * The alert path: its own durable consumer ([`ALERTS_CONSUMER`]). A grouped alert is
+//!   stored in its group in JetStream KV (`<stream>_groups`, compare-and-set) before its
+//!   event is acked; every replica watches the groups and, once a group's `group_wait` /
+//!   `group_interval` (or `repeat_interval`) has passed, the replica that claims it (a KV
+//!   lease) seals its ONE notification in the group, sends it and clears it, as the
+//!   single-process grouper would. Each channel of each notification is sent once across
+//!   the cluster: a KV lease on `group/generation/channel`, the KV "already sent" mark
+//!   checked, sent, marked, released. A replica that dies while holding a group stops
+//!   renewing its claim; the claim expires after AckWait (at least 5 s) and another
+//!   replica flushes the group (the sealed notification as it was, skipping the channels
+//!   marked as sent). Ungrouped alerts are sent at once, once per alert and channel.
 //! * [`Cluster::status`]: stream, consumers and this replica's connection, for
 //!   `vowguard cluster status` and `GET /api/cluster/status`.
 //!
 //! Shared across replicas: the events, each sink's and the alert path's position and
-//! in-flight set, "already sent" marks and alert-group leases, webhook delivery claims and
-//! "seen" marks (24 h), the router's inhibition sources and the response engine's
-//! incident ids, run claims and run states (each step recorded before a run moves on, so
-//! a replica taking a run over resumes it), and the notifiers' rate-limit counts (see
-//! [`crate::cluster_state`]). Per replica (not shared): dead-letter files, the
-//! notification log, each replica's copy of an incident, and the audit log.
+//! in-flight set, alert groups (pending alerts, timers, the notification being sent),
+//! "already sent" marks and leases, webhook delivery claims and "seen" marks (24 h), the
+//! router's inhibition sources, the response engine's incident ids, incident states
+//! (acknowledged, contained, resolved), run claims and run states (each step recorded
+//! before a run moves on, so a replica taking a run over resumes it), the notifiers'
+//! rate-limit counts and the notification log (see [`crate::cluster_state`]). Per replica
+//! (not shared): dead-letter files, each replica's record file of incidents (timelines,
+//! the alerts that replica handled) and the audit log.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -32,6 +40,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use vowguard_core::{Alert, AlertRouting, Error, ErrorKind, Event, RetryPolicy};
 use vowguard_jetstream::connection::NatsClientSettings;
 use vowguard_jetstream::consumer::{BatchHandler, Delivery};
@@ -44,7 +53,9 @@ use vowguard_pipeline::{
 };
 
 use crate::assemble::Environment;
-use crate::cluster_state::{KvInhibition, KvRateLimits, KvResponseCoordination};
+use crate::cluster_state::{
+    Grouped, KvAlertGroups, KvInhibition, KvRateLimits, KvResponseCoordination, now_ms,
+};
 use crate::config::{Config, QueueConfig};
 
 /// The durable consumer of the alert path (sink ids cannot take this name).
@@ -56,6 +67,10 @@ const SENT_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// How long incident ids by fingerprint and "run finished" marks are kept across replicas.
 const RESPONSE_MEMORY: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How long an alert group is kept in KV beyond the longest grouping timer (at least
+/// this long in all).
+const GROUP_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// How long webhook deliveries are remembered across replicas (the local replay guard
 /// keeps each source's `replay_window` on top).
@@ -185,7 +200,9 @@ pub struct Cluster {
     /// Webhook delivery claims (leases) and "seen" marks, once connected.
     webhooks: RwLock<Option<WebhookState>>,
     stop: watch::Sender<bool>,
-    connector: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    connector: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// The flusher of the shared alert groups, once connected.
+    flusher: std::sync::Mutex<Option<JoinHandle<()>>>,
     /// The enrichers of the `_enrich` worker (shared breakers and counters); empty when
     /// events are not enriched.
     enrichers: Enrichers,
@@ -257,6 +274,7 @@ impl Cluster {
             webhooks: RwLock::new(None),
             stop,
             connector: std::sync::Mutex::new(None),
+            flusher: std::sync::Mutex::new(None),
             enrichers: enrichers.clone(),
         });
         let workers = Workers {
@@ -284,8 +302,13 @@ impl Cluster {
     async fn attempt(&self, workers: &Workers) -> Result<(), Error> {
         let js = self.setup.connect().await?;
         // Boxed: opening every bucket and consumer makes a large future.
-        let (delivery, webhooks) = Box::pin(workers.start(&js, &self.owner)).await?;
+        let (delivery, webhooks, flusher) =
+            Box::pin(workers.start(&js, &self.owner, self.stop.subscribe())).await?;
         *self.delivery.lock().await = Some(delivery);
+        *self
+            .flusher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = flusher;
         write(&self.webhooks, Some(webhooks));
         write(&self.js, Some(js));
         write(&self.problem, None);
@@ -457,6 +480,21 @@ impl Cluster {
         if let Some(connector) = connector {
             connector.abort();
         }
+        // A group flush in progress finishes (the flusher stops between flushes); a group
+        // left pending or sealed in KV is flushed by another replica or the next start.
+        let flusher = self
+            .flusher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(mut flusher) = flusher
+            && tokio::time::timeout(timeout, &mut flusher).await.is_err()
+        {
+            tracing::warn!(
+                "a group notification still sending after the shutdown timeout; another replica takes the group over"
+            );
+            flusher.abort();
+        }
         if let Some(delivery) = self.delivery.lock().await.take()
             && tokio::time::timeout(timeout, delivery.shutdown())
                 .await
@@ -516,7 +554,8 @@ impl Workers {
         &self,
         js: &JetStream,
         owner: &str,
-    ) -> Result<(JetStreamDelivery, WebhookState), Error> {
+        stop: watch::Receiver<bool>,
+    ) -> Result<(JetStreamDelivery, WebhookState, Option<JoinHandle<()>>), Error> {
         let config = js.config();
         let stream = &config.stream.name;
         let lease_ttl = config.consumers.ack_wait.max(Duration::from_secs(5));
@@ -547,6 +586,20 @@ impl Workers {
             Ok::<_, Error>((sent, leases, seen, rates, notification_log))
         };
         let (sent, leases, seen, rates, notification_log) = buckets.await?;
+        // Groups are kept longer than any grouping timer runs (a flush rewrites them).
+        let longest = self
+            .alerts
+            .inhibition
+            .as_ref()
+            .map_or(Duration::ZERO, |router| router.longest_group_timer());
+        let groups = KvAlertGroups::new(
+            js.shared_state(
+                &format!("{stream}_groups"),
+                longest.max(GROUP_MEMORY) + GROUP_MEMORY,
+                owner,
+            )
+            .await?,
+        );
         let rate_limits = KvRateLimits::new(rates);
         let inhibition = match &self.alerts.inhibition {
             Some(router) if router.inhibitor().has_rules() => {
@@ -595,6 +648,7 @@ impl Workers {
             delivery.shutdown().await;
             return Err(e);
         }
+        let mut flusher = None;
         if !self.alerts.notifiers.is_empty() {
             let handler = AlertHandler {
                 router: self.alerts.router.clone(),
@@ -607,25 +661,41 @@ impl Workers {
                 inhibition,
                 sent,
                 leases,
+                groups,
+                renew_every: (lease_ttl / 3).max(Duration::from_millis(100)),
                 rate_limits,
                 notification_log,
                 dead_letters: self.dead_letters.clone(),
             };
+            let handler = Arc::new(handler);
+            flusher = Some(tokio::spawn(
+                GroupFlusher {
+                    handler: handler.clone(),
+                    stop,
+                    due: HashMap::new(),
+                    keys: HashMap::new(),
+                    backoff: HashMap::new(),
+                }
+                .run(),
+            ));
             if let Err(e) = delivery
                 .add(
                     js,
                     ALERTS_CONSUMER,
-                    Arc::new(handler),
+                    handler,
                     RetryPolicy::default(),
                     Duration::from_millis(100),
                 )
                 .await
             {
                 delivery.shutdown().await;
+                if let Some(flusher) = flusher {
+                    flusher.abort();
+                }
                 return Err(e);
             }
         }
-        Ok((delivery, webhooks))
+        Ok((delivery, webhooks, flusher))
     }
 }
 
@@ -706,6 +776,10 @@ struct AlertHandler {
     notifiers: HashMap<String, NotifierSpec>,
     sent: SharedState,
     leases: SharedState,
+    /// The alert groups of all replicas.
+    groups: KvAlertGroups,
+    /// How often a flush renews its claim on a group.
+    renew_every: Duration,
     /// Each notifier's rate limit, counted for the whole cluster.
     rate_limits: KvRateLimits,
     /// The cluster's notification log (every replica's sends).
@@ -736,32 +810,70 @@ impl AlertHandler {
             // The same event routed again (a redelivery) gets the same alert id.
             routed.alert.id = Alert::derive_id(&["jetstream", &event.id, &index.to_string()]);
             self.router.on_routed(&routed);
-            // One notification per group and group interval (by event time, so a
-            // redelivered event lands in the same window); ungrouped alerts by their id.
-            let group = match self.router.grouping(&routed) {
-                Some(g) => {
-                    let window = event.timestamp.timestamp().max(0) as u64
-                        / g.group_interval.as_secs().max(1);
-                    format!("{}/{window}", g.key)
-                }
-                None => routed.alert.id.clone(),
-            };
-            for notifier in &routed.notifiers {
-                let key = format!("{group}/{notifier}");
-                let result = self.send_once(&key, notifier, &routed.alert).await;
-                let label = match &result {
-                    Ok(Sent::Sent) => "sent",
-                    Ok(Sent::AlreadySent) => "already_sent",
-                    Err(_) => "failed",
+            // A grouped alert joins its group in KV (the flusher of some replica sends the
+            // group's notification when group_wait / group_interval have passed); once it
+            // is stored there the event may be acked.
+            if let Some(g) = self.router.grouping(&routed) {
+                let timing = vowguard_router::GroupTiming {
+                    group_wait: g.group_wait,
+                    group_interval: g.group_interval,
+                    repeat_interval: g.repeat_interval,
+                    forget_after: g.forget_after,
                 };
-                metrics::counter!("vowguard_cluster_notifications_total", "notifier" => notifier.clone(), "outcome" => label).increment(1);
-                if let Err(e) = result {
-                    tracing::warn!(notifier = %notifier, alert_id = %routed.alert.id, error = %e, "notification not sent");
-                    // A retryable failure wins: the event comes again and only the channels
-                    // without an "already sent" mark are tried.
-                    if outcome.is_ok() || e.is_retryable() {
-                        outcome = Err(e);
+                match self
+                    .groups
+                    .offer(&g.key, &routed.notifiers, timing, &routed.alert)
+                    .await
+                {
+                    Ok(Grouped::Stored) => {
+                        metrics::counter!("vowguard_cluster_alerts_grouped_total").increment(1);
+                        continue;
                     }
+                    Ok(Grouped::TooLarge) => {
+                        tracing::warn!(alert_id = %routed.alert.id, group = %g.key, "alert too large for a shared group; sent ungrouped");
+                    }
+                    Err(e) => {
+                        tracing::warn!(alert_id = %routed.alert.id, error = %e, "alert not stored in its shared group; the event comes again");
+                        outcome = Err(e);
+                        continue;
+                    }
+                }
+            }
+            // Ungrouped: once per alert (its id is stable across redeliveries) and channel.
+            if let Err(e) = self
+                .send_to_channels(&routed.alert.id, &routed.notifiers, &routed.alert)
+                .await
+                && (outcome.is_ok() || e.is_retryable())
+            {
+                outcome = Err(e);
+            }
+        }
+        outcome
+    }
+
+    /// Sends `alert` to every notifier in `notifiers` that has no "already sent" mark
+    /// under `key/<notifier>`. A retryable failure wins over others: the caller tries
+    /// again later and only the channels without a mark are tried.
+    async fn send_to_channels(
+        &self,
+        key: &str,
+        notifiers: &[String],
+        alert: &Alert,
+    ) -> Result<(), Error> {
+        let mut outcome = Ok(());
+        for notifier in notifiers {
+            let channel_key = format!("{key}/{notifier}");
+            let result = self.send_once(&channel_key, notifier, alert).await;
+            let label = match &result {
+                Ok(Sent::Sent) => "sent",
+                Ok(Sent::AlreadySent) => "already_sent",
+                Err(_) => "failed",
+            };
+            metrics::counter!("vowguard_cluster_notifications_total", "notifier" => notifier.clone(), "outcome" => label).increment(1);
+            if let Err(e) = result {
+                tracing::warn!(notifier = %notifier, alert_id = %alert.id, error = %e, "notification not sent");
+                if outcome.is_ok() || e.is_retryable() {
+                    outcome = Err(e);
                 }
             }
         }
@@ -816,6 +928,260 @@ impl AlertHandler {
         };
         self.leases.release(lease).await?;
         outcome
+    }
+}
+
+/// What one flush attempt of a shared group came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flushed {
+    /// The notification reached every channel (or had before).
+    Sent,
+    /// Nothing due yet: due at these Unix milliseconds.
+    NotDue(i64),
+    /// Another replica holds the group's flush claim.
+    Busy,
+    /// The group is gone (flushed and forgotten, or expired).
+    Gone,
+}
+
+/// How often each replica looks for due groups among those its watch reported.
+const FLUSH_TICK: Duration = Duration::from_millis(250);
+
+/// Most groups one replica flushes at once.
+const FLUSH_CONCURRENCY: usize = 8;
+
+impl AlertHandler {
+    /// Flushes group `key` if it is due: claims it (a lease, so two replicas never both
+    /// flush it), seals its notification in KV (compare-and-set), sends it to each channel
+    /// once (the "already sent" marks are named by the group's generation, so a replica
+    /// taking over a sealed notification skips the channels that have it), then clears
+    /// it. A replica that dies anywhere in between leaves the group (pending or sealed)
+    /// in KV, and its claim expires: another replica flushes it.
+    async fn flush_group(&self, key: &str) -> Result<Flushed, Error> {
+        let claim_key = format!("flush/{key}");
+        let Some(lease) = self.leases.acquire(&claim_key).await? else {
+            return Ok(Flushed::Busy);
+        };
+        let result = self.flush_claimed(key, lease.clone()).await;
+        if let Err(e) = self.leases.release(lease).await {
+            tracing::debug!(group = %key, error = %e, "group flush claim not released; it expires");
+        }
+        result
+    }
+
+    async fn flush_claimed(
+        &self,
+        key: &str,
+        lease: vowguard_jetstream::Lease,
+    ) -> Result<Flushed, Error> {
+        // A group with nothing pending or sealed and no alert for `forget_after` is
+        // deleted (no more repeats), as the single-process grouper forgets it.
+        if let Some((group, revision)) = self.groups.read(key).await?
+            && group.forgotten(now_ms())
+        {
+            return Ok(if self.groups.delete(key, revision).await {
+                Flushed::Gone
+            } else {
+                Flushed::NotDue(group.due_at_ms())
+            });
+        }
+        let mut sealed = None;
+        let mut not_due = None;
+        let found = self
+            .groups
+            .change(key, |group| {
+                let was_sealed = group.sealed().is_some();
+                match group.seal(now_ms()) {
+                    Some(alert) => {
+                        sealed = Some((group.generation(), alert, group.notifiers.clone()));
+                        not_due = None;
+                        ((), !was_sealed)
+                    }
+                    None => {
+                        sealed = None;
+                        not_due = Some(group.due_at_ms());
+                        ((), false)
+                    }
+                }
+            })
+            .await?;
+        if found.is_none() {
+            return Ok(Flushed::Gone);
+        }
+        let Some((generation, alert, notifiers)) = sealed else {
+            return Ok(Flushed::NotDue(not_due.unwrap_or(i64::MAX)));
+        };
+        // Sending can take a while (retries, rate limits): the claim is renewed meanwhile.
+        // A claim lost anyway (this replica stalled) leaves the channels guarded by their
+        // own leases and marks.
+        let prefix = format!("group/{key}/{generation}");
+        let send = self.send_to_channels(&prefix, &notifiers, &alert);
+        let mut send = std::pin::pin!(send);
+        let mut lease = Some(lease);
+        let mut renew = tokio::time::interval(self.renew_every);
+        renew.tick().await;
+        let sent = loop {
+            tokio::select! {
+                sent = &mut send => break sent,
+                _ = renew.tick() => {
+                    if let Some(held) = &lease {
+                        match self.leases.renew(held).await {
+                            Ok(Some(renewed)) => lease = Some(renewed),
+                            Ok(None) => {
+                                tracing::warn!(group = %key, "group flush claim taken over while sending; the channels' own marks keep each page single");
+                                lease = None;
+                            }
+                            Err(e) => tracing::warn!(group = %key, error = %e, "group flush claim not renewed"),
+                        }
+                    }
+                }
+            }
+        };
+        sent?;
+        self.groups
+            .change(key, |group| ((), group.sent(generation)))
+            .await?;
+        tracing::info!(group = %key, generation, alert_id = %alert.id, size = %alert.params.get("group_size").cloned().unwrap_or_default(), "group notification sent");
+        Ok(Flushed::Sent)
+    }
+}
+
+/// Each replica's side of flushing the shared groups: a watch on the groups bucket keeps
+/// every group's due time here; every [`FLUSH_TICK`] the due ones are flushed (whichever
+/// replica claims a group first flushes it).
+struct GroupFlusher {
+    handler: Arc<AlertHandler>,
+    stop: watch::Receiver<bool>,
+    /// Due time (Unix ms) per group key, from the watch.
+    due: HashMap<String, i64>,
+    /// Group key per stored KV key (a delete names only the stored key).
+    keys: HashMap<String, String>,
+    /// Groups whose last flush failed: not tried again before this, and how often.
+    backoff: HashMap<String, (tokio::time::Instant, u32)>,
+}
+
+impl GroupFlusher {
+    async fn run(mut self) {
+        let policy = RetryPolicy {
+            max_attempts: u32::MAX,
+            ..RetryPolicy::default()
+        };
+        let mut watch_failures = 0u32;
+        loop {
+            if *self.stop.borrow() {
+                return;
+            }
+            let changes = match self.handler.groups.bucket().watch().await {
+                Ok(changes) => changes,
+                Err(e) => {
+                    watch_failures = watch_failures.saturating_add(1);
+                    let delay = policy.delay(watch_failures, &e);
+                    tracing::warn!(error = %e, ?delay, "cannot watch the shared alert groups; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = self.stop.changed() => return,
+                    }
+                }
+            };
+            watch_failures = 0;
+            let mut changes = std::pin::pin!(changes);
+            let mut tick = tokio::time::interval(FLUSH_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    change = changes.next() => match change {
+                        Some(Ok((stored, value))) => self.learn(stored, value),
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "shared alert group watch broke; watching again");
+                            break;
+                        }
+                        None => break,
+                    },
+                    _ = tick.tick() => self.flush_due().await,
+                    _ = self.stop.changed() => return,
+                }
+            }
+        }
+    }
+
+    fn learn(&mut self, stored: String, value: Option<Vec<u8>>) {
+        match value.and_then(|v| serde_json::from_slice::<vowguard_router::SharedGroup>(&v).ok()) {
+            Some(group) => {
+                self.due.insert(group.key.clone(), group.due_at_ms());
+                self.keys.insert(stored, group.key);
+            }
+            None => {
+                if let Some(key) = self.keys.remove(&stored) {
+                    self.due.remove(&key);
+                    self.backoff.remove(&key);
+                }
+            }
+        }
+    }
+
+    async fn flush_due(&mut self) {
+        let now = now_ms();
+        let instant = tokio::time::Instant::now();
+        let mut due: Vec<String> = self
+            .due
+            .iter()
+            .filter(|(key, at)| {
+                **at <= now
+                    && self
+                        .backoff
+                        .get(*key)
+                        .is_none_or(|(after, _)| *after <= instant)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        due.sort();
+        let handler = self.handler.clone();
+        let results: Vec<(String, Result<Flushed, Error>)> = futures::stream::iter(due)
+            .map(|key| {
+                let handler = handler.clone();
+                async move {
+                    let result = handler.flush_group(&key).await;
+                    (key, result)
+                }
+            })
+            .buffer_unordered(FLUSH_CONCURRENCY)
+            .collect()
+            .await;
+        let policy = RetryPolicy::default();
+        for (key, result) in results {
+            match result {
+                // The watch reports the group's new due time; until then it is not due.
+                Ok(Flushed::Sent) => {
+                    self.due.insert(key.clone(), i64::MAX);
+                    self.backoff.remove(&key);
+                }
+                Ok(Flushed::NotDue(at)) => {
+                    self.due.insert(key.clone(), at);
+                }
+                Ok(Flushed::Gone) => {
+                    self.due.remove(&key);
+                    self.backoff.remove(&key);
+                }
+                // Another replica flushes it (or holds it until its claim expires).
+                Ok(Flushed::Busy) => {
+                    let after = instant + self.handler.renew_every;
+                    self.backoff.insert(key, (after, 0));
+                }
+                Err(e) => {
+                    let failures = self
+                        .backoff
+                        .get(&key)
+                        .map_or(0, |(_, n)| *n)
+                        .saturating_add(1);
+                    let delay = policy.delay(failures, &e);
+                    tracing::warn!(group = %key, error = %e, ?delay, "group notification not sent; trying again");
+                    self.backoff.insert(key, (instant + delay, failures));
+                }
+            }
+        }
     }
 }
 

@@ -4,11 +4,15 @@
 //! * [`KvInhibition`]: the router's inhibition sources, the newest per rule and `equal`
 //!   values, in the bucket `<stream>_inhibition` (entries kept for the longest rule
 //!   duration; each source's own event time and rule duration decide what it mutes).
-//! * [`KvResponseCoordination`]: incident ids by fingerprint (`<stream>_incidents`), run
-//!   claims (leases in `<stream>_leases`, renewed while the run is live), "run
-//!   finished" marks (`<stream>_runs`) and each run's shared state, its header and step
-//!   records written by compare-and-set (`<stream>_runstate`), for
+//! * [`KvResponseCoordination`]: incident ids by fingerprint and incident states
+//!   (acknowledged / contained / resolved, compare-and-set) in `<stream>_incidents`, run
+//!   claims (leases in `<stream>_leases`, renewed while the run is live), "run finished"
+//!   marks (`<stream>_runs`) and each run's shared state, its header and step records
+//!   written by compare-and-set (`<stream>_runstate`), for
 //!   `vowguard_response::coordination`.
+//! * [`KvAlertGroups`]: the alert groups (`<stream>_groups`): pending alerts, timers and
+//!   the notification being sent, changed by compare-and-set (see
+//!   [`vowguard_router::SharedGroup`]).
 //! * [`KvRateLimits`]: each notifier's rate limit counted for the whole cluster in
 //!   [`RATE_WINDOW`] windows (`<stream>_ratelimits`), so three replicas do not send three
 //!   times the limit.
@@ -20,10 +24,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use vowguard_core::{Error, ErrorKind, RateLimit};
+use vowguard_core::{Alert, Error, ErrorKind, RateLimit};
 use vowguard_jetstream::{Lease, SharedState};
-use vowguard_response::{ResponseCoordination, Run, RunClaim, merge_shared_run};
-use vowguard_router::{InhibitionKey, InhibitionSource, SharedInhibition};
+use vowguard_response::{
+    IncidentAdvance, IncidentState, ResponseCoordination, Run, RunClaim, SharedIncidentState,
+    StateChange, merge_shared_run,
+};
+use vowguard_router::{
+    GroupTiming, InhibitionKey, InhibitionSource, SharedGroup, SharedInhibition,
+};
 
 /// Longest key text used as is (hex-escaped by the KV layer when needed); longer ones are
 /// hashed so an attacker-sized field value cannot make an oversized subject.
@@ -203,6 +212,11 @@ fn state_key(run_id: &str) -> String {
     format!("state/{run_id}")
 }
 
+/// Where the shared state of an incident is kept (in the incidents bucket).
+fn incident_state_key(incident_id: &str) -> String {
+    format!("state/{incident_id}")
+}
+
 fn run_key(run_id: &str) -> String {
     format!("run/{run_id}")
 }
@@ -221,6 +235,70 @@ impl ResponseCoordination for KvResponseCoordination {
         self.incidents
             .forget(&format!("incident/{fingerprint}"))
             .await
+    }
+
+    async fn advance_incident(
+        &self,
+        incident_id: &str,
+        local: &SharedIncidentState,
+        to: IncidentState,
+        change: &StateChange,
+    ) -> Result<IncidentAdvance, Error> {
+        let key = incident_state_key(incident_id);
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let (mut state, revision) = match self.incidents.read(&key).await? {
+                Some((value, revision)) => {
+                    match serde_json::from_slice::<SharedIncidentState>(&value) {
+                        Ok(mut shared) => {
+                            shared.merge(local);
+                            (shared, Some(revision))
+                        }
+                        Err(e) => {
+                            tracing::warn!(incident = %incident_id, error = %e, "shared incident state unreadable; replaced");
+                            (local.clone(), Some(revision))
+                        }
+                    }
+                }
+                None => (local.clone(), None),
+            };
+            if !state.advance(to, change.clone()) {
+                return Ok(IncidentAdvance::AlreadyThere(state));
+            }
+            let value = serde_json::to_vec(&state)
+                .map_err(|e| Error::internal(format!("incident state: {e}")))?;
+            let written = match revision {
+                Some(revision) => self.incidents.update_at(&key, value, revision).await?,
+                None => self.incidents.create_new(&key, value).await?,
+            };
+            if written.is_some() {
+                return Ok(IncidentAdvance::Moved(state));
+            }
+            // Another replica changed it meanwhile: read it again.
+        }
+        Err(Error::unavailable(format!(
+            "incident {incident_id}: too many replicas changing its state at once"
+        ))
+        .with_retry_after(Duration::from_millis(200)))
+    }
+
+    async fn incident_state(
+        &self,
+        incident_id: &str,
+    ) -> Result<Option<SharedIncidentState>, Error> {
+        let Some((value, _)) = self
+            .incidents
+            .read(&incident_state_key(incident_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        match serde_json::from_slice(&value) {
+            Ok(state) => Ok(Some(state)),
+            Err(e) => {
+                tracing::warn!(incident = %incident_id, error = %e, "shared incident state unreadable; ignored");
+                Ok(None)
+            }
+        }
     }
 
     async fn claim_run(&self, run_id: &str) -> Result<RunClaim, Error> {
@@ -325,6 +403,173 @@ impl ResponseCoordination for KvResponseCoordination {
         ))
         .with_retry_after(vowguard_jetstream::RETRY_AFTER))
     }
+}
+
+/// Largest alert group kept in KV (its JSON); an alert whose group would grow past it
+/// (an event near the intake's size limit) is sent at once, ungrouped, instead.
+pub const MAX_GROUP_BYTES: usize = 256 * 1024;
+
+/// What became of an alert offered to [`KvAlertGroups::offer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouped {
+    /// Stored in its group (or already there: a redelivery).
+    Stored,
+    /// Too large for a shared group ([`MAX_GROUP_BYTES`]): send it ungrouped.
+    TooLarge,
+}
+
+/// Wall-clock Unix milliseconds (the replicas' shared notion of time for group timers).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The alert groups of all replicas (`<stream>_groups`): one [`SharedGroup`] per group
+/// key, changed only by compare-and-set on the revision read, so alerts taken in by two
+/// replicas at once and a flush at the same time never overwrite each other.
+#[derive(Debug, Clone)]
+pub struct KvAlertGroups {
+    bucket: SharedState,
+}
+
+/// Most compare-and-set attempts on one group before giving up (the event comes again).
+const MAX_CAS_ATTEMPTS: usize = 32;
+
+fn group_storage_key(key: &str) -> String {
+    format!("group/{key}")
+}
+
+impl KvAlertGroups {
+    /// Groups in `bucket` (whose TTL outlives the longest grouping timer).
+    pub fn new(bucket: SharedState) -> Self {
+        Self { bucket }
+    }
+
+    /// The bucket (for watching it).
+    pub fn bucket(&self) -> &SharedState {
+        &self.bucket
+    }
+
+    /// Takes `alert` into group `key` (created with `notifiers` and `timing` when new).
+    /// Stored in KV when this returns `Stored`: the event that raised it can be acked.
+    pub async fn offer(
+        &self,
+        key: &str,
+        notifiers: &[String],
+        timing: GroupTiming,
+        alert: &Alert,
+    ) -> Result<Grouped, Error> {
+        let k = group_storage_key(key);
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let now = now_ms();
+            let (current, revision) = match self.bucket.read(&k).await? {
+                Some((value, revision)) => (decode_group(key, &value), Some(revision)),
+                None => (None, None),
+            };
+            // A new group, or one replacing an unreadable entry (at its revision).
+            let group = match current {
+                Some(mut group) => {
+                    if !group.offer(alert.clone(), timing, now) {
+                        return Ok(Grouped::Stored);
+                    }
+                    group
+                }
+                None => SharedGroup::new(
+                    key.to_owned(),
+                    notifiers.to_vec(),
+                    alert.clone(),
+                    timing,
+                    now,
+                ),
+            };
+            let value = encode_group(&group)?;
+            if value.len() > MAX_GROUP_BYTES {
+                return Ok(Grouped::TooLarge);
+            }
+            let written = match revision {
+                Some(revision) => self.bucket.update_at(&k, value, revision).await?,
+                None => self.bucket.create_new(&k, value).await?,
+            };
+            if written.is_some() {
+                return Ok(Grouped::Stored);
+            }
+            // Another replica changed the group meanwhile: read it again.
+        }
+        Err(contended(key))
+    }
+
+    /// Group `key` with its revision, if it exists. An unreadable entry is reported and
+    /// treated as absent.
+    pub async fn read(&self, key: &str) -> Result<Option<(SharedGroup, u64)>, Error> {
+        let Some((value, revision)) = self.bucket.read(&group_storage_key(key)).await? else {
+            return Ok(None);
+        };
+        Ok(decode_group(key, &value).map(|group| (group, revision)))
+    }
+
+    /// Writes `group` if it is still at `revision`: false when another replica changed it.
+    pub async fn update(&self, group: &SharedGroup, revision: u64) -> Result<bool, Error> {
+        let k = group_storage_key(&group.key);
+        Ok(self
+            .bucket
+            .update_at(&k, encode_group(group)?, revision)
+            .await?
+            .is_some())
+    }
+
+    /// Deletes group `key` if it is still at `revision`.
+    pub async fn delete(&self, key: &str, revision: u64) -> bool {
+        self.bucket
+            .delete_at(&group_storage_key(key), revision)
+            .await
+    }
+
+    /// Runs `change` on group `key` by compare-and-set until it sticks: `Ok(None)` when
+    /// the group is gone, else what `change` returned. `change` returning `(_, false)`
+    /// writes nothing.
+    pub async fn change<T>(
+        &self,
+        key: &str,
+        mut change: impl FnMut(&mut SharedGroup) -> (T, bool),
+    ) -> Result<Option<T>, Error> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some((mut group, revision)) = self.read(key).await? else {
+                return Ok(None);
+            };
+            let (out, write) = change(&mut group);
+            if !write || self.update(&group, revision).await? {
+                return Ok(Some(out));
+            }
+        }
+        Err(contended(key))
+    }
+}
+
+/// The group stored under `key`; `None` (reported) for an entry that is not one (a
+/// foreign writer, another version, a hash collision of keys): the next alert of the
+/// group replaces it.
+fn decode_group(key: &str, value: &[u8]) -> Option<SharedGroup> {
+    match serde_json::from_slice::<SharedGroup>(value) {
+        Ok(group) if group.key == key => Some(group),
+        Ok(_) => {
+            tracing::warn!("shared alert group does not match its key; replaced");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "shared alert group unreadable; replaced");
+            None
+        }
+    }
+}
+
+fn encode_group(group: &SharedGroup) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(group).map_err(|e| Error::internal(format!("alert group: {e}")))
+}
+
+fn contended(key: &str) -> Error {
+    Error::unavailable(format!(
+        "alert group {key:?}: too many replicas changing it at once"
+    ))
+    .with_retry_after(Duration::from_millis(200))
 }
 
 /// The window a notifier's sends are counted in across replicas.
@@ -608,6 +853,118 @@ mod tests {
         let shared = a.shared_run("run-s").await.unwrap().expect("shared");
         assert_eq!(shared.steps["approve"].status, Succeeded);
         assert!(!shared.steps.contains_key("lock"));
+    }
+
+    fn group_alert(id: &str) -> Alert {
+        let event = vowguard_core::Event::new(
+            vowguard_core::Category::Authentication,
+            "login",
+            vowguard_core::Severity::High,
+        );
+        let mut alert = Alert::new(
+            std::sync::Arc::new(event),
+            vowguard_core::Priority::P1High,
+            "r",
+        );
+        alert.id = id.into();
+        alert.reasons = vec![format!("reason of {id}")];
+        alert
+    }
+
+    /// Against a real nats-server: two replicas adding alerts to one group at the same
+    /// time lose none (compare-and-set), a redelivered alert is not counted twice, and a
+    /// sealed notification stays until cleared.
+    #[tokio::test]
+    async fn alerts_offered_by_two_replicas_at_once_all_land_in_the_group() {
+        let server = vowguard_testkit::nats::NatsServer::start(&[]);
+        let (a_conn, _) = replica(&server, "replica-a", Duration::from_secs(5)).await;
+        let (b_conn, _) = replica(&server, "replica-b", Duration::from_secs(5)).await;
+        let ttl = Duration::from_secs(3600);
+        let a = KvAlertGroups::new(a_conn.shared_state("groups", ttl, "a").await.unwrap());
+        let b = KvAlertGroups::new(b_conn.shared_state("groups", ttl, "b").await.unwrap());
+        let timing = GroupTiming {
+            group_wait: Duration::ZERO,
+            ..GroupTiming::default()
+        };
+        let key = "vowguard-critical-0123|secops";
+        let notifiers = vec!["secops".to_owned()];
+        let offer = |groups: KvAlertGroups, prefix: &'static str| {
+            let notifiers = notifiers.clone();
+            async move {
+                for i in 0..20 {
+                    let alert = group_alert(&format!("{prefix}-{i}"));
+                    let grouped = groups.offer(key, &notifiers, timing, &alert).await.unwrap();
+                    assert_eq!(grouped, Grouped::Stored);
+                }
+            }
+        };
+        tokio::join!(offer(a.clone(), "a"), offer(b.clone(), "b"));
+        // A redelivery of an alert already in the group.
+        a.offer(key, &notifiers, timing, &group_alert("b-3"))
+            .await
+            .unwrap();
+        let (group, _) = b.read(key).await.unwrap().expect("the group");
+        assert_eq!(group.pending(), 40);
+        // Sealed by one replica, seen sealed by the other until cleared.
+        let sealed = a
+            .change(key, |g| (g.seal(now_ms()), true))
+            .await
+            .unwrap()
+            .flatten()
+            .expect("due");
+        assert_eq!(sealed.params["group_size"], 40);
+        let (seen, _) = b.read(key).await.unwrap().unwrap();
+        assert_eq!(seen.sealed(), Some(&sealed));
+        assert_eq!(seen.generation(), 1);
+        assert_eq!(b.change(key, |g| ((), g.sent(1))).await.unwrap(), Some(()));
+        let (done, _) = a.read(key).await.unwrap().unwrap();
+        assert_eq!(done.sealed(), None);
+        assert_eq!(done.pending(), 0);
+    }
+
+    /// Against a real nats-server: an acknowledgement on one replica and a resolution on
+    /// another both stick; a change the shared state is past is refused.
+    #[tokio::test]
+    async fn incident_states_are_changed_by_compare_and_set_through_nats() {
+        let server = vowguard_testkit::nats::NatsServer::start(&[]);
+        let ttl = Duration::from_secs(1);
+        let (_a_conn, a) = replica(&server, "replica-a", ttl).await;
+        let (_b_conn, b) = replica(&server, "replica-b", ttl).await;
+        let open = SharedIncidentState {
+            state: IncidentState::Open,
+            acknowledged: None,
+            contained: None,
+            resolved: None,
+        };
+        let by = |who: &str| StateChange {
+            by: who.into(),
+            at: chrono::Utc::now(),
+        };
+        assert_eq!(a.incident_state("inc-1").await.unwrap(), None);
+        let acked = b
+            .advance_incident("inc-1", &open, IncidentState::Acknowledged, &by("bob"))
+            .await
+            .unwrap();
+        assert!(matches!(acked, IncidentAdvance::Moved(_)), "{acked:?}");
+        let IncidentAdvance::Moved(resolved) = a
+            .advance_incident("inc-1", &open, IncidentState::Resolved, &by("alice"))
+            .await
+            .unwrap()
+        else {
+            panic!("not moved")
+        };
+        assert_eq!(resolved.acknowledged.as_ref().unwrap().by, "bob");
+        assert_eq!(resolved.resolved.as_ref().unwrap().by, "alice");
+        assert_eq!(
+            b.incident_state("inc-1").await.unwrap(),
+            Some(resolved.clone())
+        );
+        assert_eq!(
+            b.advance_incident("inc-1", &open, IncidentState::Acknowledged, &by("carol"))
+                .await
+                .unwrap(),
+            IncidentAdvance::AlreadyThere(resolved)
+        );
     }
 
     /// Against a real nats-server: a source stored by one replica is fetched by another

@@ -16,7 +16,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// to each other, and one arena kept the peak RSS lowest, measured), dirty pages given
 /// back after a second, no lazily purged ("muzzy") pages kept. The `_RJEM_MALLOC_CONF`
 /// environment variable overrides it option by option at run time.
-#[cfg(all(feature = "jemalloc", not(feature = "mimalloc"), not(target_env = "msvc")))]
+#[cfg(all(
+    feature = "jemalloc",
+    not(feature = "mimalloc"),
+    not(target_env = "msvc")
+))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -107,6 +107,8 @@ fn error_response(e: &Error) -> Response {
     let status = match e.kind() {
         ErrorKind::InvalidInput => StatusCode::NOT_FOUND,
         ErrorKind::Rejected => StatusCode::CONFLICT,
+        // The cluster's shared state could not be reached: try again.
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     json_error(status, e.to_string())
@@ -117,8 +119,10 @@ async fn list(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Respons
         Ok(e) => e,
         Err(r) => return r,
     };
+    // In a cluster, each copy is brought up to the state the replicas share first.
     let incidents: Vec<serde_json::Value> = engine
-        .incidents()
+        .refresh_incidents()
+        .await
         .into_iter()
         .map(|i| {
             json!({
@@ -141,7 +145,7 @@ async fn show(
         Ok(e) => e,
         Err(r) => return r,
     };
-    match engine.incident(&id) {
+    match engine.refresh_incident(&id).await {
         Some(incident) => {
             let runs = engine.runs(Some(&id));
             Json(json!({ "incident": incident, "runs": runs })).into_response()
