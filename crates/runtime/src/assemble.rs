@@ -22,6 +22,34 @@ pub struct Environment<'a> {
     pub secrets: &'a dyn SecretLookup,
 }
 
+/// Storage an embedding host keeps itself, in place of the defaults (see
+/// [`assemble_with`]). Each `None` keeps the default.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct HostStorage {
+    /// The response engine's incidents, runs and steps (default: the
+    /// [`FileIncidentStore`](vowguard_response::FileIncidentStore) in
+    /// `<data_dir>/response/`).
+    pub incidents: Option<Arc<dyn vowguard_response::IncidentStorage>>,
+    /// The GDPR breach register's state (default: the report store, `[store] url`). The
+    /// changes are still recorded in the audit log first.
+    pub breaches: Option<Arc<dyn vowguard_store::BreachStorage>>,
+}
+
+impl HostStorage {
+    /// Keeps the response engine's incidents in `storage`.
+    pub fn incidents(mut self, storage: Arc<dyn vowguard_response::IncidentStorage>) -> Self {
+        self.incidents = Some(storage);
+        self
+    }
+
+    /// Keeps the breach register's state in `storage`.
+    pub fn breaches(mut self, storage: Arc<dyn vowguard_store::BreachStorage>) -> Self {
+        self.breaches = Some(storage);
+        self
+    }
+}
+
 /// A configuration turned into runnable parts.
 #[derive(Debug)]
 pub struct Assembly {
@@ -45,6 +73,9 @@ pub struct Assembly {
     pub store: vowguard_store::config::StoreLocation,
     /// `[store] dpo_contact`.
     pub dpo_contact: Option<String>,
+    /// The breach register's storage when the host keeps it ([`HostStorage::breaches`]);
+    /// `None`: the report store.
+    pub breach_storage: Option<Arc<dyn vowguard_store::BreachStorage>>,
     /// Breaches the router opened, waiting for the run's audit log.
     pub breaches: Arc<crate::reports::BreachQueue>,
     /// The audit log (`[audit]`), opened by a run.
@@ -106,6 +137,38 @@ pub struct ServerSettings {
 
 /// Builds every component. All configuration errors are reported at once, one per line.
 pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Error> {
+    assemble_with(config, env, HostStorage::default())
+}
+
+/// [`assemble`], keeping what `storage` names in the host's storage instead of the
+/// defaults.
+///
+/// ```
+/// use std::sync::Arc;
+/// use vowguard_runtime::{Config, Environment, HostStorage, assemble_with};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let config = Config::parse(
+///     "data_dir = \"data\"\n[sources.in]\ntype = \"stdin\"\n[response]\nenabled = true\n",
+/// )
+/// .unwrap();
+/// let env = Environment {
+///     config_dir: dir.path(),
+///     secrets: &vowguard_core::ProcessEnv,
+/// };
+/// let storage = HostStorage::default()
+///     .incidents(Arc::new(vowguard_response::MemoryIncidentStore::new(100_000)))
+///     .breaches(Arc::new(vowguard_store::MemoryBreachStore::new(10_000)));
+/// let assembly = assemble_with(&config, &env, storage).unwrap();
+/// let engine = assembly.response.as_ref().expect("[response] is enabled");
+/// assert_eq!(engine.record_path(), None, "no record file: the host keeps the incidents");
+/// assert!(assembly.breach_storage.is_some());
+/// ```
+pub fn assemble_with(
+    config: &Config,
+    env: &Environment<'_>,
+    storage: HostStorage,
+) -> Result<Assembly, Error> {
     let data_dir = env.config_dir.join(&config.data_dir);
     let mut errors: Vec<Error> = Vec::new();
     if let Err(e) = config.telemetry.validate() {
@@ -286,6 +349,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
             &spec,
             &tickets,
             response_audit.clone(),
+            storage.incidents.clone(),
         ) {
             Ok(engine) => {
                 if let Some(router) = spec.router.take() {
@@ -354,6 +418,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         tickets,
         store,
         dpo_contact: config.store.dpo_contact.clone(),
+        breach_storage: storage.breaches,
         breaches,
         audit: crate::audit::AuditSetup {
             config: config.audit.clone(),
@@ -381,6 +446,7 @@ fn build_response(
     spec: &PipelineSpec,
     tickets: &[(String, Arc<dyn vowguard_core::TicketSystem>)],
     audit_trail: Arc<crate::audit::LateTrail>,
+    incidents: Option<Arc<dyn vowguard_response::IncidentStorage>>,
 ) -> Result<vowguard_response::ResponseEngine, Error> {
     let mut playbooks: Vec<(String, vowguard_response::PlaybookConfig)> = config
         .playbooks
@@ -431,6 +497,9 @@ fn build_response(
     }
     for (name, playbook) in playbooks {
         builder = builder.playbook(name, playbook);
+    }
+    if let Some(storage) = incidents {
+        builder = builder.incident_storage(storage);
     }
     builder.build(data_dir)
 }
