@@ -341,16 +341,19 @@ pub fn assemble_with(
     };
     let response_audit = Arc::new(crate::audit::LateTrail::default());
     let response = if let Some(response_config) = response_config.filter(|c| c.enabled) {
-        match build_response(
+        let built = response_builder(
             config,
             &response_config,
             env,
-            &data_dir,
             &spec,
             &tickets,
             response_audit.clone(),
-            storage.incidents.clone(),
-        ) {
+        )
+        .and_then(|builder| match storage.incidents.clone() {
+            Some(incidents) => builder.incident_storage(incidents).build(&data_dir),
+            None => builder.build(&data_dir),
+        });
+        match built {
             Ok(engine) => {
                 if let Some(router) = spec.router.take() {
                     spec.router = Some(Arc::new(vowguard_pipeline::RoutingWithResponse::new(
@@ -436,18 +439,16 @@ pub fn assemble_with(
     })
 }
 
-/// The response engine: `[response]`, `[playbooks.*]` and the playbook files, validated
-/// against the configured notifiers, ticket systems and actions.
-fn build_response(
+/// The response engine's builder: `[response]`, `[playbooks.*]` and the playbook files
+/// (validated against the configured notifiers, ticket systems and actions when built).
+fn response_builder(
     config: &Config,
     response: &vowguard_response::ResponseConfig,
     env: &Environment<'_>,
-    data_dir: &Path,
     spec: &PipelineSpec,
     tickets: &[(String, Arc<dyn vowguard_core::TicketSystem>)],
     audit_trail: Arc<crate::audit::LateTrail>,
-    incidents: Option<Arc<dyn vowguard_response::IncidentStorage>>,
-) -> Result<vowguard_response::ResponseEngine, Error> {
+) -> Result<vowguard_response::EngineBuilder, Error> {
     let mut playbooks: Vec<(String, vowguard_response::PlaybookConfig)> = config
         .playbooks
         .iter()
@@ -498,10 +499,7 @@ fn build_response(
     for (name, playbook) in playbooks {
         builder = builder.playbook(name, playbook);
     }
-    if let Some(storage) = incidents {
-        builder = builder.incident_storage(storage);
-    }
-    builder.build(data_dir)
+    Ok(builder)
 }
 
 fn build_component(
