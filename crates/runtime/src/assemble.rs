@@ -149,12 +149,23 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let config = Config::parse(
-///     "data_dir = \"data\"\n[sources.in]\ntype = \"stdin\"\n[response]\nenabled = true\n",
+///     r#"
+/// data_dir = "data"
+/// [sources.in]
+/// type = "stdin"
+/// [sinks.siem]
+/// type = "splunk_hec"
+/// endpoint = "https://splunk.example.org:8088"
+/// token = { env = "HEC_TOKEN" }
+/// [response]
+/// enabled = true
+/// "#,
 /// )
 /// .unwrap();
+/// let secrets = vowguard_core::SecretMap::new().with("HEC_TOKEN", "hec-token");
 /// let env = Environment {
 ///     config_dir: dir.path(),
-///     secrets: &vowguard_core::ProcessEnv,
+///     secrets: &secrets,
 /// };
 /// let storage = HostStorage::default()
 ///     .incidents(Arc::new(vowguard_response::MemoryIncidentStore::new(100_000)))
