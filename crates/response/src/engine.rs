@@ -40,7 +40,7 @@ use crate::model::{
     Incident, IncidentState, MAX_LINKED_ALERTS, Run, RunState, StateChange, StepRecord, StepStatus,
     TimelineEntry,
 };
-use crate::store::{Record, RecordFile, State};
+use crate::store::{FileIncidentStore, IncidentStorage, Record, State};
 use crate::template::Escape;
 
 /// Alerts waiting for the engine; beyond this `on_alert` drops (and logs) rather than block
@@ -65,6 +65,7 @@ pub struct EngineBuilder {
     audit: Arc<dyn AuditTrail>,
     secrets: Option<(Arc<dyn SecretLookup>, std::path::PathBuf)>,
     reaper_every: Duration,
+    storage: Option<Arc<dyn IncidentStorage>>,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -117,14 +118,23 @@ impl EngineBuilder {
         self
     }
 
+    /// Where incidents, runs and steps are kept (default: a [`FileIncidentStore`] in
+    /// `<data_dir>/response/`, compacted past `max_record_bytes`). See [`IncidentStorage`]
+    /// for what the engine relies on.
+    pub fn incident_storage(mut self, storage: Arc<dyn IncidentStorage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
     /// How often the reaper runs (tests shorten it).
     pub fn reaper_every(mut self, every: Duration) -> Self {
         self.reaper_every = every;
         self
     }
 
-    /// Validates the playbooks, replays `<data_dir>/response/records.jsonl` and returns the
-    /// engine (not yet running: call [`ResponseEngine::start`]).
+    /// Validates the playbooks, loads the incident storage (by default
+    /// `<data_dir>/response/records.jsonl`) and returns the engine (not yet running: call
+    /// [`ResponseEngine::start`]).
     pub fn build(self, data_dir: &Path) -> Result<ResponseEngine, Error> {
         let action_endpoint = match &self.config.action_hook {
             None => None,
@@ -210,11 +220,19 @@ impl EngineBuilder {
                 headers.insert((p.name.clone(), s.config.id.clone()), resolved);
             }
         }
-        let (file, state) = RecordFile::open(
-            &data_dir.join("response"),
-            self.config.max_record_bytes,
-            self.config.keep_closed_incidents,
-        )?;
+        let (storage, record_path): (Arc<dyn IncidentStorage>, _) = match self.storage {
+            Some(storage) => (storage, None),
+            None => {
+                let file = FileIncidentStore::open(
+                    &data_dir.join("response"),
+                    self.config.max_record_bytes,
+                )?;
+                let path = file.path().to_path_buf();
+                (Arc::new(file), Some(path))
+            }
+        };
+        let mut state = crate::store::state_of(storage.load()?);
+        state.evict_closed(self.config.keep_closed_incidents);
         // The connectors' client: rustls, no redirects (secrets never follow one). Each step's
         // deadline is enforced by the engine (an explicit `timed_out` step), so the client's
         // own whole-request timeout is only a backstop far beyond any step's.
@@ -237,7 +255,9 @@ impl EngineBuilder {
                 secret_headers: headers,
                 http,
                 state: Mutex::new(state),
-                file: Mutex::new(file),
+                storage,
+                record_path,
+                writer: tokio::sync::Mutex::new(()),
                 incident_writes: tokio::sync::Mutex::new(()),
                 changed,
                 alerts_tx,
@@ -274,7 +294,12 @@ struct Inner {
     secret_headers: HashMap<(String, String), Vec<(String, SecretString)>>,
     http: reqwest::Client,
     state: Mutex<State>,
-    file: Mutex<RecordFile>,
+    storage: Arc<dyn IncidentStorage>,
+    /// The default storage's file, when that is the storage.
+    record_path: Option<std::path::PathBuf>,
+    /// Held from appending records to applying them, so the state sees the records in the
+    /// order the storage holds them.
+    writer: tokio::sync::Mutex<()>,
     /// Held from reading an incident to committing its changed copy (a `Record::Incident`
     /// replaces the whole incident): without it, two steps of one run in parallel (tickets
     /// opened in two systems, a ticket and `set_state`) each write their own stale copy and
@@ -393,6 +418,7 @@ impl ResponseEngine {
             audit: Arc::new(NoAudit),
             secrets: None,
             reaper_every: REAPER_EVERY,
+            storage: None,
         }
     }
 
@@ -518,9 +544,16 @@ impl ResponseEngine {
         }
     }
 
-    /// The record file the engine keeps its state in.
-    pub fn record_path(&self) -> std::path::PathBuf {
-        lock(&self.inner.file).path().to_path_buf()
+    /// The record file the engine keeps its state in, when it uses the default
+    /// [`FileIncidentStore`] (`None` with a storage passed to
+    /// [`EngineBuilder::incident_storage`]).
+    pub fn record_path(&self) -> Option<std::path::PathBuf> {
+        self.inner.record_path.clone()
+    }
+
+    /// Where the engine keeps incidents, runs and steps.
+    pub fn incident_storage(&self) -> &Arc<dyn IncidentStorage> {
+        &self.inner.storage
     }
 
     /// The validated playbooks.
@@ -1481,23 +1514,28 @@ impl ResponseEngine {
                 _ => None,
             })
             .collect();
-        // The fsync runs on the blocking pool, never on a runtime worker.
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), Error> {
-            let mut file = lock(&inner.file);
-            file.append(&records)?;
-            let mut state = lock(&inner.state);
-            for r in records {
-                state.apply(r);
+        {
+            let inner = &self.inner;
+            let _writer = inner.writer.lock().await;
+            let records: Arc<[Record]> = Arc::from(records);
+            inner.storage.append(records.clone()).await?;
+            let compacted = {
+                let mut state = lock(&inner.state);
+                for r in records.iter() {
+                    state.apply(r.clone());
+                }
+                state.evict_closed(inner.config.keep_closed_incidents);
+                inner
+                    .storage
+                    .wants_compaction()
+                    .then(|| state.compacted(inner.config.keep_closed_incidents))
+            };
+            if let Some(compacted) = compacted
+                && let Err(e) = inner.storage.replace(compacted).await
+            {
+                tracing::error!(storage = inner.storage.location(), error = %e, "response records not compacted");
             }
-            state.evict_closed(inner.config.keep_closed_incidents);
-            if let Err(e) = file.maybe_compact(&state) {
-                tracing::error!(error = %e, "response record file not compacted");
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| Error::internal(format!("response record writer failed: {e}")))??;
+        }
         self.inner.changed.send_modify(|n| *n += 1);
         if !audit.is_empty()
             && let Err(e) = self.inner.audit.append(audit).await
@@ -2942,8 +2980,7 @@ impl vowguard_pipeline::ResponseHook for ResponseEngine {
 /// for writing (for the CLI while `vowguard run` may hold it): incidents most recent first,
 /// runs most recent first.
 pub fn read_records(data_dir: &Path) -> Result<(Vec<Incident>, Vec<Run>), Error> {
-    let (state, _) =
-        crate::store::replay(&data_dir.join("response").join(crate::store::RECORD_FILE))?;
+    let state = crate::store::replay(&data_dir.join("response").join(crate::store::RECORD_FILE))?;
     let mut incidents: Vec<Incident> = state.incidents.into_values().collect();
     incidents.sort_by_key(|i| std::cmp::Reverse(i.opened.at));
     let mut runs: Vec<Run> = state.runs.into_values().collect();

@@ -11,8 +11,9 @@
 //!   (the shared [`RetryPolicy`](vowguard_core::RetryPolicy)), `continue_on_error` and
 //!   `dry_run`. It is validated at load against what is configured, with errors naming
 //!   the key.
-//! * The [`ResponseEngine`] drives runs and keeps everything in an append-only, fsynced
-//!   record file under `<data_dir>/response/` replayed at start: a run interrupted by
+//! * The [`ResponseEngine`] drives runs and keeps everything in an [`IncidentStorage`]: by
+//!   default an append-only, fsynced record file under `<data_dir>/response/`
+//!   ([`FileIncidentStore`]) replayed at start, or [`MemoryIncidentStore`], or a host's own: a run interrupted by
 //!   kill -9 resumes at the step it was in; a step that finished under its idempotency key
 //!   is never executed again. In a cluster each step is also recorded in the replicas'
 //!   shared state before the run moves on, and a replica taking a run over resumes it
@@ -50,4 +51,6 @@ pub use engine::{
 pub use model::{
     Incident, IncidentState, Run, RunState, StateChange, StepRecord, StepStatus, TimelineEntry,
 };
-pub use store::RECORD_FILE;
+pub use store::{
+    FileIncidentStore, IncidentRecord, IncidentStorage, MemoryIncidentStore, RECORD_FILE,
+};

@@ -1,15 +1,18 @@
-//! The engine's own durable record: `<data_dir>/response/records.jsonl`, one JSON record
-//! per line, appended and fsynced before anything it describes is acted on further, and
-//! replayed at start. A torn last line (kill -9 in the middle of a write) is dropped with a
-//! warning. The file is compacted when it grows past its bound: open incidents, the most
-//! recent closed ones and their runs are rewritten to a new file that replaces the old one
-//! atomically.
+//! Where the engine keeps its record: the [`IncidentStorage`] trait, the default
+//! [`FileIncidentStore`] (`<data_dir>/response/records.jsonl`, one JSON record per line,
+//! appended and fsynced before anything it describes is acted on further, and replayed at
+//! start; a torn last line, from kill -9 in the middle of a write, is dropped with a
+//! warning) and [`MemoryIncidentStore`]. When the storage grows past its bound the engine
+//! compacts it: open incidents, the most recent closed ones and their runs replace
+//! everything stored (the file does so atomically, by renaming a new file over the old).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use vowguard_core::Error;
 
@@ -18,24 +21,157 @@ use crate::model::{Incident, IncidentState, Run, StepRecord, StepStatus, Timelin
 /// The record file's name under `<data_dir>/response/`.
 pub const RECORD_FILE: &str = "records.jsonl";
 
-/// One line of the record file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One change to the engine's record: what an [`IncidentStorage`] keeps. A storage treats
+/// records as opaque values (they serialise with serde, one JSON object each) and hands
+/// them back in the order they were appended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
-pub(crate) enum Record {
+#[non_exhaustive]
+pub enum IncidentRecord {
     /// An incident's fields (its timeline travels in `timeline` records).
-    Incident { incident: Box<Incident> },
+    Incident {
+        /// The incident, without its timeline.
+        incident: Box<Incident>,
+    },
     /// One timeline entry.
     Timeline {
+        /// The incident it belongs to.
         incident_id: String,
+        /// The entry.
         entry: TimelineEntry,
     },
     /// A run's header (its steps travel in `step` records).
-    Run { run: Box<Run> },
+    Run {
+        /// The run, without its steps.
+        run: Box<Run>,
+    },
     /// One step's current record.
-    Step { run_id: String, step: StepRecord },
+    Step {
+        /// The run it belongs to.
+        run_id: String,
+        /// The step.
+        step: StepRecord,
+    },
     /// How many incidents a fingerprint had (written at compaction, so that incidents
-    /// dropped from the file never have their id given to a new one).
-    Generation { fingerprint: String, count: u32 },
+    /// dropped from the storage never have their id given to a new one).
+    Generation {
+        /// The alert group's fingerprint.
+        fingerprint: String,
+        /// How many incidents it had.
+        count: u32,
+    },
+}
+
+pub(crate) type Record = IncidentRecord;
+
+/// Where a [`ResponseEngine`](crate::ResponseEngine) keeps incidents, runs and steps: the
+/// [`FileIncidentStore`] by default, [`MemoryIncidentStore`] for tests and hosts that accept
+/// losing them at exit, or a host's own (pass it to
+/// [`EngineBuilder::incident_storage`](crate::EngineBuilder::incident_storage)).
+///
+/// # Contract
+///
+/// * [`append`](Self::append) stores the records as one unit, durably as far as the storage
+///   goes, before it returns `Ok`: the engine acts on a change (starts a step, calls out)
+///   only after its records are stored. Concurrent appends never interleave their records.
+///   The engine appends from one task at a time.
+/// * [`load`](Self::load) returns every record stored, in append order (after the last
+///   [`replace`](Self::replace), its records first). It is called once, when the engine is
+///   built, from synchronous code: a storage behind a network client loads with a blocking
+///   call or keeps what it loaded before. Data it cannot read is an error naming where
+///   (file and line), never skipped: skipped records would be lost at the next compaction.
+/// * [`wants_compaction`](Self::wants_compaction) says the storage has grown past its bound;
+///   the engine then calls [`replace`](Self::replace) with the records that rebuild its
+///   state (open incidents, the `keep_closed_incidents` most recently closed, their runs),
+///   which must replace everything stored at once: after a crash, `load` returns either
+///   the old records or the new ones. What the storage holds stays bounded by the open
+///   incidents plus the closed ones kept.
+///
+/// # Example
+///
+/// A host keeping the records in its own database would store each record as JSON; here a
+/// vector stands in for it:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use vowguard_core::Error;
+/// use vowguard_response::{IncidentRecord, IncidentStorage, ResponseConfig, ResponseEngine};
+///
+/// #[derive(Debug, Default)]
+/// struct HostRecords(Mutex<Vec<String>>);
+///
+/// #[async_trait::async_trait]
+/// impl IncidentStorage for HostRecords {
+///     fn load(&self) -> Result<Vec<IncidentRecord>, Error> {
+///         let rows = self.0.lock().unwrap();
+///         rows.iter()
+///             .enumerate()
+///             .map(|(n, row)| {
+///                 serde_json::from_str(row).map_err(|e| {
+///                     Error::internal(format!("host incident table row {}: {e}", n + 1))
+///                 })
+///             })
+///             .collect()
+///     }
+///     async fn append(&self, records: Arc<[IncidentRecord]>) -> Result<(), Error> {
+///         let rows: Vec<String> = records
+///             .iter()
+///             .map(|r| serde_json::to_string(r).expect("records serialise"))
+///             .collect();
+///         self.0.lock().unwrap().extend(rows);
+///         Ok(())
+///     }
+///     fn wants_compaction(&self) -> bool {
+///         self.0.lock().unwrap().len() > 100_000
+///     }
+///     async fn replace(&self, records: Vec<IncidentRecord>) -> Result<(), Error> {
+///         let rows = records
+///             .iter()
+///             .map(|r| serde_json::to_string(r).expect("records serialise"))
+///             .collect();
+///         *self.0.lock().unwrap() = rows;
+///         Ok(())
+///     }
+///     fn location(&self) -> String {
+///         "the host's incident table".into()
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// use vowguard_core::{Alert, Category, Event, Priority, RoutedAlert, Severity};
+///
+/// let data_dir = tempfile::tempdir().unwrap();
+/// let records = Arc::new(HostRecords::default());
+/// let engine = ResponseEngine::builder(ResponseConfig::default())
+///     .incident_storage(records.clone())
+///     .build(data_dir.path())?;
+/// let event = Event::new(Category::DataAccess, "guest_list.export", Severity::Critical);
+/// let alert = Alert::new(Arc::new(event), Priority::P0Critical, "critical");
+/// let routed = RoutedAlert { alert, notifiers: vec![] };
+/// let id = engine.handle_alert(&routed).await?.expect("a P0 alert opens an incident");
+/// engine.resolve(&id, "host", "export was the couple's own").await?;
+/// assert!(records.0.lock().unwrap().len() >= 4, "opened and resolved: stored by the host");
+/// assert_eq!(engine.record_path(), None, "no record file of its own");
+/// # Ok(())
+/// # }
+/// ```
+#[async_trait]
+pub trait IncidentStorage: Send + Sync + std::fmt::Debug {
+    /// Every record stored, in append order.
+    fn load(&self) -> Result<Vec<IncidentRecord>, Error>;
+
+    /// Stores `records` as one unit, in order, before returning `Ok`.
+    async fn append(&self, records: Arc<[IncidentRecord]>) -> Result<(), Error>;
+
+    /// True when the storage has grown past its bound and should be compacted.
+    fn wants_compaction(&self) -> bool;
+
+    /// Replaces everything stored with `records`, at once.
+    async fn replace(&self, records: Vec<IncidentRecord>) -> Result<(), Error>;
+
+    /// Where the records are, for messages (a path, a table name).
+    fn location(&self) -> String;
 }
 
 /// What the records add up to.
@@ -147,7 +283,7 @@ impl State {
 
     /// The records that rebuild this state, keeping every incident not resolved and the
     /// `keep_closed` most recently resolved ones (with their runs).
-    fn compacted(&self, keep_closed: usize) -> Vec<Record> {
+    pub(crate) fn compacted(&self, keep_closed: usize) -> Vec<Record> {
         let mut closed: Vec<&Incident> = self
             .incidents
             .values()
@@ -214,46 +350,24 @@ impl State {
 /// The append-only record file. It is opened for writing on the first append, so commands
 /// that only read (a CLI `validate`, `route explain`) never touch it.
 #[derive(Debug)]
-pub(crate) struct RecordFile {
+struct RecordFile {
     path: PathBuf,
     file: Option<File>,
+    /// The length of the good prefix read, then of what is written.
     bytes: u64,
-    max_bytes: u64,
-    keep_closed: usize,
+    /// Whether the file was read (its good length known).
+    read: bool,
 }
 
 impl RecordFile {
-    /// Replays the file under `dir` (creating the directory).
-    pub(crate) fn open(
-        dir: &Path,
-        max_bytes: u64,
-        keep_closed: usize,
-    ) -> Result<(Self, State), Error> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-        let path = dir.join(RECORD_FILE);
-        let (mut state, good_len) = replay(&path)?;
-        state.evict_closed(keep_closed);
-        Ok((
-            Self {
-                path,
-                file: None,
-                bytes: good_len,
-                max_bytes,
-                keep_closed,
-            },
-            state,
-        ))
-    }
-
-    /// The file's path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Opens the file for appending; a torn last line (an interrupted write, no newline
-    /// after it) is cut off first.
+    /// Opens for writing, once: a torn last line (an interrupted write, no newline after
+    /// it) is cut off first.
     fn writer(&mut self) -> Result<&mut File, Error> {
+        if !self.read {
+            // Appending to a file nobody loaded: after its good prefix all the same.
+            self.bytes = read_record_file(&self.path)?.1;
+            self.read = true;
+        }
         if self.file.is_none() {
             let io = |what: &str, e| Error::io(format!("{what} {}", self.path.display()), e);
             let file = OpenOptions::new()
@@ -284,7 +398,7 @@ impl RecordFile {
     }
 
     /// Appends `records` and syncs them to disk (one write, one fsync).
-    pub(crate) fn append(&mut self, records: &[Record]) -> Result<(), Error> {
+    fn append(&mut self, records: &[Record]) -> Result<(), Error> {
         let mut buf = Vec::new();
         for r in records {
             serde_json::to_writer(&mut buf, r)
@@ -300,17 +414,14 @@ impl RecordFile {
         Ok(())
     }
 
-    /// Rewrites the file from `state` when it has grown past its bound.
-    pub(crate) fn maybe_compact(&mut self, state: &State) -> Result<bool, Error> {
-        if self.bytes <= self.max_bytes {
-            return Ok(false);
-        }
+    /// Writes `records` to a new file and renames it over the old one.
+    fn replace(&mut self, records: &[Record]) -> Result<(), Error> {
         let tmp = self.path.with_extension("jsonl.compact");
         let io = |what: &str, e| Error::io(format!("{what} {}", tmp.display()), e);
         let mut out = File::create(&tmp).map_err(|e| io("create", e))?;
         let mut bytes = 0u64;
-        for r in state.compacted(self.keep_closed) {
-            let mut line = serde_json::to_vec(&r)
+        for r in records {
+            let mut line = serde_json::to_vec(r)
                 .map_err(|e| Error::internal(format!("encode response record: {e}")))?;
             line.push(b'\n');
             out.write_all(&line).map_err(|e| io("write", e))?;
@@ -330,23 +441,177 @@ impl RecordFile {
                 .map_err(|e| Error::io(format!("reopen {}", self.path.display()), e))?,
         );
         tracing::info!(
+            file = %self.path.display(),
             before = self.bytes,
             after = bytes,
             "response record file compacted"
         );
         self.bytes = bytes;
-        Ok(true)
+        Ok(())
     }
 }
 
-/// Reads the file into a state; returns it and the length of the good prefix.
-pub(crate) fn replay(path: &Path) -> Result<(State, u64), Error> {
-    let mut state = State::default();
+/// The default [`IncidentStorage`]: `<dir>/records.jsonl` (normally
+/// `<data_dir>/response/records.jsonl`), each append written and fsynced before it returns
+/// (on Tokio's blocking pool), compacted into a new file renamed over the old one once it
+/// passes `max_bytes` (`response.max_record_bytes`). Opened for writing on the first
+/// append, so reading it (`vowguard incident list`) never takes it over.
+#[derive(Debug, Clone)]
+pub struct FileIncidentStore {
+    file: Arc<Mutex<RecordFile>>,
+    path: PathBuf,
+    max_bytes: u64,
+}
+
+impl FileIncidentStore {
+    /// The store under `dir` (created if missing), compacted past `max_bytes`. Reads the
+    /// file's length; its records are read by [`IncidentStorage::load`].
+    pub fn open(dir: &Path, max_bytes: u64) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        let path = dir.join(RECORD_FILE);
+        Ok(Self {
+            file: Arc::new(Mutex::new(RecordFile {
+                path: path.clone(),
+                file: None,
+                bytes: 0,
+                read: false,
+            })),
+            path,
+            max_bytes,
+        })
+    }
+
+    /// The record file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn file(&self) -> std::sync::MutexGuard<'_, RecordFile> {
+        self.file.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl IncidentStorage for FileIncidentStore {
+    /// Reads the file; the first line that is not a record is an error naming the file and
+    /// the line (a torn last line, with no newline after it, is dropped with a warning).
+    fn load(&self) -> Result<Vec<IncidentRecord>, Error> {
+        let (records, good_len) = read_record_file(&self.path)?;
+        let mut file = self.file();
+        // Appends start after what was read; a torn tail is cut off at the first append.
+        if file.file.is_none() {
+            file.bytes = good_len;
+            file.read = true;
+        }
+        Ok(records)
+    }
+
+    async fn append(&self, records: Arc<[IncidentRecord]>) -> Result<(), Error> {
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || {
+            file.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .append(&records)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("response record writer failed: {e}")))?
+    }
+
+    fn wants_compaction(&self) -> bool {
+        self.file().bytes > self.max_bytes
+    }
+
+    async fn replace(&self, records: Vec<IncidentRecord>) -> Result<(), Error> {
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || {
+            file.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace(&records)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("response record compaction failed: {e}")))?
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Records kept in memory only, for tests and hosts that accept losing incidents at exit:
+/// nothing survives the process. The engine compacts it once it holds more than
+/// `max_records` records, so it stays bounded by the open incidents plus the closed ones
+/// kept (`response.keep_closed_incidents`).
+#[derive(Debug)]
+pub struct MemoryIncidentStore {
+    records: Mutex<Vec<IncidentRecord>>,
+    max_records: usize,
+}
+
+impl MemoryIncidentStore {
+    /// An empty store, compacted past `max_records` records.
+    pub fn new(max_records: usize) -> Self {
+        Self {
+            records: Mutex::new(Vec::new()),
+            max_records,
+        }
+    }
+
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl IncidentStorage for MemoryIncidentStore {
+    fn load(&self) -> Result<Vec<IncidentRecord>, Error> {
+        Ok(self
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
+    }
+
+    async fn append(&self, records: Arc<[IncidentRecord]>) -> Result<(), Error> {
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(records.iter().cloned());
+        Ok(())
+    }
+
+    fn wants_compaction(&self) -> bool {
+        self.len() > self.max_records
+    }
+
+    async fn replace(&self, records: Vec<IncidentRecord>) -> Result<(), Error> {
+        *self.records.lock().unwrap_or_else(PoisonError::into_inner) = records;
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        "memory".into()
+    }
+}
+
+/// Reads the record file at `path` into records; returns them and the length of the good
+/// prefix (without a torn last line). A missing file holds no record.
+fn read_record_file(path: &Path) -> Result<(Vec<Record>, u64), Error> {
     let data = match std::fs::read(path) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((state, 0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
     };
+    let mut records = Vec::new();
     let mut good = 0usize;
     let mut line_no = 0usize;
     while good < data.len() {
@@ -360,16 +625,28 @@ pub(crate) fn replay(path: &Path) -> Result<(State, u64), Error> {
             break;
         };
         let line = &data[good..good + end];
-        match serde_json::from_slice::<Record>(line) {
-            Ok(r) => state.apply(r),
-            Err(e) => tracing::error!(
-                file = %path.display(),
-                line = line_no,
-                error = %e,
-                "unreadable response record skipped"
-            ),
-        }
+        let record = serde_json::from_slice::<Record>(line).map_err(|e| {
+            Error::internal(format!(
+                "response record file {} line {line_no}: not a response record ({e}); repair or remove the line (the audit log keeps every incident timeline entry)",
+                path.display()
+            ))
+        })?;
+        records.push(record);
         good += end + 1;
     }
-    Ok((state, good as u64))
+    Ok((records, good as u64))
+}
+
+/// Replays `records` into a state.
+pub(crate) fn state_of(records: Vec<Record>) -> State {
+    let mut state = State::default();
+    for r in records {
+        state.apply(r);
+    }
+    state
+}
+
+/// Reads the file at `path` into a state without opening it for writing.
+pub(crate) fn replay(path: &Path) -> Result<State, Error> {
+    Ok(state_of(read_record_file(path)?.0))
 }

@@ -740,7 +740,7 @@ when = "steps.shuffle.output.status_code == 201 && steps.shuffle.output.body.exe
         run.steps["shuffle"].idempotency_key.as_str()
     );
     // The secret is nowhere in what the engine keeps.
-    let file = std::fs::read_to_string(engine.record_path()).unwrap();
+    let file = std::fs::read_to_string(engine.record_path().unwrap()).unwrap();
     assert!(!file.contains("s3cret-token"));
 }
 
@@ -1001,7 +1001,9 @@ fn the_record_file_is_compacted_keeping_open_incidents() {
                 engine.resolve(&id, "t", "done").await.unwrap();
             }
         }
-        let size = std::fs::metadata(engine.record_path()).unwrap().len();
+        let size = std::fs::metadata(engine.record_path().unwrap())
+            .unwrap()
+            .len();
         assert!(size <= 2 * 64 * 1024, "{size}");
         drop(engine);
         let engine = ResponseEngine::builder(config).build(dir.path()).unwrap();

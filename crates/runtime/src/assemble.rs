@@ -22,6 +22,34 @@ pub struct Environment<'a> {
     pub secrets: &'a dyn SecretLookup,
 }
 
+/// Storage an embedding host keeps itself, in place of the defaults (see
+/// [`assemble_with`]). Each `None` keeps the default.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct HostStorage {
+    /// The response engine's incidents, runs and steps (default: the
+    /// [`FileIncidentStore`](vowguard_response::FileIncidentStore) in
+    /// `<data_dir>/response/`).
+    pub incidents: Option<Arc<dyn vowguard_response::IncidentStorage>>,
+    /// The GDPR breach register's state (default: the report store, `[store] url`). The
+    /// changes are still recorded in the audit log first.
+    pub breaches: Option<Arc<dyn vowguard_store::BreachStorage>>,
+}
+
+impl HostStorage {
+    /// Keeps the response engine's incidents in `storage`.
+    pub fn incidents(mut self, storage: Arc<dyn vowguard_response::IncidentStorage>) -> Self {
+        self.incidents = Some(storage);
+        self
+    }
+
+    /// Keeps the breach register's state in `storage`.
+    pub fn breaches(mut self, storage: Arc<dyn vowguard_store::BreachStorage>) -> Self {
+        self.breaches = Some(storage);
+        self
+    }
+}
+
 /// A configuration turned into runnable parts.
 #[derive(Debug)]
 pub struct Assembly {
@@ -45,6 +73,9 @@ pub struct Assembly {
     pub store: vowguard_store::config::StoreLocation,
     /// `[store] dpo_contact`.
     pub dpo_contact: Option<String>,
+    /// The breach register's storage when the host keeps it ([`HostStorage::breaches`]);
+    /// `None`: the report store.
+    pub breach_storage: Option<Arc<dyn vowguard_store::BreachStorage>>,
     /// Breaches the router opened, waiting for the run's audit log.
     pub breaches: Arc<crate::reports::BreachQueue>,
     /// The audit log (`[audit]`), opened by a run.
@@ -106,6 +137,49 @@ pub struct ServerSettings {
 
 /// Builds every component. All configuration errors are reported at once, one per line.
 pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Error> {
+    assemble_with(config, env, HostStorage::default())
+}
+
+/// [`assemble`], keeping what `storage` names in the host's storage instead of the
+/// defaults.
+///
+/// ```
+/// use std::sync::Arc;
+/// use vowguard_runtime::{Config, Environment, HostStorage, assemble_with};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let config = Config::parse(
+///     r#"
+/// data_dir = "data"
+/// [sources.in]
+/// type = "stdin"
+/// [sinks.siem]
+/// type = "splunk_hec"
+/// endpoint = "https://splunk.example.org:8088"
+/// token = { env = "HEC_TOKEN" }
+/// [response]
+/// enabled = true
+/// "#,
+/// )
+/// .unwrap();
+/// let secrets = vowguard_core::SecretMap::new().with("HEC_TOKEN", "hec-token");
+/// let env = Environment {
+///     config_dir: dir.path(),
+///     secrets: &secrets,
+/// };
+/// let storage = HostStorage::default()
+///     .incidents(Arc::new(vowguard_response::MemoryIncidentStore::new(100_000)))
+///     .breaches(Arc::new(vowguard_store::MemoryBreachStore::new(10_000)));
+/// let assembly = assemble_with(&config, &env, storage).unwrap();
+/// let engine = assembly.response.as_ref().expect("[response] is enabled");
+/// assert_eq!(engine.record_path(), None, "no record file: the host keeps the incidents");
+/// assert!(assembly.breach_storage.is_some());
+/// ```
+pub fn assemble_with(
+    config: &Config,
+    env: &Environment<'_>,
+    storage: HostStorage,
+) -> Result<Assembly, Error> {
     let data_dir = env.config_dir.join(&config.data_dir);
     let mut errors: Vec<Error> = Vec::new();
     if let Err(e) = config.telemetry.validate() {
@@ -278,15 +352,19 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
     };
     let response_audit = Arc::new(crate::audit::LateTrail::default());
     let response = if let Some(response_config) = response_config.filter(|c| c.enabled) {
-        match build_response(
+        let built = response_builder(
             config,
             &response_config,
             env,
-            &data_dir,
             &spec,
             &tickets,
             response_audit.clone(),
-        ) {
+        )
+        .and_then(|builder| match storage.incidents.clone() {
+            Some(incidents) => builder.incident_storage(incidents).build(&data_dir),
+            None => builder.build(&data_dir),
+        });
+        match built {
             Ok(engine) => {
                 if let Some(router) = spec.router.take() {
                     spec.router = Some(Arc::new(vowguard_pipeline::RoutingWithResponse::new(
@@ -354,6 +432,7 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
         tickets,
         store,
         dpo_contact: config.store.dpo_contact.clone(),
+        breach_storage: storage.breaches,
         breaches,
         audit: crate::audit::AuditSetup {
             config: config.audit.clone(),
@@ -371,17 +450,16 @@ pub fn assemble(config: &Config, env: &Environment<'_>) -> Result<Assembly, Erro
     })
 }
 
-/// The response engine: `[response]`, `[playbooks.*]` and the playbook files, validated
-/// against the configured notifiers, ticket systems and actions.
-fn build_response(
+/// The response engine's builder: `[response]`, `[playbooks.*]` and the playbook files
+/// (validated against the configured notifiers, ticket systems and actions when built).
+fn response_builder(
     config: &Config,
     response: &vowguard_response::ResponseConfig,
     env: &Environment<'_>,
-    data_dir: &Path,
     spec: &PipelineSpec,
     tickets: &[(String, Arc<dyn vowguard_core::TicketSystem>)],
     audit_trail: Arc<crate::audit::LateTrail>,
-) -> Result<vowguard_response::ResponseEngine, Error> {
+) -> Result<vowguard_response::EngineBuilder, Error> {
     let mut playbooks: Vec<(String, vowguard_response::PlaybookConfig)> = config
         .playbooks
         .iter()
@@ -432,7 +510,7 @@ fn build_response(
     for (name, playbook) in playbooks {
         builder = builder.playbook(name, playbook);
     }
-    builder.build(data_dir)
+    Ok(builder)
 }
 
 fn build_component(

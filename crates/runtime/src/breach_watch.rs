@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use vowguard_core::{Category, Event, Severity, SnapshotFile};
 use vowguard_pipeline::Pipeline;
 use vowguard_router::BREACH_DEADLINE_LABEL;
-use vowguard_store::{Breach, Store};
+use vowguard_store::{AuditSource, Breach, BreachStorage};
 
 /// Thresholds, in seconds before the deadline, at which a breach is escalated again; the
 /// last one (0) is "overdue".
@@ -78,8 +78,11 @@ pub fn escalation_event(breach: &Breach, now: DateTime<Utc>, index: usize) -> Ev
 }
 
 /// Checks the register every [`CHECK_INTERVAL`] until `stop`, submitting escalation events.
+/// Each check first brings `storage` up to date from `source` (the audit log), so breaches
+/// the router opened are seen whichever storage keeps the register.
 pub async fn watch(
-    store: Store,
+    storage: Arc<dyn BreachStorage>,
+    source: Arc<dyn AuditSource>,
     pipeline: Arc<Pipeline>,
     data_dir: &Path,
     stop: impl std::future::Future<Output = ()>,
@@ -99,8 +102,11 @@ pub async fn watch(
             _ = &mut stop => return,
             _ = tick.tick() => {}
         }
+        if let Err(e) = storage.catch_up(source.as_ref()).await {
+            tracing::warn!(storage = storage.location(), error = %e, "breach escalations: cannot catch the register up with the audit log; checking what it holds");
+        }
         let now = Utc::now();
-        let breaches = match store
+        let breaches = match storage
             .breaches_due_within(now, chrono::Duration::seconds(THRESHOLDS[0]))
             .await
         {

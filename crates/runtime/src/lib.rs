@@ -47,7 +47,7 @@ use vowguard_pipeline::{MetricsSnapshot, Pipeline};
 #[cfg(feature = "tenable")]
 use vowguard_tenable as _;
 
-pub use assemble::{Assembly, Environment, RoutesInEffect, assemble};
+pub use assemble::{Assembly, Environment, HostStorage, RoutesInEffect, assemble, assemble_with};
 pub use config::{Config, SourceConfig};
 pub use source::SourceStats;
 
@@ -263,11 +263,12 @@ async fn run_server(
     } else {
         reports::AuditAccess::Interim
     };
-    let reports = match reports::open(
+    let reports = match reports::open_with(
         &assembly.store,
         &assembly.data_dir,
         assembly.dpo_contact.clone(),
         access,
+        assembly.breach_storage.clone(),
     )
     .await
     {
@@ -328,11 +329,12 @@ async fn run_server(
     // Confirmed breaches whose notification deadline approaches become escalation events.
     let (watch_stop, watch_stopped) = tokio::sync::oneshot::channel::<()>();
     let watcher = state.reports.as_ref().ok().map(|reports| {
-        let store = reports.store.clone();
+        let storage = reports.register.storage().clone();
+        let source = reports.source.clone();
         let pipeline = pipeline.clone();
         let data_dir = assembly.data_dir.clone();
         tokio::spawn(async move {
-            breach_watch::watch(store, pipeline, &data_dir, async {
+            breach_watch::watch(storage, source, pipeline, &data_dir, async {
                 let _ = watch_stopped.await;
             })
             .await;

@@ -11,7 +11,9 @@ use vowguard_router::{BreachLog, BreachRecord};
 use vowguard_store::breach::opening_record;
 use vowguard_store::config::StoreLocation;
 use vowguard_store::report::{Report, ReportParams};
-use vowguard_store::{AuditSource, BreachRegister, CatchUpProgress, JsonlAudit, Store};
+use vowguard_store::{
+    AuditSource, BreachRegister, BreachStorage, CatchUpProgress, JsonlAudit, Store,
+};
 
 /// The store, the audit log it is projected from, and the breach register.
 #[derive(Debug, Clone)]
@@ -20,7 +22,8 @@ pub struct Reports {
     pub store: Store,
     /// Where the store reads audit records from.
     pub source: Arc<dyn AuditSource>,
-    /// The register (appends breach changes to the audit log).
+    /// The register (appends breach changes to the audit log; its state is in
+    /// [`BreachRegister::storage`]: the store, or the host's storage).
     pub register: BreachRegister,
 }
 
@@ -49,6 +52,18 @@ pub async fn open(
     dpo_contact: Option<String>,
     access: AuditAccess,
 ) -> Result<Reports, Error> {
+    open_with(location, data_dir, dpo_contact, access, None).await
+}
+
+/// [`open`], with the breach register's state kept in `breaches` (a host's
+/// [`BreachStorage`]) instead of the store.
+pub async fn open_with(
+    location: &StoreLocation,
+    data_dir: &Path,
+    dpo_contact: Option<String>,
+    access: AuditAccess,
+    breaches: Option<Arc<dyn BreachStorage>>,
+) -> Result<Reports, Error> {
     let store = Store::open(location).await?;
     let (trail, source): (Arc<dyn AuditTrail>, Arc<dyn AuditSource>) = match access {
         AuditAccess::Merkle { writer } => {
@@ -64,7 +79,8 @@ pub async fn open(
             (log.clone(), log)
         }
     };
-    let register = BreachRegister::new(store.clone(), trail, source.clone(), dpo_contact);
+    let breaches = breaches.unwrap_or_else(|| Arc::new(store.clone()));
+    let register = BreachRegister::new(breaches, trail, source.clone(), dpo_contact);
     Ok(Reports {
         store,
         source,

@@ -579,20 +579,22 @@ pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
 impl Store {
     /// One breach, if the register has it.
     pub async fn breach(&self, id: &str) -> Result<Option<Breach>, Error> {
-        let row: Option<AnyRow> = sqlx::query("SELECT state FROM breaches WHERE breach_id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.err("read a breach", &e))?;
+        let row: Option<AnyRow> =
+            sqlx::query("SELECT state, breach_id FROM breaches WHERE breach_id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(|e| self.err("read a breach", &e))?;
         row.map(|r| parse_breach(self, &r)).transpose()
     }
 
     /// Every breach, oldest first.
     pub async fn breaches(&self) -> Result<Vec<Breach>, Error> {
-        let rows = sqlx::query("SELECT state FROM breaches ORDER BY detected_at_ms, breach_id")
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.err("list breaches", &e))?;
+        let rows =
+            sqlx::query("SELECT state, breach_id FROM breaches ORDER BY detected_at_ms, breach_id")
+                .fetch_all(self.pool())
+                .await
+                .map_err(|e| self.err("list breaches", &e))?;
         rows.iter().map(|r| parse_breach(self, r)).collect()
     }
 
@@ -619,7 +621,7 @@ impl Store {
     ) -> Result<Vec<Breach>, Error> {
         let limit = (now + within).timestamp_millis();
         let rows = sqlx::query(
-            "SELECT state FROM breaches WHERE deadline_ms IS NOT NULL AND deadline_ms < $1
+            "SELECT state, breach_id FROM breaches WHERE deadline_ms IS NOT NULL AND deadline_ms < $1
              AND status = 'confirmed' ORDER BY deadline_ms",
         )
         .bind(limit)
@@ -641,14 +643,21 @@ impl Store {
         .map_err(|e| self.err("read a breach's history", &e))?;
         rows.iter()
             .map(|r| {
-                let get_s = |i: usize| r.try_get::<String, _>(i).unwrap_or_default();
+                let read = |e: sqlx::Error| self.err("read a breach's history", &e);
+                let audit_index: i64 = r.try_get(0).map_err(read)?;
+                let text: String = r.try_get(4).map_err(read)?;
+                let fields = serde_json::from_str(&text).map_err(|e| {
+                    Error::internal(format!(
+                        "report store {}: breach {id}: the change at audit index {audit_index} is unreadable ({e}); rebuild the store from the audit log (`vowguard audit rebuild-store`)",
+                        self.location_display()
+                    ))
+                })?;
                 Ok(BreachHistoryEntry {
-                    audit_index: u64::try_from(r.try_get::<i64, _>(0).unwrap_or_default())
-                        .unwrap_or_default(),
-                    at: from_ms(r.try_get::<i64, _>(1).unwrap_or_default()),
-                    action: get_s(2),
-                    actor: get_s(3),
-                    fields: serde_json::from_str(&get_s(4)).unwrap_or(Value::Null),
+                    audit_index: u64::try_from(audit_index).unwrap_or_default(),
+                    at: from_ms(r.try_get::<i64, _>(1).map_err(read)?),
+                    action: r.try_get(2).map_err(read)?,
+                    actor: r.try_get(3).map_err(read)?,
+                    fields,
                 })
             })
             .collect()
@@ -657,25 +666,373 @@ impl Store {
 
 fn parse_breach(store: &Store, row: &AnyRow) -> Result<Breach, Error> {
     let text: String = row.try_get(0).map_err(|e| store.err("read a breach", &e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::internal(format!("a breach in the store is unreadable: {e}")))
+    let id: String = row.try_get(1).map_err(|e| store.err("read a breach", &e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::internal(format!(
+            "report store {}: breach {id}: the stored state is unreadable ({e}); rebuild the store from the audit log (`vowguard audit rebuild-store`)",
+            store.location_display()
+        ))
+    })
 }
 
-/// The register: validates each change, appends it to the audit log, then brings the store
-/// up to date from the log.
+/// Audit records read per [`BreachStorage::catch_up`] step.
+const CATCH_UP_CHUNK: usize = 1_000;
+
+/// Where the breach register's current state is kept: each breach and every change to it,
+/// projected from the audit log's [`AuditRecord::Breach`] records. The report [`Store`]
+/// (SQLite or PostgreSQL) is the default; [`MemoryBreachStore`] keeps it in memory; a host
+/// can keep it in its own database. The audit log stays the record of what happened: any
+/// storage can be rebuilt from it.
+///
+/// # Contract
+///
+/// * [`apply`](Self::apply) takes consecutive audit records, the first at `first_index`,
+///   and applies the breach changes among them in that order, in one unit (all or none);
+///   other records only move the applied index. It is idempotent: records at or below
+///   [`applied_through`](Self::applied_through) are skipped (it returns how many were
+///   new), and a record beyond the next expected index is refused, so the storage never
+///   has a gap. A change that does not give a valid breach is an error and nothing of the
+///   batch is applied.
+/// * Reads reflect every change applied before them. [`breaches`](Self::breaches) lists
+///   oldest first (detection time, then id); [`breaches_due_within`](Self::breaches_due_within)
+///   lists the confirmed breaches (status `confirmed`) whose deadline is before
+///   `now + within`, soonest first; [`breach_history`](Self::breach_history) lists a
+///   breach's changes in audit-log order.
+/// * Stored data that cannot be read is an error naming where (the store, the breach, the
+///   audit index), never skipped.
+///
+/// # Example
+///
+/// A register over the in-memory storage, changes recorded in an in-memory audit log:
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::Utc;
+/// use vowguard_store::breach::{BreachChange, BreachStorage, MemoryBreachStore};
+/// use vowguard_store::{BreachRegister, BreachStatus, MemoryAudit};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), vowguard_core::Error> {
+/// let audit = Arc::new(MemoryAudit::new());
+/// let storage = Arc::new(MemoryBreachStore::new(10_000));
+/// let register = BreachRegister::new(storage.clone(), audit.clone(), audit, None);
+/// let now = Utc::now();
+/// let open = BreachChange::Open {
+///     id: "b-1".into(),
+///     detected_at: now,
+///     wedding_id: Some("w-1".into()),
+///     event_id: None,
+///     first_signal: Some("guest list exported".into()),
+///     records_approx: Some(180),
+///     handed_to: vec![],
+///     team_notification: None,
+/// };
+/// register.change("b-1", &open, "system", now).await?;
+/// let confirmed = register
+///     .change("b-1", &BreachChange::Confirm { at: now }, "dpo", now)
+///     .await?;
+/// assert_eq!(confirmed.status, BreachStatus::Confirmed);
+/// assert_eq!(storage.breach_history("b-1").await?.len(), 2);
+/// # Ok(())
+/// # }
+/// ```
+#[async_trait::async_trait]
+pub trait BreachStorage: Send + Sync + std::fmt::Debug {
+    /// The index of the last audit record applied, if any.
+    async fn applied_through(&self) -> Result<Option<u64>, Error>;
+
+    /// Applies consecutive audit records, the first at `first_index`; returns how many
+    /// were new.
+    async fn apply(&self, first_index: u64, records: &[AuditRecord]) -> Result<u64, Error>;
+
+    /// Applies every record `source` holds beyond the applied index; returns how many.
+    async fn catch_up(&self, source: &dyn AuditSource) -> Result<u64, Error> {
+        let mut applied = 0;
+        loop {
+            let next = self.applied_through().await?.map_or(0, |i| i + 1);
+            let records = source.records_from(next, CATCH_UP_CHUNK).await?;
+            let Some((first, _)) = records.first() else {
+                return Ok(applied);
+            };
+            let first = *first;
+            let records: Vec<AuditRecord> = records.into_iter().map(|(_, r)| r).collect();
+            let n = self.apply(first, &records).await?;
+            if n == 0 {
+                return Ok(applied);
+            }
+            applied += n;
+        }
+    }
+
+    /// One breach, if the storage has it.
+    async fn breach(&self, id: &str) -> Result<Option<Breach>, Error>;
+
+    /// Every breach, oldest first.
+    async fn breaches(&self) -> Result<Vec<Breach>, Error>;
+
+    /// Confirmed breaches whose deadline is before `now + within` (or past), soonest first.
+    async fn breaches_due_within(
+        &self,
+        now: DateTime<Utc>,
+        within: Duration,
+    ) -> Result<Vec<Breach>, Error>;
+
+    /// Every change to breach `id`, oldest first.
+    async fn breach_history(&self, id: &str) -> Result<Vec<BreachHistoryEntry>, Error>;
+
+    /// Where the state is, for messages.
+    fn location(&self) -> String;
+}
+
+/// The report store keeps the register in its `breaches` and `breach_history` tables; it
+/// projects every audit record (reports too), so [`apply`](BreachStorage::apply) and
+/// [`catch_up`](BreachStorage::catch_up) are the store's own.
+#[async_trait::async_trait]
+impl BreachStorage for Store {
+    async fn applied_through(&self) -> Result<Option<u64>, Error> {
+        Store::applied_through(self).await
+    }
+
+    async fn apply(&self, first_index: u64, records: &[AuditRecord]) -> Result<u64, Error> {
+        self.apply_batch(first_index, records).await
+    }
+
+    async fn catch_up(&self, source: &dyn AuditSource) -> Result<u64, Error> {
+        Store::catch_up(self, source).await
+    }
+
+    async fn breach(&self, id: &str) -> Result<Option<Breach>, Error> {
+        Store::breach(self, id).await
+    }
+
+    async fn breaches(&self) -> Result<Vec<Breach>, Error> {
+        Store::breaches(self).await
+    }
+
+    async fn breaches_due_within(
+        &self,
+        now: DateTime<Utc>,
+        within: Duration,
+    ) -> Result<Vec<Breach>, Error> {
+        Store::breaches_due_within(self, now, within).await
+    }
+
+    async fn breach_history(&self, id: &str) -> Result<Vec<BreachHistoryEntry>, Error> {
+        Store::breach_history(self, id).await
+    }
+
+    fn location(&self) -> String {
+        format!("report store {}", self.location_display())
+    }
+}
+
+/// One breach in a [`MemoryBreachStore`]: its merged state, the breach it gives, its
+/// changes.
+#[derive(Debug, Clone)]
+struct HeldBreach {
+    state: Map<String, Value>,
+    breach: Breach,
+    history: Vec<BreachHistoryEntry>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryBreaches {
+    applied_through: Option<u64>,
+    breaches: std::collections::HashMap<String, HeldBreach>,
+}
+
+/// The breach register in memory, for tests and hosts that keep the audit log elsewhere:
+/// nothing survives the process (rebuild it from the audit log with
+/// [`BreachStorage::catch_up`]). Bounded: it holds at most `max_breaches` breaches; past
+/// that, closed breaches are dropped (longest closed first), and when none is closed the
+/// batch that would pass the bound is refused with an error naming the bound.
+#[derive(Debug)]
+pub struct MemoryBreachStore {
+    state: std::sync::Mutex<MemoryBreaches>,
+    max_breaches: usize,
+}
+
+impl MemoryBreachStore {
+    /// An empty register holding at most `max_breaches` (at least one).
+    pub fn new(max_breaches: usize) -> Self {
+        Self {
+            state: std::sync::Mutex::new(MemoryBreaches::default()),
+            max_breaches: max_breaches.max(1),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MemoryBreaches> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl BreachStorage for MemoryBreachStore {
+    async fn applied_through(&self) -> Result<Option<u64>, Error> {
+        Ok(self.state().applied_through)
+    }
+
+    async fn apply(&self, first_index: u64, records: &[AuditRecord]) -> Result<u64, Error> {
+        let mut state = self.state();
+        let expected = state.applied_through.map_or(0, |i| i + 1);
+        let skip = expected.saturating_sub(first_index);
+        if skip >= records.len() as u64 {
+            return Ok(0);
+        }
+        if first_index > expected {
+            return Err(Error::invalid_input(format!(
+                "memory breach store: audit record {first_index} arrived but the store expects {expected} next: feed the missing records first (catch up from the audit log)"
+            )));
+        }
+        let start = first_index + skip;
+        let fresh = &records[skip as usize..];
+        // Changed breaches, applied to `state` only once the whole batch is valid.
+        let mut changed: std::collections::HashMap<String, HeldBreach> =
+            std::collections::HashMap::new();
+        for (offset, record) in fresh.iter().enumerate() {
+            let AuditRecord::Breach {
+                at,
+                breach_id,
+                action,
+                actor,
+                fields,
+            } = record
+            else {
+                continue;
+            };
+            let held = changed
+                .remove(breach_id)
+                .or_else(|| state.breaches.get(breach_id).cloned());
+            let (current, mut history) = match held {
+                Some(h) => (Some(h.state), h.history),
+                None => (None, Vec::new()),
+            };
+            let (merged, breach) =
+                crate::projection::merge_breach_change(current, *at, breach_id, fields.clone())?;
+            history.push(BreachHistoryEntry {
+                audit_index: start + offset as u64,
+                at: *at,
+                action: action.clone(),
+                actor: actor.clone(),
+                fields: Value::Object(fields.clone()),
+            });
+            changed.insert(
+                breach_id.clone(),
+                HeldBreach {
+                    state: merged,
+                    breach,
+                    history,
+                },
+            );
+        }
+        let new = changed
+            .keys()
+            .filter(|id| !state.breaches.contains_key(*id))
+            .count();
+        let excess = (state.breaches.len() + new).saturating_sub(self.max_breaches);
+        let mut dropped = Vec::new();
+        if excess > 0 {
+            let mut closed: Vec<(DateTime<Utc>, &String)> = state
+                .breaches
+                .iter()
+                .filter(|(id, _)| !changed.contains_key(*id))
+                .chain(changed.iter())
+                .filter_map(|(id, h)| h.breach.closed_at.map(|at| (at, id)))
+                .collect();
+            if closed.len() < excess {
+                return Err(Error::unavailable(format!(
+                    "memory breach store: holding {} breaches would pass its bound of {} and only {} of them are closed; nothing of audit records {start}.. applied",
+                    state.breaches.len() + new,
+                    self.max_breaches,
+                    closed.len()
+                )));
+            }
+            closed.sort();
+            dropped = closed
+                .into_iter()
+                .take(excess)
+                .map(|(_, id)| id.clone())
+                .collect();
+        }
+        state.breaches.extend(changed);
+        for id in dropped {
+            state.breaches.remove(&id);
+        }
+        state.applied_through = Some(start + fresh.len() as u64 - 1);
+        Ok(fresh.len() as u64)
+    }
+
+    async fn breach(&self, id: &str) -> Result<Option<Breach>, Error> {
+        Ok(self.state().breaches.get(id).map(|h| h.breach.clone()))
+    }
+
+    async fn breaches(&self) -> Result<Vec<Breach>, Error> {
+        let mut all: Vec<Breach> = self
+            .state()
+            .breaches
+            .values()
+            .map(|h| h.breach.clone())
+            .collect();
+        all.sort_by(|a, b| (a.detected_at, &a.id).cmp(&(b.detected_at, &b.id)));
+        Ok(all)
+    }
+
+    async fn breaches_due_within(
+        &self,
+        now: DateTime<Utc>,
+        within: Duration,
+    ) -> Result<Vec<Breach>, Error> {
+        let limit = now + within;
+        let mut due: Vec<Breach> = self
+            .state()
+            .breaches
+            .values()
+            .filter(|h| {
+                h.breach.status == BreachStatus::Confirmed
+                    && h.breach.deadline.is_some_and(|d| d < limit)
+            })
+            .map(|h| h.breach.clone())
+            .collect();
+        due.sort_by_key(|b| b.deadline);
+        Ok(due)
+    }
+
+    async fn breach_history(&self, id: &str) -> Result<Vec<BreachHistoryEntry>, Error> {
+        Ok(self
+            .state()
+            .breaches
+            .get(id)
+            .map(|h| h.history.clone())
+            .unwrap_or_default())
+    }
+
+    fn location(&self) -> String {
+        "memory breach store".into()
+    }
+}
+
+/// The register: validates each change, appends it to the audit log, then brings its
+/// [`BreachStorage`] up to date from the log. Changes made through one register (and its
+/// clones) are serialised: each is validated against the state the one before it left, so
+/// two concurrent confirmations of a breach record one and refuse the other.
 #[derive(Debug, Clone)]
 pub struct BreachRegister {
-    store: Store,
+    store: Arc<dyn BreachStorage>,
     trail: Arc<dyn AuditTrail>,
     source: Arc<dyn AuditSource>,
     dpo_contact: Option<String>,
+    /// Held from reading a breach to storing its change.
+    changes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl BreachRegister {
-    /// A register over `store`, recording changes in `trail` and reading them back from
-    /// `source` (the same log); `dpo_contact` is `[store] dpo_contact`.
+    /// A register over `store` (the report [`Store`], [`MemoryBreachStore`] or a host's
+    /// own), recording changes in `trail` and reading them back from `source` (the same
+    /// log); `dpo_contact` is `[store] dpo_contact`.
     pub fn new(
-        store: Store,
+        store: Arc<dyn BreachStorage>,
         trail: Arc<dyn AuditTrail>,
         source: Arc<dyn AuditSource>,
         dpo_contact: Option<String>,
@@ -685,11 +1042,12 @@ impl BreachRegister {
             trail,
             source,
             dpo_contact,
+            changes: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Store {
+    /// Where the register's state is kept.
+    pub fn storage(&self) -> &Arc<dyn BreachStorage> {
         &self.store
     }
 
@@ -704,6 +1062,7 @@ impl BreachRegister {
         now: DateTime<Utc>,
     ) -> Result<Breach, Error> {
         non_empty("actor", actor)?;
+        let _change = self.changes.lock().await;
         let opening = matches!(change, BreachChange::Open { .. });
         let current = match self.store.catch_up(self.source.as_ref()).await {
             Ok(_) => self.store.breach(id).await?,

@@ -36,8 +36,8 @@ pub mod source;
 mod store;
 
 pub use breach::{
-    AuditBreachLog, Breach, BreachChange, BreachRegister, BreachStatus, BreachUpdate,
-    JsonlAuditBreachLog, NOTIFICATION_WINDOW,
+    AuditBreachLog, Breach, BreachChange, BreachRegister, BreachStatus, BreachStorage,
+    BreachUpdate, JsonlAuditBreachLog, MemoryBreachStore, NOTIFICATION_WINDOW,
 };
 pub use config::{StoreConfig, StoreUrl};
 pub use latency::Objective;
@@ -45,3 +45,23 @@ pub use source::{AuditSource, JsonlAudit, MemoryAudit};
 pub use store::{Backend, CatchUpProgress, RebuildSummary, Store};
 
 pub use vowguard_core::{AuditRecord, CheckpointRef};
+
+/// For the behaviour suites in `vowguard-testkit`: not part of the stable API.
+#[doc(hidden)]
+pub mod testing {
+    use vowguard_core::Error;
+
+    use crate::Store;
+
+    /// Overwrites breach `id`'s stored state with text that is not JSON, as a damaged
+    /// database would hold.
+    pub async fn corrupt_breach(store: &Store, id: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE breaches SET state = $2 WHERE breach_id = $1")
+            .bind(id)
+            .bind("{\"id\": \"damaged")
+            .execute(store.pool())
+            .await
+            .map_err(|e| store.err("damage a breach", &e))?;
+        Ok(())
+    }
+}

@@ -480,32 +480,22 @@ async fn apply_breach_change(
         .await
         .map_err(|e| store.err("read a breach", &e))?;
     let exists = row.is_some();
-    let mut state = match row {
+    let current = match row {
         Some(row) => {
             let text: String = row.try_get(0).map_err(|e| store.err("read a breach", &e))?;
             match serde_json::from_str::<Value>(&text) {
-                Ok(Value::Object(map)) => map,
-                _ => Map::new(),
+                Ok(Value::Object(map)) => Some(map),
+                _ => {
+                    return Err(Error::internal(format!(
+                        "report store {}: breach {breach_id}: the stored state is not a JSON object; rebuild the store from the audit log (`vowguard audit rebuild-store`)",
+                        store.location_display()
+                    )));
+                }
             }
         }
-        None => Map::new(),
+        None => None,
     };
-    state.insert("id".into(), Value::from(breach_id));
-    for (key, value) in fields {
-        state.insert(key, value);
-    }
-    state.insert("updated_at".into(), Value::from(at.to_rfc3339()));
-    state
-        .entry("detected_at")
-        .or_insert_with(|| Value::from(at.to_rfc3339()));
-    let breach: Breach = match serde_json::from_value(Value::Object(state.clone())) {
-        Ok(b) => b,
-        Err(e) => {
-            return Err(Error::invalid_input(format!(
-                "breach {breach_id}: the audit log's change does not give a valid breach: {e}"
-            )));
-        }
-    };
+    let (state, breach) = merge_breach_change(current, at, breach_id, fields)?;
     let text = Value::Object(state).to_string();
     let sql = if exists {
         "UPDATE breaches SET state = $2, detected_at_ms = $3, confirmed_at_ms = $4, deadline_ms = $5, status = $6, updated_at_ms = $7 WHERE breach_id = $1"
@@ -524,4 +514,31 @@ async fn apply_breach_change(
         .await
         .map_err(|e| store.err("write a breach", &e))?;
     Ok(())
+}
+
+/// A breach's state after a change: the change's fields merged over the current state
+/// (`None` for a new breach), with its id, `updated_at` and (when new) `detected_at` set;
+/// an error when the result is not a valid breach. Every [`BreachStorage`](crate::breach::BreachStorage)
+/// in this crate merges through it.
+pub(crate) fn merge_breach_change(
+    current: Option<Map<String, Value>>,
+    at: DateTime<Utc>,
+    breach_id: &str,
+    fields: Map<String, Value>,
+) -> Result<(Map<String, Value>, Breach), Error> {
+    let mut state = current.unwrap_or_default();
+    state.insert("id".into(), Value::from(breach_id));
+    for (key, value) in fields {
+        state.insert(key, value);
+    }
+    state.insert("updated_at".into(), Value::from(at.to_rfc3339()));
+    state
+        .entry("detected_at")
+        .or_insert_with(|| Value::from(at.to_rfc3339()));
+    let breach: Breach = serde_json::from_value(Value::Object(state.clone())).map_err(|e| {
+        Error::invalid_input(format!(
+            "breach {breach_id}: the audit log's change does not give a valid breach: {e}"
+        ))
+    })?;
+    Ok((state, breach))
 }

@@ -21,7 +21,7 @@ async fn register() -> (BreachRegister, Arc<MemoryAudit>, tempfile::TempDir) {
     let (store, dir) = sqlite_store().await;
     let audit = Arc::new(MemoryAudit::new());
     let register = BreachRegister::new(
-        store,
+        Arc::new(store),
         audit.clone(),
         audit.clone(),
         Some("DPO Jane Roe, dpo@example.org".into()),
@@ -114,7 +114,7 @@ async fn a_breach_goes_through_its_lifecycle_and_every_change_is_an_audit_record
     assert!(err.contains("already confirmed"), "{err}");
 
     // Escalation: due within 24 h only in the last day.
-    let store = register.store();
+    let store = register.storage();
     assert!(
         store
             .breaches_due_within(at("2026-06-15T10:00:00Z"), Span::hours(24))
@@ -359,7 +359,7 @@ async fn the_art_33_notice_has_the_required_content_and_cannot_be_forged_by_a_fi
     );
     // Overdue notices ask for the reasons of the delay.
     let later = at("2026-06-17T10:00:00Z");
-    let breach = register.store().breach("b-7").await.unwrap().unwrap();
+    let breach = register.storage().breach("b-7").await.unwrap().unwrap();
     let text = render_notice(&breach, None, later, zone);
     assert!(text.contains("after the 72-hour period"), "{text}");
 }
@@ -367,7 +367,7 @@ async fn the_art_33_notice_has_the_required_content_and_cannot_be_forged_by_a_fi
 #[tokio::test]
 async fn the_routers_breach_log_opens_suspected_breaches_through_the_audit_log() {
     let (register, audit, _dir) = register().await;
-    let store = register.store().clone();
+    let store = register.storage().clone();
     let (log, task) = AuditBreachLog::spawn(register);
     let record = BreachRecord {
         id: "0190-b".into(),

@@ -55,7 +55,7 @@ async fn fixture_audit() -> Arc<MemoryAudit> {
     let audit = Arc::new(MemoryAudit::new());
     let (scratch, _dir) = sqlite_store().await;
     let register = BreachRegister::new(
-        scratch,
+        Arc::new(scratch),
         audit.clone(),
         audit.clone(),
         Some("dpo@example.org".into()),

@@ -82,7 +82,12 @@ async fn store_with_traffic() -> (Store, tempfile::TempDir, std::sync::Arc<Memor
     });
     use vowguard_core::AuditTrail;
     audit.append(records).await.unwrap();
-    let register = BreachRegister::new(store.clone(), audit.clone(), audit.clone(), None);
+    let register = BreachRegister::new(
+        std::sync::Arc::new(store.clone()),
+        audit.clone(),
+        audit.clone(),
+        None,
+    );
     let now = at("2026-06-14T00:00:00Z");
     for (id, detected, confirmed, notified) in [
         (

@@ -12,6 +12,10 @@
 //! * [`storage_suite::dead_letters`] and [`storage_suite::notifications`]: every
 //!   dead-letter and notification storage (the file defaults, the in-memory ones, a host's
 //!   own), directly and through the real pipeline.
+//! * [`storage_suite::incidents`] and [`storage_suite::breaches`]: every incident storage of
+//!   the response engine and every breach-register storage (the file and report-store
+//!   defaults, the in-memory ones, a host's own), directly, through the engine and through
+//!   the register.
 //!
 //! A connector implements [`sink_suite::HttpSinkHarness`] or
 //! [`notifier_suite::HttpNotifierHarness`] (how to build it, what its vendor answers) and calls

@@ -623,67 +623,68 @@ async fn incidents(State(console): State<Arc<Console>>, headers: HeaderMap) -> R
                 esc(why)
             );
         }
-        Ok(reports) => match tokio::time::timeout(STORE_TIMEOUT, reports.store.breaches()).await {
-            Err(_) => {
-                body.push_str("<p class=\"bad\">The report store did not answer in time.</p>");
-            }
-            Ok(Err(e)) => {
-                let _ = write!(
-                    body,
-                    "<p class=\"bad\">The report store is unavailable: {}</p>",
-                    esc(&e.to_string())
-                );
-            }
-            Ok(Ok(breaches)) => {
-                use vowguard_store::BreachStatus;
-                let open: Vec<_> = breaches
-                    .into_iter()
-                    .filter(|b| {
-                        matches!(b.status, BreachStatus::Suspected | BreachStatus::Confirmed)
-                    })
-                    .collect();
-                body.push_str("<table><tr><th>Detected</th><th>Status</th><th>Wedding</th><th>First signal</th><th>Deadline</th><th>Countdown</th></tr>");
-                for b in open.iter().take(MAX_ROWS) {
-                    let countdown = match b.deadline {
-                        None => {
-                            "<span class=\"note\">clock not running (unconfirmed)</span>".to_owned()
-                        }
-                        Some(deadline) => {
-                            let left = (deadline - now).num_seconds();
-                            if left < 0 {
-                                format!(
-                                    "<span class=\"bad\">overdue by {}</span>",
-                                    format_duration(left)
-                                )
-                            } else if left < 24 * 3600 {
-                                format!(
-                                    "<span class=\"warn\">{} left</span>",
-                                    format_duration(left)
-                                )
-                            } else {
-                                format!("{} left", format_duration(left))
-                            }
-                        }
-                    };
+        Ok(reports) => {
+            match tokio::time::timeout(STORE_TIMEOUT, reports.register.storage().breaches()).await {
+                Err(_) => {
+                    body.push_str("<p class=\"bad\">The report store did not answer in time.</p>");
+                }
+                Ok(Err(e)) => {
                     let _ = write!(
                         body,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        b.detected_at.format("%Y-%m-%d %H:%M UTC"),
-                        esc(b.status.as_str()),
-                        esc(b.wedding_id.as_deref().unwrap_or("")),
-                        esc(b.first_signal.as_deref().unwrap_or("")),
-                        b.deadline
-                            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-                            .unwrap_or_default(),
-                        countdown
+                        "<p class=\"bad\">The report store is unavailable: {}</p>",
+                        esc(&e.to_string())
                     );
                 }
-                body.push_str("</table>");
-                if open.is_empty() {
-                    body.push_str("<p class=\"note\">No open breach.</p>");
+                Ok(Ok(breaches)) => {
+                    use vowguard_store::BreachStatus;
+                    let open: Vec<_> = breaches
+                        .into_iter()
+                        .filter(|b| {
+                            matches!(b.status, BreachStatus::Suspected | BreachStatus::Confirmed)
+                        })
+                        .collect();
+                    body.push_str("<table><tr><th>Detected</th><th>Status</th><th>Wedding</th><th>First signal</th><th>Deadline</th><th>Countdown</th></tr>");
+                    for b in open.iter().take(MAX_ROWS) {
+                        let countdown = match b.deadline {
+                            None => "<span class=\"note\">clock not running (unconfirmed)</span>"
+                                .to_owned(),
+                            Some(deadline) => {
+                                let left = (deadline - now).num_seconds();
+                                if left < 0 {
+                                    format!(
+                                        "<span class=\"bad\">overdue by {}</span>",
+                                        format_duration(left)
+                                    )
+                                } else if left < 24 * 3600 {
+                                    format!(
+                                        "<span class=\"warn\">{} left</span>",
+                                        format_duration(left)
+                                    )
+                                } else {
+                                    format!("{} left", format_duration(left))
+                                }
+                            }
+                        };
+                        let _ = write!(
+                            body,
+                            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                            b.detected_at.format("%Y-%m-%d %H:%M UTC"),
+                            esc(b.status.as_str()),
+                            esc(b.wedding_id.as_deref().unwrap_or("")),
+                            esc(b.first_signal.as_deref().unwrap_or("")),
+                            b.deadline
+                                .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                                .unwrap_or_default(),
+                            countdown
+                        );
+                    }
+                    body.push_str("</table>");
+                    if open.is_empty() {
+                        body.push_str("<p class=\"note\">No open breach.</p>");
+                    }
                 }
             }
-        },
+        }
     }
     let _ = write!(
         body,
