@@ -15,6 +15,8 @@ use crate::state::{Durable, Shared};
 const MIN_CHUNK: usize = 64 << 10;
 /// Largest read from a segment file for one batch (a single larger record is read whole).
 const MAX_CHUNK: usize = 16 << 20;
+/// Largest read buffer kept between batches (a batch of 500 events of 1 KB fits).
+const KEEP_BUF_BYTES: usize = 1 << 20;
 
 /// One record as [`JournalReader::next_records`] returns it.
 #[derive(Debug, Clone)]
@@ -424,7 +426,9 @@ impl JournalReader {
             // Done with this segment: close it so its space is freed once it is deleted.
             self.pos = None;
         }
-        if self.buf.capacity() > 2 * MAX_CHUNK {
+        if self.buf.capacity() > KEEP_BUF_BYTES {
+            // A large first read (before the average record length is known) or one
+            // large record: not kept for the reader's lifetime.
             self.buf = Vec::new();
         }
         Ok(out)

@@ -72,8 +72,8 @@ pub use notify::{
     NotificationStorage,
 };
 pub use pipeline::{
-    ABORT_GRACE, BreakerOptions, Durable, EnricherSpec, NotifierSpec, Pipeline, PipelineOptions,
-    PipelineSpec, SinkSpec, Submitted,
+    ABORT_GRACE, BreakerOptions, DEFAULT_INTAKE_MAX_BYTES, Durable, EnricherSpec, NotifierSpec,
+    Pipeline, PipelineOptions, PipelineSpec, SinkSpec, Submitted, event_weight,
 };
 pub use queue::{EventQueue, QueueStorage};
 pub use response::{ResponseHook, RoutingWithResponse};

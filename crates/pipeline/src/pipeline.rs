@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use vowguard_core::{
     AlertRouting, BatchLimits, Enricher, Error, ErrorKind, Event, Notifier, RateLimit, RetryPolicy,
@@ -166,6 +166,9 @@ impl fmt::Debug for EnricherSpec {
     }
 }
 
+/// Default of [`PipelineOptions::intake_max_bytes`]: 4 MiB.
+pub const DEFAULT_INTAKE_MAX_BYTES: usize = 4 << 20;
+
 /// Tuning of the pipeline's stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PipelineOptions {
@@ -175,6 +178,13 @@ pub struct PipelineOptions {
     pub enrichment_concurrency: usize,
     /// Events accepted by `submit` but not yet journaled before `submit` waits.
     pub intake_capacity: usize,
+    /// Memory, in bytes, of the events accepted by `submit` and not yet journaled (the
+    /// intake queue plus the group being written), estimated per event with
+    /// [`event_weight`]: `submit` waits while the estimate is above this. A bound in bytes
+    /// as well as in events, so a burst of large events cannot hold `intake_capacity`
+    /// times the largest event. One event larger than the bound still passes, alone.
+    /// Default 4 MiB (about 1 500 events of 600 bytes: more than one group commit).
+    pub intake_max_bytes: usize,
     /// Upper bound of the intake journal on disk (`<data_dir>/intake`, raw events
     /// acknowledged to their sources and not yet enriched; used when enrichers are
     /// configured). `when_full` applies to it. Default 256 MiB.
@@ -202,6 +212,7 @@ impl Default for PipelineOptions {
             enrichment_budget: Duration::from_secs(10),
             enrichment_concurrency: 64,
             intake_capacity: 4096,
+            intake_max_bytes: DEFAULT_INTAKE_MAX_BYTES,
             max_intake_journal_bytes: crate::intake::DEFAULT_MAX_INTAKE_BYTES,
             notifier_queue_capacity: 10_000,
             max_journal_bytes: vowguard_journal::DEFAULT_MAX_BYTES,
@@ -247,6 +258,9 @@ pub struct PipelineSpec {
 struct Submission {
     event: Arc<Event>,
     promises: Option<Promises>,
+    /// Its share of [`PipelineOptions::intake_max_bytes`], given back once its group is
+    /// journaled (or refused).
+    memory: OwnedSemaphorePermit,
 }
 
 /// What the submitter of one event awaits.
@@ -323,6 +337,11 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub struct Pipeline {
     intake: mpsc::Sender<Submission>,
+    /// [`PipelineOptions::intake_max_bytes`], in bytes, shared by the submissions not
+    /// yet journaled.
+    intake_memory: Arc<Semaphore>,
+    /// The largest share one submission takes (the whole bound).
+    intake_max_bytes: u32,
     pub(crate) shared: Arc<Shared>,
     abort: watch::Sender<bool>,
     draining: watch::Sender<bool>,
@@ -569,8 +588,11 @@ impl Pipeline {
         let stage = tokio::spawn(stage.run(rx));
         crate::metrics::describe_metrics();
         tokio::spawn(publish_metrics(Arc::downgrade(&shared)));
+        let intake_max_bytes = u32::try_from(options.intake_max_bytes.max(1)).unwrap_or(u32::MAX);
         Ok(Self {
             intake,
+            intake_memory: Arc::new(Semaphore::new(intake_max_bytes as usize)),
+            intake_max_bytes,
             shared,
             abort,
             draining,
@@ -584,11 +606,13 @@ impl Pipeline {
     /// Hands an event to the pipeline, waiting while intake is full. The returned
     /// [`Submitted`] says when the event is durable and when every sink is done with it.
     pub async fn submit(&self, event: Event) -> Result<Submitted, Error> {
+        let memory = self.reserve(&event).await?;
         let (ack, delivery) = AckState::new(self.shared.sink_count);
         let (durable, durable_rx) = oneshot::channel();
         self.hand_over(Submission {
             event: Arc::new(event),
             promises: Some(Promises { ack, durable }),
+            memory,
         })
         .await?;
         Ok(Submitted {
@@ -602,11 +626,26 @@ impl Pipeline {
     /// delivery as [`submit`](Self::submit), without the two promises (and their
     /// allocations and locking) per event.
     pub async fn submit_unawaited(&self, event: Event) -> Result<(), Error> {
+        let memory = self.reserve(&event).await?;
         self.hand_over(Submission {
             event: Arc::new(event),
             promises: None,
+            memory,
         })
         .await
+    }
+
+    /// Waits until the event's estimated memory fits in
+    /// [`PipelineOptions::intake_max_bytes`] and takes it.
+    async fn reserve(&self, event: &Event) -> Result<OwnedSemaphorePermit, Error> {
+        let weight = u32::try_from(event_weight(event))
+            .unwrap_or(u32::MAX)
+            .min(self.intake_max_bytes);
+        self.intake_memory
+            .clone()
+            .acquire_many_owned(weight)
+            .await
+            .map_err(|_| Error::unavailable("the pipeline has stopped"))
     }
 
     async fn hand_over(&self, submission: Submission) -> Result<(), Error> {
@@ -663,6 +702,8 @@ impl Pipeline {
     pub async fn shutdown_until(self, give_up: impl Future<Output = ()>) -> MetricsSnapshot {
         let Self {
             intake,
+            intake_memory,
+            intake_max_bytes: _,
             shared,
             abort,
             draining,
@@ -674,6 +715,8 @@ impl Pipeline {
         let give_up = give_up.fuse();
         let mut give_up = std::pin::pin!(give_up);
         drop(intake);
+        // Submitters still waiting for intake memory are told the pipeline stopped.
+        intake_memory.close();
         let staged = tokio::select! {
             staged = &mut stage => Some(staged),
             () = &mut give_up => None,
@@ -878,12 +921,94 @@ impl Drop for HandOverEnds {
     }
 }
 
+/// An estimate of the memory one decoded event holds: the struct, each string with the
+/// allocator's overhead, the labels and attributes with their map nodes, and a share for
+/// each enrichment part. Cheap (no serialisation); used to bound the intake queue in bytes.
+pub fn event_weight(event: &Event) -> usize {
+    /// Allocator bookkeeping and rounding per heap block, and per map entry its node share.
+    const BLOCK: usize = 16;
+    const ENTRY: usize = 48;
+    let text = |s: &str| if s.is_empty() { 0 } else { s.len() + BLOCK };
+    let optional = |s: &Option<String>| s.as_deref().map_or(0, text);
+    fn value_weight(value: &serde_json::Value) -> usize {
+        match value {
+            serde_json::Value::String(s) => s.len() + BLOCK,
+            serde_json::Value::Array(items) => {
+                items.len() * std::mem::size_of::<serde_json::Value>()
+                    + BLOCK
+                    + items.iter().map(value_weight).sum::<usize>()
+            }
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| {
+                    k.len()
+                        + BLOCK
+                        + ENTRY
+                        + std::mem::size_of::<serde_json::Value>()
+                        + value_weight(v)
+                })
+                .sum(),
+            _ => 0,
+        }
+    }
+    let enrichment = &event.enrichment;
+    let enrichment_weight = [
+        enrichment.threat.is_some(),
+        enrichment.wedding.is_some(),
+        enrichment.geo.is_some(),
+    ]
+    .iter()
+    .filter(|present| **present)
+    .count()
+        * 512
+        + (enrichment.patterns.len()
+            + enrichment.vulnerabilities.len()
+            + enrichment.not_enriched.len())
+            * 256;
+    std::mem::size_of::<Event>()
+        + BLOCK
+        + text(&event.id)
+        + text(&event.action)
+        + [
+            &event.message,
+            &event.user_id,
+            &event.user_name,
+            &event.user_agent,
+            &event.domain,
+            &event.url,
+            &event.file_hash,
+            &event.resource_type,
+            &event.resource_id,
+            &event.wedding_id,
+            &event.destination_host,
+        ]
+        .into_iter()
+        .map(optional)
+        .sum::<usize>()
+        + event
+            .labels
+            .iter()
+            .map(|(k, v)| text(k) + text(v) + ENTRY)
+            .sum::<usize>()
+        + event
+            .attributes
+            .iter()
+            .map(|(k, v)| {
+                text(k) + ENTRY + std::mem::size_of::<serde_json::Value>() + value_weight(v)
+            })
+            .sum::<usize>()
+        + enrichment_weight
+}
+
 /// The bytes an event is journaled as (in the intake journal and the events journal).
 pub(crate) fn journal_record(event: &Event) -> Arc<[u8]> {
     serde_json::to_vec(event)
         .expect("an Event always serialises")
         .into()
 }
+
+/// Most "events accepted" audit records being written at once (one per group commit).
+const MAX_AUDITS_IN_FLIGHT: usize = 4;
 
 /// Most events appended in one group commit.
 pub(crate) const MAX_GROUP: usize = 1024;
@@ -923,6 +1048,11 @@ impl Stage {
             take_ready(intake.as_mut(), &mut group, MAX_GROUP);
             self.append(group, &mut audits).await;
             while audits.try_join_next().is_some() {}
+            // Each audit record in flight holds its group's digests: when the audit log
+            // falls behind, intake waits for it instead of queueing records without bound.
+            while audits.len() >= MAX_AUDITS_IN_FLIGHT {
+                audits.join_next().await;
+            }
         }
         while audits.join_next().await.is_some() {}
     }
@@ -936,6 +1066,8 @@ impl Stage {
         let mut records = Vec::with_capacity(group.len());
         let mut events = Vec::with_capacity(group.len());
         let mut promises = Vec::with_capacity(group.len());
+        // Given back (dropped) once the group is journaled or refused.
+        let mut memory = Vec::with_capacity(group.len());
         // Serialised into one scratch buffer and copied out at its exact length: the records
         // live on in the journal's in-memory tail, so no slack capacity rides along.
         let mut scratch = Vec::with_capacity(4096);
@@ -960,8 +1092,10 @@ impl Stage {
         for Submission {
             event,
             promises: promised,
+            memory: permit,
         } in group
         {
+            memory.push(permit);
             if traced {
                 spans.push(tracing::debug_span!(
                     target: crate::TRACE_TARGET,
@@ -987,6 +1121,9 @@ impl Stage {
             Target::Intake { journal, .. } => journal,
         };
         let appended = journal.append_decoded(records, events).await;
+        // Journaled (now counted by the journal's in-memory tail) or refused: intake may
+        // take more.
+        drop(memory);
         match &appended {
             Ok(range) => {
                 for (span, seq) in spans.drain(..).zip(range.clone()) {

@@ -535,3 +535,39 @@ async fn a_restart_resends_only_what_was_not_committed() {
     assert_eq!(resent, ["e1", "e2"]);
     assert_eq!(m.sinks["siem"].delivered, 2);
 }
+
+#[test]
+fn event_weight_grows_with_the_event() {
+    let small = event("small");
+    let mut large = event("large");
+    large.message = Some("x".repeat(100_000));
+    large.labels.insert("k".repeat(1000), "v".repeat(1000));
+    large
+        .attributes
+        .insert("blob".into(), serde_json::Value::String("y".repeat(50_000)));
+    let (s, l) = (crate::event_weight(&small), crate::event_weight(&large));
+    assert!(s >= std::mem::size_of::<Event>(), "{s}");
+    assert!(l >= s + 152_000, "{l} vs {s}");
+}
+
+/// With an intake bound smaller than one event, every event still passes (alone), in
+/// order, and each is journaled before the next is taken.
+#[tokio::test]
+async fn events_larger_than_the_intake_bound_pass_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = TestSink::new(Mode::Accept);
+    let mut spec = spec(dir.path(), sink.clone(), 10);
+    spec.options.intake_max_bytes = 1;
+    let pipeline = Pipeline::start(spec).await.unwrap();
+    let mut durables = Vec::new();
+    for i in 0..20 {
+        let submitted = pipeline.submit(event(&format!("e{i}"))).await.unwrap();
+        durables.push(submitted.durable);
+    }
+    for (i, durable) in durables.into_iter().enumerate() {
+        assert_eq!(durable.await.unwrap(), i as u64);
+    }
+    pipeline.shutdown().await;
+    let sent = sink.sent.lock().unwrap().clone();
+    assert_eq!(sent, (0..20).map(|i| format!("e{i}")).collect::<Vec<_>>());
+}
