@@ -100,6 +100,7 @@ enum Auth {
 
 /// Connection settings with their secrets resolved and every value checked: ready to
 /// [`connect`](NatsClientSettings::connect). `Debug` never shows a secret.
+#[non_exhaustive]
 pub struct NatsClientSettings {
     servers: Vec<ServerAddr>,
     server_text: String,
