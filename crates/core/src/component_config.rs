@@ -172,8 +172,30 @@ fn deserialize<T: DeserializeOwned>(value: toml::Value, path: &str) -> Result<T,
             Some(inner) => format!("{path}.{inner}"),
             None => path.to_owned(),
         };
-        Error::config(format!("`{key}`: {message}"))
+        Error::config(format!("`{key}`: {}", without_quoted_strings(&message)))
     })
+}
+
+/// serde's type errors quote a string they refuse (`invalid type: string "..."`); a secret
+/// pasted where a number belongs must not come back in the error, so the text goes.
+fn without_quoted_strings(message: &str) -> String {
+    const QUOTED: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(QUOTED) {
+        out.push_str(&rest[..at]);
+        out.push_str("a string");
+        let after = &rest[at + QUOTED.len()..];
+        let mut escaped = false;
+        let end = after.char_indices().find_map(|(i, c)| {
+            let closes = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes.then_some(i + 1)
+        });
+        rest = end.map_or("", |end| &after[end..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A typed value as the factories read it.
@@ -289,6 +311,15 @@ enabled = true
             "{err}"
         );
         assert!(!err.message().contains("SECRET-3"), "{err}");
+        assert!(
+            err.message()
+                .ends_with("invalid type: a string, expected usize"),
+            "{err}"
+        );
+        assert_eq!(
+            without_quoted_strings(r#"got string "a\"b" and string "c", end"#),
+            "got a string and a string, end"
+        );
         let err = ComponentConfig::default()
             .with("max_events", 1)
             .with("extra", 2)
