@@ -193,10 +193,7 @@ pub async fn run_host(snapshotter: &Snapshotter) -> Result<HostReport, Box<dyn s
         .group_wait(Duration::ZERO);
     let (requests, mut requested) = mpsc::unbounded_channel();
     let router = Router::from_config(
-        RouterConfig {
-            routes: vec![route],
-            ..RouterConfig::default()
-        },
+        RouterConfig::default().with_routes(vec![route]),
         &["secops"],
     )?
     .with_action_hook(Arc::new(AccountServiceHook { requests }));

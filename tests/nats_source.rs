@@ -30,19 +30,21 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 const KEY: &str = "sources.platform";
 
 fn source(text: &str, url: &str, lookup: &SecretMap) -> NatsSource {
-    let mut table: toml::Table = toml::from_str(text).expect("toml");
-    table.insert("servers".into(), toml::Value::Array(vec![url.into()]));
-    table.insert("request_timeout".into(), "2s".into());
-    let config = NatsSourceConfig::from_table(table, KEY).expect("config");
+    let table = vowguard_core::ComponentConfig::from_toml(text)
+        .expect("toml")
+        .with("servers", [url])
+        .with("request_timeout", "2s");
+    let config = NatsSourceConfig::from_config(table, KEY).expect("config");
     let settings = config
         .resolve(KEY, lookup, Path::new("."))
         .expect("settings");
-    NatsSource::new("platform", config, settings).with_retry(vowguard_core::RetryPolicy {
-        max_attempts: 8,
-        initial_backoff: std::time::Duration::from_millis(50),
-        max_backoff: std::time::Duration::from_millis(200),
-        max_retry_after: std::time::Duration::from_millis(1000),
-    })
+    NatsSource::new("platform", config, settings).with_retry(
+        vowguard_core::RetryPolicy::default()
+            .with_max_attempts(8)
+            .with_initial_backoff(std::time::Duration::from_millis(50))
+            .with_max_backoff(std::time::Duration::from_millis(200))
+            .with_max_retry_after(std::time::Duration::from_millis(1000)),
+    )
 }
 
 async fn platform_stream(server: &NatsServer) -> (async_nats::Client, jetstream::Context) {

@@ -14,12 +14,7 @@ use vowguard_xml::Limits;
 fuzz_target!(|data: &[u8]| {
     let mut options = ParseOptions::new("gb");
     options.include_log = data.first().is_some_and(|b| b & 1 == 1);
-    options.limits = Limits {
-        max_bytes: 1 << 20,
-        max_token_bytes: 64 * 1024,
-        max_depth: 64,
-        max_text_chars: 4096,
-    };
+    options.limits = Limits::default().with_max_bytes(1 << 20).with_max_token_bytes(64 * 1024).with_max_depth(64).with_max_text_chars(4096);
     match parse_report_slice(data, "fuzz.xml", &options) {
         Ok((findings, summary)) => {
             assert_eq!(findings.len() as u64, summary.findings);

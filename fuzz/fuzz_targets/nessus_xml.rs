@@ -9,10 +9,7 @@ use vowguard_core::ErrorKind;
 use vowguard_tenable::{NessusOptions, NessusReader};
 
 fuzz_target!(|data: &[u8]| {
-    let options = NessusOptions {
-        include_info: data.first().is_some_and(|b| b & 1 == 1),
-        max_event_bytes: 64 * 1024,
-    };
+    let options = NessusOptions::default().with_include_info(data.first().is_some_and(|b| b & 1 == 1)).with_max_event_bytes(64 * 1024);
     let mut reader = NessusReader::new(data, "fuzz.nessus", "nessus", options);
     // Each finding consumes input, so a reader that returns more findings than bytes loops.
     for _ in 0..=data.len() {

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ed25519_dalek::SigningKey;
 use vowguard_audit::{
-    AuditLog, AuditOptions, AuditReader, NoteSigner, Witness, export_proof, verify_dir,
-    verify_proof,
+    AuditLog, AuditOptions, AuditReader, NoteSigner, export_proof, verify_dir, verify_proof,
 };
 use vowguard_core::{AuditRecord, AuditTrail, DeliveryOutcome, EventDigest};
 
@@ -20,12 +19,9 @@ fn signer() -> NoteSigner {
 }
 
 fn open(dir: &std::path::Path) -> AuditLog {
-    AuditLog::open(AuditOptions {
-        dir: dir.to_path_buf(),
-        signer: signer(),
-        checkpoint_interval: Duration::from_secs(1),
-        witness: Witness::default(),
-    })
+    AuditLog::open(
+        AuditOptions::new(dir, signer()).with_checkpoint_interval(Duration::from_secs(1)),
+    )
     .unwrap()
 }
 

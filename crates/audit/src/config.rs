@@ -27,6 +27,7 @@ pub const AUTO_PUB_FILE: &str = "signing.pub";
 /// `vowguard audit keygen`) to keep the private key elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct AuditConfig {
     /// Whether to keep the audit log.
     pub enabled: bool,

@@ -36,6 +36,7 @@ const MAX_GROUP_BYTES: usize = 8 << 20;
 
 /// How to open an [`AuditLog`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct AuditOptions {
     /// The `audit` directory (created if missing).
     pub dir: PathBuf,
@@ -45,6 +46,33 @@ pub struct AuditOptions {
     pub checkpoint_interval: Duration,
     /// Where checkpoints are also published.
     pub witness: Witness,
+}
+
+impl AuditOptions {
+    /// Options for a log in `dir` signed by `signer`: a checkpoint every minute while
+    /// entries arrive, no witness.
+    pub fn new(dir: impl Into<PathBuf>, signer: NoteSigner) -> Self {
+        Self {
+            dir: dir.into(),
+            signer,
+            checkpoint_interval: Duration::from_secs(60),
+            witness: Witness::default(),
+        }
+    }
+
+    /// These options with a checkpoint every `interval` while entries arrive.
+    #[must_use]
+    pub fn with_checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = interval;
+        self
+    }
+
+    /// These options publishing checkpoints to `witness` too.
+    #[must_use]
+    pub fn with_witness(mut self, witness: Witness) -> Self {
+        self.witness = witness;
+        self
+    }
 }
 
 enum Msg {

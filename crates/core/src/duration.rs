@@ -184,6 +184,10 @@ impl DeprecatedKey {
 ///
 /// Errors name the full key: both the old and the new key set, or an old key whose value
 /// is not a whole non-negative number.
+///
+/// For the workspace's own config-file loaders (runtime, playbooks); not a stable API: it
+/// takes a `toml` table, which the public API does not.
+#[doc(hidden)]
 pub fn migrate_deprecated_keys(
     root: &mut toml::Table,
     keys: &[DeprecatedKey],

@@ -11,11 +11,13 @@
 //! * [`Error`] is the one error type every connector maps vendor responses onto; its
 //!   [`Error::is_retryable`] and [`Error::retry_after`] drive the shared [`RetryPolicy`].
 //! * The [`registry`] lets every connector crate register a factory with
-//!   `inventory::submit!`; the runtime builds components from configuration by `type`.
+//!   `inventory::submit!`; the runtime builds components from configuration by `type`,
+//!   handing each factory its [`ComponentConfig`] (typed values, no TOML type).
 #![forbid(unsafe_code)]
 
 pub mod alert;
 pub mod audit;
+mod component_config;
 pub mod duration;
 pub mod enrichment;
 pub mod error;
@@ -24,6 +26,7 @@ pub mod group_summary;
 pub mod hex;
 pub mod ingest;
 pub mod jsonl_log;
+mod params;
 pub mod priority;
 pub mod rate;
 pub mod redact;
@@ -38,6 +41,7 @@ pub mod vuln;
 
 pub use alert::{Alert, AlertAction, WeddingImpact};
 pub use audit::{AuditRecord, AuditTrail, CheckpointRef, DeliveryOutcome, EventDigest, NoAudit};
+pub use component_config::ComponentConfig;
 pub use enrichment::{
     Enrichment, Geo, NotEnriched, PatternMatch, ProviderVerdict, Season, ThreatIntel, Verdict,
     VulnerabilityMatch, WeddingContext, WeddingPhase,
@@ -46,10 +50,11 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{Category, Event, EventError, Outcome, Severity};
 pub use group_summary::GroupSummary;
 pub use jsonl_log::{JsonlLog, JsonlUsage, Rotation};
+pub use params::{ParamValue, Params};
 pub use priority::Priority;
 pub use rate::TokenBucket;
 pub use redact::Redactor;
-pub use registry::{BuildContext, Builder, ConnectorFactory, Role};
+pub use registry::{BuildContext, Builder, ConnectorFactory, Role, qualify_error};
 pub use retry::RetryPolicy;
 pub use secret::{ProcessEnv, SecretLookup, SecretMap, SecretRef, toml_error_parts};
 pub use snapshot::SnapshotFile;

@@ -9,7 +9,33 @@
 //! ```
 //!
 //! The runtime looks factories up by role and `type`, and hands each a [`BuildContext`]
-//! and the component's config table (with the keys the runtime handles itself removed).
+//! and the component's [`ComponentConfig`] (with the keys the runtime handles itself
+//! removed); the factory reads it into its own serde config with [`BuildContext::parse`].
+//! A host registering its own connector needs no TOML type:
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use serde::Deserialize;
+//! use vowguard_core::{BuildContext, ComponentConfig, Error, Notifier};
+//!
+//! #[derive(Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct PagerConfig {
+//!     number: String,
+//! }
+//!
+//! fn build(ctx: &BuildContext<'_>, config: ComponentConfig) -> Result<Arc<dyn Notifier>, Error> {
+//!     let config: PagerConfig = ctx.parse(config)?;
+//!     # let _ = config.number;
+//!     # unimplemented!()
+//!     // ... make the notifier from `config`
+//! }
+//!
+//! vowguard_core::inventory::submit! {
+//!     vowguard_core::ConnectorFactory::notifier("house_pager", "the venue's pager system", build)
+//! }
+//! ```
 //! rustc drops crates nothing references, so the runtime names every enabled connector
 //! crate under its cargo feature; a test checks they all show up here.
 
@@ -20,6 +46,8 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
+use crate::component_config::ComponentConfig;
+
 use crate::error::Error;
 use crate::secret::{SecretLookup, SecretRef};
 use crate::ticket::TicketSystem;
@@ -28,6 +56,7 @@ use crate::vuln::Scanner;
 
 /// The role a connector plays, i.e. which config section it lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Role {
     /// Adds context to events (`[enrichers.*]`).
     Enricher,
@@ -72,20 +101,23 @@ impl fmt::Display for Role {
 }
 
 /// Builds a sink from its config table.
-pub type SinkBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Sink>, Error>;
+pub type SinkBuildFn = fn(&BuildContext<'_>, ComponentConfig) -> Result<Arc<dyn Sink>, Error>;
 /// Builds an enricher from its config table.
-pub type EnricherBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Enricher>, Error>;
+pub type EnricherBuildFn =
+    fn(&BuildContext<'_>, ComponentConfig) -> Result<Arc<dyn Enricher>, Error>;
 /// Builds a notifier from its config table.
-pub type NotifierBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Notifier>, Error>;
+pub type NotifierBuildFn =
+    fn(&BuildContext<'_>, ComponentConfig) -> Result<Arc<dyn Notifier>, Error>;
 /// Builds a ticket system from its config table.
 pub type TicketingBuildFn =
-    fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn TicketSystem>, Error>;
+    fn(&BuildContext<'_>, ComponentConfig) -> Result<Arc<dyn TicketSystem>, Error>;
 
 /// Builds a vulnerability scanner from its config table.
-pub type ScannerBuildFn = fn(&BuildContext<'_>, toml::Table) -> Result<Arc<dyn Scanner>, Error>;
+pub type ScannerBuildFn = fn(&BuildContext<'_>, ComponentConfig) -> Result<Arc<dyn Scanner>, Error>;
 
 /// The build function of a factory, by role.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub enum Builder {
     /// Builds a [`Sink`].
     Sink(SinkBuildFn),
@@ -258,20 +290,19 @@ impl BuildContext<'_> {
         format!("{}.{}.{field}", self.role.section(), self.id)
     }
 
+    /// The component's own key, e.g. `sinks.splunk`.
+    pub fn path(&self) -> String {
+        format!("{}.{}", self.role.section(), self.id)
+    }
+
     /// Deserialises the component's config table; errors name the key at fault (e.g.
     /// `sinks.splunk.token`) and never quote a value from the file.
-    pub fn parse<T: DeserializeOwned>(&self, table: toml::Table) -> Result<T, Error> {
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                // Name the key at fault (`sinks.splunk.token`), not only the table.
-                let (key, message) = crate::secret::toml_error_parts(&e);
-                let key = key.map_or_else(
-                    || format!("{}.{}", self.role.section(), self.id),
-                    |key| self.key(&key),
-                );
-                Error::config(format!("`{key}`: {message}"))
-            })
+    ///
+    /// # Errors
+    ///
+    /// A [`Config`](crate::ErrorKind::Config) error naming the key.
+    pub fn parse<T: DeserializeOwned>(&self, config: ComponentConfig) -> Result<T, Error> {
+        config.parse(&self.path())
     }
 
     /// Resolves a secret reference found at `field` of this component.
@@ -289,7 +320,25 @@ impl BuildContext<'_> {
     /// (``"`sinks.splunk.index`: must not be empty"``); any other message is prefixed with the
     /// component (``"`sinks.splunk`: ..."``). The kind is kept.
     pub fn builder_error(&self, error: &Error) -> Error {
+        qualify_error(&self.path(), error)
+    }
+}
+
+/// Places an error from a connector's builder under the component key `path` (e.g.
+/// `sinks.splunk`): a message naming a field, ``"`index`: must not be empty"``, names the
+/// full key instead (``"`sinks.splunk.index`: must not be empty"``); a message already
+/// naming a key under `path` is kept; any other message is prefixed with the component
+/// (``"`sinks.splunk`: ..."``). The kind is kept.
+pub fn qualify_error(path: &str, error: &Error) -> Error {
+    {
         let message = error.message();
+        if message
+            .strip_prefix('`')
+            .and_then(|rest| rest.strip_prefix(path))
+            .is_some_and(|rest| rest.starts_with('`') || rest.starts_with('.'))
+        {
+            return error.clone();
+        }
         let field = message
             .strip_prefix('`')
             .and_then(|rest| rest.split_once("`: "))
@@ -300,8 +349,8 @@ impl BuildContext<'_> {
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
             });
         let text = match field {
-            Some((field, rest)) => format!("`{}`: {rest}", self.key(field)),
-            None => format!("`{}.{}`: {message}", self.role.section(), self.id),
+            Some((field, rest)) => format!("`{path}.{field}`: {rest}"),
+            None => format!("`{path}`: {message}"),
         };
         Error::new(error.kind(), text)
     }
@@ -339,5 +388,7 @@ mod tests {
         assert_eq!(e.message(), "`sinks.splunk`: no TLS roots");
         let e = ctx.builder_error(&Error::config("`a b`: x"));
         assert_eq!(e.message(), "`sinks.splunk`: `a b`: x");
+        let e = ctx.builder_error(&Error::config("`sinks.splunk.index`: must not be empty"));
+        assert_eq!(e.message(), "`sinks.splunk.index`: must not be empty");
     }
 }

@@ -12,6 +12,7 @@ use crate::error::Error;
 /// How to retry a failed delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Most attempts in all, the first included. After the last, the event is
     /// dead-lettered (a sink) or the alert reported failed (a notifier).
@@ -25,6 +26,36 @@ pub struct RetryPolicy {
     /// Longest `Retry-After` honoured (`max_retry_after = "5m"`); a longer one is cut to this.
     #[serde(with = "crate::duration")]
     pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// These settings with [`max_attempts`](Self::max_attempts) set to `max_attempts`.
+    #[must_use]
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// These settings with [`initial_backoff`](Self::initial_backoff) set to `initial_backoff`.
+    #[must_use]
+    pub fn with_initial_backoff(mut self, initial_backoff: Duration) -> Self {
+        self.initial_backoff = initial_backoff;
+        self
+    }
+
+    /// These settings with [`max_backoff`](Self::max_backoff) set to `max_backoff`.
+    #[must_use]
+    pub fn with_max_backoff(mut self, max_backoff: Duration) -> Self {
+        self.max_backoff = max_backoff;
+        self
+    }
+
+    /// These settings with [`max_retry_after`](Self::max_retry_after) set to `max_retry_after`.
+    #[must_use]
+    pub fn with_max_retry_after(mut self, max_retry_after: Duration) -> Self {
+        self.max_retry_after = max_retry_after;
+        self
+    }
 }
 
 impl Default for RetryPolicy {
@@ -94,11 +125,9 @@ mod tests {
 
     #[test]
     fn ceiling_grows_and_caps() {
-        let p = RetryPolicy {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1_000),
-            ..RetryPolicy::default()
-        };
+        let p = RetryPolicy::default()
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_millis(1_000));
         assert_eq!(p.backoff_ceiling(1), Duration::from_millis(100));
         assert_eq!(p.backoff_ceiling(2), Duration::from_millis(200));
         assert_eq!(p.backoff_ceiling(4), Duration::from_millis(800));
@@ -122,10 +151,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn run_retries_retryable_only() {
-        let p = RetryPolicy {
-            max_attempts: 3,
-            ..RetryPolicy::default()
-        };
+        let p = RetryPolicy::default().with_max_attempts(3);
         let (r, n) = p
             .run(|_| async { Err::<(), _>(Error::unavailable("down")) })
             .await;

@@ -17,6 +17,7 @@ use crate::error::Error;
 /// Where a secret comes from. `Debug` shows the variable name or path, never the value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SecretRef {
     /// An environment variable.
     Env(String),
@@ -164,6 +165,10 @@ fn is_variable_name(name: &str) -> bool {
 /// A TOML deserialisation error split into the dotted key it concerns (when toml knows it)
 /// and the message, **without** the source line toml's own rendering quotes: that line can
 /// hold an inline secret. Every config error goes through here.
+///
+/// For the workspace's own config-file loaders (runtime, playbooks); not a stable API: it
+/// names a `toml` type, which the public API does not.
+#[doc(hidden)]
 pub fn toml_error_parts(error: &toml::de::Error) -> (Option<String>, String) {
     let mut bare = error.clone();
     bare.set_input(None);

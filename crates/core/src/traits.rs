@@ -60,6 +60,7 @@ impl EventOutcome {
 /// Limits of one batch sent to a sink. A batch is sent when any limit is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct BatchLimits {
     /// Most events in one batch.
     pub max_events: usize,
@@ -82,6 +83,16 @@ impl Default for BatchLimits {
 }
 
 impl BatchLimits {
+    /// Limits of at most `max_events` events and `max_bytes` encoded bytes per batch, the
+    /// first event waiting at most `max_wait` for others.
+    pub fn new(max_events: usize, max_bytes: usize, max_wait: Duration) -> Self {
+        Self {
+            max_events,
+            max_bytes,
+            max_wait,
+        }
+    }
+
     /// [`BatchLimits::max_wait`] (kept for callers of the method).
     pub fn max_wait(&self) -> Duration {
         self.max_wait

@@ -35,6 +35,7 @@ pub struct Asset {
 /// are ever matched against events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FindingState {
     /// Seen in the latest scan.
     Open,

@@ -88,10 +88,7 @@ async fn main() {
         "release"
     };
     println!("cache_bench ({profile} build)");
-    let options = CacheOptions {
-        max_entries: 100_000,
-        ..CacheOptions::default()
-    };
+    let options = CacheOptions::default().with_max_entries(100_000);
     let warm = distinct(HIT_KEYS);
     let hits: Vec<String> = seeded_indices(HIT_LOOKUPS, HIT_KEYS)
         .into_iter()
@@ -104,10 +101,7 @@ async fn main() {
         hit_cache / hit_reference
     );
     let misses = distinct(MISS_KEYS);
-    let bounded = CacheOptions {
-        max_entries: MISS_BOUND,
-        ..CacheOptions::default()
-    };
+    let bounded = CacheOptions::default().with_max_entries(MISS_BOUND);
     let miss_cache = cache_ns(bounded, &[], &misses).await;
     let miss_reference = reference_ns(&[], &misses);
     println!(

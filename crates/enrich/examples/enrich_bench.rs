@@ -145,13 +145,7 @@ async fn main() {
         .await;
 
     // 1. uncached: caching disabled, every enrichment is one HTTP lookup.
-    let uncached = enricher(
-        &server,
-        CacheOptions {
-            max_entries: 0,
-            ..CacheOptions::default()
-        },
-    );
+    let uncached = enricher(&server, CacheOptions::default().with_max_entries(0));
     latency(&uncached, &event(1), 200).await; // warm up connections
     report(
         "uncached enrichment latency (1 event, 1 lookup)",

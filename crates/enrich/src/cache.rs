@@ -16,6 +16,7 @@ use vowguard_core::Error;
 /// How long answers are kept and how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct CacheOptions {
     /// How long a known answer (`Ok(Some(_))`) is kept (`ttl = "1h"`, the default).
     #[serde(with = "vowguard_core::duration")]
@@ -27,6 +28,29 @@ pub struct CacheOptions {
     /// Most entries kept; the least recently used are evicted beyond it. Default 100 000.
     /// 0 disables caching (concurrent lookups are still shared).
     pub max_entries: usize,
+}
+
+impl CacheOptions {
+    /// These settings with [`ttl`](Self::ttl) set to `ttl`.
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// These settings with [`negative_ttl`](Self::negative_ttl) set to `negative_ttl`.
+    #[must_use]
+    pub fn with_negative_ttl(mut self, negative_ttl: Duration) -> Self {
+        self.negative_ttl = negative_ttl;
+        self
+    }
+
+    /// These settings with [`max_entries`](Self::max_entries) set to `max_entries`.
+    #[must_use]
+    pub fn with_max_entries(mut self, max_entries: usize) -> Self {
+        self.max_entries = max_entries;
+        self
+    }
 }
 
 impl Default for CacheOptions {

@@ -11,6 +11,7 @@ use vowguard_core::{Error, ErrorKind, RateLimit, TokenBucket};
 /// Per-provider limits: timeout per lookup, concurrent lookups, rate.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ProviderLimits {
     /// Longest one lookup may take (`timeout = "2s"`; waiting for a slot or a rate token
     /// is not counted; the enricher's overall timeout bounds that).
@@ -51,6 +52,7 @@ impl ProviderLimits {
 /// provider's own default (see [`LimitsConfig::resolve`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct LimitsConfig {
     /// Overrides [`ProviderLimits::timeout`] (`timeout = "2s"`).
     #[serde(with = "vowguard_core::duration::option")]
@@ -60,6 +62,29 @@ pub struct LimitsConfig {
     /// Overrides [`ProviderLimits::rate`] (a provider default rate cannot be removed, only
     /// changed).
     pub rate: Option<RateLimit>,
+}
+
+impl LimitsConfig {
+    /// These settings with [`timeout`](Self::timeout) set to `timeout`.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// These settings with [`concurrency`](Self::concurrency) set to `concurrency`.
+    #[must_use]
+    pub fn with_concurrency(mut self, concurrency: Option<usize>) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// These settings with [`rate`](Self::rate) set to `rate`.
+    #[must_use]
+    pub fn with_rate(mut self, rate: Option<RateLimit>) -> Self {
+        self.rate = rate;
+        self
+    }
 }
 
 impl LimitsConfig {

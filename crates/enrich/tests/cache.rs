@@ -9,11 +9,10 @@ use vowguard_core::{Error, ErrorKind};
 use vowguard_enrich::{CacheOptions, CacheStats, LookupCache};
 
 fn options() -> CacheOptions {
-    CacheOptions {
-        ttl: std::time::Duration::from_secs(60),
-        negative_ttl: std::time::Duration::from_secs(10),
-        max_entries: 100,
-    }
+    CacheOptions::default()
+        .with_ttl(std::time::Duration::from_secs(60))
+        .with_negative_ttl(std::time::Duration::from_secs(10))
+        .with_max_entries(100)
 }
 
 async fn fetch_count(
@@ -226,10 +225,7 @@ async fn cancelled_leader_hands_over_to_a_waiter() {
 
 #[tokio::test]
 async fn eviction_keeps_the_bound_and_drops_the_oldest() {
-    let cache = LookupCache::new(CacheOptions {
-        max_entries: 10,
-        ..options()
-    });
+    let cache = LookupCache::new(options().with_max_entries(10));
     let calls = AtomicUsize::new(0);
     for i in 0..1000u32 {
         fetch_count(&cache, &format!("k{i}"), &calls, Some(i))
@@ -256,11 +252,12 @@ async fn eviction_keeps_the_bound_and_drops_the_oldest() {
 
 #[tokio::test(start_paused = true)]
 async fn re_inserting_expired_keys_stays_bounded() {
-    let cache = LookupCache::new(CacheOptions {
-        ttl: std::time::Duration::from_secs(1),
-        negative_ttl: std::time::Duration::from_secs(1),
-        max_entries: 3,
-    });
+    let cache = LookupCache::new(
+        CacheOptions::default()
+            .with_ttl(std::time::Duration::from_secs(1))
+            .with_negative_ttl(std::time::Duration::from_secs(1))
+            .with_max_entries(3),
+    );
     let calls = AtomicUsize::new(0);
     for round in 0..500u32 {
         for k in ["a", "b"] {
@@ -283,10 +280,7 @@ async fn re_inserting_expired_keys_stays_bounded() {
 
 #[tokio::test]
 async fn zero_max_entries_disables_caching() {
-    let cache = LookupCache::new(CacheOptions {
-        max_entries: 0,
-        ..options()
-    });
+    let cache = LookupCache::new(options().with_max_entries(0));
     let calls = AtomicUsize::new(0);
     fetch_count(&cache, "k", &calls, Some(1)).await.unwrap();
     fetch_count(&cache, "k", &calls, Some(1)).await.unwrap();

@@ -36,9 +36,24 @@ pub use exchange::{Answer, Exchange};
 pub use sink_options::{HttpSinkBuilder, HttpSinkOptions};
 pub use split::{map_outcome_error, send_ranges_splitting_on_413, send_splitting_on_413};
 
-/// Timeouts and identity of a connector's HTTP client (the `http` table of a component).
+/// Timeouts and pool of a connector's HTTP client (the `http` table of a component). Every
+/// HTTP connector builds its client from these with [`build_client`] (rustls with the
+/// platform's roots, the `vowguard/<version>` user agent, no redirects), so they are set
+/// one way for all of them.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use vowguard_http::HttpOptions;
+///
+/// let http = HttpOptions::default()
+///     .with_timeout(Duration::from_secs(3))
+///     .with_connect_timeout(Duration::from_secs(1));
+/// assert_eq!(http.pool_max_idle_per_host, 8);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct HttpOptions {
     /// Whole-request timeout (`timeout = "10s"`).
     #[serde(with = "vowguard_core::duration")]
@@ -57,6 +72,29 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(5),
             pool_max_idle_per_host: 8,
         }
+    }
+}
+
+impl HttpOptions {
+    /// These options with `timeout` as the whole-request timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// These options with `timeout` as the TCP + TLS connect timeout.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// These options keeping at most `idle` idle connections per host.
+    #[must_use]
+    pub fn with_pool_max_idle_per_host(mut self, idle: usize) -> Self {
+        self.pool_max_idle_per_host = idle;
+        self
     }
 }
 

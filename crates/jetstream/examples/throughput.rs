@@ -61,10 +61,7 @@ fn spec(sink: &Arc<SlowSink>, batch: usize, concurrency: Concurrency) -> SinkSpe
     let mut spec = SinkSpec::new("siem", sink.clone());
     spec.batch.max_events = batch;
     spec.batch.max_wait = std::time::Duration::from_millis(50);
-    spec.request = RequestOptions {
-        concurrency,
-        ..RequestOptions::default()
-    };
+    spec.request = RequestOptions::default().with_concurrency(concurrency);
     spec
 }
 

@@ -104,6 +104,7 @@ enum Auth {
 /// [`connect`](NatsClientSettings::connect). `Debug` never shows a secret; a clone shares
 /// nothing mutable (each `connect` makes its own client).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct NatsClientSettings {
     servers: Vec<ServerAddr>,
     server_text: String,

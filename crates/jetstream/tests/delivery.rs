@@ -67,11 +67,9 @@ fn spec(sink: &Arc<RecordingSink>) -> SinkSpec {
     let mut spec = SinkSpec::new("siem", sink.clone());
     spec.batch.max_events = 7;
     spec.batch.max_wait = std::time::Duration::from_millis(100);
-    spec.retry = RetryPolicy {
-        initial_backoff: std::time::Duration::from_millis(10),
-        max_backoff: std::time::Duration::from_millis(50),
-        ..RetryPolicy::default()
-    };
+    spec.retry = RetryPolicy::default()
+        .with_initial_backoff(std::time::Duration::from_millis(10))
+        .with_max_backoff(std::time::Duration::from_millis(50));
     spec
 }
 

@@ -134,11 +134,9 @@ async fn connect(config: JetStreamConfig) -> Result<JetStream, Error> {
 }
 
 fn enrichers(enricher: &Arc<TestEnricher>) -> Enrichers {
-    let options = PipelineOptions {
-        enrichment_concurrency: 8,
-        enrichment_budget: Duration::from_secs(600),
-        ..PipelineOptions::default()
-    };
+    let options = PipelineOptions::default()
+        .with_enrichment_concurrency(8)
+        .with_enrichment_budget(Duration::from_secs(600));
     Enrichers::new(
         vec![EnricherSpec {
             id: "intel".into(),
@@ -153,11 +151,9 @@ fn sink_spec(sink: &Arc<RecordingSink>) -> SinkSpec {
     let mut spec = SinkSpec::new("siem", sink.clone());
     spec.batch.max_events = 10;
     spec.batch.max_wait = std::time::Duration::from_millis(100);
-    spec.retry = RetryPolicy {
-        initial_backoff: std::time::Duration::from_millis(10),
-        max_backoff: std::time::Duration::from_millis(50),
-        ..RetryPolicy::default()
-    };
+    spec.retry = RetryPolicy::default()
+        .with_initial_backoff(std::time::Duration::from_millis(10))
+        .with_max_backoff(std::time::Duration::from_millis(50));
     spec
 }
 

@@ -62,11 +62,9 @@ impl BatchHandler for Recorder {
 }
 
 fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        initial_backoff: std::time::Duration::from_millis(10),
-        max_backoff: std::time::Duration::from_millis(50),
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::default()
+        .with_initial_backoff(std::time::Duration::from_millis(10))
+        .with_max_backoff(std::time::Duration::from_millis(50))
 }
 
 async fn publish_n(js: &JetStream, prefix: &str, n: usize) -> BTreeSet<String> {

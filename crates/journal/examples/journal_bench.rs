@@ -61,10 +61,7 @@ async fn bench_journal(
     with_reader: bool,
 ) -> Measurement {
     let sub = tempfile::tempdir_in(dir).unwrap();
-    let config = JournalConfig {
-        max_bytes: 64 << 30,
-        ..JournalConfig::new(sub.path())
-    };
+    let config = JournalConfig::new(sub.path()).with_max_bytes(64 << 30);
     let (journal, _) = Journal::open(config).await.unwrap();
     let reader = with_reader.then(|| {
         let mut r = journal.reader("bench").unwrap();

@@ -29,6 +29,7 @@ pub const DEFAULT_TAIL_CACHE_BYTES: u64 = 8 << 20;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct JournalConfig {
     /// Directory holding the segment files (`<first seq>.seg`) and one cursor file per
     /// reader (`<name>.cursor`). Created when missing.
@@ -63,6 +64,50 @@ pub struct JournalConfig {
     /// reached. Default 8 MiB; 0 keeps nothing in memory.
     #[serde(default = "default_tail_cache_bytes")]
     pub tail_cache_bytes: u64,
+}
+
+impl JournalConfig {
+    /// These settings with [`dir`](Self::dir) set to `dir`.
+    #[must_use]
+    pub fn with_dir(mut self, dir: PathBuf) -> Self {
+        self.dir = dir;
+        self
+    }
+
+    /// These settings with [`max_bytes`](Self::max_bytes) set to `max_bytes`.
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// These settings with [`when_full`](Self::when_full) set to `when_full`.
+    #[must_use]
+    pub fn with_when_full(mut self, when_full: WhenFull) -> Self {
+        self.when_full = when_full;
+        self
+    }
+
+    /// These settings with [`segment_bytes`](Self::segment_bytes) set to `segment_bytes`.
+    #[must_use]
+    pub fn with_segment_bytes(mut self, segment_bytes: u64) -> Self {
+        self.segment_bytes = segment_bytes;
+        self
+    }
+
+    /// These settings with [`cursor_persist_interval`](Self::cursor_persist_interval) set to `cursor_persist_interval`.
+    #[must_use]
+    pub fn with_cursor_persist_interval(mut self, cursor_persist_interval: Duration) -> Self {
+        self.cursor_persist_interval = cursor_persist_interval;
+        self
+    }
+
+    /// These settings with [`tail_cache_bytes`](Self::tail_cache_bytes) set to `tail_cache_bytes`.
+    #[must_use]
+    pub fn with_tail_cache_bytes(mut self, tail_cache_bytes: u64) -> Self {
+        self.tail_cache_bytes = tail_cache_bytes;
+        self
+    }
 }
 
 impl JournalConfig {
@@ -106,6 +151,7 @@ fn default_cursor_persist_interval() -> Duration {
 /// (`max_bytes` reached, or the disk reports that it is full).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WhenFull {
     /// The append waits until readers commit and a segment is freed (back-pressure onto
     /// the source). Nothing is dropped.

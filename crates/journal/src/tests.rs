@@ -5,10 +5,7 @@ use std::time::Duration;
 use super::*;
 
 fn config(dir: &std::path::Path, when_full: WhenFull) -> JournalConfig {
-    JournalConfig {
-        when_full,
-        ..JournalConfig::new(dir)
-    }
+    JournalConfig::new(dir).with_when_full(when_full)
 }
 
 fn record(i: u64) -> Vec<u8> {

@@ -208,11 +208,9 @@ async fn damage_in_the_middle_of_a_segment_stops_the_open_with_segment_and_offse
 #[tokio::test]
 async fn damage_at_the_end_of_a_sealed_segment_is_corruption_not_a_torn_write() {
     let dir = tempfile::tempdir().unwrap();
-    let config = JournalConfig {
-        segment_bytes: 4096,
-        max_bytes: 1 << 20,
-        ..JournalConfig::new(dir.path())
-    };
+    let config = JournalConfig::new(dir.path())
+        .with_segment_bytes(4096)
+        .with_max_bytes(1 << 20);
     let (journal, _) = Journal::open(config.clone()).await.unwrap();
     for i in 0..100 {
         journal.append(vec![record(i, 200)]).await.unwrap();
@@ -253,11 +251,9 @@ async fn a_segment_whose_header_was_never_written_is_removed() {
 #[tokio::test]
 async fn a_missing_segment_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let config = JournalConfig {
-        segment_bytes: 4096,
-        max_bytes: 1 << 20,
-        ..JournalConfig::new(dir.path())
-    };
+    let config = JournalConfig::new(dir.path())
+        .with_segment_bytes(4096)
+        .with_max_bytes(1 << 20);
     let (journal, _) = Journal::open(config.clone()).await.unwrap();
     for i in 0..100 {
         journal.append(vec![record(i, 200)]).await.unwrap();
@@ -276,11 +272,9 @@ async fn a_missing_segment_is_reported() {
 #[tokio::test]
 async fn readers_resume_after_restart_and_sequence_numbers_keep_increasing() {
     let dir = tempfile::tempdir().unwrap();
-    let config = JournalConfig {
-        segment_bytes: 4096,
-        max_bytes: 1 << 20,
-        ..JournalConfig::new(dir.path())
-    };
+    let config = JournalConfig::new(dir.path())
+        .with_segment_bytes(4096)
+        .with_max_bytes(1 << 20);
     let (journal, _) = Journal::open(config.clone()).await.unwrap();
     let mut a = journal.reader("a").unwrap();
     let mut b = journal.reader("b").unwrap();
@@ -394,13 +388,11 @@ async fn a_waiting_reader_wakes_on_append_and_on_close() {
 }
 
 fn small(dir: &Path, when_full: WhenFull) -> JournalConfig {
-    JournalConfig {
-        dir: dir.to_path_buf(),
-        max_bytes: 16 * 1024,
-        when_full,
-        segment_bytes: 4096,
-        ..JournalConfig::new(dir)
-    }
+    JournalConfig::new(dir)
+        .with_dir(dir.to_path_buf())
+        .with_max_bytes(16 * 1024)
+        .with_when_full(when_full)
+        .with_segment_bytes(4096)
 }
 
 /// Appends 216-byte records while they surely fit (room for a new segment header
@@ -544,11 +536,9 @@ async fn an_append_that_can_never_fit_is_refused() {
 #[tokio::test]
 async fn two_readers_pin_segments_and_remove_reader_frees_them() {
     let dir = tempfile::tempdir().unwrap();
-    let config = JournalConfig {
-        segment_bytes: 4096,
-        max_bytes: 1 << 20,
-        ..JournalConfig::new(dir.path())
-    };
+    let config = JournalConfig::new(dir.path())
+        .with_segment_bytes(4096)
+        .with_max_bytes(1 << 20);
     let (journal, _) = Journal::open(config.clone()).await.unwrap();
     let mut fast = journal.reader("fast").unwrap();
     let mut slow = journal.reader("slow").unwrap();
@@ -603,11 +593,9 @@ async fn two_readers_pin_segments_and_remove_reader_frees_them() {
 #[tokio::test]
 async fn without_readers_nothing_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let config = JournalConfig {
-        segment_bytes: 4096,
-        max_bytes: 1 << 20,
-        ..JournalConfig::new(dir.path())
-    };
+    let config = JournalConfig::new(dir.path())
+        .with_segment_bytes(4096)
+        .with_max_bytes(1 << 20);
     let (journal, _) = Journal::open(config).await.unwrap();
     for i in 0..100 {
         journal.append(vec![record(i, 200)]).await.unwrap();
@@ -656,11 +644,9 @@ async fn reader_lifecycle_errors() {
 #[tokio::test]
 async fn concurrent_appends_are_all_stored_in_order_of_their_ranges() {
     let dir = tempfile::tempdir().unwrap();
-    let config = JournalConfig {
-        segment_bytes: 64 * 1024,
-        max_bytes: 64 << 20,
-        ..JournalConfig::new(dir.path())
-    };
+    let config = JournalConfig::new(dir.path())
+        .with_segment_bytes(64 * 1024)
+        .with_max_bytes(64 << 20);
     let (journal, _) = Journal::open(config).await.unwrap();
     let mut tasks = Vec::new();
     for t in 0..16u64 {
@@ -795,10 +781,8 @@ async fn damage_a_reader_already_consumed_is_refused() {
 }
 
 fn slow_persists(dir: &Path) -> JournalConfig {
-    JournalConfig {
-        cursor_persist_interval: std::time::Duration::from_millis(3_600_000),
-        ..JournalConfig::new(dir)
-    }
+    JournalConfig::new(dir)
+        .with_cursor_persist_interval(std::time::Duration::from_millis(3_600_000))
 }
 
 #[tokio::test]

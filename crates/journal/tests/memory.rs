@@ -6,12 +6,10 @@ use std::time::Duration;
 use vowguard_journal::{Journal, JournalConfig, JournalError, WhenFull};
 
 fn config(max_bytes: u64, when_full: WhenFull) -> JournalConfig {
-    JournalConfig {
-        max_bytes,
-        when_full,
-        // Never created: the in-memory journal touches no file.
-        ..JournalConfig::new("/nonexistent/vowguard-memory-journal")
-    }
+    // The directory is never created: the in-memory journal touches no file.
+    JournalConfig::new("/nonexistent/vowguard-memory-journal")
+        .with_max_bytes(max_bytes)
+        .with_when_full(when_full)
 }
 
 fn record(i: u64) -> Vec<u8> {

@@ -59,14 +59,11 @@ struct ModelReader {
 const NAMES: [&str; 2] = ["splunk", "elastic"];
 
 fn config(dir: &std::path::Path) -> JournalConfig {
-    JournalConfig {
-        dir: dir.to_path_buf(),
-        // Tiny segments so that rolling and deletion happen often.
-        segment_bytes: 4096,
-        max_bytes: 64 << 20,
-        when_full: WhenFull::Block,
-        ..JournalConfig::new(dir)
-    }
+    // Tiny segments so that rolling and deletion happen often.
+    JournalConfig::new(dir)
+        .with_segment_bytes(4096)
+        .with_max_bytes(64 << 20)
+        .with_when_full(WhenFull::Block)
 }
 
 async fn open(dir: &std::path::Path) -> (Journal, Vec<JournalReader>) {

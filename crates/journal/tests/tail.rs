@@ -117,11 +117,8 @@ async fn the_tail_is_bounded_and_a_lagging_reader_reads_the_file() {
     // about its bytes again for the event's strings (counting the bytes alone would let
     // the tail hold three times as many).
     let one = 2 * stored(&event(0)).len() as u64 + std::mem::size_of::<Event>() as u64;
-    let config = JournalConfig {
-        // About ten records.
-        tail_cache_bytes: one * 10 + one / 2,
-        ..JournalConfig::new(dir.path())
-    };
+    // About ten records.
+    let config = JournalConfig::new(dir.path()).with_tail_cache_bytes(one * 10 + one / 2);
     let (journal, _) = Journal::open(config).await.unwrap();
     let mut fast = journal.reader("sink.fast").unwrap();
     let mut slow = journal.reader("sink.slow").unwrap();
@@ -149,10 +146,7 @@ async fn the_tail_is_bounded_and_a_lagging_reader_reads_the_file() {
 #[tokio::test]
 async fn a_zero_bound_keeps_nothing_in_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let config = JournalConfig {
-        tail_cache_bytes: 0,
-        ..JournalConfig::new(dir.path())
-    };
+    let config = JournalConfig::new(dir.path()).with_tail_cache_bytes(0);
     let (journal, _) = Journal::open(config).await.unwrap();
     let mut reader = journal.reader("sink.a").unwrap();
     append(&journal, 0..8).await;

@@ -224,15 +224,8 @@ mod tests {
 
     fn spec(dir: &std::path::Path) -> PipelineSpec {
         let mut sink = SinkSpec::new("siem", Arc::new(PickySink));
-        sink.batch = BatchLimits {
-            max_events: 10,
-            max_bytes: 1_000_000,
-            max_wait: std::time::Duration::from_millis(5),
-        };
-        sink.retry = RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        };
+        sink.batch = BatchLimits::new(10, 1_000_000, std::time::Duration::from_millis(5));
+        sink.retry = RetryPolicy::default().with_max_attempts(1);
         PipelineSpec {
             data_dir: dir.to_owned(),
             sinks: vec![sink],

@@ -26,6 +26,7 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 32;
 /// `concurrency`: a fixed number of requests in flight, or `"adaptive"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Concurrency {
     /// Exactly this many requests in flight at most (1 sends one batch at a time).
     Fixed(usize),
@@ -84,6 +85,7 @@ impl<'de> Deserialize<'de> for Concurrency {
 /// Request settings of a sink (`[sinks.<id>.request]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct RequestOptions {
     /// Batches in flight at once (`request.concurrency`): a number (default
     /// [`DEFAULT_CONCURRENCY`], or the sink's own, see [`RequestOptions::for_sink`]; 1 sends
@@ -92,6 +94,22 @@ pub struct RequestOptions {
     /// Ceiling of the adaptive limit (`request.max_concurrency`, default
     /// [`DEFAULT_MAX_CONCURRENCY`]); ignored with a fixed concurrency.
     pub max_concurrency: usize,
+}
+
+impl RequestOptions {
+    /// These settings with [`concurrency`](Self::concurrency) set to `concurrency`.
+    #[must_use]
+    pub fn with_concurrency(mut self, concurrency: Concurrency) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// These settings with [`max_concurrency`](Self::max_concurrency) set to `max_concurrency`.
+    #[must_use]
+    pub fn with_max_concurrency(mut self, max_concurrency: usize) -> Self {
+        self.max_concurrency = max_concurrency;
+        self
+    }
 }
 
 impl Default for RequestOptions {
@@ -290,12 +308,10 @@ mod tests {
                 .to_string();
             assert!(e.contains("at least 1"), "{bad}: {e}");
         }
-        let e = RequestOptions {
-            concurrency: Concurrency::Fixed(0),
-            ..RequestOptions::default()
-        }
-        .validate("siem")
-        .unwrap_err();
+        let e = RequestOptions::default()
+            .with_concurrency(Concurrency::Fixed(0))
+            .validate("siem")
+            .unwrap_err();
         assert!(
             e.to_string().contains("sinks.siem.request.concurrency"),
             "{e}"

@@ -41,6 +41,7 @@ use crate::pipeline::EnricherSpec;
 /// (`[pipeline.enricher_breaker]`, for every enricher).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct EnricherBreakerOptions {
     /// Consecutive timeouts or unavailable answers (unreachable, 5xx, 429) that open the
     /// circuit; 0 disables the breaker (every event waits for every enricher).

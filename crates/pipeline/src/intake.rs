@@ -98,11 +98,11 @@ impl Intake {
         options: &PipelineOptions,
         events: &Journal,
     ) -> Result<(Self, JournalReader), Error> {
-        let journal = Journal::in_memory(JournalConfig {
-            max_bytes: options.max_intake_journal_bytes,
-            when_full: options.when_full,
-            ..JournalConfig::new(INTAKE_DIR)
-        });
+        let journal = Journal::in_memory(
+            JournalConfig::new(INTAKE_DIR)
+                .with_max_bytes(options.max_intake_journal_bytes)
+                .with_when_full(options.when_full),
+        );
         let reader = journal.reader(ENRICHMENT_READER)?;
         let pairing = Pairing {
             intake_seq: 0,
@@ -131,11 +131,9 @@ impl Intake {
         if !create && !dir.exists() {
             return Ok(None);
         }
-        let config = JournalConfig {
-            max_bytes: options.max_intake_journal_bytes,
-            when_full: options.when_full,
-            ..JournalConfig::new(dir)
-        };
+        let config = JournalConfig::new(dir)
+            .with_max_bytes(options.max_intake_journal_bytes)
+            .with_when_full(options.when_full);
         let (journal, recovery) = Journal::open(config).await?;
         let mut reader = journal.reader(ENRICHMENT_READER)?;
         let intake_next = journal.stats().next_seq;
@@ -567,11 +565,7 @@ mod tests {
         enrichers: &[&Arc<GatedEnricher>],
     ) -> PipelineSpec {
         let mut sink = SinkSpec::new("siem", sink.clone());
-        sink.batch = BatchLimits {
-            max_events: 100,
-            max_bytes: 1_000_000,
-            max_wait: std::time::Duration::from_millis(5),
-        };
+        sink.batch = BatchLimits::new(100, 1_000_000, std::time::Duration::from_millis(5));
         let mut spec = PipelineSpec {
             data_dir: dir.to_owned(),
             sinks: vec![sink],

@@ -42,6 +42,7 @@ const ALERTS_READER: &str = "alerts";
 /// When a sink's circuit opens, and how it probes the endpoint before closing again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct BreakerOptions {
     /// Consecutive attempts in which every event of the batch failed (retryably) before
     /// the circuit opens; 0 disables the breaker. While open, the batch waits (nothing is
@@ -53,6 +54,29 @@ pub struct BreakerOptions {
     /// Longest wait between probes (`max_cooldown = "1m"`).
     #[serde(with = "vowguard_core::duration")]
     pub max_cooldown: Duration,
+}
+
+impl BreakerOptions {
+    /// These settings with [`failure_threshold`](Self::failure_threshold) set to `failure_threshold`.
+    #[must_use]
+    pub fn with_failure_threshold(mut self, failure_threshold: u32) -> Self {
+        self.failure_threshold = failure_threshold;
+        self
+    }
+
+    /// These settings with [`initial_cooldown`](Self::initial_cooldown) set to `initial_cooldown`.
+    #[must_use]
+    pub fn with_initial_cooldown(mut self, initial_cooldown: Duration) -> Self {
+        self.initial_cooldown = initial_cooldown;
+        self
+    }
+
+    /// These settings with [`max_cooldown`](Self::max_cooldown) set to `max_cooldown`.
+    #[must_use]
+    pub fn with_max_cooldown(mut self, max_cooldown: Duration) -> Self {
+        self.max_cooldown = max_cooldown;
+        self
+    }
 }
 
 impl Default for BreakerOptions {
@@ -171,6 +195,7 @@ pub const DEFAULT_INTAKE_MAX_BYTES: usize = 4 << 20;
 
 /// Tuning of the pipeline's stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PipelineOptions {
     /// Longest time enrichment may hold one event (each enricher also has its own timeout).
     pub enrichment_budget: Duration,
@@ -204,6 +229,78 @@ pub struct PipelineOptions {
     /// Rotated notification-log files kept (the oldest is deleted beyond this). Dead
     /// letters are never deleted before they are replayed. Default 10.
     pub notification_log_max_files: usize,
+}
+
+impl PipelineOptions {
+    /// These settings with [`enrichment_budget`](Self::enrichment_budget) set to `enrichment_budget`.
+    #[must_use]
+    pub fn with_enrichment_budget(mut self, enrichment_budget: Duration) -> Self {
+        self.enrichment_budget = enrichment_budget;
+        self
+    }
+
+    /// These settings with [`enrichment_concurrency`](Self::enrichment_concurrency) set to `enrichment_concurrency`.
+    #[must_use]
+    pub fn with_enrichment_concurrency(mut self, enrichment_concurrency: usize) -> Self {
+        self.enrichment_concurrency = enrichment_concurrency;
+        self
+    }
+
+    /// These settings with [`intake_capacity`](Self::intake_capacity) set to `intake_capacity`.
+    #[must_use]
+    pub fn with_intake_capacity(mut self, intake_capacity: usize) -> Self {
+        self.intake_capacity = intake_capacity;
+        self
+    }
+
+    /// These settings with [`max_intake_journal_bytes`](Self::max_intake_journal_bytes) set to `max_intake_journal_bytes`.
+    #[must_use]
+    pub fn with_max_intake_journal_bytes(mut self, max_intake_journal_bytes: u64) -> Self {
+        self.max_intake_journal_bytes = max_intake_journal_bytes;
+        self
+    }
+
+    /// These settings with [`notifier_queue_capacity`](Self::notifier_queue_capacity) set to `notifier_queue_capacity`.
+    #[must_use]
+    pub fn with_notifier_queue_capacity(mut self, notifier_queue_capacity: usize) -> Self {
+        self.notifier_queue_capacity = notifier_queue_capacity;
+        self
+    }
+
+    /// These settings with [`max_journal_bytes`](Self::max_journal_bytes) set to `max_journal_bytes`.
+    #[must_use]
+    pub fn with_max_journal_bytes(mut self, max_journal_bytes: u64) -> Self {
+        self.max_journal_bytes = max_journal_bytes;
+        self
+    }
+
+    /// These settings with [`when_full`](Self::when_full) set to `when_full`.
+    #[must_use]
+    pub fn with_when_full(mut self, when_full: WhenFull) -> Self {
+        self.when_full = when_full;
+        self
+    }
+
+    /// These settings with [`log_file_bytes`](Self::log_file_bytes) set to `log_file_bytes`.
+    #[must_use]
+    pub fn with_log_file_bytes(mut self, log_file_bytes: u64) -> Self {
+        self.log_file_bytes = log_file_bytes;
+        self
+    }
+
+    /// These settings with [`enricher_breaker`](Self::enricher_breaker) set to `enricher_breaker`.
+    #[must_use]
+    pub fn with_enricher_breaker(mut self, enricher_breaker: EnricherBreakerOptions) -> Self {
+        self.enricher_breaker = enricher_breaker;
+        self
+    }
+
+    /// These settings with [`notification_log_max_files`](Self::notification_log_max_files) set to `notification_log_max_files`.
+    #[must_use]
+    pub fn with_notification_log_max_files(mut self, notification_log_max_files: usize) -> Self {
+        self.notification_log_max_files = notification_log_max_files;
+        self
+    }
 }
 
 impl Default for PipelineOptions {
@@ -387,17 +484,16 @@ impl Pipeline {
                 },
             )?),
         };
-        let journal_config = JournalConfig {
-            max_bytes: options.max_journal_bytes,
-            // Behind the intake journal, every event here is already acknowledged: the
-            // enrichment stage waits for space, and `when_full` applies at intake.
-            when_full: if with_intake {
-                WhenFull::Block
-            } else {
-                options.when_full
-            },
-            ..JournalConfig::new(spec.data_dir.join("journal"))
+        // Behind the intake journal, every event here is already acknowledged: the
+        // enrichment stage waits for space, and `when_full` applies at intake.
+        let when_full = if with_intake {
+            WhenFull::Block
+        } else {
+            options.when_full
         };
+        let journal_config = JournalConfig::new(spec.data_dir.join("journal"))
+            .with_max_bytes(options.max_journal_bytes)
+            .with_when_full(when_full);
         let in_memory = spec.queue == QueueStorage::Memory;
         let journal = if in_memory {
             tracing::info!(

@@ -16,6 +16,7 @@ use crate::pipeline::Pipeline;
 /// What holds a pipeline's accepted events until every sink and the alert path are done
 /// with them ([`PipelineSpec::queue`](crate::PipelineSpec::queue)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum QueueStorage {
     /// The durable journal in `<data_dir>/journal` (and `<data_dir>/intake` with
     /// enrichers): an event is acknowledged once fsynced and reaches every sink at least

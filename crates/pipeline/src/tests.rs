@@ -91,17 +91,11 @@ fn event(id: &str) -> Event {
 
 fn spec(dir: &std::path::Path, sink: Arc<TestSink>, max_events: usize) -> PipelineSpec {
     let mut sink = SinkSpec::new("siem", sink);
-    sink.batch = BatchLimits {
-        max_events,
-        max_bytes: 1_000_000,
-        max_wait: std::time::Duration::from_millis(20),
-    };
-    sink.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: std::time::Duration::from_millis(5),
-        max_backoff: std::time::Duration::from_millis(20),
-        ..RetryPolicy::default()
-    };
+    sink.batch = BatchLimits::new(max_events, 1_000_000, std::time::Duration::from_millis(20));
+    sink.retry = RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(5))
+        .with_max_backoff(std::time::Duration::from_millis(20));
     PipelineSpec {
         data_dir: dir.to_owned(),
         sinks: vec![sink],

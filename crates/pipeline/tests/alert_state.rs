@@ -34,11 +34,9 @@ fn router(group_wait: &str, group_interval: &str) -> Arc<Router> {
         "group_interval": group_interval,
     }))
     .unwrap();
-    let config = RouterConfig {
-        routes: vec![route],
-        protocols: ProtocolsConfig::disabled(),
-        ..RouterConfig::default()
-    };
+    let config = RouterConfig::default()
+        .with_routes(vec![route])
+        .with_protocols(ProtocolsConfig::disabled());
     Arc::new(Router::from_config(config, &["pager"]).unwrap())
 }
 

@@ -114,17 +114,11 @@ fn spec(dir: &std::path::Path, sinks: Vec<SinkSpec>) -> PipelineSpec {
 
 fn sink_spec(id: &str, sink: Arc<ScriptedSink>, max_events: usize) -> SinkSpec {
     let mut spec = SinkSpec::new(id, sink);
-    spec.batch = BatchLimits {
-        max_events,
-        max_bytes: 1_000_000,
-        max_wait: std::time::Duration::from_millis(50),
-    };
-    spec.retry = RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: std::time::Duration::from_millis(5),
-        max_backoff: std::time::Duration::from_millis(20),
-        ..RetryPolicy::default()
-    };
+    spec.batch = BatchLimits::new(max_events, 1_000_000, std::time::Duration::from_millis(50));
+    spec.retry = RetryPolicy::default()
+        .with_max_attempts(4)
+        .with_initial_backoff(std::time::Duration::from_millis(5))
+        .with_max_backoff(std::time::Duration::from_millis(20));
     spec
 }
 
@@ -271,11 +265,10 @@ async fn circuit_breaker_waits_for_the_endpoint_instead_of_dead_lettering() {
     });
     let mut s = sink_spec("s", sink.clone(), 1);
     s.retry.max_attempts = 2;
-    s.breaker = BreakerOptions {
-        failure_threshold: 2,
-        initial_cooldown: Duration::from_millis(5),
-        max_cooldown: Duration::from_millis(20),
-    };
+    s.breaker = BreakerOptions::default()
+        .with_failure_threshold(2)
+        .with_initial_cooldown(Duration::from_millis(5))
+        .with_max_cooldown(Duration::from_millis(20));
     let pipeline = start(spec(dir.path(), vec![s])).await;
     let d = pipeline.submit(event("a")).await.unwrap();
     assert_eq!(
@@ -460,10 +453,7 @@ async fn enricher_timeout_marks_event_and_lets_it_through() {
         id: "intel".into(),
         enricher: Arc::new(SlowEnricher),
     });
-    s.options = PipelineOptions {
-        enrichment_budget: Duration::from_secs(1),
-        ..PipelineOptions::default()
-    };
+    s.options = PipelineOptions::default().with_enrichment_budget(Duration::from_secs(1));
     let pipeline = start(s).await;
     let d = pipeline.submit(event("a")).await.unwrap();
     assert_eq!(d.delivery.await.unwrap().delivered, 1);

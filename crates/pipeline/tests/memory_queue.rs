@@ -171,11 +171,9 @@ async fn a_full_memory_queue_pushes_back_until_the_sink_catches_up() {
     let sink = Arc::new(HoldingSink::default());
     sink.hold.store(true, Ordering::Release);
     let mut spec = spec(dir.path(), sink.clone());
-    spec.options = PipelineOptions {
-        max_journal_bytes: 64 << 10,
-        when_full: WhenFull::Block,
-        ..PipelineOptions::default()
-    };
+    spec.options = PipelineOptions::default()
+        .with_max_journal_bytes(64 << 10)
+        .with_when_full(WhenFull::Block);
     let pipeline = Arc::new(Pipeline::start(spec).await.unwrap());
     // Far more than 64 KiB of events: the submitter has to wait for the sink.
     let submitter = {
@@ -220,11 +218,9 @@ async fn a_full_memory_queue_refuses_with_drop_newest() {
     let sink = Arc::new(HoldingSink::default());
     sink.hold.store(true, Ordering::Release);
     let mut spec = spec(dir.path(), sink.clone());
-    spec.options = PipelineOptions {
-        max_journal_bytes: 64 << 10,
-        when_full: WhenFull::DropNewest,
-        ..PipelineOptions::default()
-    };
+    spec.options = PipelineOptions::default()
+        .with_max_journal_bytes(64 << 10)
+        .with_when_full(WhenFull::DropNewest);
     let pipeline = Pipeline::start(spec).await.unwrap();
     let mut refused = None;
     for i in 0..10_000 {

@@ -72,6 +72,7 @@ pub struct ResponseConfig {
 /// other answer fails the step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ActionEndpointConfig {
     /// The endpoint (`https://...`; `http://` only to a loopback address).
     pub url: String,
@@ -118,6 +119,7 @@ pub struct TriggerConfig {
 /// The kind of a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StepKind {
     /// Ask the host's action hook for an action.
     Action,
@@ -136,6 +138,7 @@ pub enum StepKind {
 /// What a ticket step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TicketOp {
     /// Open (idempotent on the incident fingerprint).
     #[default]
@@ -149,6 +152,7 @@ pub enum TicketOp {
 /// What an approval step does when its deadline passes without a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum OnTimeout {
     /// Treat as approved.
     Approve,
@@ -246,6 +250,7 @@ pub struct StepConfig {
 /// The type of an approval response field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FieldType {
     /// A string (at most [`MAX_RESPONSE_TEXT`] characters).
     String,

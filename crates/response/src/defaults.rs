@@ -26,10 +26,7 @@ fn step(id: &str, kind: StepKind) -> StepConfig {
         when: None,
         after: None,
         timeout: std::time::Duration::from_millis(DEFAULT_STEP_TIMEOUT_MS),
-        retry: Some(RetryPolicy {
-            max_attempts: 3,
-            ..RetryPolicy::default()
-        }),
+        retry: Some(RetryPolicy::default().with_max_attempts(3)),
         continue_on_error: true,
         action: None,
         url: None,

@@ -236,10 +236,10 @@ impl EngineBuilder {
         // The connectors' client: rustls, no redirects (secrets never follow one). Each step's
         // deadline is enforced by the engine (an explicit `timed_out` step), so the client's
         // own whole-request timeout is only a backstop far beyond any step's.
-        let http = vowguard_http::build_client(&vowguard_http::HttpOptions {
-            timeout: std::time::Duration::from_millis(3_600_000),
-            ..vowguard_http::HttpOptions::default()
-        })?;
+        let http = vowguard_http::build_client(
+            &vowguard_http::HttpOptions::default()
+                .with_timeout(std::time::Duration::from_millis(3_600_000)),
+        )?;
         let (changed, _) = watch::channel(0u64);
         let (alerts_tx, alerts_rx) = mpsc::channel(ALERT_QUEUE);
         let (stopping, _) = watch::channel(false);
@@ -2378,10 +2378,10 @@ impl ResponseEngine {
                 .await?;
             return Ok(record);
         }
-        let policy = step.config.retry.unwrap_or(RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        });
+        let policy = step
+            .config
+            .retry
+            .unwrap_or(RetryPolicy::default().with_max_attempts(1));
         let timeout = step.config.timeout;
         let mut timed_out = false;
         let (result, attempts) = policy

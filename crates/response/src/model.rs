@@ -13,6 +13,7 @@ pub const MAX_LINKED_ALERTS: usize = 256;
 /// Where an incident stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum IncidentState {
     /// Opened, nobody on it yet.
     Open,
@@ -135,6 +136,7 @@ impl Incident {
 /// Where a playbook run stands. Every run ends in one of the terminal states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RunState {
     /// Steps are running or waiting (an approval).
     Running,
@@ -172,6 +174,7 @@ impl RunState {
 /// Where a step stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StepStatus {
     /// Called (or waiting for approval); not finished.
     Running,

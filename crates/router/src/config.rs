@@ -13,6 +13,7 @@ use crate::params::{ParamValue, Params};
 /// flattens these as top-level config keys.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct RouterConfig {
     /// The route tree's top-level routes, in order (`[[routes]]`).
     pub routes: Vec<RouteConfig>,
@@ -25,6 +26,43 @@ pub struct RouterConfig {
     pub classification: ClassificationConfig,
     /// The wedding-day protocols (`[protocols]`).
     pub protocols: ProtocolsConfig,
+}
+
+impl RouterConfig {
+    /// These settings with [`routes`](Self::routes) set to `routes`.
+    #[must_use]
+    pub fn with_routes(mut self, routes: Vec<RouteConfig>) -> Self {
+        self.routes = routes;
+        self
+    }
+
+    /// These settings with [`time_intervals`](Self::time_intervals) set to `time_intervals`.
+    #[must_use]
+    pub fn with_time_intervals(mut self, time_intervals: Vec<TimeIntervalConfig>) -> Self {
+        self.time_intervals = time_intervals;
+        self
+    }
+
+    /// These settings with [`inhibit_rules`](Self::inhibit_rules) set to `inhibit_rules`.
+    #[must_use]
+    pub fn with_inhibit_rules(mut self, inhibit_rules: Vec<InhibitRule>) -> Self {
+        self.inhibit_rules = inhibit_rules;
+        self
+    }
+
+    /// These settings with [`classification`](Self::classification) set to `classification`.
+    #[must_use]
+    pub fn with_classification(mut self, classification: ClassificationConfig) -> Self {
+        self.classification = classification;
+        self
+    }
+
+    /// These settings with [`protocols`](Self::protocols) set to `protocols`.
+    #[must_use]
+    pub fn with_protocols(mut self, protocols: ProtocolsConfig) -> Self {
+        self.protocols = protocols;
+        self
+    }
 }
 
 impl Default for RouterConfig {
@@ -343,6 +381,7 @@ impl RouteConfig {
 /// `time_zone`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TimeIntervalConfig {
     /// The name routes refer to.
     pub name: String,
@@ -365,6 +404,7 @@ fn default_utc() -> String {
 /// A time-of-day range.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TimeRangeConfig {
     /// Start, `HH:MM` (inclusive).
     pub start: String,
@@ -409,6 +449,7 @@ impl Default for InhibitRule {
 /// full rules.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ClassificationConfig {
     /// Base priority per event severity.
     pub severity: SeverityMap,
@@ -500,6 +541,7 @@ pub(crate) fn strings(list: &[&str]) -> Vec<String> {
 /// Base priority per severity (default critical→P0 … info→P4).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct SeverityMap {
     /// For `critical`.
     pub critical: Priority,
@@ -587,6 +629,7 @@ impl ImpactFloors {
 /// The wedding-day protocols (`[protocols]`); all on by default.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ProtocolsConfig {
     /// Peak-day escalation.
     pub saturday_escalation: SaturdayEscalation,

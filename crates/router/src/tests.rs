@@ -675,12 +675,9 @@ fn dry_run_is_pure_and_agrees_with_route() {
 
 #[test]
 fn protocol_receivers_get_an_alert_when_no_route_takes_the_event() {
-    let config = RouterConfig {
-        routes: routes(
-            "[[routes]]\nname = \"p1\"\nmatch = { priority = [\"P1\"] }\nnotify = [\"secops\"]\n",
-        ),
-        ..RouterConfig::default()
-    };
+    let config = RouterConfig::default().with_routes(routes(
+        "[[routes]]\nname = \"p1\"\nmatch = { priority = [\"P1\"] }\nnotify = [\"secops\"]\n",
+    ));
     let router = Router::from_config(config, &["secops", "legal"]).unwrap();
     let mut e = at(
         Category::DataExport,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vowguard_core::registry::{self, Builder};
-use vowguard_core::{BuildContext, Error, Role, SecretLookup};
+use vowguard_core::{BuildContext, ComponentConfig, Error, Role, SecretLookup};
 use vowguard_pipeline::{
     EnricherSpec, NotifierSpec, PipelineOptions, PipelineSpec, RequestOptions, SinkSpec,
 };
@@ -187,17 +187,15 @@ pub fn assemble_with(
     }
     let mut spec = PipelineSpec {
         data_dir: data_dir.clone(),
-        options: PipelineOptions {
-            enrichment_budget: config.pipeline.enrichment_budget,
-            enrichment_concurrency: config.pipeline.enrichment_concurrency,
-            max_journal_bytes: config.pipeline.max_journal_bytes,
-            max_intake_journal_bytes: config.pipeline.max_intake_journal_bytes,
-            when_full: config.pipeline.when_full,
-            log_file_bytes: config.pipeline.log_file_bytes.max(1),
-            notification_log_max_files: config.pipeline.notification_log_max_files,
-            enricher_breaker: config.pipeline.enricher_breaker,
-            ..PipelineOptions::default()
-        },
+        options: PipelineOptions::default()
+            .with_enrichment_budget(config.pipeline.enrichment_budget)
+            .with_enrichment_concurrency(config.pipeline.enrichment_concurrency)
+            .with_max_journal_bytes(config.pipeline.max_journal_bytes)
+            .with_max_intake_journal_bytes(config.pipeline.max_intake_journal_bytes)
+            .with_when_full(config.pipeline.when_full)
+            .with_log_file_bytes(config.pipeline.log_file_bytes.max(1))
+            .with_notification_log_max_files(config.pipeline.notification_log_max_files)
+            .with_enricher_breaker(config.pipeline.enricher_breaker),
         ..PipelineSpec::default()
     };
 
@@ -218,13 +216,7 @@ pub fn assemble_with(
                 config_dir: env.config_dir,
                 secrets: env.secrets,
             };
-            match build_component(
-                &ctx,
-                table.clone().into_table(),
-                &mut spec,
-                &mut tickets,
-                &mut scanners,
-            ) {
+            match build_component(&ctx, table.clone(), &mut spec, &mut tickets, &mut scanners) {
                 Ok(()) => {}
                 Err(e) => errors.push(e),
             }
@@ -234,16 +226,17 @@ pub fn assemble_with(
     let vulns = crate::vulns::setup(scanners, &mut spec, &mut errors);
 
     let notifier_ids: Vec<&str> = config.notifiers.keys().map(String::as_str).collect();
-    let mut router_config = RouterConfig {
-        routes: config.routes.clone(),
-        time_intervals: config.time_intervals.clone(),
-        inhibit_rules: config
-            .inhibit_rules
-            .clone()
-            .unwrap_or_else(|| RouterConfig::default().inhibit_rules),
-        classification: config.classification.clone(),
-        protocols: config.protocols.clone(),
-    };
+    let mut router_config = RouterConfig::default()
+        .with_routes(config.routes.clone())
+        .with_time_intervals(config.time_intervals.clone())
+        .with_inhibit_rules(
+            config
+                .inhibit_rules
+                .clone()
+                .unwrap_or_else(|| RouterConfig::default().inhibit_rules),
+        )
+        .with_classification(config.classification.clone())
+        .with_protocols(config.protocols.clone());
     let default_table = router_config.routes.is_empty() && !notifier_ids.is_empty();
     if default_table {
         router_config.routes = default_config().routes;
@@ -515,7 +508,7 @@ fn response_builder(
 
 fn build_component(
     ctx: &BuildContext<'_>,
-    mut table: toml::Table,
+    mut table: ComponentConfig,
     spec: &mut PipelineSpec,
     tickets: &mut Vec<(String, Arc<dyn vowguard_core::TicketSystem>)>,
     scanners: &mut Vec<vowguard_vuln::ScannerEntry>,
@@ -529,8 +522,8 @@ fn build_component(
     // Without `request.concurrency` a sink gets its own default (see `Sink::default_concurrency`).
     let concurrency_configured = table
         .get("request")
-        .and_then(toml::Value::as_table)
-        .is_some_and(|request| request.contains_key("concurrency"));
+        .and_then(|request| request.as_table().map(|r| r.contains_key("concurrency")))
+        .unwrap_or(false);
     let mut common = take_common_keys(ctx.role, ctx.id, &mut table)?;
     let factory = registry::find(ctx.role, &common.kind)
         .map_err(|e| Error::config(format!("`{}`: {}", ctx.key("type"), e.message())))?;
@@ -575,6 +568,14 @@ fn build_component(
                 scanner: build(ctx, table)?,
                 refresh: refresh.unwrap_or(crate::vulns::DEFAULT_REFRESH),
             });
+        }
+        // A connector role added to the registry after this runtime was built.
+        _ => {
+            return Err(Error::config(format!(
+                "`{}`: connector type `{}` has a role this runtime cannot run",
+                ctx.key("type"),
+                common.kind
+            )));
         }
     }
     Ok(())

@@ -322,10 +322,7 @@ impl Cluster {
     }
 
     async fn keep_connecting(self: Arc<Self>, workers: Workers) {
-        let policy = RetryPolicy {
-            max_attempts: u32::MAX,
-            ..RetryPolicy::default()
-        };
+        let policy = RetryPolicy::default().with_max_attempts(u32::MAX);
         let mut stop = self.stop.subscribe();
         let mut failures = 0u32;
         loop {
@@ -1062,10 +1059,7 @@ struct GroupFlusher {
 
 impl GroupFlusher {
     async fn run(mut self) {
-        let policy = RetryPolicy {
-            max_attempts: u32::MAX,
-            ..RetryPolicy::default()
-        };
+        let policy = RetryPolicy::default().with_max_attempts(u32::MAX);
         let mut watch_failures = 0u32;
         loop {
             if *self.stop.borrow() {
@@ -1315,10 +1309,7 @@ pub async fn enqueue_waiting(
     event: Event,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
-    let policy = RetryPolicy {
-        max_attempts: u32::MAX,
-        ..RetryPolicy::default()
-    };
+    let policy = RetryPolicy::default().with_max_attempts(u32::MAX);
     let mut stop = std::pin::pin!(stop);
     let mut failures = 0u32;
     loop {

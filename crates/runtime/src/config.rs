@@ -17,11 +17,12 @@ use vowguard_router::{
     ClassificationConfig, InhibitRule, ProtocolsConfig, RouteConfig, TimeIntervalConfig,
 };
 
-pub use crate::component_config::ComponentConfig;
+pub use vowguard_core::ComponentConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Config {
     /// Where dead letters and the notification log live (relative to the config file).
     #[serde(default = "default_data_dir")]
@@ -111,6 +112,7 @@ impl Default for QueueConfig {
 /// `[queue]`: the queue backend.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum QueueConfig {
     /// The journal of this process (`<data_dir>/journal`), the default. Its settings are
     /// in `[pipeline]`; a key here is refused by name.
@@ -123,6 +125,7 @@ pub enum QueueConfig {
 /// `[telemetry]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TelemetryConfig {
     /// `[telemetry.otlp]`: exports the per-event spans (enrichment, journal, each sink,
     /// each notifier; see `vowguard_pipeline::TRACE_TARGET`) to an OpenTelemetry
@@ -134,6 +137,7 @@ pub struct TelemetryConfig {
 /// `[telemetry.otlp]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct OtlpConfig {
     /// The collector's OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318`: spans are posted
     /// to `<endpoint>/v1/traces` (an endpoint already ending in `/v1/traces` is used as
@@ -211,6 +215,7 @@ fn default_data_dir() -> PathBuf {
 /// `[pipeline]`: stage tuning.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct PipelineConfig {
     /// Longest time enrichment may hold one event (`enrichment_budget = "10s"`).
     #[serde(with = "vowguard_core::duration")]
@@ -259,6 +264,7 @@ impl Default for PipelineConfig {
 /// `[server]`: the HTTP API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Address to listen on, e.g. `127.0.0.1:8686`.
     pub listen: std::net::SocketAddr,
@@ -300,6 +306,7 @@ fn default_max_line_bytes() -> usize {
 /// `batch = { ... }` on a sink: overrides of the sink's own batch limits.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct BatchOverride {
     /// Most events per batch.
     pub max_events: Option<usize>,
@@ -313,11 +320,11 @@ pub struct BatchOverride {
 impl BatchOverride {
     /// The sink's defaults with these overrides applied.
     pub fn apply(self, defaults: BatchLimits) -> BatchLimits {
-        BatchLimits {
-            max_events: self.max_events.unwrap_or(defaults.max_events),
-            max_bytes: self.max_bytes.unwrap_or(defaults.max_bytes),
-            max_wait: self.max_wait.unwrap_or(defaults.max_wait),
-        }
+        BatchLimits::new(
+            self.max_events.unwrap_or(defaults.max_events),
+            self.max_bytes.unwrap_or(defaults.max_bytes),
+            self.max_wait.unwrap_or(defaults.max_wait),
+        )
     }
 }
 
@@ -398,11 +405,11 @@ impl Config {
 pub(crate) fn take_common_keys(
     role: Role,
     id: &str,
-    table: &mut toml::Table,
+    table: &mut ComponentConfig,
 ) -> Result<CommonKeys, Error> {
     let key = |field: &str| format!("{}.{id}.{field}", role.section());
     let kind = match table.remove("type") {
-        Some(toml::Value::String(kind)) => kind,
+        Some(vowguard_core::ParamValue::String(kind)) => kind,
         Some(_) => {
             return Err(Error::config(format!(
                 "`{}`: must be a string",
@@ -416,66 +423,31 @@ pub(crate) fn take_common_keys(
             )));
         }
     };
-    fn parse<T: serde::de::DeserializeOwned>(value: toml::Value, key: &str) -> Result<T, Error> {
-        value.try_into().map_err(|e: toml::de::Error| {
-            let (inner, message) = vowguard_core::toml_error_parts(&e);
-            let key = inner.map_or_else(|| key.to_owned(), |inner| format!("{key}.{inner}"));
-            Error::config(format!("`{key}`: {message}"))
-        })
-    }
-    let batch = match table.remove("batch") {
-        Some(_) if role != Role::Sink => {
-            return Err(Error::config(format!(
-                "`{}`: only sinks take `batch`",
-                key("batch")
-            )));
+    // Each key below belongs to some roles only; refused by name for the others.
+    let only = |field: &str, allowed: bool, message: &str| {
+        if !allowed && table.contains_key(field) {
+            Err(Error::config(format!("`{}`: {message}", key(field))))
+        } else {
+            Ok(())
         }
-        Some(value) => parse(value, &key("batch"))?,
-        None => BatchOverride::default(),
     };
-    let breaker = match table.remove("breaker") {
-        Some(_) if role != Role::Sink => {
-            return Err(Error::config(format!(
-                "`{}`: only sinks take `breaker`",
-                key("breaker")
-            )));
-        }
-        Some(value) => parse(value, &key("breaker"))?,
-        None => BreakerOptions::default(),
-    };
-    let request: RequestOptions = match table.remove("request") {
-        Some(_) if role != Role::Sink => {
-            return Err(Error::config(format!(
-                "`{}`: only sinks take `request`",
-                key("request")
-            )));
-        }
-        Some(value) => parse(value, &key("request"))?,
-        None => RequestOptions::default(),
-    };
+    only("batch", role == Role::Sink, "only sinks take `batch`")?;
+    only("breaker", role == Role::Sink, "only sinks take `breaker`")?;
+    only("request", role == Role::Sink, "only sinks take `request`")?;
+    only("retry", role != Role::Enricher, "enrichers do not retry")?;
+    only(
+        "rate_limit",
+        role == Role::Notifier,
+        "only notifiers take `rate_limit`",
+    )?;
+    let batch: BatchOverride = table.take("batch", &key("batch"))?.unwrap_or_default();
+    let breaker: BreakerOptions = table.take("breaker", &key("breaker"))?.unwrap_or_default();
+    let request: RequestOptions = table.take("request", &key("request"))?.unwrap_or_default();
     if role == Role::Sink {
         request.validate(id)?;
     }
-    let retry = match table.remove("retry") {
-        Some(_) if role == Role::Enricher => {
-            return Err(Error::config(format!(
-                "`{}`: enrichers do not retry",
-                key("retry")
-            )));
-        }
-        Some(value) => parse(value, &key("retry"))?,
-        None => RetryPolicy::default(),
-    };
-    let rate_limit = match table.remove("rate_limit") {
-        Some(_) if role != Role::Notifier => {
-            return Err(Error::config(format!(
-                "`{}`: only notifiers take `rate_limit`",
-                key("rate_limit")
-            )));
-        }
-        Some(value) => Some(parse::<RateLimit>(value, &key("rate_limit"))?),
-        None => None,
-    };
+    let retry: RetryPolicy = table.take("retry", &key("retry"))?.unwrap_or_default();
+    let rate_limit: Option<RateLimit> = table.take("rate_limit", &key("rate_limit"))?;
     if let Some(limit) = rate_limit
         && (limit.per_second.is_nan() || limit.per_second <= 0.0 || limit.burst == 0)
     {

@@ -16,7 +16,6 @@ pub mod breach_api;
 pub mod breach_watch;
 pub mod cluster;
 pub mod cluster_state;
-mod component_config;
 pub mod config;
 pub mod console;
 pub mod deprecated;

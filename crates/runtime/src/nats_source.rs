@@ -179,8 +179,8 @@ impl crate::server::SourceHealth for NatsSourceHealth {
 /// # async fn demo(queue: std::sync::Arc<dyn vowguard_pipeline::EventQueue>) -> Result<(), vowguard_core::Error> {
 /// use vowguard_runtime::nats_source::NatsSource;
 ///
-/// let table: toml::Table = toml::from_str("stream = \"PLATFORM\"\nconsumer = \"vowguard\"").unwrap();
-/// let config = vowguard_nats::NatsSourceConfig::from_table(table, "sources.platform")?;
+/// let table = vowguard_core::ComponentConfig::from_toml("stream = \"PLATFORM\"\nconsumer = \"vowguard\"")?;
+/// let config = vowguard_nats::NatsSourceConfig::from_config(table, "sources.platform")?;
 /// let settings = config.resolve(
 ///     "sources.platform",
 ///     &vowguard_core::ProcessEnv,

@@ -34,12 +34,12 @@ pub struct VulnSetup {
 /// Takes `refresh` (`"1s"` to `"7d"`) off a scanner table.
 pub(crate) fn take_refresh(
     ctx: &BuildContext<'_>,
-    table: &mut toml::Table,
+    table: &mut vowguard_core::ComponentConfig,
 ) -> Result<Duration, Error> {
     const LONGEST: Duration = Duration::from_secs(7 * 86_400);
     let refresh = match table.remove("refresh") {
         None => return Ok(DEFAULT_REFRESH),
-        Some(toml::Value::String(text)) => {
+        Some(vowguard_core::ParamValue::String(text)) => {
             vowguard_core::duration::parse(&text).map_err(|e| ctx.config_error("refresh", e))?
         }
         Some(_) => {

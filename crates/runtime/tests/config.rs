@@ -38,7 +38,10 @@ impl Sink for TestSink {
     }
 }
 
-fn build_test_sink(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
+fn build_test_sink(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Sink>, Error> {
     let config: TestSinkConfig = ctx.parse(table)?;
     let _token = ctx.secret("token", &config.token)?;
     if config.endpoint.is_empty() {

@@ -31,6 +31,7 @@ pub fn deadline_for(confirmed_at: DateTime<Utc>) -> DateTime<Utc> {
 /// Where a breach is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BreachStatus {
     /// Opened from a signal; not yet confirmed (the 72-hour clock is not running).
     Suspected,
@@ -305,6 +306,7 @@ pub struct BreachUpdate {
 
 /// A change to the register.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum BreachChange {
     /// A new breach from a signal.
     Open {

@@ -16,6 +16,7 @@ use vowguard_core::{Error, SecretLookup, SecretRef};
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct StoreConfig {
     /// The database. Absent: SQLite at `<data_dir>/store.db`.
     #[serde(default)]
@@ -28,6 +29,7 @@ pub struct StoreConfig {
 /// A database URL: plain (only without a password) or a secret reference.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum StoreUrl {
     /// A URL in the config file; refused when it carries a password.
     Plain(String),
@@ -37,6 +39,7 @@ pub enum StoreUrl {
 
 /// A resolved store location.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreLocation {
     /// An SQLite database file.
     Sqlite(PathBuf),

@@ -21,6 +21,7 @@ use crate::store::{Backend, Store};
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ReportKind {
     /// The GDPR breach register for the period, with clock adherence.
     Gdpr,
@@ -72,6 +73,7 @@ impl FromStr for ReportKind {
 
 /// How a report is rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReportFormat {
     /// One self-contained HTML file with SVG charts, printable.
     Html,
@@ -110,6 +112,7 @@ impl FromStr for ReportFormat {
 
 /// A validated report request: `from` is before `to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReportParams {
     kind: ReportKind,
     from: DateTime<Utc>,
@@ -204,6 +207,7 @@ pub struct Report {
 /// A report's content.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ReportBody {
     /// GDPR.
     Gdpr(GdprReport),

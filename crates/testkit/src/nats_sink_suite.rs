@@ -47,17 +47,12 @@ struct Run {
 async fn run_pipeline(sink: Arc<dyn Sink>, events: Vec<Event>, max_attempts: u32) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut spec = SinkSpec::new("suite", sink);
-    spec.batch = BatchLimits {
-        max_events: 50,
-        max_bytes: 10_000_000,
-        max_wait: std::time::Duration::from_millis(20),
-    };
-    spec.retry = RetryPolicy {
-        max_attempts,
-        initial_backoff: std::time::Duration::from_millis(20),
-        max_backoff: std::time::Duration::from_millis(200),
-        max_retry_after: std::time::Duration::from_millis(1_000),
-    };
+    spec.batch = BatchLimits::new(50, 10_000_000, std::time::Duration::from_millis(20));
+    spec.retry = RetryPolicy::default()
+        .with_max_attempts(max_attempts)
+        .with_initial_backoff(std::time::Duration::from_millis(20))
+        .with_max_backoff(std::time::Duration::from_millis(200))
+        .with_max_retry_after(std::time::Duration::from_millis(1_000));
     let pipeline = Pipeline::start(PipelineSpec {
         data_dir: dir.path().to_owned(),
         sinks: vec![spec],

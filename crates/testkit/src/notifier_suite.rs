@@ -71,12 +71,11 @@ pub trait HttpNotifierHarness: Send + Sync + 'static {
 }
 
 fn policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: std::time::Duration::from_millis(10),
-        max_backoff: std::time::Duration::from_millis(50),
-        max_retry_after: std::time::Duration::from_millis(5_000),
-    }
+    RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(10))
+        .with_max_backoff(std::time::Duration::from_millis(50))
+        .with_max_retry_after(std::time::Duration::from_millis(5_000))
 }
 
 async fn send(

@@ -209,12 +209,10 @@ fn pipeline_spec(data_dir: &std::path::Path) -> PipelineSpec {
     let mut sink = SinkSpec::new("siem", Arc::new(RejectingSink));
     sink.batch.max_events = 10;
     sink.batch.max_wait = std::time::Duration::ZERO;
-    sink.retry = RetryPolicy {
-        max_attempts: 1,
-        initial_backoff: std::time::Duration::from_millis(5),
-        max_backoff: std::time::Duration::from_millis(20),
-        ..RetryPolicy::default()
-    };
+    sink.retry = RetryPolicy::default()
+        .with_max_attempts(1)
+        .with_initial_backoff(std::time::Duration::from_millis(5))
+        .with_max_backoff(std::time::Duration::from_millis(20));
     PipelineSpec {
         data_dir: data_dir.to_path_buf(),
         sinks: vec![sink],

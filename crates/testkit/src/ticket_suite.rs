@@ -282,12 +282,11 @@ pub trait TicketHarness: Send + Sync + 'static {
 pub const COMPONENT_ID: &str = "suite";
 
 fn policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: std::time::Duration::from_millis(5),
-        max_backoff: std::time::Duration::from_millis(20),
-        max_retry_after: std::time::Duration::from_millis(20),
-    }
+    RetryPolicy::default()
+        .with_max_attempts(4)
+        .with_initial_backoff(std::time::Duration::from_millis(5))
+        .with_max_backoff(std::time::Duration::from_millis(20))
+        .with_max_retry_after(std::time::Duration::from_millis(20))
 }
 
 /// A fixed draft with a description, tasks, labels and weddings.

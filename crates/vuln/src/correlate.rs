@@ -50,6 +50,7 @@ impl EventTarget {
 
 /// Match weights.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct CorrelationOptions {
     /// Confidence of a finding on exactly the attacked port.
     pub same_port: f32,

@@ -149,6 +149,7 @@ pub enum IncidentChange {
 
 /// The ticket system a [`TicketStatus`] comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TicketVendor {
     /// Jira (the key is the issue key, `SEC-42`).
     Jira,
@@ -196,6 +197,7 @@ pub struct TicketStatus {
 /// What a ticket status does to the incident (`statuses` of a `jira` / `servicenow`
 /// source).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StatusTarget {
     /// Acknowledge the incident.
     Acknowledged,
@@ -209,6 +211,7 @@ pub enum StatusTarget {
 /// category written `category:<key>`, to what it does. A status is looked up first, then
 /// its category.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StatusMap {
     targets: BTreeMap<String, StatusTarget>,
 }

@@ -14,6 +14,7 @@ use crate::rules::{Measure, RULES, RuleDef, RuleParams};
 /// Where wedding records come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ProviderKind {
     /// A JSON file ([`crate::JsonFileProvider`]), key `path`.
     File,
@@ -38,6 +39,7 @@ pub enum ProviderKind {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct WeddingContextConfig {
     /// `file` or `http`.
     pub provider: ProviderKind,
@@ -147,6 +149,7 @@ impl WeddingContextConfig {
 /// Overrides of one rule's parameters (`rules.<name>`); absent keys keep the defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RuleOverride {
     /// Whether the rule runs.
     pub enabled: Option<bool>,
@@ -157,6 +160,36 @@ pub struct RuleOverride {
     pub threshold: Option<u64>,
     /// Threshold of the sum of `record_count` in the window; 0 turns it off.
     pub record_threshold: Option<u64>,
+}
+
+impl RuleOverride {
+    /// These settings with [`enabled`](Self::enabled) set to `enabled`.
+    #[must_use]
+    pub fn with_enabled(mut self, enabled: Option<bool>) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// These settings with [`window`](Self::window) set to `window`.
+    #[must_use]
+    pub fn with_window(mut self, window: Option<Duration>) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// These settings with [`threshold`](Self::threshold) set to `threshold`.
+    #[must_use]
+    pub fn with_threshold(mut self, threshold: Option<u64>) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// These settings with [`record_threshold`](Self::record_threshold) set to `record_threshold`.
+    #[must_use]
+    pub fn with_record_threshold(mut self, record_threshold: Option<u64>) -> Self {
+        self.record_threshold = record_threshold;
+        self
+    }
 }
 
 /// Longest window accepted, in seconds (30 days).
@@ -178,6 +211,7 @@ pub const MAX_WINDOW_SECS: u64 = 30 * 86_400;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct AttackPatternsConfig {
     /// Per-rule overrides by rule name; unknown names are rejected.
     pub rules: BTreeMap<String, RuleOverride>,
@@ -191,6 +225,36 @@ pub struct AttackPatternsConfig {
     /// lower bounds). Default 10 000; thresholds of count and distinct rules must not
     /// exceed it.
     pub max_entries_per_key: usize,
+}
+
+impl AttackPatternsConfig {
+    /// These settings with [`rules`](Self::rules) set to `rules`.
+    #[must_use]
+    pub fn with_rules(mut self, rules: BTreeMap<String, RuleOverride>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// These settings with [`max_keys`](Self::max_keys) set to `max_keys`.
+    #[must_use]
+    pub fn with_max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// These settings with [`max_entries`](Self::max_entries) set to `max_entries`.
+    #[must_use]
+    pub fn with_max_entries(mut self, max_entries: usize) -> Self {
+        self.max_entries = max_entries;
+        self
+    }
+
+    /// These settings with [`max_entries_per_key`](Self::max_entries_per_key) set to `max_entries_per_key`.
+    #[must_use]
+    pub fn with_max_entries_per_key(mut self, max_entries_per_key: usize) -> Self {
+        self.max_entries_per_key = max_entries_per_key;
+        self
+    }
 }
 
 impl Default for AttackPatternsConfig {

@@ -79,6 +79,7 @@ pub fn parse_timezone(name: &str) -> Result<Tz, String> {
 /// Which hemisphere's seasons apply to wedding dates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Hemisphere {
     /// March–May spring, June–August summer, September–November autumn, December–February
     /// winter (the default).
@@ -102,6 +103,7 @@ pub const MAX_WEEK_OF_DAYS: u32 = 366;
 
 /// How phases and seasons are derived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ContextOptions {
     /// Days before the wedding that count as `week_of` (default 7). 0 means there is no
     /// `week_of` phase: `planning` runs until the day before.

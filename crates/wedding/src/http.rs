@@ -22,6 +22,7 @@ pub const CACHE_MAX_ENTRIES: usize = 10_000;
 
 /// How an [`HttpProvider`] is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpProviderOptions {
     /// The API base URL; records are at `{base_url}/weddings/{id}`.
     pub base_url: String,
@@ -29,6 +30,32 @@ pub struct HttpProviderOptions {
     pub cache_ttl: Duration,
     /// HTTP client timeouts.
     pub http: HttpOptions,
+}
+
+impl HttpProviderOptions {
+    /// Options for the API at `base_url`, answers cached for 5 minutes, default HTTP
+    /// options.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            cache_ttl: Duration::from_secs(300),
+            http: HttpOptions::default(),
+        }
+    }
+
+    /// These options with answers cached for `cache_ttl` (0 disables caching).
+    #[must_use]
+    pub fn with_cache_ttl(mut self, cache_ttl: Duration) -> Self {
+        self.cache_ttl = cache_ttl;
+        self
+    }
+
+    /// These options with `http` as the HTTP client options.
+    #[must_use]
+    pub fn with_http(mut self, http: HttpOptions) -> Self {
+        self.http = http;
+        self
+    }
 }
 
 /// Looks weddings up with `GET {base_url}/weddings/{id}` (the id percent-encoded as one

@@ -64,7 +64,7 @@ vowguard_core::inventory::submit! {
 
 fn build_wedding_context(
     ctx: &BuildContext<'_>,
-    table: toml::Table,
+    table: vowguard_core::ComponentConfig,
 ) -> Result<Arc<dyn Enricher>, Error> {
     let config: WeddingContextConfig = ctx.parse(table)?;
     let options = config
@@ -95,11 +95,11 @@ fn build_wedding_context(
             let options = HttpProviderOptions {
                 base_url,
                 cache_ttl: config.cache_ttl,
-                http: HttpOptions {
-                    timeout: config.timeout,
-                    connect_timeout: config.timeout.min(HttpOptions::default().connect_timeout),
-                    ..HttpOptions::default()
-                },
+                http: HttpOptions::default()
+                    .with_timeout(config.timeout)
+                    .with_connect_timeout(
+                        config.timeout.min(HttpOptions::default().connect_timeout),
+                    ),
             };
             let provider = HttpProvider::new(&options, token).map_err(|e| {
                 Error::config(format!(
@@ -121,7 +121,7 @@ fn build_wedding_context(
 
 fn build_attack_patterns(
     ctx: &BuildContext<'_>,
-    table: toml::Table,
+    table: vowguard_core::ComponentConfig,
 ) -> Result<Arc<dyn Enricher>, Error> {
     let config: AttackPatternsConfig = ctx.parse(table)?;
     let rules = config

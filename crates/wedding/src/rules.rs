@@ -24,6 +24,7 @@ pub const WEDDING_PLANNING_SOCIAL_ENGINEERING: &str = "wedding_planning_social_e
 /// Which event field groups events into one window. Every field a rule lists is tracked
 /// separately (a user and an IP each get their own count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum KeyField {
     /// `user_id`.
     UserId,
@@ -71,6 +72,7 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// What a rule counts within the window, per key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Measure {
     /// Matching events.
     Count,
@@ -155,6 +157,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 /// A rule's tunable parameters (the `rules.<name>` config table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuleParams {
     /// Whether the rule runs.
     pub enabled: bool,

@@ -13,14 +13,11 @@ const TOKEN: &str = "wedding-api-token-7f3a";
 
 fn provider(server: &MockServer, ttl_secs: u64, token: Option<&str>) -> HttpProvider {
     HttpProvider::new(
-        &HttpProviderOptions {
-            base_url: format!("{}/api/", server.uri()),
-            cache_ttl: Duration::from_secs(ttl_secs),
-            http: HttpOptions {
-                timeout: std::time::Duration::from_millis(2_000),
-                ..HttpOptions::default()
-            },
-        },
+        &HttpProviderOptions::new(format!("{}/api/", server.uri()))
+            .with_cache_ttl(Duration::from_secs(ttl_secs))
+            .with_http(
+                HttpOptions::default().with_timeout(std::time::Duration::from_millis(2_000)),
+            ),
         token.map(SecretString::from),
     )
     .unwrap()
@@ -205,14 +202,9 @@ async fn timeouts_are_retryable() {
         .mount(&server)
         .await;
     let p = HttpProvider::new(
-        &HttpProviderOptions {
-            base_url: server.uri(),
-            cache_ttl: Duration::from_secs(60),
-            http: HttpOptions {
-                timeout: std::time::Duration::from_millis(200),
-                ..HttpOptions::default()
-            },
-        },
+        &HttpProviderOptions::new(server.uri())
+            .with_cache_ttl(Duration::from_secs(60))
+            .with_http(HttpOptions::default().with_timeout(std::time::Duration::from_millis(200))),
         None,
     )
     .unwrap();

@@ -350,18 +350,13 @@ fn overrides_change_thresholds_and_windows() {
     let mut config = AttackPatternsConfig::default();
     config.rules.insert(
         FAILED_LOGIN_BRUTE_FORCE.into(),
-        RuleOverride {
-            threshold: Some(3),
-            window: Some(std::time::Duration::from_secs(60)),
-            ..RuleOverride::default()
-        },
+        RuleOverride::default()
+            .with_threshold(Some(3))
+            .with_window(Some(std::time::Duration::from_secs(60))),
     );
     config.rules.insert(
         VENUE_BOOKING_SCAMS.into(),
-        RuleOverride {
-            enabled: Some(false),
-            ..RuleOverride::default()
-        },
+        RuleOverride::default().with_enabled(Some(false)),
     );
     let enricher = AttackPatternEnricher::new(&config).unwrap();
     let names: Vec<_> = enricher.rules().iter().map(|(n, _)| *n).collect();
@@ -423,24 +418,15 @@ fn bad_config_is_rejected_by_name() {
     );
     let cases = [
         (
-            RuleOverride {
-                threshold: Some(0),
-                ..RuleOverride::default()
-            },
+            RuleOverride::default().with_threshold(Some(0)),
             "`rules.venue_booking_scams.threshold`: must be at least 1",
         ),
         (
-            RuleOverride {
-                window: Some(std::time::Duration::from_secs(0)),
-                ..RuleOverride::default()
-            },
+            RuleOverride::default().with_window(Some(std::time::Duration::from_secs(0))),
             "`rules.venue_booking_scams.window`: must be between \"1s\" and \"30d\"",
         ),
         (
-            RuleOverride {
-                threshold: Some(10_001),
-                ..RuleOverride::default()
-            },
+            RuleOverride::default().with_threshold(Some(10_001)),
             "`rules.venue_booking_scams.threshold`: must be at most max_entries_per_key (10000)",
         ),
     ];
@@ -454,10 +440,7 @@ fn bad_config_is_rejected_by_name() {
 
 #[test]
 fn state_is_bounded_by_max_keys() {
-    let config = AttackPatternsConfig {
-        max_keys: 100,
-        ..AttackPatternsConfig::default()
-    };
+    let config = AttackPatternsConfig::default().with_max_keys(100);
     let enricher = AttackPatternEnricher::new(&config).unwrap();
     for i in 0..1_000 {
         let mut e = step(FAILED_LOGIN_BRUTE_FORCE, &i.to_string(), 0, base());
@@ -490,11 +473,9 @@ fn state_is_bounded_by_max_keys() {
 
 #[test]
 fn state_is_bounded_by_entries() {
-    let config = AttackPatternsConfig {
-        max_entries: 150,
-        max_entries_per_key: 60,
-        ..AttackPatternsConfig::default()
-    };
+    let config = AttackPatternsConfig::default()
+        .with_max_entries(150)
+        .with_max_entries_per_key(60);
     let enricher = AttackPatternEnricher::new(&config).unwrap();
     for i in 0..2_000 {
         let key = (i % 37).to_string();
@@ -620,11 +601,9 @@ fn window_boundary_is_exclusive() {
     let mut config = AttackPatternsConfig::default();
     config.rules.insert(
         FAILED_LOGIN_BRUTE_FORCE.into(),
-        RuleOverride {
-            threshold: Some(2),
-            window: Some(std::time::Duration::from_secs(60)),
-            ..RuleOverride::default()
-        },
+        RuleOverride::default()
+            .with_threshold(Some(2))
+            .with_window(Some(std::time::Duration::from_secs(60))),
     );
     let enricher = AttackPatternEnricher::new(&config).unwrap();
     let e = |key: &str, secs: i64| {

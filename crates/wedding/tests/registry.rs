@@ -34,7 +34,7 @@ fn build(
         config_dir,
         secrets: &secrets,
     };
-    let table: toml::Table = toml::from_str(toml_text).unwrap();
+    let table: vowguard_core::ComponentConfig = toml::from_str(toml_text).unwrap();
     build(&ctx, table)
 }
 

@@ -27,6 +27,7 @@ use vowguard_core::Error;
 
 /// Size limits of one [`XmlReader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Most bytes read from the input in all.
     pub max_bytes: u64,
@@ -37,6 +38,36 @@ pub struct Limits {
     /// Most characters [`XmlReader::read_text`] keeps of one element's text (the rest is
     /// read and dropped).
     pub max_text_chars: usize,
+}
+
+impl Limits {
+    /// These settings with [`max_bytes`](Self::max_bytes) set to `max_bytes`.
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// These settings with [`max_token_bytes`](Self::max_token_bytes) set to `max_token_bytes`.
+    #[must_use]
+    pub fn with_max_token_bytes(mut self, max_token_bytes: u64) -> Self {
+        self.max_token_bytes = max_token_bytes;
+        self
+    }
+
+    /// These settings with [`max_depth`](Self::max_depth) set to `max_depth`.
+    #[must_use]
+    pub fn with_max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// These settings with [`max_text_chars`](Self::max_text_chars) set to `max_text_chars`.
+    #[must_use]
+    pub fn with_max_text_chars(mut self, max_text_chars: usize) -> Self {
+        self.max_text_chars = max_text_chars;
+        self
+    }
 }
 
 impl Default for Limits {
@@ -581,19 +612,13 @@ mod tests {
 
     #[test]
     fn limits_are_enforced_with_positions() {
-        let limits = Limits {
-            max_bytes: 100,
-            ..Limits::default()
-        };
+        let limits = Limits::default().with_max_bytes(100);
         let big = format!("<a>{}</a>", "x".repeat(200));
         let e = events_with(big.as_bytes(), limits).unwrap_err().to_string();
         assert!(e.contains("larger than 100 bytes"), "{e}");
         assert!(e.starts_with("t.xml: byte 100:"), "{e}");
 
-        let limits = Limits {
-            max_token_bytes: 50,
-            ..Limits::default()
-        };
+        let limits = Limits::default().with_max_token_bytes(50);
         let many_small = format!("<a>{}</a>", "<b>xx</b>".repeat(100));
         assert!(events_with(many_small.as_bytes(), limits).is_ok());
         let big_text = format!("<a><b>{}</b></a>", "x".repeat(500));
@@ -607,10 +632,7 @@ mod tests {
         let big_tag = format!("<a><b k='{}'/></a>", "x".repeat(500));
         assert!(events_with(big_tag.as_bytes(), limits).is_err());
 
-        let limits = Limits {
-            max_depth: 3,
-            ..Limits::default()
-        };
+        let limits = Limits::default().with_max_depth(3);
         assert!(events_with(b"<a><b><c/></b></a>", limits).is_ok());
         let e = events_with(b"<a><b><c><d/></c></b></a>", limits)
             .unwrap_err()
@@ -627,10 +649,7 @@ mod tests {
 
     #[test]
     fn read_text_skips_children_and_caps() {
-        let limits = Limits {
-            max_text_chars: 5,
-            ..Limits::default()
-        };
+        let limits = Limits::default().with_max_text_chars(5);
         let mut r = XmlReader::new(
             &b"<r><a> 12<i>no</i>345678 </a><z>q</z></r>"[..],
             "t",

@@ -69,7 +69,10 @@ vowguard_core::inventory::submit! {
     )
 }
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Enricher>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Enricher>, Error> {
     let config: AbuseIpdbConfig = ctx.parse(table)?;
     let api_key = ctx.secret("api_key", &config.api_key)?;
     let enricher = config

@@ -354,7 +354,7 @@ async fn registered_and_built_from_config() {
     )
     .await;
     let secrets = SecretMap::new().with("ABUSEIPDB_API_KEY", KEY);
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "api_key = {{ env = \"ABUSEIPDB_API_KEY\" }}\nbase_url = \"{}\"\nlimits = {{ timeout = \"1500ms\" }}",
         server.uri()
     ))
@@ -376,7 +376,7 @@ async fn registered_and_built_from_config() {
 fn config_errors_name_the_key() {
     let secrets = SecretMap::new().with("ABUSEIPDB_API_KEY", KEY);
     let build = build_fn();
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str("api_key = { env = \"ABUSEIPDB_API_KEY\" }\nmax_age_days = 30").unwrap();
     let err = build(&ctx(&secrets), table).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
@@ -386,21 +386,22 @@ fn config_errors_name_the_key() {
         "{text}"
     );
 
-    let table: toml::Table = toml::from_str("api_key = { env = \"MISSING\" }").unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str("api_key = { env = \"MISSING\" }").unwrap();
     let text = build(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(
         text.contains("enrichers.reputation.api_key") && text.contains("MISSING"),
         "{text}"
     );
 
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str("api_key = { env = \"ABUSEIPDB_API_KEY\" }\nbase_url = \"ftp://x\"")
             .unwrap();
     let text = build(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(text.contains("base_url"), "{text}");
     assert!(!text.contains(KEY));
 
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str("api_key = { env = \"ABUSEIPDB_API_KEY\" }\nmax_age_in_days = 0").unwrap();
     let text = build(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(text.contains("max_age_in_days"), "{text}");

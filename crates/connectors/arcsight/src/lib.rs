@@ -27,7 +27,10 @@ pub use config::{ArcSightConfig, DEFAULT_APP_NAME, DEFAULT_DEVICE_PRODUCT, DEFAU
 pub use encode::CefEncoder;
 pub use sink::{ArcSightSink, KIND, MSGID};
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Sink>, Error> {
     let config: ArcSightConfig = ctx.parse(table)?;
     let sink = config
         .into_builder()

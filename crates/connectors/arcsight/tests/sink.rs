@@ -49,7 +49,10 @@ fn build(table: toml::Table) -> Result<Arc<dyn Sink>, vowguard_core::Error> {
         config_dir: Path::new("."),
         secrets: &secrets,
     };
-    build(&ctx, table)
+    let config = toml::Value::Table(table)
+        .try_into()
+        .expect("a component table");
+    build(&ctx, config)
 }
 
 fn table(address: &str, framing: &str) -> toml::Table {

@@ -5,20 +5,23 @@ use std::fmt;
 
 use vowguard_core::Error;
 use vowguard_core::secrecy::SecretString;
-use vowguard_http::HttpOptions;
+use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
 
 use crate::config::{Compression, DEFAULT_SITE, DatadogConfig, api_base, intake_base};
 use crate::sink::DatadogLogsSink;
 
 /// Builds a [`DatadogLogsSink`]; every value is checked at [`build`](Self::build), and an
-/// invalid one is a [`Config`](vowguard_core::ErrorKind::Config) error naming the field.
+/// invalid one is a [`Config`](vowguard_core::ErrorKind::Config) error naming the key
+/// (`sinks.<id>.site`, with `<id>` from [`id`](HttpSinkBuilder::id), default
+/// `datadog_logs`). The component id and HTTP client options are set through
+/// [`HttpSinkBuilder`] (`.id(..)`, `.http(..)`), re-exported by this crate.
 ///
 /// Start from [`DatadogLogsSink::builder`] (in code) or [`DatadogConfig::into_builder`]
 /// (from a `[sinks.<id>]` table, once its secret is resolved). `Debug` never shows the key.
 ///
 /// ```no_run
 /// use vowguard_core::secrecy::SecretString;
-/// use vowguard_datadog::DatadogLogsSink;
+/// use vowguard_datadog::{DatadogLogsSink, HttpSinkBuilder};
 ///
 /// # fn main() -> Result<(), vowguard_core::Error> {
 /// let sink = DatadogLogsSink::builder()
@@ -43,8 +46,7 @@ pub struct DatadogLogsSinkBuilder {
     pub(crate) tags: Vec<String>,
     pub(crate) hostname: Option<String>,
     pub(crate) compression: Compression,
-    pub(crate) http: HttpOptions,
-    pub(crate) id: Option<String>,
+    pub(crate) options: HttpSinkOptions,
 }
 
 impl fmt::Debug for DatadogLogsSinkBuilder {
@@ -59,8 +61,7 @@ impl fmt::Debug for DatadogLogsSinkBuilder {
             .field("tags", &self.tags)
             .field("hostname", &self.hostname)
             .field("compression", &self.compression)
-            .field("http", &self.http)
-            .field("id", &self.id)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -77,8 +78,7 @@ impl DatadogLogsSinkBuilder {
             tags: Vec::new(),
             hostname: None,
             compression: Compression::Gzip,
-            http: HttpOptions::default(),
-            id: None,
+            options: HttpSinkOptions::new(),
         }
     }
 
@@ -146,28 +146,16 @@ impl DatadogLogsSinkBuilder {
         self
     }
 
-    /// HTTP client timeouts. Default [`HttpOptions::default`].
-    pub fn http(mut self, http: HttpOptions) -> Self {
-        self.http = http;
-        self
-    }
-
-    /// The component id (the config table key), named in every error the sink returns.
-    /// Default: the connector kind, `datadog_logs`.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
     /// Checks every value and builds the sink. Nothing is sent over the network.
     ///
     /// # Errors
     ///
-    /// A [`Config`](vowguard_core::ErrorKind::Config) error naming the field: a missing
+    /// A [`Config`](vowguard_core::ErrorKind::Config) error naming the key: a missing
     /// `api_key` or one that cannot be a header value, an unknown `site`, an `endpoint` or
     /// `api_endpoint` that is not an http(s) URL.
     pub fn build(self) -> Result<DatadogLogsSink, Error> {
-        DatadogLogsSink::from_builder(self)
+        let prefix = self.options.key_prefix("sinks", crate::KIND);
+        DatadogLogsSink::from_builder(self).map_err(|e| vowguard_core::qualify_error(&prefix, &e))
     }
 
     /// The logs intake base URL and the API base URL.
@@ -207,9 +195,16 @@ impl DatadogConfig {
             tags,
             hostname,
             compression,
-            http,
-            id: None,
+            options: HttpSinkOptions::new().with_http(http),
         }
+    }
+}
+
+/// `.id(..)` (default `datadog_logs`, named in config errors and every error the sink
+/// returns), `.http(..)` and `.with_options(..)`.
+impl HttpSinkBuilder for DatadogLogsSinkBuilder {
+    fn http_sink_options(&mut self) -> &mut HttpSinkOptions {
+        &mut self.options
     }
 }
 
@@ -229,12 +224,12 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let b = || DatadogLogsSink::builder().api_key("k".into());
-        assert!(error(DatadogLogsSink::builder()).contains("`api_key`"));
-        assert!(error(b().site("datadoghq.evil")).contains("`site`"));
-        assert!(error(b().endpoint("ftp://x")).contains("`endpoint`"));
+        assert!(error(DatadogLogsSink::builder()).contains("`sinks.datadog_logs.api_key`"));
+        assert!(error(b().site("datadoghq.evil")).contains("`sinks.datadog_logs.site`"));
+        assert!(error(b().id("dd").endpoint("ftp://x")).contains("`sinks.dd.endpoint`"));
         let err = error(DatadogLogsSink::builder().api_key("bad\nKEY-VALUE".into()));
         assert!(
-            err.contains("`api_key`") && !err.contains("KEY-VALUE"),
+            err.contains("`sinks.datadog_logs.api_key`") && !err.contains("KEY-VALUE"),
             "{err}"
         );
         b().build().unwrap();

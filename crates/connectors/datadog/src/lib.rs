@@ -44,6 +44,7 @@ pub use encode::{
     sanitize_tag, status,
 };
 pub use sink::{DatadogLogsSink, KIND};
+pub use vowguard_http::{HttpOptions, HttpSinkBuilder, HttpSinkOptions};
 
 /// Internals for this crate's integration tests, benches and fuzz targets; not a stable API.
 #[doc(hidden)]
@@ -55,13 +56,13 @@ vowguard_core::inventory::submit! {
     vowguard_core::ConnectorFactory::sink(KIND, "Datadog Logs HTTP intake v2 (JSON log entries)", build)
 }
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Sink>, Error> {
     let config: DatadogConfig = ctx.parse(table)?;
     let api_key = ctx.secret("api_key", &config.api_key)?;
-    let sink = config
-        .into_builder(api_key)
-        .id(ctx.id)
-        .build()
-        .map_err(|e| ctx.builder_error(&e))?;
+    // The builder's errors already name the full key (`sinks.<id>.site`).
+    let sink = config.into_builder(api_key).id(ctx.id).build()?;
     Ok(Arc::new(sink))
 }

@@ -86,8 +86,7 @@ impl DatadogLogsSink {
             ddsource,
             tags,
             compression,
-            http,
-            id,
+            options,
             ..
         } = builder;
         let api_key = api_key.ok_or_else(|| {
@@ -102,8 +101,8 @@ impl DatadogLogsSink {
                 Error::config("`api_key`: contains characters not allowed in an HTTP header")
             })?;
         Ok(Self {
-            component: id.unwrap_or_else(|| KIND.to_owned()),
-            client: vowguard_http::build_client(&http)?,
+            client: options.client()?,
+            component: options.id.unwrap_or_else(|| KIND.to_owned()),
             intake_origin: vowguard_http::origin(&logs_url),
             api_origin: vowguard_http::origin(&validate_url),
             logs_url,
@@ -224,11 +223,11 @@ impl Sink for DatadogLogsSink {
     }
 
     fn batch_limits(&self) -> BatchLimits {
-        BatchLimits {
-            max_events: MAX_ENTRIES_PER_REQUEST,
-            max_bytes: 4_500_000,
-            max_wait: std::time::Duration::from_millis(1000),
-        }
+        BatchLimits::new(
+            MAX_ENTRIES_PER_REQUEST,
+            4_500_000,
+            std::time::Duration::from_millis(1000),
+        )
     }
 
     fn encode(&self, event: &Event) -> Result<Vec<u8>, Error> {

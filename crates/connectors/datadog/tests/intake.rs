@@ -10,8 +10,9 @@ use vowguard_core::{
     BuildContext, Category, EncodedEvent, ErrorKind, Event, EventOutcome, Role, SecretMap,
     Severity, Sink,
 };
-use vowguard_datadog::{Compression, DatadogLogsSink, DatadogLogsSinkBuilder};
-use vowguard_http::HttpOptions;
+use vowguard_datadog::{
+    Compression, DatadogLogsSink, DatadogLogsSinkBuilder, HttpOptions, HttpSinkBuilder,
+};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
@@ -35,10 +36,7 @@ fn config(server: &MockServer) -> DatadogLogsSinkBuilder {
         .api_endpoint(server.uri())
         .hostname("gw1")
         .tags(["env:prod"])
-        .http(HttpOptions {
-            timeout: std::time::Duration::from_millis(2_000),
-            ..HttpOptions::default()
-        })
+        .http(HttpOptions::default().with_timeout(std::time::Duration::from_millis(2_000)))
 }
 
 fn sink_from(c: DatadogLogsSinkBuilder) -> DatadogLogsSink {
@@ -223,10 +221,10 @@ async fn timeout_is_retryable() {
         .respond_with(ResponseTemplate::new(202).set_delay(Duration::from_secs(10)))
         .mount(&server)
         .await;
-    let sink = sink_from(config(&server).http(HttpOptions {
-        timeout: std::time::Duration::from_millis(200),
-        ..HttpOptions::default()
-    }));
+    let sink = sink_from(
+        config(&server)
+            .http(HttpOptions::default().with_timeout(std::time::Duration::from_millis(200))),
+    );
     let out = send(&sink, &encode_all(&sink, &[event("a")])).await;
     assert!(
         matches!(&out[0], EventOutcome::Retry(e) if e.kind() == ErrorKind::Timeout),

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use vowguard_core::Sink;
 use vowguard_core::secrecy::SecretString;
-use vowguard_datadog::DatadogLogsSink;
-use vowguard_http::HttpOptions;
+use vowguard_datadog::{DatadogLogsSink, HttpOptions, HttpSinkBuilder};
 use vowguard_testkit::sink_suite::{self, HttpSinkHarness};
 use wiremock::{Request, ResponseTemplate};
 
@@ -24,10 +23,7 @@ impl HttpSinkHarness for Harness {
             .endpoint(base_url)
             .api_endpoint(base_url)
             .hostname("suite")
-            .http(HttpOptions {
-                timeout: std::time::Duration::from_millis(2_000),
-                ..HttpOptions::default()
-            })
+            .http(HttpOptions::default().with_timeout(std::time::Duration::from_millis(2_000)))
             .build()
             .unwrap();
         Arc::new(sink)

@@ -5,13 +5,16 @@ use std::fmt;
 
 use vowguard_core::Error;
 use vowguard_core::secrecy::SecretString;
-use vowguard_http::HttpOptions;
+use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
 
 use crate::config::{BulkAction, Compression, ElasticsearchConfig};
 use crate::sink::{Credentials, ElasticsearchSink};
 
 /// Builds an [`ElasticsearchSink`]; every value is checked at [`build`](Self::build), and an
-/// invalid one is a [`Config`](vowguard_core::ErrorKind::Config) error naming the field.
+/// invalid one is a [`Config`](vowguard_core::ErrorKind::Config) error naming the key
+/// (`sinks.<id>.index`, with `<id>` from [`id`](HttpSinkBuilder::id), default
+/// `elasticsearch`). The component id and HTTP client options are set through
+/// [`HttpSinkBuilder`] (`.id(..)`, `.http(..)`), re-exported by this crate.
 ///
 /// Start from [`ElasticsearchSink::builder`] (in code) or
 /// [`ElasticsearchConfig::into_builder`] (from a `[sinks.<id>]` table, once its secrets are
@@ -19,7 +22,7 @@ use crate::sink::{Credentials, ElasticsearchSink};
 ///
 /// ```no_run
 /// use vowguard_core::secrecy::SecretString;
-/// use vowguard_elasticsearch::{BulkAction, ElasticsearchSink};
+/// use vowguard_elasticsearch::{BulkAction, ElasticsearchSink, HttpSinkBuilder};
 ///
 /// # fn main() -> Result<(), vowguard_core::Error> {
 /// let sink = ElasticsearchSink::builder("https://es.example.org:9200")
@@ -34,11 +37,12 @@ use crate::sink::{Credentials, ElasticsearchSink};
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ElasticsearchSinkBuilder {
-    /// Every non-secret value; its secret references are unused (always `None`).
+    /// Every non-secret value; its secret references and `http` are unused (the HTTP
+    /// options are in `options`).
     config: ElasticsearchConfig,
     api_key: Option<SecretString>,
     password: Option<SecretString>,
-    id: Option<String>,
+    options: HttpSinkOptions,
 }
 
 impl fmt::Debug for ElasticsearchSinkBuilder {
@@ -54,20 +58,14 @@ impl fmt::Debug for ElasticsearchSinkBuilder {
             .field("action", &c.action)
             .field("pipeline", &c.pipeline)
             .field("compression", &c.compression)
-            .field("http", &c.http)
-            .field("id", &self.id)
+            .field("options", &self.options)
             .finish()
     }
 }
 
 impl ElasticsearchSinkBuilder {
     pub(crate) fn new(endpoint: impl Into<String>) -> Self {
-        Self {
-            config: ElasticsearchConfig::new(endpoint),
-            api_key: None,
-            password: None,
-            id: None,
-        }
+        ElasticsearchConfig::new(endpoint).into_builder(None, None)
     }
 
     /// Authenticates with an API key: the base64 of `id:key` (what Elasticsearch returns as
@@ -116,33 +114,27 @@ impl ElasticsearchSinkBuilder {
         self
     }
 
-    /// HTTP client timeouts. Default [`HttpOptions::default`].
-    pub fn http(mut self, http: HttpOptions) -> Self {
-        self.config.http = http;
-        self
-    }
-
-    /// The component id (the config table key), named in every error the sink returns.
-    /// Default: the connector kind, `elasticsearch`.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
     /// Checks every value and builds the sink. Nothing is sent over the network.
     ///
     /// # Errors
     ///
-    /// A [`Config`](vowguard_core::ErrorKind::Config) error naming the field: both an API
+    /// A [`Config`](vowguard_core::ErrorKind::Config) error naming the key: both an API
     /// key and a user, a user without a password, an `endpoint` that is not an http(s) URL
     /// or carries credentials, a bad `index` pattern or `data_stream` name, `index` together
     /// with `data_stream`, `action = index` with a data stream.
     pub fn build(self) -> Result<ElasticsearchSink, Error> {
+        let prefix = self.options.key_prefix("sinks", crate::KIND);
+        self.build_unqualified()
+            .map_err(|e| vowguard_core::qualify_error(&prefix, &e))
+    }
+
+    /// [`build`](Self::build), with errors naming the field only.
+    fn build_unqualified(self) -> Result<ElasticsearchSink, Error> {
         let Self {
             mut config,
             api_key,
             password,
-            id,
+            options,
         } = self;
         let credentials = match (api_key, config.username.take(), password) {
             (None, None, None) => Credentials::None,
@@ -160,7 +152,7 @@ impl ElasticsearchSinkBuilder {
                 return Err(Error::config("`username`: `password` needs a `username`"));
             }
         };
-        ElasticsearchSink::from_parts(&config, &credentials, id)
+        ElasticsearchSink::from_parts(&config, &credentials, options)
     }
 }
 
@@ -176,12 +168,21 @@ impl ElasticsearchConfig {
     ) -> ElasticsearchSinkBuilder {
         self.api_key = None;
         self.password = None;
+        let options = HttpSinkOptions::new().with_http(std::mem::take(&mut self.http));
         ElasticsearchSinkBuilder {
             config: self,
             api_key,
             password,
-            id: None,
+            options,
         }
+    }
+}
+
+/// `.id(..)` (default `elasticsearch`, named in config errors and every error the sink
+/// returns), `.http(..)` and `.with_options(..)`.
+impl HttpSinkBuilder for ElasticsearchSinkBuilder {
+    fn http_sink_options(&mut self) -> &mut HttpSinkOptions {
+        &mut self.options
     }
 }
 
@@ -201,19 +202,31 @@ mod tests {
     fn validation_names_the_field() {
         let b = || ElasticsearchSink::builder("http://127.0.0.1:9200");
         let both = b().api_key("k".into()).basic_auth("elastic", "p".into());
-        assert!(error(both).contains("`api_key`"));
+        assert!(error(both).contains("`sinks.elasticsearch.api_key`"));
         let mut config = ElasticsearchConfig::new("http://127.0.0.1:9200");
         config.username = Some("elastic".into());
-        assert!(error(config.clone().into_builder(None, None)).contains("`password`"));
+        assert!(
+            error(config.clone().into_builder(None, None))
+                .contains("`sinks.elasticsearch.password`")
+        );
         config.username = None;
-        assert!(error(config.into_builder(None, Some("p".into()))).contains("`username`"));
-        assert!(error(b().index("a").data_stream("logs-x-y")).contains("`data_stream`"));
-        assert!(error(b().data_stream("logs-x-y").action(BulkAction::Index)).contains("`action`"));
-        assert!(error(ElasticsearchSink::builder("ftp://x")).contains("`endpoint`"));
+        assert!(
+            error(config.into_builder(None, Some("p".into())))
+                .contains("`sinks.elasticsearch.username`")
+        );
+        assert!(error(b().index("a").data_stream("logs-x-y")).contains("data_stream`"));
+        assert!(error(b().id("es").data_stream("Bad")).contains("`sinks.es.data_stream`"));
+        assert!(
+            error(b().data_stream("logs-x-y").action(BulkAction::Index))
+                .contains("`sinks.elasticsearch.action`")
+        );
+        assert!(
+            error(ElasticsearchSink::builder("ftp://x")).contains("`sinks.elasticsearch.endpoint`")
+        );
         let in_url = ElasticsearchSink::builder("http://u:secret-PW@127.0.0.1:9200");
         let err = error(in_url);
         assert!(
-            err.contains("`endpoint`") && !err.contains("secret-PW"),
+            err.contains("`sinks.elasticsearch.endpoint`") && !err.contains("secret-PW"),
             "{err}"
         );
         b().basic_auth("elastic", "p".into()).build().unwrap();

@@ -42,12 +42,16 @@ pub use config::{
 };
 pub use encode::{BulkEncoder, ecs_document};
 pub use sink::{ElasticsearchSink, KIND};
+pub use vowguard_http::{HttpOptions, HttpSinkBuilder, HttpSinkOptions};
 
 vowguard_core::inventory::submit! {
     vowguard_core::ConnectorFactory::sink(KIND, "Elasticsearch bulk API (ECS documents, index pattern or data stream)", build)
 }
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Sink>, Error> {
     let config: ElasticsearchConfig = ctx.parse(table)?;
     let api_key = config
         .api_key
@@ -59,10 +63,7 @@ fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Er
         .as_ref()
         .map(|password| ctx.secret("password", password))
         .transpose()?;
-    let sink = config
-        .into_builder(api_key, password)
-        .id(ctx.id)
-        .build()
-        .map_err(|e| ctx.builder_error(&e))?;
+    // The builder's errors already name the full key (`sinks.<id>.index`).
+    let sink = config.into_builder(api_key, password).id(ctx.id).build()?;
     Ok(Arc::new(sink))
 }

@@ -10,6 +10,7 @@ use vowguard_core::secrecy::{ExposeSecret, SecretString};
 use vowguard_core::{
     BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, Redactor, Sink,
 };
+use vowguard_http::HttpSinkOptions;
 use vowguard_http::reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue,
 };
@@ -140,7 +141,7 @@ impl ElasticsearchSink {
     pub(crate) fn from_parts(
         config: &ElasticsearchConfig,
         credentials: &Credentials,
-        id: Option<String>,
+        options: HttpSinkOptions,
     ) -> Result<Self, Error> {
         let endpoint = vowguard_http::parse_url("endpoint", &config.endpoint)?;
         if !endpoint.username().is_empty() || endpoint.password().is_some() {
@@ -159,8 +160,8 @@ impl ElasticsearchSink {
         }
         let health_url = vowguard_http::parse_url("endpoint", &format!("{base}/"))?;
         Ok(Self {
-            component: id.unwrap_or_else(|| KIND.to_owned()),
-            client: vowguard_http::build_client(&config.http)?,
+            client: options.client()?,
+            component: options.id.unwrap_or_else(|| KIND.to_owned()),
             origin: vowguard_http::origin(&endpoint),
             bulk_url,
             health_url,
@@ -381,11 +382,7 @@ impl Sink for ElasticsearchSink {
     }
 
     fn batch_limits(&self) -> BatchLimits {
-        BatchLimits {
-            max_events: 1000,
-            max_bytes: 5_000_000,
-            max_wait: std::time::Duration::from_millis(1000),
-        }
+        BatchLimits::new(1000, 5_000_000, std::time::Duration::from_millis(1000))
     }
 
     fn encode(&self, event: &Event) -> Result<Vec<u8>, Error> {
@@ -532,16 +529,17 @@ mod tests {
         assert!(!format!("{c:?}").contains("c2VjcmV0"));
         let mut config = ElasticsearchConfig::new("http://127.0.0.1:9200");
         config.username = Some("elastic".into());
-        let sink = ElasticsearchSink::from_parts(&config, &c, None).unwrap();
+        let sink = ElasticsearchSink::from_parts(&config, &c, HttpSinkOptions::new()).unwrap();
         assert!(!format!("{sink:?}").contains("c2VjcmV0"), "{sink:?}");
     }
 
     #[test]
     fn refuses_credentials_in_url() {
         let config = ElasticsearchConfig::new("https://elastic:pw@es.example.org");
-        let err = ElasticsearchSink::from_parts(&config, &Credentials::None, None)
-            .unwrap_err()
-            .to_string();
+        let err =
+            ElasticsearchSink::from_parts(&config, &Credentials::None, HttpSinkOptions::new())
+                .unwrap_err()
+                .to_string();
         assert!(
             err.contains("do not put credentials in the URL") && !err.contains("pw@"),
             "{err}"

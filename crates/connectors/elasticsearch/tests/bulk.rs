@@ -13,7 +13,7 @@ use vowguard_core::{
 use vowguard_elasticsearch::{
     BulkAction, Compression, ElasticsearchSink, ElasticsearchSinkBuilder,
 };
-use vowguard_http::HttpOptions;
+use vowguard_elasticsearch::{HttpOptions, HttpSinkBuilder};
 use wiremock::matchers::{body_string, header, method, path, query_param};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
@@ -30,10 +30,7 @@ fn event(id: &str, timestamp: &str) -> Event {
 }
 
 fn http(timeout_ms: u64) -> HttpOptions {
-    HttpOptions {
-        timeout: std::time::Duration::from_millis(timeout_ms),
-        ..HttpOptions::default()
-    }
+    HttpOptions::default().with_timeout(std::time::Duration::from_millis(timeout_ms))
 }
 
 fn sink_with(

@@ -6,7 +6,7 @@ use serde_json::json;
 use vowguard_core::Sink;
 use vowguard_core::secrecy::SecretString;
 use vowguard_elasticsearch::ElasticsearchSink;
-use vowguard_http::HttpOptions;
+use vowguard_elasticsearch::{HttpOptions, HttpSinkBuilder};
 use vowguard_testkit::sink_suite::{self, HttpSinkHarness};
 use wiremock::{Request, ResponseTemplate};
 
@@ -20,10 +20,7 @@ impl HttpSinkHarness for Harness {
     fn build(&self, base_url: &str) -> Arc<dyn Sink> {
         let sink = ElasticsearchSink::builder(base_url)
             .api_key(SecretString::from(self.secret()))
-            .http(HttpOptions {
-                timeout: std::time::Duration::from_millis(2_000),
-                ..HttpOptions::default()
-            })
+            .http(HttpOptions::default().with_timeout(std::time::Duration::from_millis(2_000)))
             .build()
             .unwrap();
         Arc::new(sink)

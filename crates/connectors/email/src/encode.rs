@@ -36,6 +36,7 @@ const MAX_SUBJECT_ACTION_CHARS: usize = 80;
 
 /// How urgent the email is marked for mail clients (`X-Priority`, `Importance`, `Priority`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EmailPriority {
     /// `X-Priority: 1 (Highest)`, `Importance: high`, `Priority: urgent`.
     Urgent,

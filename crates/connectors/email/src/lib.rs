@@ -30,7 +30,10 @@ pub use config::{EmailConfig, TlsMode};
 pub use encode::{BuiltMessage, EmailPriority, RenderedEmail, build_message, render};
 pub use notifier::{EmailNotifier, KIND};
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Notifier>, Error> {
     let config: EmailConfig = ctx.parse(table)?;
     let password = config
         .password

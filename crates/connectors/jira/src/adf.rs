@@ -50,6 +50,7 @@ impl Doc {
 /// A block node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
+#[non_exhaustive]
 pub enum Block {
     /// A paragraph of inline nodes.
     Paragraph {
@@ -190,6 +191,7 @@ enum TaskState {
 /// An inline node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
+#[non_exhaustive]
 pub enum Inline {
     /// Text (never empty).
     Text {
@@ -206,6 +208,7 @@ pub enum Inline {
 /// Text formatting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
+#[non_exhaustive]
 pub enum Mark {
     /// Bold.
     Strong,

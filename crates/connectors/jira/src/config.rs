@@ -8,6 +8,7 @@ use vowguard_http::reqwest::Url;
 /// How the draft's tasks are written into the issue description.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TaskStyle {
     /// An ADF `taskList` (Jira's action items, each with a checkbox). The default.
     #[default]
@@ -19,6 +20,7 @@ pub enum TaskStyle {
 /// Jira priority names by vowguard priority (`[tickets.<id>.priorities]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct PriorityNames {
     /// For P0 (default `Highest`).
     pub p0: String,

@@ -36,6 +36,7 @@ pub const LABEL_PREFIX: &str = "vowguard-";
 
 /// The parts of an issue that come from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IssueTemplate {
     /// Project key.
     pub project: String,

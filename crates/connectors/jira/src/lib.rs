@@ -29,7 +29,10 @@ pub use config::{JiraConfig, PriorityNames, TaskStyle};
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "jira";
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn TicketSystem>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn TicketSystem>, Error> {
     let config: JiraConfig = ctx.parse(table)?;
     let token = ctx.secret("api_token", &config.api_token)?;
     let state = SnapshotFile::in_data_dir(ctx.data_dir, &format!("ticket-{}", ctx.id));

@@ -404,7 +404,7 @@ async fn registered_and_built_from_config() {
         panic!("jira is not a ticket system");
     };
     let secrets = SecretMap::new().with("JIRA_TOKEN", support::TOKEN);
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "url = \"{}\"\nemail = \"bot@example.org\"\napi_token = {{ env = \"JIRA_TOKEN\" }}\nproject = \"SEC\"\n\
          [priorities]\np0 = \"Highest\"\n",
         jira.server.uri()
@@ -416,7 +416,7 @@ async fn registered_and_built_from_config() {
     assert_eq!(opened.system, "secjira");
     assert!(jira.dir.path().join("state/ticket-secjira.json").exists());
 
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "url = \"https://x.atlassian.net\"\nemail = \"b@x\"\napi_token = { env = \"JIRA_TOKEN\" }\nproject = \"SEC\"\nprojct = 1",
     )
     .unwrap();
@@ -424,7 +424,7 @@ async fn registered_and_built_from_config() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("projct") && e.contains("tickets.secjira"), "{e}");
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "url = \"https://x.atlassian.net\"\nemail = \"b@x\"\napi_token = { env = \"MISSING\" }\nproject = \"SEC\"",
     )
     .unwrap();
@@ -432,7 +432,7 @@ async fn registered_and_built_from_config() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("tickets.secjira.api_token"), "{e}");
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "url = \"https://x.atlassian.net\"\nemail = \"b@x\"\napi_token = { env = \"JIRA_TOKEN\" }\nproject = \"sec\"",
     )
     .unwrap();

@@ -23,10 +23,7 @@ const IP: &str = "203.0.113.7";
 
 fn config(server: &MockServer) -> MispConfig {
     let mut c = MispConfig::new(server.uri(), SecretRef::Env("MISP_API_KEY".into()));
-    c.limits = LimitsConfig {
-        timeout: Some(std::time::Duration::from_millis(1_000)),
-        ..LimitsConfig::default()
-    };
+    c.limits = LimitsConfig::default().with_timeout(Some(std::time::Duration::from_millis(1_000)));
     c
 }
 

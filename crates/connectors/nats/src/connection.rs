@@ -3,6 +3,7 @@
 //! backend connects through it too), re-exported here; this module tells a component
 //! table's connection keys apart from its own.
 
+use vowguard_core::ComponentConfig;
 pub use vowguard_jetstream::connection::{
     MAX_RECONNECT_DELAY, NatsClientSettings, NatsConnection, TlsSettings, reconnect_delay,
 };
@@ -20,13 +21,8 @@ pub(crate) const CONNECTION_KEYS: &[&str] = &[
 ];
 
 /// Splits a component table into its connection keys and the rest.
-pub(crate) fn split_connection(mut table: toml::Table) -> (toml::Table, toml::Table) {
-    let mut connection = toml::Table::new();
-    for key in CONNECTION_KEYS {
-        if let Some(value) = table.remove(*key) {
-            connection.insert((*key).to_owned(), value);
-        }
-    }
+pub(crate) fn split_connection(mut table: ComponentConfig) -> (ComponentConfig, ComponentConfig) {
+    let connection = table.split_off(CONNECTION_KEYS);
     (connection, table)
 }
 
@@ -36,16 +32,14 @@ mod tests {
 
     #[test]
     fn connection_keys_are_split_from_the_components_own() {
-        let table: toml::Table = toml::from_str(
+        let table = ComponentConfig::from_toml(
             "servers = [\"nats://h:4222\"]\ntoken = { env = \"T\" }\nsubject = \"a.b\"",
         )
         .expect("toml");
         let (connection, own) = split_connection(table);
         assert_eq!(connection.keys().collect::<Vec<_>>(), ["servers", "token"]);
         assert_eq!(own.keys().collect::<Vec<_>>(), ["subject"]);
-        let parsed: NatsConnection = toml::Value::Table(connection)
-            .try_into()
-            .expect("connection keys");
+        let parsed: NatsConnection = connection.parse("sinks.bus").expect("connection keys");
         assert_eq!(parsed.servers, ["nats://h:4222"]);
     }
 }

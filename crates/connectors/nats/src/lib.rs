@@ -26,7 +26,7 @@ mod subject;
 
 use std::sync::Arc;
 
-use vowguard_core::{BuildContext, Error, Sink};
+use vowguard_core::{BuildContext, ComponentConfig, Error, Sink};
 
 /// The client library, re-exported so the runtime's source and tests use the same version.
 pub use async_nats;
@@ -45,9 +45,9 @@ vowguard_core::inventory::submit! {
 }
 
 /// Builds the sink from its config table (the registry's build function).
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
-    let key = format!("{}.{}", ctx.role.section(), ctx.id);
-    let config = NatsSinkConfig::from_table(table, &key)?;
+fn build(ctx: &BuildContext<'_>, table: ComponentConfig) -> Result<Arc<dyn Sink>, Error> {
+    let key = ctx.path();
+    let config = NatsSinkConfig::from_config(table, &key)?;
     let sink = NatsSink::new(&config, &key, ctx.secrets, ctx.config_dir)?;
     Ok(Arc::new(sink.with_id(ctx.id)))
 }

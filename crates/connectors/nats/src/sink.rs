@@ -13,7 +13,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 use vowguard_core::{
-    BatchLimits, EncodedEvent, Error, ErrorKind, Event, EventOutcome, SecretLookup, Sink,
+    BatchLimits, ComponentConfig, EncodedEvent, Error, ErrorKind, Event, EventOutcome,
+    SecretLookup, Sink,
 };
 
 use crate::KIND;
@@ -97,10 +98,10 @@ impl NatsSinkConfig {
 
     /// Reads a `[sinks.<id>]` table (without `type` and the runtime's common keys).
     /// Errors name the key, prefixed with `key` (e.g. `sinks.bus`).
-    pub fn from_table(table: toml::Table, key: &str) -> Result<Self, Error> {
+    pub fn from_config(table: ComponentConfig, key: &str) -> Result<Self, Error> {
         let (connection, own) = split_connection(table);
-        let connection: NatsConnection = parse_table(connection, key)?;
-        let own: OwnKeys = parse_table(own, key)?;
+        let connection: NatsConnection = connection.parse(key)?;
+        let own: OwnKeys = own.parse(key)?;
         Ok(Self {
             connection,
             subject: own.subject,
@@ -108,20 +109,6 @@ impl NatsSinkConfig {
             encoding: own.encoding,
         })
     }
-}
-
-/// Deserialises a table; errors read `` `key.field`: message `` and quote no value.
-pub(crate) fn parse_table<T: serde::de::DeserializeOwned>(
-    table: toml::Table,
-    key: &str,
-) -> Result<T, Error> {
-    toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            let (field, message) = vowguard_core::toml_error_parts(&e);
-            let at = field.map_or_else(|| key.to_owned(), |f| format!("{key}.{f}"));
-            Error::config(format!("`{at}`: {message}"))
-        })
 }
 
 /// A connection made on first use: the sink is built without a network round trip, and a
@@ -499,11 +486,7 @@ impl Sink for NatsSink {
 
     /// 500 events, 4 MB, 200 ms: publishes are pipelined, so a batch costs one round trip.
     fn batch_limits(&self) -> BatchLimits {
-        BatchLimits {
-            max_events: 500,
-            max_bytes: 4_000_000,
-            max_wait: std::time::Duration::from_millis(200),
-        }
+        BatchLimits::new(500, 4_000_000, std::time::Duration::from_millis(200))
     }
 
     /// The rendered subject, a newline, then the payload (the subject is sanitised and never
@@ -584,8 +567,8 @@ mod tests {
     use vowguard_core::SecretMap;
 
     fn config(text: &str) -> Result<NatsSinkConfig, Error> {
-        let table: toml::Table = toml::from_str(text).unwrap();
-        NatsSinkConfig::from_table(table, "sinks.bus")
+        let table: ComponentConfig = toml::from_str(text).unwrap();
+        NatsSinkConfig::from_config(table, "sinks.bus")
     }
 
     #[test]

@@ -9,10 +9,9 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{self, ErrorCode};
 use serde::{Deserialize, Deserializer};
-use vowguard_core::{Error, Event, SecretLookup};
+use vowguard_core::{ComponentConfig, Error, Event, SecretLookup};
 
 use crate::connection::{NatsClientSettings, NatsConnection, split_connection};
-use crate::sink::parse_table;
 
 /// Where the source reads from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -114,8 +113,8 @@ pub struct NatsSourceConfig {
 impl<'de> Deserialize<'de> for NatsSourceConfig {
     /// Reads the table, naming unknown and bad keys (with no value quoted).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let table = toml::Table::deserialize(deserializer)?;
-        Self::from_table(table, "")
+        let table = ComponentConfig::deserialize(deserializer)?;
+        Self::from_config(table, "")
             .map_err(|e| serde::de::Error::custom(e.message().replacen("``: ", "", 1)))
     }
 }
@@ -123,7 +122,7 @@ impl<'de> Deserialize<'de> for NatsSourceConfig {
 impl NatsSourceConfig {
     /// Reads a `[sources.<id>]` table (without `type`); errors name the key, prefixed with
     /// `key` (e.g. `sources.platform`).
-    pub fn from_table(mut table: toml::Table, key: &str) -> Result<Self, Error> {
+    pub fn from_config(mut table: ComponentConfig, key: &str) -> Result<Self, Error> {
         table.remove("type");
         let (connection, own) = split_connection(table);
         let prefix = |k: &str| {
@@ -133,8 +132,8 @@ impl NatsSourceConfig {
                 format!("{key}.{k}")
             }
         };
-        let connection: NatsConnection = parse_table(connection, key)?;
-        let own: OwnKeys = parse_table(own, key)?;
+        let connection: NatsConnection = connection.parse(key)?;
+        let own: OwnKeys = own.parse(key)?;
         let config = Self {
             connection,
             mode: own.mode,
@@ -409,7 +408,7 @@ mod tests {
     use super::*;
 
     fn config(text: &str) -> Result<NatsSourceConfig, Error> {
-        NatsSourceConfig::from_table(toml::from_str(text).unwrap(), "sources.bus")
+        NatsSourceConfig::from_config(toml::from_str(text).unwrap(), "sources.bus")
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub const DEFAULT_FILTER: &str = "apply_overrides=1 min_qod=0 levels=hmlgfd rows
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct OpenvasConfig {
     /// The report XML file (GMP `get_reports` / `get_results` answer, or a report exported
     /// in the XML format). A relative path is taken from the config file's directory.

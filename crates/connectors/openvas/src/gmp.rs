@@ -412,12 +412,11 @@ impl GmpClient {
         texts: &[&str],
     ) -> Result<SmallAnswer, Error> {
         let source = format!("gvmd at {}: {command} answer", self.shown());
-        let limits = Limits {
-            max_bytes: MAX_SMALL_ANSWER_BYTES,
-            max_token_bytes: MAX_SMALL_ANSWER_BYTES,
-            max_depth: 64,
-            max_text_chars: 1024,
-        };
+        let limits = Limits::default()
+            .with_max_bytes(MAX_SMALL_ANSWER_BYTES)
+            .with_max_token_bytes(MAX_SMALL_ANSWER_BYTES)
+            .with_max_depth(64)
+            .with_max_text_chars(1024);
         let result = read_small_answer(&mut *session, &source, limits, command, texts);
         result.map_err(|e| session.get_ref().explain(e, &source))
     }

@@ -75,7 +75,10 @@ vowguard_core::inventory::submit! {
     )
 }
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Scanner>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Scanner>, Error> {
     let config: OpenvasConfig = ctx.parse(table)?;
     config.validate(&format!("scanners.{}", ctx.id))?;
     let scanner = match &config.password {

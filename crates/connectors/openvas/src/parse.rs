@@ -41,6 +41,7 @@ pub const DEFAULT_QOD: u8 = 70;
 
 /// What the parser keeps and drops.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ParseOptions {
     /// The scanner component id written into every finding.
     pub scanner: String,

@@ -63,10 +63,7 @@ impl OpenvasScanner {
         let mut options = ParseOptions::new(id);
         options.include_log = config.include_log;
         options.min_qod = config.min_qod;
-        options.limits = Limits {
-            max_bytes: config.max_file_bytes,
-            ..Limits::default()
-        };
+        options.limits = Limits::default().with_max_bytes(config.max_file_bytes);
         let source = match (&config.report, password) {
             (Some(report), _) => Source::File(config_dir.join(report)),
             (None, Some(password)) => {

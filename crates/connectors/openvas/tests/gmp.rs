@@ -472,19 +472,19 @@ fn built_from_config_with_the_password_from_a_secret() {
         config_dir: Path::new("/etc/vowguard"),
         secrets: &secrets,
     };
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "socket = \"/run/gvmd/gvmd.sock\"\nusername = \"vowguard\"\npassword = {{ env = \"GVMD_PASSWORD\" }}\ntask_id = \"{TASK}\""
     ))
     .unwrap();
     let scanner = build(&ctx, table).unwrap();
     assert!(!format!("{scanner:?}").contains(PASSWORD));
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "socket = \"/run/gvmd/gvmd.sock\"\nreport = \"r.xml\"\nusername = \"vowguard\"\npassword = { env = \"GVMD_PASSWORD\" }\ntask_id = \"ab\"",
     )
     .unwrap();
     let err = build(&ctx, table).unwrap_err().to_string();
     assert!(err.contains("`scanners.gvmd.socket`"), "{err}");
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "socket = \"/run/gvmd/gvmd.sock\"\nusername = \"vowguard\"\npassword = { env = \"NOT_SET\" }\ntask_id = \"ab\"",
     )
     .unwrap();

@@ -148,10 +148,7 @@ fn hostile_files_are_refused_with_file_and_position() {
     assert!(refused(b"not xml at all", &options).contains("text outside the root element"));
 
     let mut small = ParseOptions::new("gb");
-    small.limits = Limits {
-        max_bytes: 1000,
-        ..Limits::default()
-    };
+    small.limits = Limits::default().with_max_bytes(1000);
     let big = std::fs::read(data("report.xml")).unwrap();
     assert_eq!(
         refused(&big, &small),

@@ -124,13 +124,16 @@ fn registered_and_built_from_config_with_keys_named() {
         config_dir: Path::new("/etc/vowguard"),
         secrets: &secrets,
     };
-    let table: toml::Table = toml::from_str("report = \"r.xml\"\nmin_qod = 70").unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str("report = \"r.xml\"\nmin_qod = 70").unwrap();
     let scanner = build(&ctx, table).unwrap();
     assert_eq!(scanner.kind(), "openvas");
-    let table: toml::Table = toml::from_str("report = \"r.xml\"\nmin_qod = 170").unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str("report = \"r.xml\"\nmin_qod = 170").unwrap();
     let err = build(&ctx, table).unwrap_err().to_string();
     assert!(err.contains("`scanners.greenbone.min_qod`"), "{err}");
-    let table: toml::Table = toml::from_str("report = \"r.xml\"\nreports = 1").unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str("report = \"r.xml\"\nreports = 1").unwrap();
     let err = build(&ctx, table).unwrap_err().to_string();
     assert!(
         err.contains("`scanners.greenbone`: unknown field `reports`"),

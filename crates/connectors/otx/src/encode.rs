@@ -30,6 +30,7 @@ const MAX_ACTOR_LEN: usize = 128;
 
 /// OTX's indicator types, as written in `/api/v1/indicators/{type}/...`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OtxType {
     /// `IPv4`.
     IPv4,

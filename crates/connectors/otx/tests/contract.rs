@@ -401,7 +401,7 @@ async fn registered_and_built_from_config() {
     )
     .await;
     let secrets = SecretMap::new().with("OTX_API_KEY", KEY);
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "api_key = {{ env = \"OTX_API_KEY\" }}\nbase_url = \"{}\"\ncache = {{ ttl = \"1m\" }}",
         server.uri()
     ))
@@ -422,14 +422,15 @@ async fn registered_and_built_from_config() {
 #[test]
 fn config_errors_name_the_key() {
     let secrets = SecretMap::new().with("OTX_API_KEY", KEY);
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str("api_key = { env = \"OTX_API_KEY\" }\ncache = { ttl = 5 }").unwrap();
     let text = build_fn()(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(
         text.contains("enrichers.pulses") && text.contains("ttl"),
         "{text}"
     );
-    let table: toml::Table = toml::from_str("api_key = { env = \"NOPE\" }").unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str("api_key = { env = \"NOPE\" }").unwrap();
     let text = build_fn()(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(text.contains("enrichers.pulses.api_key"), "{text}");
 }

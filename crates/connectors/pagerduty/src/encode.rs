@@ -32,6 +32,7 @@ const SHRUNK_LIST_ITEMS: usize = 50;
 
 /// The parts of a PagerDuty event that come from configuration, not from the alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EventTemplate {
     /// `payload.source`.
     pub source: String,

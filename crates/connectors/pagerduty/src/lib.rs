@@ -24,12 +24,15 @@ pub use builder::PagerDutyNotifierBuilder;
 pub use config::{ENQUEUE_PATH, EU_ENDPOINT, Link, PagerDutyConfig, Region, US_ENDPOINT};
 pub use encode::{EventTemplate, encode_event};
 pub use notifier::{PagerDutyNotifier, ROUTING_KEY_LEN};
-pub use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
+pub use vowguard_http::{HttpOptions, HttpSinkBuilder, HttpSinkOptions};
 
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "pagerduty";
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Notifier>, Error> {
     let config: PagerDutyConfig = ctx.parse(table)?;
     let routing_key = ctx.secret("routing_key", &config.routing_key)?;
     // The builder's errors already name the full key (`notifiers.<id>.links[0].href`).

@@ -21,10 +21,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const KEY: &str = "R0UTINGKEYR0UTINGKEYR0UTINGKEY12";
 
 fn http(timeout_ms: u64) -> HttpOptions {
-    HttpOptions {
-        timeout: std::time::Duration::from_millis(timeout_ms),
-        ..HttpOptions::default()
-    }
+    HttpOptions::default().with_timeout(std::time::Duration::from_millis(timeout_ms))
 }
 
 fn config(server: &MockServer) -> PagerDutyNotifierBuilder {
@@ -347,7 +344,7 @@ async fn registered_and_built_from_config() {
         panic!("pagerduty is not registered as a notifier");
     };
     let secrets = SecretMap::new().with("PD_KEY", KEY);
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "routing_key = {{ env = \"PD_KEY\" }}\nendpoint = \"{}\"\nsource = \"s\"",
         server.uri()
     ))
@@ -357,7 +354,7 @@ async fn registered_and_built_from_config() {
     n.notify(&alert("x")).await.unwrap();
     assert_eq!(bodies(&server).await[0]["routing_key"], KEY);
 
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str("routing_key = { env = \"PD_KEY\" }\nrouting_kee = 1").unwrap();
     let e = build(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(
@@ -365,7 +362,8 @@ async fn registered_and_built_from_config() {
         "{e}"
     );
 
-    let table: toml::Table = toml::from_str("routing_key = { env = \"MISSING\" }").unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str("routing_key = { env = \"MISSING\" }").unwrap();
     let e = build(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(e.contains("notifiers.oncall.routing_key"), "{e}");
 }

@@ -40,6 +40,7 @@ pub const HEADER_PIPE_REPLACEMENT: char = '/';
 
 /// The LEEF format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum LeefVersion {
     /// LEEF 1.0: tab-delimited attributes, no delimiter field in the header.
     V1,

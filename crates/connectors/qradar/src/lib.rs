@@ -28,7 +28,10 @@ pub use config::{DEFAULT_APP_NAME, DEFAULT_PRODUCT, DEFAULT_VENDOR, QRadarConfig
 pub use encode::{Delimiter, LeefEncoder, LeefVersion};
 pub use sink::{KIND, MSGID, QRadarSink};
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Sink>, Error> {
     let config: QRadarConfig = ctx.parse(table)?;
     let sink = config
         .into_builder()

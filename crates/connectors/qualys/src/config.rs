@@ -28,6 +28,7 @@ pub const DEFAULT_STATUSES: [&str; 4] = ["New", "Active", "Re-Opened", "Fixed"];
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct QualysConfig {
     /// The platform's API server, e.g. `https://qualysapi.qualys.com` (a path prefix is
     /// kept, for proxies). Next-page URLs must point at the same origin.
@@ -88,10 +89,7 @@ fn default_kb_batch() -> usize {
     300
 }
 fn default_http() -> HttpOptions {
-    HttpOptions {
-        timeout: std::time::Duration::from_secs(300),
-        ..HttpOptions::default()
-    }
+    HttpOptions::default().with_timeout(std::time::Duration::from_secs(300))
 }
 
 impl QualysConfig {

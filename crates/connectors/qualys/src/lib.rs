@@ -70,7 +70,10 @@ vowguard_core::inventory::submit! {
     )
 }
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Scanner>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Scanner>, Error> {
     let config: QualysConfig = ctx.parse(table)?;
     let password = ctx.secret("password", &config.password)?;
     let scanner =

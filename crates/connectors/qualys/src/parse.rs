@@ -98,10 +98,7 @@ struct RawDetection {
 
 /// Limits for one answer held in memory (the whole page is already capped by the client).
 fn limits(max_bytes: usize) -> Limits {
-    Limits {
-        max_bytes: max_bytes as u64,
-        ..Limits::default()
-    }
+    Limits::default().with_max_bytes(max_bytes as u64)
 }
 
 /// Parses one host detection list answer. `source` names it in errors; `include_info`

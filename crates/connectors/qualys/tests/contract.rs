@@ -42,12 +42,11 @@ fn config(server: &MockServer) -> QualysConfig {
     let mut c = QualysConfig::new(server.uri(), USER, SecretRef::Env("UNUSED".into()));
     c.truncation_limit = 2;
     c.http.timeout = std::time::Duration::from_millis(5_000);
-    c.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: std::time::Duration::from_millis(1),
-        max_backoff: std::time::Duration::from_millis(2),
-        max_retry_after: std::time::Duration::from_millis(10),
-    };
+    c.retry = RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(1))
+        .with_max_backoff(std::time::Duration::from_millis(2))
+        .with_max_retry_after(std::time::Duration::from_millis(10));
     c
 }
 
@@ -403,20 +402,20 @@ fn registered_and_built_from_config() {
         config_dir: Path::new("."),
         secrets: &secrets,
     };
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "url = \"https://qualysapi.qualys.eu\"\nusername = \"u\"\npassword = { env = \"QUALYS_PASSWORD\" }",
     )
     .unwrap();
     let scanner = build(&ctx, table).unwrap();
     assert_eq!(scanner.kind(), "qualys");
     assert!(!format!("{scanner:?}").contains(PASSWORD));
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "url = \"https://qualysapi.qualys.eu\"\nusername = \"u\"\npassword = { env = \"MISSING_QUALYS\" }",
     )
     .unwrap();
     let err = build(&ctx, table).unwrap_err().to_string();
     assert!(err.contains("scanners.vmdr.password"), "{err}");
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "url = \"https://qualysapi.qualys.eu\"\nusername = \"u\"\npassword = { env = \"QUALYS_PASSWORD\" }\ntruncation_limit = 0",
     )
     .unwrap();

@@ -20,6 +20,7 @@ pub const FIELDS: &str = "entity,risk,timestamps";
 
 /// Recorded Future's entity types, as written in `/v2/{type}/{value}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RfType {
     /// `ip`: IPv4 or IPv6.
     Ip,
@@ -55,6 +56,7 @@ pub fn lookup_url(base: &Url, kind: RfType, value: &str) -> Result<Url, Error> {
 /// Recorded Future's risk bands (the risk score 0..=99 and the criticality 0..=4 it goes
 /// with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum RiskBand {
     /// Score 0, criticality 0: no risk evidence.
     None,

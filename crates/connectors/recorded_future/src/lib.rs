@@ -69,7 +69,10 @@ vowguard_core::inventory::submit! {
     )
 }
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Enricher>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Enricher>, Error> {
     let config: RecordedFutureConfig = ctx.parse(table)?;
     let api_token = ctx.secret("api_token", &config.api_token)?;
     let enricher = config

@@ -405,7 +405,7 @@ async fn registered_and_built_from_config() {
     let server = MockServer::start().await;
     mock_get(&server, "/v2/ip/203.0.113.7", ok(MALICIOUS_IP), 1).await;
     let secrets = SecretMap::new().with("RF_API_TOKEN", TOKEN);
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "api_token = {{ env = \"RF_API_TOKEN\" }}\nbase_url = \"{}\"\ncache = {{ ttl = \"1m\" }}",
         server.uri()
     ))
@@ -426,17 +426,18 @@ async fn registered_and_built_from_config() {
 #[test]
 fn config_errors_name_the_key() {
     let secrets = SecretMap::new().with("RF_API_TOKEN", TOKEN);
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str("api_token = { env = \"RF_API_TOKEN\" }\ncache = { ttl = 5 }").unwrap();
     let text = build_fn()(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(
         text.contains("enrichers.rf") && text.contains("ttl"),
         "{text}"
     );
-    let table: toml::Table = toml::from_str("api_token = { env = \"NOPE\" }").unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str("api_token = { env = \"NOPE\" }").unwrap();
     let text = build_fn()(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(text.contains("enrichers.rf.api_token"), "{text}");
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str("api_token = { env = \"RF_API_TOKEN\" }\nbase_url = \"ftp://rf.example\"")
             .unwrap();
     let text = build_fn()(&ctx(&secrets), table).unwrap_err().to_string();

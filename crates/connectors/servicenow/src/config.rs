@@ -8,6 +8,7 @@ use vowguard_http::reqwest::Url;
 /// How vowguard authenticates to the instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum ServiceNowAuth {
     /// HTTP Basic with a (preferably integration-only) user.
     Basic {
@@ -36,6 +37,7 @@ pub struct UrgencyImpact {
 /// Urgency and impact by vowguard priority (`[tickets.<id>.priorities]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct PriorityMap {
     /// P0; default urgency 1, impact 1 (ServiceNow priority 1 - Critical).
     pub p0: UrgencyImpact,

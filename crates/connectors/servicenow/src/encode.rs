@@ -28,6 +28,7 @@ pub const CORRELATION_DISPLAY: &str = "vowguard";
 
 /// The fields of an incident that come from configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IncidentTemplate {
     /// `caller_id`.
     pub caller_id: Option<String>,

@@ -25,7 +25,10 @@ pub use config::{PriorityMap, ServiceNowAuth, ServiceNowConfig, UrgencyImpact};
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "servicenow";
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn TicketSystem>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn TicketSystem>, Error> {
     let config: ServiceNowConfig = ctx.parse(table)?;
     let credential = match &config.auth {
         ServiceNowAuth::Basic { username, password } => Credential::Basic {

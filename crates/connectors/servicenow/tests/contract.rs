@@ -315,7 +315,7 @@ async fn registered_and_built_from_config() {
         panic!("servicenow is not a ticket system");
     };
     let secrets = SecretMap::new().with("SN_PASSWORD", support::PASSWORD);
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "url = \"{}\"\nauth = {{ type = \"basic\", username = \"{}\", password = {{ env = \"SN_PASSWORD\" }} }}\n\
          [priorities]\np0 = {{ urgency = 1, impact = 2 }}\n",
         sn.server.uri(),
@@ -328,13 +328,13 @@ async fn registered_and_built_from_config() {
     assert_eq!(opened.system, "snow");
     assert_eq!(sn.vendor.tickets()[0].priority, "1/2");
 
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "url = \"https://x.service-now.com\"\nauth = { type = \"basic\", username = \"u\", password = { env = \"MISSING\" } }",
     )
     .unwrap();
     let e = build(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(e.contains("tickets.snow.auth.password"), "{e}");
-    let table: toml::Table = toml::from_str(
+    let table: vowguard_core::ComponentConfig = toml::from_str(
         "url = \"https://x.service-now.com\"\nauth = { type = \"bearer\", token = { env = \"SN_PASSWORD\" } }\nresolve_state = 2",
     )
     .unwrap();

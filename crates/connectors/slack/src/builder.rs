@@ -5,13 +5,16 @@ use std::fmt;
 
 use vowguard_core::secrecy::SecretString;
 use vowguard_core::{Error, SnapshotFile};
-use vowguard_http::HttpOptions;
+use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
 
 use crate::config::{Problem, SlackConfig};
 use crate::notifier::{SlackCredential, SlackNotifier};
 
 /// Builds a [`SlackNotifier`]; every value is checked at [`build`](Self::build), and an
-/// invalid one is a [`Config`](vowguard_core::ErrorKind::Config) error naming the field.
+/// invalid one is a [`Config`](vowguard_core::ErrorKind::Config) error naming the key
+/// (`notifiers.<id>.channels`, with `<id>` from [`id`](HttpSinkBuilder::id), default
+/// `slack`). The component id and HTTP client options are set through
+/// [`HttpSinkBuilder`] (`.id(..)`, `.http(..)`), re-exported by this crate.
 ///
 /// Exactly one of [`webhook_url`](Self::webhook_url) (incoming webhook) and
 /// [`bot_token`](Self::bot_token) (`chat.postMessage`, which needs
@@ -21,7 +24,7 @@ use crate::notifier::{SlackCredential, SlackNotifier};
 ///
 /// ```no_run
 /// use vowguard_core::secrecy::SecretString;
-/// use vowguard_slack::SlackNotifier;
+/// use vowguard_slack::{HttpSinkBuilder, SlackNotifier};
 ///
 /// # fn main() -> Result<(), vowguard_core::Error> {
 /// let notifier = SlackNotifier::builder()
@@ -36,12 +39,13 @@ use crate::notifier::{SlackCredential, SlackNotifier};
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct SlackNotifierBuilder {
-    /// Every non-secret value; its secret references are unused (always `None`).
+    /// Every non-secret value; its secret references and `http` are unused (the HTTP
+    /// options are in `options`).
     config: SlackConfig,
     webhook_url: Option<SecretString>,
     bot_token: Option<SecretString>,
     state_file: Option<SnapshotFile>,
-    id: Option<String>,
+    options: HttpSinkOptions,
 }
 
 impl fmt::Debug for SlackNotifierBuilder {
@@ -55,9 +59,8 @@ impl fmt::Debug for SlackNotifierBuilder {
             .field("channels", &self.config.channels)
             .field("api_base_url", &self.config.api_base_url)
             .field("mentions", &self.config.mentions)
-            .field("http", &self.config.http)
             .field("state_file", &self.state_file.is_some())
-            .field("id", &self.id)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -110,12 +113,6 @@ impl SlackNotifierBuilder {
         self
     }
 
-    /// HTTP client timeouts. Default [`HttpOptions::default`].
-    pub fn http(mut self, http: HttpOptions) -> Self {
-        self.config.http = http;
-        self
-    }
-
     /// Keeps the per-alert channel memory in `file` (loaded at build, replaced on every
     /// change), so a restart neither posts an alert again to a channel that already has it
     /// nor loses track of a partial delivery. Default: in memory only.
@@ -124,26 +121,27 @@ impl SlackNotifierBuilder {
         self
     }
 
-    /// The component id (the config table key), named in every error the notifier returns.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
     /// Checks every value and builds the notifier. Nothing is sent over the network.
     ///
     /// # Errors
     ///
-    /// A [`Config`](vowguard_core::ErrorKind::Config) error naming the field: neither or
+    /// A [`Config`](vowguard_core::ErrorKind::Config) error naming the key: neither or
     /// both of `webhook_url` and `bot_token`, `channels` missing (bot) or set (webhook) or
     /// malformed, a malformed `mentions` entry, a URL that is not http(s).
     pub fn build(self) -> Result<SlackNotifier, Error> {
+        let prefix = self.options.key_prefix("notifiers", crate::KIND);
+        self.build_unqualified()
+            .map_err(|e| vowguard_core::qualify_error(&prefix, &e))
+    }
+
+    /// [`build`](Self::build), with errors naming the field only.
+    fn build_unqualified(self) -> Result<SlackNotifier, Error> {
         let Self {
             config,
             webhook_url,
             bot_token,
             state_file,
-            id,
+            options,
         } = self;
         let credential = match (webhook_url, bot_token) {
             (Some(url), None) => SlackCredential::WebhookUrl(url),
@@ -153,7 +151,7 @@ impl SlackNotifierBuilder {
             }
             (None, None) => return Err(Problem::no_credential().into_error()),
         };
-        let notifier = SlackNotifier::from_parts(&config, credential, id)?;
+        let notifier = SlackNotifier::from_parts(&config, credential, options)?;
         Ok(match state_file {
             Some(file) => notifier.with_state_file(file),
             None => notifier,
@@ -173,13 +171,22 @@ impl SlackConfig {
     ) -> SlackNotifierBuilder {
         self.webhook_url = None;
         self.bot_token = None;
+        let options = HttpSinkOptions::new().with_http(std::mem::take(&mut self.http));
         SlackNotifierBuilder {
             config: self,
             webhook_url,
             bot_token,
             state_file: None,
-            id: None,
+            options,
         }
+    }
+}
+
+/// `.id(..)` (default `slack`, named in config errors and every error the notifier
+/// returns), `.http(..)` and `.with_options(..)`.
+impl HttpSinkBuilder for SlackNotifierBuilder {
+    fn http_sink_options(&mut self) -> &mut HttpSinkOptions {
+        &mut self.options
     }
 }
 
@@ -201,12 +208,15 @@ mod tests {
         let bot = || SlackNotifier::builder().bot_token("xoxb-1".into());
         assert!(error(SlackNotifier::builder()).contains("exactly one"));
         assert!(error(hook().bot_token("xoxb-1".into())).contains("not both"));
-        assert!(error(bot()).contains("`channels`"));
-        assert!(error(hook().channels(["#a"])).contains("`channels`"));
-        assert!(error(bot().channels(["#a"]).mentions(["nobody at all"])).contains("`mentions`"));
+        assert!(error(bot()).contains("`notifiers.slack.channels`"));
+        assert!(error(hook().id("ops").channels(["#a"])).contains("`notifiers.ops.channels`"));
+        assert!(
+            error(bot().channels(["#a"]).mentions(["nobody at all"]))
+                .contains("`notifiers.slack.mentions`")
+        );
         let err = error(SlackNotifier::builder().webhook_url("ftp://SECRET-HOOK".into()));
         assert!(
-            err.contains("`webhook_url`") && !err.contains("SECRET-HOOK"),
+            err.contains("`notifiers.slack.webhook_url`") && !err.contains("SECRET-HOOK"),
             "{err}"
         );
         bot().channels(["#a"]).build().unwrap();

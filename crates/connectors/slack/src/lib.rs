@@ -38,6 +38,7 @@ pub use encode::{
     build_message, clean, escape_mrkdwn, escape_within, text_len,
 };
 pub use notifier::{DELIVERY_MEMORY, SlackNotifier};
+pub use vowguard_http::{HttpOptions, HttpSinkBuilder, HttpSinkOptions};
 
 /// The connector kind, as written in `type = "slack"`.
 pub const KIND: &str = "slack";
@@ -50,7 +51,10 @@ vowguard_core::inventory::submit! {
     )
 }
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Notifier>, Error> {
     let config: SlackConfig = ctx.parse(table)?;
     // The mode is checked before any secret is looked up.
     config.mode_problem().map_err(|p| p.into_error_in(ctx))?;
@@ -71,7 +75,6 @@ fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>
         .into_builder(webhook_url, bot_token)
         .state_file(state)
         .id(ctx.id)
-        .build()
-        .map_err(|e| ctx.builder_error(&e))?;
+        .build()?;
     Ok(Arc::new(notifier))
 }

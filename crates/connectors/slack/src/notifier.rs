@@ -15,7 +15,7 @@ use vowguard_core::{
 use vowguard_http::reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use vowguard_http::reqwest::{self, StatusCode, Url};
 use vowguard_http::{
-    build_client, classify_status, origin, parse_url, retry_after, sensitive_header, snippet,
+    HttpSinkOptions, classify_status, origin, parse_url, retry_after, sensitive_header, snippet,
     transport_error,
 };
 
@@ -105,7 +105,7 @@ impl SlackNotifier {
     pub(crate) fn from_parts(
         config: &SlackConfig,
         credential: SlackCredential,
-        id: Option<String>,
+        options: HttpSinkOptions,
     ) -> Result<Self, Error> {
         let mode = match &credential {
             SlackCredential::WebhookUrl(_) => Mode::Webhook,
@@ -114,7 +114,7 @@ impl SlackNotifier {
         let valid = config
             .validate(mode)
             .map_err(crate::config::Problem::into_error)?;
-        let client = build_client(&config.http)?;
+        let client = options.client()?;
         let redactor = match &credential {
             SlackCredential::WebhookUrl(secret) => {
                 Redactor::new().secret(secret).url(secret.expose_secret())
@@ -153,7 +153,7 @@ impl SlackNotifier {
             mentions: valid.mentions,
             delivered: Mutex::new(DeliveryMemory::new(DELIVERY_MEMORY)),
             redactor,
-            id,
+            id: options.id,
         })
     }
 

@@ -4,14 +4,16 @@ use std::fmt;
 
 use secrecy::SecretString;
 use vowguard_core::{Error, SnapshotFile};
-use vowguard_http::HttpOptions;
+use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
 
 use crate::config::{Settings, SmsConfig};
 use crate::notifier::SmsNotifier;
 
 /// Builds an [`SmsNotifier`]; every value is checked at [`build`](Self::build), and an
 /// invalid one is a [`Config`](vowguard_core::ErrorKind::Config) error naming the key
-/// (`notifiers.<id>.to[0]`, with `<id>` from [`id`](Self::id), default `sms`).
+/// (`notifiers.<id>.to[0]`, with `<id>` from [`id`](HttpSinkBuilder::id), default `sms`).
+/// The component id and HTTP client options are set through [`HttpSinkBuilder`]
+/// (`.id(..)`, `.http(..)`), re-exported by this crate.
 ///
 /// Start from [`SmsNotifier::builder`] (in code) or [`SmsConfig::into_builder`] (from a
 /// `[notifiers.<id>]` table, once its secret is resolved). `Debug` never shows the token.
@@ -37,7 +39,7 @@ pub struct SmsNotifierBuilder {
     settings: Settings,
     auth_token: Option<SecretString>,
     state_file: Option<SnapshotFile>,
-    id: Option<String>,
+    options: HttpSinkOptions,
 }
 
 impl fmt::Debug for SmsNotifierBuilder {
@@ -49,7 +51,7 @@ impl fmt::Debug for SmsNotifierBuilder {
                 &self.auth_token.as_ref().map(|_| "[redacted]"),
             )
             .field("state_file", &self.state_file.is_some())
-            .field("id", &self.id)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -60,7 +62,7 @@ impl SmsNotifierBuilder {
             settings: Settings::new(account_sid),
             auth_token: None,
             state_file: None,
-            id: None,
+            options: HttpSinkOptions::new(),
         }
     }
 
@@ -107,23 +109,11 @@ impl SmsNotifierBuilder {
         self
     }
 
-    /// HTTP client timeouts. Default [`HttpOptions::default`].
-    pub fn http(mut self, http: HttpOptions) -> Self {
-        self.settings.http = http;
-        self
-    }
-
     /// Keeps the per-alert recipient log in `file` (loaded at build, replaced on every
     /// change), so a restart never texts a recipient again an alert they already got.
     /// Default: in memory only.
     pub fn state_file(mut self, file: SnapshotFile) -> Self {
         self.state_file = Some(file);
-        self
-    }
-
-    /// The component id (the config table key), named in config errors. Default `sms`.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
         self
     }
 
@@ -135,13 +125,13 @@ impl SmsNotifierBuilder {
     /// `auth_token`, a malformed `account_sid` or `messaging_service_sid`, neither or both
     /// of `from` and `messaging_service_sid`, a number that is not E.164, a bad URL.
     pub fn build(self) -> Result<SmsNotifier, Error> {
-        let id = self.id.unwrap_or_else(|| "sms".to_owned());
+        let prefix = self.options.key_prefix("notifiers", crate::KIND);
         let Some(auth_token) = self.auth_token else {
             return Err(Error::config(format!(
-                "`notifiers.{id}.auth_token`: required (the Twilio auth token, set with `.auth_token(..)`)"
+                "`{prefix}.auth_token`: required (the Twilio auth token, set with `.auth_token(..)`)"
             )));
         };
-        let notifier = SmsNotifier::from_parts(&id, &self.settings, auth_token)?;
+        let notifier = SmsNotifier::from_parts(&prefix, &self.settings, auth_token, &self.options)?;
         Ok(match self.state_file {
             Some(file) => notifier.with_state_file(file),
             None => notifier,
@@ -158,8 +148,15 @@ impl SmsConfig {
             settings: self.settings(),
             auth_token: Some(auth_token),
             state_file: None,
-            id: None,
+            options: HttpSinkOptions::new().with_http(self.http),
         }
+    }
+}
+
+/// `.id(..)` (default `sms`, named in config errors), `.http(..)` and `.with_options(..)`.
+impl HttpSinkBuilder for SmsNotifierBuilder {
+    fn http_sink_options(&mut self) -> &mut HttpSinkOptions {
+        &mut self.options
     }
 }
 

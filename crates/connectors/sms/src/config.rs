@@ -95,7 +95,6 @@ impl SmsConfig {
             to: self.to.clone(),
             api_base_url: self.api_base_url.clone(),
             link_base: self.link_base.clone(),
-            http: self.http.clone(),
         }
     }
 
@@ -115,7 +114,6 @@ pub(crate) struct Settings {
     pub(crate) to: Vec<String>,
     pub(crate) api_base_url: String,
     pub(crate) link_base: Option<String>,
-    pub(crate) http: HttpOptions,
 }
 
 impl Settings {
@@ -128,7 +126,6 @@ impl Settings {
             to: Vec::new(),
             api_base_url: default_api_base_url(),
             link_base: None,
-            http: HttpOptions::default(),
         }
     }
 

@@ -26,6 +26,7 @@ const MIN_DETAIL_CHARS: usize = 20;
 
 /// How a message is encoded on the air interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Encoding {
     /// GSM 03.38 7-bit default alphabet (with the extension table).
     Gsm7,
@@ -129,6 +130,7 @@ pub fn to_gsm7(text: &str) -> String {
 
 /// What the message builder needs from configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MessageOptions {
     /// When set, the reference is this URL followed by the alert id.
     pub link_base: Option<String>,

@@ -27,11 +27,15 @@ pub use builder::SmsNotifierBuilder;
 pub use config::{DEFAULT_API_BASE_URL, MAX_LINK_BASE_CHARS, Sender, SmsConfig, validate_e164};
 pub use encode::{Encoding, MessageOptions, build_message, segments};
 pub use notifier::SmsNotifier;
+pub use vowguard_http::{HttpOptions, HttpSinkBuilder, HttpSinkOptions};
 
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "sms";
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Notifier>, Error> {
     let config: SmsConfig = ctx.parse(table)?;
     let auth_token = ctx.secret("auth_token", &config.auth_token)?;
     let state =

@@ -12,6 +12,7 @@ use serde_json::Value;
 use vowguard_core::{
     Alert, Error, ErrorKind, Notifier, RateLimit, Receipt, Redactor, SnapshotFile,
 };
+use vowguard_http::HttpSinkOptions;
 use vowguard_http::reqwest::header::HeaderMap;
 use vowguard_http::reqwest::{Client, StatusCode, Url};
 
@@ -153,12 +154,12 @@ impl SmsNotifier {
 
     /// The notifier for the component `id` (`[notifiers.<id>]`, named in errors).
     pub(crate) fn from_parts(
-        id: &str,
+        prefix: &str,
         config: &Settings,
         auth_token: SecretString,
+        options: &HttpSinkOptions,
     ) -> Result<Self, Error> {
-        let prefix = format!("notifiers.{id}");
-        let sender = config.validate(&prefix)?;
+        let sender = config.validate(prefix)?;
         let base = config.api_base_url.trim_end_matches('/');
         let sid = &config.account_sid;
         let key = format!("{prefix}.api_base_url");
@@ -182,7 +183,7 @@ impl SmsNotifier {
             options: MessageOptions {
                 link_base: config.link_base.clone(),
             },
-            client: vowguard_http::build_client(&config.http)?,
+            client: options.client()?,
             log: Mutex::new(DeliveryLog::default()),
         })
     }

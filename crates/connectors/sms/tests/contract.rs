@@ -11,7 +11,7 @@ use vowguard_core::{
     Alert, BuildContext, Builder, Category, ErrorKind, Event, Notifier, Priority, RateLimit,
     SecretMap, Severity,
 };
-use vowguard_http::HttpOptions;
+use vowguard_sms::{HttpOptions, HttpSinkBuilder};
 use vowguard_sms::{SmsNotifier, SmsNotifierBuilder, segments};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -27,10 +27,7 @@ const BEN: &str = "+15551234567";
 const CAL: &str = "+33612345678";
 
 fn http(timeout_ms: u64) -> HttpOptions {
-    HttpOptions {
-        timeout: std::time::Duration::from_millis(timeout_ms),
-        ..HttpOptions::default()
-    }
+    HttpOptions::default().with_timeout(std::time::Duration::from_millis(timeout_ms))
 }
 
 /// Everything but the sender.
@@ -388,17 +385,19 @@ async fn registered_and_built_from_config() {
         "account_sid = \"{SID}\"\nauth_token = {{ env = \"TW\" }}\nfrom = \"{FROM}\"\napi_base_url = \"{}\"\n",
         server.uri()
     );
-    let table: toml::Table = toml::from_str(&format!("{base}to = [\"{ANA}\"]")).unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str(&format!("{base}to = [\"{ANA}\"]")).unwrap();
     let n = build(&ctx(&secrets), table).unwrap();
     assert_eq!(n.kind(), "sms");
     n.notify(&alert()).await.unwrap();
 
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str(&format!("{base}to = [\"{ANA}\", \"0770090012\"]")).unwrap();
     let e = build(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(e.contains("`notifiers.oncall-sms.to[1]`"), "{e}");
 
-    let table: toml::Table = toml::from_str(&format!("{base}numbers = []")).unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str(&format!("{base}numbers = []")).unwrap();
     let e = build(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(
         e.contains("numbers") && e.contains("notifiers.oncall-sms"),

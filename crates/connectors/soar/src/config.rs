@@ -12,6 +12,7 @@ use vowguard_http::reqwest::header::HeaderName;
 /// case reference is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Flavor {
     /// A Shuffle webhook trigger (`/api/v1/hooks/webhook_<uuid>`): the raw incident JSON;
     /// auth by fixed `headers`; reference = `execution_id`.
@@ -54,6 +55,7 @@ impl Flavor {
 /// The kind of XSOAR API key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum XsoarKeyType {
     /// `Authorization: <key>` (the default).
     #[default]

@@ -220,6 +220,7 @@ pub fn xsoar_severity(priority: Priority) -> f64 {
 
 /// The configured parts of an XSOAR incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct XsoarTemplate {
     /// Incident `type`.
     pub incident_type: String,

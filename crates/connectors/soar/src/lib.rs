@@ -38,7 +38,10 @@ pub use vowguard_core::TicketIndex;
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "soar_webhook";
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn TicketSystem>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn TicketSystem>, Error> {
     let config: SoarConfig = ctx.parse(table)?;
     config.validate(&format!("tickets.{}", ctx.id))?;
     let url = config

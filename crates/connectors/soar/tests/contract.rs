@@ -289,7 +289,7 @@ async fn registered_as_soar_webhook_and_builds_from_toml() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let secrets = SecretMap::new().with("ST2_KEY", "st2-key-abcdef123");
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "flavor = \"stackstorm\"\nurl = \"{}/api/v1/webhooks/st2\"\napi_key = {{ env = \"ST2_KEY\" }}\ntrigger = \"vowguard.incident\"",
         server.uri()
     ))
@@ -309,7 +309,7 @@ async fn registered_as_soar_webhook_and_builds_from_toml() {
     assert!(dir.path().join("state/ticket-st2.json").exists());
 
     // Restart from the same data dir: no second request (`expect(1)`).
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "flavor = \"stackstorm\"\nurl = \"{}/api/v1/webhooks/st2\"\napi_key = {{ env = \"ST2_KEY\" }}\ntrigger = \"vowguard.incident\"",
         server.uri()
     ))
@@ -317,13 +317,13 @@ async fn registered_as_soar_webhook_and_builds_from_toml() {
     let again = build(&ctx(&secrets, dir.path()), table).unwrap();
     assert_eq!(again.open(&draft()).await.unwrap(), ticket);
 
-    let bad: toml::Table = toml::from_str(
+    let bad: vowguard_core::ComponentConfig = toml::from_str(
         "flavor = \"stackstorm\"\nurl = \"https://x\"\napi_key = { env = \"ST2_KEY\" }",
     )
     .unwrap();
     let e = build(&ctx(&secrets, dir.path()), bad).unwrap_err();
     assert!(e.to_string().contains("`tickets.st2.trigger`"), "{e}");
-    let bad: toml::Table =
+    let bad: vowguard_core::ComponentConfig =
         toml::from_str("flavor = \"generic\"\nurl = \"https://x\"\nverb = \"PUT\"").unwrap();
     let e = build(&ctx(&secrets, dir.path()), bad).unwrap_err();
     assert!(e.to_string().contains("verb"), "{e}");

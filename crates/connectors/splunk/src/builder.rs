@@ -4,21 +4,23 @@ use std::fmt;
 
 use secrecy::SecretString;
 use vowguard_core::Error;
-use vowguard_http::HttpOptions;
+use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
 
 use crate::config::{AckConfig, Compression, SplunkHecConfig, default_host};
 use crate::sink::SplunkHecSink;
 
 /// Builds a [`SplunkHecSink`]; every value is checked at [`build`](Self::build), and an
-/// invalid one is a [`ErrorKind::Config`](vowguard_core::ErrorKind::Config) error naming the
-/// field.
+/// invalid one is a [`Config`](vowguard_core::ErrorKind::Config) error naming the key
+/// (`sinks.<id>.index`, with `<id>` from [`id`](HttpSinkBuilder::id), default
+/// `splunk_hec`). The component id and HTTP client options are set through
+/// [`HttpSinkBuilder`] (`.id(..)`, `.http(..)`), re-exported by this crate.
 ///
 /// Start from [`SplunkHecSink::builder`] (in code) or [`SplunkHecConfig::into_builder`] (from
 /// a `[sinks.<id>]` table, once its secrets are resolved). `Debug` never shows the token.
 ///
 /// ```no_run
 /// use secrecy::SecretString;
-/// use vowguard_splunk::{Compression, SplunkHecSink};
+/// use vowguard_splunk::{Compression, HttpSinkBuilder, SplunkHecSink};
 ///
 /// # fn main() -> Result<(), vowguard_core::Error> {
 /// let token = SecretString::from(std::env::var("SPLUNK_HEC_TOKEN").unwrap_or_default());
@@ -42,8 +44,7 @@ pub struct SplunkHecSinkBuilder {
     pub(crate) sourcetype: String,
     pub(crate) compression: Compression,
     pub(crate) acknowledgements: AckConfig,
-    pub(crate) http: HttpOptions,
-    pub(crate) id: Option<String>,
+    pub(crate) options: HttpSinkOptions,
 }
 
 impl fmt::Debug for SplunkHecSinkBuilder {
@@ -57,8 +58,7 @@ impl fmt::Debug for SplunkHecSinkBuilder {
             .field("sourcetype", &self.sourcetype)
             .field("compression", &self.compression)
             .field("acknowledgements", &self.acknowledgements)
-            .field("http", &self.http)
-            .field("id", &self.id)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -74,8 +74,7 @@ impl SplunkHecSinkBuilder {
             sourcetype: "_json".to_owned(),
             compression: Compression::default(),
             acknowledgements: AckConfig::default(),
-            http: HttpOptions::default(),
-            id: None,
+            options: HttpSinkOptions::new(),
         }
     }
 
@@ -122,28 +121,18 @@ impl SplunkHecSinkBuilder {
         self
     }
 
-    /// HTTP client timeouts. Default [`HttpOptions::default`].
-    pub fn http(mut self, http: HttpOptions) -> Self {
-        self.http = http;
-        self
-    }
-
-    /// The component id (the config table key), named in every error the sink returns.
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
     /// Checks every value and builds the sink. Nothing is sent over the network.
     ///
     /// # Errors
     ///
-    /// A [`Config`](vowguard_core::ErrorKind::Config) error naming the field: a missing
+    /// A [`Config`](vowguard_core::ErrorKind::Config) error naming the key: a missing
     /// `token`, an `endpoint` that is not an http(s) base URL, an empty `host`, `source`,
     /// `sourcetype` or `index`, a zero acknowledgement timing.
     pub fn build(self) -> Result<SplunkHecSink, Error> {
-        self.validate()?;
-        SplunkHecSink::from_builder(self)
+        let prefix = self.options.key_prefix("sinks", crate::KIND);
+        self.validate()
+            .and_then(|()| SplunkHecSink::from_builder(self))
+            .map_err(|e| vowguard_core::qualify_error(&prefix, &e))
     }
 
     /// The checks that need no parsing: non-empty metadata and positive ack timings. The
@@ -213,9 +202,16 @@ impl SplunkHecConfig {
             sourcetype,
             compression,
             acknowledgements,
-            http,
-            id: None,
+            options: HttpSinkOptions::new().with_http(http),
         }
+    }
+}
+
+/// `.id(..)` (default `splunk_hec`, named in config errors and every error the sink
+/// returns), `.http(..)` and `.with_options(..)`.
+impl HttpSinkBuilder for SplunkHecSinkBuilder {
+    fn http_sink_options(&mut self) -> &mut HttpSinkOptions {
+        &mut self.options
     }
 }
 
@@ -237,10 +233,11 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        assert!(error(builder().index("")).contains("`index`"));
-        assert!(error(builder().sourcetype(" ")).contains("`sourcetype`"));
-        assert!(error(builder().host("")).contains("`host`"));
-        assert!(error(builder().source("")).contains("`source`"));
+        assert!(error(builder().index("")).contains("`sinks.splunk_hec.index`"));
+        assert!(error(builder().id("hec").index("")).contains("`sinks.hec.index`"));
+        assert!(error(builder().sourcetype(" ")).contains("`sinks.splunk_hec.sourcetype`"));
+        assert!(error(builder().host("")).contains("`sinks.splunk_hec.host`"));
+        assert!(error(builder().source("")).contains("`sinks.splunk_hec.source`"));
         let ack = AckConfig {
             enabled: true,
             timeout: std::time::Duration::ZERO,
@@ -254,11 +251,14 @@ mod tests {
         };
         assert!(error(builder().acknowledgements(ack)).contains("acknowledgements.poll_interval`"));
         let no_token = SplunkHecSink::builder("https://splunk.example.org:8088");
-        assert!(error(no_token).contains("`token`"));
-        assert!(error(SplunkHecSink::builder("ftp://x").token("t".into())).contains("`endpoint`"));
+        assert!(error(no_token).contains("`sinks.splunk_hec.token`"));
+        assert!(
+            error(SplunkHecSink::builder("ftp://x").token("t".into()))
+                .contains("`sinks.splunk_hec.endpoint`")
+        );
         let err = error(builder().token("bad\ntoken-VALUE".into()));
         assert!(
-            err.contains("`token`") && !err.contains("token-VALUE"),
+            err.contains("`sinks.splunk_hec.token`") && !err.contains("token-VALUE"),
             "{err}"
         );
     }

@@ -45,12 +45,13 @@ mod sink;
 
 use std::sync::Arc;
 
-use vowguard_core::{BuildContext, Error, Sink};
+use vowguard_core::{BuildContext, ComponentConfig, Error, Sink};
 
 pub use builder::SplunkHecSinkBuilder;
 pub use config::{AckConfig, Compression, SplunkHecConfig, default_host};
 pub use encode::{HecEncoder, encode_event, format_time, indexed_fields};
 pub use sink::{ACK_CONCURRENCY, CHANNEL_HEADER, SplunkHecSink};
+pub use vowguard_http::{HttpOptions, HttpSinkBuilder, HttpSinkOptions};
 
 /// Internals for this crate's integration tests, benches and fuzz targets; not a stable API.
 #[doc(hidden)]
@@ -67,13 +68,10 @@ vowguard_core::inventory::submit! {
 }
 
 /// Builds the sink from its config table (the registry's build function).
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sink>, Error> {
+fn build(ctx: &BuildContext<'_>, table: ComponentConfig) -> Result<Arc<dyn Sink>, Error> {
     let config: SplunkHecConfig = ctx.parse(table)?;
     let token = ctx.secret("token", &config.token)?;
-    let sink = config
-        .into_builder(token)
-        .id(ctx.id)
-        .build()
-        .map_err(|e| ctx.builder_error(&e))?;
+    // The builder's errors already name the full key (`sinks.<id>.index`).
+    let sink = config.into_builder(token).id(ctx.id).build()?;
     Ok(Arc::new(sink))
 }

@@ -106,8 +106,7 @@ impl SplunkHecSink {
             sourcetype,
             compression,
             acknowledgements,
-            http,
-            id,
+            options,
         } = builder;
         let token = token.ok_or_else(|| Error::config("`token`: required"))?;
         let base = base_url(&endpoint)?;
@@ -116,7 +115,7 @@ impl SplunkHecSink {
                 Error::config("`token`: contains characters not allowed in an HTTP header")
             })?;
         let redactor = Redactor::new().secret(&token);
-        let client = vowguard_http::build_client(&http)?;
+        let client = options.client()?;
         let channel = acknowledgements
             .enabled
             .then(|| uuid::Uuid::now_v7().to_string());
@@ -127,7 +126,7 @@ impl SplunkHecSink {
                 auth: auth.clone(),
                 channel: channel.clone(),
                 origin: origin(&base),
-                request_timeout: http.timeout,
+                request_timeout: options.http.timeout,
                 pace: acknowledgements
                     .poll_interval
                     .map_or_else(PollPace::adaptive, PollPace::fixed),
@@ -145,7 +144,7 @@ impl SplunkHecSink {
             acknowledgements,
             channel,
             acks,
-            id,
+            id: options.id,
         })
     }
 
@@ -290,11 +289,7 @@ impl Sink for SplunkHecSink {
 
     /// 500 events, 800 000 bytes (HEC's default `max_content_length` is 1 MB), 1 s.
     fn batch_limits(&self) -> BatchLimits {
-        BatchLimits {
-            max_events: 500,
-            max_bytes: 800_000,
-            max_wait: Duration::from_millis(1_000),
-        }
+        BatchLimits::new(500, 800_000, Duration::from_millis(1_000))
     }
 
     /// With indexer acknowledgement, [`ACK_CONCURRENCY`] batches: each request then waits

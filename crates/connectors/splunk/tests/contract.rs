@@ -12,9 +12,9 @@ use vowguard_core::{
     BuildContext, Category, EncodedEvent, ErrorKind, Event, EventOutcome, Outcome, SecretMap,
     Severity, Sink, ThreatIntel, Verdict,
 };
-use vowguard_http::HttpOptions;
 use vowguard_splunk::{
-    AckConfig, CHANNEL_HEADER, Compression, SplunkHecSink, SplunkHecSinkBuilder,
+    AckConfig, CHANNEL_HEADER, Compression, HttpOptions, HttpSinkBuilder, SplunkHecSink,
+    SplunkHecSinkBuilder,
 };
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -313,10 +313,10 @@ async fn timeout_is_retryable() {
         )
         .mount(&server)
         .await;
-    let sink = sink_with(config(&server).http(HttpOptions {
-        timeout: std::time::Duration::from_millis(200),
-        ..HttpOptions::default()
-    }));
+    let sink = sink_with(
+        config(&server)
+            .http(HttpOptions::default().with_timeout(std::time::Duration::from_millis(200))),
+    );
     assert_eq!(describe(&send(&sink, &events(1)).await), ["retry:timeout"]);
 }
 
@@ -325,10 +325,9 @@ async fn connection_refused_is_retryable() {
     let sink = sink_with(
         SplunkHecSink::builder("http://127.0.0.1:9")
             .token(SecretString::from(TOKEN))
-            .http(HttpOptions {
-                connect_timeout: std::time::Duration::from_millis(1000),
-                ..HttpOptions::default()
-            }),
+            .http(
+                HttpOptions::default().with_connect_timeout(std::time::Duration::from_millis(1000)),
+            ),
     );
     let outcomes = send(&sink, &events(2)).await;
     assert_eq!(describe(&outcomes), ["retry:unavailable"; 2]);
@@ -561,7 +560,7 @@ async fn registry_builds_from_toml_and_names_unknown_keys() {
         config_dir: Path::new("."),
         secrets: &secrets,
     };
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "endpoint = \"{}\"\ntoken = {{ env = \"SPLUNK_HEC_TOKEN\" }}\nindex = \"wedding-security\"\ncompression = \"gzip\"",
         server.uri()
     ))
@@ -582,7 +581,7 @@ async fn registry_builds_from_toml_and_names_unknown_keys() {
     };
     assert!(sink.send(&[&encoded]).await[0].is_delivered());
 
-    let bad: toml::Table = toml::from_str(&format!(
+    let bad: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "endpoint = \"{}\"\ntoken = {{ env = \"SPLUNK_HEC_TOKEN\" }}\nindx = \"typo\"",
         server.uri()
     ))
@@ -591,12 +590,12 @@ async fn registry_builds_from_toml_and_names_unknown_keys() {
     assert!(err.contains("indx"), "{err}");
     assert!(err.contains("sinks.splunk"), "{err}");
 
-    let missing: toml::Table =
+    let missing: vowguard_core::ComponentConfig =
         toml::from_str("endpoint = \"https://x\"\ntoken = { env = \"NOT_SET\" }").unwrap();
     let err = build(&ctx, missing).unwrap_err().to_string();
     assert!(err.contains("sinks.splunk.token"), "{err}");
 
-    let bad_url: toml::Table =
+    let bad_url: vowguard_core::ComponentConfig =
         toml::from_str("endpoint = \"splunk:8088\"\ntoken = { env = \"SPLUNK_HEC_TOKEN\" }")
             .unwrap();
     let err = build(&ctx, bad_url).unwrap_err().to_string();
@@ -631,7 +630,7 @@ async fn debug_and_errors_never_show_the_token() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("`token`") && !err.contains("token-VALUE"),
+        err.contains("`sinks.splunk_hec.token`") && !err.contains("token-VALUE"),
         "{err}"
     );
 }

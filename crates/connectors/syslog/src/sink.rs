@@ -129,11 +129,7 @@ impl<E: LineEncoder> Sink for SyslogSink<E> {
     }
 
     fn batch_limits(&self) -> BatchLimits {
-        BatchLimits {
-            max_events: 200,
-            max_bytes: 256_000,
-            max_wait: std::time::Duration::from_millis(500),
-        }
+        BatchLimits::new(200, 256_000, std::time::Duration::from_millis(500))
     }
 
     fn encode(&self, event: &Event) -> Result<Vec<u8>, Error> {

@@ -28,12 +28,15 @@ pub use builder::TeamsNotifierBuilder;
 pub use config::{CardLink, TeamsConfig};
 pub use encode::{encode_message, neutralize};
 pub use notifier::TeamsNotifier;
-pub use vowguard_http::{HttpSinkBuilder, HttpSinkOptions};
+pub use vowguard_http::{HttpOptions, HttpSinkBuilder, HttpSinkOptions};
 
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "teams";
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Notifier>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Notifier>, Error> {
     let config: TeamsConfig = ctx.parse(table)?;
     let webhook_url = ctx.secret("webhook_url", &config.webhook_url)?;
     // The builder's errors already name the full key (`notifiers.<id>.links[0].url`).

@@ -37,10 +37,7 @@ fn notifier(server: &MockServer) -> TeamsNotifier {
 }
 
 fn http(timeout_ms: u64) -> HttpOptions {
-    HttpOptions {
-        timeout: std::time::Duration::from_millis(timeout_ms),
-        ..HttpOptions::default()
-    }
+    HttpOptions::default().with_timeout(std::time::Duration::from_millis(timeout_ms))
 }
 
 fn alert() -> Alert {
@@ -254,12 +251,13 @@ async fn registered_and_built_from_config() {
         panic!("teams is not registered as a notifier");
     };
     let secrets = SecretMap::new().with("TEAMS_URL", url(&server));
-    let table: toml::Table = toml::from_str("webhook_url = { env = \"TEAMS_URL\" }").unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str("webhook_url = { env = \"TEAMS_URL\" }").unwrap();
     let n = build(&ctx(&secrets), table).unwrap();
     assert_eq!(n.kind(), "teams");
     n.notify(&alert()).await.unwrap();
 
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str("webhook_url = { env = \"TEAMS_URL\" }\nchannel = \"x\"").unwrap();
     let e = build(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(
@@ -268,7 +266,8 @@ async fn registered_and_built_from_config() {
     );
 
     let bad = SecretMap::new().with("TEAMS_URL", "not a url sig=SECRET");
-    let table: toml::Table = toml::from_str("webhook_url = { env = \"TEAMS_URL\" }").unwrap();
+    let table: vowguard_core::ComponentConfig =
+        toml::from_str("webhook_url = { env = \"TEAMS_URL\" }").unwrap();
     let e = build(&ctx(&bad), table).unwrap_err().to_string();
     assert!(e.contains("notifiers.secops-teams.webhook_url"), "{e}");
     assert!(!e.contains("SECRET"), "{e}");

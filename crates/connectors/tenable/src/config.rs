@@ -21,6 +21,7 @@ pub const DEFAULT_BASE_URL: &str = "https://cloud.tenable.com";
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TenableConfig {
     /// API base URL, default [`DEFAULT_BASE_URL`] (tests point it at a mock).
     #[serde(default)]
@@ -43,6 +44,70 @@ pub struct TenableConfig {
     pub http: HttpOptions,
 }
 
+impl TenableConfig {
+    /// A configuration for the account with these API keys, every other key at its default.
+    pub fn new(access_key: SecretRef, secret_key: SecretRef) -> Self {
+        Self {
+            base_url: None,
+            access_key,
+            secret_key,
+            num_assets: default_num_assets(),
+            max_chunk_bytes: default_max_chunk_bytes(),
+            poll: PollOptions::default(),
+            http: HttpOptions::default(),
+        }
+    }
+
+    /// These settings with [`base_url`](Self::base_url) set to `base_url`.
+    #[must_use]
+    pub fn with_base_url(mut self, base_url: Option<String>) -> Self {
+        self.base_url = base_url;
+        self
+    }
+
+    /// These settings with [`access_key`](Self::access_key) set to `access_key`.
+    #[must_use]
+    pub fn with_access_key(mut self, access_key: SecretRef) -> Self {
+        self.access_key = access_key;
+        self
+    }
+
+    /// These settings with [`secret_key`](Self::secret_key) set to `secret_key`.
+    #[must_use]
+    pub fn with_secret_key(mut self, secret_key: SecretRef) -> Self {
+        self.secret_key = secret_key;
+        self
+    }
+
+    /// These settings with [`num_assets`](Self::num_assets) set to `num_assets`.
+    #[must_use]
+    pub fn with_num_assets(mut self, num_assets: u32) -> Self {
+        self.num_assets = num_assets;
+        self
+    }
+
+    /// These settings with [`max_chunk_bytes`](Self::max_chunk_bytes) set to `max_chunk_bytes`.
+    #[must_use]
+    pub fn with_max_chunk_bytes(mut self, max_chunk_bytes: usize) -> Self {
+        self.max_chunk_bytes = max_chunk_bytes;
+        self
+    }
+
+    /// These settings with [`poll`](Self::poll) set to `poll`.
+    #[must_use]
+    pub fn with_poll(mut self, poll: PollOptions) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// These settings with [`http`](Self::http) set to `http`.
+    #[must_use]
+    pub fn with_http(mut self, http: HttpOptions) -> Self {
+        self.http = http;
+        self
+    }
+}
+
 fn default_num_assets() -> u32 {
     500
 }
@@ -55,6 +120,7 @@ fn default_max_chunk_bytes() -> usize {
 /// (a timeout error, retried at the next scheduled sync) after `max_wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct PollOptions {
     /// First wait between two status polls. Default `"1s"`.
     #[serde(with = "vowguard_core::duration")]
@@ -65,6 +131,29 @@ pub struct PollOptions {
     /// Longest time one export may take. Default `"1h"`.
     #[serde(with = "vowguard_core::duration")]
     pub max_wait: std::time::Duration,
+}
+
+impl PollOptions {
+    /// These settings with [`initial`](Self::initial) set to `initial`.
+    #[must_use]
+    pub fn with_initial(mut self, initial: std::time::Duration) -> Self {
+        self.initial = initial;
+        self
+    }
+
+    /// These settings with [`max`](Self::max) set to `max`.
+    #[must_use]
+    pub fn with_max(mut self, max: std::time::Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// These settings with [`max_wait`](Self::max_wait) set to `max_wait`.
+    #[must_use]
+    pub fn with_max_wait(mut self, max_wait: std::time::Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
 }
 
 impl Default for PollOptions {
@@ -87,6 +176,7 @@ impl Default for PollOptions {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct NessusFileConfig {
     /// The files to import, relative to the config file's directory.
     pub paths: Vec<String>,

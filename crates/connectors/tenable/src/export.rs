@@ -84,12 +84,11 @@ impl TenableScanner {
             num_assets: config.num_assets,
             max_chunk_bytes: config.max_chunk_bytes.max(1024),
             poll: config.poll,
-            retry: RetryPolicy {
-                max_attempts: 4,
-                initial_backoff: std::time::Duration::from_millis(1_000),
-                max_backoff: std::time::Duration::from_millis(30_000),
-                max_retry_after: std::time::Duration::from_millis(120_000),
-            },
+            retry: RetryPolicy::default()
+                .with_max_attempts(4)
+                .with_initial_backoff(std::time::Duration::from_millis(1_000))
+                .with_max_backoff(std::time::Duration::from_millis(30_000))
+                .with_max_retry_after(std::time::Duration::from_millis(120_000)),
         })
     }
 

@@ -60,7 +60,10 @@ vowguard_core::inventory::submit! {
     )
 }
 
-fn build_tenable(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Scanner>, Error> {
+fn build_tenable(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Scanner>, Error> {
     let config: TenableConfig = ctx.parse(table)?;
     let access = ctx.secret("access_key", &config.access_key)?;
     let secret = ctx.secret("secret_key", &config.secret_key)?;
@@ -69,7 +72,10 @@ fn build_tenable(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn S
     Ok(Arc::new(scanner))
 }
 
-fn build_nessus(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Scanner>, Error> {
+fn build_nessus(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Scanner>, Error> {
     let config: NessusFileConfig = ctx.parse(table)?;
     if config.paths.is_empty() {
         return Err(ctx.config_error("paths", "list at least one .nessus file"));
@@ -82,9 +88,6 @@ fn build_nessus(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Sc
     Ok(Arc::new(NessusFileScanner::new(
         ctx.id,
         paths,
-        NessusOptions {
-            include_info: config.include_info,
-            ..NessusOptions::default()
-        },
+        NessusOptions::default().with_include_info(config.include_info),
     )))
 }

@@ -40,11 +40,28 @@ const PAGE: usize = 1000;
 
 /// What a `.nessus` import keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NessusOptions {
     /// Keep informational items (severity 0). Default false.
     pub include_info: bool,
     /// Largest single XML event accepted, default [`MAX_EVENT_BYTES`].
     pub max_event_bytes: usize,
+}
+
+impl NessusOptions {
+    /// These settings with [`include_info`](Self::include_info) set to `include_info`.
+    #[must_use]
+    pub fn with_include_info(mut self, include_info: bool) -> Self {
+        self.include_info = include_info;
+        self
+    }
+
+    /// These settings with [`max_event_bytes`](Self::max_event_bytes) set to `max_event_bytes`.
+    #[must_use]
+    pub fn with_max_event_bytes(mut self, max_event_bytes: usize) -> Self {
+        self.max_event_bytes = max_event_bytes;
+        self
+    }
 }
 
 impl Default for NessusOptions {
@@ -105,14 +122,13 @@ impl<R: BufRead> NessusReader<R> {
     /// A reader of `input`; `label` (the file name) prefixes every error, `scanner` is the
     /// component id the findings carry.
     pub fn new(input: R, label: &str, scanner: &str, options: NessusOptions) -> Self {
-        let limits = Limits {
-            // A .nessus file is read in one pass with memory bounded per token, so its total
-            // size is not capped.
-            max_bytes: u64::MAX,
-            max_token_bytes: options.max_event_bytes as u64,
-            max_depth: MAX_DEPTH,
-            max_text_chars: MAX_FIELD_CHARS,
-        };
+        // A .nessus file is read in one pass with memory bounded per token, so its total
+        // size is not capped.
+        let limits = Limits::default()
+            .with_max_bytes(u64::MAX)
+            .with_max_token_bytes(options.max_event_bytes as u64)
+            .with_max_depth(MAX_DEPTH)
+            .with_max_text_chars(MAX_FIELD_CHARS);
         Self {
             reader: XmlReader::new(input, label.replace(['\n', '\r'], "?"), limits),
             scanner: scanner.to_owned(),

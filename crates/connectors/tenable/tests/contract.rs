@@ -28,19 +28,17 @@ impl FindingPages for Collect {
 }
 
 fn scanner(server: &MockServer) -> TenableScanner {
-    let mut config = TenableConfig {
-        base_url: Some(server.uri()),
-        access_key: SecretRef::Env("A".into()),
-        secret_key: SecretRef::Env("S".into()),
-        num_assets: 50,
-        max_chunk_bytes: 64 * 1024,
-        poll: PollOptions {
-            initial: std::time::Duration::from_millis(1),
-            max: std::time::Duration::from_millis(4),
-            max_wait: std::time::Duration::from_secs(3600),
-        },
-        http: Default::default(),
-    };
+    let mut config = TenableConfig::new(SecretRef::Env("A".into()), SecretRef::Env("S".into()))
+        .with_base_url(Some(server.uri()))
+        .with_num_assets(50)
+        .with_max_chunk_bytes(64 * 1024)
+        .with_poll(
+            PollOptions::default()
+                .with_initial(std::time::Duration::from_millis(1))
+                .with_max(std::time::Duration::from_millis(4))
+                .with_max_wait(std::time::Duration::from_secs(3600)),
+        )
+        .with_http(Default::default());
     config.http.timeout = std::time::Duration::from_millis(5_000);
     TenableScanner::new(
         "tio",
@@ -49,12 +47,13 @@ fn scanner(server: &MockServer) -> TenableScanner {
         &SecretString::from("sk-secret-456"),
     )
     .unwrap()
-    .with_retry(RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: std::time::Duration::from_millis(1),
-        max_backoff: std::time::Duration::from_millis(2),
-        max_retry_after: std::time::Duration::from_millis(2),
-    })
+    .with_retry(
+        RetryPolicy::default()
+            .with_max_attempts(3)
+            .with_initial_backoff(std::time::Duration::from_millis(1))
+            .with_max_backoff(std::time::Duration::from_millis(2))
+            .with_max_retry_after(std::time::Duration::from_millis(2)),
+    )
 }
 
 fn record(ip: &str, plugin: u64, port: u16, state: &str) -> Value {
@@ -320,19 +319,17 @@ async fn unauthorized_is_permanent_and_an_unfinished_export_times_out() {
         )
         .mount(&server)
         .await;
-    let mut config = TenableConfig {
-        base_url: Some(server.uri()),
-        access_key: SecretRef::Env("A".into()),
-        secret_key: SecretRef::Env("S".into()),
-        num_assets: 50,
-        max_chunk_bytes: 1024 * 1024,
-        poll: PollOptions {
-            initial: std::time::Duration::from_millis(1),
-            max: std::time::Duration::from_millis(2),
-            max_wait: std::time::Duration::from_secs(0),
-        },
-        http: Default::default(),
-    };
+    let mut config = TenableConfig::new(SecretRef::Env("A".into()), SecretRef::Env("S".into()))
+        .with_base_url(Some(server.uri()))
+        .with_num_assets(50)
+        .with_max_chunk_bytes(1024 * 1024)
+        .with_poll(
+            PollOptions::default()
+                .with_initial(std::time::Duration::from_millis(1))
+                .with_max(std::time::Duration::from_millis(2))
+                .with_max_wait(std::time::Duration::from_secs(0)),
+        )
+        .with_http(Default::default());
     config.http.timeout = std::time::Duration::from_millis(5_000);
     let s = TenableScanner::new(
         "tio",
@@ -347,15 +344,12 @@ async fn unauthorized_is_permanent_and_an_unfinished_export_times_out() {
 
 #[test]
 fn bad_config_names_the_key() {
-    let config = TenableConfig {
-        base_url: Some("ftp://x".into()),
-        access_key: SecretRef::Env("A".into()),
-        secret_key: SecretRef::Env("S".into()),
-        num_assets: 500,
-        max_chunk_bytes: 1024,
-        poll: PollOptions::default(),
-        http: Default::default(),
-    };
+    let config = TenableConfig::new(SecretRef::Env("A".into()), SecretRef::Env("S".into()))
+        .with_base_url(Some("ftp://x".into()))
+        .with_num_assets(500)
+        .with_max_chunk_bytes(1024)
+        .with_poll(PollOptions::default())
+        .with_http(Default::default());
     let err = TenableScanner::new(
         "tio",
         &config,
@@ -364,11 +358,7 @@ fn bad_config_names_the_key() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("scanners.tio.base_url"), "{err}");
-    let config = TenableConfig {
-        base_url: None,
-        num_assets: 10,
-        ..config
-    };
+    let config = config.with_base_url(None).with_num_assets(10);
     let err = TenableScanner::new(
         "tio",
         &config,

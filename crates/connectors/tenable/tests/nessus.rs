@@ -78,10 +78,7 @@ fn sample_file_maps_every_field() {
 
     let with_info = read_all(
         &std::fs::read_to_string(sample()).unwrap(),
-        NessusOptions {
-            include_info: true,
-            ..Default::default()
-        },
+        NessusOptions::default().with_include_info(true),
     )
     .unwrap();
     assert_eq!(with_info.len(), 4);
@@ -154,10 +151,9 @@ fn an_entity_bomb_and_an_over_long_attribute_are_refused_at_their_position() {
     // A pluginName of 100 KiB: the tag is larger than max_event_bytes; the refusal names
     // the byte where the reader stopped, within the tag, having buffered no more than the
     // limit.
-    let options = NessusOptions {
-        include_info: false,
-        max_event_bytes: 4096,
-    };
+    let options = NessusOptions::default()
+        .with_include_info(false)
+        .with_max_event_bytes(4096);
     let head = "<NessusClientData_v2><Report><ReportHost name=\"10.0.0.1\">";
     let text = format!(
         "{head}<ReportItem port=\"1\" severity=\"4\" pluginID=\"1\" pluginName=\"{}\"/></ReportHost></Report></NessusClientData_v2>",
@@ -183,10 +179,9 @@ fn an_entity_bomb_and_an_over_long_attribute_are_refused_at_their_position() {
 
 #[test]
 fn a_huge_event_is_refused_without_buffering_it() {
-    let options = NessusOptions {
-        include_info: false,
-        max_event_bytes: 4096,
-    };
+    let options = NessusOptions::default()
+        .with_include_info(false)
+        .with_max_event_bytes(4096);
     let text = format!(
         "<NessusClientData_v2><Report><ReportHost name=\"10.0.0.1\"><ReportItem port=\"1\" severity=\"4\" pluginID=\"1\"><plugin_output>{}</plugin_output></ReportItem></ReportHost></Report></NessusClientData_v2>",
         "A".repeat(100_000)

@@ -8,6 +8,7 @@ use vowguard_http::reqwest::Url;
 /// Traffic Light Protocol level (TheHive 5 numbering: TLP 2.0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Tlp {
     /// `0`. `white` is accepted as the TLP 1.0 name.
     #[serde(alias = "white")]
@@ -40,6 +41,7 @@ impl Tlp {
 /// Permissible Actions Protocol level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Pap {
     /// `0`. `white` is accepted too.
     #[serde(alias = "white")]
@@ -68,6 +70,7 @@ impl Pap {
 /// How [`update`](vowguard_core::TicketSystem::update) records a timeline entry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum UpdateMode {
     /// `POST /api/v1/alert/{id}/comment` (TheHive 5.1 and later; the default).
     #[default]

@@ -30,6 +30,7 @@ pub const MAX_OBSERVABLE_CHARS: usize = 2_048;
 
 /// The configured parts of every alert.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AlertTemplate {
     /// Alert `type`.
     pub alert_type: String,

@@ -27,7 +27,10 @@ pub use vowguard_core::TicketIndex;
 /// The connector kind, as written in `type = "..."`.
 pub const KIND: &str = "thehive";
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn TicketSystem>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn TicketSystem>, Error> {
     let config: TheHiveConfig = ctx.parse(table)?;
     let api_key = ctx.secret("api_key", &config.api_key)?;
     let index = TicketIndex::load(ctx.id, ctx.data_dir)?;

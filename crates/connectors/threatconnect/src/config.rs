@@ -75,6 +75,7 @@ pub struct ThreatConnectConfig {
 
 /// Which authentication a config asks for (the secrets still unresolved).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum AuthConfig<'a> {
     /// `api_token`.
     Token(&'a SecretRef),
@@ -187,6 +188,7 @@ impl ThreatConnectConfig {
 
 /// Resolved credentials. `Debug` shows the kind and the Access ID, never a secret.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Credentials {
     /// An API token.
     Token(SecretString),

@@ -71,7 +71,10 @@ vowguard_core::inventory::submit! {
     )
 }
 
-fn build(ctx: &BuildContext<'_>, table: toml::Table) -> Result<Arc<dyn Enricher>, Error> {
+fn build(
+    ctx: &BuildContext<'_>,
+    table: vowguard_core::ComponentConfig,
+) -> Result<Arc<dyn Enricher>, Error> {
     let config: ThreatConnectConfig = ctx.parse(table)?;
     let credentials = match config.auth() {
         Ok(config::AuthConfig::Token(token)) => Credentials::Token(ctx.secret("api_token", token)?),

@@ -508,7 +508,7 @@ async fn registered_and_built_from_config() {
     )
     .await;
     let secrets = SecretMap::new().with("TC_SECRET_KEY", SECRET_KEY);
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "access_id = \"{ACCESS_ID}\"\nsecret_key = {{ env = \"TC_SECRET_KEY\" }}\nbase_url = \"{}/api\"",
         server.uri()
     ))
@@ -560,7 +560,7 @@ fn config_errors_name_the_key() {
             "base_url",
         ),
     ] {
-        let table: toml::Table = toml::from_str(text).unwrap();
+        let table: vowguard_core::ComponentConfig = toml::from_str(text).unwrap();
         let text = build_fn()(&ctx(&secrets), table).unwrap_err().to_string();
         assert!(text.contains(key), "{key}: {text}");
         assert!(!text.contains(TOKEN), "{text}");

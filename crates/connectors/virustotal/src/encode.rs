@@ -24,6 +24,7 @@ pub const MAX_CATEGORIES: usize = 10;
 
 /// The VirusTotal collection an indicator is looked up in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Collection {
     /// `/api/v3/ip_addresses/{ip}`.
     IpAddresses,

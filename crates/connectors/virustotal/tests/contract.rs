@@ -394,7 +394,7 @@ async fn registered_and_built_from_config() {
     )
     .await;
     let secrets = SecretMap::new().with("VT_API_KEY", KEY);
-    let table: toml::Table = toml::from_str(&format!(
+    let table: vowguard_core::ComponentConfig = toml::from_str(&format!(
         "api_key = {{ env = \"VT_API_KEY\" }}\nbase_url = \"{}\"",
         server.uri()
     ))
@@ -417,14 +417,14 @@ async fn registered_and_built_from_config() {
 #[test]
 fn config_errors_name_the_key() {
     let secrets = SecretMap::new().with("VT_API_KEY", KEY);
-    let table: toml::Table =
+    let table: vowguard_core::ComponentConfig =
         toml::from_str("api_key = { env = \"VT_API_KEY\" }\napikey = \"x\"").unwrap();
     let text = build_fn()(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(
         text.contains("enrichers.vt") && text.contains("apikey"),
         "{text}"
     );
-    let table: toml::Table = toml::from_str("base_url = \"http://x\"").unwrap();
+    let table: vowguard_core::ComponentConfig = toml::from_str("base_url = \"http://x\"").unwrap();
     let text = build_fn()(&ctx(&secrets), table).unwrap_err().to_string();
     assert!(text.contains("api_key"), "{text}");
 }
