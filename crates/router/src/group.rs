@@ -311,24 +311,13 @@ impl AlertGrouper {
             } else {
                 group.pending
             };
-            alert.params.insert("group_size".into(), Value::from(size));
             let span = if repeat {
                 group.last_span
             } else {
                 group.span.take()
             };
-            if let Some((first, last)) = span {
-                alert
-                    .params
-                    .insert("group_first_seen".into(), Value::from(first.to_rfc3339()));
-                alert
-                    .params
-                    .insert("group_last_seen".into(), Value::from(last.to_rfc3339()));
-            }
+            stamp_group(&mut alert, &key, size as u64, span);
             group.last_span = span;
-            alert
-                .params
-                .insert("group_key".into(), Value::from(key.clone()));
             if repeat {
                 group.repeats = group.repeats.saturating_add(1);
                 alert.params.insert("repeat".into(), Value::Bool(true));
@@ -599,6 +588,28 @@ impl SourceIndex {
 }
 
 /// `span` stretched to include `time`.
+/// Writes what a group's notification says about the group into its params: how many
+/// alerts it stands for (`group_size`), the event-time span they cover
+/// (`group_first_seen`, `group_last_seen`) and the group's key (`group_key`). One place
+/// for the single-process grouper and the group shared across replicas.
+pub(crate) fn stamp_group(
+    alert: &mut Alert,
+    key: &str,
+    size: u64,
+    span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) {
+    alert.params.insert("group_size".into(), Value::from(size));
+    if let Some((first, last)) = span {
+        alert
+            .params
+            .insert("group_first_seen".into(), Value::from(first.to_rfc3339()));
+        alert
+            .params
+            .insert("group_last_seen".into(), Value::from(last.to_rfc3339()));
+    }
+    alert.params.insert("group_key".into(), Value::from(key));
+}
+
 pub(crate) fn widen(
     span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     time: DateTime<Utc>,

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vowguard_core::Alert;
 
-use crate::group::{GroupTiming, Reasons, widen};
+use crate::group::{GroupTiming, Reasons, stamp_group, widen};
 
 /// Most alert ids a shared group remembers (the newest), so an alert redelivered to
 /// another replica is not counted twice. The group's size beyond that is a count.
@@ -178,24 +178,13 @@ impl SharedGroup {
         let mut alert = self.latest.clone();
         let repeat = self.pending == 0;
         let size = if repeat { self.last_size } else { self.pending };
-        alert.params.insert("group_size".into(), Value::from(size));
         let span = if repeat {
             self.last_span
         } else {
             self.span.take()
         };
-        if let Some((first, last)) = span {
-            alert
-                .params
-                .insert("group_first_seen".into(), Value::from(first.to_rfc3339()));
-            alert
-                .params
-                .insert("group_last_seen".into(), Value::from(last.to_rfc3339()));
-        }
+        stamp_group(&mut alert, &self.key, size, span);
         self.last_span = span;
-        alert
-            .params
-            .insert("group_key".into(), Value::from(self.key.clone()));
         if repeat {
             self.repeats = self.repeats.saturating_add(1);
             alert.params.insert("repeat".into(), Value::Bool(true));

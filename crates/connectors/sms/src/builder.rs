@@ -20,7 +20,7 @@ use crate::notifier::SmsNotifier;
 ///
 /// ```no_run
 /// use secrecy::SecretString;
-/// use vowguard_sms::SmsNotifier;
+/// use vowguard_sms::{HttpSinkBuilder, SmsNotifier};
 ///
 /// # fn main() -> Result<(), vowguard_core::Error> {
 /// let notifier = SmsNotifier::builder("AC0123456789abcdef0123456789abcdef")
