@@ -293,49 +293,6 @@ impl SharedState {
         .with_retry_after(crate::RETRY_AFTER))
     }
 
-    /// The value under `key` with its revision, for a later
-    /// [`update_at`](Self::update_at) (a deleted or expired key has none).
-    pub async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>, Error> {
-        let entry = self
-            .store
-            .entry(kv_key(key))
-            .await
-            .map_err(|e| self.error("read", &e))?;
-        Ok(entry
-            .filter(|e| e.operation == kv::Operation::Put)
-            .map(|e| (e.value.to_vec(), e.revision)))
-    }
-
-    /// Stores `value` under `key` if no value is there (or it was deleted): `Some(new
-    /// revision)`, or `None` when another replica stored one first.
-    pub async fn create_new(&self, key: &str, value: Vec<u8>) -> Result<Option<u64>, Error> {
-        match self.store.create(kv_key(key), Bytes::from(value)).await {
-            Ok(revision) => Ok(Some(revision)),
-            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(None),
-            Err(e) => Err(self.error("create", &e)),
-        }
-    }
-
-    /// Replaces the value under `key` if it is still at `revision` (compare-and-set):
-    /// `Some(new revision)`, or `None` when another replica wrote it meanwhile (read it
-    /// again and redo the change).
-    pub async fn update_at(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        revision: u64,
-    ) -> Result<Option<u64>, Error> {
-        match self
-            .store
-            .update(kv_key(key), Bytes::from(value), revision)
-            .await
-        {
-            Ok(revision) => Ok(Some(revision)),
-            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(None),
-            Err(e) => Err(self.error("update", &e)),
-        }
-    }
-
     /// Deletes `key` if it is still at `revision`: false when it was not deleted
     /// (another replica wrote it meanwhile, or the server could not be asked; the
     /// bucket's TTL removes it in the end).

@@ -246,7 +246,7 @@ impl ResponseCoordination for KvResponseCoordination {
     ) -> Result<IncidentAdvance, Error> {
         let key = incident_state_key(incident_id);
         for _ in 0..MAX_CAS_ATTEMPTS {
-            let (mut state, revision) = match self.incidents.read(&key).await? {
+            let (mut state, revision) = match self.incidents.entry(&key).await? {
                 Some((value, revision)) => {
                     match serde_json::from_slice::<SharedIncidentState>(&value) {
                         Ok(mut shared) => {
@@ -266,10 +266,10 @@ impl ResponseCoordination for KvResponseCoordination {
             }
             let value = serde_json::to_vec(&state)
                 .map_err(|e| Error::internal(format!("incident state: {e}")))?;
-            let written = match revision {
-                Some(revision) => self.incidents.update_at(&key, value, revision).await?,
-                None => self.incidents.create_new(&key, value).await?,
-            };
+            let written = self
+                .incidents
+                .compare_and_set(&key, value, revision)
+                .await?;
             if written.is_some() {
                 return Ok(IncidentAdvance::Moved(state));
             }
@@ -287,7 +287,7 @@ impl ResponseCoordination for KvResponseCoordination {
     ) -> Result<Option<SharedIncidentState>, Error> {
         let Some((value, _)) = self
             .incidents
-            .read(&incident_state_key(incident_id))
+            .entry(&incident_state_key(incident_id))
             .await?
         else {
             return Ok(None);
@@ -461,7 +461,7 @@ impl KvAlertGroups {
         let k = group_storage_key(key);
         for _ in 0..MAX_CAS_ATTEMPTS {
             let now = now_ms();
-            let (current, revision) = match self.bucket.read(&k).await? {
+            let (current, revision) = match self.bucket.entry(&k).await? {
                 Some((value, revision)) => (decode_group(key, &value), Some(revision)),
                 None => (None, None),
             };
@@ -485,10 +485,7 @@ impl KvAlertGroups {
             if value.len() > MAX_GROUP_BYTES {
                 return Ok(Grouped::TooLarge);
             }
-            let written = match revision {
-                Some(revision) => self.bucket.update_at(&k, value, revision).await?,
-                None => self.bucket.create_new(&k, value).await?,
-            };
+            let written = self.bucket.compare_and_set(&k, value, revision).await?;
             if written.is_some() {
                 return Ok(Grouped::Stored);
             }
@@ -500,7 +497,7 @@ impl KvAlertGroups {
     /// Group `key` with its revision, if it exists. An unreadable entry is reported and
     /// treated as absent.
     pub async fn read(&self, key: &str) -> Result<Option<(SharedGroup, u64)>, Error> {
-        let Some((value, revision)) = self.bucket.read(&group_storage_key(key)).await? else {
+        let Some((value, revision)) = self.bucket.entry(&group_storage_key(key)).await? else {
             return Ok(None);
         };
         Ok(decode_group(key, &value).map(|group| (group, revision)))
@@ -511,7 +508,7 @@ impl KvAlertGroups {
         let k = group_storage_key(&group.key);
         Ok(self
             .bucket
-            .update_at(&k, encode_group(group)?, revision)
+            .compare_and_set(&k, encode_group(group)?, Some(revision))
             .await?
             .is_some())
     }
