@@ -564,7 +564,8 @@ impl SyslogNg {
     }
 }
 
-/// syslog-ng for `compare`: the machine's when `syslog-ng` is on the `PATH`; otherwise a
+/// syslog-ng for `compare`: the machine's when `syslog-ng` is on the `PATH` with its
+/// http() module; otherwise a
 /// private copy in `<workspace>/target/bench-prereqs/syslog-ng`: Debian's `syslog-ng-core`
 /// and `syslog-ng-mod-http` and the direct dependencies the machine lacks, fetched with
 /// `apt-get download` and unpacked with `dpkg -x` (nothing is installed system-wide; the
@@ -576,11 +577,25 @@ fn find_syslog_ng() -> std::result::Result<SyslogNg, String> {
         .output()
         && output.status.success()
     {
-        return Ok(SyslogNg {
-            binary: PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()),
-            module_path: None,
-            env: Vec::new(),
-        });
+        // Only with the http() module (`syslog-ng-mod-http`): without it the run would
+        // wait for deliveries that never come.
+        let binary = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        let has_http = Command::new(&binary)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("Available-Modules:"))
+                    .any(|m| m.split(',').any(|m| m.trim() == "http"))
+            });
+        if has_http {
+            return Ok(SyslogNg {
+                binary,
+                module_path: None,
+                env: Vec::new(),
+            });
+        }
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

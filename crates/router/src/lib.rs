@@ -272,8 +272,9 @@ struct Plan {
     classification: Classification,
     steps: Vec<RouteStep>,
     alerts: Vec<RoutedAlert>,
-    /// The alert inhibition is checked with and, when it notifies, remembered as.
-    probe: Alert,
+    /// The names of the protocols the event triggered (what inhibit matchers on
+    /// `protocol` see).
+    protocol_names: Vec<String>,
     inhibited: Option<String>,
     protocol_notifiers: Vec<String>,
 }
@@ -339,12 +340,19 @@ impl Router {
         &self.inhibitor
     }
 
-    /// The alert whose inhibition [`AlertRouting::route`] checks for `event` (classified and
-    /// matched against the routes, nothing routed); `None` when the event raises no alert
-    /// (nothing to mute).
-    fn inhibition_probe(&self, event: &Arc<Event>) -> Option<Alert> {
+    /// The keys of the inhibition sources that could mute what [`AlertRouting::route`]
+    /// raises for `event` (classified and matched against the routes, nothing routed); none
+    /// when the event raises no alert (nothing to mute).
+    fn inhibition_keys_of(&self, event: &Arc<Event>) -> Vec<InhibitionKey> {
         let plan = self.plan(event, self.classifier.classify(event));
-        (!plan.alerts.is_empty()).then_some(plan.probe)
+        if plan.alerts.is_empty() {
+            return Vec::new();
+        }
+        self.inhibitor.keys_in(&MatchContext {
+            event,
+            priority: plan.classification.priority,
+            protocols: &plan.protocol_names,
+        })
     }
 
     /// Decides how `event` is routed now, without any side effect: no action requested,
@@ -543,22 +551,14 @@ impl Router {
             }
         }
 
-        // Every alert of one event shares event and priority: one check covers them all
-        // (a probe alert when no route took the event).
-        let probe = match alerts.first() {
-            Some(a) => a.alert.clone(),
-            None => {
-                let mut probe = self.alert(event, &classification, "", &[]);
-                probe.params = extra_params_for_probe(&classification);
-                probe
-            }
-        };
-        let inhibited = self.inhibitor.is_inhibited(&probe, event.timestamp);
+        // Every alert of one event shares event, priority and protocols: one check covers
+        // them all (and an event no route took, which can still be a source).
+        let inhibited = self.inhibitor.inhibited_in(&ctx, event.timestamp);
         Plan {
             classification,
             steps,
             alerts,
-            probe,
+            protocol_names,
             inhibited,
             protocol_notifiers,
         }
@@ -666,15 +666,6 @@ impl Router {
     }
 }
 
-/// The protocol names as alert params, so inhibit matchers on `protocol` see them.
-fn extra_params_for_probe(c: &Classification) -> Map<String, Value> {
-    let mut params = Map::new();
-    if !c.protocols.is_empty() {
-        params.insert("protocols".into(), Value::from(c.protocol_names()));
-    }
-    params
-}
-
 fn wedding_id(event: &Event) -> Option<String> {
     event.wedding_id.clone().or_else(|| {
         event
@@ -711,7 +702,11 @@ impl AlertRouting for Router {
             );
             return Vec::new();
         }
-        self.inhibitor.observe(&plan.probe);
+        self.inhibitor.observe_in(&MatchContext {
+            event,
+            priority: plan.classification.priority,
+            protocols: &plan.protocol_names,
+        });
         if let Some(b) = breach {
             for routed in &mut plan.alerts {
                 let params = &mut routed.alert.params;

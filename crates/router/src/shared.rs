@@ -79,8 +79,6 @@ impl Router {
         if !self.inhibitor().has_rules() {
             return Vec::new();
         }
-        self.inhibition_probe(event)
-            .map(|probe| self.inhibitor().keys_for(&probe))
-            .unwrap_or_default()
+        self.inhibition_keys_of(event)
     }
 }
