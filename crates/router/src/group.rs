@@ -534,6 +534,18 @@ impl SourceIndex {
         Some(source)
     }
 
+    /// Removes the window `id` to be merged into a newer one (pushed next, into the same
+    /// bucket, which is kept even when this leaves it empty).
+    fn take_for_merge(&mut self, id: u64) -> Option<Source> {
+        let source = self.sources.remove(&id)?;
+        if let Some(bucket) = self.buckets[source.rule].get_mut(&source.key) {
+            while bucket.back().is_some_and(|i| !self.sources.contains_key(i)) {
+                bucket.pop_back();
+            }
+        }
+        Some(source)
+    }
+
     /// Forgets sources that ran out before `newest`.
     fn expire(&mut self, newest: DateTime<Utc>) {
         while let Some(Reverse((expires, id))) = self.expiry.peek().copied() {
@@ -558,10 +570,12 @@ impl SourceIndex {
     fn push(&mut self, source: Source) {
         let id = self.next;
         self.next += 1;
-        self.buckets[source.rule]
-            .entry(source.key.clone())
-            .or_default()
-            .push_back(id);
+        match self.buckets[source.rule].get_mut(&source.key) {
+            Some(bucket) => bucket.push_back(id),
+            None => {
+                self.buckets[source.rule].insert(source.key.clone(), VecDeque::from([id]));
+            }
+        }
         self.order.push_back(id);
         self.expiry.push(Reverse((source.expires, id)));
         self.sources.insert(id, source);
@@ -1023,7 +1037,7 @@ impl Inhibitor {
             .newest(source.rule, &source.key)
             .filter(|(_, w)| source.from <= w.expires && w.from <= source.expires)
             .map(|(id, _)| id);
-        match overlapping.and_then(|id| index.remove(id)) {
+        match overlapping.and_then(|id| index.take_for_merge(id)) {
             Some(window) => {
                 source.from = source.from.min(window.from);
                 if window.at > source.at {

@@ -985,6 +985,7 @@ mod tests {
         let source = InhibitionSource {
             rule: key.rule.clone(),
             at: "2026-06-17T10:00:00Z".parse().unwrap(),
+            from: None,
             equal_values: key.equal_values.clone(),
             description: "P0_CRITICAL event e-1 wedding_id=w-1".into(),
         };
