@@ -58,6 +58,9 @@ struct AlertPathState {
 
 pub(crate) struct AlertWorker {
     pub(crate) reader: JournalReader,
+    /// The next journal sequence number to route: every record below it is routed and
+    /// its notifications handed over (the alert path's lag, for the metrics).
+    pub(crate) position: Arc<AtomicU64>,
     pub(crate) router: Arc<dyn AlertRouting>,
     pub(crate) notifiers: HashMap<String, mpsc::Sender<Dispatch>>,
     pub(crate) routed: Arc<AtomicU64>,
@@ -129,6 +132,7 @@ impl AlertWorker {
                         return;
                     }
                     read_upto = Some(last + 1);
+                    self.position.store(last + 1, Ordering::Relaxed);
                     // Draining and nothing left to read: the snapshot (and with it the
                     // commit the drain waits for) is written now, not at the next
                     // coalescing tick up to a second later.

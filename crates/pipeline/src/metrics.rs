@@ -243,6 +243,9 @@ pub struct MetricsSnapshot {
     pub events_not_fully_enriched: u64,
     /// Alerts routed to notifiers.
     pub alerts_routed: u64,
+    /// Events durable in the journal that the alert path has not yet routed and handed
+    /// over (its lag behind intake); `None` without routing.
+    pub alert_path_lag: Option<u64>,
     /// The events journal (`<data_dir>/journal`). Behind an intake journal it never
     /// refuses (it waits for space): refusals are counted in `intake.journal`.
     pub journal: JournalMetrics,
@@ -371,6 +374,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "vowguard_alerts_routed_total",
         "counter",
         "Alerts handed to notifiers.",
+    ),
+    (
+        "vowguard_alert_path_lag_events",
+        "gauge",
+        "Events durable in the journal and not yet routed by the alert path (0 without routing).",
     ),
     (
         "vowguard_journal_bytes",
@@ -550,6 +558,7 @@ impl MetricsSnapshot {
         counter!("vowguard_events_not_fully_enriched_total")
             .absolute(self.events_not_fully_enriched);
         counter!("vowguard_alerts_routed_total").absolute(self.alerts_routed);
+        gauge!("vowguard_alert_path_lag_events").set(self.alert_path_lag.unwrap_or(0) as f64);
         gauge!("vowguard_journal_bytes").set(self.journal.bytes as f64);
         gauge!("vowguard_journal_max_bytes").set(self.journal.max_bytes as f64);
         gauge!("vowguard_journal_records").set(self.journal.records as f64);

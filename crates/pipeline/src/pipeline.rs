@@ -414,6 +414,8 @@ pub(crate) struct Shared {
     intake_journaled: AtomicU64,
     pub(crate) not_fully_enriched: AtomicU64,
     alerts_routed: Arc<AtomicU64>,
+    /// The next journal sequence number the alert path routes (`None`: no routing).
+    alert_position: Option<Arc<AtomicU64>>,
     sinks: BTreeMap<String, Arc<SinkCounters>>,
     notifiers: BTreeMap<String, Arc<NotifierCounters>>,
     pub(crate) enrichers: Arc<[EnricherSlot]>,
@@ -581,9 +583,14 @@ impl Pipeline {
             notifier_workers.push(tokio::spawn(worker.run()));
         }
         let alerts_routed = Arc::new(AtomicU64::new(0));
+        let mut alert_position = None;
         if let Some(router) = spec.router {
+            let reader = journal.reader(ALERTS_READER)?;
+            let position = Arc::new(AtomicU64::new(reader.position()));
+            alert_position = Some(position.clone());
             let worker = AlertWorker {
-                reader: journal.reader(ALERTS_READER)?,
+                reader,
+                position,
                 router,
                 notifiers: notifier_txs,
                 routed: alerts_routed.clone(),
@@ -603,6 +610,7 @@ impl Pipeline {
             intake_journaled: AtomicU64::new(0),
             not_fully_enriched: AtomicU64::new(0),
             alerts_routed,
+            alert_position,
             sink_count: sink_counters.len(),
             sinks: sink_counters,
             notifiers: notifier_counters,
@@ -956,6 +964,10 @@ impl Shared {
             events_journaled: self.journaled.load(Ordering::Relaxed),
             events_not_fully_enriched: self.not_fully_enriched.load(Ordering::Relaxed),
             alerts_routed: self.alerts_routed.load(Ordering::Relaxed),
+            alert_path_lag: self
+                .alert_position
+                .as_ref()
+                .map(|p| stats.next_seq.saturating_sub(p.load(Ordering::Relaxed))),
             dead_letters: self.dead_letters.metrics(),
             notification_log: self.notifications.usage(),
             journal: JournalMetrics::from(stats.clone()),

@@ -157,3 +157,84 @@ fn a_group_in_progress_survives_a_crash() {
     assert_eq!(alerts[1].event.id, "second");
     assert_eq!(alerts[1].params["group_size"], 1);
 }
+
+/// A notifier that holds every notification until released.
+#[derive(Debug)]
+struct GatedNotifier {
+    open: tokio::sync::Semaphore,
+}
+
+impl GatedNotifier {
+    fn closed() -> Self {
+        Self {
+            open: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for GatedNotifier {
+    fn kind(&self) -> &'static str {
+        "gated"
+    }
+    async fn notify(&self, _alert: &Alert) -> Result<Receipt, Error> {
+        self.open.acquire().await.unwrap().forget();
+        Ok(Receipt::default())
+    }
+}
+
+/// Polls the pipeline's alert-path lag until it is `want` (fails after 30 s).
+async fn wait_for_lag(pipeline: &Pipeline, want: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let lag = pipeline.metrics().alert_path_lag;
+        if lag == Some(want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alert path lag stayed {lag:?}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The metrics show how far the alert path is behind the journal: events stay counted
+/// until their notifications are handed over, and none are once it has caught up.
+#[tokio::test]
+async fn the_alert_path_lag_counts_events_not_yet_routed() {
+    let dir = tempfile::tempdir().unwrap();
+    let gated = Arc::new(GatedNotifier::closed());
+    let mut spec = PipelineSpec {
+        data_dir: dir.path().to_owned(),
+        ..PipelineSpec::default()
+    };
+    spec.notifiers
+        .push(NotifierSpec::new("pager", gated.clone()));
+    spec.router = Some(router("0s", "5m"));
+    let pipeline = Pipeline::start(spec).await.unwrap();
+    assert_eq!(pipeline.metrics().alert_path_lag, Some(0));
+    // The first event's alert is held by the notifier: it and the two after it wait.
+    let mut events = Vec::new();
+    for i in 0..3 {
+        let mut e = wedding_event(&format!("e{i}"), Severity::High);
+        e.wedding_id = Some(format!("w-{i}"));
+        events.push(e);
+    }
+    submit_all(&pipeline, events).await;
+    wait_for_lag(&pipeline, 3).await;
+    gated.open.add_permits(1_000);
+    wait_for_lag(&pipeline, 0).await;
+    pipeline.shutdown().await;
+
+    // Without routing there is no alert path and no lag to report.
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = Pipeline::start(PipelineSpec {
+        data_dir: dir.path().to_owned(),
+        ..PipelineSpec::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(pipeline.metrics().alert_path_lag, None);
+    pipeline.shutdown().await;
+}

@@ -23,6 +23,12 @@
 //!   5 000 events/s against the bulk figure (as fast as it acknowledges) in the same
 //!   round;
 //! * `rss`: peak RSS of stdin → HEC at N events (default 1 000 000) and at N/10.
+//! * `alert-lag`: intake as fast as acknowledged (as `intake`) with alerting on: a Slack
+//!   webhook notifier on the receiver, the platform's default routes (grouping) and
+//!   inhibition rule; the Saturday events make about a fifth P0. `/metrics` is read every
+//!   50 ms for `vowguard_alert_path_lag_events` (events durable and not yet routed): its
+//!   largest value, that value over the intake rate (how far behind in seconds), and how
+//!   long after the last acknowledgement the alert path had routed everything.
 //!
 //! Method, common to all: warm-up is excluded where the clock starts after the server
 //! is up (the HTTP scenarios but `enrich-blackhole` first post 2 000 unstamped, untimed
@@ -45,7 +51,7 @@ use super::{Receiver, http_get, load_average, spread, tail, write_events};
 use crate::Result;
 
 /// Every scenario, in the order `cargo xtask bench scenarios` runs them.
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
     "intake",
     "five-sinks",
     "hec-ack",
@@ -53,6 +59,7 @@ const ALL: [&str; 7] = [
     "latency",
     "steady-cpu",
     "rss",
+    "alert-lag",
 ];
 
 /// Warm-up events of the HTTP scenarios (posted first, not timed, not stamped).
@@ -151,6 +158,7 @@ pub(super) fn scenarios(args: &[String]) -> Result {
             "latency" => latency(&env),
             "steady-cpu" => steady_cpu(&env),
             "rss" => rss(&env),
+            "alert-lag" => alert_lag(&env),
             _ => Ok(()),
         };
         println!("load average at the end: {}", load_average());
@@ -719,6 +727,124 @@ fn intake(env: &Env) -> Result {
             ],
             &[("vowguard http intake".into(), columns)],
             &[0, 0, 2, 1]
+        )
+    );
+    Ok(())
+}
+
+/// The value of a Prometheus sample without labels (`name value`) in `text`.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name))
+        .find_map(|rest| rest.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn alert_lag(env: &Env) -> Result {
+    let events = env.events(200_000);
+    println!(
+        "POST /v1/events, batches of 100, 4 requests in flight, {events} events after {WARMUP} warm-up events; one HEC sink; \
+         alerts: one Slack webhook notifier (the receiver), default routes, grouping and inhibition; /metrics every 50 ms"
+    );
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); 5];
+    for round in 1..=env.options.runs {
+        let dir = env.run_dir(&format!("alert-lag-{round}"))?;
+        let receiver = env.receiver(&[])?;
+        let rest = format!(
+            "{}\n[notifiers.secops]\ntype = \"slack\"\nwebhook_url = \"http://{}/slack/alerts\"\n",
+            env.hec_sink(&receiver, ""),
+            receiver.address
+        );
+        let server = Server::start(env, &dir, &rest)?;
+        let address = server.url.trim_start_matches("http://").to_owned();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let (address, stop) = (address.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut largest = 0.0_f64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(lag) = http_get(&address, "/metrics")
+                        .ok()
+                        .and_then(|t| metric(&t, "vowguard_alert_path_lag_events"))
+                    {
+                        largest = largest.max(lag);
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                largest
+            })
+        };
+        let load = Load {
+            events,
+            batch: 100,
+            concurrency: 4,
+            rate: 0,
+            stamp: false,
+            warmup: WARMUP,
+        };
+        let client = run_client(env, &server.url, &load, || {});
+        let intake_end = Instant::now();
+        // Caught up: nothing left to route (read until the lag is 0, at most 120 s).
+        let mut caught_up = None;
+        while intake_end.elapsed() < Duration::from_secs(120) {
+            let text = http_get(&address, "/metrics").unwrap_or_default();
+            if metric(&text, "vowguard_alert_path_lag_events") == Some(0.0)
+                && metric(&text, "vowguard_events_journaled_total")
+                    .is_some_and(|n| n >= (load.warmup + load.events) as f64)
+            {
+                caught_up = Some((
+                    intake_end.elapsed(),
+                    metric(&text, "vowguard_alerts_routed_total"),
+                ));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let largest = sampler.join().unwrap_or(f64::NAN);
+        server.stop()?;
+        let client = match client {
+            Ok(client) => client,
+            Err(e) => {
+                println!("round {round}: FAILED: {e}");
+                continue;
+            }
+        };
+        let Some((after, routed)) = caught_up else {
+            println!(
+                "round {round}: FAILED: the alert path had not caught up 120 s after intake ended"
+            );
+            continue;
+        };
+        let behind = largest / client.rate;
+        println!(
+            "round {round}: {:.0} events/s acknowledged; alert path at most {largest:.0} events ({behind:.3} s) behind; \
+             everything routed {:.3} s after the last acknowledgement; {} alerts handed to the notifier",
+            client.rate,
+            after.as_secs_f64(),
+            routed.map_or_else(|| "?".to_owned(), |r| format!("{r:.0}")),
+        );
+        for (column, value) in columns.iter_mut().zip([
+            client.rate,
+            largest,
+            behind,
+            after.as_secs_f64(),
+            routed.unwrap_or(f64::NAN),
+        ]) {
+            column.push(value);
+        }
+    }
+    println!(
+        "\n{}",
+        table(
+            &[
+                "acknowledged events/s",
+                "largest lag, events",
+                "largest lag ÷ rate, s",
+                "routed everything after, s",
+                "alerts handed over"
+            ],
+            &[("vowguard alert path".into(), columns)],
+            &[0, 0, 3, 3, 0]
         )
     );
     Ok(())
