@@ -155,12 +155,25 @@ struct Group {
 /// own derived from the group's latest alert and the repeat number.
 ///
 /// [`export`](Self::export) and [`import`](Self::import) carry the groups over a restart.
+///
+/// Taking an alert costs a hash lookup and, when a timer changes, O(log n) in the number of
+/// groups: deadlines live in a min-heap (stale entries skipped lazily), and groups without
+/// alerts for `forget_after` are swept at most once a second (or when the bound is reached),
+/// not scanned for every alert.
 #[derive(Debug)]
 pub struct AlertGrouper {
     groups: HashMap<String, Group>,
     max_groups: usize,
     overflowed: u64,
+    /// Every group's `next_flush`, with stale entries (the group is gone or its timer
+    /// moved) left in place until they reach the top; the top is always current.
+    deadlines: BinaryHeap<Reverse<(Instant, String)>>,
+    /// When groups were last swept for [`forget`](Self::forget).
+    last_forget: Option<Instant>,
 }
+
+/// Least time between two sweeps for groups to forget (their `forget_after` is long).
+const FORGET_EVERY: Duration = Duration::from_secs(1);
 
 /// The state of one group, as [`AlertGrouper::export`] writes it: instants are stored as
 /// milliseconds relative to the export time (monotonic instants do not survive a restart).
@@ -214,6 +227,36 @@ impl AlertGrouper {
             groups: HashMap::new(),
             max_groups: max_groups.max(1),
             overflowed: 0,
+            deadlines: BinaryHeap::new(),
+            last_forget: None,
+        }
+    }
+
+    /// Records that the group `key` is next due at `at`.
+    fn schedule(&mut self, key: &str, at: Instant) {
+        self.deadlines.push(Reverse((at, key.to_owned())));
+        if self.deadlines.len() > 2 * self.groups.len() + 64 {
+            self.deadlines = self
+                .groups
+                .iter()
+                .map(|(k, g)| Reverse((g.next_flush, k.clone())))
+                .collect();
+        }
+    }
+
+    /// Whether a deadline entry is the group's current timer.
+    fn current(&self, at: Instant, key: &str) -> bool {
+        self.groups.get(key).is_some_and(|g| g.next_flush == at)
+    }
+
+    /// Drops stale entries from the top of the deadline heap, so its top is the earliest
+    /// current timer.
+    fn clean_deadlines(&mut self) {
+        while let Some(Reverse((at, key))) = self.deadlines.peek() {
+            if self.current(*at, key) {
+                break;
+            }
+            self.deadlines.pop();
         }
     }
 
@@ -241,6 +284,7 @@ impl AlertGrouper {
         timing: GroupTiming,
         now: Instant,
     ) -> Vec<Alert> {
+        let mut reschedule = None;
         match self.groups.get_mut(&group_key) {
             Some(group) => {
                 group.timing = timing;
@@ -250,11 +294,18 @@ impl AlertGrouper {
                 group.pending += 1;
                 group.last_alert = now;
                 if let Some(sent) = group.last_sent {
-                    group.next_flush = group.next_flush.min(sent + timing.group_interval);
+                    let sooner = sent + timing.group_interval;
+                    if sooner < group.next_flush {
+                        group.next_flush = sooner;
+                        reschedule = Some(sooner);
+                    }
                 }
             }
             None => {
-                self.forget(now);
+                self.forget(now, false);
+                if self.groups.len() >= self.max_groups {
+                    self.forget(now, true);
+                }
                 if self.groups.len() >= self.max_groups {
                     self.overflowed += 1;
                     let mut alert = alert;
@@ -265,8 +316,9 @@ impl AlertGrouper {
                 }
                 let reasons = Reasons::from_alert(&alert.reasons);
                 let alert_time = alert.event.timestamp;
+                reschedule = Some(now + timing.group_wait);
                 self.groups.insert(
-                    group_key,
+                    group_key.clone(),
                     Group {
                         latest: alert,
                         timing,
@@ -284,22 +336,34 @@ impl AlertGrouper {
                 );
             }
         }
-        self.due(now)
+        if let Some(at) = reschedule {
+            self.schedule(&group_key, at);
+        }
+        if self.next_deadline().is_some_and(|at| at <= now) {
+            self.due(now)
+        } else {
+            Vec::new()
+        }
     }
 
     /// Notifications due at `now`: groups whose wait or interval has passed with new
     /// alerts, and unchanged groups whose repeat interval has passed.
     pub fn due(&mut self, now: Instant) -> Vec<Alert> {
-        self.forget(now);
+        self.forget(now, false);
         let mut out = Vec::new();
-        let mut keys: Vec<&String> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| g.next_flush <= now)
-            .map(|(k, _)| k)
-            .collect();
+        let mut keys: Vec<String> = Vec::new();
+        while let Some(Reverse((at, _))) = self.deadlines.peek() {
+            if *at > now {
+                break;
+            }
+            if let Some(Reverse((at, key))) = self.deadlines.pop()
+                && self.current(at, &key)
+            {
+                keys.push(key);
+            }
+        }
         keys.sort();
-        let keys: Vec<String> = keys.into_iter().cloned().collect();
+        keys.dedup();
         for key in keys {
             let Some(group) = self.groups.get_mut(&key) else {
                 continue;
@@ -333,21 +397,30 @@ impl AlertGrouper {
             group.pending = 0;
             group.last_sent = Some(now);
             group.next_flush = now + group.timing.repeat_interval;
+            let next = group.next_flush;
+            self.schedule(&key, next);
             out.push(alert);
         }
+        self.clean_deadlines();
         out
     }
 
     /// Notifications for every group with alerts not yet notified, at once (used when the
     /// input has ended and the run drains). Repeats are not sent.
     pub fn flush_pending(&mut self, now: Instant) -> Vec<Alert> {
-        for group in self.groups.values_mut() {
+        let mut flush = Vec::new();
+        for (key, group) in &mut self.groups {
             if group.pending > 0 {
                 group.next_flush = now;
+                flush.push(key.clone());
             }
+        }
+        for key in flush {
+            self.schedule(&key, now);
         }
         let out = self.due(now);
         self.groups.clear();
+        self.deadlines.clear();
         out
     }
 
@@ -358,7 +431,7 @@ impl AlertGrouper {
 
     /// When the next notification (or repeat) falls due, for the caller to sleep until.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.groups.values().map(|g| g.next_flush).min()
+        self.deadlines.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Every live group, for [`import`](Self::import) after a restart. `now` and
@@ -425,6 +498,7 @@ impl AlertGrouper {
             } else {
                 now
             };
+            let key = g.key.clone();
             self.groups.insert(
                 g.key,
                 Group {
@@ -447,14 +521,29 @@ impl AlertGrouper {
                     last_alert: ago(g.last_alert_ago_ms),
                 },
             );
+            self.schedule(&key, next_flush);
         }
+        self.clean_deadlines();
     }
 
-    /// Drops groups with nothing pending and no alert for `forget_after`.
-    fn forget(&mut self, now: Instant) {
+    /// Drops groups with nothing pending and no alert for `forget_after`: a sweep over
+    /// every group, so at most once per [`FORGET_EVERY`] unless `now_anyway`.
+    fn forget(&mut self, now: Instant, now_anyway: bool) {
+        if !now_anyway
+            && self
+                .last_forget
+                .is_some_and(|t| now.saturating_duration_since(t) < FORGET_EVERY)
+        {
+            return;
+        }
+        self.last_forget = Some(now);
+        let before = self.groups.len();
         self.groups.retain(|_, g| {
             g.pending > 0 || now.duration_since(g.last_alert) < g.timing.forget_after
         });
+        if self.groups.len() != before {
+            self.clean_deadlines();
+        }
     }
 }
 
