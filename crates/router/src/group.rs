@@ -233,8 +233,8 @@ impl AlertGrouper {
     }
 
     /// Records that the group `key` is next due at `at`.
-    fn schedule(&mut self, key: &str, at: Instant) {
-        self.deadlines.push(Reverse((at, key.to_owned())));
+    fn schedule(&mut self, key: String, at: Instant) {
+        self.deadlines.push(Reverse((at, key)));
         if self.deadlines.len() > 2 * self.groups.len() + 64 {
             self.deadlines = self
                 .groups
@@ -337,7 +337,7 @@ impl AlertGrouper {
             }
         }
         if let Some(at) = reschedule {
-            self.schedule(&group_key, at);
+            self.schedule(group_key, at);
         }
         if self.next_deadline().is_some_and(|at| at <= now) {
             self.due(now)
@@ -398,7 +398,7 @@ impl AlertGrouper {
             group.last_sent = Some(now);
             group.next_flush = now + group.timing.repeat_interval;
             let next = group.next_flush;
-            self.schedule(&key, next);
+            self.schedule(key, next);
             out.push(alert);
         }
         self.clean_deadlines();
@@ -416,7 +416,7 @@ impl AlertGrouper {
             }
         }
         for key in flush {
-            self.schedule(&key, now);
+            self.schedule(key, now);
         }
         let out = self.due(now);
         self.groups.clear();
@@ -521,7 +521,7 @@ impl AlertGrouper {
                     last_alert: ago(g.last_alert_ago_ms),
                 },
             );
-            self.schedule(&key, next_flush);
+            self.schedule(key, next_flush);
         }
         self.clean_deadlines();
     }
