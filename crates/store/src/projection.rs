@@ -69,6 +69,10 @@ impl Rows {
     }
 
     async fn write(self, store: &Store, tx: &mut Transaction<'static, Any>) -> Result<(), Error> {
+        // SQLite takes `$N` as a *named* parameter and finds each name by a linear scan,
+        // so binding N of them costs O(N²) (18 % of the whole process's CPU at 200 rows of
+        // 10 columns); its anonymous `?` binds by position. PostgreSQL needs `$N`.
+        let positional = store.backend() == crate::Backend::Sqlite;
         for chunk in self.values.chunks(self.columns * ROWS_PER_INSERT) {
             let rows = chunk.len() / self.columns;
             let mut sql = String::with_capacity(self.head.len() + rows * self.columns * 5);
@@ -85,8 +89,12 @@ impl Rows {
                         sql.push(',');
                     }
                     n += 1;
-                    sql.push('$');
-                    sql.push_str(&n.to_string());
+                    if positional {
+                        sql.push('?');
+                    } else {
+                        sql.push('$');
+                        sql.push_str(&n.to_string());
+                    }
                 }
                 sql.push(')');
             }
