@@ -100,6 +100,15 @@ async fn a_host_recorder_receives_the_pipelines_metrics() {
         Some((key, _, _, DebugValue::Gauge(_))) => assert_eq!(key.kind(), MetricKind::Gauge),
         other => panic!("{other:?}"),
     }
+    // The alert path's lag, under the name `/metrics` shows (0 without routing).
+    match find(&entries, "vowguard_alert_path_lag_events", None) {
+        Some((key, _, help, DebugValue::Gauge(v))) => {
+            assert_eq!(key.kind(), MetricKind::Gauge);
+            assert_eq!(v.into_inner(), 0.0);
+            assert!(help.is_some(), "described");
+        }
+        other => panic!("{other:?}"),
+    }
     // The latency histogram: one sample per request, recorded as it completed.
     match find(&entries, SINK_REQUEST_DURATION, Some(("sink", "splunk"))) {
         Some((_, unit, help, DebugValue::Histogram(samples))) => {
