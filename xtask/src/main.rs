@@ -98,74 +98,135 @@ fn succeeds(program: &str, args: &[&str]) -> bool {
 }
 
 fn ci() -> Result {
-    cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&[
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--all-features",
-        "--locked",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
-    let env = prerequisites()?;
-    if succeeds("cargo", &["nextest", "--version"]) {
-        cargo_with_env(
-            &env,
-            &[
-                "nextest",
-                "run",
-                "--workspace",
-                "--all-features",
-                "--locked",
-                "--no-fail-fast",
-            ],
-        )?;
-    } else {
-        cargo_with_env(
-            &env,
-            &[
-                "test",
-                "--workspace",
-                "--all-features",
-                "--locked",
-                "--no-fail-fast",
-            ],
-        )?;
-    }
-    cargo_with_env(
-        &env,
-        &["test", "--workspace", "--all-features", "--locked", "--doc"],
-    )?;
-    // Docs build clean: broken intra-doc links, bad code blocks and missing docs fail.
-    cargo_with_env(
-        &[("RUSTDOCFLAGS".to_owned(), "-D warnings".to_owned())],
-        &[
-            "doc",
-            "--workspace",
-            "--no-deps",
-            "--all-features",
-            "--locked",
-        ],
-    )?;
-    // README command 1 must keep working: run the demo end to end (local mocks only).
-    cargo(&["run", "--locked", "--example", "wedding_day"])?;
-    // A host service embedding the library (Splunk + Slack + router + its own hook).
-    cargo(&["run", "--locked", "--example", "embed"])?;
-    feature_isolation()?;
-    each_crate_builds_alone()?;
-    one_base64()?;
-    package()?;
-    fuzz::run(fuzz::TARGETS, fuzz::CI_SECONDS, Some(fuzz::CI_SEED))?;
-    if !succeeds("cargo", &["deny", "--version"]) {
-        cargo(&["install", "--locked", "cargo-deny"])?;
-    }
-    // The RustSec advisory database cannot be fetched from CI's network, so the
-    // advisories check is left out here; README says how to run it where it can be.
-    cargo(&["deny", "check", "bans", "licenses", "sources"])?;
+    let mut stages = Stages::default();
+    let result = ci_stages(&mut stages);
+    stages.print();
+    result?;
     println!("\nxtask ci: all checks passed");
     Ok(())
+}
+
+/// Every CI stage in order, each timed (CI has a time budget; the summary printed at the
+/// end shows where it goes).
+fn ci_stages(stages: &mut Stages) -> Result {
+    stages.run("fmt", || cargo(&["fmt", "--all", "--", "--check"]))?;
+    stages.run("clippy", || {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    let env = stages.run("prerequisites", prerequisites)?;
+    stages.run("tests", || {
+        if succeeds("cargo", &["nextest", "--version"]) {
+            cargo_with_env(
+                &env,
+                &[
+                    "nextest",
+                    "run",
+                    "--workspace",
+                    "--all-features",
+                    "--locked",
+                    "--no-fail-fast",
+                ],
+            )
+        } else {
+            cargo_with_env(
+                &env,
+                &[
+                    "test",
+                    "--workspace",
+                    "--all-features",
+                    "--locked",
+                    "--no-fail-fast",
+                ],
+            )
+        }
+    })?;
+    stages.run("doc tests", || {
+        cargo_with_env(
+            &env,
+            &["test", "--workspace", "--all-features", "--locked", "--doc"],
+        )
+    })?;
+    // Docs build clean: broken intra-doc links, bad code blocks and missing docs fail.
+    stages.run("docs", || {
+        cargo_with_env(
+            &[("RUSTDOCFLAGS".to_owned(), "-D warnings".to_owned())],
+            &[
+                "doc",
+                "--workspace",
+                "--no-deps",
+                "--all-features",
+                "--locked",
+            ],
+        )
+    })?;
+    // README command 1 must keep working: run the demo end to end (local mocks only).
+    stages.run("demo", || {
+        cargo(&["run", "--locked", "--example", "wedding_day"])
+    })?;
+    // A host service embedding the library (Splunk + Slack + router + its own hook).
+    stages.run("embed example", || {
+        cargo(&["run", "--locked", "--example", "embed"])
+    })?;
+    stages.run("feature isolation", feature_isolation)?;
+    stages.run("each crate alone", each_crate_builds_alone)?;
+    stages.run("one base64", one_base64)?;
+    stages.run("package", package)?;
+    stages.run("fuzz", || {
+        fuzz::run(fuzz::TARGETS, fuzz::CI_SECONDS, Some(fuzz::CI_SEED))
+    })?;
+    stages.run("cargo deny", || {
+        if !succeeds("cargo", &["deny", "--version"]) {
+            cargo(&["install", "--locked", "cargo-deny"])?;
+        }
+        // The RustSec advisory database cannot be fetched from CI's network, so the
+        // advisories check is left out here; README says how to run it where it can be.
+        cargo(&["deny", "check", "bans", "licenses", "sources"])
+    })
+}
+
+/// The wall-clock time of each CI stage, printed as a table at the end of `xtask ci`.
+#[derive(Default)]
+struct Stages {
+    done: Vec<(&'static str, std::time::Duration, bool)>,
+    started: Option<std::time::Instant>,
+}
+
+impl Stages {
+    fn run<T>(
+        &mut self,
+        name: &'static str,
+        stage: impl FnOnce() -> std::result::Result<T, String>,
+    ) -> std::result::Result<T, String> {
+        let started = std::time::Instant::now();
+        self.started.get_or_insert(started);
+        let result = stage();
+        self.done.push((name, started.elapsed(), result.is_ok()));
+        result
+    }
+
+    fn print(&self) {
+        println!("\n==> xtask ci stages (wall clock)");
+        for (name, took, ok) in &self.done {
+            let status = if *ok { "ok" } else { "FAILED" };
+            println!("{name:>20}  {:>7.1} s  {status}", took.as_secs_f64());
+        }
+        if let Some(started) = self.started {
+            println!(
+                "{:>20}  {:>7.1} s",
+                "total",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
 }
 
 /// Where the test prerequisites are installed, privately: `<workspace>/target/test-prereqs`.
