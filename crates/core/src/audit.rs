@@ -87,7 +87,8 @@ pub enum AuditRecord {
         alert_id: String,
         /// The notifier's component id.
         channel: String,
-        /// `sent`, `failed` or `dead_lettered`.
+        /// `sent`, `failed`, `dead_lettered` or `coalesced` (not sent on its own: merged
+        /// into a waiting notification of the same alert group, named in `detail`).
         result: String,
         /// The vendor's receipt id or the failure reason (redacted).
         #[serde(default, skip_serializing_if = "Option::is_none")]

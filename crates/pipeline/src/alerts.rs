@@ -3,10 +3,14 @@
 //! is one notification, not one per event), hands the notifications to the notifier
 //! workers, and commits its position.
 //!
-//! The position never moves past an event whose alert is still held in a group, so a crash
-//! can repeat an alert but never lose one; the dispatch of a batch completes (delivered or
-//! given up) before the position moves past it. When the pipeline drains at the end of the
-//! input, pending groups are notified at once instead of waiting out their timers.
+//! The position never moves past an event whose alert is still held in a group or whose
+//! notification a channel has not finished (delivered or given up), so a crash can repeat
+//! an alert but never lose one. Routing does not wait for the channels: a slow or
+//! rate-limited channel (Slack's one message a second) holds back only its own queue and
+//! the journal position, never the routing of later events nor the other channels; its
+//! queue merges a group's new notification into the one still waiting (see
+//! [`NotifierQueue`]). When the pipeline drains at the end of the input, pending groups are
+//! notified at once instead of waiting out their timers.
 //!
 //! What a restart must not forget (alert groups in progress, the router's inhibition
 //! sources) is kept in `<data_dir>/state/alerts.json`, a snapshot replaced atomically
@@ -14,22 +18,25 @@
 //! at the end of the run. The snapshot records the journal sequence it covers: after a
 //! restart the groups and inhibition are restored and the records it covers are not
 //! routed again, and the position is never committed past what the last snapshot covers.
+//! The notifications a channel had not finished when the snapshot was taken are in it too,
+//! and are handed to their channels again at the next start.
 //! Each alert gets a stable id from its journal record, so a notification re-created after
 //! a crash is recognised by the notifiers that remember what they delivered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use vowguard_core::{Alert, AlertRouting, Event, SnapshotFile};
 use vowguard_journal::JournalReader;
 use vowguard_router::{AlertGrouper, GroupTiming, GrouperSnapshot};
 
-use crate::notify::Dispatch;
+use crate::metrics::NotifierCounters;
+use crate::notify::{NotifierQueue, Pushed};
 use crate::sink_worker::aborted;
 
 /// Most alert groups held at once (beyond that alerts pass through ungrouped).
@@ -54,6 +61,111 @@ struct AlertPathState {
     /// The router's state (inhibition sources).
     #[serde(default)]
     router: Option<serde_json::Value>,
+    /// Notifications handed to a channel and not finished when the snapshot was taken.
+    #[serde(default)]
+    undelivered: Vec<Undelivered>,
+}
+
+/// A notification a channel had not finished, kept across a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Undelivered {
+    notifier: String,
+    alert: Alert,
+    /// The oldest journal sequence number it stands for.
+    hold: u64,
+}
+
+/// The notifier queues the alert path hands notifications to, by notifier id, with each
+/// notifier's counters. Dropping it closes the queues: the notifier workers send what
+/// waits, then finish.
+pub(crate) struct NotifierQueues(
+    pub(crate) HashMap<String, (Arc<NotifierQueue>, Arc<NotifierCounters>)>,
+);
+
+impl Drop for NotifierQueues {
+    fn drop(&mut self) {
+        for (queue, _) in self.0.values() {
+            queue.close();
+        }
+    }
+}
+
+/// Notifications handed to the notifier queues and not finished yet.
+#[derive(Debug, Default)]
+struct InFlight {
+    next_id: u64,
+    /// Dispatch id → (notifier, notification, oldest journal sequence it stands for).
+    entries: HashMap<u64, (String, Alert, Option<u64>)>,
+    /// How many unfinished notifications stand for each journal sequence number.
+    holds: BTreeMap<u64, usize>,
+}
+
+impl InFlight {
+    fn insert(&mut self, notifier: &str, alert: Alert, hold: Option<u64>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Some(hold) = hold {
+            *self.holds.entry(hold).or_default() += 1;
+        }
+        self.entries.insert(id, (notifier.to_owned(), alert, hold));
+        id
+    }
+
+    /// Forgets a finished (or merged) notification; returns its hold.
+    fn remove(&mut self, id: u64) -> Option<u64> {
+        let (_, _, hold) = self.entries.remove(&id)?;
+        let hold = hold?;
+        if let Some(n) = self.holds.get_mut(&hold) {
+            *n -= 1;
+            if *n == 0 {
+                self.holds.remove(&hold);
+            }
+        }
+        Some(hold)
+    }
+
+    /// `dropped` was merged into `kept`, which now says `merged` and stands for both.
+    fn merge(&mut self, dropped: u64, kept: u64, merged: Alert) {
+        let dropped_hold = self.remove(dropped);
+        let Some((notifier, _, kept_hold)) = self.entries.get(&kept).cloned() else {
+            return;
+        };
+        let hold = match (dropped_hold, kept_hold) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.remove(kept);
+        if let Some(hold) = hold {
+            *self.holds.entry(hold).or_default() += 1;
+        }
+        self.entries.insert(kept, (notifier, merged, hold));
+    }
+
+    /// The oldest journal sequence number an unfinished notification stands for.
+    fn oldest(&self) -> Option<u64> {
+        self.holds.keys().next().copied()
+    }
+
+    /// What a snapshot keeps: the unfinished notifications that stand for journal records
+    /// (repeats stand for none; their group sends them again).
+    fn undelivered(&self) -> Vec<Undelivered> {
+        let mut out: Vec<(u64, Undelivered)> = self
+            .entries
+            .iter()
+            .filter_map(|(id, (notifier, alert, hold))| {
+                Some((
+                    *id,
+                    Undelivered {
+                        notifier: notifier.clone(),
+                        alert: alert.clone(),
+                        hold: (*hold)?,
+                    },
+                ))
+            })
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out.into_iter().map(|(_, u)| u).collect()
+    }
 }
 
 pub(crate) struct AlertWorker {
@@ -62,7 +174,9 @@ pub(crate) struct AlertWorker {
     /// its notifications handed over (the alert path's lag, for the metrics).
     pub(crate) position: Arc<AtomicU64>,
     pub(crate) router: Arc<dyn AlertRouting>,
-    pub(crate) notifiers: HashMap<String, mpsc::Sender<Dispatch>>,
+    pub(crate) notifiers: NotifierQueues,
+    /// The dispatch id of every notification a notifier worker finished.
+    pub(crate) dispatched: mpsc::UnboundedReceiver<u64>,
     pub(crate) routed: Arc<AtomicU64>,
     /// Where the state a restart must not forget is kept (`None`: not kept).
     pub(crate) state: Option<SnapshotFile>,
@@ -87,6 +201,8 @@ struct Groups {
     /// State changed since the last snapshot.
     dirty: bool,
     last_snapshot: Option<Instant>,
+    /// Notifications handed over and not finished.
+    in_flight: InFlight,
 }
 
 impl AlertWorker {
@@ -99,15 +215,31 @@ impl AlertWorker {
             persisted_upto: None,
             dirty: false,
             last_snapshot: None,
+            in_flight: InFlight::default(),
         };
-        self.restore(&mut groups);
+        let undelivered = self.restore(&mut groups);
+        for Undelivered {
+            notifier,
+            alert,
+            hold,
+        } in undelivered
+        {
+            let targets = [notifier];
+            if self
+                .enqueue(vec![alert], Some(&targets), Some(hold), &mut groups)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
         let mut read_upto: Option<u64> = None;
         let mut abort = self.abort.clone();
         let mut draining = self.draining.clone();
         loop {
             if *draining.borrow() && groups.grouper.has_pending() {
                 let out = groups.grouper.flush_pending(Instant::now());
-                if self.dispatch(out, None, &mut groups).await.is_err() {
+                if self.enqueue(out, None, None, &mut groups).await.is_err() {
                     return;
                 }
                 groups.held.clear();
@@ -145,10 +277,21 @@ impl AlertWorker {
                 () = sleep_until(deadline) => {
                     let out = groups.grouper.due(Instant::now());
                     groups.dirty |= !out.is_empty();
-                    if self.dispatch(out, None, &mut groups).await.is_err() {
+                    if self.enqueue(out, None, None, &mut groups).await.is_err() {
                         return;
                     }
                     self.snapshot(read_upto, &mut groups, false).await;
+                    if self.commit(read_upto, &groups).is_err() {
+                        break;
+                    }
+                }
+                Some(id) = self.dispatched.recv() => {
+                    let mut finished = groups.in_flight.remove(id).is_some();
+                    while let Ok(id) = self.dispatched.try_recv() {
+                        finished |= groups.in_flight.remove(id).is_some();
+                    }
+                    // The next snapshot no longer lists them.
+                    groups.dirty |= finished;
                     if self.commit(read_upto, &groups).is_err() {
                         break;
                     }
@@ -181,18 +324,21 @@ impl AlertWorker {
         tracing::debug!("alert worker finished");
     }
 
-    /// Restores the state an earlier run kept (groups, inhibition, what was routed).
-    fn restore(&self, groups: &mut Groups) {
-        let Some(file) = &self.state else { return };
+    /// Restores the state an earlier run kept (groups, inhibition, what was routed);
+    /// returns the notifications its channels had not finished.
+    fn restore(&self, groups: &mut Groups) -> Vec<Undelivered> {
+        let Some(file) = &self.state else {
+            return Vec::new();
+        };
         let state: AlertPathState = match file.load() {
             Ok(Some(state)) => state,
-            Ok(None) => return,
+            Ok(None) => return Vec::new(),
             Err(e) => {
                 tracing::error!(
                     error = e.to_string().as_str(),
                     "alert path state not restored; starting without it (alerts held in groups are rebuilt from the journal)"
                 );
-                return;
+                return Vec::new();
             }
         };
         if state.version != STATE_VERSION {
@@ -200,7 +346,7 @@ impl AlertWorker {
                 version = state.version,
                 "alert path state of another version ignored"
             );
-            return;
+            return Vec::new();
         }
         if let Some(router_state) = state.router
             && let Err(e) = self.router.import_state(router_state)
@@ -217,8 +363,10 @@ impl AlertWorker {
         tracing::info!(
             groups = groups.grouper.len(),
             routed_upto = state.routed_upto,
+            undelivered = state.undelivered.len(),
             "alert path state restored"
         );
+        state.undelivered
     }
 
     /// Writes the state snapshot when it changed: at once when `now`, otherwise at most
@@ -250,6 +398,7 @@ impl AlertWorker {
             targets: groups.targets.clone(),
             held: groups.held.clone(),
             router: self.router.export_state(),
+            undelivered: groups.in_flight.undelivered(),
         };
         let file = file.clone();
         let written = tokio::task::spawn_blocking(move || file.store(&state)).await;
@@ -274,14 +423,13 @@ impl AlertWorker {
         }
     }
 
-    /// Routes every event of a batch, hands what is due to the notifiers (all in flight at
-    /// once), and waits until every one is dispatched.
+    /// Routes every event of a batch and hands what is due to the notifier queues (without
+    /// waiting for the channels).
     async fn route_batch(
         &self,
         records: Vec<vowguard_journal::Record>,
         groups: &mut Groups,
     ) -> Result<(), ()> {
-        let mut pending = Vec::new();
         let mut audited = Vec::new();
         for record in records {
             let seq = record.seq;
@@ -321,8 +469,8 @@ impl AlertWorker {
                 match grouping {
                     None => {
                         let out = vec![routed.alert];
-                        self.enqueue(out, Some(&routed.notifiers), groups, &mut pending)
-                            .await;
+                        self.enqueue(out, Some(&routed.notifiers), Some(seq), groups)
+                            .await?;
                     }
                     Some(grouping) => {
                         let timing = GroupTiming {
@@ -344,8 +492,8 @@ impl AlertWorker {
                         );
                         // An alert passed through ungrouped (group bound reached) carries no key.
                         let fallback = groups.targets.get(&offered).cloned();
-                        self.enqueue(out, fallback.as_deref(), groups, &mut pending)
-                            .await;
+                        self.enqueue(out, fallback.as_deref(), Some(seq), groups)
+                            .await?;
                     }
                 }
             }
@@ -353,45 +501,37 @@ impl AlertWorker {
         if let Some(audit) = &self.audit {
             audit.record(audited).await;
         }
-        self.wait_all(pending).await
+        Ok(())
     }
 
-    /// Sends notifications to their notifiers and waits until each is dispatched.
-    async fn dispatch(
-        &self,
-        alerts: Vec<Alert>,
-        fallback: Option<&[String]>,
-        groups: &mut Groups,
-    ) -> Result<(), ()> {
-        let mut pending = Vec::new();
-        self.enqueue(alerts, fallback, groups, &mut pending).await;
-        self.wait_all(pending).await
-    }
-
-    /// Hands notifications to their notifiers; `pending` collects one completion per
-    /// (notification, notifier).
+    /// Hands notifications to their notifiers' queues (waiting only when a queue is full);
+    /// `Err` when the pipeline is aborted meanwhile.
+    ///
+    /// A group's notification targets the group's notifiers and stands for the oldest
+    /// journal record with an alert held in the group; any other goes to `fallback` and
+    /// stands for `seq`.
     async fn enqueue(
         &self,
         alerts: Vec<Alert>,
         fallback: Option<&[String]>,
+        seq: Option<u64>,
         groups: &mut Groups,
-        pending: &mut Vec<oneshot::Receiver<()>>,
-    ) {
+    ) -> Result<(), ()> {
         for alert in alerts {
             let key = alert
                 .params
                 .get("group_key")
                 .and_then(|k| k.as_str())
                 .map(str::to_owned);
-            let targets = match &key {
+            let (targets, hold) = match &key {
                 Some(key) => {
-                    groups.held.remove(key);
-                    groups.targets.get(key).cloned().unwrap_or_default()
+                    let hold = groups.held.remove(key);
+                    (groups.targets.get(key).cloned().unwrap_or_default(), hold)
                 }
-                None => fallback.map(<[String]>::to_vec).unwrap_or_default(),
+                None => (fallback.map(<[String]>::to_vec).unwrap_or_default(), seq),
             };
             for id in &targets {
-                let Some(tx) = self.notifiers.get(id) else {
+                let Some((queue, counters)) = self.notifiers.0.get(id) else {
                     tracing::error!(
                         notifier = id.as_str(),
                         route = alert.route.as_str(),
@@ -399,35 +539,36 @@ impl AlertWorker {
                     );
                     continue;
                 };
-                let (done, wait) = oneshot::channel();
-                if tx.send((alert.clone(), done)).await.is_err() {
-                    tracing::error!(
-                        notifier = id.as_str(),
-                        "notifier worker stopped; alert not sent"
-                    );
-                    continue;
-                }
+                let dispatch = groups.in_flight.insert(id, alert.clone(), hold);
+                let mut abort = self.abort.clone();
+                let pushed = tokio::select! {
+                    pushed = queue.push(dispatch, alert.clone()) => pushed,
+                    () = aborted(&mut abort) => return Err(()),
+                };
                 self.routed.fetch_add(1, Ordering::Relaxed);
-                pending.push(wait);
-            }
-        }
-    }
-
-    /// Waits until every notification is dispatched (delivered or given up); `Err` when
-    /// the pipeline is aborted meanwhile.
-    async fn wait_all(&self, pending: Vec<oneshot::Receiver<()>>) -> Result<(), ()> {
-        let mut abort = self.abort.clone();
-        for wait in pending {
-            tokio::select! {
-                _ = wait => {}
-                () = aborted(&mut abort) => return Err(()),
+                if let Pushed::Coalesced {
+                    dropped,
+                    dropped_alert,
+                    kept,
+                    merged,
+                } = pushed
+                {
+                    counters.coalesced.fetch_add(1, Ordering::Relaxed);
+                    if let Some(audit) = &self.audit {
+                        let record =
+                            crate::audit::PipelineAudit::coalesced(&dropped_alert, id, &merged.id);
+                        audit.record(vec![record]).await;
+                    }
+                    groups.in_flight.merge(dropped, kept, *merged);
+                }
             }
         }
         Ok(())
     }
 
-    /// Commits up to what was read, but never past an alert still held in a group nor
-    /// past what the last durable state snapshot covers.
+    /// Commits up to what was read, but never past an alert still held in a group, nor a
+    /// notification a channel has not finished, nor past what the last durable state
+    /// snapshot covers.
     fn commit(&mut self, read_upto: Option<u64>, groups: &Groups) -> Result<(), ()> {
         let Some(mut read_upto) = read_upto else {
             return Ok(());
@@ -442,6 +583,7 @@ impl AlertWorker {
             .held
             .values()
             .copied()
+            .chain(groups.in_flight.oldest())
             .min()
             .map_or(read_upto, |held| held.min(read_upto));
         self.reader.commit(upto).map_err(|e| {

@@ -138,6 +138,21 @@ impl PipelineAudit {
             latency_ms: millis_since(alert.created_at),
         }
     }
+
+    /// A notification not sent on its own: merged into `into`, a notification of the same
+    /// alert group still waiting for `channel`.
+    pub(crate) fn coalesced(alert: &Alert, channel: &str, into: &str) -> AuditRecord {
+        AuditRecord::Notification {
+            at: Utc::now(),
+            alert_id: alert.id.clone(),
+            channel: channel.to_owned(),
+            result: "coalesced".into(),
+            detail: Some(format!(
+                "merged into notification {into} of the same alert group, still waiting for the channel"
+            )),
+            latency_ms: millis_since(alert.created_at),
+        }
+    }
 }
 
 #[cfg(test)]

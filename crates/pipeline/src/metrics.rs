@@ -10,6 +10,7 @@
 //! Without an installed recorder the facade does nothing.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -106,11 +107,14 @@ pub(crate) struct SinkCounters {
 }
 
 /// Live counters of one notifier.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct NotifierCounters {
     pub(crate) sent: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) retried: AtomicU64,
+    /// Notifications merged into a waiting one of their group.
+    pub(crate) coalesced: AtomicU64,
+    pub(crate) queue: Arc<crate::notify::NotifierQueue>,
 }
 
 /// A sink's counters at one moment.
@@ -149,6 +153,11 @@ pub struct NotifierMetrics {
     pub failed: u64,
     /// Retries made.
     pub retried: u64,
+    /// Notifications not sent on their own: merged into a notification of the same alert
+    /// group still waiting for the channel (the channel was slower than the group).
+    pub coalesced: u64,
+    /// Notifications waiting for the channel now.
+    pub queued: u64,
 }
 
 /// The journal at one moment.
@@ -318,6 +327,8 @@ impl NotifierCounters {
             sent: self.sent.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
+            coalesced: self.coalesced.load(Ordering::Relaxed),
+            queued: self.queue.len() as u64,
         }
     }
 }
@@ -525,6 +536,16 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "counter",
         "Alert retries per notifier.",
     ),
+    (
+        "vowguard_notifier_coalesced_total",
+        "counter",
+        "Notifications merged into a waiting notification of the same alert group (the channel was slower than the group).",
+    ),
+    (
+        "vowguard_notifier_queued",
+        "gauge",
+        "Notifications waiting for the channel per notifier.",
+    ),
 ];
 
 /// Describes every metric of [`METRICS`] (help text, and seconds as the latency
@@ -590,6 +611,8 @@ impl MetricsSnapshot {
             counter!("vowguard_notifier_sent_total", &notifier).absolute(n.sent);
             counter!("vowguard_notifier_failed_total", &notifier).absolute(n.failed);
             counter!("vowguard_notifier_retried_total", &notifier).absolute(n.retried);
+            counter!("vowguard_notifier_coalesced_total", &notifier).absolute(n.coalesced);
+            gauge!("vowguard_notifier_queued", &notifier).set(n.queued as f64);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! (a [`NotificationStorage`]: the [`NotificationLog`] file by default,
 //! [`MemoryNotificationLog`] or a host's own).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 use vowguard_core::jsonl_log::{JsonlLog, Rotation};
 use vowguard_core::{Alert, Error, Priority, TokenBucket};
+use vowguard_router::coalesce_group_notifications;
 
 use crate::metrics::{LogFileMetrics, NotifierCounters};
 use crate::pipeline::NotifierSpec;
@@ -213,12 +214,161 @@ impl NotificationStorage for NotificationLog {
     }
 }
 
-/// One alert to send, and who to tell when it is done (delivered or given up).
-pub(crate) type Dispatch = (Alert, oneshot::Sender<()>);
+/// What [`NotifierQueue::push`] did with a notification.
+#[derive(Debug)]
+pub(crate) enum Pushed {
+    /// Queued behind the others.
+    Queued,
+    /// A notification of the same alert group was still waiting: the two are one now
+    /// ([`coalesce_group_notifications`]); `dropped` (the dispatch id of the one no longer
+    /// sent on its own) is done, `kept` stands for both and now says `merged`.
+    Coalesced {
+        dropped: u64,
+        dropped_alert: Box<Alert>,
+        kept: u64,
+        merged: Box<Alert>,
+    },
+}
+
+/// The notifications waiting for one notifier, in order, bounded.
+///
+/// A channel slower than the alert groups' timers (Slack's one message a second, a
+/// PagerDuty outage being retried) would otherwise collect one notification per group
+/// flush: a notification of a group still waiting here is merged into the waiting one
+/// instead of queued behind it, so the queue holds at most one notification per group and
+/// the channel, when it catches up, sends what the group is now. Notifications that belong
+/// to no group wait in order; when `capacity` of them wait, [`push`](Self::push) waits
+/// for room.
+#[derive(Debug)]
+pub(crate) struct NotifierQueue {
+    state: Mutex<QueueState>,
+    /// An entry arrived or the queue closed (one consumer: the notifier worker).
+    ready: Notify,
+    /// Room for one more entry (a permit per free place).
+    room: Semaphore,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    next_place: u64,
+    /// Place in line → (dispatch id, notification).
+    waiting: BTreeMap<u64, (u64, Alert)>,
+    /// Group (route and group key) → its place in line.
+    groups: HashMap<String, u64>,
+    closed: bool,
+}
+
+/// The group a notification speaks for, as a queue key (`None`: no group).
+fn group_of(alert: &Alert) -> Option<String> {
+    let key = alert.params.get("group_key")?.as_str()?;
+    Some(format!("{}\u{0}{key}", alert.route))
+}
+
+impl NotifierQueue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(QueueState::default()),
+            ready: Notify::new(),
+            room: Semaphore::new(capacity.max(1)),
+        }
+    }
+
+    /// Hands `alert` (dispatch `id`) to the notifier: merged into a waiting notification of
+    /// its group, or queued (waiting for room when the queue is full).
+    pub(crate) async fn push(&self, id: u64, alert: Alert) -> Pushed {
+        let group = group_of(&alert);
+        let mut alert = Some(alert);
+        if let Some(pushed) = self.coalesce(group.as_deref(), id, &mut alert) {
+            return pushed;
+        }
+        let permit = self.room.acquire().await.expect("never closed");
+        // The line may have changed while waiting for room.
+        if let Some(pushed) = self.coalesce(group.as_deref(), id, &mut alert) {
+            return pushed;
+        }
+        permit.forget();
+        let mut state = self.state.lock().expect("queue lock poisoned");
+        let place = state.next_place;
+        state.next_place += 1;
+        state
+            .waiting
+            .insert(place, (id, alert.take().expect("not coalesced")));
+        if let Some(group) = group {
+            state.groups.insert(group, place);
+        }
+        drop(state);
+        self.ready.notify_one();
+        Pushed::Queued
+    }
+
+    /// Merges `alert` into the waiting notification of `group`, when there is one.
+    fn coalesce(&self, group: Option<&str>, id: u64, alert: &mut Option<Alert>) -> Option<Pushed> {
+        let group = group?;
+        let mut state = self.state.lock().expect("queue lock poisoned");
+        let place = *state.groups.get(group)?;
+        let (waiting_id, waiting) = state.waiting.remove(&place).expect("indexed entry waits");
+        let newer = alert.take().expect("offered once");
+        let older_id = waiting.id.clone();
+        let merged = coalesce_group_notifications(waiting.clone(), newer.clone());
+        let (kept, dropped, dropped_alert) = if merged.id == older_id {
+            (waiting_id, id, newer)
+        } else {
+            (id, waiting_id, waiting)
+        };
+        state.waiting.insert(place, (kept, merged.clone()));
+        Some(Pushed::Coalesced {
+            dropped,
+            dropped_alert: Box::new(dropped_alert),
+            kept,
+            merged: Box::new(merged),
+        })
+    }
+
+    /// The next notification to send (dispatch id and alert), in order; `None` once the
+    /// queue is closed and empty.
+    pub(crate) async fn pop(&self) -> Option<(u64, Alert)> {
+        loop {
+            {
+                let mut state = self.state.lock().expect("queue lock poisoned");
+                if let Some((place, entry)) = state.waiting.pop_first() {
+                    if let Some(group) = group_of(&entry.1)
+                        && state.groups.get(&group) == Some(&place)
+                    {
+                        state.groups.remove(&group);
+                    }
+                    drop(state);
+                    self.room.add_permits(1);
+                    return Some(entry);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// No more notifications come: [`pop`](Self::pop) returns what waits, then `None`.
+    pub(crate) fn close(&self) {
+        self.state.lock().expect("queue lock poisoned").closed = true;
+        self.ready.notify_one();
+    }
+
+    /// Notifications waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.state
+            .lock()
+            .expect("queue lock poisoned")
+            .waiting
+            .len()
+    }
+}
 
 pub(crate) struct NotifierWorker {
     pub(crate) spec: NotifierSpec,
-    pub(crate) rx: mpsc::Receiver<Dispatch>,
+    pub(crate) queue: Arc<NotifierQueue>,
+    /// Told the dispatch id of every notification once it is done (delivered or given up).
+    pub(crate) done: mpsc::UnboundedSender<u64>,
     pub(crate) log: Arc<dyn NotificationStorage>,
     pub(crate) counters: Arc<NotifierCounters>,
     /// Becomes true when the worker must stop at once (shutdown deadline passed): alerts
@@ -229,7 +379,7 @@ pub(crate) struct NotifierWorker {
 }
 
 impl NotifierWorker {
-    pub(crate) async fn run(mut self) {
+    pub(crate) async fn run(self) {
         let limit = self
             .spec
             .rate_limit
@@ -239,8 +389,8 @@ impl NotifierWorker {
         let mut tasks = JoinSet::new();
         let mut abort = self.abort.clone();
         loop {
-            let (alert, done) = tokio::select! {
-                next = self.rx.recv() => match next {
+            let (id, alert) = tokio::select! {
+                next = self.queue.pop() => match next {
                     Some(next) => next,
                     None => break,
                 },
@@ -261,6 +411,7 @@ impl NotifierWorker {
             let log = self.log.clone();
             let counters = self.counters.clone();
             let audit = self.audit.clone();
+            let done = self.done.clone();
             tasks.spawn(async move {
                 let result = dispatch(&spec, bucket.as_deref(), &alert, &*log, &counters).await;
                 if let Some(audit) = audit {
@@ -274,7 +425,7 @@ impl NotifierWorker {
                     audit.record(vec![record]).await;
                 }
                 drop(permit);
-                let _ = done.send(());
+                let _ = done.send(id);
             });
             while tasks.try_join_next().is_some() {}
         }
@@ -373,4 +524,109 @@ async fn dispatch(
         tracing::error!(notifier = %spec.id, error = %e, "cannot write notification log");
     }
     record
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use vowguard_core::{Alert, Category, Event, Priority, Severity};
+
+    use super::{NotifierQueue, Pushed};
+
+    fn alert(route: &str, group: Option<&str>, size: u64) -> Alert {
+        let event = Arc::new(Event::new(
+            Category::Authentication,
+            "login",
+            Severity::High,
+        ));
+        let mut a = Alert::new(event, Priority::P1High, route);
+        if let Some(group) = group {
+            a.params.insert("group_key".into(), group.into());
+            a.params.insert("group_size".into(), size.into());
+        }
+        a
+    }
+
+    #[tokio::test]
+    async fn a_group_waits_once_and_keeps_its_place_in_line() {
+        let q = NotifierQueue::new(10);
+        assert!(matches!(
+            q.push(0, alert("r", Some("a"), 1)).await,
+            Pushed::Queued
+        ));
+        assert!(matches!(
+            q.push(1, alert("r", None, 1)).await,
+            Pushed::Queued
+        ));
+        // Same key on another route: another group.
+        assert!(matches!(
+            q.push(2, alert("s", Some("a"), 1)).await,
+            Pushed::Queued
+        ));
+        let newer = alert("r", Some("a"), 2);
+        let newer_id = newer.id.clone();
+        match q.push(3, newer).await {
+            Pushed::Coalesced {
+                dropped,
+                kept,
+                merged,
+                ..
+            } => {
+                assert_eq!((dropped, kept), (0, 3));
+                assert_eq!(merged.id, newer_id);
+                assert_eq!(merged.params["group_size"], 3);
+            }
+            other => panic!("not merged: {other:?}"),
+        }
+        assert_eq!(q.len(), 3);
+        // First in line still: the group's place, now with the merged notification.
+        let (id, first) = q.pop().await.unwrap();
+        assert_eq!(id, 3);
+        assert_eq!(first.params["group_size"], 3);
+        // Once taken, the next notification of the group waits again, at the end.
+        assert!(matches!(
+            q.push(4, alert("r", Some("a"), 1)).await,
+            Pushed::Queued
+        ));
+        let order: Vec<u64> = [q.pop().await, q.pop().await, q.pop().await]
+            .into_iter()
+            .map(|e| e.unwrap().0)
+            .collect();
+        assert_eq!(order, [1, 2, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_the_sender_wait_and_close_lets_the_rest_out() {
+        let q = Arc::new(NotifierQueue::new(2));
+        q.push(0, alert("r", None, 1)).await;
+        q.push(1, alert("r", Some("g"), 1)).await;
+        // A merge takes no room.
+        assert!(matches!(
+            q.push(2, alert("r", Some("g"), 1)).await,
+            Pushed::Coalesced { .. }
+        ));
+        let third = tokio::spawn({
+            let q = q.clone();
+            async move { q.push(3, alert("r", None, 1)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), async {
+                while !third.is_finished() {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .is_err(),
+            "no room: the third waits"
+        );
+        assert_eq!(q.pop().await.unwrap().0, 0);
+        assert!(matches!(third.await.unwrap(), Pushed::Queued));
+        q.close();
+        assert_eq!(q.pop().await.unwrap().0, 2);
+        assert_eq!(q.pop().await.unwrap().0, 3);
+        assert!(q.pop().await.is_none());
+    }
 }

@@ -18,7 +18,7 @@ use vowguard_core::{
 use vowguard_journal::{Journal, JournalConfig, WhenFull};
 
 use crate::ack::{AckRegistry, AckState, Delivery, IntakeAcks};
-use crate::alerts::AlertWorker;
+use crate::alerts::{AlertWorker, NotifierQueues};
 use crate::audit::PipelineAudit;
 use crate::concurrency::RequestOptions;
 use crate::dead_letter::{DeadLetterStorage, DeadLetterStore};
@@ -27,7 +27,7 @@ use crate::intake::{EnrichmentStage, Intake, awaiting_enrichment};
 use crate::metrics::{
     IntakeMetrics, JournalMetrics, MetricsSnapshot, NotifierCounters, SinkCounters,
 };
-use crate::notify::{NotificationLog, NotificationStorage, NotifierWorker};
+use crate::notify::{NotificationLog, NotificationStorage, NotifierQueue, NotifierWorker};
 use crate::queue::QueueStorage;
 use crate::sink_worker::SinkWorker;
 
@@ -214,7 +214,10 @@ pub struct PipelineOptions {
     /// acknowledged to their sources and not yet enriched; used when enrichers are
     /// configured). `when_full` applies to it. Default 256 MiB.
     pub max_intake_journal_bytes: u64,
-    /// Alerts each notifier may have queued before routing waits.
+    /// Notifications each notifier may have waiting before routing waits. A notification
+    /// of an alert group whose previous notification still waits is merged into it
+    /// (counted in `NotifierMetrics::coalesced`) and takes no place, so a slow channel
+    /// holds at most one waiting notification per group. Default 10 000.
     pub notifier_queue_capacity: usize,
     /// Upper bound of the journal on disk (`max_journal_bytes`).
     pub max_journal_bytes: u64,
@@ -558,7 +561,8 @@ impl Pipeline {
             readers.push(tokio::spawn(worker.run()));
         }
 
-        let mut notifier_txs = HashMap::new();
+        let mut notifier_queues = HashMap::new();
+        let (dispatched_tx, dispatched_rx) = mpsc::unbounded_channel();
         let mut notifier_workers = Vec::new();
         let mut notifier_counters = BTreeMap::new();
         for notifier in spec.notifiers {
@@ -568,13 +572,20 @@ impl Pipeline {
                     notifier.id
                 )));
             }
-            let (tx, rx) = mpsc::channel(options.notifier_queue_capacity.max(1));
-            let counters = Arc::new(NotifierCounters::default());
+            let queue = Arc::new(NotifierQueue::new(options.notifier_queue_capacity));
+            let counters = Arc::new(NotifierCounters {
+                sent: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                retried: AtomicU64::new(0),
+                coalesced: AtomicU64::new(0),
+                queue: queue.clone(),
+            });
             notifier_counters.insert(notifier.id.clone(), counters.clone());
-            notifier_txs.insert(notifier.id.clone(), tx);
+            notifier_queues.insert(notifier.id.clone(), (queue.clone(), counters.clone()));
             let worker = NotifierWorker {
                 spec: notifier,
-                rx,
+                queue,
+                done: dispatched_tx.clone(),
                 log: notifications.clone(),
                 counters,
                 abort: abort_rx.clone(),
@@ -582,6 +593,8 @@ impl Pipeline {
             };
             notifier_workers.push(tokio::spawn(worker.run()));
         }
+        // Closed when dropped: without a router, the notifier workers finish at once.
+        let notifier_queues = NotifierQueues(notifier_queues);
         let alerts_routed = Arc::new(AtomicU64::new(0));
         let mut alert_position = None;
         if let Some(router) = spec.router {
@@ -592,7 +605,8 @@ impl Pipeline {
                 reader,
                 position,
                 router,
-                notifiers: notifier_txs,
+                notifiers: notifier_queues,
+                dispatched: dispatched_rx,
                 routed: alerts_routed.clone(),
                 state: (!in_memory)
                     .then(|| vowguard_core::SnapshotFile::in_data_dir(&spec.data_dir, "alerts")),

@@ -730,6 +730,100 @@ pub(crate) fn stamp_group(
     alert.params.insert("group_key".into(), Value::from(key));
 }
 
+/// One notification standing for two notifications of the same group that a channel has
+/// not sent yet (the channel is slower than the group's timers): what the channel would
+/// have said, in one message.
+///
+/// * a repeat adds nothing to a notification still waiting: the waiting one is kept;
+/// * a waiting repeat is replaced by the newer notification;
+/// * two updates become the newer one, standing for the alerts of both (`group_size`
+///   summed, `group_first_seen` / `group_last_seen` widened to cover both, reasons of both
+///   each once, at most 20, the newer's first).
+///
+/// Both must be notifications of one group (the same `params["group_key"]`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use vowguard_core::{Alert, Category, Event, Priority, Severity};
+/// use vowguard_router::coalesce_group_notifications;
+///
+/// let event = Arc::new(Event::new(Category::Authentication, "login_failed", Severity::High));
+/// let mut older = Alert::new(event.clone(), Priority::P1, "brute-force");
+/// older.params.insert("group_key".into(), "k".into());
+/// older.params.insert("group_size".into(), 3.into());
+/// older.reasons = vec!["5 failed logins".into()];
+/// let mut newer = Alert::new(event, Priority::P1, "brute-force");
+/// newer.params.insert("group_key".into(), "k".into());
+/// newer.params.insert("group_size".into(), 2.into());
+/// newer.reasons = vec!["new source country".into()];
+/// let newer_id = newer.id.clone();
+///
+/// let one = coalesce_group_notifications(older, newer);
+/// assert_eq!(one.id, newer_id);
+/// assert_eq!(one.params["group_size"], 5);
+/// assert_eq!(one.reasons, ["new source country", "5 failed logins"]);
+/// ```
+pub fn coalesce_group_notifications(older: Alert, newer: Alert) -> Alert {
+    let is_repeat = |a: &Alert| a.params.get("repeat").and_then(Value::as_bool) == Some(true);
+    if is_repeat(&newer) {
+        return older;
+    }
+    if is_repeat(&older) {
+        return newer;
+    }
+    let size = |a: &Alert| {
+        a.params
+            .get("group_size")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+    };
+    let time = |a: &Alert, key: &str| {
+        a.params
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let mut merged = newer;
+    let total = size(&older).saturating_add(size(&merged));
+    merged
+        .params
+        .insert("group_size".into(), Value::from(total));
+    let first = [
+        time(&older, "group_first_seen"),
+        time(&merged, "group_first_seen"),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let last = [
+        time(&older, "group_last_seen"),
+        time(&merged, "group_last_seen"),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    if let Some(first) = first {
+        merged
+            .params
+            .insert("group_first_seen".into(), Value::from(first.to_rfc3339()));
+    }
+    if let Some(last) = last {
+        merged
+            .params
+            .insert("group_last_seen".into(), Value::from(last.to_rfc3339()));
+    }
+    for reason in older.reasons {
+        if merged.reasons.len() >= MAX_REASONS {
+            break;
+        }
+        if !merged.reasons.contains(&reason) {
+            merged.reasons.push(reason);
+        }
+    }
+    merged
+}
+
 pub(crate) fn widen(
     span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     time: DateTime<Utc>,
@@ -1228,6 +1322,85 @@ mod tests {
     }
 
     const S: Duration = Duration::from_secs(1);
+
+    /// A channel too slow for a group's timers: every notification the grouper sends for
+    /// one group, coalesced in order, stands for every alert offered, covers their whole
+    /// event-time span, and is the latest notification (its id); a repeat folded in changes
+    /// nothing, and one waiting is replaced by the next update.
+    #[test]
+    fn coalesced_notifications_stand_for_every_alert_of_the_group() {
+        let t0 = Instant::now();
+        let mut g = AlertGrouper::new(10);
+        let mut sent = Vec::new();
+        let mut offered = 0u64;
+        let base = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 6, 20, 14, 0, 0).unwrap();
+        for step in 0..40u32 {
+            if step == 20 {
+                // A quiet spell: the pending alerts go out, then the group repeats.
+                let quiet = t0 + 37 * 19 * S;
+                sent.extend(g.due(quiet + 400 * S));
+                sent.extend(g.due(quiet + 4100 * S));
+            }
+            let now = t0 + 37 * step * S + if step >= 20 { 4100 * S } else { Duration::ZERO };
+            if step % 7 != 3 {
+                let mut a = alert(Priority::P1High, &format!("reason {}", step % 3));
+                let mut event = (*a.event).clone();
+                // Event times out of order: the span must still cover all of them.
+                event.timestamp = base + chrono::Duration::seconds(i64::from((step * 13) % 29));
+                a.event = Arc::new(event);
+                sent.extend(g.offer(a, "k".into(), timing(), now));
+                offered += 1;
+            }
+            sent.extend(g.due(now));
+        }
+        sent.extend(g.due(t0 + 20_000 * S));
+        assert!(sent.len() > 3, "several notifications to coalesce");
+        assert!(sent.iter().any(|a| a.params.get("repeat").is_some()));
+        let last_update = sent
+            .iter()
+            .rev()
+            .find(|a| a.params.get("repeat").is_none())
+            .unwrap()
+            .id
+            .clone();
+        let one = sent
+            .into_iter()
+            .reduce(coalesce_group_notifications)
+            .unwrap();
+        assert_eq!(one.params["group_size"], offered);
+        assert_eq!(one.id, last_update);
+        assert_eq!(one.params["group_key"], "k");
+        assert!(one.params.get("repeat").is_none());
+        assert_eq!(
+            one.params["group_first_seen"],
+            base.to_rfc3339(),
+            "earliest event time of the group"
+        );
+        assert_eq!(
+            one.params["group_last_seen"],
+            (base + chrono::Duration::seconds(28)).to_rfc3339()
+        );
+        let mut reasons: Vec<&str> = one.reasons.iter().map(String::as_str).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(reasons.len(), one.reasons.len(), "each reason once");
+    }
+
+    #[test]
+    fn a_waiting_repeat_gives_way_and_a_late_repeat_adds_nothing() {
+        let mut repeat = alert(Priority::P1High, "a");
+        repeat.params.insert("repeat".into(), Value::Bool(true));
+        repeat.params.insert("group_size".into(), Value::from(4));
+        let mut update = alert(Priority::P1High, "b");
+        update.params.insert("group_size".into(), Value::from(2));
+        let kept = coalesce_group_notifications(repeat.clone(), update.clone());
+        assert_eq!(kept.id, update.id);
+        assert_eq!(kept.params["group_size"], 2);
+        let kept = coalesce_group_notifications(update.clone(), repeat);
+        assert_eq!(kept.id, update.id);
+        assert_eq!(kept.params["group_size"], 2);
+        assert_eq!(kept.reasons, ["b"]);
+    }
 
     #[test]
     fn group_wait_collects_then_sends_one_alert() {

@@ -58,7 +58,7 @@ pub use config::{
 pub use defaults::{DEFAULT_ROUTES_TOML, default_config};
 pub use group::{
     AlertGrouper, GroupSnapshot, GroupTiming, GrouperSnapshot, InhibitionKey, InhibitionSource,
-    Inhibitor,
+    Inhibitor, coalesce_group_notifications,
 };
 pub use interval::TimeInterval;
 pub use matcher::{BREACH_DEADLINE_LABEL, MATCHER_FIELDS, MatchContext, Matcher};

@@ -295,7 +295,9 @@ impl Batch {
             } => {
                 let latency = clamp(*latency_ms);
                 let sent = result == "sent";
-                {
+                // A coalesced notification is neither sent nor failed: the notification
+                // it was merged into answers for it.
+                if result != "coalesced" {
                     let flow = self.flow("notification", channel, hour);
                     flow.total += 1;
                     if sent {
