@@ -286,13 +286,18 @@ impl AlertWorker {
                     }
                 }
                 Some(id) = self.dispatched.recv() => {
+                    let oldest = groups.in_flight.oldest();
                     let mut finished = groups.in_flight.remove(id).is_some();
                     while let Ok(id) = self.dispatched.try_recv() {
                         finished |= groups.in_flight.remove(id).is_some();
                     }
                     // The next snapshot no longer lists them.
                     groups.dirty |= finished;
-                    if self.commit(read_upto, &groups).is_err() {
+                    // Only a notification standing for journal records moves the position
+                    // (a repeat may finish after the drain has closed the journal).
+                    if groups.in_flight.oldest() != oldest
+                        && self.commit(read_upto, &groups).is_err()
+                    {
                         break;
                     }
                 }
