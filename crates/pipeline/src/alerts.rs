@@ -591,6 +591,11 @@ impl AlertWorker {
             .chain(groups.in_flight.oldest())
             .min()
             .map_or(read_upto, |held| held.min(read_upto));
+        if upto <= self.reader.committed() {
+            // Nothing new (timers and finished notifications also land here after the
+            // drain has closed the journal).
+            return Ok(());
+        }
         self.reader.commit(upto).map_err(|e| {
             tracing::error!(
                 error = e.to_string().as_str(),
