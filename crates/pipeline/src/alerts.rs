@@ -224,9 +224,8 @@ impl AlertWorker {
             hold,
         } in undelivered
         {
-            let targets = [notifier];
             if self
-                .enqueue(vec![alert], Some(&targets), Some(hold), &mut groups)
+                .hand_over(&notifier, alert, Some(hold), &mut groups)
                 .await
                 .is_err()
             {
@@ -536,37 +535,49 @@ impl AlertWorker {
                 None => (fallback.map(<[String]>::to_vec).unwrap_or_default(), seq),
             };
             for id in &targets {
-                let Some((queue, counters)) = self.notifiers.0.get(id) else {
-                    tracing::error!(
-                        notifier = id.as_str(),
-                        route = alert.route.as_str(),
-                        "route names an unknown notifier"
-                    );
-                    continue;
-                };
-                let dispatch = groups.in_flight.insert(id, alert.clone(), hold);
-                let mut abort = self.abort.clone();
-                let pushed = tokio::select! {
-                    pushed = queue.push(dispatch, alert.clone()) => pushed,
-                    () = aborted(&mut abort) => return Err(()),
-                };
-                self.routed.fetch_add(1, Ordering::Relaxed);
-                if let Pushed::Coalesced {
-                    dropped,
-                    dropped_alert,
-                    kept,
-                    merged,
-                } = pushed
-                {
-                    counters.coalesced.fetch_add(1, Ordering::Relaxed);
-                    if let Some(audit) = &self.audit {
-                        let record =
-                            crate::audit::PipelineAudit::coalesced(&dropped_alert, id, &merged.id);
-                        audit.record(vec![record]).await;
-                    }
-                    groups.in_flight.merge(dropped, kept, *merged);
-                }
+                self.hand_over(id, alert.clone(), hold, groups).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Hands one notification to the queue of notifier `id`, standing for journal record
+    /// `hold`; `Err` when the pipeline is aborted while the queue is full.
+    async fn hand_over(
+        &self,
+        id: &str,
+        alert: Alert,
+        hold: Option<u64>,
+        groups: &mut Groups,
+    ) -> Result<(), ()> {
+        let Some((queue, counters)) = self.notifiers.0.get(id) else {
+            tracing::error!(
+                notifier = id,
+                route = alert.route.as_str(),
+                "route names an unknown notifier"
+            );
+            return Ok(());
+        };
+        let dispatch = groups.in_flight.insert(id, alert.clone(), hold);
+        let mut abort = self.abort.clone();
+        let pushed = tokio::select! {
+            pushed = queue.push(dispatch, alert) => pushed,
+            () = aborted(&mut abort) => return Err(()),
+        };
+        self.routed.fetch_add(1, Ordering::Relaxed);
+        if let Pushed::Coalesced {
+            dropped,
+            dropped_alert,
+            kept,
+            merged,
+        } = pushed
+        {
+            counters.coalesced.fetch_add(1, Ordering::Relaxed);
+            if let Some(audit) = &self.audit {
+                let record = crate::audit::PipelineAudit::coalesced(&dropped_alert, id, &merged.id);
+                audit.record(vec![record]).await;
+            }
+            groups.in_flight.merge(dropped, kept, *merged);
         }
         Ok(())
     }
