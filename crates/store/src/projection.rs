@@ -552,3 +552,40 @@ pub(crate) fn merge_breach_change(
     })?;
     Ok((state, breach))
 }
+
+#[cfg(test)]
+mod tests {
+    use vowguard_core::AuditRecord;
+
+    use super::Batch;
+
+    fn notification(alert: &str, result: &str) -> AuditRecord {
+        AuditRecord::Notification {
+            at: chrono::Utc::now(),
+            alert_id: alert.into(),
+            channel: "secops".into(),
+            result: result.into(),
+            detail: None,
+            latency_ms: 12,
+        }
+    }
+
+    /// A notification merged into a waiting one of its group is neither sent nor failed
+    /// in the channel's flow (the one it was merged into answers for it), but is listed.
+    #[test]
+    fn a_coalesced_notification_is_not_a_failure() {
+        let mut batch = Batch::default();
+        batch.add(0, &notification("a", "sent"));
+        batch.add(1, &notification("b", "coalesced"));
+        batch.add(2, &notification("c", "failed"));
+        let flows: Vec<_> = batch.flows.values().collect();
+        assert_eq!(flows.len(), 1);
+        assert_eq!(
+            (flows[0].total, flows[0].ok, flows[0].failed),
+            (2, 1, 1),
+            "{flows:?}"
+        );
+        let notifications = &batch.notifications;
+        assert_eq!(notifications.values.len() / notifications.columns, 3);
+    }
+}
