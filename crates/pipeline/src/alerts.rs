@@ -3,9 +3,10 @@
 //! is one notification, not one per event), hands the notifications to the notifier
 //! workers, and commits its position.
 //!
-//! The position never moves past an event whose alert is still held in a group or whose
-//! notification a channel has not finished (delivered or given up), so a crash can repeat
-//! an alert but never lose one. Routing does not wait for the channels: a slow or
+//! The position never moves past an event whose alert is still held in a group, nor past
+//! what the last state snapshot covers; the snapshot lists the notifications the channels
+//! have not finished (delivered or given up), so a crash can repeat an alert but never
+//! lose one (without a state file, the position waits for the channels instead). Routing does not wait for the channels: a slow or
 //! rate-limited channel (Slack's one message a second) holds back only its own queue and
 //! the journal position, never the routing of later events nor the other channels; its
 //! queue merges a group's new notification into the one still waiting (see
@@ -321,9 +322,27 @@ impl AlertWorker {
                 () = aborted(&mut abort) => break,
             }
         }
-        // The state is consistent here (every batch read was routed and dispatched): keep
-        // it for the next start. An abort in the middle of a batch returns above instead,
-        // leaving the last consistent snapshot.
+        // The journal is closed (or the run aborted): no more notifications come. Unless
+        // aborted, wait for the channels to finish what they were handed, so the snapshot
+        // below does not list it to be sent again.
+        for (queue, _) in self.notifiers.0.values() {
+            queue.close();
+        }
+        while !groups.in_flight.entries.is_empty() && !*abort.borrow() {
+            tokio::select! {
+                id = self.dispatched.recv() => match id {
+                    Some(id) => {
+                        groups.in_flight.remove(id);
+                        groups.dirty = true;
+                    }
+                    None => break,
+                },
+                () = aborted(&mut abort) => break,
+            }
+        }
+        // The state is consistent here (every batch read was routed and handed over; what a
+        // channel has not finished is listed): keep it for the next start. An abort in the
+        // middle of a batch returns above instead, leaving the last consistent snapshot.
         self.snapshot(read_upto, &mut groups, true).await;
         tracing::debug!("alert worker finished");
     }
@@ -582,9 +601,10 @@ impl AlertWorker {
         Ok(())
     }
 
-    /// Commits up to what was read, but never past an alert still held in a group, nor a
-    /// notification a channel has not finished, nor past what the last durable state
-    /// snapshot covers.
+    /// Commits up to what was read, but never past an alert still held in a group, nor
+    /// past what the last durable state snapshot covers (which lists what the channels
+    /// have not finished), nor, without a state file, past a notification a channel has
+    /// not finished.
     fn commit(&mut self, read_upto: Option<u64>, groups: &Groups) -> Result<(), ()> {
         let Some(mut read_upto) = read_upto else {
             return Ok(());
@@ -595,11 +615,19 @@ impl AlertWorker {
                 None => return Ok(()),
             }
         }
+        // What a channel has not finished holds the position only without a state file:
+        // with one, the snapshot the position is bounded by lists it (a slow channel must
+        // not hold the journal: at full intake it would fill in a minute).
+        let unfinished = if self.state.is_none() {
+            groups.in_flight.oldest()
+        } else {
+            None
+        };
         let upto = groups
             .held
             .values()
             .copied()
-            .chain(groups.in_flight.oldest())
+            .chain(unfinished)
             .min()
             .map_or(read_upto, |held| held.min(read_upto));
         if upto <= self.reader.committed() {

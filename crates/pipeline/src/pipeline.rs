@@ -913,19 +913,7 @@ impl Pipeline {
             // Every worker stops at the abort signal (requests in flight are cancelled);
             // whatever has not stopped after the grace period is cancelled outright. The
             // journal is closed only after, so no worker commits into a closed journal.
-            let grace = tokio::time::Instant::now() + ABORT_GRACE;
-            for slot in &mut workers {
-                let Some(worker) = slot.as_mut() else {
-                    continue;
-                };
-                match tokio::time::timeout_at(grace, &mut *worker).await {
-                    Ok(result) => {
-                        report_worker(result);
-                        *slot = None;
-                    }
-                    Err(_) => worker.abort(),
-                }
-            }
+            stop_workers(&mut workers).await;
         }
         if let Err(e) = shared.journal.close().await {
             tracing::error!(error = %e, "closing the journal failed");
@@ -935,10 +923,51 @@ impl Pipeline {
         {
             tracing::error!(error = %e, "closing the intake journal failed");
         }
-        for worker in workers.into_iter().flatten() {
-            report_worker(worker.await);
+        // Every event is delivered and routed; the channels may still be sending what they
+        // were handed (a rate-limited Slack behind its groups): wait for them, but not past
+        // the deadline (what they had not finished is in the alert path's state snapshot
+        // and is sent at the next start).
+        let joined = caught_up
+            && tokio::select! {
+                () = join_workers(&mut workers) => true,
+                () = &mut give_up => false,
+            };
+        if caught_up && !joined {
+            tracing::warn!(
+                "shutdown deadline reached while notifications were being sent; those not finished are sent at the next start"
+            );
+            let _ = abort.send(true);
+            stop_workers(&mut workers).await;
         }
+        join_workers(&mut workers).await;
         shared.snapshot()
+    }
+}
+
+/// Waits for every worker still running (each slot emptied once joined).
+async fn join_workers(workers: &mut [Option<JoinHandle<()>>]) {
+    for slot in workers {
+        if let Some(worker) = slot.as_mut() {
+            report_worker(worker.await);
+            *slot = None;
+        }
+    }
+}
+
+/// After the abort signal: gives the workers [`ABORT_GRACE`] to stop, then cancels the rest.
+async fn stop_workers(workers: &mut [Option<JoinHandle<()>>]) {
+    let grace = tokio::time::Instant::now() + ABORT_GRACE;
+    for slot in workers {
+        let Some(worker) = slot.as_mut() else {
+            continue;
+        };
+        match tokio::time::timeout_at(grace, &mut *worker).await {
+            Ok(result) => {
+                report_worker(result);
+                *slot = None;
+            }
+            Err(_) => worker.abort(),
+        }
     }
 }
 

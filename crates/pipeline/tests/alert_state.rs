@@ -392,3 +392,83 @@ async fn the_alert_path_lag_counts_events_not_yet_routed() {
     assert_eq!(pipeline.metrics().alert_path_lag, None);
     pipeline.shutdown().await;
 }
+
+/// A channel that does not answer holds neither the journal (the alert path's position
+/// moves on: the state snapshot lists what the channel has not finished, so a rate-limited
+/// Slack cannot fill the journal at full intake) nor a shutdown past its deadline; what it
+/// had not sent is sent at the next start, with the same ids.
+#[tokio::test]
+async fn a_stalled_channel_holds_neither_the_journal_nor_the_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let gated = Arc::new(GatedNotifier::closed());
+    let mut spec = PipelineSpec {
+        data_dir: dir.path().to_owned(),
+        ..PipelineSpec::default()
+    };
+    spec.notifiers
+        .push(NotifierSpec::new("pager", gated.clone()));
+    spec.router = Some(router("0s", "1h"));
+    let pipeline = Pipeline::start(spec).await.unwrap();
+    let events: Vec<Event> = (0..3)
+        .map(|i| {
+            let mut e = wedding_event(&format!("e{i}"), Severity::High);
+            e.wedding_id = Some(format!("w-{i}"));
+            e
+        })
+        .collect();
+    submit_all(&pipeline, events).await;
+    wait_for_lag(&pipeline, 0).await;
+    wait_for_state(dir.path(), |v| {
+        v["routed_upto"].as_u64().unwrap_or(0) >= 3
+            && v["undelivered"].as_array().is_some_and(|u| u.len() == 3)
+    })
+    .await;
+    pipeline
+        .shutdown_within(Some(Duration::from_millis(300)))
+        .await;
+    let mut started: Vec<String> = gated
+        .started
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.id.clone())
+        .collect();
+    assert_eq!(started.len(), 3);
+    assert!(gated.sent.lock().unwrap().is_empty());
+
+    let (journal, _) = vowguard_journal::Journal::open(vowguard_journal::JournalConfig::new(
+        dir.path().join("journal"),
+    ))
+    .await
+    .unwrap();
+    let end = journal.stats().next_seq;
+    let reader = journal.reader("alerts").unwrap();
+    assert_eq!(
+        (reader.committed(), end),
+        (3, 3),
+        "the alert path's position is past the events whose notifications were not sent"
+    );
+    drop(reader);
+    journal.close().await.unwrap();
+    drop(journal);
+
+    let notifier = Arc::new(CountingNotifier::default());
+    let pipeline = Pipeline::start(spec_for(dir.path(), &notifier))
+        .await
+        .unwrap();
+    pipeline.shutdown().await;
+    let mut sent: Vec<String> = notifier
+        .alerts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.id.clone())
+        .collect();
+    sent.sort();
+    started.sort();
+    assert_eq!(sent, started, "sent after the restart, once each, same ids");
+}
+
+fn spec_for(dir: &std::path::Path, notifier: &Arc<CountingNotifier>) -> PipelineSpec {
+    spec(dir, notifier, router("0s", "1h"))
+}
