@@ -743,10 +743,19 @@ fn intake(env: &Env) -> Result {
 }
 
 /// The value of a Prometheus sample without labels (`name value`) in `text`.
+/// The value of metric `name` in Prometheus text, summed over its label sets (`name 3`,
+/// `name{notifier="a"} 1`, `name{notifier="b"} 2` give 3); `None` when absent.
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter_map(|l| l.strip_prefix(name))
-        .find_map(|rest| rest.strip_prefix(' ')?.trim().parse().ok())
+        .filter_map(|rest| {
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.trim().parse::<f64>().ok()
+        })
+        .reduce(|a, b| a + b)
 }
 
 fn alert_lag(env: &Env) -> Result {
@@ -756,20 +765,27 @@ fn alert_lag(env: &Env) -> Result {
          alerts: one Slack webhook notifier (the receiver), default routes, grouping and inhibition; /metrics every 50 ms"
     );
     // Without a rate limit (the receiver is not Slack), and with Slack's own (1 message a
-    // second): routing must not wait for the channel, so the lag should not differ much.
-    let variants: [(&str, &str); 2] = [
+    // second) over 20 times the events: long enough for the P0 groups to flush twice
+    // (group_wait 10 s, group_interval 1 m) while Slack is still minutes behind. Routing
+    // must not wait for the channel, so the lag should not differ much.
+    let variants: [(&str, &str, u64); 2] = [
         (
             "no rate limit",
             "rate_limit = { per_second = 10000.0, burst = 10000 }\n",
+            events,
         ),
-        ("Slack's limit, 1 message/s", ""),
+        (
+            "Slack's limit, 1 message/s, 20x the events",
+            "",
+            events * 20,
+        ),
     ];
     let mut rows: Vec<(String, Vec<Vec<f64>>)> = variants
         .iter()
-        .map(|(label, _)| ((*label).to_owned(), vec![Vec::new(); 6]))
+        .map(|(label, _, _)| ((*label).to_owned(), vec![Vec::new(); 7]))
         .collect();
     for round in 1..=env.options.runs {
-        for (variant, (label, rate_limit)) in variants.iter().enumerate() {
+        for (variant, (label, rate_limit, events)) in variants.iter().enumerate() {
             let columns = &mut rows[variant].1;
             let dir = env.run_dir(&format!("alert-lag-{round}-{variant}"))?;
             let receiver = env.receiver(&[])?;
@@ -804,13 +820,14 @@ fn alert_lag(env: &Env) -> Result {
                     largest
                 })
             };
-            let load = Load::bulk(events);
+            let load = Load::bulk(*events);
             let client = run_client(env, &server.url, &load, || {});
             let intake_end = Instant::now();
             // Caught up: nothing left to route (read until the lag is 0, at most 120 s).
             let mut caught_up = None;
             let mut last = (None, None);
             let mut coalesced = None;
+            let mut waiting = None;
             // A failed client run is reported below; there is nothing to wait for.
             while client.is_ok() && intake_end.elapsed() < Duration::from_secs(120) {
                 let text = http_get(&address, "/metrics").unwrap_or_default();
@@ -827,6 +844,7 @@ fn alert_lag(env: &Env) -> Result {
                         metric(&text, "vowguard_alerts_routed_total"),
                     ));
                     coalesced = metric(&text, "vowguard_notifier_coalesced_total");
+                    waiting = metric(&text, "vowguard_notifier_queued");
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(10));
@@ -851,11 +869,12 @@ fn alert_lag(env: &Env) -> Result {
             let behind = largest / client.rate;
             println!(
                 "round {round} ({label}): {:.0} events/s acknowledged; alert path at most {largest:.0} events ({behind:.3} s) behind; \
-             everything routed {:.3} s after the last acknowledgement; {} alerts handed to the notifier, {} merged into a waiting one",
+             everything routed {:.3} s after the last acknowledgement; {} alerts handed to the notifier, {} merged into a waiting one, {} waiting for it",
                 client.rate,
                 after.as_secs_f64(),
                 routed.map_or_else(|| "?".to_owned(), |r| format!("{r:.0}")),
                 coalesced.map_or_else(|| "?".to_owned(), |r| format!("{r:.0}")),
+                waiting.map_or_else(|| "?".to_owned(), |r| format!("{r:.0}")),
             );
             for (column, value) in columns.iter_mut().zip([
                 client.rate,
@@ -864,6 +883,7 @@ fn alert_lag(env: &Env) -> Result {
                 after.as_secs_f64(),
                 routed.unwrap_or(f64::NAN),
                 coalesced.unwrap_or(f64::NAN),
+                waiting.unwrap_or(f64::NAN),
             ]) {
                 column.push(value);
             }
@@ -878,10 +898,11 @@ fn alert_lag(env: &Env) -> Result {
                 "largest lag ÷ rate, s",
                 "routed everything after, s",
                 "alerts handed over",
-                "merged into a waiting one"
+                "merged into a waiting one",
+                "waiting for the channel"
             ],
             &rows,
-            &[0, 0, 3, 3, 0, 0]
+            &[0, 0, 3, 3, 0, 0, 0]
         )
     );
     Ok(())
