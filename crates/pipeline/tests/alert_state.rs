@@ -40,9 +40,9 @@ fn router(group_wait: &str, group_interval: &str) -> Arc<Router> {
     Arc::new(Router::from_config(config, &["pager"]).unwrap())
 }
 
-fn spec(
+fn spec<N: Notifier + 'static>(
     dir: &std::path::Path,
-    notifier: &Arc<CountingNotifier>,
+    notifier: &Arc<N>,
     router: Arc<Router>,
 ) -> PipelineSpec {
     let mut spec = PipelineSpec {
@@ -60,6 +60,17 @@ fn wedding_event(id: &str, severity: Severity) -> Event {
     e.id = id.to_owned();
     e.wedding_id = Some("w-1".into());
     e
+}
+
+/// `n` high-severity events `e0..`, each for its own wedding `w-0..` (its own alert group).
+fn one_per_wedding(n: usize) -> Vec<Event> {
+    (0..n)
+        .map(|i| {
+            let mut e = wedding_event(&format!("e{i}"), Severity::High);
+            e.wedding_id = Some(format!("w-{i}"));
+            e
+        })
+        .collect()
 }
 
 async fn submit_all(pipeline: &Pipeline, events: Vec<Event>) {
@@ -291,14 +302,9 @@ fn an_unfinished_notification_survives_a_crash() {
     let first_id = {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let mut spec = PipelineSpec {
-                data_dir: dir.path().to_owned(),
-                ..PipelineSpec::default()
-            };
-            spec.notifiers
-                .push(NotifierSpec::new("pager", gated.clone()));
-            spec.router = Some(router("0s", "1h"));
-            let pipeline = Pipeline::start(spec).await.unwrap();
+            let pipeline = Pipeline::start(spec(dir.path(), &gated, router("0s", "1h")))
+                .await
+                .unwrap();
             submit_all(&pipeline, vec![wedding_event("first", Severity::High)]).await;
             wait_for_state(dir.path(), |v| {
                 v["routed_upto"].as_u64().unwrap_or(0) >= 1
@@ -350,26 +356,14 @@ async fn wait_for_lag(pipeline: &Pipeline, want: u64) {
 async fn the_alert_path_lag_counts_events_not_yet_routed() {
     let dir = tempfile::tempdir().unwrap();
     let gated = Arc::new(GatedNotifier::closed());
-    let mut spec = PipelineSpec {
-        data_dir: dir.path().to_owned(),
-        ..PipelineSpec::default()
-    };
-    spec.notifiers
-        .push(NotifierSpec::new("pager", gated.clone()));
-    spec.router = Some(router("0s", "5m"));
+    let mut spec = spec(dir.path(), &gated, router("0s", "5m"));
     // Room for one waiting notification: with the channel holding the four it has in
     // flight, a fifth it took and waits to start, and one waiting, routing waits at the
     // seventh event (one group per event, so nothing merges).
     spec.options = spec.options.with_notifier_queue_capacity(1);
     let pipeline = Pipeline::start(spec).await.unwrap();
     assert_eq!(pipeline.metrics().alert_path_lag, Some(0));
-    let mut events = Vec::new();
-    for i in 0..10 {
-        let mut e = wedding_event(&format!("e{i}"), Severity::High);
-        e.wedding_id = Some(format!("w-{i}"));
-        events.push(e);
-    }
-    submit_all(&pipeline, events).await;
+    submit_all(&pipeline, one_per_wedding(10)).await;
     wait_until("events 7 to 10 count as not routed", || {
         pipeline
             .metrics()
@@ -401,22 +395,10 @@ async fn the_alert_path_lag_counts_events_not_yet_routed() {
 async fn a_stalled_channel_holds_neither_the_journal_nor_the_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let gated = Arc::new(GatedNotifier::closed());
-    let mut spec = PipelineSpec {
-        data_dir: dir.path().to_owned(),
-        ..PipelineSpec::default()
-    };
-    spec.notifiers
-        .push(NotifierSpec::new("pager", gated.clone()));
-    spec.router = Some(router("0s", "1h"));
-    let pipeline = Pipeline::start(spec).await.unwrap();
-    let events: Vec<Event> = (0..3)
-        .map(|i| {
-            let mut e = wedding_event(&format!("e{i}"), Severity::High);
-            e.wedding_id = Some(format!("w-{i}"));
-            e
-        })
-        .collect();
-    submit_all(&pipeline, events).await;
+    let pipeline = Pipeline::start(spec(dir.path(), &gated, router("0s", "1h")))
+        .await
+        .unwrap();
+    submit_all(&pipeline, one_per_wedding(3)).await;
     wait_for_lag(&pipeline, 0).await;
     wait_for_state(dir.path(), |v| {
         v["routed_upto"].as_u64().unwrap_or(0) >= 3
@@ -453,7 +435,7 @@ async fn a_stalled_channel_holds_neither_the_journal_nor_the_shutdown() {
     drop(journal);
 
     let notifier = Arc::new(CountingNotifier::default());
-    let pipeline = Pipeline::start(spec_for(dir.path(), &notifier))
+    let pipeline = Pipeline::start(spec(dir.path(), &notifier, router("0s", "1h")))
         .await
         .unwrap();
     pipeline.shutdown().await;
@@ -467,8 +449,4 @@ async fn a_stalled_channel_holds_neither_the_journal_nor_the_shutdown() {
     sent.sort();
     started.sort();
     assert_eq!(sent, started, "sent after the restart, once each, same ids");
-}
-
-fn spec_for(dir: &std::path::Path, notifier: &Arc<CountingNotifier>) -> PipelineSpec {
-    spec(dir, notifier, router("0s", "1h"))
 }
