@@ -6,12 +6,13 @@
 //! The position never moves past an event whose alert is still held in a group, nor past
 //! what the last state snapshot covers; the snapshot lists the notifications the channels
 //! have not finished (delivered or given up), so a crash can repeat an alert but never
-//! lose one (without a state file, the position waits for the channels instead). Routing does not wait for the channels: a slow or
-//! rate-limited channel (Slack's one message a second) holds back only its own queue and
-//! the journal position, never the routing of later events nor the other channels; its
-//! queue merges a group's new notification into the one still waiting (see
-//! [`NotifierQueue`]). When the pipeline drains at the end of the input, pending groups are
-//! notified at once instead of waiting out their timers.
+//! lose one (without a state file, the position waits for the channels instead).
+//!
+//! Routing does not wait for the channels: a slow or rate-limited channel (Slack's one
+//! message a second) holds back only its own queue, never the routing of later events, the
+//! other channels or the journal; its queue merges a group's new notification into the one
+//! still waiting (see [`NotifierQueue`]). When the pipeline drains at the end of the input,
+//! pending groups are notified at once instead of waiting out their timers.
 //!
 //! What a restart must not forget (alert groups in progress, the router's inhibition
 //! sources) is kept in `<data_dir>/state/alerts.json`, a snapshot replaced atomically
