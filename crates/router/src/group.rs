@@ -748,11 +748,11 @@ pub(crate) fn stamp_group(
 /// use vowguard_router::coalesce_group_notifications;
 ///
 /// let event = Arc::new(Event::new(Category::Authentication, "login_failed", Severity::High));
-/// let mut older = Alert::new(event.clone(), Priority::P1, "brute-force");
+/// let mut older = Alert::new(event.clone(), Priority::P1High, "brute-force");
 /// older.params.insert("group_key".into(), "k".into());
 /// older.params.insert("group_size".into(), 3.into());
 /// older.reasons = vec!["5 failed logins".into()];
-/// let mut newer = Alert::new(event, Priority::P1, "brute-force");
+/// let mut newer = Alert::new(event, Priority::P1High, "brute-force");
 /// newer.params.insert("group_key".into(), "k".into());
 /// newer.params.insert("group_size".into(), 2.into());
 /// newer.reasons = vec!["new source country".into()];
