@@ -11,8 +11,9 @@
 //! Routing does not wait for the channels: a slow or rate-limited channel (Slack's one
 //! message a second) holds back only its own queue, never the routing of later events, the
 //! other channels or the journal; its queue merges a group's new notification into the one
-//! still waiting (see [`NotifierQueue`]). When the pipeline drains at the end of the input,
-//! pending groups are notified at once instead of waiting out their timers.
+//! still waiting (see [`NotifierQueue`](crate::notify::NotifierQueue)). When the pipeline
+//! drains at the end of the input, pending groups are notified at once instead of waiting
+//! out their timers.
 //!
 //! What a restart must not forget (alert groups in progress, the router's inhibition
 //! sources) is kept in `<data_dir>/state/alerts.json`, a snapshot replaced atomically
@@ -38,7 +39,7 @@ use vowguard_journal::JournalReader;
 use vowguard_router::{AlertGrouper, GroupTiming, GrouperSnapshot};
 
 use crate::metrics::NotifierCounters;
-use crate::notify::{NotifierQueue, Pushed};
+use crate::notify::Pushed;
 use crate::sink_worker::aborted;
 
 /// Most alert groups held at once (beyond that alerts pass through ungrouped).
@@ -77,18 +78,22 @@ struct Undelivered {
     hold: u64,
 }
 
-/// The notifier queues the alert path hands notifications to, by notifier id, with each
-/// notifier's counters. Dropping it closes the queues: the notifier workers send what
+/// The notifiers the alert path hands notifications to, by notifier id (each notifier's
+/// counters hold its queue). Dropping it closes the queues: the notifier workers send what
 /// waits, then finish.
-pub(crate) struct NotifierQueues(
-    pub(crate) HashMap<String, (Arc<NotifierQueue>, Arc<NotifierCounters>)>,
-);
+pub(crate) struct NotifierQueues(pub(crate) HashMap<String, Arc<NotifierCounters>>);
+
+impl NotifierQueues {
+    fn close(&self) {
+        for counters in self.0.values() {
+            counters.queue.close();
+        }
+    }
+}
 
 impl Drop for NotifierQueues {
     fn drop(&mut self) {
-        for (queue, _) in self.0.values() {
-            queue.close();
-        }
+        self.close();
     }
 }
 
@@ -106,9 +111,7 @@ impl InFlight {
     fn insert(&mut self, notifier: &str, alert: Alert, hold: Option<u64>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        if let Some(hold) = hold {
-            *self.holds.entry(hold).or_default() += 1;
-        }
+        self.take_hold(hold);
         self.entries.insert(id, (notifier.to_owned(), alert, hold));
         id
     }
@@ -116,31 +119,42 @@ impl InFlight {
     /// Forgets a finished (or merged) notification; returns its hold.
     fn remove(&mut self, id: u64) -> Option<u64> {
         let (_, _, hold) = self.entries.remove(&id)?;
-        let hold = hold?;
-        if let Some(n) = self.holds.get_mut(&hold) {
+        self.release_hold(hold);
+        hold
+    }
+
+    /// `dropped` was merged into `kept`, which now says `merged` and stands for both (the
+    /// older of their two holds).
+    fn merge(&mut self, dropped: u64, kept: u64, merged: Alert) {
+        let dropped_hold = self.remove(dropped);
+        let Some((_, alert, kept_hold)) = self.entries.get_mut(&kept) else {
+            return;
+        };
+        *alert = merged;
+        if let Some(older) = dropped_hold
+            && kept_hold.is_none_or(|held| older < held)
+        {
+            let moved = kept_hold.replace(older);
+            self.release_hold(moved);
+            self.take_hold(Some(older));
+        }
+    }
+
+    fn take_hold(&mut self, hold: Option<u64>) {
+        if let Some(hold) = hold {
+            *self.holds.entry(hold).or_default() += 1;
+        }
+    }
+
+    fn release_hold(&mut self, hold: Option<u64>) {
+        if let Some(hold) = hold
+            && let Some(n) = self.holds.get_mut(&hold)
+        {
             *n -= 1;
             if *n == 0 {
                 self.holds.remove(&hold);
             }
         }
-        Some(hold)
-    }
-
-    /// `dropped` was merged into `kept`, which now says `merged` and stands for both.
-    fn merge(&mut self, dropped: u64, kept: u64, merged: Alert) {
-        let dropped_hold = self.remove(dropped);
-        let Some((notifier, _, kept_hold)) = self.entries.get(&kept).cloned() else {
-            return;
-        };
-        let hold = match (dropped_hold, kept_hold) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.remove(kept);
-        if let Some(hold) = hold {
-            *self.holds.entry(hold).or_default() += 1;
-        }
-        self.entries.insert(kept, (notifier, merged, hold));
     }
 
     /// The oldest journal sequence number an unfinished notification stands for.
@@ -151,22 +165,18 @@ impl InFlight {
     /// What a snapshot keeps: the unfinished notifications that stand for journal records
     /// (repeats stand for none; their group sends them again).
     fn undelivered(&self) -> Vec<Undelivered> {
-        let mut out: Vec<(u64, Undelivered)> = self
-            .entries
-            .iter()
-            .filter_map(|(id, (notifier, alert, hold))| {
-                Some((
-                    *id,
-                    Undelivered {
-                        notifier: notifier.clone(),
-                        alert: alert.clone(),
-                        hold: (*hold)?,
-                    },
-                ))
+        let mut ids: Vec<u64> = self.entries.keys().copied().collect();
+        ids.sort_unstable();
+        ids.iter()
+            .filter_map(|id| {
+                let (notifier, alert, hold) = &self.entries[id];
+                Some(Undelivered {
+                    notifier: notifier.clone(),
+                    alert: alert.clone(),
+                    hold: (*hold)?,
+                })
             })
-            .collect();
-        out.sort_by_key(|(id, _)| *id);
-        out.into_iter().map(|(_, u)| u).collect()
+            .collect()
     }
 }
 
@@ -326,9 +336,7 @@ impl AlertWorker {
         // The journal is closed (or the run aborted): no more notifications come. Unless
         // aborted, wait for the channels to finish what they were handed, so the snapshot
         // below does not list it to be sent again.
-        for (queue, _) in self.notifiers.0.values() {
-            queue.close();
-        }
+        self.notifiers.close();
         while !groups.in_flight.entries.is_empty() && !*abort.borrow() {
             tokio::select! {
                 id = self.dispatched.recv() => match id {
@@ -570,7 +578,7 @@ impl AlertWorker {
         hold: Option<u64>,
         groups: &mut Groups,
     ) -> Result<(), ()> {
-        let Some((queue, counters)) = self.notifiers.0.get(id) else {
+        let Some(counters) = self.notifiers.0.get(id) else {
             tracing::error!(
                 notifier = id,
                 route = alert.route.as_str(),
@@ -581,7 +589,7 @@ impl AlertWorker {
         let dispatch = groups.in_flight.insert(id, alert.clone(), hold);
         let mut abort = self.abort.clone();
         let pushed = tokio::select! {
-            pushed = queue.push(dispatch, alert) => pushed,
+            pushed = counters.queue.push(dispatch, alert) => pushed,
             () = aborted(&mut abort) => return Err(()),
         };
         self.routed.fetch_add(1, Ordering::Relaxed);
@@ -662,5 +670,51 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use vowguard_core::{Alert, Category, Event, Priority, Severity};
+
+    use super::InFlight;
+
+    fn alert() -> Alert {
+        let event = Arc::new(Event::new(
+            Category::Authentication,
+            "login",
+            Severity::High,
+        ));
+        Alert::new(event, Priority::P1High, "r")
+    }
+
+    /// A merged notification stands for the older journal record of the two, and the
+    /// position is free once it finishes; a repeat (no record) holds nothing.
+    #[test]
+    fn a_merge_keeps_the_older_hold_and_finishing_releases_it() {
+        let mut in_flight = InFlight::default();
+        let first = in_flight.insert("slack", alert(), Some(3));
+        let second = in_flight.insert("slack", alert(), Some(7));
+        let repeat = in_flight.insert("slack", alert(), None);
+        assert_eq!(in_flight.oldest(), Some(3));
+        // The newer notification (hold 7) replaces the waiting one (hold 3).
+        let merged = alert();
+        let merged_id = merged.id.clone();
+        in_flight.merge(first, second, merged);
+        assert_eq!(in_flight.oldest(), Some(3));
+        let kept = in_flight.undelivered();
+        assert_eq!(kept.len(), 1, "the repeat stands for no record");
+        assert_eq!(
+            (kept[0].alert.id.as_str(), kept[0].hold),
+            (merged_id.as_str(), 3)
+        );
+        // A repeat merged into it changes nothing.
+        in_flight.merge(repeat, second, alert());
+        assert_eq!(in_flight.oldest(), Some(3));
+        assert_eq!(in_flight.remove(second), Some(3));
+        assert_eq!(in_flight.oldest(), None);
+        assert!(in_flight.entries.is_empty());
     }
 }

@@ -581,7 +581,7 @@ impl Pipeline {
                 queue: queue.clone(),
             });
             notifier_counters.insert(notifier.id.clone(), counters.clone());
-            notifier_queues.insert(notifier.id.clone(), (queue.clone(), counters.clone()));
+            notifier_queues.insert(notifier.id.clone(), counters.clone());
             let worker = NotifierWorker {
                 spec: notifier,
                 queue,

@@ -6,8 +6,24 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::{CompositeKey, MetricKind};
-use vowguard_core::{EncodedEvent, Error, Event, EventOutcome, Severity, Sink};
-use vowguard_pipeline::{Pipeline, PipelineSpec, SINK_REQUEST_DURATION, SinkSpec};
+use vowguard_core::{
+    Alert, EncodedEvent, Error, Event, EventOutcome, Notifier, Receipt, Severity, Sink,
+};
+use vowguard_pipeline::{NotifierSpec, Pipeline, PipelineSpec, SINK_REQUEST_DURATION, SinkSpec};
+
+/// Accepts every alert.
+#[derive(Debug)]
+struct AcceptingNotifier;
+
+#[async_trait]
+impl Notifier for AcceptingNotifier {
+    fn kind(&self) -> &'static str {
+        "accepting"
+    }
+    async fn notify(&self, _alert: &Alert) -> Result<Receipt, Error> {
+        Ok(Receipt::default())
+    }
+}
 
 /// Accepts everything.
 #[derive(Debug)]
@@ -56,6 +72,7 @@ async fn a_host_recorder_receives_the_pipelines_metrics() {
     let pipeline = Pipeline::start(PipelineSpec {
         data_dir: dir.path().to_owned(),
         sinks: vec![SinkSpec::new("splunk", Arc::new(AcceptingSink))],
+        notifiers: vec![NotifierSpec::new("pager", Arc::new(AcceptingNotifier))],
         ..PipelineSpec::default()
     })
     .await
@@ -105,6 +122,32 @@ async fn a_host_recorder_receives_the_pipelines_metrics() {
         Some((key, _, help, DebugValue::Gauge(v))) => {
             assert_eq!(key.kind(), MetricKind::Gauge);
             assert_eq!(v.into_inner(), 0.0);
+            assert!(help.is_some(), "described");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Per notifier: notifications waiting for the channel and merged into a waiting one
+    // (README: `/metrics`), both described, both 0 here.
+    match find(
+        &entries,
+        "vowguard_notifier_queued",
+        Some(("notifier", "pager")),
+    ) {
+        Some((key, _, help, DebugValue::Gauge(v))) => {
+            assert_eq!(key.kind(), MetricKind::Gauge);
+            assert_eq!(v.into_inner(), 0.0);
+            assert!(help.is_some(), "described");
+        }
+        other => panic!("{other:?}"),
+    }
+    match find(
+        &entries,
+        "vowguard_notifier_coalesced_total",
+        Some(("notifier", "pager")),
+    ) {
+        Some((key, _, help, DebugValue::Counter(n))) => {
+            assert_eq!(key.kind(), MetricKind::Counter);
+            assert_eq!(*n, 0);
             assert!(help.is_some(), "described");
         }
         other => panic!("{other:?}"),

@@ -789,29 +789,22 @@ pub fn coalesce_group_notifications(older: Alert, newer: Alert) -> Alert {
     merged
         .params
         .insert("group_size".into(), Value::from(total));
-    let first = [
-        time(&older, "group_first_seen"),
-        time(&merged, "group_first_seen"),
-    ]
-    .into_iter()
-    .flatten()
-    .min();
-    let last = [
-        time(&older, "group_last_seen"),
-        time(&merged, "group_last_seen"),
-    ]
-    .into_iter()
-    .flatten()
-    .max();
-    if let Some(first) = first {
-        merged
-            .params
-            .insert("group_first_seen".into(), Value::from(first.to_rfc3339()));
-    }
-    if let Some(last) = last {
-        merged
-            .params
-            .insert("group_last_seen".into(), Value::from(last.to_rfc3339()));
+    // The span covering both: the earlier first sighting, the later last one.
+    type Pick = fn(DateTime<Utc>, DateTime<Utc>) -> DateTime<Utc>;
+    let ends: [(&str, Pick); 2] = [
+        ("group_first_seen", Ord::min),
+        ("group_last_seen", Ord::max),
+    ];
+    for (key, pick) in ends {
+        let end = match (time(&older, key), time(&merged, key)) {
+            (Some(a), Some(b)) => Some(pick(a, b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(end) = end {
+            merged
+                .params
+                .insert(key.into(), Value::from(end.to_rfc3339()));
+        }
     }
     for reason in older.reasons {
         if merged.reasons.len() >= MAX_REASONS {
